@@ -1,0 +1,1 @@
+//! nuvola-api (being written).

@@ -1,0 +1,1 @@
+//! nuvola-app (being written).

@@ -1,0 +1,167 @@
+//! Drivers: the one [`Driver`] trait every cloud back end implements, and
+//! its implementations (`sim` today; `openstack` and `im` later).
+//!
+//! A driver provisions one *attempt* of a deployment on one provider. Every
+//! call is idempotent on the attempt id: creating an attempt that already
+//! exists continues it instead of duplicating resources, and deleting one
+//! that is gone succeeds. That is what lets the durable workflow in the app
+//! layer replay a step after a crash. Drivers never touch nuvola's store.
+
+pub mod sim;
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use nuvola_types::{Flavor, NetworkKind, PortRequirement, Quota};
+use serde::{Deserialize, Serialize};
+
+/// Everything a driver needs to create one attempt.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProvisionRequest {
+    /// The deployment this attempt belongs to.
+    pub deployment_id: String,
+    /// Unique per attempt; resources are tagged with it.
+    pub attempt_id: String,
+    /// The group's project/tenant on the provider.
+    pub project: String,
+    /// One entry per Compute node template.
+    pub nodes: Vec<NodeProvision>,
+}
+
+/// One Compute node template, placed: `count` servers of `flavor`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeProvision {
+    pub name: String,
+    pub count: u32,
+    pub flavor: Flavor,
+    pub image: String,
+    /// Volumes per server.
+    pub volumes: Vec<VolumeProvision>,
+    pub ports: Vec<PortRequirement>,
+    pub network: NetworkKind,
+}
+
+/// A volume to create and attach to each server of a node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VolumeProvision {
+    pub name: String,
+    pub size_gb: u64,
+    pub volume_type: Option<String>,
+}
+
+/// Where an attempt stands on the provider.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum AttemptState {
+    /// Still being built; `detail` says what it waits for.
+    Building { detail: String },
+    /// Every server is up; attributes per node, one entry per instance.
+    Ready {
+        nodes: BTreeMap<String, Vec<InstanceAttributes>>,
+    },
+    /// The provider gave up on it.
+    Failed { reason: String },
+    /// The provider holds nothing for this attempt.
+    Absent,
+}
+
+/// Runtime attributes of one server, for TOSCA `get_attribute`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceAttributes {
+    /// Provider-side server id (`tosca_id`).
+    pub id: String,
+    pub private_address: String,
+    pub public_address: Option<String>,
+}
+
+/// Whether a delete has finished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeleteState {
+    /// Some resources are still being removed; call again.
+    InProgress,
+    /// Nothing is left for the attempt.
+    Gone,
+}
+
+/// One thing a provider holds for a deployment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resource {
+    /// Provider-side id.
+    pub id: String,
+    pub kind: ResourceKind,
+    /// Human name, e.g. `vm-0`.
+    pub name: String,
+    pub deployment_id: String,
+    pub attempt_id: String,
+    /// The node template it belongs to.
+    pub node: String,
+    /// Provider-side state, e.g. `BUILD`, `ACTIVE`, `in-use`.
+    pub state: String,
+    /// The project (group tenant) charged for it.
+    pub project: String,
+}
+
+/// The kinds of resources a deployment holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResourceKind {
+    Server,
+    Volume,
+    Port,
+    FloatingIp,
+    SecurityGroup,
+    Network,
+}
+
+/// How a driver call failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+pub enum DriverError {
+    /// The provider refused for lack of quota; trying elsewhere may work.
+    #[error("quota exceeded: {0}")]
+    Quota(String),
+    /// The request is wrong for this provider (unknown flavor, image...).
+    #[error("invalid request: {0}")]
+    Invalid(String),
+    /// The provider is unreachable or answered an error; may be retried.
+    #[error("provider unavailable: {0}")]
+    Unavailable(String),
+    /// The provider failed the operation.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// Quota and usage of a project on a provider, where the driver knows them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProjectQuota {
+    pub limits: Quota,
+    pub used: nuvola_types::Usage,
+}
+
+/// A cloud back end. Implementations must be cheap to call concurrently.
+#[async_trait]
+pub trait Driver: Send + Sync {
+    /// Starts creating the attempt's resources. Idempotent: if the attempt
+    /// already exists, creates only what is missing and returns.
+    async fn create(&self, request: &ProvisionRequest) -> Result<(), DriverError>;
+
+    /// Reports where the attempt stands.
+    async fn status(&self, attempt_id: &str) -> Result<AttemptState, DriverError>;
+
+    /// Brings an existing attempt to `request` (scale nodes up or down).
+    /// Idempotent like [`Driver::create`].
+    async fn update(&self, request: &ProvisionRequest) -> Result<(), DriverError>;
+
+    /// Removes everything the attempt holds. Idempotent: an unknown attempt
+    /// is [`DeleteState::Gone`].
+    async fn delete(&self, attempt_id: &str) -> Result<DeleteState, DriverError>;
+
+    /// Every resource held for the attempt.
+    async fn resources(&self, attempt_id: &str) -> Result<Vec<Resource>, DriverError>;
+
+    /// Every resource the provider holds, for leak checks and reconcilers.
+    async fn inventory(&self) -> Result<Vec<Resource>, DriverError>;
+
+    /// The project's quota and usage, when the provider can tell.
+    async fn project_quota(&self, project: &str) -> Result<Option<ProjectQuota>, DriverError>;
+}

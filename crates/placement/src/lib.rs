@@ -1,0 +1,1 @@
+//! nuvola-placement (being written).

@@ -1,0 +1,1 @@
+//! nuvola-store (being written).

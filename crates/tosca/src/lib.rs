@@ -1,0 +1,1 @@
+//! nuvola-tosca (being written).

@@ -1,0 +1,109 @@
+//! Deployment lifecycle states, spelled as the INDIGO PaaS Orchestrator
+//! spells them on the wire, and who a request acts for.
+
+use serde::{Deserialize, Serialize};
+
+/// Where a deployment is in its lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum DeploymentStatus {
+    CreateInProgress,
+    CreateComplete,
+    CreateFailed,
+    UpdateInProgress,
+    UpdateComplete,
+    UpdateFailed,
+    DeleteInProgress,
+    DeleteComplete,
+    DeleteFailed,
+    Unknown,
+}
+
+impl DeploymentStatus {
+    /// Every status, in lifecycle order.
+    pub const ALL: [DeploymentStatus; 10] = [
+        Self::CreateInProgress,
+        Self::CreateComplete,
+        Self::CreateFailed,
+        Self::UpdateInProgress,
+        Self::UpdateComplete,
+        Self::UpdateFailed,
+        Self::DeleteInProgress,
+        Self::DeleteComplete,
+        Self::DeleteFailed,
+        Self::Unknown,
+    ];
+
+    /// The wire spelling, e.g. `CREATE_COMPLETE`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::CreateInProgress => "CREATE_IN_PROGRESS",
+            Self::CreateComplete => "CREATE_COMPLETE",
+            Self::CreateFailed => "CREATE_FAILED",
+            Self::UpdateInProgress => "UPDATE_IN_PROGRESS",
+            Self::UpdateComplete => "UPDATE_COMPLETE",
+            Self::UpdateFailed => "UPDATE_FAILED",
+            Self::DeleteInProgress => "DELETE_IN_PROGRESS",
+            Self::DeleteComplete => "DELETE_COMPLETE",
+            Self::DeleteFailed => "DELETE_FAILED",
+            Self::Unknown => "UNKNOWN",
+        }
+    }
+
+    /// Parses the wire spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+
+    /// True while a workflow is running for the deployment.
+    pub fn in_progress(self) -> bool {
+        matches!(
+            self,
+            Self::CreateInProgress | Self::UpdateInProgress | Self::DeleteInProgress
+        )
+    }
+
+    /// True once nothing more will happen without a new request.
+    pub fn is_terminal(self) -> bool {
+        !self.in_progress()
+    }
+
+    /// Whether an update (PUT) may start from this status.
+    pub fn can_update(self) -> bool {
+        matches!(
+            self,
+            Self::CreateComplete | Self::UpdateComplete | Self::UpdateFailed
+        )
+    }
+}
+
+impl std::fmt::Display for DeploymentStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The authenticated caller a request acts for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Principal {
+    /// The token's `sub`.
+    pub subject: String,
+    /// The token's `iss`.
+    pub issuer: String,
+    /// Groups the caller belongs to.
+    pub groups: Vec<String>,
+    /// Platform administrator.
+    pub admin: bool,
+}
+
+impl Principal {
+    /// `subject@issuer`, the orchestrator's `createdBy` filter form.
+    pub fn qualified(&self) -> String {
+        format!("{}@{}", self.subject, self.issuer)
+    }
+
+    /// Whether the caller belongs to `group`.
+    pub fn in_group(&self, group: &str) -> bool {
+        self.groups.iter().any(|g| g == group)
+    }
+}

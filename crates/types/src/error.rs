@@ -1,0 +1,48 @@
+//! The one domain error. Its `Display` is fit to show a user; the API crate
+//! alone maps each variant to an HTTP status.
+
+/// Result with the domain error.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What went wrong, in words a user can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The request itself is wrong (bad JSON, bad parameter, bad template).
+    #[error("{0}")]
+    Invalid(String),
+    /// The caller is not authenticated or the token is bad.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// The caller is authenticated but may not do this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The thing does not exist, or the caller may not see it.
+    #[error("{0}")]
+    NotFound(String),
+    /// The thing exists but is in a state that forbids the request.
+    #[error("{0}")]
+    Conflict(String),
+    /// Something broke on our side; the message is safe to show, the
+    /// details went to the log.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// Shorthand for [`Error::Invalid`].
+    pub fn invalid(msg: impl Into<String>) -> Self {
+        Self::Invalid(msg.into())
+    }
+    /// Shorthand for [`Error::NotFound`].
+    pub fn not_found(msg: impl Into<String>) -> Self {
+        Self::NotFound(msg.into())
+    }
+    /// Shorthand for [`Error::Conflict`].
+    pub fn conflict(msg: impl Into<String>) -> Self {
+        Self::Conflict(msg.into())
+    }
+    /// Shorthand for [`Error::Internal`].
+    pub fn internal(msg: impl Into<String>) -> Self {
+        Self::Internal(msg.into())
+    }
+}

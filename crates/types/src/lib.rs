@@ -1,0 +1,23 @@
+//! Shared vocabulary of nuvola: deployment states, what a deployment needs
+//! (requirements), what a federation offers (providers, flavors, images,
+//! quotas), the result of placement (a plan), and the one domain error.
+//!
+//! Every other crate speaks these types, so this crate depends on nothing
+//! of nuvola's and does no I/O.
+
+pub mod deployment;
+pub mod error;
+pub mod federation;
+pub mod plan;
+pub mod requirements;
+
+pub use deployment::{DeploymentStatus, Principal};
+pub use error::{Error, Result};
+pub use federation::{
+    Flavor, Image, Network, NetworkKind, ProviderGrant, ProviderSpec, Quota, Usage, VolumeType,
+};
+pub use plan::{Candidate, NodePlacement, Plan, ProviderVerdict};
+pub use requirements::{
+    ComputeRequirement, DeploymentRequirements, ImageRequirement, PlacementPolicy, PortRequirement,
+    VolumeRequirement,
+};
