@@ -1,1 +1,192 @@
-//! nuvola-store (being written).
+//! All of nuvola's SQL, behind one [`Store`] that runs on SQLite (the
+//! embedded default, a file in the data directory) or PostgreSQL (the
+//! production backend).
+//!
+//! Both backends run the same statements through sqlx's `Any` driver; the
+//! few places where the dialects differ (DDL, `FOR UPDATE SKIP LOCKED`) ask
+//! [`Backend`]. One module per resource holds its statements; the test
+//! suite in `tests/` runs against both backends.
+//!
+//! Timestamps are stored as milliseconds since the Unix epoch (`BIGINT`),
+//! structured fields as JSON text, booleans as `0`/`1`, so that every value
+//! crosses the `Any` driver unchanged.
+
+mod attempts;
+mod deployments;
+mod log;
+mod schema;
+
+use std::time::Duration;
+
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::{AnyPool, Executor};
+
+pub use attempts::{AttemptRecord, AttemptState};
+pub use deployments::{DeploymentFilter, DeploymentRecord, NewDeployment, Progress, Sort};
+pub use log::LogLine;
+
+/// Errors from the store: the database failed, or a stored value is corrupt.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database refused or failed the statement.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// A stored value did not decode.
+    #[error("corrupt stored value in {what}: {detail}")]
+    Corrupt { what: &'static str, detail: String },
+    /// A `schema` name that is not a plain identifier.
+    #[error("invalid schema name {0:?}: use letters, digits and _")]
+    BadSchema(String),
+}
+
+impl From<StoreError> for nuvola_types::Error {
+    fn from(e: StoreError) -> Self {
+        tracing::error!(error = %e, "store failure");
+        nuvola_types::Error::internal("the database failed; see the server log")
+    }
+}
+
+/// Result with [`StoreError`].
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Which SQL dialect the store speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// How to open a store.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// `sqlite://PATH` or `postgres://USER:PASS@HOST/DB`.
+    pub url: String,
+    /// PostgreSQL only: a schema to create and use (tests use one per run).
+    pub schema: Option<String>,
+    /// Pool size.
+    pub max_connections: u32,
+}
+
+impl StoreOptions {
+    /// Options for `url` with defaults.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            schema: None,
+            max_connections: 8,
+        }
+    }
+}
+
+/// The database: cheap to clone, safe to share between tasks.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl Store {
+    /// Opens (creating when missing) and migrates the database.
+    pub async fn open(options: StoreOptions) -> Result<Store> {
+        install_default_drivers();
+        let backend = if options.url.starts_with("postgres") {
+            Backend::Postgres
+        } else {
+            Backend::Sqlite
+        };
+        let url = match backend {
+            Backend::Sqlite if !options.url.contains("mode=") => {
+                let sep = if options.url.contains('?') { '&' } else { '?' };
+                format!("{}{sep}mode=rwc", options.url)
+            }
+            _ => options.url.clone(),
+        };
+        if let Some(schema) = &options.schema {
+            if !schema
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+                || schema.is_empty()
+            {
+                return Err(StoreError::BadSchema(schema.clone()));
+            }
+        }
+        let schema = options.schema.clone();
+        let pool = AnyPoolOptions::new()
+            .max_connections(options.max_connections)
+            .acquire_timeout(Duration::from_secs(30))
+            .after_connect(move |conn, _meta| {
+                let schema = schema.clone();
+                Box::pin(async move {
+                    match backend {
+                        Backend::Sqlite => {
+                            conn.execute("PRAGMA busy_timeout = 10000").await?;
+                            conn.execute("PRAGMA foreign_keys = ON").await?;
+                            conn.execute("PRAGMA synchronous = NORMAL").await?;
+                        }
+                        Backend::Postgres => {
+                            if let Some(schema) = schema {
+                                conn.execute(
+                                    format!("CREATE SCHEMA IF NOT EXISTS {schema}").as_str(),
+                                )
+                                .await?;
+                                conn.execute(format!("SET search_path TO {schema}").as_str())
+                                    .await?;
+                            }
+                        }
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&url)
+            .await?;
+        if backend == Backend::Sqlite {
+            pool.execute("PRAGMA journal_mode = WAL").await?;
+        }
+        let store = Store { pool, backend };
+        schema::migrate(&store).await?;
+        Ok(store)
+    }
+
+    /// The dialect in use.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Checks that the database answers (for `/healthz`).
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Drops the PostgreSQL schema this store was opened with (tests).
+    pub async fn drop_schema(&self, schema: &str) -> Result<()> {
+        if self.backend == Backend::Postgres {
+            if !schema
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+            {
+                return Err(StoreError::BadSchema(schema.into()));
+            }
+            self.pool
+                .execute(format!("DROP SCHEMA IF EXISTS {schema} CASCADE").as_str())
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Closes the pool, waiting for connections to finish.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("in-memory values serialise")
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(what: &'static str, text: &str) -> Result<T> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt {
+        what,
+        detail: e.to_string(),
+    })
+}

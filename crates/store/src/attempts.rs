@@ -1,0 +1,169 @@
+//! Attempts: one try of a deployment on one provider, with its outcome.
+//! The workflow records an attempt before it asks the driver for anything,
+//! so that a restart knows which provider-side attempt ids may hold
+//! resources.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::{Result, Store, StoreError};
+
+/// Where an attempt stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttemptState {
+    /// Recorded; the driver may or may not have been asked to create it.
+    Creating,
+    /// The driver accepted it; servers are building.
+    Building,
+    /// Up and serving the deployment.
+    Ready,
+    /// Failed; its resources are being removed.
+    Cleaning,
+    /// Failed and removed.
+    Cleaned,
+    /// Failed and kept on purpose (`keepLastAttempt`).
+    Kept,
+    /// Being removed as part of a deployment delete.
+    Deleting,
+    /// Removed as part of a deployment delete.
+    Deleted,
+}
+
+impl AttemptState {
+    const ALL: [AttemptState; 8] = [
+        Self::Creating,
+        Self::Building,
+        Self::Ready,
+        Self::Cleaning,
+        Self::Cleaned,
+        Self::Kept,
+        Self::Deleting,
+        Self::Deleted,
+    ];
+
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Creating => "creating",
+            Self::Building => "building",
+            Self::Ready => "ready",
+            Self::Cleaning => "cleaning",
+            Self::Cleaned => "cleaned",
+            Self::Kept => "kept",
+            Self::Deleting => "deleting",
+            Self::Deleted => "deleted",
+        }
+    }
+
+    /// True while the provider may hold resources for the attempt.
+    pub fn may_hold_resources(self) -> bool {
+        !matches!(self, Self::Cleaned | Self::Deleted)
+    }
+}
+
+/// One attempt of a deployment.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AttemptRecord {
+    pub deployment_id: String,
+    /// 1-based.
+    pub number: i64,
+    /// The id the driver tags resources with.
+    pub attempt_id: String,
+    pub provider: String,
+    pub state: AttemptState,
+    pub reason: Option<String>,
+    pub started_at: i64,
+    pub finished_at: Option<i64>,
+}
+
+impl Store {
+    /// Inserts or replaces an attempt.
+    pub async fn put_attempt(&self, attempt: &AttemptRecord) -> Result<()> {
+        put(&self.pool, attempt).await
+    }
+
+    /// A deployment's attempts, in order.
+    pub async fn attempts(&self, deployment_id: &str) -> Result<Vec<AttemptRecord>> {
+        let rows = sqlx::query(
+            "SELECT deployment_id, number, attempt_id, provider, state, reason, started_at, finished_at
+             FROM attempts WHERE deployment_id = $1 ORDER BY number",
+        )
+        .bind(deployment_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(decode).collect()
+    }
+
+    /// Outcome statistics per provider over attempts started since `since`
+    /// (ms): `(provider, finished ok, failed, create durations in ms)`.
+    pub async fn attempt_outcomes(
+        &self,
+        since: i64,
+    ) -> Result<Vec<(String, AttemptState, Option<i64>)>> {
+        let rows = sqlx::query(
+            "SELECT provider, state, finished_at - started_at AS took FROM attempts WHERE started_at >= $1",
+        )
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let state: String = r.try_get("state")?;
+                Ok((
+                    r.try_get("provider")?,
+                    parse_state(&state)?,
+                    r.try_get("took")?,
+                ))
+            })
+            .collect()
+    }
+}
+
+pub(crate) async fn put<'e, E>(executor: E, a: &AttemptRecord) -> Result<()>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    sqlx::query(
+        "INSERT INTO attempts (deployment_id, number, attempt_id, provider, state, reason, started_at, finished_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         ON CONFLICT (deployment_id, number) DO UPDATE SET
+            attempt_id = excluded.attempt_id, provider = excluded.provider, state = excluded.state,
+            reason = excluded.reason, started_at = excluded.started_at, finished_at = excluded.finished_at",
+    )
+    .bind(&a.deployment_id)
+    .bind(a.number)
+    .bind(&a.attempt_id)
+    .bind(&a.provider)
+    .bind(a.state.as_str())
+    .bind(&a.reason)
+    .bind(a.started_at)
+    .bind(a.finished_at)
+    .execute(executor)
+    .await?;
+    Ok(())
+}
+
+fn parse_state(s: &str) -> Result<AttemptState> {
+    AttemptState::ALL
+        .into_iter()
+        .find(|st| st.as_str() == s)
+        .ok_or_else(|| StoreError::Corrupt {
+            what: "attempts.state",
+            detail: s.into(),
+        })
+}
+
+fn decode(r: &AnyRow) -> Result<AttemptRecord> {
+    let state: String = r.try_get("state")?;
+    Ok(AttemptRecord {
+        deployment_id: r.try_get("deployment_id")?,
+        number: r.try_get("number")?,
+        attempt_id: r.try_get("attempt_id")?,
+        provider: r.try_get("provider")?,
+        state: parse_state(&state)?,
+        reason: r.try_get("reason")?,
+        started_at: r.try_get("started_at")?,
+        finished_at: r.try_get("finished_at")?,
+    })
+}

@@ -1,0 +1,414 @@
+//! Deployments: the row the API shows and the durable workflow drives.
+//!
+//! Writes are optimistic: every row carries a `revision`, and
+//! [`Store::save_deployment`] succeeds only if nobody wrote the row since it
+//! was read. Workers additionally hold a lease (`lease_owner`,
+//! `lease_until`) on the rows they are stepping, taken by
+//! [`Store::claim_due`] with `FOR UPDATE SKIP LOCKED` on PostgreSQL so that
+//! several replicas share the work.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use nuvola_types::{DeploymentRequirements, DeploymentStatus, Plan, Usage};
+use serde_json::Value;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::attempts::AttemptRecord;
+use crate::{Backend, Result, Store, StoreError, from_json, to_json};
+
+/// Milliseconds since the Unix epoch, the store's clock.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// A stored deployment. The app reads one, changes fields, and saves it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeploymentRecord {
+    pub id: String,
+    pub owner_subject: String,
+    pub owner_issuer: String,
+    pub user_group: String,
+    /// The catalogue entry it was deployed from, if any.
+    pub catalogue_id: Option<String>,
+    pub description: Option<String>,
+    pub status: DeploymentStatus,
+    pub status_reason: Option<String>,
+    /// What the orchestrator is doing (`NONE`, `DEPLOYER`, ...).
+    pub task: String,
+    /// The TOSCA text as submitted.
+    pub template: String,
+    /// Parameters as submitted.
+    pub parameters: serde_json::Map<String, Value>,
+    /// Inputs after defaults and type coercion.
+    pub inputs: serde_json::Map<String, Value>,
+    pub requirements: DeploymentRequirements,
+    pub plan: Plan,
+    pub outputs: serde_json::Map<String, Value>,
+    /// What the deployment holds on `provider`, for quota accounting.
+    pub held: Usage,
+    pub callback: Option<String>,
+    pub timeout_mins: i64,
+    pub provider_timeout_mins: i64,
+    pub max_providers_retry: i64,
+    pub keep_last_attempt: bool,
+    /// The provider currently serving (or last tried).
+    pub provider: Option<String>,
+    pub endpoint: Option<String>,
+    pub physical_id: Option<String>,
+    /// The workflow's next step, opaque to the store; `None` when idle.
+    pub workflow: Option<Value>,
+    /// When a worker should run the next step; `None` when idle.
+    pub next_run_at: Option<i64>,
+    /// When the running operation gives up.
+    pub deadline_at: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+    /// Bumped by every save; guards against lost updates.
+    pub revision: i64,
+}
+
+/// A deployment to insert.
+pub type NewDeployment = DeploymentRecord;
+
+/// Sort order for listings.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Sort {
+    #[default]
+    NewestFirst,
+    OldestFirst,
+}
+
+/// Which deployments to list. Every `Some` narrows the result.
+#[derive(Debug, Clone, Default)]
+pub struct DeploymentFilter {
+    /// Only those created by this `(subject, issuer)`.
+    pub owner: Option<(String, String)>,
+    pub user_group: Option<String>,
+    pub excluded_status: Option<DeploymentStatus>,
+    pub status: Option<DeploymentStatus>,
+    pub sort: Sort,
+}
+
+/// What a workflow step or an API request changes besides the row itself:
+/// attempts to record and log lines to append, in the same transaction.
+#[derive(Debug, Clone, Default)]
+pub struct Progress {
+    pub attempts: Vec<AttemptRecord>,
+    pub log: Vec<String>,
+}
+
+const COLUMNS: &str = "id, owner_subject, owner_issuer, user_group, catalogue_id, description, status, status_reason, \
+     task, template, parameters, inputs, requirements, plan, outputs, held, callback, timeout_mins, \
+     provider_timeout_mins, max_providers_retry, keep_last_attempt, provider, endpoint, physical_id, workflow, \
+     next_run_at, deadline_at, created_at, updated_at, revision";
+
+impl Store {
+    /// Inserts a new deployment with its first log lines, atomically.
+    pub async fn insert_deployment(&self, d: &NewDeployment, progress: &Progress) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO deployments (id, owner_subject, owner_issuer, user_group, catalogue_id, description, status,
+                status_reason, task, template, parameters, inputs, requirements, plan, outputs, held, callback,
+                timeout_mins, provider_timeout_mins, max_providers_retry, keep_last_attempt, provider, endpoint,
+                physical_id, workflow, next_run_at, deadline_at, created_at, updated_at, revision, lease_until)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,
+                $21, $22, $23, $24, $25, $26, $27, $28, $29, 0, 0)",
+        )
+        .bind(&d.id)
+        .bind(&d.owner_subject)
+        .bind(&d.owner_issuer)
+        .bind(&d.user_group)
+        .bind(&d.catalogue_id)
+        .bind(&d.description)
+        .bind(d.status.as_str())
+        .bind(&d.status_reason)
+        .bind(&d.task)
+        .bind(&d.template)
+        .bind(to_json(&d.parameters))
+        .bind(to_json(&d.inputs))
+        .bind(to_json(&d.requirements))
+        .bind(to_json(&d.plan))
+        .bind(to_json(&d.outputs))
+        .bind(to_json(&d.held))
+        .bind(&d.callback)
+        .bind(d.timeout_mins)
+        .bind(d.provider_timeout_mins)
+        .bind(d.max_providers_retry)
+        .bind(i64::from(d.keep_last_attempt))
+        .bind(&d.provider)
+        .bind(&d.endpoint)
+        .bind(&d.physical_id)
+        .bind(d.workflow.as_ref().map(to_json))
+        .bind(d.next_run_at)
+        .bind(d.deadline_at)
+        .bind(d.created_at)
+        .bind(d.updated_at)
+        .execute(&mut *tx)
+        .await?;
+        write_progress(&mut tx, &d.id, progress).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// One deployment by id.
+    pub async fn deployment(&self, id: &str) -> Result<Option<DeploymentRecord>> {
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM deployments WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(decode).transpose()
+    }
+
+    /// A page of deployments matching `filter`, and how many match in all.
+    pub async fn list_deployments(
+        &self,
+        filter: &DeploymentFilter,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<DeploymentRecord>, i64)> {
+        let where_clause = "($1 IS NULL OR owner_subject = $1) AND ($2 IS NULL OR owner_issuer = $2)
+             AND ($3 IS NULL OR user_group = $3) AND ($4 IS NULL OR status <> $4) AND ($5 IS NULL OR status = $5)";
+        let order = match filter.sort {
+            Sort::NewestFirst => "created_at DESC, id DESC",
+            Sort::OldestFirst => "created_at ASC, id ASC",
+        };
+        let count_sql = format!("SELECT COUNT(*) AS n FROM deployments WHERE {where_clause}");
+        let total: i64 = bind_filter(sqlx::query(&count_sql), filter)
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("n")?;
+        let page_sql = format!(
+            "SELECT {COLUMNS} FROM deployments WHERE {where_clause} ORDER BY {order} LIMIT $6 OFFSET $7"
+        );
+        let rows = bind_filter(sqlx::query(&page_sql), filter)
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok((rows.iter().map(decode).collect::<Result<_>>()?, total))
+    }
+
+    /// Saves `d` if nobody saved it since it was read (its `revision`), with
+    /// `progress` in the same transaction. A worker passes its lease owner:
+    /// the save then also requires that lease and releases it. Returns false
+    /// (and writes nothing) when the row changed or the lease was lost.
+    pub async fn save_deployment(
+        &self,
+        d: &DeploymentRecord,
+        lease_owner: Option<&str>,
+        progress: &Progress,
+    ) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let sql = "UPDATE deployments SET status = $4, status_reason = $5, task = $6, template = $7, parameters = $8,
+                inputs = $9, requirements = $10, plan = $11, outputs = $12, held = $13, provider = $14,
+                endpoint = $15, physical_id = $16, workflow = $17, next_run_at = $18, deadline_at = $19,
+                updated_at = $20, description = $21, timeout_mins = $22, provider_timeout_mins = $23,
+                max_providers_retry = $24, keep_last_attempt = $25, callback = $26,
+                revision = revision + 1,
+                lease_owner = CASE WHEN $3 IS NULL THEN lease_owner ELSE NULL END,
+                lease_until = CASE WHEN $3 IS NULL THEN lease_until ELSE 0 END
+             WHERE id = $1 AND revision = $2 AND ($3 IS NULL OR lease_owner = $3)";
+        let changed = sqlx::query(sql)
+            .bind(&d.id)
+            .bind(d.revision)
+            .bind(lease_owner.map(str::to_string))
+            .bind(d.status.as_str())
+            .bind(&d.status_reason)
+            .bind(&d.task)
+            .bind(&d.template)
+            .bind(to_json(&d.parameters))
+            .bind(to_json(&d.inputs))
+            .bind(to_json(&d.requirements))
+            .bind(to_json(&d.plan))
+            .bind(to_json(&d.outputs))
+            .bind(to_json(&d.held))
+            .bind(&d.provider)
+            .bind(&d.endpoint)
+            .bind(&d.physical_id)
+            .bind(d.workflow.as_ref().map(to_json))
+            .bind(d.next_run_at)
+            .bind(d.deadline_at)
+            .bind(d.updated_at)
+            .bind(&d.description)
+            .bind(d.timeout_mins)
+            .bind(d.provider_timeout_mins)
+            .bind(d.max_providers_retry)
+            .bind(i64::from(d.keep_last_attempt))
+            .bind(&d.callback)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if changed == 0 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        write_progress(&mut tx, &d.id, progress).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Takes a lease of `lease_ms` on up to `limit` deployments whose next
+    /// step is due at `now` and that nobody else holds, and returns them.
+    pub async fn claim_due(
+        &self,
+        owner: &str,
+        now: i64,
+        lease_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<DeploymentRecord>> {
+        let lock = match self.backend {
+            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
+        };
+        let sql = format!(
+            "UPDATE deployments SET lease_owner = $1, lease_until = $2
+             WHERE id IN (SELECT id FROM deployments
+                          WHERE next_run_at IS NOT NULL AND next_run_at <= $3 AND lease_until < $3
+                          ORDER BY next_run_at LIMIT $4 {lock})
+             RETURNING {COLUMNS}"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(owner)
+            .bind(now + lease_ms)
+            .bind(now)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(decode).collect()
+    }
+
+    /// Gives up a lease without saving (the step's result was discarded).
+    pub async fn release_lease(&self, id: &str, owner: &str) -> Result<()> {
+        sqlx::query("UPDATE deployments SET lease_owner = NULL, lease_until = 0 WHERE id = $1 AND lease_owner = $2")
+            .bind(id)
+            .bind(owner)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The earliest `next_run_at` of any deployment, to know how long a
+    /// worker may sleep.
+    pub async fn next_due_at(&self) -> Result<Option<i64>> {
+        let row = sqlx::query(
+            "SELECT MIN(next_run_at) AS t FROM deployments WHERE next_run_at IS NOT NULL",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get("t")?)
+    }
+
+    /// What each deployment of `group` holds, per provider, for quota use.
+    pub async fn held_by_group(&self, group: &str) -> Result<Vec<(String, Usage)>> {
+        let rows = sqlx::query(
+            "SELECT provider, held FROM deployments WHERE user_group = $1 AND provider IS NOT NULL AND status <> $2",
+        )
+        .bind(group)
+        .bind(DeploymentStatus::DeleteComplete.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let held: String = r.try_get("held")?;
+                Ok((
+                    r.try_get("provider")?,
+                    from_json("deployments.held", &held)?,
+                ))
+            })
+            .collect()
+    }
+
+    /// How many deployments are in each status.
+    pub async fn count_by_status(&self) -> Result<Vec<(DeploymentStatus, i64)>> {
+        let rows = sqlx::query(
+            "SELECT status, COUNT(*) AS n FROM deployments GROUP BY status ORDER BY status",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let s: String = r.try_get("status")?;
+                Ok((parse_status(&s)?, r.try_get("n")?))
+            })
+            .collect()
+    }
+}
+
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
+fn bind_filter<'q>(query: AnyQuery<'q>, filter: &DeploymentFilter) -> AnyQuery<'q> {
+    let (subject, issuer) = filter.owner.clone().unzip();
+    query
+        .bind(subject)
+        .bind(issuer)
+        .bind(filter.user_group.clone())
+        .bind(filter.excluded_status.map(|s| s.as_str().to_string()))
+        .bind(filter.status.map(|s| s.as_str().to_string()))
+}
+
+async fn write_progress(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    id: &str,
+    progress: &Progress,
+) -> Result<()> {
+    for attempt in &progress.attempts {
+        crate::attempts::put(&mut **tx, attempt).await?;
+    }
+    let at = now_ms();
+    for line in &progress.log {
+        crate::log::append(&mut **tx, id, at, line).await?;
+    }
+    Ok(())
+}
+
+fn parse_status(s: &str) -> Result<DeploymentStatus> {
+    DeploymentStatus::parse(s).ok_or_else(|| StoreError::Corrupt {
+        what: "deployments.status",
+        detail: s.into(),
+    })
+}
+
+fn decode(r: &AnyRow) -> Result<DeploymentRecord> {
+    let json = |col: &'static str| -> Result<String> { Ok(r.try_get::<String, _>(col)?) };
+    let status: String = r.try_get("status")?;
+    let workflow: Option<String> = r.try_get("workflow")?;
+    let keep: i64 = r.try_get("keep_last_attempt")?;
+    Ok(DeploymentRecord {
+        id: r.try_get("id")?,
+        owner_subject: r.try_get("owner_subject")?,
+        owner_issuer: r.try_get("owner_issuer")?,
+        user_group: r.try_get("user_group")?,
+        catalogue_id: r.try_get("catalogue_id")?,
+        description: r.try_get("description")?,
+        status: parse_status(&status)?,
+        status_reason: r.try_get("status_reason")?,
+        task: r.try_get("task")?,
+        template: r.try_get("template")?,
+        parameters: from_json("deployments.parameters", &json("parameters")?)?,
+        inputs: from_json("deployments.inputs", &json("inputs")?)?,
+        requirements: from_json("deployments.requirements", &json("requirements")?)?,
+        plan: from_json("deployments.plan", &json("plan")?)?,
+        outputs: from_json("deployments.outputs", &json("outputs")?)?,
+        held: from_json("deployments.held", &json("held")?)?,
+        callback: r.try_get("callback")?,
+        timeout_mins: r.try_get("timeout_mins")?,
+        provider_timeout_mins: r.try_get("provider_timeout_mins")?,
+        max_providers_retry: r.try_get("max_providers_retry")?,
+        keep_last_attempt: keep != 0,
+        provider: r.try_get("provider")?,
+        endpoint: r.try_get("endpoint")?,
+        physical_id: r.try_get("physical_id")?,
+        workflow: workflow
+            .map(|w| from_json("deployments.workflow", &w))
+            .transpose()?,
+        next_run_at: r.try_get("next_run_at")?,
+        deadline_at: r.try_get("deadline_at")?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+        revision: r.try_get("revision")?,
+    })
+}

@@ -1,0 +1,99 @@
+//! Schema migrations, applied in order and recorded in `nuvola_migrations`.
+//! Append new steps; never edit a released one.
+
+use sqlx::Executor;
+
+use crate::{Backend, Result, Store};
+
+/// Each migration: a version and its statements. `{id}` is replaced by the
+/// dialect's auto-increment primary key.
+const MIGRATIONS: &[(i64, &[&str])] = &[(
+    1,
+    &[
+        "CREATE TABLE deployments (
+            id TEXT PRIMARY KEY,
+            owner_subject TEXT NOT NULL,
+            owner_issuer TEXT NOT NULL,
+            user_group TEXT NOT NULL,
+            catalogue_id TEXT,
+            description TEXT,
+            status TEXT NOT NULL,
+            status_reason TEXT,
+            task TEXT NOT NULL,
+            template TEXT NOT NULL,
+            parameters TEXT NOT NULL,
+            inputs TEXT NOT NULL,
+            requirements TEXT NOT NULL,
+            plan TEXT NOT NULL,
+            outputs TEXT NOT NULL,
+            held TEXT NOT NULL,
+            callback TEXT,
+            timeout_mins BIGINT NOT NULL,
+            provider_timeout_mins BIGINT NOT NULL,
+            max_providers_retry BIGINT NOT NULL,
+            keep_last_attempt BIGINT NOT NULL,
+            provider TEXT,
+            endpoint TEXT,
+            physical_id TEXT,
+            workflow TEXT,
+            next_run_at BIGINT,
+            lease_owner TEXT,
+            lease_until BIGINT NOT NULL,
+            deadline_at BIGINT NOT NULL,
+            created_at BIGINT NOT NULL,
+            updated_at BIGINT NOT NULL,
+            revision BIGINT NOT NULL DEFAULT 0
+        )",
+        "CREATE INDEX deployments_owner ON deployments (owner_subject, owner_issuer, created_at)",
+        "CREATE INDEX deployments_group ON deployments (user_group, created_at)",
+        "CREATE INDEX deployments_due ON deployments (next_run_at)",
+        "CREATE TABLE attempts (
+            deployment_id TEXT NOT NULL REFERENCES deployments (id) ON DELETE CASCADE,
+            number BIGINT NOT NULL,
+            attempt_id TEXT NOT NULL,
+            provider TEXT NOT NULL,
+            state TEXT NOT NULL,
+            reason TEXT,
+            started_at BIGINT NOT NULL,
+            finished_at BIGINT,
+            PRIMARY KEY (deployment_id, number)
+        )",
+        "CREATE TABLE deployment_log (
+            seq {id},
+            deployment_id TEXT NOT NULL REFERENCES deployments (id) ON DELETE CASCADE,
+            at BIGINT NOT NULL,
+            message TEXT NOT NULL
+        )",
+        "CREATE INDEX deployment_log_by_deployment ON deployment_log (deployment_id, seq)",
+    ],
+)];
+
+pub(crate) async fn migrate(store: &Store) -> Result<()> {
+    let pool = &store.pool;
+    pool.execute("CREATE TABLE IF NOT EXISTS nuvola_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)")
+        .await?;
+    let id = match store.backend {
+        Backend::Sqlite => "INTEGER PRIMARY KEY AUTOINCREMENT",
+        Backend::Postgres => "BIGSERIAL PRIMARY KEY",
+    };
+    for (version, statements) in MIGRATIONS {
+        let mut tx = pool.begin().await?;
+        // The insert comes first so that concurrent migrators serialise on
+        // it: the loser fails on the primary key and finds the work done.
+        let claimed = sqlx::query("INSERT INTO nuvola_migrations (version, applied_at) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+            .bind(*version)
+            .bind(crate::deployments::now_ms())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if claimed == 0 {
+            tx.rollback().await?;
+            continue;
+        }
+        for statement in *statements {
+            tx.execute(statement.replace("{id}", id).as_str()).await?;
+        }
+        tx.commit().await?;
+    }
+    Ok(())
+}

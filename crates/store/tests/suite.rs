@@ -1,0 +1,292 @@
+//! One store test suite, run against SQLite and against a real PostgreSQL
+//! (`NUVOLA_TEST_POSTGRES_URL`, started by `.ci/services.sh`). Each
+//! PostgreSQL run gets a schema of its own, dropped afterwards.
+
+use nuvola_store::{
+    AttemptRecord, AttemptState, DeploymentFilter, DeploymentRecord, Progress, Sort, Store,
+    StoreOptions,
+};
+use nuvola_types::{ComputeRequirement, DeploymentRequirements, DeploymentStatus, Plan, Usage};
+
+fn record(id: &str, subject: &str, group: &str, created_at: i64) -> DeploymentRecord {
+    DeploymentRecord {
+        id: id.into(),
+        owner_subject: subject.into(),
+        owner_issuer: "https://issuer.example".into(),
+        user_group: group.into(),
+        catalogue_id: Some("single-vm".into()),
+        description: None,
+        status: DeploymentStatus::CreateInProgress,
+        status_reason: None,
+        task: "NONE".into(),
+        template: "tosca_definitions_version: tosca_simple_yaml_1_0\n".into(),
+        parameters: serde_json::Map::new(),
+        inputs: serde_json::Map::new(),
+        requirements: DeploymentRequirements {
+            nodes: vec![ComputeRequirement::named("vm")],
+            policies: vec![],
+        },
+        plan: Plan::default(),
+        outputs: serde_json::Map::new(),
+        held: Usage::default(),
+        callback: None,
+        timeout_mins: 60,
+        provider_timeout_mins: 30,
+        max_providers_retry: 3,
+        keep_last_attempt: false,
+        provider: None,
+        endpoint: None,
+        physical_id: None,
+        workflow: Some(serde_json::json!({"step": "plan"})),
+        next_run_at: Some(created_at),
+        deadline_at: created_at + 3_600_000,
+        created_at,
+        updated_at: created_at,
+        revision: 0,
+    }
+}
+
+async fn suite(store: &Store) {
+    store.ping().await.unwrap();
+
+    // Insert and read back, with the first log line in the same transaction.
+    let a = record("dep-a", "alice", "physics", 1_000);
+    let progress = Progress {
+        attempts: vec![],
+        log: vec!["submitted".into()],
+    };
+    store.insert_deployment(&a, &progress).await.unwrap();
+    let got = store.deployment("dep-a").await.unwrap().unwrap();
+    assert_eq!(got, a);
+    assert_eq!(store.log("dep-a").await.unwrap()[0].message, "submitted");
+    assert!(store.deployment("nope").await.unwrap().is_none());
+
+    // A duplicate id is refused and changes nothing.
+    assert!(
+        store
+            .insert_deployment(&a, &Progress::default())
+            .await
+            .is_err()
+    );
+    assert_eq!(store.log("dep-a").await.unwrap().len(), 1);
+
+    store
+        .insert_deployment(
+            &record("dep-b", "bob", "physics", 2_000),
+            &Progress::default(),
+        )
+        .await
+        .unwrap();
+    store
+        .insert_deployment(
+            &record("dep-c", "alice", "bio", 3_000),
+            &Progress::default(),
+        )
+        .await
+        .unwrap();
+
+    // Listing: filters, paging, order.
+    let all = DeploymentFilter::default();
+    let (page, total) = store.list_deployments(&all, 0, 2).await.unwrap();
+    assert_eq!(total, 3);
+    assert_eq!(
+        page.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(),
+        ["dep-c", "dep-b"]
+    );
+    let (page, _) = store.list_deployments(&all, 2, 2).await.unwrap();
+    assert_eq!(page.len(), 1);
+    let alice = DeploymentFilter {
+        owner: Some(("alice".into(), "https://issuer.example".into())),
+        sort: Sort::OldestFirst,
+        ..Default::default()
+    };
+    let (page, total) = store.list_deployments(&alice, 0, 10).await.unwrap();
+    assert_eq!((total, page[0].id.as_str()), (2, "dep-a"));
+    let physics = DeploymentFilter {
+        user_group: Some("physics".into()),
+        ..Default::default()
+    };
+    assert_eq!(store.list_deployments(&physics, 0, 10).await.unwrap().1, 2);
+
+    // Claiming: due work is leased once; a second claimer gets nothing.
+    let claimed = store.claim_due("w1", 5_000, 60_000, 10).await.unwrap();
+    assert_eq!(claimed.len(), 3);
+    assert!(
+        store
+            .claim_due("w2", 5_000, 60_000, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // A worker saves a step under its lease, with an attempt and a log line.
+    let mut d = claimed.into_iter().find(|d| d.id == "dep-a").unwrap();
+    d.status = DeploymentStatus::CreateComplete;
+    d.provider = Some("backbone-bari".into());
+    d.held = Usage {
+        instances: 1,
+        cores: 2,
+        ram_mb: 4096,
+        ..Default::default()
+    };
+    d.workflow = None;
+    d.next_run_at = None;
+    let attempt = AttemptRecord {
+        deployment_id: "dep-a".into(),
+        number: 1,
+        attempt_id: "dep-a-1".into(),
+        provider: "backbone-bari".into(),
+        state: AttemptState::Ready,
+        reason: None,
+        started_at: 1_000,
+        finished_at: Some(2_500),
+    };
+    let step = Progress {
+        attempts: vec![attempt.clone()],
+        log: vec!["ready".into()],
+    };
+    assert!(
+        !store.save_deployment(&d, Some("w2"), &step).await.unwrap(),
+        "another worker's lease"
+    );
+    assert!(store.save_deployment(&d, Some("w1"), &step).await.unwrap());
+    assert!(
+        !store.save_deployment(&d, Some("w1"), &step).await.unwrap(),
+        "stale revision"
+    );
+    let saved = store.deployment("dep-a").await.unwrap().unwrap();
+    assert_eq!(saved.status, DeploymentStatus::CreateComplete);
+    assert_eq!(saved.revision, d.revision + 1);
+    assert_eq!(
+        store.attempts("dep-a").await.unwrap(),
+        vec![attempt.clone()]
+    );
+    assert_eq!(store.log("dep-a").await.unwrap().len(), 2);
+
+    // Updating an attempt replaces it.
+    let mut cleaned = attempt.clone();
+    cleaned.state = AttemptState::Deleted;
+    store
+        .save_deployment(
+            &saved,
+            None,
+            &Progress {
+                attempts: vec![cleaned.clone()],
+                log: vec![],
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.attempts("dep-a").await.unwrap(), vec![cleaned]);
+
+    // Quota accounting sees what the group holds.
+    let held = store.held_by_group("physics").await.unwrap();
+    assert_eq!(
+        held,
+        vec![(
+            "backbone-bari".into(),
+            Usage {
+                instances: 1,
+                cores: 2,
+                ram_mb: 4096,
+                ..Default::default()
+            }
+        )]
+    );
+
+    // A released lease makes the work claimable again; idle rows are not.
+    store.release_lease("dep-b", "w1").await.unwrap();
+    let again = store.claim_due("w2", 5_000, 60_000, 10).await.unwrap();
+    assert_eq!(
+        again.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(),
+        ["dep-b"]
+    );
+    // An expired lease is claimable too.
+    let later = store.claim_due("w3", 200_000, 60_000, 10).await.unwrap();
+    assert_eq!(later.len(), 2);
+    assert_eq!(store.next_due_at().await.unwrap(), Some(2_000));
+
+    let counts = store.count_by_status().await.unwrap();
+    assert!(counts.contains(&(DeploymentStatus::CreateInProgress, 2)));
+    assert!(counts.contains(&(DeploymentStatus::CreateComplete, 1)));
+
+    // Concurrent claimers never get the same row.
+    for i in 0..40 {
+        store
+            .insert_deployment(
+                &record(&format!("bulk-{i:02}"), "carol", "bio", 10_000 + i),
+                &Progress::default(),
+            )
+            .await
+            .unwrap();
+    }
+    let claims = futures_join(store, 8).await;
+    let mut ids: Vec<String> = claims.into_iter().flatten().collect();
+    let n = ids.len();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), n, "a row was claimed twice");
+    assert!(ids.iter().filter(|id| id.starts_with("bulk-")).count() == 40);
+}
+
+async fn futures_join(store: &Store, claimers: usize) -> Vec<Vec<String>> {
+    let mut handles = Vec::new();
+    for w in 0..claimers {
+        let store = store.clone();
+        handles.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let got = store
+                    .claim_due(&format!("c{w}"), 1_000_000, 600_000, 3)
+                    .await
+                    .unwrap();
+                if got.is_empty() {
+                    break;
+                }
+                mine.extend(got.into_iter().map(|d| d.id));
+            }
+            mine
+        }));
+    }
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.unwrap());
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn store_suite_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("nuvola.sqlite").display());
+    let store = Store::open(StoreOptions::new(url.clone())).await.unwrap();
+    suite(&store).await;
+    store.close().await;
+    // Reopening migrates nothing twice and keeps the data.
+    let store = Store::open(StoreOptions::new(url)).await.unwrap();
+    assert!(store.deployment("dep-a").await.unwrap().is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn store_suite_on_postgres() {
+    let Ok(url) = std::env::var("NUVOLA_TEST_POSTGRES_URL") else {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!(
+                "NUVOLA_TEST_POSTGRES_URL is not set under CI: .ci/services.sh should have started PostgreSQL"
+            );
+        }
+        eprintln!("skipping: NUVOLA_TEST_POSTGRES_URL not set (run ./test.sh to start PostgreSQL)");
+        return;
+    };
+    let schema = format!("suite_{}", uuid::Uuid::new_v4().simple());
+    let options = StoreOptions {
+        schema: Some(schema.clone()),
+        ..StoreOptions::new(url.clone())
+    };
+    let store = Store::open(options.clone()).await.unwrap();
+    suite(&store).await;
+    store.close().await;
+    let store = Store::open(options).await.unwrap();
+    assert!(store.deployment("dep-a").await.unwrap().is_some());
+    store.drop_schema(&schema).await.unwrap();
+}
