@@ -97,10 +97,7 @@ impl Store {
 
     /// Outcome statistics per provider over attempts started since `since`
     /// (ms): `(provider, finished ok, failed, create durations in ms)`.
-    pub async fn attempt_outcomes(
-        &self,
-        since: i64,
-    ) -> Result<Vec<(String, AttemptState, Option<i64>)>> {
+    pub async fn attempt_outcomes(&self, since: i64) -> Result<Vec<(String, AttemptState, Option<i64>)>> {
         let rows = sqlx::query(
             "SELECT provider, state, finished_at - started_at AS took FROM attempts WHERE started_at >= $1",
         )
@@ -110,11 +107,7 @@ impl Store {
         rows.iter()
             .map(|r| {
                 let state: String = r.try_get("state")?;
-                Ok((
-                    r.try_get("provider")?,
-                    parse_state(&state)?,
-                    r.try_get("took")?,
-                ))
+                Ok((r.try_get("provider")?, parse_state(&state)?, r.try_get("took")?))
             })
             .collect()
     }
@@ -148,10 +141,7 @@ fn parse_state(s: &str) -> Result<AttemptState> {
     AttemptState::ALL
         .into_iter()
         .find(|st| st.as_str() == s)
-        .ok_or_else(|| StoreError::Corrupt {
-            what: "attempts.state",
-            detail: s.into(),
-        })
+        .ok_or_else(|| StoreError::Corrupt { what: "attempts.state", detail: s.into() })
 }
 
 fn decode(r: &AnyRow) -> Result<AttemptRecord> {

@@ -19,10 +19,7 @@ use crate::{Backend, Result, Store, StoreError, from_json, to_json};
 
 /// Milliseconds since the Unix epoch, the store's clock.
 pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 /// A stored deployment. The app reads one, changes fields, and saves it.
@@ -177,18 +174,10 @@ impl Store {
             Sort::OldestFirst => "created_at ASC, id ASC",
         };
         let count_sql = format!("SELECT COUNT(*) AS n FROM deployments WHERE {where_clause}");
-        let total: i64 = bind_filter(sqlx::query(&count_sql), filter)
-            .fetch_one(&self.pool)
-            .await?
-            .try_get("n")?;
-        let page_sql = format!(
-            "SELECT {COLUMNS} FROM deployments WHERE {where_clause} ORDER BY {order} LIMIT $6 OFFSET $7"
-        );
-        let rows = bind_filter(sqlx::query(&page_sql), filter)
-            .bind(limit)
-            .bind(offset)
-            .fetch_all(&self.pool)
-            .await?;
+        let total: i64 = bind_filter(sqlx::query(&count_sql), filter).fetch_one(&self.pool).await?.try_get("n")?;
+        let page_sql =
+            format!("SELECT {COLUMNS} FROM deployments WHERE {where_clause} ORDER BY {order} LIMIT $6 OFFSET $7");
+        let rows = bind_filter(sqlx::query(&page_sql), filter).bind(limit).bind(offset).fetch_all(&self.pool).await?;
         Ok((rows.iter().map(decode).collect::<Result<_>>()?, total))
     }
 
@@ -253,13 +242,7 @@ impl Store {
 
     /// Takes a lease of `lease_ms` on up to `limit` deployments whose next
     /// step is due at `now` and that nobody else holds, and returns them.
-    pub async fn claim_due(
-        &self,
-        owner: &str,
-        now: i64,
-        lease_ms: i64,
-        limit: i64,
-    ) -> Result<Vec<DeploymentRecord>> {
+    pub async fn claim_due(&self, owner: &str, now: i64, lease_ms: i64, limit: i64) -> Result<Vec<DeploymentRecord>> {
         let lock = match self.backend {
             Backend::Postgres => "FOR UPDATE SKIP LOCKED",
             Backend::Sqlite => "",
@@ -271,13 +254,8 @@ impl Store {
                           ORDER BY next_run_at LIMIT $4 {lock})
              RETURNING {COLUMNS}"
         );
-        let rows = sqlx::query(&sql)
-            .bind(owner)
-            .bind(now + lease_ms)
-            .bind(now)
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows =
+            sqlx::query(&sql).bind(owner).bind(now + lease_ms).bind(now).bind(limit).fetch_all(&self.pool).await?;
         rows.iter().map(decode).collect()
     }
 
@@ -294,11 +272,9 @@ impl Store {
     /// The earliest `next_run_at` of any deployment, to know how long a
     /// worker may sleep.
     pub async fn next_due_at(&self) -> Result<Option<i64>> {
-        let row = sqlx::query(
-            "SELECT MIN(next_run_at) AS t FROM deployments WHERE next_run_at IS NOT NULL",
-        )
-        .fetch_one(&self.pool)
-        .await?;
+        let row = sqlx::query("SELECT MIN(next_run_at) AS t FROM deployments WHERE next_run_at IS NOT NULL")
+            .fetch_one(&self.pool)
+            .await?;
         Ok(row.try_get("t")?)
     }
 
@@ -314,21 +290,16 @@ impl Store {
         rows.iter()
             .map(|r| {
                 let held: String = r.try_get("held")?;
-                Ok((
-                    r.try_get("provider")?,
-                    from_json("deployments.held", &held)?,
-                ))
+                Ok((r.try_get("provider")?, from_json("deployments.held", &held)?))
             })
             .collect()
     }
 
     /// How many deployments are in each status.
     pub async fn count_by_status(&self) -> Result<Vec<(DeploymentStatus, i64)>> {
-        let rows = sqlx::query(
-            "SELECT status, COUNT(*) AS n FROM deployments GROUP BY status ORDER BY status",
-        )
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM deployments GROUP BY status ORDER BY status")
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter()
             .map(|r| {
                 let s: String = r.try_get("status")?;
@@ -350,11 +321,7 @@ fn bind_filter<'q>(query: AnyQuery<'q>, filter: &DeploymentFilter) -> AnyQuery<'
         .bind(filter.status.map(|s| s.as_str().to_string()))
 }
 
-async fn write_progress(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    id: &str,
-    progress: &Progress,
-) -> Result<()> {
+async fn write_progress(tx: &mut sqlx::Transaction<'_, sqlx::Any>, id: &str, progress: &Progress) -> Result<()> {
     for attempt in &progress.attempts {
         crate::attempts::put(&mut **tx, attempt).await?;
     }
@@ -366,10 +333,7 @@ async fn write_progress(
 }
 
 fn parse_status(s: &str) -> Result<DeploymentStatus> {
-    DeploymentStatus::parse(s).ok_or_else(|| StoreError::Corrupt {
-        what: "deployments.status",
-        detail: s.into(),
-    })
+    DeploymentStatus::parse(s).ok_or_else(|| StoreError::Corrupt { what: "deployments.status", detail: s.into() })
 }
 
 fn decode(r: &AnyRow) -> Result<DeploymentRecord> {
@@ -402,9 +366,7 @@ fn decode(r: &AnyRow) -> Result<DeploymentRecord> {
         provider: r.try_get("provider")?,
         endpoint: r.try_get("endpoint")?,
         physical_id: r.try_get("physical_id")?,
-        workflow: workflow
-            .map(|w| from_json("deployments.workflow", &w))
-            .transpose()?,
+        workflow: workflow.map(|w| from_json("deployments.workflow", &w)).transpose()?,
         next_run_at: r.try_get("next_run_at")?,
         deadline_at: r.try_get("deadline_at")?,
         created_at: r.try_get("created_at")?,

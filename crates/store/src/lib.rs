@@ -70,11 +70,7 @@ pub struct StoreOptions {
 impl StoreOptions {
     /// Options for `url` with defaults.
     pub fn new(url: impl Into<String>) -> Self {
-        Self {
-            url: url.into(),
-            schema: None,
-            max_connections: 8,
-        }
+        Self { url: url.into(), schema: None, max_connections: 8 }
     }
 }
 
@@ -89,11 +85,7 @@ impl Store {
     /// Opens (creating when missing) and migrates the database.
     pub async fn open(options: StoreOptions) -> Result<Store> {
         install_default_drivers();
-        let backend = if options.url.starts_with("postgres") {
-            Backend::Postgres
-        } else {
-            Backend::Sqlite
-        };
+        let backend = if options.url.starts_with("postgres") { Backend::Postgres } else { Backend::Sqlite };
         let url = match backend {
             Backend::Sqlite if !options.url.contains("mode=") => {
                 let sep = if options.url.contains('?') { '&' } else { '?' };
@@ -102,13 +94,7 @@ impl Store {
             _ => options.url.clone(),
         };
         if let Some(schema) = &options.schema {
-            if !schema
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_')
-                || schema.is_empty()
-            {
-                return Err(StoreError::BadSchema(schema.clone()));
-            }
+            check_schema(schema)?;
         }
         let schema = options.schema.clone();
         let pool = AnyPoolOptions::new()
@@ -125,12 +111,8 @@ impl Store {
                         }
                         Backend::Postgres => {
                             if let Some(schema) = schema {
-                                conn.execute(
-                                    format!("CREATE SCHEMA IF NOT EXISTS {schema}").as_str(),
-                                )
-                                .await?;
-                                conn.execute(format!("SET search_path TO {schema}").as_str())
-                                    .await?;
+                                conn.execute(format!("CREATE SCHEMA IF NOT EXISTS {schema}").as_str()).await?;
+                                conn.execute(format!("SET search_path TO {schema}").as_str()).await?;
                             }
                         }
                     }
@@ -161,15 +143,10 @@ impl Store {
     /// Drops the PostgreSQL schema this store was opened with (tests).
     pub async fn drop_schema(&self, schema: &str) -> Result<()> {
         if self.backend == Backend::Postgres {
-            if !schema
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_')
-            {
+            if !schema.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
                 return Err(StoreError::BadSchema(schema.into()));
             }
-            self.pool
-                .execute(format!("DROP SCHEMA IF EXISTS {schema} CASCADE").as_str())
-                .await?;
+            self.pool.execute(format!("DROP SCHEMA IF EXISTS {schema} CASCADE").as_str()).await?;
         }
         Ok(())
     }
@@ -180,13 +157,18 @@ impl Store {
     }
 }
 
+/// Schema names are spliced into SQL, so only plain identifiers pass.
+fn check_schema(schema: &str) -> Result<()> {
+    if schema.is_empty() || !schema.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(StoreError::BadSchema(schema.into()));
+    }
+    Ok(())
+}
+
 fn to_json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("in-memory values serialise")
 }
 
 fn from_json<T: serde::de::DeserializeOwned>(what: &'static str, text: &str) -> Result<T> {
-    serde_json::from_str(text).map_err(|e| StoreError::Corrupt {
-        what,
-        detail: e.to_string(),
-    })
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt { what, detail: e.to_string() })
 }

@@ -16,40 +16,20 @@ pub struct LogLine {
 impl Store {
     /// Appends one line to a deployment's log.
     pub async fn append_log(&self, deployment_id: &str, message: &str) -> Result<()> {
-        append(
-            &self.pool,
-            deployment_id,
-            crate::deployments::now_ms(),
-            message,
-        )
-        .await
+        append(&self.pool, deployment_id, crate::deployments::now_ms(), message).await
     }
 
     /// A deployment's log, oldest first.
     pub async fn log(&self, deployment_id: &str) -> Result<Vec<LogLine>> {
-        let rows = sqlx::query(
-            "SELECT at, message FROM deployment_log WHERE deployment_id = $1 ORDER BY seq",
-        )
-        .bind(deployment_id)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(LogLine {
-                    at: r.try_get("at")?,
-                    message: r.try_get("message")?,
-                })
-            })
-            .collect()
+        let rows = sqlx::query("SELECT at, message FROM deployment_log WHERE deployment_id = $1 ORDER BY seq")
+            .bind(deployment_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| Ok(LogLine { at: r.try_get("at")?, message: r.try_get("message")? })).collect()
     }
 }
 
-pub(crate) async fn append<'e, E>(
-    executor: E,
-    deployment_id: &str,
-    at: i64,
-    message: &str,
-) -> Result<()>
+pub(crate) async fn append<'e, E>(executor: E, deployment_id: &str, at: i64, message: &str) -> Result<()>
 where
     E: sqlx::Executor<'e, Database = sqlx::Any>,
 {

@@ -70,8 +70,10 @@ const MIGRATIONS: &[(i64, &[&str])] = &[(
 
 pub(crate) async fn migrate(store: &Store) -> Result<()> {
     let pool = &store.pool;
-    pool.execute("CREATE TABLE IF NOT EXISTS nuvola_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)")
-        .await?;
+    pool.execute(
+        "CREATE TABLE IF NOT EXISTS nuvola_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+    )
+    .await?;
     let id = match store.backend {
         Backend::Sqlite => "INTEGER PRIMARY KEY AUTOINCREMENT",
         Backend::Postgres => "BIGSERIAL PRIMARY KEY",
@@ -80,12 +82,13 @@ pub(crate) async fn migrate(store: &Store) -> Result<()> {
         let mut tx = pool.begin().await?;
         // The insert comes first so that concurrent migrators serialise on
         // it: the loser fails on the primary key and finds the work done.
-        let claimed = sqlx::query("INSERT INTO nuvola_migrations (version, applied_at) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-            .bind(*version)
-            .bind(crate::deployments::now_ms())
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+        let claimed =
+            sqlx::query("INSERT INTO nuvola_migrations (version, applied_at) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                .bind(*version)
+                .bind(crate::deployments::now_ms())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
         if claimed == 0 {
             tx.rollback().await?;
             continue;

@@ -3,8 +3,7 @@
 //! PostgreSQL run gets a schema of its own, dropped afterwards.
 
 use nuvola_store::{
-    AttemptRecord, AttemptState, DeploymentFilter, DeploymentRecord, Progress, Sort, Store,
-    StoreOptions,
+    AttemptRecord, AttemptState, DeploymentFilter, DeploymentRecord, Progress, Sort, Store, StoreOptions,
 };
 use nuvola_types::{ComputeRequirement, DeploymentRequirements, DeploymentStatus, Plan, Usage};
 
@@ -22,10 +21,7 @@ fn record(id: &str, subject: &str, group: &str, created_at: i64) -> DeploymentRe
         template: "tosca_definitions_version: tosca_simple_yaml_1_0\n".into(),
         parameters: serde_json::Map::new(),
         inputs: serde_json::Map::new(),
-        requirements: DeploymentRequirements {
-            nodes: vec![ComputeRequirement::named("vm")],
-            policies: vec![],
-        },
+        requirements: DeploymentRequirements { nodes: vec![ComputeRequirement::named("vm")], policies: vec![] },
         plan: Plan::default(),
         outputs: serde_json::Map::new(),
         held: Usage::default(),
@@ -51,10 +47,7 @@ async fn suite(store: &Store) {
 
     // Insert and read back, with the first log line in the same transaction.
     let a = record("dep-a", "alice", "physics", 1_000);
-    let progress = Progress {
-        attempts: vec![],
-        log: vec!["submitted".into()],
-    };
+    let progress = Progress { attempts: vec![], log: vec!["submitted".into()] };
     store.insert_deployment(&a, &progress).await.unwrap();
     let got = store.deployment("dep-a").await.unwrap().unwrap();
     assert_eq!(got, a);
@@ -62,37 +55,17 @@ async fn suite(store: &Store) {
     assert!(store.deployment("nope").await.unwrap().is_none());
 
     // A duplicate id is refused and changes nothing.
-    assert!(
-        store
-            .insert_deployment(&a, &Progress::default())
-            .await
-            .is_err()
-    );
+    assert!(store.insert_deployment(&a, &Progress::default()).await.is_err());
     assert_eq!(store.log("dep-a").await.unwrap().len(), 1);
 
-    store
-        .insert_deployment(
-            &record("dep-b", "bob", "physics", 2_000),
-            &Progress::default(),
-        )
-        .await
-        .unwrap();
-    store
-        .insert_deployment(
-            &record("dep-c", "alice", "bio", 3_000),
-            &Progress::default(),
-        )
-        .await
-        .unwrap();
+    store.insert_deployment(&record("dep-b", "bob", "physics", 2_000), &Progress::default()).await.unwrap();
+    store.insert_deployment(&record("dep-c", "alice", "bio", 3_000), &Progress::default()).await.unwrap();
 
     // Listing: filters, paging, order.
     let all = DeploymentFilter::default();
     let (page, total) = store.list_deployments(&all, 0, 2).await.unwrap();
     assert_eq!(total, 3);
-    assert_eq!(
-        page.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(),
-        ["dep-c", "dep-b"]
-    );
+    assert_eq!(page.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(), ["dep-c", "dep-b"]);
     let (page, _) = store.list_deployments(&all, 2, 2).await.unwrap();
     assert_eq!(page.len(), 1);
     let alice = DeploymentFilter {
@@ -102,33 +75,19 @@ async fn suite(store: &Store) {
     };
     let (page, total) = store.list_deployments(&alice, 0, 10).await.unwrap();
     assert_eq!((total, page[0].id.as_str()), (2, "dep-a"));
-    let physics = DeploymentFilter {
-        user_group: Some("physics".into()),
-        ..Default::default()
-    };
+    let physics = DeploymentFilter { user_group: Some("physics".into()), ..Default::default() };
     assert_eq!(store.list_deployments(&physics, 0, 10).await.unwrap().1, 2);
 
     // Claiming: due work is leased once; a second claimer gets nothing.
     let claimed = store.claim_due("w1", 5_000, 60_000, 10).await.unwrap();
     assert_eq!(claimed.len(), 3);
-    assert!(
-        store
-            .claim_due("w2", 5_000, 60_000, 10)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(store.claim_due("w2", 5_000, 60_000, 10).await.unwrap().is_empty());
 
     // A worker saves a step under its lease, with an attempt and a log line.
     let mut d = claimed.into_iter().find(|d| d.id == "dep-a").unwrap();
     d.status = DeploymentStatus::CreateComplete;
     d.provider = Some("backbone-bari".into());
-    d.held = Usage {
-        instances: 1,
-        cores: 2,
-        ram_mb: 4096,
-        ..Default::default()
-    };
+    d.held = Usage { instances: 1, cores: 2, ram_mb: 4096, ..Default::default() };
     d.workflow = None;
     d.next_run_at = None;
     let attempt = AttemptRecord {
@@ -141,66 +100,33 @@ async fn suite(store: &Store) {
         started_at: 1_000,
         finished_at: Some(2_500),
     };
-    let step = Progress {
-        attempts: vec![attempt.clone()],
-        log: vec!["ready".into()],
-    };
-    assert!(
-        !store.save_deployment(&d, Some("w2"), &step).await.unwrap(),
-        "another worker's lease"
-    );
+    let step = Progress { attempts: vec![attempt.clone()], log: vec!["ready".into()] };
+    assert!(!store.save_deployment(&d, Some("w2"), &step).await.unwrap(), "another worker's lease");
     assert!(store.save_deployment(&d, Some("w1"), &step).await.unwrap());
-    assert!(
-        !store.save_deployment(&d, Some("w1"), &step).await.unwrap(),
-        "stale revision"
-    );
+    assert!(!store.save_deployment(&d, Some("w1"), &step).await.unwrap(), "stale revision");
     let saved = store.deployment("dep-a").await.unwrap().unwrap();
     assert_eq!(saved.status, DeploymentStatus::CreateComplete);
     assert_eq!(saved.revision, d.revision + 1);
-    assert_eq!(
-        store.attempts("dep-a").await.unwrap(),
-        vec![attempt.clone()]
-    );
+    assert_eq!(store.attempts("dep-a").await.unwrap(), vec![attempt.clone()]);
     assert_eq!(store.log("dep-a").await.unwrap().len(), 2);
 
     // Updating an attempt replaces it.
     let mut cleaned = attempt.clone();
     cleaned.state = AttemptState::Deleted;
-    store
-        .save_deployment(
-            &saved,
-            None,
-            &Progress {
-                attempts: vec![cleaned.clone()],
-                log: vec![],
-            },
-        )
-        .await
-        .unwrap();
+    store.save_deployment(&saved, None, &Progress { attempts: vec![cleaned.clone()], log: vec![] }).await.unwrap();
     assert_eq!(store.attempts("dep-a").await.unwrap(), vec![cleaned]);
 
     // Quota accounting sees what the group holds.
     let held = store.held_by_group("physics").await.unwrap();
     assert_eq!(
         held,
-        vec![(
-            "backbone-bari".into(),
-            Usage {
-                instances: 1,
-                cores: 2,
-                ram_mb: 4096,
-                ..Default::default()
-            }
-        )]
+        vec![("backbone-bari".into(), Usage { instances: 1, cores: 2, ram_mb: 4096, ..Default::default() })]
     );
 
     // A released lease makes the work claimable again; idle rows are not.
     store.release_lease("dep-b", "w1").await.unwrap();
     let again = store.claim_due("w2", 5_000, 60_000, 10).await.unwrap();
-    assert_eq!(
-        again.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(),
-        ["dep-b"]
-    );
+    assert_eq!(again.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(), ["dep-b"]);
     // An expired lease is claimable too.
     let later = store.claim_due("w3", 200_000, 60_000, 10).await.unwrap();
     assert_eq!(later.len(), 2);
@@ -213,10 +139,7 @@ async fn suite(store: &Store) {
     // Concurrent claimers never get the same row.
     for i in 0..40 {
         store
-            .insert_deployment(
-                &record(&format!("bulk-{i:02}"), "carol", "bio", 10_000 + i),
-                &Progress::default(),
-            )
+            .insert_deployment(&record(&format!("bulk-{i:02}"), "carol", "bio", 10_000 + i), &Progress::default())
             .await
             .unwrap();
     }
@@ -236,10 +159,7 @@ async fn futures_join(store: &Store, claimers: usize) -> Vec<Vec<String>> {
         handles.push(tokio::spawn(async move {
             let mut mine = Vec::new();
             loop {
-                let got = store
-                    .claim_due(&format!("c{w}"), 1_000_000, 600_000, 3)
-                    .await
-                    .unwrap();
+                let got = store.claim_due(&format!("c{w}"), 1_000_000, 600_000, 3).await.unwrap();
                 if got.is_empty() {
                     break;
                 }
@@ -271,18 +191,13 @@ async fn store_suite_on_sqlite() {
 async fn store_suite_on_postgres() {
     let Ok(url) = std::env::var("NUVOLA_TEST_POSTGRES_URL") else {
         if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!(
-                "NUVOLA_TEST_POSTGRES_URL is not set under CI: .ci/services.sh should have started PostgreSQL"
-            );
+            panic!("NUVOLA_TEST_POSTGRES_URL is not set under CI: .ci/services.sh should have started PostgreSQL");
         }
         eprintln!("skipping: NUVOLA_TEST_POSTGRES_URL not set (run ./test.sh to start PostgreSQL)");
         return;
     };
     let schema = format!("suite_{}", uuid::Uuid::new_v4().simple());
-    let options = StoreOptions {
-        schema: Some(schema.clone()),
-        ..StoreOptions::new(url.clone())
-    };
+    let options = StoreOptions { schema: Some(schema.clone()), ..StoreOptions::new(url.clone()) };
     let store = Store::open(options.clone()).await.unwrap();
     suite(&store).await;
     store.close().await;

@@ -57,10 +57,7 @@ impl DeploymentStatus {
 
     /// True while a workflow is running for the deployment.
     pub fn in_progress(self) -> bool {
-        matches!(
-            self,
-            Self::CreateInProgress | Self::UpdateInProgress | Self::DeleteInProgress
-        )
+        matches!(self, Self::CreateInProgress | Self::UpdateInProgress | Self::DeleteInProgress)
     }
 
     /// True once nothing more will happen without a new request.
@@ -70,10 +67,7 @@ impl DeploymentStatus {
 
     /// Whether an update (PUT) may start from this status.
     pub fn can_update(self) -> bool {
-        matches!(
-            self,
-            Self::CreateComplete | Self::UpdateComplete | Self::UpdateFailed
-        )
+        matches!(self, Self::CreateComplete | Self::UpdateComplete | Self::UpdateFailed)
     }
 }
 

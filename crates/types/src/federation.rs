@@ -208,11 +208,7 @@ impl Usage {
             let n = u64::from(node.count);
             let (cores, ram, gpus) = match flavor_of(&node.name) {
                 Some(f) => (u64::from(f.vcpus), f.ram_mb, u64::from(f.gpus)),
-                None => (
-                    u64::from(node.cpus.unwrap_or(1)),
-                    node.mem_mb.unwrap_or(0),
-                    u64::from(node.gpus),
-                ),
+                None => (u64::from(node.cpus.unwrap_or(1)), node.mem_mb.unwrap_or(0), u64::from(node.gpus)),
             };
             total = total.plus(Usage {
                 instances: n,
@@ -231,28 +227,13 @@ impl Usage {
     /// `(what, requested, left)`.
     pub fn exceeds(self, extra: Usage, quota: &Quota) -> Option<(&'static str, u64, u64)> {
         let checks = [
-            (
-                "instances",
-                self.instances,
-                extra.instances,
-                quota.instances,
-            ),
+            ("instances", self.instances, extra.instances, quota.instances),
             ("cores", self.cores, extra.cores, quota.cores),
             ("RAM MiB", self.ram_mb, extra.ram_mb, quota.ram_mb),
             ("GPUs", self.gpus, extra.gpus, quota.gpus),
             ("volumes", self.volumes, extra.volumes, quota.volumes),
-            (
-                "volume GiB",
-                self.volume_gb,
-                extra.volume_gb,
-                quota.volume_gb,
-            ),
-            (
-                "public IPs",
-                self.public_ips,
-                extra.public_ips,
-                quota.public_ips,
-            ),
+            ("volume GiB", self.volume_gb, extra.volume_gb, quota.volume_gb),
+            ("public IPs", self.public_ips, extra.public_ips, quota.public_ips),
         ];
         checks.into_iter().find_map(|(what, used, want, limit)| {
             let limit = limit?;
