@@ -44,6 +44,10 @@ pub struct ProviderSpec {
     /// Per group: the SLA, its quota and priority on this provider.
     #[serde(default)]
     pub groups: BTreeMap<String, ProviderGrant>,
+    /// Settings read by the driver named in `driver` (e.g. the simulator's
+    /// latency and failure rate); opaque to everything else.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settings: Option<serde_json::Value>,
 }
 
 fn yes() -> bool {
