@@ -56,9 +56,7 @@ pub enum AttemptState {
     /// Still being built; `detail` says what it waits for.
     Building { detail: String },
     /// Every server is up; attributes per node, one entry per instance.
-    Ready {
-        nodes: BTreeMap<String, Vec<InstanceAttributes>>,
-    },
+    Ready { nodes: BTreeMap<String, Vec<InstanceAttributes>> },
     /// The provider gave up on it.
     Failed { reason: String },
     /// The provider holds nothing for this attempt.
