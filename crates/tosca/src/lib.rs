@@ -1,1 +1,37 @@
-//! nuvola-tosca (being written).
+//! nuvola-tosca: reads TOSCA Simple Profile (1.0–1.3) service templates,
+//! with the INDIGO custom types first-class, and turns them into what the
+//! rest of nuvola needs: validated inputs, [`nuvola_types::DeploymentRequirements`]
+//! and evaluated outputs.
+//!
+//! The crate does no I/O except in [`FsResolver`]: imports go through an
+//! [`ImportResolver`]. Every problem is a [`Diagnostic`] with file, line,
+//! column and a stable code.
+//!
+//! ```no_run
+//! use nuvola_tosca::{builtin_resolver, load};
+//! # let text = "";
+//! let template = load(text, "single-vm.yaml", &builtin_resolver())?;
+//! let inputs = template.resolve_inputs(&serde_json::Map::new())?;
+//! let needs = template.requirements(&inputs)?;
+//! # Ok::<(), nuvola_tosca::Diagnostics>(())
+//! ```
+
+pub mod constraints;
+pub mod diagnostics;
+pub mod functions;
+pub mod imports;
+mod inputs;
+mod requirements;
+pub mod template;
+pub mod types;
+mod validate;
+pub mod values;
+mod yaml;
+
+pub use constraints::Constraint;
+pub use diagnostics::{Diagnostic, Diagnostics, Pos, Severity, codes};
+pub use functions::InstanceAttributes;
+pub use imports::{BuiltinResolver, FsResolver, ImportMap, ImportResolver, Layered, NoImports, builtin_resolver};
+pub use template::{InputDef, ServiceTemplate, load, load_with_limits};
+pub use types::{TypeKind, TypeRegistry};
+pub use yaml::Limits;

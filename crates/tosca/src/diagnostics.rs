@@ -1,0 +1,190 @@
+//! Problems found in a template, each with the file, line and column where
+//! the input was at fault and a stable code that clients and tests can match.
+
+use std::fmt;
+
+use serde::Serialize;
+
+/// How bad a [`Diagnostic`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /// The template cannot be used.
+    Error,
+    /// The template is usable but something looks wrong (e.g. a misspelt keyname).
+    Warning,
+}
+
+/// A position in a YAML text: 1-based line and column.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize)]
+pub struct Pos {
+    /// Line, counted from 1.
+    pub line: u32,
+    /// Column, counted from 1.
+    pub column: u32,
+}
+
+/// One problem, located in a file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Diagnostic {
+    /// The file (or import URL) the problem is in.
+    pub file: String,
+    /// Line, counted from 1 (0 when the problem has no position).
+    pub line: u32,
+    /// Column, counted from 1 (0 when the problem has no position).
+    pub column: u32,
+    /// A stable code, e.g. `E-YAML`, `E-UNKNOWN-TYPE`; see [`codes`].
+    pub code: &'static str,
+    /// What is wrong, for a human.
+    pub message: String,
+    /// Error or warning.
+    pub severity: Severity,
+}
+
+impl Diagnostic {
+    /// An error at `pos` in `file`.
+    pub fn error(file: &str, pos: Pos, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            file: file.to_owned(),
+            line: pos.line,
+            column: pos.column,
+            code,
+            message: message.into(),
+            severity: Severity::Error,
+        }
+    }
+
+    /// A warning at `pos` in `file`.
+    pub fn warning(file: &str, pos: Pos, code: &'static str, message: impl Into<String>) -> Self {
+        Self { severity: Severity::Warning, ..Self::error(file, pos, code, message) }
+    }
+
+    /// Whether this is an error (not a warning).
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match self.severity {
+            Severity::Error => "",
+            Severity::Warning => "warning: ",
+        };
+        write!(f, "{}:{}:{}: {}: {}{}", self.file, self.line, self.column, self.code, kind, self.message)
+    }
+}
+
+/// A list of problems; the error type of every fallible function of this crate.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Diagnostics(pub Vec<Diagnostic>);
+
+impl Diagnostics {
+    /// Whether any entry is an error.
+    pub fn has_errors(&self) -> bool {
+        self.0.iter().any(Diagnostic::is_error)
+    }
+
+    /// The entries.
+    pub fn iter(&self) -> std::slice::Iter<'_, Diagnostic> {
+        self.0.iter()
+    }
+
+    /// Whether some entry has this code.
+    pub fn has_code(&self, code: &str) -> bool {
+        self.0.iter().any(|d| d.code == code)
+    }
+
+    /// The first entry with this code.
+    pub fn find(&self, code: &str) -> Option<&Diagnostic> {
+        self.0.iter().find(|d| d.code == code)
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there are no entries.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Display for Diagnostics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, d) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{d}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Diagnostics {}
+
+impl From<Diagnostic> for Diagnostics {
+    fn from(d: Diagnostic) -> Self {
+        Self(vec![d])
+    }
+}
+
+impl IntoIterator for Diagnostics {
+    type Item = Diagnostic;
+    type IntoIter = std::vec::IntoIter<Diagnostic>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
+/// The stable diagnostic codes.
+pub mod codes {
+    /// The text is not valid YAML.
+    pub const YAML: &str = "E-YAML";
+    /// A size limit (bytes, depth, aliases, nodes) was exceeded.
+    pub const LIMIT: &str = "E-LIMIT";
+    /// `tosca_definitions_version` is missing or not supported.
+    pub const VERSION: &str = "E-VERSION";
+    /// A keyname has the wrong shape (e.g. a list where a map is expected).
+    pub const SYNTAX: &str = "E-SYNTAX";
+    /// A type name that no definition declares.
+    pub const UNKNOWN_TYPE: &str = "E-UNKNOWN-TYPE";
+    /// `derived_from` chains that loop.
+    pub const TYPE_CYCLE: &str = "E-TYPE-CYCLE";
+    /// A property that the type does not define.
+    pub const UNKNOWN_PROPERTY: &str = "E-UNKNOWN-PROPERTY";
+    /// A capability that the node type does not define.
+    pub const UNKNOWN_CAPABILITY: &str = "E-UNKNOWN-CAPABILITY";
+    /// A required property without value nor default.
+    pub const PROPERTY_REQUIRED: &str = "E-PROPERTY-REQUIRED";
+    /// A reference to a node template that does not exist.
+    pub const UNKNOWN_NODE: &str = "E-UNKNOWN-NODE";
+    /// `get_input` names an input that is not declared.
+    pub const UNKNOWN_INPUT: &str = "E-UNKNOWN-INPUT";
+    /// A deployment parameter that the template does not declare.
+    pub const UNKNOWN_PARAMETER: &str = "E-UNKNOWN-PARAMETER";
+    /// A required input with no value and no default.
+    pub const INPUT_REQUIRED: &str = "E-INPUT-REQUIRED";
+    /// A value of the wrong type.
+    pub const TYPE: &str = "E-TYPE";
+    /// A value that violates a constraint.
+    pub const CONSTRAINT: &str = "E-CONSTRAINT";
+    /// An import that cannot be resolved.
+    pub const IMPORT: &str = "E-IMPORT";
+    /// Imports that import each other.
+    pub const IMPORT_CYCLE: &str = "E-IMPORT-CYCLE";
+    /// A function call (get_input, concat, ...) with wrong arguments.
+    pub const FUNCTION: &str = "E-FUNCTION";
+    /// A value that cannot be turned into a requirement (e.g. a bad port).
+    pub const VALUE: &str = "E-VALUE";
+    /// Warning: a keyname the TOSCA grammar does not know (likely misspelt).
+    pub const UNKNOWN_KEY: &str = "W-UNKNOWN-KEY";
+    /// Warning: a mapping key given twice; the last one wins.
+    pub const DUPLICATE_KEY: &str = "W-DUPLICATE-KEY";
+    /// Warning: a type defined twice; the last one wins.
+    pub const DUPLICATE_TYPE: &str = "W-DUPLICATE-TYPE";
+    /// Warning: a requirement name the node type does not declare.
+    pub const UNKNOWN_REQUIREMENT: &str = "W-UNKNOWN-REQUIREMENT";
+}

@@ -1,0 +1,345 @@
+//! Where imported TOSCA files come from. The parser never touches the
+//! network: an [`ImportResolver`] turns an import (a URL or a relative path)
+//! into text. [`builtin_resolver`] serves the INDIGO types vendored into this
+//! crate; [`FsResolver`] reads files through an [`ImportMap`] (URL prefix →
+//! local folder); [`Layered`] tries several resolvers in order.
+
+use std::path::{Component, Path, PathBuf};
+
+/// Turns an import into its canonical name and text.
+pub trait ImportResolver: Send + Sync {
+    /// Loads `import` as written in the file named `importer` (that file's
+    /// canonical name). Returns the imported file's canonical name (used to
+    /// load each file once and to detect cycles) and its text, or a message
+    /// saying why it cannot.
+    fn load(&self, importer: &str, import: &str) -> Result<(String, String), String>;
+}
+
+impl<T: ImportResolver + ?Sized> ImportResolver for Box<T> {
+    fn load(&self, importer: &str, import: &str) -> Result<(String, String), String> {
+        (**self).load(importer, import)
+    }
+}
+
+impl<T: ImportResolver + ?Sized> ImportResolver for &T {
+    fn load(&self, importer: &str, import: &str) -> Result<(String, String), String> {
+        (**self).load(importer, import)
+    }
+}
+
+/// Whether `s` is an absolute URL (`scheme://...`).
+pub fn is_url(s: &str) -> bool {
+    s.split_once("://").is_some_and(|(scheme, _)| {
+        !scheme.is_empty() && scheme.chars().all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '-' || c == '.')
+    })
+}
+
+/// Joins a relative import onto the URL of the importing file, resolving `.`
+/// and `..` segments. Returns `None` when `..` climbs above the host.
+pub fn join_url(base: &str, relative: &str) -> Option<String> {
+    let (scheme, rest) = base.split_once("://")?;
+    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let mut segments: Vec<&str> = path.split('/').collect();
+    segments.pop(); // the importing file's own name
+    for seg in relative.split('/') {
+        match seg {
+            "." | "" => {}
+            ".." => {
+                segments.pop()?;
+            }
+            s => segments.push(s),
+        }
+    }
+    Some(format!("{scheme}://{host}/{}", segments.join("/")))
+}
+
+/// One line of an import map.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportMapEntry {
+    /// A URL or URL prefix (ending with `/` to map a whole folder).
+    pub url_prefix: String,
+    /// The local file or folder it maps to.
+    pub local_path: PathBuf,
+}
+
+/// A URL prefix → local path map, matched by longest prefix.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportMap {
+    entries: Vec<ImportMapEntry>,
+}
+
+impl ImportMap {
+    /// An empty map.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds one mapping.
+    pub fn insert(&mut self, url_prefix: impl Into<String>, local_path: impl Into<PathBuf>) {
+        self.entries.push(ImportMapEntry { url_prefix: url_prefix.into(), local_path: local_path.into() });
+    }
+
+    /// Parses a TSV text with columns `url_prefix`, `local_path` (and any
+    /// further columns, ignored); a first line starting with `url_prefix` is a
+    /// header; blank lines and `#` comments are skipped. Relative local paths
+    /// are taken relative to `base`.
+    pub fn from_tsv(text: &str, base: &Path) -> Result<Self, String> {
+        let mut map = Self::new();
+        for (i, line) in text.lines().enumerate() {
+            let line = line.trim_end_matches('\r');
+            if line.trim().is_empty() || line.starts_with('#') || (i == 0 && line.starts_with("url_prefix")) {
+                continue;
+            }
+            let mut cols = line.split('\t');
+            let (Some(url), Some(local)) = (cols.next(), cols.next()) else {
+                return Err(format!("import map line {}: expected url_prefix<TAB>local_path", i + 1));
+            };
+            if !is_url(url.trim()) {
+                return Err(format!("import map line {}: \"{url}\" is not a URL", i + 1));
+            }
+            map.insert(url.trim(), base.join(local.trim()));
+        }
+        Ok(map)
+    }
+
+    /// Reads a TSV file (see [`ImportMap::from_tsv`]); relative local paths are
+    /// taken relative to the file's folder.
+    pub fn from_file(path: &Path) -> Result<Self, String> {
+        let text =
+            std::fs::read_to_string(path).map_err(|e| format!("cannot read import map {}: {e}", path.display()))?;
+        Self::from_tsv(&text, path.parent().unwrap_or(Path::new(".")))
+    }
+
+    /// The local path for `url`: the longest matching prefix, with the rest
+    /// of the URL appended when the prefix names a folder.
+    pub fn lookup(&self, url: &str) -> Option<PathBuf> {
+        let entry =
+            self.entries.iter().filter(|e| url.starts_with(&e.url_prefix)).max_by_key(|e| e.url_prefix.len())?;
+        let rest = &url[entry.url_prefix.len()..];
+        if rest.is_empty() {
+            return Some(entry.local_path.clone());
+        }
+        if !entry.url_prefix.ends_with('/') {
+            return None;
+        }
+        let rest = rest.split(['?', '#']).next().unwrap_or_default();
+        let mut path = entry.local_path.clone();
+        for c in Path::new(rest).components() {
+            match c {
+                Component::Normal(s) => path.push(s),
+                Component::CurDir => {}
+                _ => return None,
+            }
+        }
+        Some(path)
+    }
+
+    /// The mappings, in the order given.
+    pub fn entries(&self) -> &[ImportMapEntry] {
+        &self.entries
+    }
+}
+
+/// Reads imports from the file system: URLs through an [`ImportMap`], and
+/// relative paths against the importing file's folder. Never fetches from
+/// the network. Relative file imports must stay inside the map's folders
+/// or a folder allowed with [`FsResolver::allow_files_under`].
+#[derive(Debug, Clone, Default)]
+pub struct FsResolver {
+    map: ImportMap,
+    roots: Vec<PathBuf>,
+}
+
+impl FsResolver {
+    /// A resolver over `map`.
+    pub fn new(map: ImportMap) -> Self {
+        Self { map, roots: Vec::new() }
+    }
+
+    /// Also allows relative imports of files under `dir` (e.g. the folder of
+    /// a template given on the command line).
+    pub fn allow_files_under(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.roots.push(dir.into());
+        self
+    }
+
+    fn allowed(&self, path: &Path) -> bool {
+        let Ok(path) = path.canonicalize() else {
+            return false;
+        };
+        let map_roots = self.map.entries.iter().map(|e| {
+            if e.local_path.is_dir() {
+                e.local_path.clone()
+            } else {
+                e.local_path.parent().map(Path::to_path_buf).unwrap_or_default()
+            }
+        });
+        self.roots
+            .iter()
+            .cloned()
+            .chain(map_roots)
+            .filter_map(|r| r.canonicalize().ok())
+            .any(|root| path.starts_with(root))
+    }
+
+    fn read(path: &Path, what: &str) -> Result<String, String> {
+        std::fs::read_to_string(path).map_err(|e| format!("cannot read {what} from {}: {e}", path.display()))
+    }
+}
+
+impl ImportResolver for FsResolver {
+    fn load(&self, importer: &str, import: &str) -> Result<(String, String), String> {
+        let url = if is_url(import) {
+            Some(import.to_owned())
+        } else if is_url(importer) {
+            Some(
+                join_url(importer, import)
+                    .ok_or_else(|| format!("import \"{import}\" climbs above the root of {importer}"))?,
+            )
+        } else {
+            None
+        };
+        if let Some(url) = url {
+            let path = self.map.lookup(&url).ok_or_else(|| {
+                format!("import \"{url}\" is not in the import map; nuvola does not fetch imports from the network, so add its URL prefix to the import map")
+            })?;
+            let text = Self::read(&path, &url)?;
+            return Ok((url, text));
+        }
+        let base = Path::new(importer).parent().unwrap_or(Path::new("."));
+        let path = base.join(import);
+        if !self.allowed(&path) {
+            return Err(format!(
+                "import \"{import}\" is not a readable file inside an allowed folder ({})",
+                path.display()
+            ));
+        }
+        let canonical = path.canonicalize().unwrap_or(path);
+        let text = Self::read(&canonical, import)?;
+        Ok((canonical.display().to_string(), text))
+    }
+}
+
+/// The INDIGO type files vendored in this crate, by the URLs templates use.
+const BUILTIN: &[(&str, &str)] = &[
+    (
+        "https://raw.githubusercontent.com/indigo-dc/tosca-types/master/custom_types.yaml",
+        include_str!("../vendor/indigo-dc-tosca-types/custom_types.yaml"),
+    ),
+    (
+        "https://raw.githubusercontent.com/indigo-dc/tosca-types/devel/custom_types.yaml",
+        include_str!("../vendor/indigo-dc-tosca-types/_refs/devel/custom_types.yaml"),
+    ),
+];
+
+/// Serves the vendored INDIGO custom types (master and devel) by URL.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BuiltinResolver;
+
+impl BuiltinResolver {
+    /// The URLs this resolver serves.
+    pub fn urls(&self) -> impl Iterator<Item = &'static str> {
+        BUILTIN.iter().map(|(u, _)| *u)
+    }
+}
+
+impl ImportResolver for BuiltinResolver {
+    fn load(&self, importer: &str, import: &str) -> Result<(String, String), String> {
+        let url = if is_url(import) {
+            import.to_owned()
+        } else if is_url(importer) {
+            join_url(importer, import).unwrap_or_default()
+        } else {
+            import.to_owned()
+        };
+        BUILTIN.iter().find(|(u, _)| *u == url).map(|(u, text)| ((*u).to_owned(), (*text).to_owned())).ok_or_else(
+            || {
+                format!(
+                    "import \"{url}\" is not one of the built-in type files ({})",
+                    self.urls().collect::<Vec<_>>().join(", ")
+                )
+            },
+        )
+    }
+}
+
+/// The resolver for the INDIGO types shipped with nuvola.
+pub fn builtin_resolver() -> BuiltinResolver {
+    BuiltinResolver
+}
+
+/// Tries resolvers in order; the first that loads an import wins.
+#[derive(Default)]
+pub struct Layered {
+    layers: Vec<Box<dyn ImportResolver>>,
+}
+
+impl Layered {
+    /// No layers yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a layer tried after the previous ones.
+    pub fn with(mut self, resolver: impl ImportResolver + 'static) -> Self {
+        self.layers.push(Box::new(resolver));
+        self
+    }
+}
+
+impl ImportResolver for Layered {
+    fn load(&self, importer: &str, import: &str) -> Result<(String, String), String> {
+        let mut last = format!("no resolver for import \"{import}\"");
+        for layer in &self.layers {
+            match layer.load(importer, import) {
+                Ok(found) => return Ok(found),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+}
+
+/// A resolver that refuses every import (for self-contained templates).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoImports;
+
+impl ImportResolver for NoImports {
+    fn load(&self, _importer: &str, import: &str) -> Result<(String, String), String> {
+        Err(format!("imports are not allowed here (\"{import}\")"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn longest_prefix_wins() {
+        let map = ImportMap::from_tsv(
+            "url_prefix\tlocal_path\texactness\nhttps://x.org/a/\tA/\texact\nhttps://x.org/a/b/c.yaml\tC.yaml\texact\n",
+            Path::new("/base"),
+        )
+        .unwrap();
+        assert_eq!(map.lookup("https://x.org/a/b/c.yaml"), Some(PathBuf::from("/base/C.yaml")));
+        assert_eq!(map.lookup("https://x.org/a/d/e.yaml"), Some(PathBuf::from("/base/A/d/e.yaml")));
+        assert_eq!(map.lookup("https://x.org/a/../e.yaml"), None);
+        assert_eq!(map.lookup("https://y.org/"), None);
+    }
+
+    #[test]
+    fn urls_join() {
+        assert_eq!(join_url("https://h/a/b/c.yaml", "../d.yaml").as_deref(), Some("https://h/a/d.yaml"));
+        assert_eq!(join_url("https://h/c.yaml", "../../d.yaml"), None);
+    }
+
+    #[test]
+    fn builtin_serves_indigo_types() {
+        let (name, text) = builtin_resolver()
+            .load("t.yaml", "https://raw.githubusercontent.com/indigo-dc/tosca-types/master/custom_types.yaml")
+            .unwrap();
+        assert!(name.ends_with("custom_types.yaml"));
+        assert!(text.contains("tosca.nodes.indigo.Compute"));
+        assert!(builtin_resolver().load("t.yaml", "https://evil/x.yaml").is_err());
+    }
+}

@@ -1,0 +1,656 @@
+//! Loading a service template: parse, resolve imports, build the type
+//! registry, read the topology and validate it (known types, properties,
+//! capabilities, requirement targets, `get_input` names), reporting every
+//! problem found with its position.
+
+use std::collections::HashSet;
+
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::constraints::Constraint;
+use crate::diagnostics::{Diagnostic, Diagnostics, Pos, codes};
+use crate::imports::ImportResolver;
+use crate::types::{PropertyDef, Reader, TypeKind, TypeRegistry, closest};
+use crate::yaml::{Key, Limits, Node, NodeValue};
+
+/// The `tosca_definitions_version` values accepted (short and URL forms).
+pub const SUPPORTED_VERSIONS: &[&str] = &[
+    "tosca_simple_yaml_1_0",
+    "tosca_simple_yaml_1_1",
+    "tosca_simple_yaml_1_2",
+    "tosca_simple_yaml_1_3",
+    "http://docs.oasis-open.org/tosca/ns/simple/yaml/1.0",
+    "http://docs.oasis-open.org/tosca/ns/simple/yaml/1.1",
+    "http://docs.oasis-open.org/tosca/ns/simple/yaml/1.2",
+    "http://docs.oasis-open.org/tosca/ns/simple/yaml/1.3",
+];
+
+/// Most diagnostics reported for one template.
+const MAX_DIAGNOSTICS: usize = 200;
+/// Most files one template may import (directly or not).
+const MAX_IMPORTS: usize = 64;
+
+/// A template input (a deployment parameter), as the dashboard shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InputDef {
+    /// The input's name.
+    pub name: String,
+    /// Its TOSCA type (`string`, `integer`, `scalar-unit.size`, ...).
+    pub type_name: String,
+    /// Its description.
+    pub description: Option<String>,
+    /// The value used when none is given.
+    pub default: Option<Value>,
+    /// Whether a value (or a default) is needed.
+    pub required: bool,
+    /// Constraint clauses the value must satisfy.
+    pub constraints: Vec<Constraint>,
+    /// The entry type of a list or map input.
+    pub entry_schema: Option<String>,
+}
+
+/// A requirement assignment of a node template.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct RequirementAssignment {
+    pub name: String,
+    pub pos: Pos,
+    /// The target node template (or node type, left to the orchestrator).
+    pub node: Option<(String, Pos)>,
+    pub relationship_type: Option<String>,
+    /// A named relationship template.
+    pub relationship_template: Option<String>,
+    pub relationship_properties: IndexMap<String, Node>,
+}
+
+/// A node template.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct NodeTemplate {
+    pub name: String,
+    pub pos: Pos,
+    pub type_name: String,
+    pub properties: IndexMap<String, Node>,
+    pub capabilities: IndexMap<String, IndexMap<String, Node>>,
+    pub requirements: Vec<RequirementAssignment>,
+    /// Values elsewhere in the template that may call functions (interfaces, artifacts).
+    pub other: Vec<Node>,
+}
+
+/// A relationship template.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct RelationshipTemplate {
+    pub type_name: String,
+    pub properties: IndexMap<String, Node>,
+}
+
+/// A policy.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct PolicyTemplate {
+    pub name: String,
+    pub type_name: String,
+    pub properties: IndexMap<String, Node>,
+    pub targets: Vec<String>,
+}
+
+/// A loaded, validated service template.
+#[derive(Debug, Clone)]
+pub struct ServiceTemplate {
+    pub(crate) file: String,
+    pub(crate) version: String,
+    pub(crate) metadata: IndexMap<String, String>,
+    pub(crate) description: Option<String>,
+    pub(crate) inputs: IndexMap<String, InputDef>,
+    pub(crate) input_pos: IndexMap<String, Pos>,
+    pub(crate) nodes: IndexMap<String, NodeTemplate>,
+    pub(crate) relationships: IndexMap<String, RelationshipTemplate>,
+    pub(crate) outputs: IndexMap<String, (Option<String>, Node)>,
+    pub(crate) policies: Vec<PolicyTemplate>,
+    pub(crate) registry: TypeRegistry,
+    pub(crate) warnings: Vec<Diagnostic>,
+}
+
+/// Parses `text` (named `file_name` in diagnostics), resolves its imports
+/// through `resolver`, and validates it. On failure returns every problem
+/// found (errors and warnings).
+pub fn load(text: &str, file_name: &str, resolver: &dyn ImportResolver) -> Result<ServiceTemplate, Diagnostics> {
+    load_with_limits(text, file_name, resolver, &Limits::default())
+}
+
+/// [`load`] with explicit size limits.
+pub fn load_with_limits(
+    text: &str,
+    file_name: &str,
+    resolver: &dyn ImportResolver,
+    limits: &Limits,
+) -> Result<ServiceTemplate, Diagnostics> {
+    let mut diags = Vec::new();
+    let doc = crate::yaml::parse(text, file_name, limits, &mut diags).map_err(|e| finish(diags.clone(), Some(e)))?;
+    if doc.as_map().is_none() {
+        diags.push(Diagnostic::error(file_name, doc.pos, codes::SYNTAX, "a TOSCA service template must be a YAML map"));
+        return Err(finish(diags, None));
+    }
+    let version = check_version(&doc, file_name, &mut diags).unwrap_or_default();
+
+    let mut registry = TypeRegistry::normative(&mut diags);
+    let mut loader = ImportLoader {
+        resolver,
+        limits,
+        loaded: HashSet::new(),
+        stack: vec![file_name.to_owned()],
+        docs: Vec::new(),
+        diags: &mut diags,
+    };
+    loader.imports(&doc, file_name);
+    let docs = std::mem::take(&mut loader.docs);
+    for (name, d) in &docs {
+        registry.add_document(d, name, &mut diags);
+    }
+    registry.add_document(&doc, file_name, &mut diags);
+    registry.check(file_name, &mut diags);
+
+    let mut tpl = ServiceTemplate {
+        file: file_name.to_owned(),
+        version,
+        metadata: IndexMap::new(),
+        description: doc.get("description").and_then(Node::scalar_text),
+        inputs: IndexMap::new(),
+        input_pos: IndexMap::new(),
+        nodes: IndexMap::new(),
+        relationships: IndexMap::new(),
+        outputs: IndexMap::new(),
+        policies: Vec::new(),
+        registry,
+        warnings: Vec::new(),
+    };
+    read_service_template(&mut tpl, &doc, &mut diags);
+    crate::validate::validate(&tpl, &mut diags);
+    if diags.iter().any(Diagnostic::is_error) {
+        return Err(finish(diags, None));
+    }
+    tpl.warnings = diags;
+    Ok(tpl)
+}
+
+fn finish(mut diags: Vec<Diagnostic>, extra: Option<Diagnostic>) -> Diagnostics {
+    diags.extend(extra);
+    // Errors first, then warnings, each in the order found.
+    diags.sort_by_key(|d| !d.is_error());
+    if diags.len() > MAX_DIAGNOSTICS {
+        let file = diags[0].file.clone();
+        diags.truncate(MAX_DIAGNOSTICS);
+        diags.push(Diagnostic::error(
+            &file,
+            Pos::default(),
+            codes::LIMIT,
+            format!("more than {MAX_DIAGNOSTICS} problems; the rest are not shown"),
+        ));
+    }
+    Diagnostics(diags)
+}
+
+fn check_version(doc: &Node, file: &str, diags: &mut Vec<Diagnostic>) -> Option<String> {
+    let Some(v) = doc.get("tosca_definitions_version") else {
+        diags.push(Diagnostic::error(
+            file,
+            doc.pos,
+            codes::VERSION,
+            "tosca_definitions_version is missing; add e.g. \"tosca_definitions_version: tosca_simple_yaml_1_0\"",
+        ));
+        return None;
+    };
+    let text = v.scalar_text().unwrap_or_default();
+    if !SUPPORTED_VERSIONS.contains(&text.as_str()) {
+        diags.push(Diagnostic::error(
+            file,
+            v.pos,
+            codes::VERSION,
+            format!("tosca_definitions_version \"{text}\" is not supported (supported: tosca_simple_yaml_1_0 to tosca_simple_yaml_1_3)"),
+        ));
+        return None;
+    }
+    Some(text)
+}
+
+struct ImportLoader<'a> {
+    resolver: &'a dyn ImportResolver,
+    limits: &'a Limits,
+    loaded: HashSet<String>,
+    /// Files being loaded, outermost first (to detect cycles).
+    stack: Vec<String>,
+    /// Loaded documents in dependency order (imports before importers).
+    docs: Vec<(String, Node)>,
+    diags: &'a mut Vec<Diagnostic>,
+}
+
+impl ImportLoader<'_> {
+    fn imports(&mut self, doc: &Node, file: &str) {
+        let Some(imports) = doc.get("imports") else { return };
+        let items: Vec<&Node> = match &imports.value {
+            NodeValue::Seq(s) => s.iter().collect(),
+            NodeValue::Null => Vec::new(),
+            _ => {
+                self.diags.push(Diagnostic::error(file, imports.pos, codes::SYNTAX, "imports must be a list"));
+                return;
+            }
+        };
+        for item in items {
+            // Forms: "url", { name: "url" }, { file: url, ... }, { name: { file: url, ... } }.
+            let target = match &item.value {
+                NodeValue::Str(s) => Some((s.clone(), item.pos)),
+                NodeValue::Map(m) => {
+                    let inner = if m.iter().any(|(k, _)| k.name == "file") {
+                        item
+                    } else if let [(_, v)] = m.as_slice() {
+                        v
+                    } else {
+                        item
+                    };
+                    match &inner.value {
+                        NodeValue::Str(s) => Some((s.clone(), inner.pos)),
+                        NodeValue::Map(_) => inner.get("file").and_then(|f| f.as_str().map(|s| (s.to_owned(), f.pos))),
+                        _ => None,
+                    }
+                }
+                _ => None,
+            };
+            let Some((import, pos)) = target else {
+                self.diags.push(Diagnostic::error(
+                    file,
+                    item.pos,
+                    codes::SYNTAX,
+                    "an import is a URL or path, or a map with a \"file\" keyname",
+                ));
+                continue;
+            };
+            self.one(file, &import, pos);
+        }
+    }
+
+    fn one(&mut self, file: &str, import: &str, pos: Pos) {
+        let (name, text) = match self.resolver.load(file, import) {
+            Ok(found) => found,
+            Err(e) => {
+                self.diags.push(Diagnostic::error(
+                    file,
+                    pos,
+                    codes::IMPORT,
+                    format!("cannot import \"{import}\": {e}"),
+                ));
+                return;
+            }
+        };
+        if let Some(i) = self.stack.iter().position(|s| *s == name) {
+            let mut chain = self.stack[i..].to_vec();
+            chain.push(name);
+            self.diags.push(Diagnostic::error(
+                file,
+                pos,
+                codes::IMPORT_CYCLE,
+                format!("import cycle: {}", chain.join(" -> ")),
+            ));
+            return;
+        }
+        if !self.loaded.insert(name.clone()) {
+            return;
+        }
+        if self.loaded.len() > MAX_IMPORTS {
+            self.diags.push(Diagnostic::error(
+                file,
+                pos,
+                codes::LIMIT,
+                format!("more than {MAX_IMPORTS} imported files"),
+            ));
+            return;
+        }
+        let doc = match crate::yaml::parse(&text, &name, self.limits, self.diags) {
+            Ok(doc) => doc,
+            Err(e) => {
+                self.diags.push(e);
+                return;
+            }
+        };
+        check_version(&doc, &name, self.diags);
+        self.stack.push(name.clone());
+        self.imports(&doc, &name);
+        self.stack.pop();
+        self.docs.push((name, doc));
+    }
+}
+
+const SERVICE_TEMPLATE_KEYS: &[&str] = &[
+    "tosca_definitions_version",
+    "namespace",
+    "metadata",
+    "description",
+    "dsl_definitions",
+    "repositories",
+    "imports",
+    "artifact_types",
+    "data_types",
+    "capability_types",
+    "interface_types",
+    "relationship_types",
+    "node_types",
+    "group_types",
+    "policy_types",
+    "topology_template",
+    "template_name",
+    "template_author",
+    "template_version",
+];
+const TOPOLOGY_KEYS: &[&str] = &[
+    "description",
+    "inputs",
+    "node_templates",
+    "relationship_templates",
+    "groups",
+    "policies",
+    "outputs",
+    "substitution_mappings",
+    "workflows",
+];
+const NODE_TEMPLATE_KEYS: &[&str] = &[
+    "type",
+    "description",
+    "metadata",
+    "directives",
+    "properties",
+    "attributes",
+    "requirements",
+    "capabilities",
+    "interfaces",
+    "artifacts",
+    "node_filter",
+    "copy",
+];
+
+fn read_service_template(tpl: &mut ServiceTemplate, doc: &Node, diags: &mut Vec<Diagnostic>) {
+    let file = tpl.file.clone();
+    let mut r = Reader { file: &file, diags };
+    let top = r.map(doc, "the service template");
+    r.check_keys(top, SERVICE_TEMPLATE_KEYS, "the service template");
+    if let Some(m) = doc.get("metadata") {
+        for (k, v) in r.map(m, "metadata") {
+            tpl.metadata.insert(k.name.clone(), v.scalar_text().unwrap_or_default());
+        }
+    }
+    for key in ["template_name", "template_author", "template_version"] {
+        if let Some(v) = doc.get(key).and_then(Node::scalar_text) {
+            tpl.metadata.entry(key.to_owned()).or_insert(v);
+        }
+    }
+    let Some(topology) = doc.get("topology_template") else { return };
+    let entries = r.map(topology, "topology_template");
+    r.check_keys(entries, TOPOLOGY_KEYS, "topology_template");
+    if tpl.description.is_none() {
+        tpl.description = topology.get("description").and_then(Node::scalar_text);
+    }
+    if let Some(inputs) = topology.get("inputs") {
+        for (k, v) in r.map(inputs, "inputs") {
+            let p: PropertyDef = r.property(k, v, false);
+            tpl.input_pos.insert(k.name.clone(), k.pos);
+            tpl.inputs.insert(
+                k.name.clone(),
+                InputDef {
+                    name: p.name,
+                    type_name: p.type_name,
+                    description: p.description,
+                    default: p.default,
+                    required: p.required,
+                    constraints: p.constraints,
+                    entry_schema: p.entry_schema,
+                },
+            );
+        }
+    }
+    if let Some(nodes) = topology.get("node_templates") {
+        for (k, v) in r.map(nodes, "node_templates") {
+            let node = read_node_template(&mut r, k, v);
+            tpl.nodes.insert(k.name.clone(), node);
+        }
+    }
+    if let Some(rels) = topology.get("relationship_templates") {
+        for (k, v) in r.map(rels, "relationship_templates") {
+            let type_name = v.get("type").and_then(Node::scalar_text).unwrap_or_default();
+            let properties = props(&mut r, v.get("properties"));
+            tpl.relationships.insert(k.name.clone(), RelationshipTemplate { type_name, properties });
+        }
+    }
+    if let Some(outputs) = topology.get("outputs") {
+        for (k, v) in r.map(outputs, "outputs") {
+            let entries = r.map(v, &format!("output \"{}\"", k.name));
+            r.check_keys(
+                entries,
+                &["description", "value", "type", "required", "status", "metadata"],
+                &format!("output \"{}\"", k.name),
+            );
+            let value = v.get("value").cloned().unwrap_or_else(|| Node::null(k.pos));
+            tpl.outputs.insert(k.name.clone(), (v.get("description").and_then(Node::scalar_text), value));
+        }
+    }
+    if let Some(policies) = topology.get("policies") {
+        let items: Vec<(&Key, &Node)> = match &policies.value {
+            NodeValue::Seq(s) => s
+                .iter()
+                .filter_map(|i| match i.as_map() {
+                    Some([(k, v)]) => Some((k, v)),
+                    _ => {
+                        r.error(i.pos, codes::SYNTAX, "each policy is a map with one name");
+                        None
+                    }
+                })
+                .collect(),
+            NodeValue::Map(m) => m.iter().map(|(k, v)| (k, v)).collect(),
+            _ => Vec::new(),
+        };
+        for (k, v) in items {
+            let entries = r.map(v, &format!("policy \"{}\"", k.name));
+            r.check_keys(
+                entries,
+                &["type", "description", "metadata", "properties", "targets", "triggers"],
+                &format!("policy \"{}\"", k.name),
+            );
+            let type_name = v.get("type").and_then(Node::scalar_text).unwrap_or_default();
+            let properties = props(&mut r, v.get("properties"));
+            let targets = v
+                .get("targets")
+                .and_then(Node::as_seq)
+                .unwrap_or_default()
+                .iter()
+                .filter_map(Node::scalar_text)
+                .collect();
+            tpl.policies.push(PolicyTemplate { name: k.name.clone(), type_name, properties, targets });
+        }
+    }
+}
+
+fn props(r: &mut Reader<'_>, node: Option<&Node>) -> IndexMap<String, Node> {
+    let mut out = IndexMap::new();
+    if let Some(node) = node {
+        for (k, v) in r.map(node, "properties") {
+            out.insert(k.name.clone(), Node { pos: k.pos, value: v.value.clone() });
+        }
+    }
+    out
+}
+
+fn read_node_template(r: &mut Reader<'_>, key: &Key, node: &Node) -> NodeTemplate {
+    let entries = r.map(node, &format!("node template \"{}\"", key.name));
+    r.check_keys(entries, NODE_TEMPLATE_KEYS, &format!("node template \"{}\"", key.name));
+    let mut nt = NodeTemplate {
+        name: key.name.clone(),
+        pos: key.pos,
+        type_name: String::new(),
+        properties: IndexMap::new(),
+        capabilities: IndexMap::new(),
+        requirements: Vec::new(),
+        other: Vec::new(),
+    };
+    for (k, v) in entries {
+        match k.name.as_str() {
+            "type" => nt.type_name = r.string(v, "type").unwrap_or_default(),
+            "properties" => nt.properties = props(r, Some(v)),
+            "capabilities" => {
+                for (ck, cv) in r.map(v, "capabilities") {
+                    let centries = r.map(cv, &format!("capability \"{}\"", ck.name));
+                    r.check_keys(
+                        centries,
+                        &["properties", "attributes", "occurrences"],
+                        &format!("capability \"{}\"", ck.name),
+                    );
+                    let p = props(r, cv.get("properties"));
+                    nt.capabilities.insert(ck.name.clone(), p);
+                }
+            }
+            "requirements" => {
+                for item in v.as_seq().unwrap_or_default() {
+                    let Some([(rk, rv)]) = item.as_map() else {
+                        r.error(
+                            item.pos,
+                            codes::SYNTAX,
+                            "each requirement is a map with one name, e.g. - host: my_server",
+                        );
+                        continue;
+                    };
+                    nt.requirements.push(read_requirement(r, rk, rv));
+                }
+            }
+            "interfaces" | "artifacts" | "attributes" => nt.other.push(v.clone()),
+            _ => {}
+        }
+    }
+    nt
+}
+
+fn read_requirement(r: &mut Reader<'_>, key: &Key, node: &Node) -> RequirementAssignment {
+    let mut req = RequirementAssignment {
+        name: key.name.clone(),
+        pos: key.pos,
+        node: None,
+        relationship_type: None,
+        relationship_template: None,
+        relationship_properties: IndexMap::new(),
+    };
+    match &node.value {
+        NodeValue::Str(s) => req.node = Some((s.clone(), node.pos)),
+        NodeValue::Map(m) => {
+            r.check_keys(
+                m,
+                &["node", "capability", "relationship", "node_filter", "occurrences"],
+                &format!("requirement \"{}\"", key.name),
+            );
+            if let Some(n) = node.get("node") {
+                req.node = n.scalar_text().map(|s| (s, n.pos));
+            }
+            if let Some(rel) = node.get("relationship") {
+                match &rel.value {
+                    NodeValue::Str(s) => req.relationship_template = Some(s.clone()),
+                    NodeValue::Map(_) => {
+                        req.relationship_type = rel.get("type").and_then(Node::scalar_text);
+                        req.relationship_properties = props(r, rel.get("properties"));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        NodeValue::Null => {}
+        _ => r.error(node.pos, codes::SYNTAX, format!("requirement \"{}\" must be a node name or a map", key.name)),
+    }
+    req
+}
+
+impl ServiceTemplate {
+    /// The file name given to [`load`].
+    pub fn file(&self) -> &str {
+        &self.file
+    }
+
+    /// The `tosca_definitions_version` as written.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// The template's `metadata:` map (template_name, display_name, ...),
+    /// with top-level `template_name`/`template_author`/`template_version` of
+    /// TOSCA 1.0 added when the map lacks them.
+    pub fn metadata(&self) -> &IndexMap<String, String> {
+        &self.metadata
+    }
+
+    /// The template's description (top level, else the topology's).
+    pub fn description(&self) -> Option<&str> {
+        self.description.as_deref()
+    }
+
+    /// The declared inputs, in template order.
+    pub fn inputs(&self) -> &IndexMap<String, InputDef> {
+        &self.inputs
+    }
+
+    /// Warnings found while loading (misspelt keynames, duplicate keys, ...).
+    pub fn warnings(&self) -> &[Diagnostic] {
+        &self.warnings
+    }
+
+    /// The type registry (normative, imported and own types).
+    pub fn types(&self) -> &TypeRegistry {
+        &self.registry
+    }
+
+    /// Names of the node templates, in template order.
+    pub fn node_names(&self) -> impl Iterator<Item = &str> {
+        self.nodes.keys().map(String::as_str)
+    }
+
+    /// The type of a node template.
+    pub fn node_type(&self, node: &str) -> Option<&str> {
+        self.nodes.get(node).map(|n| n.type_name.as_str())
+    }
+
+    /// Names of the outputs, in template order.
+    pub fn output_names(&self) -> impl Iterator<Item = &str> {
+        self.outputs.keys().map(String::as_str)
+    }
+
+    /// Whether node template `node` is (derives from) `tosca.nodes.Compute`.
+    pub fn is_compute(&self, node: &str) -> bool {
+        self.nodes
+            .get(node)
+            .is_some_and(|n| self.registry.derives_from(TypeKind::Node, &n.type_name, "tosca.nodes.Compute"))
+    }
+
+    pub(crate) fn input_diag(&self, name: &str, code: &'static str, msg: String) -> Diagnostic {
+        let pos = self.input_pos.get(name).copied().unwrap_or_default();
+        Diagnostic::error(&self.file, pos, code, msg)
+    }
+
+    /// The host requirement target of a node template.
+    pub(crate) fn host_of(&self, node: &str) -> Option<&str> {
+        let n = self.nodes.get(node)?;
+        n.requirements
+            .iter()
+            .find(|r| r.name == "host")
+            .and_then(|r| r.node.as_ref())
+            .map(|(t, _)| t.as_str())
+            .filter(|t| self.nodes.contains_key(*t))
+    }
+
+    /// Follows `host` requirements from `node` down to a Compute node template.
+    pub(crate) fn compute_of<'a>(&'a self, node: &'a str) -> Option<&'a str> {
+        let mut cur = node;
+        for _ in 0..16 {
+            if self.is_compute(cur) {
+                return Some(cur);
+            }
+            cur = self.host_of(cur)?;
+        }
+        None
+    }
+
+    /// Suggests the closest known name.
+    pub(crate) fn hint<'k>(word: &str, known: impl Iterator<Item = &'k str>) -> String {
+        let known: Vec<&str> = known.collect();
+        closest(word, &known).map(|c| format!("; did you mean \"{c}\"?")).unwrap_or_default()
+    }
+}

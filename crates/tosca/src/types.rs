@@ -1,0 +1,740 @@
+//! The typed model of TOSCA type definitions and the type registry:
+//! normative types (always loaded), then imported files, then the template's
+//! own definitions. `derived_from` chains are checked for unknown parents and
+//! cycles; property, attribute, capability and requirement definitions are
+//! inherited and overridden along them.
+
+use std::collections::{HashMap, HashSet};
+
+use indexmap::IndexMap;
+use serde_json::Value;
+
+use crate::constraints::Constraint;
+use crate::diagnostics::{Diagnostic, Pos, codes};
+use crate::yaml::{Key, Node, NodeValue};
+
+/// The normative types, written from the OASIS specification.
+pub(crate) const NORMATIVE: &str = include_str!("normative.yaml");
+/// The file name diagnostics use for the normative types.
+pub(crate) const NORMATIVE_FILE: &str = "<tosca-normative-types>";
+
+/// The kinds of TOSCA types; each has its own namespace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TypeKind {
+    /// `data_types`
+    Data,
+    /// `artifact_types`
+    Artifact,
+    /// `capability_types`
+    Capability,
+    /// `interface_types`
+    Interface,
+    /// `relationship_types`
+    Relationship,
+    /// `node_types`
+    Node,
+    /// `group_types`
+    Group,
+    /// `policy_types`
+    Policy,
+}
+
+impl TypeKind {
+    /// All kinds, with the section keyname that defines them.
+    pub const SECTIONS: [(&'static str, TypeKind); 8] = [
+        ("data_types", TypeKind::Data),
+        ("artifact_types", TypeKind::Artifact),
+        ("capability_types", TypeKind::Capability),
+        ("interface_types", TypeKind::Interface),
+        ("relationship_types", TypeKind::Relationship),
+        ("node_types", TypeKind::Node),
+        ("group_types", TypeKind::Group),
+        ("policy_types", TypeKind::Policy),
+    ];
+
+    /// The namespace word in normative names (`tosca.nodes.Compute`).
+    fn namespace(self) -> &'static str {
+        match self {
+            Self::Data => "datatypes",
+            Self::Artifact => "artifacts",
+            Self::Capability => "capabilities",
+            Self::Interface => "interfaces",
+            Self::Relationship => "relationships",
+            Self::Node => "nodes",
+            Self::Group => "groups",
+            Self::Policy => "policies",
+        }
+    }
+
+    /// A word for messages.
+    pub fn noun(self) -> &'static str {
+        match self {
+            Self::Data => "data type",
+            Self::Artifact => "artifact type",
+            Self::Capability => "capability type",
+            Self::Interface => "interface type",
+            Self::Relationship => "relationship type",
+            Self::Node => "node type",
+            Self::Group => "group type",
+            Self::Policy => "policy type",
+        }
+    }
+}
+
+/// The primitive TOSCA types (no definition needed).
+pub const PRIMITIVE_TYPES: &[&str] = &[
+    "string",
+    "integer",
+    "float",
+    "boolean",
+    "timestamp",
+    "null",
+    "list",
+    "map",
+    "version",
+    "range",
+    "scalar-unit.size",
+    "scalar-unit.time",
+    "scalar-unit.frequency",
+    "scalar-unit.bitrate",
+];
+
+/// A property or attribute definition.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PropertyDef {
+    /// The property's name.
+    pub name: String,
+    /// Its type (primitive or data type).
+    pub type_name: String,
+    /// Its description.
+    pub description: Option<String>,
+    /// Whether a value must be given (TOSCA default: true for properties).
+    pub required: bool,
+    /// The default value.
+    pub default: Option<Value>,
+    /// Constraint clauses.
+    pub constraints: Vec<Constraint>,
+    /// The entry type of a list or map.
+    pub entry_schema: Option<String>,
+    /// Where it is defined.
+    pub file: String,
+    /// Where it is defined.
+    pub pos: Pos,
+}
+
+/// A capability definition inside a node type.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CapabilityDef {
+    /// The capability name.
+    pub name: String,
+    /// Its capability type.
+    pub type_name: String,
+    /// Where it is defined.
+    pub pos: Pos,
+}
+
+/// A requirement definition inside a node type.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequirementDef {
+    /// The requirement name (`host`, `local_storage`, ...).
+    pub name: String,
+    /// The capability type the target must offer.
+    pub capability: Option<String>,
+    /// The node type the target must be.
+    pub node: Option<String>,
+    /// The relationship type.
+    pub relationship: Option<String>,
+}
+
+/// One type definition of any kind.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TypeDef {
+    /// Which namespace it lives in.
+    pub kind: TypeKind,
+    /// Its full name.
+    pub name: String,
+    /// Its parent and where `derived_from` is written.
+    pub derived_from: Option<(String, Pos)>,
+    /// Its description.
+    pub description: Option<String>,
+    /// Properties it defines (not inherited ones).
+    pub properties: IndexMap<String, PropertyDef>,
+    /// Attributes it defines (not inherited ones).
+    pub attributes: IndexMap<String, PropertyDef>,
+    /// Capabilities it defines (node types).
+    pub capabilities: IndexMap<String, CapabilityDef>,
+    /// Requirements it defines (node types).
+    pub requirements: Vec<RequirementDef>,
+    /// Constraints on the value (data types derived from primitives).
+    pub constraints: Vec<Constraint>,
+    /// The file it is defined in.
+    pub file: String,
+    /// Where its name is written.
+    pub pos: Pos,
+}
+
+/// All known types, by kind and name.
+#[derive(Debug, Clone, Default)]
+pub struct TypeRegistry {
+    types: HashMap<(TypeKind, String), TypeDef>,
+}
+
+/// Reads definitions from YAML nodes, collecting diagnostics.
+pub(crate) struct Reader<'a> {
+    pub file: &'a str,
+    pub diags: &'a mut Vec<Diagnostic>,
+}
+
+impl Reader<'_> {
+    pub fn error(&mut self, pos: Pos, code: &'static str, msg: impl Into<String>) {
+        self.diags.push(Diagnostic::error(self.file, pos, code, msg));
+    }
+
+    pub fn warning(&mut self, pos: Pos, code: &'static str, msg: impl Into<String>) {
+        self.diags.push(Diagnostic::warning(self.file, pos, code, msg));
+    }
+
+    /// The entries of a mapping; null counts as empty; anything else is an error.
+    pub fn map<'n>(&mut self, node: &'n Node, what: &str) -> &'n [(Key, Node)] {
+        match &node.value {
+            NodeValue::Map(m) => m,
+            NodeValue::Null => &[],
+            _ => {
+                self.error(node.pos, codes::SYNTAX, format!("{what} must be a map"));
+                &[]
+            }
+        }
+    }
+
+    /// A string value; numbers are accepted as text.
+    pub fn string(&mut self, node: &Node, what: &str) -> Option<String> {
+        match node.scalar_text() {
+            Some(s) => Some(s),
+            None if node.is_null() => None,
+            None => {
+                self.error(node.pos, codes::SYNTAX, format!("{what} must be a string"));
+                None
+            }
+        }
+    }
+
+    /// Warns about keynames not in `known`.
+    pub fn check_keys(&mut self, entries: &[(Key, Node)], known: &[&str], what: &str) {
+        for (k, _) in entries {
+            if !known.contains(&k.name.as_str()) {
+                let hint = closest(&k.name, known).map(|c| format!("; did you mean \"{c}\"?")).unwrap_or_default();
+                self.warning(k.pos, codes::UNKNOWN_KEY, format!("unknown keyname \"{}\" in {what}{hint}", k.name));
+            }
+        }
+    }
+
+    /// Reads a list of constraint clauses.
+    pub fn constraints(&mut self, node: &Node) -> Vec<Constraint> {
+        let mut out = Vec::new();
+        let Some(items) = node.as_seq() else {
+            if !node.is_null() {
+                self.error(node.pos, codes::SYNTAX, "constraints must be a list of clauses");
+            }
+            return out;
+        };
+        for item in items {
+            match item.as_map() {
+                Some([(op, arg)]) => match Constraint::parse(&op.name, &arg.to_json()) {
+                    Ok(c) => out.push(c),
+                    Err(e) => self.error(op.pos, codes::SYNTAX, e),
+                },
+                _ => self.error(
+                    item.pos,
+                    codes::SYNTAX,
+                    "a constraint clause is a map with one operator, e.g. { greater_or_equal: 1 }",
+                ),
+            }
+        }
+        out
+    }
+
+    /// Reads a property (or attribute, `attribute = true`) definition.
+    pub fn property(&mut self, key: &Key, node: &Node, attribute: bool) -> PropertyDef {
+        let mut def = PropertyDef {
+            name: key.name.clone(),
+            type_name: "string".into(),
+            description: None,
+            required: !attribute,
+            default: None,
+            constraints: Vec::new(),
+            entry_schema: None,
+            file: self.file.to_owned(),
+            pos: key.pos,
+        };
+        let entries = self.map(node, &format!("the definition of \"{}\"", key.name));
+        const KEYS: &[&str] = &[
+            "type",
+            "description",
+            "required",
+            "default",
+            "status",
+            "constraints",
+            "entry_schema",
+            "key_schema",
+            "metadata",
+            "external-schema",
+            "value",
+        ];
+        self.check_keys(entries, KEYS, &format!("the definition of \"{}\"", key.name));
+        let mut has_type = false;
+        for (k, v) in entries {
+            match k.name.as_str() {
+                "type" => {
+                    if let Some(t) = self.string(v, "type") {
+                        def.type_name = t;
+                        has_type = true;
+                    }
+                }
+                "description" => def.description = v.scalar_text(),
+                "required" => match v.as_bool_lenient() {
+                    Some(b) => def.required = b,
+                    None => self.error(v.pos, codes::SYNTAX, "required must be true or false"),
+                },
+                "default" | "value" if !v.is_null() => {
+                    def.default = Some(v.to_json());
+                }
+                "constraints" => def.constraints = self.constraints(v),
+                "entry_schema" => {
+                    def.entry_schema = match &v.value {
+                        NodeValue::Str(s) => Some(s.clone()),
+                        NodeValue::Map(_) => v.get("type").and_then(Node::scalar_text),
+                        _ => None,
+                    }
+                }
+                _ => {}
+            }
+        }
+        if !has_type && !entries.is_empty() && !attribute {
+            self.warning(
+                key.pos,
+                codes::UNKNOWN_KEY,
+                format!("the definition of \"{}\" has no type; string is assumed", key.name),
+            );
+        }
+        def
+    }
+
+    fn type_def(&mut self, kind: TypeKind, key: &Key, node: &Node) -> TypeDef {
+        let mut def = TypeDef {
+            kind,
+            name: key.name.clone(),
+            derived_from: None,
+            description: None,
+            properties: IndexMap::new(),
+            attributes: IndexMap::new(),
+            capabilities: IndexMap::new(),
+            requirements: Vec::new(),
+            constraints: Vec::new(),
+            file: self.file.to_owned(),
+            pos: key.pos,
+        };
+        let entries = self.map(node, &format!("{} {}", kind.noun(), key.name));
+        let known: &[&str] = match kind {
+            TypeKind::Node => &[
+                "derived_from",
+                "version",
+                "metadata",
+                "description",
+                "properties",
+                "attributes",
+                "requirements",
+                "capabilities",
+                "interfaces",
+                "artifacts",
+            ],
+            TypeKind::Capability => &[
+                "derived_from",
+                "version",
+                "metadata",
+                "description",
+                "properties",
+                "attributes",
+                "valid_source_types",
+            ],
+            TypeKind::Relationship => &[
+                "derived_from",
+                "version",
+                "metadata",
+                "description",
+                "properties",
+                "attributes",
+                "interfaces",
+                "valid_target_types",
+            ],
+            TypeKind::Data => &[
+                "derived_from",
+                "version",
+                "metadata",
+                "description",
+                "constraints",
+                "properties",
+                "key_schema",
+                "entry_schema",
+            ],
+            TypeKind::Artifact => {
+                &["derived_from", "version", "metadata", "description", "mime_type", "file_ext", "properties"]
+            }
+            TypeKind::Interface => {
+                &["derived_from", "version", "metadata", "description", "inputs", "operations", "notifications"]
+            }
+            TypeKind::Group => &[
+                "derived_from",
+                "version",
+                "metadata",
+                "description",
+                "properties",
+                "attributes",
+                "members",
+                "requirements",
+                "capabilities",
+                "interfaces",
+                "targets",
+            ],
+            TypeKind::Policy => {
+                &["derived_from", "version", "metadata", "description", "properties", "targets", "triggers"]
+            }
+        };
+        if kind != TypeKind::Interface {
+            self.check_keys(entries, known, &format!("{} {}", kind.noun(), key.name));
+        }
+        for (k, v) in entries {
+            match k.name.as_str() {
+                "derived_from" => def.derived_from = self.string(v, "derived_from").map(|s| (s, v.pos)),
+                "description" => def.description = v.scalar_text(),
+                "properties" => {
+                    for (pk, pv) in self.map(v, "properties") {
+                        let p = self.property(pk, pv, false);
+                        def.properties.insert(pk.name.clone(), p);
+                    }
+                }
+                "attributes" => {
+                    for (ak, av) in self.map(v, "attributes") {
+                        let a = self.property(ak, av, true);
+                        def.attributes.insert(ak.name.clone(), a);
+                    }
+                }
+                "constraints" if kind == TypeKind::Data => def.constraints = self.constraints(v),
+                "capabilities" if kind == TypeKind::Node => {
+                    for (ck, cv) in self.map(v, "capabilities") {
+                        let type_name = match &cv.value {
+                            NodeValue::Str(s) => Some(s.clone()),
+                            NodeValue::Map(_) => cv.get("type").and_then(Node::scalar_text),
+                            _ => None,
+                        };
+                        match type_name {
+                            Some(type_name) => {
+                                def.capabilities.insert(
+                                    ck.name.clone(),
+                                    CapabilityDef { name: ck.name.clone(), type_name, pos: ck.pos },
+                                );
+                            }
+                            None => {
+                                self.error(ck.pos, codes::SYNTAX, format!("capability \"{}\" needs a type", ck.name))
+                            }
+                        }
+                    }
+                }
+                "requirements" if kind == TypeKind::Node => {
+                    for item in v.as_seq().unwrap_or_default() {
+                        let Some([(rk, rv)]) = item.as_map() else {
+                            self.error(item.pos, codes::SYNTAX, "each requirement is a map with one name");
+                            continue;
+                        };
+                        let field = |name: &str| match &rv.value {
+                            NodeValue::Str(s) if name == "capability" => Some(s.clone()),
+                            NodeValue::Map(_) => rv.get(name).and_then(|n| match &n.value {
+                                NodeValue::Map(_) => n.get("type").and_then(Node::scalar_text),
+                                _ => n.scalar_text(),
+                            }),
+                            _ => None,
+                        };
+                        def.requirements.push(RequirementDef {
+                            name: rk.name.clone(),
+                            capability: field("capability"),
+                            node: field("node"),
+                            relationship: field("relationship"),
+                        });
+                    }
+                }
+                _ => {}
+            }
+        }
+        def
+    }
+}
+
+/// The known keyname closest to `word` (edit distance ≤ 2).
+pub(crate) fn closest<'k>(word: &str, known: &[&'k str]) -> Option<&'k str> {
+    known.iter().map(|k| (edit_distance(word, k), *k)).filter(|(d, _)| *d <= 2).min_by_key(|(d, _)| *d).map(|(_, k)| k)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+impl TypeRegistry {
+    /// Adds the definitions sections of one document.
+    pub(crate) fn add_document(&mut self, doc: &Node, file: &str, diags: &mut Vec<Diagnostic>) {
+        let mut reader = Reader { file, diags };
+        for (section, kind) in TypeKind::SECTIONS {
+            let Some(node) = doc.get(section) else { continue };
+            for (key, value) in reader.map(node, section) {
+                let def = reader.type_def(kind, key, value);
+                let id = (kind, key.name.clone());
+                if let Some(old) = self.types.get(&id) {
+                    if old.file != NORMATIVE_FILE && old.file != file {
+                        reader.warning(
+                            key.pos,
+                            codes::DUPLICATE_TYPE,
+                            format!(
+                                "{} \"{}\" is also defined in {}; this definition is used",
+                                kind.noun(),
+                                key.name,
+                                old.file
+                            ),
+                        );
+                    }
+                    if def.derived_from.is_none() && old.derived_from.is_some() && old.file == NORMATIVE_FILE {
+                        // A file redefining a normative type without a parent keeps the normative parent.
+                        let mut def = def;
+                        def.derived_from.clone_from(&old.derived_from);
+                        self.types.insert(id, def);
+                        continue;
+                    }
+                }
+                self.types.insert(id, def);
+            }
+        }
+    }
+
+    /// The registry holding only the normative types.
+    pub(crate) fn normative(diags: &mut Vec<Diagnostic>) -> Self {
+        let mut registry = Self::default();
+        match crate::yaml::parse(NORMATIVE, NORMATIVE_FILE, &crate::yaml::Limits::default(), diags) {
+            Ok(doc) => registry.add_document(&doc, NORMATIVE_FILE, diags),
+            Err(e) => diags.push(e),
+        }
+        registry
+    }
+
+    /// The canonical name of `name` in `kind`, accepting TOSCA short names
+    /// (`Compute`, `tosca:Compute`).
+    pub fn resolve(&self, kind: TypeKind, name: &str) -> Option<&str> {
+        if let Some((k, _)) = self.types.get_key_value(&(kind, name.to_owned())) {
+            return Some(&k.1);
+        }
+        let short = name.strip_prefix("tosca:").unwrap_or(name);
+        let full = format!("tosca.{}.{short}", kind.namespace());
+        self.types.get_key_value(&(kind, full)).map(|(k, _)| k.1.as_str())
+    }
+
+    /// The names of all types of `kind`.
+    pub fn names(&self, kind: TypeKind) -> impl Iterator<Item = &str> {
+        self.types.keys().filter(move |(k, _)| *k == kind).map(|(_, n)| n.as_str())
+    }
+
+    /// The definition of `name` (short names accepted).
+    pub fn get(&self, kind: TypeKind, name: &str) -> Option<&TypeDef> {
+        let full = self.resolve(kind, name)?;
+        self.types.get(&(kind, full.to_owned()))
+    }
+
+    /// `name` and its ancestors, nearest first (stops at unknown parents and cycles).
+    pub fn ancestors(&self, kind: TypeKind, name: &str) -> Vec<&TypeDef> {
+        let mut out: Vec<&TypeDef> = Vec::new();
+        let mut next = self.get(kind, name);
+        while let Some(def) = next {
+            if out.iter().any(|d| d.name == def.name) {
+                break;
+            }
+            out.push(def);
+            next = def.derived_from.as_ref().and_then(|(p, _)| self.get(kind, p));
+        }
+        out
+    }
+
+    /// Whether `name` is `base` or derives from it.
+    pub fn derives_from(&self, kind: TypeKind, name: &str, base: &str) -> bool {
+        let base = self.resolve(kind, base).unwrap_or(base);
+        self.ancestors(kind, name).iter().any(|d| d.name == base)
+    }
+
+    /// Property definitions of `name`, inherited ones first, overridden by descendants.
+    pub fn properties(&self, kind: TypeKind, name: &str) -> IndexMap<String, PropertyDef> {
+        let mut out = IndexMap::new();
+        for def in self.ancestors(kind, name).into_iter().rev() {
+            for (k, p) in &def.properties {
+                out.insert(k.clone(), p.clone());
+            }
+        }
+        out
+    }
+
+    /// Attribute definitions of `name`, inherited and overridden.
+    pub fn attributes(&self, kind: TypeKind, name: &str) -> IndexMap<String, PropertyDef> {
+        let mut out = IndexMap::new();
+        for def in self.ancestors(kind, name).into_iter().rev() {
+            for (k, p) in &def.attributes {
+                out.insert(k.clone(), p.clone());
+            }
+        }
+        out
+    }
+
+    /// Capability definitions of node type `name`, inherited and overridden.
+    pub fn capabilities(&self, name: &str) -> IndexMap<String, CapabilityDef> {
+        let mut out = IndexMap::new();
+        for def in self.ancestors(TypeKind::Node, name).into_iter().rev() {
+            for (k, c) in &def.capabilities {
+                out.insert(k.clone(), c.clone());
+            }
+        }
+        out
+    }
+
+    /// Requirement definitions of node type `name`, inherited and overridden by name.
+    pub fn requirements(&self, name: &str) -> Vec<RequirementDef> {
+        let mut out: Vec<RequirementDef> = Vec::new();
+        for def in self.ancestors(TypeKind::Node, name).into_iter().rev() {
+            for r in &def.requirements {
+                match out.iter_mut().find(|o| o.name == r.name) {
+                    Some(slot) => *slot = r.clone(),
+                    None => out.push(r.clone()),
+                }
+            }
+        }
+        out
+    }
+
+    /// Whether the `derived_from` chain of `name` ends at a root (no unknown parent, no cycle).
+    pub fn chain_is_complete(&self, kind: TypeKind, name: &str) -> bool {
+        let chain = self.ancestors(kind, name);
+        chain.last().is_some_and(|last| {
+            last.derived_from
+                .as_ref()
+                .is_none_or(|(p, _)| kind == TypeKind::Data && PRIMITIVE_TYPES.contains(&p.as_str()))
+        })
+    }
+
+    /// Whether `name` names a primitive or a known data type.
+    pub fn is_value_type(&self, name: &str) -> bool {
+        PRIMITIVE_TYPES.contains(&name) || self.get(TypeKind::Data, name).is_some()
+    }
+
+    /// The primitive type a data type is derived from (`PortDef` → integer), or the name itself.
+    pub fn primitive_of<'a>(&'a self, name: &'a str) -> &'a str {
+        if PRIMITIVE_TYPES.contains(&name) {
+            return name;
+        }
+        for def in self.ancestors(TypeKind::Data, name) {
+            if let Some((p, _)) = &def.derived_from
+                && PRIMITIVE_TYPES.contains(&p.as_str())
+            {
+                return p;
+            }
+        }
+        name
+    }
+
+    /// Constraints a data type puts on its values, along its chain.
+    pub fn type_constraints(&self, name: &str) -> Vec<Constraint> {
+        self.ancestors(TypeKind::Data, name).iter().flat_map(|d| d.constraints.clone()).collect()
+    }
+
+    /// Checks every definition: parents exist, no `derived_from` cycles,
+    /// property and capability types exist.
+    ///
+    /// Problems in imported files are warnings (INDIGO's devel types have a
+    /// dangling parent); they become errors where the template uses the type.
+    pub(crate) fn check(&self, main_file: &str, diags: &mut Vec<Diagnostic>) {
+        let mut defs: Vec<&TypeDef> = self.types.values().collect();
+        defs.sort_by(|a, b| (&a.file, a.pos.line, a.pos.column).cmp(&(&b.file, b.pos.line, b.pos.column)));
+        for def in defs {
+            let mut reader = Reader { file: &def.file, diags };
+            let report = |reader: &mut Reader<'_>, pos: Pos, code: &'static str, msg: String| {
+                if def.file == main_file {
+                    reader.error(pos, code, msg);
+                } else {
+                    reader.warning(pos, code, msg);
+                }
+            };
+            if let Some((parent, pos)) = &def.derived_from {
+                let known = self.get(def.kind, parent).is_some()
+                    || (def.kind == TypeKind::Data && PRIMITIVE_TYPES.contains(&parent.as_str()));
+                if !known {
+                    report(
+                        &mut reader,
+                        *pos,
+                        codes::UNKNOWN_TYPE,
+                        format!(
+                            "{} \"{}\" derives from unknown {} \"{parent}\"",
+                            def.kind.noun(),
+                            def.name,
+                            def.kind.noun()
+                        ),
+                    );
+                } else {
+                    let mut seen = HashSet::new();
+                    let mut cur = Some(def);
+                    while let Some(d) = cur {
+                        if !seen.insert(d.name.as_str()) {
+                            report(
+                                &mut reader,
+                                *pos,
+                                codes::TYPE_CYCLE,
+                                format!("{} \"{}\" derives from itself through {parent}", def.kind.noun(), def.name),
+                            );
+                            break;
+                        }
+                        cur = d.derived_from.as_ref().and_then(|(p, _)| self.get(def.kind, p));
+                    }
+                }
+            }
+            for p in def.properties.values().chain(def.attributes.values()) {
+                if !self.is_value_type(&p.type_name) {
+                    report(
+                        &mut reader,
+                        p.pos,
+                        codes::UNKNOWN_TYPE,
+                        format!(
+                            "\"{}\" of {} \"{}\" has unknown type \"{}\"",
+                            p.name,
+                            def.kind.noun(),
+                            def.name,
+                            p.type_name
+                        ),
+                    );
+                }
+            }
+            for c in def.capabilities.values() {
+                if self.get(TypeKind::Capability, &c.type_name).is_none() {
+                    report(
+                        &mut reader,
+                        c.pos,
+                        codes::UNKNOWN_TYPE,
+                        format!(
+                            "capability \"{}\" of node type \"{}\" has unknown type \"{}\"",
+                            c.name, def.name, c.type_name
+                        ),
+                    );
+                }
+            }
+        }
+    }
+}

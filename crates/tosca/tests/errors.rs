@@ -1,0 +1,236 @@
+//! Bad templates and bad parameters: each problem has its stable code and
+//! a file:line:column location.
+
+use nuvola_tosca::{Diagnostics, FsResolver, ImportMap, ImportResolver, Layered, builtin_resolver, load};
+use serde_json::{Map, json};
+
+const HEAD: &str = "tosca_definitions_version: tosca_simple_yaml_1_0\nimports:\n  - https://raw.githubusercontent.com/indigo-dc/tosca-types/master/custom_types.yaml\n";
+
+fn fails(body: &str) -> Diagnostics {
+    match load(&format!("{HEAD}{body}"), "bad.yaml", &builtin_resolver()) {
+        Ok(_) => panic!("loaded:\n{body}"),
+        Err(e) => e,
+    }
+}
+
+/// The (line, column) of the first diagnostic with `code`, in the template
+/// lines after HEAD (which has 3 lines).
+fn at(d: &Diagnostics, code: &str) -> (u32, u32) {
+    let x = d.find(code).unwrap_or_else(|| panic!("no {code} in:\n{d}"));
+    assert_eq!(x.file, "bad.yaml");
+    (x.line - 3, x.column)
+}
+
+#[test]
+fn invalid_yaml_points_at_the_error() {
+    let e = load(
+        "tosca_definitions_version: tosca_simple_yaml_1_0\ntopology_template:\n  inputs: [a, b\n  x: 1\n",
+        "y.yaml",
+        &builtin_resolver(),
+    )
+    .unwrap_err();
+    let d = e.find("E-YAML").unwrap();
+    assert_eq!((d.file.as_str(), d.line), ("y.yaml", 4), "{e}");
+    assert!(d.column > 0);
+    let text = e.to_string();
+    assert!(text.starts_with("y.yaml:4:"), "{text}");
+}
+
+#[test]
+fn unknown_version() {
+    let e = load("tosca_definitions_version: tosca_simple_yaml_9\n", "v.yaml", &builtin_resolver()).unwrap_err();
+    assert_eq!((e.0[0].code, e.0[0].line, e.0[0].column), ("E-VERSION", 1, 28));
+    assert!(
+        load(
+            "tosca_definitions_version: http://docs.oasis-open.org/tosca/ns/simple/yaml/1.3\n",
+            "v.yaml",
+            &builtin_resolver()
+        )
+        .is_ok()
+    );
+}
+
+#[test]
+fn unknown_node_type() {
+    let d = fails("topology_template:\n  node_templates:\n    vm:\n      type: tosca.nodes.indigo.Compue\n");
+    assert_eq!(at(&d, "E-UNKNOWN-TYPE"), (3, 5));
+    assert!(d.to_string().contains("did you mean \"tosca.nodes.indigo.Compute\""), "{d}");
+}
+
+#[test]
+fn unknown_property_and_capability_property() {
+    let d = fails(
+        "topology_template:\n  node_templates:\n    vm:\n      type: tosca.nodes.indigo.Compute\n      properties:\n        instance_nme: x\n      capabilities:\n        host:\n          properties:\n            num_cpu: 2\n",
+    );
+    let all: Vec<_> = d.iter().filter(|x| x.code == "E-UNKNOWN-PROPERTY").map(|x| (x.line - 3, x.column)).collect();
+    assert_eq!(all, vec![(6, 9), (10, 13)], "{d}");
+    assert!(d.to_string().contains("did you mean \"num_cpus\""), "{d}");
+}
+
+#[test]
+fn unknown_input_in_get_input() {
+    let d = fails(
+        "topology_template:\n  inputs:\n    cpus: { type: integer, default: 1 }\n  node_templates:\n    vm:\n      type: tosca.nodes.indigo.Compute\n      capabilities:\n        host:\n          properties:\n            num_cpus: { get_input: cpu }\n",
+    );
+    assert_eq!(at(&d, "E-UNKNOWN-INPUT"), (10, 36));
+}
+
+#[test]
+fn unknown_requirement_target_but_dangling_host_allowed() {
+    let d = fails(
+        "topology_template:\n  node_templates:\n    vm:\n      type: tosca.nodes.indigo.Compute\n      requirements:\n        - local_storage: { node: nowhere }\n",
+    );
+    assert_eq!(at(&d, "E-UNKNOWN-NODE"), (6, 34));
+    let ok = format!(
+        "{HEAD}topology_template:\n  node_templates:\n    app:\n      type: tosca.nodes.indigo.JupyterHub\n      requirements:\n        - host: left_to_orchestrator\n"
+    );
+    let t = load(&ok, "ok.yaml", &builtin_resolver()).unwrap();
+    assert!(t.warnings().iter().any(|w| w.code == "E-UNKNOWN-NODE" && !w.is_error()));
+}
+
+#[test]
+fn misspelt_keynames_warn() {
+    let text = format!(
+        "{HEAD}node_types:\n  my.Node:\n    derived_from: tosca.nodes.Root\n    propertees:\n      a: {{ type: string }}\ntopology_template:\n  node_templates:\n    n:\n      type: my.Node\n      propertis: {{}}\n"
+    );
+    let t = load(&text, "w.yaml", &builtin_resolver()).unwrap();
+    let w: Vec<_> =
+        t.warnings().iter().filter(|w| w.file == "w.yaml" && w.code == "W-UNKNOWN-KEY").map(|w| w.line - 3).collect();
+    assert_eq!(w, vec![4, 10], "{:?}", t.warnings());
+}
+
+#[test]
+fn type_cycle_and_unknown_parent() {
+    let d = fails(
+        "node_types:\n  a.A:\n    derived_from: a.B\n  a.B:\n    derived_from: a.A\n  a.C:\n    derived_from: a.Nope\n",
+    );
+    assert!(d.has_code("E-TYPE-CYCLE"), "{d}");
+    assert_eq!(at(&d, "E-UNKNOWN-TYPE"), (7, 19));
+}
+
+#[test]
+fn reports_all_problems() {
+    let d = fails("topology_template:\n  node_templates:\n    a:\n      type: Nope1\n    b:\n      type: Nope2\n");
+    assert_eq!(d.iter().filter(|x| x.code == "E-UNKNOWN-TYPE").count(), 2);
+}
+
+fn template() -> nuvola_tosca::ServiceTemplate {
+    let text = format!(
+        "{HEAD}topology_template:\n  inputs:\n    num_cpus:\n      type: integer\n      default: 2\n      constraints:\n        - in_range: [ 1, 32 ]\n    name:\n      type: string\n      required: true\n"
+    );
+    load(&text, "in.yaml", &builtin_resolver()).unwrap()
+}
+
+#[test]
+fn parameters_are_checked() {
+    let t = template();
+    let e = t.resolve_inputs(&json!({"name": "x", "num_cpu": 2}).as_object().unwrap().clone()).unwrap_err();
+    let d = e.find("E-UNKNOWN-PARAMETER").unwrap();
+    assert!(
+        d.message.contains("\"num_cpu\"") && d.message.contains("num_cpus, name") && d.message.contains("did you mean"),
+        "{e}"
+    );
+
+    let e = t.resolve_inputs(&Map::new()).unwrap_err();
+    let d = e.find("E-INPUT-REQUIRED").unwrap();
+    assert_eq!((d.file.as_str(), d.line, d.column), ("in.yaml", 11, 5));
+
+    let e = t.resolve_inputs(&json!({"name": "x", "num_cpus": 64}).as_object().unwrap().clone()).unwrap_err();
+    let d = e.find("E-CONSTRAINT").unwrap();
+    assert_eq!(d.message, "input \"num_cpus\": 64 is not in range [1, 32]");
+    assert_eq!((d.line, d.column), (6, 5));
+    assert_eq!(e.to_string(), "in.yaml:6:5: E-CONSTRAINT: input \"num_cpus\": 64 is not in range [1, 32]");
+
+    let e = t.resolve_inputs(&json!({"name": "x", "num_cpus": "abc"}).as_object().unwrap().clone()).unwrap_err();
+    assert_eq!(e.find("E-TYPE").unwrap().message, "input \"num_cpus\": \"abc\" is not a valid integer");
+
+    let ok = t.resolve_inputs(&json!({"name": "x", "num_cpus": "4"}).as_object().unwrap().clone()).unwrap();
+    assert_eq!(ok["num_cpus"], json!(4));
+}
+
+#[test]
+fn bad_default_is_reported_at_load() {
+    let d = fails(
+        "topology_template:\n  inputs:\n    n:\n      type: integer\n      default: 40\n      constraints: [ { less_than: 10 } ]\n",
+    );
+    assert_eq!(at(&d, "E-CONSTRAINT"), (3, 5));
+}
+
+#[test]
+fn import_not_in_map() {
+    let e = load(
+        "tosca_definitions_version: tosca_simple_yaml_1_0\nimports:\n  - https://example.org/types.yaml\n",
+        "i.yaml",
+        &Layered::new().with(builtin_resolver()).with(FsResolver::new(ImportMap::new())),
+    )
+    .unwrap_err();
+    let d = e.find("E-IMPORT").unwrap();
+    assert_eq!((d.line, d.column), (3, 5));
+    assert!(d.message.contains("not in the import map"), "{e}");
+}
+
+/// Serves files from memory, by name.
+struct Mem(Vec<(&'static str, &'static str)>);
+
+impl ImportResolver for Mem {
+    fn load(&self, _importer: &str, import: &str) -> Result<(String, String), String> {
+        self.0
+            .iter()
+            .find(|(n, _)| *n == import)
+            .map(|(n, t)| ((*n).to_owned(), (*t).to_owned()))
+            .ok_or_else(|| format!("no {import}"))
+    }
+}
+
+#[test]
+fn import_cycle_and_load_once() {
+    let files = Mem(vec![
+        ("a.yaml", "tosca_definitions_version: tosca_simple_yaml_1_0\nimports: [ b.yaml ]\n"),
+        ("b.yaml", "tosca_definitions_version: tosca_simple_yaml_1_0\nimports: [ a.yaml ]\n"),
+    ]);
+    let e = load("tosca_definitions_version: tosca_simple_yaml_1_0\nimports: [ a.yaml ]\n", "main.yaml", &files)
+        .unwrap_err();
+    let d = e.find("E-IMPORT-CYCLE").unwrap();
+    assert_eq!((d.file.as_str(), d.line, d.column), ("b.yaml", 2, 12));
+    assert!(d.message.contains("a.yaml -> b.yaml -> a.yaml"), "{e}");
+
+    let files = Mem(vec![
+        (
+            "t.yaml",
+            "tosca_definitions_version: tosca_simple_yaml_1_0\nnode_types:\n  x.T: { derived_from: tosca.nodes.Root }\n",
+        ),
+        ("u.yaml", "tosca_definitions_version: tosca_simple_yaml_1_0\nimports: [ t.yaml ]\n"),
+    ]);
+    let t = load("tosca_definitions_version: tosca_simple_yaml_1_0\nimports: [ t.yaml, u.yaml ]\n", "m.yaml", &files)
+        .unwrap();
+    assert!(t.warnings().iter().all(|w| w.code != "W-DUPLICATE-TYPE"), "{:?}", t.warnings());
+}
+
+#[test]
+fn fs_resolver_reads_mapped_urls_and_refuses_escapes() {
+    let dir = std::env::temp_dir().join(format!("nuvola-tosca-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("types")).unwrap();
+    std::fs::write(
+        dir.join("types/t.yaml"),
+        "tosca_definitions_version: tosca_simple_yaml_1_0\nimports: [ ../secret.yaml ]\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("secret.yaml"), "tosca_definitions_version: tosca_simple_yaml_1_0\n").unwrap();
+    let map = ImportMap::from_tsv("url_prefix\tlocal_path\nhttps://x.org/types/\ttypes/\n", &dir).unwrap();
+    let r = FsResolver::new(map);
+    let (name, _) = r.load("main.yaml", "https://x.org/types/t.yaml").unwrap();
+    assert_eq!(name, "https://x.org/types/t.yaml");
+    // ../secret.yaml from the mapped URL is outside the map.
+    assert!(r.load(&name, "../secret.yaml").is_err());
+    assert!(r.load(dir.join("types/t.yaml").to_str().unwrap(), "../secret.yaml").is_err());
+    let r = r.allow_files_under(&dir);
+    assert!(r.load(dir.join("types/t.yaml").to_str().unwrap(), "../secret.yaml").is_ok());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn size_limit() {
+    let big = format!("tosca_definitions_version: tosca_simple_yaml_1_0\ndescription: \"{}\"\n", "x".repeat(1 << 20));
+    let e = load(&big, "big.yaml", &builtin_resolver()).unwrap_err();
+    assert_eq!(e.0[0].code, "E-LIMIT");
+}
