@@ -1,1 +1,153 @@
-//! nuvola-app (being written).
+//! The application layer: everything nuvola does, independent of HTTP.
+//!
+//! [`App`] owns the store, the catalogue, the federation (providers and
+//! their drivers) and the token verifier. The API crate calls one method
+//! per request; every method takes the authenticated [`Principal`] and
+//! authorizes in here, so no transport can skip a check. Deployments are
+//! provisioned by durable workflows ([`workflow`]) that workers
+//! ([`workers`]) step through, one recorded step at a time.
+
+pub mod admin;
+pub mod catalogue;
+pub mod deployments;
+pub mod federation;
+pub mod identity;
+pub mod workers;
+mod workflow;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use nuvola_placement::Weights;
+use nuvola_store::Store;
+use nuvola_tosca::ImportResolver;
+use nuvola_types::{Error, Principal, Result};
+
+pub use catalogue::{Catalogue, CatalogueEntry};
+pub use deployments::{CreateDeployment, DeploymentDetails, ListQuery, UpdateDeployment};
+pub use federation::Federation;
+pub use identity::{EmbeddedIssuer, TokenVerifier};
+
+/// Tunables of the application, from the configuration file.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Workflow steps running at once.
+    pub worker_concurrency: usize,
+    /// How often a building attempt is polled.
+    pub poll_interval: Duration,
+    /// How long a worker holds a deployment for one step.
+    pub lease: Duration,
+    /// Longest wait for one driver call before it counts as failed.
+    pub driver_call_timeout: Duration,
+    /// `timeoutMins` when the request has none.
+    pub default_timeout_mins: i64,
+    /// `providerTimeoutMins` when the request has none.
+    pub default_provider_timeout_mins: i64,
+    /// Largest template accepted, in bytes.
+    pub max_template_bytes: usize,
+    /// Ranking weights for placement.
+    pub weights: Weights,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            worker_concurrency: 64,
+            poll_interval: Duration::from_millis(1000),
+            lease: Duration::from_secs(60),
+            driver_call_timeout: Duration::from_secs(30),
+            default_timeout_mins: 720,
+            default_provider_timeout_mins: 60,
+            max_template_bytes: 1 << 20,
+            weights: Weights::default(),
+        }
+    }
+}
+
+/// The application: cheap to clone, shared by every request and worker.
+#[derive(Clone)]
+pub struct App {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    catalogue: Catalogue,
+    federation: Federation,
+    verifier: Arc<dyn TokenVerifier>,
+    resolver: Arc<dyn ImportResolver>,
+    settings: Settings,
+    /// Wakes idle workers when new work is stored.
+    wake: tokio::sync::Notify,
+    /// This process's lease owner name.
+    worker_id: String,
+}
+
+impl App {
+    /// Assembles the application from its parts.
+    pub fn new(
+        store: Store,
+        catalogue: Catalogue,
+        federation: Federation,
+        verifier: Arc<dyn TokenVerifier>,
+        resolver: Arc<dyn ImportResolver>,
+        settings: Settings,
+    ) -> Self {
+        let worker_id = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
+        App {
+            inner: Arc::new(Inner {
+                store,
+                catalogue,
+                federation,
+                verifier,
+                resolver,
+                settings,
+                wake: tokio::sync::Notify::new(),
+                worker_id,
+            }),
+        }
+    }
+
+    /// The caller a bearer token stands for; every API call but the health
+    /// check goes through here.
+    pub fn authenticate(&self, bearer: Option<&str>) -> Result<Principal> {
+        let token = bearer.ok_or_else(|| {
+            Error::Unauthenticated("missing bearer token: send `Authorization: Bearer <token>`".into())
+        })?;
+        self.inner.verifier.verify(token)
+    }
+
+    /// The built-in catalogue.
+    pub fn catalogue(&self) -> &Catalogue {
+        &self.inner.catalogue
+    }
+
+    /// The federation's providers and drivers.
+    pub fn federation(&self) -> &Federation {
+        &self.inner.federation
+    }
+
+    /// The store (for health checks and operators' tools).
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> &Settings {
+        &self.inner.settings
+    }
+
+    /// Checks that the platform can serve: the database answers.
+    pub async fn health(&self) -> Result<()> {
+        self.inner.store.ping().await.map_err(Error::from)
+    }
+
+    /// Refuses callers that are not platform administrators.
+    pub fn require_admin(&self, caller: &Principal) -> Result<()> {
+        if caller.admin { Ok(()) } else { Err(Error::Forbidden("this needs a platform administrator".into())) }
+    }
+
+    fn wake_workers(&self) {
+        self.inner.wake.notify_one();
+    }
+}

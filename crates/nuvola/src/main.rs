@@ -1,1 +1,322 @@
-fn main() {}
+//! `nuvola`: the federated-cloud PaaS in one program. `nuvola serve`
+//! starts the platform; the other subcommands are its command-line client
+//! and operator tools.
+
+mod client;
+mod config;
+mod serve;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use nuvola_app::EmbeddedIssuer;
+
+use crate::client::Client;
+use crate::config::Config;
+
+#[derive(Parser)]
+#[command(
+    name = "nuvola",
+    version,
+    about = "A federated-cloud PaaS: catalogue, orchestrator, placement, in one program"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the platform (SQLite, the demo federation and the embedded
+    /// identity provider unless configured otherwise).
+    Serve {
+        /// TOML configuration (default: the built-in demo federation).
+        #[arg(long, env = "NUVOLA_CONFIG")]
+        config: Option<PathBuf>,
+        /// Where the database, keys and simulator state live.
+        #[arg(long, env = "NUVOLA_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+        /// HTTP address, e.g. 127.0.0.1:8080.
+        #[arg(long, env = "NUVOLA_LISTEN")]
+        listen: Option<String>,
+        /// `sqlite://PATH` or `postgres://USER:PASS@HOST/DB`.
+        #[arg(long, env = "NUVOLA_DATABASE_URL")]
+        database_url: Option<String>,
+        /// Log as JSON lines instead of text.
+        #[arg(long)]
+        log_json: bool,
+    },
+    /// Print the demo configuration, to copy and edit.
+    Config {
+        #[command(subcommand)]
+        what: ConfigCommand,
+    },
+    /// Tokens of the embedded identity provider.
+    Token {
+        #[command(subcommand)]
+        what: TokenCommand,
+    },
+    /// Deploy a catalogue service (by id) or a TOSCA file.
+    Deploy {
+        /// Catalogue id (e.g. single-vm) or path to a .yaml template.
+        what: String,
+        /// Template input, KEY=VALUE; repeatable.
+        #[arg(long = "param", short = 'p')]
+        params: Vec<String>,
+        /// The group the deployment belongs to.
+        #[arg(long)]
+        group: Option<String>,
+        /// Choose the provider instead of letting placement choose.
+        #[arg(long)]
+        provider: Option<String>,
+        #[arg(long)]
+        timeout_mins: Option<i64>,
+        #[arg(long)]
+        provider_timeout_mins: Option<i64>,
+        #[arg(long)]
+        max_providers_retry: Option<i64>,
+        /// Keep the last failed attempt's resources for debugging.
+        #[arg(long)]
+        keep_last_attempt: bool,
+        /// Follow progress until done; exit non-zero if it fails.
+        #[arg(long)]
+        wait: bool,
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+    },
+    /// List your deployments (all of them, for an admin).
+    List {
+        #[arg(long, default_value_t = 50)]
+        size: i64,
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+    },
+    /// Show one deployment.
+    Show {
+        id: String,
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+    },
+    /// Delete a deployment and everything it holds.
+    Delete {
+        id: String,
+        #[arg(long)]
+        wait: bool,
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+    },
+    /// List the catalogue.
+    Catalogue {
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+    },
+    /// The simulated providers.
+    Sim {
+        #[command(subcommand)]
+        what: SimCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Print the demo configuration.
+    Demo,
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Sign a token with the data directory's embedded issuer key.
+    Issue {
+        #[arg(long)]
+        user: String,
+        /// Group of the user; repeatable or comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        group: Vec<String>,
+        /// Platform administrator.
+        #[arg(long)]
+        admin: bool,
+        #[arg(long)]
+        ttl_hours: Option<i64>,
+        #[arg(long, env = "NUVOLA_CONFIG")]
+        config: Option<PathBuf>,
+        #[arg(long, env = "NUVOLA_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum SimCommand {
+    /// What each simulated provider holds, read from the data directory
+    /// (works whether or not the server runs).
+    Inventory {
+        #[arg(long, env = "NUVOLA_CONFIG")]
+        config: Option<PathBuf>,
+        #[arg(long, env = "NUVOLA_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+        /// Only this provider.
+        #[arg(long)]
+        provider: Option<String>,
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+    },
+    /// Change a simulated provider's settings on the running server
+    /// (admin token), e.g. `fail_creates=true failure_probability=0.2`.
+    Set { provider: String, settings: Vec<String> },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Output {
+    Text,
+    Json,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    match runtime.block_on(run(cli)) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<bool> {
+    match cli.command {
+        Command::Serve { config, data_dir, listen, database_url, log_json } => {
+            init_tracing(log_json);
+            let config = Config::load(config.as_deref())?;
+            serve::serve(
+                config,
+                serve::ServeFlags {
+                    data_dir: data_dir.as_deref(),
+                    listen: listen.as_deref(),
+                    database_url: database_url.as_deref(),
+                },
+            )
+            .await?;
+            Ok(true)
+        }
+        Command::Config { what: ConfigCommand::Demo } => {
+            print!("{}", config::DEMO);
+            Ok(true)
+        }
+        Command::Token { what: TokenCommand::Issue { user, group, admin, ttl_hours, config, data_dir } } => {
+            let config = Config::load(config.as_deref())?;
+            let dir = config.data_dir(data_dir.as_deref());
+            let issuer = EmbeddedIssuer::open(&dir, &config.identity.issuer)?;
+            let ttl = ttl_hours.unwrap_or(config.identity.token_ttl_hours);
+            let groups: Vec<String> = group.into_iter().filter(|g| !g.is_empty()).collect();
+            println!("{}", issuer.issue(&user, &groups, admin, ttl * 3600)?);
+            Ok(true)
+        }
+        Command::Deploy {
+            what,
+            params,
+            group,
+            provider,
+            timeout_mins,
+            provider_timeout_mins,
+            max_providers_retry,
+            keep_last_attempt,
+            wait,
+            output,
+        } => {
+            let args = client::DeployArgs {
+                what,
+                params,
+                group,
+                provider,
+                timeout_mins,
+                provider_timeout_mins,
+                max_providers_retry,
+                keep_last_attempt,
+                wait,
+                json: output == Output::Json,
+            };
+            client::deploy(&Client::from_env()?, args).await
+        }
+        Command::List { size, output } => {
+            client::list(&Client::from_env()?, output == Output::Json, size).await?;
+            Ok(true)
+        }
+        Command::Show { id, output } => {
+            let d = Client::from_env()?.get(&format!("/api/v1/deployments/{id}")).await?;
+            client::print_deployment(&d, output == Output::Json);
+            Ok(true)
+        }
+        Command::Delete { id, wait, output } => {
+            client::delete(&Client::from_env()?, &id, wait, output == Output::Json).await
+        }
+        Command::Catalogue { output } => {
+            let list = Client::from_env()?.get("/api/v1/catalogue").await?;
+            if output == Output::Json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else {
+                for e in list["content"].as_array().into_iter().flatten() {
+                    println!(
+                        "{:<20} {:<18} {}",
+                        e["id"].as_str().unwrap_or("-"),
+                        e["category"].as_str().unwrap_or("-"),
+                        e["name"].as_str().unwrap_or("-")
+                    );
+                }
+            }
+            Ok(true)
+        }
+        Command::Sim { what: SimCommand::Inventory { config, data_dir, provider, output } } => {
+            let config = Config::load(config.as_deref())?;
+            let dir = config.data_dir(data_dir.as_deref()).join("sim");
+            let mut all = serde_json::Map::new();
+            for spec in config.providers.iter().filter(|p| p.driver == "sim") {
+                if provider.as_ref().is_some_and(|p| p != &spec.name) {
+                    continue;
+                }
+                let held = nuvola_drivers::sim::read_inventory(&dir, &spec.name)
+                    .with_context(|| format!("cannot read the inventory of {}", spec.name))?;
+                all.insert(spec.name.clone(), serde_json::to_value(held)?);
+            }
+            if output == Output::Json {
+                println!("{}", serde_json::to_string_pretty(&all)?);
+            } else {
+                for (name, held) in &all {
+                    let held = held.as_array().map(Vec::as_slice).unwrap_or_default();
+                    println!("{name}: {} resources", held.len());
+                    for r in held {
+                        println!(
+                            "  {:<14} {:<10} {:<20} {:<8} deployment {}",
+                            r["kind"].as_str().unwrap_or("-"),
+                            r["state"].as_str().unwrap_or("-"),
+                            r["name"].as_str().unwrap_or("-"),
+                            r["project"].as_str().unwrap_or("-"),
+                            r["deployment_id"].as_str().unwrap_or("-"),
+                        );
+                    }
+                }
+            }
+            Ok(true)
+        }
+        Command::Sim { what: SimCommand::Set { provider, settings } } => {
+            let patch = client::parse_params(&settings)?;
+            let now = Client::from_env()?.put(&format!("/api/v1/admin/sim/{provider}"), &patch.into()).await?;
+            println!("{}", serde_json::to_string_pretty(&now)?);
+            Ok(true)
+        }
+    }
+}
+
+fn init_tracing(json: bool) {
+    use tracing_subscriber::EnvFilter;
+    let filter =
+        EnvFilter::try_from_env("NUVOLA_LOG").unwrap_or_else(|_| EnvFilter::new("info,tower_http=warn,sqlx=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}

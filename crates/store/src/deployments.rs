@@ -269,6 +269,19 @@ impl Store {
         Ok(())
     }
 
+    /// Drops every lease not held by `owner` (an embedded single-server
+    /// store uses it at start-up: leases left behind belong to a dead
+    /// process). Returns how many were released.
+    pub async fn release_leases_of_others(&self, owner: &str) -> Result<u64> {
+        let done = sqlx::query(
+            "UPDATE deployments SET lease_owner = NULL, lease_until = 0 WHERE lease_owner IS NOT NULL AND lease_owner <> $1",
+        )
+        .bind(owner)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     /// The earliest `next_run_at` of any deployment, to know how long a
     /// worker may sleep.
     pub async fn next_due_at(&self) -> Result<Option<i64>> {

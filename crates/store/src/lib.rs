@@ -22,7 +22,7 @@ use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor};
 
 pub use attempts::{AttemptRecord, AttemptState};
-pub use deployments::{DeploymentFilter, DeploymentRecord, NewDeployment, Progress, Sort};
+pub use deployments::{DeploymentFilter, DeploymentRecord, NewDeployment, Progress, Sort, now_ms};
 pub use log::LogLine;
 
 /// Errors from the store: the database failed, or a stored value is corrupt.

@@ -1,0 +1,43 @@
+//! Extractors: the authenticated caller, and JSON bodies whose rejections
+//! become the API's own 400 with serde's message (field, line, column).
+
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use nuvola_types::{Error, Principal};
+use serde::de::DeserializeOwned;
+
+use crate::{ApiError, ApiState};
+
+/// The caller, authenticated from `Authorization: Bearer ...`.
+pub struct Caller(pub Principal);
+
+impl FromRequestParts<ApiState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, Self::Rejection> {
+        let header = parts.headers.get(axum::http::header::AUTHORIZATION);
+        let token = match header.map(|h| h.to_str()) {
+            None => None,
+            Some(Ok(value)) => match value.split_once(' ') {
+                Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => Some(token.trim()),
+                _ => return Err(Error::Unauthenticated("Authorization must be `Bearer <token>`".into()).into()),
+            },
+            Some(Err(_)) => return Err(Error::Unauthenticated("Authorization header is not ASCII".into()).into()),
+        };
+        Ok(Caller(state.app.authenticate(token)?))
+    }
+}
+
+/// A JSON body; any problem with it is a 400 naming what is wrong.
+pub struct Body<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(value)) => Ok(Body(value)),
+            Err(rejection) => Err(Error::invalid(rejection.body_text()).into()),
+        }
+    }
+}

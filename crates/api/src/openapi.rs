@@ -1,0 +1,191 @@
+//! The OpenAPI 3.1 document, served at `/api/v1/openapi.json`. It is built
+//! from [`ROUTES`], the table the router tests also walk, so a documented
+//! route that does not exist fails a test.
+
+use serde_json::{Map, Value, json};
+
+/// One documented operation.
+pub struct Route {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub summary: &'static str,
+    /// Request body schema name in `components.schemas`, if any.
+    pub body: Option<&'static str>,
+    /// Success status.
+    pub status: u16,
+    /// Whether a bearer token is needed.
+    pub auth: bool,
+}
+
+const fn route(
+    method: &'static str,
+    path: &'static str,
+    summary: &'static str,
+    body: Option<&'static str>,
+    status: u16,
+) -> Route {
+    Route { method, path, summary, body, status, auth: true }
+}
+
+/// Every operation of the API.
+pub const ROUTES: &[Route] = &[
+    Route {
+        method: "get",
+        path: "/healthz",
+        summary: "Liveness and database check",
+        body: None,
+        status: 200,
+        auth: false,
+    },
+    route("post", "/orchestrator/deployments", "Create a deployment from TOSCA text", Some("DeploymentRequest"), 201),
+    route(
+        "get",
+        "/orchestrator/deployments",
+        "List deployments (page, size, createdBy, userGroup, excludedStatus)",
+        None,
+        200,
+    ),
+    route("get", "/orchestrator/deployments/{id}", "Show a deployment", None, 200),
+    route("put", "/orchestrator/deployments/{id}", "Update a deployment", Some("UpdateRequest"), 202),
+    route("delete", "/orchestrator/deployments/{id}", "Delete a deployment and all it holds", None, 204),
+    route(
+        "patch",
+        "/orchestrator/deployments/{id}",
+        "Reset DELETE_IN_PROGRESS to DELETE_FAILED",
+        Some("ResetRequest"),
+        200,
+    ),
+    route("get", "/orchestrator/deployments/{id}/template", "The deployment's TOSCA text", None, 200),
+    route("get", "/orchestrator/deployments/{id}/log", "The deployment's log (text)", None, 200),
+    route("get", "/orchestrator/deployments/{id}/extrainfo", "Attempts and plan", None, 200),
+    route("get", "/orchestrator/deployments/{id}/resources", "Resources held on the provider", None, 200),
+    Route {
+        method: "get",
+        path: "/api/v1/openapi.json",
+        summary: "This document",
+        body: None,
+        status: 200,
+        auth: false,
+    },
+    route("get", "/api/v1/whoami", "The caller as the token says", None, 200),
+    route("get", "/api/v1/catalogue", "Deployable services", None, 200),
+    route("get", "/api/v1/catalogue/{id}", "One service with its inputs and template", None, 200),
+    route("get", "/api/v1/providers", "The federation's providers", None, 200),
+    route(
+        "post",
+        "/api/v1/deployments",
+        "Deploy a catalogue service or a template",
+        Some("NativeDeploymentRequest"),
+        201,
+    ),
+    route("get", "/api/v1/deployments", "List deployments with plans and attempts", None, 200),
+    route("get", "/api/v1/deployments/{id}", "Show a deployment with its plan and attempts", None, 200),
+    route("delete", "/api/v1/deployments/{id}", "Delete a deployment", None, 202),
+    route("get", "/api/v1/deployments/{id}/log", "The deployment's log (JSON)", None, 200),
+    route("get", "/api/v1/admin/inventory", "Every resource every provider holds (admin)", None, 200),
+    route("get", "/api/v1/admin/sim", "Simulated providers' settings (admin)", None, 200),
+    route(
+        "put",
+        "/api/v1/admin/sim/{provider}",
+        "Change a simulated provider's settings (admin)",
+        Some("SimSettings"),
+        200,
+    ),
+];
+
+/// The document, with `base` as the server URL.
+pub fn document(base: &str) -> Value {
+    let mut paths = Map::new();
+    for r in ROUTES {
+        let mut op = json!({
+            "summary": r.summary,
+            "responses": {
+                r.status.to_string(): {"description": "success"},
+                "400": {"$ref": "#/components/responses/Error"},
+                "404": {"$ref": "#/components/responses/Error"},
+            },
+        });
+        if r.auth {
+            op["security"] = json!([{"bearer": []}]);
+            op["responses"]["401"] = json!({"$ref": "#/components/responses/Error"});
+        }
+        if r.path.contains("{id}") || r.path.contains("{provider}") {
+            let name = if r.path.contains("{id}") { "id" } else { "provider" };
+            op["parameters"] = json!([{"name": name, "in": "path", "required": true, "schema": {"type": "string"}}]);
+        }
+        if let Some(schema) = r.body {
+            op["requestBody"] = json!({
+                "required": true,
+                "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}},
+            });
+        }
+        let entry = paths.entry(r.path.to_string()).or_insert_with(|| json!({}));
+        entry[r.method] = op;
+    }
+    let deployment_fields = json!({
+        "parameters": {"type": "object"},
+        "callback": {"type": "string", "format": "uri"},
+        "timeoutMins": {"type": "integer", "minimum": 1},
+        "providerTimeoutMins": {"type": "integer", "minimum": 1, "description": "at most timeoutMins"},
+        "maxProvidersRetry": {"type": "integer", "minimum": 1},
+        "keepLastAttempt": {"type": "boolean", "default": false},
+        "userGroup": {"type": "string"},
+    });
+    let with = |extra: Value| {
+        let mut fields = deployment_fields.clone();
+        fields.as_object_mut().expect("object").extend(extra.as_object().expect("object").clone());
+        fields
+    };
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "nuvola",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Federated-cloud PaaS. /orchestrator is wire-compatible with the INDIGO PaaS Orchestrator.",
+        },
+        "servers": [{"url": base}],
+        "paths": paths,
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+            "responses": {"Error": {
+                "description": "what went wrong",
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+            }},
+            "schemas": {
+                "Error": {"type": "object", "properties": {
+                    "code": {"type": "integer"}, "title": {"type": "string"}, "message": {"type": "string"},
+                }},
+                "DeploymentRequest": {
+                    "type": "object", "additionalProperties": false, "required": ["template"],
+                    "properties": with(json!({"template": {"type": "string", "description": "TOSCA text"}})),
+                },
+                "UpdateRequest": {
+                    "type": "object", "additionalProperties": false,
+                    "properties": with(json!({"template": {"type": "string"}})),
+                },
+                "ResetRequest": {
+                    "type": "object", "additionalProperties": false, "required": ["status"],
+                    "properties": {"status": {"const": "DELETE_FAILED"}},
+                },
+                "NativeDeploymentRequest": {
+                    "type": "object", "additionalProperties": false,
+                    "properties": with(json!({
+                        "catalogueId": {"type": "string"},
+                        "template": {"type": "string"},
+                        "description": {"type": "string"},
+                        "provider": {"type": "string"},
+                    })),
+                },
+                "SimSettings": {"type": "object", "properties": {
+                    "seed": {"type": "integer"},
+                    "create_latency_ms": {"type": "integer"},
+                    "delete_latency_ms": {"type": "integer"},
+                    "failure_probability": {"type": "number", "minimum": 0, "maximum": 1},
+                    "fail_creates": {"type": "boolean"},
+                    "unavailable": {"type": "boolean"},
+                    "api_latency_ms": {"type": "integer"},
+                }},
+            },
+        },
+    })
+}

@@ -1,0 +1,118 @@
+//! How deployments and pages look on the wire.
+
+use nuvola_app::DeploymentDetails;
+use nuvola_store::{AttemptRecord, DeploymentRecord};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+/// A time as the INDIGO orchestrator renders it: `2024-02-02T10:00+0000`.
+pub fn orchestrator_time(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms).map(|t| t.format("%Y-%m-%dT%H:%M%z").to_string()).unwrap_or_default()
+}
+
+/// RFC 3339 with milliseconds, for the native API.
+pub fn rfc3339(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_default()
+}
+
+/// A link in Spring HATEOAS form.
+#[derive(Debug, Serialize)]
+pub struct Link {
+    pub rel: String,
+    pub href: String,
+}
+
+fn link(rel: &str, href: String) -> Link {
+    Link { rel: rel.into(), href }
+}
+
+/// A deployment in the orchestrator's shape.
+pub fn orchestrator_deployment(d: &DeploymentRecord, base: &str) -> Value {
+    let href = format!("{base}/orchestrator/deployments/{}", d.id);
+    json!({
+        "uuid": d.id,
+        "creationTime": orchestrator_time(d.created_at),
+        "updateTime": orchestrator_time(d.updated_at),
+        "status": d.status,
+        "statusReason": d.status_reason,
+        "task": d.task,
+        "outputs": d.outputs,
+        "callback": d.callback,
+        "userGroup": d.user_group,
+        "cloudProviderName": d.provider,
+        "cloudProviderEndpoint": d.endpoint.as_ref().map(|e| json!({
+            "cpEndpoint": e,
+            "cpComputeServiceId": d.provider,
+            "iaasType": "OPENSTACK",
+        })),
+        "createdBy": {"subject": d.owner_subject, "issuer": d.owner_issuer},
+        "physicalId": d.physical_id,
+        "links": [
+            link("self", href.clone()),
+            link("resources", format!("{href}/resources")),
+            link("template", format!("{href}/template")),
+            link("log", format!("{href}/log")),
+        ],
+    })
+}
+
+/// A deployment in the native API's shape, with its plan and attempts.
+pub fn native_deployment(details: &DeploymentDetails, base: &str) -> Value {
+    let d = &details.deployment;
+    json!({
+        "id": d.id,
+        "status": d.status,
+        "statusReason": d.status_reason,
+        "catalogueId": d.catalogue_id,
+        "description": d.description,
+        "group": d.user_group,
+        "owner": {"subject": d.owner_subject, "issuer": d.owner_issuer},
+        "provider": d.provider,
+        "outputs": d.outputs,
+        "inputs": d.inputs,
+        "createdAt": rfc3339(d.created_at),
+        "updatedAt": rfc3339(d.updated_at),
+        "timeoutMins": d.timeout_mins,
+        "providerTimeoutMins": d.provider_timeout_mins,
+        "keepLastAttempt": d.keep_last_attempt,
+        "requirements": d.requirements,
+        "plan": d.plan,
+        "attempts": details.attempts.iter().map(attempt).collect::<Vec<_>>(),
+        "links": [link("self", format!("{base}/api/v1/deployments/{}", d.id))],
+    })
+}
+
+fn attempt(a: &AttemptRecord) -> Value {
+    json!({
+        "number": a.number,
+        "attemptId": a.attempt_id,
+        "provider": a.provider,
+        "state": a.state,
+        "reason": a.reason,
+        "startedAt": rfc3339(a.started_at),
+        "finishedAt": a.finished_at.map(rfc3339),
+    })
+}
+
+/// A page in Spring HATEOAS form with absolute `first/prev/self/next/last`.
+pub fn page(content: Vec<Value>, number: i64, size: i64, total: i64, href: impl Fn(i64) -> String) -> Value {
+    let total_pages = if total == 0 { 0 } else { (total + size - 1) / size };
+    let mut links = vec![link("first", href(0))];
+    if number > 0 {
+        links.push(link("prev", href(number - 1)));
+    }
+    links.push(link("self", href(number)));
+    if number + 1 < total_pages {
+        links.push(link("next", href(number + 1)));
+    }
+    if total_pages > 0 {
+        links.push(link("last", href(total_pages - 1)));
+    }
+    json!({
+        "content": content,
+        "page": {"size": size, "totalElements": total, "totalPages": total_pages, "number": number},
+        "links": links,
+    })
+}

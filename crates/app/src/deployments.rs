@@ -1,0 +1,546 @@
+//! Deployments: submit, look at, update, delete, unstick. Every method
+//! authorizes the caller here; the workflow that provisions a deployment
+//! lives in [`crate::workflow`].
+
+use std::collections::BTreeMap;
+
+use nuvola_drivers::Resource;
+use nuvola_placement::{Health, PlacementRequest, ProviderSnapshot};
+use nuvola_store::{AttemptRecord, AttemptState, DeploymentFilter, DeploymentRecord, LogLine, Progress, now_ms};
+use nuvola_tosca::ServiceTemplate;
+use nuvola_types::{DeploymentRequirements, DeploymentStatus, Error, Plan, Principal, Result, Usage};
+use serde_json::{Map, Value};
+
+use crate::App;
+use crate::workflow::Step;
+
+/// A request to deploy a template (the orchestrator's `POST /deployments`).
+#[derive(Debug, Clone, Default)]
+pub struct CreateDeployment {
+    /// TOSCA text.
+    pub template: String,
+    pub parameters: Map<String, Value>,
+    pub callback: Option<String>,
+    pub timeout_mins: Option<i64>,
+    pub provider_timeout_mins: Option<i64>,
+    pub max_providers_retry: Option<i64>,
+    pub keep_last_attempt: bool,
+    pub user_group: Option<String>,
+    /// Set when deploying a catalogue entry by id.
+    pub catalogue_id: Option<String>,
+    pub description: Option<String>,
+    /// A provider chosen by hand instead of by placement.
+    pub provider: Option<String>,
+}
+
+/// A request to change a deployment (`PUT /deployments/{id}`).
+#[derive(Debug, Clone, Default)]
+pub struct UpdateDeployment {
+    /// New TOSCA text; the current one when absent.
+    pub template: Option<String>,
+    /// Parameters merged over the current ones.
+    pub parameters: Map<String, Value>,
+    pub timeout_mins: Option<i64>,
+    pub provider_timeout_mins: Option<i64>,
+    pub max_providers_retry: Option<i64>,
+    pub callback: Option<String>,
+}
+
+/// Which deployments to list, as the orchestrator's query parameters say.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    /// `me` or `subject@issuer`.
+    pub created_by: Option<String>,
+    pub user_group: Option<String>,
+    pub excluded_status: Option<DeploymentStatus>,
+    pub status: Option<DeploymentStatus>,
+    /// 0-based page.
+    pub page: i64,
+    pub size: i64,
+}
+
+/// A deployment with its attempts, for detailed views.
+#[derive(Debug, Clone)]
+pub struct DeploymentDetails {
+    pub deployment: DeploymentRecord,
+    pub attempts: Vec<AttemptRecord>,
+}
+
+/// Largest page a listing returns.
+pub const MAX_PAGE_SIZE: i64 = 1000;
+
+impl App {
+    /// Validates and stores a new deployment with its plan, and wakes the
+    /// workers. Nothing is stored when the request is invalid.
+    pub async fn create_deployment(&self, caller: &Principal, request: CreateDeployment) -> Result<DeploymentRecord> {
+        let settings = self.settings();
+        let group = self.choose_group(caller, request.user_group.as_deref())?;
+        let timeout_mins = request.timeout_mins.unwrap_or(settings.default_timeout_mins);
+        let provider_timeout_mins =
+            request.provider_timeout_mins.unwrap_or(settings.default_provider_timeout_mins.min(timeout_mins));
+        check_timeouts(timeout_mins, provider_timeout_mins, request.max_providers_retry)?;
+        if let Some(callback) = &request.callback {
+            check_callback(callback)?;
+        }
+        if let Some(provider) = &request.provider {
+            self.federation().provider(provider).ok_or_else(|| unknown_provider(self, provider))?;
+        }
+        let (template, inputs, requirements) = self.compile(&request.template, &request.parameters)?;
+        let _ = template;
+        let plan = self.plan(&requirements, &group, request.provider.as_deref()).await?;
+
+        let now = now_ms();
+        let id = uuid::Uuid::new_v4().to_string();
+        let mut log = vec![format!("submitted by {} for group {group}", caller.qualified())];
+        let (status, reason, workflow, next_run_at) = if plan.candidates.is_empty() {
+            let reason = plan.no_fit_message();
+            log.push(reason.clone());
+            (DeploymentStatus::CreateFailed, Some(reason), None, None)
+        } else {
+            let order: Vec<&str> = plan.candidates.iter().map(|c| c.provider.as_str()).collect();
+            log.push(format!("placement: candidates in order: {}", order.join(", ")));
+            for v in plan.verdicts.iter().filter(|v| !v.accepted) {
+                log.push(format!("placement: {} rejected: {}", v.provider, v.reasons.join("; ")));
+            }
+            let step = Step::StartAttempt { candidate: 0 };
+            (DeploymentStatus::CreateInProgress, None, Some(step.to_value()), Some(now))
+        };
+        let record = DeploymentRecord {
+            id,
+            owner_subject: caller.subject.clone(),
+            owner_issuer: caller.issuer.clone(),
+            user_group: group,
+            catalogue_id: request.catalogue_id,
+            description: request.description,
+            status,
+            status_reason: reason,
+            task: if status.in_progress() { "DEPLOYER" } else { "NONE" }.into(),
+            template: request.template,
+            parameters: request.parameters,
+            inputs,
+            requirements,
+            plan,
+            outputs: Map::new(),
+            held: Usage::default(),
+            callback: request.callback,
+            timeout_mins,
+            provider_timeout_mins,
+            max_providers_retry: request.max_providers_retry.unwrap_or(i64::MAX),
+            keep_last_attempt: request.keep_last_attempt,
+            provider: None,
+            endpoint: None,
+            physical_id: None,
+            workflow,
+            next_run_at,
+            deadline_at: now + timeout_mins.saturating_mul(60_000),
+            created_at: now,
+            updated_at: now,
+            revision: 0,
+        };
+        self.store().insert_deployment(&record, &Progress { attempts: vec![], log }).await?;
+        tracing::info!(deployment = %record.id, group = %record.user_group, status = %record.status, "deployment submitted");
+        self.wake_workers();
+        Ok(record)
+    }
+
+    /// Deploys a catalogue entry by id.
+    pub async fn deploy_catalogue(
+        &self,
+        caller: &Principal,
+        catalogue_id: &str,
+        mut request: CreateDeployment,
+    ) -> Result<DeploymentRecord> {
+        let entry = self.catalogue().get(catalogue_id)?;
+        request.template = entry.template.clone();
+        request.catalogue_id = Some(entry.id.clone());
+        self.create_deployment(caller, request).await
+    }
+
+    /// One deployment the caller may see.
+    pub async fn deployment(&self, caller: &Principal, id: &str) -> Result<DeploymentRecord> {
+        let record = self.store().deployment(id).await?;
+        match record {
+            Some(d) if may_see(caller, &d) => Ok(d),
+            _ => Err(Error::not_found(format!("no deployment {id}"))),
+        }
+    }
+
+    /// A deployment with its attempts.
+    pub async fn deployment_details(&self, caller: &Principal, id: &str) -> Result<DeploymentDetails> {
+        let deployment = self.deployment(caller, id).await?;
+        let attempts = self.store().attempts(id).await?;
+        Ok(DeploymentDetails { deployment, attempts })
+    }
+
+    /// A page of the deployments the caller may see, and how many there are.
+    pub async fn list_deployments(
+        &self,
+        caller: &Principal,
+        query: &ListQuery,
+    ) -> Result<(Vec<DeploymentRecord>, i64)> {
+        let mut filter = DeploymentFilter {
+            user_group: query.user_group.clone(),
+            excluded_status: query.excluded_status,
+            status: query.status,
+            ..Default::default()
+        };
+        let me = (caller.subject.clone(), caller.issuer.clone());
+        filter.owner = match query.created_by.as_deref() {
+            Some("me") => Some(me),
+            Some(other) => {
+                let (subject, issuer) = other
+                    .rsplit_once('@')
+                    .ok_or_else(|| Error::invalid(format!("createdBy {other:?} must be `me` or `subject@issuer`")))?;
+                let who = (subject.to_string(), issuer.to_string());
+                if who != me && !caller.admin {
+                    return Err(Error::Forbidden("only administrators may list other users' deployments".into()));
+                }
+                Some(who)
+            }
+            None if caller.admin => None,
+            None => Some(me),
+        };
+        if query.size < 1 || query.size > MAX_PAGE_SIZE {
+            return Err(Error::invalid(format!("size must be between 1 and {MAX_PAGE_SIZE}")));
+        }
+        if query.page < 0 {
+            return Err(Error::invalid("page must be 0 or more"));
+        }
+        Ok(self.store().list_deployments(&filter, query.page * query.size, query.size).await?)
+    }
+
+    /// Starts an update: only from CREATE_COMPLETE, UPDATE_COMPLETE or
+    /// UPDATE_FAILED, on the provider the deployment runs on.
+    pub async fn update_deployment(
+        &self,
+        caller: &Principal,
+        id: &str,
+        request: UpdateDeployment,
+    ) -> Result<DeploymentRecord> {
+        let mut d = self.deployment(caller, id).await?;
+        if !d.status.can_update() {
+            return Err(Error::conflict(format!(
+                "deployment {id} is {}; it can be updated only when CREATE_COMPLETE, UPDATE_COMPLETE or UPDATE_FAILED",
+                d.status
+            )));
+        }
+        let timeout_mins = request.timeout_mins.unwrap_or(d.timeout_mins);
+        let provider_timeout_mins = request.provider_timeout_mins.unwrap_or(d.provider_timeout_mins.min(timeout_mins));
+        check_timeouts(timeout_mins, provider_timeout_mins, request.max_providers_retry)?;
+        if let Some(callback) = &request.callback {
+            check_callback(callback)?;
+        }
+        let template = request.template.unwrap_or_else(|| d.template.clone());
+        let mut parameters = d.parameters.clone();
+        parameters.extend(request.parameters);
+        let (_, inputs, requirements) = self.compile(&template, &parameters)?;
+        let provider = d.provider.clone().ok_or_else(|| Error::conflict("deployment has no provider to update on"))?;
+        let plan = self.plan_excluding(&requirements, &d.user_group, &provider, d.held).await?;
+        let Some(candidate) = plan.candidates.first().cloned() else {
+            let why = plan.verdicts.iter().find(|v| v.provider == provider).map(|v| v.reasons.join("; "));
+            return Err(Error::invalid(format!(
+                "the updated deployment does not fit on {provider}: {}",
+                why.unwrap_or_else(|| "not available".into())
+            )));
+        };
+        let attempts = self.store().attempts(id).await?;
+        let number = current_attempt(&attempts)
+            .ok_or_else(|| Error::conflict(format!("deployment {id} has no running attempt to update")))?
+            .number;
+        let now = now_ms();
+        d.template = template;
+        d.parameters = parameters;
+        d.inputs = inputs;
+        d.requirements = requirements;
+        d.plan.candidates = vec![candidate];
+        d.status = DeploymentStatus::UpdateInProgress;
+        d.status_reason = None;
+        d.task = "DEPLOYER".into();
+        d.timeout_mins = timeout_mins;
+        d.provider_timeout_mins = provider_timeout_mins;
+        if let Some(n) = request.max_providers_retry {
+            d.max_providers_retry = n;
+        }
+        if request.callback.is_some() {
+            d.callback = request.callback;
+        }
+        d.workflow = Some(Step::Update { number }.to_value());
+        d.next_run_at = Some(now);
+        d.deadline_at = now + timeout_mins.saturating_mul(60_000);
+        d.updated_at = now;
+        let log = vec![format!("update requested by {}", caller.qualified())];
+        self.save_or_conflict(&d, log).await?;
+        self.wake_workers();
+        self.deployment(caller, id).await
+    }
+
+    /// Starts deleting a deployment and everything it holds, whatever it is
+    /// doing (a running create is abandoned and cleaned up).
+    pub async fn delete_deployment(&self, caller: &Principal, id: &str) -> Result<()> {
+        let mut d = self.deployment(caller, id).await?;
+        match d.status {
+            DeploymentStatus::DeleteInProgress => {
+                return Err(Error::conflict(format!("deployment {id} is already being deleted")));
+            }
+            DeploymentStatus::DeleteComplete => {
+                return Err(Error::conflict(format!("deployment {id} is already deleted")));
+            }
+            _ => {}
+        }
+        let now = now_ms();
+        d.status = DeploymentStatus::DeleteInProgress;
+        d.status_reason = None;
+        d.task = "DEPLOYER".into();
+        d.workflow = Some(Step::Delete.to_value());
+        d.next_run_at = Some(now);
+        d.deadline_at = now + d.timeout_mins.saturating_mul(60_000);
+        d.updated_at = now;
+        self.save_or_conflict(&d, vec![format!("delete requested by {}", caller.qualified())]).await?;
+        self.wake_workers();
+        Ok(())
+    }
+
+    /// Unsticks a deployment: only `DELETE_IN_PROGRESS` → `DELETE_FAILED`,
+    /// so that the user can retry the delete.
+    pub async fn reset_deployment(
+        &self,
+        caller: &Principal,
+        id: &str,
+        status: DeploymentStatus,
+    ) -> Result<DeploymentRecord> {
+        let mut d = self.deployment(caller, id).await?;
+        if status != DeploymentStatus::DeleteFailed {
+            return Err(Error::invalid(format!("status can only be reset to DELETE_FAILED, not {status}")));
+        }
+        if d.status != DeploymentStatus::DeleteInProgress {
+            return Err(Error::conflict(format!(
+                "deployment {id} is {}; only a DELETE_IN_PROGRESS deployment can be reset",
+                d.status
+            )));
+        }
+        d.status = DeploymentStatus::DeleteFailed;
+        d.status_reason = Some(format!("delete stopped by {}", caller.qualified()));
+        d.task = "NONE".into();
+        d.workflow = None;
+        d.next_run_at = None;
+        d.updated_at = now_ms();
+        self.save_or_conflict(&d, vec![format!("status reset to DELETE_FAILED by {}", caller.qualified())]).await?;
+        self.deployment(caller, id).await
+    }
+
+    /// A deployment's log.
+    pub async fn deployment_log(&self, caller: &Principal, id: &str) -> Result<Vec<LogLine>> {
+        self.deployment(caller, id).await?;
+        Ok(self.store().log(id).await?)
+    }
+
+    /// What the providers hold for a deployment now, across its attempts.
+    pub async fn deployment_resources(&self, caller: &Principal, id: &str) -> Result<Vec<Resource>> {
+        self.deployment(caller, id).await?;
+        let mut resources = Vec::new();
+        for attempt in self.store().attempts(id).await? {
+            if !attempt.state.may_hold_resources() {
+                continue;
+            }
+            let driver = self.federation().driver(&attempt.provider)?;
+            let held = tokio::time::timeout(self.settings().driver_call_timeout, driver.resources(&attempt.attempt_id))
+                .await
+                .map_err(|_| Error::internal(format!("provider {} did not answer in time", attempt.provider)))?
+                .map_err(|e| Error::internal(format!("provider {}: {e}", attempt.provider)))?;
+            resources.extend(held);
+        }
+        Ok(resources)
+    }
+
+    /// Parses a template, resolves parameters into inputs and reads the
+    /// requirements, turning every diagnostic into one `Invalid` message.
+    fn compile(
+        &self,
+        text: &str,
+        parameters: &Map<String, Value>,
+    ) -> Result<(ServiceTemplate, Map<String, Value>, DeploymentRequirements)> {
+        let max = self.settings().max_template_bytes;
+        if text.trim().is_empty() {
+            return Err(Error::invalid("template is empty: send the TOSCA text in `template`"));
+        }
+        if text.len() > max {
+            return Err(Error::invalid(format!("template is {} bytes; the limit is {max}", text.len())));
+        }
+        let invalid = |what: &str, d: nuvola_tosca::Diagnostics| Error::invalid(format!("{what}:\n{d}"));
+        let template = nuvola_tosca::load(text, "template.yaml", &*self.inner.resolver)
+            .map_err(|d| invalid("the template is not valid TOSCA", d))?;
+        let inputs = template.resolve_inputs(parameters).map_err(|d| invalid("the parameters are not valid", d))?;
+        let requirements =
+            template.requirements(&inputs).map_err(|d| invalid("the template's requirements cannot be read", d))?;
+        if requirements.nodes.is_empty() {
+            return Err(Error::invalid("the template has no Compute node: nothing to deploy"));
+        }
+        Ok((template, inputs, requirements))
+    }
+
+    /// Plans `requirements` for `group` against the federation, with the
+    /// group's current usage and each provider's recent health.
+    pub async fn plan(&self, requirements: &DeploymentRequirements, group: &str, pinned: Option<&str>) -> Result<Plan> {
+        self.plan_with(requirements, group, pinned, None).await
+    }
+
+    /// Plans an update on `provider`, not counting what the deployment
+    /// itself already holds there.
+    async fn plan_excluding(
+        &self,
+        requirements: &DeploymentRequirements,
+        group: &str,
+        provider: &str,
+        held: Usage,
+    ) -> Result<Plan> {
+        self.plan_with(requirements, group, Some(provider), Some(held)).await
+    }
+
+    async fn plan_with(
+        &self,
+        requirements: &DeploymentRequirements,
+        group: &str,
+        pinned: Option<&str>,
+        minus: Option<Usage>,
+    ) -> Result<Plan> {
+        let mut usage: BTreeMap<String, Usage> = BTreeMap::new();
+        for (provider, held) in self.store().held_by_group(group).await? {
+            let total = usage.entry(provider).or_default();
+            *total = total.plus(held);
+        }
+        if let (Some(pinned), Some(minus)) = (pinned, minus) {
+            let total = usage.entry(pinned.to_string()).or_default();
+            *total = subtract(*total, minus);
+        }
+        let health = self.provider_health().await?;
+        let snapshots: Vec<ProviderSnapshot> = self
+            .federation()
+            .providers()
+            .iter()
+            .map(|spec| ProviderSnapshot {
+                spec,
+                usage: usage.get(&spec.name).copied().unwrap_or_default(),
+                health: health.get(&spec.name).cloned().unwrap_or(Health {
+                    success_rate: None,
+                    median_create_secs: None,
+                    probe_ok: None,
+                }),
+            })
+            .collect();
+        let request = PlacementRequest { requirements, group, pinned_provider: pinned };
+        Ok(nuvola_placement::plan(&request, &snapshots, &self.settings().weights))
+    }
+
+    /// Success rate and median create time per provider over the last day.
+    async fn provider_health(&self) -> Result<BTreeMap<String, Health>> {
+        let since = now_ms() - 24 * 3_600_000;
+        let mut outcomes: BTreeMap<String, (u32, u32, Vec<i64>)> = BTreeMap::new();
+        for (provider, state, took) in self.store().attempt_outcomes(since).await? {
+            let entry = outcomes.entry(provider).or_default();
+            match state {
+                AttemptState::Ready | AttemptState::Deleting | AttemptState::Deleted => {
+                    entry.0 += 1;
+                    entry.2.extend(took);
+                }
+                AttemptState::Cleaning | AttemptState::Cleaned | AttemptState::Kept => entry.1 += 1,
+                AttemptState::Creating | AttemptState::Building => {}
+            }
+        }
+        Ok(outcomes
+            .into_iter()
+            .map(|(provider, (ok, failed, mut took))| {
+                took.sort_unstable();
+                let total = ok + failed;
+                let health = Health {
+                    success_rate: (total > 0).then(|| f64::from(ok) / f64::from(total)),
+                    median_create_secs: took.get(took.len() / 2).map(|ms| *ms as f64 / 1000.0),
+                    probe_ok: None,
+                };
+                (provider, health)
+            })
+            .collect())
+    }
+
+    /// The group a request acts for: the one asked for, which the caller
+    /// must belong to, or the caller's only group.
+    fn choose_group(&self, caller: &Principal, asked: Option<&str>) -> Result<String> {
+        match asked {
+            Some(group) if caller.in_group(group) || caller.admin => Ok(group.to_string()),
+            Some(group) => Err(Error::Forbidden(format!(
+                "you are not a member of group {group:?} (your groups: {})",
+                list_or_none(&caller.groups)
+            ))),
+            None => match caller.groups.as_slice() {
+                [only] => Ok(only.clone()),
+                [] => Err(Error::Forbidden("you belong to no group; deployments belong to a group".into())),
+                many => Err(Error::invalid(format!("userGroup is required: you belong to {}", many.join(", ")))),
+            },
+        }
+    }
+
+    async fn save_or_conflict(&self, d: &DeploymentRecord, log: Vec<String>) -> Result<()> {
+        if self.store().save_deployment(d, None, &Progress { attempts: vec![], log }).await? {
+            Ok(())
+        } else {
+            Err(Error::conflict(format!("deployment {} changed while this request ran; try again", d.id)))
+        }
+    }
+}
+
+/// Whether `caller` may see (and act on) `d`: its creator or an admin.
+fn may_see(caller: &Principal, d: &DeploymentRecord) -> bool {
+    caller.admin || (caller.subject == d.owner_subject && caller.issuer == d.owner_issuer)
+}
+
+/// The attempt a deployment currently runs on.
+pub(crate) fn current_attempt(attempts: &[AttemptRecord]) -> Option<&AttemptRecord> {
+    attempts.iter().rev().find(|a| a.state == AttemptState::Ready)
+}
+
+fn check_timeouts(timeout: i64, provider_timeout: i64, retries: Option<i64>) -> Result<()> {
+    if timeout < 1 {
+        return Err(Error::invalid(format!("timeoutMins must be at least 1, not {timeout}")));
+    }
+    if provider_timeout < 1 {
+        return Err(Error::invalid(format!("providerTimeoutMins must be at least 1, not {provider_timeout}")));
+    }
+    if provider_timeout > timeout {
+        return Err(Error::invalid(format!(
+            "providerTimeoutMins ({provider_timeout}) must not exceed timeoutMins ({timeout})"
+        )));
+    }
+    if let Some(r) = retries
+        && r < 1
+    {
+        return Err(Error::invalid(format!("maxProvidersRetry must be at least 1, not {r}")));
+    }
+    Ok(())
+}
+
+fn check_callback(callback: &str) -> Result<()> {
+    let ok = (callback.starts_with("http://") || callback.starts_with("https://"))
+        && callback.len() <= 2048
+        && callback.split("://").nth(1).is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/'));
+    if ok { Ok(()) } else { Err(Error::invalid(format!("callback {callback:?} is not an http(s) URL"))) }
+}
+
+fn unknown_provider(app: &App, name: &str) -> Error {
+    let known: Vec<&str> = app.federation().providers().iter().map(|p| p.name.as_str()).collect();
+    Error::invalid(format!("unknown provider {name:?} (known: {})", known.join(", ")))
+}
+
+fn list_or_none(groups: &[String]) -> String {
+    if groups.is_empty() { "none".into() } else { groups.join(", ") }
+}
+
+fn subtract(a: Usage, b: Usage) -> Usage {
+    Usage {
+        instances: a.instances.saturating_sub(b.instances),
+        cores: a.cores.saturating_sub(b.cores),
+        ram_mb: a.ram_mb.saturating_sub(b.ram_mb),
+        gpus: a.gpus.saturating_sub(b.gpus),
+        volumes: a.volumes.saturating_sub(b.volumes),
+        volume_gb: a.volume_gb.saturating_sub(b.volume_gb),
+        public_ips: a.public_ips.saturating_sub(b.public_ips),
+    }
+}

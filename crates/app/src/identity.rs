@@ -1,0 +1,281 @@
+//! Identity: who a bearer token says the caller is.
+//!
+//! Verification sits behind [`TokenVerifier`], the one seam the API uses;
+//! today the only implementation is [`EmbeddedIssuer`], nuvola's own
+//! issuer, which signs compact JWTs with an Ed25519 key kept in the data
+//! directory (`EdDSA`, RFC 8037). External OIDC issuers will implement the
+//! same trait.
+
+use std::path::Path;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
+use nuvola_types::{Error, Principal, Result};
+use serde::{Deserialize, Serialize};
+
+/// Seconds of clock skew tolerated on `exp` and `nbf`.
+const CLOCK_SKEW_SECS: i64 = 60;
+
+/// The audience embedded tokens are issued for.
+pub const AUDIENCE: &str = "nuvola";
+
+/// Turns a bearer token into the caller it stands for.
+pub trait TokenVerifier: Send + Sync {
+    /// Verifies signature, issuer, audience and validity period.
+    fn verify(&self, token: &str) -> Result<Principal>;
+}
+
+/// The claims nuvola reads and writes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Claims {
+    pub iss: String,
+    pub sub: String,
+    pub aud: String,
+    pub iat: i64,
+    pub nbf: i64,
+    pub exp: i64,
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// Platform administrator.
+    #[serde(default)]
+    pub admin: bool,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Header {
+    alg: String,
+    typ: String,
+    kid: String,
+}
+
+/// nuvola's own token issuer, for a platform started with no external
+/// identity provider.
+#[derive(Debug, Clone)]
+pub struct EmbeddedIssuer {
+    issuer: String,
+    key: SigningKey,
+    kid: String,
+}
+
+impl EmbeddedIssuer {
+    /// Loads the signing key from `dir/issuer-ed25519.key`, creating it
+    /// (readable by the owner only) on first use.
+    pub fn open(dir: &Path, issuer: &str) -> Result<Self> {
+        let path = dir.join("issuer-ed25519.key");
+        let seed: [u8; 32] = match std::fs::read_to_string(&path) {
+            Ok(text) => decode_seed(text.trim())
+                .ok_or_else(|| Error::internal(format!("{} is not a 64-digit hex key", path.display())))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let mut seed = [0u8; 32];
+                getrandom::getrandom(&mut seed).map_err(|e| Error::internal(format!("no randomness: {e}")))?;
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| Error::internal(format!("cannot create {}: {e}", dir.display())))?;
+                write_private(&path, &hex(&seed))?;
+                seed
+            }
+            Err(e) => return Err(Error::internal(format!("cannot read {}: {e}", path.display()))),
+        };
+        Ok(Self::from_seed(seed, issuer))
+    }
+
+    /// An issuer with a given key (tests).
+    pub fn from_seed(seed: [u8; 32], issuer: &str) -> Self {
+        let key = SigningKey::from_bytes(&seed);
+        let kid = hex(&key.verifying_key().to_bytes()[..8]);
+        Self { issuer: issuer.to_string(), key, kid }
+    }
+
+    /// The `iss` of the tokens it signs.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// Signs a token for `subject` in `groups`, valid for `ttl_secs`.
+    pub fn issue(&self, subject: &str, groups: &[String], admin: bool, ttl_secs: i64) -> Result<String> {
+        if subject.is_empty() {
+            return Err(Error::invalid("a token needs a non-empty user name"));
+        }
+        let now = chrono::Utc::now().timestamp();
+        let claims = Claims {
+            iss: self.issuer.clone(),
+            sub: subject.to_string(),
+            aud: AUDIENCE.to_string(),
+            iat: now,
+            nbf: now,
+            exp: now + ttl_secs,
+            groups: groups.to_vec(),
+            admin,
+        };
+        self.sign(&claims)
+    }
+
+    /// Signs arbitrary claims (tests use it to forge expired tokens).
+    pub fn sign(&self, claims: &Claims) -> Result<String> {
+        let header = Header { alg: "EdDSA".into(), typ: "JWT".into(), kid: self.kid.clone() };
+        let encode = |v: &dyn erased::Json| B64.encode(v.to_json());
+        let signing_input = format!("{}.{}", encode(&header), encode(claims));
+        let signature = self.key.sign(signing_input.as_bytes());
+        Ok(format!("{signing_input}.{}", B64.encode(signature.to_bytes())))
+    }
+
+    fn verifying_key(&self) -> VerifyingKey {
+        self.key.verifying_key()
+    }
+}
+
+impl TokenVerifier for EmbeddedIssuer {
+    fn verify(&self, token: &str) -> Result<Principal> {
+        let bad = |why: &str| Error::Unauthenticated(format!("invalid bearer token: {why}"));
+        let mut parts = token.split('.');
+        let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+            return Err(bad("not a JWT (expected three dot-separated parts)"));
+        };
+        let header: Header = B64
+            .decode(h)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .ok_or_else(|| bad("the header does not decode"))?;
+        if header.alg != "EdDSA" {
+            return Err(bad(&format!("algorithm {} is not accepted (expected EdDSA)", header.alg)));
+        }
+        let signature = B64
+            .decode(s)
+            .ok()
+            .and_then(|b| Signature::from_slice(&b).ok())
+            .ok_or_else(|| bad("the signature does not decode"))?;
+        self.verifying_key()
+            .verify(format!("{h}.{p}").as_bytes(), &signature)
+            .map_err(|_| bad("signature does not match this server's issuer key"))?;
+        let claims: Claims = B64
+            .decode(p)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .ok_or_else(|| bad("the claims do not decode"))?;
+        if claims.iss != self.issuer {
+            return Err(bad(&format!("issuer {} is not trusted", claims.iss)));
+        }
+        if claims.aud != AUDIENCE {
+            return Err(bad(&format!("audience {} is not {AUDIENCE}", claims.aud)));
+        }
+        let now = chrono::Utc::now().timestamp();
+        if now > claims.exp + CLOCK_SKEW_SECS {
+            return Err(Error::Unauthenticated(format!(
+                "bearer token expired at {}; get a new one",
+                chrono::DateTime::from_timestamp(claims.exp, 0).map(|t| t.to_rfc3339()).unwrap_or_default()
+            )));
+        }
+        if now + CLOCK_SKEW_SECS < claims.nbf {
+            return Err(bad("token is not valid yet"));
+        }
+        Ok(Principal { subject: claims.sub, issuer: claims.iss, groups: claims.groups, admin: claims.admin })
+    }
+}
+
+mod erased {
+    /// Object-safe JSON encoding for the two token parts.
+    pub trait Json {
+        fn to_json(&self) -> Vec<u8>;
+    }
+    impl<T: serde::Serialize> Json for T {
+        fn to_json(&self) -> Vec<u8> {
+            serde_json::to_vec(self).expect("claims serialise")
+        }
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn decode_seed(text: &str) -> Option<[u8; 32]> {
+    if text.len() != 64 {
+        return None;
+    }
+    let mut seed = [0u8; 32];
+    for (i, byte) in seed.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(seed)
+}
+
+fn write_private(path: &Path, text: &str) -> Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path).map_err(|e| Error::internal(format!("cannot create {}: {e}", path.display())))?;
+    file.write_all(text.as_bytes())
+        .and_then(|_| file.sync_all())
+        .map_err(|e| Error::internal(format!("cannot write {}: {e}", path.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn issuer() -> EmbeddedIssuer {
+        EmbeddedIssuer::from_seed([7; 32], "nuvola")
+    }
+
+    #[test]
+    fn issued_tokens_verify() {
+        let token = issuer().issue("alice", &["physics".into()], false, 3600).unwrap();
+        let p = issuer().verify(&token).unwrap();
+        assert_eq!((p.subject.as_str(), p.groups.as_slice(), p.admin), ("alice", &["physics".to_string()][..], false));
+    }
+
+    #[test]
+    fn bad_tokens_are_refused_with_a_reason() {
+        let good = issuer().issue("alice", &[], false, 3600).unwrap();
+        let other = EmbeddedIssuer::from_seed([8; 32], "nuvola").issue("alice", &[], false, 3600).unwrap();
+        let tampered = {
+            let mut parts: Vec<&str> = good.split('.').collect();
+            let forged = B64.encode(
+                br#"{"iss":"nuvola","sub":"root","aud":"nuvola","iat":0,"nbf":0,"exp":9999999999,"admin":true}"#,
+            );
+            parts[1] = &forged;
+            parts.join(".")
+        };
+        let mut expired = Claims {
+            iss: "nuvola".into(),
+            sub: "alice".into(),
+            aud: AUDIENCE.into(),
+            iat: 0,
+            nbf: 0,
+            exp: 1000,
+            groups: vec![],
+            admin: false,
+        };
+        let expired_token = issuer().sign(&expired).unwrap();
+        expired.exp = i64::MAX / 2;
+        expired.iss = "evil".into();
+        let wrong_issuer = issuer().sign(&expired).unwrap();
+        for (token, expect) in [
+            ("garbage", "not a JWT"),
+            (other.as_str(), "signature does not match"),
+            (tampered.as_str(), "signature does not match"),
+            (expired_token.as_str(), "expired"),
+            (wrong_issuer.as_str(), "issuer evil is not trusted"),
+        ] {
+            let err = issuer().verify(token).unwrap_err().to_string();
+            assert!(err.contains(expect), "{token}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_key_persists_in_the_data_dir() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = EmbeddedIssuer::open(dir.path(), "nuvola").unwrap();
+        let token = a.issue("bob", &[], true, 60).unwrap();
+        let b = EmbeddedIssuer::open(dir.path(), "nuvola").unwrap();
+        assert!(b.verify(&token).unwrap().admin);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join("issuer-ed25519.key")).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+}

@@ -1,0 +1,468 @@
+//! The durable deployment workflow: create with failover, update, delete.
+//!
+//! A deployment's next [`Step`] is stored in its row. A worker leases the
+//! row, runs exactly one step (at most one driver call), and saves the
+//! row with the following step, the attempts it changed and its log lines
+//! in one transaction. A crash anywhere therefore replays at most the one
+//! step that was running, and every step is safe to replay:
+//!
+//! - an attempt is recorded (`creating`) *before* the driver is asked to
+//!   create it, so a restart knows which provider-side attempt may exist;
+//! - driver calls are idempotent on the attempt id (create continues,
+//!   delete of a missing attempt is done);
+//! - a delete removes every attempt that may still hold resources.
+
+use std::collections::BTreeMap;
+
+use nuvola_drivers::{AttemptState as ProviderState, DeleteState, NodeProvision, ProvisionRequest, VolumeProvision};
+use nuvola_store::{AttemptRecord, AttemptState, DeploymentRecord, Progress, now_ms};
+use nuvola_types::{Candidate, DeploymentStatus, Error, Result, Usage};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::App;
+
+/// The next thing to do for a deployment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "step", rename_all = "snake_case")]
+pub(crate) enum Step {
+    /// Record a new attempt on the plan's candidate `candidate`.
+    StartAttempt { candidate: usize },
+    /// Ask the provider to create attempt `number`.
+    Create { number: i64, candidate: usize },
+    /// Wait for attempt `number` to be ready, until `until` (ms).
+    Poll { number: i64, candidate: usize, until: i64 },
+    /// Remove failed attempt `number`, then try the next candidate.
+    Cleanup { number: i64, candidate: usize, reason: String },
+    /// Bring running attempt `number` to the updated requirements.
+    Update { number: i64 },
+    /// Wait for the update of attempt `number`, until `until` (ms).
+    PollUpdate { number: i64, until: i64 },
+    /// Remove every attempt that may hold resources.
+    Delete,
+}
+
+impl Step {
+    pub(crate) fn to_value(&self) -> Value {
+        serde_json::to_value(self).expect("steps serialise")
+    }
+
+    fn from_value(value: &Value) -> Result<Step> {
+        serde_json::from_value(value.clone()).map_err(|e| Error::internal(format!("stored workflow step: {e}")))
+    }
+}
+
+/// Runs the next step of `d`, changing it in place and collecting the
+/// attempts and log lines to save with it. Errors are the workflow's own
+/// (a corrupt row, a missing driver), not provider failures: those are
+/// part of the workflow.
+pub(crate) async fn run_step(
+    app: &App,
+    d: &mut DeploymentRecord,
+    attempts: &[AttemptRecord],
+    progress: &mut Progress,
+) -> Result<()> {
+    let Some(step) = d.workflow.as_ref().map(Step::from_value).transpose()? else {
+        d.next_run_at = None;
+        return Ok(());
+    };
+    let now = now_ms();
+    let mut run = Run { app, d, attempts, progress, now };
+    match step {
+        Step::StartAttempt { candidate } => run.start_attempt(candidate),
+        Step::Create { number, candidate } => run.create(number, candidate).await,
+        Step::Poll { number, candidate, until } => run.poll(number, candidate, until).await,
+        Step::Cleanup { number, candidate, reason } => run.cleanup(number, candidate, reason).await,
+        Step::Update { number } => run.update(number).await,
+        Step::PollUpdate { number, until } => run.poll_update(number, until).await,
+        Step::Delete => run.delete().await,
+    }
+}
+
+struct Run<'a> {
+    app: &'a App,
+    d: &'a mut DeploymentRecord,
+    attempts: &'a [AttemptRecord],
+    progress: &'a mut Progress,
+    now: i64,
+}
+
+impl Run<'_> {
+    fn start_attempt(&mut self, candidate: usize) -> Result<()> {
+        let tried = self.attempts.len() as i64;
+        let past_deadline = self.now >= self.d.deadline_at;
+        let Some(c) = self.d.plan.candidates.get(candidate).cloned().filter(|_| tried < self.d.max_providers_retry)
+        else {
+            return self.fail_create(past_deadline);
+        };
+        if past_deadline {
+            return self.fail_create(true);
+        }
+        let number = tried + 1;
+        let attempt = AttemptRecord {
+            deployment_id: self.d.id.clone(),
+            number,
+            attempt_id: format!("{}-{number}", self.d.id),
+            provider: c.provider.clone(),
+            state: AttemptState::Creating,
+            reason: None,
+            started_at: self.now,
+            finished_at: None,
+        };
+        let provider = self.app.federation().provider(&c.provider);
+        self.d.provider = Some(c.provider.clone());
+        self.d.endpoint = provider.map(|p| p.endpoint.clone());
+        self.d.held = held_by(self.app, self.d, &c);
+        let nodes: Vec<String> = c.nodes.iter().map(|(n, p)| format!("{n}: {} / {}", p.flavor, p.image)).collect();
+        self.log(format!("attempt {number} on {} ({})", c.provider, nodes.join(", ")));
+        self.progress.attempts.push(attempt);
+        self.next(Step::Create { number, candidate }, 0);
+        Ok(())
+    }
+
+    async fn create(&mut self, number: i64, candidate: usize) -> Result<()> {
+        let attempt = self.attempt(number)?.clone();
+        let c = self.candidate(candidate)?;
+        let request = provision_request(self.app, self.d, &c, &attempt.attempt_id)?;
+        let driver = self.app.federation().driver(&attempt.provider)?.clone();
+        match self.call(&attempt.provider, driver.create(&request)).await {
+            Ok(()) => {
+                self.set_attempt(&attempt, AttemptState::Building, None);
+                let until = (self.now + self.d.provider_timeout_mins.saturating_mul(60_000)).min(self.d.deadline_at);
+                self.log(format!("attempt {number}: {} accepted the request", attempt.provider));
+                self.next(Step::Poll { number, candidate, until }, self.poll_ms());
+            }
+            Err(reason) => {
+                self.log(format!("attempt {number}: {} refused: {reason}", attempt.provider));
+                self.next(Step::Cleanup { number, candidate, reason }, 0);
+            }
+        }
+        Ok(())
+    }
+
+    async fn poll(&mut self, number: i64, candidate: usize, until: i64) -> Result<()> {
+        let attempt = self.attempt(number)?.clone();
+        let driver = self.app.federation().driver(&attempt.provider)?.clone();
+        let state = self.call(&attempt.provider, driver.status(&attempt.attempt_id)).await;
+        let timed_out = |run: &Self| {
+            let mins = (until - attempt.started_at).max(0) / 60_000;
+            if run.now >= run.d.deadline_at {
+                format!("deployment timed out after {} min", run.d.timeout_mins)
+            } else {
+                format!("provider timed out after {mins} min")
+            }
+        };
+        match state {
+            Ok(ProviderState::Ready { nodes }) => {
+                let outputs = self.outputs(&nodes)?;
+                self.d.outputs = outputs;
+                self.d.physical_id = Some(attempt.attempt_id.clone());
+                self.set_attempt(&attempt, AttemptState::Ready, None);
+                self.log(format!("attempt {number}: ready on {}", attempt.provider));
+                self.finish(DeploymentStatus::CreateComplete, None);
+            }
+            Ok(ProviderState::Failed { reason }) => {
+                self.log(format!("attempt {number}: failed on {}: {reason}", attempt.provider));
+                self.next(Step::Cleanup { number, candidate, reason }, 0);
+            }
+            Ok(ProviderState::Absent) => {
+                let reason = "the provider holds nothing for this attempt".to_string();
+                self.log(format!("attempt {number}: {reason}"));
+                self.next(Step::Cleanup { number, candidate, reason }, 0);
+            }
+            Ok(ProviderState::Building { detail }) if self.now < until => {
+                self.d.status_reason = Some(format!("{}: {detail}", attempt.provider));
+                self.next(Step::Poll { number, candidate, until }, self.poll_ms());
+            }
+            Ok(ProviderState::Building { .. }) => {
+                let reason = timed_out(self);
+                self.log(format!("attempt {number}: {reason} on {}", attempt.provider));
+                self.next(Step::Cleanup { number, candidate, reason }, 0);
+            }
+            Err(e) if self.now < until => {
+                self.log(format!("attempt {number}: status check failed, will retry: {e}"));
+                self.next(Step::Poll { number, candidate, until }, self.poll_ms());
+            }
+            Err(e) => {
+                let reason = format!("{} (last error: {e})", timed_out(self));
+                self.next(Step::Cleanup { number, candidate, reason }, 0);
+            }
+        }
+        Ok(())
+    }
+
+    async fn cleanup(&mut self, number: i64, candidate: usize, reason: String) -> Result<()> {
+        let attempt = self.attempt(number)?.clone();
+        let more = candidate + 1 < self.d.plan.candidates.len()
+            && (self.attempts.len() as i64) < self.d.max_providers_retry
+            && self.now < self.d.deadline_at;
+        if !more && self.d.keep_last_attempt {
+            self.set_attempt(&attempt, AttemptState::Kept, Some(reason));
+            self.log(format!("attempt {number}: kept on {} (keepLastAttempt)", attempt.provider));
+            return self.fail_create(self.now >= self.d.deadline_at);
+        }
+        let driver = self.app.federation().driver(&attempt.provider)?.clone();
+        match self.call(&attempt.provider, driver.delete(&attempt.attempt_id)).await {
+            Ok(DeleteState::Gone) => {
+                self.set_attempt(&attempt, AttemptState::Cleaned, Some(reason));
+                self.d.held = Usage::default();
+                self.log(format!("attempt {number}: cleaned up on {}", attempt.provider));
+                self.next(Step::StartAttempt { candidate: candidate + 1 }, 0);
+            }
+            Ok(DeleteState::InProgress) => {
+                self.set_attempt(&attempt, AttemptState::Cleaning, Some(reason.clone()));
+                self.next(Step::Cleanup { number, candidate, reason }, self.poll_ms());
+            }
+            Err(e) => {
+                // Never move on while the provider may hold resources.
+                self.log(format!("attempt {number}: cleanup on {} failed, will retry: {e}", attempt.provider));
+                self.set_attempt(&attempt, AttemptState::Cleaning, Some(reason.clone()));
+                self.next(Step::Cleanup { number, candidate, reason }, self.poll_ms().max(5_000));
+            }
+        }
+        Ok(())
+    }
+
+    async fn update(&mut self, number: i64) -> Result<()> {
+        let attempt = self.attempt(number)?.clone();
+        let c = self.candidate(0)?;
+        let request = provision_request(self.app, self.d, &c, &attempt.attempt_id)?;
+        let driver = self.app.federation().driver(&attempt.provider)?.clone();
+        match self.call(&attempt.provider, driver.update(&request)).await {
+            Ok(()) => {
+                self.d.held = held_by(self.app, self.d, &c);
+                let until = (self.now + self.d.provider_timeout_mins.saturating_mul(60_000)).min(self.d.deadline_at);
+                self.log(format!("update: {} accepted the change", attempt.provider));
+                self.next(Step::PollUpdate { number, until }, self.poll_ms());
+            }
+            Err(reason) => {
+                self.log(format!("update: {} refused: {reason}", attempt.provider));
+                self.finish(DeploymentStatus::UpdateFailed, Some(format!("{}: {reason}", attempt.provider)));
+            }
+        }
+        Ok(())
+    }
+
+    async fn poll_update(&mut self, number: i64, until: i64) -> Result<()> {
+        let attempt = self.attempt(number)?.clone();
+        let driver = self.app.federation().driver(&attempt.provider)?.clone();
+        match self.call(&attempt.provider, driver.status(&attempt.attempt_id)).await {
+            Ok(ProviderState::Ready { nodes }) => {
+                self.d.outputs = self.outputs(&nodes)?;
+                self.log("update: complete".to_string());
+                self.finish(DeploymentStatus::UpdateComplete, None);
+            }
+            Ok(ProviderState::Building { .. }) | Err(_) if self.now < until => {
+                self.next(Step::PollUpdate { number, until }, self.poll_ms());
+            }
+            Ok(ProviderState::Failed { reason }) => {
+                self.finish(DeploymentStatus::UpdateFailed, Some(format!("{}: {reason}", attempt.provider)));
+            }
+            Ok(ProviderState::Absent) => {
+                let reason = format!("{}: the provider holds nothing for this deployment", attempt.provider);
+                self.finish(DeploymentStatus::UpdateFailed, Some(reason));
+            }
+            Ok(ProviderState::Building { .. }) | Err(_) => {
+                let reason = format!("{}: update timed out", attempt.provider);
+                self.finish(DeploymentStatus::UpdateFailed, Some(reason));
+            }
+        }
+        Ok(())
+    }
+
+    async fn delete(&mut self) -> Result<()> {
+        let mut pending = Vec::new();
+        for attempt in self.attempts.iter().filter(|a| a.state.may_hold_resources()) {
+            let driver = self.app.federation().driver(&attempt.provider)?.clone();
+            match self.call(&attempt.provider, driver.delete(&attempt.attempt_id)).await {
+                Ok(DeleteState::Gone) => {
+                    self.set_attempt(attempt, AttemptState::Deleted, attempt.reason.clone());
+                    self.log(format!("attempt {}: deleted on {}", attempt.number, attempt.provider));
+                }
+                Ok(DeleteState::InProgress) => {
+                    if attempt.state != AttemptState::Deleting {
+                        self.set_attempt(attempt, AttemptState::Deleting, attempt.reason.clone());
+                    }
+                    pending.push(format!("{}: deleting", attempt.provider));
+                }
+                Err(e) => pending.push(format!("{}: {e}", attempt.provider)),
+            }
+        }
+        if pending.is_empty() {
+            self.d.held = Usage::default();
+            self.d.outputs = Map::new();
+            self.finish(DeploymentStatus::DeleteComplete, None);
+        } else if self.now >= self.d.deadline_at {
+            let reason = format!("delete timed out; still held: {}", pending.join("; "));
+            self.finish(DeploymentStatus::DeleteFailed, Some(reason));
+        } else {
+            self.d.status_reason = Some(pending.join("; "));
+            self.next(Step::Delete, self.poll_ms());
+        }
+        Ok(())
+    }
+
+    /// Ends a create that has no provider left: one cause per provider.
+    fn fail_create(&mut self, timed_out: bool) -> Result<()> {
+        let mut causes: Vec<String> = self
+            .attempts
+            .iter()
+            .chain(self.progress.attempts.iter())
+            .filter_map(|a| a.reason.as_ref().map(|r| (a.number, format!("{}: {r}", a.provider))))
+            .collect::<BTreeMap<_, _>>()
+            .into_values()
+            .collect();
+        if causes.is_empty() {
+            causes.push("no attempt was made".into());
+        }
+        let head = if timed_out {
+            format!("Deployment timed out after {} min", self.d.timeout_mins)
+        } else {
+            "Deployment failed on every provider tried".to_string()
+        };
+        let reason = format!("{head}:\n- {}", causes.join("\n- "));
+        self.log(reason.clone());
+        if !self.d.keep_last_attempt {
+            self.d.held = Usage::default();
+        }
+        self.finish(DeploymentStatus::CreateFailed, Some(reason));
+        Ok(())
+    }
+
+    fn outputs(&self, nodes: &BTreeMap<String, Vec<nuvola_drivers::InstanceAttributes>>) -> Result<Map<String, Value>> {
+        let template = nuvola_tosca::load(&self.d.template, "template.yaml", &*self.app.inner.resolver)
+            .map_err(|d| Error::internal(format!("stored template no longer loads: {d}")))?;
+        let attributes: nuvola_tosca::InstanceAttributes = nodes
+            .iter()
+            .map(|(node, instances)| {
+                let list = instances
+                    .iter()
+                    .map(|i| {
+                        let mut m = Map::new();
+                        m.insert("tosca_id".into(), Value::String(i.id.clone()));
+                        m.insert("private_address".into(), Value::String(i.private_address.clone()));
+                        if let Some(public) = &i.public_address {
+                            m.insert("public_address".into(), Value::String(public.clone()));
+                        }
+                        m
+                    })
+                    .collect();
+                (node.clone(), list)
+            })
+            .collect();
+        Ok(template.evaluate_outputs(&self.d.inputs, &attributes))
+    }
+
+    async fn call<T>(
+        &self,
+        provider: &str,
+        call: impl std::future::Future<Output = Result<T, nuvola_drivers::DriverError>>,
+    ) -> Result<T, String> {
+        match tokio::time::timeout(self.app.settings().driver_call_timeout, call).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => {
+                Err(format!("{provider} did not answer within {} s", self.app.settings().driver_call_timeout.as_secs()))
+            }
+        }
+    }
+
+    fn attempt(&self, number: i64) -> Result<&AttemptRecord> {
+        self.progress
+            .attempts
+            .iter()
+            .rev()
+            .chain(self.attempts.iter().rev())
+            .find(|a| a.number == number)
+            .ok_or_else(|| Error::internal(format!("deployment {} has no attempt {number}", self.d.id)))
+    }
+
+    fn candidate(&self, index: usize) -> Result<Candidate> {
+        self.d
+            .plan
+            .candidates
+            .get(index)
+            .cloned()
+            .ok_or_else(|| Error::internal(format!("deployment {} has no candidate {index}", self.d.id)))
+    }
+
+    fn set_attempt(&mut self, attempt: &AttemptRecord, state: AttemptState, reason: Option<String>) {
+        let mut updated = attempt.clone();
+        updated.state = state;
+        updated.reason = reason;
+        if updated.finished_at.is_none() && !matches!(state, AttemptState::Creating | AttemptState::Building) {
+            updated.finished_at = Some(self.now);
+        }
+        self.progress.attempts.push(updated);
+    }
+
+    fn next(&mut self, step: Step, after_ms: i64) {
+        self.d.workflow = Some(step.to_value());
+        self.d.next_run_at = Some(self.now + after_ms);
+    }
+
+    fn finish(&mut self, status: DeploymentStatus, reason: Option<String>) {
+        self.d.status = status;
+        self.d.status_reason = reason;
+        self.d.task = "NONE".into();
+        self.d.workflow = None;
+        self.d.next_run_at = None;
+    }
+
+    fn log(&mut self, line: String) {
+        self.progress.log.push(line);
+    }
+
+    fn poll_ms(&self) -> i64 {
+        self.app.settings().poll_interval.as_millis() as i64
+    }
+}
+
+/// What the deployment holds on a candidate's provider once created.
+fn held_by(app: &App, d: &DeploymentRecord, c: &Candidate) -> Usage {
+    let spec = app.federation().provider(&c.provider);
+    Usage::of_deployment(&d.requirements, |node| {
+        let flavor = &c.nodes.get(node)?.flavor;
+        spec?.flavors.iter().find(|f| &f.name == flavor)
+    })
+}
+
+/// The driver request for `d` placed as `c`.
+fn provision_request(app: &App, d: &DeploymentRecord, c: &Candidate, attempt_id: &str) -> Result<ProvisionRequest> {
+    let spec = app
+        .federation()
+        .provider(&c.provider)
+        .ok_or_else(|| Error::internal(format!("provider {} is no longer configured", c.provider)))?;
+    let project =
+        spec.groups.get(&d.user_group).and_then(|g| g.project.clone()).unwrap_or_else(|| d.user_group.clone());
+    let mut nodes = Vec::new();
+    for node in &d.requirements.nodes {
+        let placed = c
+            .nodes
+            .get(&node.name)
+            .ok_or_else(|| Error::internal(format!("plan has no placement for node {}", node.name)))?;
+        let flavor = spec
+            .flavors
+            .iter()
+            .find(|f| f.name == placed.flavor)
+            .ok_or_else(|| Error::internal(format!("provider {} has no flavor {}", c.provider, placed.flavor)))?;
+        nodes.push(NodeProvision {
+            name: node.name.clone(),
+            count: node.count,
+            flavor: flavor.clone(),
+            image: placed.image.clone(),
+            volumes: node
+                .volumes
+                .iter()
+                .map(|v| VolumeProvision {
+                    name: v.name.clone(),
+                    size_gb: v.size_gb,
+                    volume_type: v.volume_type.clone(),
+                })
+                .collect(),
+            ports: node.ports.clone(),
+            network: node.network,
+        });
+    }
+    Ok(ProvisionRequest { deployment_id: d.id.clone(), attempt_id: attempt_id.to_string(), project, nodes })
+}

@@ -1,0 +1,218 @@
+//! The CLI's side of the API: `deploy`, `list`, `show`, `delete`, `sim
+//! set`, talking to the server at `NUVOLA_URL` with `NUVOLA_TOKEN`.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use serde_json::{Map, Value, json};
+
+/// A client of one nuvola server.
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl Client {
+    /// From `NUVOLA_URL` (default `http://127.0.0.1:8080`) and `NUVOLA_TOKEN`.
+    pub fn from_env() -> Result<Self> {
+        let base = std::env::var("NUVOLA_URL").unwrap_or_else(|_| "http://127.0.0.1:8080".into());
+        let token = std::env::var("NUVOLA_TOKEN").map_err(|_| {
+            anyhow!("NUVOLA_TOKEN is not set; get one with `nuvola token issue --user NAME --group GROUP`")
+        })?;
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build()?;
+        Ok(Self { http, base: base.trim_end_matches('/').to_string(), token })
+    }
+
+    async fn send(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> Result<Value> {
+        let url = format!("{}{path}", self.base);
+        let mut request = self.http.request(method, &url).bearer_auth(&self.token);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.with_context(|| format!("cannot reach nuvola at {}", self.base))?;
+        let status = response.status();
+        let text = response.text().await?;
+        if !status.is_success() {
+            let message = serde_json::from_str::<Value>(&text)
+                .ok()
+                .and_then(|v| v.get("message").and_then(Value::as_str).map(str::to_string))
+                .unwrap_or(text);
+            bail!("{status}: {message}");
+        }
+        if text.is_empty() { Ok(Value::Null) } else { serde_json::from_str(&text).context("the server sent bad JSON") }
+    }
+
+    pub async fn get(&self, path: &str) -> Result<Value> {
+        self.send(reqwest::Method::GET, path, None).await
+    }
+    pub async fn post(&self, path: &str, body: &Value) -> Result<Value> {
+        self.send(reqwest::Method::POST, path, Some(body)).await
+    }
+    pub async fn put(&self, path: &str, body: &Value) -> Result<Value> {
+        self.send(reqwest::Method::PUT, path, Some(body)).await
+    }
+    pub async fn delete(&self, path: &str) -> Result<Value> {
+        self.send(reqwest::Method::DELETE, path, None).await
+    }
+}
+
+/// Turns `k=v` pairs into parameters: JSON where the value parses as a
+/// number, boolean, list or object, a string otherwise.
+pub fn parse_params(pairs: &[String]) -> Result<Map<String, Value>> {
+    let mut params = Map::new();
+    for pair in pairs {
+        let (k, v) = pair.split_once('=').ok_or_else(|| anyhow!("--param {pair:?} must be KEY=VALUE"))?;
+        let value = match serde_json::from_str::<Value>(v) {
+            Ok(parsed @ (Value::Number(_) | Value::Bool(_) | Value::Array(_) | Value::Object(_))) => parsed,
+            _ => Value::String(v.to_string()),
+        };
+        params.insert(k.to_string(), value);
+    }
+    Ok(params)
+}
+
+/// Options of `nuvola deploy`.
+pub struct DeployArgs {
+    pub what: String,
+    pub params: Vec<String>,
+    pub group: Option<String>,
+    pub provider: Option<String>,
+    pub timeout_mins: Option<i64>,
+    pub provider_timeout_mins: Option<i64>,
+    pub max_providers_retry: Option<i64>,
+    pub keep_last_attempt: bool,
+    pub wait: bool,
+    pub json: bool,
+}
+
+/// `nuvola deploy`: returns whether the deployment (when waited for)
+/// succeeded.
+pub async fn deploy(client: &Client, args: DeployArgs) -> Result<bool> {
+    let mut body = json!({ "parameters": parse_params(&args.params)? });
+    let path = std::path::Path::new(&args.what);
+    if path.is_file() {
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+        body["template"] = Value::String(text);
+    } else if args.what.ends_with(".yaml") || args.what.ends_with(".yml") {
+        bail!("no such file: {}", args.what);
+    } else {
+        body["catalogueId"] = Value::String(args.what.clone());
+    }
+    let optional = [
+        ("userGroup", args.group.map(Value::from)),
+        ("provider", args.provider.map(Value::from)),
+        ("timeoutMins", args.timeout_mins.map(Value::from)),
+        ("providerTimeoutMins", args.provider_timeout_mins.map(Value::from)),
+        ("maxProvidersRetry", args.max_providers_retry.map(Value::from)),
+    ];
+    for (key, value) in optional {
+        if let Some(v) = value {
+            body[key] = v;
+        }
+    }
+    if args.keep_last_attempt {
+        body["keepLastAttempt"] = Value::Bool(true);
+    }
+    let created = client.post("/api/v1/deployments", &body).await?;
+    let id = created["id"].as_str().ok_or_else(|| anyhow!("the server sent no deployment id"))?.to_string();
+    if !args.wait {
+        print_deployment(&created, args.json);
+        return Ok(true);
+    }
+    if !args.json {
+        println!("deployment {id} submitted");
+    }
+    let done = wait_for(client, &id, args.json).await?;
+    print_deployment(&done, args.json);
+    Ok(done["status"].as_str().is_some_and(|s| s.ends_with("_COMPLETE")))
+}
+
+/// `nuvola delete`.
+pub async fn delete(client: &Client, id: &str, wait: bool, json_out: bool) -> Result<bool> {
+    client.delete(&format!("/api/v1/deployments/{id}")).await?;
+    if !wait {
+        if !json_out {
+            println!("deployment {id}: delete requested");
+        }
+        return Ok(true);
+    }
+    let done = wait_for(client, id, json_out).await?;
+    print_deployment(&done, json_out);
+    Ok(done["status"] == "DELETE_COMPLETE")
+}
+
+/// Polls until the deployment leaves its *_IN_PROGRESS state, printing
+/// each change of status, provider or attempt.
+async fn wait_for(client: &Client, id: &str, quiet: bool) -> Result<Value> {
+    let mut last = String::new();
+    loop {
+        let d = client.get(&format!("/api/v1/deployments/{id}")).await?;
+        let status = d["status"].as_str().unwrap_or("UNKNOWN").to_string();
+        let attempt = d["attempts"].as_array().and_then(|a| a.last()).cloned().unwrap_or(Value::Null);
+        let line = format!(
+            "{status:<20} provider={} attempt={}{}",
+            d["provider"].as_str().unwrap_or("-"),
+            attempt["number"].as_i64().map_or("-".to_string(), |n| n.to_string()),
+            d["statusReason"].as_str().map(|r| format!("  ({})", r.lines().next().unwrap_or(""))).unwrap_or_default(),
+        );
+        if line != last && !quiet {
+            println!("{line}");
+            last = line;
+        }
+        if !status.ends_with("_IN_PROGRESS") {
+            return Ok(d);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// Prints one deployment for people or scripts.
+pub fn print_deployment(d: &Value, json_out: bool) {
+    if json_out {
+        println!("{}", serde_json::to_string_pretty(d).unwrap_or_default());
+        return;
+    }
+    println!("id:        {}", d["id"].as_str().unwrap_or("-"));
+    println!("status:    {}", d["status"].as_str().unwrap_or("-"));
+    if let Some(reason) = d["statusReason"].as_str() {
+        println!("reason:    {}", reason.replace('\n', "\n           "));
+    }
+    println!("service:   {}", d["catalogueId"].as_str().unwrap_or("(template)"));
+    println!("group:     {}", d["group"].as_str().unwrap_or("-"));
+    println!("provider:  {}", d["provider"].as_str().unwrap_or("-"));
+    println!("created:   {}", d["createdAt"].as_str().unwrap_or("-"));
+    if let Some(outputs) = d["outputs"].as_object().filter(|o| !o.is_empty()) {
+        println!("outputs:");
+        for (k, v) in outputs {
+            println!("  {k}: {}", if let Value::String(s) = v { s.clone() } else { v.to_string() });
+        }
+    }
+}
+
+/// `nuvola list`.
+pub async fn list(client: &Client, json_out: bool, size: i64) -> Result<()> {
+    let page = client.get(&format!("/api/v1/deployments?size={size}")).await?;
+    if json_out {
+        println!("{}", serde_json::to_string_pretty(&page)?);
+        return Ok(());
+    }
+    println!("{:<36}  {:<20}  {:<20}  {:<14}  {:<10}  CREATED", "ID", "STATUS", "SERVICE", "PROVIDER", "GROUP");
+    for d in page["content"].as_array().into_iter().flatten() {
+        println!(
+            "{:<36}  {:<20}  {:<20}  {:<14}  {:<10}  {}",
+            d["id"].as_str().unwrap_or("-"),
+            d["status"].as_str().unwrap_or("-"),
+            d["catalogueId"].as_str().unwrap_or("(template)"),
+            d["provider"].as_str().unwrap_or("-"),
+            d["group"].as_str().unwrap_or("-"),
+            d["createdAt"].as_str().unwrap_or("-"),
+        );
+    }
+    let total = page["page"]["totalElements"].as_i64().unwrap_or(0);
+    let shown = page["content"].as_array().map_or(0, Vec::len);
+    if total as usize > shown {
+        println!("({shown} of {total} shown; use --size)");
+    }
+    Ok(())
+}

@@ -1,0 +1,160 @@
+//! The configuration file: one TOML document, every key optional but the
+//! providers'. `config/demo.toml` in the repository (also printed by
+//! `nuvola config demo`) is the annotated default.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use nuvola_app::Settings;
+use nuvola_types::ProviderSpec;
+use serde::Deserialize;
+
+/// The demo federation `nuvola serve` runs when given no `--config`.
+pub const DEMO: &str = include_str!("../../../config/demo.toml");
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub database_url: Option<String>,
+    pub public_url: Option<String>,
+    #[serde(default)]
+    pub identity: IdentityConfig,
+    #[serde(default)]
+    pub workers: WorkersConfig,
+    #[serde(default)]
+    pub deployments: DeploymentsConfig,
+    #[serde(default)]
+    pub tosca: ToscaConfig,
+    #[serde(default)]
+    pub providers: Vec<ProviderSpec>,
+}
+
+/// `[identity]`: the embedded issuer.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IdentityConfig {
+    /// `iss` of the tokens the embedded issuer signs.
+    pub issuer: String,
+    /// Lifetime of `nuvola token issue` tokens.
+    pub token_ttl_hours: i64,
+}
+
+impl Default for IdentityConfig {
+    fn default() -> Self {
+        Self { issuer: "nuvola".into(), token_ttl_hours: 12 }
+    }
+}
+
+/// `[workers]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkersConfig {
+    pub concurrency: Option<usize>,
+    pub poll_interval_ms: Option<u64>,
+    pub lease_secs: Option<u64>,
+    pub driver_call_timeout_secs: Option<u64>,
+}
+
+/// `[deployments]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeploymentsConfig {
+    pub timeout_mins: Option<i64>,
+    pub provider_timeout_mins: Option<i64>,
+    pub max_template_bytes: Option<usize>,
+}
+
+/// `[tosca]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ToscaConfig {
+    /// A TSV of `url_prefix  local_path` for offline imports, besides the
+    /// built-in INDIGO types.
+    pub import_map: Option<PathBuf>,
+}
+
+impl Config {
+    /// Reads `path`, or the demo configuration when `None`.
+    pub fn load(path: Option<&Path>) -> Result<Config> {
+        let (text, name) = match path {
+            Some(p) => (
+                std::fs::read_to_string(p).with_context(|| format!("cannot read config {}", p.display()))?,
+                p.display().to_string(),
+            ),
+            None => (DEMO.to_string(), "the built-in demo config".to_string()),
+        };
+        let config: Config = toml::from_str(&text).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+        config.check().with_context(|| format!("in {name}"))?;
+        Ok(config)
+    }
+
+    fn check(&self) -> Result<()> {
+        if self.providers.is_empty() {
+            bail!("no [[providers]]: nuvola needs at least one provider to deploy on");
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for p in &self.providers {
+            if !seen.insert(&p.name) {
+                bail!("provider {} is defined twice", p.name);
+            }
+        }
+        Ok(())
+    }
+
+    /// The data directory: the flag, the file, or `./nuvola-data`.
+    pub fn data_dir(&self, flag: Option<&Path>) -> PathBuf {
+        flag.map(Path::to_path_buf).or_else(|| self.data_dir.clone()).unwrap_or_else(|| PathBuf::from("nuvola-data"))
+    }
+
+    /// The application settings.
+    pub fn settings(&self) -> Settings {
+        let d = Settings::default();
+        Settings {
+            worker_concurrency: self.workers.concurrency.unwrap_or(d.worker_concurrency),
+            poll_interval: self.workers.poll_interval_ms.map(Duration::from_millis).unwrap_or(d.poll_interval),
+            lease: self.workers.lease_secs.map(Duration::from_secs).unwrap_or(d.lease),
+            driver_call_timeout: self
+                .workers
+                .driver_call_timeout_secs
+                .map(Duration::from_secs)
+                .unwrap_or(d.driver_call_timeout),
+            default_timeout_mins: self.deployments.timeout_mins.unwrap_or(d.default_timeout_mins),
+            default_provider_timeout_mins: self
+                .deployments
+                .provider_timeout_mins
+                .unwrap_or(d.default_provider_timeout_mins),
+            max_template_bytes: self.deployments.max_template_bytes.unwrap_or(d.max_template_bytes),
+            weights: d.weights,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_demo_config_loads_with_the_five_infn_like_providers() {
+        let config = Config::load(None).unwrap();
+        let names: Vec<&str> = config.providers.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["backbone-bari", "backbone-cnaf", "cloudveneto", "recas-bari", "cloud-cnaf"]);
+        let gpus: Vec<&str> =
+            config.providers.iter().flat_map(|p| &p.flavors).filter_map(|f| f.gpu_model.as_deref()).collect();
+        for model in ["T4", "V100", "A100"] {
+            assert!(gpus.contains(&model), "no {model} flavor");
+        }
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_with_their_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "listen = \"127.0.0.1:1\"\nlisten_port = 3\n").unwrap();
+        let err = format!("{:#}", Config::load(Some(&path)).unwrap_err());
+        assert!(err.contains("listen_port") && err.contains("line 2"), "{err}");
+    }
+}

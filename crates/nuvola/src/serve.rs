@@ -1,0 +1,114 @@
+//! `nuvola serve`: wire the store, the catalogue, the federation and the
+//! identity together, serve HTTP, run the workers, and stop cleanly on
+//! SIGINT or SIGTERM.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use nuvola_app::{App, Catalogue, EmbeddedIssuer, Federation};
+use nuvola_store::{Store, StoreOptions};
+use nuvola_tosca::{FsResolver, ImportMap, ImportResolver, Layered, builtin_resolver};
+use tokio::sync::watch;
+
+use crate::config::Config;
+
+/// Flags of `nuvola serve` that override the file.
+pub struct ServeFlags<'a> {
+    pub data_dir: Option<&'a Path>,
+    pub listen: Option<&'a str>,
+    pub database_url: Option<&'a str>,
+}
+
+/// Builds the application from the configuration.
+pub async fn build_app(config: &Config, data_dir: &Path, database_url: Option<&str>) -> Result<App> {
+    std::fs::create_dir_all(data_dir).with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
+    let url = database_url
+        .map(str::to_string)
+        .or_else(|| config.database_url.clone())
+        .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("nuvola.sqlite").display()));
+    let store = Store::open(StoreOptions::new(url.clone()))
+        .await
+        .with_context(|| format!("cannot open the database {}", redact(&url)))?;
+    let resolver = resolver(config)?;
+    let catalogue = Catalogue::builtin(&*resolver)?;
+    let federation = Federation::open(config.providers.clone(), Some(data_dir))?;
+    let issuer = EmbeddedIssuer::open(data_dir, &config.identity.issuer)?;
+    Ok(App::new(store, catalogue, federation, Arc::new(issuer), resolver, config.settings()))
+}
+
+fn resolver(config: &Config) -> Result<Arc<dyn ImportResolver>> {
+    let mut layered = Layered::new().with(builtin_resolver());
+    if let Some(path) = &config.tosca.import_map {
+        let map = ImportMap::from_file(path).map_err(|e| anyhow::anyhow!("import map {}: {e}", path.display()))?;
+        layered = layered.with(FsResolver::new(map));
+    }
+    Ok(Arc::new(layered))
+}
+
+/// Runs the server until a signal asks it to stop.
+pub async fn serve(config: Config, flags: ServeFlags<'_>) -> Result<()> {
+    let data_dir = config.data_dir(flags.data_dir);
+    let listen = flags.listen.map(str::to_string).or_else(|| config.listen.clone()).unwrap_or("127.0.0.1:8080".into());
+    let app = build_app(&config, &data_dir, flags.database_url).await?;
+    let listener =
+        tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+    let local = listener.local_addr()?;
+    let public_url = config.public_url.clone().unwrap_or_else(|| format!("http://{local}"));
+    tracing::info!(
+        address = %local,
+        data_dir = %data_dir.display(),
+        providers = app.federation().providers().len(),
+        catalogue = app.catalogue().entries().len(),
+        "nuvola is serving"
+    );
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let workers = tokio::spawn({
+        let app = app.clone();
+        let stop = stop_rx.clone();
+        async move { app.run_workers(stop).await }
+    });
+    let router = nuvola_api::router(app.clone(), public_url);
+    let mut http_stop = stop_rx.clone();
+    let server = axum::serve(listener, router).with_graceful_shutdown(async move {
+        let _ = http_stop.wait_for(|stop| *stop).await;
+    });
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down: finishing requests and workflow steps in flight");
+        let _ = stop_tx.send(true);
+    });
+    server.await.context("HTTP server failed")?;
+    workers.await.context("workers panicked")?;
+    app.store().close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = interrupt => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}
+
+/// A database URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{}{user}:***{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_string(),
+    }
+}
