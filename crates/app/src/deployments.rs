@@ -66,6 +66,10 @@ pub struct DeploymentDetails {
     pub attempts: Vec<AttemptRecord>,
 }
 
+/// How often a user's change is retried when a worker saves the same
+/// deployment in between.
+const RACE_RETRIES: u64 = 50;
+
 /// Largest page a listing returns.
 pub const MAX_PAGE_SIZE: i64 = 1000;
 
@@ -217,6 +221,12 @@ impl App {
         id: &str,
         request: UpdateDeployment,
     ) -> Result<DeploymentRecord> {
+        self.retry_raced(id, || self.try_update(caller, id, request.clone())).await?;
+        self.wake_workers();
+        self.deployment(caller, id).await
+    }
+
+    async fn try_update(&self, caller: &Principal, id: &str, request: UpdateDeployment) -> Result<Option<()>> {
         let mut d = self.deployment(caller, id).await?;
         if !d.status.can_update() {
             return Err(Error::conflict(format!(
@@ -269,14 +279,18 @@ impl App {
         d.deadline_at = now + timeout_mins.saturating_mul(60_000);
         d.updated_at = now;
         let log = vec![format!("update requested by {}", caller.qualified())];
-        self.save_or_conflict(&d, log).await?;
-        self.wake_workers();
-        self.deployment(caller, id).await
+        self.save_user_change(&d, log).await
     }
 
     /// Starts deleting a deployment and everything it holds, whatever it is
     /// doing (a running create is abandoned and cleaned up).
     pub async fn delete_deployment(&self, caller: &Principal, id: &str) -> Result<()> {
+        self.retry_raced(id, || self.try_delete(caller, id)).await?;
+        self.wake_workers();
+        Ok(())
+    }
+
+    async fn try_delete(&self, caller: &Principal, id: &str) -> Result<Option<()>> {
         let mut d = self.deployment(caller, id).await?;
         match d.status {
             DeploymentStatus::DeleteInProgress => {
@@ -295,9 +309,7 @@ impl App {
         d.next_run_at = Some(now);
         d.deadline_at = now + d.timeout_mins.saturating_mul(60_000);
         d.updated_at = now;
-        self.save_or_conflict(&d, vec![format!("delete requested by {}", caller.qualified())]).await?;
-        self.wake_workers();
-        Ok(())
+        self.save_user_change(&d, vec![format!("delete requested by {}", caller.qualified())]).await
     }
 
     /// Unsticks a deployment: only `DELETE_IN_PROGRESS` → `DELETE_FAILED`,
@@ -308,6 +320,11 @@ impl App {
         id: &str,
         status: DeploymentStatus,
     ) -> Result<DeploymentRecord> {
+        self.retry_raced(id, || self.try_reset(caller, id, status)).await?;
+        self.deployment(caller, id).await
+    }
+
+    async fn try_reset(&self, caller: &Principal, id: &str, status: DeploymentStatus) -> Result<Option<()>> {
         let mut d = self.deployment(caller, id).await?;
         if status != DeploymentStatus::DeleteFailed {
             return Err(Error::invalid(format!("status can only be reset to DELETE_FAILED, not {status}")));
@@ -324,8 +341,7 @@ impl App {
         d.workflow = None;
         d.next_run_at = None;
         d.updated_at = now_ms();
-        self.save_or_conflict(&d, vec![format!("status reset to DELETE_FAILED by {}", caller.qualified())]).await?;
-        self.deployment(caller, id).await
+        self.save_user_change(&d, vec![format!("status reset to DELETE_FAILED by {}", caller.qualified())]).await
     }
 
     /// A deployment's log.
@@ -478,12 +494,26 @@ impl App {
         }
     }
 
-    async fn save_or_conflict(&self, d: &DeploymentRecord, log: Vec<String>) -> Result<()> {
-        if self.store().save_deployment(d, None, &Progress { attempts: vec![], log }).await? {
-            Ok(())
-        } else {
-            Err(Error::conflict(format!("deployment {} changed while this request ran; try again", d.id)))
+    /// Saves a change a user asked for; `None` when a worker saved the
+    /// row since it was read (the change must be re-derived and retried).
+    async fn save_user_change(&self, d: &DeploymentRecord, log: Vec<String>) -> Result<Option<()>> {
+        let saved = self.store().save_deployment(d, None, &Progress { attempts: vec![], log }).await?;
+        Ok(saved.then_some(()))
+    }
+
+    /// Runs a read-check-write `op` until it is not raced by a worker's
+    /// save (each round re-reads the row, so the checks see fresh state).
+    async fn retry_raced<T, F>(&self, id: &str, mut op: impl FnMut() -> F) -> Result<T>
+    where
+        F: std::future::Future<Output = Result<Option<T>>>,
+    {
+        for round in 0..RACE_RETRIES {
+            if let Some(done) = op().await? {
+                return Ok(done);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(2 * (round + 1))).await;
         }
+        Err(Error::conflict(format!("deployment {id} kept changing while this request ran; try again")))
     }
 }
 

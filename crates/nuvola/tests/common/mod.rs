@@ -1,0 +1,106 @@
+//! Runs the real `nuvola` binary: servers on free loopback ports, and CLI
+//! commands against them.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_nuvola");
+
+/// A free port on 127.0.0.1 (bound, then released for the server).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A `nuvola serve` process.
+pub struct Server {
+    pub child: Child,
+    pub url: String,
+    pub log: PathBuf,
+}
+
+impl Server {
+    /// Starts `nuvola serve ARGS` in `cwd` on a free port and waits for
+    /// `/healthz`.
+    pub fn start(cwd: &Path, args: &[&str], log_name: &str) -> Server {
+        let port = free_port();
+        let listen = format!("127.0.0.1:{port}");
+        let log = cwd.join(log_name);
+        let out = std::fs::File::create(&log).unwrap();
+        let child = Command::new(BIN)
+            .arg("serve")
+            .args(args)
+            .args(["--listen", &listen])
+            .current_dir(cwd)
+            .env("NUVOLA_LOG", "info")
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .expect("nuvola starts");
+        let server = Server { child, url: format!("http://{listen}"), log };
+        server.wait_healthy();
+        server
+    }
+
+    fn wait_healthy(&self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(r) = reqwest::blocking::get(format!("{}/healthz", self.url))
+                && r.status().is_success()
+            {
+                return;
+            }
+            assert!(Instant::now() < deadline, "server did not become healthy; log:\n{}", self.log_text());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGKILL, no chance to clean up.
+    pub fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// SIGTERM, and the exit status.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `nuvola ARGS` in `cwd` with `env`, returning its output.
+pub fn cli(cwd: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args).current_dir(cwd).stdin(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("nuvola runs")
+}
+
+/// Runs a CLI command that must succeed, returning its stdout.
+pub fn cli_ok(cwd: &Path, env: &[(&str, &str)], args: &[&str]) -> String {
+    let out = cli(cwd, env, args);
+    assert!(
+        out.status.success(),
+        "nuvola {args:?} failed: {}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
