@@ -89,8 +89,8 @@ impl App {
         if let Some(provider) = &request.provider {
             self.federation().provider(provider).ok_or_else(|| unknown_provider(self, provider))?;
         }
-        let (template, inputs, requirements) = self.compile(&request.template, &request.parameters)?;
-        let _ = template;
+        let source = request.catalogue_id.as_ref().map_or("template.yaml".to_string(), |id| format!("{id}.yaml"));
+        let (_, inputs, requirements) = self.compile(&source, &request.template, &request.parameters)?;
         let plan = self.plan(&requirements, &group, request.provider.as_deref()).await?;
 
         let now = now_ms();
@@ -243,7 +243,8 @@ impl App {
         let template = request.template.unwrap_or_else(|| d.template.clone());
         let mut parameters = d.parameters.clone();
         parameters.extend(request.parameters);
-        let (_, inputs, requirements) = self.compile(&template, &parameters)?;
+        let source = d.catalogue_id.as_ref().map_or("template.yaml".to_string(), |id| format!("{id}.yaml"));
+        let (_, inputs, requirements) = self.compile(&source, &template, &parameters)?;
         let provider = d.provider.clone().ok_or_else(|| Error::conflict("deployment has no provider to update on"))?;
         let plan = self.plan_excluding(&requirements, &d.user_group, &provider, d.held).await?;
         let Some(candidate) = plan.candidates.first().cloned() else {
@@ -372,6 +373,7 @@ impl App {
     /// requirements, turning every diagnostic into one `Invalid` message.
     fn compile(
         &self,
+        source: &str,
         text: &str,
         parameters: &Map<String, Value>,
     ) -> Result<(ServiceTemplate, Map<String, Value>, DeploymentRequirements)> {
@@ -383,7 +385,7 @@ impl App {
             return Err(Error::invalid(format!("template is {} bytes; the limit is {max}", text.len())));
         }
         let invalid = |what: &str, d: nuvola_tosca::Diagnostics| Error::invalid(format!("{what}:\n{d}"));
-        let template = nuvola_tosca::load(text, "template.yaml", &*self.inner.resolver)
+        let template = nuvola_tosca::load(text, source, &*self.inner.resolver)
             .map_err(|d| invalid("the template is not valid TOSCA", d))?;
         let inputs = template.resolve_inputs(parameters).map_err(|d| invalid("the parameters are not valid", d))?;
         let requirements =

@@ -1,0 +1,109 @@
+//! A new user's session, with the real binary on its embedded defaults:
+//! `nuvola serve` with no configuration, a token from the embedded issuer,
+//! deploy from the catalogue and wait, list, show, fail over, delete, and
+//! check the simulated providers hold nothing afterwards.
+
+mod common;
+
+use common::{Server, cli, cli_ok};
+use serde_json::Value;
+
+#[test]
+fn a_new_user_deploys_fails_over_and_deletes_with_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    // No --config, no --data-dir: the demo federation in ./nuvola-data.
+    let server = Server::start(cwd, &[], "serve.log");
+    assert!(cwd.join("nuvola-data/nuvola.sqlite").exists(), "the data dir is ./nuvola-data");
+
+    let token = cli_ok(cwd, &[], &["token", "issue", "--user", "alice", "--group", "physics"]).trim().to_string();
+    let admin = cli_ok(cwd, &[], &["token", "issue", "--user", "ops", "--admin"]).trim().to_string();
+    let as_alice = [("NUVOLA_URL", server.url.as_str()), ("NUVOLA_TOKEN", token.as_str())];
+    let as_admin = [("NUVOLA_URL", server.url.as_str()), ("NUVOLA_TOKEN", admin.as_str())];
+
+    let catalogue = cli_ok(cwd, &as_alice, &["catalogue"]);
+    for id in ["single-vm", "vm-with-volume", "docker-compose", "jupyter-persistent"] {
+        assert!(catalogue.contains(id), "{id} missing from:\n{catalogue}");
+    }
+
+    // The preferred provider for physics fails every create: the
+    // deployment lands elsewhere, and the failed attempt leaves nothing.
+    let first = preferred_provider(cwd, &as_alice);
+    cli_ok(cwd, &as_admin, &["sim", "set", &first, "fail_creates=true"]);
+    let out = cli_ok(
+        cwd,
+        &as_alice,
+        &[
+            "deploy",
+            "vm-with-volume",
+            "--group",
+            "physics",
+            "--param",
+            "volume_size=30 GiB",
+            "--wait",
+            "--output",
+            "json",
+        ],
+    );
+    let deployment: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(deployment["status"], "CREATE_COMPLETE", "{out}");
+    assert_ne!(deployment["provider"], first.as_str(), "should have failed over from {first}");
+    let attempts = deployment["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 2, "{out}");
+    assert_eq!(
+        (attempts[0]["provider"].as_str(), attempts[0]["state"].as_str()),
+        (Some(first.as_str()), Some("cleaned"))
+    );
+    assert!(deployment["outputs"].as_object().is_some_and(|o| !o.is_empty()), "{out}");
+    let id = deployment["id"].as_str().unwrap().to_string();
+    assert!(inventory(cwd)[&first].as_array().unwrap().is_empty(), "the failed attempt leaked");
+
+    let listed = cli_ok(cwd, &as_alice, &["list"]);
+    assert!(listed.contains(&id) && listed.contains("CREATE_COMPLETE"), "{listed}");
+    let shown = cli_ok(cwd, &as_alice, &["show", &id]);
+    assert!(shown.contains("outputs:"), "{shown}");
+
+    // Another user does not see it.
+    let bob = cli_ok(cwd, &[], &["token", "issue", "--user", "bob", "--group", "physics"]).trim().to_string();
+    let as_bob = [("NUVOLA_URL", server.url.as_str()), ("NUVOLA_TOKEN", bob.as_str())];
+    let denied = cli(cwd, &as_bob, &["show", &id]);
+    assert!(!denied.status.success());
+    assert!(String::from_utf8_lossy(&denied.stderr).contains("404"), "{denied:?}");
+
+    let deleted = cli_ok(cwd, &as_alice, &["delete", &id, "--wait"]);
+    assert!(deleted.contains("DELETE_COMPLETE"), "{deleted}");
+    let held: usize = inventory(cwd).as_object().unwrap().values().map(|v| v.as_array().unwrap().len()).sum();
+    assert_eq!(held, 0, "resources left after delete");
+
+    // When every provider fails, --wait exits non-zero with one cause each.
+    for provider in inventory(cwd).as_object().unwrap().keys() {
+        cli_ok(cwd, &as_admin, &["sim", "set", provider, "fail_creates=true"]);
+    }
+    let failed = cli(cwd, &as_alice, &["deploy", "single-vm", "--wait"]);
+    assert_eq!(failed.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&failed.stdout);
+    assert!(text.contains("CREATE_FAILED") && text.contains("failed on every provider tried"), "{text}");
+
+    // Bad input gets a message naming the problem, and a non-zero exit.
+    let bad = cli(cwd, &as_alice, &["deploy", "single-vm", "--param", "num_cpus=abc"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("num_cpus"), "{bad:?}");
+    let unknown = cli(cwd, &as_alice, &["deploy", "no-such-service"]);
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no catalogue service"), "{unknown:?}");
+
+    assert!(server.terminate().success(), "SIGTERM stops the server cleanly");
+}
+
+/// The provider placement puts physics' single VMs on first.
+fn preferred_provider(cwd: &std::path::Path, env: &[(&str, &str)]) -> String {
+    let out = cli_ok(cwd, env, &["deploy", "single-vm", "--output", "json"]);
+    let d: Value = serde_json::from_str(&out).unwrap();
+    let first = d["plan"]["candidates"][0]["provider"].as_str().unwrap().to_string();
+    let id = d["id"].as_str().unwrap();
+    cli_ok(cwd, env, &["delete", id, "--wait"]);
+    first
+}
+
+fn inventory(cwd: &std::path::Path) -> Value {
+    serde_json::from_str(&cli_ok(cwd, &[], &["sim", "inventory", "--output", "json"])).unwrap()
+}
