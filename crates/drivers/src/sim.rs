@@ -87,12 +87,19 @@ impl Default for SimSettings {
 
 impl SimSettings {
     /// The settings in a provider's `settings` table (defaults without one).
+    /// Floating IPs come from the provider's public network when it
+    /// declares a CIDR and the settings name no `public_cidr`.
     pub fn from_spec(spec: &ProviderSpec) -> Result<SimSettings, SimError> {
-        let settings = match &spec.settings {
+        let mut settings = match &spec.settings {
             None => SimSettings::default(),
             Some(value) => SimSettings::deserialize(value)
                 .map_err(|e| SimError::InvalidSettings(format!("provider {}: {e}", spec.name)))?,
         };
+        let explicit = spec.settings.as_ref().is_some_and(|v| v.get("public_cidr").is_some());
+        let public = spec.networks.iter().find(|n| n.kind == nuvola_types::NetworkKind::Public);
+        if let (false, Some(cidr)) = (explicit, public.and_then(|n| n.cidr.clone())) {
+            settings.public_cidr = cidr;
+        }
         settings.check()?;
         Ok(settings)
     }

@@ -666,3 +666,16 @@ fn creates_survive_sigkill() {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     assert_eq!(rt.block_on(d.inventory()).unwrap(), inv);
 }
+
+#[test]
+fn floating_ips_come_from_the_public_network_unless_settings_say_otherwise() {
+    let spec: nuvola_types::ProviderSpec = serde_json::from_value(serde_json::json!({
+        "name": "site", "driver": "sim", "endpoint": "https://site.example",
+        "networks": [{"name": "ext", "kind": "public", "cidr": "198.51.100.0/28"}],
+    }))
+    .unwrap();
+    assert_eq!(nuvola_drivers::sim::SimSettings::from_spec(&spec).unwrap().public_cidr, "198.51.100.0/28");
+    let mut explicit = spec.clone();
+    explicit.settings = Some(serde_json::json!({"public_cidr": "198.18.0.0/15"}));
+    assert_eq!(nuvola_drivers::sim::SimSettings::from_spec(&explicit).unwrap().public_cidr, "198.18.0.0/15");
+}
