@@ -84,7 +84,7 @@ impl App {
             request.provider_timeout_mins.unwrap_or(settings.default_provider_timeout_mins.min(timeout_mins));
         check_timeouts(timeout_mins, provider_timeout_mins, request.max_providers_retry)?;
         if let Some(callback) = &request.callback {
-            check_callback(callback)?;
+            crate::callbacks::check_callback(callback, &self.settings().callback_allowed_prefixes)?;
         }
         if let Some(provider) = &request.provider {
             self.federation().provider(provider).ok_or_else(|| unknown_provider(self, provider))?;
@@ -238,7 +238,7 @@ impl App {
         let provider_timeout_mins = request.provider_timeout_mins.unwrap_or(d.provider_timeout_mins.min(timeout_mins));
         check_timeouts(timeout_mins, provider_timeout_mins, request.max_providers_retry)?;
         if let Some(callback) = &request.callback {
-            check_callback(callback)?;
+            crate::callbacks::check_callback(callback, &self.settings().callback_allowed_prefixes)?;
         }
         let template = request.template.unwrap_or_else(|| d.template.clone());
         let mut parameters = d.parameters.clone();
@@ -547,13 +547,6 @@ fn check_timeouts(timeout: i64, provider_timeout: i64, retries: Option<i64>) -> 
         return Err(Error::invalid(format!("maxProvidersRetry must be at least 1, not {r}")));
     }
     Ok(())
-}
-
-fn check_callback(callback: &str) -> Result<()> {
-    let ok = (callback.starts_with("http://") || callback.starts_with("https://"))
-        && callback.len() <= 2048
-        && callback.split("://").nth(1).is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/'));
-    if ok { Ok(()) } else { Err(Error::invalid(format!("callback {callback:?} is not an http(s) URL"))) }
 }
 
 fn unknown_provider(app: &App, name: &str) -> Error {

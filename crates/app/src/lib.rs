@@ -8,10 +8,12 @@
 //! ([`workers`]) step through, one recorded step at a time.
 
 pub mod admin;
+mod callbacks;
 pub mod catalogue;
 pub mod deployments;
 pub mod federation;
 pub mod identity;
+pub mod views;
 pub mod workers;
 mod workflow;
 
@@ -47,6 +49,10 @@ pub struct Settings {
     pub max_template_bytes: usize,
     /// Ranking weights for placement.
     pub weights: Weights,
+    /// URL prefixes deployment callbacks may point to (none: callbacks off).
+    pub callback_allowed_prefixes: Vec<String>,
+    /// Base of absolute links in what nuvola sends out (callbacks).
+    pub public_url: String,
 }
 
 impl Default for Settings {
@@ -60,6 +66,8 @@ impl Default for Settings {
             default_provider_timeout_mins: 60,
             max_template_bytes: 1 << 20,
             weights: Weights::default(),
+            callback_allowed_prefixes: Vec::new(),
+            public_url: "http://127.0.0.1:8080".into(),
         }
     }
 }
@@ -81,6 +89,8 @@ struct Inner {
     wake: tokio::sync::Notify,
     /// This process's lease owner name.
     worker_id: String,
+    /// Client for outgoing calls (callbacks).
+    http: reqwest::Client,
 }
 
 impl App {
@@ -104,6 +114,11 @@ impl App {
                 settings,
                 wake: tokio::sync::Notify::new(),
                 worker_id,
+                http: reqwest::Client::builder()
+                    .timeout(std::time::Duration::from_secs(10))
+                    .redirect(reqwest::redirect::Policy::none())
+                    .build()
+                    .expect("HTTP client"),
             }),
         }
     }

@@ -104,6 +104,9 @@ impl App {
             Ok(true) => {
                 if next.status != d.status {
                     tracing::info!(deployment = %d.id, status = %next.status, provider = ?next.provider, "deployment status");
+                    if next.status.is_terminal() {
+                        self.send_callback(&next);
+                    }
                 }
                 if next.next_run_at.is_some_and(|t| t <= now_ms()) {
                     self.wake_workers();

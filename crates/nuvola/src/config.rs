@@ -66,6 +66,9 @@ pub struct DeploymentsConfig {
     pub timeout_mins: Option<i64>,
     pub provider_timeout_mins: Option<i64>,
     pub max_template_bytes: Option<usize>,
+    /// URL prefixes deployment callbacks may point to.
+    #[serde(default)]
+    pub callback_allowed_prefixes: Vec<String>,
 }
 
 /// `[tosca]`.
@@ -129,6 +132,8 @@ impl Config {
                 .unwrap_or(d.default_provider_timeout_mins),
             max_template_bytes: self.deployments.max_template_bytes.unwrap_or(d.max_template_bytes),
             weights: d.weights,
+            callback_allowed_prefixes: self.deployments.callback_allowed_prefixes.clone(),
+            public_url: self.public_url.clone().unwrap_or(d.public_url),
         }
     }
 }

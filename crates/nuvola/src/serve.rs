@@ -47,14 +47,14 @@ fn resolver(config: &Config) -> Result<Arc<dyn ImportResolver>> {
 }
 
 /// Runs the server until a signal asks it to stop.
-pub async fn serve(config: Config, flags: ServeFlags<'_>) -> Result<()> {
+pub async fn serve(mut config: Config, flags: ServeFlags<'_>) -> Result<()> {
     let data_dir = config.data_dir(flags.data_dir);
     let listen = flags.listen.map(str::to_string).or_else(|| config.listen.clone()).unwrap_or("127.0.0.1:8080".into());
-    let app = build_app(&config, &data_dir, flags.database_url).await?;
     let listener =
         tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let local = listener.local_addr()?;
-    let public_url = config.public_url.clone().unwrap_or_else(|| format!("http://{local}"));
+    let public_url = config.public_url.get_or_insert_with(|| format!("http://{local}")).clone();
+    let app = build_app(&config, &data_dir, flags.database_url).await?;
     tracing::info!(
         address = %local,
         data_dir = %data_dir.display(),
