@@ -70,6 +70,9 @@ pub struct DeploymentDetails {
 /// deployment in between.
 const RACE_RETRIES: u64 = 50;
 
+/// Most VM instances one deployment may ask for (all nodes × count).
+pub const MAX_INSTANCES: u64 = 1000;
+
 /// Largest page a listing returns.
 pub const MAX_PAGE_SIZE: i64 = 1000;
 
@@ -393,6 +396,12 @@ impl App {
         if requirements.nodes.is_empty() {
             return Err(Error::invalid("the template has no Compute node: nothing to deploy"));
         }
+        let instances: u64 = requirements.nodes.iter().map(|n| u64::from(n.count)).sum();
+        if instances > MAX_INSTANCES {
+            return Err(Error::invalid(format!(
+                "the template asks for {instances} instances in all (nodes × count); the limit is {MAX_INSTANCES}"
+            )));
+        }
         Ok((template, inputs, requirements))
     }
 
@@ -428,7 +437,7 @@ impl App {
         }
         if let (Some(pinned), Some(minus)) = (pinned, minus) {
             let total = usage.entry(pinned.to_string()).or_default();
-            *total = subtract(*total, minus);
+            *total = total.minus(minus);
         }
         let health = self.provider_health().await?;
         let snapshots: Vec<ProviderSnapshot> = self
@@ -556,16 +565,4 @@ fn unknown_provider(app: &App, name: &str) -> Error {
 
 fn list_or_none(groups: &[String]) -> String {
     if groups.is_empty() { "none".into() } else { groups.join(", ") }
-}
-
-fn subtract(a: Usage, b: Usage) -> Usage {
-    Usage {
-        instances: a.instances.saturating_sub(b.instances),
-        cores: a.cores.saturating_sub(b.cores),
-        ram_mb: a.ram_mb.saturating_sub(b.ram_mb),
-        gpus: a.gpus.saturating_sub(b.gpus),
-        volumes: a.volumes.saturating_sub(b.volumes),
-        volume_gb: a.volume_gb.saturating_sub(b.volume_gb),
-        public_ips: a.public_ips.saturating_sub(b.public_ips),
-    }
 }

@@ -456,7 +456,7 @@ impl Inner {
         }
 
         let adding = missing.iter().fold(Usage::default(), |acc, p| acc.plus(p.usage));
-        let used = model::minus(site.state.project_usage(&request.project), freed);
+        let used = site.state.project_usage(&request.project).minus(freed);
         if let Some((what, want, left)) = used.exceeds(adding, quota) {
             return Err(DriverError::Quota(format!(
                 "{want} {what} requested, {left} left for project {}",

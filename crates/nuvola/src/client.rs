@@ -73,22 +73,39 @@ pub fn parse_params(pairs: &[String]) -> Result<Map<String, Value>> {
 }
 
 /// Options of `nuvola deploy`.
+#[derive(clap::Args)]
 pub struct DeployArgs {
+    /// Catalogue id (e.g. single-vm) or path to a .yaml template.
     pub what: String,
+    /// Template input, KEY=VALUE; repeatable.
+    #[arg(long = "param", short = 'p')]
     pub params: Vec<String>,
+    /// The group the deployment belongs to.
+    #[arg(long)]
     pub group: Option<String>,
+    /// Choose the provider instead of letting placement choose.
+    #[arg(long)]
     pub provider: Option<String>,
+    #[arg(long)]
     pub timeout_mins: Option<i64>,
+    #[arg(long)]
     pub provider_timeout_mins: Option<i64>,
+    #[arg(long)]
     pub max_providers_retry: Option<i64>,
+    /// Keep the last failed attempt's resources for debugging.
+    #[arg(long)]
     pub keep_last_attempt: bool,
+    /// Follow progress until done; exit non-zero if it fails.
+    #[arg(long)]
     pub wait: bool,
-    pub json: bool,
+    #[arg(long, value_enum, default_value = "text")]
+    pub output: crate::Output,
 }
 
 /// `nuvola deploy`: returns whether the deployment (when waited for)
 /// succeeded.
 pub async fn deploy(client: &Client, args: DeployArgs) -> Result<bool> {
+    let json_out = args.output == crate::Output::Json;
     let mut body = json!({ "parameters": parse_params(&args.params)? });
     let path = std::path::Path::new(&args.what);
     if path.is_file() {
@@ -117,14 +134,14 @@ pub async fn deploy(client: &Client, args: DeployArgs) -> Result<bool> {
     let created = client.post("/api/v1/deployments", &body).await?;
     let id = created["id"].as_str().ok_or_else(|| anyhow!("the server sent no deployment id"))?.to_string();
     if !args.wait {
-        print_deployment(&created, args.json);
+        print_deployment(&created, json_out);
         return Ok(true);
     }
-    if !args.json {
+    if !json_out {
         println!("deployment {id} submitted");
     }
-    let done = wait_for(client, &id, args.json).await?;
-    print_deployment(&done, args.json);
+    let done = wait_for(client, &id, json_out).await?;
+    print_deployment(&done, json_out);
     Ok(done["status"].as_str().is_some_and(|s| s.ends_with("_COMPLETE")))
 }
 

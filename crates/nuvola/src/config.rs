@@ -20,6 +20,8 @@ pub struct Config {
     pub listen: Option<String>,
     pub data_dir: Option<PathBuf>,
     pub database_url: Option<String>,
+    /// PostgreSQL only: the schema to use (created if missing).
+    pub database_schema: Option<String>,
     pub public_url: Option<String>,
     #[serde(default)]
     pub identity: IdentityConfig,

@@ -59,33 +59,7 @@ enum Command {
         what: TokenCommand,
     },
     /// Deploy a catalogue service (by id) or a TOSCA file.
-    Deploy {
-        /// Catalogue id (e.g. single-vm) or path to a .yaml template.
-        what: String,
-        /// Template input, KEY=VALUE; repeatable.
-        #[arg(long = "param", short = 'p')]
-        params: Vec<String>,
-        /// The group the deployment belongs to.
-        #[arg(long)]
-        group: Option<String>,
-        /// Choose the provider instead of letting placement choose.
-        #[arg(long)]
-        provider: Option<String>,
-        #[arg(long)]
-        timeout_mins: Option<i64>,
-        #[arg(long)]
-        provider_timeout_mins: Option<i64>,
-        #[arg(long)]
-        max_providers_retry: Option<i64>,
-        /// Keep the last failed attempt's resources for debugging.
-        #[arg(long)]
-        keep_last_attempt: bool,
-        /// Follow progress until done; exit non-zero if it fails.
-        #[arg(long)]
-        wait: bool,
-        #[arg(long, value_enum, default_value = "text")]
-        output: Output,
-    },
+    Deploy(client::DeployArgs),
     /// List your deployments (all of them, for an admin).
     List {
         #[arg(long, default_value_t = 50)]
@@ -166,8 +140,9 @@ enum SimCommand {
     Set { provider: String, settings: Vec<String> },
 }
 
+/// How a command prints its result.
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum Output {
+pub enum Output {
     Text,
     Json,
 }
@@ -214,32 +189,7 @@ async fn run(cli: Cli) -> Result<bool> {
             println!("{}", issuer.issue(&user, &groups, admin, ttl * 3600)?);
             Ok(true)
         }
-        Command::Deploy {
-            what,
-            params,
-            group,
-            provider,
-            timeout_mins,
-            provider_timeout_mins,
-            max_providers_retry,
-            keep_last_attempt,
-            wait,
-            output,
-        } => {
-            let args = client::DeployArgs {
-                what,
-                params,
-                group,
-                provider,
-                timeout_mins,
-                provider_timeout_mins,
-                max_providers_retry,
-                keep_last_attempt,
-                wait,
-                json: output == Output::Json,
-            };
-            client::deploy(&Client::from_env()?, args).await
-        }
+        Command::Deploy(args) => client::deploy(&Client::from_env()?, args).await,
         Command::List { size, output } => {
             client::list(&Client::from_env()?, output == Output::Json, size).await?;
             Ok(true)

@@ -27,9 +27,8 @@ pub async fn build_app(config: &Config, data_dir: &Path, database_url: Option<&s
         .map(str::to_string)
         .or_else(|| config.database_url.clone())
         .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("nuvola.sqlite").display()));
-    let store = Store::open(StoreOptions::new(url.clone()))
-        .await
-        .with_context(|| format!("cannot open the database {}", redact(&url)))?;
+    let options = StoreOptions { schema: config.database_schema.clone(), ..StoreOptions::new(url.clone()) };
+    let store = Store::open(options).await.with_context(|| format!("cannot open the database {}", redact(&url)))?;
     let resolver = resolver(config)?;
     let catalogue = Catalogue::builtin(&*resolver)?;
     let federation = Federation::open(config.providers.clone(), Some(data_dir))?;

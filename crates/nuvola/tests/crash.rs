@@ -22,8 +22,9 @@ const SINGLE_TRY: usize = 20;
 /// the preferred one (highest SLA priority) refusing every create, so that
 /// every deployment fails over; all slow enough that the kill lands
 /// mid-flight.
-fn config() -> String {
-    let mut text = String::from(
+fn config(database: &str) -> String {
+    let mut text = format!("{database}\n");
+    text.push_str(
         "[workers]\nconcurrency = 64\npoll_interval_ms = 150\nlease_secs = 5\n\n\
          [deployments]\nprovider_timeout_mins = 5\n",
     );
@@ -59,10 +60,32 @@ fn client() -> reqwest::blocking::Client {
 }
 
 #[test]
-fn a_killed_server_resumes_every_deployment_and_leaks_nothing() {
+fn a_killed_server_resumes_every_deployment_and_leaks_nothing_on_sqlite() {
+    kill_and_resume("");
+}
+
+#[test]
+fn a_killed_server_resumes_every_deployment_and_leaks_nothing_on_postgres() {
+    let Ok(url) = std::env::var("NUVOLA_TEST_POSTGRES_URL") else {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("NUVOLA_TEST_POSTGRES_URL is not set under CI: .ci/services.sh should have started PostgreSQL");
+        }
+        eprintln!("skipping: NUVOLA_TEST_POSTGRES_URL not set (run ./test.sh to start PostgreSQL)");
+        return;
+    };
+    let schema = format!("crash_{}", std::process::id());
+    kill_and_resume(&format!("database_url = \"{url}\"\ndatabase_schema = \"{schema}\""));
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let options =
+            nuvola_store::StoreOptions { schema: Some(schema.clone()), ..nuvola_store::StoreOptions::new(url) };
+        nuvola_store::Store::open(options).await.unwrap().drop_schema(&schema).await.unwrap();
+    });
+}
+
+fn kill_and_resume(database: &str) {
     let dir = tempfile::tempdir().unwrap();
     let cwd = dir.path();
-    std::fs::write(cwd.join("nuvola.toml"), config()).unwrap();
+    std::fs::write(cwd.join("nuvola.toml"), config(database)).unwrap();
     let base_args = ["--config", "nuvola.toml", "--data-dir", "data"];
     let token = cli_ok(
         cwd,
@@ -122,7 +145,7 @@ fn a_killed_server_resumes_every_deployment_and_leaks_nothing() {
         let r = http.delete(format!("{url}/orchestrator/deployments/{id}")).bearer_auth(&token).send().unwrap();
         assert_eq!(r.status(), 204, "{}", r.text().unwrap());
     }
-    std::thread::sleep(Duration::from_millis(1000));
+    std::thread::sleep(Duration::from_millis(400));
     // And some more right before the kill, while their VMs are building.
     let deleted_late = &ids[DELETED_EARLY + SINGLE_TRY..DELETED_EARLY + SINGLE_TRY + 20];
     for id in deleted_late {

@@ -201,6 +201,19 @@ impl Usage {
         }
     }
 
+    /// `self - o`, never below zero.
+    pub fn minus(self, o: Usage) -> Usage {
+        Usage {
+            instances: self.instances.saturating_sub(o.instances),
+            cores: self.cores.saturating_sub(o.cores),
+            ram_mb: self.ram_mb.saturating_sub(o.ram_mb),
+            gpus: self.gpus.saturating_sub(o.gpus),
+            volumes: self.volumes.saturating_sub(o.volumes),
+            volume_gb: self.volume_gb.saturating_sub(o.volume_gb),
+            public_ips: self.public_ips.saturating_sub(o.public_ips),
+        }
+    }
+
     /// What `requirements` hold once placed with the given flavor per node
     /// (`flavor_of` returns the flavor chosen for a node name).
     pub fn of_deployment<'a>(

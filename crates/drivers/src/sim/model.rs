@@ -410,19 +410,6 @@ pub(super) fn quota_of<'a>(spec: &'a ProviderSpec, project: &str) -> Option<&'a 
         .map(|(_, grant)| &grant.quota)
 }
 
-/// `a - b`, never below zero.
-pub(super) fn minus(a: Usage, b: Usage) -> Usage {
-    Usage {
-        instances: a.instances.saturating_sub(b.instances),
-        cores: a.cores.saturating_sub(b.cores),
-        ram_mb: a.ram_mb.saturating_sub(b.ram_mb),
-        gpus: a.gpus.saturating_sub(b.gpus),
-        volumes: a.volumes.saturating_sub(b.volumes),
-        volume_gb: a.volume_gb.saturating_sub(b.volume_gb),
-        public_ips: a.public_ips.saturating_sub(b.public_ips),
-    }
-}
-
 /// A free host address in `cidr`, starting from a point drawn from `key`
 /// and probing upwards past addresses in `used`; recorded in `used`.
 pub(super) fn allocate(cidr: Cidr, key: &[&str], used: &mut HashSet<Ipv4Addr>) -> Option<Ipv4Addr> {
