@@ -139,7 +139,7 @@ async fn list(
         content.push(native_deployment(&nuvola_app::DeploymentDetails { deployment: d, attempts }, &state.public_url));
     }
     let base = format!("{}/api/v1/deployments", state.public_url);
-    Ok(Json(page(content, query.page, query.size, total, |n| format!("{base}?page={n}&size={}", query.size))))
+    Ok(Json(page(content, query.page, query.size, total, crate::orchestrator::page_href(base, &params, query.size))))
 }
 
 async fn show(

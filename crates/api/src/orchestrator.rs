@@ -95,20 +95,22 @@ async fn list(
     let (items, total) = state.app.list_deployments(&caller, &query).await?;
     let content = items.iter().map(|d| orchestrator_deployment(d, &state.public_url)).collect();
     let base = format!("{}/orchestrator/deployments", state.public_url);
-    let keep: Vec<(String, String)> = {
-        let mut kept: Vec<_> =
-            params.iter().filter(|(k, _)| *k != "page" && *k != "size").map(|(k, v)| (k.clone(), v.clone())).collect();
-        kept.sort();
-        kept
-    };
-    let href = |n: i64| {
-        let mut q = format!("{base}?page={n}&size={}", query.size);
+    Ok(Json(page(content, query.page, query.size, total, page_href(base, &params, query.size))))
+}
+
+/// The link to page `n` of a listing at `base`, keeping the listing's
+/// filters (every query parameter but `page` and `size`).
+pub(crate) fn page_href(base: String, params: &HashMap<String, String>, size: i64) -> impl Fn(i64) -> String {
+    let mut keep: Vec<(String, String)> =
+        params.iter().filter(|(k, _)| *k != "page" && *k != "size").map(|(k, v)| (k.clone(), v.clone())).collect();
+    keep.sort();
+    move |n: i64| {
+        let mut q = format!("{base}?page={n}&size={size}");
         for (k, v) in &keep {
             q.push_str(&format!("&{}={}", encode(k), encode(v)));
         }
         q
-    };
-    Ok(Json(page(content, query.page, query.size, total, href)))
+    }
 }
 
 async fn show(

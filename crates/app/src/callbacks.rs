@@ -32,13 +32,26 @@ pub(crate) fn check_callback(callback: &str, allowed: &[String]) -> Result<()> {
             "callbacks are disabled on this server (an operator enables them with deployments.callback_allowed_prefixes)",
         ));
     }
-    if !allowed.iter().any(|prefix| callback.starts_with(prefix.as_str())) {
+    if !allowed.iter().any(|prefix| under_prefix(callback, prefix)) {
         return Err(Error::invalid(format!(
             "callback {callback:?} is not allowed on this server; allowed prefixes: {}",
             allowed.join(", ")
         )));
     }
     Ok(())
+}
+
+/// Whether `callback` starts with `prefix` without leaving its server: a
+/// prefix that ends in the host part (`https://hooks.example.org`) must be
+/// followed by a path, query or nothing, or it would also allow
+/// `https://hooks.example.org.evil.example/` and
+/// `https://hooks.example.org@169.254.169.254/`.
+fn under_prefix(callback: &str, prefix: &str) -> bool {
+    let Some(rest) = callback.strip_prefix(prefix) else {
+        return false;
+    };
+    let prefix_has_path = prefix.split_once("://").is_some_and(|(_, after)| after.contains('/'));
+    prefix_has_path || rest.is_empty() || rest.starts_with(['/', '?', '#'])
 }
 
 impl App {
