@@ -387,7 +387,13 @@ impl App {
         if text.len() > max {
             return Err(Error::invalid(format!("template is {} bytes; the limit is {max}", text.len())));
         }
-        let invalid = |what: &str, d: nuvola_tosca::Diagnostics| Error::invalid(format!("{what}:\n{d}"));
+        // Errors wherever they are; warnings only about the user's own text
+        // (the built-in type files have some of their own).
+        let invalid = |what: &str, d: nuvola_tosca::Diagnostics| {
+            let lines: Vec<String> =
+                d.iter().filter(|d| d.is_error() || d.file == source).map(ToString::to_string).collect();
+            Error::invalid(format!("{what}:\n{}", lines.join("\n")))
+        };
         let template = nuvola_tosca::load(text, source, &*self.inner.resolver)
             .map_err(|d| invalid("the template is not valid TOSCA", d))?;
         let inputs = template.resolve_inputs(parameters).map_err(|d| invalid("the parameters are not valid", d))?;
