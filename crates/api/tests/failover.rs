@@ -219,3 +219,35 @@ async fn a_group_quota_is_counted_and_freed_by_delete() {
     assert_eq!(h.settle(&again, "CREATE_COMPLETE").await["cloudProviderName"], "alpha");
     h.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_that_is_down_does_not_block_failover_and_is_reconciled_later() {
+    let settings = nuvola_app::Settings {
+        poll_interval: std::time::Duration::from_millis(20),
+        reconcile_interval: std::time::Duration::from_millis(50),
+        ..nuvola_app::Settings::default()
+    };
+    let h = Harness::with(common::federation(), settings).await;
+    let alice = h.alice();
+    h.set_sim("alpha", json!({"unavailable": true})).await;
+    let id = h.create(&alice, &vm()).await;
+    let done = h.settle(&id, "CREATE_COMPLETE").await;
+    assert_eq!(done["cloudProviderName"], "beta", "{done:#}");
+    let extra = h.get(&format!("/orchestrator/deployments/{id}/extrainfo"), &alice).await.expect(200).json();
+    assert_eq!(attempts(&extra), pairs(&[("alpha", "orphaned"), ("beta", "ready")]));
+
+    // Once alpha answers again, the reconciler confirms the orphan gone.
+    h.set_sim("alpha", json!({"unavailable": false})).await;
+    let deadline = std::time::Instant::now() + common::SETTLE;
+    loop {
+        let extra = h.get(&format!("/orchestrator/deployments/{id}/extrainfo"), &alice).await.expect(200).json();
+        if attempts(&extra)[0].1 == "cleaned" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the reconciler never cleaned the orphan: {extra:#}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let log = h.get(&format!("/orchestrator/deployments/{id}/log"), &alice).await.expect(200).text();
+    assert!(log.contains("left to the reconciler") && log.contains("by the reconciler"), "{log}");
+    h.stop().await;
+}

@@ -475,7 +475,9 @@ impl App {
                     entry.0 += 1;
                     entry.2.extend(took);
                 }
-                AttemptState::Cleaning | AttemptState::Cleaned | AttemptState::Kept => entry.1 += 1,
+                AttemptState::Cleaning | AttemptState::Cleaned | AttemptState::Kept | AttemptState::Orphaned => {
+                    entry.1 += 1
+                }
                 AttemptState::Creating | AttemptState::Building => {}
             }
         }

@@ -13,6 +13,7 @@ pub mod catalogue;
 pub mod deployments;
 pub mod federation;
 pub mod identity;
+pub mod reconciler;
 pub mod views;
 pub mod workers;
 mod workflow;
@@ -53,6 +54,8 @@ pub struct Settings {
     pub callback_allowed_prefixes: Vec<String>,
     /// Base of absolute links in what nuvola sends out (callbacks).
     pub public_url: String,
+    /// How often orphaned attempts are retried.
+    pub reconcile_interval: Duration,
 }
 
 impl Default for Settings {
@@ -68,6 +71,7 @@ impl Default for Settings {
             weights: Weights::default(),
             callback_allowed_prefixes: Vec::new(),
             public_url: "http://127.0.0.1:8080".into(),
+            reconcile_interval: Duration::from_secs(60),
         }
     }
 }

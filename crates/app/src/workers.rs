@@ -32,6 +32,11 @@ impl App {
         let mut running = JoinSet::new();
         let lease_ms = self.settings().lease.as_millis() as i64;
         tracing::info!(worker = %self.inner.worker_id, concurrency, "workers started");
+        let reconciler = tokio::spawn({
+            let app = self.clone();
+            let stop = shutdown.clone();
+            async move { app.run_reconciler(app.settings().reconcile_interval, stop).await }
+        });
         while !*shutdown.borrow() {
             while running.try_join_next().is_some() {}
             let free = slots.available_permits() as i64;
@@ -67,6 +72,7 @@ impl App {
         }
         tracing::info!(in_flight = running.len(), "workers stopping");
         while running.join_next().await.is_some() {}
+        let _ = reconciler.await;
     }
 
     async fn idle_wait(&self, can_claim: bool) -> Duration {

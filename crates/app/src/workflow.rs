@@ -22,6 +22,10 @@ use serde_json::{Map, Value};
 
 use crate::App;
 
+/// Cleanup calls that may fail before a failed attempt is left to the
+/// reconciler and the next candidate is tried.
+pub(crate) const CLEANUP_TRIES: u32 = 3;
+
 /// The next thing to do for a deployment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "step", rename_all = "snake_case")]
@@ -33,7 +37,16 @@ pub(crate) enum Step {
     /// Wait for attempt `number` to be ready, until `until` (ms).
     Poll { number: i64, candidate: usize, until: i64 },
     /// Remove failed attempt `number`, then try the next candidate.
-    Cleanup { number: i64, candidate: usize, reason: String },
+    /// `failures` counts cleanup calls that errored: after
+    /// [`CLEANUP_TRIES`] the attempt is left to the reconciler so that a
+    /// provider that is down cannot block failover.
+    Cleanup {
+        number: i64,
+        candidate: usize,
+        reason: String,
+        #[serde(default)]
+        failures: u32,
+    },
     /// Bring running attempt `number` to the updated requirements.
     Update { number: i64 },
     /// Wait for the update of attempt `number`, until `until` (ms).
@@ -72,7 +85,7 @@ pub(crate) async fn run_step(
         Step::StartAttempt { candidate } => run.start_attempt(candidate),
         Step::Create { number, candidate } => run.create(number, candidate).await,
         Step::Poll { number, candidate, until } => run.poll(number, candidate, until).await,
-        Step::Cleanup { number, candidate, reason } => run.cleanup(number, candidate, reason).await,
+        Step::Cleanup { number, candidate, reason, failures } => run.cleanup(number, candidate, reason, failures).await,
         Step::Update { number } => run.update(number).await,
         Step::PollUpdate { number, until } => run.poll_update(number, until).await,
         Step::Delete => run.delete().await,
@@ -134,7 +147,7 @@ impl Run<'_> {
             }
             Err(reason) => {
                 self.log(format!("attempt {number}: {} refused: {reason}", attempt.provider));
-                self.next(Step::Cleanup { number, candidate, reason }, 0);
+                self.next(Step::Cleanup { number, candidate, reason, failures: 0 }, 0);
             }
         }
         Ok(())
@@ -163,12 +176,12 @@ impl Run<'_> {
             }
             Ok(ProviderState::Failed { reason }) => {
                 self.log(format!("attempt {number}: failed on {}: {reason}", attempt.provider));
-                self.next(Step::Cleanup { number, candidate, reason }, 0);
+                self.next(Step::Cleanup { number, candidate, reason, failures: 0 }, 0);
             }
             Ok(ProviderState::Absent) => {
                 let reason = "the provider holds nothing for this attempt".to_string();
                 self.log(format!("attempt {number}: {reason}"));
-                self.next(Step::Cleanup { number, candidate, reason }, 0);
+                self.next(Step::Cleanup { number, candidate, reason, failures: 0 }, 0);
             }
             Ok(ProviderState::Building { detail }) if self.now < until => {
                 self.d.status_reason = Some(format!("{}: {detail}", attempt.provider));
@@ -177,7 +190,7 @@ impl Run<'_> {
             Ok(ProviderState::Building { .. }) => {
                 let reason = timed_out(self);
                 self.log(format!("attempt {number}: {reason} on {}", attempt.provider));
-                self.next(Step::Cleanup { number, candidate, reason }, 0);
+                self.next(Step::Cleanup { number, candidate, reason, failures: 0 }, 0);
             }
             Err(e) if self.now < until => {
                 self.log(format!("attempt {number}: status check failed, will retry: {e}"));
@@ -185,13 +198,13 @@ impl Run<'_> {
             }
             Err(e) => {
                 let reason = format!("{} (last error: {e})", timed_out(self));
-                self.next(Step::Cleanup { number, candidate, reason }, 0);
+                self.next(Step::Cleanup { number, candidate, reason, failures: 0 }, 0);
             }
         }
         Ok(())
     }
 
-    async fn cleanup(&mut self, number: i64, candidate: usize, reason: String) -> Result<()> {
+    async fn cleanup(&mut self, number: i64, candidate: usize, reason: String, failures: u32) -> Result<()> {
         let attempt = self.attempt(number)?.clone();
         let more = candidate + 1 < self.d.plan.candidates.len()
             && (self.attempts.len() as i64) < self.d.max_providers_retry
@@ -211,13 +224,24 @@ impl Run<'_> {
             }
             Ok(DeleteState::InProgress) => {
                 self.set_attempt(&attempt, AttemptState::Cleaning, Some(reason.clone()));
-                self.next(Step::Cleanup { number, candidate, reason }, self.poll_ms());
+                self.next(Step::Cleanup { number, candidate, reason, failures }, self.poll_ms());
             }
-            Err(e) => {
-                // Never move on while the provider may hold resources.
+            Err(e) if failures + 1 < CLEANUP_TRIES => {
                 self.log(format!("attempt {number}: cleanup on {} failed, will retry: {e}", attempt.provider));
                 self.set_attempt(&attempt, AttemptState::Cleaning, Some(reason.clone()));
-                self.next(Step::Cleanup { number, candidate, reason }, self.poll_ms().max(5_000));
+                let failures = failures + 1;
+                self.next(Step::Cleanup { number, candidate, reason, failures }, self.poll_ms() * 5);
+            }
+            Err(e) => {
+                // The attempt becomes `orphaned`: the reconciler keeps trying
+                // to remove it, and a delete of the deployment removes it
+                // too. Meanwhile the deployment moves on.
+                self.log(format!(
+                    "attempt {number}: cleanup on {} failed {CLEANUP_TRIES} times ({e}); left to the reconciler",
+                    attempt.provider
+                ));
+                self.set_attempt(&attempt, AttemptState::Orphaned, Some(reason));
+                self.next(Step::StartAttempt { candidate: candidate + 1 }, 0);
             }
         }
         Ok(())

@@ -59,6 +59,7 @@ pub struct WorkersConfig {
     pub poll_interval_ms: Option<u64>,
     pub lease_secs: Option<u64>,
     pub driver_call_timeout_secs: Option<u64>,
+    pub reconcile_interval_secs: Option<u64>,
 }
 
 /// `[deployments]`.
@@ -136,6 +137,11 @@ impl Config {
             weights: d.weights,
             callback_allowed_prefixes: self.deployments.callback_allowed_prefixes.clone(),
             public_url: self.public_url.clone().unwrap_or(d.public_url),
+            reconcile_interval: self
+                .workers
+                .reconcile_interval_secs
+                .map(Duration::from_secs)
+                .unwrap_or(d.reconcile_interval),
         }
     }
 }

@@ -22,6 +22,8 @@ pub enum AttemptState {
     Cleaning,
     /// Failed and removed.
     Cleaned,
+    /// Failed, and removing it failed too: the reconciler retries.
+    Orphaned,
     /// Failed and kept on purpose (`keepLastAttempt`).
     Kept,
     /// Being removed as part of a deployment delete.
@@ -31,12 +33,13 @@ pub enum AttemptState {
 }
 
 impl AttemptState {
-    const ALL: [AttemptState; 8] = [
+    const ALL: [AttemptState; 9] = [
         Self::Creating,
         Self::Building,
         Self::Ready,
         Self::Cleaning,
         Self::Cleaned,
+        Self::Orphaned,
         Self::Kept,
         Self::Deleting,
         Self::Deleted,
@@ -50,6 +53,7 @@ impl AttemptState {
             Self::Ready => "ready",
             Self::Cleaning => "cleaning",
             Self::Cleaned => "cleaned",
+            Self::Orphaned => "orphaned",
             Self::Kept => "kept",
             Self::Deleting => "deleting",
             Self::Deleted => "deleted",
@@ -93,6 +97,39 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(decode).collect()
+    }
+
+    /// Up to `limit` attempts left to the reconciler.
+    pub async fn orphaned_attempts(&self, limit: i64) -> Result<Vec<AttemptRecord>> {
+        let rows = sqlx::query(
+            "SELECT deployment_id, number, attempt_id, provider, state, reason, started_at, finished_at
+             FROM attempts WHERE state = $1 ORDER BY started_at LIMIT $2",
+        )
+        .bind(AttemptState::Orphaned.as_str())
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(decode).collect()
+    }
+
+    /// Marks an orphaned attempt cleaned, unless something else changed it
+    /// meanwhile (a delete of its deployment). Returns whether it did.
+    pub async fn clean_orphan(&self, attempt: &AttemptRecord, message: &str) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let done =
+            sqlx::query("UPDATE attempts SET state = $1 WHERE deployment_id = $2 AND number = $3 AND state = $4")
+                .bind(AttemptState::Cleaned.as_str())
+                .bind(&attempt.deployment_id)
+                .bind(attempt.number)
+                .bind(AttemptState::Orphaned.as_str())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        if done > 0 {
+            crate::log::append(&mut *tx, &attempt.deployment_id, crate::deployments::now_ms(), message).await?;
+        }
+        tx.commit().await?;
+        Ok(done > 0)
     }
 
     /// Outcome statistics per provider over attempts started since `since`

@@ -1,0 +1,76 @@
+//! The orphan reconciler: attempts whose cleanup failed (their provider
+//! was down) are retried on a timer until the provider confirms they are
+//! gone. Each pass reports what it did.
+
+use std::time::Duration;
+
+use nuvola_drivers::DeleteState;
+use tokio::sync::watch;
+
+use crate::App;
+
+/// Most orphans handled in one pass.
+const BATCH: i64 = 100;
+
+/// What one reconciler pass did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ReconcileReport {
+    /// Orphans confirmed gone and marked cleaned.
+    pub cleaned: usize,
+    /// Orphans still being removed or whose provider still fails.
+    pub pending: usize,
+}
+
+impl App {
+    /// Retries the cleanup of every orphaned attempt once.
+    pub async fn reconcile_orphans(&self) -> ReconcileReport {
+        let mut report = ReconcileReport::default();
+        let orphans = match self.store().orphaned_attempts(BATCH).await {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::error!(error = %e, "reconciler cannot list orphans");
+                return report;
+            }
+        };
+        for attempt in orphans {
+            let Ok(driver) = self.federation().driver(&attempt.provider) else {
+                report.pending += 1;
+                continue;
+            };
+            let outcome =
+                tokio::time::timeout(self.settings().driver_call_timeout, driver.delete(&attempt.attempt_id)).await;
+            match outcome {
+                Ok(Ok(DeleteState::Gone)) => {
+                    let message =
+                        format!("attempt {}: cleaned up on {} by the reconciler", attempt.number, attempt.provider);
+                    match self.store().clean_orphan(&attempt, &message).await {
+                        Ok(true) => report.cleaned += 1,
+                        Ok(false) => {}
+                        Err(e) => tracing::error!(error = %e, "reconciler cannot record a cleanup"),
+                    }
+                }
+                Ok(Ok(DeleteState::InProgress)) => report.pending += 1,
+                Ok(Err(e)) => {
+                    tracing::debug!(attempt = %attempt.attempt_id, error = %e, "orphan cleanup still failing");
+                    report.pending += 1;
+                }
+                Err(_) => report.pending += 1,
+            }
+        }
+        if report != ReconcileReport::default() {
+            tracing::info!(cleaned = report.cleaned, pending = report.pending, "orphan reconciler pass");
+        }
+        report
+    }
+
+    /// Runs [`App::reconcile_orphans`] every `interval` until `shutdown`.
+    pub async fn run_reconciler(&self, interval: Duration, mut shutdown: watch::Receiver<bool>) {
+        while !*shutdown.borrow() {
+            self.reconcile_orphans().await;
+            tokio::select! {
+                _ = tokio::time::sleep(interval) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    }
+}
