@@ -27,6 +27,9 @@ pub fn routes() -> Router<ApiState> {
         .route("/deployments", get(list).post(create))
         .route("/deployments/{id}", get(show).delete(delete))
         .route("/deployments/{id}/log", get(log))
+        .route("/plan", get(plan_query).post(plan_body))
+        .route("/admin/federation", get(export_federation).put(import_federation))
+        .route("/admin/providers/{name}", put(put_provider).patch(patch_provider).delete(delete_provider))
         .route("/admin/inventory", get(inventory))
         .route("/admin/sim", get(sim_settings))
         .route("/admin/sim/{provider}", put(set_sim))
@@ -169,6 +172,141 @@ async fn log(
     let lines: Vec<Value> =
         lines.iter().map(|l| json!({"at": crate::views::rfc3339(l.at), "message": l.message})).collect();
     Ok(Json(json!({ "content": lines })))
+}
+
+/// `POST /api/v1/plan`: what a deployment request would do.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PlanRequest {
+    pub catalogue_id: Option<String>,
+    pub template: Option<String>,
+    #[serde(default)]
+    pub parameters: Map<String, Value>,
+    pub user_group: Option<String>,
+    pub provider: Option<String>,
+    pub timeout_mins: Option<i64>,
+}
+
+/// The federation document of `GET|PUT /api/v1/admin/federation`.
+#[derive(Debug, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FederationDocument {
+    pub providers: Vec<nuvola_types::ProviderSpec>,
+}
+
+async fn plan_body(
+    State(state): State<ApiState>,
+    Caller(caller): Caller,
+    Body(body): Body<PlanRequest>,
+) -> Result<Json<Value>, ApiError> {
+    plan(&state, &caller, body).await
+}
+
+/// `GET /api/v1/plan?catalogueId=..&userGroup=..&param.NAME=VALUE..`
+async fn plan_query(
+    State(state): State<ApiState>,
+    Caller(caller): Caller,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    let mut request = PlanRequest {
+        catalogue_id: None,
+        template: None,
+        parameters: Map::new(),
+        user_group: None,
+        provider: None,
+        timeout_mins: None,
+    };
+    for (key, value) in params {
+        match key.as_str() {
+            "catalogueId" => request.catalogue_id = Some(value),
+            "userGroup" => request.user_group = Some(value),
+            "provider" => request.provider = Some(value),
+            "timeoutMins" => {
+                request.timeout_mins = Some(value.parse().map_err(|_| {
+                    nuvola_types::Error::invalid(format!("timeoutMins must be a whole number, not {value:?}"))
+                })?)
+            }
+            other => match other.strip_prefix("param.") {
+                Some(name) => {
+                    request.parameters.insert(name.to_string(), Value::String(value));
+                }
+                None => {
+                    return Err(nuvola_types::Error::invalid(format!(
+                        "unknown query parameter {other:?} (use catalogueId, userGroup, provider, timeoutMins, param.NAME)"
+                    ))
+                    .into());
+                }
+            },
+        }
+    }
+    if request.catalogue_id.is_none() {
+        return Err(nuvola_types::Error::invalid("catalogueId is required (POST a template to plan one)").into());
+    }
+    plan(&state, &caller, request).await
+}
+
+async fn plan(state: &ApiState, caller: &nuvola_types::Principal, body: PlanRequest) -> Result<Json<Value>, ApiError> {
+    if body.catalogue_id.is_some() == body.template.is_some() {
+        return Err(nuvola_types::Error::invalid("give exactly one of catalogueId and template").into());
+    }
+    let request = CreateDeployment {
+        template: body.template.unwrap_or_default(),
+        parameters: body.parameters,
+        user_group: body.user_group,
+        catalogue_id: body.catalogue_id,
+        provider: body.provider,
+        timeout_mins: body.timeout_mins,
+        ..Default::default()
+    };
+    let (requirements, plan) = state.app.preview_plan(caller, &request).await?;
+    let explanation = if plan.candidates.is_empty() { plan.no_fit_message() } else { nuvola_placement::explain(&plan) };
+    Ok(Json(json!({ "requirements": requirements, "plan": plan, "explanation": explanation })))
+}
+
+async fn export_federation(State(state): State<ApiState>, Caller(caller): Caller) -> Result<Json<Value>, ApiError> {
+    let providers = state.app.export_federation(&caller)?;
+    Ok(Json(json!({ "providers": providers })))
+}
+
+async fn import_federation(
+    State(state): State<ApiState>,
+    Caller(caller): Caller,
+    Body(document): Body<FederationDocument>,
+) -> Result<Json<Value>, ApiError> {
+    state.app.import_federation(&caller, document.providers).await?;
+    Ok(Json(json!({ "providers": state.app.export_federation(&caller)? })))
+}
+
+async fn put_provider(
+    State(state): State<ApiState>,
+    Caller(caller): Caller,
+    Path(name): Path<String>,
+    Body(spec): Body<nuvola_types::ProviderSpec>,
+) -> Result<Json<Value>, ApiError> {
+    if spec.name != name {
+        return Err(nuvola_types::Error::invalid(format!("the body names {:?}, the URL {name:?}", spec.name)).into());
+    }
+    let saved = state.app.put_provider(&caller, spec).await?;
+    Ok(Json(serde_json::to_value(saved).unwrap_or(Value::Null)))
+}
+
+async fn patch_provider(
+    State(state): State<ApiState>,
+    Caller(caller): Caller,
+    Path(name): Path<String>,
+    Body(patch): Body<Value>,
+) -> Result<Json<Value>, ApiError> {
+    let saved = state.app.patch_provider(&caller, &name, &patch).await?;
+    Ok(Json(serde_json::to_value(saved).unwrap_or(Value::Null)))
+}
+
+async fn delete_provider(
+    State(state): State<ApiState>,
+    Caller(caller): Caller,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state.app.delete_provider(&caller, &name).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn inventory(State(state): State<ApiState>, Caller(caller): Caller) -> Result<Json<Value>, ApiError> {

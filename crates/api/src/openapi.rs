@@ -82,6 +82,25 @@ pub const ROUTES: &[Route] = &[
     route("get", "/api/v1/deployments/{id}", "Show a deployment with its plan and attempts", None, 200),
     route("delete", "/api/v1/deployments/{id}", "Delete a deployment", None, 202),
     route("get", "/api/v1/deployments/{id}/log", "The deployment's log (JSON)", None, 200),
+    route("get", "/api/v1/plan", "Plan a catalogue service (catalogueId, userGroup, param.NAME=VALUE)", None, 200),
+    route("post", "/api/v1/plan", "Plan a catalogue service or a template", Some("PlanRequest"), 200),
+    route("get", "/api/v1/admin/federation", "Export the federation registry (admin)", None, 200),
+    route(
+        "put",
+        "/api/v1/admin/federation",
+        "Import (replace) the federation registry (admin)",
+        Some("Federation"),
+        200,
+    ),
+    route("put", "/api/v1/admin/providers/{name}", "Add or replace a provider (admin)", Some("Provider"), 200),
+    route(
+        "patch",
+        "/api/v1/admin/providers/{name}",
+        "Change some fields of a provider: enabled, maintenance, ... (admin)",
+        Some("ProviderPatch"),
+        200,
+    ),
+    route("delete", "/api/v1/admin/providers/{name}", "Remove a provider that holds nothing (admin)", None, 204),
     route("get", "/api/v1/admin/inventory", "Every resource every provider holds (admin)", None, 200),
     route("get", "/api/v1/admin/sim", "Simulated providers' settings (admin)", None, 200),
     route(
@@ -109,8 +128,7 @@ pub fn document(base: &str) -> Value {
             op["security"] = json!([{"bearer": []}]);
             op["responses"]["401"] = json!({"$ref": "#/components/responses/Error"});
         }
-        if r.path.contains("{id}") || r.path.contains("{provider}") {
-            let name = if r.path.contains("{id}") { "id" } else { "provider" };
+        if let Some(name) = ["id", "provider", "name"].into_iter().find(|n| r.path.contains(&format!("{{{n}}}"))) {
             op["parameters"] = json!([{"name": name, "in": "path", "required": true, "schema": {"type": "string"}}]);
         }
         if let Some(schema) = r.body {
@@ -175,6 +193,27 @@ pub fn document(base: &str) -> Value {
                         "description": {"type": "string"},
                         "provider": {"type": "string"},
                     })),
+                },
+                "PlanRequest": {
+                    "type": "object", "additionalProperties": false,
+                    "properties": {
+                        "catalogueId": {"type": "string"},
+                        "template": {"type": "string"},
+                        "parameters": {"type": "object"},
+                        "userGroup": {"type": "string"},
+                        "provider": {"type": "string"},
+                        "timeoutMins": {"type": "integer", "minimum": 1},
+                    },
+                },
+                "Provider": {
+                    "type": "object",
+                    "required": ["name", "driver", "endpoint"],
+                    "description": "A provider as in the configuration file's [[providers]]: region, description, driver, endpoint, enabled, issuers, maintenance [{start, end, reason}], public_ips, flavors, images, volume_types, networks, groups {GROUP: {sla_id, project, priority, starts, ends, quota}}, settings",
+                },
+                "ProviderPatch": {"type": "object", "description": "Fields of Provider to replace"},
+                "Federation": {
+                    "type": "object", "additionalProperties": false, "required": ["providers"],
+                    "properties": {"providers": {"type": "array", "items": {"$ref": "#/components/schemas/Provider"}}},
                 },
                 "SimSettings": {"type": "object", "properties": {
                     "seed": {"type": "integer"},

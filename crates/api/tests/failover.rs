@@ -205,7 +205,10 @@ async fn a_group_quota_is_counted_and_freed_by_delete() {
     assert_eq!(full["status"], "CREATE_FAILED", "{full:#}");
     let reason = full["statusReason"].as_str().unwrap();
     assert!(reason.starts_with("No cloud provider meets the deployment requirements"), "{reason}");
-    assert!(reason.contains("- alpha: ") && reason.contains("- gamma: ") && reason.contains("instances"), "{reason}");
+    assert!(
+        reason.contains("- alpha: ") && reason.contains("- gamma: ") && reason.contains("1 instance requested"),
+        "{reason}"
+    );
     // physics is not affected by bio's quota.
     let mut physics = vm();
     physics["userGroup"] = json!("physics");

@@ -1,4 +1,5 @@
-//! Operators' views and controls: the federation's inventory (every
+//! Operators' views and controls: the federation registry (providers,
+//! maintenance, export and import), the federation's inventory (every
 //! resource each provider holds, to prove nothing leaked) and the
 //! simulator's knobs (latency, failure rate, failing on command).
 
@@ -6,17 +7,17 @@ use std::collections::BTreeMap;
 
 use nuvola_drivers::Resource;
 use nuvola_drivers::sim::SimSettings;
-use nuvola_types::{Error, Principal, Result};
+use nuvola_types::{Error, Principal, ProviderSpec, Result};
 use serde_json::Value;
 
-use crate::App;
+use crate::{App, Federation};
 
 impl App {
     /// Every resource every provider holds, per provider. Admins only.
     pub async fn inventory(&self, caller: &Principal) -> Result<BTreeMap<String, Vec<Resource>>> {
         self.require_admin(caller)?;
         let mut all = BTreeMap::new();
-        for spec in self.federation().providers() {
+        for spec in self.federation().providers().iter() {
             let driver = self.federation().driver(&spec.name)?;
             let held = tokio::time::timeout(self.settings().driver_call_timeout, driver.inventory())
                 .await
@@ -37,8 +38,9 @@ impl App {
     /// object with the fields to change. Admins only.
     pub fn set_sim_settings(&self, caller: &Principal, provider: &str, patch: &Value) -> Result<SimSettings> {
         self.require_admin(caller)?;
-        let sim = self.federation().sims().get(provider).ok_or_else(|| {
-            let known: Vec<&String> = self.federation().sims().keys().collect();
+        let sims = self.federation().sims();
+        let sim = sims.get(provider).ok_or_else(|| {
+            let known: Vec<&String> = sims.keys().collect();
             Error::not_found(format!("no simulated provider {provider:?} (simulated: {known:?})"))
         })?;
         let Value::Object(patch) = patch else {
@@ -54,4 +56,100 @@ impl App {
         tracing::info!(provider, by = %caller.qualified(), "simulator settings changed");
         Ok(sim.settings())
     }
+}
+
+impl App {
+    /// The registry as one document (every provider). Admins only.
+    pub fn export_federation(&self, caller: &Principal) -> Result<Vec<ProviderSpec>> {
+        self.require_admin(caller)?;
+        Ok(self.federation().providers().as_ref().clone())
+    }
+
+    /// Replaces the registry with `providers`, atomically. A provider that
+    /// would disappear while deployments still hold resources there is
+    /// refused. Admins only.
+    pub async fn import_federation(&self, caller: &Principal, providers: Vec<ProviderSpec>) -> Result<()> {
+        self.require_admin(caller)?;
+        let mut seen = std::collections::BTreeSet::new();
+        for spec in &providers {
+            Federation::check(spec)?;
+            if !seen.insert(spec.name.clone()) {
+                return Err(Error::invalid(format!("provider {} is defined twice", spec.name)));
+            }
+        }
+        for old in self.federation().providers().iter() {
+            if !seen.contains(&old.name) {
+                self.check_unused(&old.name).await?;
+            }
+        }
+        self.store().replace_providers(&providers).await?;
+        self.reload_federation().await?;
+        tracing::info!(by = %caller.qualified(), providers = providers.len(), "federation imported");
+        Ok(())
+    }
+
+    /// Adds or replaces one provider. Admins only.
+    pub async fn put_provider(&self, caller: &Principal, spec: ProviderSpec) -> Result<ProviderSpec> {
+        self.require_admin(caller)?;
+        Federation::check(&spec)?;
+        self.store().put_provider(&spec).await?;
+        self.reload_federation().await?;
+        tracing::info!(by = %caller.qualified(), provider = %spec.name, "provider saved");
+        Ok(spec)
+    }
+
+    /// Changes some fields of a provider: `patch` is a JSON object whose
+    /// keys replace the provider's (e.g. `{"enabled": false}` or
+    /// `{"maintenance": [{"start": ..., "end": ..., "reason": ...}]}`).
+    /// Admins only.
+    pub async fn patch_provider(&self, caller: &Principal, name: &str, patch: &Value) -> Result<ProviderSpec> {
+        self.require_admin(caller)?;
+        let current = self.federation().provider(name).ok_or_else(|| unknown_provider(self, name))?;
+        let Value::Object(patch) = patch else {
+            return Err(Error::invalid("send a JSON object with the fields to change"));
+        };
+        if patch.get("name").is_some_and(|n| n != name) {
+            return Err(Error::invalid("a provider cannot be renamed; add a new one instead"));
+        }
+        let mut merged = serde_json::to_value(&current).map_err(|e| Error::internal(e.to_string()))?;
+        if let Value::Object(fields) = &mut merged {
+            fields.extend(patch.clone());
+        }
+        let spec: ProviderSpec =
+            serde_json::from_value(merged).map_err(|e| Error::invalid(format!("provider {name}: {e}")))?;
+        self.put_provider(caller, spec).await
+    }
+
+    /// Removes a provider that holds nothing for any deployment. Admins
+    /// only (to stop using a provider that still holds resources, disable
+    /// it instead).
+    pub async fn delete_provider(&self, caller: &Principal, name: &str) -> Result<()> {
+        self.require_admin(caller)?;
+        self.federation().provider(name).ok_or_else(|| unknown_provider(self, name))?;
+        self.check_unused(name).await?;
+        self.store().delete_provider(name).await?;
+        self.reload_federation().await?;
+        tracing::info!(by = %caller.qualified(), provider = %name, "provider removed");
+        Ok(())
+    }
+
+    /// Re-reads the registry from the store into the running federation.
+    pub async fn reload_federation(&self) -> Result<()> {
+        let providers = self.store().providers().await?;
+        self.federation().apply(providers)
+    }
+
+    async fn check_unused(&self, provider: &str) -> Result<()> {
+        let holding = self.store().attempts_holding_on(provider).await?;
+        if holding > 0 {
+            return Err(Error::conflict(format!(
+                "provider {provider} still holds resources of {holding} attempt(s); delete those deployments or disable the provider"
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn unknown_provider(app: &App, name: &str) -> Error {
+    Error::not_found(format!("no provider {name:?} (known: {})", app.federation().names()))
 }

@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 
 use nuvola_drivers::Resource;
-use nuvola_placement::{Health, PlacementRequest, ProviderSnapshot};
 use nuvola_store::{AttemptRecord, AttemptState, DeploymentFilter, DeploymentRecord, LogLine, Progress, now_ms};
 use nuvola_tosca::ServiceTemplate;
 use nuvola_types::{DeploymentRequirements, DeploymentStatus, Error, Plan, Principal, Result, Usage};
@@ -59,6 +58,21 @@ pub struct ListQuery {
     pub size: i64,
 }
 
+/// What to plan: a deployment's requirements for a group.
+#[derive(Debug, Clone, Copy)]
+pub struct PlanQuery<'a> {
+    pub requirements: &'a DeploymentRequirements,
+    pub group: &'a str,
+    /// A provider chosen by hand.
+    pub pinned: Option<&'a str>,
+    /// The caller's identity issuer.
+    pub issuer: Option<&'a str>,
+    /// How long the deployment may take: maintenance must not overlap it.
+    pub timeout_mins: i64,
+    /// Usage not to count (the deployment's own, when updating it).
+    pub minus: Option<Usage>,
+}
+
 /// A deployment with its attempts, for detailed views.
 #[derive(Debug, Clone)]
 pub struct DeploymentDetails {
@@ -94,7 +108,23 @@ impl App {
         }
         let source = request.catalogue_id.as_ref().map_or("template.yaml".to_string(), |id| format!("{id}.yaml"));
         let (_, inputs, requirements) = self.compile(&source, &request.template, &request.parameters)?;
-        let plan = self.plan(&requirements, &group, request.provider.as_deref()).await?;
+        // Planning and storing happen under the group's lock, and the new
+        // deployment holds its first candidate's share of the quota from
+        // the start: two requests cannot both take the last GPU.
+        let lock = self.group_lock(&group);
+        let _held = lock.lock().await;
+        let query = PlanQuery {
+            requirements: &requirements,
+            group: &group,
+            pinned: request.provider.as_deref(),
+            issuer: Some(&caller.issuer),
+            timeout_mins,
+            minus: None,
+        };
+        let plan = self.plan(&query).await?;
+        let held =
+            plan.candidates.first().map(|c| crate::workflow::held_by(self, &requirements, c)).unwrap_or_default();
+        let first = plan.candidates.first().and_then(|c| self.federation().provider(&c.provider));
 
         let now = now_ms();
         let id = uuid::Uuid::new_v4().to_string();
@@ -128,14 +158,16 @@ impl App {
             requirements,
             plan,
             outputs: Map::new(),
-            held: Usage::default(),
+            held,
             callback: request.callback,
             timeout_mins,
             provider_timeout_mins,
             max_providers_retry: request.max_providers_retry.unwrap_or(i64::MAX),
             keep_last_attempt: request.keep_last_attempt,
-            provider: None,
-            endpoint: None,
+            // The first candidate holds the reservation until a worker
+            // starts the first attempt.
+            provider: first.as_ref().map(|p| p.name.clone()),
+            endpoint: first.as_ref().map(|p| p.endpoint.clone()),
             physical_id: None,
             workflow,
             next_run_at,
@@ -148,6 +180,33 @@ impl App {
         tracing::info!(deployment = %record.id, group = %record.user_group, status = %record.status, "deployment submitted");
         self.wake_workers();
         Ok(record)
+    }
+
+    /// Plans a deployment without creating it: what would be tried, in
+    /// which order, and why every other provider was dropped. Takes the
+    /// same request as [`App::create_deployment`] (a catalogue id in
+    /// `catalogue_id` stands for its template).
+    pub async fn preview_plan(
+        &self,
+        caller: &Principal,
+        request: &CreateDeployment,
+    ) -> Result<(DeploymentRequirements, Plan)> {
+        let group = self.choose_group(caller, request.user_group.as_deref())?;
+        let (source, text) = match &request.catalogue_id {
+            Some(id) => (format!("{id}.yaml"), self.catalogue().get(id)?.template.clone()),
+            None => ("template.yaml".to_string(), request.template.clone()),
+        };
+        let (_, _, requirements) = self.compile(&source, &text, &request.parameters)?;
+        let query = PlanQuery {
+            requirements: &requirements,
+            group: &group,
+            pinned: request.provider.as_deref(),
+            issuer: Some(&caller.issuer),
+            timeout_mins: request.timeout_mins.unwrap_or(self.settings().default_timeout_mins),
+            minus: None,
+        };
+        let plan = self.plan(&query).await?;
+        Ok((requirements, plan))
     }
 
     /// Deploys a catalogue entry by id.
@@ -249,7 +308,17 @@ impl App {
         let source = d.catalogue_id.as_ref().map_or("template.yaml".to_string(), |id| format!("{id}.yaml"));
         let (_, inputs, requirements) = self.compile(&source, &template, &parameters)?;
         let provider = d.provider.clone().ok_or_else(|| Error::conflict("deployment has no provider to update on"))?;
-        let plan = self.plan_excluding(&requirements, &d.user_group, &provider, d.held).await?;
+        let lock = self.group_lock(&d.user_group);
+        let _held = lock.lock().await;
+        let query = PlanQuery {
+            requirements: &requirements,
+            group: &d.user_group,
+            pinned: Some(&provider),
+            issuer: Some(&caller.issuer),
+            timeout_mins,
+            minus: Some(d.held),
+        };
+        let plan = self.plan(&query).await?;
         let Some(candidate) = plan.candidates.first().cloned() else {
             let why = plan.verdicts.iter().find(|v| v.provider == provider).map(|v| v.reasons.join("; "));
             return Err(Error::invalid(format!(
@@ -380,120 +449,40 @@ impl App {
         text: &str,
         parameters: &Map<String, Value>,
     ) -> Result<(ServiceTemplate, Map<String, Value>, DeploymentRequirements)> {
-        let max = self.settings().max_template_bytes;
-        if text.trim().is_empty() {
-            return Err(Error::invalid("template is empty: send the TOSCA text in `template`"));
-        }
-        if text.len() > max {
-            return Err(Error::invalid(format!("template is {} bytes; the limit is {max}", text.len())));
-        }
-        // Errors wherever they are; warnings only about the user's own text
-        // (the built-in type files have some of their own).
-        let invalid = |what: &str, d: nuvola_tosca::Diagnostics| {
-            let lines: Vec<String> =
-                d.iter().filter(|d| d.is_error() || d.file == source).map(ToString::to_string).collect();
-            Error::invalid(format!("{what}:\n{}", lines.join("\n")))
-        };
-        let template = nuvola_tosca::load(text, source, &*self.inner.resolver)
-            .map_err(|d| invalid("the template is not valid TOSCA", d))?;
-        let inputs = template.resolve_inputs(parameters).map_err(|d| invalid("the parameters are not valid", d))?;
-        let requirements =
-            template.requirements(&inputs).map_err(|d| invalid("the template's requirements cannot be read", d))?;
-        if requirements.nodes.is_empty() {
-            return Err(Error::invalid("the template has no Compute node: nothing to deploy"));
-        }
-        let instances: u64 = requirements.nodes.iter().map(|n| u64::from(n.count)).sum();
-        if instances > MAX_INSTANCES {
-            return Err(Error::invalid(format!(
-                "the template asks for {instances} instances in all (nodes × count); the limit is {MAX_INSTANCES}"
-            )));
-        }
-        Ok((template, inputs, requirements))
+        compile(&*self.inner.resolver, self.settings().max_template_bytes, source, text, parameters)
     }
 
-    /// Plans `requirements` for `group` against the federation, with the
-    /// group's current usage and each provider's recent health.
-    pub async fn plan(&self, requirements: &DeploymentRequirements, group: &str, pinned: Option<&str>) -> Result<Plan> {
-        self.plan_with(requirements, group, pinned, None).await
-    }
-
-    /// Plans an update on `provider`, not counting what the deployment
-    /// itself already holds there.
-    async fn plan_excluding(
-        &self,
-        requirements: &DeploymentRequirements,
-        group: &str,
-        provider: &str,
-        held: Usage,
-    ) -> Result<Plan> {
-        self.plan_with(requirements, group, Some(provider), Some(held)).await
-    }
-
-    async fn plan_with(
-        &self,
-        requirements: &DeploymentRequirements,
-        group: &str,
-        pinned: Option<&str>,
-        minus: Option<Usage>,
-    ) -> Result<Plan> {
-        let mut usage: BTreeMap<String, Usage> = BTreeMap::new();
-        for (provider, held) in self.store().held_by_group(group).await? {
-            let total = usage.entry(provider).or_default();
-            *total = total.plus(held);
-        }
-        if let (Some(pinned), Some(minus)) = (pinned, minus) {
-            let total = usage.entry(pinned.to_string()).or_default();
-            *total = total.minus(minus);
-        }
-        let health = self.provider_health().await?;
-        let snapshots: Vec<ProviderSnapshot> = self
-            .federation()
-            .providers()
-            .iter()
-            .map(|spec| ProviderSnapshot {
-                spec,
-                usage: usage.get(&spec.name).copied().unwrap_or_default(),
-                health: health.get(&spec.name).cloned().unwrap_or(Health {
-                    success_rate: None,
-                    median_create_secs: None,
-                    probe_ok: None,
-                }),
-            })
-            .collect();
-        let request = PlacementRequest { requirements, group, pinned_provider: pinned };
-        Ok(nuvola_placement::plan(&request, &snapshots, &self.settings().weights))
-    }
-
-    /// Success rate and median create time per provider over the last day.
-    async fn provider_health(&self) -> Result<BTreeMap<String, Health>> {
-        let since = now_ms() - 24 * 3_600_000;
-        let mut outcomes: BTreeMap<String, (u32, u32, Vec<i64>)> = BTreeMap::new();
-        for (provider, state, took) in self.store().attempt_outcomes(since).await? {
-            let entry = outcomes.entry(provider).or_default();
-            match state {
-                AttemptState::Ready | AttemptState::Deleting | AttemptState::Deleted => {
-                    entry.0 += 1;
-                    entry.2.extend(took);
+    /// Plans a deployment against the federation, with the group's current
+    /// usage, the quota providers report, and each provider's recent health.
+    pub async fn plan(&self, query: &PlanQuery<'_>) -> Result<Plan> {
+        let providers = self.federation().providers();
+        let mut reported = BTreeMap::new();
+        for spec in providers.iter() {
+            if let Some(grant) = spec.groups.get(query.group) {
+                let project = grant.project.as_deref().unwrap_or(query.group);
+                if let Some(q) = self.reported_quota(&spec.name, project).await {
+                    reported.insert(spec.name.clone(), q);
                 }
-                AttemptState::Cleaning | AttemptState::Cleaned | AttemptState::Kept | AttemptState::Orphaned => {
-                    entry.1 += 1
-                }
-                AttemptState::Creating | AttemptState::Building => {}
             }
         }
-        Ok(outcomes
-            .into_iter()
-            .map(|(provider, (ok, failed, mut took))| {
-                took.sort_unstable();
-                let total = ok + failed;
-                let health = Health {
-                    success_rate: (total > 0).then(|| f64::from(ok) / f64::from(total)),
-                    median_create_secs: took.get(took.len() / 2).map(|ms| *ms as f64 / 1000.0),
-                    probe_ok: None,
-                };
-                (provider, health)
-            })
-            .collect())
+        crate::planning::plan(self.store(), &providers, query, reported, &self.settings().weights).await
+    }
+
+    /// The project's quota and usage as the provider reports them, minus
+    /// nothing: `None` when the driver cannot tell or does not answer soon.
+    async fn reported_quota(&self, provider: &str, project: &str) -> Option<(nuvola_types::Quota, Usage)> {
+        let driver = self.federation().driver(provider).ok()?;
+        let answer = tokio::time::timeout(std::time::Duration::from_secs(2), driver.project_quota(project)).await;
+        match answer {
+            Ok(Ok(Some(q))) => Some((q.limits, q.used)),
+            _ => None,
+        }
+    }
+
+    /// The lock that serialises placement for one group.
+    fn group_lock(&self, group: &str) -> std::sync::Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.inner.group_locks.lock().expect("group locks");
+        locks.entry(group.to_string()).or_default().clone()
     }
 
     /// The group a request acts for: the one asked for, which the caller
@@ -536,6 +525,46 @@ impl App {
     }
 }
 
+/// Parses a template (named `source` in messages), resolves parameters
+/// into inputs and reads the requirements, turning every diagnostic into
+/// one `Invalid` message.
+pub fn compile(
+    resolver: &dyn nuvola_tosca::ImportResolver,
+    max: usize,
+    source: &str,
+    text: &str,
+    parameters: &Map<String, Value>,
+) -> Result<(ServiceTemplate, Map<String, Value>, DeploymentRequirements)> {
+    if text.trim().is_empty() {
+        return Err(Error::invalid("template is empty: send the TOSCA text in `template`"));
+    }
+    if text.len() > max {
+        return Err(Error::invalid(format!("template is {} bytes; the limit is {max}", text.len())));
+    }
+    // Errors wherever they are; warnings only about the user's own text
+    // (the built-in type files have some of their own).
+    let invalid = |what: &str, d: nuvola_tosca::Diagnostics| {
+        let lines: Vec<String> =
+            d.iter().filter(|d| d.is_error() || d.file == source).map(ToString::to_string).collect();
+        Error::invalid(format!("{what}:\n{}", lines.join("\n")))
+    };
+    let template =
+        nuvola_tosca::load(text, source, resolver).map_err(|d| invalid("the template is not valid TOSCA", d))?;
+    let inputs = template.resolve_inputs(parameters).map_err(|d| invalid("the parameters are not valid", d))?;
+    let requirements =
+        template.requirements(&inputs).map_err(|d| invalid("the template's requirements cannot be read", d))?;
+    if requirements.nodes.is_empty() {
+        return Err(Error::invalid("the template has no Compute node: nothing to deploy"));
+    }
+    let instances: u64 = requirements.nodes.iter().map(|n| u64::from(n.count)).sum();
+    if instances > MAX_INSTANCES {
+        return Err(Error::invalid(format!(
+            "the template asks for {instances} instances in all (nodes × count); the limit is {MAX_INSTANCES}"
+        )));
+    }
+    Ok((template, inputs, requirements))
+}
+
 /// Whether `caller` may see (and act on) `d`: its creator or an admin.
 fn may_see(caller: &Principal, d: &DeploymentRecord) -> bool {
     caller.admin || (caller.subject == d.owner_subject && caller.issuer == d.owner_issuer)
@@ -567,8 +596,7 @@ fn check_timeouts(timeout: i64, provider_timeout: i64, retries: Option<i64>) -> 
 }
 
 fn unknown_provider(app: &App, name: &str) -> Error {
-    let known: Vec<&str> = app.federation().providers().iter().map(|p| p.name.as_str()).collect();
-    Error::invalid(format!("unknown provider {name:?} (known: {})", known.join(", ")))
+    Error::invalid(format!("unknown provider {name:?} (known: {})", app.federation().names()))
 }
 
 fn list_or_none(groups: &[String]) -> String {

@@ -1,79 +1,140 @@
-//! The federation: every provider's description and the driver that talks
-//! to it, built once from the configuration.
+//! The federation as the running server sees it: every provider's
+//! description (from the registry in the store) and the driver that talks
+//! to it. The registry can change at run time (admin edits, imports, a
+//! changed configuration file): [`Federation::apply`] brings the drivers
+//! along, creating them for new providers and updating the simulated
+//! sites' offers.
 
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
 
 use nuvola_drivers::Driver;
 use nuvola_drivers::sim::{SimDriver, SimSettings};
 use nuvola_types::{Error, ProviderSpec, Result};
 
-/// Providers and their drivers.
+/// Providers and their drivers; cheap to clone.
 #[derive(Clone)]
 pub struct Federation {
-    providers: Vec<ProviderSpec>,
-    drivers: BTreeMap<String, Arc<dyn Driver>>,
-    sims: BTreeMap<String, Arc<SimDriver>>,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// Where simulated sites keep their journals.
+    state_dir: Option<PathBuf>,
+    providers: RwLock<Arc<Vec<ProviderSpec>>>,
+    drivers: RwLock<BTreeMap<String, Arc<dyn Driver>>>,
+    sims: RwLock<BTreeMap<String, SimDriver>>,
 }
 
 impl std::fmt::Debug for Federation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Federation").field("providers", &self.providers.len()).finish()
+        f.debug_struct("Federation").field("providers", &self.providers().len()).finish()
     }
 }
 
+/// Drivers this build knows.
+pub const DRIVERS: &[&str] = &["sim"];
+
 impl Federation {
-    /// Builds a driver for each provider. Simulated providers keep their
-    /// state (their "cloud") under `state_dir/sim`, so that it survives a
-    /// restart of nuvola like a real cloud would.
+    /// A federation of `providers`. Simulated providers keep their state
+    /// (their "cloud") under `state_dir/sim`, so that it survives a restart
+    /// of nuvola like a real cloud would.
     pub fn open(providers: Vec<ProviderSpec>, state_dir: Option<&Path>) -> Result<Self> {
-        let mut drivers: BTreeMap<String, Arc<dyn Driver>> = BTreeMap::new();
-        let mut sims = BTreeMap::new();
-        for spec in &providers {
-            if drivers.contains_key(&spec.name) {
-                return Err(Error::invalid(format!("provider {} is configured twice", spec.name)));
-            }
-            match spec.driver.as_str() {
-                "sim" => {
-                    let settings = SimSettings::from_spec(spec)
-                        .map_err(|e| Error::invalid(format!("provider {}: {e}", spec.name)))?;
-                    let dir = state_dir.map(|d| d.join("sim"));
-                    let sim = Arc::new(
-                        SimDriver::open(spec, settings, dir.as_deref())
-                            .map_err(|e| Error::internal(format!("provider {}: {e}", spec.name)))?,
-                    );
-                    drivers.insert(spec.name.clone(), sim.clone());
-                    sims.insert(spec.name.clone(), sim);
-                }
-                other => {
-                    return Err(Error::invalid(format!(
-                        "provider {}: unknown driver {other:?} (this build knows: sim)",
-                        spec.name
-                    )));
-                }
-            }
-        }
-        Ok(Self { providers, drivers, sims })
+        let federation = Federation {
+            inner: Arc::new(Inner {
+                state_dir: state_dir.map(|d| d.join("sim")),
+                providers: RwLock::new(Arc::new(Vec::new())),
+                drivers: RwLock::new(BTreeMap::new()),
+                sims: RwLock::new(BTreeMap::new()),
+            }),
+        };
+        federation.apply(providers)?;
+        Ok(federation)
     }
 
-    /// Every provider, in configuration order.
-    pub fn providers(&self) -> &[ProviderSpec] {
-        &self.providers
+    /// Checks one provider description: a usable name, a known driver, and
+    /// settings that driver accepts.
+    pub fn check(spec: &ProviderSpec) -> Result<()> {
+        let name_ok = !spec.name.is_empty()
+            && spec.name.len() <= 64
+            && spec.name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+            && !spec.name.starts_with('.');
+        if !name_ok {
+            return Err(Error::invalid(format!(
+                "provider name {:?}: use 1 to 64 letters, digits, '-', '_' or '.'",
+                spec.name
+            )));
+        }
+        match spec.driver.as_str() {
+            "sim" => SimSettings::from_spec(spec).map(|_| ()).map_err(|e| Error::invalid(format!("{e}"))),
+            other => Err(Error::invalid(format!(
+                "provider {}: unknown driver {other:?} (this build knows: {})",
+                spec.name,
+                DRIVERS.join(", ")
+            ))),
+        }
+    }
+
+    /// Makes `providers` the federation: checks them all first (nothing
+    /// changes if one is wrong), then opens drivers for new providers and
+    /// hands changed descriptions to existing ones. Drivers of providers
+    /// that left stay open: deployments there still need them to delete.
+    pub fn apply(&self, providers: Vec<ProviderSpec>) -> Result<()> {
+        let mut seen = std::collections::BTreeSet::new();
+        for spec in &providers {
+            Self::check(spec)?;
+            if !seen.insert(&spec.name) {
+                return Err(Error::invalid(format!("provider {} is defined twice", spec.name)));
+            }
+        }
+        {
+            let mut drivers = self.inner.drivers.write().expect("drivers lock");
+            let mut sims = self.inner.sims.write().expect("sims lock");
+            for spec in &providers {
+                if let Some(sim) = sims.get(&spec.name) {
+                    sim.set_spec(spec).map_err(|e| Error::internal(format!("provider {}: {e}", spec.name)))?;
+                    continue;
+                }
+                let settings = SimSettings::from_spec(spec).map_err(|e| Error::invalid(e.to_string()))?;
+                let sim = SimDriver::open(spec, settings, self.inner.state_dir.as_deref())
+                    .map_err(|e| Error::internal(format!("provider {}: {e}", spec.name)))?;
+                drivers.insert(spec.name.clone(), Arc::new(sim.clone()));
+                sims.insert(spec.name.clone(), sim);
+            }
+        }
+        *self.inner.providers.write().expect("providers lock") = Arc::new(providers);
+        Ok(())
+    }
+
+    /// Every provider, in registry order.
+    pub fn providers(&self) -> Arc<Vec<ProviderSpec>> {
+        self.inner.providers.read().expect("providers lock").clone()
     }
 
     /// One provider by name.
-    pub fn provider(&self, name: &str) -> Option<&ProviderSpec> {
-        self.providers.iter().find(|p| p.name == name)
+    pub fn provider(&self, name: &str) -> Option<ProviderSpec> {
+        self.providers().iter().find(|p| p.name == name).cloned()
     }
 
-    /// The driver of a provider.
-    pub fn driver(&self, name: &str) -> Result<&Arc<dyn Driver>> {
-        self.drivers.get(name).ok_or_else(|| Error::internal(format!("no driver for provider {name}")))
+    /// The providers' names, comma-separated, for messages.
+    pub fn names(&self) -> String {
+        self.providers().iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ")
+    }
+
+    /// The driver of a provider (also of one that left the registry).
+    pub fn driver(&self, name: &str) -> Result<Arc<dyn Driver>> {
+        self.inner
+            .drivers
+            .read()
+            .expect("drivers lock")
+            .get(name)
+            .cloned()
+            .ok_or_else(|| Error::internal(format!("no driver for provider {name}")))
     }
 
     /// The simulated providers, for their admin controls.
-    pub fn sims(&self) -> &BTreeMap<String, Arc<SimDriver>> {
-        &self.sims
+    pub fn sims(&self) -> BTreeMap<String, SimDriver> {
+        self.inner.sims.read().expect("sims lock").clone()
     }
 }

@@ -13,6 +13,7 @@ pub mod catalogue;
 pub mod deployments;
 pub mod federation;
 pub mod identity;
+pub mod planning;
 pub mod reconciler;
 pub mod views;
 pub mod workers;
@@ -27,7 +28,7 @@ use nuvola_tosca::ImportResolver;
 use nuvola_types::{Error, Principal, Result};
 
 pub use catalogue::{Catalogue, CatalogueEntry};
-pub use deployments::{CreateDeployment, DeploymentDetails, ListQuery, UpdateDeployment};
+pub use deployments::{CreateDeployment, DeploymentDetails, ListQuery, PlanQuery, UpdateDeployment};
 pub use federation::Federation;
 pub use identity::{EmbeddedIssuer, TokenVerifier};
 
@@ -95,6 +96,8 @@ struct Inner {
     worker_id: String,
     /// Client for outgoing calls (callbacks).
     http: reqwest::Client,
+    /// Per group, the lock that serialises placement and quota use.
+    group_locks: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl App {
@@ -123,6 +126,7 @@ impl App {
                     .redirect(reqwest::redirect::Policy::none())
                     .build()
                     .expect("HTTP client"),
+                group_locks: Default::default(),
             }),
         }
     }

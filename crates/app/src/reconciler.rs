@@ -1,6 +1,7 @@
-//! The orphan reconciler: attempts whose cleanup failed (their provider
-//! was down) are retried on a timer until the provider confirms they are
-//! gone. Each pass reports what it did.
+//! The reconciler: on a timer, re-reads the federation registry (other
+//! replicas may have changed it), and retries the cleanup of attempts
+//! whose provider was down until the provider confirms they are gone.
+//! Each pass reports what it did.
 
 use std::time::Duration;
 
@@ -66,6 +67,10 @@ impl App {
     /// Runs [`App::reconcile_orphans`] every `interval` until `shutdown`.
     pub async fn run_reconciler(&self, interval: Duration, mut shutdown: watch::Receiver<bool>) {
         while !*shutdown.borrow() {
+            // Other replicas may have changed the registry.
+            if let Err(e) = self.reload_federation().await {
+                tracing::error!(error = %e, "cannot reload the federation registry");
+            }
             self.reconcile_orphans().await;
             tokio::select! {
                 _ = tokio::time::sleep(interval) => {}

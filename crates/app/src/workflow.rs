@@ -125,7 +125,7 @@ impl Run<'_> {
         let provider = self.app.federation().provider(&c.provider);
         self.d.provider = Some(c.provider.clone());
         self.d.endpoint = provider.map(|p| p.endpoint.clone());
-        self.d.held = held_by(self.app, self.d, &c);
+        self.d.held = held_by(self.app, &self.d.requirements, &c);
         let nodes: Vec<String> = c.nodes.iter().map(|(n, p)| format!("{n}: {} / {}", p.flavor, p.image)).collect();
         self.log(format!("attempt {number} on {} ({})", c.provider, nodes.join(", ")));
         self.progress.attempts.push(attempt);
@@ -254,7 +254,7 @@ impl Run<'_> {
         let driver = self.app.federation().driver(&attempt.provider)?.clone();
         match self.call(&attempt.provider, driver.update(&request)).await {
             Ok(()) => {
-                self.d.held = held_by(self.app, self.d, &c);
+                self.d.held = held_by(self.app, &self.d.requirements, &c);
                 let until = (self.now + self.d.provider_timeout_mins.saturating_mul(60_000)).min(self.d.deadline_at);
                 self.log(format!("update: {} accepted the change", attempt.provider));
                 self.next(Step::PollUpdate { number, until }, self.poll_ms());
@@ -442,12 +442,12 @@ impl Run<'_> {
     }
 }
 
-/// What the deployment holds on a candidate's provider once created.
-fn held_by(app: &App, d: &DeploymentRecord, c: &Candidate) -> Usage {
+/// What a deployment holds on a candidate's provider once created.
+pub(crate) fn held_by(app: &App, requirements: &nuvola_types::DeploymentRequirements, c: &Candidate) -> Usage {
     let spec = app.federation().provider(&c.provider);
-    Usage::of_deployment(&d.requirements, |node| {
+    Usage::of_deployment(requirements, |node| {
         let flavor = &c.nodes.get(node)?.flavor;
-        spec?.flavors.iter().find(|f| &f.name == flavor)
+        spec.as_ref()?.flavors.iter().find(|f| &f.name == flavor)
     })
 }
 

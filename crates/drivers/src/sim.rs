@@ -156,7 +156,10 @@ pub struct SimDriver {
 
 #[derive(Debug)]
 struct Inner {
-    spec: ProviderSpec,
+    /// The provider's name; fixed for the life of the site.
+    name: String,
+    /// What the site offers; replaced by [`SimDriver::set_spec`].
+    spec: std::sync::RwLock<Arc<ProviderSpec>>,
     /// Fixed IPs of servers on public and private networks.
     private_pool: Cidr,
     /// Fixed IPs of servers on isolated networks.
@@ -226,7 +229,8 @@ impl SimDriver {
         };
         Ok(SimDriver {
             inner: Arc::new(Inner {
-                spec: spec.clone(),
+                name: spec.name.clone(),
+                spec: std::sync::RwLock::new(Arc::new(spec.clone())),
                 private_pool,
                 isolated_pool,
                 runtime: Mutex::new(Runtime { settings, public_pool }),
@@ -236,9 +240,20 @@ impl SimDriver {
         })
     }
 
+    /// Replaces what the site offers (flavors, images, grants and quotas)
+    /// after the federation registry changed. Its name and address ranges
+    /// stay as they were when it was opened.
+    pub fn set_spec(&self, spec: &ProviderSpec) -> Result<(), SimError> {
+        if spec.name != self.inner.name {
+            return Err(SimError::InvalidSpec(format!("{} cannot become {}", self.inner.name, spec.name)));
+        }
+        *self.inner.spec.write().expect("spec lock") = Arc::new(spec.clone());
+        Ok(())
+    }
+
     /// The provider this site simulates.
     pub fn provider(&self) -> &str {
-        &self.inner.spec.name
+        &self.inner.name
     }
 
     /// The settings in force now.
@@ -299,7 +314,7 @@ impl SimDriver {
             tokio::time::sleep(Duration::from_millis(pause)).await;
         }
         if self.inner.runtime().settings.unavailable {
-            return Err(DriverError::Unavailable(format!("simulated outage of {}", self.inner.spec.name)));
+            return Err(DriverError::Unavailable(format!("simulated outage of {}", self.inner.name)));
         }
         Ok(())
     }
@@ -362,6 +377,10 @@ struct Change {
 }
 
 impl Inner {
+    fn spec(&self) -> Arc<ProviderSpec> {
+        self.spec.read().expect("spec lock").clone()
+    }
+
     fn runtime(&self) -> Runtime {
         lock(&self.runtime).clone()
     }
@@ -374,9 +393,9 @@ impl Inner {
         lock(&self.site)
     }
 
-    fn quota(&self, project: &str) -> Result<&Quota, DriverError> {
-        model::quota_of(&self.spec, project).ok_or_else(|| {
-            DriverError::Invalid(format!("unknown project {project} on {} (no group is granted it)", self.spec.name))
+    fn quota(&self, project: &str) -> Result<Quota, DriverError> {
+        model::quota_of(&self.spec(), project).cloned().ok_or_else(|| {
+            DriverError::Invalid(format!("unknown project {project} on {} (no group is granted it)", self.name))
         })
     }
 
@@ -390,7 +409,7 @@ impl Inner {
         now: i64,
         prune: bool,
     ) -> Result<Change, DriverError> {
-        let provider = self.spec.name.as_str();
+        let provider = self.name.as_str();
         let existing = site.state.attempts.get(&request.attempt_id);
         if let Some(a) = existing {
             if a.deleting.is_some() {
@@ -457,7 +476,7 @@ impl Inner {
 
         let adding = missing.iter().fold(Usage::default(), |acc, p| acc.plus(p.usage));
         let used = site.state.project_usage(&request.project).minus(freed);
-        if let Some((what, want, left)) = used.exceeds(adding, quota) {
+        if let Some((what, want, left)) = used.exceeds(adding, &quota) {
             return Err(DriverError::Quota(format!(
                 "{want} {what} requested, {left} left for project {}",
                 request.project
@@ -502,7 +521,7 @@ impl Inner {
     fn fail_on_command(&self, request: &ProvisionRequest) -> DriverError {
         DriverError::Failed(format!(
             "simulated failure: {} is set to fail every create (attempt {})",
-            self.spec.name, request.attempt_id
+            self.name, request.attempt_id
         ))
     }
 
@@ -511,7 +530,7 @@ impl Inner {
         if rt.settings.fail_creates {
             return Err(self.fail_on_command(request));
         }
-        model::validate(&self.spec, request)?;
+        model::validate(&self.spec(), request)?;
         self.quota(&request.project)?;
         let mut site = self.site();
         let now = self.now_ms();
@@ -522,7 +541,7 @@ impl Inner {
 
     fn update(&self, request: &ProvisionRequest) -> Result<(), DriverError> {
         let rt = self.runtime();
-        model::validate(&self.spec, request)?;
+        model::validate(&self.spec(), request)?;
         self.quota(&request.project)?;
         let mut site = self.site();
         let now = self.now_ms();
@@ -530,7 +549,7 @@ impl Inner {
         if !site.state.attempts.contains_key(&request.attempt_id) {
             return Err(DriverError::Invalid(format!(
                 "attempt {} does not exist on {}",
-                request.attempt_id, self.spec.name
+                request.attempt_id, self.name
             )));
         }
         let change = self.change(&site, &rt, request, now, true)?;
@@ -592,7 +611,8 @@ impl Inner {
     }
 
     fn project_quota(&self, project: &str) -> Result<Option<ProjectQuota>, DriverError> {
-        let Some(limits) = model::quota_of(&self.spec, project) else {
+        let spec = self.spec();
+        let Some(limits) = model::quota_of(&spec, project) else {
             return Ok(None);
         };
         let mut site = self.site();

@@ -36,7 +36,14 @@ fn flavor(name: &str, vcpus: u32, ram_mb: u64, gpus: u32) -> Flavor {
 }
 
 fn grant(project: Option<&str>, quota: Quota) -> ProviderGrant {
-    ProviderGrant { sla_id: "sla-1".into(), project: project.map(Into::into), priority: 1.0, quota }
+    ProviderGrant {
+        sla_id: "sla-1".into(),
+        project: project.map(Into::into),
+        priority: 1.0,
+        quota,
+        starts: None,
+        ends: None,
+    }
 }
 
 fn spec() -> ProviderSpec {
@@ -53,6 +60,8 @@ fn spec() -> ProviderSpec {
         driver: "sim".into(),
         endpoint: "https://sim-bari.example/compute".into(),
         enabled: true,
+        issuers: vec![],
+        maintenance: vec![],
         public_ips: true,
         flavors: vec![flavor("m1.small", 1, 2048, 0), flavor("g1.large", 8, 32768, 2)],
         images: vec![Image {
@@ -61,6 +70,7 @@ fn spec() -> ProviderSpec {
             distribution: "ubuntu".into(),
             version: "22.04".into(),
             cuda: None,
+            gpu_driver: None,
         }],
         volume_types: vec![VolumeType { name: "ssd".into(), description: String::new() }],
         networks: vec![Network {

@@ -24,7 +24,8 @@ impl Client {
         Ok(Self { http, base: base.trim_end_matches('/').to_string(), token })
     }
 
-    async fn send(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> Result<Value> {
+    /// Sends one request; a non-2xx answer is an error with the server's message.
+    pub async fn send(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> Result<Value> {
         let url = format!("{}{path}", self.base);
         let mut request = self.http.request(method, &url).bearer_auth(&self.token);
         if let Some(body) = body {
@@ -231,5 +232,92 @@ pub async fn list(client: &Client, json_out: bool, size: i64) -> Result<()> {
     if total as usize > shown {
         println!("({shown} of {total} shown; use --size)");
     }
+    Ok(())
+}
+
+/// `nuvola federation` and `nuvola provider`: the registry, through the
+/// admin API.
+#[derive(clap::Subcommand)]
+pub enum RegistryCommand {
+    /// Print the federation registry (TOML `[[providers]]`, like the
+    /// configuration file, or JSON).
+    Export {
+        #[arg(long, value_enum, default_value = "toml")]
+        format: DocumentFormat,
+    },
+    /// Replace the registry with the providers of a TOML (`[[providers]]`)
+    /// or JSON (`{"providers": [...]}`) file.
+    Import { file: std::path::PathBuf },
+    /// Put a provider in scheduled maintenance.
+    Maintenance {
+        provider: String,
+        /// RFC 3339, e.g. 2026-12-01T08:00:00Z.
+        #[arg(long)]
+        start: String,
+        #[arg(long)]
+        end: String,
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Remove every maintenance window of a provider.
+    EndMaintenance { provider: String },
+    /// Stop placing deployments on a provider.
+    Disable { provider: String },
+    /// Place deployments on a provider again.
+    Enable { provider: String },
+}
+
+/// How a registry document is written.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DocumentFormat {
+    Toml,
+    Json,
+}
+
+/// Runs a registry command.
+pub async fn registry(client: &Client, command: RegistryCommand) -> Result<()> {
+    let patch = |provider: &str, body: Value| (format!("/api/v1/admin/providers/{provider}"), body);
+    let (path, body) = match command {
+        RegistryCommand::Export { format } => {
+            let document = client.get("/api/v1/admin/federation").await?;
+            match format {
+                DocumentFormat::Json => println!("{}", serde_json::to_string_pretty(&document)?),
+                DocumentFormat::Toml => print!("{}", toml::to_string(&document).context("cannot write TOML")?),
+            }
+            return Ok(());
+        }
+        RegistryCommand::Import { file } => {
+            let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let document: Value = if file.extension().is_some_and(|e| e == "json") {
+                serde_json::from_str(&text).with_context(|| format!("{} is not JSON", file.display()))?
+            } else {
+                let parsed: toml::Value = toml::from_str(&text).map_err(|e| anyhow!("{}: {e}", file.display()))?;
+                json!({ "providers": serde_json::to_value(parsed)?.get("providers").cloned().unwrap_or(json!([])) })
+            };
+            let done = client.put("/api/v1/admin/federation", &document).await?;
+            println!("registry replaced: {} providers", done["providers"].as_array().map_or(0, Vec::len));
+            return Ok(());
+        }
+        RegistryCommand::Maintenance { provider, start, end, reason } => {
+            let current = client.get("/api/v1/providers").await?;
+            let mut windows = current["content"]
+                .as_array()
+                .and_then(|list| list.iter().find(|p| p["name"] == provider.as_str()))
+                .and_then(|p| p["maintenance"].as_array().cloned())
+                .unwrap_or_default();
+            windows.push(json!({ "start": start, "end": end, "reason": reason }));
+            patch(&provider, json!({ "maintenance": windows }))
+        }
+        RegistryCommand::EndMaintenance { provider } => patch(&provider, json!({ "maintenance": [] })),
+        RegistryCommand::Disable { provider } => patch(&provider, json!({ "enabled": false })),
+        RegistryCommand::Enable { provider } => patch(&provider, json!({ "enabled": true })),
+    };
+    let saved = client.send(reqwest::Method::PATCH, &path, Some(&body)).await?;
+    println!(
+        "{}: enabled={}, maintenance windows={}",
+        saved["name"].as_str().unwrap_or("-"),
+        saved["enabled"],
+        saved["maintenance"].as_array().map_or(0, Vec::len)
+    );
     Ok(())
 }

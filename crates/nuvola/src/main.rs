@@ -4,6 +4,7 @@
 
 mod client;
 mod config;
+mod plan;
 mod serve;
 
 use std::path::PathBuf;
@@ -90,6 +91,15 @@ enum Command {
     Sim {
         #[command(subcommand)]
         what: SimCommand,
+    },
+    /// Where a deployment would go and why (offline, against a data
+    /// directory's federation or the configuration's).
+    Plan(plan::PlanArgs),
+    /// The federation registry: export, import, maintenance, enable and
+    /// disable providers (admin token).
+    Federation {
+        #[command(subcommand)]
+        what: client::RegistryCommand,
     },
 }
 
@@ -190,6 +200,11 @@ async fn run(cli: Cli) -> Result<bool> {
             Ok(true)
         }
         Command::Deploy(args) => client::deploy(&Client::from_env()?, args).await,
+        Command::Plan(args) => plan::run(args).await,
+        Command::Federation { what } => {
+            client::registry(&Client::from_env()?, what).await?;
+            Ok(true)
+        }
         Command::List { size, output } => {
             client::list(&Client::from_env()?, output == Output::Json, size).await?;
             Ok(true)

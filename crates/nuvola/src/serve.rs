@@ -31,7 +31,17 @@ pub async fn build_app(config: &Config, data_dir: &Path, database_url: Option<&s
     let store = Store::open(options).await.with_context(|| format!("cannot open the database {}", redact(&url)))?;
     let resolver = resolver(config)?;
     let catalogue = Catalogue::builtin(&*resolver)?;
-    let federation = Federation::open(config.providers.clone(), Some(data_dir))?;
+    // The configuration's providers go into the registry (changed ones
+    // replace what was there; unchanged ones keep the API's edits), and the
+    // registry is what the server runs.
+    for spec in &config.providers {
+        Federation::check(spec)?;
+    }
+    let sync = store.sync_config_providers(&config.providers).await?;
+    if sync != Default::default() {
+        tracing::info!(added = ?sync.added, updated = ?sync.updated, removed = ?sync.removed, "registry updated from the configuration");
+    }
+    let federation = Federation::open(store.providers().await?, Some(data_dir))?;
     let issuer = EmbeddedIssuer::open(data_dir, &config.identity.issuer)?;
     Ok(App::new(store, catalogue, federation, Arc::new(issuer), resolver, config.settings()))
 }

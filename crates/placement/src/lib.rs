@@ -58,9 +58,11 @@ mod score;
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, Utc};
+
 use nuvola_types::{
     Candidate, ComputeRequirement, DeploymentRequirements, Flavor, Image, NetworkKind, NodePlacement, PlacementPolicy,
-    Plan, ProviderGrant, ProviderSpec, ProviderVerdict, Usage,
+    Plan, ProviderGrant, ProviderSpec, ProviderVerdict, Quota, Usage,
 };
 
 pub use explain::explain;
@@ -77,6 +79,9 @@ pub struct ProviderSnapshot<'a> {
     pub usage: Usage,
     /// How the provider behaved recently.
     pub health: Health,
+    /// The group's project limits and usage as the provider itself
+    /// reports them, when its driver can tell.
+    pub reported: Option<(Quota, Usage)>,
 }
 
 /// What is to be placed, for whom.
@@ -88,6 +93,12 @@ pub struct PlacementRequest<'a> {
     pub group: &'a str,
     /// A provider the user chose by hand, if any.
     pub pinned_provider: Option<&'a str>,
+    /// The issuer of the user's identity, checked against the providers'
+    /// accepted issuers.
+    pub issuer: Option<&'a str>,
+    /// From now until the deployment's timeout: SLAs must be valid at its
+    /// start and no maintenance may overlap it.
+    pub window: Option<(DateTime<Utc>, DateTime<Utc>)>,
 }
 
 /// Filters and ranks `providers` for `request`: candidates best first, and
@@ -160,8 +171,17 @@ fn assess(
     if let Some((what, want, left)) = snapshot.usage.exceeds(extra, &grant.quota) {
         return Err(vec![format!(
             "quota: {want} {} requested, {left} left for group {}",
-            quota_noun(what),
+            quota_noun(what, want),
             request.group
+        )]);
+    }
+    if let Some((limits, used)) = &snapshot.reported
+        && let Some((what, want, left)) = used.exceeds(extra, limits)
+    {
+        let project = grant.project.as_deref().unwrap_or(request.group);
+        return Err(vec![format!(
+            "provider quota: {want} {} requested, {left} left in project {project}",
+            quota_noun(what, want)
         )]);
     }
 
@@ -195,6 +215,22 @@ fn admit<'s>(request: &PlacementRequest<'_>, spec: &'s ProviderSpec) -> Result<&
     if !spec.enabled {
         reasons.push("disabled".to_owned());
     }
+    if let Some(issuer) = request.issuer
+        && !spec.issuers.is_empty()
+        && !spec.issuers.iter().any(|i| i == issuer)
+    {
+        reasons.push(format!("does not accept users of issuer {issuer} (accepts {})", spec.issuers.join(", ")));
+    }
+    if let Some((from, until)) = request.window {
+        for window in spec.maintenance.iter().filter(|w| w.overlaps(from, until)) {
+            let why = if window.reason.is_empty() { String::new() } else { format!(": {}", window.reason) };
+            reasons.push(format!(
+                "in maintenance from {} to {}{why}",
+                window.start.format("%Y-%m-%d %H:%M UTC"),
+                window.end.format("%Y-%m-%d %H:%M UTC")
+            ));
+        }
+    }
     for policy in &request.requirements.policies {
         if let PlacementPolicy::Provider { provider } = policy
             && *provider != spec.name
@@ -211,6 +247,14 @@ fn admit<'s>(request: &PlacementRequest<'_>, spec: &'s ProviderSpec) -> Result<&
     match grant {
         None => reasons.push(format!("no SLA for group {}", request.group)),
         Some(grant) => {
+            if let Some((now, _)) = request.window {
+                if let Some(starts) = grant.starts.filter(|s| *s > now) {
+                    reasons.push(format!("SLA {} starts on {}", grant.sla_id, starts.format("%Y-%m-%d")));
+                }
+                if let Some(ends) = grant.ends.filter(|e| *e <= now) {
+                    reasons.push(format!("SLA {} expired on {}", grant.sla_id, ends.format("%Y-%m-%d")));
+                }
+            }
             for policy in &request.requirements.policies {
                 if let PlacementPolicy::Sla { sla_id } = policy
                     && *sla_id != grant.sla_id
@@ -278,11 +322,17 @@ fn place_node<'s>(node: &ComputeRequirement, spec: &'s ProviderSpec) -> Result<(
 
 /// The noun for a quota dimension named by [`Usage::exceeds`], as it reads
 /// after a number.
-fn quota_noun(what: &str) -> &str {
-    match what {
-        "RAM MiB" => "MiB of RAM",
-        "volume GiB" => "GiB of volumes",
-        other => other,
+/// The noun for `n` of a quota dimension ("1 GPU", "4 GPUs").
+fn quota_noun(what: &str, n: u64) -> &str {
+    match (what, n) {
+        ("RAM MiB", _) => "MiB of RAM",
+        ("volume GiB", _) => "GiB of volumes",
+        ("instances", 1) => "instance",
+        ("cores", 1) => "core",
+        ("GPUs", 1) => "GPU",
+        ("volumes", 1) => "volume",
+        ("public IPs", 1) => "public IP",
+        (other, _) => other,
     }
 }
 

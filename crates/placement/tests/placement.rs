@@ -26,11 +26,12 @@ fn image(name: &str, distribution: &str, version: &str) -> Image {
         distribution: distribution.into(),
         version: version.into(),
         cuda: None,
+        gpu_driver: None,
     }
 }
 
 fn grant(sla_id: &str, priority: f64) -> ProviderGrant {
-    ProviderGrant { sla_id: sla_id.into(), project: None, priority, quota: Quota::default() }
+    ProviderGrant { sla_id: sla_id.into(), project: None, priority, quota: Quota::default(), starts: None, ends: None }
 }
 
 /// A provider with small to large plain flavors, one T4 flavor, Ubuntu and
@@ -44,6 +45,8 @@ fn provider(name: &str) -> ProviderSpec {
         driver: "sim".into(),
         endpoint: format!("https://{name}.example/compute"),
         enabled: true,
+        issuers: vec![],
+        maintenance: vec![],
         public_ips: true,
         flavors: vec![
             flavor("m1.small", 1, 2048, 20),
@@ -86,12 +89,32 @@ fn requirements(nodes: Vec<ComputeRequirement>) -> DeploymentRequirements {
 }
 
 fn snapshot(spec: &ProviderSpec) -> ProviderSnapshot<'_> {
-    ProviderSnapshot { spec, usage: Usage::default(), health: Health::default() }
+    ProviderSnapshot { spec, usage: Usage::default(), health: Health::default(), reported: None }
 }
 
 fn place(requirements: &DeploymentRequirements, specs: &[ProviderSpec]) -> Plan {
     let snapshots: Vec<_> = specs.iter().map(snapshot).collect();
-    plan(&PlacementRequest { requirements, group: GROUP, pinned_provider: None }, &snapshots, &Weights::default())
+    let request = PlacementRequest {
+        requirements,
+        group: GROUP,
+        pinned_provider: None,
+        issuer: Some(ISSUER),
+        window: Some((at(NOW), at(NOW) + chrono::Duration::hours(12))),
+    };
+    plan(&request, &snapshots, &Weights::default())
+}
+
+/// The issuer of the users in these tests.
+const ISSUER: &str = "https://iam.example/";
+/// When these tests place; deployments time out 12 hours later.
+const NOW: &str = "2026-06-01T08:00:00Z";
+
+fn at(t: &str) -> chrono::DateTime<chrono::Utc> {
+    t.parse().unwrap()
+}
+
+fn maintenance(start: &str, end: &str, reason: &str) -> nuvola_types::MaintenanceWindow {
+    nuvola_types::MaintenanceWindow { start: at(start), end: at(end), reason: reason.into() }
 }
 
 fn reasons_for<'p>(plan: &'p Plan, provider: &str) -> &'p [String] {
@@ -115,6 +138,36 @@ type Edit<T> = fn(&mut T);
 /// A rejection case: what it shows, how the provider and the request are
 /// changed from the fitting defaults, and the reasons expected.
 type RejectionCase = (&'static str, Edit<ProviderSpec>, Edit<DeploymentRequirements>, &'static [&'static str]);
+
+#[test]
+fn windows_and_issuers_that_do_not_conflict_are_fine() {
+    let mut spec = provider("p");
+    spec.issuers = vec![ISSUER.into(), "https://other-iam.example/".into()];
+    // Maintenance that ended before now, and one that starts after the timeout.
+    spec.maintenance = vec![
+        maintenance("2026-05-01T00:00:00Z", "2026-06-01T07:59:00Z", "over"),
+        maintenance("2026-06-01T20:00:01Z", "2026-06-03T00:00:00Z", "later"),
+    ];
+    let grant = spec.groups.get_mut(GROUP).unwrap();
+    grant.starts = Some(at("2026-01-01T00:00:00Z"));
+    grant.ends = Some(at("2026-12-31T00:00:00Z"));
+    let plan = place(&requirements(vec![vm()]), &[spec]);
+    assert_eq!(order(&plan), ["p"], "{:?}", plan.verdicts);
+}
+
+#[test]
+fn the_quota_a_provider_reports_is_respected_too() {
+    let spec = provider("p");
+    let reqs = requirements(vec![ComputeRequirement { count: 3, ..vm() }]);
+    let limits = Quota { instances: Some(10), ..Quota::default() };
+    let used = Usage { instances: 8, ..Usage::default() };
+    let snapshots = [ProviderSnapshot { reported: Some((limits, used)), ..snapshot(&spec) }];
+    let request =
+        PlacementRequest { requirements: &reqs, group: GROUP, pinned_provider: None, issuer: None, window: None };
+    let plan = plan(&request, &snapshots, &Weights::default());
+    assert!(plan.candidates.is_empty());
+    assert_eq!(reasons_for(&plan, "p"), ["provider quota: 3 instances requested, 2 left in project physics"]);
+}
 
 #[test]
 fn every_filter_rejects_with_its_reason() {
@@ -273,6 +326,30 @@ fn every_filter_rejects_with_its_reason() {
             },
             &["vm: no public IPs", "db: no flavor with 64 vCPUs (has up to 4 vCPUs)", "db: no public IPs"],
         ),
+        (
+            "issuer not accepted",
+            |p| p.issuers = vec!["https://other-iam.example/".into()],
+            |_| {},
+            &["does not accept users of issuer https://iam.example/ (accepts https://other-iam.example/)"],
+        ),
+        (
+            "maintenance during the timeout",
+            |p| p.maintenance = vec![maintenance("2026-06-01T18:00:00Z", "2026-06-02T06:00:00Z", "Ceph upgrade")],
+            |_| {},
+            &["in maintenance from 2026-06-01 18:00 UTC to 2026-06-02 06:00 UTC: Ceph upgrade"],
+        ),
+        (
+            "SLA not started",
+            |p| p.groups.get_mut(GROUP).unwrap().starts = Some(at("2026-07-01T00:00:00Z")),
+            |_| {},
+            &["SLA sla-p starts on 2026-07-01"],
+        ),
+        (
+            "SLA expired",
+            |p| p.groups.get_mut(GROUP).unwrap().ends = Some(at("2026-05-31T00:00:00Z")),
+            |_| {},
+            &["SLA sla-p expired on 2026-05-31"],
+        ),
     ];
     for (what, edit_provider, edit_request, expected) in cases {
         let mut spec = provider("p");
@@ -401,7 +478,7 @@ fn count_multiplies_quota_use() {
         let snapshots =
             [ProviderSnapshot { usage: Usage { cores: used_cores, ..Usage::default() }, ..snapshot(&spec) }];
         let plan = plan(
-            &PlacementRequest { requirements: &reqs, group: GROUP, pinned_provider: None },
+            &PlacementRequest { requirements: &reqs, group: GROUP, pinned_provider: None, issuer: None, window: None },
             &snapshots,
             &Weights::default(),
         );
@@ -422,7 +499,7 @@ fn rank(specs: &[(ProviderSpec, Health)]) -> Plan {
     let snapshots: Vec<_> =
         specs.iter().map(|(spec, health)| ProviderSnapshot { health: *health, ..snapshot(spec) }).collect();
     plan(
-        &PlacementRequest { requirements: &reqs, group: GROUP, pinned_provider: None },
+        &PlacementRequest { requirements: &reqs, group: GROUP, pinned_provider: None, issuer: None, window: None },
         &snapshots,
         &Weights::default(),
     )
@@ -486,7 +563,7 @@ fn a_pinned_provider_is_the_only_candidate() {
     let snapshots: Vec<_> = specs.iter().map(snapshot).collect();
     let reqs = requirements(vec![vm()]);
     let plan = plan(
-        &PlacementRequest { requirements: &reqs, group: GROUP, pinned_provider: Some("b") },
+        &PlacementRequest { requirements: &reqs, group: GROUP, pinned_provider: Some("b"), issuer: None, window: None },
         &snapshots,
         &Weights::default(),
     );

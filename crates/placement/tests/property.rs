@@ -71,6 +71,7 @@ fn gen_image(rng: &mut Rng, index: usize) -> Image {
         distribution: rng.pick(DISTRIBUTIONS).to_owned(),
         version: rng.pick(VERSIONS).to_owned(),
         cuda: rng.maybe(30, |_| "12.2".to_owned()),
+        gpu_driver: None,
     }
 }
 
@@ -88,6 +89,8 @@ fn gen_provider(rng: &mut Rng, index: usize) -> ProviderSpec {
                 sla_id: if rng.chance(30) { "sla-shared".to_owned() } else { format!("sla-{name}") },
                 project: None,
                 priority: rng.pick(&[1.0, 1.0, 2.0]),
+                starts: None,
+                ends: None,
                 quota: Quota {
                     instances: gen_limit(rng, 20),
                     cores: gen_limit(rng, 64),
@@ -112,6 +115,8 @@ fn gen_provider(rng: &mut Rng, index: usize) -> ProviderSpec {
         driver: "sim".into(),
         endpoint: format!("https://{name}.example"),
         enabled: rng.chance(95),
+        issuers: vec![],
+        maintenance: vec![],
         public_ips: rng.chance(90),
         flavors: (0..1 + rng.below(8) as usize).map(|i| gen_flavor(rng, i)).collect(),
         images: (0..1 + rng.below(8) as usize).map(|i| gen_image(rng, i)).collect(),
@@ -375,9 +380,20 @@ fn plans_agree_with_the_oracle() {
         let pinned = rng.maybe(5, |r| format!("p{}", r.below(specs.len() as u64)));
         let snapshots: Vec<ProviderSnapshot<'_>> = specs
             .iter()
-            .map(|spec| ProviderSnapshot { spec, usage: gen_usage(&mut rng), health: gen_health(&mut rng) })
+            .map(|spec| ProviderSnapshot {
+                spec,
+                usage: gen_usage(&mut rng),
+                health: gen_health(&mut rng),
+                reported: None,
+            })
             .collect();
-        let request = PlacementRequest { requirements: &reqs, group: GROUP, pinned_provider: pinned.as_deref() };
+        let request = PlacementRequest {
+            requirements: &reqs,
+            group: GROUP,
+            pinned_provider: pinned.as_deref(),
+            issuer: None,
+            window: None,
+        };
         let weights = Weights::default();
         let result = plan(&request, &snapshots, &weights);
         check(case, &reqs, pinned.as_deref(), &snapshots, &result);

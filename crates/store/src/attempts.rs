@@ -99,6 +99,17 @@ impl Store {
         rows.iter().map(decode).collect()
     }
 
+    /// How many attempts may still hold resources on `provider`.
+    pub async fn attempts_holding_on(&self, provider: &str) -> Result<i64> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM attempts WHERE provider = $1 AND state <> $2 AND state <> $3")
+            .bind(provider)
+            .bind(AttemptState::Cleaned.as_str())
+            .bind(AttemptState::Deleted.as_str())
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get("n")?)
+    }
+
     /// Up to `limit` attempts left to the reconciler.
     pub async fn orphaned_attempts(&self, limit: i64) -> Result<Vec<AttemptRecord>> {
         let rows = sqlx::query(

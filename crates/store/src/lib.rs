@@ -14,6 +14,7 @@
 mod attempts;
 mod deployments;
 mod log;
+mod providers;
 mod schema;
 
 use std::time::Duration;
@@ -24,6 +25,7 @@ use sqlx::{AnyPool, Executor};
 pub use attempts::{AttemptRecord, AttemptState};
 pub use deployments::{DeploymentFilter, DeploymentRecord, NewDeployment, Progress, Sort, now_ms};
 pub use log::LogLine;
+pub use providers::ConfigSync;
 
 /// Errors from the store: the database failed, or a stored value is corrupt.
 #[derive(Debug, thiserror::Error)]
@@ -87,7 +89,7 @@ impl Store {
         install_default_drivers();
         let backend = if options.url.starts_with("postgres") { Backend::Postgres } else { Backend::Sqlite };
         let url = match backend {
-            Backend::Sqlite if !options.url.contains("mode=") => {
+            Backend::Sqlite if !options.url.contains("mode=") && !options.url.contains(":memory:") => {
                 let sep = if options.url.contains('?') { '&' } else { '?' };
                 format!("{}{sep}mode=rwc", options.url)
             }

@@ -7,10 +7,11 @@ use crate::{Backend, Result, Store};
 
 /// Each migration: a version and its statements. `{id}` is replaced by the
 /// dialect's auto-increment primary key.
-const MIGRATIONS: &[(i64, &[&str])] = &[(
-    1,
-    &[
-        "CREATE TABLE deployments (
+const MIGRATIONS: &[(i64, &[&str])] = &[
+    (
+        1,
+        &[
+            "CREATE TABLE deployments (
             id TEXT PRIMARY KEY,
             owner_subject TEXT NOT NULL,
             owner_issuer TEXT NOT NULL,
@@ -44,10 +45,10 @@ const MIGRATIONS: &[(i64, &[&str])] = &[(
             updated_at BIGINT NOT NULL,
             revision BIGINT NOT NULL DEFAULT 0
         )",
-        "CREATE INDEX deployments_owner ON deployments (owner_subject, owner_issuer, created_at)",
-        "CREATE INDEX deployments_group ON deployments (user_group, created_at)",
-        "CREATE INDEX deployments_due ON deployments (next_run_at)",
-        "CREATE TABLE attempts (
+            "CREATE INDEX deployments_owner ON deployments (owner_subject, owner_issuer, created_at)",
+            "CREATE INDEX deployments_group ON deployments (user_group, created_at)",
+            "CREATE INDEX deployments_due ON deployments (next_run_at)",
+            "CREATE TABLE attempts (
             deployment_id TEXT NOT NULL REFERENCES deployments (id) ON DELETE CASCADE,
             number BIGINT NOT NULL,
             attempt_id TEXT NOT NULL,
@@ -58,15 +59,26 @@ const MIGRATIONS: &[(i64, &[&str])] = &[(
             finished_at BIGINT,
             PRIMARY KEY (deployment_id, number)
         )",
-        "CREATE TABLE deployment_log (
+            "CREATE TABLE deployment_log (
             seq {id},
             deployment_id TEXT NOT NULL REFERENCES deployments (id) ON DELETE CASCADE,
             at BIGINT NOT NULL,
             message TEXT NOT NULL
         )",
-        "CREATE INDEX deployment_log_by_deployment ON deployment_log (deployment_id, seq)",
-    ],
-)];
+            "CREATE INDEX deployment_log_by_deployment ON deployment_log (deployment_id, seq)",
+        ],
+    ),
+    (
+        2,
+        &["CREATE TABLE providers (
+            name TEXT PRIMARY KEY,
+            position BIGINT NOT NULL,
+            spec TEXT NOT NULL,
+            config_hash TEXT,
+            updated_at BIGINT NOT NULL
+        )"],
+    ),
+];
 
 pub(crate) async fn migrate(store: &Store) -> Result<()> {
     let pool = &store.pool;

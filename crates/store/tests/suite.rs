@@ -152,6 +152,46 @@ async fn suite(store: &Store) {
     assert!(ids.iter().filter(|id| id.starts_with("bulk-")).count() == 40);
 }
 
+fn provider(name: &str, region: &str) -> nuvola_types::ProviderSpec {
+    serde_json::from_value(serde_json::json!({
+        "name": name, "region": region, "driver": "sim", "endpoint": format!("https://{name}.example"),
+    }))
+    .unwrap()
+}
+
+async fn registry_suite(store: &Store) {
+    let names =
+        |specs: Vec<nuvola_types::ProviderSpec>| specs.into_iter().map(|p| (p.name, p.region)).collect::<Vec<_>>();
+    let pairs = |list: &[(&str, &str)]| list.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect::<Vec<_>>();
+
+    let config = vec![provider("a", "Bari"), provider("b", "Bologna")];
+    let sync = store.sync_config_providers(&config).await.unwrap();
+    assert_eq!(sync.added, ["a", "b"]);
+    assert_eq!(names(store.providers().await.unwrap()), pairs(&[("a", "Bari"), ("b", "Bologna")]));
+
+    // An admin edits b and adds c; a restart with the same file keeps both.
+    store.put_provider(&provider("b", "Bologna, edited")).await.unwrap();
+    store.put_provider(&provider("c", "Padova")).await.unwrap();
+    let sync = store.sync_config_providers(&config).await.unwrap();
+    assert_eq!(sync, nuvola_store::ConfigSync::default());
+    assert_eq!(
+        names(store.providers().await.unwrap()),
+        pairs(&[("a", "Bari"), ("b", "Bologna, edited"), ("c", "Padova")])
+    );
+
+    // A changed file wins for what it changed; a provider it dropped goes,
+    // one added through the API stays.
+    let config = vec![provider("b", "Bologna CNAF")];
+    let sync = store.sync_config_providers(&config).await.unwrap();
+    assert_eq!((sync.updated, sync.removed), (vec!["b".to_string()], vec!["a".to_string()]));
+    assert_eq!(names(store.providers().await.unwrap()), pairs(&[("b", "Bologna CNAF"), ("c", "Padova")]));
+
+    assert!(store.delete_provider("c").await.unwrap());
+    assert!(!store.delete_provider("c").await.unwrap());
+    store.replace_providers(&[provider("x", "X"), provider("y", "Y")]).await.unwrap();
+    assert_eq!(names(store.providers().await.unwrap()), pairs(&[("x", "X"), ("y", "Y")]));
+}
+
 async fn futures_join(store: &Store, claimers: usize) -> Vec<Vec<String>> {
     let mut handles = Vec::new();
     for w in 0..claimers {
@@ -181,6 +221,7 @@ async fn store_suite_on_sqlite() {
     let url = format!("sqlite://{}", dir.path().join("nuvola.sqlite").display());
     let store = Store::open(StoreOptions::new(url.clone())).await.unwrap();
     suite(&store).await;
+    registry_suite(&store).await;
     store.close().await;
     // Reopening migrates nothing twice and keeps the data.
     let store = Store::open(StoreOptions::new(url)).await.unwrap();
@@ -200,6 +241,7 @@ async fn store_suite_on_postgres() {
     let options = StoreOptions { schema: Some(schema.clone()), ..StoreOptions::new(url.clone()) };
     let store = Store::open(options.clone()).await.unwrap();
     suite(&store).await;
+    registry_suite(&store).await;
     store.close().await;
     let store = Store::open(options).await.unwrap();
     assert!(store.deployment("dep-a").await.unwrap().is_some());

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::requirements::DeploymentRequirements;
@@ -26,6 +27,13 @@ pub struct ProviderSpec {
     /// Disabled providers are never chosen.
     #[serde(default = "yes")]
     pub enabled: bool,
+    /// OIDC issuers whose users the provider accepts; empty: any.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub issuers: Vec<String>,
+    /// Scheduled maintenance windows; no deployment is placed on the
+    /// provider if its timeout overlaps one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub maintenance: Vec<MaintenanceWindow>,
     /// Whether public (floating) IPs can be assigned.
     #[serde(default = "yes")]
     pub public_ips: bool,
@@ -52,6 +60,23 @@ pub struct ProviderSpec {
 
 fn yes() -> bool {
     true
+}
+
+/// A period when a provider is down for planned work.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaintenanceWindow {
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    #[serde(default)]
+    pub reason: String,
+}
+
+impl MaintenanceWindow {
+    /// Whether the window overlaps `[from, until)`.
+    pub fn overlaps(&self, from: DateTime<Utc>, until: DateTime<Utc>) -> bool {
+        self.start < until && from < self.end
+    }
 }
 
 /// An instance size.
@@ -85,6 +110,9 @@ pub struct Image {
     /// CUDA version preinstalled, for GPU images.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cuda: Option<String>,
+    /// GPU driver version preinstalled, for GPU images.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu_driver: Option<String>,
 }
 
 fn linux() -> String {
@@ -146,6 +174,12 @@ pub struct ProviderGrant {
     /// Ranking weight: higher wins before any other criterion.
     #[serde(default = "one")]
     pub priority: f64,
+    /// The SLA is valid from this time (always when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub starts: Option<DateTime<Utc>>,
+    /// The SLA is valid until this time (forever when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ends: Option<DateTime<Utc>>,
     /// Limits; a missing limit means unlimited.
     #[serde(default)]
     pub quota: Quota,

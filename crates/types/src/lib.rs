@@ -13,7 +13,9 @@ pub mod requirements;
 
 pub use deployment::{DeploymentStatus, Principal};
 pub use error::{Error, Result};
-pub use federation::{Flavor, Image, Network, NetworkKind, ProviderGrant, ProviderSpec, Quota, Usage, VolumeType};
+pub use federation::{
+    Flavor, Image, MaintenanceWindow, Network, NetworkKind, ProviderGrant, ProviderSpec, Quota, Usage, VolumeType,
+};
 pub use plan::{Candidate, NodePlacement, Plan, ProviderVerdict};
 pub use requirements::{
     ComputeRequirement, DeploymentRequirements, ImageRequirement, PlacementPolicy, PortRequirement, VolumeRequirement,

@@ -159,6 +159,7 @@ pub fn provider(name: &str, index: u8, gpu_model: &str, groups: &[(&str, f64)]) 
         distribution: distribution.into(),
         version: version.into(),
         cuda: None,
+        gpu_driver: None,
     };
     ProviderSpec {
         name: name.into(),
@@ -167,6 +168,8 @@ pub fn provider(name: &str, index: u8, gpu_model: &str, groups: &[(&str, f64)]) 
         driver: "sim".into(),
         endpoint: format!("https://{name}.cloud.test:5000/v3"),
         enabled: true,
+        issuers: vec![],
+        maintenance: vec![],
         public_ips: true,
         flavors: vec![
             flavor("m1.small", 1, 2048, 20),
@@ -204,6 +207,8 @@ pub fn provider(name: &str, index: u8, gpu_model: &str, groups: &[(&str, f64)]) 
                     sla_id: format!("sla-{group}-{name}"),
                     project: Some(group.to_string()),
                     priority: *priority,
+                    starts: None,
+                    ends: None,
                     quota: Quota {
                         // bio may run one instance per provider, so that
                         // tests can fill its quota.
@@ -251,6 +256,7 @@ impl Harness {
         let store = Store::open(StoreOptions::new(url)).await.expect("store opens");
         let resolver = Arc::new(nuvola_tosca::builtin_resolver());
         let catalogue = Catalogue::builtin(&*resolver).expect("catalogue loads");
+        store.sync_config_providers(&providers).await.expect("registry filled");
         let federation = Federation::open(providers, Some(dir.path())).expect("federation opens");
         let issuer = EmbeddedIssuer::from_seed([42; 32], ISSUER);
         let app = App::new(store, catalogue, federation, Arc::new(issuer.clone()), resolver, settings);

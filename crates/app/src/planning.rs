@@ -1,0 +1,87 @@
+//! Placement with the facts it needs: what the group already holds on
+//! each provider (from the store), how each provider behaved recently
+//! (attempt outcomes), and what providers report about their own quotas.
+//! Used by the server and, without drivers, by `nuvola plan`.
+
+use std::collections::BTreeMap;
+
+use nuvola_placement::{Health, PlacementRequest, ProviderSnapshot, Weights};
+use nuvola_store::{AttemptState, Store, now_ms};
+use nuvola_types::{Plan, ProviderSpec, Quota, Result, Usage};
+
+use crate::PlanQuery;
+
+/// How far back attempt outcomes count towards a provider's health.
+const HEALTH_WINDOW_MS: i64 = 24 * 3_600_000;
+
+/// Plans `query` against `providers`, with usage and health from `store`
+/// and the quotas providers reported (`reported`, by provider name).
+pub async fn plan(
+    store: &Store,
+    providers: &[ProviderSpec],
+    query: &PlanQuery<'_>,
+    reported: BTreeMap<String, (Quota, Usage)>,
+    weights: &Weights,
+) -> Result<Plan> {
+    let PlanQuery { requirements, group, pinned, issuer, timeout_mins, minus } = *query;
+    let mut usage: BTreeMap<String, Usage> = BTreeMap::new();
+    for (provider, held) in store.held_by_group(group).await? {
+        let total = usage.entry(provider).or_default();
+        *total = total.plus(held);
+    }
+    if let (Some(pinned), Some(minus)) = (pinned, minus) {
+        let total = usage.entry(pinned.to_string()).or_default();
+        *total = total.minus(minus);
+    }
+    let health = provider_health(store).await?;
+    let snapshots: Vec<ProviderSnapshot> = providers
+        .iter()
+        .map(|spec| ProviderSnapshot {
+            spec,
+            usage: usage.get(&spec.name).copied().unwrap_or_default(),
+            health: health.get(&spec.name).cloned().unwrap_or_default(),
+            reported: reported.get(&spec.name).cloned(),
+        })
+        .collect();
+    let now = chrono::Utc::now();
+    let request = PlacementRequest {
+        requirements,
+        group,
+        pinned_provider: pinned,
+        issuer,
+        window: Some((now, now + chrono::Duration::minutes(timeout_mins))),
+    };
+    Ok(nuvola_placement::plan(&request, &snapshots, weights))
+}
+
+/// Success rate and median create time per provider over the last day.
+pub async fn provider_health(store: &Store) -> Result<BTreeMap<String, Health>> {
+    let since = now_ms() - HEALTH_WINDOW_MS;
+    let mut outcomes: BTreeMap<String, (u32, u32, Vec<i64>)> = BTreeMap::new();
+    for (provider, state, took) in store.attempt_outcomes(since).await? {
+        let entry = outcomes.entry(provider).or_default();
+        match state {
+            AttemptState::Ready | AttemptState::Deleting | AttemptState::Deleted => {
+                entry.0 += 1;
+                entry.2.extend(took);
+            }
+            AttemptState::Cleaning | AttemptState::Cleaned | AttemptState::Kept | AttemptState::Orphaned => {
+                entry.1 += 1
+            }
+            AttemptState::Creating | AttemptState::Building => {}
+        }
+    }
+    Ok(outcomes
+        .into_iter()
+        .map(|(provider, (ok, failed, mut took))| {
+            took.sort_unstable();
+            let total = ok + failed;
+            let health = Health {
+                success_rate: (total > 0).then(|| f64::from(ok) / f64::from(total)),
+                median_create_secs: took.get(took.len() / 2).map(|ms| *ms as f64 / 1000.0),
+                probe_ok: None,
+            };
+            (provider, health)
+        })
+        .collect())
+}
