@@ -6,6 +6,7 @@ mod client;
 mod config;
 mod plan;
 mod serve;
+mod tosca_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -101,6 +102,10 @@ enum Command {
         #[command(subcommand)]
         what: client::RegistryCommand,
     },
+    /// Check TOSCA templates and list their inputs, offline.
+    Tosca(tosca_cmd::ToscaArgs),
+    /// Benchmarks against the peer tools.
+    Bench(tosca_cmd::BenchArgs),
 }
 
 #[derive(Subcommand)]
@@ -265,6 +270,8 @@ async fn run(cli: Cli) -> Result<bool> {
             }
             Ok(true)
         }
+        Command::Tosca(args) => tosca_cmd::tosca(args),
+        Command::Bench(args) => tosca_cmd::bench(args),
         Command::Sim { what: SimCommand::Set { provider, settings } } => {
             let patch = client::parse_params(&settings)?;
             let now = Client::from_env()?.put(&format!("/api/v1/admin/sim/{provider}"), &patch.into()).await?;

@@ -147,6 +147,10 @@ pub fn compare(a: &Value, b: &Value, type_name: &str) -> Option<Ordering> {
             Some(if matches!(a, Value::Number(_)) { o } else { o.reverse() })
         }
         (Value::String(x), Value::String(y)) => Some(x.cmp(y)),
+        // `valid_values: [false, true]` on a string input: YAML made the operands booleans.
+        (Value::String(x), Value::Bool(y)) | (Value::Bool(y), Value::String(x)) => {
+            (x.eq_ignore_ascii_case(&y.to_string())).then_some(Ordering::Equal)
+        }
         (x, y) => (x == y).then_some(Ordering::Equal),
     }
 }

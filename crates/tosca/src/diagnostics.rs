@@ -173,12 +173,19 @@ pub mod codes {
     pub const CONSTRAINT: &str = "E-CONSTRAINT";
     /// An import that cannot be resolved.
     pub const IMPORT: &str = "E-IMPORT";
-    /// Imports that import each other.
-    pub const IMPORT_CYCLE: &str = "E-IMPORT-CYCLE";
+    /// Warning: imports that import each other; the file already being
+    /// loaded is not loaded again (its types are read once).
+    pub const IMPORT_CYCLE: &str = "W-IMPORT-CYCLE";
     /// A function call (get_input, concat, ...) with wrong arguments.
     pub const FUNCTION: &str = "E-FUNCTION";
     /// A value that cannot be turned into a requirement (e.g. a bad port).
     pub const VALUE: &str = "E-VALUE";
+    /// A file that cannot be read.
+    pub const IO: &str = "E-IO";
+    /// A CSAR archive that is not well formed (no ZIP, no TOSCA.meta, no entry definitions).
+    pub const CSAR: &str = "E-CSAR";
+    /// An artifact file named by a template is not in its archive.
+    pub const ARTIFACT: &str = "E-ARTIFACT";
     /// Warning: a keyname the TOSCA grammar does not know (likely misspelt).
     pub const UNKNOWN_KEY: &str = "W-UNKNOWN-KEY";
     /// Warning: a mapping key given twice; the last one wins.

@@ -16,8 +16,12 @@
 //! # Ok::<(), nuvola_tosca::Diagnostics>(())
 //! ```
 
+mod cache;
 pub mod constraints;
+pub mod corpus;
+pub mod csar;
 pub mod diagnostics;
+mod files;
 pub mod functions;
 pub mod imports;
 mod inputs;
@@ -29,7 +33,9 @@ pub mod values;
 mod yaml;
 
 pub use constraints::Constraint;
+pub use csar::load_csar;
 pub use diagnostics::{Diagnostic, Diagnostics, Pos, Severity, codes};
+pub use files::{is_archive, load_path};
 pub use functions::InstanceAttributes;
 pub use imports::{BuiltinResolver, FsResolver, ImportMap, ImportResolver, Layered, NoImports, builtin_resolver};
 pub use template::{InputDef, ServiceTemplate, load, load_with_limits};

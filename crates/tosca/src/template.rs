@@ -75,6 +75,11 @@ pub(crate) struct NodeTemplate {
     pub requirements: Vec<RequirementAssignment>,
     /// Values elsewhere in the template that may call functions (interfaces, artifacts).
     pub other: Vec<Node>,
+    /// The node template named by `copy:`.
+    pub copy: Option<String>,
+    /// The `interfaces` and `artifacts` values, for artifact file checks.
+    pub interfaces: Option<Node>,
+    pub artifacts: Option<Node>,
 }
 
 /// A relationship template.
@@ -106,6 +111,8 @@ pub struct ServiceTemplate {
     pub(crate) relationships: IndexMap<String, RelationshipTemplate>,
     pub(crate) outputs: IndexMap<String, (Option<String>, Node)>,
     pub(crate) policies: Vec<PolicyTemplate>,
+    /// Group names, with where each is defined.
+    pub(crate) groups: IndexMap<String, Pos>,
     pub(crate) registry: TypeRegistry,
     pub(crate) warnings: Vec<Diagnostic>,
 }
@@ -132,7 +139,6 @@ pub fn load_with_limits(
     }
     let version = check_version(&doc, file_name, &mut diags).unwrap_or_default();
 
-    let mut registry = TypeRegistry::normative(&mut diags);
     let mut loader = ImportLoader {
         resolver,
         limits,
@@ -143,10 +149,29 @@ pub fn load_with_limits(
     };
     loader.imports(&doc, file_name);
     let docs = std::mem::take(&mut loader.docs);
-    for (name, d) in &docs {
-        registry.add_document(d, name, &mut diags);
-    }
-    registry.add_document(&doc, file_name, &mut diags);
+    let base = if docs.is_empty() {
+        TypeRegistry::normative()
+    } else {
+        let key: Vec<crate::cache::ImportKey> = docs.iter().map(|d| d.0.clone()).collect();
+        let base = crate::cache::base(&key, || {
+            let mut registry = TypeRegistry::over(TypeRegistry::normative());
+            let mut found = Vec::new();
+            for ((name, prefix, _), parsed) in &docs {
+                registry.add_document(&parsed.doc, name, prefix.as_deref(), &mut found);
+            }
+            // Problems of imported types are warnings here; they become
+            // errors where the template uses the type.
+            registry.check("", &mut found);
+            std::sync::Arc::new((std::sync::Arc::new(registry), found))
+        });
+        for (_, parsed) in &docs {
+            diags.extend(parsed.diags.iter().cloned());
+        }
+        diags.extend(base.1.iter().cloned());
+        base.0.clone()
+    };
+    let mut registry = TypeRegistry::over(base);
+    registry.add_document(&doc, file_name, None, &mut diags);
     registry.check(file_name, &mut diags);
 
     let mut tpl = ServiceTemplate {
@@ -160,6 +185,7 @@ pub fn load_with_limits(
         relationships: IndexMap::new(),
         outputs: IndexMap::new(),
         policies: Vec::new(),
+        groups: IndexMap::new(),
         registry,
         warnings: Vec::new(),
     };
@@ -219,7 +245,7 @@ struct ImportLoader<'a> {
     /// Files being loaded, outermost first (to detect cycles).
     stack: Vec<String>,
     /// Loaded documents in dependency order (imports before importers).
-    docs: Vec<(String, Node)>,
+    docs: Vec<(crate::cache::ImportKey, std::sync::Arc<crate::cache::ParsedFile>)>,
     diags: &'a mut Vec<Diagnostic>,
 }
 
@@ -236,6 +262,7 @@ impl ImportLoader<'_> {
         };
         for item in items {
             // Forms: "url", { name: "url" }, { file: url, ... }, { name: { file: url, ... } }.
+            let mut prefix = None;
             let target = match &item.value {
                 NodeValue::Str(s) => Some((s.clone(), item.pos)),
                 NodeValue::Map(m) => {
@@ -246,6 +273,7 @@ impl ImportLoader<'_> {
                     } else {
                         item
                     };
+                    prefix = inner.get("namespace_prefix").and_then(Node::scalar_text);
                     match &inner.value {
                         NodeValue::Str(s) => Some((s.clone(), inner.pos)),
                         NodeValue::Map(_) => inner.get("file").and_then(|f| f.as_str().map(|s| (s.to_owned(), f.pos))),
@@ -263,12 +291,22 @@ impl ImportLoader<'_> {
                 ));
                 continue;
             };
-            self.one(file, &import, pos);
+            self.one(file, &import, prefix, pos);
         }
     }
 
-    fn one(&mut self, file: &str, import: &str, pos: Pos) {
-        let (name, text) = match self.resolver.load(file, import) {
+    fn one(&mut self, file: &str, import: &str, prefix: Option<String>, pos: Pos) {
+        let main = self.stack[0].clone();
+        let found = self.resolver.load(file, import).or_else(|e| {
+            // tosca-parser reads a nested relative import against the main
+            // template's folder when it is not next to the importing file.
+            if file != main && !crate::imports::is_url(import) && !crate::imports::is_url(file) {
+                self.resolver.load(&main, import).map_err(|_| e)
+            } else {
+                Err(e)
+            }
+        });
+        let (name, text) = match found {
             Ok(found) => found,
             Err(e) => {
                 self.diags.push(Diagnostic::error(
@@ -283,7 +321,7 @@ impl ImportLoader<'_> {
         if let Some(i) = self.stack.iter().position(|s| *s == name) {
             let mut chain = self.stack[i..].to_vec();
             chain.push(name);
-            self.diags.push(Diagnostic::error(
+            self.diags.push(Diagnostic::warning(
                 file,
                 pos,
                 codes::IMPORT_CYCLE,
@@ -303,18 +341,26 @@ impl ImportLoader<'_> {
             ));
             return;
         }
-        let doc = match crate::yaml::parse(&text, &name, self.limits, self.diags) {
-            Ok(doc) => doc,
-            Err(e) => {
-                self.diags.push(e);
-                return;
+        let hash = crate::cache::hash_text(&text);
+        let parsed = crate::cache::parsed_file(&name, hash, self.limits, || {
+            let mut diags = Vec::new();
+            match crate::yaml::parse(&text, &name, self.limits, &mut diags) {
+                Ok(doc) => {
+                    check_version(&doc, &name, &mut diags);
+                    Some(crate::cache::ParsedFile { doc, diags })
+                }
+                Err(e) => {
+                    self.diags.extend(diags);
+                    self.diags.push(e);
+                    None
+                }
             }
-        };
-        check_version(&doc, &name, self.diags);
+        });
+        let Some(parsed) = parsed else { return };
         self.stack.push(name.clone());
-        self.imports(&doc, &name);
+        self.imports(&parsed.doc, &name);
         self.stack.pop();
-        self.docs.push((name, doc));
+        self.docs.push(((name, prefix, hash), parsed));
     }
 }
 
@@ -370,7 +416,13 @@ fn read_service_template(tpl: &mut ServiceTemplate, doc: &Node, diags: &mut Vec<
     let mut r = Reader { file: &file, diags };
     let top = r.map(doc, "the service template");
     r.check_keys(top, SERVICE_TEMPLATE_KEYS, "the service template");
-    if let Some(m) = doc.get("metadata") {
+    if let Some(m) = doc.get("metadata").filter(|m| {
+        let scalar = m.as_map().is_none() && !m.is_null();
+        if scalar {
+            r.warning(m.pos, codes::UNKNOWN_KEY, "metadata should be a map of keynames to strings; ignored");
+        }
+        !scalar
+    }) {
         for (k, v) in r.map(m, "metadata") {
             tpl.metadata.insert(k.name.clone(), v.scalar_text().unwrap_or_default());
         }
@@ -427,6 +479,41 @@ fn read_service_template(tpl: &mut ServiceTemplate, doc: &Node, diags: &mut Vec<
             );
             let value = v.get("value").cloned().unwrap_or_else(|| Node::null(k.pos));
             tpl.outputs.insert(k.name.clone(), (v.get("description").and_then(Node::scalar_text), value));
+        }
+    }
+    if let Some(groups) = topology.get("groups") {
+        for (k, v) in r.map(groups, "groups") {
+            let entries = r.map(v, &format!("group \"{}\"", k.name));
+            r.check_keys(
+                entries,
+                &[
+                    "type",
+                    "description",
+                    "metadata",
+                    "properties",
+                    "attributes",
+                    "members",
+                    "interfaces",
+                    "capabilities",
+                    "requirements",
+                ],
+                &format!("group \"{}\"", k.name),
+            );
+            tpl.groups.insert(k.name.clone(), k.pos);
+        }
+    }
+    // `copy: other` takes the other node template's type when none is given.
+    let copies: Vec<(String, String)> = tpl
+        .nodes
+        .values()
+        .filter(|n| n.type_name.is_empty())
+        .filter_map(|n| Some((n.name.clone(), n.copy.clone()?)))
+        .collect();
+    for (name, from) in copies {
+        if let Some(t) = tpl.nodes.get(&from).map(|n| n.type_name.clone())
+            && let Some(n) = tpl.nodes.get_mut(&name)
+        {
+            n.type_name = t;
         }
     }
     if let Some(policies) = topology.get("policies") {
@@ -486,10 +573,14 @@ fn read_node_template(r: &mut Reader<'_>, key: &Key, node: &Node) -> NodeTemplat
         capabilities: IndexMap::new(),
         requirements: Vec::new(),
         other: Vec::new(),
+        interfaces: None,
+        artifacts: None,
+        copy: None,
     };
     for (k, v) in entries {
         match k.name.as_str() {
             "type" => nt.type_name = r.string(v, "type").unwrap_or_default(),
+            "copy" => nt.copy = r.string(v, "copy"),
             "properties" => nt.properties = props(r, Some(v)),
             "capabilities" => {
                 for (ck, cv) in r.map(v, "capabilities") {
@@ -516,7 +607,14 @@ fn read_node_template(r: &mut Reader<'_>, key: &Key, node: &Node) -> NodeTemplat
                     nt.requirements.push(read_requirement(r, rk, rv));
                 }
             }
-            "interfaces" | "artifacts" | "attributes" => nt.other.push(v.clone()),
+            "interfaces" | "artifacts" | "attributes" => {
+                if k.name == "interfaces" {
+                    nt.interfaces = Some(v.clone());
+                } else if k.name == "artifacts" {
+                    nt.artifacts = Some(v.clone());
+                }
+                nt.other.push(v.clone());
+            }
             _ => {}
         }
     }
@@ -561,6 +659,35 @@ fn read_requirement(r: &mut Reader<'_>, key: &Key, node: &Node) -> RequirementAs
 }
 
 impl ServiceTemplate {
+    /// Artifact files named by node templates (interface implementations,
+    /// dependencies, artifact `file`s), with where each is written; names of
+    /// the node template's own artifacts are left out.
+    pub(crate) fn artifact_files(&self) -> Vec<(String, Pos)> {
+        let mut out = Vec::new();
+        for node in self.nodes.values() {
+            let names: Vec<String> = node
+                .artifacts
+                .as_ref()
+                .and_then(Node::as_map)
+                .unwrap_or_default()
+                .iter()
+                .map(|(k, _)| k.name.clone())
+                .collect();
+            if let Some(arts) = node.artifacts.as_ref().and_then(Node::as_map) {
+                for (_, v) in arts {
+                    match &v.value {
+                        NodeValue::Str(s) => out.push((s.clone(), v.pos)),
+                        _ => crate::csar::collect_artifact_files(v, &[], &mut out),
+                    }
+                }
+            }
+            if let Some(i) = &node.interfaces {
+                crate::csar::collect_artifact_files(i, &names, &mut out);
+            }
+        }
+        out
+    }
+
     /// The file name given to [`load`].
     pub fn file(&self) -> &str {
         &self.file

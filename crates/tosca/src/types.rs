@@ -5,6 +5,7 @@
 //! inherited and overridden along them.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, OnceLock};
 
 use indexmap::IndexMap;
 use serde_json::Value;
@@ -51,6 +52,10 @@ impl TypeKind {
         ("group_types", TypeKind::Group),
         ("policy_types", TypeKind::Policy),
     ];
+
+    fn index(self) -> usize {
+        self as usize
+    }
 
     /// The namespace word in normative names (`tosca.nodes.Compute`).
     fn namespace(self) -> &'static str {
@@ -167,16 +172,23 @@ pub struct TypeDef {
     pub requirements: Vec<RequirementDef>,
     /// Constraints on the value (data types derived from primitives).
     pub constraints: Vec<Constraint>,
+    /// New defaults for inherited properties, written `name: value`.
+    pub refined_defaults: IndexMap<String, Value>,
     /// The file it is defined in.
     pub file: String,
     /// Where its name is written.
     pub pos: Pos,
 }
 
-/// All known types, by kind and name.
+/// All known types, by kind and name. A registry is layered: its own
+/// definitions over a shared, immutable base (the normative types, then the
+/// imported files), so that the base built for one set of imports is
+/// reused by every template that has the same imports.
 #[derive(Debug, Clone, Default)]
 pub struct TypeRegistry {
-    types: HashMap<(TypeKind, String), TypeDef>,
+    base: Option<Arc<TypeRegistry>>,
+    /// One map per [`TypeKind`] (indexed by [`TypeKind::index`]).
+    types: [HashMap<String, Arc<TypeDef>>; 8],
 }
 
 /// Reads definitions from YAML nodes, collecting diagnostics.
@@ -330,6 +342,7 @@ impl Reader<'_> {
             capabilities: IndexMap::new(),
             requirements: Vec::new(),
             constraints: Vec::new(),
+            refined_defaults: IndexMap::new(),
             file: self.file.to_owned(),
             pos: key.pos,
         };
@@ -408,6 +421,11 @@ impl Reader<'_> {
                 "description" => def.description = v.scalar_text(),
                 "properties" => {
                     for (pk, pv) in self.map(v, "properties") {
+                        if pv.as_map().is_none() && !pv.is_null() {
+                            // `name: value` in a type: a new default for an inherited property.
+                            def.refined_defaults.insert(pk.name.clone(), pv.to_json());
+                            continue;
+                        }
                         let p = self.property(pk, pv, false);
                         def.properties.insert(pk.name.clone(), p);
                     }
@@ -433,6 +451,8 @@ impl Reader<'_> {
                                     CapabilityDef { name: ck.name.clone(), type_name, pos: ck.pos },
                                 );
                             }
+                            // No type: a refinement of an inherited capability (TOSCA 1.3).
+                            None if cv.as_map().is_some() => {}
                             None => {
                                 self.error(ck.pos, codes::SYNTAX, format!("capability \"{}\" needs a type", ck.name))
                             }
@@ -489,15 +509,32 @@ fn edit_distance(a: &str, b: &str) -> usize {
 }
 
 impl TypeRegistry {
-    /// Adds the definitions sections of one document.
-    pub(crate) fn add_document(&mut self, doc: &Node, file: &str, diags: &mut Vec<Diagnostic>) {
+    /// A registry whose lookups fall back to `base`.
+    pub(crate) fn over(base: Arc<TypeRegistry>) -> Self {
+        Self { base: Some(base), types: Default::default() }
+    }
+
+    /// Definitions of this layer only (not the base's).
+    pub(crate) fn own_defs(&self) -> impl Iterator<Item = &TypeDef> {
+        self.types.iter().flat_map(|m| m.values()).map(|d| &**d)
+    }
+
+    fn lookup_exact(&self, kind: TypeKind, name: &str) -> Option<&Arc<TypeDef>> {
+        match self.types[kind.index()].get(name) {
+            Some(d) => Some(d),
+            None => self.base.as_ref()?.lookup_exact(kind, name),
+        }
+    }
+
+    /// Adds the definitions sections of one document; with a
+    /// `namespace_prefix`, each type is also known as `prefix:name`.
+    pub(crate) fn add_document(&mut self, doc: &Node, file: &str, prefix: Option<&str>, diags: &mut Vec<Diagnostic>) {
         let mut reader = Reader { file, diags };
         for (section, kind) in TypeKind::SECTIONS {
             let Some(node) = doc.get(section) else { continue };
             for (key, value) in reader.map(node, section) {
-                let def = reader.type_def(kind, key, value);
-                let id = (kind, key.name.clone());
-                if let Some(old) = self.types.get(&id) {
+                let mut def = reader.type_def(kind, key, value);
+                if let Some(old) = self.lookup_exact(kind, &key.name) {
                     if old.file != NORMATIVE_FILE && old.file != file {
                         reader.warning(
                             key.pos,
@@ -512,47 +549,65 @@ impl TypeRegistry {
                     }
                     if def.derived_from.is_none() && old.derived_from.is_some() && old.file == NORMATIVE_FILE {
                         // A file redefining a normative type without a parent keeps the normative parent.
-                        let mut def = def;
                         def.derived_from.clone_from(&old.derived_from);
-                        self.types.insert(id, def);
-                        continue;
                     }
                 }
-                self.types.insert(id, def);
+                let def = Arc::new(def);
+                if let Some(prefix) = prefix {
+                    self.types[kind.index()].insert(format!("{prefix}:{}", key.name), def.clone());
+                }
+                self.types[kind.index()].insert(key.name.clone(), def);
             }
         }
     }
 
-    /// The registry holding only the normative types.
-    pub(crate) fn normative(diags: &mut Vec<Diagnostic>) -> Self {
-        let mut registry = Self::default();
-        match crate::yaml::parse(NORMATIVE, NORMATIVE_FILE, &crate::yaml::Limits::default(), diags) {
-            Ok(doc) => registry.add_document(&doc, NORMATIVE_FILE, diags),
-            Err(e) => diags.push(e),
-        }
-        registry
+    /// The normative types, built once per process.
+    pub(crate) fn normative() -> Arc<TypeRegistry> {
+        static NORMATIVE_TYPES: OnceLock<Arc<TypeRegistry>> = OnceLock::new();
+        NORMATIVE_TYPES
+            .get_or_init(|| {
+                let mut registry = Self::default();
+                let mut diags = Vec::new();
+                if let Ok(doc) =
+                    crate::yaml::parse(NORMATIVE, NORMATIVE_FILE, &crate::yaml::Limits::default(), &mut diags)
+                {
+                    registry.add_document(&doc, NORMATIVE_FILE, None, &mut diags);
+                }
+                debug_assert!(diags.is_empty(), "{diags:?}");
+                Arc::new(registry)
+            })
+            .clone()
     }
 
     /// The canonical name of `name` in `kind`, accepting TOSCA short names
     /// (`Compute`, `tosca:Compute`).
     pub fn resolve(&self, kind: TypeKind, name: &str) -> Option<&str> {
-        if let Some((k, _)) = self.types.get_key_value(&(kind, name.to_owned())) {
-            return Some(&k.1);
-        }
-        let short = name.strip_prefix("tosca:").unwrap_or(name);
-        let full = format!("tosca.{}.{short}", kind.namespace());
-        self.types.get_key_value(&(kind, full)).map(|(k, _)| k.1.as_str())
+        self.get(kind, name).map(|d| d.name.as_str())
     }
 
     /// The names of all types of `kind`.
-    pub fn names(&self, kind: TypeKind) -> impl Iterator<Item = &str> {
-        self.types.keys().filter(move |(k, _)| *k == kind).map(|(_, n)| n.as_str())
+    pub fn names(&self, kind: TypeKind) -> Vec<&str> {
+        let mut out: Vec<&str> = self.types[kind.index()].values().map(|d| d.name.as_str()).collect();
+        if let Some(base) = &self.base {
+            out.extend(base.names(kind));
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
     }
 
     /// The definition of `name` (short names accepted).
     pub fn get(&self, kind: TypeKind, name: &str) -> Option<&TypeDef> {
-        let full = self.resolve(kind, name)?;
-        self.types.get(&(kind, full.to_owned()))
+        if let Some(d) = self.lookup_exact(kind, name) {
+            return Some(d);
+        }
+        // Short names of normative types: `Compute`, `tosca:Compute`, `PortDef`.
+        let short = name.strip_prefix("tosca:").unwrap_or(name);
+        let ns = kind.namespace();
+        ["", "network.", "Storage."]
+            .iter()
+            .find_map(|sub| self.lookup_exact(kind, &format!("tosca.{ns}.{sub}{short}")))
+            .map(|d| &**d)
     }
 
     /// `name` and its ancestors, nearest first (stops at unknown parents and cycles).
@@ -581,6 +636,20 @@ impl TypeRegistry {
         for def in self.ancestors(kind, name).into_iter().rev() {
             for (k, p) in &def.properties {
                 out.insert(k.clone(), p.clone());
+            }
+            for (k, v) in &def.refined_defaults {
+                let slot = out.entry(k.clone()).or_insert_with(|| PropertyDef {
+                    name: k.clone(),
+                    type_name: "string".into(),
+                    description: None,
+                    required: false,
+                    default: None,
+                    constraints: Vec::new(),
+                    entry_schema: None,
+                    file: def.file.clone(),
+                    pos: def.pos,
+                });
+                slot.default = Some(v.clone());
             }
         }
         out
@@ -663,7 +732,9 @@ impl TypeRegistry {
     /// Problems in imported files are warnings (INDIGO's devel types have a
     /// dangling parent); they become errors where the template uses the type.
     pub(crate) fn check(&self, main_file: &str, diags: &mut Vec<Diagnostic>) {
-        let mut defs: Vec<&TypeDef> = self.types.values().collect();
+        let mut defs: Vec<&TypeDef> = self.own_defs().collect();
+        defs.sort_by(|a, b| a.name.cmp(&b.name));
+        defs.dedup_by(|a, b| std::ptr::eq(*a, *b));
         defs.sort_by(|a, b| (&a.file, a.pos.line, a.pos.column).cmp(&(&b.file, b.pos.line, b.pos.column)));
         for def in defs {
             let mut reader = Reader { file: &def.file, diags };

@@ -258,12 +258,12 @@ pub(crate) fn validate(tpl: &ServiceTemplate, diags: &mut Vec<Diagnostic>) {
             }
         }
         for t in &policy.targets {
-            if !tpl.nodes.contains_key(t) {
+            if !tpl.nodes.contains_key(t) && !tpl.groups.contains_key(t) {
                 err(
                     diags,
                     pos,
                     codes::UNKNOWN_NODE,
-                    format!("policy \"{}\" targets unknown node template \"{t}\"", policy.name),
+                    format!("policy \"{}\" targets \"{t}\", which is neither a node template nor a group", policy.name),
                 );
             }
         }
@@ -275,7 +275,7 @@ pub(crate) fn validate(tpl: &ServiceTemplate, diags: &mut Vec<Diagnostic>) {
 }
 
 fn reg_names(tpl: &ServiceTemplate, kind: TypeKind) -> Vec<String> {
-    tpl.registry.names(kind).map(str::to_owned).collect()
+    tpl.registry.names(kind).into_iter().map(str::to_owned).collect()
 }
 
 /// Checks every function call inside `node`: known inputs and templates.

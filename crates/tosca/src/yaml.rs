@@ -16,7 +16,7 @@ use serde_json::Value;
 use crate::diagnostics::{Diagnostic, Pos, codes};
 
 /// Size limits applied to every YAML text read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Limits {
     /// Maximum text size in bytes.
     pub max_bytes: usize,
@@ -154,8 +154,20 @@ fn pos_of(span: &Span) -> Pos {
 }
 
 enum Frame {
-    Seq { pos: Pos, anchor: usize, items: Vec<Node> },
-    Map { pos: Pos, anchor: usize, entries: Vec<(Key, Node)>, key: Option<Key> },
+    Seq {
+        pos: Pos,
+        anchor: usize,
+        items: Vec<Node>,
+    },
+    /// `index` maps key → entry position once the map is large, so that
+    /// duplicate detection stays linear.
+    Map {
+        pos: Pos,
+        anchor: usize,
+        entries: Vec<(Key, Node)>,
+        key: Option<Key>,
+        index: Option<HashMap<String, usize>>,
+    },
 }
 
 /// Parses the first document of `text`. On failure returns the diagnostics;
@@ -271,7 +283,7 @@ impl Builder<'_> {
             }
             Event::SequenceStart(anchor, _) => self.open(Frame::Seq { pos, anchor, items: Vec::new() }, pos)?,
             Event::MappingStart(anchor, _) => {
-                self.open(Frame::Map { pos, anchor, entries: Vec::new(), key: None }, pos)?
+                self.open(Frame::Map { pos, anchor, entries: Vec::new(), key: None, index: None }, pos)?
             }
             Event::SequenceEnd | Event::MappingEnd => {
                 let (node, anchor) = match self.stack.pop() {
@@ -299,7 +311,7 @@ impl Builder<'_> {
                 }
             }
             Some(Frame::Seq { items, .. }) => items.push(node),
-            Some(Frame::Map { entries, key, .. }) => match key.take() {
+            Some(Frame::Map { entries, key, index, .. }) => match key.take() {
                 None => {
                     let name = match node.scalar_text() {
                         Some(s) => s,
@@ -316,7 +328,14 @@ impl Builder<'_> {
                     *key = Some(Key { name, pos: node.pos });
                 }
                 Some(k) => {
-                    if let Some(slot) = entries.iter_mut().find(|(old, _)| old.name == k.name) {
+                    if index.is_none() && entries.len() >= 16 {
+                        *index = Some(entries.iter().enumerate().map(|(i, (k, _))| (k.name.clone(), i)).collect());
+                    }
+                    let found = match index {
+                        Some(ix) => ix.get(&k.name).copied(),
+                        None => entries.iter().position(|(old, _)| old.name == k.name),
+                    };
+                    if let Some(slot) = found.map(|i| &mut entries[i]) {
                         self.warnings.push(Diagnostic::warning(
                             self.file,
                             k.pos,
@@ -328,6 +347,9 @@ impl Builder<'_> {
                         ));
                         *slot = (k, node);
                     } else {
+                        if let Some(ix) = index {
+                            ix.insert(k.name.clone(), entries.len());
+                        }
                         entries.push((k, node));
                     }
                 }

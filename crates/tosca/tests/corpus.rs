@@ -1,6 +1,6 @@
 //! Loads every INDIGO example in the shared corpus through an FsResolver
-//! built from the corpus import map. Reads /work/shared (or $NUVOLA_CORPUS):
-//! skipped with a printed reason when absent, unless CI=true.
+//! built from the corpus import map. Reads the in-repo copy of the corpus
+//! (tests/corpus), or $NUVOLA_CORPUS.
 
 use std::path::PathBuf;
 
@@ -22,7 +22,7 @@ const KNOWN_BAD: &[(&str, &str)] = &[
 fn corpus() -> Option<PathBuf> {
     let dir = std::env::var_os("NUVOLA_CORPUS")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/corpus/tosca")));
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/corpus")));
     if dir.join("import-map.tsv").is_file() {
         return Some(dir);
     }

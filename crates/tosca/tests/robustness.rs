@@ -1,0 +1,281 @@
+//! Robustness: the engine never panics, overflows the stack or takes
+//! super-linear time, whatever the text. A deterministic generator mutates
+//! the corpus's files (cut, duplicate, splice and insert YAML/TOSCA tokens)
+//! and every mutant is loaded; hand-written hostile inputs (deep nesting,
+//! billion laughs, huge anchors, import cycles) are checked for clear
+//! `E-LIMIT` errors and bounded time.
+//!
+//! Longer runs: `NUVOLA_FUZZ_CASES=200000 NUVOLA_FUZZ_SEED=7 cargo test
+//! --release -p nuvola-tosca --test robustness` (see the crate README).
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use nuvola_tosca::corpus::Corpus;
+use nuvola_tosca::{ImportResolver, builtin_resolver, load, load_csar};
+
+/// xorshift64*: small, deterministic, good enough to pick mutations.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+const TOKENS: &[&str] = &[
+    "{",
+    "}",
+    "[",
+    "]",
+    ":",
+    ": ",
+    "- ",
+    "\n",
+    "\n  ",
+    "\n    - ",
+    "&a ",
+    "*a",
+    "!!str ",
+    "!!binary ",
+    "? ",
+    "|\n  ",
+    ">-\n  ",
+    "'",
+    "\"",
+    "#",
+    "%YAML 1.2\n---\n",
+    "---\n",
+    "...\n",
+    "\t",
+    "~",
+    "null",
+    "true",
+    "1e309",
+    "-0x1",
+    "0o17",
+    "get_input: ",
+    "{ get_input: x }",
+    "{ get_property: [ SELF, a, 0, b ] }",
+    "{ get_attribute: [ HOST, x ] }",
+    "{ concat: [] }",
+    "{ token: [ a, b, c ] }",
+    "derived_from: ",
+    "derived_from: tosca.nodes.Root",
+    "type: ",
+    "type: list",
+    "entry_schema: ",
+    "constraints: [ { in_range: [ 1, 0 ] } ]",
+    "{ pattern: '(' }",
+    "requirements:\n  - host: x\n",
+    "imports: [ a.yaml ]",
+    "imports: [ https://x/y.yaml ]",
+    "node_templates:\n",
+    "topology_template:\n",
+    "tosca_definitions_version: tosca_simple_yaml_1_3\n",
+    "4 GB",
+    "-1 MB",
+    "1.0.0.alpha-1",
+    "\u{feff}",
+    "\u{0}",
+    "é",
+];
+
+fn mutate(rng: &mut Rng, text: &str, donor: &str) -> String {
+    let mut bytes = text.as_bytes().to_vec();
+    for _ in 0..1 + rng.below(6) {
+        let at = rng.below(bytes.len() + 1);
+        match rng.below(5) {
+            0 => {
+                let end = (at + rng.below(200)).min(bytes.len());
+                bytes.drain(at..end);
+            }
+            1 => {
+                let end = (at + rng.below(400)).min(bytes.len());
+                let piece = bytes[at..end].to_vec();
+                bytes.splice(at..at, piece);
+            }
+            2 => {
+                let d = donor.as_bytes();
+                let from = rng.below(d.len());
+                let end = (from + rng.below(400)).min(d.len());
+                bytes.splice(at..at, d[from..end].iter().copied());
+            }
+            _ => {
+                let t = TOKENS[rng.below(TOKENS.len())];
+                bytes.splice(at..at, t.bytes());
+            }
+        }
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+fn corpus_texts() -> (Corpus, Vec<(String, String)>) {
+    let corpus = Corpus::open(&PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/corpus"))).unwrap();
+    let texts = corpus
+        .rows
+        .iter()
+        .filter_map(|r| {
+            let p = corpus.path_of(r);
+            std::fs::read_to_string(&p).ok().map(|t| (p.display().to_string(), t))
+        })
+        .collect();
+    (corpus, texts)
+}
+
+fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+#[test]
+fn mutated_corpus_files_never_panic() {
+    let cases = env_number("NUVOLA_FUZZ_CASES", 1500);
+    let seed = env_number("NUVOLA_FUZZ_SEED", 0x5eed);
+    let (corpus, texts) = corpus_texts();
+    let resolver = corpus.resolver().unwrap();
+    let mut rng = Rng(seed | 1);
+    let started = Instant::now();
+    let mut slowest = (Duration::ZERO, 0);
+    for case in 0..cases {
+        let (name, text) = &texts[rng.below(texts.len())];
+        let donor = &texts[rng.below(texts.len())].1;
+        let mutant = mutate(&mut rng, text, donor);
+        let t = Instant::now();
+        let outcome = std::panic::catch_unwind(|| load(&mutant, name, &resolver).map(|_| ()));
+        if outcome.is_err() {
+            let out = std::env::temp_dir().join(format!("nuvola-fuzz-case-{seed}-{case}.yaml"));
+            std::fs::write(&out, &mutant).unwrap();
+            panic!("case {case} (seed {seed}, from {name}) panicked; the input is in {}", out.display());
+        }
+        slowest = slowest.max((t.elapsed(), case));
+    }
+    eprintln!("{cases} mutants in {:?}; slowest case {} took {:?}", started.elapsed(), slowest.1, slowest.0);
+    assert!(slowest.0 < Duration::from_secs(2), "case {} took {:?}", slowest.1, slowest.0);
+}
+
+#[test]
+fn mutated_archives_never_panic() {
+    let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/corpus/tosca-parser/samples/tests/data/CSAR"));
+    let archives: Vec<Vec<u8>> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| {
+            let p = e.ok()?.path();
+            nuvola_tosca::is_archive(&p).then(|| std::fs::read(p).ok()).flatten()
+        })
+        .collect();
+    let mut rng = Rng(env_number("NUVOLA_FUZZ_SEED", 0x5eed) | 1);
+    for case in 0..env_number("NUVOLA_FUZZ_CASES", 1500) / 5 {
+        let mut bytes = archives[rng.below(archives.len())].clone();
+        for _ in 0..1 + rng.below(8) {
+            if bytes.is_empty() {
+                break;
+            }
+            let at = rng.below(bytes.len());
+            match rng.below(3) {
+                0 => bytes[at] = rng.next() as u8,
+                1 => bytes.truncate(at),
+                _ => bytes[at] ^= 0xff,
+            }
+        }
+        let r = std::panic::catch_unwind(|| load_csar(&bytes, "fuzz.zip", &builtin_resolver()).map(|_| ()));
+        assert!(r.is_ok(), "archive case {case} panicked");
+    }
+}
+
+fn head() -> &'static str {
+    "tosca_definitions_version: tosca_simple_yaml_1_0\n"
+}
+
+/// Loads `text` and returns the codes reported and the time taken.
+fn timed(text: &str, resolver: &dyn ImportResolver) -> (Vec<&'static str>, Duration) {
+    let t = Instant::now();
+    let codes = match load(text, "hostile.yaml", resolver) {
+        Ok(tpl) => tpl.warnings().iter().map(|d| d.code).collect(),
+        Err(d) => d.iter().map(|d| d.code).collect(),
+    };
+    (codes, t.elapsed())
+}
+
+#[test]
+fn deep_nesting_is_refused_in_linear_time() {
+    for depth in [100, 10_000, 1_000_000] {
+        for (open, close) in [("[", "]"), ("{a: ", "}")] {
+            let text = format!("{}description: {}1{}\n", head(), open.repeat(depth), close.repeat(depth));
+            let (codes, took) = timed(&text, &builtin_resolver());
+            assert!(codes.contains(&"E-LIMIT") || codes.contains(&"E-YAML"), "depth {depth}: {codes:?}");
+            assert!(took < Duration::from_secs(2), "depth {depth} took {took:?}");
+        }
+        // Block-style nesting.
+        let mut text = head().to_owned();
+        for i in 0..depth.min(20_000) {
+            text.push_str(&" ".repeat(i));
+            text.push_str("a:\n");
+        }
+        let (codes, took) = timed(&text, &builtin_resolver());
+        assert!(codes.contains(&"E-LIMIT") || depth < 64, "block depth {depth}: {codes:?}");
+        assert!(took < Duration::from_secs(5), "block depth {depth} took {took:?}");
+    }
+}
+
+#[test]
+fn billion_laughs_and_huge_anchors_are_refused() {
+    let mut laughs = format!("{}metadata:\n  a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n", head());
+    for i in 1..10 {
+        let refs = vec![format!("*a{}", i - 1); 10].join(", ");
+        laughs.push_str(&format!("  a{i}: &a{i} [{refs}]\n"));
+    }
+    let (codes, took) = timed(&laughs, &builtin_resolver());
+    assert!(codes.contains(&"E-LIMIT"), "{codes:?}");
+    assert!(took < Duration::from_secs(1), "{took:?}");
+
+    // One anchor of 100 000 items, aliased a few times.
+    let items = vec!["x"; 100_000].join(", ");
+    let text = format!("{}description: &big [{items}]\nmetadata: {{ a: *big, b: *big, c: *big }}\n", head());
+    let (codes, took) = timed(&text, &builtin_resolver());
+    assert!(codes.contains(&"E-LIMIT"), "{codes:?}");
+    assert!(took < Duration::from_secs(2), "{took:?}");
+
+    // Many aliases of a small anchor.
+    let text = format!("{}description: &s x\nmetadata: [{}]\n", head(), vec!["*s"; 100_000].join(", "));
+    let (codes, _) = timed(&text, &builtin_resolver());
+    assert!(codes.contains(&"E-LIMIT"), "{codes:?}");
+}
+
+/// Serves generated files: `f0.yaml` imports `f1.yaml` ... and the last imports `f0.yaml`.
+struct Ring(usize);
+
+impl ImportResolver for Ring {
+    fn load(&self, _importer: &str, import: &str) -> Result<(String, String), String> {
+        let i: usize = import.trim_start_matches('f').trim_end_matches(".yaml").parse().map_err(|_| "no")?;
+        let next = (i + 1) % self.0;
+        Ok((import.to_owned(), format!("{}imports: [ f{next}.yaml, f{i}.yaml ]\n", head())))
+    }
+}
+
+#[test]
+fn import_cycles_terminate_with_a_warning_and_import_count_is_bounded() {
+    let text = format!("{}imports: [ f0.yaml ]\n", head());
+    let (codes, took) = timed(&text, &Ring(3));
+    assert!(codes.contains(&"W-IMPORT-CYCLE"), "{codes:?}");
+    assert!(took < Duration::from_secs(1));
+    let (codes, took) = timed(&text, &Ring(10_000));
+    assert!(codes.contains(&"E-LIMIT"), "{codes:?}");
+    assert!(took < Duration::from_secs(2), "{took:?}");
+}
+
+#[test]
+fn long_and_wide_documents_stay_linear() {
+    let small = format!("{}metadata:\n{}", head(), (0..2_000).map(|i| format!("  k{i}: v\n")).collect::<String>());
+    let big = format!("{}metadata:\n{}", head(), (0..20_000).map(|i| format!("  k{i}: v\n")).collect::<String>());
+    let (_, t_small) = timed(&small, &builtin_resolver());
+    let (_, t_big) = timed(&big, &builtin_resolver());
+    // Ten times the keys must not take a hundred times as long.
+    assert!(t_big < t_small * 40 + Duration::from_millis(200), "{t_small:?} vs {t_big:?}");
+}
