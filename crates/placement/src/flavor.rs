@@ -18,11 +18,29 @@ enum Need<'r> {
     DiskGb(u64),
 }
 
+/// A node's needs, kept on the stack: placement asks for them once per
+/// provider, so they must not cost an allocation.
+struct Needs<'r> {
+    list: [Need<'r>; 7],
+    len: usize,
+}
+
+impl<'r> Needs<'r> {
+    fn push(&mut self, need: Need<'r>) {
+        self.list[self.len] = need;
+        self.len += 1;
+    }
+
+    fn as_slice(&self) -> &[Need<'r>] {
+        &self.list[..self.len]
+    }
+}
+
 impl<'r> Need<'r> {
     /// What `node` asks for, GPUs first, then vCPUs, RAM and disk; absent
     /// and zero amounts ask for nothing.
-    fn of(node: &'r ComputeRequirement) -> Vec<Need<'r>> {
-        let mut needs = Vec::new();
+    fn of(node: &'r ComputeRequirement) -> Needs<'r> {
+        let mut needs = Needs { list: [Need::Gpus(0); 7], len: 0 };
         if node.gpus > 0 {
             needs.push(Need::Gpus(node.gpus));
         }
@@ -140,6 +158,7 @@ pub(crate) fn choose<'f>(node: &ComputeRequirement, flavors: &'f [Flavor]) -> Re
         return Err("no flavors on offer".to_owned());
     }
     let needs = Need::of(node);
+    let needs = needs.as_slice();
 
     if let Some(name) = node.instance_type.as_deref() {
         let Some(flavor) = flavors.iter().find(|f| f.name == name) else {
@@ -148,7 +167,7 @@ pub(crate) fn choose<'f>(node: &ComputeRequirement, flavors: &'f [Flavor]) -> Re
                 offered(flavors.iter().map(|f| f.name.clone()))
             ));
         };
-        let unmet: Vec<Need<'_>> = needs.into_iter().filter(|n| !n.fits(flavor)).collect();
+        let unmet: Vec<Need<'_>> = needs.iter().copied().filter(|n| !n.fits(flavor)).collect();
         if unmet.is_empty() {
             return Ok(flavor);
         }
@@ -157,9 +176,27 @@ pub(crate) fn choose<'f>(node: &ComputeRequirement, flavors: &'f [Flavor]) -> Re
         return Err(format!("flavor {name} (instance_type) has {}; {} requested", had.join(", "), wanted.join(", ")));
     }
 
+    // The common case, without allocating: some flavor meets every need.
+    // The numeric needs are checked first, all at once; the few flavors
+    // that pass are checked in full.
+    let floor = (node.gpus, node.cpus.unwrap_or(0), node.mem_mb.unwrap_or(0), node.disk_gb.unwrap_or(0));
+    let mut best: Option<&Flavor> = None;
+    for f in flavors {
+        if f.gpus < floor.0 || f.vcpus < floor.1 || f.ram_mb < floor.2 || f.disk_gb < floor.3 {
+            continue;
+        }
+        let smaller = best.is_none_or(|b| size(f).cmp(&size(b)).then_with(|| f.name.cmp(&b.name)).is_lt());
+        if smaller && needs.iter().all(|n| n.fits(f)) {
+            best = Some(f);
+        }
+    }
+    if let Some(flavor) = best {
+        return Ok(flavor);
+    }
+    // None does: narrow need by need to say which one no flavor meets.
     let mut fitting: Vec<&Flavor> = flavors.iter().collect();
     let mut narrowed_by: Vec<Need<'_>> = Vec::new();
-    for need in needs {
+    for &need in needs {
         let next: Vec<&Flavor> = fitting.iter().copied().filter(|f| need.fits(f)).collect();
         if next.is_empty() {
             let context: Vec<String> =
@@ -189,17 +226,26 @@ fn size(flavor: &Flavor) -> (u32, u32, u64, u64) {
 
 /// A flavor in a few words: "2 vCPU, 4096 MiB" plus GPUs and InfiniBand
 /// when it has them.
-pub(crate) fn describe(flavor: &Flavor) -> String {
-    let mut out = format!("{} vCPU, {} MiB", flavor.vcpus, flavor.ram_mb);
-    if flavor.gpus > 0 {
-        out.push_str(&format!(", {} GPU", flavor.gpus));
-        for part in [&flavor.gpu_vendor, &flavor.gpu_model].into_iter().flatten() {
-            out.push(' ');
-            out.push_str(part);
+pub(crate) fn describe(flavor: &Flavor) -> Described<'_> {
+    Described(flavor)
+}
+
+/// [`describe`]'s result, written without intermediate strings.
+pub(crate) struct Described<'f>(&'f Flavor);
+
+impl std::fmt::Display for Described<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let flavor = self.0;
+        write!(f, "{} vCPU, {} MiB", flavor.vcpus, flavor.ram_mb)?;
+        if flavor.gpus > 0 {
+            write!(f, ", {} GPU", flavor.gpus)?;
+            for part in [&flavor.gpu_vendor, &flavor.gpu_model].into_iter().flatten() {
+                write!(f, " {part}")?;
+            }
         }
+        if flavor.infiniband {
+            f.write_str(", InfiniBand")?;
+        }
+        Ok(())
     }
-    if flavor.infiniband {
-        out.push_str(", InfiniBand");
-    }
-    out
 }

@@ -1,7 +1,7 @@
 //! Image choice for one node: the exact image named by the template, or the
 //! best image matching its OS type, distribution and version.
 
-use std::cmp::{Ordering, Reverse};
+use std::cmp::Ordering;
 
 use nuvola_types::{Image, ImageRequirement};
 
@@ -43,9 +43,15 @@ fn matches(wanted: &ImageRequirement, image: &Image) -> bool {
 /// components of `want` are the leading components of `have` ("22" matches
 /// "22.04" and "22.04.3"; "2" does not match "22.04").
 pub(crate) fn version_matches(want: &str, have: &str) -> bool {
-    let want = want.trim().to_lowercase();
-    let have = have.trim().to_lowercase();
-    have == want || (!want.is_empty() && have.starts_with(&format!("{want}.")))
+    let (want, have) = (want.trim(), have.trim());
+    if have.eq_ignore_ascii_case(want) {
+        return true;
+    }
+    // A leading whole component: "22" matches "22.04", not "2".
+    !want.is_empty()
+        && have.len() > want.len()
+        && have.as_bytes()[want.len()] == b'.'
+        && have.get(..want.len()).is_some_and(|head| head.eq_ignore_ascii_case(want))
 }
 
 /// Orders matching images best first: GPU fitness, exact version, highest
@@ -53,34 +59,41 @@ pub(crate) fn version_matches(want: &str, have: &str) -> bool {
 fn preference(wanted: &ImageRequirement, gpu_node: bool, a: &Image, b: &Image) -> Ordering {
     let key = |image: &Image| {
         let exact = wanted.version.as_deref().is_none_or(|w| w.trim().eq_ignore_ascii_case(image.version.trim()));
-        (is_gpu_image(image) != gpu_node, !exact, Reverse(version_key(&image.version)))
+        (is_gpu_image(image) != gpu_node, !exact)
     };
-    key(a).cmp(&key(b)).then_with(|| a.name.cmp(&b.name))
+    key(a).cmp(&key(b)).then_with(|| compare_versions(&b.version, &a.version)).then_with(|| a.name.cmp(&b.name))
 }
 
 /// Whether an image is meant for GPU nodes: it declares a CUDA version or
 /// says `gpu` or `cuda` in its name.
 fn is_gpu_image(image: &Image) -> bool {
-    let name = image.name.to_lowercase();
-    image.cuda.is_some() || name.contains("cuda") || name.contains("gpu")
+    let contains = |word: &[u8]| image.name.as_bytes().windows(word.len()).any(|w| w.eq_ignore_ascii_case(word));
+    image.cuda.is_some() || contains(b"cuda") || contains(b"gpu")
 }
 
-/// One component of a version, numbers ordered numerically.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-enum VersionPart {
-    Number(u64),
-    Text(String),
-}
-
-fn version_key(version: &str) -> Vec<VersionPart> {
-    version
-        .split(['.', '-', '_', ' '])
-        .filter(|p| !p.is_empty())
-        .map(|p| match p.parse() {
-            Ok(n) => VersionPart::Number(n),
-            Err(_) => VersionPart::Text(p.to_lowercase()),
-        })
-        .collect()
+/// Orders versions component by component, numbers numerically, without
+/// allocating (placement compares many of them).
+fn compare_versions(a: &str, b: &str) -> Ordering {
+    let mut left = a.split(['.', '-', '_', ' ']).filter(|p| !p.is_empty());
+    let mut right = b.split(['.', '-', '_', ' ']).filter(|p| !p.is_empty());
+    loop {
+        let order = match (left.next(), right.next()) {
+            (None, None) => return Ordering::Equal,
+            (None, Some(_)) => Ordering::Less,
+            (Some(_), None) => Ordering::Greater,
+            (Some(x), Some(y)) => match (x.parse::<u64>(), y.parse::<u64>()) {
+                (Ok(m), Ok(n)) => m.cmp(&n),
+                (Ok(_), Err(_)) => Ordering::Less,
+                (Err(_), Ok(_)) => Ordering::Greater,
+                (Err(_), Err(_)) => {
+                    x.bytes().map(|c| c.to_ascii_lowercase()).cmp(y.bytes().map(|c| c.to_ascii_lowercase()))
+                }
+            },
+        };
+        if order != Ordering::Equal {
+            return order;
+        }
+    }
 }
 
 /// The request in words, e.g. "ubuntu 22.04"; "any image" when empty.
@@ -123,8 +136,9 @@ mod tests {
 
     #[test]
     fn versions_order_numerically() {
-        assert!(version_key("22.10") > version_key("22.04"));
-        assert!(version_key("10") > version_key("9"));
-        assert!(version_key("9.1") > version_key("9"));
+        assert_eq!(compare_versions("22.10", "22.04"), Ordering::Greater);
+        assert_eq!(compare_versions("10", "9"), Ordering::Greater);
+        assert_eq!(compare_versions("9.1", "9"), Ordering::Greater);
+        assert_eq!(compare_versions("9", "9"), Ordering::Equal);
     }
 }

@@ -189,11 +189,20 @@ fn assess(
     let mut reasons: Vec<String> = placed
         .iter()
         .map(|(node, flavor, image)| {
-            let times = if node.count == 1 { String::new() } else { format!(" ×{}", node.count) };
-            format!("{}{times}: flavor {} ({}), image {}", node.name, flavor.name, flavor::describe(flavor), image.name)
+            let described = flavor::describe(flavor);
+            if node.count == 1 {
+                format!("{}: flavor {} ({described}), image {}", node.name, flavor.name, image.name)
+            } else {
+                format!("{} ×{}: flavor {} ({described}), image {}", node.name, node.count, flavor.name, image.name)
+            }
         })
         .collect();
-    reasons.push(format!("priority {}, score {:.2} ({})", grant.priority, score.total, score.breakdown()));
+    reasons.push(format!(
+        "priority {}, score {} ({})",
+        grant.priority,
+        score::Hundredths(score.total),
+        score.breakdown()
+    ));
     let nodes = placed
         .iter()
         .map(|(node, flavor, image)| {

@@ -1,0 +1,166 @@
+//! Placement speed: plans a fixed set of requests against synthetic
+//! federations of 10, 100 and 1,000 providers with 50 flavors each, on one
+//! core, and prints the time per plan and how it grows.
+//!
+//! Run with `cargo bench -p nuvola-placement --bench plan`.
+
+use std::collections::BTreeMap;
+use std::hint::black_box;
+use std::time::Instant;
+
+use nuvola_placement::{Health, PlacementRequest, ProviderSnapshot, Weights, plan};
+use nuvola_types::{
+    ComputeRequirement, DeploymentRequirements, Flavor, Image, ImageRequirement, Network, NetworkKind, ProviderGrant,
+    ProviderSpec, Quota, Usage, VolumeRequirement, VolumeType,
+};
+
+const GPU_MODELS: [&str; 4] = ["T4", "V100", "A100", "L40S"];
+
+/// A small deterministic generator (SplitMix64), so every run plans the
+/// same federations and requests.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+fn provider(rng: &mut Rng, index: usize) -> ProviderSpec {
+    let flavors = (0..50)
+        .map(|i| {
+            let gpus = if i % 5 == 0 { 1 + rng.below(4) as u32 } else { 0 };
+            Flavor {
+                name: format!("f{i}"),
+                vcpus: 1 << rng.below(6),
+                ram_mb: 1024 << rng.below(7),
+                disk_gb: 20 << rng.below(4),
+                gpus,
+                gpu_vendor: (gpus > 0).then(|| "NVIDIA".to_string()),
+                gpu_model: (gpus > 0).then(|| GPU_MODELS[rng.below(4) as usize].to_string()),
+                infiniband: rng.below(10) == 0,
+            }
+        })
+        .collect();
+    let image = |name: &str, version: &str| Image {
+        name: name.into(),
+        os_type: "linux".into(),
+        distribution: "ubuntu".into(),
+        version: version.into(),
+        cuda: None,
+        gpu_driver: None,
+    };
+    let grant = ProviderGrant {
+        sla_id: format!("sla-{index}"),
+        project: None,
+        priority: 1.0 + rng.below(3) as f64,
+        quota: Quota { cores: Some(512), gpus: Some(16), instances: Some(100), ..Quota::default() },
+        starts: None,
+        ends: None,
+    };
+    ProviderSpec {
+        name: format!("p{index:04}"),
+        region: String::new(),
+        description: String::new(),
+        driver: "sim".into(),
+        endpoint: String::new(),
+        enabled: true,
+        issuers: vec![],
+        maintenance: vec![],
+        public_ips: true,
+        flavors,
+        images: vec![image("ubuntu-22.04", "22.04"), image("ubuntu-20.04", "20.04")],
+        volume_types: vec![VolumeType { name: "standard".into(), description: String::new() }],
+        networks: vec![
+            Network { name: "public".into(), kind: NetworkKind::Public, cidr: None },
+            Network { name: "private".into(), kind: NetworkKind::Private, cidr: None },
+        ],
+        groups: BTreeMap::from([("physics".to_string(), grant)]),
+        settings: None,
+    }
+}
+
+fn request(rng: &mut Rng) -> DeploymentRequirements {
+    let gpus = if rng.below(4) == 0 { 1 } else { 0 };
+    let node = ComputeRequirement {
+        count: 1 + rng.below(3) as u32,
+        cpus: Some(1 << rng.below(4)),
+        mem_mb: Some(1024 << rng.below(5)),
+        disk_gb: Some(20),
+        gpus,
+        gpu_model: (gpus > 0).then(|| GPU_MODELS[rng.below(4) as usize].to_string()),
+        image: ImageRequirement {
+            distribution: Some("ubuntu".into()),
+            version: Some("22.04".into()),
+            ..Default::default()
+        },
+        volumes: vec![VolumeRequirement {
+            name: "data".into(),
+            size_gb: 100,
+            volume_type: Some("standard".into()),
+            mount_path: None,
+        }],
+        ..ComputeRequirement::named("vm")
+    };
+    DeploymentRequirements { nodes: vec![node], policies: vec![] }
+}
+
+fn main() {
+    let mut rng = Rng(7);
+    let requests: Vec<DeploymentRequirements> = (0..200).map(|_| request(&mut rng)).collect();
+    println!("placement: 50 flavors per provider, {} different requests, one core", requests.len());
+    println!("{:>10}  {:>12}  {:>10}  {:>14}", "providers", "per plan", "accepted", "per provider");
+    let mut last: Option<(usize, f64)> = None;
+    for size in [10usize, 100, 1000] {
+        let specs: Vec<ProviderSpec> = (0..size).map(|i| provider(&mut rng, i)).collect();
+        let snapshots: Vec<ProviderSnapshot> = specs
+            .iter()
+            .map(|spec| ProviderSnapshot { spec, usage: Usage::default(), health: Health::default(), reported: None })
+            .collect();
+        let weights = Weights::default();
+        let rounds = (20_000 / size).max(2);
+        let mut accepted = 0;
+        // Warm up, then time.
+        for r in &requests {
+            let req = PlacementRequest {
+                requirements: r,
+                group: "physics",
+                pinned_provider: None,
+                issuer: None,
+                window: None,
+            };
+            accepted += plan(&req, &snapshots, &weights).candidates.len();
+        }
+        let start = Instant::now();
+        for _ in 0..rounds {
+            for r in &requests {
+                let req = PlacementRequest {
+                    requirements: r,
+                    group: "physics",
+                    pinned_provider: None,
+                    issuer: None,
+                    window: None,
+                };
+                black_box(plan(&req, black_box(&snapshots), &weights));
+            }
+        }
+        let per_plan = start.elapsed().as_secs_f64() / (rounds * requests.len()) as f64;
+        let per_provider_ns = per_plan * 1e9 / size as f64;
+        println!(
+            "{size:>10}  {:>9.1} µs  {:>9.0}%  {per_provider_ns:>11.0} ns",
+            per_plan * 1e6,
+            100.0 * accepted as f64 / (requests.len() * size) as f64
+        );
+        if let Some((n, t)) = last {
+            println!("{:>10}  ×{:.1} for ×{} providers", "", per_plan / t, size / n);
+        }
+        last = Some((size, per_plan));
+    }
+}
