@@ -23,6 +23,7 @@ pub async fn plan(
     reported: BTreeMap<String, (Quota, Usage)>,
     weights: &Weights,
 ) -> Result<Plan> {
+    let orders: Vec<Vec<u32>> = providers.iter().map(|p| nuvola_placement::order_by_size(&p.flavors)).collect();
     let PlanQuery { requirements, group, pinned, issuer, timeout_mins, minus } = *query;
     let mut usage: BTreeMap<String, Usage> = BTreeMap::new();
     for (provider, held) in store.held_by_group(group).await? {
@@ -36,11 +37,13 @@ pub async fn plan(
     let health = provider_health(store).await?;
     let snapshots: Vec<ProviderSnapshot> = providers
         .iter()
-        .map(|spec| ProviderSnapshot {
+        .zip(&orders)
+        .map(|(spec, order)| ProviderSnapshot {
             spec,
             usage: usage.get(&spec.name).copied().unwrap_or_default(),
             health: health.get(&spec.name).cloned().unwrap_or_default(),
             reported: reported.get(&spec.name).cloned(),
+            flavors_by_size: Some(order),
         })
         .collect();
     let now = chrono::Utc::now();

@@ -126,7 +126,7 @@ impl Run<'_> {
         self.d.provider = Some(c.provider.clone());
         self.d.endpoint = provider.map(|p| p.endpoint.clone());
         self.d.held = held_by(self.app, &self.d.requirements, &c);
-        let nodes: Vec<String> = c.nodes.iter().map(|(n, p)| format!("{n}: {} / {}", p.flavor, p.image)).collect();
+        let nodes: Vec<String> = c.nodes.iter().map(|p| format!("{}: {} / {}", p.node, p.flavor, p.image)).collect();
         self.log(format!("attempt {number} on {} ({})", c.provider, nodes.join(", ")));
         self.progress.attempts.push(attempt);
         self.next(Step::Create { number, candidate }, 0);
@@ -446,7 +446,7 @@ impl Run<'_> {
 pub(crate) fn held_by(app: &App, requirements: &nuvola_types::DeploymentRequirements, c: &Candidate) -> Usage {
     let spec = app.federation().provider(&c.provider);
     Usage::of_deployment(requirements, |node| {
-        let flavor = &c.nodes.get(node)?.flavor;
+        let flavor = &c.node(node)?.flavor;
         spec.as_ref()?.flavors.iter().find(|f| &f.name == flavor)
     })
 }
@@ -462,8 +462,7 @@ fn provision_request(app: &App, d: &DeploymentRecord, c: &Candidate, attempt_id:
     let mut nodes = Vec::new();
     for node in &d.requirements.nodes {
         let placed = c
-            .nodes
-            .get(&node.name)
+            .node(&node.name)
             .ok_or_else(|| Error::internal(format!("plan has no placement for node {}", node.name)))?;
         let flavor = spec
             .flavors

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::time::Instant;
 
-use nuvola_placement::{Health, PlacementRequest, ProviderSnapshot, Weights, plan};
+use nuvola_placement::{Health, PlacementRequest, ProviderSnapshot, Weights, order_by_size, plan};
 use nuvola_types::{
     ComputeRequirement, DeploymentRequirements, Flavor, Image, ImageRequirement, Network, NetworkKind, ProviderGrant,
     ProviderSpec, Quota, Usage, VolumeRequirement, VolumeType,
@@ -16,22 +16,9 @@ use nuvola_types::{
 
 const GPU_MODELS: [&str; 4] = ["T4", "V100", "A100", "L40S"];
 
-/// A small deterministic generator (SplitMix64), so every run plans the
-/// same federations and requests.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
+#[path = "../tests/support/rng.rs"]
+mod rng;
+use rng::Rng;
 
 fn provider(rng: &mut Rng, index: usize) -> ProviderSpec {
     let flavors = (0..50)
@@ -120,9 +107,18 @@ fn main() {
     let mut last: Option<(usize, f64)> = None;
     for size in [10usize, 100, 1000] {
         let specs: Vec<ProviderSpec> = (0..size).map(|i| provider(&mut rng, i)).collect();
+        // The server keeps each provider's flavor order with the registry.
+        let orders: Vec<Vec<u32>> = specs.iter().map(|s| order_by_size(&s.flavors)).collect();
         let snapshots: Vec<ProviderSnapshot> = specs
             .iter()
-            .map(|spec| ProviderSnapshot { spec, usage: Usage::default(), health: Health::default(), reported: None })
+            .zip(&orders)
+            .map(|(spec, order)| ProviderSnapshot {
+                spec,
+                usage: Usage::default(),
+                health: Health::default(),
+                reported: None,
+                flavors_by_size: Some(order),
+            })
             .collect();
         let weights = Weights::default();
         let rounds = (20_000 / size).max(2);

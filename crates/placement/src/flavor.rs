@@ -153,7 +153,11 @@ fn plural(n: u64) -> &'static str {
 
 /// The smallest of `flavors` that fits `node`, by (GPUs, vCPUs, RAM, disk,
 /// name); or why none does.
-pub(crate) fn choose<'f>(node: &ComputeRequirement, flavors: &'f [Flavor]) -> Result<&'f Flavor, String> {
+pub(crate) fn choose<'f>(
+    node: &ComputeRequirement,
+    flavors: &'f [Flavor],
+    by_size: Option<&[u32]>,
+) -> Result<&'f Flavor, String> {
     if flavors.is_empty() {
         return Err("no flavors on offer".to_owned());
     }
@@ -178,18 +182,29 @@ pub(crate) fn choose<'f>(node: &ComputeRequirement, flavors: &'f [Flavor]) -> Re
 
     // The common case, without allocating: some flavor meets every need.
     // The numeric needs are checked first, all at once; the few flavors
-    // that pass are checked in full.
+    // that pass are checked in full. With the flavors' order by size the
+    // first that fits is the smallest.
     let floor = (node.gpus, node.cpus.unwrap_or(0), node.mem_mb.unwrap_or(0), node.disk_gb.unwrap_or(0));
-    let mut best: Option<&Flavor> = None;
-    for f in flavors {
-        if f.gpus < floor.0 || f.vcpus < floor.1 || f.ram_mb < floor.2 || f.disk_gb < floor.3 {
-            continue;
+    let fits = |f: &Flavor| {
+        f.gpus >= floor.0
+            && f.vcpus >= floor.1
+            && f.ram_mb >= floor.2
+            && f.disk_gb >= floor.3
+            && needs.iter().all(|n| n.fits(f))
+    };
+    let best = match by_size {
+        Some(order) if order.len() == flavors.len() => order.iter().map(|&i| &flavors[i as usize]).find(|f| fits(f)),
+        _ => {
+            let mut best: Option<&Flavor> = None;
+            for f in flavors {
+                let smaller = best.is_none_or(|b| size(f).cmp(&size(b)).then_with(|| f.name.cmp(&b.name)).is_lt());
+                if smaller && fits(f) {
+                    best = Some(f);
+                }
+            }
+            best
         }
-        let smaller = best.is_none_or(|b| size(f).cmp(&size(b)).then_with(|| f.name.cmp(&b.name)).is_lt());
-        if smaller && needs.iter().all(|n| n.fits(f)) {
-            best = Some(f);
-        }
-    }
+    };
     if let Some(flavor) = best {
         return Ok(flavor);
     }
@@ -217,6 +232,17 @@ pub(crate) fn choose<'f>(node: &ComputeRequirement, flavors: &'f [Flavor]) -> Re
         .into_iter()
         .min_by(|a, b| size(a).cmp(&size(b)).then_with(|| a.name.cmp(&b.name)))
         .ok_or_else(|| "no flavor fits".to_owned())
+}
+
+/// The indices of `flavors` from smallest to largest (ties by name): give
+/// it to placement in a [`crate::ProviderSnapshot`] to skip most flavors.
+pub fn order_by_size(flavors: &[Flavor]) -> Vec<u32> {
+    let mut order: Vec<u32> = (0..flavors.len() as u32).collect();
+    order.sort_by(|&a, &b| {
+        let (a, b) = (&flavors[a as usize], &flavors[b as usize]);
+        size(a).cmp(&size(b)).then_with(|| a.name.cmp(&b.name))
+    });
+    order
 }
 
 /// The order "smallest" means: GPUs, then vCPUs, then RAM, then disk.

@@ -56,8 +56,6 @@ mod flavor;
 mod image;
 mod score;
 
-use std::collections::BTreeMap;
-
 use chrono::{DateTime, Utc};
 
 use nuvola_types::{
@@ -66,6 +64,7 @@ use nuvola_types::{
 };
 
 pub use explain::explain;
+pub use flavor::order_by_size;
 pub use score::{Health, Weights};
 
 use score::Score;
@@ -82,6 +81,9 @@ pub struct ProviderSnapshot<'a> {
     /// The group's project limits and usage as the provider itself
     /// reports them, when its driver can tell.
     pub reported: Option<(Quota, Usage)>,
+    /// `spec.flavors` ordered by size ([`order_by_size`]), when the caller
+    /// keeps it: placement then stops at the first flavor that fits.
+    pub flavors_by_size: Option<&'a [u32]>,
 }
 
 /// What is to be placed, for whom.
@@ -105,7 +107,7 @@ pub struct PlacementRequest<'a> {
 /// one verdict per provider (accepted ones in candidate order, then the
 /// rejected ones by name).
 pub fn plan(request: &PlacementRequest<'_>, providers: &[ProviderSnapshot<'_>], weights: &Weights) -> Plan {
-    let mut accepted = Vec::new();
+    let mut accepted = Vec::with_capacity(providers.len());
     let mut rejected = Vec::new();
     for snapshot in providers {
         match assess(request, snapshot, weights) {
@@ -115,7 +117,10 @@ pub fn plan(request: &PlacementRequest<'_>, providers: &[ProviderSnapshot<'_>], 
             }
         }
     }
-    accepted.sort_by(|a, b| {
+    // Rank by moving indices, not the (large) fits themselves.
+    let mut ranking: Vec<usize> = (0..accepted.len()).collect();
+    ranking.sort_by(|&a, &b| {
+        let (a, b) = (&accepted[a], &accepted[b]);
         b.priority
             .total_cmp(&a.priority)
             .then(b.score.total.total_cmp(&a.score.total))
@@ -123,8 +128,13 @@ pub fn plan(request: &PlacementRequest<'_>, providers: &[ProviderSnapshot<'_>], 
     });
     rejected.sort_by(|a, b| a.provider.cmp(&b.provider));
 
-    let mut plan = Plan::default();
-    for fit in accepted {
+    let mut plan = Plan {
+        candidates: Vec::with_capacity(accepted.len()),
+        verdicts: Vec::with_capacity(accepted.len() + rejected.len()),
+    };
+    let mut fits: Vec<Option<Fit>> = accepted.into_iter().map(Some).collect();
+    for index in ranking {
+        let fit = fits[index].take().expect("each fit is ranked once");
         plan.verdicts.push(ProviderVerdict {
             provider: fit.candidate.provider.clone(),
             accepted: true,
@@ -156,7 +166,7 @@ fn assess(
     let mut failures = Vec::new();
     let mut placed: Vec<(&ComputeRequirement, &Flavor, &Image)> = Vec::new();
     for node in &request.requirements.nodes {
-        match place_node(node, spec) {
+        match place_node(node, spec, snapshot.flavors_by_size) {
             Ok((flavor, image)) => placed.push((node, flavor, image)),
             Err(reasons) => failures.extend(reasons.into_iter().map(|reason| format!("{}: {reason}", node.name))),
         }
@@ -165,9 +175,9 @@ fn assess(
         return Err(failures);
     }
 
-    let flavor_of: BTreeMap<&str, &Flavor> =
-        placed.iter().map(|(node, flavor, _)| (node.name.as_str(), *flavor)).collect();
-    let extra = Usage::of_deployment(request.requirements, |name| flavor_of.get(name).copied());
+    let extra = Usage::of_deployment(request.requirements, |name| {
+        placed.iter().find(|(node, _, _)| node.name == name).map(|(_, flavor, _)| *flavor)
+    });
     if let Some((what, want, left)) = snapshot.usage.exceeds(extra, &grant.quota) {
         return Err(vec![format!(
             "quota: {want} {} requested, {left} left for group {}",
@@ -205,8 +215,10 @@ fn assess(
     ));
     let nodes = placed
         .iter()
-        .map(|(node, flavor, image)| {
-            (node.name.clone(), NodePlacement { flavor: flavor.name.clone(), image: image.name.clone() })
+        .map(|(node, flavor, image)| NodePlacement {
+            node: node.name.clone(),
+            flavor: flavor.name.clone(),
+            image: image.name.clone(),
         })
         .collect();
     Ok(Fit {
@@ -284,9 +296,13 @@ fn admit<'s>(request: &PlacementRequest<'_>, spec: &'s ProviderSpec) -> Result<&
 
 /// Chooses a flavor and an image for one node and checks its volumes and
 /// network; on failure, every reason (without the node prefix).
-fn place_node<'s>(node: &ComputeRequirement, spec: &'s ProviderSpec) -> Result<(&'s Flavor, &'s Image), Vec<String>> {
+fn place_node<'s>(
+    node: &ComputeRequirement,
+    spec: &'s ProviderSpec,
+    by_size: Option<&[u32]>,
+) -> Result<(&'s Flavor, &'s Image), Vec<String>> {
     let mut reasons = Vec::new();
-    let flavor = flavor::choose(node, &spec.flavors);
+    let flavor = flavor::choose(node, &spec.flavors, by_size);
     let wants_gpu = node.gpus > 0 || flavor.as_ref().is_ok_and(|f| f.gpus > 0);
     let image = image::choose(&node.image, wants_gpu, &spec.images);
     if let Err(reason) = &flavor {

@@ -89,7 +89,7 @@ fn requirements(nodes: Vec<ComputeRequirement>) -> DeploymentRequirements {
 }
 
 fn snapshot(spec: &ProviderSpec) -> ProviderSnapshot<'_> {
-    ProviderSnapshot { spec, usage: Usage::default(), health: Health::default(), reported: None }
+    ProviderSnapshot { spec, usage: Usage::default(), health: Health::default(), reported: None, flavors_by_size: None }
 }
 
 fn place(requirements: &DeploymentRequirements, specs: &[ProviderSpec]) -> Plan {
@@ -126,11 +126,11 @@ fn order(plan: &Plan) -> Vec<&str> {
 }
 
 fn flavor_of(plan: &Plan, node: &str) -> String {
-    plan.candidates[0].nodes[node].flavor.clone()
+    plan.candidates[0].node(node).unwrap().flavor.clone()
 }
 
 fn image_of(plan: &Plan, node: &str) -> String {
-    plan.candidates[0].nodes[node].image.clone()
+    plan.candidates[0].node(node).unwrap().image.clone()
 }
 
 type Edit<T> = fn(&mut T);

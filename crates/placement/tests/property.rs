@@ -15,34 +15,9 @@ use nuvola_types::{
 const GROUP: &str = "physics";
 const CASES: u64 = 1000;
 
-/// SplitMix64: a tiny, good-enough generator with a fixed seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-
-    fn pick<T: Clone>(&mut self, items: &[T]) -> T {
-        items[self.below(items.len() as u64) as usize].clone()
-    }
-
-    fn maybe<T>(&mut self, percent: u64, make: impl FnOnce(&mut Self) -> T) -> Option<T> {
-        self.chance(percent).then(|| make(self))
-    }
-}
+#[path = "support/rng.rs"]
+mod rng;
+use rng::Rng;
 
 const VENDORS: &[&str] = &["NVIDIA", "nvidia", "AMD"];
 const MODELS: &[&str] = &["T4", "V100", "a100", "A100"];
@@ -331,7 +306,7 @@ fn check(
                 assert_eq!(candidate.sla_id, grant.sla_id);
                 let mut chosen = Vec::new();
                 for (node, smallest) in reqs.nodes.iter().zip(&flavors) {
-                    let placement = &candidate.nodes[&node.name];
+                    let placement = candidate.node(&node.name).unwrap();
                     let flavor =
                         snapshot.spec.flavors.iter().find(|f| f.name == placement.flavor).expect("a real flavor");
                     assert!(flavor_fits(node, flavor), "{}", ctx());
@@ -378,13 +353,18 @@ fn plans_agree_with_the_oracle() {
         let specs: Vec<ProviderSpec> = (0..2 + rng.below(4) as usize).map(|i| gen_provider(&mut rng, i)).collect();
         let reqs = gen_requirements(&mut rng, specs.len());
         let pinned = rng.maybe(5, |r| format!("p{}", r.below(specs.len() as u64)));
+        // Half the cases give placement the flavors' order by size, as the
+        // server does; both paths must choose the same.
+        let orders: Vec<Vec<u32>> = specs.iter().map(|s| nuvola_placement::order_by_size(&s.flavors)).collect();
         let snapshots: Vec<ProviderSnapshot<'_>> = specs
             .iter()
-            .map(|spec| ProviderSnapshot {
+            .zip(&orders)
+            .map(|(spec, order)| ProviderSnapshot {
                 spec,
                 usage: gen_usage(&mut rng),
                 health: gen_health(&mut rng),
                 reported: None,
+                flavors_by_size: (case % 2 == 0).then_some(order.as_slice()),
             })
             .collect();
         let request = PlacementRequest {

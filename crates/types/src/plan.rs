@@ -1,8 +1,6 @@
 //! The result of placement: candidates in the order they will be tried, and
 //! a verdict with reasons for every provider considered.
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 
 /// Ordered candidates and every provider's verdict.
@@ -34,13 +32,22 @@ pub struct Candidate {
     pub sla_id: String,
     /// Higher is better; SLA priority dominates.
     pub score: f64,
-    /// Per node template name: the flavor and image chosen.
-    pub nodes: BTreeMap<String, NodePlacement>,
+    /// Per node template, in template order: the flavor and image chosen.
+    pub nodes: Vec<NodePlacement>,
+}
+
+impl Candidate {
+    /// What was chosen for the node template `name`.
+    pub fn node(&self, name: &str) -> Option<&NodePlacement> {
+        self.nodes.iter().find(|n| n.node == name)
+    }
 }
 
 /// The flavor and image chosen for one node template.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodePlacement {
+    /// The node template's name.
+    pub node: String,
     pub flavor: String,
     pub image: String,
 }
