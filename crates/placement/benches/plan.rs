@@ -99,64 +99,68 @@ fn request(rng: &mut Rng) -> DeploymentRequirements {
     DeploymentRequirements { nodes: vec![node], policies: vec![] }
 }
 
+/// Times `requests` against a federation of `size` providers of which one
+/// in `granting` grants the group an SLA; returns (seconds per plan,
+/// share of providers accepted).
+fn measure(rng: &mut Rng, requests: &[DeploymentRequirements], size: usize, granting: usize) -> (f64, f64) {
+    let mut specs: Vec<ProviderSpec> = (0..size).map(|i| provider(rng, i)).collect();
+    for (i, spec) in specs.iter_mut().enumerate() {
+        if i % granting != 0 {
+            spec.groups.clear();
+        }
+    }
+    // The flavors' order by size, as the server passes it.
+    let orders: Vec<Vec<u32>> = specs.iter().map(|s| order_by_size(&s.flavors)).collect();
+    let snapshots: Vec<ProviderSnapshot> = specs
+        .iter()
+        .zip(&orders)
+        .map(|(spec, order)| ProviderSnapshot {
+            spec,
+            usage: Usage::default(),
+            health: Health::default(),
+            reported: None,
+            flavors_by_size: Some(order),
+        })
+        .collect();
+    let weights = Weights::default();
+    let place = |r| {
+        let request =
+            PlacementRequest { requirements: r, group: "physics", pinned_provider: None, issuer: None, window: None };
+        plan(&request, black_box(&snapshots), &weights)
+    };
+    // Warm up (and count what fits), then time.
+    let accepted: usize = requests.iter().map(|r| place(r).candidates.len()).sum();
+    let rounds = (20_000 / size).max(2);
+    let start = Instant::now();
+    for _ in 0..rounds {
+        for r in requests {
+            black_box(place(r));
+        }
+    }
+    let per_plan = start.elapsed().as_secs_f64() / (rounds * requests.len()) as f64;
+    (per_plan, accepted as f64 / (requests.len() * size) as f64)
+}
+
 fn main() {
     let mut rng = Rng(7);
     let requests: Vec<DeploymentRequirements> = (0..200).map(|_| request(&mut rng)).collect();
     println!("placement: 50 flavors per provider, {} different requests, one core", requests.len());
-    println!("{:>10}  {:>12}  {:>10}  {:>14}", "providers", "per plan", "accepted", "per provider");
-    let mut last: Option<(usize, f64)> = None;
-    for size in [10usize, 100, 1000] {
-        let specs: Vec<ProviderSpec> = (0..size).map(|i| provider(&mut rng, i)).collect();
-        // The server keeps each provider's flavor order with the registry.
-        let orders: Vec<Vec<u32>> = specs.iter().map(|s| order_by_size(&s.flavors)).collect();
-        let snapshots: Vec<ProviderSnapshot> = specs
-            .iter()
-            .zip(&orders)
-            .map(|(spec, order)| ProviderSnapshot {
-                spec,
-                usage: Usage::default(),
-                health: Health::default(),
-                reported: None,
-                flavors_by_size: Some(order),
-            })
-            .collect();
-        let weights = Weights::default();
-        let rounds = (20_000 / size).max(2);
-        let mut accepted = 0;
-        // Warm up, then time.
-        for r in &requests {
-            let req = PlacementRequest {
-                requirements: r,
-                group: "physics",
-                pinned_provider: None,
-                issuer: None,
-                window: None,
-            };
-            accepted += plan(&req, &snapshots, &weights).candidates.len();
-        }
-        let start = Instant::now();
-        for _ in 0..rounds {
-            for r in &requests {
-                let req = PlacementRequest {
-                    requirements: r,
-                    group: "physics",
-                    pinned_provider: None,
-                    issuer: None,
-                    window: None,
-                };
-                black_box(plan(&req, black_box(&snapshots), &weights));
+    for (label, granting) in [("every provider grants the group an SLA", 1), ("one provider in three does", 3)] {
+        println!("{label}:");
+        println!("{:>10}  {:>12}  {:>10}  {:>14}", "providers", "per plan", "accepted", "per provider");
+        let mut last: Option<(usize, f64)> = None;
+        for size in [10usize, 100, 1000] {
+            let (per_plan, accepted) = measure(&mut rng, &requests, size, granting);
+            println!(
+                "{size:>10}  {:>9.1} µs  {:>9.0}%  {:>11.0} ns",
+                per_plan * 1e6,
+                100.0 * accepted,
+                per_plan * 1e9 / size as f64
+            );
+            if let Some((n, t)) = last {
+                println!("{:>10}  ×{:.1} for ×{} providers", "", per_plan / t, size / n);
             }
+            last = Some((size, per_plan));
         }
-        let per_plan = start.elapsed().as_secs_f64() / (rounds * requests.len()) as f64;
-        let per_provider_ns = per_plan * 1e9 / size as f64;
-        println!(
-            "{size:>10}  {:>9.1} µs  {:>9.0}%  {per_provider_ns:>11.0} ns",
-            per_plan * 1e6,
-            100.0 * accepted as f64 / (requests.len() * size) as f64
-        );
-        if let Some((n, t)) = last {
-            println!("{:>10}  ×{:.1} for ×{} providers", "", per_plan / t, size / n);
-        }
-        last = Some((size, per_plan));
     }
 }

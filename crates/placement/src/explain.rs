@@ -21,12 +21,7 @@ pub fn explain(plan: &Plan) -> String {
                 candidate.sla_id,
                 candidate.score
             );
-            let reasons = plan
-                .verdicts
-                .iter()
-                .filter(|v| v.accepted && v.provider == candidate.provider)
-                .flat_map(|v| &v.reasons);
-            for reason in reasons {
+            for reason in candidate.reasons() {
                 let _ = writeln!(out, "     {reason}");
             }
         }

@@ -249,29 +249,3 @@ pub fn order_by_size(flavors: &[Flavor]) -> Vec<u32> {
 fn size(flavor: &Flavor) -> (u32, u32, u64, u64) {
     (flavor.gpus, flavor.vcpus, flavor.ram_mb, flavor.disk_gb)
 }
-
-/// A flavor in a few words: "2 vCPU, 4096 MiB" plus GPUs and InfiniBand
-/// when it has them.
-pub(crate) fn describe(flavor: &Flavor) -> Described<'_> {
-    Described(flavor)
-}
-
-/// [`describe`]'s result, written without intermediate strings.
-pub(crate) struct Described<'f>(&'f Flavor);
-
-impl std::fmt::Display for Described<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let flavor = self.0;
-        write!(f, "{} vCPU, {} MiB", flavor.vcpus, flavor.ram_mb)?;
-        if flavor.gpus > 0 {
-            write!(f, ", {} GPU", flavor.gpus)?;
-            for part in [&flavor.gpu_vendor, &flavor.gpu_model].into_iter().flatten() {
-                write!(f, " {part}")?;
-            }
-        }
-        if flavor.infiniband {
-            f.write_str(", InfiniBand")?;
-        }
-        Ok(())
-    }
-}

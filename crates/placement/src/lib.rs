@@ -59,8 +59,8 @@ mod score;
 use chrono::{DateTime, Utc};
 
 use nuvola_types::{
-    Candidate, ComputeRequirement, DeploymentRequirements, Flavor, Image, NetworkKind, NodePlacement, PlacementPolicy,
-    Plan, ProviderGrant, ProviderSpec, ProviderVerdict, Quota, Usage,
+    Candidate, ComputeRequirement, DeploymentRequirements, Flavor, FlavorSize, Image, NetworkKind, NodePlacement,
+    PlacementPolicy, Plan, ProviderGrant, ProviderSpec, ProviderVerdict, Quota, Usage,
 };
 
 pub use explain::explain;
@@ -135,10 +135,12 @@ pub fn plan(request: &PlacementRequest<'_>, providers: &[ProviderSnapshot<'_>], 
     let mut fits: Vec<Option<Fit>> = accepted.into_iter().map(Some).collect();
     for index in ranking {
         let fit = fits[index].take().expect("each fit is ranked once");
+        // The words of an acceptance are rendered from the candidate when
+        // the plan is shown (`Plan::reasons`), not here.
         plan.verdicts.push(ProviderVerdict {
             provider: fit.candidate.provider.clone(),
             accepted: true,
-            reasons: fit.reasons,
+            reasons: Vec::new(),
         });
         plan.candidates.push(fit.candidate);
     }
@@ -151,7 +153,6 @@ struct Fit {
     candidate: Candidate,
     priority: f64,
     score: Score,
-    reasons: Vec<String>,
 }
 
 /// Runs every filter on one provider: its fit, or every reason it fails.
@@ -196,36 +197,34 @@ fn assess(
     }
 
     let score = Score::of(&snapshot.health, snapshot.usage, extra, &grant.quota, weights);
-    let mut reasons: Vec<String> = placed
-        .iter()
-        .map(|(node, flavor, image)| {
-            let described = flavor::describe(flavor);
-            if node.count == 1 {
-                format!("{}: flavor {} ({described}), image {}", node.name, flavor.name, image.name)
-            } else {
-                format!("{} ×{}: flavor {} ({described}), image {}", node.name, node.count, flavor.name, image.name)
-            }
-        })
-        .collect();
-    reasons.push(format!(
-        "priority {}, score {} ({})",
-        grant.priority,
-        score::Hundredths(score.total),
-        score.breakdown()
-    ));
     let nodes = placed
         .iter()
         .map(|(node, flavor, image)| NodePlacement {
             node: node.name.clone(),
+            count: node.count,
             flavor: flavor.name.clone(),
             image: image.name.clone(),
+            size: FlavorSize {
+                vcpus: flavor.vcpus,
+                ram_mb: flavor.ram_mb,
+                gpus: flavor.gpus,
+                gpu_vendor: flavor.gpu_vendor.clone().filter(|_| flavor.gpus > 0),
+                gpu_model: flavor.gpu_model.clone().filter(|_| flavor.gpus > 0),
+                infiniband: flavor.infiniband,
+            },
         })
         .collect();
     Ok(Fit {
-        candidate: Candidate { provider: spec.name.clone(), sla_id: grant.sla_id.clone(), score: score.total, nodes },
+        candidate: Candidate {
+            provider: spec.name.clone(),
+            sla_id: grant.sla_id.clone(),
+            priority: grant.priority,
+            score: score.total,
+            terms: score.terms(),
+            nodes,
+        },
         priority: grant.priority,
         score,
-        reasons,
     })
 }
 

@@ -83,42 +83,14 @@ impl Score {
         Self { health: health_term, speed: speed_term, capacity: capacity_term, probe_failed, total }
     }
 
-    /// The terms in words, for a verdict.
-    pub fn breakdown(&self) -> Breakdown<'_> {
-        Breakdown(self)
-    }
-}
-
-/// [`Score::breakdown`]: "health 0.50, speed 0.83, capacity 1.00".
-pub struct Breakdown<'s>(&'s Score);
-
-impl std::fmt::Display for Breakdown<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let s = self.0;
-        write!(
-            f,
-            "health {}, speed {}, capacity {}",
-            Hundredths(s.health),
-            Hundredths(s.speed),
-            Hundredths(s.capacity)
-        )?;
-        if s.probe_failed {
-            f.write_str(", last probe failed")?;
+    /// The terms, as a plan keeps them.
+    pub fn terms(&self) -> nuvola_types::ScoreTerms {
+        nuvola_types::ScoreTerms {
+            health: self.health,
+            speed: self.speed,
+            capacity: self.capacity,
+            probe_failed: self.probe_failed,
         }
-        Ok(())
-    }
-}
-
-/// A number with two decimals, e.g. `0.83`, written through integers:
-/// several times cheaper than float formatting, and placement writes one
-/// score per accepted provider.
-pub(crate) struct Hundredths(pub f64);
-
-impl std::fmt::Display for Hundredths {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let n = (self.0 * 100.0).round() as i64;
-        let sign = if n < 0 { "-" } else { "" };
-        write!(f, "{sign}{}.{:02}", n.abs() / 100, n.abs() % 100)
     }
 }
 

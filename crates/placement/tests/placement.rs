@@ -117,8 +117,8 @@ fn maintenance(start: &str, end: &str, reason: &str) -> nuvola_types::Maintenanc
     nuvola_types::MaintenanceWindow { start: at(start), end: at(end), reason: reason.into() }
 }
 
-fn reasons_for<'p>(plan: &'p Plan, provider: &str) -> &'p [String] {
-    &plan.verdicts.iter().find(|v| v.provider == provider).expect("a verdict for every provider").reasons
+fn reasons_for(plan: &Plan, provider: &str) -> Vec<String> {
+    plan.reasons_of(provider).expect("a verdict for every provider")
 }
 
 fn order(plan: &Plan) -> Vec<&str> {
@@ -374,7 +374,7 @@ fn a_fitting_provider_is_accepted_with_its_choices() {
     assert_eq!(image_of(&plan, "vm"), "ubuntu-22.04");
     assert!(plan.verdicts[0].accepted);
     assert_eq!(
-        plan.verdicts[0].reasons,
+        plan.reasons(&plan.verdicts[0]),
         [
             "vm: flavor m1.medium (2 vCPU, 4096 MiB), image ubuntu-22.04",
             "priority 1, score 0.65 (health 0.50, speed 0.50, capacity 1.00)",

@@ -16,7 +16,7 @@ pub use error::{Error, Result};
 pub use federation::{
     Flavor, Image, MaintenanceWindow, Network, NetworkKind, ProviderGrant, ProviderSpec, Quota, Usage, VolumeType,
 };
-pub use plan::{Candidate, NodePlacement, Plan, ProviderVerdict};
+pub use plan::{Candidate, FlavorSize, Hundredths, NodePlacement, Plan, ProviderVerdict, ScoreTerms};
 pub use requirements::{
     ComputeRequirement, DeploymentRequirements, ImageRequirement, PlacementPolicy, PortRequirement, VolumeRequirement,
 };
