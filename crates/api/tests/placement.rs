@@ -54,6 +54,10 @@ async fn an_a100_goes_to_the_only_a100_site_unless_it_is_in_maintenance() {
     assert_eq!(candidates(&plan), ["recas-bari"], "{plan:#}");
     assert!(reasons(&plan, "cloudveneto").contains("no flavor with GPU model A100 (has T4, V100)"), "{plan:#}");
     assert!(plan["explanation"].as_str().unwrap().contains("recas-bari"), "{plan:#}");
+    // The accepted verdict says what was chosen there, and how it scored.
+    let chosen = reasons(&plan, "recas-bari");
+    assert!(chosen.contains("gpu_node: flavor recas.a100.large (16 vCPU, 131072 MiB, 1 GPU NVIDIA A100)"), "{chosen}");
+    assert!(chosen.contains("priority 0.5, score"), "{chosen}");
     let id = h
         .create(&alice, &json!({"template": common::catalogue_text("gpu-vm"), "parameters": {"gpu_model": "A100"}}))
         .await;
