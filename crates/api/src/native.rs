@@ -79,27 +79,9 @@ async fn catalogue_entry(
     Ok(Json(view))
 }
 
-async fn providers(State(state): State<ApiState>, Caller(caller): Caller) -> Json<Value> {
-    let list: Vec<Value> = state
-        .app
-        .federation()
-        .providers()
-        .iter()
-        .map(|p| {
-            let mut v = serde_json::to_value(p).unwrap_or(Value::Null);
-            if let Value::Object(m) = &mut v {
-                m.remove("settings");
-                if !caller.admin {
-                    // Members see their own groups' grants only.
-                    if let Some(Value::Object(groups)) = m.get_mut("groups") {
-                        groups.retain(|g, _| caller.in_group(g));
-                    }
-                }
-            }
-            v
-        })
-        .collect();
-    Json(json!({ "content": list }))
+async fn providers(State(state): State<ApiState>, Caller(caller): Caller) -> Result<Json<Value>, ApiError> {
+    let list = state.app.visible_providers(&caller).await?;
+    Ok(Json(json!({ "content": list })))
 }
 
 async fn create(

@@ -249,6 +249,13 @@ async fn the_registry_is_edited_exported_and_imported_by_admins() {
     h.put("/api/v1/admin/providers/new-site", &admin, &serde_json::to_value(&new).unwrap()).await.expect(200);
     let id = h.create(&alice, &json!({"template": common::catalogue_text("single-vm")})).await;
     assert_eq!(h.settle(&id, "CREATE_COMPLETE").await["cloudProviderName"], "new-site");
+    // The registry shows what physics holds there; bio's grants stay hidden.
+    let listed = h.get("/api/v1/providers", &alice).await.expect(200).json();
+    let new_site = listed["content"].as_array().unwrap().iter().find(|p| p["name"] == "new-site").unwrap().clone();
+    assert_eq!(new_site["usage"]["physics"]["instances"], 1, "{new_site:#}");
+    assert!(new_site.get("settings").is_none(), "driver settings are hidden");
+    let bari = listed["content"].as_array().unwrap().iter().find(|p| p["name"] == "backbone-bari").unwrap().clone();
+    assert!(bari["groups"].get("bio").is_none() && bari["groups"].get("physics").is_some(), "{bari:#}");
 
     // It cannot be removed while it holds the deployment; it can after.
     let refused = h.delete("/api/v1/admin/providers/new-site", &admin).await.expect(409);

@@ -138,3 +138,43 @@ impl Federation {
         self.inner.sims.read().expect("sims lock").clone()
     }
 }
+
+/// A provider as a caller may see it: its offer, the grants of the
+/// caller's groups (all grants for an admin) and what those groups hold
+/// there now. Driver settings are left out.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ProviderView {
+    #[serde(flatten)]
+    pub spec: ProviderSpec,
+    /// Per group: what its deployments hold on this provider.
+    pub usage: BTreeMap<String, nuvola_types::Usage>,
+}
+
+impl crate::App {
+    /// The providers, with the grants and usage the caller may see.
+    pub async fn visible_providers(&self, caller: &nuvola_types::Principal) -> Result<Vec<ProviderView>> {
+        let providers = self.federation().providers();
+        let mut views = Vec::with_capacity(providers.len());
+        let mut held: BTreeMap<String, Vec<(String, nuvola_types::Usage)>> = BTreeMap::new();
+        for spec in providers.iter() {
+            let mut spec = spec.clone();
+            spec.settings = None;
+            if !caller.admin {
+                spec.groups.retain(|g, _| caller.in_group(g));
+            }
+            let mut usage = BTreeMap::new();
+            for group in spec.groups.keys() {
+                if !held.contains_key(group) {
+                    held.insert(group.clone(), self.store().held_by_group(group).await?);
+                }
+                let total = held[group]
+                    .iter()
+                    .filter(|(p, _)| *p == spec.name)
+                    .fold(nuvola_types::Usage::default(), |sum, (_, u)| sum.plus(*u));
+                usage.insert(group.clone(), total);
+            }
+            views.push(ProviderView { spec, usage });
+        }
+        Ok(views)
+    }
+}

@@ -29,7 +29,7 @@ use nuvola_types::{Error, Principal, Result};
 
 pub use catalogue::{Catalogue, CatalogueEntry};
 pub use deployments::{CreateDeployment, DeploymentDetails, ListQuery, PlanQuery, UpdateDeployment};
-pub use federation::Federation;
+pub use federation::{Federation, ProviderView};
 pub use identity::{EmbeddedIssuer, TokenVerifier};
 
 /// Tunables of the application, from the configuration file.

@@ -32,6 +32,8 @@ pub struct Config {
     #[serde(default)]
     pub tosca: ToscaConfig,
     #[serde(default)]
+    pub placement: PlacementConfig,
+    #[serde(default)]
     pub providers: Vec<ProviderSpec>,
 }
 
@@ -74,6 +76,18 @@ pub struct DeploymentsConfig {
     pub callback_allowed_prefixes: Vec<String>,
 }
 
+/// `[placement]`: how candidates of equal SLA priority are ranked.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlacementConfig {
+    /// Weight of the provider's recent success rate (default 0.5).
+    pub health_weight: Option<f64>,
+    /// Weight of its median create time (default 0.2).
+    pub speed_weight: Option<f64>,
+    /// Weight of the quota left after the deployment (default 0.3).
+    pub capacity_weight: Option<f64>,
+}
+
 /// `[tosca]`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -101,6 +115,15 @@ impl Config {
     fn check(&self) -> Result<()> {
         if self.providers.is_empty() {
             bail!("no [[providers]]: nuvola needs at least one provider to deploy on");
+        }
+        for (name, w) in [
+            ("health_weight", self.placement.health_weight),
+            ("speed_weight", self.placement.speed_weight),
+            ("capacity_weight", self.placement.capacity_weight),
+        ] {
+            if w.is_some_and(|w| !(0.0..=100.0).contains(&w)) {
+                bail!("[placement] {name} must be between 0 and 100");
+            }
         }
         let mut seen = std::collections::BTreeSet::new();
         for p in &self.providers {
@@ -134,7 +157,11 @@ impl Config {
                 .provider_timeout_mins
                 .unwrap_or(d.default_provider_timeout_mins),
             max_template_bytes: self.deployments.max_template_bytes.unwrap_or(d.max_template_bytes),
-            weights: d.weights,
+            weights: nuvola_placement::Weights {
+                health: self.placement.health_weight.unwrap_or(d.weights.health),
+                speed: self.placement.speed_weight.unwrap_or(d.weights.speed),
+                capacity: self.placement.capacity_weight.unwrap_or(d.weights.capacity),
+            },
             callback_allowed_prefixes: self.deployments.callback_allowed_prefixes.clone(),
             public_url: self.public_url.clone().unwrap_or(d.public_url),
             reconcile_interval: self
