@@ -113,6 +113,7 @@ impl App {
         // the start: two requests cannot both take the last GPU.
         let lock = self.group_lock(&group);
         let _held = lock.lock().await;
+        let across_replicas = self.store().lock_group(&group).await?;
         let query = PlanQuery {
             requirements: &requirements,
             group: &group,
@@ -177,6 +178,7 @@ impl App {
             revision: 0,
         };
         self.store().insert_deployment(&record, &Progress { attempts: vec![], log }).await?;
+        across_replicas.release().await?;
         tracing::info!(deployment = %record.id, group = %record.user_group, status = %record.status, "deployment submitted");
         self.wake_workers();
         Ok(record)
@@ -310,6 +312,7 @@ impl App {
         let provider = d.provider.clone().ok_or_else(|| Error::conflict("deployment has no provider to update on"))?;
         let lock = self.group_lock(&d.user_group);
         let _held = lock.lock().await;
+        let across_replicas = self.store().lock_group(&d.user_group).await?;
         let query = PlanQuery {
             requirements: &requirements,
             group: &d.user_group,
@@ -352,7 +355,11 @@ impl App {
         d.deadline_at = now + timeout_mins.saturating_mul(60_000);
         d.updated_at = now;
         let log = vec![format!("update requested by {}", caller.qualified())];
-        self.save_user_change(&d, log).await
+        // The update holds its new share of the quota from now on.
+        d.held = crate::workflow::held_by(self, &d.requirements, &d.plan.candidates[0]);
+        let saved = self.save_user_change(&d, log).await?;
+        across_replicas.release().await?;
+        Ok(saved)
     }
 
     /// Starts deleting a deployment and everything it holds, whatever it is

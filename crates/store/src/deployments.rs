@@ -387,3 +387,38 @@ fn decode(r: &AnyRow) -> Result<DeploymentRecord> {
         revision: r.try_get("revision")?,
     })
 }
+
+/// A lock on one group's placement, held across replicas sharing a
+/// PostgreSQL database (a transaction-scoped advisory lock); on SQLite, whose
+/// file has one server, the app's in-process lock is enough and this is a
+/// no-op. Released by [`GroupLock::release`] or, if dropped, when its
+/// transaction rolls back.
+pub struct GroupLock {
+    tx: Option<sqlx::Transaction<'static, sqlx::Any>>,
+}
+
+impl GroupLock {
+    /// Releases the lock.
+    pub async fn release(self) -> Result<()> {
+        if let Some(tx) = self.tx {
+            tx.commit().await?;
+        }
+        Ok(())
+    }
+}
+
+impl Store {
+    /// Takes the lock that serialises placement for `group` across every
+    /// server sharing this database, waiting for it if another holds it.
+    pub async fn lock_group(&self, group: &str) -> Result<GroupLock> {
+        if self.backend != Backend::Postgres {
+            return Ok(GroupLock { tx: None });
+        }
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(format!("nuvola-group:{group}").as_bytes());
+        let key = i64::from_be_bytes(digest[..8].try_into().expect("8 bytes"));
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(key).execute(&mut *tx).await?;
+        Ok(GroupLock { tx: Some(tx) })
+    }
+}

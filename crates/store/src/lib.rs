@@ -23,7 +23,7 @@ use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor};
 
 pub use attempts::{AttemptRecord, AttemptState};
-pub use deployments::{DeploymentFilter, DeploymentRecord, NewDeployment, Progress, Sort, now_ms};
+pub use deployments::{DeploymentFilter, DeploymentRecord, GroupLock, NewDeployment, Progress, Sort, now_ms};
 pub use log::LogLine;
 pub use providers::ConfigSync;
 
