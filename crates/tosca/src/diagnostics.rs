@@ -155,6 +155,11 @@ pub mod codes {
     pub const TYPE_CYCLE: &str = "E-TYPE-CYCLE";
     /// A property that the type does not define.
     pub const UNKNOWN_PROPERTY: &str = "E-UNKNOWN-PROPERTY";
+    /// `get_attribute` names an attribute that the entity's type does not define.
+    pub const UNKNOWN_ATTRIBUTE: &str = "E-UNKNOWN-ATTRIBUTE";
+    /// An interface operation that the interface type does not define, or
+    /// an operation definition not allowed where it is written.
+    pub const UNKNOWN_OPERATION: &str = "E-UNKNOWN-OPERATION";
     /// A capability that the node type does not define.
     pub const UNKNOWN_CAPABILITY: &str = "E-UNKNOWN-CAPABILITY";
     /// A required property without value nor default.
@@ -169,6 +174,10 @@ pub mod codes {
     pub const INPUT_REQUIRED: &str = "E-INPUT-REQUIRED";
     /// A value of the wrong type.
     pub const TYPE: &str = "E-TYPE";
+    /// Warning: a value of another type that is accepted after a coercion
+    /// real-world templates rely on (`"1"` where a number is expected, a
+    /// number where a string is).
+    pub const TYPE_COERCED: &str = "W-TYPE-COERCED";
     /// A value that violates a constraint.
     pub const CONSTRAINT: &str = "E-CONSTRAINT";
     /// An import that cannot be resolved.
@@ -176,6 +185,9 @@ pub mod codes {
     /// Warning: imports that import each other; the file already being
     /// loaded is not loaded again (its types are read once).
     pub const IMPORT_CYCLE: &str = "W-IMPORT-CYCLE";
+    /// Warning: a relative import found in a folder above the importing
+    /// file's (as tosca-parser resolves it), not next to it.
+    pub const IMPORT_ABOVE: &str = "W-IMPORT-ABOVE";
     /// A function call (get_input, concat, ...) with wrong arguments.
     pub const FUNCTION: &str = "E-FUNCTION";
     /// A value that cannot be turned into a requirement (e.g. a bad port).
@@ -186,6 +198,9 @@ pub mod codes {
     pub const CSAR: &str = "E-CSAR";
     /// An artifact file named by a template is not in its archive.
     pub const ARTIFACT: &str = "E-ARTIFACT";
+    /// A keyname the TOSCA grammar does not know in a section where it would
+    /// drop content (`topology_template`, node templates, `substitution_mappings`).
+    pub const UNKNOWN_KEYNAME: &str = "E-UNKNOWN-KEY";
     /// Warning: a keyname the TOSCA grammar does not know (likely misspelt).
     pub const UNKNOWN_KEY: &str = "W-UNKNOWN-KEY";
     /// Warning: a mapping key given twice; the last one wins.

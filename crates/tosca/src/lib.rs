@@ -17,6 +17,7 @@
 //! ```
 
 mod cache;
+mod calls;
 pub mod constraints;
 pub mod corpus;
 pub mod csar;
@@ -27,6 +28,7 @@ pub mod imports;
 mod inputs;
 mod requirements;
 pub mod template;
+mod typecheck;
 pub mod types;
 mod validate;
 pub mod values;

@@ -113,6 +113,8 @@ pub struct ServiceTemplate {
     pub(crate) policies: Vec<PolicyTemplate>,
     /// Group names, with where each is defined.
     pub(crate) groups: IndexMap<String, Pos>,
+    /// `topology_template.substitution_mappings`, checked by validation.
+    pub(crate) substitution: Option<Node>,
     pub(crate) registry: TypeRegistry,
     pub(crate) warnings: Vec<Diagnostic>,
 }
@@ -138,6 +140,17 @@ pub fn load_with_limits(
         return Err(finish(diags, None));
     }
     let version = check_version(&doc, file_name, &mut diags).unwrap_or_default();
+    if let Some([(first, _), ..]) = doc.as_map()
+        && first.name != "tosca_definitions_version"
+        && doc.get("tosca_definitions_version").is_some()
+    {
+        diags.push(Diagnostic::error(
+            file_name,
+            first.pos,
+            codes::VERSION,
+            format!("tosca_definitions_version must be the first keyname of the template, before \"{}\"", first.name),
+        ));
+    }
 
     let mut loader = ImportLoader {
         resolver,
@@ -186,6 +199,7 @@ pub fn load_with_limits(
         outputs: IndexMap::new(),
         policies: Vec::new(),
         groups: IndexMap::new(),
+        substitution: None,
         registry,
         warnings: Vec::new(),
     };
@@ -306,6 +320,29 @@ impl ImportLoader<'_> {
                 Err(e)
             }
         });
+        // tosca-parser also finds a relative import that repeats part of the
+        // importing file's folder (`data/custom_types/x.yaml` imported from
+        // `data/custom_types/`): try the folders above, with a warning.
+        let found = found.or_else(|e| {
+            if crate::imports::is_url(import) || crate::imports::is_url(file) {
+                return Err(e);
+            }
+            let mut dir = std::path::Path::new(file).parent();
+            for _ in 0..3 {
+                dir = dir.and_then(std::path::Path::parent);
+                let Some(d) = dir else { break };
+                if let Ok(found) = self.resolver.load(&d.join("_").display().to_string(), import) {
+                    self.diags.push(Diagnostic::warning(
+                        file,
+                        pos,
+                        codes::IMPORT_ABOVE,
+                        format!("\"{import}\" is not next to this file; using {}", found.0),
+                    ));
+                    return Ok(found);
+                }
+            }
+            Err(e)
+        });
         let (name, text) = match found {
             Ok(found) => found,
             Err(e) => {
@@ -329,7 +366,8 @@ impl ImportLoader<'_> {
             ));
             return;
         }
-        if !self.loaded.insert(name.clone()) {
+        // A file imported again under another namespace prefix is added again under that prefix.
+        if !self.loaded.insert(format!("{name}\u{0}{}", prefix.as_deref().unwrap_or_default())) {
             return;
         }
         if self.loaded.len() > MAX_IMPORTS {
@@ -346,7 +384,17 @@ impl ImportLoader<'_> {
             let mut diags = Vec::new();
             match crate::yaml::parse(&text, &name, self.limits, &mut diags) {
                 Ok(doc) => {
-                    check_version(&doc, &name, &mut diags);
+                    if doc.get("tosca_definitions_version").is_none() {
+                        // tosca-parser reads imported type files without one; so does nuvola, with a warning.
+                        diags.push(Diagnostic::warning(
+                            &name,
+                            doc.pos,
+                            codes::VERSION,
+                            "tosca_definitions_version is missing in this imported file; its definitions are read as TOSCA 1.0",
+                        ));
+                    } else {
+                        check_version(&doc, &name, &mut diags);
+                    }
                     Some(crate::cache::ParsedFile { doc, diags })
                 }
                 Err(e) => {
@@ -424,7 +472,28 @@ fn read_service_template(tpl: &mut ServiceTemplate, doc: &Node, diags: &mut Vec<
         !scalar
     }) {
         for (k, v) in r.map(m, "metadata") {
+            if matches!(v.value, NodeValue::Map(_) | NodeValue::Seq(_)) {
+                r.error(v.pos, codes::TYPE, format!("metadata \"{}\" must be a string, not a list or map", k.name));
+            } else if k.name == "template_version"
+                && !crate::typecheck::is_version(&v.scalar_text().unwrap_or_default())
+            {
+                r.error(
+                    v.pos,
+                    codes::TYPE,
+                    format!(
+                        "metadata template_version {} is not a version (expected major.minor[.fix[.qualifier[-build]]])",
+                        v.to_json()
+                    ),
+                );
+            }
             tpl.metadata.insert(k.name.clone(), v.scalar_text().unwrap_or_default());
+        }
+    }
+    for key in ["description"] {
+        if let Some(d) = doc.get(key).or_else(|| doc.get("topology_template").and_then(|t| t.get(key)))
+            && matches!(d.value, NodeValue::Map(_) | NodeValue::Seq(_))
+        {
+            r.error(d.pos, codes::TYPE, "description must be a string, not a list or map");
         }
     }
     for key in ["template_name", "template_author", "template_version"] {
@@ -432,12 +501,61 @@ fn read_service_template(tpl: &mut ServiceTemplate, doc: &Node, diags: &mut Vec<
             tpl.metadata.entry(key.to_owned()).or_insert(v);
         }
     }
+    if let Some(repos) = doc.get("repositories") {
+        for (k, v) in r.map(repos, "repositories") {
+            let has_url = match &v.value {
+                NodeValue::Str(_) => true,
+                NodeValue::Map(_) => v.get("url").is_some_and(|u| u.as_str().is_some()),
+                _ => false,
+            };
+            if !has_url {
+                r.error(k.pos, codes::SYNTAX, format!("repository \"{}\" needs a url", k.name));
+            }
+        }
+    }
+    if let Some(itypes) = doc.get("interface_types").and_then(Node::as_map) {
+        for (tk, tv) in itypes {
+            for (k, v) in tv.as_map().unwrap_or_default() {
+                match k.name.as_str() {
+                    "derived_from" | "version" | "metadata" | "description" | "operations" | "notifications" => {}
+                    "inputs" => {
+                        for (ik, iv) in v.as_map().unwrap_or_default() {
+                            if iv.as_map().is_none() {
+                                r.error(
+                                    ik.pos,
+                                    codes::SYNTAX,
+                                    format!(
+                                        "interface type \"{}\": input \"{}\" must be a property definition (a map with a type)",
+                                        tk.name, ik.name
+                                    ),
+                                );
+                            }
+                        }
+                    }
+                    _ => {
+                        if let Some(imp) = v.as_map().and_then(|m| m.iter().find(|(ok, _)| ok.name == "implementation"))
+                        {
+                            r.error(
+                                imp.0.pos,
+                                codes::UNKNOWN_OPERATION,
+                                format!(
+                                    "interface type \"{}\": operation \"{}\" may not have an implementation in a type (give it in the node template or node type)",
+                                    tk.name, k.name
+                                ),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
     let Some(topology) = doc.get("topology_template") else { return };
     let entries = r.map(topology, "topology_template");
-    r.check_keys(entries, TOPOLOGY_KEYS, "topology_template");
+    r.check_keys_strict(entries, TOPOLOGY_KEYS, "topology_template");
     if tpl.description.is_none() {
         tpl.description = topology.get("description").and_then(Node::scalar_text);
     }
+    tpl.substitution = topology.get("substitution_mappings").cloned();
     if let Some(inputs) = topology.get("inputs") {
         for (k, v) in r.map(inputs, "inputs") {
             let p: PropertyDef = r.property(k, v, false);
@@ -502,18 +620,35 @@ fn read_service_template(tpl: &mut ServiceTemplate, doc: &Node, diags: &mut Vec<
             tpl.groups.insert(k.name.clone(), k.pos);
         }
     }
-    // `copy: other` takes the other node template's type when none is given.
-    let copies: Vec<(String, String)> = tpl
-        .nodes
-        .values()
-        .filter(|n| n.type_name.is_empty())
-        .filter_map(|n| Some((n.name.clone(), n.copy.clone()?)))
-        .collect();
-    for (name, from) in copies {
-        if let Some(t) = tpl.nodes.get(&from).map(|n| n.type_name.clone())
-            && let Some(n) = tpl.nodes.get_mut(&name)
-        {
-            n.type_name = t;
+    // `copy: other` takes the other node template's type when none is
+    // given, and its property values (merged into maps) where the copy
+    // gives none; chains of copies are followed from their origin.
+    let mut pending: Vec<String> = tpl.nodes.values().filter(|n| n.copy.is_some()).map(|n| n.name.clone()).collect();
+    for _ in 0..8 {
+        let before = pending.len();
+        pending.retain(|name| {
+            let from = tpl.nodes[name].copy.clone().unwrap_or_default();
+            if pending_contains(&tpl.nodes, &from) {
+                return true;
+            }
+            let Some(source) = tpl.nodes.get(&from).cloned() else { return false };
+            let n = tpl.nodes.get_mut(name).expect("pending names are node templates");
+            if n.type_name.is_empty() {
+                n.type_name = source.type_name;
+            }
+            for (k, v) in source.properties {
+                match n.properties.get_mut(&k) {
+                    Some(mine) => merge_missing(mine, &v),
+                    None => {
+                        n.properties.insert(k, v);
+                    }
+                }
+            }
+            n.copy = None;
+            false
+        });
+        if pending.is_empty() || pending.len() == before {
+            break;
         }
     }
     if let Some(policies) = topology.get("policies") {
@@ -552,6 +687,22 @@ fn read_service_template(tpl: &mut ServiceTemplate, doc: &Node, diags: &mut Vec<
     }
 }
 
+/// Whether node template `name` still has an unresolved `copy:`.
+fn pending_contains(nodes: &IndexMap<String, NodeTemplate>, name: &str) -> bool {
+    nodes.get(name).is_some_and(|n| n.copy.is_some())
+}
+
+/// Adds to map `mine` the keys of map `theirs` it lacks, recursively.
+fn merge_missing(mine: &mut Node, theirs: &Node) {
+    let (NodeValue::Map(mine), Some(theirs)) = (&mut mine.value, theirs.as_map()) else { return };
+    for (k, v) in theirs {
+        match mine.iter_mut().find(|(mk, _)| mk.name == k.name) {
+            Some((_, m)) => merge_missing(m, v),
+            None => mine.push((k.clone(), v.clone())),
+        }
+    }
+}
+
 fn props(r: &mut Reader<'_>, node: Option<&Node>) -> IndexMap<String, Node> {
     let mut out = IndexMap::new();
     if let Some(node) = node {
@@ -564,7 +715,7 @@ fn props(r: &mut Reader<'_>, node: Option<&Node>) -> IndexMap<String, Node> {
 
 fn read_node_template(r: &mut Reader<'_>, key: &Key, node: &Node) -> NodeTemplate {
     let entries = r.map(node, &format!("node template \"{}\"", key.name));
-    r.check_keys(entries, NODE_TEMPLATE_KEYS, &format!("node template \"{}\"", key.name));
+    r.check_keys_strict(entries, NODE_TEMPLATE_KEYS, &format!("node template \"{}\"", key.name));
     let mut nt = NodeTemplate {
         name: key.name.clone(),
         pos: key.pos,

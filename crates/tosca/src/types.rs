@@ -149,6 +149,9 @@ pub struct RequirementDef {
     pub node: Option<String>,
     /// The relationship type.
     pub relationship: Option<String>,
+    /// How many times it may be assigned: `[min, max]`, `None` max for UNBOUNDED
+    /// (TOSCA default `[1, 1]`).
+    pub occurrences: (u64, Option<u64>),
 }
 
 /// One type definition of any kind.
@@ -174,6 +177,13 @@ pub struct TypeDef {
     pub constraints: Vec<Constraint>,
     /// New defaults for inherited properties, written `name: value`.
     pub refined_defaults: IndexMap<String, Value>,
+    /// Node types a capability of this type may come from (capability types), with where each is written.
+    pub valid_source_types: Vec<(String, Pos)>,
+    /// The operations an interface type defines (not inherited ones).
+    pub operations: Vec<String>,
+    /// Interface definitions of node, relationship and group types: name →
+    /// (interface type, operations named in the definition).
+    pub interfaces: IndexMap<String, (Option<String>, Vec<String>)>,
     /// The file it is defined in.
     pub file: String,
     /// Where its name is written.
@@ -240,6 +250,22 @@ impl Reader<'_> {
         }
     }
 
+    /// Reports keynames not in `known` as errors: for sections where a
+    /// misspelt keyname silently drops content (`node_template:` for
+    /// `node_templates:` empties the topology).
+    pub fn check_keys_strict(&mut self, entries: &[(Key, Node)], known: &[&str], what: &str) {
+        for (k, _) in entries {
+            if !known.contains(&k.name.as_str()) {
+                let hint = closest(&k.name, known).map(|c| format!("; did you mean \"{c}\"?")).unwrap_or_default();
+                self.error(
+                    k.pos,
+                    codes::UNKNOWN_KEYNAME,
+                    format!("unknown keyname \"{}\" in {what}{hint} (known: {})", k.name, known.join(", ")),
+                );
+            }
+        }
+    }
+
     /// Reads a list of constraint clauses.
     pub fn constraints(&mut self, node: &Node) -> Vec<Constraint> {
         let mut out = Vec::new();
@@ -263,6 +289,30 @@ impl Reader<'_> {
             }
         }
         out
+    }
+
+    /// Reads an `occurrences` range: `[min, max]`, max a number or `UNBOUNDED`.
+    pub fn occurrences(&mut self, node: &Node) -> Option<(u64, Option<u64>)> {
+        let bound = |n: &Node| match &n.value {
+            NodeValue::Int(i) => u64::try_from(*i).ok().map(Some),
+            NodeValue::Str(s) if s == "UNBOUNDED" => Some(None),
+            _ => None,
+        };
+        let range = match node.as_seq() {
+            Some([lo, hi]) => match (bound(lo), bound(hi)) {
+                (Some(Some(lo)), Some(hi)) if hi.is_none_or(|h| h >= lo) => Some((lo, hi)),
+                _ => None,
+            },
+            _ => None,
+        };
+        if range.is_none() {
+            self.error(
+                node.pos,
+                codes::SYNTAX,
+                "occurrences must be [min, max] with min <= max, max a number or UNBOUNDED",
+            );
+        }
+        range
     }
 
     /// Reads a property (or attribute, `attribute = true`) definition.
@@ -343,6 +393,9 @@ impl Reader<'_> {
             requirements: Vec::new(),
             constraints: Vec::new(),
             refined_defaults: IndexMap::new(),
+            valid_source_types: Vec::new(),
+            operations: Vec::new(),
+            interfaces: IndexMap::new(),
             file: self.file.to_owned(),
             pos: key.pos,
         };
@@ -437,6 +490,39 @@ impl Reader<'_> {
                     }
                 }
                 "constraints" if kind == TypeKind::Data => def.constraints = self.constraints(v),
+                "operations" if kind == TypeKind::Interface => {
+                    def.operations.extend(v.as_map().unwrap_or_default().iter().map(|(k, _)| k.name.clone()));
+                }
+                "version" | "metadata" | "inputs" | "notifications" if kind == TypeKind::Interface => {}
+                _ if kind == TypeKind::Interface => def.operations.push(k.name.clone()),
+                "interfaces" if matches!(kind, TypeKind::Node | TypeKind::Relationship | TypeKind::Group) => {
+                    for (ik, iv) in v.as_map().unwrap_or_default() {
+                        let type_name = iv.get("type").and_then(Node::scalar_text);
+                        let mut ops: Vec<String> = iv
+                            .as_map()
+                            .unwrap_or_default()
+                            .iter()
+                            .filter(|(k, _)| {
+                                !matches!(
+                                    k.name.as_str(),
+                                    "type" | "inputs" | "description" | "operations" | "notifications"
+                                )
+                            })
+                            .map(|(k, _)| k.name.clone())
+                            .collect();
+                        if let Some(o) = iv.get("operations").and_then(Node::as_map) {
+                            ops.extend(o.iter().map(|(k, _)| k.name.clone()));
+                        }
+                        def.interfaces.insert(ik.name.clone(), (type_name, ops));
+                    }
+                }
+                "valid_source_types" if kind == TypeKind::Capability => match v.as_seq() {
+                    Some(items) => {
+                        def.valid_source_types = items.iter().filter_map(|i| Some((i.scalar_text()?, i.pos))).collect()
+                    }
+                    None if v.is_null() => {}
+                    None => self.error(v.pos, codes::SYNTAX, "valid_source_types must be a list of node types"),
+                },
                 "capabilities" if kind == TypeKind::Node => {
                     for (ck, cv) in self.map(v, "capabilities") {
                         let type_name = match &cv.value {
@@ -473,11 +559,16 @@ impl Reader<'_> {
                             }),
                             _ => None,
                         };
+                        let occurrences = match rv.get("occurrences") {
+                            Some(o) => self.occurrences(o).unwrap_or((1, Some(1))),
+                            None => (1, Some(1)),
+                        };
                         def.requirements.push(RequirementDef {
                             name: rk.name.clone(),
                             capability: field("capability"),
                             node: field("node"),
                             relationship: field("relationship"),
+                            occurrences,
                         });
                     }
                 }
@@ -554,7 +645,9 @@ impl TypeRegistry {
                 }
                 let def = Arc::new(def);
                 if let Some(prefix) = prefix {
+                    // TOSCA writes `prefix:Type`; tosca-parser's samples write `prefix.Type`.
                     self.types[kind.index()].insert(format!("{prefix}:{}", key.name), def.clone());
+                    self.types[kind.index()].insert(format!("{prefix}.{}", key.name), def.clone());
                 }
                 self.types[kind.index()].insert(key.name.clone(), def);
             }
@@ -691,6 +784,27 @@ impl TypeRegistry {
         out
     }
 
+    /// The operations of interface type `name`, inherited ones included.
+    pub fn operations(&self, name: &str) -> Vec<String> {
+        self.ancestors(TypeKind::Interface, name).iter().flat_map(|d| d.operations.clone()).collect()
+    }
+
+    /// Interface definitions of a node (or relationship, group) type along
+    /// its chain: name → (interface type, operations named there), merged.
+    pub fn interfaces(&self, kind: TypeKind, name: &str) -> IndexMap<String, (Option<String>, Vec<String>)> {
+        let mut out: IndexMap<String, (Option<String>, Vec<String>)> = IndexMap::new();
+        for def in self.ancestors(kind, name).into_iter().rev() {
+            for (k, (t, ops)) in &def.interfaces {
+                let slot = out.entry(k.clone()).or_default();
+                if t.is_some() {
+                    slot.0.clone_from(t);
+                }
+                slot.1.extend(ops.iter().cloned());
+            }
+        }
+        out
+    }
+
     /// Whether the `derived_from` chain of `name` ends at a root (no unknown parent, no cycle).
     pub fn chain_is_complete(&self, kind: TypeKind, name: &str) -> bool {
         let chain = self.ancestors(kind, name);
@@ -790,6 +904,48 @@ impl TypeRegistry {
                             def.name,
                             p.type_name
                         ),
+                    );
+                }
+            }
+            for p in def.properties.values().chain(def.attributes.values()) {
+                if let Some(entry) = &p.entry_schema
+                    && !self.is_value_type(entry)
+                {
+                    report(
+                        &mut reader,
+                        p.pos,
+                        codes::UNKNOWN_TYPE,
+                        format!(
+                            "the entry_schema of \"{}\" of {} \"{}\" has unknown type \"{entry}\"",
+                            p.name,
+                            def.kind.noun(),
+                            def.name
+                        ),
+                    );
+                }
+            }
+            if def.kind == TypeKind::Data
+                && !def.properties.is_empty()
+                && PRIMITIVE_TYPES.contains(&self.primitive_of(&def.name))
+            {
+                report(
+                    &mut reader,
+                    def.pos,
+                    codes::SYNTAX,
+                    format!(
+                        "data type \"{}\" derives from the primitive type {} and cannot define properties",
+                        def.name,
+                        self.primitive_of(&def.name)
+                    ),
+                );
+            }
+            for (source, pos) in &def.valid_source_types {
+                if self.get(TypeKind::Node, source).is_none() {
+                    report(
+                        &mut reader,
+                        *pos,
+                        codes::UNKNOWN_TYPE,
+                        format!("capability type \"{}\": valid source type \"{source}\" is not a node type", def.name),
                     );
                 }
             }

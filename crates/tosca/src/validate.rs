@@ -1,13 +1,17 @@
 //! Checks on a loaded topology: node, relationship and policy types exist;
-//! assigned properties and capabilities are defined by their types; requirement
+//! assigned properties and capabilities are defined by their types and
+//! their values fit their definitions ([`crate::typecheck`]); requirement
 //! targets, policy targets and function references name existing templates
-//! and inputs; input defaults fit their types and constraints.
+//! and inputs ([`crate::calls`]); interface operations exist on their
+//! interface types; `substitution_mappings` fit the substituted node type;
+//! input defaults fit their types and constraints.
 
+use crate::calls::{Ctx, check_functions};
 use crate::diagnostics::{Diagnostic, Pos, codes};
-use crate::functions::FUNCTIONS;
 use crate::template::ServiceTemplate;
-use crate::types::TypeKind;
-use crate::yaml::{Node, NodeValue};
+use crate::typecheck::ValueChecker;
+use crate::types::{Reader, TypeKind};
+use crate::yaml::{Key, Node};
 
 pub(crate) fn validate(tpl: &ServiceTemplate, diags: &mut Vec<Diagnostic>) {
     let file = tpl.file.as_str();
@@ -20,10 +24,17 @@ pub(crate) fn validate(tpl: &ServiceTemplate, diags: &mut Vec<Diagnostic>) {
         let pos = tpl.input_pos[name];
         if !reg.is_value_type(&input.type_name) {
             err(diags, pos, codes::UNKNOWN_TYPE, format!("input \"{name}\" has unknown type \"{}\"", input.type_name));
-        } else if let Some(default) = &input.default
-            && let Err(e) = crate::inputs::check_value(tpl, input, default)
-        {
-            err(diags, pos, e.0, format!("the default of input \"{name}\": {}", e.1));
+        } else if let Some(default) = &input.default {
+            if let Err(e) = crate::inputs::check_value(tpl, input, default) {
+                err(diags, pos, e.0, format!("the default of input \"{name}\": {}", e.1));
+            } else if let Some(note) = crate::typecheck::coercion(reg.primitive_of(&input.type_name), default) {
+                diags.push(Diagnostic::warning(
+                    file,
+                    pos,
+                    codes::TYPE_COERCED,
+                    format!("the default of input \"{name}\": {note}; accepted, but write it as a {}", input.type_name),
+                ));
+            }
         }
     }
 
@@ -73,6 +84,12 @@ pub(crate) fn validate(tpl: &ServiceTemplate, diags: &mut Vec<Diagnostic>) {
                 );
             }
         }
+        ValueChecker { reg, file, diags }.assignments(
+            &format!("node template \"{}\"", node.name),
+            &defs,
+            &node.properties,
+            None,
+        );
         for (p, def) in &defs {
             if def.required && def.default.is_none() && !node.properties.contains_key(p) {
                 err(
@@ -100,6 +117,12 @@ pub(crate) fn validate(tpl: &ServiceTemplate, diags: &mut Vec<Diagnostic>) {
                 continue;
             };
             let cdefs = reg.properties(TypeKind::Capability, &cap.type_name);
+            ValueChecker { reg, file, diags }.assignments(
+                &format!("node template \"{}\": capability \"{c}\"", node.name),
+                &cdefs,
+                props,
+                None,
+            );
             for (p, v) in props {
                 if !cdefs.contains_key(p) {
                     err(
@@ -115,6 +138,9 @@ pub(crate) fn validate(tpl: &ServiceTemplate, diags: &mut Vec<Diagnostic>) {
                     );
                 }
             }
+        }
+        if let Some(ifaces) = node.interfaces.as_ref().and_then(Node::as_map) {
+            operations(tpl, &node.name, type_name, ifaces, diags);
         }
         let req_defs = reg.requirements(type_name);
         for req in &node.requirements {
@@ -168,6 +194,12 @@ pub(crate) fn validate(tpl: &ServiceTemplate, diags: &mut Vec<Diagnostic>) {
                     ),
                     Some(rel) => {
                         let rdefs = reg.properties(TypeKind::Relationship, rel);
+                        ValueChecker { reg, file, diags }.assignments(
+                            &format!("node template \"{}\": requirement \"{}\"", node.name, req.name),
+                            &rdefs,
+                            &req.relationship_properties,
+                            None,
+                        );
                         for (p, v) in &req.relationship_properties {
                             if !rdefs.contains_key(p) {
                                 err(
@@ -199,11 +231,11 @@ pub(crate) fn validate(tpl: &ServiceTemplate, diags: &mut Vec<Diagnostic>) {
         for v in
             node.properties.values().chain(node.capabilities.values().flat_map(|c| c.values())).chain(node.other.iter())
         {
-            check_functions(tpl, v, diags);
+            check_functions(tpl, v, Ctx::node(&node.name), diags);
         }
         for req in &node.requirements {
             for v in req.relationship_properties.values() {
-                check_functions(tpl, v, diags);
+                check_functions(tpl, v, Ctx { relationship: true, ..Ctx::node(&node.name) }, diags);
             }
         }
     }
@@ -218,6 +250,12 @@ pub(crate) fn validate(tpl: &ServiceTemplate, diags: &mut Vec<Diagnostic>) {
             ),
             Some(t) => {
                 let rdefs = reg.properties(TypeKind::Relationship, t);
+                ValueChecker { reg, file, diags }.assignments(
+                    &format!("relationship template \"{name}\""),
+                    &rdefs,
+                    &rel.properties,
+                    None,
+                );
                 for (p, v) in &rel.properties {
                     if !rdefs.contains_key(p) {
                         err(
@@ -227,7 +265,7 @@ pub(crate) fn validate(tpl: &ServiceTemplate, diags: &mut Vec<Diagnostic>) {
                             format!("relationship template \"{name}\": type {t} has no property \"{p}\""),
                         );
                     }
-                    check_functions(tpl, v, diags);
+                    check_functions(tpl, v, Ctx { relationship: true, ..Ctx::default() }, diags);
                 }
             }
         }
@@ -244,6 +282,12 @@ pub(crate) fn validate(tpl: &ServiceTemplate, diags: &mut Vec<Diagnostic>) {
             ),
             Some(t) => {
                 let pdefs = reg.properties(TypeKind::Policy, t);
+                ValueChecker { reg, file, diags }.assignments(
+                    &format!("policy \"{}\"", policy.name),
+                    &pdefs,
+                    &policy.properties,
+                    Some(pos),
+                );
                 for (p, v) in &policy.properties {
                     if !pdefs.contains_key(p) {
                         err(
@@ -253,7 +297,7 @@ pub(crate) fn validate(tpl: &ServiceTemplate, diags: &mut Vec<Diagnostic>) {
                             format!("policy \"{}\": type {t} has no property \"{p}\"", policy.name),
                         );
                     }
-                    check_functions(tpl, v, diags);
+                    check_functions(tpl, v, Ctx::default(), diags);
                 }
             }
         }
@@ -269,8 +313,12 @@ pub(crate) fn validate(tpl: &ServiceTemplate, diags: &mut Vec<Diagnostic>) {
         }
     }
 
+    if let Some(sub) = &tpl.substitution {
+        substitution_mappings(tpl, sub, diags);
+    }
+
     for (_, value) in tpl.outputs.values() {
-        check_functions(tpl, value, diags);
+        check_functions(tpl, value, Ctx { outputs: true, ..Ctx::default() }, diags);
     }
 }
 
@@ -278,72 +326,187 @@ fn reg_names(tpl: &ServiceTemplate, kind: TypeKind) -> Vec<String> {
     tpl.registry.names(kind).into_iter().map(str::to_owned).collect()
 }
 
-/// Checks every function call inside `node`: known inputs and templates.
-pub(crate) fn check_functions(tpl: &ServiceTemplate, node: &Node, diags: &mut Vec<Diagnostic>) {
-    match &node.value {
-        NodeValue::Seq(items) => items.iter().for_each(|i| check_functions(tpl, i, diags)),
-        NodeValue::Map(entries) => {
-            if let [(k, arg)] = entries.as_slice()
-                && FUNCTIONS.contains(&k.name.as_str())
-            {
-                check_call(tpl, &k.name, arg, k.pos, diags);
+/// Checks `substitution_mappings`: known keynames, the substituted node
+/// type, an input for each of its required properties (unless properties
+/// are mapped explicitly), capability and requirement mappings naming
+/// existing node templates and their capabilities or requirements, and
+/// the `substitution_filter` (TOSCA 1.3).
+fn substitution_mappings(tpl: &ServiceTemplate, sub: &Node, diags: &mut Vec<Diagnostic>) {
+    let file = tpl.file.as_str();
+    let reg = &tpl.registry;
+    let mut r = Reader { file, diags };
+    let entries = r.map(sub, "substitution_mappings");
+    let v13 = tpl.version.ends_with("1_3") || tpl.version.ends_with("1.3");
+    let known: &[&str] = if v13 {
+        &["node_type", "substitution_filter", "properties", "capabilities", "requirements", "attributes", "interfaces"]
+    } else {
+        &["node_type", "properties", "capabilities", "requirements", "attributes", "interfaces"]
+    };
+    r.check_keys_strict(entries, known, "substitution_mappings");
+    let Some(type_node) = sub.get("node_type") else {
+        r.error(sub.pos, codes::SYNTAX, "substitution_mappings needs a node_type".to_owned());
+        return;
+    };
+    let type_name = type_node.scalar_text().unwrap_or_default();
+    let Some(type_name) = reg.resolve(TypeKind::Node, &type_name) else {
+        r.error(
+            type_node.pos,
+            codes::UNKNOWN_TYPE,
+            format!("substitution_mappings: unknown node type \"{type_name}\""),
+        );
+        return;
+    };
+    if sub.get("properties").is_none() {
+        for (name, def) in reg.properties(TypeKind::Node, type_name) {
+            if def.required && def.default.is_none() && !tpl.inputs.contains_key(&name) {
+                r.error(
+                    type_node.pos,
+                    codes::PROPERTY_REQUIRED,
+                    format!(
+                        "substitution_mappings: required property \"{name}\" of {type_name} has no input of that name in the topology"
+                    ),
+                );
             }
-            entries.iter().for_each(|(_, v)| check_functions(tpl, v, diags));
         }
-        _ => {}
+    }
+    for (section, what) in [("capabilities", "capability"), ("requirements", "requirement")] {
+        let Some(m) = sub.get(section) else { continue };
+        let own: Vec<String> = if section == "capabilities" {
+            reg.capabilities(type_name).keys().cloned().collect()
+        } else {
+            reg.requirements(type_name).into_iter().map(|d| d.name).collect()
+        };
+        for (k, v) in r.map(m, &format!("substitution_mappings {section}")) {
+            if !own.contains(&k.name) {
+                r.error(
+                    k.pos,
+                    codes::SYNTAX,
+                    format!("substitution_mappings: node type {type_name} has no {what} \"{}\"", k.name),
+                );
+            }
+            let Some([node, inner]) = v.as_seq() else {
+                if section == "capabilities" && v13 && v.as_map().is_some() {
+                    continue;
+                }
+                r.error(
+                    v.pos,
+                    codes::SYNTAX,
+                    format!("substitution_mappings: {what} \"{}\" maps to [node_template, {what}]", k.name),
+                );
+                continue;
+            };
+            let node_name = node.scalar_text().unwrap_or_default();
+            let Some(nt) = tpl.nodes.get(&node_name) else {
+                r.error(
+                    node.pos,
+                    codes::UNKNOWN_NODE,
+                    format!("substitution_mappings: unknown node template \"{node_name}\""),
+                );
+                continue;
+            };
+            let inner_name = inner.scalar_text().unwrap_or_default();
+            let defined = if section == "capabilities" {
+                reg.capabilities(&nt.type_name).contains_key(&inner_name)
+            } else {
+                reg.requirements(&nt.type_name).iter().any(|d| d.name == inner_name)
+            };
+            if !defined && reg.get(TypeKind::Node, &nt.type_name).is_some() {
+                r.error(
+                    inner.pos,
+                    codes::SYNTAX,
+                    format!(
+                        "substitution_mappings: node template \"{node_name}\" ({}) has no {what} \"{inner_name}\"",
+                        nt.type_name
+                    ),
+                );
+            }
+        }
+    }
+    if let Some(filter) = sub.get("substitution_filter") {
+        // TOSCA 1.3 writes the filter itself; tosca-parser wraps it in `node_filter:`.
+        match filter.as_map() {
+            Some([(k, inner)]) if k.name == "node_filter" => node_filter(&mut r, inner, "substitution_filter"),
+            _ => node_filter(&mut r, filter, "substitution_filter"),
+        }
     }
 }
 
-fn check_call(tpl: &ServiceTemplate, name: &str, arg: &Node, pos: Pos, diags: &mut Vec<Diagnostic>) {
-    let file = tpl.file.as_str();
-    match name {
-        "get_input" => {
-            let input = match &arg.value {
-                NodeValue::Seq(s) => s.first().and_then(Node::scalar_text),
-                _ => arg.scalar_text(),
-            };
-            match input {
-                Some(i) if tpl.inputs.contains_key(&i) => {}
-                Some(i) => diags.push(Diagnostic::error(
-                    file,
-                    arg.pos,
-                    codes::UNKNOWN_INPUT,
-                    format!(
-                        "get_input names undeclared input \"{i}\"{}",
-                        ServiceTemplate::hint(&i, tpl.inputs.keys().map(String::as_str))
-                    ),
-                )),
-                None => diags.push(Diagnostic::error(file, pos, codes::FUNCTION, "get_input expects an input name")),
+/// Checks the shape of a node filter: `properties` a list of maps,
+/// `capabilities` a list of maps, each capability with such a `properties` list.
+pub(crate) fn node_filter(r: &mut Reader<'_>, filter: &Node, what: &str) {
+    let entries = r.map(filter, what);
+    r.check_keys_strict(entries, &["properties", "capabilities"], what);
+    let list_of_maps = |r: &mut Reader<'_>, n: &Node, section: &str| -> Vec<(Key, Node)> {
+        match n.as_seq() {
+            Some(items) => items
+                .iter()
+                .flat_map(|i| match i.as_map() {
+                    Some(m) => m.to_vec(),
+                    None => {
+                        r.error(i.pos, codes::SYNTAX, format!("{what}: each entry of {section} is a map"));
+                        Vec::new()
+                    }
+                })
+                .collect(),
+            None => {
+                r.error(n.pos, codes::SYNTAX, format!("{what}: {section} must be a list"));
+                Vec::new()
             }
         }
-        "get_property" | "get_attribute" => {
-            let args = arg.as_seq().unwrap_or_default();
-            if args.len() < 2 {
+    };
+    if let Some(p) = filter.get("properties") {
+        list_of_maps(r, p, "properties");
+    }
+    if let Some(c) = filter.get("capabilities") {
+        for (k, v) in list_of_maps(r, c, "capabilities") {
+            // tosca-parser's samples indent `properties` as a sibling of the capability name.
+            let Some(centries) = v.as_map() else { continue };
+            let inner = format!("{what}: capability \"{}\"", k.name);
+            r.check_keys_strict(centries, &["properties"], &inner);
+            if let Some(p) = v.get("properties") {
+                list_of_maps(r, p, "properties");
+            }
+        }
+    }
+}
+
+/// Checks the operations assigned in a node template's interfaces against
+/// the interface type (and the node type's interface definition); an
+/// interface whose type is unknown or declares no operations is not checked.
+fn operations(tpl: &ServiceTemplate, node: &str, type_name: &str, ifaces: &[(Key, Node)], diags: &mut Vec<Diagnostic>) {
+    let reg = &tpl.registry;
+    let defs = reg.interfaces(TypeKind::Node, type_name);
+    for (ik, iv) in ifaces {
+        let (itype, declared) = match defs.get(&ik.name) {
+            Some(d) => d.clone(),
+            None if ik.name == "Standard" => (Some("tosca.interfaces.node.lifecycle.Standard".to_owned()), Vec::new()),
+            None => (Some(ik.name.clone()), Vec::new()),
+        };
+        let Some(itype) = itype.and_then(|t| reg.resolve(TypeKind::Interface, &t).map(str::to_owned)) else {
+            continue;
+        };
+        let mut ops = reg.operations(&itype);
+        if ops.is_empty() {
+            continue;
+        }
+        ops.extend(declared);
+        for (ok, _) in iv.as_map().unwrap_or_default() {
+            if matches!(ok.name.as_str(), "type" | "inputs" | "description" | "operations" | "notifications") {
+                continue;
+            }
+            if !ops.contains(&ok.name) {
                 diags.push(Diagnostic::error(
-                    file,
-                    pos,
-                    codes::FUNCTION,
-                    format!("{name} expects [entity, name, ...]"),
-                ));
-                return;
-            }
-            let entity = args[0].scalar_text().unwrap_or_default();
-            let keyword = matches!(entity.as_str(), "SELF" | "SOURCE" | "TARGET" | "HOST");
-            if !keyword && !tpl.nodes.contains_key(&entity) && !tpl.relationships.contains_key(&entity) {
-                diags.push(Diagnostic::error(
-                    file,
-                    args[0].pos,
-                    codes::UNKNOWN_NODE,
+                    &tpl.file,
+                    ok.pos,
+                    codes::UNKNOWN_OPERATION,
                     format!(
-                        "{name} names unknown node template \"{entity}\"{}",
-                        ServiceTemplate::hint(&entity, tpl.node_names())
+                        "node template \"{node}\": interface \"{}\" ({itype}) has no operation \"{}\"{}",
+                        ik.name,
+                        ok.name,
+                        ServiceTemplate::hint(&ok.name, ops.iter().map(String::as_str))
                     ),
                 ));
             }
         }
-        "concat" | "join" | "token" if arg.as_seq().is_none() => {
-            diags.push(Diagnostic::error(file, pos, codes::FUNCTION, format!("{name} expects a list of arguments")));
-        }
-        _ => {}
     }
 }

@@ -208,6 +208,8 @@ pub(crate) fn parse(
             format!("invalid YAML: {}", e.info()),
         )
     };
+    // A byte order mark is not content (Windows editors write one).
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     for event in Parser::new_from_str(text) {
         let (event, span) = event.map_err(scan_err)?;
         if builder.event(event, &span)? {

@@ -89,14 +89,52 @@ fn unknown_requirement_target_but_dangling_host_allowed() {
 }
 
 #[test]
-fn misspelt_keynames_warn() {
+fn misspelt_keynames_warn_in_types_but_fail_in_node_templates() {
     let text = format!(
-        "{HEAD}node_types:\n  my.Node:\n    derived_from: tosca.nodes.Root\n    propertees:\n      a: {{ type: string }}\ntopology_template:\n  node_templates:\n    n:\n      type: my.Node\n      propertis: {{}}\n"
+        "{HEAD}node_types:\n  my.Node:\n    derived_from: tosca.nodes.Root\n    propertees:\n      a: {{ type: string }}\ntopology_template:\n  node_templates:\n    n:\n      type: my.Node\n"
     );
     let t = load(&text, "w.yaml", &builtin_resolver()).unwrap();
     let w: Vec<_> =
         t.warnings().iter().filter(|w| w.file == "w.yaml" && w.code == "W-UNKNOWN-KEY").map(|w| w.line - 3).collect();
-    assert_eq!(w, vec![4, 10], "{:?}", t.warnings());
+    assert_eq!(w, vec![4], "{:?}", t.warnings());
+    // A misspelt keyname in a node template drops its content: an error.
+    let d =
+        fails("topology_template:\n  node_templates:\n    n:\n      type: tosca.nodes.Compute\n      propertis: {}\n");
+    assert_eq!(at(&d, "E-UNKNOWN-KEY"), (5, 7));
+    let d = fails("topology_template:\n  node_template:\n    n:\n      type: tosca.nodes.Compute\n");
+    assert_eq!(at(&d, "E-UNKNOWN-KEY"), (2, 3));
+}
+
+#[test]
+fn property_values_are_type_checked() {
+    let d = fails(
+        "topology_template:\n  node_templates:\n    disk:\n      type: tosca.nodes.BlockStorage\n      properties:\n        size: 10\n",
+    );
+    assert_eq!(at(&d, "E-TYPE"), (6, 9));
+    let d = fails(
+        "data_types:\n  my.P:\n    derived_from: tosca.datatypes.Root\n    properties:\n      port: { type: PortDef }\n      name: { type: string }\nnode_types:\n  my.N:\n    derived_from: tosca.nodes.Root\n    properties:\n      p: { type: list, entry_schema: { type: my.P } }\ntopology_template:\n  node_templates:\n    n:\n      type: my.N\n      properties:\n        p:\n          - { port: 70000, name: a }\n          - { nme: b }\n",
+    );
+    assert_eq!(at(&d, "E-CONSTRAINT"), (18, 21));
+    assert_eq!(at(&d, "E-UNKNOWN-PROPERTY"), (19, 15));
+    assert!(d.find("E-CONSTRAINT").unwrap().message.contains("property \"p[0].port\""), "{d}");
+    // A quoted number for an integer: accepted with a warning at the value.
+    let ok = format!(
+        "{HEAD}topology_template:\n  node_templates:\n    vm:\n      type: tosca.nodes.Compute\n      capabilities:\n        host:\n          properties:\n            num_cpus: \"2\"\n"
+    );
+    let t = load(&ok, "ok.yaml", &builtin_resolver()).unwrap();
+    let w = t.warnings().iter().find(|w| w.code == "W-TYPE-COERCED").expect("a W-TYPE-COERCED warning");
+    assert_eq!((w.line - 3, w.column), (8, 13));
+}
+
+#[test]
+fn get_attribute_and_get_property_are_checked() {
+    let d = fails(
+        "topology_template:\n  node_templates:\n    vm:\n      type: tosca.nodes.Compute\n  outputs:\n    a: { value: { get_attribute: [ vm, nope ] } }\n    b: { value: { get_property: [ vm, os, nope ] } }\n    c: { value: { get_attribute: [ HOST, public_address ] } }\n    d: { value: { get_attribute: [ vm, public_address, 0 ] } }\n",
+    );
+    assert_eq!(at(&d, "E-UNKNOWN-ATTRIBUTE"), (6, 40));
+    assert_eq!(at(&d, "E-UNKNOWN-PROPERTY"), (7, 43));
+    assert!(d.iter().any(|x| x.code == "E-FUNCTION" && x.message.contains("HOST")), "{d}");
+    assert!(d.iter().any(|x| x.code == "E-FUNCTION" && x.message.contains("cannot be followed")), "{d}");
 }
 
 #[test]
