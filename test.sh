@@ -5,6 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 source .ci/services.sh
+source .ci/cloud.sh
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 if cargo nextest --version >/dev/null 2>&1; then

@@ -31,3 +31,9 @@ su postgres -c "psql -qtAc \"SELECT 1 FROM pg_database WHERE datname = 'nuvola_t
 pg_port=$(pg_lsclusters -h | awk -v v="$pg_version" '$1 == v && $2 == "main" {print $3}')
 export NUVOLA_TEST_POSTGRES_URL="postgres://nuvola:nuvola@127.0.0.1:${pg_port}/nuvola_test"
 echo "services: PostgreSQL $pg_version ready at 127.0.0.1:$pg_port"
+
+# The OIDC provider (npm `oidc-provider`) the identity tests log in against.
+source "$(dirname "${BASH_SOURCE[0]}")/oidc/start.sh"
+
+# An SMTP sink (PyPI `aiosmtpd`) for the notification tests.
+source "$(dirname "${BASH_SOURCE[0]}")/smtp/start.sh"

@@ -24,7 +24,13 @@ impl FromRequestParts<ApiState> for Caller {
             },
             Some(Err(_)) => return Err(Error::Unauthenticated("Authorization header is not ASCII".into()).into()),
         };
-        Ok(Caller(state.app.authenticate(token)?))
+        let mut caller = state.app.authenticate(token).await?;
+        // The peer address, when the server runs with connection info.
+        caller.client_ip = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|info| info.0.ip().to_string());
+        Ok(Caller(caller))
     }
 }
 

@@ -5,6 +5,7 @@
 //! authorizes), render a view. [`error::ApiError`] is the one place where
 //! domain errors become HTTP statuses.
 
+mod access;
 mod error;
 mod extract;
 mod native;

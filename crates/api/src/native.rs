@@ -33,6 +33,7 @@ pub fn routes() -> Router<ApiState> {
         .route("/admin/inventory", get(inventory))
         .route("/admin/sim", get(sim_settings))
         .route("/admin/sim/{provider}", put(set_sim))
+        .merge(crate::access::routes())
 }
 
 /// `POST /api/v1/deployments`.
@@ -61,7 +62,10 @@ async fn openapi(State(state): State<ApiState>) -> Json<Value> {
 }
 
 async fn whoami(Caller(caller): Caller) -> Json<Value> {
-    Json(json!({"subject": caller.subject, "issuer": caller.issuer, "groups": caller.groups, "admin": caller.admin}))
+    Json(json!({
+        "subject": caller.subject, "issuer": caller.issuer, "groups": caller.groups, "admin": caller.admin,
+        "manages": caller.manages,
+    }))
 }
 
 async fn catalogue(State(state): State<ApiState>, Caller(_): Caller) -> Json<Value> {
@@ -306,6 +310,6 @@ async fn set_sim(
     Path(provider): Path<String>,
     Body(patch): Body<Value>,
 ) -> Result<Json<Value>, ApiError> {
-    let settings = state.app.set_sim_settings(&caller, &provider, &patch)?;
+    let settings = state.app.set_sim_settings(&caller, &provider, &patch).await?;
     Ok(Json(serde_json::to_value(settings).unwrap_or(Value::Null)))
 }

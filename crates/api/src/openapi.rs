@@ -110,6 +110,33 @@ pub const ROUTES: &[Route] = &[
         Some("SimSettings"),
         200,
     ),
+    route("get", "/api/v1/groups/{group}/settings", "A group's settings (its members, managers, admins)", None, 200),
+    route(
+        "put",
+        "/api/v1/groups/{group}/settings",
+        "Change a group's settings (its managers, admins)",
+        Some("GroupSettings"),
+        200,
+    ),
+    route(
+        "get",
+        "/api/v1/admin/audit",
+        "The audit log (subject, action, target, since, until, limit, format=json|csv) (admin)",
+        None,
+        200,
+    ),
+    route("get", "/api/v1/policy", "The current acceptable-use policy and whether you accepted it", None, 200),
+    route("post", "/api/v1/policy/accept", "Accept the current acceptable-use policy", Some("PolicyAcceptance"), 200),
+    route("put", "/api/v1/admin/policy", "Publish a new acceptable-use policy version (admin)", Some("Policy"), 200),
+    route("post", "/api/v1/requests", "Ask to join a group or use a catalogue service", Some("AccessRequest"), 201),
+    route("get", "/api/v1/requests", "Your requests, and those you may decide (status)", None, 200),
+    route(
+        "post",
+        "/api/v1/requests/{id}/decision",
+        "Approve or reject a request (group managers, admins)",
+        Some("Decision"),
+        200,
+    ),
 ];
 
 /// The document, with `base` as the server URL.
@@ -128,7 +155,9 @@ pub fn document(base: &str) -> Value {
             op["security"] = json!([{"bearer": []}]);
             op["responses"]["401"] = json!({"$ref": "#/components/responses/Error"});
         }
-        if let Some(name) = ["id", "provider", "name"].into_iter().find(|n| r.path.contains(&format!("{{{n}}}"))) {
+        if let Some(name) =
+            ["id", "provider", "name", "group"].into_iter().find(|n| r.path.contains(&format!("{{{n}}}")))
+        {
             op["parameters"] = json!([{"name": name, "in": "path", "required": true, "schema": {"type": "string"}}]);
         }
         if let Some(schema) = r.body {
@@ -214,6 +243,31 @@ pub fn document(base: &str) -> Value {
                 "Federation": {
                     "type": "object", "additionalProperties": false, "required": ["providers"],
                     "properties": {"providers": {"type": "array", "items": {"$ref": "#/components/schemas/Provider"}}},
+                },
+                "Policy": {
+                    "type": "object", "additionalProperties": false, "required": ["text"],
+                    "properties": {"text": {"type": "string"}},
+                },
+                "PolicyAcceptance": {
+                    "type": "object", "additionalProperties": false, "required": ["version"],
+                    "properties": {"version": {"type": "integer"}},
+                },
+                "AccessRequest": {
+                    "type": "object", "additionalProperties": false, "required": ["kind", "target", "reason"],
+                    "properties": {
+                        "kind": {"enum": ["group", "catalogue"]},
+                        "target": {"type": "string", "description": "the group or catalogue id"},
+                        "reason": {"type": "string"},
+                        "email": {"type": "string", "description": "where to send the decision"},
+                    },
+                },
+                "Decision": {
+                    "type": "object", "additionalProperties": false, "required": ["approve"],
+                    "properties": {"approve": {"type": "boolean"}, "comment": {"type": "string"}},
+                },
+                "GroupSettings": {
+                    "type": "object", "additionalProperties": false, "required": ["membersSeeGroup"],
+                    "properties": {"membersSeeGroup": {"type": "boolean", "description": "members see all the group's deployments"}},
                 },
                 "SimSettings": {"type": "object", "properties": {
                     "seed": {"type": "integer"},

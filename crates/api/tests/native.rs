@@ -131,7 +131,10 @@ async fn providers_and_whoami() {
     assert!(all["content"][0]["groups"]["bio"].is_object(), "{all:#}");
 
     let me = h.get("/api/v1/whoami", &alice).await.expect(200).json();
-    assert_eq!(me, json!({"subject": "alice", "issuer": "nuvola", "groups": ["physics"], "admin": false}));
+    assert_eq!(
+        me,
+        json!({"subject": "alice", "issuer": "nuvola", "groups": ["physics"], "admin": false, "manages": []})
+    );
     let root = h.get("/api/v1/whoami", &h.admin()).await.expect(200).json();
     assert_eq!(root["admin"], true);
     h.stop().await;

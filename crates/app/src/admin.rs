@@ -36,7 +36,7 @@ impl App {
 
     /// Changes some settings of a simulated provider: `patch` is a JSON
     /// object with the fields to change. Admins only.
-    pub fn set_sim_settings(&self, caller: &Principal, provider: &str, patch: &Value) -> Result<SimSettings> {
+    pub async fn set_sim_settings(&self, caller: &Principal, provider: &str, patch: &Value) -> Result<SimSettings> {
         self.require_admin(caller)?;
         let sims = self.federation().sims();
         let sim = sims.get(provider).ok_or_else(|| {
@@ -54,7 +54,9 @@ impl App {
             serde_json::from_value(merged).map_err(|e| Error::invalid(format!("simulator settings: {e}")))?;
         sim.set_settings(settings).map_err(|e| Error::invalid(e.to_string()))?;
         tracing::info!(provider, by = %caller.qualified(), "simulator settings changed");
-        Ok(sim.settings())
+        let now = sim.settings();
+        self.audit(caller, "sim.settings", provider, Value::Object(patch.clone())).await;
+        Ok(now)
     }
 }
 
@@ -85,6 +87,8 @@ impl App {
         self.store().replace_providers(&providers).await?;
         self.reload_federation().await?;
         tracing::info!(by = %caller.qualified(), providers = providers.len(), "federation imported");
+        let names: Vec<&str> = providers.iter().map(|p| p.name.as_str()).collect();
+        self.audit(caller, "federation.import", "federation", serde_json::json!({"providers": names})).await;
         Ok(())
     }
 
@@ -95,6 +99,7 @@ impl App {
         self.store().put_provider(&spec).await?;
         self.reload_federation().await?;
         tracing::info!(by = %caller.qualified(), provider = %spec.name, "provider saved");
+        self.audit(caller, "provider.put", &spec.name, serde_json::json!({"enabled": spec.enabled})).await;
         Ok(spec)
     }
 
@@ -130,6 +135,7 @@ impl App {
         self.store().delete_provider(name).await?;
         self.reload_federation().await?;
         tracing::info!(by = %caller.qualified(), provider = %name, "provider removed");
+        self.audit(caller, "provider.delete", name, Value::Object(Default::default())).await;
         Ok(())
     }
 

@@ -11,6 +11,7 @@ use nuvola_types::{DeploymentRequirements, DeploymentStatus, Error, Plan, Princi
 use serde_json::{Map, Value};
 
 use crate::App;
+use crate::access::Access;
 use crate::workflow::Step;
 
 /// A request to deploy a template (the orchestrator's `POST /deployments`).
@@ -96,6 +97,7 @@ impl App {
     pub async fn create_deployment(&self, caller: &Principal, request: CreateDeployment) -> Result<DeploymentRecord> {
         let settings = self.settings();
         let group = self.choose_group(caller, request.user_group.as_deref())?;
+        self.require_policy_accepted(caller).await?;
         let timeout_mins = request.timeout_mins.unwrap_or(settings.default_timeout_mins);
         let provider_timeout_mins =
             request.provider_timeout_mins.unwrap_or(settings.default_provider_timeout_mins.min(timeout_mins));
@@ -178,6 +180,10 @@ impl App {
             revision: 0,
         };
         self.store().insert_deployment(&record, &Progress { attempts: vec![], log }).await?;
+        let detail = serde_json::json!({
+            "group": record.user_group, "catalogue": record.catalogue_id, "status": record.status.as_str(),
+        });
+        self.audit(caller, "deployment.create", &record.id, detail).await;
         across_replicas.release().await?;
         tracing::info!(deployment = %record.id, group = %record.user_group, status = %record.status, "deployment submitted");
         self.wake_workers();
@@ -226,11 +232,14 @@ impl App {
 
     /// One deployment the caller may see.
     pub async fn deployment(&self, caller: &Principal, id: &str) -> Result<DeploymentRecord> {
-        let record = self.store().deployment(id).await?;
-        match record {
-            Some(d) if may_see(caller, &d) => Ok(d),
-            _ => Err(Error::not_found(format!("no deployment {id}"))),
-        }
+        self.deployment_for(caller, id, Access::Read).await
+    }
+
+    /// One deployment the caller may `access` (see [`crate::access`]).
+    async fn deployment_for(&self, caller: &Principal, id: &str, access: Access) -> Result<DeploymentRecord> {
+        let d = self.store().deployment(id).await?.ok_or_else(|| Error::not_found(format!("no deployment {id}")))?;
+        self.authorize_deployment(caller, &d, access).await?;
+        Ok(d)
     }
 
     /// A deployment with its attempts.
@@ -253,6 +262,7 @@ impl App {
             ..Default::default()
         };
         let me = (caller.subject.clone(), caller.issuer.clone());
+        let visible = self.visibility(caller).await?;
         filter.owner = match query.created_by.as_deref() {
             Some("me") => Some(me),
             Some(other) => {
@@ -260,14 +270,16 @@ impl App {
                     .rsplit_once('@')
                     .ok_or_else(|| Error::invalid(format!("createdBy {other:?} must be `me` or `subject@issuer`")))?;
                 let who = (subject.to_string(), issuer.to_string());
-                if who != me && !caller.admin {
-                    return Err(Error::Forbidden("only administrators may list other users' deployments".into()));
+                if who != me && !caller.admin && visible.as_ref().is_some_and(|v| v.groups.is_empty()) {
+                    return Err(Error::Forbidden(
+                        "only administrators and group managers may list other users' deployments".into(),
+                    ));
                 }
                 Some(who)
             }
-            None if caller.admin => None,
-            None => Some(me),
+            None => None,
         };
+        filter.visible_to = visible;
         if query.size < 1 || query.size > MAX_PAGE_SIZE {
             return Err(Error::invalid(format!("size must be between 1 and {MAX_PAGE_SIZE}")));
         }
@@ -286,12 +298,13 @@ impl App {
         request: UpdateDeployment,
     ) -> Result<DeploymentRecord> {
         self.retry_raced(id, || self.try_update(caller, id, request.clone())).await?;
+        self.audit(caller, "deployment.update", id, Value::Object(Map::new())).await;
         self.wake_workers();
         self.deployment(caller, id).await
     }
 
     async fn try_update(&self, caller: &Principal, id: &str, request: UpdateDeployment) -> Result<Option<()>> {
-        let mut d = self.deployment(caller, id).await?;
+        let mut d = self.deployment_for(caller, id, Access::Change).await?;
         if !d.status.can_update() {
             return Err(Error::conflict(format!(
                 "deployment {id} is {}; it can be updated only when CREATE_COMPLETE, UPDATE_COMPLETE or UPDATE_FAILED",
@@ -366,12 +379,13 @@ impl App {
     /// doing (a running create is abandoned and cleaned up).
     pub async fn delete_deployment(&self, caller: &Principal, id: &str) -> Result<()> {
         self.retry_raced(id, || self.try_delete(caller, id)).await?;
+        self.audit(caller, "deployment.delete", id, Value::Object(Map::new())).await;
         self.wake_workers();
         Ok(())
     }
 
     async fn try_delete(&self, caller: &Principal, id: &str) -> Result<Option<()>> {
-        let mut d = self.deployment(caller, id).await?;
+        let mut d = self.deployment_for(caller, id, Access::Change).await?;
         match d.status {
             DeploymentStatus::DeleteInProgress => {
                 return Err(Error::conflict(format!("deployment {id} is already being deleted")));
@@ -401,11 +415,12 @@ impl App {
         status: DeploymentStatus,
     ) -> Result<DeploymentRecord> {
         self.retry_raced(id, || self.try_reset(caller, id, status)).await?;
+        self.audit(caller, "deployment.reset", id, serde_json::json!({"status": status.as_str()})).await;
         self.deployment(caller, id).await
     }
 
     async fn try_reset(&self, caller: &Principal, id: &str, status: DeploymentStatus) -> Result<Option<()>> {
-        let mut d = self.deployment(caller, id).await?;
+        let mut d = self.deployment_for(caller, id, Access::Change).await?;
         if status != DeploymentStatus::DeleteFailed {
             return Err(Error::invalid(format!("status can only be reset to DELETE_FAILED, not {status}")));
         }
@@ -570,11 +585,6 @@ pub fn compile(
         )));
     }
     Ok((template, inputs, requirements))
-}
-
-/// Whether `caller` may see (and act on) `d`: its creator or an admin.
-fn may_see(caller: &Principal, d: &DeploymentRecord) -> bool {
-    caller.admin || (caller.subject == d.owner_subject && caller.issuer == d.owner_issuer)
 }
 
 /// The attempt a deployment currently runs on.

@@ -34,7 +34,7 @@ impl std::fmt::Debug for Federation {
 }
 
 /// Drivers this build knows.
-pub const DRIVERS: &[&str] = &["sim"];
+pub const DRIVERS: &[&str] = &["sim", "im", "openstack"];
 
 impl Federation {
     /// A federation of `providers`. Simulated providers keep their state
@@ -68,6 +68,7 @@ impl Federation {
         }
         match spec.driver.as_str() {
             "sim" => SimSettings::from_spec(spec).map(|_| ()).map_err(|e| Error::invalid(format!("{e}"))),
+            "im" | "openstack" => nuvola_drivers::check_remote(spec).map_err(|e| Error::invalid(e.to_string())),
             other => Err(Error::invalid(format!(
                 "provider {}: unknown driver {other:?} (this build knows: {})",
                 spec.name,
@@ -91,7 +92,18 @@ impl Federation {
         {
             let mut drivers = self.inner.drivers.write().expect("drivers lock");
             let mut sims = self.inner.sims.write().expect("sims lock");
+            let before = self.providers();
             for spec in &providers {
+                if spec.driver != "sim" {
+                    // Real clouds: (re)open the driver when its description changed.
+                    if !drivers.contains_key(&spec.name) || !before.iter().any(|b| b == spec) {
+                        let dir = self.inner.state_dir.as_deref().and_then(Path::parent);
+                        let driver = nuvola_drivers::open_remote(spec, dir)
+                            .map_err(|e| Error::internal(format!("provider {}: {e}", spec.name)))?;
+                        drivers.insert(spec.name.clone(), driver);
+                    }
+                    continue;
+                }
                 if let Some(sim) = sims.get(&spec.name) {
                     sim.set_spec(spec).map_err(|e| Error::internal(format!("provider {}: {e}", spec.name)))?;
                     continue;

@@ -1,10 +1,20 @@
 //! Identity: who a bearer token says the caller is.
 //!
-//! Verification sits behind [`TokenVerifier`], the one seam the API uses;
-//! today the only implementation is [`EmbeddedIssuer`], nuvola's own
+//! Verification sits behind [`TokenVerifier`], the one seam the API uses.
+//! [`Issuers`] implements it for everything nuvola trusts: external OIDC
+//! issuers ([`oidc::OidcIssuer`]: JWTs checked against the issuer's JWKS,
+//! opaque tokens through introspection) and [`EmbeddedIssuer`], nuvola's own
 //! issuer, which signs compact JWTs with an Ed25519 key kept in the data
-//! directory (`EdDSA`, RFC 8037). External OIDC issuers will implement the
-//! same trait.
+//! directory (`EdDSA`, RFC 8037). A JWT goes to the issuer its `iss` names;
+//! the signature is checked before any other claim is believed.
+//!
+//! Roles come from groups: an issuer's `admin_group` makes platform
+//! administrators (the embedded issuer has an `admin` claim instead), and
+//! membership of `G{manager_suffix}` (`G/managers` for the embedded issuer)
+//! makes a manager of group `G`.
+
+pub mod jwk;
+pub mod oidc;
 
 use std::path::Path;
 
@@ -14,16 +24,147 @@ use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use nuvola_types::{Error, Principal, Result};
 use serde::{Deserialize, Serialize};
 
+pub use oidc::{IssuerConfig, OidcIssuer};
+
 /// Seconds of clock skew tolerated on `exp` and `nbf`.
 const CLOCK_SKEW_SECS: i64 = 60;
 
 /// The audience embedded tokens are issued for.
 pub const AUDIENCE: &str = "nuvola";
 
+/// Group-name suffix that makes an embedded-issuer user a group manager.
+pub const EMBEDDED_MANAGER_SUFFIX: &str = "/managers";
+
 /// Turns a bearer token into the caller it stands for.
+#[async_trait::async_trait]
 pub trait TokenVerifier: Send + Sync {
     /// Verifies signature, issuer, audience and validity period.
-    fn verify(&self, token: &str) -> Result<Principal>;
+    async fn verify(&self, token: &str) -> Result<Principal>;
+}
+
+/// A compact JWS split and decoded, nothing verified yet.
+#[derive(Debug)]
+pub struct Jws<'a> {
+    pub alg: String,
+    pub kid: Option<String>,
+    /// `header.payload`, the signed bytes.
+    pub signing_input: &'a str,
+    pub signature: Vec<u8>,
+    /// The payload as JSON (unverified until the signature is).
+    pub claims: serde_json::Value,
+}
+
+impl<'a> Jws<'a> {
+    /// Splits a token; `None` when it is not a compact JWS at all (an
+    /// opaque token), an error when it is one but does not decode.
+    pub fn parse(token: &'a str) -> Option<Result<Jws<'a>>> {
+        let bad = |why: &str| Error::Unauthenticated(format!("invalid bearer token: {why}"));
+        let mut parts = token.split('.');
+        let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+            return None;
+        };
+        let parsed = (|| {
+            #[derive(Deserialize)]
+            struct Header {
+                alg: String,
+                #[serde(default)]
+                kid: Option<String>,
+            }
+            let header: Header = B64
+                .decode(h)
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+                .ok_or_else(|| bad("the header does not decode"))?;
+            if header.alg.eq_ignore_ascii_case("none") {
+                return Err(bad("unsigned tokens (alg none) are refused"));
+            }
+            if !jwk::SUPPORTED.contains(&header.alg.as_str()) {
+                return Err(bad(&format!(
+                    "algorithm {} is not accepted (accepted: {})",
+                    header.alg,
+                    jwk::SUPPORTED.join(", ")
+                )));
+            }
+            let claims: serde_json::Value = B64
+                .decode(p)
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+                .filter(serde_json::Value::is_object)
+                .ok_or_else(|| bad("the claims do not decode"))?;
+            let signature = B64.decode(s).map_err(|_| bad("the signature does not decode"))?;
+            Ok(Jws {
+                alg: header.alg,
+                kid: header.kid,
+                signing_input: &token[..h.len() + 1 + p.len()],
+                signature,
+                claims,
+            })
+        })();
+        Some(parsed)
+    }
+
+    /// The unverified `iss`, to choose the issuer that checks the rest.
+    pub fn issuer(&self) -> Option<&str> {
+        self.claims.get("iss").and_then(serde_json::Value::as_str)
+    }
+}
+
+/// Everything nuvola trusts: external issuers and, when enabled, the
+/// embedded one.
+#[derive(Debug, Default)]
+pub struct Issuers {
+    embedded: Option<EmbeddedIssuer>,
+    external: Vec<OidcIssuer>,
+}
+
+impl Issuers {
+    /// Trusts `external` issuers and, if given, the embedded one.
+    pub fn new(embedded: Option<EmbeddedIssuer>, external: Vec<OidcIssuer>) -> Self {
+        Self { embedded, external }
+    }
+
+    /// The external issuers.
+    pub fn external(&self) -> &[OidcIssuer] {
+        &self.external
+    }
+
+    fn trusted(&self) -> String {
+        let mut names: Vec<&str> = self.external.iter().map(|i| i.config().issuer.as_str()).collect();
+        names.extend(self.embedded.as_ref().map(EmbeddedIssuer::issuer));
+        names.join(", ")
+    }
+}
+
+#[async_trait::async_trait]
+impl TokenVerifier for Issuers {
+    async fn verify(&self, token: &str) -> Result<Principal> {
+        let bad = |why: String| Error::Unauthenticated(format!("invalid bearer token: {why}"));
+        let jws = match Jws::parse(token) {
+            Some(parsed) => parsed?,
+            None => {
+                // An opaque token: the issuers that can introspect decide.
+                let mut last = None;
+                for issuer in &self.external {
+                    match issuer.introspect(token).await {
+                        Some(Ok(p)) => return Ok(p),
+                        Some(Err(e)) => last = Some(e),
+                        None => {}
+                    }
+                }
+                return Err(last.unwrap_or_else(|| bad("not a JWT (expected three dot-separated parts)".into())));
+            }
+        };
+        let iss = jws.issuer().ok_or_else(|| bad("the token names no issuer (iss)".into()))?;
+        if let Some(embedded) = &self.embedded
+            && iss == embedded.issuer()
+        {
+            return embedded.verify(token);
+        }
+        match self.external.iter().find(|i| oidc::same_issuer(&i.config().issuer, iss)) {
+            Some(issuer) => issuer.verify_jwt(&jws).await,
+            None => Err(bad(format!("issuer {iss} is not trusted (trusted: {})", self.trusted()))),
+        }
+    }
 }
 
 /// The claims nuvola reads and writes.
@@ -124,8 +265,17 @@ impl EmbeddedIssuer {
     }
 }
 
+#[async_trait::async_trait]
 impl TokenVerifier for EmbeddedIssuer {
-    fn verify(&self, token: &str) -> Result<Principal> {
+    async fn verify(&self, token: &str) -> Result<Principal> {
+        // The inherent, synchronous check below.
+        EmbeddedIssuer::verify(self, token)
+    }
+}
+
+impl EmbeddedIssuer {
+    /// Checks one of this issuer's own tokens.
+    pub fn verify(&self, token: &str) -> Result<Principal> {
         let bad = |why: &str| Error::Unauthenticated(format!("invalid bearer token: {why}"));
         let mut parts = token.split('.');
         let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
@@ -168,7 +318,10 @@ impl TokenVerifier for EmbeddedIssuer {
         if now + CLOCK_SKEW_SECS < claims.nbf {
             return Err(bad("token is not valid yet"));
         }
-        Ok(Principal { subject: claims.sub, issuer: claims.iss, groups: claims.groups, admin: claims.admin })
+        let mut p =
+            oidc::principal_with_roles(&claims.sub, &claims.iss, claims.groups, None, Some(EMBEDDED_MANAGER_SUFFIX));
+        p.admin = claims.admin;
+        Ok(p)
     }
 }
 

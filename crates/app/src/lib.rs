@@ -7,14 +7,18 @@
 //! provisioned by durable workflows ([`workflow`]) that workers
 //! ([`workers`]) step through, one recorded step at a time.
 
+pub mod access;
 pub mod admin;
 mod callbacks;
 pub mod catalogue;
 pub mod deployments;
 pub mod federation;
 pub mod identity;
+pub mod notify;
 pub mod planning;
+pub mod policy;
 pub mod reconciler;
+pub mod requests;
 pub mod views;
 pub mod workers;
 mod workflow;
@@ -30,7 +34,7 @@ use nuvola_types::{Error, Principal, Result};
 pub use catalogue::{Catalogue, CatalogueEntry};
 pub use deployments::{CreateDeployment, DeploymentDetails, ListQuery, PlanQuery, UpdateDeployment};
 pub use federation::{Federation, ProviderView};
-pub use identity::{EmbeddedIssuer, TokenVerifier};
+pub use identity::{EmbeddedIssuer, IssuerConfig, Issuers, OidcIssuer, TokenVerifier};
 
 /// Tunables of the application, from the configuration file.
 #[derive(Debug, Clone)]
@@ -57,6 +61,8 @@ pub struct Settings {
     pub public_url: String,
     /// How often orphaned attempts are retried.
     pub reconcile_interval: Duration,
+    /// Where notification mail goes out (none: no mail).
+    pub smtp: Option<notify::SmtpSettings>,
 }
 
 impl Default for Settings {
@@ -73,6 +79,7 @@ impl Default for Settings {
             callback_allowed_prefixes: Vec::new(),
             public_url: "http://127.0.0.1:8080".into(),
             reconcile_interval: Duration::from_secs(60),
+            smtp: None,
         }
     }
 }
@@ -133,11 +140,11 @@ impl App {
 
     /// The caller a bearer token stands for; every API call but the health
     /// check goes through here.
-    pub fn authenticate(&self, bearer: Option<&str>) -> Result<Principal> {
+    pub async fn authenticate(&self, bearer: Option<&str>) -> Result<Principal> {
         let token = bearer.ok_or_else(|| {
             Error::Unauthenticated("missing bearer token: send `Authorization: Bearer <token>`".into())
         })?;
-        self.inner.verifier.verify(token)
+        self.inner.verifier.verify(token).await
     }
 
     /// The built-in catalogue.

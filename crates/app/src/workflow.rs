@@ -487,5 +487,13 @@ fn provision_request(app: &App, d: &DeploymentRecord, c: &Candidate, attempt_id:
             network: node.network,
         });
     }
-    Ok(ProvisionRequest { deployment_id: d.id.clone(), attempt_id: attempt_id.to_string(), project, nodes })
+    let (template, inputs) = (Some(d.template.clone()), d.inputs.clone());
+    Ok(ProvisionRequest {
+        deployment_id: d.id.clone(),
+        attempt_id: attempt_id.to_string(),
+        project,
+        nodes,
+        template,
+        inputs,
+    })
 }

@@ -1,5 +1,7 @@
 //! Drivers: the one [`Driver`] trait every cloud back end implements, and
-//! its implementations (`sim` today; `openstack` and `im` later).
+//! its implementations: `sim` (the simulator), `im` (an Infrastructure
+//! Manager over its REST API) and `openstack` (Keystone, Nova, Neutron,
+//! Cinder), the last two over the resilient HTTP client in `http`.
 //!
 //! A driver provisions one *attempt* of a deployment on one provider. Every
 //! call is idempotent on the attempt id: creating an attempt that already
@@ -7,6 +9,9 @@
 //! that is gone succeeds. That is what lets the durable workflow in the app
 //! layer replay a step after a crash. Drivers never touch nuvola's store.
 
+pub mod http;
+pub mod im;
+pub mod openstack;
 pub mod sim;
 
 use std::collections::BTreeMap;
@@ -26,6 +31,13 @@ pub struct ProvisionRequest {
     pub project: String,
     /// One entry per Compute node template.
     pub nodes: Vec<NodeProvision>,
+    /// The deployment's TOSCA text, for drivers that hand the whole
+    /// template to the provider (IM); others work from `nodes`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+    /// The template's inputs after defaults and coercion, for `template`.
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub inputs: serde_json::Map<String, serde_json::Value>,
 }
 
 /// One Compute node template, placed: `count` servers of `flavor`.
@@ -162,4 +174,38 @@ pub trait Driver: Send + Sync {
 
     /// The project's quota and usage, when the provider can tell.
     async fn project_quota(&self, project: &str) -> Result<Option<ProjectQuota>, DriverError>;
+}
+
+/// Drivers that talk to a real cloud, by the name a provider's `driver`
+/// gives (the simulator is opened by the app, which steers it).
+pub const REMOTE_DRIVERS: &[&str] = &["im", "openstack"];
+
+/// Checks the settings of a provider whose driver is in [`REMOTE_DRIVERS`].
+pub fn check_remote(spec: &nuvola_types::ProviderSpec) -> Result<(), DriverError> {
+    match spec.driver.as_str() {
+        "im" => im::ImSettings::from_spec(spec).map(|_| ()),
+        "openstack" => openstack::OpenStackSettings::from_spec(spec).map(|_| ()),
+        other => Err(DriverError::Invalid(format!("provider {}: {other:?} is not a remote driver", spec.name))),
+    }
+}
+
+/// Opens the driver of a provider whose driver is in [`REMOTE_DRIVERS`].
+/// `state_dir` is where drivers keep their small journals (a folder per
+/// driver kind is made under it).
+pub fn open_remote(
+    spec: &nuvola_types::ProviderSpec,
+    state_dir: Option<&std::path::Path>,
+) -> Result<std::sync::Arc<dyn Driver>, DriverError> {
+    match spec.driver.as_str() {
+        "im" => {
+            let settings = im::ImSettings::from_spec(spec)?;
+            let dir = state_dir.map(|d| d.join("im"));
+            Ok(std::sync::Arc::new(im::ImDriver::open(spec, settings, dir.as_deref())?))
+        }
+        "openstack" => {
+            let settings = openstack::OpenStackSettings::from_spec(spec)?;
+            Ok(std::sync::Arc::new(openstack::OpenStackDriver::open(spec, settings)?))
+        }
+        other => Err(DriverError::Invalid(format!("provider {}: {other:?} is not a remote driver", spec.name))),
+    }
 }

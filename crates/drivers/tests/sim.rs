@@ -107,6 +107,8 @@ fn request(attempt: &str, nodes: Vec<NodeProvision>) -> ProvisionRequest {
         attempt_id: attempt.into(),
         project: "physics".into(),
         nodes,
+        template: None,
+        inputs: Default::default(),
     }
 }
 

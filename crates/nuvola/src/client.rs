@@ -10,16 +10,19 @@ use serde_json::{Map, Value, json};
 pub struct Client {
     http: reqwest::Client,
     base: String,
-    token: String,
+    /// `NUVOLA_TOKEN`, or `None` for the token `nuvola login` stored.
+    token: Option<String>,
 }
 
 impl Client {
-    /// From `NUVOLA_URL` (default `http://127.0.0.1:8080`) and `NUVOLA_TOKEN`.
+    /// From `NUVOLA_URL` (default `http://127.0.0.1:8080`) and `NUVOLA_TOKEN`,
+    /// or else the token `nuvola login` stored.
     pub fn from_env() -> Result<Self> {
         let base = std::env::var("NUVOLA_URL").unwrap_or_else(|_| "http://127.0.0.1:8080".into());
-        let token = std::env::var("NUVOLA_TOKEN").map_err(|_| {
-            anyhow!("NUVOLA_TOKEN is not set; get one with `nuvola token issue --user NAME --group GROUP`")
-        })?;
+        let token = std::env::var("NUVOLA_TOKEN").ok().filter(|t| !t.is_empty());
+        if token.is_none() && crate::login::load()?.is_none() {
+            return Err(crate::login::not_logged_in());
+        }
         let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build()?;
         Ok(Self { http, base: base.trim_end_matches('/').to_string(), token })
     }
@@ -27,7 +30,11 @@ impl Client {
     /// Sends one request; a non-2xx answer is an error with the server's message.
     pub async fn send(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> Result<Value> {
         let url = format!("{}{path}", self.base);
-        let mut request = self.http.request(method, &url).bearer_auth(&self.token);
+        let token = match &self.token {
+            Some(t) => t.clone(),
+            None => crate::login::access_token(&self.http).await?,
+        };
+        let mut request = self.http.request(method, &url).bearer_auth(token);
         if let Some(body) = body {
             request = request.json(body);
         }

@@ -33,11 +33,13 @@ pub struct Config {
     pub tosca: ToscaConfig,
     #[serde(default)]
     pub placement: PlacementConfig,
+    /// `[notifications]`: mail to users (SMTP relay and sender).
+    pub notifications: Option<nuvola_app::notify::SmtpSettings>,
     #[serde(default)]
     pub providers: Vec<ProviderSpec>,
 }
 
-/// `[identity]`: the embedded issuer.
+/// `[identity]`: the embedded issuer and the trusted external ones.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct IdentityConfig {
@@ -45,11 +47,23 @@ pub struct IdentityConfig {
     pub issuer: String,
     /// Lifetime of `nuvola token issue` tokens.
     pub token_ttl_hours: i64,
+    /// Whether the embedded issuer is trusted; by default only when no
+    /// external issuer is configured (never silently next to one).
+    pub embedded: Option<bool>,
+    /// `[[identity.issuers]]`: external OIDC issuers (INDIGO IAM, Keycloak...).
+    pub issuers: Vec<nuvola_app::IssuerConfig>,
 }
 
 impl Default for IdentityConfig {
     fn default() -> Self {
-        Self { issuer: "nuvola".into(), token_ttl_hours: 12 }
+        Self { issuer: "nuvola".into(), token_ttl_hours: 12, embedded: None, issuers: Vec::new() }
+    }
+}
+
+impl IdentityConfig {
+    /// Whether the embedded issuer's tokens are accepted.
+    pub fn embedded_enabled(&self) -> bool {
+        self.embedded.unwrap_or(self.issuers.is_empty())
     }
 }
 
@@ -125,6 +139,19 @@ impl Config {
                 bail!("[placement] {name} must be between 0 and 100");
             }
         }
+        for i in &self.identity.issuers {
+            let url = url::Url::parse(&i.issuer)
+                .with_context(|| format!("[[identity.issuers]] issuer {:?} is not a URL", i.issuer))?;
+            if url.scheme() != "https" && !matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]")) {
+                bail!("[[identity.issuers]] issuer {} must use https", i.issuer);
+            }
+            if i.audience.is_empty() {
+                bail!("[[identity.issuers]] issuer {} needs an audience", i.issuer);
+            }
+            if i.client_id.is_some() != i.client_secret.is_some() {
+                bail!("[[identity.issuers]] issuer {}: client_id and client_secret go together", i.issuer);
+            }
+        }
         let mut seen = std::collections::BTreeSet::new();
         for p in &self.providers {
             if !seen.insert(&p.name) {
@@ -169,6 +196,7 @@ impl Config {
                 .reconcile_interval_secs
                 .map(Duration::from_secs)
                 .unwrap_or(d.reconcile_interval),
+            smtp: self.notifications.clone(),
         }
     }
 }
@@ -196,5 +224,25 @@ mod tests {
         std::fs::write(&path, "listen = \"127.0.0.1:1\"\nlisten_port = 3\n").unwrap();
         let err = format!("{:#}", Config::load(Some(&path)).unwrap_err());
         assert!(err.contains("listen_port") && err.contains("line 2"), "{err}");
+    }
+
+    #[test]
+    fn external_issuers_turn_the_embedded_one_off_unless_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        let issuer = "\n[[identity.issuers]]\nissuer = \"https://iam.example.org/\"\naudience = \"nuvola\"\n\
+                      groups_claim = \"wlcg.groups\"\ngroups_prefix = \"/\"\n";
+        std::fs::write(&path, format!("{DEMO}{issuer}")).unwrap();
+        let config = Config::load(Some(&path)).unwrap();
+        assert!(!config.identity.embedded_enabled());
+        assert_eq!(config.identity.issuers[0].groups_claim, "wlcg.groups");
+        assert_eq!(config.identity.issuers[0].clock_skew_secs, 60);
+        assert!(Config::load(None).unwrap().identity.embedded_enabled());
+        let both = format!("{}{issuer}", DEMO.replace("[identity]\n", "[identity]\nembedded = true\n"));
+        std::fs::write(&path, both).unwrap();
+        assert!(Config::load(Some(&path)).unwrap().identity.embedded_enabled());
+        std::fs::write(&path, format!("{DEMO}{}", issuer.replace("https://", "http://"))).unwrap();
+        let err = format!("{:#}", Config::load(Some(&path)).unwrap_err());
+        assert!(err.contains("must use https"), "{err}");
     }
 }

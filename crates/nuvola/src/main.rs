@@ -4,6 +4,7 @@
 
 mod client;
 mod config;
+mod login;
 mod plan;
 mod serve;
 mod tosca_cmd;
@@ -60,6 +61,13 @@ enum Command {
         #[command(subcommand)]
         what: TokenCommand,
     },
+    /// Sign in to the OIDC issuer with the device flow and keep the token
+    /// in the user's config folder (NUVOLA_TOKEN still wins).
+    Login(login::LoginArgs),
+    /// Forget (and revoke) the token `nuvola login` kept.
+    Logout,
+    /// Who the server takes you for.
+    Whoami,
     /// Deploy a catalogue service (by id) or a TOSCA file.
     Deploy(client::DeployArgs),
     /// List your deployments (all of them, for an admin).
@@ -202,6 +210,13 @@ async fn run(cli: Cli) -> Result<bool> {
             let ttl = ttl_hours.unwrap_or(config.identity.token_ttl_hours);
             let groups: Vec<String> = group.into_iter().filter(|g| !g.is_empty()).collect();
             println!("{}", issuer.issue(&user, &groups, admin, ttl * 3600)?);
+            Ok(true)
+        }
+        Command::Login(args) => login::login(args).await.map(|()| true),
+        Command::Logout => login::logout().await.map(|()| true),
+        Command::Whoami => {
+            let me = Client::from_env()?.get("/api/v1/whoami").await?;
+            println!("{}", serde_json::to_string_pretty(&me)?);
             Ok(true)
         }
         Command::Deploy(args) => client::deploy(&Client::from_env()?, args).await,

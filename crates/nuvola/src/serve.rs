@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use nuvola_app::{App, Catalogue, EmbeddedIssuer, Federation};
+use nuvola_app::{App, Catalogue, EmbeddedIssuer, Federation, Issuers, OidcIssuer};
 use nuvola_store::{Store, StoreOptions};
 use nuvola_tosca::{FsResolver, ImportMap, ImportResolver, Layered, builtin_resolver};
 use tokio::sync::watch;
@@ -42,8 +42,31 @@ pub async fn build_app(config: &Config, data_dir: &Path, database_url: Option<&s
         tracing::info!(added = ?sync.added, updated = ?sync.updated, removed = ?sync.removed, "registry updated from the configuration");
     }
     let federation = Federation::open(store.providers().await?, Some(data_dir))?;
-    let issuer = EmbeddedIssuer::open(data_dir, &config.identity.issuer)?;
-    Ok(App::new(store, catalogue, federation, Arc::new(issuer), resolver, config.settings()))
+    let verifier = issuers(config, data_dir).await?;
+    Ok(App::new(store, catalogue, federation, Arc::new(verifier), resolver, config.settings()))
+}
+
+/// The issuers the server trusts: the configured external ones, and the
+/// embedded one when enabled.
+async fn issuers(config: &Config, data_dir: &Path) -> Result<Issuers> {
+    let identity = &config.identity;
+    let embedded =
+        if identity.embedded_enabled() { Some(EmbeddedIssuer::open(data_dir, &identity.issuer)?) } else { None };
+    let external: Vec<OidcIssuer> = identity.issuers.iter().cloned().map(OidcIssuer::new).collect();
+    for issuer in &external {
+        let c = issuer.config();
+        // Fetch the keys now, so that a wrong issuer URL shows at start;
+        // an issuer that is down is retried when its first token arrives.
+        match tokio::time::timeout(std::time::Duration::from_secs(5), issuer.warm_up()).await {
+            Ok(Ok(keys)) => tracing::info!(issuer = %c.issuer, audience = %c.audience, keys, "trusting OIDC issuer"),
+            Ok(Err(e)) => tracing::warn!(issuer = %c.issuer, error = %e, "OIDC issuer not reachable yet"),
+            Err(_) => tracing::warn!(issuer = %c.issuer, "OIDC issuer did not answer in 5 s; retrying on first use"),
+        }
+    }
+    if embedded.is_some() {
+        tracing::info!(issuer = %identity.issuer, "trusting the embedded issuer");
+    }
+    Ok(Issuers::new(embedded, external))
 }
 
 fn resolver(config: &Config) -> Result<Arc<dyn ImportResolver>> {
@@ -80,6 +103,7 @@ pub async fn serve(mut config: Config, flags: ServeFlags<'_>) -> Result<()> {
     });
     let router = nuvola_api::router(app.clone(), public_url);
     let mut http_stop = stop_rx.clone();
+    let router = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let server = axum::serve(listener, router).with_graceful_shutdown(async move {
         let _ = http_stop.wait_for(|stop| *stop).await;
     });

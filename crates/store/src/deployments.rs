@@ -88,6 +88,37 @@ pub struct DeploymentFilter {
     pub excluded_status: Option<DeploymentStatus>,
     pub status: Option<DeploymentStatus>,
     pub sort: Sort,
+    /// Only those this caller may see: their own, and every one of these
+    /// groups (`None`: no restriction, for administrators).
+    pub visible_to: Option<Visible>,
+}
+
+/// What a caller may see: their own deployments and all of some groups'.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Visible {
+    pub subject: String,
+    pub issuer: String,
+    pub groups: Vec<String>,
+}
+
+impl Visible {
+    /// The SQL condition, with placeholders numbered from `first`.
+    fn clause(&self, first: usize) -> String {
+        let own = format!("(owner_subject = ${first} AND owner_issuer = ${})", first + 1);
+        if self.groups.is_empty() {
+            return own;
+        }
+        let groups: Vec<String> = (0..self.groups.len()).map(|i| format!("${}", first + 2 + i)).collect();
+        format!("({own} OR user_group IN ({}))", groups.join(", "))
+    }
+
+    fn bind<'q>(&self, mut query: AnyQuery<'q>) -> AnyQuery<'q> {
+        query = query.bind(self.subject.clone()).bind(self.issuer.clone());
+        for g in &self.groups {
+            query = query.bind(g.clone());
+        }
+        query
+    }
 }
 
 /// What a workflow step or an API request changes besides the row itself:
@@ -173,11 +204,22 @@ impl Store {
             Sort::NewestFirst => "created_at DESC, id DESC",
             Sort::OldestFirst => "created_at ASC, id ASC",
         };
-        let count_sql = format!("SELECT COUNT(*) AS n FROM deployments WHERE {where_clause}");
-        let total: i64 = bind_filter(sqlx::query(&count_sql), filter).fetch_one(&self.pool).await?.try_get("n")?;
-        let page_sql =
-            format!("SELECT {COLUMNS} FROM deployments WHERE {where_clause} ORDER BY {order} LIMIT $6 OFFSET $7");
-        let rows = bind_filter(sqlx::query(&page_sql), filter).bind(limit).bind(offset).fetch_all(&self.pool).await?;
+        // The caller's visibility is part of the query: what they may not
+        // see is neither returned nor counted.
+        let visible = |first: usize| filter.visible_to.as_ref().map(|v| format!(" AND {}", v.clause(first)));
+        let count_sql =
+            format!("SELECT COUNT(*) AS n FROM deployments WHERE {where_clause}{}", visible(6).unwrap_or_default());
+        let total: i64 = bind_visible(filter, bind_filter(sqlx::query(&count_sql), filter))
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("n")?;
+        let page_sql = format!(
+            "SELECT {COLUMNS} FROM deployments WHERE {where_clause}{} ORDER BY {order} LIMIT $6 OFFSET $7",
+            visible(8).unwrap_or_default()
+        );
+        let rows = bind_visible(filter, bind_filter(sqlx::query(&page_sql), filter).bind(limit).bind(offset))
+            .fetch_all(&self.pool)
+            .await?;
         Ok((rows.iter().map(decode).collect::<Result<_>>()?, total))
     }
 
@@ -323,6 +365,13 @@ impl Store {
 }
 
 type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
+fn bind_visible<'q>(filter: &DeploymentFilter, query: AnyQuery<'q>) -> AnyQuery<'q> {
+    match &filter.visible_to {
+        Some(v) => v.bind(query),
+        None => query,
+    }
+}
 
 fn bind_filter<'q>(query: AnyQuery<'q>, filter: &DeploymentFilter) -> AnyQuery<'q> {
     let (subject, issuer) = filter.owner.clone().unzip();

@@ -12,9 +12,13 @@
 //! crosses the `Any` driver unchanged.
 
 mod attempts;
+mod audit;
 mod deployments;
+mod groups;
 mod log;
+mod policy;
 mod providers;
+mod requests;
 mod schema;
 
 use std::time::Duration;
@@ -23,9 +27,13 @@ use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor};
 
 pub use attempts::{AttemptRecord, AttemptState};
-pub use deployments::{DeploymentFilter, DeploymentRecord, GroupLock, NewDeployment, Progress, Sort, now_ms};
+pub use audit::{AuditEntry, AuditFilter};
+pub use deployments::{DeploymentFilter, DeploymentRecord, GroupLock, NewDeployment, Progress, Sort, Visible, now_ms};
+pub use groups::GroupSettings;
 pub use log::LogLine;
+pub use policy::Policy;
 pub use providers::ConfigSync;
+pub use requests::{AccessRequest, RequestFilter};
 
 /// Errors from the store: the database failed, or a stored value is corrupt.
 #[derive(Debug, thiserror::Error)]

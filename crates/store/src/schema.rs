@@ -78,6 +78,66 @@ const MIGRATIONS: &[(i64, &[&str])] = &[
             updated_at BIGINT NOT NULL
         )"],
     ),
+    (
+        3,
+        &[
+            "CREATE TABLE group_settings (
+            name TEXT PRIMARY KEY,
+            members_see_group BIGINT NOT NULL,
+            updated_by TEXT NOT NULL,
+            updated_at BIGINT NOT NULL
+        )",
+            "CREATE TABLE audit_log (
+            seq {id},
+            at BIGINT NOT NULL,
+            subject TEXT NOT NULL,
+            issuer TEXT NOT NULL,
+            action TEXT NOT NULL,
+            target TEXT NOT NULL,
+            detail TEXT NOT NULL,
+            client_ip TEXT
+        )",
+            "CREATE INDEX audit_log_at ON audit_log (at)",
+        ],
+    ),
+    (
+        4,
+        &[
+            "CREATE TABLE policies (
+            version BIGINT PRIMARY KEY,
+            text TEXT NOT NULL,
+            published_by TEXT NOT NULL,
+            published_at BIGINT NOT NULL
+        )",
+            "CREATE TABLE policy_acceptances (
+            subject TEXT NOT NULL,
+            issuer TEXT NOT NULL,
+            version BIGINT NOT NULL REFERENCES policies (version),
+            accepted_at BIGINT NOT NULL,
+            PRIMARY KEY (subject, issuer, version)
+        )",
+        ],
+    ),
+    (
+        5,
+        &[
+            "CREATE TABLE access_requests (
+            id TEXT PRIMARY KEY,
+            subject TEXT NOT NULL,
+            issuer TEXT NOT NULL,
+            email TEXT,
+            kind TEXT NOT NULL,
+            target TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            status TEXT NOT NULL,
+            decided_by TEXT,
+            comment TEXT,
+            created_at BIGINT NOT NULL,
+            decided_at BIGINT
+        )",
+            "CREATE INDEX access_requests_by_target ON access_requests (kind, target, status)",
+        ],
+    ),
 ];
 
 pub(crate) async fn migrate(store: &Store) -> Result<()> {

@@ -192,6 +192,75 @@ async fn registry_suite(store: &Store) {
     assert_eq!(names(store.providers().await.unwrap()), pairs(&[("x", "X"), ("y", "Y")]));
 }
 
+/// Visibility in the listing query, group settings and the audit log.
+async fn access_suite(store: &Store) {
+    use nuvola_store::{AuditEntry, AuditFilter, GroupSettings, Visible};
+    for (id, who, group) in [("v-1", "vera", "astro"), ("v-2", "walt", "astro"), ("v-3", "walt", "geo")] {
+        store.insert_deployment(&record(id, who, group, 50_000), &Progress::default()).await.unwrap();
+    }
+    let seen = |subject: &str, groups: &[&str]| {
+        let visible_to = Some(Visible {
+            subject: subject.into(),
+            issuer: "https://issuer.example".into(),
+            groups: groups.iter().map(|g| g.to_string()).collect(),
+        });
+        let filter = DeploymentFilter { visible_to, sort: Sort::OldestFirst, ..Default::default() };
+        async move {
+            let (page, total) = store.list_deployments(&filter, 0, 100).await.unwrap();
+            let ids: Vec<String> = page.into_iter().map(|d| d.id).filter(|id| id.starts_with("v-")).collect();
+            (ids, total)
+        }
+    };
+    assert_eq!(seen("vera", &[]).await.0, ["v-1"]);
+    assert_eq!(seen("vera", &["astro"]).await.0, ["v-1", "v-2"]);
+    assert_eq!(seen("nobody", &["geo", "astro"]).await.0, ["v-1", "v-2", "v-3"]);
+    // What is not visible is not counted either.
+    assert_eq!(seen("nobody", &[]).await, (vec![], 0));
+
+    assert_eq!(
+        store.group_settings("astro").await.unwrap(),
+        GroupSettings { name: "astro".into(), ..Default::default() }
+    );
+    let on = GroupSettings { name: "astro".into(), members_see_group: true, updated_by: "m@i".into(), updated_at: 7 };
+    store.put_group_settings(&on).await.unwrap();
+    assert_eq!(store.group_settings("astro").await.unwrap(), on);
+    let groups = ["astro".to_string(), "geo".to_string()];
+    assert_eq!(store.groups_visible_to_members(&groups).await.unwrap(), ["astro"]);
+    store.put_group_settings(&GroupSettings { members_see_group: false, ..on.clone() }).await.unwrap();
+    assert!(store.groups_visible_to_members(&groups).await.unwrap().is_empty());
+
+    for (at, action) in [(10, "deployment.create"), (20, "deployment.delete"), (30, "deployment.create")] {
+        let e = AuditEntry {
+            at,
+            subject: "vera".into(),
+            issuer: "https://issuer.example".into(),
+            action: action.into(),
+            target: format!("v-{at}"),
+            detail: serde_json::json!({"group": "astro"}),
+            client_ip: Some("192.0.2.1".into()),
+            ..Default::default()
+        };
+        store.record_audit(&e).await.unwrap();
+    }
+    let all = store.audit(&AuditFilter { limit: 10, ..Default::default() }).await.unwrap();
+    assert_eq!(all.iter().map(|e| e.at).collect::<Vec<_>>(), [30, 20, 10]);
+    assert_eq!(all[0].detail["group"], "astro");
+    let creates =
+        AuditFilter { action: Some("deployment.create".into()), since: Some(15), limit: 10, ..Default::default() };
+    assert_eq!(store.audit(&creates).await.unwrap().len(), 1);
+
+    // The acceptable-use policy: versions count up; acceptances per version.
+    assert!(store.current_policy().await.unwrap().is_none());
+    let v1 = store.publish_policy("Be nice.", "root@i", 100).await.unwrap();
+    let v2 = store.publish_policy("Be nicer.", "root@i", 200).await.unwrap();
+    assert_eq!((v1.version, v2.version), (1, 2));
+    assert_eq!(store.current_policy().await.unwrap(), Some(v2));
+    store.accept_policy("vera", "https://issuer.example", 1, 150).await.unwrap();
+    store.accept_policy("vera", "https://issuer.example", 1, 160).await.unwrap();
+    assert_eq!(store.policy_accepted_at("vera", "https://issuer.example", 1).await.unwrap(), Some(150));
+    assert_eq!(store.policy_accepted_at("vera", "https://issuer.example", 2).await.unwrap(), None);
+}
+
 async fn futures_join(store: &Store, claimers: usize) -> Vec<Vec<String>> {
     let mut handles = Vec::new();
     for w in 0..claimers {
@@ -222,6 +291,7 @@ async fn store_suite_on_sqlite() {
     let store = Store::open(StoreOptions::new(url.clone())).await.unwrap();
     suite(&store).await;
     registry_suite(&store).await;
+    access_suite(&store).await;
     store.close().await;
     // Reopening migrates nothing twice and keeps the data.
     let store = Store::open(StoreOptions::new(url)).await.unwrap();
@@ -242,6 +312,7 @@ async fn store_suite_on_postgres() {
     let store = Store::open(options.clone()).await.unwrap();
     suite(&store).await;
     registry_suite(&store).await;
+    access_suite(&store).await;
     store.close().await;
     let store = Store::open(options).await.unwrap();
     assert!(store.deployment("dep-a").await.unwrap().is_some());

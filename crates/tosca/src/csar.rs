@@ -5,7 +5,8 @@
 //! served from inside it (relative to the importing file) and URLs go to the
 //! outer resolver. Artifact files that templates name (interface
 //! `implementation`, `dependencies`, `artifacts.*.file`) must be in the
-//! archive; URLs to artifacts are not fetched.
+//! archive, relative to the entry definitions' folder (as tosca-parser
+//! reads them); URLs to artifacts are not fetched.
 //!
 //! The ZIP reader follows the PKWARE APPNOTE layout (end of central
 //! directory, central directory, local headers) and supports the two
@@ -160,8 +161,7 @@ pub fn load_csar(bytes: &[u8], archive: &str, resolver: &dyn ImportResolver) -> 
         if is_url(&reference) {
             continue;
         }
-        let found = join(&entry, &reference).is_some_and(|p| files.contains_key(&p))
-            || join("", &reference).is_some_and(|p| files.contains_key(&p));
+        let found = join(&entry, &reference).is_some_and(|p| files.contains_key(&p));
         if !found {
             diags.push(Diagnostic::error(
                 &name,

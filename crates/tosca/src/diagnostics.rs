@@ -203,6 +203,10 @@ pub mod codes {
     pub const UNKNOWN_KEYNAME: &str = "E-UNKNOWN-KEY";
     /// Warning: a keyname the TOSCA grammar does not know (likely misspelt).
     pub const UNKNOWN_KEY: &str = "W-UNKNOWN-KEY";
+    /// Warning: a flow collection continued on a line indented too little (read anyway).
+    pub const YAML_INDENT: &str = "W-YAML-INDENT";
+    /// Warning: a function call used as a map key (kept as its text).
+    pub const FUNCTION_KEY: &str = "W-FUNCTION-KEY";
     /// Warning: a mapping key given twice; the last one wins.
     pub const DUPLICATE_KEY: &str = "W-DUPLICATE-KEY";
     /// Warning: a type defined twice; the last one wins.

@@ -2,7 +2,9 @@
 //! network: an [`ImportResolver`] turns an import (a URL or a relative path)
 //! into text. [`builtin_resolver`] serves the INDIGO types vendored into this
 //! crate; [`FsResolver`] reads files through an [`ImportMap`] (URL prefix →
-//! local folder); [`Layered`] tries several resolvers in order.
+//! local folder); [`Layered`] tries several resolvers in order. The NFV
+//! and MEC profiles of tosca-parser are vendored too and loaded, without a
+//! resolver, by files that declare their `tosca_definitions_version`.
 
 use std::path::{Component, Path, PathBuf};
 
@@ -232,6 +234,44 @@ const BUILTIN: &[(&str, &str)] = &[
     ),
 ];
 
+/// tosca-parser's NFV and MEC profiles: for each `tosca_definitions_version`
+/// they add, the files (canonical name, text) loaded as implicit imports, in
+/// order, before the file's own imports.
+const PROFILES: &[(&str, &[(&str, &str)])] = &[
+    ("tosca_simple_profile_for_nfv_1_0_0", &[PROFILE_EXTRAS, NFV_PROFILE]),
+    ("tosca_simple_profile_for_mec_1_0_0", &[PROFILE_EXTRAS, MEC_PROFILE]),
+];
+
+const PROFILE_EXTRAS: (&str, &str) =
+    ("<tosca-parser-profile-extras>", include_str!("../vendor/tosca-parser-extensions/profile_extras.yaml"));
+const NFV_PROFILE: (&str, &str) = (
+    "<tosca-parser-nfv-profile-1.0.0>",
+    include_str!("../vendor/tosca-parser-extensions/nfv/TOSCA_nfv_definition_1_0_0.yaml"),
+);
+const MEC_PROFILE: (&str, &str) = (
+    "<tosca-parser-mec-profile-1.0.0>",
+    include_str!("../vendor/tosca-parser-extensions/mec/TOSCA_mec_definition_1_0_0.yaml"),
+);
+
+/// The `tosca_definitions_version` values of the built-in profiles.
+pub fn profile_versions() -> impl Iterator<Item = &'static str> {
+    PROFILES.iter().map(|(v, _)| *v)
+}
+
+/// Whether `text` is one of the built-in profile files.
+pub(crate) fn is_profile_file(text: &str) -> bool {
+    PROFILES.iter().flat_map(|(_, files)| files.iter()).any(|(_, t)| *t == text)
+}
+
+/// The built-in files (canonical name, text) a file declaring `version`
+/// imports implicitly, in order: none for the OASIS versions.
+pub(crate) fn profile_imports(version: &str) -> &'static [(&'static str, &'static str)] {
+    PROFILES.iter().find(|(v, _)| *v == version).map(|(_, files)| *files).unwrap_or_default()
+}
+
+/// What [`BuiltinResolver`] says of an import it does not serve.
+const NOT_BUILTIN: &str = "is not one of the built-in type files";
+
 /// Serves the vendored INDIGO custom types (master and devel) by URL.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct BuiltinResolver;
@@ -252,14 +292,11 @@ impl ImportResolver for BuiltinResolver {
         } else {
             import.to_owned()
         };
-        BUILTIN.iter().find(|(u, _)| *u == url).map(|(u, text)| ((*u).to_owned(), (*text).to_owned())).ok_or_else(
-            || {
-                format!(
-                    "import \"{url}\" is not one of the built-in type files ({})",
-                    self.urls().collect::<Vec<_>>().join(", ")
-                )
-            },
-        )
+        BUILTIN
+            .iter()
+            .find(|(u, _)| *u == url)
+            .map(|(u, text)| ((*u).to_owned(), (*text).to_owned()))
+            .ok_or_else(|| format!("import \"{url}\" {NOT_BUILTIN} ({})", self.urls().collect::<Vec<_>>().join(", ")))
     }
 }
 
@@ -289,14 +326,22 @@ impl Layered {
 
 impl ImportResolver for Layered {
     fn load(&self, importer: &str, import: &str) -> Result<(String, String), String> {
-        let mut last = format!("no resolver for import \"{import}\"");
+        // When every layer fails, the first message that is not the built-in
+        // types' "not mine" says best why (the import map, the folder).
+        let mut first = None;
+        let mut not_builtin = None;
         for layer in &self.layers {
             match layer.load(importer, import) {
                 Ok(found) => return Ok(found),
-                Err(e) => last = e,
+                Err(e) => {
+                    if not_builtin.is_none() && !e.contains(NOT_BUILTIN) {
+                        not_builtin = Some(e.clone());
+                    }
+                    first.get_or_insert(e);
+                }
             }
         }
-        Err(last)
+        Err(not_builtin.or(first).unwrap_or_else(|| format!("no resolver for import \"{import}\"")))
     }
 }
 
@@ -331,6 +376,15 @@ mod tests {
     fn urls_join() {
         assert_eq!(join_url("https://h/a/b/c.yaml", "../d.yaml").as_deref(), Some("https://h/a/d.yaml"));
         assert_eq!(join_url("https://h/c.yaml", "../../d.yaml"), None);
+    }
+
+    #[test]
+    fn profiles_are_embedded() {
+        let nfv = profile_imports("tosca_simple_profile_for_nfv_1_0_0");
+        assert!(nfv.iter().any(|(_, text)| text.contains("tosca.nodes.nfv.VNF:")));
+        let mec = profile_imports("tosca_simple_profile_for_mec_1_0_0");
+        assert!(mec.iter().any(|(_, text)| text.contains("tosca.nodes.mec.MEA:")));
+        assert!(profile_imports("tosca_simple_yaml_1_3").is_empty());
     }
 
     #[test]

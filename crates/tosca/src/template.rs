@@ -25,6 +25,9 @@ pub const SUPPORTED_VERSIONS: &[&str] = &[
     "http://docs.oasis-open.org/tosca/ns/simple/yaml/1.1",
     "http://docs.oasis-open.org/tosca/ns/simple/yaml/1.2",
     "http://docs.oasis-open.org/tosca/ns/simple/yaml/1.3",
+    // tosca-parser's profiles; their definitions are loaded as implicit imports.
+    "tosca_simple_profile_for_nfv_1_0_0",
+    "tosca_simple_profile_for_mec_1_0_0",
 ];
 
 /// Most diagnostics reported for one template.
@@ -119,6 +122,28 @@ pub struct ServiceTemplate {
     pub(crate) warnings: Vec<Diagnostic>,
 }
 
+impl ServiceTemplate {
+    /// A template named `file` with nothing read yet.
+    fn empty(file: &str, version: String, doc: &Node, registry: TypeRegistry) -> Self {
+        Self {
+            file: file.to_owned(),
+            version,
+            metadata: IndexMap::new(),
+            description: doc.get("description").and_then(Node::scalar_text),
+            inputs: IndexMap::new(),
+            input_pos: IndexMap::new(),
+            nodes: IndexMap::new(),
+            relationships: IndexMap::new(),
+            outputs: IndexMap::new(),
+            policies: Vec::new(),
+            groups: IndexMap::new(),
+            substitution: None,
+            registry,
+            warnings: Vec::new(),
+        }
+    }
+}
+
 /// Parses `text` (named `file_name` in diagnostics), resolves its imports
 /// through `resolver`, and validates it. On failure returns every problem
 /// found (errors and warnings).
@@ -153,6 +178,7 @@ pub fn load_with_limits(
     }
 
     let mut loader = ImportLoader {
+        main_text: text,
         resolver,
         limits,
         loaded: HashSet::new(),
@@ -160,7 +186,7 @@ pub fn load_with_limits(
         docs: Vec::new(),
         diags: &mut diags,
     };
-    loader.imports(&doc, file_name);
+    loader.imports(&doc, file_name, None);
     let docs = std::mem::take(&mut loader.docs);
     let base = if docs.is_empty() {
         TypeRegistry::normative()
@@ -183,28 +209,28 @@ pub fn load_with_limits(
         diags.extend(base.1.iter().cloned());
         base.0.clone()
     };
-    let mut registry = TypeRegistry::over(base);
+    let mut registry = TypeRegistry::over(base.clone());
     registry.add_document(&doc, file_name, None, &mut diags);
-    registry.check(file_name, &mut diags);
+    // A copy of a built-in profile file is checked as the built-in file is
+    // when imported: its known defects (tosca-parser's NFV/MEC profiles
+    // derive from `tosca.relationships.root`) are warnings.
+    let builtin = crate::imports::is_profile_file(text);
+    registry.check(if builtin { "" } else { file_name }, &mut diags);
 
-    let mut tpl = ServiceTemplate {
-        file: file_name.to_owned(),
-        version,
-        metadata: IndexMap::new(),
-        description: doc.get("description").and_then(Node::scalar_text),
-        inputs: IndexMap::new(),
-        input_pos: IndexMap::new(),
-        nodes: IndexMap::new(),
-        relationships: IndexMap::new(),
-        outputs: IndexMap::new(),
-        policies: Vec::new(),
-        groups: IndexMap::new(),
-        substitution: None,
-        registry,
-        warnings: Vec::new(),
-    };
+    let mut tpl = ServiceTemplate::empty(file_name, version, &doc, registry);
     read_service_template(&mut tpl, &doc, &mut diags);
     crate::validate::validate(&tpl, &mut diags);
+    // An imported template that substitutes a node type must fit it too
+    // (tosca-parser checks the imported topology's substitution_mappings).
+    for ((name, _, _), parsed) in &docs {
+        let Some(sub) = parsed.doc.get("topology_template").and_then(|t| t.get("substitution_mappings")) else {
+            continue;
+        };
+        let mut imported = ServiceTemplate::empty(name, String::new(), &parsed.doc, TypeRegistry::over(base.clone()));
+        // Its other problems are reported as those of an imported file already.
+        read_service_template(&mut imported, &parsed.doc, &mut Vec::new());
+        crate::validate::substitution_mappings(&imported, sub, &mut diags);
+    }
     if diags.iter().any(Diagnostic::is_error) {
         return Err(finish(diags, None));
     }
@@ -245,7 +271,7 @@ fn check_version(doc: &Node, file: &str, diags: &mut Vec<Diagnostic>) -> Option<
             file,
             v.pos,
             codes::VERSION,
-            format!("tosca_definitions_version \"{text}\" is not supported (supported: tosca_simple_yaml_1_0 to tosca_simple_yaml_1_3)"),
+            format!("tosca_definitions_version \"{text}\" is not supported (supported: tosca_simple_yaml_1_0 to tosca_simple_yaml_1_3, tosca_simple_profile_for_nfv_1_0_0, tosca_simple_profile_for_mec_1_0_0)"),
         ));
         return None;
     }
@@ -253,6 +279,8 @@ fn check_version(doc: &Node, file: &str, diags: &mut Vec<Diagnostic>) -> Option<
 }
 
 struct ImportLoader<'a> {
+    /// The main template's text (a copy of a built-in profile file does not import itself).
+    main_text: &'a str,
     resolver: &'a dyn ImportResolver,
     limits: &'a Limits,
     loaded: HashSet<String>,
@@ -264,7 +292,19 @@ struct ImportLoader<'a> {
 }
 
 impl ImportLoader<'_> {
-    fn imports(&mut self, doc: &Node, file: &str) {
+    /// Loads the imports of `doc` (the file `file`); `inherited` is the
+    /// namespace prefix `file` was imported under, which its own imports
+    /// without a prefix share (a profile's types are all in its namespace).
+    fn imports(&mut self, doc: &Node, file: &str, inherited: Option<&str>) {
+        // A profile version (NFV, MEC) imports the profile's definitions first.
+        if let Some(v) = doc.get("tosca_definitions_version") {
+            let version = v.scalar_text().unwrap_or_default();
+            for (name, text) in crate::imports::profile_imports(&version) {
+                if *name != file && *text != self.main_text {
+                    self.add(file, (*name).to_owned(), (*text).to_owned(), inherited.map(str::to_owned), v.pos);
+                }
+            }
+        }
         let Some(imports) = doc.get("imports") else { return };
         let items: Vec<&Node> = match &imports.value {
             NodeValue::Seq(s) => s.iter().collect(),
@@ -277,6 +317,7 @@ impl ImportLoader<'_> {
         for item in items {
             // Forms: "url", { name: "url" }, { file: url, ... }, { name: { file: url, ... } }.
             let mut prefix = None;
+            let mut repository = None;
             let target = match &item.value {
                 NodeValue::Str(s) => Some((s.clone(), item.pos)),
                 NodeValue::Map(m) => {
@@ -288,6 +329,7 @@ impl ImportLoader<'_> {
                         item
                     };
                     prefix = inner.get("namespace_prefix").and_then(Node::scalar_text);
+                    repository = inner.get("repository").map(|r| (r.scalar_text().unwrap_or_default(), r.pos));
                     match &inner.value {
                         NodeValue::Str(s) => Some((s.clone(), inner.pos)),
                         NodeValue::Map(_) => inner.get("file").and_then(|f| f.as_str().map(|s| (s.to_owned(), f.pos))),
@@ -305,7 +347,27 @@ impl ImportLoader<'_> {
                 ));
                 continue;
             };
-            self.one(file, &import, prefix, pos);
+            // `repository: name`: the file is relative to the repository's URL.
+            let import = match repository {
+                None => import,
+                Some((repo, repo_pos)) => match repository_url(doc, &repo) {
+                    Some(url) if crate::imports::is_url(&url) => {
+                        format!("{}/{}", url.trim_end_matches('/'), import.trim_start_matches('/'))
+                    }
+                    _ => {
+                        self.diags.push(Diagnostic::error(
+                            file,
+                            repo_pos,
+                            codes::IMPORT,
+                            format!(
+                                "cannot import \"{import}\": repository \"{repo}\" is not defined under repositories (with a URL) in this file"
+                            ),
+                        ));
+                        continue;
+                    }
+                },
+            };
+            self.one(file, &import, prefix.or_else(|| inherited.map(str::to_owned)), pos);
         }
     }
 
@@ -343,18 +405,34 @@ impl ImportLoader<'_> {
             }
             Err(e)
         });
-        let (name, text) = match found {
-            Ok(found) => found,
-            Err(e) => {
-                self.diags.push(Diagnostic::error(
-                    file,
-                    pos,
-                    codes::IMPORT,
-                    format!("cannot import \"{import}\": {e}"),
-                ));
-                return;
+        // A profile imported by name (`org.tmforum:1.0`, as Puccini does):
+        // `profiles/org/tmforum/1.0/profile.yaml` in the importing file's
+        // folder or one above it.
+        let found = found.or_else(|e| {
+            let Some(rel) = profile_path(import) else { return Err(e) };
+            if crate::imports::is_url(file) {
+                return Err(e);
             }
-        };
+            let mut dir = std::path::Path::new(file).parent();
+            for _ in 0..8 {
+                let Some(d) = dir else { break };
+                if let Ok(found) = self.resolver.load(&d.join("_").display().to_string(), &rel) {
+                    return Ok(found);
+                }
+                dir = d.parent();
+            }
+            Err(format!("{e}; no {rel} in its folder or the folders above"))
+        });
+        match found {
+            Ok((name, text)) => self.add(file, name, text, prefix, pos),
+            Err(e) => {
+                self.diags.push(Diagnostic::error(file, pos, codes::IMPORT, format!("cannot import \"{import}\": {e}")))
+            }
+        }
+    }
+
+    /// Adds the imported file `name` (its text found) and, first, its own imports.
+    fn add(&mut self, file: &str, name: String, text: String, prefix: Option<String>, pos: Pos) {
         if let Some(i) = self.stack.iter().position(|s| *s == name) {
             let mut chain = self.stack[i..].to_vec();
             chain.push(name);
@@ -406,10 +484,35 @@ impl ImportLoader<'_> {
         });
         let Some(parsed) = parsed else { return };
         self.stack.push(name.clone());
-        self.imports(&parsed.doc, &name);
+        self.imports(&parsed.doc, &name, prefix.as_deref());
         self.stack.pop();
         self.docs.push(((name, prefix, hash), parsed));
     }
+}
+
+/// The URL of repository `name` defined in `doc` (`name: url` or `name: { url: ... }`).
+fn repository_url(doc: &Node, name: &str) -> Option<String> {
+    let repo = doc.get("repositories")?.get(name)?;
+    match &repo.value {
+        NodeValue::Map(_) => repo.get("url")?.scalar_text(),
+        _ => repo.scalar_text(),
+    }
+}
+
+/// The file a profile imported by name stands for: `org.tmforum:1.0` →
+/// `profiles/org/tmforum/1.0/profile.yaml`; `None` for paths and URLs.
+fn profile_path(import: &str) -> Option<String> {
+    let (namespace, version) = import.split_once(':')?;
+    let word = |s: &str| {
+        !s.is_empty()
+            && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+            && !s.starts_with('.')
+            && !s.contains("..")
+    };
+    if !word(namespace) || !word(version) || !namespace.contains('.') {
+        return None;
+    }
+    Some(format!("profiles/{}/{version}/profile.yaml", namespace.replace('.', "/")))
 }
 
 const SERVICE_TEMPLATE_KEYS: &[&str] = &[

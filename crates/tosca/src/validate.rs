@@ -331,7 +331,7 @@ fn reg_names(tpl: &ServiceTemplate, kind: TypeKind) -> Vec<String> {
 /// are mapped explicitly), capability and requirement mappings naming
 /// existing node templates and their capabilities or requirements, and
 /// the `substitution_filter` (TOSCA 1.3).
-fn substitution_mappings(tpl: &ServiceTemplate, sub: &Node, diags: &mut Vec<Diagnostic>) {
+pub(crate) fn substitution_mappings(tpl: &ServiceTemplate, sub: &Node, diags: &mut Vec<Diagnostic>) {
     let file = tpl.file.as_str();
     let reg = &tpl.registry;
     let mut r = Reader { file, diags };

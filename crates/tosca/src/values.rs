@@ -51,8 +51,7 @@ fn units_of(type_name: &str) -> Option<&'static [(&'static str, f64)]> {
 pub fn parse_scalar_unit(type_name: &str, text: &str) -> Result<f64, String> {
     let units = units_of(type_name).ok_or_else(|| format!("{type_name} is not a scalar-unit type"))?;
     let text = text.trim();
-    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == '+')).unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
+    let (number, unit) = text.split_at(number_len(text));
     let number: f64 = number.trim().parse().map_err(|_| {
         format!("\"{text}\" is not a {type_name} (expected a number and a unit, e.g. \"{}\")", example(type_name))
     })?;
@@ -70,6 +69,23 @@ pub fn parse_scalar_unit(type_name: &str, text: &str) -> Result<f64, String> {
         return Err(format!("\"{text}\" is negative"));
     }
     Ok(number * factor)
+}
+
+/// The length of the number at the start of `text`: sign, digits, point,
+/// and an exponent (`123e3`) when digits follow the `e`.
+fn number_len(text: &str) -> usize {
+    let b = text.as_bytes();
+    let mut i = b.iter().position(|c| !(c.is_ascii_digit() || matches!(c, b'.' | b'-' | b'+'))).unwrap_or(b.len());
+    if i > 0 && matches!(b.get(i), Some(b'e' | b'E')) {
+        let mut j = i + 1;
+        if matches!(b.get(j), Some(b'-' | b'+')) {
+            j += 1;
+        }
+        if b.get(j).is_some_and(u8::is_ascii_digit) {
+            i = j + b[j..].iter().take_while(|c| c.is_ascii_digit()).count();
+        }
+    }
+    i
 }
 
 fn example(type_name: &str) -> &'static str {
@@ -247,6 +263,12 @@ mod tests {
         assert_eq!(size_in(&json!("512MiB"), GIB).unwrap(), 1);
         assert!(size_in(&json!("4"), MIB).unwrap_err().contains("no unit"));
         assert!(size_in(&json!("4 XB"), MIB).unwrap_err().contains("unknown unit"));
+        assert_eq!(parse_scalar_unit("scalar-unit.frequency", "123e3 kHz"), Ok(123e6));
+        assert_eq!(parse_scalar_unit("scalar-unit.frequency", "1.5E-3GHz"), Ok(1.5e6));
+        assert_eq!(
+            parse_scalar_unit("scalar-unit.size", "1 EB").is_err(),
+            parse_scalar_unit("scalar-unit.size", "1EB").is_err()
+        );
     }
 
     #[test]

@@ -172,12 +172,107 @@ enum Frame {
 
 /// Parses the first document of `text`. On failure returns the diagnostics;
 /// warnings (duplicate keys) are pushed to `warnings` either way.
+///
+/// A flow collection (`[ a, b ]`) continued on a line indented no more than
+/// the key that opened it is invalid YAML that PyYAML (and so tosca-parser)
+/// reads, and ETSI's SOL001 type files have one: such a text is read as if
+/// the continuation lines were indented past the bracket, with a
+/// `W-YAML-INDENT` warning at the first of them.
 pub(crate) fn parse(
     text: &str,
     file: &str,
     limits: &Limits,
     warnings: &mut Vec<Diagnostic>,
 ) -> Result<Node, Diagnostic> {
+    let before = warnings.len();
+    let err = match parse_once(text, file, limits, warnings) {
+        Ok(node) => return Ok(node),
+        Err(e) => e,
+    };
+    if err.code != codes::YAML || !err.message.contains("indentation") {
+        return Err(err);
+    }
+    let Some((fixed, line)) = reindent_flow_continuations(text) else { return Err(err) };
+    let mut retry = Vec::new();
+    match parse_once(&fixed, file, limits, &mut retry) {
+        Ok(node) => {
+            warnings.truncate(before);
+            warnings.push(Diagnostic::warning(
+                file,
+                Pos { line, column: 1 },
+                codes::YAML_INDENT,
+                "this line continues a flow collection ([...] or {...}) but is indented no more than the key that opened it (invalid YAML); read as if indented past the bracket",
+            ));
+            warnings.extend(retry);
+            Ok(node)
+        }
+        Err(_) => Err(err),
+    }
+}
+
+/// `text` with the lines that continue a flow collection but are indented no
+/// more than the line that opened it indented past the opening bracket, and
+/// the (1-based) number of the first such line; `None` when there is none.
+fn reindent_flow_continuations(text: &str) -> Option<(String, u32)> {
+    let mut out = String::with_capacity(text.len() + 64);
+    let mut first = None;
+    // Open flow brackets, and the opener line's indentation and bracket column.
+    let mut depth = 0usize;
+    let mut opener = (0usize, 0usize);
+    for (i, line) in text.split_inclusive('\n').enumerate() {
+        let indent = line.len() - line.trim_start_matches(' ').len();
+        let blank = line.trim().is_empty() || line.trim_start().starts_with('#');
+        if depth > 0 && !blank && indent <= opener.0 {
+            first.get_or_insert(u32::try_from(i + 1).unwrap_or(u32::MAX));
+            out.extend(std::iter::repeat_n(' ', opener.1 + 1));
+            out.push_str(&line[indent..]);
+        } else {
+            out.push_str(line);
+        }
+        let mut quote = None;
+        let mut prev = ' ';
+        for (col, c) in line.char_indices() {
+            match (quote, c) {
+                (Some(q), c) if c == q => quote = None,
+                (Some(_), _) => {}
+                (None, '\'' | '"') if depth > 0 || prev == ' ' => quote = Some(c),
+                (None, '#') if prev == ' ' || col == 0 => break,
+                (None, '[' | '{') => {
+                    // Outside a flow, a bracket opens one only as a value or an item.
+                    let lead = line[..col].trim_end();
+                    if depth > 0 || lead.is_empty() || lead.ends_with(':') || lead.ends_with('-') {
+                        if depth == 0 {
+                            opener = (indent, col);
+                        }
+                        depth += 1;
+                    }
+                }
+                (None, ']' | '}') if depth > 0 => depth -= 1,
+                _ => {}
+            }
+            prev = c;
+        }
+    }
+    first.map(|line| (out, line))
+}
+
+/// Whether `node` is a one-entry map naming a TOSCA function (`{ concat: [...] }`).
+fn is_function_call(node: &Node) -> bool {
+    const FUNCTIONS: &[&str] = &[
+        "concat",
+        "join",
+        "token",
+        "get_input",
+        "get_property",
+        "get_attribute",
+        "get_operation_output",
+        "get_artifact",
+        "get_nodes_of_type",
+    ];
+    matches!(node.as_map(), Some([(k, _)]) if FUNCTIONS.contains(&k.name.as_str()))
+}
+
+fn parse_once(text: &str, file: &str, limits: &Limits, warnings: &mut Vec<Diagnostic>) -> Result<Node, Diagnostic> {
     if text.len() > limits.max_bytes {
         return Err(Diagnostic::error(
             file,
@@ -318,6 +413,19 @@ impl Builder<'_> {
                     let name = match node.scalar_text() {
                         Some(s) => s,
                         None if node.is_null() => String::new(),
+                        // A function call as a map key (Puccini evaluates it): kept as its JSON text.
+                        None if is_function_call(&node) => {
+                            self.warnings.push(Diagnostic::warning(
+                                self.file,
+                                node.pos,
+                                codes::FUNCTION_KEY,
+                                format!(
+                                    "a function call as a map key is kept as the text {} (nuvola does not evaluate keys)",
+                                    node.to_json()
+                                ),
+                            ));
+                            node.to_json().to_string()
+                        }
                         None => {
                             return Err(Diagnostic::error(
                                 self.file,
@@ -385,6 +493,27 @@ mod tests {
         let e = p("a: 1\nb: [1, 2\n").unwrap_err();
         assert_eq!(e.code, codes::YAML);
         assert!(e.line >= 2, "{e}");
+    }
+
+    #[test]
+    fn flow_continuation_indented_too_little_is_read_with_a_warning() {
+        let text = "a:\n  - k: [ x, y,\nz ]\n  - k: { p: 1,\n q: 2 }\nb: 1\n";
+        let mut w = Vec::new();
+        let doc = parse(text, "t.yaml", &Limits::default(), &mut w).unwrap();
+        assert_eq!(doc.to_json(), serde_json::json!({"a": [{"k": ["x", "y", "z"]}, {"k": {"p": 1, "q": 2}}], "b": 1}));
+        assert_eq!((w.len(), w[0].code, w[0].line), (1, codes::YAML_INDENT, 3));
+        // Other indentation errors stay errors.
+        assert!(p("a:\n  b: 1\n c: 2\n").is_err());
+    }
+
+    #[test]
+    fn function_call_keys_are_kept_as_text() {
+        let mut w = Vec::new();
+        let doc = parse("m:\n  { concat: [ a, b ] }: v\n", "t.yaml", &Limits::default(), &mut w).unwrap();
+        assert_eq!(doc.to_json(), serde_json::json!({"m": {"{\"concat\":[\"a\",\"b\"]}": "v"}}));
+        assert_eq!(w[0].code, codes::FUNCTION_KEY);
+        assert!(p("m:\n  { a: 1 }: v\n").is_err());
+        assert!(p("m:\n  [ a ]: v\n").is_err());
     }
 
     #[test]

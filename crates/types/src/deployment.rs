@@ -78,7 +78,7 @@ impl std::fmt::Display for DeploymentStatus {
 }
 
 /// The authenticated caller a request acts for.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Principal {
     /// The token's `sub`.
     pub subject: String,
@@ -88,6 +88,13 @@ pub struct Principal {
     pub groups: Vec<String>,
     /// Platform administrator.
     pub admin: bool,
+    /// Groups the caller manages (sees every deployment of, decides
+    /// requests for).
+    #[serde(default)]
+    pub manages: Vec<String>,
+    /// The address the request came from (for the audit log).
+    #[serde(skip)]
+    pub client_ip: Option<String>,
 }
 
 impl Principal {
@@ -99,5 +106,10 @@ impl Principal {
     /// Whether the caller belongs to `group`.
     pub fn in_group(&self, group: &str) -> bool {
         self.groups.iter().any(|g| g == group)
+    }
+
+    /// Whether the caller manages `group`.
+    pub fn manages(&self, group: &str) -> bool {
+        self.manages.iter().any(|g| g == group)
     }
 }

@@ -7,8 +7,8 @@
 //! `physics` group by SLA priority: `alpha` (1.0), `beta` (0.8), `gamma`
 //! (0.5). `bio` is granted on `alpha` and `gamma` only, one instance on
 //! each. Users: `alice` and
-//! `bob` (physics), `carol` (physics and bio), `root` (administrator, no
-//! group).
+//! `bob` (physics), `carol` (physics and bio), `dave` (manager of
+//! physics), `erin` (bio only), `root` (administrator, no group).
 
 #![allow(dead_code)]
 
@@ -251,6 +251,22 @@ impl Harness {
 
     /// Starts nuvola with the given providers and settings.
     pub async fn with(providers: Vec<ProviderSpec>, settings: Settings) -> Harness {
+        Self::with_verifier(providers, settings, None).await
+    }
+
+    /// A harness whose tokens are checked by `verifier` (the embedded
+    /// issuer when `None`); the default federation and settings.
+    pub async fn trusting(verifier: Arc<dyn nuvola_app::TokenVerifier>) -> Harness {
+        let settings = Settings { poll_interval: Duration::from_millis(20), ..Settings::default() };
+        Self::with_verifier(federation(), settings, Some(verifier)).await
+    }
+
+    /// The general form of [`Harness::with`].
+    pub async fn with_verifier(
+        providers: Vec<ProviderSpec>,
+        settings: Settings,
+        verifier: Option<Arc<dyn nuvola_app::TokenVerifier>>,
+    ) -> Harness {
         let dir = tempfile::tempdir().expect("temporary folder");
         let url = format!("sqlite://{}", dir.path().join("db.sqlite").display());
         let store = Store::open(StoreOptions::new(url)).await.expect("store opens");
@@ -259,7 +275,8 @@ impl Harness {
         store.sync_config_providers(&providers).await.expect("registry filled");
         let federation = Federation::open(providers, Some(dir.path())).expect("federation opens");
         let issuer = EmbeddedIssuer::from_seed([42; 32], ISSUER);
-        let app = App::new(store, catalogue, federation, Arc::new(issuer.clone()), resolver, settings);
+        let verifier = verifier.unwrap_or_else(|| Arc::new(issuer.clone()));
+        let app = App::new(store, catalogue, federation, verifier, resolver, settings);
         let (stop, stop_rx) = watch::channel(false);
         let workers = tokio::spawn({
             let app = app.clone();
@@ -299,6 +316,16 @@ impl Harness {
 
     pub fn carol(&self) -> String {
         self.token("carol", &["physics", "bio"], false)
+    }
+
+    /// A manager of `physics` (member of `physics/managers`).
+    pub fn manager(&self) -> String {
+        self.token("dave", &["physics", "physics/managers"], false)
+    }
+
+    /// A member of another group only.
+    pub fn outsider(&self) -> String {
+        self.token("erin", &["bio"], false)
     }
 
     pub fn admin(&self) -> String {

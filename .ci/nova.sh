@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# Experimental, opt-in (NUVOLA_CI_NOVA=1, sourced after .ci/cloud.sh):
+# Nova with its fake virt driver, Placement and Glance from PyPI, on the CI
+# PostgreSQL and a Debian RabbitMQ, registered in the Keystone that
+# cloud.sh started. Exports NUVOLA_TEST_NOVA=1 when a server can be built.
+set -euo pipefail
+
+nova_cache=${NUVOLA_CI_CACHE:-/var/cache/nuvola-ci}
+nova_run="$nova_cache/nova-run"
+ks="$NUVOLA_TEST_KEYSTONE_URL"
+mkdir -p "$nova_run"
+
+command -v rabbitmq-server >/dev/null || {
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rabbitmq-server >/dev/null
+}
+if ! rabbitmqctl -q status >/dev/null 2>&1; then
+  (su rabbitmq -s /bin/sh -c 'HOME=/var/lib/rabbitmq RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 exec rabbitmq-server' </dev/null >"$nova_run/rabbit.out" 2>&1 &)
+  for _ in $(seq 1 60); do rabbitmqctl -q status >/dev/null 2>&1 && break; sleep 0.5; done
+fi
+
+su postgres -c "psql -qtAc \"SELECT 1 FROM pg_roles WHERE rolname = 'nova'\"" | grep -q 1 ||
+  su postgres -c "psql -qc \"CREATE ROLE nova LOGIN PASSWORD 'nova'\""
+for db in nova_api nova nova_cell0 placement glance; do
+  su postgres -c "psql -qtAc \"SELECT 1 FROM pg_database WHERE datname = '$db'\"" | grep -q 1 ||
+    su postgres -c "psql -qc 'CREATE DATABASE $db OWNER nova'"
+done
+
+if [[ ! -f "$nova_cache/nova/.installed" ]]; then
+  python3 -m venv "$nova_cache/nova"
+  "$nova_cache/nova/bin/pip" install -q nova openstack-placement glance psycopg2-binary uwsgi
+  touch "$nova_cache/nova/.installed"
+fi
+V="$nova_cache/nova"
+
+# Keystone: services and endpoints (public + internal), idempotently.
+token=$(curl -s -D - -o /dev/null -H 'Content-Type: application/json' "$ks/auth/tokens" -d '{"auth":{"identity":{"methods":["password"],"password":{"user":{"name":"admin","domain":{"name":"Default"},"password":"nuvola-admin"}}},"scope":{"project":{"name":"admin","domain":{"name":"Default"}}}}}' | awk -F': ' 'tolower($1)=="x-subject-token"{print $2}' | tr -d '\r')
+ks_service() { # type name url
+  local id
+  id=$(curl -s -H "X-Auth-Token: $token" "$ks/services?type=$1" | python3 -c 'import sys,json; s=json.load(sys.stdin)["services"]; print(s[0]["id"] if s else "")')
+  if [[ -z "$id" ]]; then
+    id=$(curl -s -H "X-Auth-Token: $token" -H 'Content-Type: application/json' "$ks/services" -d "{\"service\":{\"type\":\"$1\",\"name\":\"$2\"}}" | python3 -c 'import sys,json; print(json.load(sys.stdin)["service"]["id"])')
+    for iface in public internal; do
+      curl -s -o /dev/null -H "X-Auth-Token: $token" -H 'Content-Type: application/json' "$ks/endpoints" \
+        -d "{\"endpoint\":{\"service_id\":\"$id\",\"interface\":\"$iface\",\"url\":\"$3\",\"region_id\":\"RegionOne\"}}"
+    done
+  fi
+}
+ks_service compute nova http://127.0.0.1:8774/v2.1
+ks_service placement placement http://127.0.0.1:8778
+ks_service image glance http://127.0.0.1:9292
+
+authtoken="www_authenticate_uri = $ks
+auth_url = $ks
+auth_type = password
+username = admin
+password = nuvola-admin
+project_name = admin
+user_domain_name = Default
+project_domain_name = Default
+region_name = RegionOne"
+
+mkdir -p "$nova_run/placement" "$nova_run/glance/images" "$nova_run/state" "$nova_run/locks"
+cat >"$nova_run/placement/placement.conf" <<EOF
+[placement_database]
+connection = postgresql+psycopg2://nova:nova@127.0.0.1/placement
+[api]
+auth_strategy = keystone
+[keystone_authtoken]
+$authtoken
+EOF
+mkdir -p "$nova_run/glance-etc"
+cp "$V/etc/glance/glance-api-paste.ini" "$nova_run/glance-etc/"
+cp "$V/etc/nova/api-paste.ini" "$nova_run/api-paste.ini"
+cat >"$nova_run/glance-etc/glance-api.conf" <<EOF
+[DEFAULT]
+enabled_backends = file:file
+[database]
+connection = postgresql+psycopg2://nova:nova@127.0.0.1/glance
+[keystone_authtoken]
+$authtoken
+[paste_deploy]
+flavor = keystone
+[glance_store]
+default_backend = file
+[file]
+filesystem_store_datadir = $nova_run/glance/images
+[oslo_concurrency]
+lock_path = $nova_run/locks
+EOF
+cat >"$nova_run/nova.conf" <<EOF
+[DEFAULT]
+transport_url = rabbit://guest:guest@127.0.0.1:5672/
+compute_driver = fake.SmallFakeDriver
+state_path = $nova_run/state
+my_ip = 127.0.0.1
+host = nuvola-ci
+[api]
+auth_strategy = keystone
+[api_database]
+connection = postgresql+psycopg2://nova:nova@127.0.0.1/nova_api
+[database]
+connection = postgresql+psycopg2://nova:nova@127.0.0.1/nova
+[keystone_authtoken]
+$authtoken
+[placement]
+$authtoken
+valid_interfaces = public
+[glance]
+valid_interfaces = public
+region_name = RegionOne
+[scheduler]
+discover_hosts_in_cells_interval = 2
+[wsgi]
+api_paste_config = $nova_run/api-paste.ini
+[oslo_concurrency]
+lock_path = $nova_run/locks
+[oslo_policy]
+enforce_new_defaults = false
+enforce_scope = false
+EOF
+
+# Databases, then the three APIs under uwsgi and the Nova services.
+if [[ ! -f "$nova_run/.synced" ]]; then
+  "$V/bin/placement-manage" --config-file "$nova_run/placement/placement.conf" db sync
+  "$V/bin/glance-manage" --config-file "$nova_run/glance-etc/glance-api.conf" db_sync >"$nova_run/glance-manage.log" 2>&1
+  nm() { "$V/bin/nova-manage" --config-file "$nova_run/nova.conf" "$@"; }
+  nm api_db sync
+  nm cell_v2 map_cell0 --database_connection postgresql+psycopg2://nova:nova@127.0.0.1/nova_cell0
+  nm cell_v2 create_cell --name cell1 || true
+  nm db sync
+  touch "$nova_run/.synced"
+fi
+nova_up() { curl -s -o /dev/null -m 2 "$1"; }
+nova_wait() { for _ in $(seq 1 120); do nova_up "$1" && return 0; sleep 0.5; done; echo "nova: $1 not ready" >&2; return 1; }
+start_api() { # name port module env...
+  local name=$1 port=$2 module=$3
+  shift 3
+  nova_up "http://127.0.0.1:$port" && return 0
+  (cd "$nova_run" && env "$@" nohup "$V/bin/uwsgi" --http "127.0.0.1:$port" --http-keepalive --module "$module" \
+    --master --die-on-term --processes 1 --threads 4 --pidfile "$nova_run/$name.pid" </dev/null >"$nova_run/$name.out" 2>&1 &)
+  nova_wait "http://127.0.0.1:$port"
+}
+start_api placement 8778 placement.wsgi.api:application OS_PLACEMENT_CONFIG_DIR="$nova_run/placement"
+start_api glance 9292 glance.wsgi.api:application OS_GLANCE_CONFIG_DIR="$nova_run/glance-etc"
+start_api nova-api 8774 nova.wsgi.osapi_compute:application OS_NOVA_CONFIG_DIR="$nova_run" "OS_NOVA_CONFIG_FILES=api-paste.ini;nova.conf"
+for svc in conductor scheduler compute; do
+  if [[ ! -f "$nova_run/$svc.pid" ]] || ! kill -0 "$(cat "$nova_run/$svc.pid")" 2>/dev/null; then
+    (cd "$nova_run" && nohup "$V/bin/nova-$svc" --config-file "$nova_run/nova.conf" </dev/null >"$nova_run/$svc.out" 2>&1 & echo $! >"$nova_run/$svc.pid")
+  fi
+done
+export NUVOLA_TEST_NOVA=1
+echo "nova: APIs up (compute 8774, placement 8778, image 9292)"

@@ -1,0 +1,114 @@
+//! Registration and access requests: a user asks to join a group (or use a
+//! catalogue service) with a reason; the group's manager or an admin
+//! decides with a comment; the requester sees the decision and gets it by
+//! mail through a real SMTP server (`aiosmtpd`, started by
+//! `.ci/smtp/start.sh`, which exports `NUVOLA_TEST_SMTP` and
+//! `NUVOLA_TEST_SMTP_MAILDIR`).
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::Harness;
+use nuvola_app::Settings;
+use nuvola_app::notify::SmtpSettings;
+use serde_json::{Value, json};
+
+fn smtp() -> Option<(String, String)> {
+    match (std::env::var("NUVOLA_TEST_SMTP"), std::env::var("NUVOLA_TEST_SMTP_MAILDIR")) {
+        (Ok(address), Ok(maildir)) if !address.is_empty() => Some((address, maildir)),
+        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("NUVOLA_TEST_SMTP is not set: .ci/services.sh must start the SMTP sink under CI")
+        }
+        _ => {
+            eprintln!("skipped: NUVOLA_TEST_SMTP is not set (source .ci/services.sh to start aiosmtpd)");
+            None
+        }
+    }
+}
+
+/// The first message in the maildir that mentions `needle`.
+fn wait_for_mail(maildir: &str, needle: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        for sub in ["new", "cur"] {
+            for entry in std::fs::read_dir(format!("{maildir}/{sub}")).into_iter().flatten().flatten() {
+                let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+                if text.contains(needle) {
+                    return text;
+                }
+            }
+        }
+        assert!(Instant::now() < deadline, "no mail mentioning {needle} in {maildir}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn ids(list: &Value) -> Vec<String> {
+    list["content"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap().to_string()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_membership_request_is_decided_by_the_group_manager_and_mailed() {
+    let Some((address, maildir)) = smtp() else { return };
+    let settings = Settings {
+        poll_interval: Duration::from_millis(20),
+        smtp: Some(SmtpSettings { smtp: address, from: "nuvola@nuvola.test".into() }),
+        ..Settings::default()
+    };
+    let h = Harness::with(common::federation(), settings).await;
+    let (alice, dave, erin, admin) = (h.alice(), h.manager(), h.outsider(), h.admin());
+
+    // Erin (bio) asks to join physics.
+    let ask =
+        json!({"kind": "group", "target": "physics", "reason": "I analyse LHC data", "email": "erin@example.org"});
+    let created = h.post("/api/v1/requests", &erin, &ask).await.expect(201).json();
+    let id = created["id"].as_str().unwrap().to_string();
+    assert_eq!((created["status"].as_str(), created["requester"]["subject"].as_str()), (Some("pending"), Some("erin")));
+
+    // Bad requests say why.
+    for (body, status) in [
+        (json!({"kind": "planet", "target": "x", "reason": "r"}), 400),
+        (json!({"kind": "group", "target": "bio", "reason": "r"}), 409),
+        (json!({"kind": "group", "target": "physics", "reason": " "}), 400),
+        (json!({"kind": "catalogue", "target": "no-such-service", "reason": "r"}), 404),
+        (json!({"kind": "group", "target": "physics", "reason": "r", "email": "a@b>\r\nRCPT"}), 400),
+    ] {
+        h.post("/api/v1/requests", &erin, &body).await.expect(status);
+    }
+
+    // Who sees it: erin (hers), physics' manager, admins; not alice.
+    assert_eq!(ids(&h.get("/api/v1/requests", &erin).await.expect(200).json()), [id.as_str()]);
+    assert_eq!(ids(&h.get("/api/v1/requests?status=pending", &dave).await.expect(200).json()), [id.as_str()]);
+    assert!(ids(&h.get("/api/v1/requests", &admin).await.expect(200).json()).contains(&id));
+    assert!(ids(&h.get("/api/v1/requests", &alice).await.expect(200).json()).is_empty());
+
+    // Who decides: not alice (404), not erin herself (403); the manager does.
+    let decision = json!({"approve": true, "comment": "Welcome aboard"});
+    let path = format!("/api/v1/requests/{id}/decision");
+    h.post(&path, &alice, &decision).await.expect(404);
+    h.post(&path, &erin, &decision).await.expect(403);
+    let decided = h.post(&path, &dave, &decision).await.expect(200).json();
+    assert_eq!((decided["status"].as_str(), decided["comment"].as_str()), (Some("approved"), Some("Welcome aboard")));
+    assert_eq!(decided["decidedBy"], format!("dave@{}", common::ISSUER));
+    h.post(&path, &admin, &json!({"approve": false})).await.expect(409);
+    // Erin sees the decision in her list, and gets it by mail.
+    let mine = h.get("/api/v1/requests?status=approved", &erin).await.expect(200).json();
+    assert_eq!(mine["content"][0]["comment"], "Welcome aboard");
+    let mail = wait_for_mail(&maildir, &id);
+    assert!(mail.contains("To: erin@example.org"), "{mail}");
+    assert!(mail.contains("was approved") && mail.contains("Welcome aboard"), "{mail}");
+
+    // Catalogue access is for admins to decide.
+    let ask = json!({"kind": "catalogue", "target": "gpu-vm", "reason": "training models"});
+    let gpu = h.post("/api/v1/requests", &alice, &ask).await.expect(201).json()["id"].as_str().unwrap().to_string();
+    let path = format!("/api/v1/requests/{gpu}/decision");
+    h.post(&path, &dave, &json!({"approve": true})).await.expect(404);
+    let rejected = h.post(&path, &admin, &json!({"approve": false, "comment": "no GPUs left"})).await.expect(200);
+    assert_eq!(rejected.json()["status"], "rejected");
+
+    // Requests and decisions are audited.
+    let audit = h.get("/api/v1/admin/audit?action=request.decide", &admin).await.expect(200).json();
+    assert_eq!(audit["content"].as_array().unwrap().len(), 2);
+    h.stop().await;
+}

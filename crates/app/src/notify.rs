@@ -1,0 +1,89 @@
+//! Notifications by email: a small SMTP client (RFC 5321, plain, no
+//! authentication: a local relay or the site's smarthost). Mail goes out in
+//! the background; a failure is logged and never fails the request that
+//! caused it. What users are told is also kept in the store, for the
+//! dashboard.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+/// `[notifications]`: where mail goes out.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpSettings {
+    /// `host:port` of the SMTP relay.
+    pub smtp: String,
+    /// The sender address.
+    pub from: String,
+}
+
+/// Whether `address` is safe to put in an SMTP command and a header.
+pub fn plausible_address(address: &str) -> bool {
+    let Some((local, domain)) = address.split_once('@') else { return false };
+    !local.is_empty()
+        && domain.contains('.')
+        && address.len() <= 254
+        && !address.chars().any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | ',' | ';'))
+}
+
+/// Sends one plain-text message.
+pub async fn send(settings: &SmtpSettings, to: &str, subject: &str, body: &str) -> Result<(), String> {
+    if !plausible_address(to) || !plausible_address(&settings.from) {
+        return Err(format!("not a usable address: {to}"));
+    }
+    let work = async {
+        let stream = TcpStream::connect(&settings.smtp).await.map_err(|e| format!("cannot connect: {e}"))?;
+        let (read, mut write) = stream.into_split();
+        let mut read = BufReader::new(read);
+        expect(&mut read, 220).await?;
+        let subject: String = subject.chars().filter(|c| !c.is_control()).collect();
+        let mut text = format!(
+            "From: {from}\r\nTo: {to}\r\nSubject: {subject}\r\nDate: {date}\r\nMIME-Version: 1.0\r\n\
+             Content-Type: text/plain; charset=utf-8\r\n\r\n",
+            from = settings.from,
+            date = chrono::Utc::now().to_rfc2822(),
+        );
+        for line in body.lines() {
+            // Dot-stuffing: a line starting with "." gets another.
+            if line.starts_with('.') {
+                text.push('.');
+            }
+            text.push_str(line);
+            text.push_str("\r\n");
+        }
+        text.push_str(".\r\n");
+        for (command, code) in [
+            ("EHLO nuvola\r\n".to_string(), 250),
+            (format!("MAIL FROM:<{}>\r\n", settings.from), 250),
+            (format!("RCPT TO:<{to}>\r\n"), 250),
+            ("DATA\r\n".to_string(), 354),
+            (text, 250),
+            ("QUIT\r\n".to_string(), 221),
+        ] {
+            write.write_all(command.as_bytes()).await.map_err(|e| format!("cannot send: {e}"))?;
+            expect(&mut read, code).await?;
+        }
+        Ok(())
+    };
+    tokio::time::timeout(Duration::from_secs(20), work)
+        .await
+        .map_err(|_| "the SMTP server did not answer".to_string())?
+}
+
+/// Reads one (possibly multi-line) reply and checks its code.
+async fn expect(read: &mut BufReader<tokio::net::tcp::OwnedReadHalf>, code: u16) -> Result<(), String> {
+    loop {
+        let mut line = String::new();
+        if read.read_line(&mut line).await.map_err(|e| format!("cannot read: {e}"))? == 0 {
+            return Err("the SMTP server closed the connection".into());
+        }
+        let got: u16 = line.get(..3).and_then(|c| c.parse().ok()).ok_or_else(|| format!("bad reply {line:?}"))?;
+        if line.as_bytes().get(3) == Some(&b'-') {
+            continue;
+        }
+        return if got == code { Ok(()) } else { Err(format!("expected {code}, got {}", line.trim_end())) };
+    }
+}

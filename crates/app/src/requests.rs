@@ -1,0 +1,143 @@
+//! Registration and access requests: a signed-in user asks to join a group
+//! or to use a catalogue service, with a reason; the group's managers (or
+//! an administrator; catalogue access: administrators) approve or reject
+//! with a comment. The requester sees the decision in their list of
+//! requests and, when they gave an address and SMTP is configured, by mail.
+//!
+//! Approving records the decision; group membership itself lives at the
+//! identity provider, where the manager grants it.
+
+use nuvola_store::{AccessRequest, RequestFilter, now_ms};
+use nuvola_types::{Error, Principal, Result};
+
+use crate::App;
+
+/// A new request.
+#[derive(Debug, Clone)]
+pub struct NewRequest {
+    /// `group` or `catalogue`.
+    pub kind: String,
+    pub target: String,
+    pub reason: String,
+    pub email: Option<String>,
+}
+
+/// Longest reason or comment accepted.
+const MAX_TEXT: usize = 4000;
+
+impl App {
+    /// Files a request for the caller.
+    pub async fn create_request(&self, caller: &Principal, new: NewRequest) -> Result<AccessRequest> {
+        match new.kind.as_str() {
+            "group" if caller.in_group(&new.target) => {
+                return Err(Error::conflict(format!("you are already a member of group {}", new.target)));
+            }
+            "group" if new.target.trim().is_empty() => return Err(Error::invalid("name the group to join")),
+            "group" => {}
+            "catalogue" => {
+                self.catalogue().get(&new.target)?;
+            }
+            other => return Err(Error::invalid(format!("kind must be group or catalogue, not {other:?}"))),
+        }
+        if new.reason.trim().is_empty() {
+            return Err(Error::invalid("give a reason for the request"));
+        }
+        if new.reason.len() > MAX_TEXT {
+            return Err(Error::invalid(format!("the reason is longer than {MAX_TEXT} bytes")));
+        }
+        if let Some(email) = &new.email
+            && !crate::notify::plausible_address(email)
+        {
+            return Err(Error::invalid(format!("{email:?} is not an email address")));
+        }
+        let request = AccessRequest {
+            id: uuid::Uuid::new_v4().to_string(),
+            subject: caller.subject.clone(),
+            issuer: caller.issuer.clone(),
+            email: new.email,
+            kind: new.kind,
+            target: new.target,
+            reason: new.reason,
+            status: "pending".into(),
+            created_at: now_ms(),
+            ..Default::default()
+        };
+        self.store().insert_request(&request).await?;
+        let detail = serde_json::json!({"kind": request.kind, "target": request.target});
+        self.audit(caller, "request.create", &request.id, detail).await;
+        Ok(request)
+    }
+
+    /// The requests the caller may see: their own; those about the groups
+    /// they manage; all for administrators.
+    pub async fn requests(&self, caller: &Principal, status: Option<&str>) -> Result<Vec<AccessRequest>> {
+        if let Some(s) = status
+            && !matches!(s, "pending" | "approved" | "rejected")
+        {
+            return Err(Error::invalid(format!("status must be pending, approved or rejected, not {s:?}")));
+        }
+        let filter = RequestFilter {
+            all: caller.admin,
+            requester: Some((caller.subject.clone(), caller.issuer.clone())),
+            groups: caller.manages.clone(),
+            status: status.map(str::to_string),
+        };
+        Ok(self.store().requests(&filter).await?)
+    }
+
+    /// Approves or rejects a pending request, and tells the requester.
+    pub async fn decide_request(
+        &self,
+        caller: &Principal,
+        id: &str,
+        approve: bool,
+        comment: &str,
+    ) -> Result<AccessRequest> {
+        let request = self.store().request(id).await?.ok_or_else(|| Error::not_found(format!("no request {id}")))?;
+        let own = request.subject == caller.subject && request.issuer == caller.issuer;
+        let may_decide = caller.admin || (request.kind == "group" && caller.manages(&request.target));
+        if !may_decide {
+            return Err(if own {
+                Error::Forbidden("you cannot decide your own request".into())
+            } else {
+                Error::not_found(format!("no request {id}"))
+            });
+        }
+        if comment.len() > MAX_TEXT {
+            return Err(Error::invalid(format!("the comment is longer than {MAX_TEXT} bytes")));
+        }
+        let status = if approve { "approved" } else { "rejected" };
+        if !self.store().decide_request(id, status, &caller.qualified(), comment, now_ms()).await? {
+            return Err(Error::conflict(format!("request {id} is already {}", request.status)));
+        }
+        self.audit(caller, "request.decide", id, serde_json::json!({"status": status})).await;
+        let decided = self.store().request(id).await?.ok_or_else(|| Error::not_found(format!("no request {id}")))?;
+        self.notify_decision(&decided);
+        Ok(decided)
+    }
+
+    /// Mails the requester the decision, in the background.
+    fn notify_decision(&self, r: &AccessRequest) {
+        let (Some(smtp), Some(to)) = (self.settings().smtp.clone(), r.email.clone()) else { return };
+        let what = match r.kind.as_str() {
+            "group" => format!("membership of group {}", r.target),
+            _ => format!("access to {}", r.target),
+        };
+        let subject = format!("nuvola: your request for {what} was {}", r.status);
+        let body = format!(
+            "Your request {id} for {what} was {status} by {by}.\n\nComment: {comment}\n\nYour reason was: {reason}\n",
+            id = r.id,
+            status = r.status,
+            by = r.decided_by.as_deref().unwrap_or("-"),
+            comment = r.comment.as_deref().filter(|c| !c.is_empty()).unwrap_or("(none)"),
+            reason = r.reason,
+        );
+        let id = r.id.clone();
+        tokio::spawn(async move {
+            match crate::notify::send(&smtp, &to, &subject, &body).await {
+                Ok(()) => tracing::info!(request = %id, "decision mailed"),
+                Err(e) => tracing::warn!(request = %id, error = %e, "could not mail the decision"),
+            }
+        });
+    }
+}

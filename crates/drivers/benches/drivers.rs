@@ -1,0 +1,178 @@
+//! Side-by-side benchmark of deploying the same TOSCA template N times
+//! through the Infrastructure Manager directly (its REST API, as the
+//! INDIGO orchestrator drives it) and through nuvola's IM driver, in the
+//! same run, against the IM that `.ci/cloud.sh` starts:
+//!
+//! ```sh
+//! source .ci/cloud.sh
+//! cargo bench -p nuvola-drivers --bench drivers -- [N] [CONCURRENCY]
+//! ```
+//!
+//! Each deployment is created, polled every 100 ms until ready, then
+//! deleted until gone (directly: one synchronous DELETE; nuvola: its
+//! asynchronous delete, polled); the time to ready and the overall
+//! throughput (create to gone) are printed for both paths, and their ratio.
+
+use std::time::{Duration, Instant};
+
+use nuvola_drivers::im::{ImDriver, ImSettings};
+use nuvola_drivers::{AttemptState, DeleteState, Driver, ProvisionRequest};
+use serde_json::Value;
+
+const TEMPLATE: &str = r#"tosca_definitions_version: tosca_simple_yaml_1_0
+topology_template:
+  inputs:
+    cpus:
+      type: integer
+      default: 1
+  node_templates:
+    vm:
+      type: tosca.nodes.Compute
+      capabilities:
+        endpoint:
+          properties:
+            network_name: PUBLIC
+        host:
+          properties:
+            num_cpus: { get_input: cpus }
+            mem_size: 1 GB
+        os:
+          properties:
+            type: linux
+            distribution: ubuntu
+"#;
+
+const POLL: Duration = Duration::from_millis(100);
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    let n: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(20);
+    let concurrency: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(4).max(1);
+    let Ok(url) = std::env::var("NUVOLA_TEST_IM_URL") else {
+        eprintln!("drivers bench skipped: NUVOLA_TEST_IM_URL is not set (source .ci/cloud.sh first)");
+        return;
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    runtime.block_on(async move {
+        let user = format!("bench-{}", uuid::Uuid::new_v4().simple());
+        let spec =
+            serde_json::from_value(serde_json::json!({"name": "im-bench", "driver": "im", "endpoint": url})).unwrap();
+        let settings = ImSettings {
+            username: Some(user),
+            password: Some("bench".into()),
+            credentials: vec!["id = dummy; type = Dummy".into()],
+            ..ImSettings::default()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let driver = ImDriver::open(&spec, settings, Some(dir.path())).unwrap();
+        println!("deploying one VM (IM Dummy connector) {n} times, {concurrency} at a time, polling every 100 ms");
+        let direct = run(n, concurrency, |i| direct_im(driver.clone(), i)).await;
+        let nuvola = run(n, concurrency, |i| through_driver(driver.clone(), i)).await;
+        println!("{:<22} {:>10} {:>10} {:>10} {:>12}", "path", "mean ms", "p50 ms", "p95 ms", "deploys/s");
+        report("IM REST directly", &direct);
+        report("nuvola IM driver", &nuvola);
+        let ratio = direct.throughput() / nuvola.throughput();
+        println!("throughput ratio direct / nuvola driver: {ratio:.2}");
+    });
+}
+
+struct Run {
+    ready_ms: Vec<f64>,
+    wall: Duration,
+}
+
+impl Run {
+    fn throughput(&self) -> f64 {
+        self.ready_ms.len() as f64 / self.wall.as_secs_f64()
+    }
+}
+
+fn report(name: &str, run: &Run) {
+    let mut v = run.ready_ms.clone();
+    v.sort_by(|a, b| a.total_cmp(b));
+    let pct = |p: f64| v[((v.len() as f64 - 1.0) * p).round() as usize];
+    let mean = v.iter().sum::<f64>() / v.len() as f64;
+    println!("{name:<22} {mean:>10.1} {:>10.1} {:>10.1} {:>12.2}", pct(0.5), pct(0.95), run.throughput());
+}
+
+async fn run<F, Fut>(n: usize, concurrency: usize, one: F) -> Run
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = f64>,
+{
+    use futures::StreamExt;
+    let start = Instant::now();
+    let ready_ms: Vec<f64> = futures::stream::iter(0..n).map(one).buffer_unordered(concurrency).collect().await;
+    Run { ready_ms, wall: start.elapsed() }
+}
+
+/// Create, poll `state` until configured, delete: the orchestrator's way.
+async fn direct_im(driver: ImDriver, i: usize) -> f64 {
+    let client = reqwest::Client::new();
+    let base = driver.base_url().to_string();
+    let auth = driver.auth_header().to_string();
+    let start = Instant::now();
+    let reply: Value = client
+        .post(format!("{base}/infrastructures?async=1"))
+        .header("Authorization", &auth)
+        .header("Content-Type", "text/yaml")
+        .header("Accept", "application/json")
+        .body(TEMPLATE)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let uri = reply["uri"].as_str().unwrap_or_else(|| panic!("create {i}: {reply}")).to_string();
+    loop {
+        let state: Value = client
+            .get(format!("{uri}/state"))
+            .header("Authorization", &auth)
+            .header("Accept", "application/json")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        match state["state"]["state"].as_str() {
+            Some("configured") => break,
+            Some("failed") | Some("unconfigured") => panic!("deploy {i} failed: {state}"),
+            _ => tokio::time::sleep(POLL).await,
+        }
+    }
+    // The orchestrator reads the VMs and outputs once ready.
+    client.get(&uri).header("Authorization", &auth).header("Accept", "application/json").send().await.unwrap();
+    let ready = start.elapsed().as_secs_f64() * 1000.0;
+    // A synchronous delete: IM answers once the infrastructure is gone.
+    client.delete(&uri).header("Authorization", &auth).send().await.unwrap();
+    ready
+}
+
+/// The same through nuvola's driver: create, `status` until ready, delete.
+async fn through_driver(driver: ImDriver, i: usize) -> f64 {
+    let attempt = format!("bench-{}-{i}", uuid::Uuid::new_v4().simple());
+    let request = ProvisionRequest {
+        deployment_id: format!("dep-{attempt}"),
+        attempt_id: attempt.clone(),
+        project: "bench".into(),
+        nodes: Vec::new(),
+        template: Some(TEMPLATE.into()),
+        inputs: Default::default(),
+    };
+    let start = Instant::now();
+    driver.create(&request).await.unwrap();
+    loop {
+        match driver.status(&attempt).await.unwrap() {
+            AttemptState::Ready { .. } => break,
+            AttemptState::Building { .. } => tokio::time::sleep(POLL).await,
+            other => panic!("deploy {i}: {other:?}"),
+        }
+    }
+    let ready = start.elapsed().as_secs_f64() * 1000.0;
+    while driver.delete(&attempt).await.unwrap() != DeleteState::Gone {
+        tokio::time::sleep(POLL).await;
+    }
+    ready
+}

@@ -1,0 +1,138 @@
+//! `nuvola login` against the real OIDC provider (`.ci/oidc/start.sh`): the
+//! device flow, with the person's part (open the link, confirm the code,
+//! sign in, consent) done by plain HTTP requests to the provider's pages;
+//! then the stored token (0600) works with the server, is refreshed when it
+//! has expired, yields to `NUVOLA_TOKEN`, and `nuvola logout` forgets it.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{BIN, Server, cli, cli_ok};
+use serde_json::Value;
+
+fn issuer_url() -> Option<String> {
+    match std::env::var("NUVOLA_TEST_OIDC_ISSUER") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("NUVOLA_TEST_OIDC_ISSUER is not set: .ci/services.sh must start the OIDC provider under CI")
+        }
+        _ => {
+            eprintln!("skipped: NUVOLA_TEST_OIDC_ISSUER is not set (source .ci/services.sh to start oidc-provider)");
+            None
+        }
+    }
+}
+
+/// What a person does in the browser: follow the link, then submit each
+/// page's form (the code confirmation, the login with any password, the
+/// consent) until the provider says the sign-in succeeded.
+fn approve_in_browser(link: &str, user: &str) {
+    let browser = reqwest::blocking::Client::builder().cookie_store(true).build().unwrap();
+    let form_re = regex::Regex::new(r#"<form[^>]*action="([^"]+)"[^>]*>"#).unwrap();
+    let input_re = regex::Regex::new(r#"<input[^>]*name="([^"]+)"(?:[^>]*value="([^"]*)")?"#).unwrap();
+    let mut page = browser.get(link).send().unwrap();
+    for _ in 0..8 {
+        let url = page.url().clone();
+        let html = page.text().unwrap();
+        if html.contains("Sign-in Success") {
+            return;
+        }
+        let action = form_re.captures(&html).unwrap_or_else(|| panic!("no form at {url}:\n{html}"))[1].to_string();
+        let mut fields: Vec<(String, String)> = Vec::new();
+        for c in input_re.captures_iter(&html) {
+            let name = c[1].to_string();
+            let value = match name.as_str() {
+                "login" => user.to_string(),
+                "password" => "any".to_string(),
+                _ => c.get(2).map_or(String::new(), |v| v.as_str().to_string()),
+            };
+            fields.push((name, value));
+        }
+        let target = url.join(&action.replace("&amp;", "&")).unwrap();
+        page = browser.post(target).form(&fields).send().unwrap();
+        assert!(page.status().is_success() || page.status().is_redirection(), "{}", page.status());
+    }
+    panic!("the sign-in did not finish");
+}
+
+fn config_with_issuer(url: &str) -> String {
+    format!(
+        "{}\n[[identity.issuers]]\nissuer = \"{url}\"\naudience = \"nuvola-test\"\nadmin_group = \"admins\"\n\
+         cli_client_id = \"nuvola-cli\"\n",
+        include_str!("../../../config/demo.toml")
+    )
+}
+
+#[test]
+fn login_with_the_device_flow_then_refresh_then_logout() {
+    let Some(url) = issuer_url() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("nuvola.toml");
+    std::fs::write(&config, config_with_issuer(&url)).unwrap();
+    let config_arg = config.to_str().unwrap();
+    let server = Server::start(dir.path(), &["--config", config_arg, "--data-dir", "data"], "server.log");
+    let xdg = dir.path().join("xdg");
+    let xdg_str = xdg.to_str().unwrap();
+    let env = [("NUVOLA_URL", server.url.as_str()), ("XDG_CONFIG_HOME", xdg_str), ("NUVOLA_CONFIG", config_arg)];
+
+    // Not logged in yet.
+    let out = cli(dir.path(), &env, &["whoami"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not logged in"), "{out:?}");
+
+    // `nuvola login` finds the issuer and client in the configuration.
+    let mut login = Command::new(BIN)
+        .args(["login", "--resource", "urn:nuvola", "--scope", "openid offline_access nuvola"])
+        .current_dir(dir.path())
+        .envs(env)
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(login.stderr.take().unwrap());
+    let mut first = String::new();
+    stderr.read_line(&mut first).unwrap();
+    let link = first.trim().strip_prefix("To sign in, open ").unwrap_or_else(|| panic!("{first}")).to_string();
+    approve_in_browser(&link, "alice");
+    let status = login.wait().unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    assert!(status.success(), "login failed: {rest}");
+    assert!(rest.contains("Logged in to"), "{rest}");
+
+    let path = xdg.join("nuvola").join("token.json");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+    let me: Value = serde_json::from_str(&cli_ok(dir.path(), &env, &["whoami"])).unwrap();
+    assert_eq!((me["subject"].as_str(), me["groups"].clone()), (Some("alice"), serde_json::json!(["physics"])));
+
+    // An expired token is refreshed with the refresh token, and saved.
+    let mut stored: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert!(stored["refresh_token"].is_string(), "no refresh token: {stored}");
+    let old_access = stored["access_token"].clone();
+    stored["expires_at"] = 0.into();
+    std::fs::write(&path, stored.to_string()).unwrap();
+    let me: Value = serde_json::from_str(&cli_ok(dir.path(), &env, &["whoami"])).unwrap();
+    assert_eq!(me["subject"], "alice");
+    let refreshed: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_ne!(refreshed["access_token"], old_access);
+    assert!(refreshed["expires_at"].as_i64().unwrap() > 0);
+
+    // NUVOLA_TOKEN wins over the stored token.
+    let out = cli(dir.path(), &[env[0], env[1], ("NUVOLA_TOKEN", "bogus")], &["whoami"]);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("401"), "{out:?}");
+
+    // Logout forgets it.
+    cli_ok(dir.path(), &env, &["logout"]);
+    assert!(!path.exists());
+    let out = cli(dir.path(), &env, &["whoami"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not logged in"), "{out:?}");
+    std::thread::sleep(Duration::from_millis(10));
+    drop(server);
+}

@@ -1,0 +1,152 @@
+//! Registration and access requests: a user asks to join a group or to use
+//! a catalogue service, with a reason; a manager or administrator approves
+//! or rejects it with a comment. Requests and decisions are kept.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::{Result, Store};
+
+/// One request and, once decided, its decision.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct AccessRequest {
+    pub id: String,
+    pub subject: String,
+    pub issuer: String,
+    /// Where to notify the requester, if they gave an address.
+    pub email: Option<String>,
+    /// `group` or `catalogue`.
+    pub kind: String,
+    /// The group or catalogue id asked for.
+    pub target: String,
+    pub reason: String,
+    /// `pending`, `approved` or `rejected`.
+    pub status: String,
+    pub decided_by: Option<String>,
+    pub comment: Option<String>,
+    pub created_at: i64,
+    pub decided_at: Option<i64>,
+}
+
+/// Which requests to list: a requester's own, and/or those about some
+/// groups (for their managers); `all` for administrators.
+#[derive(Debug, Clone, Default)]
+pub struct RequestFilter {
+    pub all: bool,
+    pub requester: Option<(String, String)>,
+    pub groups: Vec<String>,
+    pub status: Option<String>,
+}
+
+const COLUMNS: &str =
+    "id, subject, issuer, email, kind, target, reason, status, decided_by, comment, created_at, decided_at";
+
+impl Store {
+    /// Stores a new request.
+    pub async fn insert_request(&self, r: &AccessRequest) -> Result<()> {
+        sqlx::query(&format!(
+            "INSERT INTO access_requests ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+        ))
+        .bind(&r.id)
+        .bind(&r.subject)
+        .bind(&r.issuer)
+        .bind(&r.email)
+        .bind(&r.kind)
+        .bind(&r.target)
+        .bind(&r.reason)
+        .bind(&r.status)
+        .bind(&r.decided_by)
+        .bind(&r.comment)
+        .bind(r.created_at)
+        .bind(r.decided_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// One request by id.
+    pub async fn request(&self, id: &str) -> Result<Option<AccessRequest>> {
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM access_requests WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(decode).transpose()
+    }
+
+    /// Requests matching `filter`, newest first.
+    pub async fn requests(&self, filter: &RequestFilter) -> Result<Vec<AccessRequest>> {
+        let mut conditions = Vec::new();
+        let mut n = 1;
+        if !filter.all {
+            let mut who = Vec::new();
+            if filter.requester.is_some() {
+                who.push(format!("(subject = ${n} AND issuer = ${})", n + 1));
+                n += 2;
+            }
+            if !filter.groups.is_empty() {
+                let list: Vec<String> = (0..filter.groups.len()).map(|i| format!("${}", n + i)).collect();
+                who.push(format!("(kind = 'group' AND target IN ({}))", list.join(", ")));
+                n += filter.groups.len();
+            }
+            if who.is_empty() {
+                return Ok(Vec::new());
+            }
+            conditions.push(format!("({})", who.join(" OR ")));
+        }
+        if filter.status.is_some() {
+            conditions.push(format!("status = ${n}"));
+        }
+        let where_clause =
+            if conditions.is_empty() { String::new() } else { format!(" WHERE {}", conditions.join(" AND ")) };
+        let sql = format!("SELECT {COLUMNS} FROM access_requests{where_clause} ORDER BY created_at DESC, id");
+        let mut query = sqlx::query(&sql);
+        if !filter.all {
+            if let Some((subject, issuer)) = &filter.requester {
+                query = query.bind(subject.clone()).bind(issuer.clone());
+            }
+            for g in &filter.groups {
+                query = query.bind(g.clone());
+            }
+        }
+        if let Some(status) = &filter.status {
+            query = query.bind(status.clone());
+        }
+        let rows = query.fetch_all(&self.pool).await?;
+        rows.iter().map(decode).collect()
+    }
+
+    /// Records a decision on a pending request; false when it was no
+    /// longer pending (someone decided first).
+    pub async fn decide_request(&self, id: &str, status: &str, by: &str, comment: &str, at: i64) -> Result<bool> {
+        let changed = sqlx::query(
+            "UPDATE access_requests SET status = $2, decided_by = $3, comment = $4, decided_at = $5
+             WHERE id = $1 AND status = 'pending'",
+        )
+        .bind(id)
+        .bind(status)
+        .bind(by)
+        .bind(comment)
+        .bind(at)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(changed == 1)
+    }
+}
+
+fn decode(r: &AnyRow) -> Result<AccessRequest> {
+    Ok(AccessRequest {
+        id: r.try_get("id")?,
+        subject: r.try_get("subject")?,
+        issuer: r.try_get("issuer")?,
+        email: r.try_get("email")?,
+        kind: r.try_get("kind")?,
+        target: r.try_get("target")?,
+        reason: r.try_get("reason")?,
+        status: r.try_get("status")?,
+        decided_by: r.try_get("decided_by")?,
+        comment: r.try_get("comment")?,
+        created_at: r.try_get("created_at")?,
+        decided_at: r.try_get("decided_at")?,
+    })
+}
