@@ -101,7 +101,9 @@ pub async fn serve(mut config: Config, flags: ServeFlags<'_>) -> Result<()> {
         let stop = stop_rx.clone();
         async move { app.run_workers(stop).await }
     });
-    let router = nuvola_api::router(app.clone(), public_url);
+    let web = nuvola_web::WebConfig::for_url(&public_url);
+    let router =
+        nuvola_api::router(app.clone(), public_url.clone()).merge(nuvola_web::router(app.clone(), public_url, web));
     let mut http_stop = stop_rx.clone();
     let router = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let server = axum::serve(listener, router).with_graceful_shutdown(async move {

@@ -20,6 +20,7 @@ mod policy;
 mod providers;
 mod requests;
 mod schema;
+mod sessions;
 
 use std::time::Duration;
 
@@ -34,6 +35,7 @@ pub use log::LogLine;
 pub use policy::Policy;
 pub use providers::ConfigSync;
 pub use requests::{AccessRequest, RequestFilter};
+pub use sessions::{IdpCode, WebLogin, WebSession};
 
 /// Errors from the store: the database failed, or a stored value is corrupt.
 #[derive(Debug, thiserror::Error)]

@@ -138,6 +138,42 @@ const MIGRATIONS: &[(i64, &[&str])] = &[
             "CREATE INDEX access_requests_by_target ON access_requests (kind, target, status)",
         ],
     ),
+    (
+        6,
+        &[
+            // Dashboard sessions; the cookie holds the id, the table its hash.
+            "CREATE TABLE web_sessions (
+            id_hash TEXT PRIMARY KEY,
+            principal TEXT NOT NULL,
+            active_group TEXT,
+            csrf TEXT NOT NULL,
+            refresh_token TEXT,
+            created_at BIGINT NOT NULL,
+            expires_at BIGINT NOT NULL
+        )",
+            "CREATE INDEX web_sessions_expiry ON web_sessions (expires_at)",
+            // Logins in flight: the authorization request's state, PKCE
+            // verifier and nonce until the issuer redirects back.
+            "CREATE TABLE web_logins (
+            state_hash TEXT PRIMARY KEY,
+            issuer TEXT NOT NULL,
+            verifier TEXT NOT NULL,
+            nonce TEXT NOT NULL,
+            return_to TEXT NOT NULL,
+            created_at BIGINT NOT NULL
+        )",
+            // Authorization codes the embedded issuer handed out.
+            "CREATE TABLE idp_codes (
+            code_hash TEXT PRIMARY KEY,
+            subject TEXT NOT NULL,
+            client_id TEXT NOT NULL,
+            redirect_uri TEXT NOT NULL,
+            challenge TEXT NOT NULL,
+            nonce TEXT NOT NULL,
+            created_at BIGINT NOT NULL
+        )",
+        ],
+    ),
 ];
 
 pub(crate) async fn migrate(store: &Store) -> Result<()> {

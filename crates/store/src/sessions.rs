@@ -1,0 +1,190 @@
+//! Dashboard sessions, logins in flight and the embedded issuer's
+//! authorization codes. Every secret is stored as its SHA-256 (the caller
+//! hashes): a copy of the database opens no session.
+
+use sqlx::Row;
+
+use crate::{Result, Store, StoreError};
+
+/// A signed-in dashboard user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebSession {
+    pub id_hash: String,
+    /// The caller as authenticated at login, JSON.
+    pub principal: String,
+    /// The group the user acts for (`userGroup`).
+    pub active_group: Option<String>,
+    /// The anti-CSRF token every form of this session carries.
+    pub csrf: String,
+    /// The issuer's refresh token, encrypted by the caller.
+    pub refresh_token: Option<String>,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+/// An authorization request on its way to the issuer and back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebLogin {
+    pub state_hash: String,
+    pub issuer: String,
+    pub verifier: String,
+    pub nonce: String,
+    pub return_to: String,
+    pub created_at: i64,
+}
+
+/// An authorization code of the embedded issuer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdpCode {
+    pub code_hash: String,
+    pub subject: String,
+    pub client_id: String,
+    pub redirect_uri: String,
+    /// PKCE `code_challenge` (S256).
+    pub challenge: String,
+    pub nonce: String,
+    pub created_at: i64,
+}
+
+fn session(r: &sqlx::any::AnyRow) -> Result<WebSession> {
+    Ok(WebSession {
+        id_hash: r.try_get("id_hash")?,
+        principal: r.try_get("principal")?,
+        active_group: r.try_get("active_group")?,
+        csrf: r.try_get("csrf")?,
+        refresh_token: r.try_get("refresh_token")?,
+        created_at: r.try_get("created_at")?,
+        expires_at: r.try_get("expires_at")?,
+    })
+}
+
+impl Store {
+    /// Stores a new session.
+    pub async fn insert_session(&self, s: &WebSession) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO web_sessions (id_hash, principal, active_group, csrf, refresh_token, created_at, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&s.id_hash)
+        .bind(&s.principal)
+        .bind(&s.active_group)
+        .bind(&s.csrf)
+        .bind(&s.refresh_token)
+        .bind(s.created_at)
+        .bind(s.expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The session with this id hash, unless it expired before `now`.
+    pub async fn session(&self, id_hash: &str, now: i64) -> Result<Option<WebSession>> {
+        let row = sqlx::query("SELECT * FROM web_sessions WHERE id_hash = $1 AND expires_at > $2")
+            .bind(id_hash)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(session).transpose()
+    }
+
+    /// Changes the group a session acts for.
+    pub async fn set_session_group(&self, id_hash: &str, group: Option<&str>) -> Result<()> {
+        sqlx::query("UPDATE web_sessions SET active_group = $1 WHERE id_hash = $2")
+            .bind(group)
+            .bind(id_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Ends a session (logout). Ending an unknown one is a no-op.
+    pub async fn delete_session(&self, id_hash: &str) -> Result<()> {
+        sqlx::query("DELETE FROM web_sessions WHERE id_hash = $1").bind(id_hash).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Forgets sessions and logins that expired before `now` and `logins_before`.
+    pub async fn purge_sessions(&self, now: i64, logins_before: i64) -> Result<u64> {
+        let sessions =
+            sqlx::query("DELETE FROM web_sessions WHERE expires_at <= $1").bind(now).execute(&self.pool).await?;
+        let logins =
+            sqlx::query("DELETE FROM web_logins WHERE created_at < $1").bind(logins_before).execute(&self.pool).await?;
+        let codes =
+            sqlx::query("DELETE FROM idp_codes WHERE created_at < $1").bind(logins_before).execute(&self.pool).await?;
+        Ok(sessions.rows_affected() + logins.rows_affected() + codes.rows_affected())
+    }
+
+    /// Records a login in flight.
+    pub async fn insert_login(&self, l: &WebLogin) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO web_logins (state_hash, issuer, verifier, nonce, return_to, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&l.state_hash)
+        .bind(&l.issuer)
+        .bind(&l.verifier)
+        .bind(&l.nonce)
+        .bind(&l.return_to)
+        .bind(l.created_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Takes (reads and deletes, once) the login with this state hash.
+    pub async fn take_login(&self, state_hash: &str) -> Result<Option<WebLogin>> {
+        let row = sqlx::query("DELETE FROM web_logins WHERE state_hash = $1 RETURNING *")
+            .bind(state_hash)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| {
+            Ok::<_, StoreError>(WebLogin {
+                state_hash: r.try_get("state_hash")?,
+                issuer: r.try_get("issuer")?,
+                verifier: r.try_get("verifier")?,
+                nonce: r.try_get("nonce")?,
+                return_to: r.try_get("return_to")?,
+                created_at: r.try_get("created_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Records an authorization code of the embedded issuer.
+    pub async fn insert_idp_code(&self, c: &IdpCode) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO idp_codes (code_hash, subject, client_id, redirect_uri, challenge, nonce, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&c.code_hash)
+        .bind(&c.subject)
+        .bind(&c.client_id)
+        .bind(&c.redirect_uri)
+        .bind(&c.challenge)
+        .bind(&c.nonce)
+        .bind(c.created_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Takes (once) the authorization code with this hash.
+    pub async fn take_idp_code(&self, code_hash: &str) -> Result<Option<IdpCode>> {
+        let row = sqlx::query("DELETE FROM idp_codes WHERE code_hash = $1 RETURNING *")
+            .bind(code_hash)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| {
+            Ok::<_, StoreError>(IdpCode {
+                code_hash: r.try_get("code_hash")?,
+                subject: r.try_get("subject")?,
+                client_id: r.try_get("client_id")?,
+                redirect_uri: r.try_get("redirect_uri")?,
+                challenge: r.try_get("challenge")?,
+                nonce: r.try_get("nonce")?,
+                created_at: r.try_get("created_at")?,
+            })
+        })
+        .transpose()
+    }
+}

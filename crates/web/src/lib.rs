@@ -1,0 +1,102 @@
+//! The web dashboard: server-rendered HTML pages (maud), a little
+//! progressive-enhancement JavaScript, no build step.
+//!
+//! Every page goes through the same app-layer methods as the REST API, with
+//! the [`session::Viewer`] (the signed-in user and their active group) as the
+//! caller, so authorization stays in one place. Every state-changing form
+//! posts a per-session CSRF token, checked by [`session::Post`].
+
+mod assets;
+pub mod layout;
+pub mod session;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+use nuvola_app::App;
+
+/// Largest form accepted (a template pasted into the deploy form).
+pub const FORM_BYTES: usize = 2 << 20;
+
+/// How the dashboard signs people in.
+#[derive(Clone)]
+pub struct WebConfig {
+    /// Set the `Secure` attribute on cookies (the public URL is https).
+    pub secure_cookies: bool,
+    /// How long a dashboard session lasts.
+    pub session_ttl: Duration,
+}
+
+impl WebConfig {
+    /// The defaults for a dashboard served at `public_url`.
+    pub fn for_url(public_url: &str) -> Self {
+        Self { secure_cookies: public_url.starts_with("https://"), session_ttl: Duration::from_secs(12 * 3600) }
+    }
+}
+
+/// What every page handler can reach.
+#[derive(Clone)]
+pub struct WebState {
+    pub app: App,
+    /// Base of absolute links, e.g. `http://127.0.0.1:8080`.
+    pub public_url: String,
+    pub config: Arc<WebConfig>,
+}
+
+/// The dashboard's routes, ready to merge beside the API.
+pub fn router(app: App, public_url: impl Into<String>, config: WebConfig) -> Router {
+    let state =
+        WebState { app, public_url: public_url.into().trim_end_matches('/').to_string(), config: Arc::new(config) };
+    Router::new().route("/static/{file}", get(assets::serve)).layer(DefaultBodyLimit::max(FORM_BYTES)).with_state(state)
+}
+
+/// A page handler's error: rendered as an HTML page with the status the
+/// domain error maps to, and its message (always fit to show a user).
+pub struct PageError(pub nuvola_types::Error);
+
+impl From<nuvola_types::Error> for PageError {
+    fn from(e: nuvola_types::Error) -> Self {
+        PageError(e)
+    }
+}
+
+impl From<nuvola_store::StoreError> for PageError {
+    fn from(e: nuvola_store::StoreError) -> Self {
+        PageError(e.into())
+    }
+}
+
+impl axum::response::IntoResponse for PageError {
+    fn into_response(self) -> axum::response::Response {
+        error_page(&self.0)
+    }
+}
+
+/// The HTTP status of a domain error.
+pub fn status_of(e: &nuvola_types::Error) -> axum::http::StatusCode {
+    use axum::http::StatusCode;
+    use nuvola_types::Error;
+    match e {
+        Error::Invalid(_) => StatusCode::BAD_REQUEST,
+        Error::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+        Error::Forbidden(_) => StatusCode::FORBIDDEN,
+        Error::NotFound(_) => StatusCode::NOT_FOUND,
+        Error::Conflict(_) => StatusCode::CONFLICT,
+        Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// A whole error page for `e`.
+pub fn error_page(e: &nuvola_types::Error) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let status = status_of(e);
+    let title = status.canonical_reason().unwrap_or("Error");
+    let body = maud::html! {
+        (layout::notice("error", &e.to_string()))
+        p { a href="/" { "Back to the catalogue" } }
+    };
+    (status, layout::page(title, None, layout::Section::Other, body)).into_response()
+}

@@ -1,0 +1,234 @@
+//! Dashboard sessions: a random id in an HttpOnly cookie, the session (the
+//! authenticated caller, active group, CSRF token) in the store under the
+//! id's SHA-256.
+//!
+//! [`Viewer`] extracts the signed-in user (or sends the browser to the
+//! login page); [`Post`] is every state-changing form: it checks the
+//! session's CSRF token before the handler runs.
+
+use axum::extract::{FromRequest, FromRequestParts, OptionalFromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use maud::{Markup, html};
+use nuvola_store::{WebSession, now_ms};
+use nuvola_types::Principal;
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+
+use crate::WebState;
+
+/// The session cookie's name.
+pub const COOKIE: &str = "nuvola_session";
+
+/// The signed-in user a page is rendered for.
+#[derive(Debug, Clone)]
+pub struct Viewer {
+    /// Who they are, as authenticated at login.
+    pub principal: Principal,
+    /// The group they act for (sent as `userGroup`).
+    pub group: Option<String>,
+    /// The token every form of this session must carry.
+    pub csrf: String,
+    /// The store key of the session.
+    pub session_hash: String,
+}
+
+impl Viewer {
+    /// The hidden input that carries the CSRF token in a form.
+    pub fn csrf_field(&self) -> Markup {
+        html! { input type="hidden" name="csrf" value=(self.csrf); }
+    }
+
+    /// The name shown in the header.
+    pub fn display_name(&self) -> &str {
+        &self.principal.subject
+    }
+
+    /// The caller for app-layer calls, with the request's address.
+    pub fn caller(&self) -> Principal {
+        self.principal.clone()
+    }
+}
+
+/// A fresh random secret, URL-safe.
+pub fn secret() -> String {
+    let mut bytes = [0u8; 32];
+    getrandom::getrandom(&mut bytes).expect("the OS random source failed");
+    B64.encode(bytes)
+}
+
+/// SHA-256 of a secret, hex: what the store keeps.
+pub fn digest(secret: &str) -> String {
+    Sha256::digest(secret.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Equality that takes the same time wherever the first difference is.
+pub fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// A cookie value from the request.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+/// A `Set-Cookie` value: HttpOnly, SameSite=Lax (the issuer's redirect back
+/// is a top-level navigation), Secure over TLS; `max_age` 0 deletes it.
+pub fn set_cookie(state: &WebState, name: &str, value: &str, max_age_secs: u64) -> HeaderValue {
+    let secure = if state.config.secure_cookies { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{secure}"))
+        .expect("cookie values are URL-safe")
+}
+
+/// Starts a session for `principal`; returns the `Set-Cookie` header value.
+pub async fn start(
+    state: &WebState,
+    principal: &Principal,
+    refresh_token: Option<String>,
+) -> Result<HeaderValue, nuvola_types::Error> {
+    let id = secret();
+    let now = now_ms();
+    let ttl = state.config.session_ttl.as_millis() as i64;
+    let session = WebSession {
+        id_hash: digest(&id),
+        principal: serde_json::to_string(principal).map_err(|e| nuvola_types::Error::internal(e.to_string()))?,
+        active_group: principal.groups.first().cloned(),
+        csrf: secret(),
+        refresh_token,
+        created_at: now,
+        expires_at: now + ttl,
+    };
+    state.app.store().insert_session(&session).await?;
+    // Sessions and logins that ran out are forgotten on the way.
+    let _ = state.app.store().purge_sessions(now, now - 15 * 60_000).await;
+    Ok(set_cookie(state, COOKIE, &id, state.config.session_ttl.as_secs()))
+}
+
+/// Reads the session of a request, if it has a live one.
+async fn lookup(parts: &Parts, state: &WebState) -> Result<Option<Viewer>, Response> {
+    let Some(id) = cookie(&parts.headers, COOKIE) else { return Ok(None) };
+    let hash = digest(id);
+    let session = state.app.store().session(&hash, now_ms()).await.map_err(|e| {
+        let e: nuvola_types::Error = e.into();
+        crate::error_page(&e)
+    })?;
+    let Some(session) = session else { return Ok(None) };
+    let Ok(mut principal) = serde_json::from_str::<Principal>(&session.principal) else {
+        // A session written by an incompatible version: sign in again.
+        return Ok(None);
+    };
+    principal.client_ip =
+        parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|info| info.0.ip().to_string());
+    let group = session.active_group.filter(|g| principal.in_group(g));
+    Ok(Some(Viewer { principal, group, csrf: session.csrf, session_hash: hash }))
+}
+
+impl FromRequestParts<WebState> for Viewer {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &WebState) -> Result<Self, Self::Rejection> {
+        match lookup(parts, state).await? {
+            Some(viewer) => Ok(viewer),
+            None => {
+                let here = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+                Err(Redirect::to(&format!("/login?next={}", encode(here))).into_response())
+            }
+        }
+    }
+}
+
+impl OptionalFromRequestParts<WebState> for Viewer {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &WebState) -> Result<Option<Self>, Self::Rejection> {
+        lookup(parts, state).await
+    }
+}
+
+/// Percent-encodes a query value.
+pub fn encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// A state-changing form post: the viewer, the form decoded as `T`, and the
+/// raw pairs (for forms whose fields are generated, like deploy forms). The
+/// session's CSRF token must be in the `csrf` field, or the post is refused
+/// with 403 before the handler runs.
+pub struct Post<T> {
+    pub viewer: Viewer,
+    pub form: T,
+    pub pairs: Vec<(String, String)>,
+}
+
+impl<T: DeserializeOwned> FromRequest<WebState> for Post<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &WebState) -> Result<Self, Self::Rejection> {
+        let (mut parts, body) = req.into_parts();
+        let viewer = <Viewer as FromRequestParts<WebState>>::from_request_parts(&mut parts, state).await?;
+        let bytes = axum::body::Bytes::from_request(Request::from_parts(parts, body), state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&bytes)
+            .map_err(|e| (StatusCode::BAD_REQUEST, format!("malformed form: {e}")).into_response())?;
+        let sent = pairs.iter().find(|(k, _)| k == "csrf").map(|(_, v)| v.as_str()).unwrap_or("");
+        if !same(sent, &viewer.csrf) {
+            return Err(crate::error_page(&nuvola_types::Error::Forbidden(
+                "this form is stale or was not sent from a nuvola page (CSRF token mismatch): reload the page and try again"
+                    .into(),
+            )));
+        }
+        let form = serde_urlencoded::from_bytes(&bytes)
+            .map_err(|e| (StatusCode::BAD_REQUEST, format!("malformed form: {e}")).into_response())?;
+        Ok(Post { viewer, form, pairs })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookies_are_found_among_others() {
+        let mut headers = HeaderMap::new();
+        headers.append(header::COOKIE, HeaderValue::from_static("a=1; nuvola_session=abc"));
+        headers.append(header::COOKIE, HeaderValue::from_static("b=2"));
+        assert_eq!(cookie(&headers, COOKIE), Some("abc"));
+        assert_eq!(cookie(&headers, "b"), Some("2"));
+        assert_eq!(cookie(&headers, "nuvola"), None);
+    }
+
+    #[test]
+    fn secrets_are_distinct_and_digests_stable() {
+        let (a, b) = (secret(), secret());
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 43);
+        assert_eq!(digest("x"), digest("x"));
+        assert_ne!(digest(&a), digest(&b));
+        assert!(same(&a, &a.clone()));
+        assert!(!same(&a, &b));
+        assert!(!same("abc", "ab"));
+    }
+
+    #[test]
+    fn query_values_are_encoded() {
+        assert_eq!(encode("/deployments?status=x y&z"), "%2Fdeployments%3Fstatus%3Dx%20y%26z");
+    }
+}
