@@ -15,6 +15,7 @@
 
 pub mod jwk;
 pub mod oidc;
+pub mod users;
 
 use std::path::Path;
 
@@ -25,6 +26,7 @@ use nuvola_types::{Error, Principal, Result};
 use serde::{Deserialize, Serialize};
 
 pub use oidc::{IssuerConfig, OidcIssuer};
+pub use users::{Accounts, EmbeddedUser};
 
 /// Seconds of clock skew tolerated on `exp` and `nbf`.
 const CLOCK_SKEW_SECS: i64 = 60;

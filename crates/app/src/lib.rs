@@ -31,10 +31,10 @@ use nuvola_store::Store;
 use nuvola_tosca::ImportResolver;
 use nuvola_types::{Error, Principal, Result};
 
-pub use catalogue::{Catalogue, CatalogueEntry};
+pub use catalogue::{Catalogue, CatalogueEntry, FormCheck};
 pub use deployments::{CreateDeployment, DeploymentDetails, ListQuery, PlanQuery, UpdateDeployment};
 pub use federation::{Federation, ProviderView};
-pub use identity::{EmbeddedIssuer, IssuerConfig, Issuers, OidcIssuer, TokenVerifier};
+pub use identity::{Accounts, EmbeddedIssuer, EmbeddedUser, IssuerConfig, Issuers, OidcIssuer, TokenVerifier};
 
 /// Tunables of the application, from the configuration file.
 #[derive(Debug, Clone)]

@@ -52,11 +52,15 @@ pub struct IdentityConfig {
     pub embedded: Option<bool>,
     /// `[[identity.issuers]]`: external OIDC issuers (INDIGO IAM, Keycloak...).
     pub issuers: Vec<nuvola_app::IssuerConfig>,
+    /// `[[identity.users]]`: the embedded issuer's accounts, which sign in
+    /// to the dashboard with a password. None configured: one `demo`
+    /// account, whose password is kept in the data directory.
+    pub users: Vec<nuvola_app::EmbeddedUser>,
 }
 
 impl Default for IdentityConfig {
     fn default() -> Self {
-        Self { issuer: "nuvola".into(), token_ttl_hours: 12, embedded: None, issuers: Vec::new() }
+        Self { issuer: "nuvola".into(), token_ttl_hours: 12, embedded: None, issuers: Vec::new(), users: Vec::new() }
     }
 }
 

@@ -61,6 +61,9 @@ enum Command {
         #[command(subcommand)]
         what: TokenCommand,
     },
+    /// Hash a password for a local account (`[[identity.users]]`); reads
+    /// the password from standard input.
+    Passwd,
     /// Sign in to the OIDC issuer with the device flow and keep the token
     /// in the user's config folder (NUVOLA_TOKEN still wins).
     Login(login::LoginArgs),
@@ -210,6 +213,13 @@ async fn run(cli: Cli) -> Result<bool> {
             let ttl = ttl_hours.unwrap_or(config.identity.token_ttl_hours);
             let groups: Vec<String> = group.into_iter().filter(|g| !g.is_empty()).collect();
             println!("{}", issuer.issue(&user, &groups, admin, ttl * 3600)?);
+            Ok(true)
+        }
+        Command::Passwd => {
+            let mut password = String::new();
+            std::io::stdin().read_line(&mut password)?;
+            let password = password.trim_end_matches(['\r', '\n']);
+            println!("{}", nuvola_app::identity::users::hash_password(password)?);
             Ok(true)
         }
         Command::Login(args) => login::login(args).await.map(|()| true),

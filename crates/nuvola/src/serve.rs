@@ -78,6 +78,42 @@ fn resolver(config: &Config) -> Result<Arc<dyn ImportResolver>> {
     Ok(Arc::new(layered))
 }
 
+/// How the dashboard signs people in: the external issuers with a web
+/// client, and the embedded issuer's accounts when it is enabled (a `demo`
+/// account when none is configured, announced in the log).
+async fn web_config(config: &Config, data_dir: &Path, app: &App, public_url: &str) -> Result<nuvola_web::WebConfig> {
+    let identity = &config.identity;
+    let mut web = nuvola_web::WebConfig::for_url(public_url);
+    web.issuers = identity.issuers.clone();
+    if !identity.embedded_enabled() {
+        return Ok(web);
+    }
+    web.accounts = Some(if identity.users.is_empty() {
+        let mut groups: Vec<String> =
+            app.federation().providers().iter().flat_map(|p| p.groups.keys().cloned()).collect();
+        groups.sort();
+        groups.dedup();
+        let (accounts, password) = nuvola_app::Accounts::demo(data_dir, &groups)?;
+        let file = data_dir.join(nuvola_app::identity::users::DEMO_PASSWORD_FILE);
+        tracing::info!(
+            "dashboard: open {public_url}/ and sign in as `demo` with password {password} (kept in {})",
+            file.display()
+        );
+        nuvola_web::LocalAccounts {
+            issuer: identity.issuer.clone(),
+            accounts,
+            demo_password_file: Some(file.display().to_string()),
+        }
+    } else {
+        nuvola_web::LocalAccounts {
+            issuer: identity.issuer.clone(),
+            accounts: nuvola_app::Accounts::new(identity.users.clone())?,
+            demo_password_file: None,
+        }
+    });
+    Ok(web)
+}
+
 /// Runs the server until a signal asks it to stop.
 pub async fn serve(mut config: Config, flags: ServeFlags<'_>) -> Result<()> {
     let data_dir = config.data_dir(flags.data_dir);
@@ -101,7 +137,7 @@ pub async fn serve(mut config: Config, flags: ServeFlags<'_>) -> Result<()> {
         let stop = stop_rx.clone();
         async move { app.run_workers(stop).await }
     });
-    let web = nuvola_web::WebConfig::for_url(&public_url);
+    let web = web_config(&config, &data_dir, &app, &public_url).await?;
     let router =
         nuvola_api::router(app.clone(), public_url.clone()).merge(nuvola_web::router(app.clone(), public_url, web));
     let mut http_stop = stop_rx.clone();

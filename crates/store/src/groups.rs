@@ -68,3 +68,25 @@ impl Store {
         Ok(())
     }
 }
+
+impl Store {
+    /// Per group: its deployments not yet deleted, and everyone who ever
+    /// deployed for it (sorted).
+    pub async fn group_members(&self) -> Result<std::collections::BTreeMap<String, (i64, Vec<String>)>> {
+        let rows = sqlx::query(
+            "SELECT user_group, owner_subject,
+                    SUM(CASE WHEN status = 'DELETE_COMPLETE' THEN 0 ELSE 1 END) AS active
+             FROM deployments GROUP BY user_group, owner_subject ORDER BY user_group, owner_subject",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out: std::collections::BTreeMap<String, (i64, Vec<String>)> = Default::default();
+        for r in rows {
+            let group: String = r.try_get("user_group")?;
+            let entry = out.entry(group).or_default();
+            entry.0 += r.try_get::<i64, _>("active")?;
+            entry.1.push(r.try_get("owner_subject")?);
+        }
+        Ok(out)
+    }
+}

@@ -35,7 +35,7 @@ pub use log::LogLine;
 pub use policy::Policy;
 pub use providers::ConfigSync;
 pub use requests::{AccessRequest, RequestFilter};
-pub use sessions::{IdpCode, WebLogin, WebSession};
+pub use sessions::{WebLogin, WebSession};
 
 /// Errors from the store: the database failed, or a stored value is corrupt.
 #[derive(Debug, thiserror::Error)]

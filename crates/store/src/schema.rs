@@ -162,16 +162,6 @@ const MIGRATIONS: &[(i64, &[&str])] = &[
             return_to TEXT NOT NULL,
             created_at BIGINT NOT NULL
         )",
-            // Authorization codes the embedded issuer handed out.
-            "CREATE TABLE idp_codes (
-            code_hash TEXT PRIMARY KEY,
-            subject TEXT NOT NULL,
-            client_id TEXT NOT NULL,
-            redirect_uri TEXT NOT NULL,
-            challenge TEXT NOT NULL,
-            nonce TEXT NOT NULL,
-            created_at BIGINT NOT NULL
-        )",
         ],
     ),
 ];

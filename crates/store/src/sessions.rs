@@ -1,5 +1,4 @@
-//! Dashboard sessions, logins in flight and the embedded issuer's
-//! authorization codes. Every secret is stored as its SHA-256 (the caller
+//! Dashboard sessions and logins in flight. Every secret is stored as its SHA-256 (the caller
 //! hashes): a copy of the database opens no session.
 
 use sqlx::Row;
@@ -30,19 +29,6 @@ pub struct WebLogin {
     pub verifier: String,
     pub nonce: String,
     pub return_to: String,
-    pub created_at: i64,
-}
-
-/// An authorization code of the embedded issuer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IdpCode {
-    pub code_hash: String,
-    pub subject: String,
-    pub client_id: String,
-    pub redirect_uri: String,
-    /// PKCE `code_challenge` (S256).
-    pub challenge: String,
-    pub nonce: String,
     pub created_at: i64,
 }
 
@@ -109,9 +95,7 @@ impl Store {
             sqlx::query("DELETE FROM web_sessions WHERE expires_at <= $1").bind(now).execute(&self.pool).await?;
         let logins =
             sqlx::query("DELETE FROM web_logins WHERE created_at < $1").bind(logins_before).execute(&self.pool).await?;
-        let codes =
-            sqlx::query("DELETE FROM idp_codes WHERE created_at < $1").bind(logins_before).execute(&self.pool).await?;
-        Ok(sessions.rows_affected() + logins.rows_affected() + codes.rows_affected())
+        Ok(sessions.rows_affected() + logins.rows_affected())
     }
 
     /// Records a login in flight.
@@ -144,44 +128,6 @@ impl Store {
                 verifier: r.try_get("verifier")?,
                 nonce: r.try_get("nonce")?,
                 return_to: r.try_get("return_to")?,
-                created_at: r.try_get("created_at")?,
-            })
-        })
-        .transpose()
-    }
-
-    /// Records an authorization code of the embedded issuer.
-    pub async fn insert_idp_code(&self, c: &IdpCode) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO idp_codes (code_hash, subject, client_id, redirect_uri, challenge, nonce, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(&c.code_hash)
-        .bind(&c.subject)
-        .bind(&c.client_id)
-        .bind(&c.redirect_uri)
-        .bind(&c.challenge)
-        .bind(&c.nonce)
-        .bind(c.created_at)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    /// Takes (once) the authorization code with this hash.
-    pub async fn take_idp_code(&self, code_hash: &str) -> Result<Option<IdpCode>> {
-        let row = sqlx::query("DELETE FROM idp_codes WHERE code_hash = $1 RETURNING *")
-            .bind(code_hash)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|r| {
-            Ok::<_, StoreError>(IdpCode {
-                code_hash: r.try_get("code_hash")?,
-                subject: r.try_get("subject")?,
-                client_id: r.try_get("client_id")?,
-                redirect_uri: r.try_get("redirect_uri")?,
-                challenge: r.try_get("challenge")?,
-                nonce: r.try_get("nonce")?,
                 created_at: r.try_get("created_at")?,
             })
         })

@@ -6,8 +6,13 @@
 //! caller, so authorization stays in one place. Every state-changing form
 //! posts a per-session CSRF token, checked by [`session::Post`].
 
+mod admin;
 mod assets;
+mod catalogue;
+mod deployments;
 pub mod layout;
+mod login;
+mod requests;
 pub mod session;
 
 use std::sync::Arc;
@@ -16,7 +21,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
-use nuvola_app::App;
+use nuvola_app::{Accounts, App, IssuerConfig};
 
 /// Largest form accepted (a template pasted into the deploy form).
 pub const FORM_BYTES: usize = 2 << 20;
@@ -28,12 +33,33 @@ pub struct WebConfig {
     pub secure_cookies: bool,
     /// How long a dashboard session lasts.
     pub session_ttl: Duration,
+    /// The trusted external issuers; those with a `web_client_id` offer a
+    /// sign-in button.
+    pub issuers: Vec<IssuerConfig>,
+    /// The embedded issuer's accounts, when it signs people in.
+    pub accounts: Option<LocalAccounts>,
+}
+
+/// Password sign-in to the embedded issuer.
+#[derive(Clone)]
+pub struct LocalAccounts {
+    /// The embedded issuer's `iss`.
+    pub issuer: String,
+    pub accounts: Accounts,
+    /// Where the demo account's password is kept, when it is the demo one.
+    pub demo_password_file: Option<String>,
 }
 
 impl WebConfig {
-    /// The defaults for a dashboard served at `public_url`.
+    /// The defaults for a dashboard served at `public_url`, with no way to
+    /// sign in yet.
     pub fn for_url(public_url: &str) -> Self {
-        Self { secure_cookies: public_url.starts_with("https://"), session_ttl: Duration::from_secs(12 * 3600) }
+        Self {
+            secure_cookies: public_url.starts_with("https://"),
+            session_ttl: Duration::from_secs(12 * 3600),
+            issuers: Vec::new(),
+            accounts: None,
+        }
     }
 }
 
@@ -44,13 +70,31 @@ pub struct WebState {
     /// Base of absolute links, e.g. `http://127.0.0.1:8080`.
     pub public_url: String,
     pub config: Arc<WebConfig>,
+    /// Client for the identity providers.
+    pub http: reqwest::Client,
 }
 
 /// The dashboard's routes, ready to merge beside the API.
 pub fn router(app: App, public_url: impl Into<String>, config: WebConfig) -> Router {
-    let state =
-        WebState { app, public_url: public_url.into().trim_end_matches('/').to_string(), config: Arc::new(config) };
-    Router::new().route("/static/{file}", get(assets::serve)).layer(DefaultBodyLimit::max(FORM_BYTES)).with_state(state)
+    let state = WebState {
+        app,
+        public_url: public_url.into().trim_end_matches('/').to_string(),
+        config: Arc::new(config),
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("HTTP client"),
+    };
+    Router::new()
+        .route("/static/{file}", get(assets::serve))
+        .merge(login::routes())
+        .merge(catalogue::routes())
+        .merge(deployments::routes())
+        .merge(requests::routes())
+        .merge(admin::routes())
+        .layer(DefaultBodyLimit::max(FORM_BYTES))
+        .with_state(state)
 }
 
 /// A page handler's error: rendered as an HTML page with the status the

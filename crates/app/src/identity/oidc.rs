@@ -55,6 +55,23 @@ pub struct IssuerConfig {
     /// The public client `nuvola login` uses for the device flow.
     #[serde(default)]
     pub cli_client_id: Option<String>,
+    /// The dashboard's client (authorization code flow with PKCE); none:
+    /// the dashboard offers no sign-in through this issuer.
+    #[serde(default)]
+    pub web_client_id: Option<String>,
+    /// Its secret, for a confidential client (sent with HTTP Basic).
+    #[serde(default)]
+    pub web_client_secret: Option<String>,
+    /// Scopes the dashboard asks for.
+    #[serde(default = "default_web_scope")]
+    pub web_scope: String,
+    /// A resource indicator (RFC 8707) naming nuvola, for issuers that
+    /// need one to issue JWT access tokens with nuvola's audience.
+    #[serde(default)]
+    pub resource: Option<String>,
+    /// The name on the dashboard's sign-in button (default: the host).
+    #[serde(default)]
+    pub name: Option<String>,
     /// Seconds of clock skew tolerated on `exp` and `nbf`.
     #[serde(default = "default_skew")]
     pub clock_skew_secs: i64,
@@ -68,6 +85,9 @@ pub struct IssuerConfig {
 
 fn default_groups_claim() -> String {
     "groups".into()
+}
+fn default_web_scope() -> String {
+    "openid profile email".into()
 }
 fn default_skew() -> i64 {
     60
@@ -93,10 +113,25 @@ impl IssuerConfig {
             client_id: None,
             client_secret: None,
             cli_client_id: None,
+            web_client_id: None,
+            web_client_secret: None,
+            web_scope: default_web_scope(),
+            resource: None,
+            name: None,
             clock_skew_secs: default_skew(),
             key_refresh_secs: default_key_refresh(),
             key_max_age_secs: default_key_max_age(),
         }
+    }
+
+    /// The name users see for this issuer.
+    pub fn display_name(&self) -> String {
+        self.name.clone().unwrap_or_else(|| {
+            reqwest::Url::parse(&self.issuer)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_string))
+                .unwrap_or(self.issuer.clone())
+        })
     }
 
     /// The discovery document's URL.
@@ -111,6 +146,8 @@ pub struct Discovery {
     pub issuer: String,
     pub jwks_uri: String,
     #[serde(default)]
+    pub authorization_endpoint: Option<String>,
+    #[serde(default)]
     pub token_endpoint: Option<String>,
     #[serde(default)]
     pub device_authorization_endpoint: Option<String>,
@@ -118,6 +155,8 @@ pub struct Discovery {
     pub introspection_endpoint: Option<String>,
     #[serde(default)]
     pub revocation_endpoint: Option<String>,
+    #[serde(default)]
+    pub end_session_endpoint: Option<String>,
 }
 
 /// Fetches the discovery document of `issuer` and checks it names itself.

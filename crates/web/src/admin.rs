@@ -1,0 +1,393 @@
+//! Administration: providers (services, flavors, SLAs, quotas, usage,
+//! health) with their maintenance windows and enable/disable, every
+//! deployment with filters, the groups and who is in them, and the audit
+//! log. Every page asks the app layer, which refuses non-administrators.
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use chrono::{DateTime, NaiveDateTime, Utc};
+use maud::{Markup, html};
+use nuvola_app::deployments::ListQuery;
+use nuvola_store::{AuditFilter, now_ms};
+use nuvola_types::{DeploymentStatus, Error, MaintenanceWindow, Quota, Usage};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::deployments::status_badge;
+use crate::layout::{Section, duration, notice, page, time};
+use crate::session::{Post, Viewer};
+use crate::{PageError, WebState};
+
+pub fn routes() -> Router<WebState> {
+    Router::new()
+        .route("/admin/providers", get(providers))
+        .route("/admin/providers/{name}/maintenance", post(add_maintenance))
+        .route("/admin/providers/{name}/maintenance/remove", post(remove_maintenance))
+        .route("/admin/providers/{name}/enabled", post(set_enabled))
+        .route("/admin/deployments", get(all_deployments))
+        .route("/admin/groups", get(groups))
+        .route("/admin/audit", get(audit))
+}
+
+fn admin_nav(current: &str) -> Markup {
+    let items = [
+        ("/admin/providers", "Providers"),
+        ("/admin/deployments", "All deployments"),
+        ("/admin/groups", "Groups"),
+        ("/requests", "Requests"),
+        ("/admin/audit", "Audit log"),
+        ("/stats", "Statistics"),
+    ];
+    html! {
+        nav aria-label="Administration" class="toolbar" {
+            @for (href, label) in items {
+                @if href == current { a href=(href) aria-current="page" { strong { (label) } } }
+                @else { a href=(href) { (label) } }
+            }
+        }
+    }
+}
+
+fn require_admin(state: &WebState, viewer: &Viewer) -> Result<(), PageError> {
+    state.app.require_admin(&viewer.caller()).map_err(PageError)
+}
+
+fn quota_text(q: &Quota, u: Option<&Usage>) -> String {
+    let u = u.copied().unwrap_or_default();
+    let one = |label: &str, used: u64, limit: Option<u64>| match limit {
+        Some(l) => format!("{label} {used}/{l}"),
+        None => format!("{label} {used}/∞"),
+    };
+    [
+        one("VMs", u.instances, q.instances),
+        one("cores", u.cores, q.cores),
+        one("RAM GB", u.ram_mb / 1024, q.ram_mb.map(|m| m / 1024)),
+        one("GPUs", u.gpus, q.gpus),
+        one("volumes", u.volumes, q.volumes),
+    ]
+    .join(", ")
+}
+
+/// `GET /admin/providers`.
+async fn providers(State(state): State<WebState>, viewer: Viewer) -> Result<Markup, PageError> {
+    require_admin(&state, &viewer)?;
+    let views = state.app.visible_providers(&viewer.caller()).await?;
+    let health = nuvola_app::planning::provider_health(state.app.store()).await?;
+    let now = Utc::now();
+    let body = html! {
+        (admin_nav("/admin/providers"))
+        @for v in &views {
+            @let p = &v.spec;
+            @let h = health.get(&p.name);
+            @let in_maintenance = p.maintenance.iter().any(|w| w.overlaps(now, now + chrono::Duration::seconds(1)));
+            section aria-labelledby={"p-" (p.name)} {
+                h2 id={"p-" (p.name)} {
+                    (p.name) " "
+                    @if !p.enabled { span class="badge bad" { "disabled" } }
+                    @else if in_maintenance { span class="badge busy" { "in maintenance" } }
+                    @else { span class="badge ok" { "enabled" } }
+                }
+                dl class="facts" {
+                    dt { "Region" } dd { (p.region) }
+                    dt { "Driver" } dd { (p.driver) " at " code { (p.endpoint) } }
+                    dt { "Accepted issuers" } dd { @if p.issuers.is_empty() { "any trusted issuer" } @else { (p.issuers.join(", ")) } }
+                    dt { "Public IPs" } dd { (if p.public_ips { "yes" } else { "no" }) }
+                    dt { "Health (24 h)" } dd {
+                        @match h.and_then(|h| h.success_rate) {
+                            Some(r) => { (format!("{:.0}% of attempts succeeded", r * 100.0)) }
+                            None => { "no recent attempts" }
+                        }
+                        @if let Some(m) = h.and_then(|h| h.median_create_secs) { (format!("; median create {m:.0} s")) }
+                    }
+                }
+                form method="post" action={"/admin/providers/" (p.name) "/enabled"} class="inline" {
+                    (viewer.csrf_field())
+                    input type="hidden" name="enabled" value=(if p.enabled { "false" } else { "true" });
+                    button type="submit" class="secondary" { (if p.enabled { "Disable" } else { "Enable" }) " " (p.name) }
+                }
+                details {
+                    summary { "Flavors (" (p.flavors.len()) "), images (" (p.images.len()) "), volume types (" (p.volume_types.len()) ")" }
+                    table {
+                        caption { "Flavors of " (p.name) }
+                        thead { tr { th scope="col" { "Flavor" } th class="num" scope="col" { "vCPU" } th class="num" scope="col" { "RAM GB" } th class="num" scope="col" { "Disk GB" } th scope="col" { "GPU" } } }
+                        tbody { @for f in &p.flavors {
+                            tr {
+                                td { (f.name) } td class="num" { (f.vcpus) } td class="num" { (f.ram_mb / 1024) } td class="num" { (f.disk_gb) }
+                                td { @if f.gpus > 0 { (f.gpus) " × " (f.gpu_vendor.as_deref().unwrap_or("")) " " (f.gpu_model.as_deref().unwrap_or("")) } }
+                            }
+                        } }
+                    }
+                    p { "Images: " (p.images.iter().map(|i| i.name.as_str()).collect::<Vec<_>>().join(", ")) }
+                    p { "Volume types: " (p.volume_types.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", ")) }
+                }
+                table {
+                    caption { "SLAs on " (p.name) }
+                    thead { tr { th scope="col" { "Group" } th scope="col" { "SLA" } th class="num" scope="col" { "Priority" } th scope="col" { "Used / quota" } } }
+                    tbody { @for (g, grant) in &p.groups {
+                        tr { td { (g) } td { (grant.sla_id) } td class="num" { (grant.priority) } td { (quota_text(&grant.quota, v.usage.get(g))) } }
+                    } }
+                }
+                h3 { "Maintenance windows" }
+                @if p.maintenance.is_empty() { p { "None scheduled." } }
+                ul {
+                    @for (i, w) in p.maintenance.iter().enumerate() {
+                        li {
+                            (w.start.format("%Y-%m-%d %H:%M")) " – " (w.end.format("%Y-%m-%d %H:%M UTC"))
+                            @if !w.reason.is_empty() { ": " (w.reason) }
+                            " "
+                            form method="post" action={"/admin/providers/" (p.name) "/maintenance/remove"} class="inline" {
+                                (viewer.csrf_field())
+                                input type="hidden" name="index" value=(i);
+                                button type="submit" class="secondary" aria-label={"Remove maintenance window " (i + 1) " of " (p.name)} { "Remove" }
+                            }
+                        }
+                    }
+                }
+                details {
+                    summary { "Schedule maintenance on " (p.name) }
+                    form method="post" action={"/admin/providers/" (p.name) "/maintenance"} {
+                        (viewer.csrf_field())
+                        div class="field" {
+                            label for={"start-" (p.name)} { "Start (UTC)" }
+                            input id={"start-" (p.name)} name="start" type="datetime-local" required;
+                        }
+                        div class="field" {
+                            label for={"end-" (p.name)} { "End (UTC)" }
+                            input id={"end-" (p.name)} name="end" type="datetime-local" required;
+                        }
+                        div class="field" {
+                            label for={"reason-" (p.name)} { "Reason" }
+                            input id={"reason-" (p.name)} name="reason" type="text";
+                        }
+                        button type="submit" { "Schedule" }
+                    }
+                }
+            }
+        }
+    };
+    Ok(page("Providers", Some(&viewer), Section::Admin, body))
+}
+
+fn parse_local(text: &str, what: &str) -> Result<DateTime<Utc>, Error> {
+    let t = text.trim();
+    DateTime::parse_from_rfc3339(t)
+        .map(|d| d.with_timezone(&Utc))
+        .or_else(|_| NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M").map(|n| n.and_utc()))
+        .or_else(|_| NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S").map(|n| n.and_utc()))
+        .map_err(|_| Error::invalid(format!("{what} {t:?} is not a date and time like 2026-12-01T08:00")))
+}
+
+#[derive(Debug, Deserialize)]
+struct MaintenanceForm {
+    start: String,
+    end: String,
+    #[serde(default)]
+    reason: String,
+}
+
+/// `POST /admin/providers/{name}/maintenance`.
+async fn add_maintenance(
+    State(state): State<WebState>,
+    Path(name): Path<String>,
+    post: Post<MaintenanceForm>,
+) -> Result<Response, PageError> {
+    let caller = post.viewer.caller();
+    state.app.require_admin(&caller)?;
+    let spec = state.app.federation().provider(&name).ok_or_else(|| Error::not_found(format!("no provider {name}")))?;
+    let start = parse_local(&post.form.start, "start")?;
+    let end = parse_local(&post.form.end, "end")?;
+    if end <= start {
+        return Err(Error::invalid("a maintenance window must end after it starts").into());
+    }
+    let mut windows = spec.maintenance.clone();
+    windows.push(MaintenanceWindow { start, end, reason: post.form.reason.trim().to_string() });
+    state.app.patch_provider(&caller, &name, &json!({ "maintenance": windows })).await?;
+    state.app.audit(&caller, "provider.maintenance", &name, json!({"start": start, "end": end})).await;
+    Ok(Redirect::to("/admin/providers").into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct IndexForm {
+    index: usize,
+}
+
+/// `POST /admin/providers/{name}/maintenance/remove`.
+async fn remove_maintenance(
+    State(state): State<WebState>,
+    Path(name): Path<String>,
+    post: Post<IndexForm>,
+) -> Result<Response, PageError> {
+    let caller = post.viewer.caller();
+    state.app.require_admin(&caller)?;
+    let spec = state.app.federation().provider(&name).ok_or_else(|| Error::not_found(format!("no provider {name}")))?;
+    let mut windows = spec.maintenance.clone();
+    if post.form.index >= windows.len() {
+        return Err(Error::conflict("that maintenance window is no longer there; reload the page").into());
+    }
+    windows.remove(post.form.index);
+    state.app.patch_provider(&caller, &name, &json!({ "maintenance": windows })).await?;
+    Ok(Redirect::to("/admin/providers").into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct EnabledForm {
+    enabled: bool,
+}
+
+/// `POST /admin/providers/{name}/enabled`.
+async fn set_enabled(
+    State(state): State<WebState>,
+    Path(name): Path<String>,
+    post: Post<EnabledForm>,
+) -> Result<Response, PageError> {
+    state.app.patch_provider(&post.viewer.caller(), &name, &json!({ "enabled": post.form.enabled })).await?;
+    Ok(Redirect::to("/admin/providers").into_response())
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct AllQuery {
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    group: String,
+    #[serde(default)]
+    page: i64,
+}
+
+/// `GET /admin/deployments`: everyone's, filtered by status and group.
+async fn all_deployments(
+    State(state): State<WebState>,
+    viewer: Viewer,
+    Query(q): Query<AllQuery>,
+) -> Result<Markup, PageError> {
+    require_admin(&state, &viewer)?;
+    let status = match q.status.as_str() {
+        "" => None,
+        s => Some(DeploymentStatus::parse(s).ok_or_else(|| Error::invalid(format!("unknown status {s:?}")))?),
+    };
+    let query = ListQuery {
+        created_by: None,
+        user_group: Some(q.group.trim().to_string()).filter(|g| !g.is_empty()),
+        excluded_status: None,
+        status,
+        page: q.page.max(0),
+        size: 100,
+    };
+    let (rows, total) = state.app.list_deployments(&viewer.caller(), &query).await?;
+    let now = now_ms();
+    let body = html! {
+        (admin_nav("/admin/deployments"))
+        form method="get" action="/admin/deployments" class="toolbar" {
+            div class="field" {
+                label for="status" { "Status" }
+                select id="status" name="status" {
+                    option value="" { "Any" }
+                    @for s in DeploymentStatus::ALL { option value=(s.as_str()) selected[q.status == s.as_str()] { (s.as_str()) } }
+                }
+            }
+            div class="field" {
+                label for="group" { "Group" }
+                input id="group" name="group" type="text" value=(q.group);
+            }
+            button type="submit" { "Filter" }
+        }
+        p role="status" { (total) " deployment(s)" }
+        table {
+            thead { tr {
+                th scope="col" { "Deployment" } th scope="col" { "Group" } th scope="col" { "Owner" } th scope="col" { "Service" }
+                th scope="col" { "Status" } th scope="col" { "Provider" } th scope="col" { "Created" }
+            } }
+            tbody { @for d in &rows {
+                tr {
+                    td { a href={"/deployments/" (d.id)} { code { (&d.id[..8.min(d.id.len())]) } } }
+                    td { (d.user_group) } td { (d.owner_subject) }
+                    td { (d.catalogue_id.as_deref().unwrap_or("custom")) }
+                    td { (status_badge(d.status)) } td { (d.provider.as_deref().unwrap_or("—")) }
+                    td { (duration(now - d.created_at)) " ago" }
+                }
+            } }
+        }
+        @if q.page > 0 { a href={"/admin/deployments?status=" (q.status) "&group=" (q.group) "&page=" (q.page - 1)} { "Previous page" } " " }
+        @if (q.page + 1) * 100 < total { a href={"/admin/deployments?status=" (q.status) "&group=" (q.group) "&page=" (q.page + 1)} { "Next page" } }
+    };
+    Ok(page("All deployments", Some(&viewer), Section::Admin, body))
+}
+
+/// `GET /admin/groups`: each group with its SLAs, its deployments and the
+/// people who deploy for it.
+async fn groups(State(state): State<WebState>, viewer: Viewer) -> Result<Markup, PageError> {
+    require_admin(&state, &viewer)?;
+    let providers = state.app.federation().providers();
+    let mut slas: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for p in providers.iter() {
+        for (g, grant) in &p.groups {
+            slas.entry(g.clone()).or_default().push(format!("{} ({})", p.name, grant.sla_id));
+        }
+    }
+    let members = state.app.store().group_members().await?;
+    for g in members.keys() {
+        slas.entry(g.clone()).or_default();
+    }
+    let body = html! {
+        (admin_nav("/admin/groups"))
+        table {
+            thead { tr { th scope="col" { "Group" } th scope="col" { "SLAs" } th class="num" scope="col" { "Active deployments" } th scope="col" { "People who deployed" } } }
+            tbody { @for (g, s) in &slas {
+                @let m = members.get(g);
+                tr {
+                    th scope="row" { (g) }
+                    td { @if s.is_empty() { "none" } @else { (s.join(", ")) } }
+                    td class="num" { (m.map_or(0, |m| m.0)) }
+                    td { (m.map(|m| m.1.join(", ")).unwrap_or_default()) }
+                }
+            } }
+        }
+        p class="help" { "Membership itself lives in the identity provider; this lists who has deployed for each group." }
+    };
+    Ok(page("Groups", Some(&viewer), Section::Admin, body))
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct AuditQuery {
+    #[serde(default)]
+    subject: String,
+    #[serde(default)]
+    action: String,
+}
+
+/// `GET /admin/audit`: the latest entries, filtered; the CSV export is the
+/// API's (`/api/v1/admin/audit?format=csv`).
+async fn audit(
+    State(state): State<WebState>,
+    viewer: Viewer,
+    Query(q): Query<AuditQuery>,
+) -> Result<Markup, PageError> {
+    let filter = AuditFilter {
+        subject: Some(q.subject.trim().to_string()).filter(|s| !s.is_empty()),
+        action: Some(q.action.trim().to_string()).filter(|s| !s.is_empty()),
+        limit: 200,
+        ..Default::default()
+    };
+    let entries = state.app.audit_log(&viewer.caller(), &filter).await?;
+    let body = html! {
+        (admin_nav("/admin/audit"))
+        form method="get" action="/admin/audit" class="toolbar" {
+            div class="field" { label for="subject" { "Who" } input id="subject" name="subject" type="text" value=(q.subject); }
+            div class="field" { label for="action" { "Action" } input id="action" name="action" type="text" value=(q.action) placeholder="e.g. deployment.create"; }
+            button type="submit" { "Filter" }
+        }
+        @if entries.is_empty() { (notice("info", "No entries match.")) }
+        table {
+            thead { tr { th scope="col" { "When" } th scope="col" { "Who" } th scope="col" { "Action" } th scope="col" { "Target" } th scope="col" { "From" } th scope="col" { "Detail" } } }
+            tbody { @for e in &entries {
+                tr {
+                    td { (time(e.at)) } td { (e.subject) } td { code { (e.action) } } td { (e.target) }
+                    td { (e.client_ip.as_deref().unwrap_or("")) } td { code { (e.detail.to_string()) } }
+                }
+            } }
+        }
+    };
+    Ok(page("Audit log", Some(&viewer), Section::Admin, body))
+}

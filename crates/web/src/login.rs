@@ -1,0 +1,407 @@
+//! Signing in and out of the dashboard.
+//!
+//! - External issuers (INDIGO IAM, Keycloak...): the authorization code
+//!   flow with PKCE (S256), `state` and `nonce`. The login in flight is kept
+//!   in the store under the state's hash, taken once on the way back; the
+//!   access token the issuer returns is verified exactly as an API bearer
+//!   token is, so a dashboard user is who the API would say they are.
+//! - The embedded issuer: its accounts sign in with a password form,
+//!   protected against login CSRF by a double-submit cookie.
+//!
+//! Either way the result is a server-side session ([`crate::session`]);
+//! logins are audited.
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use maud::{Markup, html};
+use nuvola_app::IssuerConfig;
+use nuvola_app::identity::oidc::discover;
+use nuvola_store::{WebLogin, now_ms};
+use nuvola_types::{Error, Principal};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::layout::{Section, notice, page};
+use crate::session::{self, ClientIp, Post, Viewer, cookie, digest, same, secret, set_cookie};
+use crate::{PageError, WebState};
+
+/// The cookie carrying the password form's anti-CSRF token.
+const LOGIN_COOKIE: &str = "nuvola_login";
+
+/// How long a login may stay at the issuer.
+const LOGIN_MAX_AGE_MS: i64 = 15 * 60_000;
+
+pub fn routes() -> Router<WebState> {
+    Router::new()
+        .route("/login", get(login_page))
+        .route("/login/password", post(password_login))
+        .route("/login/oidc/{index}", get(start_oidc))
+        .route("/login/callback", get(callback))
+        .route("/logout", post(logout))
+        .route("/session/group", post(switch_group))
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct LoginQuery {
+    next: Option<String>,
+    error: Option<String>,
+}
+
+/// Only paths of this site: never an absolute or protocol-relative URL.
+fn local_path(next: Option<&str>) -> String {
+    match next {
+        Some(p) if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') && !p.starts_with("/login") => {
+            p.to_string()
+        }
+        _ => "/".to_string(),
+    }
+}
+
+/// The issuers offering a dashboard sign-in, with their index.
+fn web_issuers(state: &WebState) -> impl Iterator<Item = (usize, &IssuerConfig)> {
+    state.config.issuers.iter().enumerate().filter(|(_, c)| c.web_client_id.is_some())
+}
+
+/// `GET /login`: the sign-in choices.
+async fn login_page(State(state): State<WebState>, viewer: Option<Viewer>, Query(q): Query<LoginQuery>) -> Response {
+    if viewer.is_some() {
+        return Redirect::to(&local_path(q.next.as_deref())).into_response();
+    }
+    let next = local_path(q.next.as_deref());
+    let token = secret();
+    let body = login_body(&state, &next, &token, q.error.as_deref(), None);
+    let cookie = set_cookie(&state, LOGIN_COOKIE, &token, 3600);
+    ([(header::SET_COOKIE, cookie)], page("Sign in", None, Section::Other, body)).into_response()
+}
+
+fn login_body(state: &WebState, next: &str, token: &str, error: Option<&str>, name: Option<&str>) -> Markup {
+    let external: Vec<_> = web_issuers(state).collect();
+    html! {
+        @if let Some(e) = error { (notice("error", e)) }
+        @if external.is_empty() && state.config.accounts.is_none() {
+            (notice("error", "No way to sign in is configured: add `web_client_id` to an [[identity.issuers]] entry, or enable the embedded issuer."))
+        }
+        @for (i, issuer) in &external {
+            p {
+                a class="button" href={"/login/oidc/" (i) "?next=" (session::encode(next))} {
+                    "Sign in with " (issuer.display_name())
+                }
+            }
+        }
+        @if let Some(accounts) = &state.config.accounts {
+            @if !external.is_empty() { h2 { "Or with a local account" } }
+            form method="post" action="/login/password" {
+                input type="hidden" name="login_token" value=(token);
+                input type="hidden" name="next" value=(next);
+                div class="field" {
+                    label for="name" { "User name" }
+                    input id="name" name="name" type="text" autocomplete="username" required value=[name] autofocus;
+                }
+                div class="field" {
+                    label for="password" { "Password" }
+                    input id="password" name="password" type="password" autocomplete="current-password" required;
+                }
+                button type="submit" { "Sign in" }
+            }
+            @if accounts.demo_password_file.is_some() {
+                p class="help" {
+                    "First start: sign in as " strong { "demo" } ". Its password was printed where "
+                    code { "nuvola serve" } " runs, and is kept in "
+                    code { (accounts.demo_password_file.as_deref().unwrap_or_default()) } "."
+                }
+            }
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct PasswordForm {
+    login_token: String,
+    name: String,
+    password: String,
+    next: Option<String>,
+}
+
+/// `POST /login/password`: a local account signs in.
+async fn password_login(
+    State(state): State<WebState>,
+    headers: axum::http::HeaderMap,
+    ClientIp(ip): ClientIp,
+    axum::Form(form): axum::Form<PasswordForm>,
+) -> Result<Response, PageError> {
+    let next = local_path(form.next.as_deref());
+    let Some(accounts) = &state.config.accounts else {
+        return Err(Error::not_found("local accounts are not enabled on this platform").into());
+    };
+    let expected = cookie(&headers, LOGIN_COOKIE).unwrap_or("");
+    if expected.is_empty() || !same(expected, &form.login_token) {
+        return Err(Error::Forbidden(
+            "this sign-in form is stale or was not sent from nuvola's sign-in page: reload it and try again".into(),
+        )
+        .into());
+    }
+    let accounts = accounts.clone();
+    let (name, password) = (form.name.clone(), form.password);
+    // Argon2 takes tens of milliseconds: off the async workers.
+    let outcome = tokio::task::spawn_blocking(move || accounts.accounts.sign_in(&accounts.issuer, &name, &password))
+        .await
+        .map_err(|e| Error::internal(format!("sign-in task failed: {e}")))?;
+    match outcome {
+        Ok(mut principal) => {
+            principal.client_ip = ip;
+            signed_in(&state, principal, "password", &next).await
+        }
+        Err(e) => {
+            tracing::info!(user = %form.name, "dashboard sign-in refused");
+            let token = secret();
+            let body = login_body(&state, &next, &token, Some(&e.to_string()), Some(&form.name));
+            let cookie = set_cookie(&state, LOGIN_COOKIE, &token, 3600);
+            Ok((
+                axum::http::StatusCode::UNAUTHORIZED,
+                [(header::SET_COOKIE, cookie)],
+                page("Sign in", None, Section::Other, body),
+            )
+                .into_response())
+        }
+    }
+}
+
+/// Starts the session, audits the login, and sends the browser on.
+async fn signed_in(state: &WebState, principal: Principal, method: &str, next: &str) -> Result<Response, PageError> {
+    let cookie = session::start(state, &principal, None).await?;
+    state.app.audit(&principal, "login", "dashboard", json!({"method": method, "issuer": principal.issuer})).await;
+    let clear = set_cookie(state, LOGIN_COOKIE, "", 0);
+    let mut response = Redirect::to(next).into_response();
+    response.headers_mut().append(header::SET_COOKIE, cookie);
+    response.headers_mut().append(header::SET_COOKIE, clear);
+    Ok(response)
+}
+
+fn redirect_uri(state: &WebState) -> String {
+    format!("{}/login/callback", state.public_url)
+}
+
+/// `GET /login/oidc/{index}`: off to the issuer's authorization endpoint.
+async fn start_oidc(
+    State(state): State<WebState>,
+    Path(index): Path<usize>,
+    Query(q): Query<LoginQuery>,
+) -> Result<Response, PageError> {
+    let issuer = web_issuers(&state)
+        .find(|(i, _)| *i == index)
+        .map(|(_, c)| c.clone())
+        .ok_or_else(|| Error::not_found(format!("no sign-in issuer number {index}")))?;
+    let discovery = discover(&state.http, &issuer.issuer)
+        .await
+        .map_err(|e| Error::Internal(format!("cannot reach the identity provider {}: {e}", issuer.display_name())))?;
+    let endpoint = discovery.authorization_endpoint.ok_or_else(|| {
+        Error::Internal(format!("{} publishes no authorization_endpoint in its discovery document", issuer.issuer))
+    })?;
+    let (state_value, verifier, nonce) = (secret(), secret(), secret());
+    state
+        .app
+        .store()
+        .insert_login(&WebLogin {
+            state_hash: digest(&state_value),
+            issuer: issuer.issuer.clone(),
+            verifier: verifier.clone(),
+            nonce: nonce.clone(),
+            return_to: local_path(q.next.as_deref()),
+            created_at: now_ms(),
+        })
+        .await?;
+    let challenge = B64.encode(Sha256::digest(verifier.as_bytes()));
+    let mut url = reqwest::Url::parse(&endpoint).map_err(|e| {
+        Error::Internal(format!("{} names a bad authorization_endpoint {endpoint}: {e}", issuer.issuer))
+    })?;
+    {
+        let mut query = url.query_pairs_mut();
+        query
+            .append_pair("response_type", "code")
+            .append_pair("client_id", issuer.web_client_id.as_deref().unwrap_or_default())
+            .append_pair("redirect_uri", &redirect_uri(&state))
+            .append_pair("scope", &issuer.web_scope)
+            .append_pair("state", &state_value)
+            .append_pair("nonce", &nonce)
+            .append_pair("code_challenge", &challenge)
+            .append_pair("code_challenge_method", "S256");
+        if let Some(resource) = &issuer.resource {
+            query.append_pair("resource", resource);
+        }
+    }
+    Ok(Redirect::to(url.as_str()).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct CallbackQuery {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+/// `GET /login/callback`: the issuer sends the browser back with a code.
+async fn callback(
+    State(state): State<WebState>,
+    ClientIp(ip): ClientIp,
+    Query(q): Query<CallbackQuery>,
+) -> Result<Response, PageError> {
+    let again = "sign in again";
+    let Some(state_value) = q.state.as_deref() else {
+        return Err(Error::invalid(format!("the identity provider sent no `state`: {again}")).into());
+    };
+    let login = state.app.store().take_login(&digest(state_value)).await?;
+    let Some(login) = login.filter(|l| now_ms() - l.created_at < LOGIN_MAX_AGE_MS) else {
+        return Err(Error::invalid(format!("this sign-in expired or was already used: {again}")).into());
+    };
+    if let Some(error) = q.error {
+        let detail = q.error_description.map(|d| format!(": {d}")).unwrap_or_default();
+        return Err(
+            Error::Unauthenticated(format!("the identity provider refused the sign-in ({error}{detail})")).into()
+        );
+    }
+    let Some(code) = q.code else {
+        return Err(Error::invalid(format!("the identity provider sent no `code`: {again}")).into());
+    };
+    let issuer = state
+        .config
+        .issuers
+        .iter()
+        .find(|c| c.issuer == login.issuer)
+        .cloned()
+        .ok_or_else(|| Error::invalid(format!("issuer {} is no longer trusted: {again}", login.issuer)))?;
+    let tokens = exchange(&state, &issuer, &code, &login.verifier).await?;
+    check_nonce(&tokens, &login.nonce, &issuer)?;
+    let access = tokens["access_token"]
+        .as_str()
+        .ok_or_else(|| Error::Unauthenticated(format!("{} returned no access_token", issuer.display_name())))?;
+    let mut principal = state.app.authenticate(Some(access)).await.map_err(|e| {
+        Error::Unauthenticated(format!(
+            "{} signed you in, but its access token is not accepted: {e}",
+            issuer.display_name()
+        ))
+    })?;
+    principal.client_ip = ip;
+    signed_in(&state, principal, "oidc", &login.return_to).await
+}
+
+/// Trades the code (and the PKCE verifier) for tokens.
+async fn exchange(state: &WebState, issuer: &IssuerConfig, code: &str, verifier: &str) -> Result<Value, Error> {
+    let discovery = discover(&state.http, &issuer.issuer)
+        .await
+        .map_err(|e| Error::Internal(format!("cannot reach the identity provider {}: {e}", issuer.display_name())))?;
+    let endpoint = discovery
+        .token_endpoint
+        .ok_or_else(|| Error::Internal(format!("{} publishes no token_endpoint", issuer.issuer)))?;
+    let client_id = issuer.web_client_id.clone().unwrap_or_default();
+    let redirect = redirect_uri(state);
+    let mut form = vec![
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", redirect.as_str()),
+        ("code_verifier", verifier),
+    ];
+    let mut request = state.http.post(&endpoint);
+    match &issuer.web_client_secret {
+        Some(secret) => request = request.basic_auth(&client_id, Some(secret)),
+        None => form.push(("client_id", client_id.as_str())),
+    }
+    let reply = request
+        .form(&form)
+        .send()
+        .await
+        .map_err(|e| Error::Internal(format!("the token endpoint of {} failed: {e}", issuer.display_name())))?;
+    let status = reply.status();
+    let body: Value = reply.json().await.unwrap_or(Value::Null);
+    if !status.is_success() {
+        let why = body["error_description"].as_str().or(body["error"].as_str()).unwrap_or("no reason given");
+        return Err(Error::Unauthenticated(format!(
+            "{} refused the sign-in code (HTTP {status}: {why}): sign in again",
+            issuer.display_name()
+        )));
+    }
+    Ok(body)
+}
+
+/// The ID token (received straight from the token endpoint over the
+/// issuer's TLS) must carry the nonce this login sent.
+fn check_nonce(tokens: &Value, nonce: &str, issuer: &IssuerConfig) -> Result<(), Error> {
+    let asked_openid = issuer.web_scope.split_whitespace().any(|s| s == "openid");
+    let Some(id_token) = tokens["id_token"].as_str() else {
+        return if asked_openid {
+            Err(Error::Unauthenticated(format!("{} returned no id_token", issuer.display_name())))
+        } else {
+            Ok(())
+        };
+    };
+    let claims: Value = id_token
+        .split('.')
+        .nth(1)
+        .and_then(|p| B64.decode(p).ok())
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or_else(|| Error::Unauthenticated("the id_token does not decode".into()))?;
+    if claims["nonce"].as_str() != Some(nonce) {
+        return Err(Error::Unauthenticated("the id_token does not carry this sign-in's nonce: sign in again".into()));
+    }
+    if !nuvola_app::identity::oidc::same_issuer(claims["iss"].as_str().unwrap_or(""), &issuer.issuer) {
+        return Err(Error::Unauthenticated(format!("the id_token was not issued by {}", issuer.issuer)));
+    }
+    Ok(())
+}
+
+#[derive(Debug, Deserialize)]
+struct Empty {}
+
+/// `POST /logout`.
+async fn logout(State(state): State<WebState>, post: Post<Empty>) -> Result<Response, PageError> {
+    state.app.store().delete_session(&post.viewer.session_hash).await?;
+    state.app.audit(&post.viewer.principal, "logout", "dashboard", json!({})).await;
+    let clear = set_cookie(&state, session::COOKIE, "", 0);
+    Ok(([(header::SET_COOKIE, clear)], Redirect::to("/login")).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct GroupForm {
+    group: String,
+}
+
+/// `POST /session/group`: act for another of one's groups.
+async fn switch_group(
+    State(state): State<WebState>,
+    headers: axum::http::HeaderMap,
+    post: Post<GroupForm>,
+) -> Result<Response, PageError> {
+    let group = post.form.group.trim();
+    if !post.viewer.principal.in_group(group) {
+        return Err(Error::Forbidden(format!("you are not a member of group {group}")).into());
+    }
+    state.app.store().set_session_group(&post.viewer.session_hash, Some(group)).await?;
+    // Back where the switch was made, when that was one of our pages.
+    let back = headers
+        .get(header::REFERER)
+        .and_then(|r| r.to_str().ok())
+        .and_then(|r| r.strip_prefix(state.public_url.as_str()))
+        .map(|p| local_path(Some(p)))
+        .unwrap_or_else(|| "/".into());
+    Ok(Redirect::to(&back).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::local_path;
+
+    #[test]
+    fn only_local_paths_are_followed() {
+        assert_eq!(local_path(Some("/deployments?x=1")), "/deployments?x=1");
+        for bad in ["https://evil.example/", "//evil.example/", "/\\evil.example", "deployments", "/login?next=/x"] {
+            assert_eq!(local_path(Some(bad)), "/", "{bad}");
+        }
+        assert_eq!(local_path(None), "/");
+    }
+}
