@@ -27,7 +27,7 @@ const issuer = `http://127.0.0.1:${port}`;
 const version = createHash('sha256').update(readFileSync(fileURLToPath(import.meta.url))).digest('hex');
 
 // Who belongs where. Users log in through the device flow or the
-// authorization code flow (any password); the `*-svc` clients get tokens for
+// authorization code flow (the dashboard's client, `nuvola-web`; any password); the `*-svc` clients get tokens for
 // the same people through client credentials, without a login.
 const GROUPS = {
   alice: ['physics'],
@@ -77,6 +77,17 @@ const provider = new Provider(issuer, {
       grant_types: ['urn:ietf:params:oauth:grant-type:device_code', 'refresh_token', 'authorization_code'],
       response_types: ['code'],
       redirect_uris: ['http://127.0.0.1/callback'],
+      scope: 'openid offline_access nuvola',
+    },
+    {
+      // The dashboard: authorization code flow with PKCE. "native" lets the
+      // loopback redirect URI carry any port (RFC 8252), as test servers do.
+      client_id: 'nuvola-web',
+      client_secret: 'web-secret',
+      application_type: 'native',
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+      redirect_uris: ['http://127.0.0.1/login/callback'],
       scope: 'openid offline_access nuvola',
     },
     {

@@ -17,11 +17,20 @@ fi
 
 running=$(curl -sf "$oidc_url/test/version" 2>/dev/null || true)
 if [[ "$running" != *"$oidc_version"* ]]; then
-  # An older server.mjs of ours may still run there: stop it by its pid.
+  # An older server.mjs (of this checkout or another) may still hold the
+  # port: stop the node process listening there, and only that.
   if [ -f "$oidc_dir/server.pid" ]; then
     kill "$(cat "$oidc_dir/server.pid")" 2>/dev/null || true
-    sleep 0.3
   fi
+  for pid in $(ss -Hltnp "sport = :$oidc_port" 2>/dev/null | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u); do
+    if tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q 'node server.mjs'; then
+      kill "$pid" 2>/dev/null || true
+    fi
+  done
+  for _ in $(seq 1 30); do
+    curl -s -o /dev/null -m 1 "$oidc_url/test/version" || break
+    sleep 0.1
+  done
   (cd "$oidc_dir" && PORT="$oidc_port" nohup node server.mjs >"$oidc_dir/server.log" 2>&1 & echo $! >"$oidc_dir/server.pid")
   for _ in $(seq 1 100); do
     curl -sf "$oidc_url/test/version" 2>/dev/null | grep -q "$oidc_version" && break

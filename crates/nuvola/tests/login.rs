@@ -136,3 +136,61 @@ fn login_with_the_device_flow_then_refresh_then_logout() {
     std::thread::sleep(Duration::from_millis(10));
     drop(server);
 }
+
+/// The dashboard's sign-in through the real provider: the authorization
+/// code flow with PKCE, the person's part (sign in, consent) done on the
+/// provider's pages; nuvola then knows them with their groups, and a
+/// forged or replayed callback is refused.
+#[test]
+fn dashboard_sign_in_with_the_authorization_code_flow() {
+    let Some(url) = issuer_url() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("nuvola.toml");
+    let web = "web_client_id = \"nuvola-web\"\nweb_client_secret = \"web-secret\"\n\
+               web_scope = \"openid nuvola\"\nresource = \"urn:nuvola\"\nname = \"Test IAM\"\n";
+    std::fs::write(&config, format!("{}{web}", config_with_issuer(&url))).unwrap();
+    let server = Server::start(dir.path(), &["--config", config.to_str().unwrap(), "--data-dir", "data"], "server.log");
+    let browser = reqwest::blocking::Client::builder().cookie_store(true).build().unwrap();
+
+    let login = browser.get(format!("{}/login?next=/deployments", server.url)).send().unwrap().text().unwrap();
+    assert!(login.contains("Sign in with Test IAM"), "{login}");
+    // With an external issuer configured, the embedded one offers no accounts.
+    assert!(!login.contains("name=\"password\""), "{login}");
+
+    // Off to the provider; its pages as a person would fill them in.
+    let mut page = browser.get(format!("{}/login/oidc/0?next=/deployments", server.url)).send().unwrap();
+    let form_re = regex::Regex::new(r#"<form[^>]*action="([^"]+)"[^>]*>"#).unwrap();
+    let input_re = regex::Regex::new(r#"<input[^>]*name="([^"]+)"(?:[^>]*value="([^"]*)")?"#).unwrap();
+    for _ in 0..6 {
+        if page.url().as_str().starts_with(&server.url) {
+            break;
+        }
+        let url = page.url().clone();
+        let html = page.text().unwrap();
+        let action = form_re.captures(&html).unwrap_or_else(|| panic!("no form at {url}:\n{html}"))[1].to_string();
+        let fields: Vec<(String, String)> = input_re
+            .captures_iter(&html)
+            .map(|c| {
+                let name = c[1].to_string();
+                let value = match name.as_str() {
+                    "login" => "dave".to_string(),
+                    "password" => "any".to_string(),
+                    _ => c.get(2).map_or(String::new(), |v| v.as_str().to_string()),
+                };
+                (name, value)
+            })
+            .collect();
+        page = browser.post(url.join(&action.replace("&amp;", "&")).unwrap()).form(&fields).send().unwrap();
+    }
+    let landed = page.url().clone();
+    let html = page.text().unwrap();
+    assert_eq!(landed.path(), "/deployments", "back on nuvola where the sign-in started: {html}");
+    assert!(html.contains("Sign out") && html.contains("dave"), "{html}");
+    assert!(html.contains("<option value=\"physics\""), "dave's groups come from the provider's token: {html}");
+
+    // A callback with a state nuvola never issued (or one already used).
+    let forged = browser.get(format!("{}/login/callback?code=x&state=forged", server.url)).send().unwrap();
+    assert_eq!(forged.status().as_u16(), 400);
+    assert!(forged.text().unwrap().contains("expired or was already used"));
+    drop(server);
+}
