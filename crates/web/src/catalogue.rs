@@ -50,13 +50,13 @@ fn cost(r: &DeploymentRequirements) -> String {
         parts.push(format!("{cpus} vCPU"));
     }
     if mem > 0 {
-        parts.push(format!("{} GB RAM", mem.div_ceil(1024)));
+        parts.push(format!("{} GiB RAM", mem.div_ceil(1024)));
     }
     if gpus > 0 {
         parts.push(format!("{gpus} GPU"));
     }
     if disk > 0 {
-        parts.push(format!("{disk} GB volumes"));
+        parts.push(format!("{disk} GiB volumes"));
     }
     parts.join(" · ")
 }

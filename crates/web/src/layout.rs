@@ -80,13 +80,13 @@ fn account(viewer: Option<&Viewer>) -> Markup {
         div class="account" {
             @match viewer {
                 Some(v) => {
-                    @if !v.principal.groups.is_empty() {
+                    @if !v.groups().is_empty() {
                         form method="post" action="/session/group" class="inline" {
                             (v.csrf_field())
                             label for="active-group" { "Group" }
                             select id="active-group" name="group" data-autosubmit {
-                                @for g in &v.principal.groups {
-                                    option value=(g) selected[v.group.as_deref() == Some(g.as_str())] { (g) }
+                                @for g in v.groups() {
+                                    option value=(g) selected[v.group.as_deref() == Some(g)] { (g) }
                                 }
                             }
                             button type="submit" class="secondary" { "Switch" }

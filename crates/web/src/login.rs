@@ -378,7 +378,7 @@ async fn switch_group(
     post: Post<GroupForm>,
 ) -> Result<Response, PageError> {
     let group = post.form.group.trim();
-    if !post.viewer.principal.in_group(group) {
+    if !post.viewer.groups().contains(&group) {
         return Err(Error::Forbidden(format!("you are not a member of group {group}")).into());
     }
     state.app.store().set_session_group(&post.viewer.session_hash, Some(group)).await?;

@@ -42,6 +42,12 @@ impl Viewer {
         html! { input type="hidden" name="csrf" value=(self.csrf); }
     }
 
+    /// The groups one can act for: the principal's groups, without the
+    /// role markers (`G/managers`) of the groups they manage.
+    pub fn groups(&self) -> Vec<&str> {
+        actable_groups(&self.principal)
+    }
+
     /// The name shown in the header.
     pub fn display_name(&self) -> &str {
         &self.principal.subject
@@ -51,6 +57,19 @@ impl Viewer {
     pub fn caller(&self) -> Principal {
         self.principal.clone()
     }
+}
+
+/// A principal's groups without the role markers of managed groups.
+pub fn actable_groups(p: &Principal) -> Vec<&str> {
+    p.groups
+        .iter()
+        .map(String::as_str)
+        .filter(|g| {
+            !p.manages
+                .iter()
+                .any(|m| g.len() > m.len() + 1 && g.starts_with(m.as_str()) && g.as_bytes()[m.len()] == b'/')
+        })
+        .collect()
 }
 
 /// A fresh random secret, URL-safe.
@@ -102,7 +121,7 @@ pub async fn start(
     let session = WebSession {
         id_hash: digest(&id),
         principal: serde_json::to_string(principal).map_err(|e| nuvola_types::Error::internal(e.to_string()))?,
-        active_group: principal.groups.first().cloned(),
+        active_group: actable_groups(principal).first().map(|g| g.to_string()),
         csrf: secret(),
         refresh_token,
         created_at: now,
@@ -240,6 +259,16 @@ mod tests {
         assert!(same(&a, &a.clone()));
         assert!(!same(&a, &b));
         assert!(!same("abc", "ab"));
+    }
+
+    #[test]
+    fn role_markers_are_not_groups_to_act_for() {
+        let p = Principal {
+            groups: vec!["physics".into(), "physics/managers".into(), "bio".into(), "bio/x".into()],
+            manages: vec!["physics".into()],
+            ..Default::default()
+        };
+        assert_eq!(actable_groups(&p), vec!["physics", "bio", "bio/x"]);
     }
 
     #[test]
