@@ -112,3 +112,36 @@ async fn a_membership_request_is_decided_by_the_group_manager_and_mailed() {
     assert_eq!(audit["content"].as_array().unwrap().len(), 2);
     h.stop().await;
 }
+
+/// A restricted catalogue service: open to its groups, refused to others
+/// with a way forward, and deployable once an administrator approves the
+/// user's catalogue access request.
+#[tokio::test]
+async fn restricted_services_are_deployable_after_an_approved_request() {
+    let mut settings = Settings { poll_interval: Duration::from_millis(20), ..Settings::default() };
+    settings.restricted_services.insert("single-vm".into(), vec!["bio".into()]);
+    let h = Harness::with(common::federation(), settings).await;
+    let body = json!({"catalogueId": "single-vm", "userGroup": "physics"});
+    let refused = h.post("/api/v1/deployments", &h.alice(), &body).await.expect(403).error_message();
+    assert!(refused.contains("open to group bio only") && refused.contains("access request"), "{refused}");
+    assert_eq!(h.count().await, 0);
+    // A member of the group it is open to may.
+    let erin = h.post("/api/v1/deployments", &h.outsider(), &json!({"catalogueId": "single-vm"})).await.expect(201);
+    h.settle(erin.json()["id"].as_str().unwrap(), "CREATE_COMPLETE").await;
+
+    let request = json!({"kind": "catalogue", "target": "single-vm", "reason": "benchmarks for my thesis"});
+    let id =
+        h.post("/api/v1/requests", &h.alice(), &request).await.expect(201).json()["id"].as_str().unwrap().to_string();
+    // Still refused while pending; then an administrator approves.
+    h.post("/api/v1/deployments", &h.alice(), &body).await.expect(403);
+    // (A group manager does not even see it: catalogue access is for administrators.)
+    h.post(&format!("/api/v1/requests/{id}/decision"), &h.manager(), &json!({"approve": true})).await.expect(404);
+    h.post(&format!("/api/v1/requests/{id}/decision"), &h.admin(), &json!({"approve": true, "comment": "ok"}))
+        .await
+        .expect(200);
+    let created = h.post("/api/v1/deployments", &h.alice(), &body).await.expect(201).json();
+    h.settle(created["id"].as_str().unwrap(), "CREATE_COMPLETE").await;
+    // Bob, in the same group, was not the one approved.
+    h.post("/api/v1/deployments", &h.bob(), &body).await.expect(403);
+    h.stop().await;
+}

@@ -85,7 +85,35 @@ pub enum FormCheck {
     Invalid(Vec<(Option<String>, String)>),
 }
 
+/// Whether a user may deploy a catalogue service for a group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServiceAccess {
+    Allowed,
+    /// Restricted to these groups; the user may ask for access.
+    Restricted(Vec<String>),
+}
+
 impl crate::App {
+    /// Whether `caller` may deploy catalogue service `id` for `group`:
+    /// unrestricted services, members of the groups a restricted one is
+    /// open to, administrators, and users whose catalogue access request
+    /// for it was approved.
+    pub async fn service_access(
+        &self,
+        caller: &nuvola_types::Principal,
+        group: &str,
+        id: &str,
+    ) -> Result<ServiceAccess> {
+        let Some(groups) = self.settings().restricted_services.get(id) else { return Ok(ServiceAccess::Allowed) };
+        if caller.admin
+            || groups.iter().any(|g| g == group)
+            || self.store().approved_request(&caller.subject, &caller.issuer, "catalogue", id).await?
+        {
+            return Ok(ServiceAccess::Allowed);
+        }
+        Ok(ServiceAccess::Restricted(groups.clone()))
+    }
+
     /// Checks parameters for catalogue service `id` with the TOSCA engine,
     /// and ties each of its messages to the input it names, so that a form
     /// can show it beside the field.

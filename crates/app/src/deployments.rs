@@ -98,6 +98,15 @@ impl App {
         let settings = self.settings();
         let group = self.choose_group(caller, request.user_group.as_deref())?;
         self.require_policy_accepted(caller).await?;
+        if let Some(id) = &request.catalogue_id
+            && let crate::catalogue::ServiceAccess::Restricted(groups) = self.service_access(caller, &group, id).await?
+        {
+            return Err(Error::Forbidden(format!(
+                "catalogue service {id} is open to group{} {} only; ask for access to it (a catalogue access request) and deploy once it is approved",
+                if groups.len() == 1 { "" } else { "s" },
+                groups.join(", ")
+            )));
+        }
         let timeout_mins = request.timeout_mins.unwrap_or(settings.default_timeout_mins);
         let provider_timeout_mins =
             request.provider_timeout_mins.unwrap_or(settings.default_provider_timeout_mins.min(timeout_mins));

@@ -31,7 +31,7 @@ use nuvola_store::Store;
 use nuvola_tosca::ImportResolver;
 use nuvola_types::{Error, Principal, Result};
 
-pub use catalogue::{Catalogue, CatalogueEntry, FormCheck};
+pub use catalogue::{Catalogue, CatalogueEntry, FormCheck, ServiceAccess};
 pub use deployments::{CreateDeployment, DeploymentDetails, ListQuery, PlanQuery, UpdateDeployment};
 pub use federation::{Federation, ProviderView};
 pub use identity::{Accounts, EmbeddedIssuer, EmbeddedUser, IssuerConfig, Issuers, OidcIssuer, TokenVerifier};
@@ -63,6 +63,10 @@ pub struct Settings {
     pub reconcile_interval: Duration,
     /// Where notification mail goes out (none: no mail).
     pub smtp: Option<notify::SmtpSettings>,
+    /// Catalogue services only some groups may deploy without asking:
+    /// service id → those groups. Anyone else needs an approved
+    /// catalogue access request.
+    pub restricted_services: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 impl Default for Settings {
@@ -80,6 +84,7 @@ impl Default for Settings {
             public_url: "http://127.0.0.1:8080".into(),
             reconcile_interval: Duration::from_secs(60),
             smtp: None,
+            restricted_services: Default::default(),
         }
     }
 }

@@ -32,6 +32,8 @@ pub struct Config {
     #[serde(default)]
     pub tosca: ToscaConfig,
     #[serde(default)]
+    pub catalogue: CatalogueConfig,
+    #[serde(default)]
     pub placement: PlacementConfig,
     /// `[notifications]`: mail to users (SMTP relay and sender).
     pub notifications: Option<nuvola_app::notify::SmtpSettings>,
@@ -104,6 +106,16 @@ pub struct PlacementConfig {
     pub speed_weight: Option<f64>,
     /// Weight of the quota left after the deployment (default 0.3).
     pub capacity_weight: Option<f64>,
+}
+
+/// `[catalogue]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogueConfig {
+    /// Services only some groups may deploy without an approved access
+    /// request: `restricted = { gpu-vm = ["ml"] }`.
+    #[serde(default)]
+    pub restricted: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 /// `[tosca]`.
@@ -201,6 +213,7 @@ impl Config {
                 .map(Duration::from_secs)
                 .unwrap_or(d.reconcile_interval),
             smtp: self.notifications.clone(),
+            restricted_services: self.catalogue.restricted.clone(),
         }
     }
 }

@@ -31,6 +31,9 @@ pub async fn build_app(config: &Config, data_dir: &Path, database_url: Option<&s
     let store = Store::open(options).await.with_context(|| format!("cannot open the database {}", redact(&url)))?;
     let resolver = resolver(config)?;
     let catalogue = Catalogue::builtin(&*resolver)?;
+    for id in config.catalogue.restricted.keys() {
+        catalogue.get(id).map_err(|e| anyhow::anyhow!("[catalogue] restricted: {e}"))?;
+    }
     // The configuration's providers go into the registry (changed ones
     // replace what was there; unchanged ones keep the API's edits), and the
     // registry is what the server runs.

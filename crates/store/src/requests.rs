@@ -65,6 +65,21 @@ impl Store {
     }
 
     /// One request by id.
+    /// Whether `(subject, issuer)` has an approved request of `kind` for `target`.
+    pub async fn approved_request(&self, subject: &str, issuer: &str, kind: &str, target: &str) -> Result<bool> {
+        let row = sqlx::query(
+            "SELECT 1 AS yes FROM access_requests
+             WHERE subject = $1 AND issuer = $2 AND kind = $3 AND target = $4 AND status = 'approved' LIMIT 1",
+        )
+        .bind(subject)
+        .bind(issuer)
+        .bind(kind)
+        .bind(target)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.is_some())
+    }
+
     pub async fn request(&self, id: &str) -> Result<Option<AccessRequest>> {
         let row = sqlx::query(&format!("SELECT {COLUMNS} FROM access_requests WHERE id = $1"))
             .bind(id)

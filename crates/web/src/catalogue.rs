@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use maud::{Markup, html};
 use nuvola_app::deployments::CreateDeployment;
-use nuvola_app::{CatalogueEntry, FormCheck};
+use nuvola_app::{CatalogueEntry, FormCheck, ServiceAccess};
 use nuvola_tosca::Constraint;
 use nuvola_tosca::template::InputDef;
 use nuvola_types::{DeploymentRequirements, Error, Plan};
@@ -82,6 +82,15 @@ async fn catalogue(
                 || e.id.contains(&needle)
         })
         .collect();
+    let mut restricted = std::collections::BTreeMap::new();
+    if let Some(v) = &viewer {
+        let group = v.group.clone().unwrap_or_default();
+        for e in &shown {
+            if let ServiceAccess::Restricted(groups) = state.app.service_access(&v.caller(), &group, &e.id).await? {
+                restricted.insert(e.id.clone(), groups);
+            }
+        }
+    }
     let body = html! {
         @if viewer.is_none() {
             (notice("info", "Sign in to deploy a service for your group."))
@@ -113,7 +122,12 @@ async fn catalogue(
                     @if let Ok(FormCheck::Valid(r)) = state.app.check_catalogue_parameters(&e.id, &Map::new()) {
                         p class="meta" { "Uses at its defaults: " (cost(&r)) }
                     }
-                    a class="button" href={"/deploy/" (e.id)} aria-label={"Deploy " (e.name)} { "Deploy" }
+                    @if let Some(groups) = restricted.get(&e.id) {
+                        p class="meta" { "Open to group " (groups.join(", ")) " only." }
+                        a class="button secondary" href={"/requests?kind=catalogue&target=" (e.id)} aria-label={"Request access to " (e.name)} { "Request access" }
+                    } @else {
+                        a class="button" href={"/deploy/" (e.id)} aria-label={"Deploy " (e.name)} { "Deploy" }
+                    }
                 }
             }
         }

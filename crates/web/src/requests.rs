@@ -26,6 +26,11 @@ pub fn routes() -> Router<WebState> {
 struct Flash {
     #[serde(default)]
     done: String,
+    /// Prefills the new request's form.
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    target: String,
 }
 
 /// `GET /requests`: mine, a form for a new one, and (for managers and
@@ -50,12 +55,12 @@ async fn requests(State(state): State<WebState>, viewer: Viewer, Query(f): Query
                 label for="kind" { "I would like" }
                 select id="kind" name="kind" {
                     option value="group" { "to join a group" }
-                    option value="catalogue" { "to use a catalogue service" }
+                    option value="catalogue" selected[f.kind == "catalogue"] { "to use a catalogue service" }
                 }
             }
             div class="field" {
                 label for="target" { "Group or service" }
-                input id="target" name="target" type="text" required list="targets" aria-describedby="target-help";
+                input id="target" name="target" type="text" required list="targets" aria-describedby="target-help" value=(f.target);
                 datalist id="targets" { @for e in services { option value=(e.id) {} } }
                 p class="help" id="target-help" { "The group's name (e.g. physics) or the service's id." }
             }
