@@ -2,11 +2,12 @@
 "use strict";
 
 document.addEventListener("DOMContentLoaded", () => {
-  // A select marked data-autosubmit submits its form on change (the submit
-  // button stays for keyboard and no-script users).
-  for (const select of document.querySelectorAll("select[data-autosubmit]")) {
-    select.addEventListener("change", () => select.form.requestSubmit());
-  }
+  // After a submit, take the reader to what the server answered: the
+  // problems, or the placement preview.
+  const problems = document.getElementById("problems");
+  const preview = document.getElementById("plan-title");
+  if (problems) problems.focus();
+  else if (preview) preview.scrollIntoView();
 
   // Destructive forms ask first.
   for (const form of document.querySelectorAll("form[data-confirm]")) {

@@ -426,7 +426,7 @@ fn form_page(state: &WebState, viewer: &Viewer, entry: &CatalogueEntry, f: &Form
                 }
             }
         }
-        form method="post" action={"/deploy/" (entry.id)} novalidate[false] {
+        form method="post" action={"/deploy/" (entry.id)} {
             (viewer.csrf_field())
             @for input in &entry.inputs {
                 @let errors: Vec<String> = f.errors.iter()

@@ -84,7 +84,7 @@ fn account(viewer: Option<&Viewer>) -> Markup {
                         form method="post" action="/session/group" class="inline" {
                             (v.csrf_field())
                             label for="active-group" { "Group" }
-                            select id="active-group" name="group" data-autosubmit {
+                            select id="active-group" name="group" {
                                 @for g in v.groups() {
                                     option value=(g) selected[v.group.as_deref() == Some(g)] { (g) }
                                 }
