@@ -19,6 +19,7 @@ pub mod planning;
 pub mod policy;
 pub mod reconciler;
 pub mod requests;
+pub mod stats;
 pub mod views;
 pub mod workers;
 mod workflow;
@@ -63,6 +64,9 @@ pub struct Settings {
     pub reconcile_interval: Duration,
     /// Where notification mail goes out (none: no mail).
     pub smtp: Option<notify::SmtpSettings>,
+    /// Groups whose deployments count as testing in the statistics (every
+    /// other group is production).
+    pub testing_groups: Vec<String>,
 }
 
 impl Default for Settings {
@@ -80,6 +84,7 @@ impl Default for Settings {
             public_url: "http://127.0.0.1:8080".into(),
             reconcile_interval: Duration::from_secs(60),
             smtp: None,
+            testing_groups: Vec::new(),
         }
     }
 }

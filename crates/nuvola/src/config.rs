@@ -33,6 +33,8 @@ pub struct Config {
     pub tosca: ToscaConfig,
     #[serde(default)]
     pub placement: PlacementConfig,
+    #[serde(default)]
+    pub statistics: StatisticsConfig,
     /// `[notifications]`: mail to users (SMTP relay and sender).
     pub notifications: Option<nuvola_app::notify::SmtpSettings>,
     #[serde(default)]
@@ -100,6 +102,15 @@ pub struct PlacementConfig {
     pub speed_weight: Option<f64>,
     /// Weight of the quota left after the deployment (default 0.3).
     pub capacity_weight: Option<f64>,
+}
+
+/// `[statistics]`: how the dashboard's statistics classify groups.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatisticsConfig {
+    /// Groups whose deployments count as testing (the others: production).
+    #[serde(default)]
+    pub testing_groups: Vec<String>,
 }
 
 /// `[tosca]`.
@@ -197,6 +208,7 @@ impl Config {
                 .map(Duration::from_secs)
                 .unwrap_or(d.reconcile_interval),
             smtp: self.notifications.clone(),
+            testing_groups: self.statistics.testing_groups.clone(),
         }
     }
 }

@@ -7,6 +7,7 @@
 //! posts a per-session CSRF token, checked by [`session::Post`].
 
 mod assets;
+pub mod charts;
 pub mod layout;
 pub mod session;
 
