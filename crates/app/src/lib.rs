@@ -20,6 +20,7 @@ pub mod policy;
 pub mod reconciler;
 pub mod requests;
 pub mod stats;
+pub mod synthetic;
 pub mod views;
 pub mod workers;
 mod workflow;

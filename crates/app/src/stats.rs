@@ -162,6 +162,11 @@ impl App {
         }
     }
 
+    /// Refuses callers who may see no statistics at all.
+    pub fn authorize_statistics(&self, caller: &Principal) -> Result<()> {
+        self.stats_scope(caller).map(|_| ())
+    }
+
     fn stats_filter(&self, caller: &Principal, range: Option<&DateRange>) -> Result<StatsFilter> {
         let groups = self.stats_scope(caller)?;
         let (from, to) = range.map(DateRange::millis).unzip();

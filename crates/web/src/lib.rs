@@ -10,6 +10,7 @@ mod assets;
 pub mod charts;
 pub mod layout;
 pub mod session;
+pub mod stats;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -51,7 +52,12 @@ pub struct WebState {
 pub fn router(app: App, public_url: impl Into<String>, config: WebConfig) -> Router {
     let state =
         WebState { app, public_url: public_url.into().trim_end_matches('/').to_string(), config: Arc::new(config) };
-    Router::new().route("/static/{file}", get(assets::serve)).layer(DefaultBodyLimit::max(FORM_BYTES)).with_state(state)
+    Router::new()
+        .route("/static/{file}", get(assets::serve))
+        .route("/stats", get(stats::index))
+        .route("/stats/{name}", get(stats::figure))
+        .layer(DefaultBodyLimit::max(FORM_BYTES))
+        .with_state(state)
 }
 
 /// A page handler's error: rendered as an HTML page with the status the
