@@ -182,18 +182,18 @@ impl Store {
             return Ok(Vec::new());
         }
         let now_mark = filter.next_placeholder();
-        let life = format!(
-            "((CASE WHEN status = '{}' THEN updated_at ELSE ${now_mark} END) - created_at)",
-            DeploymentStatus::DeleteComplete.as_str()
-        );
         let mut bucket = String::from("CASE");
         for (i, hours) in LIFETIME_BUCKET_HOURS.iter().enumerate() {
-            bucket.push_str(&format!(" WHEN {life} < {} THEN {i}", hours * 3_600_000));
+            bucket.push_str(&format!(" WHEN life < {} THEN {i}", hours * 3_600_000));
         }
         bucket.push_str(&format!(" ELSE {} END", LIFETIME_BUCKET_HOURS.len()));
+        // Each lifetime is computed once, in the inner query.
         let sql = format!(
-            "SELECT user_group, {bucket} AS bucket, COUNT(*) AS n FROM deployments WHERE {} AND status <> '{}'
+            "SELECT user_group, {bucket} AS bucket, COUNT(*) AS n
+             FROM (SELECT user_group, (CASE WHEN status = '{}' THEN updated_at ELSE ${now_mark} END) - created_at AS life
+                   FROM deployments WHERE {} AND status <> '{}') lives
              GROUP BY user_group, {bucket} ORDER BY user_group, bucket",
+            DeploymentStatus::DeleteComplete.as_str(),
             filter.clause("created_at", "user_group"),
             DeploymentStatus::CreateFailed.as_str()
         );

@@ -12,11 +12,11 @@
 use maud::{Markup, PreEscaped, html};
 
 /// Chart width in user units; the height depends on the chart.
-const WIDTH: f64 = 720.0;
+const WIDTH: f64 = 600.0;
 /// Outline of bars and swatches: the page's text colour.
 const OUTLINE: &str = "#1b1f24";
 /// Longest axis label, in characters, before it is shortened with "…".
-const LABEL_CHARS: usize = 22;
+const LABEL_CHARS: usize = 26;
 
 /// One series' look: a colour and a pattern drawn in it.
 struct Look {
@@ -84,11 +84,16 @@ pub fn count(n: i64) -> String {
 
 /// `label` cut to [`LABEL_CHARS`] with an ellipsis.
 fn short(label: &str) -> String {
-    if label.chars().count() <= LABEL_CHARS {
+    cut(label, LABEL_CHARS)
+}
+
+/// `label` cut to `chars` with an ellipsis.
+fn cut(label: &str, chars: usize) -> String {
+    if label.chars().count() <= chars {
         label.to_string()
     } else {
-        let cut: String = label.chars().take(LABEL_CHARS - 1).collect();
-        format!("{cut}…")
+        let kept: String = label.chars().take(chars - 1).collect();
+        format!("{kept}…")
     }
 }
 
@@ -192,8 +197,8 @@ fn legend(chart: &Chart, series: &[Series], y: f64) -> (Markup, f64) {
     let mut row = 0.0;
     let mut items = Vec::new();
     for (i, s) in series.iter().enumerate() {
-        let name = short(&s.name);
-        let width = 28.0 + 7.5 * name.chars().count() as f64;
+        let name = cut(&s.name, 48);
+        let width = 28.0 + 7.0 * name.chars().count() as f64;
         if x + width > WIDTH - 10.0 && x > 10.0 {
             x = 10.0;
             row += 1.0;
@@ -218,7 +223,7 @@ fn legend(chart: &Chart, series: &[Series], y: f64) -> (Markup, f64) {
 /// Horizontal bars, one per item, labelled on the left with the value at
 /// the bar's end.
 pub fn bars(chart: &Chart, items: &[Bar]) -> Markup {
-    let (label_w, row_h, top) = (170.0, 26.0, 8.0);
+    let (label_w, row_h, top) = (190.0, 26.0, 8.0);
     let max = items.iter().map(|b| b.value).fold(0.0, f64::max);
     let room = WIDTH - label_w - 90.0;
     let height = top * 2.0 + row_h * items.len().max(1) as f64;
@@ -280,7 +285,7 @@ pub fn columns(chart: &Chart, categories: &[String], series: &[Series], stacked:
     let (axis, top_value) = y_axis(max, left, top, plot_h);
     let y_of = |v: f64| top + plot_h - v / top_value * plot_h;
     // Category labels slant when they would not fit side by side.
-    let slant = categories.iter().map(|c| short(c).chars().count()).max().unwrap_or(0) as f64 * 7.0 > slot;
+    let slant = categories.iter().map(|c| short(c).chars().count()).max().unwrap_or(0) as f64 * 7.5 + 6.0 > slot;
     let base = top + plot_h;
     let (legend, legend_h) = legend(chart, series, base + axis_h + 8.0);
     let height = base + axis_h + 8.0 + legend_h + 4.0;
@@ -364,10 +369,9 @@ pub fn line(chart: &Chart, points: &[(String, f64)], ticks: &[bool], series_name
     let (legend, legend_h) = legend(chart, &series, base + axis_h + 6.0);
     let height = base + axis_h + 6.0 + legend_h + 4.0;
     let inner = html! {
-        (patterns(chart, 2))
         (axis)
         @if n > 0 {
-            path class="area" d=(area) fill=(fill(chart, 1)) fill-opacity="0.35" stroke="none" {}
+            path class="area" d=(area) fill=(LOOKS[0].colour) fill-opacity="0.12" stroke="none" {}
             path class="line" d=(path) fill="none" stroke=(LOOKS[0].colour) stroke-width="2" {}
         }
         @for (i, (label, _)) in points.iter().enumerate() {
@@ -485,6 +489,6 @@ mod tests {
         assert_eq!(scale(120.0), (200.0, 50.0));
         assert_eq!(scale(2.2), (2.5, 0.5));
         assert_eq!(count(1234567), "1\u{202f}234\u{202f}567");
-        assert_eq!(short("a-very-long-group-name-indeed-yes"), "a-very-long-group-nam…");
+        assert_eq!(short("a-very-long-group-name-indeed-yes"), "a-very-long-group-name-in…");
     }
 }

@@ -125,7 +125,7 @@ impl Cell {
         match self {
             Cell::Text(t) => t.clone(),
             Cell::Count(n) => count(*n),
-            Cell::Percent(f) => format!("{:.1} %", f * 100.0),
+            Cell::Percent(f) => format!("{:.1}\u{a0}%", f * 100.0),
         }
     }
 
@@ -278,7 +278,7 @@ fn chart(figure: Figure, data: &Data, range: &DateRange) -> Markup {
                 .map(|s| Bar {
                     label: s.name.clone(),
                     value: f(s.count),
-                    shown: format!("{} ({:.1} %)", count(s.count), s.fraction * 100.0),
+                    shown: format!("{} ({:.1}\u{a0}%)", count(s.count), s.fraction * 100.0),
                 })
                 .collect::<Vec<_>>(),
         ),
@@ -354,6 +354,9 @@ fn render_table(figure: Figure, table: &Table) -> Markup {
         }
     }
 }
+
+/// Tables longer than this scroll beside their chart.
+const LONG_TABLE: usize = 24;
 
 /// The `from`/`to` query of the dated figures.
 #[derive(Debug, Default, Deserialize)]
@@ -456,8 +459,15 @@ pub async fn figure(
             figure {
                 (chart(figure, &data, &range))
             }
-            div {
-                (render_table(figure, &table))
+            @if table.rows.len() > LONG_TABLE {
+                // A long table scrolls on its own, reachable by keyboard.
+                div class="table-scroll" tabindex="0" role="region" aria-label={"Table: " (figure.title())} {
+                    (render_table(figure, &table))
+                }
+            } @else {
+                div {
+                    (render_table(figure, &table))
+                }
             }
         }
         p {
