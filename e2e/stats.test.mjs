@@ -113,3 +113,11 @@ test('an unknown figure gets the error page, accessible too', async () => {
   await screenshot(page, 'error-not-found');
   await page.close();
 });
+
+test('the accessibility check fails a page with serious violations', async () => {
+  const page = await admin.newPage();
+  // An image with no text alternative and a field with no label.
+  await page.setContent('<!doctype html><html lang="en"><title>t</title><main><img src="x.png"><input></main></html>');
+  await assert.rejects(checkAccessibility(page, 'harness-self-check'), /image-alt[\s\S]*label|label[\s\S]*image-alt/);
+  await page.close();
+});
