@@ -177,10 +177,12 @@ const MIGRATIONS: &[(i64, &[&str])] = &[
     (
         7,
         &[
-            // Statistics read only these columns: answered from the index
-            // alone, without reading rows (whose templates are large). It
-            // also orders the newest-first listing of every deployment.
-            "CREATE INDEX deployments_stats ON deployments (created_at, user_group, status, catalogue_id, updated_at)",
+            // Listings (newest first, filtered by owner, group and status,
+            // and counted) and statistics read only these columns: they are
+            // answered from this index, in its order, reading whole rows
+            // (whose templates are large) only for the page shown.
+            "CREATE INDEX deployments_listing ON deployments
+                (created_at, id, owner_subject, owner_issuer, user_group, status, catalogue_id, updated_at)",
         ],
     ),
 ];

@@ -80,6 +80,19 @@ fn list(states: &[&str]) -> String {
 }
 
 impl Store {
+    /// Refreshes the statistics the query planner chooses indexes by
+    /// (SQLite's `ANALYZE`, on a sample of each index). Without them SQLite
+    /// guesses, and may sort thousands of whole rows to list fifty.
+    /// PostgreSQL's autovacuum keeps its own; there this does nothing.
+    pub async fn refresh_planner_statistics(&self) -> Result<()> {
+        if self.backend == Backend::Sqlite {
+            let mut conn = self.pool.acquire().await?;
+            sqlx::query("PRAGMA analysis_limit = 2000").execute(&mut *conn).await?;
+            sqlx::query("ANALYZE").execute(&mut *conn).await?;
+        }
+        Ok(())
+    }
+
     /// The `YYYY-MM-DD` (UTC) of a millisecond column, in this dialect.
     fn day_of(&self, column: &str) -> String {
         match self.backend {

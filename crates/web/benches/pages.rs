@@ -7,7 +7,8 @@
 //! Run with `cargo bench -p nuvola-web --bench pages`. SQLite by default;
 //! set `NUVOLA_BENCH_POSTGRES_URL` (e.g. the test database) to measure on
 //! PostgreSQL too (in a schema of its own, dropped afterwards). Set
-//! `NUVOLA_BENCH_DEPLOYMENTS` to change the 10,000.
+//! `NUVOLA_BENCH_DEPLOYMENTS` to change the 10,000, and
+//! `NUVOLA_BENCH_DATA_DIR` to keep the SQLite database in that folder.
 //!
 //! A page that answers 404 is reported as not built yet; to measure a new
 //! page, add a line to [`PAGES`].
@@ -56,7 +57,12 @@ fn main() {
     let deployments: usize =
         std::env::var("NUVOLA_BENCH_DEPLOYMENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000);
     let dir = tempfile::tempdir().unwrap();
-    let sqlite = format!("sqlite://{}", dir.path().join("nuvola.sqlite").display());
+    // NUVOLA_BENCH_DATA_DIR keeps the SQLite database there, to look into.
+    let data = std::env::var_os("NUVOLA_BENCH_DATA_DIR").map(std::path::PathBuf::from);
+    let folder = data.as_deref().unwrap_or(dir.path());
+    std::fs::create_dir_all(folder).unwrap();
+    let _ = std::fs::remove_file(folder.join("nuvola.sqlite"));
+    let sqlite = format!("sqlite://{}", folder.join("nuvola.sqlite").display());
     runtime.block_on(bench("SQLite", StoreOptions::new(sqlite), None, deployments));
     if let Ok(url) = std::env::var("NUVOLA_BENCH_POSTGRES_URL") {
         let schema = format!("bench_{}", std::process::id());
@@ -77,13 +83,15 @@ async fn bench(backend: &str, options: StoreOptions, schema: Option<String>, dep
     let history = HistoryOptions::demo(deployments, names, now_ms());
     let summary = generate_history(&store, catalogue.entries(), &history).await.unwrap();
     let generated = started.elapsed();
+    // What the reconciler does hourly (and at start-up) on a running server.
+    store.refresh_planner_statistics().await.unwrap();
 
     let federation = Federation::open(store.providers().await.unwrap(), None).unwrap();
     let issuer = Arc::new(EmbeddedIssuer::from_seed([9; 32], "nuvola"));
     let settings = Settings { testing_groups: history.short_lived.clone(), ..Settings::default() };
     let app = App::new(store.clone(), catalogue, federation, issuer, resolver, settings);
     let url = "http://127.0.0.1:8080";
-    let router = nuvola_web::router(app, url, WebConfig::for_url(url));
+    let router = nuvola_web::router(app.clone(), url, WebConfig::for_url(url));
     let cookie = sign_in(&store).await;
 
     println!(
@@ -144,6 +152,7 @@ async fn bench(backend: &str, options: StoreOptions, schema: Option<String>, dep
             }
         }
     }
+    app_calls(&app, &store, &running, &mut over).await;
     if over.is_empty() {
         println!("every page measured is under the {} ms target (median)\n", TARGET.as_millis());
     } else {
@@ -153,6 +162,75 @@ async fn bench(backend: &str, options: StoreOptions, schema: Option<String>, dep
         store.drop_schema(&schema).await.unwrap();
     }
     store.close().await;
+}
+
+/// The app-layer calls behind the deployment list and details pages,
+/// timed on their own (the pages add their rendering).
+async fn app_calls(app: &App, store: &Store, running: &str, over: &mut Vec<String>) {
+    let admin = Principal {
+        subject: "admin".into(),
+        issuer: "nuvola".into(),
+        groups: vec![],
+        admin: true,
+        manages: vec![],
+        client_ip: None,
+    };
+    // A member of physics whose group shares its deployments with members.
+    let member = Principal { subject: "user001".into(), groups: vec!["physics".into()], admin: false, ..admin.clone() };
+    store
+        .put_group_settings(&nuvola_store::GroupSettings {
+            name: "physics".into(),
+            members_see_group: true,
+            updated_by: "bench".into(),
+            updated_at: now_ms(),
+        })
+        .await
+        .unwrap();
+    let newest = |group: Option<&str>, page: i64| nuvola_app::ListQuery {
+        created_by: None,
+        user_group: group.map(str::to_string),
+        excluded_status: None,
+        status: None,
+        page,
+        size: 50,
+    };
+    let calls: [(&str, &Principal, nuvola_app::ListQuery); 4] = [
+        ("list: admin, all", &admin, newest(None, 0)),
+        ("list: admin, page 100", &admin, newest(None, 100)),
+        ("list: admin, one group", &admin, newest(Some("bio"), 0)),
+        ("list: member, own+group", &member, newest(None, 0)),
+    ];
+    for (name, caller, query) in &calls {
+        let mut times = Vec::with_capacity(RUNS);
+        for run in 0..RUNS + 2 {
+            let t = Instant::now();
+            let (page, total) = app.list_deployments(caller, query).await.unwrap();
+            let took = t.elapsed();
+            assert!(!page.is_empty() && total > 0, "{name}: nothing listed");
+            if run >= 2 {
+                times.push(took);
+            }
+        }
+        report(name, times, "app.list_deployments, 50 per page", over);
+    }
+    let mut times = Vec::with_capacity(RUNS);
+    for run in 0..RUNS + 2 {
+        let t = Instant::now();
+        app.deployment_details(&admin, running).await.unwrap();
+        if run >= 2 {
+            times.push(t.elapsed());
+        }
+    }
+    report("details: admin", times, "app.deployment_details", over);
+}
+
+fn report(name: &str, mut times: Vec<Duration>, what: &str, over: &mut Vec<String>) {
+    times.sort();
+    let median = times[times.len() / 2];
+    if median >= TARGET {
+        over.push(name.to_string());
+    }
+    println!("{name:<24} {:>7.2} ms {:>7.2} ms {:>8}  {what}", ms(median), ms(times[times.len() - 1]), "");
 }
 
 fn ms(d: Duration) -> f64 {
