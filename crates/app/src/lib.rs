@@ -19,6 +19,8 @@ pub mod planning;
 pub mod policy;
 pub mod reconciler;
 pub mod requests;
+pub mod stats;
+pub mod synthetic;
 pub mod views;
 pub mod workers;
 mod workflow;
@@ -67,6 +69,9 @@ pub struct Settings {
     /// service id → those groups. Anyone else needs an approved
     /// catalogue access request.
     pub restricted_services: std::collections::BTreeMap<String, Vec<String>>,
+    /// Groups whose deployments count as testing in the statistics (every
+    /// other group is production).
+    pub testing_groups: Vec<String>,
 }
 
 impl Default for Settings {
@@ -85,6 +90,7 @@ impl Default for Settings {
             reconcile_interval: Duration::from_secs(60),
             smtp: None,
             restricted_services: Default::default(),
+            testing_groups: Vec::new(),
         }
     }
 }

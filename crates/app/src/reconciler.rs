@@ -1,6 +1,7 @@
 //! The reconciler: on a timer, re-reads the federation registry (other
-//! replicas may have changed it), and retries the cleanup of attempts
-//! whose provider was down until the provider confirms they are gone.
+//! replicas may have changed it), retries the cleanup of attempts whose
+//! provider was down until the provider confirms they are gone, and keeps
+//! the database's planner statistics fresh.
 //! Each pass reports what it did.
 
 use std::time::Duration;
@@ -12,6 +13,9 @@ use crate::App;
 
 /// Most orphans handled in one pass.
 const BATCH: i64 = 100;
+
+/// How often the planner statistics are refreshed.
+const PLANNER_STATISTICS_EVERY: Duration = Duration::from_secs(3600);
 
 /// What one reconciler pass did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -64,9 +68,18 @@ impl App {
         report
     }
 
-    /// Runs [`App::reconcile_orphans`] every `interval` until `shutdown`.
+    /// Runs [`App::reconcile_orphans`] every `interval` until `shutdown`;
+    /// at start and then hourly, also refreshes the database's planner
+    /// statistics (listings and statistics pages depend on them).
     pub async fn run_reconciler(&self, interval: Duration, mut shutdown: watch::Receiver<bool>) {
+        let mut analyzed: Option<std::time::Instant> = None;
         while !*shutdown.borrow() {
+            if analyzed.is_none_or(|at| at.elapsed() >= PLANNER_STATISTICS_EVERY) {
+                if let Err(e) = self.store().refresh_planner_statistics().await {
+                    tracing::error!(error = %e, "cannot refresh the database's planner statistics");
+                }
+                analyzed = Some(std::time::Instant::now());
+            }
             // Other replicas may have changed the registry.
             if let Err(e) = self.reload_federation().await {
                 tracing::error!(error = %e, "cannot reload the federation registry");

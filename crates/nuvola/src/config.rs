@@ -35,6 +35,8 @@ pub struct Config {
     pub catalogue: CatalogueConfig,
     #[serde(default)]
     pub placement: PlacementConfig,
+    #[serde(default)]
+    pub statistics: StatisticsConfig,
     /// `[notifications]`: mail to users (SMTP relay and sender).
     pub notifications: Option<nuvola_app::notify::SmtpSettings>,
     #[serde(default)]
@@ -116,6 +118,15 @@ pub struct CatalogueConfig {
     /// request: `restricted = { gpu-vm = ["ml"] }`.
     #[serde(default)]
     pub restricted: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+/// `[statistics]`: how the dashboard's statistics classify groups.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatisticsConfig {
+    /// Groups whose deployments count as testing (the others: production).
+    #[serde(default)]
+    pub testing_groups: Vec<String>,
 }
 
 /// `[tosca]`.
@@ -214,6 +225,7 @@ impl Config {
                 .unwrap_or(d.reconcile_interval),
             smtp: self.notifications.clone(),
             restricted_services: self.catalogue.restricted.clone(),
+            testing_groups: self.statistics.testing_groups.clone(),
         }
     }
 }

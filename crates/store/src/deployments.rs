@@ -364,7 +364,7 @@ impl Store {
     }
 }
 
-type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+pub(crate) type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
 
 fn bind_visible<'q>(filter: &DeploymentFilter, query: AnyQuery<'q>) -> AnyQuery<'q> {
     match &filter.visible_to {

@@ -21,6 +21,7 @@ mod providers;
 mod requests;
 mod schema;
 mod sessions;
+mod stats;
 
 use std::time::Duration;
 
@@ -36,6 +37,7 @@ pub use policy::Policy;
 pub use providers::ConfigSync;
 pub use requests::{AccessRequest, RequestFilter};
 pub use sessions::{WebLogin, WebSession};
+pub use stats::{AttemptOutcomes, LIFETIME_BUCKET_HOURS, StatsFilter};
 
 /// Errors from the store: the database failed, or a stored value is corrupt.
 #[derive(Debug, thiserror::Error)]

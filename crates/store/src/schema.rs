@@ -164,6 +164,17 @@ const MIGRATIONS: &[(i64, &[&str])] = &[
         )",
         ],
     ),
+    (
+        7,
+        &[
+            // Listings (newest first, filtered by owner, group and status,
+            // and counted) and statistics read only these columns: they are
+            // answered from this index, in its order, reading whole rows
+            // (whose templates are large) only for the page shown.
+            "CREATE INDEX deployments_listing ON deployments
+                (created_at, id, owner_subject, owner_issuer, user_group, status, catalogue_id, updated_at)",
+        ],
+    ),
 ];
 
 pub(crate) async fn migrate(store: &Store) -> Result<()> {

@@ -3,7 +3,8 @@
 //! PostgreSQL run gets a schema of its own, dropped afterwards.
 
 use nuvola_store::{
-    AttemptRecord, AttemptState, DeploymentFilter, DeploymentRecord, Progress, Sort, Store, StoreOptions,
+    AttemptOutcomes, AttemptRecord, AttemptState, DeploymentFilter, DeploymentRecord, Progress, Sort, StatsFilter,
+    Store, StoreOptions,
 };
 use nuvola_types::{ComputeRequirement, DeploymentRequirements, DeploymentStatus, Plan, Usage};
 
@@ -261,6 +262,100 @@ async fn access_suite(store: &Store) {
     assert_eq!(store.policy_accepted_at("vera", "https://issuer.example", 2).await.unwrap(), None);
 }
 
+/// 2030-01-30T12:00:00Z, far from the other suites' timestamps.
+const T2030: i64 = 1_896_004_800_000;
+const HOUR: i64 = 3_600_000;
+
+async fn stats_suite(store: &Store) {
+    // s1 lived 2 h; s2 is still up; s3 failed to create; s4 lived 30 min.
+    let deployments = [
+        ("s1", "st-prod", Some("jupyter"), T2030, DeploymentStatus::DeleteComplete, T2030 + 2 * HOUR),
+        ("s2", "st-prod", Some("jupyter"), T2030 + 35 * HOUR + HOUR / 2, DeploymentStatus::CreateComplete, 0),
+        ("s3", "st-test", None, T2030 + 36 * HOUR + HOUR / 2, DeploymentStatus::CreateFailed, 0),
+        (
+            "s4",
+            "st-test",
+            Some("vm"),
+            T2030 + 46 * HOUR,
+            DeploymentStatus::DeleteComplete,
+            T2030 + 46 * HOUR + HOUR / 2,
+        ),
+    ];
+    for (id, group, service, created, status, deleted) in deployments {
+        let mut d = record(id, "stella", group, created);
+        d.catalogue_id = service.map(str::to_string);
+        d.status = status;
+        d.updated_at = if deleted > 0 { deleted } else { created };
+        store.insert_deployment(&d, &Progress::default()).await.unwrap();
+    }
+    let attempts = [
+        ("s1", 1, "st-a", AttemptState::Cleaned),
+        ("s1", 2, "st-b", AttemptState::Deleted),
+        ("s2", 1, "st-b", AttemptState::Ready),
+        ("s3", 1, "st-a", AttemptState::Cleaned),
+        ("s4", 1, "st-a", AttemptState::Building),
+    ];
+    for (id, number, provider, state) in attempts {
+        let started_at = store.deployment(id).await.unwrap().unwrap().created_at + 60_000;
+        let a = AttemptRecord {
+            deployment_id: id.into(),
+            number,
+            attempt_id: format!("{id}-{number}"),
+            provider: provider.into(),
+            state,
+            reason: None,
+            started_at,
+            finished_at: None,
+        };
+        store.put_attempt(&a).await.unwrap();
+    }
+    // Fresh planner statistics change plans, never answers.
+    store.refresh_planner_statistics().await.unwrap();
+    let year = StatsFilter { from: Some(T2030 - 40 * 86_400_000), to: Some(T2030 + 300 * 86_400_000), groups: None };
+    let ours = StatsFilter { groups: Some(vec!["st-prod".into(), "st-test".into()]), ..Default::default() };
+
+    assert_eq!(store.stats_active_by_group(&ours).await.unwrap(), [("st-prod".to_string(), 1)]);
+    assert_eq!(
+        store.stats_by_service(&year).await.unwrap(),
+        [(Some("jupyter".to_string()), 2), (Some("vm".to_string()), 1), (None, 1)]
+    );
+    let days: Vec<(String, i64)> = vec![("2030-01-30".into(), 1), ("2030-01-31".into(), 1), ("2030-02-01".into(), 2)];
+    assert_eq!(store.stats_created_per_day(&year).await.unwrap(), days);
+    let months: Vec<(String, i64)> = vec![("2030-01".into(), 2), ("2030-02".into(), 2)];
+    assert_eq!(store.stats_created_per_month(&year).await.unwrap(), months);
+    assert_eq!(
+        store.stats_groups_per_month(&year).await.unwrap(),
+        [("2030-01".to_string(), "st-prod".to_string(), 2), ("2030-02".to_string(), "st-test".to_string(), 2)]
+    );
+    // At 2030-02-10 00:00, s2 has lived 8 d 12 h 30 min: the 1-4 weeks bucket.
+    let now = T2030 + 10 * 86_400_000 + 12 * HOUR;
+    assert_eq!(
+        store.stats_lifetimes(&year, now).await.unwrap(),
+        [("st-prod".to_string(), 1, 1), ("st-prod".to_string(), 5, 1), ("st-test".to_string(), 0, 1)]
+    );
+    assert_eq!(
+        store.stats_attempts_by_provider(&year).await.unwrap(),
+        [
+            AttemptOutcomes { provider: "st-a".into(), succeeded: 0, failed: 2, running: 1 },
+            AttemptOutcomes { provider: "st-b".into(), succeeded: 2, failed: 0, running: 0 },
+        ]
+    );
+
+    // The window and the groups narrow every figure.
+    let february = StatsFilter { from: Some(T2030 + 36 * HOUR), ..year.clone() };
+    assert_eq!(store.stats_created_per_month(&february).await.unwrap(), [("2030-02".to_string(), 2)]);
+    let testing = StatsFilter { groups: Some(vec!["st-test".into()]), ..year.clone() };
+    assert_eq!(
+        store.stats_attempts_by_provider(&testing).await.unwrap(),
+        [AttemptOutcomes { provider: "st-a".into(), succeeded: 0, failed: 1, running: 1 }]
+    );
+    assert_eq!(store.stats_by_service(&testing).await.unwrap(), [(Some("vm".to_string()), 1), (None, 1)]);
+    assert!(store.stats_active_by_group(&testing).await.unwrap().is_empty());
+    let nobody = StatsFilter { groups: Some(vec![]), ..year.clone() };
+    assert!(store.stats_created_per_day(&nobody).await.unwrap().is_empty());
+    assert!(store.stats_attempts_by_provider(&nobody).await.unwrap().is_empty());
+}
+
 async fn futures_join(store: &Store, claimers: usize) -> Vec<Vec<String>> {
     let mut handles = Vec::new();
     for w in 0..claimers {
@@ -292,6 +387,7 @@ async fn store_suite_on_sqlite() {
     suite(&store).await;
     registry_suite(&store).await;
     access_suite(&store).await;
+    stats_suite(&store).await;
     store.close().await;
     // Reopening migrates nothing twice and keeps the data.
     let store = Store::open(StoreOptions::new(url)).await.unwrap();
@@ -313,6 +409,7 @@ async fn store_suite_on_postgres() {
     suite(&store).await;
     registry_suite(&store).await;
     access_suite(&store).await;
+    stats_suite(&store).await;
     store.close().await;
     let store = Store::open(options).await.unwrap();
     assert!(store.deployment("dep-a").await.unwrap().is_some());

@@ -9,11 +9,13 @@
 mod admin;
 mod assets;
 mod catalogue;
+pub mod charts;
 mod deployments;
 pub mod layout;
 mod login;
 mod requests;
 pub mod session;
+pub mod stats;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -88,6 +90,8 @@ pub fn router(app: App, public_url: impl Into<String>, config: WebConfig) -> Rou
     };
     Router::new()
         .route("/static/{file}", get(assets::serve))
+        .route("/stats", get(stats::index))
+        .route("/stats/{name}", get(stats::figure))
         .merge(login::routes())
         .merge(catalogue::routes())
         .merge(deployments::routes())

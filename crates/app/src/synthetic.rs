@@ -1,0 +1,216 @@
+//! A synthetic deployment history for demos and benchmarks: thousands of
+//! deployments of the catalogue's services, with their attempts, spread
+//! over a period across groups and providers, written straight into the
+//! store. The same seed gives the same history.
+//!
+//! The mix resembles a research federation's year: most deployments of a
+//! few popular services, one in twelve from a template of the user's own;
+//! one in five first tried on a provider that failed; one in twenty never
+//! created; lifetimes from minutes to months (testing groups' shorter);
+//! those whose lifetime has not run out are still up. Every deployment is
+//! idle (no workflow step due), so a server's workers leave them alone.
+
+use nuvola_store::{AttemptRecord, AttemptState, DeploymentRecord, Progress, Store};
+use nuvola_types::{DeploymentRequirements, DeploymentStatus, Plan, Result, Usage};
+
+use crate::catalogue::CatalogueEntry;
+
+/// What to generate.
+#[derive(Debug, Clone)]
+pub struct HistoryOptions {
+    /// How many deployments.
+    pub deployments: usize,
+    /// Groups and their weights (any positive numbers).
+    pub groups: Vec<(String, u32)>,
+    /// Groups whose deployments live shorter (testing groups).
+    pub short_lived: Vec<String>,
+    /// Providers attempts go to.
+    pub providers: Vec<String>,
+    /// The history ends at this time (ms) and spans this many days.
+    pub end_ms: i64,
+    pub days: i64,
+    /// The owner issuer recorded on every deployment.
+    pub issuer: String,
+    pub seed: u64,
+}
+
+impl HistoryOptions {
+    /// A year of `deployments` up to `end_ms` for the demo federation's
+    /// groups (`physics`, `bio`, `ml`, and a testing group `sandbox`).
+    pub fn demo(deployments: usize, providers: Vec<String>, end_ms: i64) -> Self {
+        HistoryOptions {
+            deployments,
+            groups: vec![("physics".into(), 40), ("bio".into(), 25), ("ml".into(), 25), ("sandbox".into(), 10)],
+            short_lived: vec!["sandbox".into()],
+            providers,
+            end_ms,
+            days: 365,
+            issuer: "nuvola".into(),
+            seed: 2026,
+        }
+    }
+}
+
+/// What was generated.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HistorySummary {
+    pub deployments: usize,
+    pub attempts: usize,
+    /// Ids of deployments still up (`CREATE_COMPLETE`), first ones first.
+    pub running: Vec<String>,
+}
+
+/// A small deterministic generator (SplitMix64): no dependency, and the
+/// same history on every machine.
+struct Dice(u64);
+
+impl Dice {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `[0, 1)`.
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+
+    fn weighted<'a, T>(&mut self, items: &'a [(T, u32)]) -> &'a T {
+        let total: u32 = items.iter().map(|(_, w)| *w).sum();
+        let mut pick = self.below(total as usize) as u32;
+        for (item, w) in items {
+            if pick < *w {
+                return item;
+            }
+            pick -= w;
+        }
+        &items[items.len() - 1].0
+    }
+}
+
+const HOUR: i64 = 3_600_000;
+
+/// Writes a synthetic history into `store` and says what it wrote.
+pub async fn generate_history(
+    store: &Store,
+    services: &[CatalogueEntry],
+    options: &HistoryOptions,
+) -> Result<HistorySummary> {
+    if services.is_empty() || options.providers.is_empty() || options.groups.is_empty() {
+        return Err(nuvola_types::Error::invalid("a history needs services, providers and groups"));
+    }
+    let mut dice = Dice(options.seed);
+    // Popular services first: weights 8, 4, 2, 1, 1, ...
+    let weighted: Vec<(&CatalogueEntry, u32)> =
+        services.iter().enumerate().map(|(i, s)| (s, 8u32.checked_shr(i as u32).unwrap_or(0).max(1))).collect();
+    let start = options.end_ms - options.days * 24 * HOUR;
+    let mut summary = HistorySummary::default();
+    for n in 0..options.deployments {
+        let created_at = start + (dice.unit() * (options.end_ms - start - HOUR) as f64) as i64;
+        let group = dice.weighted(&options.groups).clone();
+        let service = *dice.weighted(&weighted);
+        let own_template = dice.below(12) == 0;
+        let testing = options.short_lived.contains(&group);
+        // Log-uniform lifetimes from 6 minutes to ~6 months; testing: /5.
+        let mut lifetime_h = 0.1 * (4400f64 / 0.1).powf(dice.unit());
+        if testing {
+            lifetime_h /= 5.0;
+        }
+        let failed_first = dice.below(5) == 0;
+        let never_created = dice.below(20) == 0;
+        let id = format!("synthetic-{:05}-{:08x}", n, dice.next() as u32);
+        let mut attempts = Vec::new();
+        let mut at = created_at + 20_000;
+        let tries = if never_created { 1 + dice.below(3) } else { 1 + usize::from(failed_first) };
+        let mut provider = String::new();
+        for number in 1..=tries {
+            provider = options.providers[dice.below(options.providers.len())].clone();
+            let took = (60_000.0 + dice.unit() * 600_000.0) as i64;
+            let last = number == tries;
+            let (state, reason) = if last && !never_created {
+                (AttemptState::Ready, None)
+            } else {
+                (AttemptState::Cleaned, Some(format!("{provider}: the VM did not boot: timed out waiting for SSH")))
+            };
+            attempts.push(AttemptRecord {
+                deployment_id: id.clone(),
+                number: number as i64,
+                attempt_id: format!("{id}-{number}"),
+                provider: provider.clone(),
+                state,
+                reason,
+                started_at: at,
+                finished_at: Some(at + took),
+            });
+            at += took + 5_000;
+        }
+        let ready_at = at;
+        let ends_at = created_at + (lifetime_h * HOUR as f64) as i64;
+        let (status, updated_at, reason) = if never_created {
+            let causes: Vec<String> = attempts.iter().map(|a| a.reason.clone().unwrap_or_default()).collect();
+            (DeploymentStatus::CreateFailed, ready_at, Some(causes.join("; ")))
+        } else if ends_at < options.end_ms {
+            if let Some(last) = attempts.last_mut() {
+                last.state = AttemptState::Deleted;
+            }
+            (DeploymentStatus::DeleteComplete, ends_at.max(ready_at), None)
+        } else {
+            summary.running.push(id.clone());
+            (DeploymentStatus::CreateComplete, ready_at, None)
+        };
+        let up = status == DeploymentStatus::CreateComplete;
+        let mut outputs = serde_json::Map::new();
+        if up {
+            outputs.insert("endpoint".into(), format!("https://{id}.{provider}.cloud.example/").into());
+            outputs.insert("node_ip".into(), format!("192.0.2.{}", 1 + n % 250).into());
+        }
+        let record = DeploymentRecord {
+            id: id.clone(),
+            owner_subject: format!("user{:03}", dice.below(300)),
+            owner_issuer: options.issuer.clone(),
+            user_group: group,
+            catalogue_id: (!own_template).then(|| service.id.clone()),
+            description: Some(format!("{} #{n}", service.name)),
+            status,
+            status_reason: reason,
+            task: "NONE".into(),
+            template: service.template.clone(),
+            parameters: serde_json::Map::new(),
+            inputs: serde_json::Map::new(),
+            requirements: DeploymentRequirements::default(),
+            plan: Plan::default(),
+            outputs,
+            held: if up {
+                Usage { instances: 1, cores: 2, ram_mb: 4096, ..Usage::default() }
+            } else {
+                Usage::default()
+            },
+            callback: None,
+            timeout_mins: 720,
+            provider_timeout_mins: 60,
+            max_providers_retry: 3,
+            keep_last_attempt: false,
+            provider: Some(provider.clone()),
+            endpoint: up.then(|| format!("https://{provider}.cloud.example:5000/v3")),
+            physical_id: up.then(|| format!("{id}-infra")),
+            workflow: None,
+            next_run_at: None,
+            deadline_at: created_at + 720 * 60_000,
+            created_at,
+            updated_at,
+            revision: 0,
+        };
+        summary.attempts += attempts.len();
+        let progress = Progress { attempts, log: vec![format!("submitted {}", service.id)] };
+        store.insert_deployment(&record, &progress).await?;
+        summary.deployments += 1;
+    }
+    Ok(summary)
+}

@@ -1,0 +1,146 @@
+//! The dashboard in a real browser: `nuvola serve` (the binary) on a free
+//! port with a data directory this test owns, then the node tests in `e2e/`
+//! (Debian's chromium driven by playwright-core, with axe-core checks)
+//! against it. Screenshots and accessibility reports go to
+//! `target/e2e-artifacts/` (or `NUVOLA_E2E_ARTIFACTS`).
+//!
+//! Before the server starts, the test writes into its database what a
+//! year of use and a sign-in would leave there: a synthetic history of
+//! deployments and an administrator's session, whose cookie the browser
+//! gets. The server has no test-only route.
+//!
+//! Needs chromium, node and the npm packages: `source .ci/browser.sh`
+//! installs them. Without them the test is skipped with the reason, except
+//! under `CI=true`, where it fails.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::Server;
+use nuvola_app::Catalogue;
+use nuvola_app::synthetic::{HistoryOptions, generate_history};
+use nuvola_store::{Store, StoreOptions, WebSession, now_ms};
+use nuvola_types::Principal;
+
+/// What the browser tests need, found on this machine.
+struct Tools {
+    chromium: PathBuf,
+    node_modules: PathBuf,
+}
+
+fn tools() -> Option<Tools> {
+    let chromium = std::env::var_os("NUVOLA_E2E_CHROMIUM").map(PathBuf::from).unwrap_or("/usr/bin/chromium".into());
+    let node_modules = std::env::var_os("NUVOLA_E2E_NODE_MODULES")
+        .map(PathBuf::from)
+        .unwrap_or("/var/cache/nuvola-ci/browser/node_modules".into());
+    let node = Command::new("node").arg("--version").output().is_ok_and(|o| o.status.success());
+    let missing = if !chromium.exists() {
+        Some(format!("no chromium at {}", chromium.display()))
+    } else if !node {
+        Some("no node on PATH".to_string())
+    } else if !node_modules.join("playwright-core").exists() || !node_modules.join("axe-core").exists() {
+        Some(format!("playwright-core or axe-core is not installed in {}", node_modules.display()))
+    } else {
+        None
+    };
+    match missing {
+        None => Some(Tools { chromium, node_modules }),
+        Some(reason) if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("{reason}: under CI, .ci/browser.sh must have installed the browser test tools")
+        }
+        Some(reason) => {
+            eprintln!("skipped: {reason} (source .ci/browser.sh to install them)");
+            None
+        }
+    }
+}
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+/// Writes a year of history (600 deployments in the demo federation) and
+/// an administrator's session into the database in `data`; returns the
+/// session cookie (`name=value`).
+async fn seed(data: &Path) -> String {
+    std::fs::create_dir_all(data).unwrap();
+    let url = format!("sqlite://{}", data.join("nuvola.sqlite").display());
+    let store = Store::open(StoreOptions::new(url)).await.unwrap();
+    let catalogue = Catalogue::builtin(&nuvola_tosca::builtin_resolver()).unwrap();
+    let providers = ["backbone-bari", "backbone-cnaf", "cloudveneto", "recas-bari", "cloud-cnaf"];
+    let history = HistoryOptions::demo(600, providers.map(String::from).to_vec(), now_ms());
+    generate_history(&store, catalogue.entries(), &history).await.unwrap();
+
+    let admin = Principal {
+        subject: "admin".into(),
+        issuer: "nuvola".into(),
+        groups: vec!["physics".into()],
+        admin: true,
+        manages: vec![],
+        client_ip: None,
+    };
+    let id = nuvola_web::session::secret();
+    let now = now_ms();
+    let session = WebSession {
+        id_hash: nuvola_web::session::digest(&id),
+        principal: serde_json::to_string(&admin).unwrap(),
+        active_group: Some("physics".into()),
+        csrf: nuvola_web::session::secret(),
+        refresh_token: None,
+        created_at: now,
+        expires_at: now + 3_600_000,
+    };
+    store.insert_session(&session).await.unwrap();
+    store.close().await;
+    format!("{}={id}", nuvola_web::session::COOKIE)
+}
+
+#[test]
+fn the_dashboard_in_a_real_browser() {
+    let Some(tools) = tools() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let cookie = tokio::runtime::Runtime::new().unwrap().block_on(seed(&dir.path().join("data")));
+    // The demo federation, with the history's testing group marked as such.
+    let config = dir.path().join("nuvola.toml");
+    let demo = include_str!("../../../config/demo.toml");
+    assert!(demo.contains("# testing_groups = [\"sandbox\"]"));
+    std::fs::write(&config, demo.replace("# testing_groups = [\"sandbox\"]", "testing_groups = [\"sandbox\"]"))
+        .unwrap();
+    let server = Server::start(dir.path(), &["--config", config.to_str().unwrap(), "--data-dir", "data"], "server.log");
+
+    let e2e = workspace().join("e2e");
+    let artifacts = std::env::var_os("NUVOLA_E2E_ARTIFACTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("target/e2e-artifacts"));
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let tests: Vec<PathBuf> = std::fs::read_dir(&e2e)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(".test.mjs"))
+        .collect();
+    assert!(!tests.is_empty(), "no *.test.mjs in {}", e2e.display());
+    let output = Command::new("node")
+        .arg("--test")
+        .arg("--test-concurrency=1")
+        .args(&tests)
+        .current_dir(&e2e)
+        .env("NUVOLA_E2E_URL", &server.url)
+        .env("NUVOLA_E2E_COOKIE", &cookie)
+        .env("NUVOLA_E2E_CHROMIUM", &tools.chromium)
+        .env("NUVOLA_E2E_NODE_MODULES", &tools.node_modules)
+        .env("NUVOLA_E2E_ARTIFACTS", &artifacts)
+        .output()
+        .expect("node runs");
+    let report = String::from_utf8_lossy(&output.stdout);
+    println!("{report}");
+    assert!(
+        output.status.success(),
+        "the browser tests failed ({}); screenshots and axe reports in {}\n{report}\nstderr:\n{}\nserver log:\n{}",
+        output.status,
+        artifacts.display(),
+        String::from_utf8_lossy(&output.stderr),
+        server.log_text()
+    );
+}

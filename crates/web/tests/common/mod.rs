@@ -1,0 +1,90 @@
+//! What the dashboard's router tests share: an app on a temporary SQLite
+//! store, a signed-in session written straight into the store (as a login
+//! would leave it), and requests sent through the router without a socket.
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Request, StatusCode, header};
+use http_body_util::BodyExt;
+use nuvola_app::{App, Catalogue, EmbeddedIssuer, Federation, Settings};
+use nuvola_store::{Store, StoreOptions, WebSession, now_ms};
+use nuvola_types::Principal;
+use nuvola_web::{WebConfig, session};
+use tower::ServiceExt;
+
+/// An app and its router; the temporary directory lives as long as it.
+pub struct Dashboard {
+    pub app: App,
+    pub router: axum::Router,
+    _dir: tempfile::TempDir,
+}
+
+/// A response, read whole.
+pub struct Page {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Dashboard {
+    /// A dashboard with no providers and `settings`.
+    pub async fn new(settings: Settings) -> Dashboard {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("nuvola.sqlite").display());
+        let store = Store::open(StoreOptions::new(url)).await.unwrap();
+        let resolver = Arc::new(nuvola_tosca::builtin_resolver());
+        let catalogue = Catalogue::builtin(&*resolver).unwrap();
+        let federation = Federation::open(Vec::new(), None).unwrap();
+        let issuer = Arc::new(EmbeddedIssuer::from_seed([7; 32], "nuvola"));
+        let app = App::new(store, catalogue, federation, issuer, resolver, settings);
+        let public_url = "http://127.0.0.1:8080";
+        let router = nuvola_web::router(app.clone(), public_url, WebConfig::for_url(public_url));
+        Dashboard { app, router, _dir: dir }
+    }
+
+    /// Signs `principal` in: stores a session and returns the `Cookie`
+    /// header value that carries it.
+    pub async fn sign_in(&self, principal: &Principal) -> String {
+        let id = session::secret();
+        let now = now_ms();
+        let stored = WebSession {
+            id_hash: session::digest(&id),
+            principal: serde_json::to_string(principal).unwrap(),
+            active_group: principal.groups.first().cloned(),
+            csrf: session::secret(),
+            refresh_token: None,
+            created_at: now,
+            expires_at: now + 3_600_000,
+        };
+        self.app.store().insert_session(&stored).await.unwrap();
+        format!("{}={id}", session::COOKIE)
+    }
+
+    /// `GET path` with the session cookie, if any.
+    pub async fn get(&self, path: &str, cookie: Option<&str>) -> Page {
+        let mut request = Request::get(path);
+        if let Some(c) = cookie {
+            request = request.header(header::COOKIE, c);
+        }
+        let response = self.router.clone().oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        Page { status, headers, body: String::from_utf8(bytes.to_vec()).unwrap() }
+    }
+}
+
+/// A caller with these roles.
+pub fn principal(subject: &str, groups: &[&str], manages: &[&str], admin: bool) -> Principal {
+    Principal {
+        subject: subject.into(),
+        issuer: "nuvola".into(),
+        groups: groups.iter().map(|g| g.to_string()).collect(),
+        admin,
+        manages: manages.iter().map(|g| g.to_string()).collect(),
+        client_ip: None,
+    }
+}
