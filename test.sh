@@ -9,6 +9,7 @@ cd "$(dirname "$0")"
 if [ "${CI:-}" = "true" ]; then export CARGO_INCREMENTAL=0; fi
 source .ci/services.sh
 source .ci/cloud.sh
+source .ci/browser.sh
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 if cargo nextest --version >/dev/null 2>&1; then

@@ -57,6 +57,20 @@ fn tools() -> Option<Tools> {
     }
 }
 
+/// The real OIDC provider (`.ci/oidc/start.sh`); under CI it must be there.
+fn oidc_issuer() -> Option<String> {
+    match std::env::var("NUVOLA_TEST_OIDC_ISSUER") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("NUVOLA_TEST_OIDC_ISSUER is not set: .ci/services.sh must start the OIDC provider under CI")
+        }
+        _ => {
+            eprintln!("the sign-in through a real OIDC provider is skipped: NUVOLA_TEST_OIDC_ISSUER is not set");
+            None
+        }
+    }
+}
+
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
 }
@@ -106,9 +120,23 @@ fn the_dashboard_in_a_real_browser() {
     let config = dir.path().join("nuvola.toml");
     let demo = include_str!("../../../config/demo.toml");
     assert!(demo.contains("# testing_groups = [\"sandbox\"]"));
-    std::fs::write(&config, demo.replace("# testing_groups = [\"sandbox\"]", "testing_groups = [\"sandbox\"]"))
-        .unwrap();
+    let mut text = demo.replace("# testing_groups = [\"sandbox\"]", "testing_groups = [\"sandbox\"]");
+    // Both ways in: the embedded issuer's demo account, and the real OIDC
+    // provider's authorization code flow.
+    let oidc = oidc_issuer();
+    if let Some(issuer) = &oidc {
+        assert!(text.contains("\n# embedded = true\n"));
+        text = text.replace("\n# embedded = true\n", "\nembedded = true\n");
+        text.push_str(&format!(
+            "\n[[identity.issuers]]\nissuer = \"{issuer}\"\naudience = \"nuvola-test\"\nadmin_group = \"admins\"\n\
+             web_client_id = \"nuvola-web\"\nweb_client_secret = \"web-secret\"\nweb_scope = \"openid nuvola\"\n\
+             resource = \"urn:nuvola\"\nname = \"Test IAM\"\n"
+        ));
+    }
+    std::fs::write(&config, text).unwrap();
     let server = Server::start(dir.path(), &["--config", config.to_str().unwrap(), "--data-dir", "data"], "server.log");
+    let demo_password =
+        std::fs::read_to_string(dir.path().join("data/demo-password")).expect("the demo account's password");
 
     let e2e = workspace().join("e2e");
     let artifacts = std::env::var_os("NUVOLA_E2E_ARTIFACTS")
@@ -131,6 +159,8 @@ fn the_dashboard_in_a_real_browser() {
         .env("NUVOLA_E2E_CHROMIUM", &tools.chromium)
         .env("NUVOLA_E2E_NODE_MODULES", &tools.node_modules)
         .env("NUVOLA_E2E_ARTIFACTS", &artifacts)
+        .env("NUVOLA_E2E_DEMO_PASSWORD", demo_password.trim())
+        .env("NUVOLA_E2E_OIDC", oidc.as_deref().unwrap_or(""))
         .output()
         .expect("node runs");
     let report = String::from_utf8_lossy(&output.stdout);
