@@ -293,6 +293,9 @@ pub fn columns(chart: &Chart, categories: &[String], series: &[Series], stacked:
     let inner = html! {
         (patterns(chart, series.len()))
         (axis)
+        @if categories.is_empty() {
+            text x=(left + 10.0) y=(top + plot_h / 2.0) { "No data in this period." }
+        }
         @for (c, category) in categories.iter().enumerate() {
             @let x0 = left + slot * c as f64 + (slot - col_w * per_cat) / 2.0;
             g class="category" {
@@ -455,6 +458,14 @@ mod tests {
             assert!(svg.contains(&format!(">{label}</text>")), "{label}");
         }
         assert!(svg.contains(">9</text>") && svg.contains(">7</text>"));
+    }
+
+    #[test]
+    fn columns_without_categories_say_so() {
+        let series = vec![Series { name: "Succeeded".into(), values: vec![] }];
+        let svg = columns(&chart(), &[], &series, false).into_string();
+        assert!(svg.contains("No data in this period."));
+        assert_eq!(occurrences(&svg, r#"class="bar""#), 0);
     }
 
     #[test]
