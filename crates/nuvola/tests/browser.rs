@@ -124,6 +124,8 @@ fn the_dashboard_in_a_real_browser() {
     let output = Command::new("node")
         .arg("--test")
         .arg("--test-concurrency=1")
+        // A browser that hangs fails its test instead of the whole run.
+        .arg("--test-timeout=120000")
         .args(&tests)
         .current_dir(&e2e)
         .env("NUVOLA_E2E_URL", &server.url)
