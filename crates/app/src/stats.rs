@@ -50,6 +50,11 @@ impl DateRange {
         let to = to.unwrap_or(today);
         let from = from.unwrap_or(to - Duration::days(364));
         let range = DateRange { from, to };
+        for day in [from, to] {
+            if !(1970..=9999).contains(&day.year()) {
+                return Err(Error::invalid(format!("{day} is out of range: use dates from 1970-01-01 to 9999-12-31")));
+            }
+        }
         if from > to {
             return Err(Error::invalid(format!("the from date {from} is after the to date {to}")));
         }
@@ -291,6 +296,9 @@ mod tests {
         let e = DateRange::parse(Some("2026-03-02"), Some("2026-03-01"), today).unwrap_err();
         assert!(e.to_string().contains("after"), "{e}");
         assert!(DateRange::parse(Some("2000-01-01"), None, today).is_err());
+        let e = DateRange::parse(Some("+262142-12-30"), Some("+262142-12-31"), today).unwrap_err();
+        assert!(e.to_string().contains("out of range"), "{e}");
+        assert!(DateRange::parse(Some("1969-12-31"), Some("1970-01-31"), today).is_err());
         let december = DateRange::parse(Some("2025-12-01"), Some("2026-01-01"), today).unwrap();
         assert_eq!(december.each_month(), ["2025-12", "2026-01"]);
     }
