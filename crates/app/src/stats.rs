@@ -133,6 +133,24 @@ pub struct GroupsOverTime {
     pub groups: Vec<(String, Vec<i64>)>,
 }
 
+/// The trailing average of `values` over `window` entries (fewer at the
+/// start, where fewer exist).
+pub fn trailing_average(values: &[i64], window: usize) -> Vec<f64> {
+    let window = window.max(1);
+    let mut sum = 0i64;
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            sum += v;
+            if i >= window {
+                sum -= values[i - window];
+            }
+            sum as f64 / (i + 1).min(window) as f64
+        })
+        .collect()
+}
+
 /// The labels of the lifetime buckets, from [`LIFETIME_BUCKET_HOURS`].
 pub fn lifetime_labels() -> Vec<String> {
     let words = |h: i64| match h {
@@ -301,6 +319,12 @@ mod tests {
         assert!(DateRange::parse(Some("1969-12-31"), Some("1970-01-31"), today).is_err());
         let december = DateRange::parse(Some("2025-12-01"), Some("2026-01-01"), today).unwrap();
         assert_eq!(december.each_month(), ["2025-12", "2026-01"]);
+    }
+
+    #[test]
+    fn trailing_averages_use_what_exists_at_the_start() {
+        assert_eq!(trailing_average(&[7, 0, 2, 4], 3), [7.0, 3.5, 3.0, 2.0]);
+        assert!(trailing_average(&[], 7).is_empty());
     }
 
     #[test]
