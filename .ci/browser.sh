@@ -2,7 +2,7 @@
 # Installs what the dashboard's browser tests need, idempotently and
 # quickly when already there:
 #
-#   - Debian's `chromium` (apt-get, as root);
+#   - Debian's `chromium` and fonts (apt-get, as root);
 #   - Node.js (Debian's `nodejs`/`npm`) when missing;
 #   - npm's `playwright-core` and `axe-core`, at the versions locked in
 #     e2e/package-lock.json, into a cache folder (not the work tree):
@@ -29,6 +29,10 @@ fi
 
 browser_apt=()
 command -v chromium >/dev/null 2>&1 || browser_apt+=(chromium)
+# Fonts for readable pages and screenshots (chromium only recommends them).
+for font in fonts-liberation fonts-dejavu-core; do
+  dpkg -s "$font" >/dev/null 2>&1 || browser_apt+=("$font")
+done
 command -v node >/dev/null 2>&1 || browser_apt+=(nodejs)
 command -v npm >/dev/null 2>&1 || browser_apt+=(npm)
 if ((${#browser_apt[@]})); then

@@ -38,6 +38,8 @@ export async function launch() {
     args: [
       '--no-sandbox',
       '--disable-background-networking',
+      '--disable-gpu',
+      '--disable-quic',
       '--disable-component-update',
       '--disable-default-apps',
       '--disable-sync',

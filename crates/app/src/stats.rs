@@ -50,6 +50,11 @@ impl DateRange {
         let to = to.unwrap_or(today);
         let from = from.unwrap_or(to - Duration::days(364));
         let range = DateRange { from, to };
+        for day in [from, to] {
+            if !(1970..=9999).contains(&day.year()) {
+                return Err(Error::invalid(format!("{day} is out of range: use dates from 1970-01-01 to 9999-12-31")));
+            }
+        }
         if from > to {
             return Err(Error::invalid(format!("the from date {from} is after the to date {to}")));
         }
@@ -126,6 +131,24 @@ pub struct GroupsOverTime {
     pub months: Vec<String>,
     /// Per group (by name), one count per month.
     pub groups: Vec<(String, Vec<i64>)>,
+}
+
+/// The trailing average of `values` over `window` entries (fewer at the
+/// start, where fewer exist).
+pub fn trailing_average(values: &[i64], window: usize) -> Vec<f64> {
+    let window = window.max(1);
+    let mut sum = 0i64;
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            sum += v;
+            if i >= window {
+                sum -= values[i - window];
+            }
+            sum as f64 / (i + 1).min(window) as f64
+        })
+        .collect()
 }
 
 /// The labels of the lifetime buckets, from [`LIFETIME_BUCKET_HOURS`].
@@ -291,8 +314,17 @@ mod tests {
         let e = DateRange::parse(Some("2026-03-02"), Some("2026-03-01"), today).unwrap_err();
         assert!(e.to_string().contains("after"), "{e}");
         assert!(DateRange::parse(Some("2000-01-01"), None, today).is_err());
+        let e = DateRange::parse(Some("+262142-12-30"), Some("+262142-12-31"), today).unwrap_err();
+        assert!(e.to_string().contains("out of range"), "{e}");
+        assert!(DateRange::parse(Some("1969-12-31"), Some("1970-01-31"), today).is_err());
         let december = DateRange::parse(Some("2025-12-01"), Some("2026-01-01"), today).unwrap();
         assert_eq!(december.each_month(), ["2025-12", "2026-01"]);
+    }
+
+    #[test]
+    fn trailing_averages_use_what_exists_at_the_start() {
+        assert_eq!(trailing_average(&[7, 0, 2, 4], 3), [7.0, 3.5, 3.0, 2.0]);
+        assert!(trailing_average(&[], 7).is_empty());
     }
 
     #[test]

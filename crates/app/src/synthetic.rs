@@ -214,3 +214,50 @@ pub async fn generate_history(
     }
     Ok(summary)
 }
+
+#[cfg(test)]
+mod tests {
+    use nuvola_store::{DeploymentFilter, StoreOptions};
+
+    use super::*;
+    use crate::Catalogue;
+
+    async fn history(dir: &std::path::Path, seed: u64) -> (Store, HistorySummary) {
+        let url = format!("sqlite://{}", dir.join("nuvola.sqlite").display());
+        let store = Store::open(StoreOptions::new(url)).await.unwrap();
+        let catalogue = Catalogue::builtin(&nuvola_tosca::builtin_resolver()).unwrap();
+        let end = 1_800_000_000_000;
+        let options = HistoryOptions { seed, ..HistoryOptions::demo(400, vec!["a".into(), "b".into()], end) };
+        let summary = generate_history(&store, catalogue.entries(), &options).await.unwrap();
+        (store, summary)
+    }
+
+    #[tokio::test]
+    async fn a_history_mixes_outcomes_stays_idle_and_repeats_with_its_seed() {
+        let (one, two, three) =
+            (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (store, summary) = history(one.path(), 1).await;
+        assert_eq!(summary.deployments, 400);
+        assert!(summary.attempts > 400, "some deployments were tried twice");
+        let (all, total) = store.list_deployments(&DeploymentFilter::default(), 0, 1000).await.unwrap();
+        assert_eq!(total, 400);
+        let count = |s: DeploymentStatus| all.iter().filter(|d| d.status == s).count();
+        assert!(count(DeploymentStatus::CreateFailed) > 0);
+        assert!(count(DeploymentStatus::DeleteComplete) > 0);
+        assert_eq!(count(DeploymentStatus::CreateComplete), summary.running.len());
+        assert!(!summary.running.is_empty());
+        assert!(all.iter().all(|d| d.next_run_at.is_none() && d.workflow.is_none()), "a worker would pick one up");
+        assert!(all.iter().any(|d| d.catalogue_id.is_none()) && all.iter().any(|d| d.user_group == "sandbox"));
+        let start = 1_800_000_000_000 - 365 * 24 * HOUR;
+        assert!(all.iter().all(|d| (start..1_800_000_000_000).contains(&d.created_at)));
+        let up = store.deployment(&summary.running[0]).await.unwrap().unwrap();
+        assert!(up.outputs.contains_key("endpoint"));
+        let attempts = store.attempts(&up.id).await.unwrap();
+        assert_eq!(attempts.last().unwrap().state, AttemptState::Ready);
+
+        let (_, again) = history(two.path(), 1).await;
+        assert_eq!(again, summary);
+        let (_, other) = history(three.path(), 2).await;
+        assert_ne!(other.running, summary.running);
+    }
+}

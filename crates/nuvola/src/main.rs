@@ -4,6 +4,7 @@
 
 mod client;
 mod config;
+mod demo;
 mod login;
 mod plan;
 mod serve;
@@ -117,6 +118,9 @@ enum Command {
     Tosca(tosca_cmd::ToscaArgs),
     /// Benchmarks against the peer tools.
     Bench(tosca_cmd::BenchArgs),
+    /// Add a synthetic year of deployments to the database, for demos of
+    /// the dashboard's statistics and for measuring it at scale.
+    DemoHistory(demo::HistoryArgs),
 }
 
 #[derive(Subcommand)]
@@ -297,6 +301,7 @@ async fn run(cli: Cli) -> Result<bool> {
         }
         Command::Tosca(args) => tosca_cmd::tosca(args),
         Command::Bench(args) => tosca_cmd::bench(args),
+        Command::DemoHistory(args) => demo::history(args).await,
         Command::Sim { what: SimCommand::Set { provider, settings } } => {
             let patch = client::parse_params(&settings)?;
             let now = Client::from_env()?.put(&format!("/api/v1/admin/sim/{provider}"), &patch.into()).await?;

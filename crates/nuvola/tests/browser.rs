@@ -4,10 +4,11 @@
 //! against it. Screenshots and accessibility reports go to
 //! `target/e2e-artifacts/` (or `NUVOLA_E2E_ARTIFACTS`).
 //!
-//! Before the server starts, the test writes into its database what a
-//! year of use and a sign-in would leave there: a synthetic history of
-//! deployments and an administrator's session, whose cookie the browser
-//! gets. The server has no test-only route.
+//! Before the server starts, the data directory gets what a year of use
+//! and a sign-in would leave there: a synthetic history of deployments
+//! (`nuvola demo-history`) and an administrator's session, written into
+//! the database, whose cookie the browser gets. The server has no
+//! test-only route.
 //!
 //! Needs chromium, node and the npm packages: `source .ci/browser.sh`
 //! installs them. Without them the test is skipped with the reason, except
@@ -18,9 +19,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::Server;
-use nuvola_app::Catalogue;
-use nuvola_app::synthetic::{HistoryOptions, generate_history};
+use common::{Server, cli_ok};
 use nuvola_store::{Store, StoreOptions, WebSession, now_ms};
 use nuvola_types::Principal;
 
@@ -75,18 +74,11 @@ fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
 }
 
-/// Writes a year of history (600 deployments in the demo federation) and
-/// an administrator's session into the database in `data`; returns the
-/// session cookie (`name=value`).
-async fn seed(data: &Path) -> String {
-    std::fs::create_dir_all(data).unwrap();
+/// Writes an administrator's session into the database in `data` (the
+/// history is already there); returns the session cookie (`name=value`).
+async fn sign_in(data: &Path) -> String {
     let url = format!("sqlite://{}", data.join("nuvola.sqlite").display());
     let store = Store::open(StoreOptions::new(url)).await.unwrap();
-    let catalogue = Catalogue::builtin(&nuvola_tosca::builtin_resolver()).unwrap();
-    let providers = ["backbone-bari", "backbone-cnaf", "cloudveneto", "recas-bari", "cloud-cnaf"];
-    let history = HistoryOptions::demo(600, providers.map(String::from).to_vec(), now_ms());
-    generate_history(&store, catalogue.entries(), &history).await.unwrap();
-
     let admin = Principal {
         subject: "admin".into(),
         issuer: "nuvola".into(),
@@ -115,12 +107,12 @@ async fn seed(data: &Path) -> String {
 fn the_dashboard_in_a_real_browser() {
     let Some(tools) = tools() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let cookie = tokio::runtime::Runtime::new().unwrap().block_on(seed(&dir.path().join("data")));
     // The demo federation, with the history's testing group marked as such.
     let config = dir.path().join("nuvola.toml");
     let demo = include_str!("../../../config/demo.toml");
-    assert!(demo.contains("# testing_groups = [\"sandbox\"]"));
-    let mut text = demo.replace("# testing_groups = [\"sandbox\"]", "testing_groups = [\"sandbox\"]");
+    let testing = "# testing_groups = [\"sandbox\"]";
+    assert!(demo.contains(testing));
+    let mut text = demo.replace(testing, &testing[2..]);
     // Both ways in: the embedded issuer's demo account, and the real OIDC
     // provider's authorization code flow.
     let oidc = oidc_issuer();
@@ -134,7 +126,10 @@ fn the_dashboard_in_a_real_browser() {
         ));
     }
     std::fs::write(&config, text).unwrap();
-    let server = Server::start(dir.path(), &["--config", config.to_str().unwrap(), "--data-dir", "data"], "server.log");
+    let config_arg = config.to_str().unwrap();
+    cli_ok(dir.path(), &[], &["demo-history", "--deployments", "600", "--config", config_arg, "--data-dir", "data"]);
+    let cookie = tokio::runtime::Runtime::new().unwrap().block_on(sign_in(&dir.path().join("data")));
+    let server = Server::start(dir.path(), &["--config", config_arg, "--data-dir", "data"], "server.log");
     let demo_password =
         std::fs::read_to_string(dir.path().join("data/demo-password")).expect("the demo account's password");
 
@@ -152,6 +147,8 @@ fn the_dashboard_in_a_real_browser() {
     let output = Command::new("node")
         .arg("--test")
         .arg("--test-concurrency=1")
+        // A browser that hangs fails its test instead of the whole run.
+        .arg("--test-timeout=120000")
         .args(&tests)
         .current_dir(&e2e)
         .env("NUVOLA_E2E_URL", &server.url)

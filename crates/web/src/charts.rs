@@ -293,6 +293,9 @@ pub fn columns(chart: &Chart, categories: &[String], series: &[Series], stacked:
     let inner = html! {
         (patterns(chart, series.len()))
         (axis)
+        @if categories.is_empty() {
+            text x=(left + 10.0) y=(top + plot_h / 2.0) { "No data in this period." }
+        }
         @for (c, category) in categories.iter().enumerate() {
             @let x0 = left + slot * c as f64 + (slot - col_w * per_cat) / 2.0;
             g class="category" {
@@ -346,50 +349,100 @@ fn stack(series: &[Series], c: usize) -> Vec<(usize, f64, f64)> {
     out
 }
 
-/// A line with the area under it, over a series of labelled points (days),
-/// with a tick and label on each point whose `tick` is set (e.g. the first
-/// of each month), and a marker with its value on the highest point.
-pub fn line(chart: &Chart, points: &[(String, f64)], ticks: &[bool], series_name: &str) -> Markup {
+/// Lines over a series of labelled points (days): the first series solid,
+/// with the area under it and a marker with its value on its highest
+/// point; the others dashed (each with its own dash), darker and thicker.
+/// Points whose `tick` is set (e.g. the first of each month) get a tick and
+/// their label; the legend draws each line's stroke beside its name.
+pub fn line(chart: &Chart, labels: &[String], ticks: &[bool], series: &[Series]) -> Markup {
     let (left, top, plot_h, axis_h) = (48.0, 26.0, 220.0, 30.0);
-    let n = points.len();
-    let max = points.iter().map(|p| p.1).fold(0.0, f64::max);
+    let n = labels.len();
+    let max = series.iter().flat_map(|s| s.values.iter().copied()).fold(0.0, f64::max);
     let (axis, top_value) = y_axis(max, left, top, plot_h);
     let base = top + plot_h;
     let step = if n > 1 { (WIDTH - left - 20.0) / (n - 1) as f64 } else { 0.0 };
     let x_of = |i: usize| left + 5.0 + step * i as f64;
     let y_of = |v: f64| base - v / top_value * plot_h;
-    let mut path = String::new();
-    for (i, (_, v)) in points.iter().enumerate() {
-        path.push_str(&format!("{}{:.1} {:.1}", if i == 0 { "M" } else { "L" }, x_of(i), y_of(*v)));
-    }
-    let area =
-        if n > 0 { format!("{path}L{:.1} {base:.1}L{:.1} {base:.1}Z", x_of(n - 1), x_of(0)) } else { String::new() };
-    let peak = points.iter().enumerate().max_by(|a, b| a.1.1.total_cmp(&b.1.1).then(b.0.cmp(&a.0)));
-    let series = [Series { name: series_name.to_string(), values: vec![] }];
-    let (legend, legend_h) = legend(chart, &series, base + axis_h + 6.0);
-    let height = base + axis_h + 6.0 + legend_h + 4.0;
+    let path_of = |values: &[f64]| {
+        let mut path = String::new();
+        for (i, v) in values.iter().enumerate().take(n) {
+            path.push_str(&format!("{}{:.1} {:.1}", if i == 0 { "M" } else { "L" }, x_of(i), y_of(*v)));
+        }
+        path
+    };
+    let first = series.first().map(|s| s.values.as_slice()).unwrap_or(&[]);
+    let area = if n > 0 && !first.is_empty() {
+        format!("{}L{:.1} {base:.1}L{:.1} {base:.1}Z", path_of(first), x_of(first.len().min(n) - 1), x_of(0))
+    } else {
+        String::new()
+    };
+    let peak = first.iter().take(n).enumerate().max_by(|a, b| a.1.total_cmp(b.1).then(b.0.cmp(&a.0)));
+    let legend_y = base + axis_h + 6.0;
+    let height = legend_y + 22.0 + 4.0;
     let inner = html! {
         (axis)
-        @if n > 0 {
+        @if !area.is_empty() {
             path class="area" d=(area) fill=(LOOKS[0].colour) fill-opacity="0.12" stroke="none" {}
-            path class="line" d=(path) fill="none" stroke=(LOOKS[0].colour) stroke-width="2" {}
         }
-        @for (i, (label, _)) in points.iter().enumerate() {
+        @for (i, s) in series.iter().enumerate() {
+            @if n > 0 && !s.values.is_empty() {
+                path class="line" d=(path_of(&s.values)) fill="none" stroke=(stroke(i)) stroke-width=(stroke_width(i)) stroke-dasharray=[dashes(i)] {}
+            }
+        }
+        @for (i, label) in labels.iter().enumerate() {
             @if ticks.get(i).copied().unwrap_or(false) {
                 line x1=(x_of(i)) x2=(x_of(i)) y1=(base) y2=(base + 5.0) stroke=(OUTLINE) {}
                 text class="label" x=(x_of(i)) y=(base + 18.0) text-anchor="middle" { (label) }
             }
         }
         line x1=(left) x2=(WIDTH - 10.0) y1=(base) y2=(base) stroke=(OUTLINE) stroke-width="1" {}
-        @if let Some((i, (label, v))) = peak.filter(|p| p.1.1 > 0.0) {
+        @if let Some((i, v)) = peak.filter(|p| *p.1 > 0.0) {
             g class="peak" {
                 path d=(diamond(x_of(i), y_of(*v))) fill=(OUTLINE) {}
-                text x=(x_of(i).min(WIDTH - 150.0)) y=(y_of(*v) - 9.0) text-anchor="middle" { "peak " (number(*v)) " on " (label) }
+                text x=(x_of(i).clamp(left + 60.0, WIDTH - 70.0)) y=(y_of(*v) - 9.0) text-anchor="middle" {
+                    "peak " (number(*v)) " on " (labels.get(i).map(String::as_str).unwrap_or(""))
+                }
             }
         }
-        (legend)
+        g class="legend" {
+            @for (i, s, x) in line_legend(series) {
+                g {
+                    line class="swatch" x1=(x) x2=(x + 24.0) y1=(legend_y + 8.0) y2=(legend_y + 8.0) stroke=(stroke(i)) stroke-width=(stroke_width(i)) stroke-dasharray=[dashes(i)] {}
+                    text x=(x + 30.0) y=(legend_y + 13.0) { (s) }
+                }
+            }
+        }
     };
     frame(chart, height, inner)
+}
+
+/// The colour of line `i`: the first in the main colour, others dark.
+fn stroke(i: usize) -> &'static str {
+    if i == 0 { LOOKS[0].colour } else { OUTLINE }
+}
+
+fn stroke_width(i: usize) -> &'static str {
+    if i == 0 { "1.5" } else { "2.5" }
+}
+
+/// The dash of line `i`: none for the first, then longer and longer dashes.
+fn dashes(i: usize) -> Option<String> {
+    (i > 0).then(|| format!("{} 3", 3 * i + 3))
+}
+
+/// Each line's legend entry: index, name, x, laid out on one row.
+fn line_legend(series: &[Series]) -> Vec<(usize, String, f64)> {
+    let mut x = 10.0;
+    series
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let name = cut(&s.name, 48);
+            let at = x;
+            x += 46.0 + 7.0 * name.chars().count() as f64;
+            (i, name, at)
+        })
+        .collect()
 }
 
 /// A diamond marker centred on `(x, y)`.
@@ -458,6 +511,14 @@ mod tests {
     }
 
     #[test]
+    fn columns_without_categories_say_so() {
+        let series = vec![Series { name: "Succeeded".into(), values: vec![] }];
+        let svg = columns(&chart(), &[], &series, false).into_string();
+        assert!(svg.contains("No data in this period."));
+        assert_eq!(occurrences(&svg, r#"class="bar""#), 0);
+    }
+
+    #[test]
     fn stacked_columns_skip_empty_segments_and_write_totals() {
         let categories: Vec<String> = vec!["2026-01".into(), "2026-02".into()];
         let series = vec![
@@ -471,15 +532,21 @@ mod tests {
     }
 
     #[test]
-    fn a_line_marks_its_peak_and_its_ticks() {
-        let points: Vec<(String, f64)> =
-            vec![("2026-01-31".into(), 1.0), ("2026-02-01".into(), 6.0), ("2026-02-02".into(), 2.0)];
-        let svg = line(&chart(), &points, &[false, true, false], "Deployments created").into_string();
+    fn lines_mark_the_peak_the_ticks_and_dash_all_but_the_first() {
+        let labels: Vec<String> = ["2026-01-31", "2026-02-01", "2026-02-02"].map(String::from).to_vec();
+        let series = vec![
+            Series { name: "Created".into(), values: vec![1.0, 6.0, 2.0] },
+            Series { name: "7-day average".into(), values: vec![1.0, 3.5, 3.0] },
+        ];
+        let svg = line(&chart(), &labels, &[false, true, false], &series).into_string();
         assert!(svg.contains("peak 6 on 2026-02-01"));
         assert_eq!(occurrences(&svg, r#"class="label""#), 1);
-        assert!(svg.contains(">Deployments created</text>"));
-        let empty = line(&chart(), &[], &[], "x").into_string();
-        assert!(!empty.contains("peak"));
+        assert_eq!(occurrences(&svg, r#"class="line""#), 2);
+        assert_eq!(occurrences(&svg, r#"class="swatch""#), 2);
+        assert_eq!(occurrences(&svg, r#"stroke-dasharray="6 3""#), 2, "the average's line and its legend swatch");
+        assert!(svg.contains(">Created</text>") && svg.contains(">7-day average</text>"));
+        let empty = line(&chart(), &[], &[], &series[..1]).into_string();
+        assert!(!empty.contains("peak") && !empty.contains(r#"class="line""#));
     }
 
     #[test]

@@ -117,6 +117,8 @@ pub struct Table {
 pub enum Cell {
     Text(String),
     Count(i64),
+    /// A number with one decimal (CSV: two).
+    Decimal(f64),
     Percent(f64),
 }
 
@@ -125,6 +127,7 @@ impl Cell {
         match self {
             Cell::Text(t) => t.clone(),
             Cell::Count(n) => count(*n),
+            Cell::Decimal(x) => format!("{x:.1}"),
             Cell::Percent(f) => format!("{:.1}\u{a0}%", f * 100.0),
         }
     }
@@ -133,6 +136,7 @@ impl Cell {
         match self {
             Cell::Text(t) => csv_text(t),
             Cell::Count(n) => n.to_string(),
+            Cell::Decimal(x) => format!("{x:.2}"),
             Cell::Percent(f) => format!("{:.4}", f),
         }
     }
@@ -200,10 +204,17 @@ fn table(data: &Data) -> Table {
                 .map(|s| vec![Cell::Text(s.name.clone()), Cell::Count(s.count), Cell::Percent(s.fraction)])
                 .collect(),
         },
-        Data::Days(rows) => Table {
-            headers: headers(&["Day", "Deployments created"]),
-            rows: rows.iter().map(|(d, n)| vec![Cell::Text(d.to_string()), Cell::Count(*n)]).collect(),
-        },
+        Data::Days(rows) => {
+            let average = week_average(rows);
+            Table {
+                headers: headers(&["Day", "Deployments created", "7-day average"]),
+                rows: rows
+                    .iter()
+                    .zip(average)
+                    .map(|((d, n), a)| vec![Cell::Text(d.to_string()), Cell::Count(*n), Cell::Decimal(a)])
+                    .collect(),
+            }
+        }
         Data::Months(rows) => Table {
             headers: headers(&["Month", "Deployments created"]),
             rows: rows.iter().map(|(m, n)| vec![Cell::Text(m.clone()), Cell::Count(*n)]).collect(),
@@ -255,6 +266,12 @@ fn table(data: &Data) -> Table {
     }
 }
 
+/// The trailing 7-day average of daily counts.
+fn week_average(rows: &[(NaiveDate, i64)]) -> Vec<f64> {
+    let counts: Vec<i64> = rows.iter().map(|(_, n)| *n).collect();
+    nuvola_app::stats::trailing_average(&counts, 7)
+}
+
 fn f(n: i64) -> f64 {
     n as f64
 }
@@ -283,12 +300,16 @@ fn chart(figure: Figure, data: &Data, range: &DateRange) -> Markup {
                 .collect::<Vec<_>>(),
         ),
         Data::Days(rows) => {
-            let points: Vec<(String, f64)> =
-                rows.iter().map(|(d, n)| (d.format("%b %-d").to_string(), f(*n))).collect();
-            let every = if rows.len() > 62 { 1 } else { 0 };
+            let labels: Vec<String> = rows.iter().map(|(d, _)| d.format("%b %-d").to_string()).collect();
+            // Over two months, a tick on each month's first day; else weekly.
+            let monthly = rows.len() > 62;
             let ticks: Vec<bool> =
-                rows.iter().enumerate().map(|(i, (d, _))| if every == 1 { d.day() == 1 } else { i % 7 == 0 }).collect();
-            charts::line(&c, &points, &ticks, "Deployments created per day")
+                rows.iter().enumerate().map(|(i, (d, _))| if monthly { d.day() == 1 } else { i % 7 == 0 }).collect();
+            let series = vec![
+                Series { name: "Created per day".into(), values: rows.iter().map(|(_, n)| f(*n)).collect() },
+                Series { name: "7-day average".into(), values: week_average(rows) },
+            ];
+            charts::line(&c, &labels, &ticks, &series)
         }
         Data::Months(rows) => {
             let categories: Vec<String> = rows.iter().map(|(m, _)| m.clone()).collect();
@@ -354,9 +375,6 @@ fn render_table(figure: Figure, table: &Table) -> Markup {
         }
     }
 }
-
-/// Tables longer than this scroll beside their chart.
-const LONG_TABLE: usize = 24;
 
 /// The `from`/`to` query of the dated figures.
 #[derive(Debug, Default, Deserialize)]
@@ -459,15 +477,9 @@ pub async fn figure(
             figure {
                 (chart(figure, &data, &range))
             }
-            @if table.rows.len() > LONG_TABLE {
-                // A long table scrolls on its own, reachable by keyboard.
-                div class="table-scroll" tabindex="0" role="region" aria-label={"Table: " (figure.title())} {
-                    (render_table(figure, &table))
-                }
-            } @else {
-                div {
-                    (render_table(figure, &table))
-                }
+            // Long or wide tables scroll on their own, reachable by keyboard.
+            div class="table-scroll" tabindex="0" role="region" aria-label={"Table: " (figure.title())} {
+                (render_table(figure, &table))
             }
         }
         p {

@@ -201,7 +201,10 @@ async fn attempts_per_provider_count_failures() {
         "Provider,Succeeded,Failed,Running,Failure rate\r\nsite-a,6,0,0,0.0000\r\nsite-b,0,1,0,1.0000\r\n"
     );
     let days = d.get("/stats/created-per-day.csv?from=2025-03-10&to=2025-03-12", Some(&admin)).await;
-    assert_eq!(days.body, "Day,Deployments created\r\n2025-03-10,4\r\n2025-03-11,1\r\n2025-03-12,0\r\n");
+    assert_eq!(
+        days.body,
+        "Day,Deployments created,7-day average\r\n2025-03-10,4,4.00\r\n2025-03-11,1,2.50\r\n2025-03-12,0,1.67\r\n"
+    );
     let page = d.get("/stats/created-per-day?from=2025-03-10&to=2025-03-12", Some(&admin)).await;
     assert!(page.body.contains("peak 4 on Mar 10"), "{}", page.body);
 }
