@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::{Server, cli_ok};
-use nuvola_store::{Store, StoreOptions, WebSession, now_ms};
+use nuvola_store::{Store, StoreOptions};
 use nuvola_types::Principal;
 
 /// What the browser tests need, found on this machine.
@@ -87,18 +87,7 @@ async fn sign_in(data: &Path) -> String {
         manages: vec![],
         client_ip: None,
     };
-    let id = nuvola_web::session::secret();
-    let now = now_ms();
-    let session = WebSession {
-        id_hash: nuvola_web::session::digest(&id),
-        principal: serde_json::to_string(&admin).unwrap(),
-        active_group: Some("physics".into()),
-        csrf: nuvola_web::session::secret(),
-        refresh_token: None,
-        created_at: now,
-        expires_at: now + 3_600_000,
-    };
-    store.insert_session(&session).await.unwrap();
+    let id = nuvola_web::session::create(&store, &admin, std::time::Duration::from_secs(3600), None).await.unwrap();
     store.close().await;
     format!("{}={id}", nuvola_web::session::COOKIE)
 }

@@ -21,7 +21,7 @@ use axum::http::{Request, header};
 use http_body_util::BodyExt;
 use nuvola_app::synthetic::{HistoryOptions, generate_history};
 use nuvola_app::{App, Catalogue, EmbeddedIssuer, Federation, Settings};
-use nuvola_store::{Store, StoreOptions, WebSession, now_ms};
+use nuvola_store::{Store, StoreOptions, now_ms};
 use nuvola_types::{Principal, ProviderSpec};
 use nuvola_web::{WebConfig, session};
 use tower::ServiceExt;
@@ -247,17 +247,6 @@ async fn sign_in(store: &Store) -> String {
         manages: vec![],
         client_ip: None,
     };
-    let id = session::secret();
-    let now = now_ms();
-    let stored = WebSession {
-        id_hash: session::digest(&id),
-        principal: serde_json::to_string(&principal).unwrap(),
-        active_group: Some("physics".into()),
-        csrf: session::secret(),
-        refresh_token: None,
-        created_at: now,
-        expires_at: now + 3_600_000,
-    };
-    store.insert_session(&stored).await.unwrap();
+    let id = session::create(store, &principal, std::time::Duration::from_secs(3600), None).await.unwrap();
     format!("{}={id}", session::COOKIE)
 }

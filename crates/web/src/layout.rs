@@ -55,6 +55,9 @@ fn navigation(viewer: Option<&Viewer>, section: Section) -> Markup {
         items.push((Section::Requests, "/requests", "Requests"));
         if v.principal.admin {
             items.push((Section::Admin, "/admin/providers", "Administration"));
+        }
+        // Administrators see every group's figures, managers their groups'.
+        if v.principal.admin || !v.principal.manages.is_empty() {
             items.push((Section::Statistics, "/stats", "Statistics"));
         }
     }

@@ -109,15 +109,16 @@ pub fn set_cookie(state: &WebState, name: &str, value: &str, max_age_secs: u64) 
         .expect("cookie values are URL-safe")
 }
 
-/// Starts a session for `principal`; returns the `Set-Cookie` header value.
-pub async fn start(
-    state: &WebState,
+/// Stores a new session for `principal`, acting for its first group;
+/// returns the session id (the cookie's value).
+pub async fn create(
+    store: &nuvola_store::Store,
     principal: &Principal,
+    ttl: std::time::Duration,
     refresh_token: Option<String>,
-) -> Result<HeaderValue, nuvola_types::Error> {
+) -> Result<String, nuvola_types::Error> {
     let id = secret();
     let now = now_ms();
-    let ttl = state.config.session_ttl.as_millis() as i64;
     let session = WebSession {
         id_hash: digest(&id),
         principal: serde_json::to_string(principal).map_err(|e| nuvola_types::Error::internal(e.to_string()))?,
@@ -125,10 +126,21 @@ pub async fn start(
         csrf: secret(),
         refresh_token,
         created_at: now,
-        expires_at: now + ttl,
+        expires_at: now + ttl.as_millis() as i64,
     };
-    state.app.store().insert_session(&session).await?;
+    store.insert_session(&session).await?;
+    Ok(id)
+}
+
+/// Starts a session for `principal`; returns the `Set-Cookie` header value.
+pub async fn start(
+    state: &WebState,
+    principal: &Principal,
+    refresh_token: Option<String>,
+) -> Result<HeaderValue, nuvola_types::Error> {
+    let id = create(state.app.store(), principal, state.config.session_ttl, refresh_token).await?;
     // Sessions and logins that ran out are forgotten on the way.
+    let now = now_ms();
     let _ = state.app.store().purge_sessions(now, now - 15 * 60_000).await;
     Ok(set_cookie(state, COOKIE, &id, state.config.session_ttl.as_secs()))
 }

@@ -10,7 +10,7 @@ use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode, header};
 use http_body_util::BodyExt;
 use nuvola_app::{App, Catalogue, EmbeddedIssuer, Federation, Settings};
-use nuvola_store::{Store, StoreOptions, WebSession, now_ms};
+use nuvola_store::{Store, StoreOptions};
 use nuvola_types::Principal;
 use nuvola_web::{WebConfig, session};
 use tower::ServiceExt;
@@ -48,18 +48,8 @@ impl Dashboard {
     /// Signs `principal` in: stores a session and returns the `Cookie`
     /// header value that carries it.
     pub async fn sign_in(&self, principal: &Principal) -> String {
-        let id = session::secret();
-        let now = now_ms();
-        let stored = WebSession {
-            id_hash: session::digest(&id),
-            principal: serde_json::to_string(principal).unwrap(),
-            active_group: principal.groups.first().cloned(),
-            csrf: session::secret(),
-            refresh_token: None,
-            created_at: now,
-            expires_at: now + 3_600_000,
-        };
-        self.app.store().insert_session(&stored).await.unwrap();
+        let id =
+            session::create(self.app.store(), principal, std::time::Duration::from_secs(3600), None).await.unwrap();
         format!("{}={id}", session::COOKIE)
     }
 
