@@ -26,6 +26,7 @@ mod files;
 pub mod functions;
 pub mod imports;
 mod inputs;
+mod matching;
 mod requirements;
 pub mod template;
 mod typecheck;

@@ -61,6 +61,8 @@ pub(crate) struct RequirementAssignment {
     pub pos: Pos,
     /// The target node template (or node type, left to the orchestrator).
     pub node: Option<(String, Pos)>,
+    /// The target capability: a capability name of the target or a capability type.
+    pub capability: Option<(String, Pos)>,
     pub relationship_type: Option<String>,
     /// A named relationship template.
     pub relationship_template: Option<String>,
@@ -118,6 +120,8 @@ pub struct ServiceTemplate {
     pub(crate) groups: IndexMap<String, Pos>,
     /// `topology_template.substitution_mappings`, checked by validation.
     pub(crate) substitution: Option<Node>,
+    /// Node types that imported templates substitute (their `substitution_mappings.node_type`).
+    pub(crate) substituted_types: Vec<String>,
     pub(crate) registry: TypeRegistry,
     pub(crate) warnings: Vec<Diagnostic>,
 }
@@ -138,6 +142,7 @@ impl ServiceTemplate {
             policies: Vec::new(),
             groups: IndexMap::new(),
             substitution: None,
+            substituted_types: Vec::new(),
             registry,
             warnings: Vec::new(),
         }
@@ -219,6 +224,12 @@ pub fn load_with_limits(
 
     let mut tpl = ServiceTemplate::empty(file_name, version, &doc, registry);
     read_service_template(&mut tpl, &doc, &mut diags);
+    tpl.substituted_types = docs
+        .iter()
+        .filter_map(|(_, parsed)| {
+            parsed.doc.get("topology_template")?.get("substitution_mappings")?.get("node_type")?.scalar_text()
+        })
+        .collect();
     crate::validate::validate(&tpl, &mut diags);
     // An imported template that substitutes a node type must fit it too
     // (tosca-parser checks the imported topology's substitution_mappings).
@@ -880,6 +891,7 @@ fn read_requirement(r: &mut Reader<'_>, key: &Key, node: &Node) -> RequirementAs
         name: key.name.clone(),
         pos: key.pos,
         node: None,
+        capability: None,
         relationship_type: None,
         relationship_template: None,
         relationship_properties: IndexMap::new(),
@@ -894,6 +906,9 @@ fn read_requirement(r: &mut Reader<'_>, key: &Key, node: &Node) -> RequirementAs
             );
             if let Some(n) = node.get("node") {
                 req.node = n.scalar_text().map(|s| (s, n.pos));
+            }
+            if let Some(c) = node.get("capability") {
+                req.capability = c.scalar_text().map(|s| (s, c.pos));
             }
             if let Some(rel) = node.get("relationship") {
                 match &rel.value {

@@ -134,6 +134,8 @@ pub struct CapabilityDef {
     pub name: String,
     /// Its capability type.
     pub type_name: String,
+    /// Node types that may be the source of a relationship to it (empty: any).
+    pub valid_source_types: Vec<String>,
     /// Where it is defined.
     pub pos: Pos,
 }
@@ -149,8 +151,9 @@ pub struct RequirementDef {
     pub node: Option<String>,
     /// The relationship type.
     pub relationship: Option<String>,
-    /// How many times it may be assigned: `[min, max]`, `None` max for UNBOUNDED
-    /// (TOSCA default `[1, 1]`).
+    /// How many times it may be assigned: `[min, max]`, `None` max for
+    /// UNBOUNDED. Not written: `[1, UNBOUNDED]` (as tosca-parser reads it; the
+    /// TOSCA 1.3 tutorial assigns such a requirement twice).
     pub occurrences: (u64, Option<u64>),
 }
 
@@ -534,7 +537,18 @@ impl Reader<'_> {
                             Some(type_name) => {
                                 def.capabilities.insert(
                                     ck.name.clone(),
-                                    CapabilityDef { name: ck.name.clone(), type_name, pos: ck.pos },
+                                    CapabilityDef {
+                                        name: ck.name.clone(),
+                                        type_name,
+                                        valid_source_types: cv
+                                            .get("valid_source_types")
+                                            .and_then(Node::as_seq)
+                                            .unwrap_or_default()
+                                            .iter()
+                                            .filter_map(Node::scalar_text)
+                                            .collect(),
+                                        pos: ck.pos,
+                                    },
                                 );
                             }
                             // No type: a refinement of an inherited capability (TOSCA 1.3).
@@ -560,8 +574,8 @@ impl Reader<'_> {
                             _ => None,
                         };
                         let occurrences = match rv.get("occurrences") {
-                            Some(o) => self.occurrences(o).unwrap_or((1, Some(1))),
-                            None => (1, Some(1)),
+                            Some(o) => self.occurrences(o).unwrap_or((1, None)),
+                            None => (1, None),
                         };
                         def.requirements.push(RequirementDef {
                             name: rk.name.clone(),

@@ -142,6 +142,7 @@ pub(crate) fn validate(tpl: &ServiceTemplate, diags: &mut Vec<Diagnostic>) {
         if let Some(ifaces) = node.interfaces.as_ref().and_then(Node::as_map) {
             operations(tpl, &node.name, type_name, ifaces, diags);
         }
+        crate::matching::requirements(tpl, node, type_name, diags);
         let req_defs = reg.requirements(type_name);
         for req in &node.requirements {
             if !req_defs.iter().any(|d| d.name == req.name) {

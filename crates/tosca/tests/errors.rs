@@ -273,3 +273,121 @@ fn size_limit() {
     let e = load(&big, "big.yaml", &builtin_resolver()).unwrap_err();
     assert_eq!(e.0[0].code, "E-LIMIT");
 }
+
+/// A 1.3 template with its own types, for requirement checks.
+fn requirement_case(nodes: &str) -> Result<nuvola_tosca::ServiceTemplate, Diagnostics> {
+    let types = concat!(
+        "tosca_definitions_version: tosca_simple_yaml_1_3\n",
+        "capability_types:\n  Socket:\n    derived_from: tosca.capabilities.Root\n",
+        "  Plug:\n    derived_from: tosca.capabilities.Root\n",
+        "node_types:\n  Lamp:\n    derived_from: tosca.nodes.Root\n    requirements:\n",
+        "      - power:\n          capability: Socket\n          occurrences: [ 1, 2 ]\n",
+        "  Panel:\n    derived_from: tosca.nodes.Root\n    capabilities:\n      main: Socket\n      aux: Socket\n      usb: Plug\n",
+        "  Charger:\n    derived_from: tosca.nodes.Root\n    capabilities:\n      out: Plug\n",
+    );
+    load(&format!("{types}topology_template:\n  node_templates:\n{nodes}"), "req.yaml", &builtin_resolver())
+}
+
+#[test]
+fn requirement_occurrences_are_counted() {
+    let panel = "    panel:\n      type: Panel\n";
+    // The types take 23 lines, then topology_template and node_templates: nodes start at line 26.
+    let e = requirement_case(&format!(
+        "{panel}    lamp:\n      type: Lamp\n      requirements:\n        - power: panel\n        - power: panel\n        - power: panel\n"
+    ))
+    .unwrap_err();
+    let d = e.find("E-OCCURRENCES").unwrap_or_else(|| panic!("{e}"));
+    assert_eq!((d.line, d.column), (33, 11), "{e}");
+    assert!(d.message.contains("assigned 3 times") && d.message.contains("at most 2"), "{}", d.message);
+    assert!(
+        requirement_case(&format!(
+            "{panel}    lamp:\n      type: Lamp\n      requirements:\n        - power: panel\n        - power: panel\n"
+        ))
+        .is_ok()
+    );
+}
+
+#[test]
+fn unassigned_requirements_are_left_to_the_orchestrator_with_a_warning_but_hosts_must_exist() {
+    // A candidate exists: a warning naming it.
+    let t = requirement_case("    panel:\n      type: Panel\n    lamp:\n      type: Lamp\n").unwrap();
+    let w = t.warnings().iter().find(|w| w.code == "W-DANGLING-REQUIREMENT").expect("a dangling warning");
+    assert!(w.message.contains("\"power\"") && w.message.contains("candidates here: panel"), "{}", w.message);
+    assert_eq!((w.line, w.column), (28, 5));
+    // A software component with nothing to host it: an error.
+    let e = load(
+        "tosca_definitions_version: tosca_simple_yaml_1_0\ntopology_template:\n  node_templates:\n    web:\n      type: tosca.nodes.WebServer\n",
+        "web.yaml",
+        &builtin_resolver(),
+    )
+    .unwrap_err();
+    let d = e.find("E-OCCURRENCES").unwrap_or_else(|| panic!("{e}"));
+    assert_eq!((d.line, d.column), (4, 5));
+    assert!(d.message.contains("\"host\"") && d.message.contains("tosca.capabilities.Compute"), "{}", d.message);
+    // With a Compute in the topology the host is left to the orchestrator.
+    let t = load(
+        "tosca_definitions_version: tosca_simple_yaml_1_0\ntopology_template:\n  node_templates:\n    web:\n      type: tosca.nodes.WebServer\n    vm:\n      type: tosca.nodes.Compute\n",
+        "web.yaml",
+        &builtin_resolver(),
+    )
+    .unwrap();
+    assert!(t.warnings().iter().any(|w| w.code == "W-DANGLING-REQUIREMENT" && w.message.contains("vm")));
+}
+
+#[test]
+fn requirement_targets_must_offer_a_compatible_capability() {
+    let e = requirement_case(
+        "    charger:\n      type: Charger\n    lamp:\n      type: Lamp\n      requirements:\n        - power: charger\n",
+    )
+    .unwrap_err();
+    let d = e.find("E-REQUIREMENT-TARGET").unwrap_or_else(|| panic!("{e}"));
+    assert_eq!((d.line, d.column), (31, 18), "{e}");
+    assert!(d.message.contains("compatible with Socket") && d.message.contains("out (Plug)"), "{}", d.message);
+    // Naming a capability of the wrong type, or one the target lacks.
+    let e = requirement_case(
+        "    panel:\n      type: Panel\n    lamp:\n      type: Lamp\n      requirements:\n        - power: { node: panel, capability: usb }\n",
+    )
+    .unwrap_err();
+    assert!(e.find("E-REQUIREMENT-TARGET").is_some_and(|d| d.message.contains("usb")), "{e}");
+    let e = requirement_case(
+        "    panel:\n      type: Panel\n    lamp:\n      type: Lamp\n      requirements:\n        - power: { node: panel, capability: side }\n",
+    )
+    .unwrap_err();
+    assert!(e.find("E-REQUIREMENT-TARGET").is_some_and(|d| d.message.contains("no capability \"side\"")), "{e}");
+    // A capability of the right type, by name or by type.
+    for how in ["aux", "Socket"] {
+        let ok = requirement_case(&format!(
+            "    panel:\n      type: Panel\n    lamp:\n      type: Lamp\n      requirements:\n        - power: {{ node: panel, capability: {how} }}\n"
+        ));
+        assert!(ok.is_ok(), "{how}: {}", ok.unwrap_err());
+    }
+}
+
+#[test]
+fn related_capability_types_are_compatible_and_other_mismatches_warn() {
+    // INDIGO's Compute offers a tosca.capabilities.indigo.Container where
+    // SoftwareComponent wants a tosca.capabilities.Compute: siblings, accepted silently.
+    let t = load(
+        &format!(
+            "{HEAD}topology_template:\n  node_templates:\n    app:\n      type: tosca.nodes.SoftwareComponent\n      requirements:\n        - host: vm\n    vm:\n      type: tosca.nodes.indigo.Compute\n"
+        ),
+        "ok.yaml",
+        &builtin_resolver(),
+    )
+    .unwrap();
+    let own: Vec<_> = t.warnings().iter().filter(|w| w.file == "ok.yaml").collect();
+    assert!(own.is_empty(), "{own:?}");
+    // A WebApplication hosted on a Compute: its definition wants a WebServer, and
+    // the Compute's host capability takes SoftwareComponents only.
+    let t = load(
+        "tosca_definitions_version: tosca_simple_yaml_1_0\ntopology_template:\n  node_templates:\n    app:\n      type: tosca.nodes.WebApplication\n      requirements:\n        - host: vm\n    vm:\n      type: tosca.nodes.Compute\n",
+        "w.yaml",
+        &builtin_resolver(),
+    )
+    .unwrap();
+    let w: Vec<_> = t.warnings().iter().filter(|w| w.code == "W-REQUIREMENT-TARGET").collect();
+    assert_eq!(w.len(), 2, "{w:?}");
+    assert!(w[0].message.contains("not a tosca.nodes.WebServer"), "{}", w[0].message);
+    assert!(w[1].message.contains("valid_source_types"), "{}", w[1].message);
+    assert_eq!((w[0].line, w[0].column), (7, 17));
+}

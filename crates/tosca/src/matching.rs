@@ -1,0 +1,312 @@
+//! Requirement assignments against the requirement definitions of their
+//! node type: how many times each requirement is assigned (`occurrences`),
+//! and whether each target fits — it offers a capability compatible with
+//! the definition's capability type (the one the assignment names, by
+//! capability name or type, or any of its capabilities), it is of the
+//! definition's node type, and its capability accepts the source node type
+//! (`valid_source_types`).
+//!
+//! The policy, for real-world templates (see the crate README):
+//! - a target capability of an unrelated type is an error
+//!   (`E-REQUIREMENT-TARGET`); a related type (a more general one, or a
+//!   sibling under a common parent other than `tosca.capabilities.Root`, as
+//!   INDIGO's `tosca.capabilities.indigo.Container` is for the
+//!   `tosca.capabilities.Compute` that `tosca.nodes.SoftwareComponent`
+//!   wants) is compatible: type files specialise one family differently and
+//!   the template's author can do nothing about it;
+//! - a target of another node type than the definition names, and a source
+//!   outside the target capability's `valid_source_types`, are
+//!   `W-REQUIREMENT-TARGET` warnings (tosca-parser's own samples host
+//!   WordPress on a Compute);
+//! - more assignments than the definition's maximum are `E-OCCURRENCES`;
+//! - fewer than its minimum (a dangling requirement) is left to the
+//!   orchestrator with a `W-DANGLING-REQUIREMENT` warning, unless it is a
+//!   hosting requirement and no node template of the topology could host the
+//!   node: nuvola places software on the topology's nodes and never invents
+//!   a host, so that is `E-OCCURRENCES`. A requirement that the template's
+//!   `substitution_mappings` export, or of a node whose type an imported
+//!   template substitutes, is fulfilled elsewhere and not reported.
+
+use crate::diagnostics::{Diagnostic, Pos, codes};
+use crate::template::{NodeTemplate, RequirementAssignment, ServiceTemplate};
+use crate::types::{CapabilityDef, RequirementDef, TypeKind, TypeRegistry};
+use crate::yaml::Node;
+
+/// How a capability type offered by a target fits the one a requirement wants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fit {
+    /// The same type or one derived from it.
+    Exact,
+    /// A more general type, or a sibling under a common parent other than the root.
+    Related,
+    /// Unrelated types.
+    No,
+}
+
+/// Checks the requirement assignments of `node` (of resolved node type `type_name`).
+pub(crate) fn requirements(tpl: &ServiceTemplate, node: &NodeTemplate, type_name: &str, diags: &mut Vec<Diagnostic>) {
+    let reg = &tpl.registry;
+    for def in &reg.requirements(type_name) {
+        let assigned: Vec<&RequirementAssignment> = node.requirements.iter().filter(|r| r.name == def.name).collect();
+        let (min, max) = def.occurrences;
+        let count = assigned.len() as u64;
+        if let Some(max) = max
+            && count > max
+        {
+            let extra = assigned[usize::try_from(max).unwrap_or(usize::MAX).min(assigned.len() - 1)];
+            diags.push(Diagnostic::error(
+                &tpl.file,
+                extra.pos,
+                codes::OCCURRENCES,
+                format!(
+                    "node template \"{}\": requirement \"{}\" is assigned {count} times; node type {type_name} allows at most {max} (occurrences {})",
+                    node.name,
+                    def.name,
+                    show_range(def.occurrences)
+                ),
+            ));
+        }
+        if count < min && !fulfilled_elsewhere(tpl, node, type_name, &def.name) {
+            dangling(tpl, node, type_name, def, count, diags);
+        }
+        for req in assigned {
+            target(tpl, node, type_name, def, req, diags);
+        }
+    }
+}
+
+/// Whether requirement `name` of `node` is fulfilled outside this topology:
+/// exported by the template's `substitution_mappings`, or the node's type is
+/// substituted by an imported template.
+fn fulfilled_elsewhere(tpl: &ServiceTemplate, node: &NodeTemplate, type_name: &str, name: &str) -> bool {
+    let exported =
+        tpl.substitution.as_ref().and_then(|s| s.get("requirements")).and_then(Node::as_map).is_some_and(|mapped| {
+            mapped.iter().any(|(_, v)| {
+                let parts: Vec<String> = v.as_seq().unwrap_or_default().iter().filter_map(Node::scalar_text).collect();
+                parts.len() == 2 && parts[0] == node.name && parts[1] == name
+            })
+        });
+    exported || tpl.substituted_types.iter().any(|t| tpl.registry.resolve(TypeKind::Node, t) == Some(type_name))
+}
+
+/// Reports a requirement assigned fewer times than its minimum.
+fn dangling(
+    tpl: &ServiceTemplate,
+    node: &NodeTemplate,
+    type_name: &str,
+    def: &RequirementDef,
+    count: u64,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let reg = &tpl.registry;
+    let wanted = def.capability.as_deref().and_then(|c| reg.resolve(TypeKind::Capability, c));
+    let candidates: Vec<&str> = tpl
+        .nodes
+        .values()
+        .filter(|n| n.name != node.name)
+        .filter(|n| {
+            let Some(t) = reg.resolve(TypeKind::Node, &n.type_name) else { return false };
+            wanted.is_none_or(|w| reg.capabilities(t).values().any(|c| fit(reg, &c.type_name, w) != Fit::No))
+        })
+        .map(|n| n.name.as_str())
+        .collect();
+    let what = format!(
+        "node template \"{}\": requirement \"{}\" of {type_name} is assigned {count} times, fewer than its occurrences {} want",
+        node.name,
+        def.name,
+        show_range(def.occurrences)
+    );
+    let offers = wanted.map(|w| format!("a {w}")).unwrap_or_else(|| "a capability".into());
+    if candidates.is_empty() && is_hosting(reg, def) {
+        diags.push(Diagnostic::error(
+            &tpl.file,
+            node.pos,
+            codes::OCCURRENCES,
+            format!(
+                "{what}, and no node template here can host it (none offers {offers}); add \"- {}: <node template>\"",
+                def.name
+            ),
+        ));
+    } else {
+        let left = if candidates.is_empty() {
+            format!("no node template here offers {offers}")
+        } else {
+            format!("candidates here: {}", candidates.join(", "))
+        };
+        diags.push(Diagnostic::warning(
+            &tpl.file,
+            node.pos,
+            codes::DANGLING_REQUIREMENT,
+            format!("{what}; left to the orchestrator ({left})"),
+        ));
+    }
+}
+
+/// Whether a requirement places its node on the target (a HostedOn relationship, or named `host`).
+fn is_hosting(reg: &TypeRegistry, def: &RequirementDef) -> bool {
+    def.name == "host"
+        || def
+            .relationship
+            .as_deref()
+            .is_some_and(|r| reg.derives_from(TypeKind::Relationship, r, "tosca.relationships.HostedOn"))
+}
+
+fn show_range((min, max): (u64, Option<u64>)) -> String {
+    match max {
+        Some(max) => format!("[{min}, {max}]"),
+        None => format!("[{min}, UNBOUNDED]"),
+    }
+}
+
+/// Checks the target of one assignment against its definition.
+fn target(
+    tpl: &ServiceTemplate,
+    node: &NodeTemplate,
+    source_type: &str,
+    def: &RequirementDef,
+    req: &RequirementAssignment,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let reg = &tpl.registry;
+    let Some((target, pos)) = &req.node else { return };
+    // The target: a node template of the topology, or a node type left to the orchestrator.
+    let (target_type, shown) = match tpl.nodes.get(target) {
+        Some(t) => match reg.resolve(TypeKind::Node, &t.type_name) {
+            Some(tt) => (tt, format!("node template \"{target}\" ({tt})")),
+            None => return,
+        },
+        None => match reg.resolve(TypeKind::Node, target) {
+            Some(tt) => (tt, format!("node type {tt}")),
+            None => return,
+        },
+    };
+    let head = format!("node template \"{}\": requirement \"{}\" targets {shown}", node.name, def.name);
+    let mut report = |pos: Pos, error: bool, msg: String| {
+        let text = format!("{head}, {msg}");
+        diags.push(if error {
+            Diagnostic::error(&tpl.file, pos, codes::REQUIREMENT_TARGET, text)
+        } else {
+            Diagnostic::warning(&tpl.file, pos, codes::WARN_REQUIREMENT_TARGET, text)
+        });
+    };
+    if let Some(wanted) = def.node.as_deref().and_then(|n| reg.resolve(TypeKind::Node, n))
+        && !reg.derives_from(TypeKind::Node, target_type, wanted)
+    {
+        report(
+            *pos,
+            false,
+            format!(
+                "which is not a {wanted} (the node type the requirement definition of {source_type} names); accepted"
+            ),
+        );
+    }
+    let wanted = def.capability.as_deref().and_then(|c| reg.resolve(TypeKind::Capability, c));
+    let caps = reg.capabilities(target_type);
+    // The target's capabilities the relationship may land on, with how each fits.
+    let candidates: Vec<(&CapabilityDef, Fit)> = match &req.capability {
+        Some((name, cpos)) => {
+            let chosen: Vec<&CapabilityDef> = match caps.get(name) {
+                Some(cap) => vec![cap],
+                None => match reg.resolve(TypeKind::Capability, name) {
+                    Some(ctype) => caps.values().filter(|c| fit(reg, &c.type_name, ctype) == Fit::Exact).collect(),
+                    None => {
+                        report(
+                            *cpos,
+                            true,
+                            format!(
+                                "which has no capability \"{name}\" (nor is it a capability type); its capabilities: {}",
+                                list(&caps)
+                            ),
+                        );
+                        return;
+                    }
+                },
+            };
+            if chosen.is_empty() {
+                report(
+                    *cpos,
+                    true,
+                    format!("which has no capability of type {name}; its capabilities: {}", list(&caps)),
+                );
+                return;
+            }
+            chosen.into_iter().map(|c| (c, wanted.map_or(Fit::Exact, |w| fit(reg, &c.type_name, w)))).collect()
+        }
+        None => match wanted {
+            Some(w) => caps.values().map(|c| (c, fit(reg, &c.type_name, w))).filter(|(_, f)| *f != Fit::No).collect(),
+            None => return,
+        },
+    };
+    let best = candidates.iter().map(|(_, f)| *f).min_by_key(|f| *f as u8);
+    let wanted_name = wanted.unwrap_or_default();
+    match best {
+        None | Some(Fit::No) => {
+            let at = req.capability.as_ref().map_or(*pos, |(_, p)| *p);
+            report(
+                at,
+                true,
+                format!(
+                    "which offers no capability compatible with {wanted_name} (the capability type the requirement definition of {source_type} wants); its capabilities: {}",
+                    list(&caps)
+                ),
+            );
+            return;
+        }
+        Some(Fit::Exact | Fit::Related) => {}
+    }
+    let usable: Vec<&CapabilityDef> = candidates.iter().filter(|(_, f)| Some(*f) == best).map(|(c, _)| *c).collect();
+    let accepts = |cap: &&CapabilityDef| {
+        let sources = valid_sources(reg, cap);
+        sources.is_empty() || sources.iter().any(|s| reg.derives_from(TypeKind::Node, source_type, s))
+    };
+    if let Some(cap) = usable.first()
+        && !usable.iter().any(accepts)
+    {
+        report(
+            *pos,
+            false,
+            format!(
+                "whose capability \"{}\" accepts only {} as source (valid_source_types), not {source_type}; accepted",
+                cap.name,
+                valid_sources(reg, cap).join(", ")
+            ),
+        );
+    }
+}
+
+/// How capability type `have` fits `wanted`.
+fn fit(reg: &TypeRegistry, have: &str, wanted: &str) -> Fit {
+    if reg.derives_from(TypeKind::Capability, have, wanted) {
+        return Fit::Exact;
+    }
+    if reg.derives_from(TypeKind::Capability, wanted, have) {
+        return Fit::Related;
+    }
+    let root = reg.resolve(TypeKind::Capability, "tosca.capabilities.Root").unwrap_or("tosca.capabilities.Root");
+    let theirs = reg.ancestors(TypeKind::Capability, wanted);
+    let common = reg
+        .ancestors(TypeKind::Capability, have)
+        .iter()
+        .any(|a| a.name != root && theirs.iter().any(|b| b.name == a.name));
+    if common { Fit::Related } else { Fit::No }
+}
+
+/// The node types a capability accepts as source: those of its definition,
+/// else those of its capability type (inherited).
+fn valid_sources(reg: &TypeRegistry, cap: &CapabilityDef) -> Vec<String> {
+    if !cap.valid_source_types.is_empty() {
+        return cap.valid_source_types.clone();
+    }
+    reg.ancestors(TypeKind::Capability, &cap.type_name)
+        .into_iter()
+        .find(|d| !d.valid_source_types.is_empty())
+        .map(|d| d.valid_source_types.iter().map(|(s, _)| s.clone()).collect())
+        .unwrap_or_default()
+}
+
+fn list(caps: &indexmap::IndexMap<String, CapabilityDef>) -> String {
+    if caps.is_empty() {
+        return "none".into();
+    }
+    caps.values().map(|c| format!("{} ({})", c.name, c.type_name)).collect::<Vec<_>>().join(", ")
+}
