@@ -24,6 +24,7 @@ pub mod csar;
 pub mod diagnostics;
 mod files;
 pub mod functions;
+pub mod fuzz;
 pub mod imports;
 mod inputs;
 mod matching;
