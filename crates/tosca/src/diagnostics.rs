@@ -220,6 +220,12 @@ pub mod codes {
     /// definition exactly (a related capability type, another node type, a
     /// source outside the capability's `valid_source_types`).
     pub const WARN_REQUIREMENT_TARGET: &str = "W-REQUIREMENT-TARGET";
+    /// `get_artifact` names an artifact the node template and its type do not define.
+    pub const UNKNOWN_ARTIFACT: &str = "E-UNKNOWN-ARTIFACT";
+    /// A group member whose node type the group type does not take.
+    pub const GROUP_MEMBER: &str = "E-GROUP-MEMBER";
+    /// A workflow that does not hold together: an unknown step, workflow or activity.
+    pub const WORKFLOW: &str = "E-WORKFLOW";
     /// Warning: a requirement the node type declares but the template does not assign.
     pub const DANGLING_REQUIREMENT: &str = "W-DANGLING-REQUIREMENT";
     /// Warning: a requirement name the node type does not declare.

@@ -34,6 +34,7 @@ mod typecheck;
 pub mod types;
 mod validate;
 pub mod values;
+mod workflows;
 mod yaml;
 
 pub use constraints::Constraint;

@@ -103,6 +103,17 @@ pub(crate) struct PolicyTemplate {
     pub targets: Vec<String>,
 }
 
+/// A group of node templates.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct GroupTemplate {
+    /// Where its name is written.
+    pub pos: Pos,
+    pub type_name: Option<(String, Pos)>,
+    pub properties: IndexMap<String, Node>,
+    /// Its members (node template names) and where each is written.
+    pub members: Vec<(String, Pos)>,
+}
+
 /// A loaded, validated service template.
 #[derive(Debug, Clone)]
 pub struct ServiceTemplate {
@@ -117,9 +128,11 @@ pub struct ServiceTemplate {
     pub(crate) outputs: IndexMap<String, (Option<String>, Node)>,
     pub(crate) policies: Vec<PolicyTemplate>,
     /// Group names, with where each is defined.
-    pub(crate) groups: IndexMap<String, Pos>,
+    pub(crate) groups: IndexMap<String, GroupTemplate>,
     /// `topology_template.substitution_mappings`, checked by validation.
     pub(crate) substitution: Option<Node>,
+    /// `topology_template.workflows` (TOSCA 1.3), checked by validation.
+    pub(crate) workflows: Option<Node>,
     /// Node types that imported templates substitute (their `substitution_mappings.node_type`).
     pub(crate) substituted_types: Vec<String>,
     pub(crate) registry: TypeRegistry,
@@ -143,6 +156,7 @@ impl ServiceTemplate {
             groups: IndexMap::new(),
             substitution: None,
             substituted_types: Vec::new(),
+            workflows: None,
             registry,
             warnings: Vec::new(),
         }
@@ -670,6 +684,7 @@ fn read_service_template(tpl: &mut ServiceTemplate, doc: &Node, diags: &mut Vec<
         tpl.description = topology.get("description").and_then(Node::scalar_text);
     }
     tpl.substitution = topology.get("substitution_mappings").cloned();
+    tpl.workflows = topology.get("workflows").cloned();
     if let Some(inputs) = topology.get("inputs") {
         for (k, v) in r.map(inputs, "inputs") {
             let p: PropertyDef = r.property(k, v, false);
@@ -731,7 +746,23 @@ fn read_service_template(tpl: &mut ServiceTemplate, doc: &Node, diags: &mut Vec<
                 ],
                 &format!("group \"{}\"", k.name),
             );
-            tpl.groups.insert(k.name.clone(), k.pos);
+            let members = match v.get("members") {
+                Some(m) => match m.as_seq() {
+                    Some(items) => items.iter().filter_map(|i| Some((i.scalar_text()?, i.pos))).collect(),
+                    None => {
+                        r.error(
+                            m.pos,
+                            codes::SYNTAX,
+                            format!("group \"{}\": members must be a list of node templates", k.name),
+                        );
+                        Vec::new()
+                    }
+                },
+                None => Vec::new(),
+            };
+            let type_name = v.get("type").and_then(|t| Some((t.scalar_text()?, t.pos)));
+            let properties = props(&mut r, v.get("properties"));
+            tpl.groups.insert(k.name.clone(), GroupTemplate { pos: k.pos, type_name, properties, members });
         }
     }
     // `copy: other` takes the other node template's type when none is

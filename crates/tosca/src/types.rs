@@ -182,6 +182,10 @@ pub struct TypeDef {
     pub refined_defaults: IndexMap<String, Value>,
     /// Node types a capability of this type may come from (capability types), with where each is written.
     pub valid_source_types: Vec<(String, Pos)>,
+    /// Node types the members of a group of this type may have (group types; empty: any).
+    pub member_types: Vec<String>,
+    /// Names of the artifacts it defines (node types).
+    pub artifacts: Vec<String>,
     /// The operations an interface type defines (not inherited ones).
     pub operations: Vec<String>,
     /// Interface definitions of node, relationship and group types: name →
@@ -397,6 +401,8 @@ impl Reader<'_> {
             constraints: Vec::new(),
             refined_defaults: IndexMap::new(),
             valid_source_types: Vec::new(),
+            member_types: Vec::new(),
+            artifacts: Vec::new(),
             operations: Vec::new(),
             interfaces: IndexMap::new(),
             file: self.file.to_owned(),
@@ -519,6 +525,14 @@ impl Reader<'_> {
                         def.interfaces.insert(ik.name.clone(), (type_name, ops));
                     }
                 }
+                "artifacts" if kind == TypeKind::Node => {
+                    def.artifacts = v.as_map().unwrap_or_default().iter().map(|(k, _)| k.name.clone()).collect();
+                }
+                "members" if kind == TypeKind::Group => match v.as_seq() {
+                    Some(items) => def.member_types = items.iter().filter_map(Node::scalar_text).collect(),
+                    None if v.is_null() => {}
+                    None => self.error(v.pos, codes::SYNTAX, "members must be a list of node types"),
+                },
                 "valid_source_types" if kind == TypeKind::Capability => match v.as_seq() {
                     Some(items) => {
                         def.valid_source_types = items.iter().filter_map(|i| Some((i.scalar_text()?, i.pos))).collect()

@@ -391,3 +391,87 @@ fn related_capability_types_are_compatible_and_other_mismatches_warn() {
     assert!(w[1].message.contains("valid_source_types"), "{}", w[1].message);
     assert_eq!((w[0].line, w[0].column), (7, 17));
 }
+
+/// Loads a TOSCA 1.3 template whose topology is `topology` (lines start at 3).
+fn topology13(topology: &str) -> Result<nuvola_tosca::ServiceTemplate, Diagnostics> {
+    load(
+        &format!("tosca_definitions_version: tosca_simple_yaml_1_3\ntopology_template:\n{topology}"),
+        "t.yaml",
+        &builtin_resolver(),
+    )
+}
+
+const WEB: &str = "  node_templates:\n    web:\n      type: tosca.nodes.WebServer\n      requirements:\n        - host: vm\n    vm:\n      type: tosca.nodes.Compute\n";
+
+#[test]
+fn workflows_are_checked() {
+    let ok = topology13(&format!(
+        "{WEB}  workflows:\n    restart:\n      steps:\n        stop:\n          target: web\n          activities:\n            - call_operation: Standard.stop\n            - set_state: stopped\n          on_success: [ start ]\n        start:\n          target: web\n          activities:\n            - call_operation: tosca.interfaces.node.lifecycle.Standard.start\n            - inline: other\n    other:\n      steps: {{}}\n"
+    ));
+    assert!(ok.is_ok(), "{}", ok.unwrap_err());
+    // Lines: WEB takes lines 3-9, workflows 10, restart 11, steps 12, the first step 13.
+    let e = topology13(&format!(
+        "{WEB}  workflows:\n    restart:\n      steps:\n        stop:\n          target: wbe\n          activities:\n            - jump: x\n          on_success: [ strat ]\n          on_failure: stop\n        start:\n          target: web\n          activitis: []\n        halt:\n          target: web\n          activities:\n            - call_operation: Standard.halt\n"
+    ))
+    .unwrap_err();
+    let find = |code: &str, needle: &str| {
+        e.iter()
+            .find(|d| d.code == code && d.message.contains(needle))
+            .unwrap_or_else(|| panic!("no {code} {needle} in:\n{e}"))
+    };
+    let d = find("E-UNKNOWN-NODE", "target \"wbe\"");
+    assert_eq!((d.line, d.column), (14, 19));
+    assert!(d.message.contains("did you mean \"web\""), "{}", d.message);
+    assert_eq!(find("E-WORKFLOW", "unknown activity \"jump\"").line, 16);
+    assert!(find("E-WORKFLOW", "\"strat\", which is not a step").message.contains("did you mean \"start\""));
+    find("E-WORKFLOW", "follows itself");
+    assert_eq!(find("E-UNKNOWN-KEY", "\"activitis\"").line, 21);
+    let d = find("E-UNKNOWN-OPERATION", "no operation \"halt\"");
+    assert_eq!((d.line, d.column), (25, 31));
+    find("E-SYNTAX", "step \"start\" has no activities");
+}
+
+#[test]
+fn groups_are_checked() {
+    let e = topology13(&format!(
+        "{WEB}  groups:\n    g:\n      type: tosca.groups.Root\n      members: [ web, nowhere ]\n      properties: {{ size: 1 }}\n    h:\n      type: tosca.groups.Rot\n"
+    ))
+    .unwrap_err();
+    assert!(e.iter().any(|d| d.code == "E-UNKNOWN-NODE" && d.message.contains("\"nowhere\"") && d.line == 13), "{e}");
+    assert!(e.iter().any(|d| d.code == "E-UNKNOWN-PROPERTY" && d.message.contains("\"size\"")), "{e}");
+    assert!(
+        e.iter().any(|d| d.code == "E-UNKNOWN-TYPE" && d.message.contains("tosca.groups.Rot") && d.line == 16),
+        "{e}"
+    );
+    // A group type that takes only Computes.
+    let types = "group_types:\n  Servers:\n    derived_from: tosca.groups.Root\n    members: [ tosca.nodes.Compute ]\n";
+    let text = format!(
+        "tosca_definitions_version: tosca_simple_yaml_1_3\n{types}topology_template:\n{WEB}  groups:\n    g:\n      type: Servers\n      members: [ vm, web ]\n"
+    );
+    let e = load(&text, "t.yaml", &builtin_resolver()).unwrap_err();
+    let d = e.find("E-GROUP-MEMBER").unwrap_or_else(|| panic!("{e}"));
+    assert!(d.message.contains("\"web\" is a tosca.nodes.WebServer") && d.message.contains("only tosca.nodes.Compute"));
+    assert_eq!((d.line, d.column), (17, 22));
+}
+
+#[test]
+fn get_operation_output_and_get_artifact_are_checked() {
+    let ok = topology13(&format!(
+        "{WEB}    app:\n      type: tosca.nodes.SoftwareComponent\n      artifacts:\n        pkg: {{ file: app.tgz, type: tosca.artifacts.File }}\n      properties:\n        component_version: {{ get_operation_output: [ web, Standard, create, version ] }}\n        admin_credential: {{ token: [ {{ get_artifact: [ SELF, pkg ] }}, '/', 0 ] }}\n      requirements:\n        - host: vm\n"
+    ));
+    assert!(ok.is_ok(), "{}", ok.unwrap_err());
+    let e = topology13(&format!(
+        "{WEB}    app:\n      type: tosca.nodes.SoftwareComponent\n      properties:\n        component_version: {{ get_operation_output: [ web, Standard, build, version ] }}\n        admin_credential: {{ get_artifact: [ SELF, pkg ] }}\n      requirements:\n        - host: vm\n"
+    ))
+    .unwrap_err();
+    let d = e.find("E-UNKNOWN-OPERATION").unwrap_or_else(|| panic!("{e}"));
+    assert!(d.message.contains("no operation \"build\""), "{}", d.message);
+    assert_eq!(d.line, 13);
+    let d = e.find("E-UNKNOWN-ARTIFACT").unwrap_or_else(|| panic!("{e}"));
+    assert!(d.message.contains("no artifact \"pkg\" (it defines none)"), "{}", d.message);
+    assert_eq!((d.line, d.column), (14, 51));
+    let e =
+        topology13(&format!("{WEB}  outputs:\n    o:\n      value: {{ get_operation_output: [ web, Standard ] }}\n"))
+            .unwrap_err();
+    assert!(e.find("E-FUNCTION").is_some_and(|d| d.message.contains("get_operation_output expects")), "{e}");
+}
