@@ -6,6 +6,10 @@
 //! definition's node type, and its capability accepts the source node type
 //! (`valid_source_types`).
 //!
+//! A requirement's `node_filter` names properties and capabilities of the
+//! node type it selects (the assignment's node type, else the definition's)
+//! and its constraint clauses are well formed.
+//!
 //! The policy, for real-world templates (see the crate README):
 //! - a target capability of an unrelated type is an error
 //!   (`E-REQUIREMENT-TARGET`); a related type (a more general one, or a
@@ -71,6 +75,9 @@ pub(crate) fn requirements(tpl: &ServiceTemplate, node: &NodeTemplate, type_name
         }
         for req in assigned {
             target(tpl, node, type_name, def, req, diags);
+            if let Some(filter) = &req.node_filter {
+                node_filter(tpl, node, def, req, filter, diags);
+            }
         }
     }
 }
@@ -271,6 +278,153 @@ fn target(
                 valid_sources(reg, cap).join(", ")
             ),
         );
+    }
+}
+
+/// Checks a requirement's `node_filter` against the node type it selects:
+/// keynames, property names, capability names (or types) and their
+/// properties, constraint clauses. Properties are a list of one-entry maps
+/// (TOSCA) or a map (the TOSCA 1.3 tutorial); without a known node type
+/// only the shape and the clauses are checked.
+fn node_filter(
+    tpl: &ServiceTemplate,
+    node: &NodeTemplate,
+    def: &RequirementDef,
+    req: &RequirementAssignment,
+    filter: &Node,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let reg = &tpl.registry;
+    let what = format!("node template \"{}\": requirement \"{}\": node_filter", node.name, def.name);
+    let mut error = |pos: Pos, code: &'static str, msg: String| {
+        diags.push(Diagnostic::error(&tpl.file, pos, code, format!("{what}: {msg}")))
+    };
+    let Some(entries) = filter.as_map() else {
+        error(filter.pos, codes::SYNTAX, "a node filter is a map of properties and capabilities".into());
+        return;
+    };
+    // The node type the filter selects among.
+    let subject = req
+        .node
+        .as_ref()
+        .and_then(|(n, _)| match tpl.nodes.get(n) {
+            Some(t) => reg.resolve(TypeKind::Node, &t.type_name),
+            None => reg.resolve(TypeKind::Node, n),
+        })
+        .or_else(|| def.node.as_deref().and_then(|n| reg.resolve(TypeKind::Node, n)));
+    for (k, v) in entries {
+        match k.name.as_str() {
+            "properties" => {
+                let known = subject.map(|s| reg.properties(TypeKind::Node, s));
+                for (name, clauses) in filter_entries(v, &mut error, "properties") {
+                    if let (Some(s), Some(known)) = (subject, &known)
+                        && !known.contains_key(&name.name)
+                    {
+                        let hint = ServiceTemplate::hint(&name.name, known.keys().map(String::as_str));
+                        error(
+                            name.pos,
+                            codes::UNKNOWN_PROPERTY,
+                            format!("node type {s} has no property \"{}\"{hint}", name.name),
+                        );
+                    }
+                    clauses_ok(clauses, &mut error);
+                }
+            }
+            "capabilities" => {
+                let caps = subject.map(|s| reg.capabilities(s));
+                for (name, body) in filter_entries(v, &mut error, "capabilities") {
+                    // The capability by name, else by type.
+                    let cap_type = match &caps {
+                        Some(caps) => match caps.get(&name.name) {
+                            Some(c) => Some(c.type_name.clone()),
+                            None => match reg.resolve(TypeKind::Capability, &name.name) {
+                                Some(t) if caps.values().any(|c| fit(reg, &c.type_name, t) == Fit::Exact) => {
+                                    Some(t.to_owned())
+                                }
+                                _ => {
+                                    let hint = ServiceTemplate::hint(&name.name, caps.keys().map(String::as_str));
+                                    error(
+                                        name.pos,
+                                        codes::UNKNOWN_CAPABILITY,
+                                        format!(
+                                            "node type {} has no capability \"{}\" (by name or type){hint}",
+                                            subject.unwrap_or_default(),
+                                            name.name
+                                        ),
+                                    );
+                                    None
+                                }
+                            },
+                        },
+                        None => None,
+                    };
+                    let Some(props) = body.get("properties") else { continue };
+                    let known = cap_type.as_deref().map(|t| reg.properties(TypeKind::Capability, t));
+                    for (pname, clauses) in filter_entries(props, &mut error, "properties") {
+                        if let (Some(t), Some(known)) = (&cap_type, &known)
+                            && !known.contains_key(&pname.name)
+                        {
+                            let hint = ServiceTemplate::hint(&pname.name, known.keys().map(String::as_str));
+                            error(
+                                pname.pos,
+                                codes::UNKNOWN_PROPERTY,
+                                format!("capability \"{}\" ({t}) has no property \"{}\"{hint}", name.name, pname.name),
+                            );
+                        }
+                        clauses_ok(clauses, &mut error);
+                    }
+                }
+            }
+            other => {
+                let hint = ServiceTemplate::hint(other, ["properties", "capabilities"].into_iter());
+                error(
+                    k.pos,
+                    codes::UNKNOWN_KEYNAME,
+                    format!("unknown keyname \"{other}\"{hint}; expected properties, capabilities"),
+                );
+            }
+        }
+    }
+}
+
+/// The `name: body` entries of a filter section: a list of one-entry maps, or a map.
+fn filter_entries<'n>(
+    section: &'n Node,
+    error: &mut impl FnMut(Pos, &'static str, String),
+    what: &str,
+) -> Vec<(&'n crate::yaml::Key, &'n Node)> {
+    match &section.value {
+        crate::yaml::NodeValue::Map(entries) => entries.iter().map(|(k, v)| (k, v)).collect(),
+        crate::yaml::NodeValue::Seq(items) => items
+            .iter()
+            .filter_map(|i| match i.as_map() {
+                Some([(k, v)]) => Some((k, v)),
+                _ => {
+                    error(i.pos, codes::SYNTAX, format!("each entry of {what} is a map with one name"));
+                    None
+                }
+            })
+            .collect(),
+        _ => {
+            error(section.pos, codes::SYNTAX, format!("{what} must be a list of one-entry maps"));
+            Vec::new()
+        }
+    }
+}
+
+/// Checks the constraint clauses of a filtered property: one clause map or a
+/// list of them (a plain value is read as `equal`).
+fn clauses_ok(clauses: &Node, error: &mut impl FnMut(Pos, &'static str, String)) {
+    let items: Vec<&Node> = match &clauses.value {
+        crate::yaml::NodeValue::Seq(items) => items.iter().collect(),
+        _ => vec![clauses],
+    };
+    for item in items {
+        if let Some([(op, arg)]) = item.as_map()
+            && let Err(e) = crate::constraints::Constraint::parse(&op.name, &arg.to_json())
+        {
+            error(op.pos, codes::CONSTRAINT, e);
+        }
     }
 }
 

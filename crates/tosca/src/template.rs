@@ -63,6 +63,8 @@ pub(crate) struct RequirementAssignment {
     pub node: Option<(String, Pos)>,
     /// The target capability: a capability name of the target or a capability type.
     pub capability: Option<(String, Pos)>,
+    /// The `node_filter` the target must pass.
+    pub node_filter: Option<Node>,
     pub relationship_type: Option<String>,
     /// A named relationship template.
     pub relationship_template: Option<String>,
@@ -923,6 +925,7 @@ fn read_requirement(r: &mut Reader<'_>, key: &Key, node: &Node) -> RequirementAs
         pos: key.pos,
         node: None,
         capability: None,
+        node_filter: None,
         relationship_type: None,
         relationship_template: None,
         relationship_properties: IndexMap::new(),
@@ -941,6 +944,7 @@ fn read_requirement(r: &mut Reader<'_>, key: &Key, node: &Node) -> RequirementAs
             if let Some(c) = node.get("capability") {
                 req.capability = c.scalar_text().map(|s| (s, c.pos));
             }
+            req.node_filter = node.get("node_filter").cloned();
             if let Some(rel) = node.get("relationship") {
                 match &rel.value {
                     NodeValue::Str(s) => req.relationship_template = Some(s.clone()),

@@ -475,3 +475,31 @@ fn get_operation_output_and_get_artifact_are_checked() {
             .unwrap_err();
     assert!(e.find("E-FUNCTION").is_some_and(|d| d.message.contains("get_operation_output expects")), "{e}");
 }
+
+#[test]
+fn requirement_node_filters_name_what_the_selected_node_type_has() {
+    let ok = load(
+        "tosca_definitions_version: tosca_simple_yaml_1_0\ntopology_template:\n  node_templates:\n    db:\n      type: tosca.nodes.DBMS\n      requirements:\n        - host:\n            node_filter:\n              capabilities:\n                - host:\n                    properties:\n                      - num_cpus: { in_range: [ 1, 4 ] }\n                - tosca.capabilities.OperatingSystem:\n                    properties:\n                      - type: linux\n",
+        "f.yaml",
+        &builtin_resolver(),
+    );
+    assert!(ok.is_ok(), "{}", ok.unwrap_err());
+    let e = load(
+        "tosca_definitions_version: tosca_simple_yaml_1_0\ntopology_template:\n  node_templates:\n    db:\n      type: tosca.nodes.DBMS\n      requirements:\n        - host:\n            node_filter:\n              properties:\n                - flavour: { equal: big }\n              capabilities:\n                - host:\n                    properties:\n                      - num_cpu: { in_rang: [ 1, 4 ] }\n                - gpu:\n                    properties: []\n              capabilites: []\n",
+        "f.yaml",
+        &builtin_resolver(),
+    )
+    .unwrap_err();
+    let find = |code: &str, needle: &str| {
+        e.iter()
+            .find(|d| d.code == code && d.message.contains(needle))
+            .unwrap_or_else(|| panic!("no {code} {needle} in:\n{e}"))
+    };
+    assert_eq!(find("E-UNKNOWN-PROPERTY", "no property \"flavour\"").line, 10);
+    let d = find("E-UNKNOWN-PROPERTY", "no property \"num_cpu\"");
+    assert!(d.message.contains("did you mean \"num_cpus\""), "{}", d.message);
+    assert_eq!((d.line, d.column), (14, 25));
+    assert_eq!(find("E-CONSTRAINT", "in_rang").line, 14);
+    assert_eq!(find("E-UNKNOWN-CAPABILITY", "\"gpu\"").line, 15);
+    assert_eq!(find("E-UNKNOWN-KEY", "\"capabilites\"").line, 17);
+}
