@@ -148,14 +148,7 @@ fn fuzz(
     use nuvola_tosca::fuzz::Campaign;
     let corpus = Corpus::open(&corpus_dir(corpus)).map_err(anyhow::Error::msg)?;
     let resolver = corpus.resolver().map_err(anyhow::Error::msg)?;
-    let files: Vec<(String, String)> = corpus
-        .rows
-        .iter()
-        .filter_map(|r| {
-            let p = corpus.path_of(r);
-            std::fs::read_to_string(&p).ok().map(|t| (p.display().to_string(), t))
-        })
-        .collect();
+    let files = corpus.texts();
     if files.is_empty() {
         bail!("no readable text file in the corpus {}", corpus.dir.display());
     }

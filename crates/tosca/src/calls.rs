@@ -191,14 +191,7 @@ impl<'t> Checker<'t, '_> {
         let Some(artifact) = args[1].as_str() else { return };
         let tpl = self.tpl;
         let nt = &tpl.nodes[node];
-        let mut known: Vec<String> = nt
-            .artifacts
-            .as_ref()
-            .and_then(Node::as_map)
-            .unwrap_or_default()
-            .iter()
-            .map(|(k, _)| k.name.clone())
-            .collect();
+        let mut known = nt.artifact_names();
         let Some(type_name) = tpl.registry.resolve(TypeKind::Node, &nt.type_name) else { return };
         for def in tpl.registry.ancestors(TypeKind::Node, type_name) {
             known.extend(def.artifacts.iter().cloned());

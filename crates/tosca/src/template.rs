@@ -962,6 +962,13 @@ fn read_requirement(r: &mut Reader<'_>, key: &Key, node: &Node) -> RequirementAs
     req
 }
 
+impl NodeTemplate {
+    /// The names of the artifacts the node template defines.
+    pub(crate) fn artifact_names(&self) -> Vec<String> {
+        self.artifacts.as_ref().and_then(Node::as_map).unwrap_or_default().iter().map(|(k, _)| k.name.clone()).collect()
+    }
+}
+
 impl ServiceTemplate {
     /// Artifact files named by node templates (interface implementations,
     /// dependencies, artifact `file`s), with where each is written; names of
@@ -969,14 +976,7 @@ impl ServiceTemplate {
     pub(crate) fn artifact_files(&self) -> Vec<(String, Pos)> {
         let mut out = Vec::new();
         for node in self.nodes.values() {
-            let names: Vec<String> = node
-                .artifacts
-                .as_ref()
-                .and_then(Node::as_map)
-                .unwrap_or_default()
-                .iter()
-                .map(|(k, _)| k.name.clone())
-                .collect();
+            let names = node.artifact_names();
             if let Some(arts) = node.artifacts.as_ref().and_then(Node::as_map) {
                 for (_, v) in arts {
                     match &v.value {

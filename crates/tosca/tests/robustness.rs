@@ -19,14 +19,7 @@ use nuvola_tosca::{ImportResolver, builtin_resolver, load, load_csar};
 
 fn corpus_texts() -> (Corpus, Vec<(String, String)>) {
     let corpus = Corpus::open(&PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/corpus"))).unwrap();
-    let texts = corpus
-        .rows
-        .iter()
-        .filter_map(|r| {
-            let p = corpus.path_of(r);
-            std::fs::read_to_string(&p).ok().map(|t| (p.display().to_string(), t))
-        })
-        .collect();
+    let texts = corpus.texts();
     (corpus, texts)
 }
 
