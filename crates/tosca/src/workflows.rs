@@ -79,6 +79,8 @@ impl Workflow<'_, '_> {
             let what = format!("step \"{}\"", sk.name);
             let Some(entries) = sv.as_map() else {
                 self.err(sk.pos, codes::SYNTAX, format!("{what} is a map (target, activities, ...)"));
+                // Every step has its slot in `next`: the loop check indexes it by step position.
+                next.push((i, Vec::new()));
                 continue;
             };
             self.keys(entries, STEP_KEYS, &what);

@@ -503,3 +503,14 @@ fn requirement_node_filters_name_what_the_selected_node_type_has() {
     assert_eq!(find("E-UNKNOWN-CAPABILITY", "\"gpu\"").line, 15);
     assert_eq!(find("E-UNKNOWN-KEY", "\"capabilites\"").line, 17);
 }
+
+/// Found by `nuvola tosca fuzz --seed 7` (case 35370): a step that is not a
+/// map before steps named by on_success made the loop check index past the end.
+#[test]
+fn a_malformed_step_among_linked_steps_is_reported_not_a_panic() {
+    let e = topology13(&format!(
+        "{WEB}  workflows:\n    w:\n      steps:\n        broken: 1\n        a:\n          target: web\n          activities: []\n          on_success: [ b ]\n        b:\n          target: web\n          activities: []\n"
+    ))
+    .unwrap_err();
+    assert!(e.iter().any(|d| d.code == "E-SYNTAX" && d.message.contains("step \"broken\" is a map")), "{e}");
+}
