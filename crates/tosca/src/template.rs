@@ -93,6 +93,8 @@ pub(crate) struct NodeTemplate {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct RelationshipTemplate {
     pub type_name: String,
+    /// Where the type is written (else the template's name).
+    pub type_pos: Pos,
     pub properties: IndexMap<String, Node>,
 }
 
@@ -101,8 +103,11 @@ pub(crate) struct RelationshipTemplate {
 pub(crate) struct PolicyTemplate {
     pub name: String,
     pub type_name: String,
+    /// Where the type is written (else the policy's name).
+    pub type_pos: Pos,
     pub properties: IndexMap<String, Node>,
-    pub targets: Vec<String>,
+    /// Target names and where each is written.
+    pub targets: Vec<(String, Pos)>,
 }
 
 /// A group of node templates.
@@ -714,8 +719,9 @@ fn read_service_template(tpl: &mut ServiceTemplate, doc: &Node, diags: &mut Vec<
     if let Some(rels) = topology.get("relationship_templates") {
         for (k, v) in r.map(rels, "relationship_templates") {
             let type_name = v.get("type").and_then(Node::scalar_text).unwrap_or_default();
+            let type_pos = v.get("type").map_or(k.pos, |t| t.pos);
             let properties = props(&mut r, v.get("properties"));
-            tpl.relationships.insert(k.name.clone(), RelationshipTemplate { type_name, properties });
+            tpl.relationships.insert(k.name.clone(), RelationshipTemplate { type_name, type_pos, properties });
         }
     }
     if let Some(outputs) = topology.get("outputs") {
@@ -821,15 +827,16 @@ fn read_service_template(tpl: &mut ServiceTemplate, doc: &Node, diags: &mut Vec<
                 &format!("policy \"{}\"", k.name),
             );
             let type_name = v.get("type").and_then(Node::scalar_text).unwrap_or_default();
+            let type_pos = v.get("type").map_or(k.pos, |t| t.pos);
             let properties = props(&mut r, v.get("properties"));
             let targets = v
                 .get("targets")
                 .and_then(Node::as_seq)
                 .unwrap_or_default()
                 .iter()
-                .filter_map(Node::scalar_text)
+                .filter_map(|t| Some((t.scalar_text()?, t.pos)))
                 .collect();
-            tpl.policies.push(PolicyTemplate { name: k.name.clone(), type_name, properties, targets });
+            tpl.policies.push(PolicyTemplate { name: k.name.clone(), type_name, type_pos, properties, targets });
         }
     }
 }

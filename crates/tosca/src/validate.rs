@@ -247,7 +247,7 @@ pub(crate) fn validate(tpl: &ServiceTemplate, diags: &mut Vec<Diagnostic>) {
         match reg.resolve(TypeKind::Relationship, &rel.type_name) {
             None => err(
                 diags,
-                Pos::default(),
+                rel.type_pos,
                 codes::UNKNOWN_TYPE,
                 format!("relationship template \"{name}\" has unknown type \"{}\"", rel.type_name),
             ),
@@ -275,7 +275,7 @@ pub(crate) fn validate(tpl: &ServiceTemplate, diags: &mut Vec<Diagnostic>) {
     }
 
     for policy in &tpl.policies {
-        let pos = policy.properties.values().next().map(|v| v.pos).unwrap_or_default();
+        let pos = policy.type_pos;
         match reg.resolve(TypeKind::Policy, &policy.type_name) {
             None => err(
                 diags,
@@ -304,11 +304,11 @@ pub(crate) fn validate(tpl: &ServiceTemplate, diags: &mut Vec<Diagnostic>) {
                 }
             }
         }
-        for t in &policy.targets {
+        for (t, tpos) in &policy.targets {
             if !tpl.nodes.contains_key(t) && !tpl.groups.contains_key(t) {
                 err(
                     diags,
-                    pos,
+                    *tpos,
                     codes::UNKNOWN_NODE,
                     format!("policy \"{}\" targets \"{t}\", which is neither a node template nor a group", policy.name),
                 );

@@ -514,3 +514,19 @@ fn a_malformed_step_among_linked_steps_is_reported_not_a_panic() {
     .unwrap_err();
     assert!(e.iter().any(|d| d.code == "E-SYNTAX" && d.message.contains("step \"broken\" is a map")), "{e}");
 }
+
+#[test]
+fn relationship_templates_and_policies_without_properties_are_located() {
+    let e = topology13(&format!(
+        "{WEB}  relationship_templates:\n    link:\n      type: tosca.relationships.ConectsTo\n  policies:\n    - place:\n        type: tosca.policies.Placment\n        targets: [ web, nowhere ]\n"
+    ))
+    .unwrap_err();
+    let find =
+        |needle: &str| e.iter().find(|d| d.message.contains(needle)).unwrap_or_else(|| panic!("no {needle} in:\n{e}"));
+    let d = find("tosca.relationships.ConectsTo");
+    assert_eq!((d.code, d.line, d.column), ("E-UNKNOWN-TYPE", 12, 13));
+    let d = find("tosca.policies.Placment");
+    assert_eq!((d.code, d.line, d.column), ("E-UNKNOWN-TYPE", 15, 15));
+    let d = find("\"nowhere\"");
+    assert_eq!((d.code, d.line, d.column), ("E-UNKNOWN-NODE", 16, 25));
+}
