@@ -216,6 +216,8 @@ pub mod codes {
     /// A requirement target that does not fit the requirement definition
     /// (node type, capability type, valid source types).
     pub const REQUIREMENT_TARGET: &str = "E-REQUIREMENT-TARGET";
+    /// A requirement assignment's relationship that is not of the definition's relationship type.
+    pub const RELATIONSHIP_TYPE: &str = "E-RELATIONSHIP-TYPE";
     /// Warning: a requirement target accepted though it does not fit the
     /// definition exactly (a related capability type, another node type, a
     /// source outside the capability's `valid_source_types`).

@@ -6,6 +6,8 @@
 //! definition's node type, and its capability accepts the source node type
 //! (`valid_source_types`).
 //!
+//! The relationship an assignment names (type or template) must be the
+//! definition's relationship type or derive from it (`E-RELATIONSHIP-TYPE`).
 //! A requirement's `node_filter` names properties and capabilities of the
 //! node type it selects (the assignment's node type, else the definition's)
 //! and its constraint clauses are well formed.
@@ -75,6 +77,7 @@ pub(crate) fn requirements(tpl: &ServiceTemplate, node: &NodeTemplate, type_name
         }
         for req in assigned {
             target(tpl, node, type_name, def, req, diags);
+            relationship(tpl, node, def, req, diags);
             if let Some(filter) = &req.node_filter {
                 node_filter(tpl, node, def, req, filter, diags);
             }
@@ -278,6 +281,44 @@ fn target(
                 valid_sources(reg, cap).join(", ")
             ),
         );
+    }
+}
+
+/// Checks that the relationship an assignment names (a type, or a
+/// relationship template's type) is the definition's relationship type or
+/// derived from it.
+fn relationship(
+    tpl: &ServiceTemplate,
+    node: &NodeTemplate,
+    def: &RequirementDef,
+    req: &RequirementAssignment,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let reg = &tpl.registry;
+    let Some(wanted) = def.relationship.as_deref().and_then(|r| reg.resolve(TypeKind::Relationship, r)) else { return };
+    let named = req.relationship_type.as_deref().or(req.relationship_template.as_deref());
+    let Some(named) = named else { return };
+    let (have, shown) = match tpl.relationships.get(named) {
+        Some(t) => match reg.resolve(TypeKind::Relationship, &t.type_name) {
+            Some(h) => (h, format!("relationship template \"{named}\" ({h})")),
+            None => return,
+        },
+        None => match reg.resolve(TypeKind::Relationship, named) {
+            Some(h) => (h, format!("relationship type {h}")),
+            None => return,
+        },
+    };
+    if !reg.derives_from(TypeKind::Relationship, have, wanted) {
+        let pos = req.relationship_pos.unwrap_or(req.pos);
+        diags.push(Diagnostic::error(
+            &tpl.file,
+            pos,
+            codes::RELATIONSHIP_TYPE,
+            format!(
+                "node template \"{}\": requirement \"{}\" uses {shown}, which is not a {wanted} (the relationship type its definition names)",
+                node.name, def.name
+            ),
+        ));
     }
 }
 

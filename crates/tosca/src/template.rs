@@ -66,8 +66,10 @@ pub(crate) struct RequirementAssignment {
     /// The `node_filter` the target must pass.
     pub node_filter: Option<Node>,
     pub relationship_type: Option<String>,
-    /// A named relationship template.
+    /// A named relationship template (or type, in the short form).
     pub relationship_template: Option<String>,
+    /// Where the relationship is written.
+    pub relationship_pos: Option<Pos>,
     pub relationship_properties: IndexMap<String, Node>,
 }
 
@@ -935,6 +937,7 @@ fn read_requirement(r: &mut Reader<'_>, key: &Key, node: &Node) -> RequirementAs
         node_filter: None,
         relationship_type: None,
         relationship_template: None,
+        relationship_pos: None,
         relationship_properties: IndexMap::new(),
     };
     match &node.value {
@@ -953,6 +956,7 @@ fn read_requirement(r: &mut Reader<'_>, key: &Key, node: &Node) -> RequirementAs
             }
             req.node_filter = node.get("node_filter").cloned();
             if let Some(rel) = node.get("relationship") {
+                req.relationship_pos = Some(rel.get("type").map_or(rel.pos, |t| t.pos));
                 match &rel.value {
                     NodeValue::Str(s) => req.relationship_template = Some(s.clone()),
                     NodeValue::Map(_) => {

@@ -530,3 +530,22 @@ fn relationship_templates_and_policies_without_properties_are_located() {
     let d = find("\"nowhere\"");
     assert_eq!((d.code, d.line, d.column), ("E-UNKNOWN-NODE", 16, 25));
 }
+
+#[test]
+fn an_assignments_relationship_must_be_of_the_definitions_relationship_type() {
+    let text = |rel: &str| {
+        format!(
+            "tosca_definitions_version: tosca_simple_yaml_1_0\ntopology_template:\n  node_templates:\n    app:\n      type: tosca.nodes.SoftwareComponent\n      requirements:\n        - host:\n            node: vm\n            relationship: {rel}\n    vm:\n      type: tosca.nodes.Compute\n  relationship_templates:\n    link:\n      type: tosca.relationships.ConnectsTo\n"
+        )
+    };
+    let e = load(&text("tosca.relationships.ConnectsTo"), "r.yaml", &builtin_resolver()).unwrap_err();
+    let d = e.find("E-RELATIONSHIP-TYPE").unwrap_or_else(|| panic!("{e}"));
+    assert_eq!((d.line, d.column), (9, 27));
+    assert!(d.message.contains("not a tosca.relationships.HostedOn"), "{}", d.message);
+    let e = load(&text("link"), "r.yaml", &builtin_resolver()).unwrap_err();
+    assert!(e.find("E-RELATIONSHIP-TYPE").is_some_and(|d| d.message.contains("relationship template \"link\"")), "{e}");
+    for ok in ["tosca.relationships.HostedOn", "{ type: tosca.relationships.HostedOn }"] {
+        let t = load(&text(ok), "r.yaml", &builtin_resolver());
+        assert!(t.is_ok(), "{ok}: {}", t.unwrap_err());
+    }
+}
