@@ -2,7 +2,8 @@
 //! keynames of workflows and steps; each step's `target` names a node
 //! template or group; activities are one of `delegate`, `set_state`,
 //! `call_operation`, `inline`; a `call_operation` names an interface of the
-//! target and an operation of that interface; `inline` names a workflow of
+//! target and an operation of that interface; a `target_relationship`
+//! names a requirement of the target; `inline` names a workflow of
 //! the template; `on_success` / `on_failure` name steps of the same
 //! workflow, and the steps do not follow each other in a loop;
 //! preconditions target existing templates.
@@ -91,6 +92,9 @@ impl Workflow<'_, '_> {
                     None
                 }
             };
+            if let (Some(node), Some(rel)) = (target.as_deref(), sv.get("target_relationship")) {
+                self.target_relationship(node, rel, &what);
+            }
             match sv.get("activities") {
                 Some(a) => match a.as_seq() {
                     Some(items) => {
@@ -156,6 +160,31 @@ impl Workflow<'_, '_> {
             );
         }
         None
+    }
+
+    /// A `target_relationship` names a requirement of the target node template.
+    fn target_relationship(&mut self, node: &str, rel: &Node, what: &str) {
+        let reg = &self.tpl.registry;
+        let Some(type_name) = self.tpl.node_type(node).and_then(|t| reg.resolve(crate::types::TypeKind::Node, t))
+        else {
+            return;
+        };
+        let mut names: Vec<String> = reg.requirements(type_name).into_iter().map(|d| d.name).collect();
+        names.extend(self.tpl.nodes[node].requirements.iter().map(|r| r.name.clone()));
+        match rel.as_str() {
+            Some(r) if names.iter().any(|n| n == r) => {}
+            shown => {
+                let shown = shown.unwrap_or("a non-name").to_owned();
+                let hint = ServiceTemplate::hint(&shown, names.iter().map(String::as_str));
+                self.err(
+                    rel.pos,
+                    codes::WORKFLOW,
+                    format!(
+                        "{what}: target_relationship \"{shown}\" is not a requirement of node template \"{node}\"{hint}"
+                    ),
+                );
+            }
+        }
     }
 
     fn activity(&mut self, item: &Node, target: Option<&str>, what: &str) {

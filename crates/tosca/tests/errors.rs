@@ -428,6 +428,18 @@ fn workflows_are_checked() {
     assert_eq!(find("E-UNKNOWN-KEY", "\"activitis\"").line, 21);
     let d = find("E-UNKNOWN-OPERATION", "no operation \"halt\"");
     assert_eq!((d.line, d.column), (25, 31));
+    let e = topology13(&format!(
+        "{WEB}  workflows:\n    w:\n      steps:\n        s:\n          target: web\n          target_relationship: hots\n          activities: []\n        t:\n          target: web\n          target_relationship: host\n          activities: []\n"
+    ))
+    .unwrap_err();
+    let d = e.find("E-WORKFLOW").unwrap_or_else(|| panic!("{e}"));
+    assert!(
+        d.message.contains("\"hots\" is not a requirement") && d.message.contains("did you mean \"host\""),
+        "{}",
+        d.message
+    );
+    assert_eq!((d.line, d.column), (15, 32));
+    assert_eq!(e.len(), 1, "{e}");
     find("E-SYNTAX", "step \"start\" has no activities");
 }
 
