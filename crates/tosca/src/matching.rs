@@ -180,16 +180,8 @@ fn target(
     let reg = &tpl.registry;
     let Some((target, pos)) = &req.node else { return };
     // The target: a node template of the topology, or a node type left to the orchestrator.
-    let (target_type, shown) = match tpl.nodes.get(target) {
-        Some(t) => match reg.resolve(TypeKind::Node, &t.type_name) {
-            Some(tt) => (tt, format!("node template \"{target}\" ({tt})")),
-            None => return,
-        },
-        None => match reg.resolve(TypeKind::Node, target) {
-            Some(tt) => (tt, format!("node type {tt}")),
-            None => return,
-        },
-    };
+    let of_template = tpl.nodes.get(target).map(|t| t.type_name.as_str());
+    let Some((target_type, shown)) = named_type(reg, TypeKind::Node, of_template, target, "node") else { return };
     let head = format!("node template \"{}\": requirement \"{}\" targets {shown}", node.name, def.name);
     let mut report = |pos: Pos, error: bool, msg: String| {
         let text = format!("{head}, {msg}");
@@ -298,15 +290,9 @@ fn relationship(
     let Some(wanted) = def.relationship.as_deref().and_then(|r| reg.resolve(TypeKind::Relationship, r)) else { return };
     let named = req.relationship_type.as_deref().or(req.relationship_template.as_deref());
     let Some(named) = named else { return };
-    let (have, shown) = match tpl.relationships.get(named) {
-        Some(t) => match reg.resolve(TypeKind::Relationship, &t.type_name) {
-            Some(h) => (h, format!("relationship template \"{named}\" ({h})")),
-            None => return,
-        },
-        None => match reg.resolve(TypeKind::Relationship, named) {
-            Some(h) => (h, format!("relationship type {h}")),
-            None => return,
-        },
+    let of_template = tpl.relationships.get(named).map(|t| t.type_name.as_str());
+    let Some((have, shown)) = named_type(reg, TypeKind::Relationship, of_template, named, "relationship") else {
+        return;
     };
     if !reg.derives_from(TypeKind::Relationship, have, wanted) {
         let pos = req.relationship_pos.unwrap_or(req.pos);
@@ -348,10 +334,8 @@ fn node_filter(
     let subject = req
         .node
         .as_ref()
-        .and_then(|(n, _)| match tpl.nodes.get(n) {
-            Some(t) => reg.resolve(TypeKind::Node, &t.type_name),
-            None => reg.resolve(TypeKind::Node, n),
-        })
+        .and_then(|(n, _)| named_type(reg, TypeKind::Node, tpl.nodes.get(n).map(|t| t.type_name.as_str()), n, "node"))
+        .map(|(t, _)| t)
         .or_else(|| def.node.as_deref().and_then(|n| reg.resolve(TypeKind::Node, n)));
     for (k, v) in entries {
         match k.name.as_str() {
@@ -466,6 +450,22 @@ fn clauses_ok(clauses: &Node, error: &mut impl FnMut(Pos, &'static str, String))
         {
             error(op.pos, codes::CONSTRAINT, e);
         }
+    }
+}
+
+/// The type `name` stands for — the type of the template it names
+/// (`of_template`), else the type it is — with how to show it in messages
+/// (`node template "db" (tosca.nodes.DBMS)`, `node type tosca.nodes.DBMS`).
+fn named_type<'r>(
+    reg: &'r TypeRegistry,
+    kind: TypeKind,
+    of_template: Option<&str>,
+    name: &str,
+    noun: &str,
+) -> Option<(&'r str, String)> {
+    match of_template {
+        Some(t) => reg.resolve(kind, t).map(|t| (t, format!("{noun} template \"{name}\" ({t})"))),
+        None => reg.resolve(kind, name).map(|t| (t, format!("{noun} type {t}"))),
     }
 }
 
