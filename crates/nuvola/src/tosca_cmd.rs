@@ -1,5 +1,6 @@
 //! `nuvola tosca validate|inputs` (check templates and list their inputs,
-//! offline) and `nuvola bench tosca` (time the TOSCA engine over the
+//! offline), `nuvola tosca fuzz` (load mutants of the corpus until a panic
+//! or a budget) and `nuvola bench tosca` (time the TOSCA engine over the
 //! conformance corpus and, when a tosca-parser install is given, the
 //! reference parser on the same files in the same run).
 //!
@@ -56,6 +57,30 @@ enum ToscaCommand {
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
     },
+    /// Fuzz the engine on the stable toolchain: load text and
+    /// structure-aware mutants of the corpus files, each under
+    /// catch_unwind, until a budget; exits 1 when a mutant panicked.
+    Fuzz {
+        /// Corpus folder with manifest.tsv and import-map.tsv (default: the
+        /// copy in crates/tosca/tests/corpus).
+        #[arg(long)]
+        corpus: Option<PathBuf>,
+        /// Selects the mutations: case N of seed S is always the same mutant.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Cases to run, from 0 (default: as many as --seconds allows).
+        #[arg(long)]
+        cases: Option<u64>,
+        /// Time budget in seconds (default 60 when --cases is not given).
+        #[arg(long)]
+        seconds: Option<u64>,
+        /// Rebuild this one case (to reproduce a finding), write it to --out and load it.
+        #[arg(long)]
+        case: Option<u64>,
+        /// Folder for the mutants that panicked (default: the temporary folder).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 /// `nuvola bench ...`
@@ -101,7 +126,96 @@ pub fn tosca(args: ToscaArgs) -> Result<bool> {
             validate(&files, import_map.as_deref(), format, all_warnings)
         }
         ToscaCommand::Inputs { file, import_map, format } => inputs(&file, import_map.as_deref(), format),
+        ToscaCommand::Fuzz { corpus, seed, cases, seconds, case, out } => {
+            fuzz(corpus, seed, cases, seconds, case, out.unwrap_or_else(std::env::temp_dir))
+        }
     }
+}
+
+/// The in-repo conformance corpus, or `dir`.
+fn corpus_dir(dir: Option<PathBuf>) -> PathBuf {
+    dir.unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../tosca/tests/corpus")))
+}
+
+fn fuzz(
+    corpus: Option<PathBuf>,
+    seed: u64,
+    cases: Option<u64>,
+    seconds: Option<u64>,
+    case: Option<u64>,
+    out: PathBuf,
+) -> Result<bool> {
+    use nuvola_tosca::fuzz::Campaign;
+    let corpus = Corpus::open(&corpus_dir(corpus)).map_err(anyhow::Error::msg)?;
+    let resolver = corpus.resolver().map_err(anyhow::Error::msg)?;
+    let files = corpus.texts();
+    if files.is_empty() {
+        bail!("no readable text file in the corpus {}", corpus.dir.display());
+    }
+    let campaign = Campaign { files: &files, resolver: &resolver, seed };
+    let range = match (case, cases) {
+        (Some(c), _) => {
+            let m = campaign.mutant(c);
+            let path = out.join(format!("nuvola-fuzz-{seed}-{c}.yaml"));
+            std::fs::write(&path, &m.text).with_context(|| format!("writing {}", path.display()))?;
+            println!(
+                "case {c} of seed {seed}: a {} mutant of {}, written to {}",
+                if m.structural { "structure-aware" } else { "text" },
+                m.from,
+                path.display()
+            );
+            c..c + 1
+        }
+        (None, Some(n)) => 0..n,
+        (None, None) => 0..u64::MAX,
+    };
+    let deadline = match (case, cases, seconds) {
+        (Some(_), _, _) => None,
+        (None, _, Some(s)) => Some(Instant::now() + Duration::from_secs(s)),
+        (None, Some(_), None) => None,
+        (None, None, None) => Some(Instant::now() + Duration::from_secs(60)),
+    };
+    println!("fuzzing with seed {seed} over {} corpus files", files.len());
+    // Panics are findings, reported below; keep the default hook's output off the screen.
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let started = Instant::now();
+    let mut last = Instant::now();
+    let report = campaign.run(range, deadline, |r| {
+        if last.elapsed() >= Duration::from_secs(10) {
+            last = Instant::now();
+            eprintln!(
+                "  {} cases ({:.0}/s), {} findings",
+                r.cases,
+                r.cases as f64 / started.elapsed().as_secs_f64(),
+                r.findings.len()
+            );
+        }
+    });
+    std::panic::set_hook(hook);
+    println!(
+        "{} cases in {:.1} s ({} structure-aware, {} valid templates); slowest: case {} in {:.1} ms; {} findings",
+        report.cases,
+        started.elapsed().as_secs_f64(),
+        report.structural,
+        report.accepted,
+        report.slowest.0,
+        ms(report.slowest.1),
+        report.findings.len()
+    );
+    for f in &report.findings {
+        let path = out.join(format!("nuvola-fuzz-{seed}-{}.yaml", f.case));
+        std::fs::write(&path, &f.mutant.text).with_context(|| format!("writing {}", path.display()))?;
+        println!(
+            "FINDING case {} (from {}): {}; input in {}; reproduce: nuvola tosca fuzz --seed {seed} --case {}",
+            f.case,
+            f.mutant.from,
+            f.message,
+            path.display(),
+            f.case
+        );
+    }
+    Ok(report.findings.is_empty())
 }
 
 /// Prints a usage error and exits with status 2.
@@ -254,7 +368,7 @@ fn bench_tosca(
     peer_runs: usize,
     per_file: bool,
 ) -> Result<bool> {
-    let dir = corpus.unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../tosca/tests/corpus")));
+    let dir = corpus_dir(corpus);
     let corpus = Corpus::open(&dir).map_err(anyhow::Error::msg)?;
     let resolver = corpus.resolver().map_err(anyhow::Error::msg)?;
     let paths: Vec<PathBuf> = corpus.rows.iter().map(|r| corpus.path_of(r)).collect();

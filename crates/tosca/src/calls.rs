@@ -66,6 +66,8 @@ impl<'t> Checker<'t, '_> {
         match name {
             "get_input" => self.get_input(arg, pos),
             "get_property" | "get_attribute" => self.get_value(name, args.unwrap_or_default(), pos, ctx),
+            "get_operation_output" => self.get_operation_output(args.unwrap_or_default(), pos, ctx),
+            "get_artifact" => self.get_artifact(args.unwrap_or_default(), pos, ctx),
             "concat" => match args {
                 Some(a) if !a.is_empty() => {}
                 _ => self.error(pos, codes::FUNCTION, "concat expects a list of at least one argument".into()),
@@ -126,6 +128,87 @@ impl<'t> Checker<'t, '_> {
                 ),
             ),
             None => self.error(pos, codes::FUNCTION, "get_input expects an input name".into()),
+        }
+    }
+
+    /// The node template `entity` names (`SELF`, `HOST`, a name), `None`
+    /// when it is not checked statically (a relationship, `SOURCE`/`TARGET`, a
+    /// host left to the orchestrator); an unknown name is reported.
+    fn entity_node(&mut self, func: &str, entity: &Node, ctx: Ctx<'_>, host_allowed: bool) -> Option<&'t str> {
+        let tpl = self.tpl;
+        match entity.as_str()? {
+            "SOURCE" | "TARGET" => None,
+            "SELF" if ctx.relationship => None,
+            "SELF" => ctx.this.and_then(|n| tpl.nodes.get_key_value(n)).map(|(k, _)| k.as_str()),
+            "HOST" if host_allowed && !ctx.outputs => {
+                ctx.this.and_then(|n| tpl.host_of(n)).and_then(|h| tpl.nodes.get_key_value(h)).map(|(k, _)| k.as_str())
+            }
+            name if tpl.nodes.contains_key(name) => tpl.nodes.get_key_value(name).map(|(k, _)| k.as_str()),
+            name if tpl.relationships.contains_key(name) => None,
+            name => {
+                self.error(
+                    entity.pos,
+                    codes::UNKNOWN_NODE,
+                    format!(
+                        "{func} names unknown node template \"{name}\"{}",
+                        ServiceTemplate::hint(name, tpl.node_names())
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    /// `[ entity, interface, operation, output name ]`: the operation exists on the entity.
+    fn get_operation_output(&mut self, args: &[Node], pos: Pos, ctx: Ctx<'_>) {
+        if args.len() != 4 || args.iter().any(|a| a.scalar_text().is_none() && !is_call(a)) {
+            self.error(
+                pos,
+                codes::FUNCTION,
+                "get_operation_output expects [ entity, interface, operation, output name ]".into(),
+            );
+            return;
+        }
+        let Some(node) = self.entity_node("get_operation_output", &args[0], ctx, false) else { return };
+        let (Some(iface), Some(op)) = (args[1].as_str(), args[2].as_str()) else { return };
+        if let Err(msg) = interface_operation(self.tpl, node, iface, op) {
+            self.error(args[1].pos, codes::UNKNOWN_OPERATION, format!("get_operation_output: {msg}"));
+        }
+    }
+
+    /// `[ entity, artifact name, location?, remove? ]`: the artifact is
+    /// defined on the node template or its type.
+    fn get_artifact(&mut self, args: &[Node], pos: Pos, ctx: Ctx<'_>) {
+        if !(2..=4).contains(&args.len()) {
+            self.error(
+                pos,
+                codes::FUNCTION,
+                "get_artifact expects [ entity, artifact name, location?, remove? ]".into(),
+            );
+            return;
+        }
+        let Some(node) = self.entity_node("get_artifact", &args[0], ctx, true) else { return };
+        let Some(artifact) = args[1].as_str() else { return };
+        let tpl = self.tpl;
+        let nt = &tpl.nodes[node];
+        let mut known = nt.artifact_names();
+        let Some(type_name) = tpl.registry.resolve(TypeKind::Node, &nt.type_name) else { return };
+        for def in tpl.registry.ancestors(TypeKind::Node, type_name) {
+            known.extend(def.artifacts.iter().cloned());
+        }
+        if !known.iter().any(|a| a == artifact) {
+            self.error(
+                args[1].pos,
+                codes::UNKNOWN_ARTIFACT,
+                format!(
+                    "get_artifact: node template \"{node}\" ({type_name}) has no artifact \"{artifact}\"{}",
+                    if known.is_empty() {
+                        " (it defines none)".to_owned()
+                    } else {
+                        ServiceTemplate::hint(artifact, known.iter().map(String::as_str))
+                    }
+                ),
+            );
         }
     }
 
@@ -343,4 +426,55 @@ impl<'t> Checker<'t, '_> {
 
 fn is_call(node: &Node) -> bool {
     crate::typecheck::is_call(node)
+}
+
+const STANDARD: &str = "tosca.interfaces.node.lifecycle.Standard";
+
+/// Whether node template `node` has interface `iface` (by name, or by
+/// interface type) with operation `op`; the error says what is missing.
+/// Interfaces whose type is unknown or declares no operations are not checked.
+pub(crate) fn interface_operation(tpl: &ServiceTemplate, node: &str, iface: &str, op: &str) -> Result<(), String> {
+    let reg = &tpl.registry;
+    let Some(type_name) = tpl.node_type(node).and_then(|t| reg.resolve(TypeKind::Node, t)) else { return Ok(()) };
+    let defs = reg.interfaces(TypeKind::Node, type_name);
+    let in_template = tpl.nodes[node].interfaces.as_ref().and_then(|i| i.get(iface)).is_some();
+    let found = defs.get(iface).cloned().or_else(|| {
+        let wanted = reg.resolve(TypeKind::Interface, iface)?;
+        defs.values()
+            .find(|(t, _)| t.as_deref().and_then(|t| reg.resolve(TypeKind::Interface, t)) == Some(wanted))
+            .cloned()
+    });
+    let (itype, declared) = match (found, in_template) {
+        (Some(d), _) => d,
+        (None, true) => (Some(iface.to_owned()), Vec::new()),
+        // Every node has the lifecycle interface, whether its type says so or not.
+        (None, false)
+            if iface == "Standard"
+                || reg.resolve(TypeKind::Interface, iface) == reg.resolve(TypeKind::Interface, STANDARD) =>
+        {
+            (Some(STANDARD.to_owned()), Vec::new())
+        }
+        (None, false) => {
+            return Err(format!(
+                "node template \"{node}\" ({type_name}) has no interface \"{iface}\"{}",
+                ServiceTemplate::hint(iface, defs.keys().map(String::as_str))
+            ));
+        }
+    };
+    let Some(itype) = itype.and_then(|t| reg.resolve(TypeKind::Interface, &t).map(str::to_owned)) else {
+        return Ok(());
+    };
+    let mut ops = reg.operations(&itype);
+    if ops.is_empty() {
+        return Ok(());
+    }
+    ops.extend(declared);
+    if ops.iter().any(|o| o == op) {
+        Ok(())
+    } else {
+        Err(format!(
+            "interface \"{iface}\" ({itype}) of node template \"{node}\" has no operation \"{op}\"{}",
+            ServiceTemplate::hint(op, ops.iter().map(String::as_str))
+        ))
+    }
 }

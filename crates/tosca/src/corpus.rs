@@ -68,4 +68,15 @@ impl Corpus {
     pub fn path_of(&self, row: &ManifestRow) -> PathBuf {
         self.dir.join(&row.path)
     }
+
+    /// `(path, text)` of every row's file that is readable text (CSAR archives are left out).
+    pub fn texts(&self) -> Vec<(String, String)> {
+        self.rows
+            .iter()
+            .filter_map(|r| {
+                let p = self.path_of(r);
+                std::fs::read_to_string(&p).ok().map(|t| (p.display().to_string(), t))
+            })
+            .collect()
+    }
 }

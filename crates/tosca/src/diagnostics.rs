@@ -211,6 +211,25 @@ pub mod codes {
     pub const DUPLICATE_KEY: &str = "W-DUPLICATE-KEY";
     /// Warning: a type defined twice; the last one wins.
     pub const DUPLICATE_TYPE: &str = "W-DUPLICATE-TYPE";
+    /// A requirement assigned more (or fewer) times than its definition's `occurrences` allow.
+    pub const OCCURRENCES: &str = "E-OCCURRENCES";
+    /// A requirement target that does not fit the requirement definition
+    /// (node type, capability type, valid source types).
+    pub const REQUIREMENT_TARGET: &str = "E-REQUIREMENT-TARGET";
+    /// A requirement assignment's relationship that is not of the definition's relationship type.
+    pub const RELATIONSHIP_TYPE: &str = "E-RELATIONSHIP-TYPE";
+    /// Warning: a requirement target accepted though it does not fit the
+    /// definition exactly (a related capability type, another node type, a
+    /// source outside the capability's `valid_source_types`).
+    pub const WARN_REQUIREMENT_TARGET: &str = "W-REQUIREMENT-TARGET";
+    /// `get_artifact` names an artifact the node template and its type do not define.
+    pub const UNKNOWN_ARTIFACT: &str = "E-UNKNOWN-ARTIFACT";
+    /// A group member whose node type the group type does not take.
+    pub const GROUP_MEMBER: &str = "E-GROUP-MEMBER";
+    /// A workflow that does not hold together: an unknown step, workflow or activity.
+    pub const WORKFLOW: &str = "E-WORKFLOW";
+    /// Warning: a requirement the node type declares but the template does not assign.
+    pub const DANGLING_REQUIREMENT: &str = "W-DANGLING-REQUIREMENT";
     /// Warning: a requirement name the node type does not declare.
     pub const UNKNOWN_REQUIREMENT: &str = "W-UNKNOWN-REQUIREMENT";
 }

@@ -24,14 +24,17 @@ pub mod csar;
 pub mod diagnostics;
 mod files;
 pub mod functions;
+pub mod fuzz;
 pub mod imports;
 mod inputs;
+mod matching;
 mod requirements;
 pub mod template;
 mod typecheck;
 pub mod types;
 mod validate;
 pub mod values;
+mod workflows;
 mod yaml;
 
 pub use constraints::Constraint;

@@ -61,9 +61,15 @@ pub(crate) struct RequirementAssignment {
     pub pos: Pos,
     /// The target node template (or node type, left to the orchestrator).
     pub node: Option<(String, Pos)>,
+    /// The target capability: a capability name of the target or a capability type.
+    pub capability: Option<(String, Pos)>,
+    /// The `node_filter` the target must pass.
+    pub node_filter: Option<Node>,
     pub relationship_type: Option<String>,
-    /// A named relationship template.
+    /// A named relationship template (or type, in the short form).
     pub relationship_template: Option<String>,
+    /// Where the relationship is written.
+    pub relationship_pos: Option<Pos>,
     pub relationship_properties: IndexMap<String, Node>,
 }
 
@@ -89,6 +95,8 @@ pub(crate) struct NodeTemplate {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct RelationshipTemplate {
     pub type_name: String,
+    /// Where the type is written (else the template's name).
+    pub type_pos: Pos,
     pub properties: IndexMap<String, Node>,
 }
 
@@ -97,8 +105,22 @@ pub(crate) struct RelationshipTemplate {
 pub(crate) struct PolicyTemplate {
     pub name: String,
     pub type_name: String,
+    /// Where the type is written (else the policy's name).
+    pub type_pos: Pos,
     pub properties: IndexMap<String, Node>,
-    pub targets: Vec<String>,
+    /// Target names and where each is written.
+    pub targets: Vec<(String, Pos)>,
+}
+
+/// A group of node templates.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct GroupTemplate {
+    /// Where its name is written.
+    pub pos: Pos,
+    pub type_name: Option<(String, Pos)>,
+    pub properties: IndexMap<String, Node>,
+    /// Its members (node template names) and where each is written.
+    pub members: Vec<(String, Pos)>,
 }
 
 /// A loaded, validated service template.
@@ -115,9 +137,13 @@ pub struct ServiceTemplate {
     pub(crate) outputs: IndexMap<String, (Option<String>, Node)>,
     pub(crate) policies: Vec<PolicyTemplate>,
     /// Group names, with where each is defined.
-    pub(crate) groups: IndexMap<String, Pos>,
+    pub(crate) groups: IndexMap<String, GroupTemplate>,
     /// `topology_template.substitution_mappings`, checked by validation.
     pub(crate) substitution: Option<Node>,
+    /// `topology_template.workflows` (TOSCA 1.3), checked by validation.
+    pub(crate) workflows: Option<Node>,
+    /// Node types that imported templates substitute (their `substitution_mappings.node_type`).
+    pub(crate) substituted_types: Vec<String>,
     pub(crate) registry: TypeRegistry,
     pub(crate) warnings: Vec<Diagnostic>,
 }
@@ -138,6 +164,8 @@ impl ServiceTemplate {
             policies: Vec::new(),
             groups: IndexMap::new(),
             substitution: None,
+            substituted_types: Vec::new(),
+            workflows: None,
             registry,
             warnings: Vec::new(),
         }
@@ -219,6 +247,12 @@ pub fn load_with_limits(
 
     let mut tpl = ServiceTemplate::empty(file_name, version, &doc, registry);
     read_service_template(&mut tpl, &doc, &mut diags);
+    tpl.substituted_types = docs
+        .iter()
+        .filter_map(|(_, parsed)| {
+            parsed.doc.get("topology_template")?.get("substitution_mappings")?.get("node_type")?.scalar_text()
+        })
+        .collect();
     crate::validate::validate(&tpl, &mut diags);
     // An imported template that substitutes a node type must fit it too
     // (tosca-parser checks the imported topology's substitution_mappings).
@@ -659,6 +693,7 @@ fn read_service_template(tpl: &mut ServiceTemplate, doc: &Node, diags: &mut Vec<
         tpl.description = topology.get("description").and_then(Node::scalar_text);
     }
     tpl.substitution = topology.get("substitution_mappings").cloned();
+    tpl.workflows = topology.get("workflows").cloned();
     if let Some(inputs) = topology.get("inputs") {
         for (k, v) in r.map(inputs, "inputs") {
             let p: PropertyDef = r.property(k, v, false);
@@ -686,8 +721,9 @@ fn read_service_template(tpl: &mut ServiceTemplate, doc: &Node, diags: &mut Vec<
     if let Some(rels) = topology.get("relationship_templates") {
         for (k, v) in r.map(rels, "relationship_templates") {
             let type_name = v.get("type").and_then(Node::scalar_text).unwrap_or_default();
+            let type_pos = v.get("type").map_or(k.pos, |t| t.pos);
             let properties = props(&mut r, v.get("properties"));
-            tpl.relationships.insert(k.name.clone(), RelationshipTemplate { type_name, properties });
+            tpl.relationships.insert(k.name.clone(), RelationshipTemplate { type_name, type_pos, properties });
         }
     }
     if let Some(outputs) = topology.get("outputs") {
@@ -720,7 +756,23 @@ fn read_service_template(tpl: &mut ServiceTemplate, doc: &Node, diags: &mut Vec<
                 ],
                 &format!("group \"{}\"", k.name),
             );
-            tpl.groups.insert(k.name.clone(), k.pos);
+            let members = match v.get("members") {
+                Some(m) => match m.as_seq() {
+                    Some(items) => items.iter().filter_map(|i| Some((i.scalar_text()?, i.pos))).collect(),
+                    None => {
+                        r.error(
+                            m.pos,
+                            codes::SYNTAX,
+                            format!("group \"{}\": members must be a list of node templates", k.name),
+                        );
+                        Vec::new()
+                    }
+                },
+                None => Vec::new(),
+            };
+            let type_name = v.get("type").and_then(|t| Some((t.scalar_text()?, t.pos)));
+            let properties = props(&mut r, v.get("properties"));
+            tpl.groups.insert(k.name.clone(), GroupTemplate { pos: k.pos, type_name, properties, members });
         }
     }
     // `copy: other` takes the other node template's type when none is
@@ -777,15 +829,16 @@ fn read_service_template(tpl: &mut ServiceTemplate, doc: &Node, diags: &mut Vec<
                 &format!("policy \"{}\"", k.name),
             );
             let type_name = v.get("type").and_then(Node::scalar_text).unwrap_or_default();
+            let type_pos = v.get("type").map_or(k.pos, |t| t.pos);
             let properties = props(&mut r, v.get("properties"));
             let targets = v
                 .get("targets")
                 .and_then(Node::as_seq)
                 .unwrap_or_default()
                 .iter()
-                .filter_map(Node::scalar_text)
+                .filter_map(|t| Some((t.scalar_text()?, t.pos)))
                 .collect();
-            tpl.policies.push(PolicyTemplate { name: k.name.clone(), type_name, properties, targets });
+            tpl.policies.push(PolicyTemplate { name: k.name.clone(), type_name, type_pos, properties, targets });
         }
     }
 }
@@ -880,8 +933,11 @@ fn read_requirement(r: &mut Reader<'_>, key: &Key, node: &Node) -> RequirementAs
         name: key.name.clone(),
         pos: key.pos,
         node: None,
+        capability: None,
+        node_filter: None,
         relationship_type: None,
         relationship_template: None,
+        relationship_pos: None,
         relationship_properties: IndexMap::new(),
     };
     match &node.value {
@@ -895,7 +951,12 @@ fn read_requirement(r: &mut Reader<'_>, key: &Key, node: &Node) -> RequirementAs
             if let Some(n) = node.get("node") {
                 req.node = n.scalar_text().map(|s| (s, n.pos));
             }
+            if let Some(c) = node.get("capability") {
+                req.capability = c.scalar_text().map(|s| (s, c.pos));
+            }
+            req.node_filter = node.get("node_filter").cloned();
             if let Some(rel) = node.get("relationship") {
+                req.relationship_pos = Some(rel.get("type").map_or(rel.pos, |t| t.pos));
                 match &rel.value {
                     NodeValue::Str(s) => req.relationship_template = Some(s.clone()),
                     NodeValue::Map(_) => {
@@ -912,6 +973,13 @@ fn read_requirement(r: &mut Reader<'_>, key: &Key, node: &Node) -> RequirementAs
     req
 }
 
+impl NodeTemplate {
+    /// The names of the artifacts the node template defines.
+    pub(crate) fn artifact_names(&self) -> Vec<String> {
+        self.artifacts.as_ref().and_then(Node::as_map).unwrap_or_default().iter().map(|(k, _)| k.name.clone()).collect()
+    }
+}
+
 impl ServiceTemplate {
     /// Artifact files named by node templates (interface implementations,
     /// dependencies, artifact `file`s), with where each is written; names of
@@ -919,14 +987,7 @@ impl ServiceTemplate {
     pub(crate) fn artifact_files(&self) -> Vec<(String, Pos)> {
         let mut out = Vec::new();
         for node in self.nodes.values() {
-            let names: Vec<String> = node
-                .artifacts
-                .as_ref()
-                .and_then(Node::as_map)
-                .unwrap_or_default()
-                .iter()
-                .map(|(k, _)| k.name.clone())
-                .collect();
+            let names = node.artifact_names();
             if let Some(arts) = node.artifacts.as_ref().and_then(Node::as_map) {
                 for (_, v) in arts {
                     match &v.value {

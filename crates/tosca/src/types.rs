@@ -134,6 +134,8 @@ pub struct CapabilityDef {
     pub name: String,
     /// Its capability type.
     pub type_name: String,
+    /// Node types that may be the source of a relationship to it (empty: any).
+    pub valid_source_types: Vec<String>,
     /// Where it is defined.
     pub pos: Pos,
 }
@@ -149,8 +151,9 @@ pub struct RequirementDef {
     pub node: Option<String>,
     /// The relationship type.
     pub relationship: Option<String>,
-    /// How many times it may be assigned: `[min, max]`, `None` max for UNBOUNDED
-    /// (TOSCA default `[1, 1]`).
+    /// How many times it may be assigned: `[min, max]`, `None` max for
+    /// UNBOUNDED. Not written: `[1, UNBOUNDED]` (as tosca-parser reads it; the
+    /// TOSCA 1.3 tutorial assigns such a requirement twice).
     pub occurrences: (u64, Option<u64>),
 }
 
@@ -179,6 +182,10 @@ pub struct TypeDef {
     pub refined_defaults: IndexMap<String, Value>,
     /// Node types a capability of this type may come from (capability types), with where each is written.
     pub valid_source_types: Vec<(String, Pos)>,
+    /// Node types the members of a group of this type may have (group types; empty: any).
+    pub member_types: Vec<String>,
+    /// Names of the artifacts it defines (node types).
+    pub artifacts: Vec<String>,
     /// The operations an interface type defines (not inherited ones).
     pub operations: Vec<String>,
     /// Interface definitions of node, relationship and group types: name →
@@ -394,6 +401,8 @@ impl Reader<'_> {
             constraints: Vec::new(),
             refined_defaults: IndexMap::new(),
             valid_source_types: Vec::new(),
+            member_types: Vec::new(),
+            artifacts: Vec::new(),
             operations: Vec::new(),
             interfaces: IndexMap::new(),
             file: self.file.to_owned(),
@@ -516,6 +525,14 @@ impl Reader<'_> {
                         def.interfaces.insert(ik.name.clone(), (type_name, ops));
                     }
                 }
+                "artifacts" if kind == TypeKind::Node => {
+                    def.artifacts = v.as_map().unwrap_or_default().iter().map(|(k, _)| k.name.clone()).collect();
+                }
+                "members" if kind == TypeKind::Group => match v.as_seq() {
+                    Some(items) => def.member_types = items.iter().filter_map(Node::scalar_text).collect(),
+                    None if v.is_null() => {}
+                    None => self.error(v.pos, codes::SYNTAX, "members must be a list of node types"),
+                },
                 "valid_source_types" if kind == TypeKind::Capability => match v.as_seq() {
                     Some(items) => {
                         def.valid_source_types = items.iter().filter_map(|i| Some((i.scalar_text()?, i.pos))).collect()
@@ -534,7 +551,18 @@ impl Reader<'_> {
                             Some(type_name) => {
                                 def.capabilities.insert(
                                     ck.name.clone(),
-                                    CapabilityDef { name: ck.name.clone(), type_name, pos: ck.pos },
+                                    CapabilityDef {
+                                        name: ck.name.clone(),
+                                        type_name,
+                                        valid_source_types: cv
+                                            .get("valid_source_types")
+                                            .and_then(Node::as_seq)
+                                            .unwrap_or_default()
+                                            .iter()
+                                            .filter_map(Node::scalar_text)
+                                            .collect(),
+                                        pos: ck.pos,
+                                    },
                                 );
                             }
                             // No type: a refinement of an inherited capability (TOSCA 1.3).
@@ -560,8 +588,8 @@ impl Reader<'_> {
                             _ => None,
                         };
                         let occurrences = match rv.get("occurrences") {
-                            Some(o) => self.occurrences(o).unwrap_or((1, Some(1))),
-                            None => (1, Some(1)),
+                            Some(o) => self.occurrences(o).unwrap_or((1, None)),
+                            None => (1, None),
                         };
                         def.requirements.push(RequirementDef {
                             name: rk.name.clone(),

@@ -3,12 +3,14 @@
 //! their values fit their definitions ([`crate::typecheck`]); requirement
 //! targets, policy targets and function references name existing templates
 //! and inputs ([`crate::calls`]); interface operations exist on their
-//! interface types; `substitution_mappings` fit the substituted node type;
+//! interface types; groups have known types, node templates of the allowed
+//! types as members and fitting properties; `substitution_mappings` fit the
+//! substituted node type; workflows hold together ([`crate::workflows`]);
 //! input defaults fit their types and constraints.
 
 use crate::calls::{Ctx, check_functions};
 use crate::diagnostics::{Diagnostic, Pos, codes};
-use crate::template::ServiceTemplate;
+use crate::template::{GroupTemplate, ServiceTemplate};
 use crate::typecheck::ValueChecker;
 use crate::types::{Reader, TypeKind};
 use crate::yaml::{Key, Node};
@@ -142,6 +144,7 @@ pub(crate) fn validate(tpl: &ServiceTemplate, diags: &mut Vec<Diagnostic>) {
         if let Some(ifaces) = node.interfaces.as_ref().and_then(Node::as_map) {
             operations(tpl, &node.name, type_name, ifaces, diags);
         }
+        crate::matching::requirements(tpl, node, type_name, diags);
         let req_defs = reg.requirements(type_name);
         for req in &node.requirements {
             if !req_defs.iter().any(|d| d.name == req.name) {
@@ -244,7 +247,7 @@ pub(crate) fn validate(tpl: &ServiceTemplate, diags: &mut Vec<Diagnostic>) {
         match reg.resolve(TypeKind::Relationship, &rel.type_name) {
             None => err(
                 diags,
-                Pos::default(),
+                rel.type_pos,
                 codes::UNKNOWN_TYPE,
                 format!("relationship template \"{name}\" has unknown type \"{}\"", rel.type_name),
             ),
@@ -272,7 +275,7 @@ pub(crate) fn validate(tpl: &ServiceTemplate, diags: &mut Vec<Diagnostic>) {
     }
 
     for policy in &tpl.policies {
-        let pos = policy.properties.values().next().map(|v| v.pos).unwrap_or_default();
+        let pos = policy.type_pos;
         match reg.resolve(TypeKind::Policy, &policy.type_name) {
             None => err(
                 diags,
@@ -301,11 +304,11 @@ pub(crate) fn validate(tpl: &ServiceTemplate, diags: &mut Vec<Diagnostic>) {
                 }
             }
         }
-        for t in &policy.targets {
+        for (t, tpos) in &policy.targets {
             if !tpl.nodes.contains_key(t) && !tpl.groups.contains_key(t) {
                 err(
                     diags,
-                    pos,
+                    *tpos,
                     codes::UNKNOWN_NODE,
                     format!("policy \"{}\" targets \"{t}\", which is neither a node template nor a group", policy.name),
                 );
@@ -313,12 +316,96 @@ pub(crate) fn validate(tpl: &ServiceTemplate, diags: &mut Vec<Diagnostic>) {
         }
     }
 
+    for (name, group) in &tpl.groups {
+        groups(tpl, name, group, diags);
+    }
+
     if let Some(sub) = &tpl.substitution {
         substitution_mappings(tpl, sub, diags);
+    }
+    if let Some(workflows) = &tpl.workflows {
+        crate::workflows::check(tpl, workflows, diags);
     }
 
     for (_, value) in tpl.outputs.values() {
         check_functions(tpl, value, Ctx { outputs: true, ..Ctx::default() }, diags);
+    }
+}
+
+/// Checks a group: its type exists, its members are node templates of the
+/// group type's member types, its properties fit the group type.
+fn groups(tpl: &ServiceTemplate, name: &str, group: &GroupTemplate, diags: &mut Vec<Diagnostic>) {
+    let reg = &tpl.registry;
+    let file = tpl.file.as_str();
+    let Some((type_name, type_pos)) = &group.type_name else {
+        diags.push(Diagnostic::error(file, group.pos, codes::SYNTAX, format!("group \"{name}\" has no type")));
+        return;
+    };
+    let Some(t) = reg.resolve(TypeKind::Group, type_name) else {
+        let known = reg_names(tpl, TypeKind::Group);
+        diags.push(Diagnostic::error(
+            file,
+            *type_pos,
+            codes::UNKNOWN_TYPE,
+            format!(
+                "group \"{name}\" has unknown group type \"{type_name}\"{}",
+                ServiceTemplate::hint(type_name, known.iter().map(String::as_str))
+            ),
+        ));
+        return;
+    };
+    let allowed: Vec<String> = reg
+        .ancestors(TypeKind::Group, t)
+        .into_iter()
+        .find(|d| !d.member_types.is_empty())
+        .map(|d| d.member_types.clone())
+        .unwrap_or_default();
+    for (member, pos) in &group.members {
+        let Some(node) = tpl.nodes.get(member) else {
+            diags.push(Diagnostic::error(
+                file,
+                *pos,
+                codes::UNKNOWN_NODE,
+                format!(
+                    "group \"{name}\": member \"{member}\" is not a node template{}",
+                    ServiceTemplate::hint(member, tpl.node_names())
+                ),
+            ));
+            continue;
+        };
+        let Some(member_type) = reg.resolve(TypeKind::Node, &node.type_name) else { continue };
+        if !allowed.is_empty() && !allowed.iter().any(|a| reg.derives_from(TypeKind::Node, member_type, a)) {
+            diags.push(Diagnostic::error(
+                file,
+                *pos,
+                codes::GROUP_MEMBER,
+                format!(
+                    "group \"{name}\": member \"{member}\" is a {member_type}; group type {t} takes only {}",
+                    allowed.join(", ")
+                ),
+            ));
+        }
+    }
+    let defs = reg.properties(TypeKind::Group, t);
+    ValueChecker { reg, file, diags }.assignments(
+        &format!("group \"{name}\""),
+        &defs,
+        &group.properties,
+        Some(group.pos),
+    );
+    for (p, v) in &group.properties {
+        if !defs.contains_key(p) {
+            diags.push(Diagnostic::error(
+                file,
+                v.pos,
+                codes::UNKNOWN_PROPERTY,
+                format!(
+                    "group \"{name}\": group type {t} has no property \"{p}\"{}",
+                    ServiceTemplate::hint(p, defs.keys().map(String::as_str))
+                ),
+            ));
+        }
+        check_functions(tpl, v, Ctx::default(), diags);
     }
 }
 

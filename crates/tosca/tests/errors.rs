@@ -273,3 +273,291 @@ fn size_limit() {
     let e = load(&big, "big.yaml", &builtin_resolver()).unwrap_err();
     assert_eq!(e.0[0].code, "E-LIMIT");
 }
+
+/// A 1.3 template with its own types, for requirement checks.
+fn requirement_case(nodes: &str) -> Result<nuvola_tosca::ServiceTemplate, Diagnostics> {
+    let types = concat!(
+        "tosca_definitions_version: tosca_simple_yaml_1_3\n",
+        "capability_types:\n  Socket:\n    derived_from: tosca.capabilities.Root\n",
+        "  Plug:\n    derived_from: tosca.capabilities.Root\n",
+        "node_types:\n  Lamp:\n    derived_from: tosca.nodes.Root\n    requirements:\n",
+        "      - power:\n          capability: Socket\n          occurrences: [ 1, 2 ]\n",
+        "  Panel:\n    derived_from: tosca.nodes.Root\n    capabilities:\n      main: Socket\n      aux: Socket\n      usb: Plug\n",
+        "  Charger:\n    derived_from: tosca.nodes.Root\n    capabilities:\n      out: Plug\n",
+    );
+    load(&format!("{types}topology_template:\n  node_templates:\n{nodes}"), "req.yaml", &builtin_resolver())
+}
+
+#[test]
+fn requirement_occurrences_are_counted() {
+    let panel = "    panel:\n      type: Panel\n";
+    // The types take 23 lines, then topology_template and node_templates: nodes start at line 26.
+    let e = requirement_case(&format!(
+        "{panel}    lamp:\n      type: Lamp\n      requirements:\n        - power: panel\n        - power: panel\n        - power: panel\n"
+    ))
+    .unwrap_err();
+    let d = e.find("E-OCCURRENCES").unwrap_or_else(|| panic!("{e}"));
+    assert_eq!((d.line, d.column), (33, 11), "{e}");
+    assert!(d.message.contains("assigned 3 times") && d.message.contains("at most 2"), "{}", d.message);
+    assert!(
+        requirement_case(&format!(
+            "{panel}    lamp:\n      type: Lamp\n      requirements:\n        - power: panel\n        - power: panel\n"
+        ))
+        .is_ok()
+    );
+}
+
+#[test]
+fn unassigned_requirements_are_left_to_the_orchestrator_with_a_warning_but_hosts_must_exist() {
+    // A candidate exists: a warning naming it.
+    let t = requirement_case("    panel:\n      type: Panel\n    lamp:\n      type: Lamp\n").unwrap();
+    let w = t.warnings().iter().find(|w| w.code == "W-DANGLING-REQUIREMENT").expect("a dangling warning");
+    assert!(w.message.contains("\"power\"") && w.message.contains("candidates here: panel"), "{}", w.message);
+    assert_eq!((w.line, w.column), (28, 5));
+    // A software component with nothing to host it: an error.
+    let e = load(
+        "tosca_definitions_version: tosca_simple_yaml_1_0\ntopology_template:\n  node_templates:\n    web:\n      type: tosca.nodes.WebServer\n",
+        "web.yaml",
+        &builtin_resolver(),
+    )
+    .unwrap_err();
+    let d = e.find("E-OCCURRENCES").unwrap_or_else(|| panic!("{e}"));
+    assert_eq!((d.line, d.column), (4, 5));
+    assert!(d.message.contains("\"host\"") && d.message.contains("tosca.capabilities.Compute"), "{}", d.message);
+    // With a Compute in the topology the host is left to the orchestrator.
+    let t = load(
+        "tosca_definitions_version: tosca_simple_yaml_1_0\ntopology_template:\n  node_templates:\n    web:\n      type: tosca.nodes.WebServer\n    vm:\n      type: tosca.nodes.Compute\n",
+        "web.yaml",
+        &builtin_resolver(),
+    )
+    .unwrap();
+    assert!(t.warnings().iter().any(|w| w.code == "W-DANGLING-REQUIREMENT" && w.message.contains("vm")));
+}
+
+#[test]
+fn requirement_targets_must_offer_a_compatible_capability() {
+    let e = requirement_case(
+        "    charger:\n      type: Charger\n    lamp:\n      type: Lamp\n      requirements:\n        - power: charger\n",
+    )
+    .unwrap_err();
+    let d = e.find("E-REQUIREMENT-TARGET").unwrap_or_else(|| panic!("{e}"));
+    assert_eq!((d.line, d.column), (31, 18), "{e}");
+    assert!(d.message.contains("compatible with Socket") && d.message.contains("out (Plug)"), "{}", d.message);
+    // Naming a capability of the wrong type, or one the target lacks.
+    let e = requirement_case(
+        "    panel:\n      type: Panel\n    lamp:\n      type: Lamp\n      requirements:\n        - power: { node: panel, capability: usb }\n",
+    )
+    .unwrap_err();
+    assert!(e.find("E-REQUIREMENT-TARGET").is_some_and(|d| d.message.contains("usb")), "{e}");
+    let e = requirement_case(
+        "    panel:\n      type: Panel\n    lamp:\n      type: Lamp\n      requirements:\n        - power: { node: panel, capability: side }\n",
+    )
+    .unwrap_err();
+    assert!(e.find("E-REQUIREMENT-TARGET").is_some_and(|d| d.message.contains("no capability \"side\"")), "{e}");
+    // A capability of the right type, by name or by type.
+    for how in ["aux", "Socket"] {
+        let ok = requirement_case(&format!(
+            "    panel:\n      type: Panel\n    lamp:\n      type: Lamp\n      requirements:\n        - power: {{ node: panel, capability: {how} }}\n"
+        ));
+        assert!(ok.is_ok(), "{how}: {}", ok.unwrap_err());
+    }
+}
+
+#[test]
+fn related_capability_types_are_compatible_and_other_mismatches_warn() {
+    // INDIGO's Compute offers a tosca.capabilities.indigo.Container where
+    // SoftwareComponent wants a tosca.capabilities.Compute: siblings, accepted silently.
+    let t = load(
+        &format!(
+            "{HEAD}topology_template:\n  node_templates:\n    app:\n      type: tosca.nodes.SoftwareComponent\n      requirements:\n        - host: vm\n    vm:\n      type: tosca.nodes.indigo.Compute\n"
+        ),
+        "ok.yaml",
+        &builtin_resolver(),
+    )
+    .unwrap();
+    let own: Vec<_> = t.warnings().iter().filter(|w| w.file == "ok.yaml").collect();
+    assert!(own.is_empty(), "{own:?}");
+    // A WebApplication hosted on a Compute: its definition wants a WebServer, and
+    // the Compute's host capability takes SoftwareComponents only.
+    let t = load(
+        "tosca_definitions_version: tosca_simple_yaml_1_0\ntopology_template:\n  node_templates:\n    app:\n      type: tosca.nodes.WebApplication\n      requirements:\n        - host: vm\n    vm:\n      type: tosca.nodes.Compute\n",
+        "w.yaml",
+        &builtin_resolver(),
+    )
+    .unwrap();
+    let w: Vec<_> = t.warnings().iter().filter(|w| w.code == "W-REQUIREMENT-TARGET").collect();
+    assert_eq!(w.len(), 2, "{w:?}");
+    assert!(w[0].message.contains("not a tosca.nodes.WebServer"), "{}", w[0].message);
+    assert!(w[1].message.contains("valid_source_types"), "{}", w[1].message);
+    assert_eq!((w[0].line, w[0].column), (7, 17));
+}
+
+/// Loads a TOSCA 1.3 template whose topology is `topology` (lines start at 3).
+fn topology13(topology: &str) -> Result<nuvola_tosca::ServiceTemplate, Diagnostics> {
+    load(
+        &format!("tosca_definitions_version: tosca_simple_yaml_1_3\ntopology_template:\n{topology}"),
+        "t.yaml",
+        &builtin_resolver(),
+    )
+}
+
+const WEB: &str = "  node_templates:\n    web:\n      type: tosca.nodes.WebServer\n      requirements:\n        - host: vm\n    vm:\n      type: tosca.nodes.Compute\n";
+
+#[test]
+fn workflows_are_checked() {
+    let ok = topology13(&format!(
+        "{WEB}  workflows:\n    restart:\n      steps:\n        stop:\n          target: web\n          activities:\n            - call_operation: Standard.stop\n            - set_state: stopped\n          on_success: [ start ]\n        start:\n          target: web\n          activities:\n            - call_operation: tosca.interfaces.node.lifecycle.Standard.start\n            - inline: other\n    other:\n      steps: {{}}\n"
+    ));
+    assert!(ok.is_ok(), "{}", ok.unwrap_err());
+    // Lines: WEB takes lines 3-9, workflows 10, restart 11, steps 12, the first step 13.
+    let e = topology13(&format!(
+        "{WEB}  workflows:\n    restart:\n      steps:\n        stop:\n          target: wbe\n          activities:\n            - jump: x\n          on_success: [ strat ]\n          on_failure: stop\n        start:\n          target: web\n          activitis: []\n        halt:\n          target: web\n          activities:\n            - call_operation: Standard.halt\n"
+    ))
+    .unwrap_err();
+    let find = |code: &str, needle: &str| {
+        e.iter()
+            .find(|d| d.code == code && d.message.contains(needle))
+            .unwrap_or_else(|| panic!("no {code} {needle} in:\n{e}"))
+    };
+    let d = find("E-UNKNOWN-NODE", "target \"wbe\"");
+    assert_eq!((d.line, d.column), (14, 19));
+    assert!(d.message.contains("did you mean \"web\""), "{}", d.message);
+    assert_eq!(find("E-WORKFLOW", "unknown activity \"jump\"").line, 16);
+    assert!(find("E-WORKFLOW", "\"strat\", which is not a step").message.contains("did you mean \"start\""));
+    find("E-WORKFLOW", "follows itself");
+    assert_eq!(find("E-UNKNOWN-KEY", "\"activitis\"").line, 21);
+    let d = find("E-UNKNOWN-OPERATION", "no operation \"halt\"");
+    assert_eq!((d.line, d.column), (25, 31));
+    let e = topology13(&format!(
+        "{WEB}  workflows:\n    w:\n      steps:\n        s:\n          target: web\n          target_relationship: hots\n          activities: []\n        t:\n          target: web\n          target_relationship: host\n          activities: []\n"
+    ))
+    .unwrap_err();
+    let d = e.find("E-WORKFLOW").unwrap_or_else(|| panic!("{e}"));
+    assert!(
+        d.message.contains("\"hots\" is not a requirement") && d.message.contains("did you mean \"host\""),
+        "{}",
+        d.message
+    );
+    assert_eq!((d.line, d.column), (15, 32));
+    assert_eq!(e.len(), 1, "{e}");
+    find("E-SYNTAX", "step \"start\" has no activities");
+}
+
+#[test]
+fn groups_are_checked() {
+    let e = topology13(&format!(
+        "{WEB}  groups:\n    g:\n      type: tosca.groups.Root\n      members: [ web, nowhere ]\n      properties: {{ size: 1 }}\n    h:\n      type: tosca.groups.Rot\n"
+    ))
+    .unwrap_err();
+    assert!(e.iter().any(|d| d.code == "E-UNKNOWN-NODE" && d.message.contains("\"nowhere\"") && d.line == 13), "{e}");
+    assert!(e.iter().any(|d| d.code == "E-UNKNOWN-PROPERTY" && d.message.contains("\"size\"")), "{e}");
+    assert!(
+        e.iter().any(|d| d.code == "E-UNKNOWN-TYPE" && d.message.contains("tosca.groups.Rot") && d.line == 16),
+        "{e}"
+    );
+    // A group type that takes only Computes.
+    let types = "group_types:\n  Servers:\n    derived_from: tosca.groups.Root\n    members: [ tosca.nodes.Compute ]\n";
+    let text = format!(
+        "tosca_definitions_version: tosca_simple_yaml_1_3\n{types}topology_template:\n{WEB}  groups:\n    g:\n      type: Servers\n      members: [ vm, web ]\n"
+    );
+    let e = load(&text, "t.yaml", &builtin_resolver()).unwrap_err();
+    let d = e.find("E-GROUP-MEMBER").unwrap_or_else(|| panic!("{e}"));
+    assert!(d.message.contains("\"web\" is a tosca.nodes.WebServer") && d.message.contains("only tosca.nodes.Compute"));
+    assert_eq!((d.line, d.column), (17, 22));
+}
+
+#[test]
+fn get_operation_output_and_get_artifact_are_checked() {
+    let ok = topology13(&format!(
+        "{WEB}    app:\n      type: tosca.nodes.SoftwareComponent\n      artifacts:\n        pkg: {{ file: app.tgz, type: tosca.artifacts.File }}\n      properties:\n        component_version: {{ get_operation_output: [ web, Standard, create, version ] }}\n        admin_credential: {{ token: [ {{ get_artifact: [ SELF, pkg ] }}, '/', 0 ] }}\n      requirements:\n        - host: vm\n"
+    ));
+    assert!(ok.is_ok(), "{}", ok.unwrap_err());
+    let e = topology13(&format!(
+        "{WEB}    app:\n      type: tosca.nodes.SoftwareComponent\n      properties:\n        component_version: {{ get_operation_output: [ web, Standard, build, version ] }}\n        admin_credential: {{ get_artifact: [ SELF, pkg ] }}\n      requirements:\n        - host: vm\n"
+    ))
+    .unwrap_err();
+    let d = e.find("E-UNKNOWN-OPERATION").unwrap_or_else(|| panic!("{e}"));
+    assert!(d.message.contains("no operation \"build\""), "{}", d.message);
+    assert_eq!(d.line, 13);
+    let d = e.find("E-UNKNOWN-ARTIFACT").unwrap_or_else(|| panic!("{e}"));
+    assert!(d.message.contains("no artifact \"pkg\" (it defines none)"), "{}", d.message);
+    assert_eq!((d.line, d.column), (14, 51));
+    let e =
+        topology13(&format!("{WEB}  outputs:\n    o:\n      value: {{ get_operation_output: [ web, Standard ] }}\n"))
+            .unwrap_err();
+    assert!(e.find("E-FUNCTION").is_some_and(|d| d.message.contains("get_operation_output expects")), "{e}");
+}
+
+#[test]
+fn requirement_node_filters_name_what_the_selected_node_type_has() {
+    let ok = load(
+        "tosca_definitions_version: tosca_simple_yaml_1_0\ntopology_template:\n  node_templates:\n    db:\n      type: tosca.nodes.DBMS\n      requirements:\n        - host:\n            node_filter:\n              capabilities:\n                - host:\n                    properties:\n                      - num_cpus: { in_range: [ 1, 4 ] }\n                - tosca.capabilities.OperatingSystem:\n                    properties:\n                      - type: linux\n",
+        "f.yaml",
+        &builtin_resolver(),
+    );
+    assert!(ok.is_ok(), "{}", ok.unwrap_err());
+    let e = load(
+        "tosca_definitions_version: tosca_simple_yaml_1_0\ntopology_template:\n  node_templates:\n    db:\n      type: tosca.nodes.DBMS\n      requirements:\n        - host:\n            node_filter:\n              properties:\n                - flavour: { equal: big }\n              capabilities:\n                - host:\n                    properties:\n                      - num_cpu: { in_rang: [ 1, 4 ] }\n                - gpu:\n                    properties: []\n              capabilites: []\n",
+        "f.yaml",
+        &builtin_resolver(),
+    )
+    .unwrap_err();
+    let find = |code: &str, needle: &str| {
+        e.iter()
+            .find(|d| d.code == code && d.message.contains(needle))
+            .unwrap_or_else(|| panic!("no {code} {needle} in:\n{e}"))
+    };
+    assert_eq!(find("E-UNKNOWN-PROPERTY", "no property \"flavour\"").line, 10);
+    let d = find("E-UNKNOWN-PROPERTY", "no property \"num_cpu\"");
+    assert!(d.message.contains("did you mean \"num_cpus\""), "{}", d.message);
+    assert_eq!((d.line, d.column), (14, 25));
+    assert_eq!(find("E-CONSTRAINT", "in_rang").line, 14);
+    assert_eq!(find("E-UNKNOWN-CAPABILITY", "\"gpu\"").line, 15);
+    assert_eq!(find("E-UNKNOWN-KEY", "\"capabilites\"").line, 17);
+}
+
+/// Found by `nuvola tosca fuzz --seed 7` (case 35370): a step that is not a
+/// map before steps named by on_success made the loop check index past the end.
+#[test]
+fn a_malformed_step_among_linked_steps_is_reported_not_a_panic() {
+    let e = topology13(&format!(
+        "{WEB}  workflows:\n    w:\n      steps:\n        broken: 1\n        a:\n          target: web\n          activities: []\n          on_success: [ b ]\n        b:\n          target: web\n          activities: []\n"
+    ))
+    .unwrap_err();
+    assert!(e.iter().any(|d| d.code == "E-SYNTAX" && d.message.contains("step \"broken\" is a map")), "{e}");
+}
+
+#[test]
+fn relationship_templates_and_policies_without_properties_are_located() {
+    let e = topology13(&format!(
+        "{WEB}  relationship_templates:\n    link:\n      type: tosca.relationships.ConectsTo\n  policies:\n    - place:\n        type: tosca.policies.Placment\n        targets: [ web, nowhere ]\n"
+    ))
+    .unwrap_err();
+    let find =
+        |needle: &str| e.iter().find(|d| d.message.contains(needle)).unwrap_or_else(|| panic!("no {needle} in:\n{e}"));
+    let d = find("tosca.relationships.ConectsTo");
+    assert_eq!((d.code, d.line, d.column), ("E-UNKNOWN-TYPE", 12, 13));
+    let d = find("tosca.policies.Placment");
+    assert_eq!((d.code, d.line, d.column), ("E-UNKNOWN-TYPE", 15, 15));
+    let d = find("\"nowhere\"");
+    assert_eq!((d.code, d.line, d.column), ("E-UNKNOWN-NODE", 16, 25));
+}
+
+#[test]
+fn an_assignments_relationship_must_be_of_the_definitions_relationship_type() {
+    let text = |rel: &str| {
+        format!(
+            "tosca_definitions_version: tosca_simple_yaml_1_0\ntopology_template:\n  node_templates:\n    app:\n      type: tosca.nodes.SoftwareComponent\n      requirements:\n        - host:\n            node: vm\n            relationship: {rel}\n    vm:\n      type: tosca.nodes.Compute\n  relationship_templates:\n    link:\n      type: tosca.relationships.ConnectsTo\n"
+        )
+    };
+    let e = load(&text("tosca.relationships.ConnectsTo"), "r.yaml", &builtin_resolver()).unwrap_err();
+    let d = e.find("E-RELATIONSHIP-TYPE").unwrap_or_else(|| panic!("{e}"));
+    assert_eq!((d.line, d.column), (9, 27));
+    assert!(d.message.contains("not a tosca.relationships.HostedOn"), "{}", d.message);
+    let e = load(&text("link"), "r.yaml", &builtin_resolver()).unwrap_err();
+    assert!(e.find("E-RELATIONSHIP-TYPE").is_some_and(|d| d.message.contains("relationship template \"link\"")), "{e}");
+    for ok in ["tosca.relationships.HostedOn", "{ type: tosca.relationships.HostedOn }"] {
+        let t = load(&text(ok), "r.yaml", &builtin_resolver());
+        assert!(t.is_ok(), "{ok}: {}", t.unwrap_err());
+    }
+}

@@ -5,128 +5,21 @@
 //! billion laughs, huge anchors, import cycles) are checked for clear
 //! `E-LIMIT` errors and bounded time.
 //!
-//! Longer runs: `NUVOLA_FUZZ_CASES=200000 NUVOLA_FUZZ_SEED=7 cargo test
-//! --release -p nuvola-tosca --test robustness` (see the crate README).
+//! The mutators are [`nuvola_tosca::fuzz`]'s; longer runs:
+//! `nuvola tosca fuzz --seconds 600` or `NUVOLA_FUZZ_CASES=200000
+//! NUVOLA_FUZZ_SEED=7 cargo test --release -p nuvola-tosca --test robustness`
+//! (see the crate README).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use nuvola_tosca::corpus::Corpus;
+use nuvola_tosca::fuzz::{Campaign, Rng, Tree};
 use nuvola_tosca::{ImportResolver, builtin_resolver, load, load_csar};
-
-/// xorshift64*: small, deterministic, good enough to pick mutations.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
-
-const TOKENS: &[&str] = &[
-    "{",
-    "}",
-    "[",
-    "]",
-    ":",
-    ": ",
-    "- ",
-    "\n",
-    "\n  ",
-    "\n    - ",
-    "&a ",
-    "*a",
-    "!!str ",
-    "!!binary ",
-    "? ",
-    "|\n  ",
-    ">-\n  ",
-    "'",
-    "\"",
-    "#",
-    "%YAML 1.2\n---\n",
-    "---\n",
-    "...\n",
-    "\t",
-    "~",
-    "null",
-    "true",
-    "1e309",
-    "-0x1",
-    "0o17",
-    "get_input: ",
-    "{ get_input: x }",
-    "{ get_property: [ SELF, a, 0, b ] }",
-    "{ get_attribute: [ HOST, x ] }",
-    "{ concat: [] }",
-    "{ token: [ a, b, c ] }",
-    "derived_from: ",
-    "derived_from: tosca.nodes.Root",
-    "type: ",
-    "type: list",
-    "entry_schema: ",
-    "constraints: [ { in_range: [ 1, 0 ] } ]",
-    "{ pattern: '(' }",
-    "requirements:\n  - host: x\n",
-    "imports: [ a.yaml ]",
-    "imports: [ https://x/y.yaml ]",
-    "node_templates:\n",
-    "topology_template:\n",
-    "tosca_definitions_version: tosca_simple_yaml_1_3\n",
-    "4 GB",
-    "-1 MB",
-    "1.0.0.alpha-1",
-    "\u{feff}",
-    "\u{0}",
-    "é",
-];
-
-fn mutate(rng: &mut Rng, text: &str, donor: &str) -> String {
-    let mut bytes = text.as_bytes().to_vec();
-    for _ in 0..1 + rng.below(6) {
-        let at = rng.below(bytes.len() + 1);
-        match rng.below(5) {
-            0 => {
-                let end = (at + rng.below(200)).min(bytes.len());
-                bytes.drain(at..end);
-            }
-            1 => {
-                let end = (at + rng.below(400)).min(bytes.len());
-                let piece = bytes[at..end].to_vec();
-                bytes.splice(at..at, piece);
-            }
-            2 => {
-                let d = donor.as_bytes();
-                let from = rng.below(d.len());
-                let end = (from + rng.below(400)).min(d.len());
-                bytes.splice(at..at, d[from..end].iter().copied());
-            }
-            _ => {
-                let t = TOKENS[rng.below(TOKENS.len())];
-                bytes.splice(at..at, t.bytes());
-            }
-        }
-    }
-    String::from_utf8_lossy(&bytes).into_owned()
-}
 
 fn corpus_texts() -> (Corpus, Vec<(String, String)>) {
     let corpus = Corpus::open(&PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/corpus"))).unwrap();
-    let texts = corpus
-        .rows
-        .iter()
-        .filter_map(|r| {
-            let p = corpus.path_of(r);
-            std::fs::read_to_string(&p).ok().map(|t| (p.display().to_string(), t))
-        })
-        .collect();
+    let texts = corpus.texts();
     (corpus, texts)
 }
 
@@ -138,26 +31,49 @@ fn env_number(name: &str, default: u64) -> u64 {
 fn mutated_corpus_files_never_panic() {
     let cases = env_number("NUVOLA_FUZZ_CASES", 1500);
     let seed = env_number("NUVOLA_FUZZ_SEED", 0x5eed);
-    let (corpus, texts) = corpus_texts();
+    let (corpus, files) = corpus_texts();
     let resolver = corpus.resolver().unwrap();
-    let mut rng = Rng(seed | 1);
-    let started = Instant::now();
-    let mut slowest = (Duration::ZERO, 0);
-    for case in 0..cases {
-        let (name, text) = &texts[rng.below(texts.len())];
-        let donor = &texts[rng.below(texts.len())].1;
-        let mutant = mutate(&mut rng, text, donor);
-        let t = Instant::now();
-        let outcome = std::panic::catch_unwind(|| load(&mutant, name, &resolver).map(|_| ()));
-        if outcome.is_err() {
-            let out = std::env::temp_dir().join(format!("nuvola-fuzz-case-{seed}-{case}.yaml"));
-            std::fs::write(&out, &mutant).unwrap();
-            panic!("case {case} (seed {seed}, from {name}) panicked; the input is in {}", out.display());
-        }
-        slowest = slowest.max((t.elapsed(), case));
+    let campaign = Campaign { files: &files, resolver: &resolver, seed };
+    let report = campaign.run(0..cases, None, |_| {});
+    eprintln!(
+        "{} mutants ({} structure-aware, {} valid); slowest case {} took {:?}",
+        report.cases, report.structural, report.accepted, report.slowest.0, report.slowest.1
+    );
+    if let Some(f) = report.findings.first() {
+        let out = std::env::temp_dir().join(format!("nuvola-fuzz-case-{seed}-{}.yaml", f.case));
+        std::fs::write(&out, &f.mutant.text).unwrap();
+        panic!(
+            "{} findings; case {} (seed {seed}, from {}) panicked: {}; the input is in {} (nuvola tosca fuzz --seed {seed} --case {} rebuilds it)",
+            report.findings.len(),
+            f.case,
+            f.mutant.from,
+            f.message,
+            out.display(),
+            f.case
+        );
     }
-    eprintln!("{cases} mutants in {:?}; slowest case {} took {:?}", started.elapsed(), slowest.1, slowest.0);
-    assert!(slowest.0 < Duration::from_secs(2), "case {} took {:?}", slowest.1, slowest.0);
+    assert_eq!(report.cases, cases);
+}
+
+#[test]
+fn mutants_are_reproducible_and_mostly_well_formed() {
+    let (corpus, files) = corpus_texts();
+    let resolver = corpus.resolver().unwrap();
+    let campaign = Campaign { files: &files, resolver: &resolver, seed: 42 };
+    let mut structural = 0;
+    let mut maps = 0;
+    for case in 0..400 {
+        let m = campaign.mutant(case);
+        assert_eq!(m, campaign.mutant(case), "case {case} differs when rebuilt");
+        if m.structural {
+            structural += 1;
+            maps += usize::from(matches!(Tree::parse(&m.text), Some(Tree::Map(_))));
+        }
+    }
+    // Half the cases go through the tree mutator, whose output is always YAML.
+    assert!(structural > 120, "{structural} structure-aware mutants of 400");
+    assert_eq!(maps, structural, "structure-aware mutants that are not YAML maps");
+    assert_ne!(campaign.mutant(1), campaign.mutant(2));
 }
 
 #[test]
@@ -170,8 +86,9 @@ fn mutated_archives_never_panic() {
             nuvola_tosca::is_archive(&p).then(|| std::fs::read(p).ok()).flatten()
         })
         .collect();
-    let mut rng = Rng(env_number("NUVOLA_FUZZ_SEED", 0x5eed) | 1);
+    let seed = env_number("NUVOLA_FUZZ_SEED", 0x5eed);
     for case in 0..env_number("NUVOLA_FUZZ_CASES", 1500) / 5 {
+        let mut rng = Rng::for_case(seed, case);
         let mut bytes = archives[rng.below(archives.len())].clone();
         for _ in 0..1 + rng.below(8) {
             if bytes.is_empty() {
@@ -179,7 +96,7 @@ fn mutated_archives_never_panic() {
             }
             let at = rng.below(bytes.len());
             match rng.below(3) {
-                0 => bytes[at] = rng.next() as u8,
+                0 => bytes[at] = rng.next_u64() as u8,
                 1 => bytes.truncate(at),
                 _ => bytes[at] ^= 0xff,
             }
