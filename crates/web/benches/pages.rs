@@ -40,6 +40,12 @@ const PAGES: &[(&str, &str)] = &[
     ("per service CSV", "/stats/by-service.csv?{window}"),
     ("deployment list", "/deployments"),
     ("deployment details", "/deployments/{running}"),
+    ("catalogue", "/"),
+    ("deploy form", "/deploy/jupyter-persistent"),
+    ("admin: all deployments", "/admin/deployments"),
+    ("admin: providers", "/admin/providers"),
+    ("admin: groups", "/admin/groups"),
+    ("admin: audit log", "/admin/audit"),
 ];
 
 /// Runs per page (after two warm-up runs).
