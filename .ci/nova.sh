@@ -1,8 +1,18 @@
 #!/usr/bin/env bash
-# Experimental, opt-in (NUVOLA_CI_NOVA=1, sourced after .ci/cloud.sh):
-# Nova with its fake virt driver, Placement and Glance from PyPI, on the CI
-# PostgreSQL and a Debian RabbitMQ, registered in the Keystone that
-# cloud.sh started. Exports NUVOLA_TEST_NOVA=1 when a server can be built.
+# Sourced by .ci/cloud.sh after Keystone is up: Nova with its fake virt
+# driver, Placement and Glance from PyPI, on the CI PostgreSQL and a Debian
+# RabbitMQ, and Neutron (.ci/neutron.sh: ML2/OVN on MariaDB), all
+# registered in the Keystone that cloud.sh started. Also makes, once, the
+# flavors, the image and the networks the driver tests use: flavors
+# `m1.tiny` (1 vCPU, 512 MiB) and `m1.small` (1 vCPU, 2 GiB), image
+# `cirros` (a few bytes in Glance's file store), the external network
+# `public` (floating IPs) and a shared tenant network `private` routed to
+# it. Exports NUVOLA_TEST_NOVA=1 once a server can be built.
+#
+# The fake virt driver "runs" servers without a hypervisor: Nova's API,
+# scheduler, conductor, compute manager, Placement claims, Neutron port
+# binding and Cinder-less volume paths are all real; no guest boots.
+# Set NUVOLA_CI_SKIP_NOVA=1 to skip it.
 set -euo pipefail
 
 nova_cache=${NUVOLA_CI_CACHE:-/var/cache/nuvola-ci}
@@ -46,6 +56,7 @@ ks_service() { # type name url
   fi
 }
 ks_service compute nova http://127.0.0.1:8774/v2.1
+ks_service network neutron http://127.0.0.1:9696
 ks_service placement placement http://127.0.0.1:8778
 ks_service image glance http://127.0.0.1:9292
 
@@ -90,7 +101,9 @@ EOF
 cat >"$nova_run/nova.conf" <<EOF
 [DEFAULT]
 transport_url = rabbit://guest:guest@127.0.0.1:5672/
-compute_driver = fake.SmallFakeDriver
+compute_driver = fake.FakeDriverWithoutFakeNodes
+vif_plugging_is_fatal = false
+vif_plugging_timeout = 0
 state_path = $nova_run/state
 my_ip = 127.0.0.1
 host = nuvola-ci
@@ -103,6 +116,9 @@ connection = postgresql+psycopg2://nova:nova@127.0.0.1/nova
 [keystone_authtoken]
 $authtoken
 [placement]
+$authtoken
+valid_interfaces = public
+[neutron]
 $authtoken
 valid_interfaces = public
 [glance]
@@ -136,17 +152,42 @@ start_api() { # name port module env...
   local name=$1 port=$2 module=$3
   shift 3
   nova_up "http://127.0.0.1:$port" && return 0
-  (cd "$nova_run" && env "$@" nohup "$V/bin/uwsgi" --http "127.0.0.1:$port" --http-keepalive --module "$module" \
-    --master --die-on-term --processes 1 --threads 4 --pidfile "$nova_run/$name.pid" </dev/null >"$nova_run/$name.out" 2>&1 &)
+  (cd "$nova_run" && exec env "$@" nohup "$V/bin/uwsgi" --http "127.0.0.1:$port" --http-keepalive --module "$module" \
+    --master --die-on-term --processes 1 --threads 4 --pidfile "$nova_run/$name.pid") </dev/null >"$nova_run/$name.out" 2>&1 &
   nova_wait "http://127.0.0.1:$port"
 }
+# A changed nova.conf (a new version of this script) restarts Nova.
+if [[ -f "$nova_run/nova.conf.running" ]] && ! cmp -s "$nova_run/nova.conf" "$nova_run/nova.conf.running"; then
+  echo "nova: configuration changed, restarting Nova"
+  for name in nova-api conductor scheduler compute; do
+    [[ -f "$nova_run/$name.pid" ]] && kill "$(cat "$nova_run/$name.pid")" 2>/dev/null || true
+  done
+  for _ in $(seq 1 20); do nova_up http://127.0.0.1:8774 || break; sleep 0.5; done
+  # uwsgi waits a minute for a worker with live threads: do not.
+  for name in nova-api conductor scheduler compute; do
+    [[ -f "$nova_run/$name.pid" ]] && pkill -9 -P "$(cat "$nova_run/$name.pid")" 2>/dev/null || true
+    [[ -f "$nova_run/$name.pid" ]] && kill -9 "$(cat "$nova_run/$name.pid")" 2>/dev/null || true
+  done
+  sleep 1
+fi
+source "$(dirname "${BASH_SOURCE[0]}")/neutron.sh"
 start_api placement 8778 placement.wsgi.api:application OS_PLACEMENT_CONFIG_DIR="$nova_run/placement"
 start_api glance 9292 glance.wsgi.api:application OS_GLANCE_CONFIG_DIR="$nova_run/glance-etc"
 start_api nova-api 8774 nova.wsgi.osapi_compute:application OS_NOVA_CONFIG_DIR="$nova_run" "OS_NOVA_CONFIG_FILES=api-paste.ini;nova.conf"
+# nova-compute refuses to start on a host it knew without the node
+# identity file of its first start (lost with a cleaned state folder).
+if [[ ! -f "$nova_run/state/compute_id" ]]; then
+  node_uuid=$(su postgres -c "psql -d nova -qtAc \"SELECT uuid FROM compute_nodes WHERE host = 'nuvola-ci' AND deleted = 0 LIMIT 1\"")
+  [[ -n "$node_uuid" ]] && echo "$node_uuid" >"$nova_run/state/compute_id"
+fi
 for svc in conductor scheduler compute; do
   if [[ ! -f "$nova_run/$svc.pid" ]] || ! kill -0 "$(cat "$nova_run/$svc.pid")" 2>/dev/null; then
-    (cd "$nova_run" && nohup "$V/bin/nova-$svc" --config-file "$nova_run/nova.conf" </dev/null >"$nova_run/$svc.out" 2>&1 & echo $! >"$nova_run/$svc.pid")
+    (cd "$nova_run" && exec nohup "$V/bin/nova-$svc" --config-file "$nova_run/nova.conf") </dev/null >"$nova_run/$svc.out" 2>&1 &
+    echo $! >"$nova_run/$svc.pid"
   fi
 done
+cp "$nova_run/nova.conf" "$nova_run/nova.conf.running"
+# Flavors, the image, the networks; waits until the compute host is mapped.
+python3 "$(dirname "${BASH_SOURCE[0]}")/openstack-seed.py" "$ks"
 export NUVOLA_TEST_NOVA=1
-echo "nova: APIs up (compute 8774, placement 8778, image 9292)"
+echo "nova: APIs up (compute 8774, placement 8778, image 9292, network 9696)"
