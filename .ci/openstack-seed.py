@@ -56,6 +56,13 @@ def main():
     _, _, projects = call("GET", f"{KS}/projects?name=admin", token=t)
     call("PUT", f"{KS}/projects/{projects['projects'][0]['id']}/users/{users['users'][0]['id']}/roles/{role['id']}",
          token=t)
+    # Room for the tests of the admin project: no quota on it.
+    project_id = projects["projects"][0]["id"]
+    call("PUT", f"{COMPUTE}/os-quota-sets/{project_id}", {"quota_set": {
+        "instances": -1, "cores": -1, "ram": -1, "key_pairs": -1}}, t)
+    call("PUT", f"{NETWORK}/quotas/{project_id}", {"quota": {
+        "floatingip": -1, "network": -1, "subnet": -1, "router": -1, "port": -1, "security_group": -1,
+        "security_group_rule": -1}}, t)
     # Flavors.
     _, _, flavors = call("GET", f"{COMPUTE}/flavors", token=t)
     have = {f["name"] for f in flavors["flavors"]}

@@ -485,6 +485,7 @@ fn provision_request(app: &App, d: &DeploymentRecord, c: &Candidate, attempt_id:
                 .collect(),
             ports: node.ports.clone(),
             network: node.network,
+            setup: nuvola_drivers::NodeSetup::default(),
         });
     }
     let (template, inputs) = (Some(d.template.clone()), d.inputs.clone());
