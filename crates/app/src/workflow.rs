@@ -459,6 +459,9 @@ fn provision_request(app: &App, d: &DeploymentRecord, c: &Candidate, attempt_id:
         .ok_or_else(|| Error::internal(format!("provider {} is no longer configured", c.provider)))?;
     let project =
         spec.groups.get(&d.user_group).and_then(|g| g.project.clone()).unwrap_or_else(|| d.user_group.clone());
+    // Accounts, keys and packages for cloud-init; a template the parser
+    // accepted is valid YAML, so an error here only loses the setup.
+    let setups = nuvola_drivers::cloud_init::node_setups(&d.template, &d.inputs).unwrap_or_default();
     let mut nodes = Vec::new();
     for node in &d.requirements.nodes {
         let placed = c
@@ -485,7 +488,7 @@ fn provision_request(app: &App, d: &DeploymentRecord, c: &Candidate, attempt_id:
                 .collect(),
             ports: node.ports.clone(),
             network: node.network,
-            setup: nuvola_drivers::NodeSetup::default(),
+            setup: setups.get(&node.name).cloned().unwrap_or_default(),
         });
     }
     let (template, inputs) = (Some(d.template.clone()), d.inputs.clone());

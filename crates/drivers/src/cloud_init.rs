@@ -8,9 +8,11 @@
 //! along as a second part of a MIME multipart message, which cloud-init
 //! reads part by part.
 
-use serde_json::{Value, json};
+use std::collections::BTreeMap;
 
-use crate::NodeSetup;
+use serde_json::{Map, Value, json};
+
+use crate::{NodeSetup, OsUser};
 
 /// Where a server sits: written to the server for its own use.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,6 +82,54 @@ pub fn user_data(setup: &NodeSetup, id: &NodeIdentity<'_>, extra: Option<&str>) 
     )
 }
 
+/// The setup of every node template of a TOSCA text that asks for one:
+/// `properties.os_users` (INDIGO `tosca.datatypes.indigo.User`: name, SSH
+/// public key, sudo, uid), the `os` capability's `credential.token` (an SSH
+/// key for the image's default user) and `properties.packages` (a list of
+/// package names). `get_input` is resolved from `inputs`, then from the
+/// input's declared default. Nodes that ask for nothing are left out.
+pub fn node_setups(template: &str, inputs: &Map<String, Value>) -> Result<BTreeMap<String, NodeSetup>, String> {
+    use saphyr::LoadableYamlNode;
+    let docs = saphyr::Yaml::load_from_str(template).map_err(|e| format!("the template is not valid YAML: {e}"))?;
+    let Some(doc) = docs.first() else { return Ok(BTreeMap::new()) };
+    let root = crate::im::template::to_json(doc)?;
+    let topology = &root["topology_template"];
+    let resolve = |v: &Value| -> Value {
+        match v.get("get_input").and_then(Value::as_str) {
+            Some(name) => inputs.get(name).cloned().unwrap_or_else(|| topology["inputs"][name]["default"].clone()),
+            None => v.clone(),
+        }
+    };
+    let text = |v: &Value| resolve(v).as_str().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
+    let mut out = BTreeMap::new();
+    for (name, node) in topology["node_templates"].as_object().into_iter().flatten() {
+        let mut setup = NodeSetup::default();
+        for user in resolve(&node["properties"]["os_users"]).as_array().into_iter().flatten() {
+            let user = resolve(user);
+            let Some(account) = text(&user["os_user_name"]) else { continue };
+            setup.users.push(OsUser {
+                name: account,
+                ssh_key: text(&user["os_user_ssh_public_key"]),
+                sudo: resolve(&user["os_user_add_to_sudoers"]).as_bool().unwrap_or(false),
+                uid: resolve(&user["os_user_guid"]).as_u64().and_then(|n| u32::try_from(n).ok()),
+            });
+        }
+        let credential = resolve(&node["capabilities"]["os"]["properties"]["credential"]);
+        if let Some(token) = text(&credential["token"]).filter(|t| t.starts_with("ssh-") || t.starts_with("ecdsa-")) {
+            setup.ssh_keys.push(token);
+        }
+        for package in resolve(&node["properties"]["packages"]).as_array().into_iter().flatten() {
+            if let Some(p) = text(package) {
+                setup.packages.push(p);
+            }
+        }
+        if !setup.is_empty() {
+            out.insert(name.clone(), setup);
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,6 +171,40 @@ mod tests {
         let text = cloud_config(&setup, &id());
         let doc: Value = serde_json::from_str(text.trim_start_matches("#cloud-config\n")).unwrap();
         assert_eq!(doc["packages"][0], "a\"b\nc: d");
+    }
+
+    #[test]
+    fn setups_come_from_os_users_credentials_and_inputs() {
+        let template = r#"
+tosca_definitions_version: tosca_simple_yaml_1_0
+topology_template:
+  inputs:
+    key: { type: string, default: "ssh-ed25519 DEFAULT" }
+    users: { type: list }
+  node_templates:
+    vm:
+      type: tosca.nodes.indigo.Compute
+      properties:
+        os_users: { get_input: users }
+        packages: [htop]
+      capabilities:
+        os:
+          properties:
+            credential: { user: cloudadm, token: { get_input: key } }
+    plain:
+      type: tosca.nodes.indigo.Compute
+"#;
+        let inputs = json!({"users": [{"os_user_name": "bob", "os_user_ssh_public_key": "ssh-rsa BOB",
+                                       "os_user_add_to_sudoers": true, "os_user_guid": 3000}]});
+        let setups = node_setups(template, inputs.as_object().unwrap()).unwrap();
+        assert_eq!(setups.len(), 1, "{setups:?}");
+        let vm = &setups["vm"];
+        assert_eq!(
+            vm.users,
+            vec![OsUser { name: "bob".into(), ssh_key: Some("ssh-rsa BOB".into()), sudo: true, uid: Some(3000) }]
+        );
+        assert_eq!(vm.ssh_keys, vec!["ssh-ed25519 DEFAULT".to_string()]);
+        assert_eq!(vm.packages, vec!["htop".to_string()]);
     }
 
     #[test]
