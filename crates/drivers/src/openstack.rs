@@ -184,6 +184,18 @@ fn server_name(attempt: &str, node: &str, index: u32) -> String {
     format!("{}{node}-{index}", prefix(attempt))
 }
 
+/// Nova's longest tag.
+const MAX_TAG: usize = 60;
+
+/// A server's tags: attempt and deployment, each left out when too long
+/// for a Nova tag (the metadata, which has room, still carries both).
+fn server_tags(attempt: &str, deployment: &str) -> Vec<String> {
+    [format!("nuvola-attempt:{attempt}"), format!("nuvola-deployment:{deployment}")]
+        .into_iter()
+        .filter(|t| t.len() <= MAX_TAG)
+        .collect()
+}
+
 /// The name of the attempt's own key pair.
 pub fn keypair_name(attempt_id: &str) -> String {
     format!("nuvola-{attempt_id}")
@@ -582,7 +594,7 @@ impl Driver for OpenStackDriver {
                     "name": name, "flavorRef": flavor, "imageRef": image,
                     "metadata": {"nuvola_attempt": attempt, "nuvola_deployment": request.deployment_id,
                                  "nuvola_node": node.name, "nuvola_public": (node.network == NetworkKind::Public).to_string()},
-                    "tags": [format!("nuvola-attempt:{attempt}"), format!("nuvola-deployment:{}", request.deployment_id)],
+                    "tags": server_tags(attempt, &request.deployment_id),
                     "networks": match network { Some(id) => json!([{"uuid": id}]), None => json!("auto") },
                     "user_data": encoded,
                 });
@@ -945,6 +957,9 @@ mod tests {
     fn names_and_patterns() {
         assert_eq!(server_name("a1", "vm", 0), "nuvola-a1-vm-0");
         assert_eq!(regex_escape("nuvola-a.b-"), "nuvola-a\\.b-");
+        let uuid = "3d57d204-1738-49ca-8634-d80a07b8767f";
+        assert_eq!(server_tags(uuid, uuid).len(), 2);
+        assert_eq!(server_tags(uuid, &"d".repeat(50)), vec![format!("nuvola-attempt:{uuid}")]);
     }
 
     #[test]
