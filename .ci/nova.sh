@@ -57,6 +57,7 @@ ks_service() { # type name url
 }
 ks_service compute nova http://127.0.0.1:8774/v2.1
 ks_service network neutron http://127.0.0.1:9696
+ks_service volumev3 cinderv3 'http://127.0.0.1:8776/v3/%(project_id)s'
 ks_service placement placement http://127.0.0.1:8778
 ks_service image glance http://127.0.0.1:9292
 
@@ -121,6 +122,12 @@ valid_interfaces = public
 [neutron]
 $authtoken
 valid_interfaces = public
+[cinder]
+os_region_name = RegionOne
+[service_user]
+# Cinder lets only Nova (a service token) detach a server's volume.
+send_service_user_token = true
+$authtoken
 [glance]
 valid_interfaces = public
 region_name = RegionOne
@@ -171,6 +178,7 @@ if [[ -f "$nova_run/nova.conf.running" ]] && ! cmp -s "$nova_run/nova.conf" "$no
   sleep 1
 fi
 source "$(dirname "${BASH_SOURCE[0]}")/neutron.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/cinder.sh"
 start_api placement 8778 placement.wsgi.api:application OS_PLACEMENT_CONFIG_DIR="$nova_run/placement"
 start_api glance 9292 glance.wsgi.api:application OS_GLANCE_CONFIG_DIR="$nova_run/glance-etc"
 start_api nova-api 8774 nova.wsgi.osapi_compute:application OS_NOVA_CONFIG_DIR="$nova_run" "OS_NOVA_CONFIG_FILES=api-paste.ini;nova.conf"

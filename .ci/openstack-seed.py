@@ -17,6 +17,7 @@ KS = sys.argv[1].rstrip("/")
 COMPUTE = "http://127.0.0.1:8774/v2.1"
 IMAGE = "http://127.0.0.1:9292"
 NETWORK = "http://127.0.0.1:9696/v2.0"
+VOLUME = "http://127.0.0.1:8776/v3"
 
 
 def call(method, url, body=None, token=None, raw=None, headers=None):
@@ -63,6 +64,13 @@ def main():
     call("PUT", f"{NETWORK}/quotas/{project_id}", {"quota": {
         "floatingip": -1, "network": -1, "subnet": -1, "router": -1, "port": -1, "security_group": -1,
         "security_group_rule": -1}}, t)
+    call("PUT", f"{VOLUME}/{project_id}/os-quota-sets/{project_id}", {"quota_set": {
+        "volumes": -1, "gigabytes": -1, "snapshots": -1}}, t)
+    # Volume type `standard` on the fake backend.
+    _, _, types = call("GET", f"{VOLUME}/{project_id}/types", token=t)
+    if not any(v["name"] == "standard" for v in types["volume_types"]):
+        vt = call("POST", f"{VOLUME}/{project_id}/types", {"volume_type": {
+            "name": "standard", "extra_specs": {"volume_backend_name": "fake"}}}, t)[2]["volume_type"]
     # Flavors.
     _, _, flavors = call("GET", f"{COMPUTE}/flavors", token=t)
     have = {f["name"] for f in flavors["flavors"]}
@@ -111,7 +119,15 @@ def main():
         if time.time() - start > 120:
             raise SystemExit("seed: nova-compute did not register within 120 s (see nova-run/compute.out)")
         time.sleep(1)
-    print(f"seed: flavors, image cirros, networks public/private ready; "
+    # The volume service up (cinder-volume reports to the scheduler).
+    while True:
+        _, _, svc = call("GET", f"{VOLUME}/{project_id}/os-services?binary=cinder-volume", token=t)
+        if any(s["state"] == "up" for s in svc["services"]):
+            break
+        if time.time() - start > 120:
+            raise SystemExit("seed: cinder-volume did not come up within 120 s (see cinder-run/volume.out)")
+        time.sleep(1)
+    print(f"seed: flavors, image cirros, volume type standard, networks public/private ready; "
           f"compute host up after {time.time() - start:.1f} s")
 
 

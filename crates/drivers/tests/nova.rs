@@ -7,8 +7,8 @@
 //! The fake virt driver boots nothing, but every API the driver calls is
 //! the real one: Nova schedules through Placement, Neutron binds ports on
 //! the OVN chassis of the compute host, routers and floating IPs are real
-//! Neutron objects. Cinder does not run here (see the README), so the
-//! nodes have no volumes.
+//! Neutron objects, volumes and attachments are Cinder's own (its fake
+//! volume driver makes no block device).
 
 use std::time::Duration;
 
@@ -16,7 +16,7 @@ use nuvola_drivers::http::Replay;
 use nuvola_drivers::openstack::{OpenStackDriver, OpenStackSettings, keypair_name};
 use nuvola_drivers::{
     AttemptState, DeleteState, Driver, DriverError, NodeProvision, NodeSetup, OsUser, ProvisionRequest, ResourceKind,
-    settle,
+    VolumeProvision, settle,
 };
 use nuvola_types::{Flavor, NetworkKind, PortRequirement, ProviderSpec};
 use reqwest::Method;
@@ -146,7 +146,8 @@ async fn quotas_and_catalog_come_from_the_real_nova() {
     assert!(quota.limits.cores.is_some_and(|c| c > 0), "{quota:?}");
     assert!(quota.limits.ram_mb.is_some_and(|r| r > 0), "{quota:?}");
     assert!(quota.limits.public_ips.is_some_and(|p| p > 0), "Neutron's floating IP quota: {quota:?}");
-    assert_eq!((quota.used.instances, quota.used.public_ips), (0, 0), "{quota:?}");
+    assert!(quota.limits.volumes.is_some_and(|v| v > 0), "Cinder's volume quota: {quota:?}");
+    assert_eq!((quota.used.instances, quota.used.public_ips, quota.used.volumes), (0, 0, 0), "{quota:?}");
 }
 
 /// A public node with a security group, cloud-init from the template and a
@@ -179,11 +180,13 @@ async fn servers_networks_and_floating_ips_end_to_end() {
         ssh_keys: Vec::new(),
         packages: vec!["htop".into()],
     };
+    web.volumes = vec![VolumeProvision { name: "data".into(), size_gb: 2, volume_type: Some("standard".into()) }];
     let req = request(vec![web, node("worker", 1, NetworkKind::Isolated)]);
     let attempt = req.attempt_id.clone();
     d.create(&req).await.unwrap();
     d.create(&req).await.unwrap(); // a replay creates nothing more
-    let AttemptState::Ready { nodes } = ready(&d, &attempt).await else { panic!("not ready") };
+    let state = ready(&d, &attempt).await;
+    let AttemptState::Ready { nodes } = state else { panic!("not ready: {state:?}") };
     let web = &nodes["web"][0];
     let public = web.public_address.as_deref().expect("a floating IP");
     assert!(public.starts_with("172.24.4."), "{public}");
@@ -199,6 +202,19 @@ async fn servers_networks_and_floating_ips_end_to_end() {
     assert_eq!(count(ResourceKind::SecurityGroup), 1, "{held:?}");
     assert_eq!(count(ResourceKind::Network), 2, "network and router: {held:?}");
     assert_eq!(count(ResourceKind::Port), 2, "{held:?}");
+    assert_eq!(count(ResourceKind::Volume), 1, "{held:?}");
+
+    // The volume: of the requested size and type, attached to the server.
+    let volumes = get(&d, "volumev3", "/volumes/detail").await;
+    let volume = volumes["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["metadata"]["nuvola_attempt"] == attempt.as_str())
+        .unwrap();
+    assert_eq!((volume["size"].as_u64(), volume["volume_type"].as_str()), (Some(2), Some("standard")), "{volume}");
+    assert_eq!(volume["status"], "in-use", "{volume}");
+    assert_eq!(volume["attachments"][0]["server_id"], web.id.as_str(), "{volume}");
 
     // What Nova holds: tags, key pair, the generated cloud-config.
     let server = get(&d, "compute", &format!("/servers/{}", web.id)).await;
@@ -308,6 +324,41 @@ async fn an_unknown_flavor_halfway_leaves_nothing_behind() {
     let held = d.resources(&req.attempt_id).await.unwrap();
     assert_eq!(held.iter().filter(|r| r.kind == ResourceKind::Server).count(), 1, "the web server: {held:?}");
     delete_and_check_gone(&d, &req.attempt_id).await;
+}
+
+#[tokio::test]
+async fn a_volume_type_that_does_not_exist_halfway_leaves_nothing_behind() {
+    let Some(url) = nova() else { return };
+    let d = driver(&url, "admin");
+    let mut good = node("web", 1, NetworkKind::Public);
+    good.volumes = vec![VolumeProvision { name: "data".into(), size_gb: 1, volume_type: Some("standard".into()) }];
+    good.ports = vec![PortRequirement {
+        name: "ssh".into(),
+        port: 22,
+        port_end: 22,
+        protocol: "tcp".into(),
+        remote_cidr: "0.0.0.0/0".into(),
+    }];
+    let mut bad = node("db", 1, NetworkKind::Isolated);
+    bad.volumes = vec![VolumeProvision { name: "data".into(), size_gb: 1, volume_type: Some("no-such-type".into()) }];
+    let req = request(vec![good, bad]);
+    let err = d.create(&req).await.unwrap_err();
+    assert!(matches!(&err, DriverError::Invalid(m) if m.contains("no-such-type")), "{err:?}");
+    let held = d.resources(&req.attempt_id).await.unwrap();
+    let kinds: Vec<ResourceKind> = held.iter().map(|r| r.kind).collect();
+    for kind in [ResourceKind::Server, ResourceKind::Volume, ResourceKind::SecurityGroup, ResourceKind::Network] {
+        assert!(kinds.contains(&kind), "halfway, {kind:?} exists: {held:?}");
+    }
+    delete_and_check_gone(&d, &req.attempt_id).await;
+    let volumes = get(&d, "volumev3", "/volumes/detail").await;
+    assert!(
+        !volumes["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v["metadata"]["nuvola_attempt"] == req.attempt_id.as_str()),
+        "a volume is left behind"
+    );
 }
 
 /// Not a test on its own: the process `kill_9_mid_create_...` starts and
