@@ -115,6 +115,14 @@ if [[ ! -f "$ks_run/.bootstrapped" ]]; then
     --bootstrap-public-url "$ks_url/v3/" --bootstrap-region-id RegionOne
   touch "$ks_run/.bootstrapped"
 fi
+# A Keystone an older version of this script started without keep-alive
+# drops pooled connections that OpenStack's own services reuse: restart it.
+if [[ -f "$ks_run/pid" ]] && kill -0 "$(cat "$ks_run/pid")" 2>/dev/null &&
+  ! tr '\0' ' ' <"/proc/$(cat "$ks_run/pid")/cmdline" | grep -q -- --http-keepalive; then
+  echo "cloud: restarting Keystone with keep-alive"
+  kill -INT "$(cat "$ks_run/pid")"
+  for _ in $(seq 1 40); do cloud_up "$ks_url/v3" || break; sleep 0.25; done
+fi
 if ! cloud_up "$ks_url/v3"; then
   (cd "$ks_run" && OS_KEYSTONE_CONFIG_FILES="$ks_run/keystone.conf" nohup "$cloud_cache/keystone/bin/uwsgi" \
     --http "127.0.0.1:$ks_port" --http-keepalive --module keystone.wsgi.api:application \

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Neutron (PyPI `neutron`, ML2 with the OVN mechanism driver, API under
-# uwsgi) on the CI PostgreSQL, with OVN's northbound and southbound
+# uwsgi) on a MariaDB from Debian, with OVN's northbound and southbound
 # databases and ovn-northd from Debian (`ovn-central`). Sourced by
-# .ci/nova.sh, after Keystone is up (it registers the `network` service).
+# .ci/nova.sh (which registers the `network` service in Keystone and
+# defines $authtoken, the Keystone credentials every service uses).
 #
 # What runs: every Neutron object the driver uses is real and kept by the
 # real server: networks, subnets (OVN native DHCP), routers (the
@@ -20,7 +21,6 @@ neutron_cache=${NUVOLA_CI_CACHE:-/var/cache/nuvola-ci}
 neutron_run="$neutron_cache/neutron-run"
 ovn_run="$neutron_cache/ovn-run"
 NV="$neutron_cache/neutron"
-ks="$NUVOLA_TEST_KEYSTONE_URL"
 neutron_host=${NUVOLA_CI_NOVA_HOST:-nuvola-ci}
 mkdir -p "$neutron_run" "$ovn_run"
 
@@ -95,24 +95,9 @@ log_file = $neutron_run/neutron.log
 [database]
 connection = mysql+pymysql://neutron:neutron@127.0.0.1/neutron
 [keystone_authtoken]
-www_authenticate_uri = $ks
-auth_url = $ks
-auth_type = password
-username = admin
-password = nuvola-admin
-project_name = admin
-user_domain_name = Default
-project_domain_name = Default
-region_name = RegionOne
+$authtoken
 [nova]
-auth_url = $ks
-auth_type = password
-username = admin
-password = nuvola-admin
-project_name = admin
-user_domain_name = Default
-project_domain_name = Default
-region_name = RegionOne
+$authtoken
 [ml2]
 type_drivers = flat,geneve
 tenant_network_types = geneve

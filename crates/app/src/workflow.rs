@@ -172,10 +172,12 @@ impl Run<'_> {
                 self.d.physical_id = Some(attempt.attempt_id.clone());
                 self.set_attempt(&attempt, AttemptState::Ready, None);
                 self.log(format!("attempt {number}: ready on {}", attempt.provider));
+                self.log_console(number, &attempt.provider, driver.as_ref(), &attempt.attempt_id).await;
                 self.finish(DeploymentStatus::CreateComplete, None);
             }
             Ok(ProviderState::Failed { reason }) => {
                 self.log(format!("attempt {number}: failed on {}: {reason}", attempt.provider));
+                self.log_console(number, &attempt.provider, driver.as_ref(), &attempt.attempt_id).await;
                 self.next(Step::Cleanup { number, candidate, reason, failures: 0 }, 0);
             }
             Ok(ProviderState::Absent) => {
@@ -435,6 +437,18 @@ impl Run<'_> {
 
     fn log(&mut self, line: String) {
         self.progress.log.push(line);
+    }
+
+    /// The last lines of each server's console, where the driver keeps
+    /// them, into the deployment log; a driver that cannot tell is skipped.
+    async fn log_console(&mut self, number: i64, provider: &str, driver: &dyn nuvola_drivers::Driver, attempt: &str) {
+        const LINES: usize = 20;
+        let Ok(consoles) = self.call(provider, driver.console_log(attempt)).await else { return };
+        for console in consoles {
+            let lines: Vec<&str> = console.text.lines().collect();
+            let tail = lines[lines.len().saturating_sub(LINES)..].join("\n");
+            self.log(format!("attempt {number}: console of {}:\n{tail}", console.server));
+        }
     }
 
     fn poll_ms(&self) -> i64 {
