@@ -18,6 +18,7 @@ COMPUTE = "http://127.0.0.1:8774/v2.1"
 IMAGE = "http://127.0.0.1:9292"
 NETWORK = "http://127.0.0.1:9696/v2.0"
 VOLUME = "http://127.0.0.1:8776/v3"
+PLACEMENT = "http://127.0.0.1:8778"
 
 
 def call(method, url, body=None, token=None, raw=None, headers=None):
@@ -115,7 +116,13 @@ def main():
         _, _, hv = call("GET", f"{COMPUTE}/os-hypervisors", token=t)
         _, _, svc = call("GET", f"{COMPUTE}/os-services?binary=nova-compute", token=t)
         if hv["hypervisors"] and any(s["state"] == "up" for s in svc["services"]):
-            break
+            # ... and its resources known to Placement, or the scheduler
+            # finds no host for the first servers.
+            _, _, rps = call("GET", f"{PLACEMENT}/resource_providers", token=t)
+            inventories = [call("GET", f"{PLACEMENT}/resource_providers/{rp['uuid']}/inventories", token=t)[2]
+                           for rp in rps["resource_providers"]]
+            if any(i["inventories"].get("VCPU") for i in inventories):
+                break
         if time.time() - start > 120:
             raise SystemExit("seed: nova-compute did not register within 120 s (see nova-run/compute.out)")
         time.sleep(1)
