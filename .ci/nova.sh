@@ -35,12 +35,30 @@ for db in nova_api nova nova_cell0 placement glance; do
     su postgres -c "psql -qc 'CREATE DATABASE $db OWNER nova'"
 done
 
+# Neutron's and Cinder's venvs install in the background meanwhile (the
+# downloads overlap); neutron.sh and cinder.sh find them installed.
+nova_side_venv() { # dir packages...
+  local dir=$1
+  shift
+  [[ -f "$dir/.installed" && "$(cat "$dir/.installed")" == "$*" ]] && return 0
+  local start=$SECONDS
+  rm -rf "$dir"
+  python3 -m venv "$dir"
+  "$dir/bin/pip" install -q --disable-pip-version-check "$@"
+  echo "$*" >"$dir/.installed"
+  echo "nova: installed $* in $((SECONDS - start)) s"
+}
+nova_side_venv "$nova_cache/neutron" neutron pymysql uwsgi &
+nova_installs=("$!")
+nova_side_venv "$nova_cache/cinder" cinder pymysql uwsgi fixtures &
+nova_installs+=("$!")
 if [[ ! -f "$nova_cache/nova/.installed" ]]; then
   python3 -m venv "$nova_cache/nova"
   "$nova_cache/nova/bin/pip" install -q nova openstack-placement glance psycopg2-binary uwsgi
   touch "$nova_cache/nova/.installed"
 fi
 V="$nova_cache/nova"
+for pid in "${nova_installs[@]}"; do wait "$pid"; done
 
 # Keystone: services and endpoints (public + internal), idempotently.
 token=$(curl -s -D - -o /dev/null -H 'Content-Type: application/json' "$ks/auth/tokens" -d '{"auth":{"identity":{"methods":["password"],"password":{"user":{"name":"admin","domain":{"name":"Default"},"password":"nuvola-admin"}}},"scope":{"project":{"name":"admin","domain":{"name":"Default"}}}}}' | awk -F': ' 'tolower($1)=="x-subject-token"{print $2}' | tr -d '\r')
