@@ -26,9 +26,7 @@ if [[ ! -f "$CV/.installed" || "$(cat "$CV/.installed")" != "cinder pymysql uwsg
   echo "cinder: installed in $((SECONDS - cinder_start)) s"
 fi
 
-mariadb --socket=/run/mysqld/mysqld.sock -e "CREATE DATABASE IF NOT EXISTS cinder;
-  CREATE USER IF NOT EXISTS 'cinder'@'127.0.0.1' IDENTIFIED BY 'cinder';
-  GRANT ALL ON cinder.* TO 'cinder'@'127.0.0.1';"
+ci_mariadb_db cinder
 
 cp "$CV/etc/cinder/api-paste.ini" "$cinder_run/api-paste.ini"
 cat >"$cinder_run/cinder.conf" <<EOF
@@ -59,15 +57,7 @@ if [[ ! -f "$cinder_run/.synced" ]]; then
   "$CV/bin/cinder-manage" --config-file "$cinder_run/cinder.conf" db sync >"$cinder_run/db-sync.log" 2>&1
   touch "$cinder_run/.synced"
 fi
-if [[ -f "$cinder_run/cinder.conf.running" ]] && ! cmp -s "$cinder_run/cinder.conf" "$cinder_run/cinder.conf.running"; then
-  echo "cinder: configuration changed, restarting it"
-  for name in api scheduler volume; do
-    [[ -f "$cinder_run/$name.pid" ]] && pkill -9 -P "$(cat "$cinder_run/$name.pid")" 2>/dev/null || true
-    [[ -f "$cinder_run/$name.pid" ]] && kill -9 "$(cat "$cinder_run/$name.pid")" 2>/dev/null || true
-  done
-  sleep 1
-fi
-cp "$cinder_run/cinder.conf" "$cinder_run/cinder.conf.running"
+ci_restart_on_change "$cinder_run/cinder.conf" "$cinder_run"/{api,scheduler,volume}.pid
 if ! curl -s -o /dev/null -m 2 http://127.0.0.1:8776; then
   # Cinder's WSGI entry reads its options from sys.argv: --pyargv.
   (cd "$cinder_run" && exec nohup "$CV/bin/uwsgi" --http 127.0.0.1:8776 --http-keepalive \

@@ -75,9 +75,7 @@ if ! mariadb-admin --socket=/run/mysqld/mysqld.sock ping >/dev/null 2>&1; then
     </dev/null >"$neutron_run/mariadb.out" 2>&1 &)
   for _ in $(seq 1 60); do mariadb-admin --socket=/run/mysqld/mysqld.sock ping >/dev/null 2>&1 && break; sleep 0.5; done
 fi
-mariadb --socket=/run/mysqld/mysqld.sock -e "CREATE DATABASE IF NOT EXISTS neutron;
-  CREATE USER IF NOT EXISTS 'neutron'@'127.0.0.1' IDENTIFIED BY 'neutron';
-  GRANT ALL ON neutron.* TO 'neutron'@'127.0.0.1';"
+ci_mariadb_db neutron
 
 cp "$NV/etc/neutron/api-paste.ini" "$neutron_run/api-paste.ini"
 cat >"$neutron_run/neutron.conf" <<EOF
@@ -135,13 +133,7 @@ if [[ ! -f "$neutron_run/.synced" ]]; then
   "$NV/bin/neutron-db-manage" --config-file "$neutron_run/neutron.conf" upgrade heads >"$neutron_run/db-manage.log" 2>&1
   touch "$neutron_run/.synced"
 fi
-if [[ -f "$neutron_run/neutron.conf.running" ]] && ! cmp -s "$neutron_run/neutron.conf" "$neutron_run/neutron.conf.running"; then
-  echo "neutron: configuration changed, restarting it"
-  pkill -9 -P "$(cat "$neutron_run/api.pid")" 2>/dev/null || true
-  kill -9 "$(cat "$neutron_run/api.pid")" 2>/dev/null || true
-  for _ in $(seq 1 20); do curl -s -o /dev/null -m 1 http://127.0.0.1:9696 || break; sleep 0.5; done
-fi
-cp "$neutron_run/neutron.conf" "$neutron_run/neutron.conf.running"
+ci_restart_on_change "$neutron_run/neutron.conf" "$neutron_run/api.pid"
 if ! curl -s -o /dev/null -m 2 http://127.0.0.1:9696; then
   (cd "$neutron_run" && OS_NEUTRON_CONFIG_DIR="$neutron_run" OS_NEUTRON_CONFIG_FILES=neutron.conf \
     exec nohup "$NV/bin/uwsgi" --ini "$neutron_run/uwsgi.ini") </dev/null >"$neutron_run/api.out" 2>&1 &

@@ -15,6 +15,32 @@
 # Set NUVOLA_CI_SKIP_NOVA=1 to skip it.
 set -euo pipefail
 
+# A MariaDB database with a user of the same name (and password).
+ci_mariadb_db() {
+  mariadb --socket=/run/mysqld/mysqld.sock -e "CREATE DATABASE IF NOT EXISTS $1;
+    CREATE USER IF NOT EXISTS '$1'@'127.0.0.1' IDENTIFIED BY '$1';
+    GRANT ALL ON $1.* TO '$1'@'127.0.0.1';"
+}
+# Stops the services of the pid files given when configuration $1 changed
+# since they started (a new version of these scripts); the caller then
+# starts what is not running. uwsgi waits a minute for workers with live
+# threads, so this does not ask twice.
+ci_restart_on_change() { # conf pidfile...
+  local conf=$1
+  shift
+  if [[ -f "$conf.running" ]] && ! cmp -s "$conf" "$conf.running"; then
+    echo "ci: $(basename "$conf") changed, restarting its services"
+    local pidfile
+    for pidfile in "$@"; do
+      [[ -f "$pidfile" ]] || continue
+      pkill -9 -P "$(cat "$pidfile")" 2>/dev/null || true
+      kill -9 "$(cat "$pidfile")" 2>/dev/null || true
+    done
+    sleep 1
+  fi
+  cp "$conf" "$conf.running"
+}
+
 nova_cache=${NUVOLA_CI_CACHE:-/var/cache/nuvola-ci}
 nova_run="$nova_cache/nova-run"
 ks="$NUVOLA_TEST_KEYSTONE_URL"
@@ -181,20 +207,7 @@ start_api() { # name port module env...
     --master --die-on-term --processes 1 --threads 4 --pidfile "$nova_run/$name.pid") </dev/null >"$nova_run/$name.out" 2>&1 &
   nova_wait "http://127.0.0.1:$port"
 }
-# A changed nova.conf (a new version of this script) restarts Nova.
-if [[ -f "$nova_run/nova.conf.running" ]] && ! cmp -s "$nova_run/nova.conf" "$nova_run/nova.conf.running"; then
-  echo "nova: configuration changed, restarting Nova"
-  for name in nova-api conductor scheduler compute; do
-    [[ -f "$nova_run/$name.pid" ]] && kill "$(cat "$nova_run/$name.pid")" 2>/dev/null || true
-  done
-  for _ in $(seq 1 20); do nova_up http://127.0.0.1:8774 || break; sleep 0.5; done
-  # uwsgi waits a minute for a worker with live threads: do not.
-  for name in nova-api conductor scheduler compute; do
-    [[ -f "$nova_run/$name.pid" ]] && pkill -9 -P "$(cat "$nova_run/$name.pid")" 2>/dev/null || true
-    [[ -f "$nova_run/$name.pid" ]] && kill -9 "$(cat "$nova_run/$name.pid")" 2>/dev/null || true
-  done
-  sleep 1
-fi
+ci_restart_on_change "$nova_run/nova.conf" "$nova_run"/{nova-api,conductor,scheduler,compute}.pid
 source "$(dirname "${BASH_SOURCE[0]}")/neutron.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/cinder.sh"
 start_api placement 8778 placement.wsgi.api:application OS_PLACEMENT_CONFIG_DIR="$nova_run/placement"
@@ -212,7 +225,6 @@ for svc in conductor scheduler compute; do
     echo $! >"$nova_run/$svc.pid"
   fi
 done
-cp "$nova_run/nova.conf" "$nova_run/nova.conf.running"
 # Flavors, the image, the networks; waits until the compute host is mapped.
 python3 "$(dirname "${BASH_SOURCE[0]}")/openstack-seed.py" "$ks"
 export NUVOLA_TEST_NOVA=1
