@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
 # Sourced by .ci/cloud.sh after Keystone is up: Nova with its fake virt
 # driver, Placement and Glance from PyPI, on the CI PostgreSQL and a Debian
-# RabbitMQ, and Neutron (.ci/neutron.sh: ML2/OVN on MariaDB), all
-# registered in the Keystone that cloud.sh started. Also makes, once, the
-# flavors, the image and the networks the driver tests use: flavors
-# `m1.tiny` (1 vCPU, 512 MiB) and `m1.small` (1 vCPU, 2 GiB), image
-# `cirros` (a few bytes in Glance's file store), the external network
-# `public` (floating IPs) and a shared tenant network `private` routed to
-# it. Exports NUVOLA_TEST_NOVA=1 once a server can be built.
+# RabbitMQ, plus Neutron (.ci/neutron.sh: ML2/OVN, on MariaDB) and Cinder
+# (.ci/cinder.sh: fake volume driver, on MariaDB), all registered in the
+# Keystone that cloud.sh started. .ci/openstack-seed.py then makes, once,
+# what the driver tests use: flavors `m1.tiny` (1 vCPU, 512 MiB) and
+# `m1.small` (1 vCPU, 2 GiB), image `cirros` (a few bytes in Glance's file
+# store), volume type `standard`, the external network `public` (floating
+# IPs) and a shared tenant network `private` routed to it, and lifts the
+# quotas of project `admin`. Exports NUVOLA_TEST_NOVA=1.
 #
-# The fake virt driver "runs" servers without a hypervisor: Nova's API,
-# scheduler, conductor, compute manager, Placement claims, Neutron port
-# binding and Cinder-less volume paths are all real; no guest boots.
-# Set NUVOLA_CI_SKIP_NOVA=1 to skip it.
+# The fake drivers boot no guest and make no block device; everything
+# else is the real services: Nova's API, scheduler, conductor and compute
+# manager, Placement claims, Neutron port binding, routers and floating
+# IPs, Cinder volumes, types, quotas and attachments.
+# Set NUVOLA_CI_SKIP_NOVA=1 (for cloud.sh) to skip it.
 set -euo pipefail
 
 # A MariaDB database with a user of the same name (and password).
