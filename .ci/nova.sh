@@ -1,9 +1,47 @@
 #!/usr/bin/env bash
-# Experimental, opt-in (NUVOLA_CI_NOVA=1, sourced after .ci/cloud.sh):
-# Nova with its fake virt driver, Placement and Glance from PyPI, on the CI
-# PostgreSQL and a Debian RabbitMQ, registered in the Keystone that
-# cloud.sh started. Exports NUVOLA_TEST_NOVA=1 when a server can be built.
+# Sourced by .ci/cloud.sh after Keystone is up: Nova with its fake virt
+# driver, Placement and Glance from PyPI, on the CI PostgreSQL and a Debian
+# RabbitMQ, plus Neutron (.ci/neutron.sh: ML2/OVN, on MariaDB) and Cinder
+# (.ci/cinder.sh: fake volume driver, on MariaDB), all registered in the
+# Keystone that cloud.sh started. .ci/openstack-seed.py then makes, once,
+# what the driver tests use: flavors `m1.tiny` (1 vCPU, 512 MiB) and
+# `m1.small` (1 vCPU, 2 GiB), image `cirros` (a few bytes in Glance's file
+# store), volume type `standard`, the external network `public` (floating
+# IPs) and a shared tenant network `private` routed to it, and lifts the
+# quotas of project `admin`. Exports NUVOLA_TEST_NOVA=1.
+#
+# The fake drivers boot no guest and make no block device; everything
+# else is the real services: Nova's API, scheduler, conductor and compute
+# manager, Placement claims, Neutron port binding, routers and floating
+# IPs, Cinder volumes, types, quotas and attachments.
+# Set NUVOLA_CI_SKIP_NOVA=1 (for cloud.sh) to skip it.
 set -euo pipefail
+
+# A MariaDB database with a user of the same name (and password).
+ci_mariadb_db() {
+  mariadb --socket=/run/mysqld/mysqld.sock -e "CREATE DATABASE IF NOT EXISTS $1;
+    CREATE USER IF NOT EXISTS '$1'@'127.0.0.1' IDENTIFIED BY '$1';
+    GRANT ALL ON $1.* TO '$1'@'127.0.0.1';"
+}
+# Stops the services of the pid files given when configuration $1 changed
+# since they started (a new version of these scripts); the caller then
+# starts what is not running. uwsgi waits a minute for workers with live
+# threads, so this does not ask twice.
+ci_restart_on_change() { # conf pidfile...
+  local conf=$1
+  shift
+  if [[ -f "$conf.running" ]] && ! cmp -s "$conf" "$conf.running"; then
+    echo "ci: $(basename "$conf") changed, restarting its services"
+    local pidfile
+    for pidfile in "$@"; do
+      [[ -f "$pidfile" ]] || continue
+      pkill -9 -P "$(cat "$pidfile")" 2>/dev/null || true
+      kill -9 "$(cat "$pidfile")" 2>/dev/null || true
+    done
+    sleep 1
+  fi
+  cp "$conf" "$conf.running"
+}
 
 nova_cache=${NUVOLA_CI_CACHE:-/var/cache/nuvola-ci}
 nova_run="$nova_cache/nova-run"
@@ -25,12 +63,30 @@ for db in nova_api nova nova_cell0 placement glance; do
     su postgres -c "psql -qc 'CREATE DATABASE $db OWNER nova'"
 done
 
+# Neutron's and Cinder's venvs install in the background meanwhile (the
+# downloads overlap); neutron.sh and cinder.sh find them installed.
+nova_side_venv() { # dir packages...
+  local dir=$1
+  shift
+  [[ -f "$dir/.installed" && "$(cat "$dir/.installed")" == "$*" ]] && return 0
+  local start=$SECONDS
+  rm -rf "$dir"
+  python3 -m venv "$dir"
+  "$dir/bin/pip" install -q --disable-pip-version-check "$@"
+  echo "$*" >"$dir/.installed"
+  echo "nova: installed $* in $((SECONDS - start)) s"
+}
+nova_side_venv "$nova_cache/neutron" neutron pymysql uwsgi &
+nova_installs=("$!")
+nova_side_venv "$nova_cache/cinder" cinder pymysql uwsgi fixtures &
+nova_installs+=("$!")
 if [[ ! -f "$nova_cache/nova/.installed" ]]; then
   python3 -m venv "$nova_cache/nova"
   "$nova_cache/nova/bin/pip" install -q nova openstack-placement glance psycopg2-binary uwsgi
   touch "$nova_cache/nova/.installed"
 fi
 V="$nova_cache/nova"
+for pid in "${nova_installs[@]}"; do wait "$pid"; done
 
 # Keystone: services and endpoints (public + internal), idempotently.
 token=$(curl -s -D - -o /dev/null -H 'Content-Type: application/json' "$ks/auth/tokens" -d '{"auth":{"identity":{"methods":["password"],"password":{"user":{"name":"admin","domain":{"name":"Default"},"password":"nuvola-admin"}}},"scope":{"project":{"name":"admin","domain":{"name":"Default"}}}}}' | awk -F': ' 'tolower($1)=="x-subject-token"{print $2}' | tr -d '\r')
@@ -46,6 +102,8 @@ ks_service() { # type name url
   fi
 }
 ks_service compute nova http://127.0.0.1:8774/v2.1
+ks_service network neutron http://127.0.0.1:9696
+ks_service volumev3 cinderv3 'http://127.0.0.1:8776/v3/%(project_id)s'
 ks_service placement placement http://127.0.0.1:8778
 ks_service image glance http://127.0.0.1:9292
 
@@ -90,7 +148,9 @@ EOF
 cat >"$nova_run/nova.conf" <<EOF
 [DEFAULT]
 transport_url = rabbit://guest:guest@127.0.0.1:5672/
-compute_driver = fake.SmallFakeDriver
+compute_driver = fake.FakeDriverWithoutFakeNodes
+vif_plugging_is_fatal = false
+vif_plugging_timeout = 0
 state_path = $nova_run/state
 my_ip = 127.0.0.1
 host = nuvola-ci
@@ -105,6 +165,15 @@ $authtoken
 [placement]
 $authtoken
 valid_interfaces = public
+[neutron]
+$authtoken
+valid_interfaces = public
+[cinder]
+os_region_name = RegionOne
+[service_user]
+# Cinder lets only Nova (a service token) detach a server's volume.
+send_service_user_token = true
+$authtoken
 [glance]
 valid_interfaces = public
 region_name = RegionOne
@@ -136,17 +205,29 @@ start_api() { # name port module env...
   local name=$1 port=$2 module=$3
   shift 3
   nova_up "http://127.0.0.1:$port" && return 0
-  (cd "$nova_run" && env "$@" nohup "$V/bin/uwsgi" --http "127.0.0.1:$port" --http-keepalive --module "$module" \
-    --master --die-on-term --processes 1 --threads 4 --pidfile "$nova_run/$name.pid" </dev/null >"$nova_run/$name.out" 2>&1 &)
+  (cd "$nova_run" && exec env "$@" nohup "$V/bin/uwsgi" --http "127.0.0.1:$port" --http-keepalive --module "$module" \
+    --master --die-on-term --processes 1 --threads 4 --pidfile "$nova_run/$name.pid") </dev/null >"$nova_run/$name.out" 2>&1 &
   nova_wait "http://127.0.0.1:$port"
 }
+ci_restart_on_change "$nova_run/nova.conf" "$nova_run"/{nova-api,conductor,scheduler,compute}.pid
+source "$(dirname "${BASH_SOURCE[0]}")/neutron.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/cinder.sh"
 start_api placement 8778 placement.wsgi.api:application OS_PLACEMENT_CONFIG_DIR="$nova_run/placement"
 start_api glance 9292 glance.wsgi.api:application OS_GLANCE_CONFIG_DIR="$nova_run/glance-etc"
 start_api nova-api 8774 nova.wsgi.osapi_compute:application OS_NOVA_CONFIG_DIR="$nova_run" "OS_NOVA_CONFIG_FILES=api-paste.ini;nova.conf"
+# nova-compute refuses to start on a host it knew without the node
+# identity file of its first start (lost with a cleaned state folder).
+if [[ ! -f "$nova_run/state/compute_id" ]]; then
+  node_uuid=$(su postgres -c "psql -d nova -qtAc \"SELECT uuid FROM compute_nodes WHERE host = 'nuvola-ci' AND deleted = 0 LIMIT 1\"")
+  [[ -n "$node_uuid" ]] && echo "$node_uuid" >"$nova_run/state/compute_id"
+fi
 for svc in conductor scheduler compute; do
   if [[ ! -f "$nova_run/$svc.pid" ]] || ! kill -0 "$(cat "$nova_run/$svc.pid")" 2>/dev/null; then
-    (cd "$nova_run" && nohup "$V/bin/nova-$svc" --config-file "$nova_run/nova.conf" </dev/null >"$nova_run/$svc.out" 2>&1 & echo $! >"$nova_run/$svc.pid")
+    (cd "$nova_run" && exec nohup "$V/bin/nova-$svc" --config-file "$nova_run/nova.conf") </dev/null >"$nova_run/$svc.out" 2>&1 &
+    echo $! >"$nova_run/$svc.pid"
   fi
 done
+# Flavors, the image, the networks; waits until the compute host is mapped.
+python3 "$(dirname "${BASH_SOURCE[0]}")/openstack-seed.py" "$ks"
 export NUVOLA_TEST_NOVA=1
-echo "nova: APIs up (compute 8774, placement 8778, image 9292)"
+echo "nova: APIs up (compute 8774, placement 8778, image 9292, network 9696)"

@@ -172,10 +172,12 @@ impl Run<'_> {
                 self.d.physical_id = Some(attempt.attempt_id.clone());
                 self.set_attempt(&attempt, AttemptState::Ready, None);
                 self.log(format!("attempt {number}: ready on {}", attempt.provider));
+                self.log_console(number, &attempt.provider, driver.as_ref(), &attempt.attempt_id).await;
                 self.finish(DeploymentStatus::CreateComplete, None);
             }
             Ok(ProviderState::Failed { reason }) => {
                 self.log(format!("attempt {number}: failed on {}: {reason}", attempt.provider));
+                self.log_console(number, &attempt.provider, driver.as_ref(), &attempt.attempt_id).await;
                 self.next(Step::Cleanup { number, candidate, reason, failures: 0 }, 0);
             }
             Ok(ProviderState::Absent) => {
@@ -437,6 +439,18 @@ impl Run<'_> {
         self.progress.log.push(line);
     }
 
+    /// The last lines of each server's console, where the driver keeps
+    /// them, into the deployment log; a driver that cannot tell is skipped.
+    async fn log_console(&mut self, number: i64, provider: &str, driver: &dyn nuvola_drivers::Driver, attempt: &str) {
+        const LINES: usize = 20;
+        let Ok(consoles) = self.call(provider, driver.console_log(attempt)).await else { return };
+        for console in consoles {
+            let lines: Vec<&str> = console.text.lines().collect();
+            let tail = lines[lines.len().saturating_sub(LINES)..].join("\n");
+            self.log(format!("attempt {number}: console of {}:\n{tail}", console.server));
+        }
+    }
+
     fn poll_ms(&self) -> i64 {
         self.app.settings().poll_interval.as_millis() as i64
     }
@@ -459,6 +473,9 @@ fn provision_request(app: &App, d: &DeploymentRecord, c: &Candidate, attempt_id:
         .ok_or_else(|| Error::internal(format!("provider {} is no longer configured", c.provider)))?;
     let project =
         spec.groups.get(&d.user_group).and_then(|g| g.project.clone()).unwrap_or_else(|| d.user_group.clone());
+    // Accounts, keys and packages for cloud-init; a template the parser
+    // accepted is valid YAML, so an error here only loses the setup.
+    let setups = nuvola_drivers::cloud_init::node_setups(&d.template, &d.inputs).unwrap_or_default();
     let mut nodes = Vec::new();
     for node in &d.requirements.nodes {
         let placed = c
@@ -485,6 +502,7 @@ fn provision_request(app: &App, d: &DeploymentRecord, c: &Candidate, attempt_id:
                 .collect(),
             ports: node.ports.clone(),
             network: node.network,
+            setup: setups.get(&node.name).cloned().unwrap_or_default(),
         });
     }
     let (template, inputs) = (Some(d.template.clone()), d.inputs.clone());

@@ -12,12 +12,22 @@
 //! deleted until gone (directly: one synchronous DELETE; nuvola: its
 //! asynchronous delete, polled); the time to ready and the overall
 //! throughput (create to gone) are printed for both paths, and their ratio.
+//!
+//! When `.ci/cloud.sh` also started Nova (`NUVOLA_TEST_NOVA=1`), the same
+//! one-VM deployment goes N times through Nova's REST API directly (POST a
+//! server, poll it to ACTIVE, DELETE, poll to 404) and through nuvola's
+//! OpenStack driver (cloud-init, tags, security group, the same polling),
+//! both against the same Nova (fake virt driver) in the same run.
 
 use std::time::{Duration, Instant};
 
+use nuvola_drivers::http::Replay;
 use nuvola_drivers::im::{ImDriver, ImSettings};
-use nuvola_drivers::{AttemptState, DeleteState, Driver, ProvisionRequest};
-use serde_json::Value;
+use nuvola_drivers::openstack::{OpenStackDriver, OpenStackSettings};
+use nuvola_drivers::{AttemptState, DeleteState, Driver, NodeProvision, ProvisionRequest};
+use nuvola_types::{NetworkKind, PortRequirement};
+use reqwest::Method;
+use serde_json::{Value, json};
 
 const TEMPLATE: &str = r#"tosca_definitions_version: tosca_simple_yaml_1_0
 topology_template:
@@ -73,7 +83,124 @@ fn main() {
         report("nuvola IM driver", &nuvola);
         let ratio = direct.throughput() / nuvola.throughput();
         println!("throughput ratio direct / nuvola driver: {ratio:.2}");
+        if std::env::var("NUVOLA_TEST_NOVA").is_ok_and(|v| v == "1") {
+            let keystone = std::env::var("NUVOLA_TEST_KEYSTONE_URL").expect("NUVOLA_TEST_KEYSTONE_URL with Nova");
+            nova_rows(&keystone, n, concurrency).await;
+        } else {
+            println!("OpenStack rows skipped: NUVOLA_TEST_NOVA is not 1 (source .ci/cloud.sh to start Nova)");
+        }
     });
+}
+
+async fn nova_rows(keystone: &str, n: usize, concurrency: usize) {
+    let spec =
+        serde_json::from_value(json!({"name": "nova-bench", "driver": "openstack", "endpoint": keystone})).unwrap();
+    let settings = OpenStackSettings {
+        username: Some("admin".into()),
+        password: Some("nuvola-admin".into()),
+        project: Some("admin".into()),
+        region: Some("RegionOne".into()),
+        network: Some("private".into()),
+        floating_network: Some("public".into()),
+        ..OpenStackSettings::default()
+    };
+    let driver = OpenStackDriver::open(&spec, settings).unwrap();
+    println!("deploying one VM (Nova, fake virt driver, Neutron/OVN) {n} times, {concurrency} at a time");
+    let direct = run(n, concurrency, |i| direct_nova(driver.clone(), i)).await;
+    let nuvola = run(n, concurrency, |i| through_openstack(driver.clone(), i)).await;
+    report("Nova REST directly", &direct);
+    report("nuvola OpenStack drv", &nuvola);
+    let ratio = direct.throughput() / nuvola.throughput();
+    println!("throughput ratio direct / nuvola driver: {ratio:.2}");
+}
+
+/// A server through Nova's API alone: create, poll to ACTIVE, delete, poll
+/// until Nova no longer knows it.
+async fn direct_nova(d: OpenStackDriver, i: usize) -> f64 {
+    let ids = |v: Value, key: &str, name: &str| {
+        v[key].as_array().unwrap().iter().find(|x| x["name"] == name).unwrap()["id"].as_str().unwrap().to_string()
+    };
+    let call = |method: Method, service: &'static str, path: String, body: Option<Value>| {
+        let d = d.clone();
+        async move {
+            let replay = if method == Method::POST { Replay::Unsafe } else { Replay::Safe };
+            d.api(service, method, &path, replay, body.as_ref()).await.unwrap()
+        }
+    };
+    let start = Instant::now();
+    let flavor =
+        ids(call(Method::GET, "compute", "/flavors".into(), None).await.json("").unwrap(), "flavors", "m1.tiny");
+    let image = ids(
+        call(Method::GET, "image", "/v2/images?name=cirros".into(), None).await.json("").unwrap(),
+        "images",
+        "cirros",
+    );
+    let net = ids(
+        call(Method::GET, "network", "/v2.0/networks?name=private".into(), None).await.json("").unwrap(),
+        "networks",
+        "private",
+    );
+    let body = json!({"server": {"name": format!("bench-direct-{i}"), "flavorRef": flavor, "imageRef": image,
+                                 "networks": [{"uuid": net}]}});
+    let created: Value = call(Method::POST, "compute", "/servers".into(), Some(body)).await.json("").unwrap();
+    let id = created["server"]["id"].as_str().unwrap_or_else(|| panic!("create {i}: {created}")).to_string();
+    loop {
+        let v: Value = call(Method::GET, "compute", format!("/servers/{id}"), None).await.json("").unwrap();
+        match v["server"]["status"].as_str() {
+            Some("ACTIVE") => break,
+            Some("ERROR") => panic!("deploy {i} failed: {v}"),
+            _ => tokio::time::sleep(POLL).await,
+        }
+    }
+    let ready = start.elapsed().as_secs_f64() * 1000.0;
+    call(Method::DELETE, "compute", format!("/servers/{id}"), None).await;
+    while call(Method::GET, "compute", format!("/servers/{id}"), None).await.status.as_u16() != 404 {
+        tokio::time::sleep(POLL).await;
+    }
+    ready
+}
+
+/// The same VM through nuvola's OpenStack driver.
+async fn through_openstack(d: OpenStackDriver, i: usize) -> f64 {
+    let attempt = uuid::Uuid::new_v4().to_string();
+    let node = NodeProvision {
+        name: "vm".into(),
+        count: 1,
+        flavor: serde_json::from_value(json!({"name": "m1.tiny", "vcpus": 1, "ram_mb": 512, "disk_gb": 1})).unwrap(),
+        image: "cirros".into(),
+        volumes: Vec::new(),
+        ports: vec![PortRequirement {
+            name: "ssh".into(),
+            port: 22,
+            port_end: 22,
+            protocol: "tcp".into(),
+            remote_cidr: "0.0.0.0/0".into(),
+        }],
+        network: NetworkKind::Private,
+        setup: Default::default(),
+    };
+    let request = ProvisionRequest {
+        deployment_id: format!("bench-{i}"),
+        attempt_id: attempt.clone(),
+        project: "admin".into(),
+        nodes: vec![node],
+        template: None,
+        inputs: Default::default(),
+    };
+    let start = Instant::now();
+    d.create(&request).await.unwrap();
+    loop {
+        match d.status(&attempt).await.unwrap() {
+            AttemptState::Ready { .. } => break,
+            AttemptState::Building { .. } => tokio::time::sleep(POLL).await,
+            other => panic!("deploy {i}: {other:?}"),
+        }
+    }
+    let ready = start.elapsed().as_secs_f64() * 1000.0;
+    while d.delete(&attempt).await.unwrap() != DeleteState::Gone {
+        tokio::time::sleep(POLL).await;
+    }
+    ready
 }
 
 struct Run {

@@ -111,6 +111,11 @@ pub fn excerpt(body: &str) -> String {
 #[derive(Debug, Clone)]
 pub struct Http {
     client: reqwest::Client,
+    /// For [`Replay::Unsafe`] calls: a new connection each time. A pooled
+    /// connection the server closed right after its last answer fails the
+    /// next request after it was sent (uwsgi's HTTP router does this under
+    /// keep-alive), and a POST cannot be replayed to find out.
+    fresh: reqwest::Client,
     policy: CallPolicy,
 }
 
@@ -127,14 +132,19 @@ impl Http {
     /// A client with `policy`'s timeouts.
     pub fn new(policy: CallPolicy) -> Result<Http, DriverError> {
         policy.check().map_err(DriverError::Invalid)?;
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs_f64(policy.timeout_secs))
-            .connect_timeout(Duration::from_secs_f64(policy.connect_timeout_secs))
-            .pool_idle_timeout(Duration::from_secs(30))
-            .user_agent(concat!("nuvola/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| DriverError::Invalid(format!("cannot build HTTP client: {e}")))?;
-        Ok(Http { client, policy })
+        let builder = || {
+            reqwest::Client::builder()
+                .timeout(Duration::from_secs_f64(policy.timeout_secs))
+                .connect_timeout(Duration::from_secs_f64(policy.connect_timeout_secs))
+                .pool_idle_timeout(Duration::from_secs(30))
+                .user_agent(concat!("nuvola/", env!("CARGO_PKG_VERSION")))
+        };
+        let built = |b: reqwest::ClientBuilder| {
+            b.build().map_err(|e| DriverError::Invalid(format!("cannot build HTTP client: {e}")))
+        };
+        let client = built(builder())?;
+        let fresh = built(builder().pool_max_idle_per_host(0))?;
+        Ok(Http { client, fresh, policy })
     }
 
     /// The policy in force.
@@ -156,7 +166,8 @@ impl Http {
         let what = format!("{method} {}", path_of(url));
         let mut retry = 0u32;
         loop {
-            let request = build(self.client.request(method.clone(), url));
+            let client = if replay == Replay::Unsafe { &self.fresh } else { &self.client };
+            let request = build(client.request(method.clone(), url));
             let outcome = request.send().await;
             let wait = match outcome {
                 Ok(response) => {

@@ -9,6 +9,7 @@
 //! that is gone succeeds. That is what lets the durable workflow in the app
 //! layer replay a step after a crash. Drivers never touch nuvola's store.
 
+pub mod cloud_init;
 pub mod http;
 pub mod im;
 pub mod openstack;
@@ -51,6 +52,59 @@ pub struct NodeProvision {
     pub volumes: Vec<VolumeProvision>,
     pub ports: Vec<PortRequirement>,
     pub network: NetworkKind,
+    /// What the node's servers are set up with at first boot (accounts,
+    /// keys, packages); drivers that boot images pass it as cloud-init.
+    #[serde(default, skip_serializing_if = "NodeSetup::is_empty")]
+    pub setup: NodeSetup,
+}
+
+/// First-boot setup of a node's servers, from the template: the
+/// `os_users` property (INDIGO `tosca.datatypes.indigo.User`), the `os`
+/// capability's `credential`, and packages to install.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeSetup {
+    /// Accounts to create.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub users: Vec<OsUser>,
+    /// SSH public keys for the image's default user (`os.credential.token`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ssh_keys: Vec<String>,
+    /// Distribution packages to install.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub packages: Vec<String>,
+}
+
+impl NodeSetup {
+    /// Whether there is nothing to set up.
+    pub fn is_empty(&self) -> bool {
+        self.users.is_empty() && self.ssh_keys.is_empty() && self.packages.is_empty()
+    }
+
+    /// Every SSH public key given, default user's first.
+    pub fn all_keys(&self) -> impl Iterator<Item = &str> {
+        self.ssh_keys.iter().map(String::as_str).chain(self.users.iter().filter_map(|u| u.ssh_key.as_deref()))
+    }
+}
+
+/// One account on a node's servers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OsUser {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssh_key: Option<String>,
+    #[serde(default)]
+    pub sudo: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<u32>,
+}
+
+/// The console output of one server, for the deployment log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsoleLog {
+    /// The server's name, e.g. `nuvola-<attempt>-vm-0`.
+    pub server: String,
+    /// The last lines the provider kept.
+    pub text: String,
 }
 
 /// A volume to create and attach to each server of a node.
@@ -174,6 +228,35 @@ pub trait Driver: Send + Sync {
 
     /// The project's quota and usage, when the provider can tell.
     async fn project_quota(&self, project: &str) -> Result<Option<ProjectQuota>, DriverError>;
+
+    /// The console output of the attempt's servers, for the deployment
+    /// log; empty where the provider keeps none.
+    async fn console_log(&self, _attempt_id: &str) -> Result<Vec<ConsoleLog>, DriverError> {
+        Ok(Vec::new())
+    }
+}
+
+/// Polls `status` until the attempt is no longer building or `limit` has
+/// passed, waiting `first` and then half as long again each time (with
+/// jitter), at most `longest` between calls. Returns the last state.
+pub async fn settle(
+    driver: &dyn Driver,
+    attempt_id: &str,
+    first: std::time::Duration,
+    longest: std::time::Duration,
+    limit: std::time::Duration,
+) -> Result<AttemptState, DriverError> {
+    let start = std::time::Instant::now();
+    let mut wait = first;
+    loop {
+        let state = driver.status(attempt_id).await?;
+        if !matches!(state, AttemptState::Building { .. }) || start.elapsed() >= limit {
+            return Ok(state);
+        }
+        let jitter = 0.85 + 0.3 * (uuid::Uuid::new_v4().as_u128() % 1000) as f64 / 1000.0;
+        tokio::time::sleep(wait.mul_f64(jitter).min(limit.saturating_sub(start.elapsed()))).await;
+        wait = (wait * 3 / 2).min(longest);
+    }
 }
 
 /// Drivers that talk to a real cloud, by the name a provider's `driver`

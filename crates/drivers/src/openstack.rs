@@ -1,21 +1,27 @@
 //! The OpenStack driver: Keystone v3 (password or application credential,
-//! catalog, region, token refresh), Nova servers with user-data, Neutron
-//! security groups and floating IPs, Cinder volumes.
+//! catalog, region, token refresh), Nova servers with cloud-init user-data
+//! generated from the template and a key pair, Neutron networks, subnets,
+//! routers, security groups and floating IPs, Cinder volumes.
 //!
 //! Naming is the tag. Every resource an attempt creates is named
-//! `nuvola-<attempt>-<node>-<index>[-<volume>]` and carries the deployment
-//! and attempt ids in its metadata (servers, volumes) or description
-//! (security groups, floating IPs: `nuvola-attempt:<attempt>`), so that a
-//! replayed create finds what exists and a cleanup — of a failed attempt,
-//! a delete, or a crash halfway — lists and removes everything, floating
-//! IPs included, from the attempt id alone. No local state is needed.
+//! `nuvola-<attempt>-<node>-<index>[-<volume>]` (or `nuvola-<attempt>-net`,
+//! `-subnet`, `-router`, key pair `nuvola-<attempt>`) and carries the
+//! deployment and attempt ids: in its metadata and tags (servers), its
+//! metadata (volumes) or its description (Neutron objects:
+//! `nuvola-attempt:<attempt>`). A replayed create finds what exists, and a
+//! cleanup — of a failed attempt, a delete, or a crash halfway — lists and
+//! removes everything, floating IPs included, from the attempt id alone.
+//! No local state is needed, so a fresh process cleans up after a killed
+//! one.
 //!
-//! `create` makes security groups, volumes and servers; `status` moves the
-//! rest along as servers become active (attaches volumes, allocates
-//! floating IPs on the servers' ports) and reports `Ready` once every
-//! server is `ACTIVE` with its volumes and addresses. `delete` removes
-//! floating IPs, servers, then volumes and security groups once nothing
-//! uses them, answering `InProgress` until the attempt holds nothing.
+//! `create` makes the key pair, the deployment's own network when a node
+//! asks for an isolated one, security groups, volumes and servers; `status`
+//! moves the rest along as servers become active (attaches volumes,
+//! allocates floating IPs on the servers' ports) and reports `Ready` once
+//! every server is `ACTIVE` with its volumes and addresses. `delete`
+//! removes floating IPs, servers, volumes, then routers, networks, security
+//! groups and the key pair once nothing uses them, answering `InProgress`
+//! until the attempt holds nothing.
 
 pub mod keystone;
 
@@ -30,11 +36,16 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use self::keystone::Session;
+use crate::cloud_init::{self, NodeIdentity};
 use crate::http::{CallPolicy, Http, Replay, Reply, excerpt};
 use crate::{
-    AttemptState, DeleteState, Driver, DriverError, InstanceAttributes, NodeProvision, ProjectQuota, ProvisionRequest,
-    Resource, ResourceKind,
+    AttemptState, ConsoleLog, DeleteState, Driver, DriverError, InstanceAttributes, NodeProvision, ProjectQuota,
+    ProvisionRequest, Resource, ResourceKind,
 };
+
+/// The Nova API microversion the driver speaks (server tags at creation,
+/// `networks: "auto"`).
+pub const COMPUTE_MICROVERSION: &str = "2.52";
 
 /// How nuvola reaches one OpenStack site; the provider's `settings`.
 /// The provider's `endpoint` is the Keystone v3 URL.
@@ -73,10 +84,15 @@ pub struct OpenStackSettings {
     pub network: Option<String>,
     /// External network (name or id) floating IPs come from.
     pub floating_network: Option<String>,
-    /// Nova key pair injected into servers.
+    /// Nova key pair injected into servers; without one, the first SSH
+    /// key of the template becomes a key pair of the attempt's own.
     pub key_name: Option<String>,
-    /// cloud-init user-data given to every server.
+    /// More user-data for every server, sent after the cloud-config nuvola
+    /// generates from the template.
     pub user_data: Option<String>,
+    /// The CIDR of a deployment's own network (nodes whose network is
+    /// `isolated`).
+    pub isolated_cidr: String,
     /// Timeouts and retries of every call.
     pub calls: CallPolicy,
 }
@@ -98,6 +114,7 @@ impl Default for OpenStackSettings {
             floating_network: None,
             key_name: None,
             user_data: None,
+            isolated_cidr: "192.168.80.0/24".into(),
             calls: CallPolicy::default(),
         }
     }
@@ -167,6 +184,28 @@ fn server_name(attempt: &str, node: &str, index: u32) -> String {
     format!("{}{node}-{index}", prefix(attempt))
 }
 
+/// Nova's longest tag.
+const MAX_TAG: usize = 60;
+
+/// A server's tags: attempt and deployment, each left out when too long
+/// for a Nova tag (the metadata, which has room, still carries both).
+fn server_tags(attempt: &str, deployment: &str) -> Vec<String> {
+    [format!("nuvola-attempt:{attempt}"), format!("nuvola-deployment:{deployment}")]
+        .into_iter()
+        .filter(|t| t.len() <= MAX_TAG)
+        .collect()
+}
+
+/// The name of the attempt's own key pair.
+pub fn keypair_name(attempt_id: &str) -> String {
+    format!("nuvola-{attempt_id}")
+}
+
+/// The attempt id a Neutron description names, if it is one of nuvola's.
+fn described_attempt(description: &Value) -> Option<String> {
+    description.as_str()?.strip_prefix("nuvola-attempt:").map(str::to_string)
+}
+
 fn regex_escape(s: &str) -> String {
     s.chars()
         .flat_map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { vec![c] } else { vec!['\\', c] })
@@ -234,7 +273,10 @@ impl OpenStackDriver {
                 .inner
                 .http
                 .send(method.clone(), &url, replay, |r| {
-                    let r = r.header("X-Auth-Token", &token.value).header("Accept", "application/json");
+                    let mut r = r.header("X-Auth-Token", &token.value).header("Accept", "application/json");
+                    if service == "compute" {
+                        r = r.header("OpenStack-API-Version", format!("compute {COMPUTE_MICROVERSION}"));
+                    }
                     match body {
                         Some(b) => r.json(b),
                         None => r,
@@ -350,7 +392,13 @@ impl OpenStackDriver {
         let d = description(attempt);
         let encoded = url::form_urlencoded::byte_serialize(d.as_bytes()).collect::<String>();
         let v = self.get("network", &format!("/v2.0/{what}?description={encoded}")).await?;
-        Ok(v[what].as_array().into_iter().flatten().filter(|x| x["description"] == d.as_str()).cloned().collect())
+        Ok(v[collection_key(what)]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|x| x["description"] == d.as_str())
+            .cloned()
+            .collect())
     }
 
     async fn ensure_security_group(
@@ -378,6 +426,92 @@ impl OpenStackDriver {
     }
 }
 
+/// The key of a Neutron collection in its JSON (`security-groups` is
+/// listed under `security_groups`).
+fn collection_key(path: &str) -> String {
+    path.replace('-', "_")
+}
+
+/// A JSON string, or "" for anything else.
+fn str_of(v: &Value) -> &str {
+    v.as_str().unwrap_or_default()
+}
+
+impl OpenStackDriver {
+    /// The key pair servers get: the provider's, or one of the attempt's
+    /// own made from the first SSH key of the template; none without keys.
+    async fn ensure_keypair(&self, request: &ProvisionRequest) -> Result<Option<String>, DriverError> {
+        if let Some(name) = &self.inner.settings.key_name {
+            return Ok(Some(name.clone()));
+        }
+        let Some(key) = request.nodes.iter().find_map(|n| n.setup.all_keys().next()) else {
+            return Ok(None);
+        };
+        let name = keypair_name(&request.attempt_id);
+        let reply = self.api("compute", Method::GET, &format!("/os-keypairs/{name}"), Replay::Safe, None).await?;
+        if reply.ok() {
+            return Ok(Some(name));
+        }
+        let body = json!({"keypair": {"name": name, "public_key": key.trim()}});
+        let reply = self.api("compute", Method::POST, "/os-keypairs", Replay::Unsafe, Some(&body)).await?;
+        if !reply.ok() && reply.status != StatusCode::CONFLICT {
+            return Err(refusal("compute", &format!("importing key pair {name}"), &reply));
+        }
+        Ok(Some(name))
+    }
+
+    /// The attempt's own network, subnet and (with a floating network) a
+    /// router to it; returns the network id. Each piece is looked up by
+    /// name and description first, so a replay after a crash completes
+    /// what exists.
+    async fn ensure_isolated_network(&self, attempt: &str) -> Result<String, DriverError> {
+        let base = prefix(attempt);
+        let description = description(attempt);
+        let find = |items: Vec<Value>, name: String| {
+            items.into_iter().find(|x| x["name"] == name.as_str()).map(|x| str_of(&x["id"]).to_string())
+        };
+        let network = match find(self.described("networks", attempt).await?, format!("{base}net")) {
+            Some(id) => id,
+            None => {
+                let body = json!({"network": {"name": format!("{base}net"), "description": description}});
+                let v = self.post("network", "/v2.0/networks", &body, "creating the deployment's network").await?;
+                str_of(&v["network"]["id"]).to_string()
+            }
+        };
+        let subnet = match find(self.described("subnets", attempt).await?, format!("{base}subnet")) {
+            Some(id) => id,
+            None => {
+                let body = json!({"subnet": {"name": format!("{base}subnet"), "description": description,
+                    "network_id": network, "ip_version": 4, "cidr": self.inner.settings.isolated_cidr}});
+                let v = self.post("network", "/v2.0/subnets", &body, "creating the deployment's subnet").await?;
+                str_of(&v["subnet"]["id"]).to_string()
+            }
+        };
+        let Some(external) = &self.inner.settings.floating_network else {
+            return Ok(network);
+        };
+        let router = match find(self.described("routers", attempt).await?, format!("{base}router")) {
+            Some(id) => id,
+            None => {
+                let external = self.network_id(external).await?;
+                let body = json!({"router": {"name": format!("{base}router"), "description": description,
+                    "external_gateway_info": {"network_id": external}}});
+                let v = self.post("network", "/v2.0/routers", &body, "creating the deployment's router").await?;
+                str_of(&v["router"]["id"]).to_string()
+            }
+        };
+        let ports = self.get("network", &format!("/v2.0/ports?device_id={router}&network_id={network}")).await?;
+        if ports["ports"].as_array().is_none_or(|p| p.is_empty()) {
+            let path = format!("/v2.0/routers/{router}/add_router_interface");
+            let body = json!({"subnet_id": subnet});
+            self.api("network", Method::PUT, &path, Replay::Unsafe, Some(&body)).await.and_then(|r| {
+                if r.ok() { Ok(()) } else { Err(refusal("network", "attaching the router to the subnet", &r)) }
+            })?;
+        }
+        Ok(network)
+    }
+}
+
 /// The addresses of a server from Nova's `addresses` map.
 fn addresses_of(server: &Value) -> (String, Option<String>) {
     let mut fixed = None;
@@ -400,10 +534,17 @@ fn addresses_of(server: &Value) -> (String, Option<String>) {
 #[async_trait]
 impl Driver for OpenStackDriver {
     async fn create(&self, request: &ProvisionRequest) -> Result<(), DriverError> {
-        let existing = self.servers(&request.attempt_id).await?;
-        let network = match &self.inner.settings.network {
+        let attempt = &request.attempt_id;
+        let existing = self.servers(attempt).await?;
+        let key_name = self.ensure_keypair(request).await?;
+        let shared = match &self.inner.settings.network {
             Some(n) => Some(self.network_id(n).await?),
             None => None,
+        };
+        let isolated = if request.nodes.iter().any(|n| n.network == NetworkKind::Isolated) {
+            Some(self.ensure_isolated_network(attempt).await?)
+        } else {
+            None
         };
         for node in &request.nodes {
             let flavor = self.flavor_id(&node.flavor.name).await?;
@@ -412,41 +553,59 @@ impl Driver for OpenStackDriver {
             if secured {
                 self.ensure_security_group(request, node).await?;
             }
+            let network = if node.network == NetworkKind::Isolated { isolated.as_ref() } else { shared.as_ref() };
             for index in 0..node.count {
-                let name = server_name(&request.attempt_id, &node.name, index);
+                let name = server_name(attempt, &node.name, index);
                 for volume in &node.volumes {
                     let vname = format!("{name}-{}", volume.name);
-                    if self.volumes(&request.attempt_id).await?.iter().any(|v| v["name"] == vname.as_str()) {
+                    if self.volumes(attempt).await?.iter().any(|v| v["name"] == vname.as_str()) {
                         continue;
                     }
                     let mut body = json!({"volume": {"name": vname, "size": volume.size_gb, "metadata": {
-                        "nuvola_attempt": request.attempt_id, "nuvola_deployment": request.deployment_id,
+                        "nuvola_attempt": attempt, "nuvola_deployment": request.deployment_id,
                         "nuvola_server": name}}});
                     if let Some(t) = &volume.volume_type {
                         body["volume"]["volume_type"] = json!(t);
                     }
-                    self.post("volumev3", "/volumes", &body, "creating a volume").await?;
+                    self.post("volumev3", "/volumes", &body, &format!("creating volume {vname}")).await?;
                 }
                 if existing.iter().any(|s| s["name"] == name.as_str()) {
                     continue;
                 }
+                let identity = NodeIdentity {
+                    deployment_id: &request.deployment_id,
+                    attempt_id: attempt,
+                    node: &node.name,
+                    index,
+                    hostname: &format!("{}-{index}", node.name),
+                };
+                let data = cloud_init::user_data(&node.setup, &identity, self.inner.settings.user_data.as_deref());
+                let encoded = base64::engine::general_purpose::STANDARD.encode(&data);
+                if encoded.len() > cloud_init::MAX_ENCODED {
+                    return Err(DriverError::Invalid(format!(
+                        "{}: the user-data of node {} is {} bytes once encoded; Nova takes at most {}",
+                        self.inner.provider,
+                        node.name,
+                        encoded.len(),
+                        cloud_init::MAX_ENCODED
+                    )));
+                }
                 let mut server = json!({
                     "name": name, "flavorRef": flavor, "imageRef": image,
-                    "metadata": {"nuvola_attempt": request.attempt_id, "nuvola_deployment": request.deployment_id,
+                    "metadata": {"nuvola_attempt": attempt, "nuvola_deployment": request.deployment_id,
                                  "nuvola_node": node.name, "nuvola_public": (node.network == NetworkKind::Public).to_string()},
-                    "networks": match &network { Some(id) => json!([{"uuid": id}]), None => json!("auto") },
+                    "tags": server_tags(attempt, &request.deployment_id),
+                    "networks": match network { Some(id) => json!([{"uuid": id}]), None => json!("auto") },
+                    "user_data": encoded,
                 });
                 if secured {
-                    server["security_groups"] =
-                        json!([{"name": format!("{}{}", prefix(&request.attempt_id), node.name)}]);
+                    server["security_groups"] = json!([{"name": format!("{}{}", prefix(attempt), node.name)}]);
                 }
-                if let Some(key) = &self.inner.settings.key_name {
+                if let Some(key) = &key_name {
                     server["key_name"] = json!(key);
                 }
-                if let Some(data) = &self.inner.settings.user_data {
-                    server["user_data"] = json!(base64::engine::general_purpose::STANDARD.encode(data));
-                }
-                self.post("compute", "/servers", &json!({"server": server}), "creating a server").await?;
+                self.post("compute", "/servers", &json!({"server": server}), &format!("creating server {name}"))
+                    .await?;
             }
         }
         Ok(())
@@ -538,38 +697,58 @@ impl Driver for OpenStackDriver {
 
     async fn delete(&self, attempt_id: &str) -> Result<DeleteState, DriverError> {
         let mut left = 0usize;
-        if self.endpoint("network").await.is_ok() {
+        let networking = self.endpoint("network").await.is_ok();
+        if networking {
             for fip in self.described("floatingips", attempt_id).await? {
-                if !self
-                    .remove("network", &format!("/v2.0/floatingips/{}", fip["id"].as_str().unwrap_or_default()))
-                    .await?
-                {
+                if !self.remove("network", &format!("/v2.0/floatingips/{}", str_of(&fip["id"]))).await? {
                     left += 1;
                 }
             }
         }
         for s in self.servers(attempt_id).await? {
-            self.remove("compute", &format!("/servers/{}", s["id"].as_str().unwrap_or_default())).await?;
+            self.remove("compute", &format!("/servers/{}", str_of(&s["id"]))).await?;
             left += 1;
         }
         if self.endpoint("volumev3").await.is_ok() {
             for v in self.volumes(attempt_id).await? {
                 if v["status"] == "deleting"
-                    || !self.remove("volumev3", &format!("/volumes/{}", v["id"].as_str().unwrap_or_default())).await?
+                    || !self.remove("volumev3", &format!("/volumes/{}", str_of(&v["id"]))).await?
                 {
                     left += 1;
                 }
             }
         }
-        if left == 0 && self.endpoint("network").await.is_ok() {
-            for sg in self.described("security-groups", attempt_id).await? {
-                if !self
-                    .remove("network", &format!("/v2.0/security-groups/{}", sg["id"].as_str().unwrap_or_default()))
-                    .await?
-                {
+        if left == 0 && networking {
+            for router in self.described("routers", attempt_id).await? {
+                let id = str_of(&router["id"]);
+                let ports = self.get("network", &format!("/v2.0/ports?device_id={id}")).await?;
+                for port in ports["ports"].as_array().into_iter().flatten() {
+                    if port["device_owner"] == "network:router_interface" {
+                        let body = json!({"port_id": port["id"]});
+                        let path = format!("/v2.0/routers/{id}/remove_router_interface");
+                        let reply = self.api("network", Method::PUT, &path, Replay::Safe, Some(&body)).await?;
+                        if !reply.ok() && reply.status != StatusCode::NOT_FOUND {
+                            return Err(refusal("network", &format!("detaching router {id} from its subnet"), &reply));
+                        }
+                    }
+                }
+                if !self.remove("network", &format!("/v2.0/routers/{id}")).await? {
                     left += 1;
                 }
             }
+            for net in self.described("networks", attempt_id).await? {
+                if !self.remove("network", &format!("/v2.0/networks/{}", str_of(&net["id"]))).await? {
+                    left += 1;
+                }
+            }
+            for sg in self.described("security-groups", attempt_id).await? {
+                if !self.remove("network", &format!("/v2.0/security-groups/{}", str_of(&sg["id"]))).await? {
+                    left += 1;
+                }
+            }
+        }
+        if left == 0 {
+            self.remove("compute", &format!("/os-keypairs/{}", keypair_name(attempt_id))).await?;
         }
         Ok(if left == 0 { DeleteState::Gone } else { DeleteState::InProgress })
     }
@@ -620,6 +799,25 @@ impl Driver for OpenStackDriver {
                     &json!("ACTIVE"),
                 ));
             }
+            for n in self.described("networks", attempt_id).await? {
+                out.push(view(&n["id"], ResourceKind::Network, &n["name"], &Value::Null, &Value::Null, &n["status"]));
+            }
+            for r in self.described("routers", attempt_id).await? {
+                out.push(view(&r["id"], ResourceKind::Network, &r["name"], &Value::Null, &Value::Null, &r["status"]));
+            }
+            for s in out.iter().filter(|r| r.kind == ResourceKind::Server).cloned().collect::<Vec<_>>() {
+                let ports = self.get("network", &format!("/v2.0/ports?device_id={}", s.id)).await?;
+                for p in ports["ports"].as_array().into_iter().flatten() {
+                    out.push(Resource {
+                        id: str_of(&p["id"]).into(),
+                        kind: ResourceKind::Port,
+                        name: format!("{}-port", s.name),
+                        node: s.node.clone(),
+                        state: str_of(&p["status"]).into(),
+                        ..s.clone()
+                    });
+                }
+            }
             for f in self.described("floatingips", attempt_id).await? {
                 out.push(view(
                     &f["id"],
@@ -635,6 +833,9 @@ impl Driver for OpenStackDriver {
     }
 
     async fn inventory(&self) -> Result<Vec<Resource>, DriverError> {
+        // Every attempt anything of nuvola's names, whichever kind of
+        // resource survived: a crash can leave a floating IP or a network
+        // with no server.
         let v = self.get("compute", "/servers/detail?name=%5Enuvola-").await?;
         let mut attempts: Vec<String> = v["servers"]
             .as_array()
@@ -642,6 +843,28 @@ impl Driver for OpenStackDriver {
             .flatten()
             .filter_map(|s| s["metadata"]["nuvola_attempt"].as_str().map(str::to_string))
             .collect();
+        if self.endpoint("network").await.is_ok() {
+            for what in ["floatingips", "security-groups", "networks", "routers"] {
+                let v = self.get("network", &format!("/v2.0/{what}")).await?;
+                attempts.extend(
+                    v[collection_key(what)]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|x| described_attempt(&x["description"])),
+                );
+            }
+        }
+        if self.endpoint("volumev3").await.is_ok() {
+            let v = self.get("volumev3", "/volumes/detail").await?;
+            attempts.extend(
+                v["volumes"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|x| x["metadata"]["nuvola_attempt"].as_str().map(str::to_string)),
+            );
+        }
         attempts.sort();
         attempts.dedup();
         let mut out = Vec::new();
@@ -663,14 +886,42 @@ impl Driver for OpenStackDriver {
         q.used.instances = used("totalInstancesUsed");
         q.used.cores = used("totalCoresUsed");
         q.used.ram_mb = used("totalRAMUsed");
-        if let Ok(v) = self.get("volumev3", "/limits").await {
+        if self.endpoint("volumev3").await.is_ok() {
+            let v = self.get("volumev3", "/limits").await?;
             let a = &v["limits"]["absolute"];
             q.limits.volumes = a["maxTotalVolumes"].as_i64().and_then(|n| u64::try_from(n).ok());
             q.limits.volume_gb = a["maxTotalVolumeGigabytes"].as_i64().and_then(|n| u64::try_from(n).ok());
             q.used.volumes = a["totalVolumesUsed"].as_u64().unwrap_or(0);
             q.used.volume_gb = a["totalGigabytesUsed"].as_u64().unwrap_or(0);
         }
+        if self.endpoint("network").await.is_ok()
+            && let Some(project) = self.project_id().await?
+        {
+            let v = self.get("network", &format!("/v2.0/quotas/{project}/details")).await?;
+            let f = &v["quota"]["floatingip"];
+            q.limits.public_ips = f["limit"].as_i64().and_then(|n| u64::try_from(n).ok());
+            q.used.public_ips = f["used"].as_u64().unwrap_or(0);
+        }
         Ok(Some(q))
+    }
+
+    async fn console_log(&self, attempt_id: &str) -> Result<Vec<ConsoleLog>, DriverError> {
+        let mut out = Vec::new();
+        for s in self.servers(attempt_id).await? {
+            let path = format!("/servers/{}/action", str_of(&s["id"]));
+            let body = json!({"os-getConsoleOutput": {"length": 50}});
+            let reply = self.api("compute", Method::POST, &path, Replay::Safe, Some(&body)).await?;
+            // A server still building has no console yet (409): skip it.
+            if reply.status == StatusCode::CONFLICT || reply.status == StatusCode::NOT_FOUND {
+                continue;
+            }
+            if !reply.ok() {
+                return Err(refusal("compute", "reading a console log", &reply));
+            }
+            let v: Value = reply.json("compute")?;
+            out.push(ConsoleLog { server: str_of(&s["name"]).into(), text: str_of(&v["output"]).into() });
+        }
+        Ok(out)
     }
 }
 
@@ -706,6 +957,9 @@ mod tests {
     fn names_and_patterns() {
         assert_eq!(server_name("a1", "vm", 0), "nuvola-a1-vm-0");
         assert_eq!(regex_escape("nuvola-a.b-"), "nuvola-a\\.b-");
+        let uuid = "3d57d204-1738-49ca-8634-d80a07b8767f";
+        assert_eq!(server_tags(uuid, uuid).len(), 2);
+        assert_eq!(server_tags(uuid, &"d".repeat(50)), vec![format!("nuvola-attempt:{uuid}")]);
     }
 
     #[test]

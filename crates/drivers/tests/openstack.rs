@@ -3,9 +3,10 @@
 //! `NUVOLA_TEST_KEYSTONE_URL` and the admin credentials. Without it the
 //! tests skip, saying why; under `CI=true` they fail instead.
 //!
-//! Nova, Neutron and Cinder do not run in this suite (see the README's
-//! driver notes); these tests cover authentication, the catalog, region
-//! and interface selection and token refresh, with real Keystone answers.
+//! These cover authentication, the catalog, region and interface
+//! selection and token refresh, with real Keystone answers; servers,
+//! networks and floating IPs against the real Nova and Neutron are in
+//! `tests/nova.rs`.
 
 use nuvola_drivers::DriverError;
 use nuvola_drivers::http::Replay;

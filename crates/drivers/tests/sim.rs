@@ -98,6 +98,7 @@ fn node(name: &str, count: u32) -> NodeProvision {
             remote_cidr: "0.0.0.0/0".into(),
         }],
         network: NetworkKind::Public,
+        setup: Default::default(),
     }
 }
 

@@ -60,7 +60,7 @@ pub fn marker(tosca: &str, key: &str) -> Option<String> {
     })
 }
 
-fn to_json(node: &Yaml) -> Result<Value, String> {
+pub(crate) fn to_json(node: &Yaml) -> Result<Value, String> {
     Ok(match node {
         Yaml::Value(s) => scalar(s),
         Yaml::Representation(text, style, _) => {
