@@ -244,11 +244,30 @@ fn target(
     match best {
         None | Some(Fit::No) => {
             let at = req.capability.as_ref().map_or(*pos, |(_, p)| *p);
+            // The definition contradicts itself when its own `node` type offers
+            // no such capability: the template did what the type asks
+            // (tosca-parser's test_nodetype_without_relationship.yaml).
+            let inconsistent = req.capability.is_none()
+                && def.node.as_deref().and_then(|n| reg.resolve(TypeKind::Node, n)).is_some_and(|n| {
+                    reg.derives_from(TypeKind::Node, target_type, n)
+                        && !reg.capabilities(n).values().any(|c| fit(reg, &c.type_name, wanted_name) != Fit::No)
+                });
+            let (error, tail) = if inconsistent {
+                (
+                    false,
+                    format!(
+                        "; accepted: the definition's node type {} offers none either, fix the definition",
+                        def.node.as_deref().unwrap_or_default()
+                    ),
+                )
+            } else {
+                (true, String::new())
+            };
             report(
                 at,
-                true,
+                error,
                 format!(
-                    "which offers no capability compatible with {wanted_name} (the capability type the requirement definition of {source_type} wants); its capabilities: {}",
+                    "which offers no capability compatible with {wanted_name} (the capability type the requirement definition of {source_type} wants); its capabilities: {}{tail}",
                     list(&caps)
                 ),
             );

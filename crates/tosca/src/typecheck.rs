@@ -34,11 +34,18 @@ pub(crate) struct Label<'a> {
     pub what: &'a str,
     /// The property and the path inside it.
     pub path: String,
+    /// Whether the value is a field of a complex data type (at any depth).
+    pub in_data_type: bool,
 }
 
 impl Label<'_> {
     fn child(&self, step: &str) -> Self {
-        Label { what: self.what, path: format!("{}{step}", self.path) }
+        Label { what: self.what, path: format!("{}{step}", self.path), in_data_type: self.in_data_type }
+    }
+
+    /// The label of field `name` of a complex data type value.
+    fn field(&self, name: &str) -> Self {
+        Label { in_data_type: true, ..self.child(&format!(".{name}")) }
     }
 }
 
@@ -78,7 +85,7 @@ impl ValueChecker<'_> {
     ) {
         for (name, value) in values {
             if let Some(def) = defs.get(name) {
-                self.property(&Label { what, path: name.clone() }, def, value, 0);
+                self.property(&Label { what, path: name.clone(), in_data_type: false }, def, value, 0);
             }
         }
         if let Some(pos) = required_at {
@@ -125,7 +132,16 @@ impl ValueChecker<'_> {
             // Unknown types are reported where they are defined.
             return;
         }
-        let fit = primitive_fit(&base, node);
+        let fit = match primitive_fit(&base, node) {
+            // tosca-parser's rule, which the INDIGO templates stay within: a
+            // number or boolean for a string is read as its text in a
+            // property, but is an error in a field of a data type.
+            Fit::Coerced(_) if label.in_data_type && base == "string" => Fit::No(format!(
+                "{} is not a string (a field of a data type takes no number or boolean for a string; quote it)",
+                show(node)
+            )),
+            fit => fit,
+        };
         let ok = match fit {
             Fit::Yes => true,
             Fit::Coerced(msg) => {
@@ -188,7 +204,7 @@ impl ValueChecker<'_> {
         }
         for (k, v) in entries {
             match defs.get(&k.name) {
-                Some(def) => self.property(&label.child(&format!(".{}", k.name)), def, v, depth + 1),
+                Some(def) => self.property(&label.field(&k.name), def, v, depth + 1),
                 None => self.error(
                     k.pos,
                     codes::UNKNOWN_PROPERTY,

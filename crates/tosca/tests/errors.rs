@@ -561,3 +561,32 @@ fn an_assignments_relationship_must_be_of_the_definitions_relationship_type() {
         assert!(t.is_ok(), "{ok}: {}", t.unwrap_err());
     }
 }
+
+#[test]
+fn a_number_for_a_string_is_an_error_in_a_data_type_field_only() {
+    let types = "data_types:\n  my.Contact:\n    derived_from: tosca.datatypes.Root\n    properties:\n      phone: { type: string }\nnode_types:\n  my.N:\n    derived_from: tosca.nodes.Root\n    properties:\n      name: { type: string }\n      contact: { type: my.Contact, required: false }\ntopology_template:\n  node_templates:\n    n:\n      type: my.N\n      properties:\n";
+    let d = fails(&format!("{types}        name: a\n        contact: {{ phone: 123456789 }}\n"));
+    assert_eq!(at(&d, "E-TYPE"), (18, 27));
+    assert!(d.find("E-TYPE").unwrap().message.contains("property \"contact.phone\""), "{d}");
+    // In a property of the node template itself: read as its text, with a warning.
+    let t = load(&format!("{HEAD}{types}        name: 123456789\n"), "ok.yaml", &builtin_resolver()).unwrap();
+    let w = t.warnings().iter().find(|w| w.code == "W-TYPE-COERCED").expect("a W-TYPE-COERCED warning");
+    assert_eq!((w.line - 3, w.column), (17, 9));
+}
+
+#[test]
+fn a_requirement_definition_whose_own_node_type_lacks_the_capability_only_warns() {
+    // sample.SC asks for an Attachment on a tosca.nodes.Compute, which offers
+    // none: the template follows the definition, the definition is at fault.
+    let body = "node_types:\n  sample.SC:\n    derived_from: tosca.nodes.SoftwareComponent\n    requirements:\n      - custom_host:\n          capability: tosca.capabilities.Attachment\n          node: tosca.nodes.Compute\ntopology_template:\n  node_templates:\n    sc:\n      type: sample.SC\n      requirements:\n        - custom_host: vm\n        - host: vm\n    vm:\n      type: tosca.nodes.Compute\n";
+    let t = load(&format!("{HEAD}{body}"), "ok.yaml", &builtin_resolver()).unwrap();
+    let w = t.warnings().iter().find(|w| w.code == "W-REQUIREMENT-TARGET").expect("a W-REQUIREMENT-TARGET warning");
+    assert_eq!((w.line - 3, w.column), (13, 24), "{}", w.message);
+    assert!(w.message.contains("fix the definition"), "{}", w.message);
+    // The same requirement on a target outside the definition's node type stays an error.
+    let d = fails(&body.replace("custom_host: vm", "custom_host: db").replace(
+        "    vm:\n",
+        "    db:\n      type: tosca.nodes.DBMS\n      requirements:\n        - host: vm\n    vm:\n",
+    ));
+    assert_eq!(at(&d, "E-REQUIREMENT-TARGET"), (13, 24));
+}
