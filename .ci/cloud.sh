@@ -85,7 +85,7 @@ EOF
 mv "$im_site/im.cfg.new" "$im_site/im.cfg"
 im_url="http://127.0.0.1:$im_port"
 if ! cloud_up "$im_url/version"; then
-  (cd "$im_run" && nohup "$cloud_cache/im/bin/im_service" </dev/null >"$im_run/im.out" 2>&1 & echo $! >"$im_run/pid")
+  (cd "$im_run" && exec nohup "$cloud_cache/im/bin/im_service" </dev/null >"$im_run/im.out" 2>&1 & echo $! >"$im_run/pid")
   cloud_wait "$im_url/version" 60 || { tail -20 "$im_run/im.out" >&2; false; }
 fi
 export NUVOLA_TEST_IM_URL="$im_url"
@@ -129,7 +129,7 @@ if [[ -f "$ks_run/pid" ]] && kill -0 "$(cat "$ks_run/pid")" 2>/dev/null &&
   for _ in $(seq 1 40); do cloud_up "$ks_url/v3" || break; sleep 0.25; done
 fi
 if ! cloud_up "$ks_url/v3"; then
-  (cd "$ks_run" && OS_KEYSTONE_CONFIG_FILES="$ks_run/keystone.conf" nohup "$cloud_cache/keystone/bin/uwsgi" \
+  (cd "$ks_run" && OS_KEYSTONE_CONFIG_FILES="$ks_run/keystone.conf" exec nohup "$cloud_cache/keystone/bin/uwsgi" \
     --http "127.0.0.1:$ks_port" --http-keepalive --module keystone.wsgi.api:application \
     --master --die-on-term --processes 2 --threads 2 --pidfile "$ks_run/pid" </dev/null >"$ks_run/uwsgi.out" 2>&1 &)
   cloud_wait "$ks_url/v3" 60 || { tail -20 "$ks_run/uwsgi.out" >&2; false; }

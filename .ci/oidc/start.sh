@@ -31,7 +31,7 @@ if [[ "$running" != *"$oidc_version"* ]]; then
     curl -s -o /dev/null -m 1 "$oidc_url/test/version" || break
     sleep 0.1
   done
-  (cd "$oidc_dir" && PORT="$oidc_port" nohup node server.mjs >"$oidc_dir/server.log" 2>&1 & echo $! >"$oidc_dir/server.pid")
+  (cd "$oidc_dir" && PORT="$oidc_port" exec nohup node server.mjs </dev/null >"$oidc_dir/server.log" 2>&1 & echo $! >"$oidc_dir/server.pid")
   for _ in $(seq 1 100); do
     curl -sf "$oidc_url/test/version" 2>/dev/null | grep -q "$oidc_version" && break
     sleep 0.1

@@ -26,7 +26,7 @@ if smtp_up && [ "$(sed -n 1p "$smtp_state" 2>/dev/null)" != "$smtp_dir/mail" ]; 
 fi
 if ! smtp_up; then
   nohup "$smtp_dir/venv/bin/python" -m aiosmtpd -n -l "127.0.0.1:$smtp_port" \
-    -c aiosmtpd.handlers.Mailbox "$smtp_dir/mail" >"$smtp_dir/server.log" 2>&1 &
+    -c aiosmtpd.handlers.Mailbox "$smtp_dir/mail" </dev/null >"$smtp_dir/server.log" 2>&1 &
   echo $! >"$smtp_dir/server.pid"
   printf '%s\n%s\n' "$smtp_dir/mail" "$!" >"$smtp_state"
   for _ in $(seq 1 100); do smtp_up && break; sleep 0.1; done
