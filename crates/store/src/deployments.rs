@@ -336,10 +336,12 @@ impl Store {
     /// What each deployment of `group` holds, per provider, for quota use.
     pub async fn held_by_group(&self, group: &str) -> Result<Vec<(String, Usage)>> {
         let rows = sqlx::query(
-            "SELECT provider, held FROM deployments WHERE user_group = $1 AND provider IS NOT NULL AND status <> $2",
+            // The status is written out so that the planner can use the
+            // partial index `deployments_holding`.
+            "SELECT provider, held FROM deployments
+             WHERE user_group = $1 AND provider IS NOT NULL AND status <> 'DELETE_COMPLETE'",
         )
         .bind(group)
-        .bind(DeploymentStatus::DeleteComplete.as_str())
         .fetch_all(&self.pool)
         .await?;
         rows.iter()

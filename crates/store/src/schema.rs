@@ -175,6 +175,17 @@ const MIGRATIONS: &[(i64, &[&str])] = &[
                 (created_at, id, owner_subject, owner_issuer, user_group, status, catalogue_id, updated_at)",
         ],
     ),
+    (
+        8,
+        &[
+            // What each group's live deployments hold where (quota use in
+            // placement, the providers page), without reading whole rows.
+            "CREATE INDEX deployments_holding ON deployments (user_group, provider, held)
+                WHERE status <> 'DELETE_COMPLETE'",
+            // Who deploys for each group (the groups page).
+            "CREATE INDEX deployments_members ON deployments (user_group, owner_subject, status)",
+        ],
+    ),
 ];
 
 pub(crate) async fn migrate(store: &Store) -> Result<()> {
