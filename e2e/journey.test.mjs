@@ -70,6 +70,9 @@ test('a new user signs in, deploys Jupyter, opens it and deletes it', async () =
   assert.equal(page.url(), details);
   const link = page.locator('a', { hasText: /^http:\/\/[0-9.]+:8000$/ });
   assert.equal(await link.count(), 1, 'the Jupyter URL is a link');
+  // The actions and resources followed too: updating inputs is offered now.
+  assert.equal(await page.locator('summary', { hasText: 'Update inputs' }).count(), 1);
+  assert.equal(await page.locator('td', { hasText: /^(BUILD|creating)$/ }).count(), 0, 'resources settled');
   const attempts = page.locator('ol.timeline li');
   assert.equal(await attempts.count(), 1);
   assert.match(await attempts.innerText(), /Attempt 1 on [a-z-]+: ready/);

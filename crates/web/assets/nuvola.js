@@ -39,7 +39,8 @@ document.addEventListener("DOMContentLoaded", () => {
         const page = new DOMParser().parseFromString(await reply.text(), "text/html");
         const fresh = page.getElementById(region.id);
         if (!fresh) return;
-        region.innerHTML = fresh.innerHTML;
+        // Only what changed is replaced (and announced).
+        if (region.innerHTML !== fresh.innerHTML) region.innerHTML = fresh.innerHTML;
         if (!fresh.hasAttribute("data-live")) return; // settled: stop polling
       } catch (_) {
         // Offline for a moment: try again later.

@@ -175,6 +175,8 @@ async fn details(State(state): State<WebState>, viewer: Viewer, Path(id): Path<S
     let entry = d.catalogue_id.as_deref().and_then(|c| state.app.catalogue().get(c).ok());
     let title = d.description.clone().unwrap_or_else(|| format!("Deployment {}", &d.id[..8.min(d.id.len())]));
     let body = html! {
+        // Everything refreshes while the deployment changes: status,
+        // outputs, attempts, the actions that apply, resources and log.
         div id="live-details" data-live=[live.then_some("3000")] aria-live="polite" {
             dl class="facts" {
                 dt { "Status" } dd { (status_badge(d.status)) }
@@ -213,7 +215,6 @@ async fn details(State(state): State<WebState>, viewer: Viewer, Path(id): Path<S
                     }
                 }
             }
-        }
         h2 { "Actions" }
         (actions(&viewer, d, entry.is_some()))
         @if let Some(entry) = entry {
@@ -247,6 +248,7 @@ async fn details(State(state): State<WebState>, viewer: Viewer, Path(id): Path<S
         details {
             summary { "Template" }
             pre { (d.template) }
+        }
         }
     };
     Ok(page(&title, Some(&viewer), Section::Deployments, body))
