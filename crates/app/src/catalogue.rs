@@ -28,6 +28,10 @@ pub struct CatalogueEntry {
     /// The TOSCA text.
     #[serde(skip)]
     pub template: String,
+    /// What deploying it with every input at its default asks for (none
+    /// when an input has no default).
+    #[serde(skip)]
+    pub at_defaults: Option<nuvola_types::DeploymentRequirements>,
 }
 
 /// Every deployable service.
@@ -73,6 +77,10 @@ fn entry(file: &str, text: &str, template: &ServiceTemplate) -> CatalogueEntry {
         icon: meta("icon").unwrap_or_else(|| "server".into()),
         inputs: template.inputs().values().cloned().collect(),
         template: text.to_string(),
+        at_defaults: template
+            .resolve_inputs(&serde_json::Map::new())
+            .ok()
+            .and_then(|inputs| template.requirements(&inputs).ok()),
     }
 }
 

@@ -195,17 +195,33 @@ async fn add_maintenance(
 ) -> Result<Response, PageError> {
     let caller = post.viewer.caller();
     state.app.require_admin(&caller)?;
-    let spec = state.app.federation().provider(&name).ok_or_else(|| Error::not_found(format!("no provider {name}")))?;
     let start = parse_local(&post.form.start, "start")?;
     let end = parse_local(&post.form.end, "end")?;
     if end <= start {
         return Err(Error::invalid("a maintenance window must end after it starts").into());
     }
-    let mut windows = spec.maintenance.clone();
-    windows.push(MaintenanceWindow { start, end, reason: post.form.reason.trim().to_string() });
-    state.app.patch_provider(&caller, &name, &json!({ "maintenance": windows })).await?;
+    let reason = post.form.reason.trim().to_string();
+    edit_maintenance(&state, &caller, &name, |windows| {
+        windows.push(MaintenanceWindow { start, end, reason });
+        Ok(())
+    })
+    .await?;
     state.app.audit(&caller, "provider.maintenance", &name, json!({"start": start, "end": end})).await;
     Ok(Redirect::to("/admin/providers").into_response())
+}
+
+/// Changes a provider's maintenance windows with `edit` and saves them.
+async fn edit_maintenance(
+    state: &WebState,
+    caller: &nuvola_types::Principal,
+    name: &str,
+    edit: impl FnOnce(&mut Vec<MaintenanceWindow>) -> Result<(), Error>,
+) -> Result<(), Error> {
+    let spec = state.app.federation().provider(name).ok_or_else(|| Error::not_found(format!("no provider {name}")))?;
+    let mut windows = spec.maintenance;
+    edit(&mut windows)?;
+    state.app.patch_provider(caller, name, &json!({ "maintenance": windows })).await?;
+    Ok(())
 }
 
 #[derive(Debug, Deserialize)]
@@ -221,13 +237,15 @@ async fn remove_maintenance(
 ) -> Result<Response, PageError> {
     let caller = post.viewer.caller();
     state.app.require_admin(&caller)?;
-    let spec = state.app.federation().provider(&name).ok_or_else(|| Error::not_found(format!("no provider {name}")))?;
-    let mut windows = spec.maintenance.clone();
-    if post.form.index >= windows.len() {
-        return Err(Error::conflict("that maintenance window is no longer there; reload the page").into());
-    }
-    windows.remove(post.form.index);
-    state.app.patch_provider(&caller, &name, &json!({ "maintenance": windows })).await?;
+    let index = post.form.index;
+    edit_maintenance(&state, &caller, &name, |windows| {
+        if index >= windows.len() {
+            return Err(Error::conflict("that maintenance window is no longer there; reload the page"));
+        }
+        windows.remove(index);
+        Ok(())
+    })
+    .await?;
     Ok(Redirect::to("/admin/providers").into_response())
 }
 

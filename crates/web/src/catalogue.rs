@@ -119,8 +119,8 @@ async fn catalogue(
                     h2 { (e.name) }
                     p class="meta" { (e.category) }
                     p { (e.description) }
-                    @if let Ok(FormCheck::Valid(r)) = state.app.check_catalogue_parameters(&e.id, &Map::new()) {
-                        p class="meta" { "Uses at its defaults: " (cost(&r)) }
+                    @if let Some(r) = &e.at_defaults {
+                        p class="meta" { "Uses at its defaults: " (cost(r)) }
                     }
                     @if let Some(groups) = restricted.get(&e.id) {
                         p class="meta" { "Open to group " (groups.join(", ")) " only." }

@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::layout::{Section, duration, page, time};
-use crate::session::{Post, Viewer};
+use crate::session::{NoFields, Post, Viewer};
 use crate::{PageError, WebState};
 
 /// Deployments per page.
@@ -316,14 +316,11 @@ async fn secret_output(
         .into_response())
 }
 
-#[derive(Debug, Deserialize)]
-struct Empty {}
-
 /// `POST /deployments/{id}/delete`.
 async fn delete(
     State(state): State<WebState>,
     Path(id): Path<String>,
-    post: Post<Empty>,
+    post: Post<NoFields>,
 ) -> Result<Response, PageError> {
     state.app.delete_deployment(&post.viewer.caller(), &id).await?;
     Ok(Redirect::to(&format!("/deployments/{id}")).into_response())
@@ -333,7 +330,7 @@ async fn delete(
 async fn reset(
     State(state): State<WebState>,
     Path(id): Path<String>,
-    post: Post<Empty>,
+    post: Post<NoFields>,
 ) -> Result<Response, PageError> {
     state.app.reset_deployment(&post.viewer.caller(), &id, DeploymentStatus::DeleteFailed).await?;
     Ok(Redirect::to(&format!("/deployments/{id}")).into_response())
@@ -344,7 +341,7 @@ async fn reset(
 async fn again(
     State(state): State<WebState>,
     Path(id): Path<String>,
-    post: Post<Empty>,
+    post: Post<NoFields>,
 ) -> Result<Response, PageError> {
     let caller = post.viewer.caller();
     let d = state.app.deployment(&caller, &id).await?;
@@ -369,7 +366,7 @@ async fn again(
 async fn update(
     State(state): State<WebState>,
     Path(id): Path<String>,
-    post: Post<Empty>,
+    post: Post<NoFields>,
 ) -> Result<Response, PageError> {
     let caller = post.viewer.caller();
     let d = state.app.deployment(&caller, &id).await?;

@@ -28,7 +28,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::layout::{Section, notice, page};
-use crate::session::{self, ClientIp, Post, Viewer, cookie, digest, same, secret, set_cookie};
+use crate::session::{self, ClientIp, NoFields, Post, Viewer, cookie, digest, local_path, same, secret, set_cookie};
 use crate::{PageError, WebState};
 
 /// The cookie carrying the password form's anti-CSRF token.
@@ -51,16 +51,6 @@ pub fn routes() -> Router<WebState> {
 pub struct LoginQuery {
     next: Option<String>,
     error: Option<String>,
-}
-
-/// Only paths of this site: never an absolute or protocol-relative URL.
-fn local_path(next: Option<&str>) -> String {
-    match next {
-        Some(p) if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') && !p.starts_with("/login") => {
-            p.to_string()
-        }
-        _ => "/".to_string(),
-    }
 }
 
 /// The issuers offering a dashboard sign-in, with their index.
@@ -355,11 +345,8 @@ fn check_nonce(tokens: &Value, nonce: &str, issuer: &IssuerConfig) -> Result<(),
     Ok(())
 }
 
-#[derive(Debug, Deserialize)]
-struct Empty {}
-
 /// `POST /logout`.
-async fn logout(State(state): State<WebState>, post: Post<Empty>) -> Result<Response, PageError> {
+async fn logout(State(state): State<WebState>, post: Post<NoFields>) -> Result<Response, PageError> {
     state.app.store().delete_session(&post.viewer.session_hash).await?;
     state.app.audit(&post.viewer.principal, "logout", "dashboard", json!({})).await;
     let clear = set_cookie(&state, session::COOKIE, "", 0);
@@ -394,7 +381,7 @@ async fn switch_group(
 
 #[cfg(test)]
 mod tests {
-    use super::local_path;
+    use crate::session::local_path;
 
     #[test]
     fn only_local_paths_are_followed() {

@@ -12,7 +12,7 @@ use nuvola_types::Error;
 use serde::Deserialize;
 
 use crate::layout::{Section, notice, page, time};
-use crate::session::{Post, Viewer};
+use crate::session::{Post, Viewer, local_path};
 use crate::{PageError, WebState};
 
 pub fn routes() -> Router<WebState> {
@@ -181,7 +181,7 @@ async fn policy(
     Query(q): Query<PolicyQuery>,
 ) -> Result<Markup, PageError> {
     let current = state.app.policy(&viewer.caller()).await?;
-    let next = q.next.filter(|n| n.starts_with('/') && !n.starts_with("//")).unwrap_or_else(|| "/".into());
+    let next = local_path(q.next.as_deref());
     let body = html! {
         @match &current {
             None => p { "No acceptable-use policy is published." },
@@ -215,7 +215,5 @@ struct AcceptForm {
 /// `POST /policy`.
 async fn accept(State(state): State<WebState>, post: Post<AcceptForm>) -> Result<Response, PageError> {
     state.app.accept_policy(&post.viewer.caller(), post.form.version).await?;
-    let next = &post.form.next;
-    let next = if next.starts_with('/') && !next.starts_with("//") { next.as_str() } else { "/" };
-    Ok(Redirect::to(next).into_response())
+    Ok(Redirect::to(&local_path(Some(&post.form.next))).into_response())
 }

@@ -201,6 +201,21 @@ fn client_ip(parts: &Parts) -> Option<String> {
     parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|info| info.0.ip().to_string())
 }
 
+/// A path of this site to go on to: never an absolute or protocol-relative
+/// URL, nor back to the sign-in pages; `/` otherwise.
+pub fn local_path(next: Option<&str>) -> String {
+    match next {
+        Some(p) if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') && !p.starts_with("/login") => {
+            p.to_string()
+        }
+        _ => "/".to_string(),
+    }
+}
+
+/// A form whose only field is the CSRF token.
+#[derive(Debug, serde::Deserialize)]
+pub struct NoFields {}
+
 /// Percent-encodes a query value.
 pub fn encode(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
