@@ -107,3 +107,21 @@ fn preferred_provider(cwd: &std::path::Path, env: &[(&str, &str)]) -> String {
 fn inventory(cwd: &std::path::Path) -> Value {
     serde_json::from_str(&cli_ok(cwd, &[], &["sim", "inventory", "--output", "json"])).unwrap()
 }
+
+/// Piping into a reader that stops early (`nuvola ... | head`) ends the
+/// command quietly, without a panic on stderr.
+#[test]
+fn a_closed_stdout_stops_quietly() {
+    let mut child = std::process::Command::new(common::BIN)
+        .args(["config", "demo"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // the reader goes away before the first line
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    // 141 as after SIGPIPE; 0 if the text fitted the pipe before it closed.
+    assert!(matches!(out.status.code(), Some(141) | Some(0)), "{:?}", out.status);
+}
