@@ -8,6 +8,9 @@
 #     127.0.0.1:$NUVOLA_CI_KEYSTONE_PORT (5000), bootstrapped with an
 #     `admin` user (password `nuvola-admin`) in project `admin`, region
 #     `RegionOne`;
+#   - when the OIDC provider runs (.ci/services.sh), the same Keystone
+#     federated with it through Apache + mod_auth_openidc on
+#     127.0.0.1:5001 (.ci/keystone-oidc.sh);
 #   - Nova (fake virt driver), Placement, Glance, Neutron (ML2/OVN) and
 #     Cinder (fake volume driver), registered in that Keystone
 #     (.ci/nova.sh, neutron.sh, cinder.sh); skip them with
@@ -19,7 +22,8 @@
 # Idempotent and quick when installed and running: a second run only
 # checks readiness; stop them with `kill $(cat <cache>/{im,keystone}-run/pid)`.
 # Source it: it exports NUVOLA_TEST_IM_URL and
-# NUVOLA_TEST_KEYSTONE_URL (+ _USER, _PASSWORD, _PROJECT). Set
+# NUVOLA_TEST_KEYSTONE_URL (+ _USER, _PASSWORD, _PROJECT) and
+# NUVOLA_TEST_KEYSTONE_OIDC_URL. Set
 # NUVOLA_CI_SKIP_CLOUD=1 to skip it all.
 set -euo pipefail
 
@@ -108,6 +112,12 @@ key_repository = $ks_run/credential-keys
 [token]
 provider = fernet
 expiration = 3600
+[auth]
+methods = password,token,application_credential,openid
+[openid]
+# Set by mod_auth_openidc in front of Keystone (.ci/keystone-oidc.sh): the
+# access token's issuer names the identity provider.
+remote_id_attribute = HTTP_OIDC_CLAIM_ISS
 EOF
 ks_manage() { "$cloud_cache/keystone/bin/keystone-manage" --config-file "$ks_run/keystone.conf" "$@" >>"$ks_run/manage.log" 2>&1; }
 if [[ ! -f "$ks_run/.bootstrapped" ]]; then
@@ -128,6 +138,15 @@ if [[ -f "$ks_run/pid" ]] && kill -0 "$(cat "$ks_run/pid")" 2>/dev/null &&
   kill -INT "$(cat "$ks_run/pid")"
   for _ in $(seq 1 40); do cloud_up "$ks_url/v3" || break; sleep 0.25; done
 fi
+# A Keystone started with another configuration: restart it.
+ks_conf_sum=$(sha256sum <"$ks_run/keystone.conf" | cut -d' ' -f1)
+if [[ -f "$ks_run/pid" ]] && kill -0 "$(cat "$ks_run/pid")" 2>/dev/null &&
+  [[ "$(cat "$ks_run/conf.sha256" 2>/dev/null)" != "$ks_conf_sum" ]]; then
+  echo "cloud: restarting Keystone for its new configuration"
+  kill -INT "$(cat "$ks_run/pid")"
+  for _ in $(seq 1 40); do cloud_up "$ks_url/v3" || break; sleep 0.25; done
+fi
+echo "$ks_conf_sum" >"$ks_run/conf.sha256"
 if ! cloud_up "$ks_url/v3"; then
   (cd "$ks_run" && OS_KEYSTONE_CONFIG_FILES="$ks_run/keystone.conf" exec nohup "$cloud_cache/keystone/bin/uwsgi" \
     --http "127.0.0.1:$ks_port" --http-keepalive --module keystone.wsgi.api:application \
@@ -137,6 +156,9 @@ fi
 export NUVOLA_TEST_KEYSTONE_URL="$ks_url/v3"
 export NUVOLA_TEST_KEYSTONE_USER=admin NUVOLA_TEST_KEYSTONE_PASSWORD=nuvola-admin NUVOLA_TEST_KEYSTONE_PROJECT=admin
 echo "cloud: Keystone ready at $ks_url/v3"
+if [[ -n "${NUVOLA_TEST_OIDC_ISSUER:-}" ]]; then
+  source "$(dirname "${BASH_SOURCE[0]}")/keystone-oidc.sh"
+fi
 
 # Nova (fake virt driver) + Placement + Glance, Neutron (ML2/OVN) and Cinder
 # (fake volume driver): the OpenStack driver's server, network, volume and

@@ -75,6 +75,9 @@ pub struct OpenStackSettings {
     /// Application credential (instead of user name and password).
     pub application_credential_id: Option<String>,
     pub application_credential_secret: Option<String>,
+    /// Keystone OIDC federation (instead of either): a token from the
+    /// federation's issuer, exchanged at Keystone.
+    pub oidc: Option<OidcFederation>,
     /// Catalog region; the first endpoint of any region without one.
     pub region: Option<String>,
     /// Catalog interface: `public`, `internal` or `admin`.
@@ -108,6 +111,7 @@ impl Default for OpenStackSettings {
             project_domain: "Default".into(),
             application_credential_id: None,
             application_credential_secret: None,
+            oidc: None,
             region: None,
             interface: "public".into(),
             network: None,
@@ -144,13 +148,75 @@ impl OpenStackSettings {
         self.calls.check()?;
         let app = self.application_credential_id.is_some() && self.application_credential_secret.is_some();
         let password = self.username.is_some() && self.password.is_some();
-        if !app && !password {
-            return Err("give `username` and `password` (with `project`), or `application_credential_id` and \
-                        `application_credential_secret`"
+        if let Some(oidc) = &self.oidc {
+            oidc.check()?;
+        } else if !app && !password {
+            return Err("give `username` and `password` (with `project`), `application_credential_id` and \
+                        `application_credential_secret`, or an `oidc` federation"
                 .into());
         }
         if !["public", "internal", "admin"].contains(&self.interface.as_str()) {
             return Err(format!("interface must be public, internal or admin, not {:?}", self.interface));
+        }
+        Ok(())
+    }
+}
+
+/// How nuvola signs in to a site that federates the federation's OIDC
+/// issuer (Keystone's `OS-FEDERATION` with the `openid` protocol behind
+/// mod_auth_openidc): it gets an access token from the issuer — with its
+/// client credentials, or a robot account's refresh token — and exchanges
+/// it at `<keystone>/OS-FEDERATION/identity_providers/<idp>/protocols/<protocol>/auth`
+/// for an unscoped token, then scopes that to the settings' `project` (or
+/// the only project the mapping gives).
+///
+/// ```toml
+/// [providers.settings]
+/// project = "physics"
+/// [providers.settings.oidc]
+/// identity_provider = "infn-iam"
+/// issuer = "https://iam.example.org/"
+/// client_id = "nuvola"
+/// client_secret = "secret"
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcFederation {
+    /// Keystone's identity provider for the issuer.
+    pub identity_provider: String,
+    /// The federation protocol registered for it.
+    #[serde(default = "OidcFederation::default_protocol")]
+    pub protocol: String,
+    /// The issuer; its discovery document names the token endpoint.
+    pub issuer: String,
+    pub client_id: String,
+    /// Absent for a public client (with a refresh token).
+    pub client_secret: Option<String>,
+    /// A refresh token of nuvola's account at the issuer; without one, the
+    /// client credentials grant. An issuer that rotates refresh tokens is
+    /// followed for the life of the process.
+    pub refresh_token: Option<String>,
+    /// Scopes to ask for, space-separated.
+    pub scope: Option<String>,
+}
+
+impl OidcFederation {
+    fn default_protocol() -> String {
+        "openid".into()
+    }
+
+    fn check(&self) -> Result<(), String> {
+        let issuer = url::Url::parse(&self.issuer).map_err(|e| format!("oidc.issuer {:?}: {e}", self.issuer))?;
+        if !matches!(issuer.scheme(), "https" | "http") {
+            return Err(format!("oidc.issuer {:?} is not an http(s) URL", self.issuer));
+        }
+        for (name, value) in [("identity_provider", &self.identity_provider), ("protocol", &self.protocol)] {
+            if value.is_empty() || value.contains(['/', '?', '#']) {
+                return Err(format!("oidc.{name} {value:?} is not a Keystone id"));
+            }
+        }
+        if self.client_secret.is_none() && self.refresh_token.is_none() {
+            return Err("oidc: give `client_secret` (client credentials) or `refresh_token`".into());
         }
         Ok(())
     }

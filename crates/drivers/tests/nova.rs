@@ -415,3 +415,59 @@ async fn kill_9_mid_create_then_a_fresh_driver_cleans_up() {
     );
     delete_and_check_gone(&fresh, &attempt).await;
 }
+
+/// A site that accepts the federation's issuer: nuvola signs in with an
+/// OIDC token exchanged at Keystone (through mod_auth_openidc,
+/// `.ci/keystone-oidc.sh`) and deploys in the project the federation
+/// mapping gives its identity; the server, its security group and floating
+/// IP are the federated project's, and go away on delete.
+#[tokio::test]
+async fn a_federated_identity_deploys_and_cleans_up() {
+    let Some(_) = nova() else { return };
+    let (Ok(url), Ok(issuer)) =
+        (std::env::var("NUVOLA_TEST_KEYSTONE_OIDC_URL"), std::env::var("NUVOLA_TEST_OIDC_ISSUER"))
+    else {
+        panic!(
+            "Nova runs but Keystone is not federated: .ci/cloud.sh sets up .ci/keystone-oidc.sh with the OIDC provider"
+        )
+    };
+    let settings = OpenStackSettings {
+        project: None,
+        username: None,
+        password: None,
+        oidc: Some(
+            serde_json::from_value(json!({"identity_provider": "nuvola-test", "issuer": issuer,
+                "client_id": "alice-svc", "client_secret": "secret", "scope": "nuvola"}))
+            .unwrap(),
+        ),
+        ..settings("unused")
+    };
+    let d = OpenStackDriver::open(&spec(&url), settings).unwrap();
+    let mut web = node("web", 1, NetworkKind::Public);
+    web.ports = vec![PortRequirement {
+        name: "https".into(),
+        port: 443,
+        port_end: 443,
+        protocol: "tcp".into(),
+        remote_cidr: "0.0.0.0/0".into(),
+    }];
+    let mut req = request(vec![web]);
+    req.project = "physics".into();
+    let attempt = req.attempt_id.clone();
+    d.create(&req).await.unwrap();
+    let state = ready(&d, &attempt).await;
+    let AttemptState::Ready { nodes } = state else { panic!("not ready: {state:?}") };
+    assert!(nodes["web"][0].public_address.is_some(), "{nodes:?}");
+    let physics = d.project_id().await.unwrap().expect("a scoped token");
+    let servers = get(&d, "compute", "/servers/detail").await;
+    let server = servers["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["metadata"]["nuvola_attempt"] == attempt.as_str())
+        .expect("the server");
+    assert_eq!(server["tenant_id"], physics.as_str(), "the server belongs to the federated project");
+    let quota = d.project_quota("physics").await.unwrap().expect("Nova's limits");
+    assert!(quota.used.instances >= 1, "{quota:?}");
+    delete_and_check_gone(&d, &attempt).await;
+}

@@ -139,3 +139,120 @@ async fn application_credentials_authenticate() {
     assert_eq!(driver.project_id().await.unwrap(), admin.project_id().await.unwrap());
     assert!(driver.endpoint("identity").await.is_ok());
 }
+
+/// Keystone federated with the test OIDC provider through mod_auth_openidc
+/// (`.ci/keystone-oidc.sh`): its URL and the issuer.
+fn federated() -> Option<(String, String)> {
+    let url = std::env::var("NUVOLA_TEST_KEYSTONE_OIDC_URL").ok().filter(|u| !u.is_empty());
+    let issuer = std::env::var("NUVOLA_TEST_OIDC_ISSUER").ok().filter(|u| !u.is_empty());
+    match (url, issuer) {
+        (Some(url), Some(issuer)) => Some((url, issuer)),
+        _ if std::env::var("CI").is_ok_and(|v| v == "true") => panic!(
+            "NUVOLA_TEST_KEYSTONE_OIDC_URL or NUVOLA_TEST_OIDC_ISSUER is not set under CI=true: source \
+             .ci/services.sh and .ci/cloud.sh first"
+        ),
+        _ => {
+            eprintln!("skipped: no federated Keystone (source .ci/services.sh and .ci/cloud.sh to start one)");
+            None
+        }
+    }
+}
+
+/// Signing in as the OIDC provider's `<user>-svc` client.
+fn oidc(issuer: &str, user: &str) -> OpenStackSettings {
+    let settings = json!({"region": "RegionOne", "oidc": {
+        "identity_provider": "nuvola-test", "issuer": issuer,
+        "client_id": format!("{user}-svc"), "client_secret": "secret", "scope": "nuvola"}});
+    serde_json::from_value(settings).unwrap()
+}
+
+/// What Keystone says about a token.
+async fn introspect(keystone: &str, token: &str) -> Value {
+    let reply = reqwest::Client::new()
+        .get(format!("{keystone}/auth/tokens"))
+        .header("X-Auth-Token", token)
+        .header("X-Subject-Token", token)
+        .send()
+        .await
+        .unwrap();
+    assert!(reply.status().is_success(), "{}", reply.status());
+    reply.json().await.unwrap()
+}
+
+/// The issuer's token for a client the mapping accepts becomes a Keystone
+/// token of a federated user, scoped to the one project the mapping gives.
+#[tokio::test]
+async fn oidc_tokens_are_exchanged_for_a_scoped_federated_token() {
+    let Some((url, issuer)) = federated() else { return };
+    let driver = OpenStackDriver::open(&spec(&url), oidc(&issuer, "alice")).unwrap();
+    let token = driver.token().await.unwrap();
+    let info = introspect(&url, &token).await;
+    let t = &info["token"];
+    assert_eq!(t["project"]["name"], "physics", "{info}");
+    assert_eq!(t["user"]["name"], "alice-svc", "{info}");
+    assert_eq!(t["user"]["OS-FEDERATION"]["identity_provider"]["id"], "nuvola-test", "{info}");
+    assert_eq!(t["user"]["OS-FEDERATION"]["protocol"]["id"], "openid", "{info}");
+    let roles: Vec<&str> = t["roles"].as_array().unwrap().iter().filter_map(|r| r["name"].as_str()).collect();
+    assert!(roles.contains(&"member"), "{roles:?}");
+    assert!(driver.endpoint("identity").await.is_ok(), "the scoped token carries the catalog");
+    // Naming the project gives the same scope.
+    let named = OpenStackSettings { project: Some("physics".into()), ..oidc(&issuer, "alice") };
+    let driver = OpenStackDriver::open(&spec(&url), named).unwrap();
+    assert_eq!(introspect(&url, &driver.token().await.unwrap()).await["token"]["project"]["name"], "physics");
+}
+
+/// Every way the exchange can be refused is a clear error naming the step.
+#[tokio::test]
+async fn oidc_refusals_say_which_step_failed() {
+    let Some((url, issuer)) = federated() else { return };
+    let refused = |settings: OpenStackSettings| {
+        let url = url.clone();
+        async move {
+            let err = OpenStackDriver::open(&spec(&url), settings).unwrap().token().await.unwrap_err();
+            match err {
+                DriverError::Invalid(m) => m,
+                other => panic!("not an Invalid error: {other:?}"),
+            }
+        }
+    };
+    // carol is in group bio, which the mapping does not accept.
+    let m = refused(oidc(&issuer, "carol")).await;
+    assert!(m.contains("Keystone refused the token of") && m.contains("401") && m.contains("mapping"), "{m}");
+    // A wrong client secret stops at the issuer.
+    let mut wrong = oidc(&issuer, "alice");
+    wrong.oidc.as_mut().unwrap().client_secret = Some("wrong".into());
+    let m = refused(wrong).await;
+    assert!(m.contains("refused nuvola's client credentials grant: invalid_client"), "{m}");
+    // An identity provider Keystone does not know.
+    let mut elsewhere = oidc(&issuer, "alice");
+    elsewhere.oidc.as_mut().unwrap().identity_provider = "nowhere".into();
+    let m = refused(elsewhere).await;
+    assert!(m.contains("identity provider nowhere") && m.contains("404"), "{m}");
+    // A project the mapping gives no role on.
+    let m = refused(OpenStackSettings { project: Some("admin".into()), ..oidc(&issuer, "alice") }).await;
+    assert!(m.contains("401") && m.contains("role on that project"), "{m}");
+    // Keystone without mod_auth_openidc in front sees no claims.
+    let direct = std::env::var("NUVOLA_TEST_KEYSTONE_URL").unwrap();
+    let err = OpenStackDriver::open(&spec(&direct), oidc(&issuer, "alice")).unwrap().token().await.unwrap_err();
+    assert!(matches!(&err, DriverError::Invalid(m) if m.contains("Keystone refused the token")), "{err:?}");
+}
+
+#[test]
+fn oidc_settings_are_checked() {
+    let bad = |v: Value| {
+        let spec: ProviderSpec = serde_json::from_value(
+            json!({"name": "os", "driver": "openstack", "endpoint": "http://127.0.0.1:1/v3", "settings": v}),
+        )
+        .unwrap();
+        OpenStackSettings::from_spec(&spec).unwrap_err().to_string()
+    };
+    let oidc = |extra: Value| {
+        let mut o = json!({"identity_provider": "idp", "issuer": "https://iam.example.org/", "client_id": "c"});
+        o.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        json!({ "oidc": o })
+    };
+    assert!(bad(oidc(json!({}))).contains("give `client_secret`"));
+    assert!(bad(oidc(json!({"client_secret": "s", "issuer": "iam"}))).contains("oidc.issuer"));
+    assert!(bad(oidc(json!({"client_secret": "s", "identity_provider": "a/b"}))).contains("not a Keystone id"));
+    assert!(bad(oidc(json!({"client_secret": "s", "audience": "x"}))).contains("unknown field `audience`"));
+}

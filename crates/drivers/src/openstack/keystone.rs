@@ -1,6 +1,6 @@
-//! Keystone v3: password and application-credential authentication, the
-//! service catalog, and a cached token refreshed before it expires (or at
-//! once when a service answers 401).
+//! Keystone v3: password, application-credential and OIDC-federated
+//! authentication, the service catalog, and a cached token refreshed
+//! before it expires (or at once when a service answers 401).
 
 use chrono::{DateTime, Utc};
 use reqwest::Method;
@@ -8,9 +8,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
-use super::OpenStackSettings;
+use super::{OidcFederation, OpenStackSettings};
 use crate::DriverError;
-use crate::http::{Http, Replay, excerpt};
+use crate::http::{Http, Replay, Reply, excerpt};
 
 /// A token with what it grants.
 #[derive(Debug, Clone)]
@@ -49,6 +49,10 @@ pub struct Session {
     settings: OpenStackSettings,
     http: Http,
     token: Mutex<Option<Token>>,
+    /// The issuer's token endpoint, once discovered.
+    token_endpoint: Mutex<Option<String>>,
+    /// The newest refresh token (issuers may rotate them).
+    refresh_token: Mutex<Option<String>>,
 }
 
 /// Refresh tokens this long before they expire.
@@ -56,7 +60,15 @@ const MARGIN_SECS: i64 = 120;
 
 impl Session {
     pub fn new(auth_url: &str, settings: OpenStackSettings, http: Http) -> Session {
-        Session { auth_url: auth_url.trim_end_matches('/').to_string(), settings, http, token: Mutex::new(None) }
+        let refresh_token = Mutex::new(settings.oidc.as_ref().and_then(|o| o.refresh_token.clone()));
+        Session {
+            auth_url: auth_url.trim_end_matches('/').to_string(),
+            settings,
+            http,
+            token: Mutex::new(None),
+            token_endpoint: Mutex::new(None),
+            refresh_token,
+        }
     }
 
     /// A token valid for at least a couple of minutes.
@@ -100,31 +112,151 @@ impl Session {
     }
 
     async fn authenticate(&self) -> Result<Token, DriverError> {
-        let body = Self::auth_body(&self.settings);
+        if let Some(oidc) = &self.settings.oidc {
+            return self.federated(oidc).await;
+        }
+        self.issue(&Self::auth_body(&self.settings), "(check the provider's credentials)").await
+    }
+
+    /// `POST /v3/auth/tokens` with `body`.
+    async fn issue(&self, body: &Value, hint: &str) -> Result<Token, DriverError> {
         let url = format!("{}/auth/tokens", self.auth_url);
-        let reply = self.http.send(Method::POST, &url, Replay::Safe, |r| r.json(&body)).await?;
+        let reply = self.http.send(Method::POST, &url, Replay::Safe, |r| r.json(body)).await?;
         if !reply.ok() {
-            let text = format!("Keystone refused to authenticate: HTTP {}: {}", reply.status, excerpt(&reply.body));
+            return Err(refused("Keystone refused to authenticate", &reply, hint));
+        }
+        token_of(&reply)
+    }
+
+    /// OIDC federation: the issuer's access token, exchanged for an
+    /// unscoped Keystone token, scoped to the project.
+    async fn federated(&self, oidc: &OidcFederation) -> Result<Token, DriverError> {
+        let access = self.access_token(oidc).await?;
+        let url = format!(
+            "{}/OS-FEDERATION/identity_providers/{}/protocols/{}/auth",
+            self.auth_url, oidc.identity_provider, oidc.protocol
+        );
+        let reply = self.http.send(Method::POST, &url, Replay::Safe, |r| r.bearer_auth(&access)).await?;
+        if !reply.ok() {
+            let what = format!(
+                "Keystone refused the token of {} for identity provider {}",
+                oidc.issuer, oidc.identity_provider
+            );
+            return Err(refused(
+                &what,
+                &reply,
+                "(is the issuer federated there, and does the mapping accept nuvola's identity?)",
+            ));
+        }
+        let unscoped = token_of(&reply)?;
+        let scope = match (&self.settings.project_id, &self.settings.project) {
+            (Some(id), _) => json!({"project": {"id": id}}),
+            (None, Some(name)) => json!({"project": {"name": name, "domain": {"name": self.settings.project_domain}}}),
+            (None, None) => json!({"project": {"id": self.only_project(&unscoped.value).await?}}),
+        };
+        let body =
+            json!({"auth": {"identity": {"methods": ["token"], "token": {"id": unscoped.value}}, "scope": scope}});
+        self.issue(&body, "(does the federation mapping give nuvola's identity a role on that project?)").await
+    }
+
+    /// The one project an unscoped token reaches.
+    async fn only_project(&self, unscoped: &str) -> Result<String, DriverError> {
+        let url = format!("{}/auth/projects", self.auth_url);
+        let reply = self.http.send(Method::GET, &url, Replay::Safe, |r| r.header("X-Auth-Token", unscoped)).await?;
+        if !reply.ok() {
+            return Err(refused("Keystone did not list the federated identity's projects", &reply, ""));
+        }
+        let v: Value = reply.json("Keystone projects")?;
+        let projects: Vec<(&str, &str)> = v["projects"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| Some((p["id"].as_str()?, p["name"].as_str().unwrap_or("?"))))
+            .collect();
+        match projects.as_slice() {
+            [(id, _)] => Ok(id.to_string()),
+            [] => Err(DriverError::Invalid(
+                "the federation mapping gives nuvola's identity no project on this site".into(),
+            )),
+            many => {
+                let names: Vec<&str> = many.iter().map(|(_, name)| *name).collect();
+                Err(DriverError::Invalid(format!(
+                    "nuvola's federated identity reaches several projects ({}): set `project`",
+                    names.join(", ")
+                )))
+            }
+        }
+    }
+
+    /// An access token from the issuer: the refresh token grant when there
+    /// is one, else client credentials.
+    async fn access_token(&self, oidc: &OidcFederation) -> Result<String, DriverError> {
+        let endpoint = self.token_endpoint(oidc).await?;
+        let mut refresh = self.refresh_token.lock().await;
+        let mut form: Vec<(&str, &str)> = match refresh.as_deref() {
+            Some(token) => vec![("grant_type", "refresh_token"), ("refresh_token", token)],
+            None => vec![("grant_type", "client_credentials")],
+        };
+        if let Some(scope) = &oidc.scope {
+            form.push(("scope", scope));
+        }
+        if oidc.client_secret.is_none() {
+            form.push(("client_id", &oidc.client_id));
+        }
+        let grant = if refresh.is_some() { "refresh token" } else { "client credentials" };
+        // A rotated refresh token is spent once used: never replay.
+        let replay = if refresh.is_some() { Replay::Unsafe } else { Replay::Safe };
+        let reply = self
+            .http
+            .send(Method::POST, &endpoint, replay, |r| {
+                let r = r.form(&form).header("Accept", "application/json");
+                match &oidc.client_secret {
+                    Some(secret) => r.basic_auth(&oidc.client_id, Some(secret)),
+                    None => r,
+                }
+            })
+            .await?;
+        if !reply.ok() {
+            let v: Value = serde_json::from_str(&reply.body).unwrap_or(Value::Null);
+            let reason = match (v["error"].as_str(), v["error_description"].as_str()) {
+                (Some(e), Some(d)) => format!("{e}: {d}"),
+                (Some(e), None) => e.to_string(),
+                _ => format!("HTTP {}: {}", reply.status, excerpt(&reply.body)),
+            };
+            let text = format!("the issuer {} refused nuvola's {grant} grant: {reason}", oidc.issuer);
             return Err(if reply.status.is_client_error() {
-                DriverError::Invalid(format!("{text} (check the provider's credentials)"))
+                DriverError::Invalid(text)
             } else {
                 DriverError::Unavailable(text)
             });
         }
-        let value = reply
-            .header("X-Subject-Token")
-            .ok_or_else(|| DriverError::Unavailable("Keystone answered without X-Subject-Token".into()))?
-            .to_string();
-        let v: Value = reply.json("Keystone token")?;
-        let t = &v["token"];
-        let expires_at = t["expires_at"]
+        let v: Value = reply.json("the issuer's token answer")?;
+        if let Some(rotated) = v["refresh_token"].as_str() {
+            *refresh = Some(rotated.to_string());
+        }
+        v["access_token"].as_str().map(str::to_string).ok_or_else(|| {
+            DriverError::Unavailable(format!("the issuer {} answered without access_token", oidc.issuer))
+        })
+    }
+
+    /// The issuer's token endpoint, from its discovery document.
+    async fn token_endpoint(&self, oidc: &OidcFederation) -> Result<String, DriverError> {
+        let mut known = self.token_endpoint.lock().await;
+        if let Some(endpoint) = known.as_ref() {
+            return Ok(endpoint.clone());
+        }
+        let url = format!("{}/.well-known/openid-configuration", oidc.issuer.trim_end_matches('/'));
+        let reply = self.http.send(Method::GET, &url, Replay::Safe, |r| r.header("Accept", "application/json")).await?;
+        if !reply.ok() {
+            return Err(DriverError::Unavailable(format!("{url}: HTTP {}: {}", reply.status, excerpt(&reply.body))));
+        }
+        let v: Value = reply.json("the issuer's discovery document")?;
+        let endpoint = v["token_endpoint"]
             .as_str()
-            .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-            .map(|d| d.with_timezone(&Utc))
-            .unwrap_or_else(|| Utc::now() + chrono::Duration::minutes(30));
-        let catalog: Vec<CatalogEntry> = serde_json::from_value(t["catalog"].clone()).unwrap_or_default();
-        let project_id = t["project"]["id"].as_str().map(str::to_string);
-        Ok(Token { value, expires_at, project_id, catalog })
+            .ok_or_else(|| DriverError::Unavailable(format!("{url} names no token_endpoint")))?
+            .to_string();
+        *known = Some(endpoint.clone());
+        Ok(endpoint)
     }
 
     /// The URL of service `kind` (e.g. `compute`) for the configured
@@ -132,6 +264,34 @@ impl Session {
     pub fn endpoint(&self, token: &Token, kind: &str) -> Result<String, DriverError> {
         endpoint_in(&token.catalog, kind, &self.settings.interface, self.settings.region.as_deref())
     }
+}
+
+/// An error for a refused Keystone call: 4xx is the caller's to fix.
+fn refused(what: &str, reply: &Reply, hint: &str) -> DriverError {
+    let text = format!("{what}: HTTP {}: {}", reply.status, excerpt(&reply.body));
+    if reply.status.is_client_error() {
+        DriverError::Invalid(format!("{text} {hint}").trim_end().to_string())
+    } else {
+        DriverError::Unavailable(text)
+    }
+}
+
+/// The token of a `201 Created` from Keystone.
+fn token_of(reply: &Reply) -> Result<Token, DriverError> {
+    let value = reply
+        .header("X-Subject-Token")
+        .ok_or_else(|| DriverError::Unavailable("Keystone answered without X-Subject-Token".into()))?
+        .to_string();
+    let v: Value = reply.json("Keystone token")?;
+    let t = &v["token"];
+    let expires_at = t["expires_at"]
+        .as_str()
+        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+        .map(|d| d.with_timezone(&Utc))
+        .unwrap_or_else(|| Utc::now() + chrono::Duration::minutes(30));
+    let catalog: Vec<CatalogEntry> = serde_json::from_value(t["catalog"].clone()).unwrap_or_default();
+    let project_id = t["project"]["id"].as_str().map(str::to_string);
+    Ok(Token { value, expires_at, project_id, catalog })
 }
 
 /// Picks an endpoint from a catalog.
