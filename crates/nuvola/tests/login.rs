@@ -3,6 +3,8 @@
 //! sign in, consent) done by plain HTTP requests to the provider's pages;
 //! then the stored token (0600) works with the server, is refreshed when it
 //! has expired, yields to `NUVOLA_TOKEN`, and `nuvola logout` forgets it.
+//! A refresh token from the same flow signs the OpenStack driver in to a
+//! Keystone federated with the provider.
 
 mod common;
 
@@ -193,4 +195,95 @@ fn dashboard_sign_in_with_the_authorization_code_flow() {
     assert_eq!(forged.status().as_u16(), 400);
     assert!(forged.text().unwrap().contains("expired or was already used"));
     drop(server);
+}
+
+/// A robot account's refresh token in an OpenStack site's settings: the
+/// operator signs in once with the device flow (as `nuvola login` does),
+/// and the OpenStack driver trades the refresh token for access tokens that
+/// Keystone's OIDC federation accepts (`.ci/keystone-oidc.sh`), following
+/// the issuer's rotation of refresh tokens.
+#[test]
+fn a_refresh_token_signs_the_openstack_driver_in_to_a_federated_keystone() {
+    let Some(issuer) = issuer_url() else { return };
+    let Some(keystone) = std::env::var("NUVOLA_TEST_KEYSTONE_OIDC_URL").ok().filter(|u| !u.is_empty()) else {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("NUVOLA_TEST_KEYSTONE_OIDC_URL is not set under CI=true: source .ci/cloud.sh first");
+        }
+        eprintln!("skipped: no federated Keystone (source .ci/cloud.sh)");
+        return;
+    };
+    let http = reqwest::blocking::Client::new();
+    let scope = "openid offline_access nuvola";
+    let device: Value = http
+        .post(format!("{issuer}/device/auth"))
+        .form(&[("client_id", "nuvola-cli"), ("scope", scope), ("resource", "urn:nuvola")])
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    approve_in_browser(device["verification_uri_complete"].as_str().unwrap(), "bob");
+    let tokens: Value = http
+        .post(format!("{issuer}/token"))
+        .form(&[
+            ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+            ("device_code", device["device_code"].as_str().unwrap()),
+            ("client_id", "nuvola-cli"),
+        ])
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let refresh = tokens["refresh_token"].as_str().unwrap_or_else(|| panic!("no refresh token: {tokens}"));
+
+    let spec: nuvola_types::ProviderSpec =
+        serde_json::from_value(serde_json::json!({"name": "fed", "driver": "openstack", "endpoint": keystone}))
+            .unwrap();
+    let settings: nuvola_drivers::openstack::OpenStackSettings = serde_json::from_value(serde_json::json!({
+        "oidc": {"identity_provider": "nuvola-test", "issuer": issuer, "client_id": "nuvola-cli",
+                 "refresh_token": refresh}}))
+    .unwrap();
+    let driver = nuvola_drivers::openstack::OpenStackDriver::open(&spec, settings).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let whose = |token: &str| -> Value {
+        http.get(format!("{keystone}/auth/tokens"))
+            .header("X-Auth-Token", token)
+            .header("X-Subject-Token", token)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap()
+    };
+    let first = runtime.block_on(driver.token()).unwrap();
+    let info = whose(&first);
+    assert_eq!(info["token"]["user"]["name"], "bob", "{info}");
+    assert_eq!(info["token"]["project"]["name"], "physics", "{info}");
+    // Keystone revokes the token; the driver signs in again, with the
+    // refresh token the issuer rotated the first time.
+    let revoked = http
+        .delete(format!("{keystone}/auth/tokens"))
+        .header("X-Auth-Token", &first)
+        .header("X-Subject-Token", &first)
+        .send()
+        .unwrap();
+    assert_eq!(revoked.status().as_u16(), 204);
+    let reply = runtime
+        .block_on(driver.api(
+            "identity",
+            reqwest::Method::GET,
+            "/auth/projects",
+            nuvola_drivers::http::Replay::Safe,
+            None,
+        ))
+        .unwrap();
+    assert!(reply.ok(), "{}", reply.body);
+    let second = runtime.block_on(driver.token()).unwrap();
+    assert_ne!(second, first);
+    assert_eq!(whose(&second)["token"]["user"]["name"], "bob");
+    // The issuer did rotate: the original refresh token is spent.
+    let replayed = http
+        .post(format!("{issuer}/token"))
+        .form(&[("grant_type", "refresh_token"), ("refresh_token", refresh), ("client_id", "nuvola-cli")])
+        .send()
+        .unwrap();
+    assert_eq!(replayed.status().as_u16(), 400, "the first refresh token still works: rotation was not tested");
 }
