@@ -88,6 +88,11 @@ fn request(nodes: Vec<NodeProvision>) -> ProvisionRequest {
     }
 }
 
+/// Ingress on TCP ports `port..=port_end` from `remote_cidr`.
+fn tcp(name: &str, port: u16, port_end: u16, remote_cidr: &str) -> PortRequirement {
+    PortRequirement { name: name.into(), port, port_end, protocol: "tcp".into(), remote_cidr: remote_cidr.into() }
+}
+
 async fn get(d: &OpenStackDriver, service: &str, path: &str) -> Value {
     let reply = d.api(service, Method::GET, path, Replay::Safe, None).await.unwrap();
     assert!(reply.ok(), "GET {service} {path}: {} {}", reply.status, reply.body);
@@ -159,22 +164,7 @@ async fn servers_networks_and_floating_ips_end_to_end() {
     let Some(url) = nova() else { return };
     let d = driver(&url, "admin");
     let mut web = node("web", 1, NetworkKind::Public);
-    web.ports = vec![
-        PortRequirement {
-            name: "ssh".into(),
-            port: 22,
-            port_end: 22,
-            protocol: "tcp".into(),
-            remote_cidr: "10.1.0.0/16".into(),
-        },
-        PortRequirement {
-            name: "http".into(),
-            port: 8000,
-            port_end: 8010,
-            protocol: "tcp".into(),
-            remote_cidr: "0.0.0.0/0".into(),
-        },
-    ];
+    web.ports = vec![tcp("ssh", 22, 22, "10.1.0.0/16"), tcp("http", 8000, 8010, "0.0.0.0/0")];
     web.setup = NodeSetup {
         users: vec![OsUser { name: "alice".into(), ssh_key: Some(KEY.into()), sudo: true, uid: None }],
         ssh_keys: Vec::new(),
@@ -295,13 +285,7 @@ async fn a_quota_refusal_halfway_leaves_nothing_behind() {
     let project = small_project(&url).await;
     let d = driver(&url, &project);
     let mut web = node("web", 2, NetworkKind::Isolated);
-    web.ports = vec![PortRequirement {
-        name: "ssh".into(),
-        port: 22,
-        port_end: 22,
-        protocol: "tcp".into(),
-        remote_cidr: "0.0.0.0/0".into(),
-    }];
+    web.ports = vec![tcp("ssh", 22, 22, "0.0.0.0/0")];
     web.setup.ssh_keys = vec![KEY.into()];
     let req = request(vec![web]);
     let err = d.create(&req).await.unwrap_err();
@@ -332,13 +316,7 @@ async fn a_volume_type_that_does_not_exist_halfway_leaves_nothing_behind() {
     let d = driver(&url, "admin");
     let mut good = node("web", 1, NetworkKind::Public);
     good.volumes = vec![VolumeProvision { name: "data".into(), size_gb: 1, volume_type: Some("standard".into()) }];
-    good.ports = vec![PortRequirement {
-        name: "ssh".into(),
-        port: 22,
-        port_end: 22,
-        protocol: "tcp".into(),
-        remote_cidr: "0.0.0.0/0".into(),
-    }];
+    good.ports = vec![tcp("ssh", 22, 22, "0.0.0.0/0")];
     let mut bad = node("db", 1, NetworkKind::Isolated);
     bad.volumes = vec![VolumeProvision { name: "data".into(), size_gb: 1, volume_type: Some("no-such-type".into()) }];
     let req = request(vec![good, bad]);
@@ -444,13 +422,7 @@ async fn a_federated_identity_deploys_and_cleans_up() {
     };
     let d = OpenStackDriver::open(&spec(&url), settings).unwrap();
     let mut web = node("web", 1, NetworkKind::Public);
-    web.ports = vec![PortRequirement {
-        name: "https".into(),
-        port: 443,
-        port_end: 443,
-        protocol: "tcp".into(),
-        remote_cidr: "0.0.0.0/0".into(),
-    }];
+    web.ports = vec![tcp("https", 443, 443, "0.0.0.0/0")];
     let mut req = request(vec![web]);
     req.project = "physics".into();
     let attempt = req.attempt_id.clone();
