@@ -29,6 +29,8 @@ pub(crate) fn validate(tpl: &ServiceTemplate, diags: &mut Vec<Diagnostic>) {
         } else if let Some(default) = &input.default {
             if let Err(e) = crate::inputs::check_value(tpl, input, default) {
                 err(diags, pos, e.0, format!("the default of input \"{name}\": {}", e.1));
+            } else if let Some(problem) = crate::typecheck::integer_for_float(reg, input, default) {
+                err(diags, pos, codes::TYPE, format!("the default of input \"{name}\": {problem}"));
             } else if let Some(note) = crate::typecheck::coercion(reg.primitive_of(&input.type_name), default) {
                 diags.push(Diagnostic::warning(
                     file,

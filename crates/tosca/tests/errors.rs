@@ -590,3 +590,66 @@ fn a_requirement_definition_whose_own_node_type_lacks_the_capability_only_warns(
     ));
     assert_eq!(at(&d, "E-REQUIREMENT-TARGET"), (13, 24));
 }
+
+#[test]
+fn an_integer_for_a_float_is_an_error() {
+    // INDIGO's Docker runtime takes num_cpus as a float (DEEP's `num_cpus: 1`).
+    let node = "topology_template:\n  node_templates:\n    app:\n      type: tosca.nodes.indigo.Container.Runtime.Docker\n      capabilities:\n        host:\n          properties:\n            num_cpus: 1\n";
+    let d = fails(node);
+    assert_eq!(at(&d, "E-TYPE"), (8, 13));
+    let m = &d.find("E-TYPE").unwrap().message;
+    assert!(
+        m.contains("property \"num_cpus\"") && m.contains("the integer 1 is not a float") && m.contains("1.0"),
+        "{m}"
+    );
+    for float in ["1.0", "0.5", "1e3"] {
+        let ok = format!("{HEAD}{}", node.replace("num_cpus: 1", &format!("num_cpus: {float}")));
+        let t = load(&ok, "ok.yaml", &builtin_resolver());
+        assert!(t.is_ok(), "{float}: {}", t.unwrap_err());
+    }
+    // In an entry of a list of floats, in a policy, and as an input's default.
+    let types = "node_types:\n  my.N:\n    derived_from: tosca.nodes.Root\n    properties:\n      weights: { type: list, entry_schema: { type: float } }\npolicy_types:\n  my.P:\n    derived_from: tosca.policies.Root\n    properties:\n      bound: { type: float }\n";
+    let d = fails(&format!(
+        "{types}topology_template:\n  node_templates:\n    n:\n      type: my.N\n      properties:\n        weights: [ 0.5, 2 ]\n  policies:\n    - p:\n        type: my.P\n        properties:\n          bound: 10\n"
+    ));
+    let typed: Vec<_> = d.0.iter().filter(|x| x.code == "E-TYPE").map(|x| (x.line - 3, x.column)).collect();
+    assert_eq!(typed, [(16, 25), (21, 11)], "{d}");
+    assert!(d.to_string().contains("property \"weights[1]\""), "{d}");
+    let d = fails(
+        "topology_template:\n  inputs:\n    cpus:\n      type: float\n      default: 2\n    weights:\n      type: list\n      entry_schema: { type: float }\n      default: [ 1.5, 3 ]\n",
+    );
+    let typed: Vec<_> = d.0.iter().filter(|x| x.code == "E-TYPE").map(|x| x.message.as_str()).collect();
+    assert_eq!(
+        typed,
+        [
+            "the default of input \"cpus\": the integer 2 is not a float; write it as a float, e.g. 2.0",
+            "the default of input \"weights\": the integer 3 at [1] is not a float; write it as a float, e.g. 3.0",
+        ],
+        "{d}"
+    );
+    // A deployment parameter is JSON, where 2 and 2.0 are one number: accepted.
+    let t = load(
+        &format!("{HEAD}topology_template:\n  inputs:\n    cpus:\n      type: float\n      default: 2.0\n"),
+        "ok.yaml",
+        &builtin_resolver(),
+    )
+    .unwrap();
+    let inputs = t.resolve_inputs(&json!({"cpus": 3}).as_object().unwrap().clone()).unwrap();
+    assert_eq!(inputs["cpus"], json!(3));
+}
+
+#[test]
+fn a_boolean_default_for_a_string_input_is_accepted_with_a_warning() {
+    // DEEP's docker_privileged: `type: string`, `default: false` (six templates
+    // the manifest calls valid) or `default: true` (two it calls invalid, only
+    // because tosca-parser checks a default when it is truthy): one shape, one verdict.
+    for default in ["false", "true"] {
+        let text = format!(
+            "{HEAD}topology_template:\n  inputs:\n    docker_privileged:\n      type: string\n      default: {default}\n      constraints:\n        - valid_values: [ false, true ]\n"
+        );
+        let t = load(&text, "ok.yaml", &builtin_resolver()).unwrap_or_else(|e| panic!("{default}: {e}"));
+        let w = t.warnings().iter().find(|w| w.code == "W-TYPE-COERCED").expect("a W-TYPE-COERCED warning");
+        assert_eq!((w.line - 3, w.column), (3, 5));
+        assert!(w.message.contains(&format!("the boolean {default} is read as a string")), "{}", w.message);
+    }
+}
