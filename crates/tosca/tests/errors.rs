@@ -653,3 +653,39 @@ fn a_boolean_default_for_a_string_input_is_accepted_with_a_warning() {
         assert!(w.message.contains(&format!("the boolean {default} is read as a string")), "{}", w.message);
     }
 }
+
+#[test]
+fn a_relationship_targets_only_its_valid_target_types() {
+    // my.Uses may land only on a Bindable (a Node capability); the DBMS offers none.
+    let types = "relationship_types:\n  my.Uses:\n    derived_from: tosca.relationships.DependsOn\n    valid_target_types: [ tosca.capabilities.network.Bindable ]\n";
+    let body = format!(
+        "{types}topology_template:\n  node_templates:\n    app:\n      type: tosca.nodes.SoftwareComponent\n      requirements:\n        - host: vm\n        - dependency: {{ node: db, relationship: my.Uses }}\n    db:\n      type: tosca.nodes.DBMS\n      requirements:\n        - host: vm\n    vm:\n      type: tosca.nodes.Compute\n"
+    );
+    let d = fails(&body);
+    assert_eq!(at(&d, "E-REQUIREMENT-TARGET"), (11, 49));
+    let m = &d.find("E-REQUIREMENT-TARGET").unwrap().message;
+    assert!(
+        m.contains(
+            "not a valid target of relationship type my.Uses (valid_target_types: tosca.capabilities.network.Bindable)"
+        ),
+        "{m}"
+    );
+    // The same relationship on a Compute, which offers one: valid.
+    let ok =
+        format!("{HEAD}{}", body.replace("{ node: db, relationship: my.Uses }", "{ node: vm, relationship: my.Uses }"));
+    let t = load(&ok, "ok.yaml", &builtin_resolver());
+    assert!(t.is_ok(), "{}", t.unwrap_err());
+    // A requirement definition whose own relationship cannot land on its capability: a warning.
+    let def = "node_types:\n  my.Client:\n    derived_from: tosca.nodes.SoftwareComponent\n    requirements:\n      - api:\n          capability: tosca.capabilities.Endpoint\n          relationship: tosca.relationships.HostedOn\ntopology_template:\n  node_templates:\n    c:\n      type: my.Client\n      requirements:\n        - host: vm\n        - api: s\n    s:\n      type: tosca.nodes.WebServer\n      requirements:\n        - host: vm\n    vm:\n      type: tosca.nodes.Compute\n";
+    let t = load(&format!("{HEAD}{def}"), "ok.yaml", &builtin_resolver()).unwrap_or_else(|e| panic!("{e}"));
+    let w = t
+        .warnings()
+        .iter()
+        .find(|w| w.code == "W-REQUIREMENT-TARGET" && w.message.contains("valid_target_types"))
+        .expect("a W-REQUIREMENT-TARGET warning");
+    assert_eq!((w.line - 3, w.column), (14, 16), "{}", w.message);
+    assert!(w.message.contains("fix the definition"), "{}", w.message);
+    // An unknown valid target type in the template's own definitions.
+    let d = fails(&types.replace("tosca.capabilities.network.Bindable", "tosca.capabilities.Nowhere"));
+    assert_eq!(at(&d, "E-UNKNOWN-TYPE"), (4, 27));
+}
