@@ -12,7 +12,8 @@
 //! the relationship in effect (the assignment's, else the definition's).
 //! A requirement's `node_filter` names properties and capabilities of the
 //! node type it selects (the assignment's node type, else the definition's)
-//! and its constraint clauses are well formed.
+//! and its constraint clauses are well formed; so does a node template's
+//! own `node_filter` (against its type, with the `select` directive).
 //!
 //! The policy, for real-world templates (see the crate README):
 //! - a target capability of an unrelated type is an error
@@ -378,14 +379,6 @@ fn node_filter(
     diags: &mut Vec<Diagnostic>,
 ) {
     let reg = &tpl.registry;
-    let what = format!("node template \"{}\": requirement \"{}\": node_filter", node.name, def.name);
-    let mut error = |pos: Pos, code: &'static str, msg: String| {
-        diags.push(Diagnostic::error(&tpl.file, pos, code, format!("{what}: {msg}")))
-    };
-    let Some(entries) = filter.as_map() else {
-        error(filter.pos, codes::SYNTAX, "a node filter is a map of properties and capabilities".into());
-        return;
-    };
     // The node type the filter selects among.
     let subject = req
         .node
@@ -393,6 +386,47 @@ fn node_filter(
         .and_then(|(n, _)| named_type(reg, TypeKind::Node, tpl.nodes.get(n).map(|t| t.type_name.as_str()), n, "node"))
         .map(|(t, _)| t)
         .or_else(|| def.node.as_deref().and_then(|n| reg.resolve(TypeKind::Node, n)));
+    let what = format!("node template \"{}\": requirement \"{}\": node_filter", node.name, def.name);
+    check_node_filter(tpl, &what, subject, filter, diags);
+}
+
+/// Checks the `node_filter` of a node template like a requirement's. With
+/// the `select` directive it selects an existing node of the template's own
+/// type (TOSCA 1.3), so its names are checked against that type; without
+/// it, the TOSCA 1.3 tutorial applies it to the targets of all the
+/// template's requirements, whose types vary, so only its shape and its
+/// clauses are checked.
+pub(crate) fn node_template_filter(
+    tpl: &ServiceTemplate,
+    node: &NodeTemplate,
+    type_name: &str,
+    diags: &mut Vec<Diagnostic>,
+) {
+    if let Some(filter) = &node.node_filter {
+        let what = format!("node template \"{}\": node_filter", node.name);
+        let subject = node.directives.iter().any(|d| d == "select").then_some(type_name);
+        check_node_filter(tpl, &what, subject, filter, diags);
+    }
+}
+
+/// Checks a node filter's shape, its clauses and, when the node type it
+/// selects among (`subject`) is known, that the properties and capabilities
+/// it names exist. `what` starts every message.
+fn check_node_filter(
+    tpl: &ServiceTemplate,
+    what: &str,
+    subject: Option<&str>,
+    filter: &Node,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let reg = &tpl.registry;
+    let mut error = |pos: Pos, code: &'static str, msg: String| {
+        diags.push(Diagnostic::error(&tpl.file, pos, code, format!("{what}: {msg}")))
+    };
+    let Some(entries) = filter.as_map() else {
+        error(filter.pos, codes::SYNTAX, "a node filter is a map of properties and capabilities".into());
+        return;
+    };
     for (k, v) in entries {
         match k.name.as_str() {
             "properties" => {

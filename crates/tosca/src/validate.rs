@@ -147,6 +147,7 @@ pub(crate) fn validate(tpl: &ServiceTemplate, diags: &mut Vec<Diagnostic>) {
             operations(tpl, &node.name, type_name, ifaces, diags);
         }
         crate::matching::requirements(tpl, node, type_name, diags);
+        crate::matching::node_template_filter(tpl, node, type_name, diags);
         let req_defs = reg.requirements(type_name);
         for req in &node.requirements {
             if !req_defs.iter().any(|d| d.name == req.name) {

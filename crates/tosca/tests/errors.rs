@@ -689,3 +689,24 @@ fn a_relationship_targets_only_its_valid_target_types() {
     let d = fails(&types.replace("tosca.capabilities.network.Bindable", "tosca.capabilities.Nowhere"));
     assert_eq!(at(&d, "E-UNKNOWN-TYPE"), (4, 27));
 }
+
+#[test]
+fn a_node_template_filter_is_checked() {
+    // With `select`, the filter picks an existing node of the template's own type.
+    let body = "node_types:\n  my.Db:\n    derived_from: tosca.nodes.Root\n    properties:\n      name: { type: string, required: false }\n    capabilities:\n      host: tosca.capabilities.Compute\ntopology_template:\n  node_templates:\n    db:\n      type: my.Db\n      directives: [ select ]\n      node_filter:\n        properties:\n          - name: { equal: db1 }\n          - nmae: { equal: db1 }\n        capabilities:\n          - host:\n              properties:\n                - num_cpus: { greater_or_bogus: 2 }\n";
+    let d = fails(body);
+    assert_eq!(at(&d, "E-UNKNOWN-PROPERTY"), (16, 13));
+    assert!(d.find("E-UNKNOWN-PROPERTY").unwrap().message.contains("node template \"db\": node_filter"), "{d}");
+    assert_eq!(at(&d, "E-CONSTRAINT"), (20, 31));
+    // Without it (the TOSCA 1.3 tutorial filters the requirements' targets),
+    // only the shape and the clauses are checked.
+    let unselected = body.replace("      directives: [ select ]\n", "");
+    let d = fails(&unselected);
+    assert!(d.find("E-UNKNOWN-PROPERTY").is_none(), "{d}");
+    assert_eq!(at(&d, "E-CONSTRAINT"), (19, 31));
+    let ok = format!("{HEAD}{}", unselected.replace("greater_or_bogus", "greater_or_equal"));
+    let t = load(&ok, "ok.yaml", &builtin_resolver());
+    assert!(t.is_ok(), "{}", t.unwrap_err());
+    let d = fails(&unselected.replace("        properties:\n          - name", "        propertis:\n          - name"));
+    assert_eq!(at(&d, "E-UNKNOWN-KEY"), (13, 9));
+}
