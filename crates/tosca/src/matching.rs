@@ -7,10 +7,13 @@
 //! (`valid_source_types`).
 //!
 //! The relationship an assignment names (type or template) must be the
-//! definition's relationship type or derive from it (`E-RELATIONSHIP-TYPE`).
+//! definition's relationship type or derive from it (`E-RELATIONSHIP-TYPE`),
+//! and the target capability must be of one of the `valid_target_types` of
+//! the relationship in effect (the assignment's, else the definition's).
 //! A requirement's `node_filter` names properties and capabilities of the
 //! node type it selects (the assignment's node type, else the definition's)
-//! and its constraint clauses are well formed.
+//! and its constraint clauses are well formed; so does a node template's
+//! own `node_filter` (against its type, with the `select` directive).
 //!
 //! The policy, for real-world templates (see the crate README):
 //! - a target capability of an unrelated type is an error
@@ -24,6 +27,11 @@
 //!   outside the target capability's `valid_source_types`, are
 //!   `W-REQUIREMENT-TARGET` warnings (tosca-parser's own samples host
 //!   WordPress on a Compute);
+//! - a target capability outside the `valid_target_types` of a relationship
+//!   the assignment names is `E-REQUIREMENT-TARGET`; of the relationship the
+//!   definition names, a `W-REQUIREMENT-TARGET` warning (the definition
+//!   contradicts itself: INDIGO's `DependsOn` requirements on capabilities
+//!   that are not `tosca.capabilities.Node`);
 //! - more assignments than the definition's maximum are `E-OCCURRENCES`;
 //! - fewer than its minimum (a dangling requirement) is left to the
 //!   orchestrator with a `W-DANGLING-REQUIREMENT` warning, unless it is a
@@ -280,6 +288,36 @@ fn target(
         let sources = valid_sources(reg, cap);
         sources.is_empty() || sources.iter().any(|s| reg.derives_from(TypeKind::Node, source_type, s))
     };
+    // The relationship in effect (the assignment's, else the definition's) may target only
+    // capabilities of its valid_target_types, read with the same leniency as above.
+    let named = req.relationship_type.as_deref().or(req.relationship_template.as_deref());
+    let chosen = named.and_then(|n| {
+        let of_template = tpl.relationships.get(n).map(|t| t.type_name.as_str());
+        named_type(reg, TypeKind::Relationship, of_template, n, "relationship")
+    });
+    let by_template = chosen.is_some();
+    let in_effect = chosen.or_else(|| {
+        let r = def.relationship.as_deref()?;
+        reg.resolve(TypeKind::Relationship, r).map(|t| (t, format!("relationship type {t}")))
+    });
+    if let Some((rel, shown)) = in_effect {
+        let targets: Vec<&str> =
+            valid_targets(reg, rel).into_iter().filter_map(|t| reg.resolve(TypeKind::Capability, t)).collect();
+        let lands = |c: &&CapabilityDef| targets.iter().any(|t| fit(reg, &c.type_name, t) == Fit::Exact);
+        if !targets.is_empty() && !usable.iter().any(lands) {
+            let (at, tail) = if by_template {
+                (req.relationship_pos.unwrap_or(*pos), "")
+            } else {
+                (*pos, "; accepted: the requirement definition names both, fix the definition")
+            };
+            let names: Vec<String> = usable.iter().map(|c| format!("\"{}\"", c.name)).collect();
+            let which = match names.as_slice() {
+                [one] => format!("whose capability {one} is not a valid target"),
+                many => format!("whose capabilities {} are not valid targets", many.join(", ")),
+            };
+            report(at, by_template, format!("{which} of {shown} (valid_target_types: {}){tail}", targets.join(", ")));
+        }
+    }
     if let Some(cap) = usable.first()
         && !usable.iter().any(accepts)
     {
@@ -341,14 +379,6 @@ fn node_filter(
     diags: &mut Vec<Diagnostic>,
 ) {
     let reg = &tpl.registry;
-    let what = format!("node template \"{}\": requirement \"{}\": node_filter", node.name, def.name);
-    let mut error = |pos: Pos, code: &'static str, msg: String| {
-        diags.push(Diagnostic::error(&tpl.file, pos, code, format!("{what}: {msg}")))
-    };
-    let Some(entries) = filter.as_map() else {
-        error(filter.pos, codes::SYNTAX, "a node filter is a map of properties and capabilities".into());
-        return;
-    };
     // The node type the filter selects among.
     let subject = req
         .node
@@ -356,6 +386,47 @@ fn node_filter(
         .and_then(|(n, _)| named_type(reg, TypeKind::Node, tpl.nodes.get(n).map(|t| t.type_name.as_str()), n, "node"))
         .map(|(t, _)| t)
         .or_else(|| def.node.as_deref().and_then(|n| reg.resolve(TypeKind::Node, n)));
+    let what = format!("node template \"{}\": requirement \"{}\": node_filter", node.name, def.name);
+    check_node_filter(tpl, &what, subject, filter, diags);
+}
+
+/// Checks the `node_filter` of a node template like a requirement's. With
+/// the `select` directive it selects an existing node of the template's own
+/// type (TOSCA 1.3), so its names are checked against that type; without
+/// it, the TOSCA 1.3 tutorial applies it to the targets of all the
+/// template's requirements, whose types vary, so only its shape and its
+/// clauses are checked.
+pub(crate) fn node_template_filter(
+    tpl: &ServiceTemplate,
+    node: &NodeTemplate,
+    type_name: &str,
+    diags: &mut Vec<Diagnostic>,
+) {
+    if let Some(filter) = &node.node_filter {
+        let what = format!("node template \"{}\": node_filter", node.name);
+        let subject = node.directives.iter().any(|d| d == "select").then_some(type_name);
+        check_node_filter(tpl, &what, subject, filter, diags);
+    }
+}
+
+/// Checks a node filter's shape, its clauses and, when the node type it
+/// selects among (`subject`) is known, that the properties and capabilities
+/// it names exist. `what` starts every message.
+fn check_node_filter(
+    tpl: &ServiceTemplate,
+    what: &str,
+    subject: Option<&str>,
+    filter: &Node,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let reg = &tpl.registry;
+    let mut error = |pos: Pos, code: &'static str, msg: String| {
+        diags.push(Diagnostic::error(&tpl.file, pos, code, format!("{what}: {msg}")))
+    };
+    let Some(entries) = filter.as_map() else {
+        error(filter.pos, codes::SYNTAX, "a node filter is a map of properties and capabilities".into());
+        return;
+    };
     for (k, v) in entries {
         match k.name.as_str() {
             "properties" => {
@@ -503,6 +574,16 @@ fn fit(reg: &TypeRegistry, have: &str, wanted: &str) -> Fit {
         .iter()
         .any(|a| a.name != root && theirs.iter().any(|b| b.name == a.name));
     if common { Fit::Related } else { Fit::No }
+}
+
+/// The capability types a relationship type may target: its own
+/// `valid_target_types`, else those of the nearest ancestor that has some.
+fn valid_targets<'r>(reg: &'r TypeRegistry, rel: &str) -> Vec<&'r str> {
+    reg.ancestors(TypeKind::Relationship, rel)
+        .into_iter()
+        .find(|d| !d.valid_target_types.is_empty())
+        .map(|d| d.valid_target_types.iter().map(|(t, _)| t.as_str()).collect())
+        .unwrap_or_default()
 }
 
 /// The node types a capability accepts as source: those of its definition,

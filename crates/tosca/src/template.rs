@@ -89,6 +89,10 @@ pub(crate) struct NodeTemplate {
     /// The `interfaces` and `artifacts` values, for artifact file checks.
     pub interfaces: Option<Node>,
     pub artifacts: Option<Node>,
+    /// The `node_filter` an orchestrator selects an existing node with (`directives: [select]`).
+    pub node_filter: Option<Node>,
+    /// Its `directives` (`select`, `substitute`).
+    pub directives: Vec<String>,
 }
 
 /// A relationship template.
@@ -883,11 +887,17 @@ fn read_node_template(r: &mut Reader<'_>, key: &Key, node: &Node) -> NodeTemplat
         interfaces: None,
         artifacts: None,
         copy: None,
+        node_filter: None,
+        directives: Vec::new(),
     };
     for (k, v) in entries {
         match k.name.as_str() {
             "type" => nt.type_name = r.string(v, "type").unwrap_or_default(),
             "copy" => nt.copy = r.string(v, "copy"),
+            "node_filter" => nt.node_filter = Some(v.clone()),
+            "directives" => {
+                nt.directives = v.as_seq().unwrap_or_default().iter().filter_map(Node::scalar_text).collect()
+            }
             "properties" => nt.properties = props(r, Some(v)),
             "capabilities" => {
                 for (ck, cv) in r.map(v, "capabilities") {

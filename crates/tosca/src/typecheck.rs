@@ -13,6 +13,7 @@
 use crate::constraints::Constraint;
 use crate::diagnostics::{Diagnostic, Pos, codes};
 use crate::functions::FUNCTIONS;
+use crate::template::InputDef;
 use crate::types::{PRIMITIVE_TYPES, PropertyDef, TypeKind, TypeRegistry};
 use crate::values::parse_scalar_unit;
 use crate::yaml::{Node, NodeValue};
@@ -252,6 +253,29 @@ pub(crate) fn coercion(base: &str, value: &serde_json::Value) -> Option<String> 
     }
 }
 
+/// For an input's default (read from the template's YAML), what is wrong
+/// when an integer stands where a float is expected, in the value or in an
+/// entry of a list or map whose `entry_schema` is a float. Deployment
+/// parameters are not judged by this: API clients send JSON, where `4` and
+/// `4.0` are one number.
+pub(crate) fn integer_for_float(reg: &TypeRegistry, input: &InputDef, default: &serde_json::Value) -> Option<String> {
+    use serde_json::Value;
+    let integer = |v: &Value| matches!(v, Value::Number(n) if !n.is_f64());
+    let message = |v: &Value, at: &str| format!("the integer {v}{at} is not a float; write it as a float, e.g. {v}.0");
+    match reg.primitive_of(&input.type_name) {
+        "float" if integer(default) => Some(message(default, "")),
+        "list" | "map" if input.entry_schema.as_deref().is_some_and(|e| reg.primitive_of(e) == "float") => {
+            let entries: Vec<(String, &Value)> = match default {
+                Value::Array(items) => items.iter().enumerate().map(|(i, v)| (format!(" at [{i}]"), v)).collect(),
+                Value::Object(map) => map.iter().map(|(k, v)| (format!(" at \"{k}\""), v)).collect(),
+                _ => Vec::new(),
+            };
+            entries.into_iter().find(|(_, v)| integer(v)).map(|(at, v)| message(v, &at))
+        }
+        _ => None,
+    }
+}
+
 /// Whether a function call occurs anywhere inside `node`.
 fn contains_call(node: &Node) -> bool {
     match &node.value {
@@ -283,7 +307,11 @@ fn primitive_fit(base: &str, node: &Node) -> Fit {
         ("integer", NodeValue::Str(s)) if s.trim().parse::<i64>().is_ok() => {
             Fit::Coerced(format!("the string {shown} is read as an integer"))
         }
-        ("float", NodeValue::Float(_) | NodeValue::Int(_)) => Fit::Yes,
+        ("float", NodeValue::Float(_)) => Fit::Yes,
+        // TOSCA's float is a YAML float; `1` is a YAML integer (tosca-parser rejects it too).
+        ("float", NodeValue::Int(i)) => {
+            Fit::No(format!("the integer {i} is not a float; write it as a float, e.g. {i}.0"))
+        }
         ("float", NodeValue::Str(s)) if s.trim().parse::<f64>().is_ok_and(f64::is_finite) => {
             Fit::Coerced(format!("the string {shown} is read as a float"))
         }

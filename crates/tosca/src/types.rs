@@ -182,6 +182,8 @@ pub struct TypeDef {
     pub refined_defaults: IndexMap<String, Value>,
     /// Node types a capability of this type may come from (capability types), with where each is written.
     pub valid_source_types: Vec<(String, Pos)>,
+    /// Capability types a relationship of this type may target (relationship types), with where each is written.
+    pub valid_target_types: Vec<(String, Pos)>,
     /// Node types the members of a group of this type may have (group types; empty: any).
     pub member_types: Vec<String>,
     /// Names of the artifacts it defines (node types).
@@ -401,6 +403,7 @@ impl Reader<'_> {
             constraints: Vec::new(),
             refined_defaults: IndexMap::new(),
             valid_source_types: Vec::new(),
+            valid_target_types: Vec::new(),
             member_types: Vec::new(),
             artifacts: Vec::new(),
             operations: Vec::new(),
@@ -539,6 +542,13 @@ impl Reader<'_> {
                     }
                     None if v.is_null() => {}
                     None => self.error(v.pos, codes::SYNTAX, "valid_source_types must be a list of node types"),
+                },
+                "valid_target_types" if kind == TypeKind::Relationship => match v.as_seq() {
+                    Some(items) => {
+                        def.valid_target_types = items.iter().filter_map(|i| Some((i.scalar_text()?, i.pos))).collect()
+                    }
+                    None if v.is_null() => {}
+                    None => self.error(v.pos, codes::SYNTAX, "valid_target_types must be a list of capability types"),
                 },
                 "capabilities" if kind == TypeKind::Node => {
                     for (ck, cv) in self.map(v, "capabilities") {
@@ -974,6 +984,19 @@ impl TypeRegistry {
                         *pos,
                         codes::UNKNOWN_TYPE,
                         format!("capability type \"{}\": valid source type \"{source}\" is not a node type", def.name),
+                    );
+                }
+            }
+            for (target, pos) in &def.valid_target_types {
+                if self.get(TypeKind::Capability, target).is_none() {
+                    report(
+                        &mut reader,
+                        *pos,
+                        codes::UNKNOWN_TYPE,
+                        format!(
+                            "relationship type \"{}\": valid target type \"{target}\" is not a capability type",
+                            def.name
+                        ),
                     );
                 }
             }

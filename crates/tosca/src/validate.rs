@@ -29,6 +29,8 @@ pub(crate) fn validate(tpl: &ServiceTemplate, diags: &mut Vec<Diagnostic>) {
         } else if let Some(default) = &input.default {
             if let Err(e) = crate::inputs::check_value(tpl, input, default) {
                 err(diags, pos, e.0, format!("the default of input \"{name}\": {}", e.1));
+            } else if let Some(problem) = crate::typecheck::integer_for_float(reg, input, default) {
+                err(diags, pos, codes::TYPE, format!("the default of input \"{name}\": {problem}"));
             } else if let Some(note) = crate::typecheck::coercion(reg.primitive_of(&input.type_name), default) {
                 diags.push(Diagnostic::warning(
                     file,
@@ -145,6 +147,7 @@ pub(crate) fn validate(tpl: &ServiceTemplate, diags: &mut Vec<Diagnostic>) {
             operations(tpl, &node.name, type_name, ifaces, diags);
         }
         crate::matching::requirements(tpl, node, type_name, diags);
+        crate::matching::node_template_filter(tpl, node, type_name, diags);
         let req_defs = reg.requirements(type_name);
         for req in &node.requirements {
             if !req_defs.iter().any(|d| d.name == req.name) {

@@ -13,7 +13,7 @@ use nuvola_tosca::corpus::Corpus;
 use nuvola_tosca::load_path;
 
 /// Rows that agree today; raise it as kept disagreements are fixed (goal: 97%, 433 of 446).
-const AGREEING_AT_LEAST: usize = 425;
+const AGREEING_AT_LEAST: usize = 426;
 
 fn dir() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests"))

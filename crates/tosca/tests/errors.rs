@@ -590,3 +590,123 @@ fn a_requirement_definition_whose_own_node_type_lacks_the_capability_only_warns(
     ));
     assert_eq!(at(&d, "E-REQUIREMENT-TARGET"), (13, 24));
 }
+
+#[test]
+fn an_integer_for_a_float_is_an_error() {
+    // INDIGO's Docker runtime takes num_cpus as a float (DEEP's `num_cpus: 1`).
+    let node = "topology_template:\n  node_templates:\n    app:\n      type: tosca.nodes.indigo.Container.Runtime.Docker\n      capabilities:\n        host:\n          properties:\n            num_cpus: 1\n";
+    let d = fails(node);
+    assert_eq!(at(&d, "E-TYPE"), (8, 13));
+    let m = &d.find("E-TYPE").unwrap().message;
+    assert!(
+        m.contains("property \"num_cpus\"") && m.contains("the integer 1 is not a float") && m.contains("1.0"),
+        "{m}"
+    );
+    for float in ["1.0", "0.5", "1e3"] {
+        let ok = format!("{HEAD}{}", node.replace("num_cpus: 1", &format!("num_cpus: {float}")));
+        let t = load(&ok, "ok.yaml", &builtin_resolver());
+        assert!(t.is_ok(), "{float}: {}", t.unwrap_err());
+    }
+    // In an entry of a list of floats, in a policy, and as an input's default.
+    let types = "node_types:\n  my.N:\n    derived_from: tosca.nodes.Root\n    properties:\n      weights: { type: list, entry_schema: { type: float } }\npolicy_types:\n  my.P:\n    derived_from: tosca.policies.Root\n    properties:\n      bound: { type: float }\n";
+    let d = fails(&format!(
+        "{types}topology_template:\n  node_templates:\n    n:\n      type: my.N\n      properties:\n        weights: [ 0.5, 2 ]\n  policies:\n    - p:\n        type: my.P\n        properties:\n          bound: 10\n"
+    ));
+    let typed: Vec<_> = d.0.iter().filter(|x| x.code == "E-TYPE").map(|x| (x.line - 3, x.column)).collect();
+    assert_eq!(typed, [(16, 25), (21, 11)], "{d}");
+    assert!(d.to_string().contains("property \"weights[1]\""), "{d}");
+    let d = fails(
+        "topology_template:\n  inputs:\n    cpus:\n      type: float\n      default: 2\n    weights:\n      type: list\n      entry_schema: { type: float }\n      default: [ 1.5, 3 ]\n",
+    );
+    let typed: Vec<_> = d.0.iter().filter(|x| x.code == "E-TYPE").map(|x| x.message.as_str()).collect();
+    assert_eq!(
+        typed,
+        [
+            "the default of input \"cpus\": the integer 2 is not a float; write it as a float, e.g. 2.0",
+            "the default of input \"weights\": the integer 3 at [1] is not a float; write it as a float, e.g. 3.0",
+        ],
+        "{d}"
+    );
+    // A deployment parameter is JSON, where 2 and 2.0 are one number: accepted.
+    let t = load(
+        &format!("{HEAD}topology_template:\n  inputs:\n    cpus:\n      type: float\n      default: 2.0\n"),
+        "ok.yaml",
+        &builtin_resolver(),
+    )
+    .unwrap();
+    let inputs = t.resolve_inputs(&json!({"cpus": 3}).as_object().unwrap().clone()).unwrap();
+    assert_eq!(inputs["cpus"], json!(3));
+}
+
+#[test]
+fn a_boolean_default_for_a_string_input_is_accepted_with_a_warning() {
+    // DEEP's docker_privileged: `type: string`, `default: false` (six templates
+    // the manifest calls valid) or `default: true` (two it calls invalid, only
+    // because tosca-parser checks a default when it is truthy): one shape, one verdict.
+    for default in ["false", "true"] {
+        let text = format!(
+            "{HEAD}topology_template:\n  inputs:\n    docker_privileged:\n      type: string\n      default: {default}\n      constraints:\n        - valid_values: [ false, true ]\n"
+        );
+        let t = load(&text, "ok.yaml", &builtin_resolver()).unwrap_or_else(|e| panic!("{default}: {e}"));
+        let w = t.warnings().iter().find(|w| w.code == "W-TYPE-COERCED").expect("a W-TYPE-COERCED warning");
+        assert_eq!((w.line - 3, w.column), (3, 5));
+        assert!(w.message.contains(&format!("the boolean {default} is read as a string")), "{}", w.message);
+    }
+}
+
+#[test]
+fn a_relationship_targets_only_its_valid_target_types() {
+    // my.Uses may land only on a Bindable (a Node capability); the DBMS offers none.
+    let types = "relationship_types:\n  my.Uses:\n    derived_from: tosca.relationships.DependsOn\n    valid_target_types: [ tosca.capabilities.network.Bindable ]\n";
+    let body = format!(
+        "{types}topology_template:\n  node_templates:\n    app:\n      type: tosca.nodes.SoftwareComponent\n      requirements:\n        - host: vm\n        - dependency: {{ node: db, relationship: my.Uses }}\n    db:\n      type: tosca.nodes.DBMS\n      requirements:\n        - host: vm\n    vm:\n      type: tosca.nodes.Compute\n"
+    );
+    let d = fails(&body);
+    assert_eq!(at(&d, "E-REQUIREMENT-TARGET"), (11, 49));
+    let m = &d.find("E-REQUIREMENT-TARGET").unwrap().message;
+    assert!(
+        m.contains(
+            "not a valid target of relationship type my.Uses (valid_target_types: tosca.capabilities.network.Bindable)"
+        ),
+        "{m}"
+    );
+    // The same relationship on a Compute, which offers one: valid.
+    let ok =
+        format!("{HEAD}{}", body.replace("{ node: db, relationship: my.Uses }", "{ node: vm, relationship: my.Uses }"));
+    let t = load(&ok, "ok.yaml", &builtin_resolver());
+    assert!(t.is_ok(), "{}", t.unwrap_err());
+    // A requirement definition whose own relationship cannot land on its capability: a warning.
+    let def = "node_types:\n  my.Client:\n    derived_from: tosca.nodes.SoftwareComponent\n    requirements:\n      - api:\n          capability: tosca.capabilities.Endpoint\n          relationship: tosca.relationships.HostedOn\ntopology_template:\n  node_templates:\n    c:\n      type: my.Client\n      requirements:\n        - host: vm\n        - api: s\n    s:\n      type: tosca.nodes.WebServer\n      requirements:\n        - host: vm\n    vm:\n      type: tosca.nodes.Compute\n";
+    let t = load(&format!("{HEAD}{def}"), "ok.yaml", &builtin_resolver()).unwrap_or_else(|e| panic!("{e}"));
+    let w = t
+        .warnings()
+        .iter()
+        .find(|w| w.code == "W-REQUIREMENT-TARGET" && w.message.contains("valid_target_types"))
+        .expect("a W-REQUIREMENT-TARGET warning");
+    assert_eq!((w.line - 3, w.column), (14, 16), "{}", w.message);
+    assert!(w.message.contains("fix the definition"), "{}", w.message);
+    // An unknown valid target type in the template's own definitions.
+    let d = fails(&types.replace("tosca.capabilities.network.Bindable", "tosca.capabilities.Nowhere"));
+    assert_eq!(at(&d, "E-UNKNOWN-TYPE"), (4, 27));
+}
+
+#[test]
+fn a_node_template_filter_is_checked() {
+    // With `select`, the filter picks an existing node of the template's own type.
+    let body = "node_types:\n  my.Db:\n    derived_from: tosca.nodes.Root\n    properties:\n      name: { type: string, required: false }\n    capabilities:\n      host: tosca.capabilities.Compute\ntopology_template:\n  node_templates:\n    db:\n      type: my.Db\n      directives: [ select ]\n      node_filter:\n        properties:\n          - name: { equal: db1 }\n          - nmae: { equal: db1 }\n        capabilities:\n          - host:\n              properties:\n                - num_cpus: { greater_or_bogus: 2 }\n";
+    let d = fails(body);
+    assert_eq!(at(&d, "E-UNKNOWN-PROPERTY"), (16, 13));
+    assert!(d.find("E-UNKNOWN-PROPERTY").unwrap().message.contains("node template \"db\": node_filter"), "{d}");
+    assert_eq!(at(&d, "E-CONSTRAINT"), (20, 31));
+    // Without it (the TOSCA 1.3 tutorial filters the requirements' targets),
+    // only the shape and the clauses are checked.
+    let unselected = body.replace("      directives: [ select ]\n", "");
+    let d = fails(&unselected);
+    assert!(d.find("E-UNKNOWN-PROPERTY").is_none(), "{d}");
+    assert_eq!(at(&d, "E-CONSTRAINT"), (19, 31));
+    let ok = format!("{HEAD}{}", unselected.replace("greater_or_bogus", "greater_or_equal"));
+    let t = load(&ok, "ok.yaml", &builtin_resolver());
+    assert!(t.is_ok(), "{}", t.unwrap_err());
+    let d = fails(&unselected.replace("        properties:\n          - name", "        propertis:\n          - name"));
+    assert_eq!(at(&d, "E-UNKNOWN-KEY"), (13, 9));
+}
