@@ -12,33 +12,7 @@ use std::time::{Duration, Instant};
 
 use common::{Harness, SETTLE, catalogue_text};
 use nuvola_app::Settings;
-use nuvola_drivers::{Driver, NodeProvision, ProvisionRequest};
-use nuvola_types::NetworkKind;
 use serde_json::{Value, json};
-
-/// Makes `provider`'s simulator create one server for `attempt_id` of
-/// `deployment_id`, as a driver call the store never recorded would.
-async fn create_behind_the_stores_back(h: &Harness, provider: &str, deployment_id: &str, attempt_id: &str) {
-    let spec = h.app.federation().provider(provider).expect("provider");
-    let request = ProvisionRequest {
-        deployment_id: deployment_id.into(),
-        attempt_id: attempt_id.into(),
-        project: "physics".into(),
-        nodes: vec![NodeProvision {
-            name: "vm".into(),
-            count: 1,
-            flavor: spec.flavors[0].clone(),
-            image: "ubuntu-22.04".into(),
-            volumes: vec![],
-            ports: vec![],
-            network: NetworkKind::Private,
-            setup: Default::default(),
-        }],
-        template: None,
-        inputs: Default::default(),
-    };
-    h.app.federation().sims()[provider].create(&request).await.expect("the simulator creates");
-}
 
 /// The orphans reported on `provider`, after checking it was checked.
 fn orphans_on<'a>(report: &'a Value, provider: &str) -> &'a Vec<Value> {
@@ -55,7 +29,7 @@ async fn unknown_attempts_are_reported_and_cleaned_live_ones_are_not() {
     h.settle(&live, "CREATE_COMPLETE").await;
     assert!(!h.held_for(&live).await.is_empty());
 
-    create_behind_the_stores_back(&h, "beta", "lost-deployment", "lost-deployment-1").await;
+    h.create_behind_the_stores_back("beta", "lost-deployment", "lost-deployment-1").await;
     let report = h.get("/api/v1/admin/orphans", &admin).await.expect(200).json();
     for provider in ["alpha", "gamma"] {
         assert!(orphans_on(&report, provider).is_empty(), "{report:#}");
@@ -123,7 +97,7 @@ async fn ended_attempts_are_reported_after_the_grace_period() {
 
     // A delete that reported `Gone` too early: the provider still holds
     // something of the attempt.
-    create_behind_the_stores_back(&h, provider, &id, attempt_id).await;
+    h.create_behind_the_stores_back(provider, &id, attempt_id).await;
     let report = h.get("/api/v1/admin/orphans", &admin).await.expect(200).json();
     assert!(deleted.elapsed() < grace, "the machine is too slow for this test's grace period");
     assert!(orphans_on(&report, provider).is_empty(), "reported within the grace period: {report:#}");
@@ -147,7 +121,7 @@ async fn providers_that_fail_or_are_slow_are_reported_as_not_checked() {
         ..Settings::default()
     };
     let h = Harness::with(common::federation(), settings).await;
-    create_behind_the_stores_back(&h, "alpha", "lost", "lost-1").await;
+    h.create_behind_the_stores_back("alpha", "lost", "lost-1").await;
     h.set_sim("beta", json!({"unavailable": true})).await;
     h.set_sim("gamma", json!({"api_latency_ms": 3000})).await;
     let report = h.get("/api/v1/admin/orphans", &h.admin()).await.expect(200).json();

@@ -124,6 +124,8 @@ struct Inner {
     http: reqwest::Client,
     /// Per group, the lock that serialises placement and quota use.
     group_locks: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// The last scan of every provider for orphans, for the dashboard.
+    last_orphan_scan: std::sync::Mutex<Option<orphans::OrphanReport>>,
 }
 
 impl App {
@@ -153,6 +155,7 @@ impl App {
                     .build()
                     .expect("HTTP client"),
                 group_locks: Default::default(),
+                last_orphan_scan: Default::default(),
             }),
         }
     }

@@ -123,11 +123,11 @@ impl App {
                     }
                     Err(e) => Ok(Err(nuvola_drivers::DriverError::Invalid(e.to_string()))),
                 };
-                let cleanup = match outcome {
-                    Ok(Ok(DeleteState::Gone)) => "gone".to_string(),
-                    Ok(Ok(DeleteState::InProgress)) => "deleting".to_string(),
-                    Ok(Err(e)) => format!("failed: {e}"),
-                    Err(_) => format!("failed: {} did not answer in time", o.provider),
+                let (cleanup, accepted) = match outcome {
+                    Ok(Ok(DeleteState::Gone)) => ("gone".to_string(), true),
+                    Ok(Ok(DeleteState::InProgress)) => ("deleting".to_string(), true),
+                    Ok(Err(e)) => (format!("failed: {e}"), false),
+                    Err(_) => (format!("failed: {} did not answer in time", o.provider), false),
                 };
                 tracing::info!(provider = %o.provider, attempt = %o.attempt_id, outcome = %cleanup,
                     by = %caller.qualified(), "orphan cleaned");
@@ -136,6 +136,9 @@ impl App {
                     "resources": o.resources.len(), "outcome": cleanup,
                 });
                 self.audit(caller, "orphan.clean", &o.attempt_id, detail).await;
+                if accepted {
+                    self.forget_orphan(&o.provider, &o.attempt_id);
+                }
                 o.cleanup = Some(cleanup);
             }
         }
@@ -166,7 +169,29 @@ impl App {
         }
         let mut providers: Vec<ProviderOrphans> = scans.join_all().await;
         providers.sort_by(|a, b| a.provider.cmp(&b.provider));
-        OrphanReport { checked_at: now_ms(), grace_secs: self.settings().orphan_grace.as_secs(), providers }
+        let report =
+            OrphanReport { checked_at: now_ms(), grace_secs: self.settings().orphan_grace.as_secs(), providers };
+        if only.is_none() {
+            *self.inner.last_orphan_scan.lock().expect("orphan scan lock") = Some(report.clone());
+        }
+        report
+    }
+
+    /// The last scan of every provider (the reconciler's or an admin's),
+    /// without asking the providers again; `None` before the first.
+    /// Admins only.
+    pub fn last_orphan_scan(&self, caller: &Principal) -> Result<Option<OrphanReport>> {
+        self.require_admin(caller)?;
+        Ok(self.inner.last_orphan_scan.lock().expect("orphan scan lock").clone())
+    }
+
+    /// Drops a cleaned orphan from the last scan.
+    fn forget_orphan(&self, provider: &str, attempt_id: &str) {
+        if let Some(report) = self.inner.last_orphan_scan.lock().expect("orphan scan lock").as_mut() {
+            for p in report.providers.iter_mut().filter(|p| p.provider == provider) {
+                p.orphans.retain(|o| o.attempt_id != attempt_id);
+            }
+        }
     }
 
     /// The orphans on one provider, or why it could not be checked.
