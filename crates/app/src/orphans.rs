@@ -117,20 +117,9 @@ impl App {
             p.orphans.retain(|o| filter.attempt_id.as_ref().is_none_or(|a| a == &o.attempt_id));
             for o in &mut p.orphans {
                 found = true;
-                let outcome = match self.federation().driver(&o.provider) {
-                    Ok(driver) => {
-                        tokio::time::timeout(self.settings().driver_call_timeout, driver.delete(&o.attempt_id)).await
-                    }
-                    Err(e) => Ok(Err(nuvola_drivers::DriverError::Invalid(e.to_string()))),
-                };
-                let (cleanup, accepted) = match outcome {
-                    Ok(Ok(DeleteState::Gone)) => ("gone".to_string(), true),
-                    Ok(Ok(DeleteState::InProgress)) => ("deleting".to_string(), true),
-                    Ok(Err(e)) => (format!("failed: {e}"), false),
-                    Err(_) => (format!("failed: {} did not answer in time", o.provider), false),
-                };
+                let (cleanup, accepted) = self.delete_orphan(o).await;
                 tracing::info!(provider = %o.provider, attempt = %o.attempt_id, outcome = %cleanup,
-                    by = %caller.qualified(), "orphan cleaned");
+                    by = %caller.qualified(), "orphan cleanup requested");
                 let detail = serde_json::json!({
                     "provider": o.provider, "deployment_id": o.deployment_id, "why": o.why,
                     "resources": o.resources.len(), "outcome": cleanup,
@@ -149,6 +138,22 @@ impl App {
             return Err(Error::not_found(format!("attempt {attempt} is not an orphan on any provider checked{note}")));
         }
         Ok(report)
+    }
+
+    /// Asks the provider to delete an orphan attempt's resources: what it
+    /// answered (`gone`, `deleting` or why it failed), and whether it
+    /// accepted.
+    async fn delete_orphan(&self, o: &Orphan) -> (String, bool) {
+        let driver = match self.federation().driver(&o.provider) {
+            Ok(driver) => driver,
+            Err(e) => return (format!("failed: {e}"), false),
+        };
+        match tokio::time::timeout(self.settings().driver_call_timeout, driver.delete(&o.attempt_id)).await {
+            Ok(Ok(DeleteState::Gone)) => ("gone".to_string(), true),
+            Ok(Ok(DeleteState::InProgress)) => ("deleting".to_string(), true),
+            Ok(Err(e)) => (format!("failed: {e}"), false),
+            Err(_) => (format!("failed: {} did not answer in time", o.provider), false),
+        }
     }
 
     /// Scans every provider (or only `only`) for orphans, all at once; a
@@ -203,7 +208,8 @@ impl App {
             .map_err(|_| format!("did not answer within {} s", timeout.as_secs()))?
             .map_err(|e| e.to_string())?;
         let mut by_attempt: BTreeMap<String, Vec<Resource>> = BTreeMap::new();
-        for r in held {
+        // Untagged resources are not nuvola's (an IM shared with others).
+        for r in held.into_iter().filter(|r| !r.attempt_id.is_empty()) {
             by_attempt.entry(r.attempt_id.clone()).or_default().push(r);
         }
         // Only now the store: see the module note.
