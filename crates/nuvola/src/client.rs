@@ -280,8 +280,10 @@ pub enum RegistryCommand {
         /// `--attempt` select).
         #[arg(long)]
         clean: bool,
+        /// With `--clean`: only this provider's orphans.
         #[arg(long, requires = "clean")]
         provider: Option<String>,
+        /// With `--clean`: only this attempt's resources.
         #[arg(long, requires = "clean")]
         attempt: Option<String>,
         #[arg(long, value_enum, default_value = "text")]
