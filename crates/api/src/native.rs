@@ -8,7 +8,7 @@ use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::{get, put};
+use axum::routing::{get, post, put};
 use nuvola_app::CreateDeployment;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -31,6 +31,8 @@ pub fn routes() -> Router<ApiState> {
         .route("/admin/federation", get(export_federation).put(import_federation))
         .route("/admin/providers/{name}", put(put_provider).patch(patch_provider).delete(delete_provider))
         .route("/admin/inventory", get(inventory))
+        .route("/admin/orphans", get(orphans))
+        .route("/admin/orphans/clean", post(clean_orphans))
         .route("/admin/sim", get(sim_settings))
         .route("/admin/sim/{provider}", put(set_sim))
         .merge(crate::access::routes())
@@ -298,6 +300,20 @@ async fn delete_provider(
 async fn inventory(State(state): State<ApiState>, Caller(caller): Caller) -> Result<Json<Value>, ApiError> {
     let all = state.app.inventory(&caller).await?;
     Ok(Json(json!({ "providers": all })))
+}
+
+async fn orphans(State(state): State<ApiState>, Caller(caller): Caller) -> Result<Json<Value>, ApiError> {
+    let report = state.app.orphans(&caller).await?;
+    Ok(Json(serde_json::to_value(report).unwrap_or(Value::Null)))
+}
+
+async fn clean_orphans(
+    State(state): State<ApiState>,
+    Caller(caller): Caller,
+    Body(filter): Body<nuvola_app::orphans::OrphanFilter>,
+) -> Result<Json<Value>, ApiError> {
+    let report = state.app.clean_orphans(&caller, &filter).await?;
+    Ok(Json(serde_json::to_value(report).unwrap_or(Value::Null)))
 }
 
 async fn sim_settings(State(state): State<ApiState>, Caller(caller): Caller) -> Result<Json<Value>, ApiError> {

@@ -102,6 +102,20 @@ pub const ROUTES: &[Route] = &[
     ),
     route("delete", "/api/v1/admin/providers/{name}", "Remove a provider that holds nothing (admin)", None, 204),
     route("get", "/api/v1/admin/inventory", "Every resource every provider holds (admin)", None, 200),
+    route(
+        "get",
+        "/api/v1/admin/orphans",
+        "Resources providers hold for attempts the store does not know or that ended (admin)",
+        None,
+        200,
+    ),
+    route(
+        "post",
+        "/api/v1/admin/orphans/clean",
+        "Delete the orphan resources found now, all or one provider's or attempt's (admin)",
+        Some("OrphanFilter"),
+        200,
+    ),
     route("get", "/api/v1/admin/sim", "Simulated providers' settings (admin)", None, 200),
     route(
         "put",
@@ -268,6 +282,13 @@ pub fn document(base: &str) -> Value {
                 "GroupSettings": {
                     "type": "object", "additionalProperties": false, "required": ["membersSeeGroup"],
                     "properties": {"membersSeeGroup": {"type": "boolean", "description": "members see all the group's deployments"}},
+                },
+                "OrphanFilter": {
+                    "type": "object", "additionalProperties": false,
+                    "properties": {
+                        "provider": {"type": "string", "description": "only this provider's orphans"},
+                        "attemptId": {"type": "string", "description": "only this attempt's resources"},
+                    },
                 },
                 "SimSettings": {"type": "object", "properties": {
                     "seed": {"type": "integer"},

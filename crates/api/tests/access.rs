@@ -216,6 +216,8 @@ async fn access_table() {
         row(M::GET, "/api/v1/requests", None, signed_in(200)),
         // Operators' endpoints.
         row(M::GET, "/api/v1/admin/inventory", None, [401, 403, 403, 403, 403, 200]),
+        row(M::GET, "/api/v1/admin/orphans", None, [401, 403, 403, 403, 403, 200]),
+        row(M::POST, "/api/v1/admin/orphans/clean", Some(json!({})), [401, 403, 403, 403, 403, 200]),
         row(M::GET, "/api/v1/admin/sim", None, [401, 403, 403, 403, 403, 200]),
         row(M::PUT, "/api/v1/admin/sim/alpha", Some(json!({})), [401, 403, 403, 403, 403, 200]),
         row(M::GET, "/api/v1/admin/audit", None, [401, 403, 403, 403, 403, 200]),

@@ -280,3 +280,39 @@ async fn administration_is_for_admins() {
     .expect(403);
     h.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orphans_are_shown_on_the_providers_page_and_deleted_from_it() {
+    let h = Harness::start().await;
+    let w = web(&h);
+    let mut root = w.sign_in("root").await;
+    h.create_behind_the_stores_back("beta", "lost", "lost-1").await;
+    // The reconciler's scan (run here at once rather than waited for) is
+    // what the page shows; it never asks the providers itself.
+    let deadline = std::time::Instant::now() + common::SETTLE;
+    let page = loop {
+        h.app.scan_orphans(None).await;
+        let page = w.get(&mut root, "/admin/providers").await.expect(200).text();
+        if page.contains("lost-1") {
+            break page;
+        }
+        assert!(std::time::Instant::now() < deadline, "the orphan is not on the page:\n{page}");
+    };
+    assert!(page.contains("attempt unknown to the store") && page.contains("Server vm-0"), "{page}");
+    assert!(page.contains("Orphan resources on beta"), "{page}");
+
+    // Only an admin may delete it.
+    let mut alice = w.sign_in("alice").await;
+    let alice_csrf = hidden(&w.get(&mut alice, "/deployments").await.text(), "csrf");
+    let path = "/admin/providers/beta/orphans/clean";
+    w.post(&mut alice, path, &[("csrf", &alice_csrf), ("attempt", "lost-1")]).await.expect(403);
+    assert!(h.inventory().await["beta"].iter().any(|r| r["attempt_id"] == "lost-1"));
+
+    let csrf = hidden(&page, "csrf");
+    w.post(&mut root, path, &[("csrf", &csrf), ("attempt", "lost-1")]).await.expect(303);
+    let page = w.get(&mut root, "/admin/providers").await.expect(200).text();
+    assert!(!page.contains("lost-1"), "{page}");
+    let audit = h.get("/api/v1/admin/audit?action=orphan.clean", &h.admin()).await.expect(200).json();
+    assert_eq!(audit["content"][0]["target"], "lost-1", "{audit:#}");
+    h.stop().await;
+}

@@ -156,6 +156,6 @@ impl App {
     }
 }
 
-fn unknown_provider(app: &App, name: &str) -> Error {
+pub(crate) fn unknown_provider(app: &App, name: &str) -> Error {
     Error::not_found(format!("no provider {name:?} (known: {})", app.federation().names()))
 }

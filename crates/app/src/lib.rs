@@ -15,6 +15,7 @@ pub mod deployments;
 pub mod federation;
 pub mod identity;
 pub mod notify;
+pub mod orphans;
 pub mod planning;
 pub mod policy;
 pub mod reconciler;
@@ -63,6 +64,11 @@ pub struct Settings {
     pub public_url: String,
     /// How often orphaned attempts are retried.
     pub reconcile_interval: Duration,
+    /// How often the reconciler scans the providers for orphan resources.
+    pub orphan_scan_interval: Duration,
+    /// How long after an attempt ended its resources still count as being
+    /// deleted rather than orphaned.
+    pub orphan_grace: Duration,
     /// Where notification mail goes out (none: no mail).
     pub smtp: Option<notify::SmtpSettings>,
     /// Catalogue services only some groups may deploy without asking:
@@ -88,6 +94,8 @@ impl Default for Settings {
             callback_allowed_prefixes: Vec::new(),
             public_url: "http://127.0.0.1:8080".into(),
             reconcile_interval: Duration::from_secs(60),
+            orphan_scan_interval: Duration::from_secs(15 * 60),
+            orphan_grace: Duration::from_secs(5 * 60),
             smtp: None,
             restricted_services: Default::default(),
             testing_groups: Vec::new(),
@@ -116,6 +124,8 @@ struct Inner {
     http: reqwest::Client,
     /// Per group, the lock that serialises placement and quota use.
     group_locks: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// The last scan of every provider for orphans, for the dashboard.
+    last_orphan_scan: std::sync::Mutex<Option<orphans::OrphanReport>>,
 }
 
 impl App {
@@ -145,6 +155,7 @@ impl App {
                     .build()
                     .expect("HTTP client"),
                 group_locks: Default::default(),
+                last_orphan_scan: Default::default(),
             }),
         }
     }

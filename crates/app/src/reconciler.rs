@@ -1,7 +1,8 @@
 //! The reconciler: on a timer, re-reads the federation registry (other
 //! replicas may have changed it), retries the cleanup of attempts whose
-//! provider was down until the provider confirms they are gone, and keeps
-//! the database's planner statistics fresh.
+//! provider was down until the provider confirms they are gone, scans the
+//! providers for orphan resources the store does not account for (see
+//! [`crate::orphans`]) and keeps the database's planner statistics fresh.
 //! Each pass reports what it did.
 
 use std::time::Duration;
@@ -70,9 +71,13 @@ impl App {
 
     /// Runs [`App::reconcile_orphans`] every `interval` until `shutdown`;
     /// at start and then hourly, also refreshes the database's planner
-    /// statistics (listings and statistics pages depend on them).
+    /// statistics (listings and statistics pages depend on them); at start
+    /// and then every `orphan_scan_interval`, scans for orphan resources
+    /// and logs each new one.
     pub async fn run_reconciler(&self, interval: Duration, mut shutdown: watch::Receiver<bool>) {
         let mut analyzed: Option<std::time::Instant> = None;
+        let mut scanned: Option<std::time::Instant> = None;
+        let mut orphans_seen = std::collections::HashSet::new();
         while !*shutdown.borrow() {
             if analyzed.is_none_or(|at| at.elapsed() >= PLANNER_STATISTICS_EVERY) {
                 if let Err(e) = self.store().refresh_planner_statistics().await {
@@ -85,10 +90,31 @@ impl App {
                 tracing::error!(error = %e, "cannot reload the federation registry");
             }
             self.reconcile_orphans().await;
+            if scanned.is_none_or(|at| at.elapsed() >= self.settings().orphan_scan_interval) {
+                self.log_new_orphans(&mut orphans_seen).await;
+                scanned = Some(std::time::Instant::now());
+            }
             tokio::select! {
                 _ = tokio::time::sleep(interval) => {}
                 _ = shutdown.changed() => {}
             }
+        }
+    }
+
+    /// Scans for orphan resources and warns of each one not in `seen`.
+    async fn log_new_orphans(&self, seen: &mut std::collections::HashSet<(String, String)>) {
+        let report = self.scan_orphans(None).await;
+        for o in report.newly_seen(seen) {
+            let resources: Vec<String> =
+                o.resources.iter().map(|r| format!("{:?} {} ({})", r.kind, r.name, r.id)).collect();
+            tracing::warn!(
+                provider = %o.provider, attempt = %o.attempt_id, deployment = o.deployment_id.as_deref().unwrap_or("-"),
+                why = %o.why, resources = %resources.join(", "),
+                "orphan resources: clean them with `nuvola federation orphans --clean`"
+            );
+        }
+        for p in report.providers.iter().filter(|p| p.error.is_some()) {
+            tracing::info!(provider = %p.provider, error = p.error.as_deref().unwrap_or(""), "cannot scan for orphans");
         }
     }
 }

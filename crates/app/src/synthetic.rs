@@ -148,6 +148,7 @@ pub async fn generate_history(
                 reason,
                 started_at: at,
                 finished_at: Some(at + took),
+                ended_at: (state == AttemptState::Cleaned).then_some(at + took),
             });
             at += took + 5_000;
         }

@@ -121,6 +121,7 @@ impl Run<'_> {
             reason: None,
             started_at: self.now,
             finished_at: None,
+            ended_at: None,
         };
         let provider = self.app.federation().provider(&c.provider);
         self.d.provider = Some(c.provider.clone());
@@ -418,6 +419,9 @@ impl Run<'_> {
         updated.reason = reason;
         if updated.finished_at.is_none() && !matches!(state, AttemptState::Creating | AttemptState::Building) {
             updated.finished_at = Some(self.now);
+        }
+        if !state.may_hold_resources() {
+            updated.ended_at = Some(self.now);
         }
         self.progress.attempts.push(updated);
     }

@@ -272,6 +272,23 @@ pub enum RegistryCommand {
     Disable { provider: String },
     /// Place deployments on a provider again.
     Enable { provider: String },
+    /// Resources the providers hold for attempts the store does not know
+    /// or that ended (orphans); with `--clean`, have the providers delete
+    /// them.
+    Orphans {
+        /// Delete the orphans found now (all, or those `--provider` and
+        /// `--attempt` select).
+        #[arg(long)]
+        clean: bool,
+        /// With `--clean`: only this provider's orphans.
+        #[arg(long, requires = "clean")]
+        provider: Option<String>,
+        /// With `--clean`: only this attempt's resources.
+        #[arg(long, requires = "clean")]
+        attempt: Option<String>,
+        #[arg(long, value_enum, default_value = "text")]
+        output: crate::Output,
+    },
 }
 
 /// How a registry document is written.
@@ -318,6 +335,20 @@ pub async fn registry(client: &Client, command: RegistryCommand) -> Result<()> {
         RegistryCommand::EndMaintenance { provider } => patch(&provider, json!({ "maintenance": [] })),
         RegistryCommand::Disable { provider } => patch(&provider, json!({ "enabled": false })),
         RegistryCommand::Enable { provider } => patch(&provider, json!({ "enabled": true })),
+        RegistryCommand::Orphans { clean, provider, attempt, output } => {
+            let report = if clean {
+                let filter = json!({ "provider": provider, "attemptId": attempt });
+                client.post("/api/v1/admin/orphans/clean", &filter).await?
+            } else {
+                client.get("/api/v1/admin/orphans").await?
+            };
+            if output == crate::Output::Json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print_orphans(&report);
+            }
+            return Ok(());
+        }
     };
     let saved = client.send(reqwest::Method::PATCH, &path, Some(&body)).await?;
     println!(
@@ -327,4 +358,42 @@ pub async fn registry(client: &Client, command: RegistryCommand) -> Result<()> {
         saved["maintenance"].as_array().map_or(0, Vec::len)
     );
     Ok(())
+}
+
+/// Prints an orphan report as a table, one row per resource, then the
+/// providers that could not be checked.
+fn print_orphans(report: &Value) {
+    let text = |v: &Value| v.as_str().unwrap_or("-").to_string();
+    let providers = report["providers"].as_array().map(Vec::as_slice).unwrap_or_default();
+    let mut rows =
+        vec![["PROVIDER", "ATTEMPT", "DEPLOYMENT", "KIND", "NAME", "ID", "WHY", "CLEANUP"].map(String::from)];
+    for o in providers.iter().flat_map(|p| p["orphans"].as_array().into_iter().flatten()) {
+        for r in o["resources"].as_array().into_iter().flatten() {
+            rows.push([
+                text(&o["provider"]),
+                text(&o["attempt_id"]),
+                text(&o["deployment_id"]),
+                text(&r["kind"]),
+                text(&r["name"]),
+                text(&r["id"]),
+                text(&o["why"]),
+                text(&o["cleanup"]),
+            ]);
+        }
+    }
+    let checked = providers.iter().filter(|p| p.get("error").is_none()).count();
+    if rows.len() == 1 {
+        println!("no orphan resources on the {checked} provider(s) checked");
+    } else {
+        let cleaning = rows.iter().skip(1).any(|r| r[7] != "-");
+        let columns = if cleaning { 8 } else { 7 };
+        let widths: Vec<usize> = (0..columns).map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0)).collect();
+        for row in &rows {
+            let cells: Vec<String> = (0..columns).map(|c| format!("{:<w$}", row[c], w = widths[c])).collect();
+            println!("{}", cells.join("  ").trim_end());
+        }
+    }
+    for p in providers.iter().filter(|p| p.get("error").is_some()) {
+        println!("{}: could not be checked: {}", text(&p["provider"]), text(&p["error"]));
+    }
 }

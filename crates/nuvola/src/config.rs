@@ -84,6 +84,10 @@ pub struct WorkersConfig {
     pub lease_secs: Option<u64>,
     pub driver_call_timeout_secs: Option<u64>,
     pub reconcile_interval_secs: Option<u64>,
+    /// How often the providers are scanned for orphan resources.
+    pub orphan_scan_interval_secs: Option<u64>,
+    /// How long after an attempt ended its resources are not yet orphans.
+    pub orphan_grace_secs: Option<u64>,
 }
 
 /// `[deployments]`.
@@ -223,6 +227,12 @@ impl Config {
                 .reconcile_interval_secs
                 .map(Duration::from_secs)
                 .unwrap_or(d.reconcile_interval),
+            orphan_scan_interval: self
+                .workers
+                .orphan_scan_interval_secs
+                .map(Duration::from_secs)
+                .unwrap_or(d.orphan_scan_interval),
+            orphan_grace: self.workers.orphan_grace_secs.map(Duration::from_secs).unwrap_or(d.orphan_grace),
             smtp: self.notifications.clone(),
             restricted_services: self.catalogue.restricted.clone(),
             testing_groups: self.statistics.testing_groups.clone(),

@@ -109,7 +109,7 @@ enum Command {
     /// directory's federation or the configuration's).
     Plan(plan::PlanArgs),
     /// The federation registry: export, import, maintenance, enable and
-    /// disable providers (admin token).
+    /// disable providers; orphan resources (admin token).
     Federation {
         #[command(subcommand)]
         what: client::RegistryCommand,

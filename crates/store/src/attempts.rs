@@ -78,7 +78,11 @@ pub struct AttemptRecord {
     pub state: AttemptState,
     pub reason: Option<String>,
     pub started_at: i64,
+    /// When it stopped building (ready, failed or kept).
     pub finished_at: Option<i64>,
+    /// When it became cleaned or deleted; `None` before, and for attempts
+    /// that ended before nuvola recorded this.
+    pub ended_at: Option<i64>,
 }
 
 impl Store {
@@ -90,7 +94,7 @@ impl Store {
     /// A deployment's attempts, in order.
     pub async fn attempts(&self, deployment_id: &str) -> Result<Vec<AttemptRecord>> {
         let rows = sqlx::query(
-            "SELECT deployment_id, number, attempt_id, provider, state, reason, started_at, finished_at
+            "SELECT deployment_id, number, attempt_id, provider, state, reason, started_at, finished_at, ended_at
              FROM attempts WHERE deployment_id = $1 ORDER BY number",
         )
         .bind(deployment_id)
@@ -110,10 +114,34 @@ impl Store {
         Ok(row.try_get("n")?)
     }
 
+    /// The attempts with these ids (ids the store does not know are left
+    /// out), looked up by index in batches.
+    pub async fn attempts_by_id(&self, attempt_ids: &[String]) -> Result<Vec<AttemptRecord>> {
+        // Well below SQLite's and PostgreSQL's limits on bound parameters.
+        const BATCH: usize = 500;
+        let mut found = Vec::new();
+        for ids in attempt_ids.chunks(BATCH) {
+            let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "SELECT deployment_id, number, attempt_id, provider, state, reason, started_at, finished_at, ended_at
+                 FROM attempts WHERE attempt_id IN ({})",
+                placeholders.join(", ")
+            );
+            let mut query = sqlx::query(&sql);
+            for id in ids {
+                query = query.bind(id);
+            }
+            for row in query.fetch_all(&self.pool).await? {
+                found.push(decode(&row)?);
+            }
+        }
+        Ok(found)
+    }
+
     /// Up to `limit` attempts left to the reconciler.
     pub async fn orphaned_attempts(&self, limit: i64) -> Result<Vec<AttemptRecord>> {
         let rows = sqlx::query(
-            "SELECT deployment_id, number, attempt_id, provider, state, reason, started_at, finished_at
+            "SELECT deployment_id, number, attempt_id, provider, state, reason, started_at, finished_at, ended_at
              FROM attempts WHERE state = $1 ORDER BY started_at LIMIT $2",
         )
         .bind(AttemptState::Orphaned.as_str())
@@ -127,17 +155,20 @@ impl Store {
     /// meanwhile (a delete of its deployment). Returns whether it did.
     pub async fn clean_orphan(&self, attempt: &AttemptRecord, message: &str) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
-        let done =
-            sqlx::query("UPDATE attempts SET state = $1 WHERE deployment_id = $2 AND number = $3 AND state = $4")
-                .bind(AttemptState::Cleaned.as_str())
-                .bind(&attempt.deployment_id)
-                .bind(attempt.number)
-                .bind(AttemptState::Orphaned.as_str())
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
+        let now = crate::deployments::now_ms();
+        let done = sqlx::query(
+            "UPDATE attempts SET state = $1, ended_at = $2 WHERE deployment_id = $3 AND number = $4 AND state = $5",
+        )
+        .bind(AttemptState::Cleaned.as_str())
+        .bind(now)
+        .bind(&attempt.deployment_id)
+        .bind(attempt.number)
+        .bind(AttemptState::Orphaned.as_str())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
         if done > 0 {
-            crate::log::append(&mut *tx, &attempt.deployment_id, crate::deployments::now_ms(), message).await?;
+            crate::log::append(&mut *tx, &attempt.deployment_id, now, message).await?;
         }
         tx.commit().await?;
         Ok(done > 0)
@@ -166,11 +197,13 @@ where
     E: sqlx::Executor<'e, Database = sqlx::Any>,
 {
     sqlx::query(
-        "INSERT INTO attempts (deployment_id, number, attempt_id, provider, state, reason, started_at, finished_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+        "INSERT INTO attempts
+            (deployment_id, number, attempt_id, provider, state, reason, started_at, finished_at, ended_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
          ON CONFLICT (deployment_id, number) DO UPDATE SET
             attempt_id = excluded.attempt_id, provider = excluded.provider, state = excluded.state,
-            reason = excluded.reason, started_at = excluded.started_at, finished_at = excluded.finished_at",
+            reason = excluded.reason, started_at = excluded.started_at, finished_at = excluded.finished_at,
+            ended_at = excluded.ended_at",
     )
     .bind(&a.deployment_id)
     .bind(a.number)
@@ -180,6 +213,7 @@ where
     .bind(&a.reason)
     .bind(a.started_at)
     .bind(a.finished_at)
+    .bind(a.ended_at)
     .execute(executor)
     .await?;
     Ok(())
@@ -203,5 +237,6 @@ fn decode(r: &AnyRow) -> Result<AttemptRecord> {
         reason: r.try_get("reason")?,
         started_at: r.try_get("started_at")?,
         finished_at: r.try_get("finished_at")?,
+        ended_at: r.try_get("ended_at")?,
     })
 }

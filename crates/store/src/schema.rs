@@ -186,6 +186,19 @@ const MIGRATIONS: &[(i64, &[&str])] = &[
             "CREATE INDEX deployments_members ON deployments (user_group, owner_subject, status)",
         ],
     ),
+    (
+        9,
+        &[
+            // When an attempt was cleaned or deleted: the orphan scan
+            // waits a grace period after it before reporting what the
+            // provider still holds for it (`finished_at` is when it
+            // stopped building).
+            "ALTER TABLE attempts ADD COLUMN ended_at BIGINT",
+            // The orphan scan looks up the attempts a provider's resources
+            // are tagged with.
+            "CREATE INDEX attempts_by_attempt_id ON attempts (attempt_id)",
+        ],
+    ),
 ];
 
 pub(crate) async fn migrate(store: &Store) -> Result<()> {

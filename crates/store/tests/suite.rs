@@ -100,6 +100,7 @@ async fn suite(store: &Store) {
         reason: None,
         started_at: 1_000,
         finished_at: Some(2_500),
+        ended_at: None,
     };
     let step = Progress { attempts: vec![attempt.clone()], log: vec!["ready".into()] };
     assert!(!store.save_deployment(&d, Some("w2"), &step).await.unwrap(), "another worker's lease");
@@ -114,8 +115,16 @@ async fn suite(store: &Store) {
     // Updating an attempt replaces it.
     let mut cleaned = attempt.clone();
     cleaned.state = AttemptState::Deleted;
+    cleaned.ended_at = Some(9_000);
     store.save_deployment(&saved, None, &Progress { attempts: vec![cleaned.clone()], log: vec![] }).await.unwrap();
-    assert_eq!(store.attempts("dep-a").await.unwrap(), vec![cleaned]);
+    assert_eq!(store.attempts("dep-a").await.unwrap(), vec![cleaned.clone()]);
+
+    // Attempts are found by the id their resources are tagged with, across
+    // batches; unknown ids are left out.
+    let mut tagged: Vec<String> = (0..1200).map(|i| format!("made-up-{i}")).collect();
+    tagged.push("dep-a-1".into());
+    assert_eq!(store.attempts_by_id(&tagged).await.unwrap(), vec![cleaned]);
+    assert!(store.attempts_by_id(&[]).await.unwrap().is_empty());
 
     // Quota accounting sees what the group holds.
     let held = store.held_by_group("physics").await.unwrap();
@@ -306,6 +315,7 @@ async fn stats_suite(store: &Store) {
             reason: None,
             started_at,
             finished_at: None,
+            ended_at: None,
         };
         store.put_attempt(&a).await.unwrap();
     }

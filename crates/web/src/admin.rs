@@ -1,5 +1,6 @@
 //! Administration: providers (services, flavors, SLAs, quotas, usage,
-//! health) with their maintenance windows and enable/disable, every
+//! health, orphan resources) with their maintenance windows, enable/disable
+//! and the cleaning of orphans, every
 //! deployment with filters, the groups and who is in them, and the audit
 //! log. Every page asks the app layer, which refuses non-administrators.
 
@@ -10,6 +11,7 @@ use axum::routing::{get, post};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use maud::{Markup, html};
 use nuvola_app::deployments::ListQuery;
+use nuvola_app::orphans::{OrphanFilter, OrphanReport};
 use nuvola_store::{AuditFilter, now_ms};
 use nuvola_types::{DeploymentStatus, Error, MaintenanceWindow, Quota, Usage};
 use serde::Deserialize;
@@ -26,6 +28,7 @@ pub fn routes() -> Router<WebState> {
         .route("/admin/providers/{name}/maintenance", post(add_maintenance))
         .route("/admin/providers/{name}/maintenance/remove", post(remove_maintenance))
         .route("/admin/providers/{name}/enabled", post(set_enabled))
+        .route("/admin/providers/{name}/orphans/clean", post(clean_orphans))
         .route("/admin/deployments", get(all_deployments))
         .route("/admin/groups", get(groups))
         .route("/admin/audit", get(audit))
@@ -75,6 +78,7 @@ async fn providers(State(state): State<WebState>, viewer: Viewer) -> Result<Mark
     require_admin(&state, &viewer)?;
     let views = state.app.visible_providers(&viewer.caller()).await?;
     let health = nuvola_app::planning::provider_health(state.app.store()).await?;
+    let orphans = state.app.last_orphan_scan(&viewer.caller())?;
     let now = Utc::now();
     let body = html! {
         (admin_nav("/admin/providers"))
@@ -129,6 +133,7 @@ async fn providers(State(state): State<WebState>, viewer: Viewer) -> Result<Mark
                         tr { td { (g) } td { (grant.sla_id) } td class="num" { (grant.priority) } td { (quota_text(&grant.quota, v.usage.get(g))) } }
                     } }
                 }
+                (orphans_section(&state, &viewer, &p.name, orphans.as_ref()))
                 h3 { "Maintenance windows" }
                 @if p.maintenance.is_empty() { p { "None scheduled." } }
                 ul {
@@ -261,6 +266,56 @@ async fn set_enabled(
     post: Post<EnabledForm>,
 ) -> Result<Response, PageError> {
     state.app.patch_provider(&post.viewer.caller(), &name, &json!({ "enabled": post.form.enabled })).await?;
+    Ok(Redirect::to("/admin/providers").into_response())
+}
+
+/// What the last orphan scan found on `provider`, each orphan attempt with
+/// a button to delete its resources.
+fn orphans_section(state: &WebState, viewer: &Viewer, provider: &str, scan: Option<&OrphanReport>) -> Markup {
+    let found = scan.and_then(|r| r.providers.iter().find(|p| p.provider == provider).map(|p| (r.checked_at, p)));
+    html! {
+        h3 { "Orphan resources" }
+        @match found {
+            None => p { "Not scanned yet; the reconciler scans every " (duration(state.app.settings().orphan_scan_interval.as_millis() as i64)) "." },
+            Some((at, p)) if p.error.is_some() => p { "Could not be checked at " (time(at)) ": " (p.error.as_deref().unwrap_or_default()) },
+            Some((at, p)) if p.orphans.is_empty() => p { "None at " (time(at)) "." },
+            Some((at, p)) => table {
+                caption { "Orphan resources on " (provider) " at " (time(at)) }
+                thead { tr { th scope="col" { "Attempt" } th scope="col" { "Deployment" } th scope="col" { "Resources" } th scope="col" { "Why" } th scope="col" { span class="visually-hidden" { "Action" } } } }
+                tbody { @for o in &p.orphans {
+                    tr {
+                        td { code { (o.attempt_id) } }
+                        td { (o.deployment_id.as_deref().unwrap_or("-")) }
+                        td { (o.resources.iter().map(|r| format!("{:?} {}", r.kind, r.name)).collect::<Vec<_>>().join(", ")) }
+                        td { (o.why) }
+                        td {
+                            form method="post" action={"/admin/providers/" (provider) "/orphans/clean"} class="inline" {
+                                (viewer.csrf_field())
+                                input type="hidden" name="attempt" value=(o.attempt_id);
+                                button type="submit" class="secondary" aria-label={"Delete the resources of attempt " (o.attempt_id)} { "Delete" }
+                            }
+                        }
+                    }
+                } }
+            },
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct CleanForm {
+    attempt: String,
+}
+
+/// `POST /admin/providers/{name}/orphans/clean`: deletes one orphan
+/// attempt's resources (the app checks it is still an orphan).
+async fn clean_orphans(
+    State(state): State<WebState>,
+    Path(name): Path<String>,
+    post: Post<CleanForm>,
+) -> Result<Response, PageError> {
+    let filter = OrphanFilter { provider: Some(name), attempt_id: Some(post.form.attempt) };
+    state.app.clean_orphans(&post.viewer.caller(), &filter).await?;
     Ok(Redirect::to("/admin/providers").into_response())
 }
 

@@ -89,6 +89,7 @@ async fn federation_history() -> Dashboard {
             reason: None,
             started_at: created + 1000,
             finished_at: Some(created + 60_000),
+            ended_at: None,
         }];
         if id == "s2" {
             attempts[0].number = 2;

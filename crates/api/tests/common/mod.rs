@@ -22,6 +22,7 @@ use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use http_body_util::BodyExt;
 use nuvola_app::identity::Claims;
 use nuvola_app::{App, Catalogue, EmbeddedIssuer, Federation, Settings};
+use nuvola_drivers::{Driver, NodeProvision, ProvisionRequest};
 use nuvola_store::{Store, StoreOptions};
 use nuvola_types::{Flavor, Image, Network, NetworkKind, ProviderGrant, ProviderSpec, Quota, VolumeType};
 use serde_json::{Value, json};
@@ -443,6 +444,30 @@ impl Harness {
     /// Changes a simulated provider's settings through the admin endpoint.
     pub async fn set_sim(&self, provider: &str, patch: Value) {
         self.put(&format!("/api/v1/admin/sim/{provider}"), &self.admin(), &patch).await.expect(200);
+    }
+
+    /// Makes `provider`'s simulator create one server for `attempt_id` of
+    /// `deployment_id`, as a driver call the store never recorded would.
+    pub async fn create_behind_the_stores_back(&self, provider: &str, deployment_id: &str, attempt_id: &str) {
+        let spec = self.app.federation().provider(provider).expect("provider");
+        let request = ProvisionRequest {
+            deployment_id: deployment_id.into(),
+            attempt_id: attempt_id.into(),
+            project: "physics".into(),
+            nodes: vec![NodeProvision {
+                name: "vm".into(),
+                count: 1,
+                flavor: spec.flavors[0].clone(),
+                image: "ubuntu-22.04".into(),
+                volumes: vec![],
+                ports: vec![],
+                network: NetworkKind::Private,
+                setup: Default::default(),
+            }],
+            template: None,
+            inputs: Default::default(),
+        };
+        self.app.federation().sims()[provider].create(&request).await.expect("the simulator creates");
     }
 
     /// How many deployments exist, as the admin's listing counts them.
