@@ -26,35 +26,12 @@ use nuvola_drivers::http::Replay;
 use nuvola_drivers::im::ImDriver;
 use nuvola_drivers::openstack::OpenStackDriver;
 use nuvola_drivers::testing::{
-    IM_DUMMY, gone, im_settings, im_spec, im_url, nova_keystone_url, nova_settings, nova_spec, unique,
+    IM_DUMMY, ONE_VM, gone, im_settings, im_spec, im_url, nova_keystone_url, nova_settings, nova_spec, unique,
 };
 use nuvola_drivers::{AttemptState, Driver, NodeProvision, ProvisionRequest};
 use nuvola_types::{NetworkKind, PortRequirement};
 use reqwest::Method;
 use serde_json::{Value, json};
-
-const TEMPLATE: &str = r#"tosca_definitions_version: tosca_simple_yaml_1_0
-topology_template:
-  inputs:
-    cpus:
-      type: integer
-      default: 1
-  node_templates:
-    vm:
-      type: tosca.nodes.Compute
-      capabilities:
-        endpoint:
-          properties:
-            network_name: PUBLIC
-        host:
-          properties:
-            num_cpus: { get_input: cpus }
-            mem_size: 1 GB
-        os:
-          properties:
-            type: linux
-            distribution: ubuntu
-"#;
 
 const POLL: Duration = Duration::from_millis(100);
 
@@ -223,7 +200,7 @@ async fn direct_im(driver: ImDriver, i: usize) -> f64 {
         .header("Authorization", &auth)
         .header("Content-Type", "text/yaml")
         .header("Accept", "application/json")
-        .body(TEMPLATE)
+        .body(ONE_VM)
         .send()
         .await
         .unwrap()
@@ -264,7 +241,7 @@ fn im_request(i: usize) -> ProvisionRequest {
         attempt_id: attempt,
         project: "bench".into(),
         nodes: Vec::new(),
-        template: Some(TEMPLATE.into()),
+        template: Some(ONE_VM.into()),
         inputs: Default::default(),
     }
 }

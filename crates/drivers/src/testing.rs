@@ -14,11 +14,107 @@ use nuvola_types::ProviderSpec;
 
 use crate::im::ImSettings;
 use crate::openstack::OpenStackSettings;
-use crate::{AttemptState, DeleteState, Driver, DriverError};
+use crate::{AttemptState, DeleteState, Driver, DriverError, NodeProvision};
 
 /// IM's credential line for its Dummy connector, which boots nothing and
 /// answers at once.
 pub const IM_DUMMY: &str = "id = dummy; type = Dummy";
+
+/// One VM (node `vm`) with input `cpus`, on the public network with SSH
+/// open; outputs its private (`vm_ip`) and public (`node_ip`) addresses.
+pub const ONE_VM: &str = r#"tosca_definitions_version: tosca_simple_yaml_1_0
+metadata:
+  template_name: one VM
+topology_template:
+  inputs:
+    cpus:
+      type: integer
+      default: 1
+  node_templates:
+    vm:
+      type: tosca.nodes.Compute
+      capabilities:
+        endpoint:
+          properties:
+            network_name: PUBLIC
+            ports:
+              ssh:
+                protocol: tcp
+                source: 22
+        host:
+          properties:
+            num_cpus: { get_input: cpus }
+            mem_size: 1 GB
+        os:
+          properties:
+            type: linux
+            distribution: ubuntu
+  outputs:
+    vm_ip:
+      value: { get_attribute: [ vm, private_address ] }
+    node_ip:
+      value: { get_attribute: [ vm, public_address ] }
+"#;
+
+/// Input `workers` worker nodes (node `wn`), counted by the INDIGO
+/// `Scalable` capability's `count`, which both nuvola and IM read; the
+/// types are declared inline because the IM under test cannot fetch the
+/// INDIGO types. Outputs the workers' private addresses (`wn_ips`).
+pub const WORKERS: &str = r#"tosca_definitions_version: tosca_simple_yaml_1_0
+capability_types:
+  tosca.capabilities.indigo.Scalable:
+    derived_from: tosca.capabilities.Scalable
+    properties:
+      count:
+        type: integer
+        default: 1
+        required: no
+node_types:
+  tosca.nodes.indigo.Compute:
+    derived_from: tosca.nodes.Compute
+    capabilities:
+      scalable:
+        type: tosca.capabilities.indigo.Scalable
+topology_template:
+  inputs:
+    workers:
+      type: integer
+      default: 1
+  node_templates:
+    wn:
+      type: tosca.nodes.indigo.Compute
+      capabilities:
+        scalable:
+          properties:
+            count: { get_input: workers }
+        host:
+          properties:
+            num_cpus: 1
+            mem_size: 1 GB
+        os:
+          properties:
+            type: linux
+            distribution: ubuntu
+  outputs:
+    wn_ips:
+      value: { get_attribute: [ wn, private_address ] }
+"#;
+
+/// `count` servers of node `name` as placement hands them to a driver: a
+/// one-vCPU flavor, the `ubuntu` image, the private network.
+pub fn node(name: &str, count: u32) -> NodeProvision {
+    NodeProvision {
+        name: name.into(),
+        count,
+        flavor: serde_json::from_value(serde_json::json!({"name": "small", "vcpus": 1, "ram_mb": 1024, "disk_gb": 10}))
+            .expect("a flavor"),
+        image: "ubuntu".into(),
+        volumes: Vec::new(),
+        ports: Vec::new(),
+        network: nuvola_types::NetworkKind::Private,
+        setup: Default::default(),
+    }
+}
 
 /// Whether this run is CI's (`CI=true`), where a missing service fails.
 pub fn under_ci() -> bool {

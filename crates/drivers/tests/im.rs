@@ -10,40 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use nuvola_drivers::im::ImDriver;
-use nuvola_drivers::testing::{IM_DUMMY, gone, im_settings, im_spec, im_url, settled, unique};
-use nuvola_drivers::{AttemptState, DeleteState, Driver, DriverError, NodeProvision, ProvisionRequest, ResourceKind};
-
-const TEMPLATE: &str = r#"tosca_definitions_version: tosca_simple_yaml_1_0
-metadata:
-  template_name: one VM
-topology_template:
-  inputs:
-    cpus:
-      type: integer
-      default: 1
-  node_templates:
-    vm:
-      type: tosca.nodes.Compute
-      capabilities:
-        endpoint:
-          properties:
-            network_name: PUBLIC
-            ports:
-              ssh:
-                protocol: tcp
-                source: 22
-        host:
-          properties:
-            num_cpus: { get_input: cpus }
-            mem_size: 1 GB
-        os:
-          properties:
-            type: linux
-            distribution: ubuntu
-  outputs:
-    node_ip:
-      value: { get_attribute: [ vm, public_address ] }
-"#;
+use nuvola_drivers::testing::{IM_DUMMY, ONE_VM, WORKERS, gone, im_settings, im_spec, im_url, node, settled, unique};
+use nuvola_drivers::{AttemptState, DeleteState, Driver, DriverError, ProvisionRequest, ResourceKind};
 
 fn request(attempt: &str, template: &str) -> ProvisionRequest {
     let mut inputs = serde_json::Map::new();
@@ -88,7 +56,7 @@ async fn creates_polls_and_deletes_an_infrastructure() {
     let driver =
         ImDriver::open(&im_spec(&url, "im-a"), im_settings(&unique("user"), &[IM_DUMMY]), Some(dir.path())).unwrap();
     let attempt = unique("att");
-    let req = request(&attempt, TEMPLATE);
+    let req = request(&attempt, ONE_VM);
     driver.create(&req).await.unwrap();
     driver.create(&req).await.unwrap(); // replayed: continues, creates nothing
     assert_eq!(infras(&driver).await.len(), 1);
@@ -140,7 +108,7 @@ async fn a_crash_between_create_and_journal_leaks_nothing() {
     let Some(url) = im_url() else { return };
     let user = unique("user");
     let attempt = unique("att");
-    let req = request(&attempt, TEMPLATE);
+    let req = request(&attempt, ONE_VM);
     let first_dir = tempfile::tempdir().unwrap();
     let first =
         ImDriver::open(&im_spec(&url, "im-b"), im_settings(&user, &[IM_DUMMY]), Some(first_dir.path())).unwrap();
@@ -182,77 +150,22 @@ async fn im_failures_carry_its_messages() {
     // No image named: IM asks the cloud for its images first, and that call
     // fails. (Naming an image makes IM 2.0 skip that step and die in a thread
     // that leaves the infrastructure pending forever.)
-    driver.create(&request(&attempt, TEMPLATE)).await.unwrap();
+    driver.create(&request(&attempt, ONE_VM)).await.unwrap();
     let AttemptState::Failed { reason } = wait_settled(&driver, &attempt).await else { panic!("should fail") };
     assert!(reason.contains("failed") && reason.contains("ost"), "{reason}");
     wait_gone(&driver, &attempt).await;
     assert!(infras(&driver).await.is_empty());
 
     // No template: the IM driver cannot work from node requirements alone.
-    let no_template = ProvisionRequest { template: None, ..request("x", TEMPLATE) };
+    let no_template = ProvisionRequest { template: None, ..request("x", ONE_VM) };
     assert!(matches!(driver.create(&no_template).await, Err(DriverError::Invalid(_))));
-}
-
-/// A template whose node count IM reads: the INDIGO `Scalable` capability
-/// (`count`, as in `tosca.capabilities.indigo.Scalable`), declared inline
-/// because the IM under test cannot fetch the INDIGO types.
-const SCALABLE: &str = r#"tosca_definitions_version: tosca_simple_yaml_1_0
-capability_types:
-  tosca.capabilities.indigo.Scalable:
-    derived_from: tosca.capabilities.Scalable
-    properties:
-      count:
-        type: integer
-        default: 1
-        required: no
-node_types:
-  tosca.nodes.indigo.Compute:
-    derived_from: tosca.nodes.Compute
-    capabilities:
-      scalable:
-        type: tosca.capabilities.indigo.Scalable
-topology_template:
-  inputs:
-    workers:
-      type: integer
-      default: 1
-  node_templates:
-    wn:
-      type: tosca.nodes.indigo.Compute
-      capabilities:
-        scalable:
-          properties:
-            count: { get_input: workers }
-        host:
-          properties:
-            num_cpus: 1
-            mem_size: 1 GB
-        os:
-          properties:
-            type: linux
-            distribution: ubuntu
-"#;
-
-/// `count` instances of node `name`, placed as the app would place them.
-fn node(name: &str, count: u32) -> NodeProvision {
-    NodeProvision {
-        name: name.into(),
-        count,
-        flavor: serde_json::from_value(serde_json::json!({"name": "small", "vcpus": 1, "ram_mb": 1024, "disk_gb": 10}))
-            .unwrap(),
-        image: "ubuntu".into(),
-        volumes: Vec::new(),
-        ports: Vec::new(),
-        network: nuvola_types::NetworkKind::Private,
-        setup: Default::default(),
-    }
 }
 
 /// The scalable template with `workers` nodes, as the app asks for it.
 fn scaled(attempt: &str, workers: u32) -> ProvisionRequest {
     let mut inputs = serde_json::Map::new();
     inputs.insert("workers".into(), serde_json::json!(workers));
-    ProvisionRequest { nodes: vec![node("wn", workers)], inputs, ..request(attempt, SCALABLE) }
+    ProvisionRequest { nodes: vec![node("wn", workers)], inputs, ..request(attempt, WORKERS) }
 }
 
 /// The ids of the attempt's VMs (`<infrastructure>/vms/<n>`), in IM's order.
@@ -388,7 +301,7 @@ async fn update_refuses_a_count_im_cannot_read() {
     let Some(url) = im_url() else { return };
     let driver = ImDriver::open(&im_spec(&url, "im-e"), im_settings(&unique("user"), &[IM_DUMMY]), None).unwrap();
     let attempt = unique("att");
-    let one = ProvisionRequest { nodes: vec![node("vm", 1)], ..request(&attempt, TEMPLATE) };
+    let one = ProvisionRequest { nodes: vec![node("vm", 1)], ..request(&attempt, ONE_VM) };
     let two = ProvisionRequest { nodes: vec![node("vm", 2)], ..one.clone() };
     driver.create(&one).await.unwrap();
     assert!(matches!(wait_settled(&driver, &attempt).await, AttemptState::Ready { .. }));

@@ -10,74 +10,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{Server, cli_ok};
-use nuvola_drivers::testing::{im_url, unique};
+use nuvola_drivers::testing::{ONE_VM, WORKERS, im_url, unique};
 use serde_json::{Value, json};
-
-const TEMPLATE: &str = r#"tosca_definitions_version: tosca_simple_yaml_1_0
-topology_template:
-  inputs:
-    cpus:
-      type: integer
-      default: 1
-  node_templates:
-    vm:
-      type: tosca.nodes.Compute
-      capabilities:
-        host:
-          properties:
-            num_cpus: { get_input: cpus }
-            mem_size: 2 GB
-        os:
-          properties:
-            type: linux
-            distribution: ubuntu
-  outputs:
-    vm_ip:
-      value: { get_attribute: [ vm, private_address ] }
-"#;
-
-/// Worker nodes counted by the INDIGO `Scalable` capability, whose `count`
-/// both nuvola and IM read; the types are declared inline because the IM
-/// under test cannot fetch the INDIGO types.
-const WORKERS: &str = r#"tosca_definitions_version: tosca_simple_yaml_1_0
-capability_types:
-  tosca.capabilities.indigo.Scalable:
-    derived_from: tosca.capabilities.Scalable
-    properties:
-      count:
-        type: integer
-        default: 1
-        required: no
-node_types:
-  tosca.nodes.indigo.Compute:
-    derived_from: tosca.nodes.Compute
-    capabilities:
-      scalable:
-        type: tosca.capabilities.indigo.Scalable
-topology_template:
-  inputs:
-    workers:
-      type: integer
-      default: 1
-  node_templates:
-    wn:
-      type: tosca.nodes.indigo.Compute
-      capabilities:
-        scalable:
-          properties:
-            count: { get_input: workers }
-        host:
-          properties:
-            num_cpus: 1
-            mem_size: 2 GB
-        os:
-          properties:
-            type: linux
-            distribution: ubuntu
-  outputs:
-    wn_ips:
-      value: { get_attribute: [ wn, private_address ] }
-"#;
 
 /// A `nuvola serve` whose one provider is the IM at `im`, for its own IM
 /// user, and a token of alice in group physics.
@@ -240,7 +174,7 @@ sla_id = "sla-im"
 fn a_deployment_runs_on_a_real_im_and_is_deleted() {
     let Some(im) = im_url() else { return };
     let site = Site::start(&im);
-    let id = site.create(TEMPLATE, json!({"cpus": 2}));
+    let id = site.create(ONE_VM, json!({"cpus": 2}));
     let done = site.wait(&id, "CREATE_COMPLETE");
     assert_eq!(done["outputs"]["vm_ip"], json!(["10.0.0.1"]), "the Dummy connector's address: {done}");
     assert_eq!(done["cloudProviderName"], "im-dummy");

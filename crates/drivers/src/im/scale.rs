@@ -44,20 +44,7 @@ pub(super) fn plan(nodes: &[NodeProvision], held: &BTreeMap<String, Vec<String>>
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn node(name: &str, count: u32) -> NodeProvision {
-        NodeProvision {
-            name: name.into(),
-            count,
-            flavor: serde_json::from_value(serde_json::json!({"name": "f", "vcpus": 1, "ram_mb": 512, "disk_gb": 1}))
-                .unwrap(),
-            image: "ubuntu".into(),
-            volumes: Vec::new(),
-            ports: Vec::new(),
-            network: nuvola_types::NetworkKind::Private,
-            setup: Default::default(),
-        }
-    }
+    use crate::testing::node;
 
     fn held(nodes: &[(&str, &[&str])]) -> BTreeMap<String, Vec<String>> {
         nodes.iter().map(|(n, ids)| (n.to_string(), ids.iter().map(|i| i.to_string()).collect())).collect()

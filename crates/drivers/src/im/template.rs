@@ -198,6 +198,18 @@ tosca_definitions_version: tosca_simple_yaml_1_0\n";
     }
 
     #[test]
+    fn plain_yaml_1_1_booleans_become_booleans_and_quoted_ones_stay_text() {
+        let text = "required: no\nfeature: On\nquoted: 'no'\ntagged: !!str yes\ncount: 3\nname: norway\n";
+        let v: Value = serde_json::from_str(&prepare(text, &Map::new(), "d", "a").unwrap()).unwrap();
+        assert_eq!(v["required"], false);
+        assert_eq!(v["feature"], true);
+        assert_eq!(v["quoted"], "no");
+        assert_eq!(v["tagged"], "yes");
+        assert_eq!(v["count"], 3);
+        assert_eq!(v["name"], "norway");
+    }
+
+    #[test]
     fn bad_yaml_is_refused() {
         assert!(prepare("a: [1", &Map::new(), "d", "a").is_err());
         assert!(prepare("- 1\n- 2\n", &Map::new(), "d", "a").is_err());
