@@ -283,6 +283,10 @@ impl Run<'_> {
                 self.next(Step::PollUpdate { number, until }, self.poll_ms());
             }
             Ok(ProviderState::Failed { reason }) => {
+                // As after a create: the provider's own messages (IM's
+                // contextualization log) and the consoles go to the log.
+                self.log(format!("update: failed on {}: {reason}", attempt.provider));
+                self.log_console(number, &attempt.provider, driver.as_ref(), &attempt.attempt_id).await;
                 self.finish(DeploymentStatus::UpdateFailed, Some(format!("{}: {reason}", attempt.provider)));
             }
             Ok(ProviderState::Absent) => {

@@ -19,38 +19,19 @@
 //! OpenStack driver (cloud-init, tags, security group, the same polling),
 //! both against the same Nova (fake virt driver) in the same run.
 
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 use nuvola_drivers::http::Replay;
-use nuvola_drivers::im::{ImDriver, ImSettings};
-use nuvola_drivers::openstack::{OpenStackDriver, OpenStackSettings};
-use nuvola_drivers::{AttemptState, DeleteState, Driver, NodeProvision, ProvisionRequest};
+use nuvola_drivers::im::ImDriver;
+use nuvola_drivers::openstack::OpenStackDriver;
+use nuvola_drivers::testing::{
+    IM_DUMMY, ONE_VM, gone, im_settings, im_spec, im_url, nova_keystone_url, nova_settings, nova_spec, unique,
+};
+use nuvola_drivers::{AttemptState, Driver, NodeProvision, ProvisionRequest};
 use nuvola_types::{NetworkKind, PortRequirement};
 use reqwest::Method;
 use serde_json::{Value, json};
-
-const TEMPLATE: &str = r#"tosca_definitions_version: tosca_simple_yaml_1_0
-topology_template:
-  inputs:
-    cpus:
-      type: integer
-      default: 1
-  node_templates:
-    vm:
-      type: tosca.nodes.Compute
-      capabilities:
-        endpoint:
-          properties:
-            network_name: PUBLIC
-        host:
-          properties:
-            num_cpus: { get_input: cpus }
-            mem_size: 1 GB
-        os:
-          properties:
-            type: linux
-            distribution: ubuntu
-"#;
 
 const POLL: Duration = Duration::from_millis(100);
 
@@ -58,59 +39,49 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
     let n: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(20);
     let concurrency: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(4).max(1);
-    let Ok(url) = std::env::var("NUVOLA_TEST_IM_URL") else {
-        eprintln!("drivers bench skipped: NUVOLA_TEST_IM_URL is not set (source .ci/cloud.sh first)");
-        return;
-    };
+    let Some(url) = im_url() else { return };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     runtime.block_on(async move {
-        let user = format!("bench-{}", uuid::Uuid::new_v4().simple());
-        let spec =
-            serde_json::from_value(serde_json::json!({"name": "im-bench", "driver": "im", "endpoint": url})).unwrap();
-        let settings = ImSettings {
-            username: Some(user),
-            password: Some("bench".into()),
-            credentials: vec!["id = dummy; type = Dummy".into()],
-            ..ImSettings::default()
-        };
         let dir = tempfile::tempdir().unwrap();
-        let driver = ImDriver::open(&spec, settings, Some(dir.path())).unwrap();
+        let spec = im_spec(&url, "im-bench");
+        let driver = ImDriver::open(&spec, im_settings(&unique("bench"), &[IM_DUMMY]), Some(dir.path())).unwrap();
         println!("deploying one VM (IM Dummy connector) {n} times, {concurrency} at a time, polling every 100 ms");
-        let direct = run(n, concurrency, |i| direct_im(driver.clone(), i)).await;
-        let nuvola = run(n, concurrency, |i| through_driver(driver.clone(), i)).await;
-        println!("{:<22} {:>10} {:>10} {:>10} {:>12}", "path", "mean ms", "p50 ms", "p95 ms", "deploys/s");
-        report("IM REST directly", &direct);
-        report("nuvola IM driver", &nuvola);
-        let ratio = direct.throughput() / nuvola.throughput();
-        println!("throughput ratio direct / nuvola driver: {ratio:.2}");
-        if std::env::var("NUVOLA_TEST_NOVA").is_ok_and(|v| v == "1") {
-            let keystone = std::env::var("NUVOLA_TEST_KEYSTONE_URL").expect("NUVOLA_TEST_KEYSTONE_URL with Nova");
-            nova_rows(&keystone, n, concurrency).await;
-        } else {
-            println!("OpenStack rows skipped: NUVOLA_TEST_NOVA is not 1 (source .ci/cloud.sh to start Nova)");
+        compare(
+            n,
+            concurrency,
+            ("IM REST directly", |i| direct_im(driver.clone(), i)),
+            ("nuvola IM driver", |i| through_driver(driver.clone(), im_request(i))),
+        )
+        .await;
+        if let Some(keystone) = nova_keystone_url() {
+            let driver = OpenStackDriver::open(&nova_spec(&keystone, "nova-bench"), nova_settings("admin")).unwrap();
+            println!("deploying one VM (Nova, fake virt driver, Neutron/OVN) {n} times, {concurrency} at a time");
+            compare(
+                n,
+                concurrency,
+                ("Nova REST directly", |i| direct_nova(driver.clone(), i)),
+                ("nuvola OpenStack drv", |i| through_driver(driver.clone(), nova_request(i))),
+            )
+            .await;
         }
     });
 }
 
-async fn nova_rows(keystone: &str, n: usize, concurrency: usize) {
-    let spec =
-        serde_json::from_value(json!({"name": "nova-bench", "driver": "openstack", "endpoint": keystone})).unwrap();
-    let settings = OpenStackSettings {
-        username: Some("admin".into()),
-        password: Some("nuvola-admin".into()),
-        project: Some("admin".into()),
-        region: Some("RegionOne".into()),
-        network: Some("private".into()),
-        floating_network: Some("public".into()),
-        ..OpenStackSettings::default()
-    };
-    let driver = OpenStackDriver::open(&spec, settings).unwrap();
-    println!("deploying one VM (Nova, fake virt driver, Neutron/OVN) {n} times, {concurrency} at a time");
-    let direct = run(n, concurrency, |i| direct_nova(driver.clone(), i)).await;
-    let nuvola = run(n, concurrency, |i| through_openstack(driver.clone(), i)).await;
-    report("Nova REST directly", &direct);
-    report("nuvola OpenStack drv", &nuvola);
-    let ratio = direct.throughput() / nuvola.throughput();
+/// Deploys N times down each path, `concurrency` at a time, and prints
+/// both rows and the throughput ratio.
+async fn compare<D, DF, V, VF>(n: usize, concurrency: usize, direct: (&str, D), nuvola: (&str, V))
+where
+    D: Fn(usize) -> DF,
+    DF: Future<Output = f64>,
+    V: Fn(usize) -> VF,
+    VF: Future<Output = f64>,
+{
+    let direct_run = run(n, concurrency, direct.1).await;
+    let nuvola_run = run(n, concurrency, nuvola.1).await;
+    println!("{:<22} {:>10} {:>10} {:>10} {:>12}", "path", "mean ms", "p50 ms", "p95 ms", "deploys/s");
+    report(direct.0, &direct_run);
+    report(nuvola.0, &nuvola_run);
+    let ratio = direct_run.throughput() / nuvola_run.throughput();
     println!("throughput ratio direct / nuvola driver: {ratio:.2}");
 }
 
@@ -160,9 +131,8 @@ async fn direct_nova(d: OpenStackDriver, i: usize) -> f64 {
     ready
 }
 
-/// The same VM through nuvola's OpenStack driver.
-async fn through_openstack(d: OpenStackDriver, i: usize) -> f64 {
-    let attempt = uuid::Uuid::new_v4().to_string();
+/// The same VM as nuvola's OpenStack driver is asked for it.
+fn nova_request(i: usize) -> ProvisionRequest {
     let node = NodeProvision {
         name: "vm".into(),
         count: 1,
@@ -179,28 +149,14 @@ async fn through_openstack(d: OpenStackDriver, i: usize) -> f64 {
         network: NetworkKind::Private,
         setup: Default::default(),
     };
-    let request = ProvisionRequest {
+    ProvisionRequest {
         deployment_id: format!("bench-{i}"),
-        attempt_id: attempt.clone(),
+        attempt_id: uuid::Uuid::new_v4().to_string(),
         project: "admin".into(),
         nodes: vec![node],
         template: None,
         inputs: Default::default(),
-    };
-    let start = Instant::now();
-    d.create(&request).await.unwrap();
-    loop {
-        match d.status(&attempt).await.unwrap() {
-            AttemptState::Ready { .. } => break,
-            AttemptState::Building { .. } => tokio::time::sleep(POLL).await,
-            other => panic!("deploy {i}: {other:?}"),
-        }
     }
-    let ready = start.elapsed().as_secs_f64() * 1000.0;
-    while d.delete(&attempt).await.unwrap() != DeleteState::Gone {
-        tokio::time::sleep(POLL).await;
-    }
-    ready
 }
 
 struct Run {
@@ -244,7 +200,7 @@ async fn direct_im(driver: ImDriver, i: usize) -> f64 {
         .header("Authorization", &auth)
         .header("Content-Type", "text/yaml")
         .header("Accept", "application/json")
-        .body(TEMPLATE)
+        .body(ONE_VM)
         .send()
         .await
         .unwrap()
@@ -277,29 +233,32 @@ async fn direct_im(driver: ImDriver, i: usize) -> f64 {
     ready
 }
 
-/// The same through nuvola's driver: create, `status` until ready, delete.
-async fn through_driver(driver: ImDriver, i: usize) -> f64 {
-    let attempt = format!("bench-{}-{i}", uuid::Uuid::new_v4().simple());
-    let request = ProvisionRequest {
+/// The template as nuvola's IM driver is asked for it.
+fn im_request(i: usize) -> ProvisionRequest {
+    let attempt = unique(&format!("bench-{i}"));
+    ProvisionRequest {
         deployment_id: format!("dep-{attempt}"),
-        attempt_id: attempt.clone(),
+        attempt_id: attempt,
         project: "bench".into(),
         nodes: Vec::new(),
-        template: Some(TEMPLATE.into()),
+        template: Some(ONE_VM.into()),
         inputs: Default::default(),
-    };
+    }
+}
+
+/// One deployment through a nuvola driver: create, `status` every 100 ms
+/// until ready, then delete until gone. Returns the time to ready.
+async fn through_driver(driver: impl Driver, request: ProvisionRequest) -> f64 {
     let start = Instant::now();
     driver.create(&request).await.unwrap();
     loop {
-        match driver.status(&attempt).await.unwrap() {
+        match driver.status(&request.attempt_id).await.unwrap() {
             AttemptState::Ready { .. } => break,
             AttemptState::Building { .. } => tokio::time::sleep(POLL).await,
-            other => panic!("deploy {i}: {other:?}"),
+            other => panic!("deploy {}: {other:?}", request.deployment_id),
         }
     }
     let ready = start.elapsed().as_secs_f64() * 1000.0;
-    while driver.delete(&attempt).await.unwrap() != DeleteState::Gone {
-        tokio::time::sleep(POLL).await;
-    }
+    gone(&driver, &request.attempt_id, POLL, Duration::from_secs(600)).await;
     ready
 }

@@ -89,10 +89,10 @@ pub fn user_data(setup: &NodeSetup, id: &NodeIdentity<'_>, extra: Option<&str>) 
 /// package names). `get_input` is resolved from `inputs`, then from the
 /// input's declared default. Nodes that ask for nothing are left out.
 pub fn node_setups(template: &str, inputs: &Map<String, Value>) -> Result<BTreeMap<String, NodeSetup>, String> {
-    use saphyr::LoadableYamlNode;
-    let docs = saphyr::Yaml::load_from_str(template).map_err(|e| format!("the template is not valid YAML: {e}"))?;
-    let Some(doc) = docs.first() else { return Ok(BTreeMap::new()) };
-    let root = crate::im::template::to_json(doc)?;
+    let Some(root) = crate::im::template::load(template).map_err(|e| format!("the template is not valid YAML: {e}"))?
+    else {
+        return Ok(BTreeMap::new());
+    };
     let topology = &root["topology_template"];
     let resolve = |v: &Value| -> Value {
         match v.get("get_input").and_then(Value::as_str) {

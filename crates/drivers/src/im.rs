@@ -17,11 +17,17 @@
 //! stored TOSCA to find the marked one, so a replayed create continues the
 //! existing infrastructure and a delete removes it: nothing leaks.
 //!
+//! Scaling (`update`): VMs beyond a node's count are removed by id, highest
+//! first, then the TOSCA is posted to the infrastructure, and IM adds what
+//! its counts lack and reconfigures; an update that would change neither
+//! the VMs nor IM's stored TOSCA sends nothing (see `scale.rs`).
+//!
 //! States: IM's `pending`/`running` are building, `configured` is ready
 //! (addresses read from each VM's RADL), `failed`/`unconfigured` fail with
 //! the tail of IM's contextualization messages as the reason.
 
 mod journal;
+mod scale;
 pub mod template;
 
 use std::collections::BTreeMap;
@@ -383,6 +389,31 @@ impl ImDriver {
         self.expect_ok(reply, "deleting an infrastructure")?;
         Ok(self.state_of(infra).await?.is_none())
     }
+
+    /// Removes VMs `ids` from an infrastructure without reconfiguring it
+    /// (the TOSCA posted next does), and checks that IM let them go.
+    async fn remove_vms(&self, infra: &str, ids: &[String]) -> Result<(), DriverError> {
+        let path = format!("/infrastructures/{infra}/vms/{}?context=0", ids.join(","));
+        let reply = self.call(Method::DELETE, &path, Replay::Safe, None).await?;
+        // A replayed call finds them gone already: IM answers 404.
+        if !reply.ok() && reply.status != StatusCode::NOT_FOUND {
+            return Err(self.error_of(&reply, "removing VMs"));
+        }
+        let reply = self.call(Method::GET, &format!("/infrastructures/{infra}"), Replay::Safe, None).await?;
+        let reply = self.expect_ok(reply, "listing an infrastructure's VMs")?;
+        let left: Vec<String> = uri_tails(&reply.json::<Value>("IM VM list")?["uri-list"])
+            .into_iter()
+            .filter(|vm| ids.contains(vm))
+            .collect();
+        if !left.is_empty() {
+            return Err(DriverError::Unavailable(format!(
+                "IM {} still holds VMs {} of infrastructure {infra} after removing them",
+                self.inner.provider,
+                left.join(", ")
+            )));
+        }
+        Ok(())
+    }
 }
 
 /// The last path segment of every `{"uri": ...}` in a list.
@@ -489,10 +520,36 @@ impl Driver for ImDriver {
                 request.attempt_id, self.inner.provider
             )));
         };
+        let mut held: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (vm, radl) in self.vms(infra).await? {
+            if let Some(node) = radl.iter().find(|c| c["class"] == "system").and_then(|s| s["id"].as_str()) {
+                held.entry(node.to_string()).or_default().push(vm);
+            }
+        }
+        let scaling = scale::plan(&request.nodes, &held);
+        if !scaling.remove.is_empty() {
+            self.remove_vms(infra, &scaling.remove).await?;
+        } else if scaling.add == 0 {
+            let stored = self.tosca_of(infra).await?.unwrap_or_default();
+            if !template::changes_stored(&stored, &body).map_err(DriverError::Unavailable)? {
+                return Ok(());
+            }
+        }
+        // IM adds what the text's counts lack, stores the text and
+        // reconfigures the infrastructure.
         let reply = self
             .call(Method::POST, &format!("/infrastructures/{infra}?context=1"), Replay::Unsafe, Some(&body))
             .await?;
-        self.expect_ok(reply, "updating the infrastructure")?;
+        let reply = self.expect_ok(reply, "updating the infrastructure")?;
+        let added = serde_json::from_str::<Value>(&reply.body).map(|v| uri_tails(&v["uri-list"]).len()).unwrap_or(0);
+        // A request without nodes leaves the counts to the template alone.
+        if !request.nodes.is_empty() && added != scaling.add as usize {
+            return Err(DriverError::Invalid(format!(
+                "IM {} added {added} VMs to infrastructure {infra} where {} were needed: IM counts a node's \
+                 instances from the `count` of its `scalable` capability, so the template must set the count there",
+                self.inner.provider, scaling.add
+            )));
+        }
         Ok(())
     }
 
@@ -559,13 +616,19 @@ impl ImDriver {
             .into_iter()
             .filter_map(|(vm, radl)| {
                 let system = radl.iter().find(|c| c["class"] == "system")?;
+                let node = system["id"].as_str().unwrap_or("vm");
+                // IM names a VM after its node until the cloud names it.
+                let name = match system["instance_name"].as_str() {
+                    Some(name) if name != node => name.to_string(),
+                    _ => format!("{node}-{vm}"),
+                };
                 Some(Resource {
                     id: format!("{infra}/vms/{vm}"),
                     kind: ResourceKind::Server,
-                    name: system["instance_name"].as_str().or(system["id"].as_str()).unwrap_or("vm").to_string(),
+                    name,
                     deployment_id: deployment.to_string(),
                     attempt_id: attempt.to_string(),
-                    node: system["id"].as_str().unwrap_or_default().to_string(),
+                    node: node.to_string(),
                     state: system["state"].as_str().unwrap_or("unknown").to_string(),
                     project: String::new(),
                 })

@@ -1,7 +1,8 @@
 //! Drivers: the one [`Driver`] trait every cloud back end implements, and
 //! its implementations: `sim` (the simulator), `im` (an Infrastructure
 //! Manager over its REST API) and `openstack` (Keystone, Nova, Neutron,
-//! Cinder), the last two over the resilient HTTP client in `http`.
+//! Cinder), the last two over the resilient HTTP client in `http`; and,
+//! with the `testing` feature, what tests against the real clouds share.
 //!
 //! A driver provisions one *attempt* of a deployment on one provider. Every
 //! call is idempotent on the attempt id: creating an attempt that already
@@ -14,6 +15,8 @@ pub mod http;
 pub mod im;
 pub mod openstack;
 pub mod sim;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 use std::collections::BTreeMap;
 

@@ -6,79 +6,12 @@
 //! Every test uses its own IM user (IM keys infrastructures by user name
 //! and password), so tests never see each other's infrastructures.
 
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use nuvola_drivers::im::{ImDriver, ImSettings};
+use nuvola_drivers::im::ImDriver;
+use nuvola_drivers::testing::{IM_DUMMY, ONE_VM, WORKERS, gone, im_settings, im_spec, im_url, node, settled, unique};
 use nuvola_drivers::{AttemptState, DeleteState, Driver, DriverError, ProvisionRequest, ResourceKind};
-use nuvola_types::ProviderSpec;
-
-fn im_url() -> Option<String> {
-    match std::env::var("NUVOLA_TEST_IM_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("NUVOLA_TEST_IM_URL is not set under CI=true: source .ci/cloud.sh first")
-        }
-        _ => {
-            eprintln!("skipped: NUVOLA_TEST_IM_URL is not set (source .ci/cloud.sh to start IM)");
-            None
-        }
-    }
-}
-
-const TEMPLATE: &str = r#"tosca_definitions_version: tosca_simple_yaml_1_0
-metadata:
-  template_name: one VM
-topology_template:
-  inputs:
-    cpus:
-      type: integer
-      default: 1
-  node_templates:
-    vm:
-      type: tosca.nodes.Compute
-      capabilities:
-        endpoint:
-          properties:
-            network_name: PUBLIC
-            ports:
-              ssh:
-                protocol: tcp
-                source: 22
-        host:
-          properties:
-            num_cpus: { get_input: cpus }
-            mem_size: 1 GB
-        os:
-          properties:
-            type: linux
-            distribution: ubuntu
-  outputs:
-    node_ip:
-      value: { get_attribute: [ vm, public_address ] }
-"#;
-
-fn spec(url: &str, name: &str) -> ProviderSpec {
-    serde_json::from_value(serde_json::json!({
-        "name": name,
-        "driver": "im",
-        "endpoint": url,
-    }))
-    .unwrap()
-}
-
-fn settings(user: &str, credentials: &[&str]) -> ImSettings {
-    ImSettings {
-        username: Some(user.into()),
-        password: Some("test-password".into()),
-        credentials: credentials.iter().map(|s| s.to_string()).collect(),
-        quota_cloud: Some("dummy".into()),
-        ..ImSettings::default()
-    }
-}
-
-fn unique(prefix: &str) -> String {
-    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
-}
 
 fn request(attempt: &str, template: &str) -> ProvisionRequest {
     let mut inputs = serde_json::Map::new();
@@ -93,25 +26,12 @@ fn request(attempt: &str, template: &str) -> ProvisionRequest {
     }
 }
 
-const DUMMY: &str = "id = dummy; type = Dummy";
-
 async fn wait_settled(driver: &ImDriver, attempt: &str) -> AttemptState {
-    let start = Instant::now();
-    loop {
-        let state = driver.status(attempt).await.unwrap();
-        if !matches!(state, AttemptState::Building { .. }) || start.elapsed() > Duration::from_secs(60) {
-            return state;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    settled(driver, attempt, Duration::from_millis(200), Duration::from_secs(60)).await.unwrap()
 }
 
 async fn wait_gone(driver: &ImDriver, attempt: &str) {
-    let start = Instant::now();
-    while driver.delete(attempt).await.unwrap() != DeleteState::Gone {
-        assert!(start.elapsed() < Duration::from_secs(60), "delete of {attempt} did not finish");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    gone(driver, attempt, Duration::from_millis(200), Duration::from_secs(60)).await
 }
 
 /// Infrastructures IM holds for the driver's user, read straight from IM.
@@ -133,9 +53,10 @@ async fn infras(driver: &ImDriver) -> Vec<String> {
 async fn creates_polls_and_deletes_an_infrastructure() {
     let Some(url) = im_url() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let driver = ImDriver::open(&spec(&url, "im-a"), settings(&unique("user"), &[DUMMY]), Some(dir.path())).unwrap();
+    let driver =
+        ImDriver::open(&im_spec(&url, "im-a"), im_settings(&unique("user"), &[IM_DUMMY]), Some(dir.path())).unwrap();
     let attempt = unique("att");
-    let req = request(&attempt, TEMPLATE);
+    let req = request(&attempt, ONE_VM);
     driver.create(&req).await.unwrap();
     driver.create(&req).await.unwrap(); // replayed: continues, creates nothing
     assert_eq!(infras(&driver).await.len(), 1);
@@ -187,9 +108,10 @@ async fn a_crash_between_create_and_journal_leaks_nothing() {
     let Some(url) = im_url() else { return };
     let user = unique("user");
     let attempt = unique("att");
-    let req = request(&attempt, TEMPLATE);
+    let req = request(&attempt, ONE_VM);
     let first_dir = tempfile::tempdir().unwrap();
-    let first = ImDriver::open(&spec(&url, "im-b"), settings(&user, &[DUMMY]), Some(first_dir.path())).unwrap();
+    let first =
+        ImDriver::open(&im_spec(&url, "im-b"), im_settings(&user, &[IM_DUMMY]), Some(first_dir.path())).unwrap();
     // The first half of create (the journaled intent), then what the driver
     // sends, created behind its back: the journal never hears of the id.
     first.begin(&attempt).unwrap();
@@ -205,13 +127,14 @@ async fn a_crash_between_create_and_journal_leaks_nothing() {
     assert!(reply.status().is_success());
     drop(first);
 
-    let restarted = ImDriver::open(&spec(&url, "im-b"), settings(&user, &[DUMMY]), Some(first_dir.path())).unwrap();
+    let restarted =
+        ImDriver::open(&im_spec(&url, "im-b"), im_settings(&user, &[IM_DUMMY]), Some(first_dir.path())).unwrap();
     assert!(matches!(wait_settled(&restarted, &attempt).await, AttemptState::Ready { .. }));
     restarted.create(&req).await.unwrap();
     assert_eq!(infras(&restarted).await.len(), 1, "the replayed create continued the existing infrastructure");
 
     // And the cleanup path alone (a create that never returned) finds it too.
-    let again = ImDriver::open(&spec(&url, "im-b"), settings(&user, &[DUMMY]), None).unwrap();
+    let again = ImDriver::open(&im_spec(&url, "im-b"), im_settings(&user, &[IM_DUMMY]), None).unwrap();
     wait_gone(&again, &attempt).await;
     assert!(infras(&again).await.is_empty(), "nothing leaked");
 }
@@ -222,18 +145,167 @@ async fn a_crash_between_create_and_journal_leaks_nothing() {
 async fn im_failures_carry_its_messages() {
     let Some(url) = im_url() else { return };
     let broken = "id = ost; type = OpenStack; host = http://127.0.0.1:9; username = x; password = y; tenant = t; auth_version = 3.x_password";
-    let driver = ImDriver::open(&spec(&url, "im-c"), settings(&unique("user"), &[broken]), None).unwrap();
+    let driver = ImDriver::open(&im_spec(&url, "im-c"), im_settings(&unique("user"), &[broken]), None).unwrap();
     let attempt = unique("att");
     // No image named: IM asks the cloud for its images first, and that call
     // fails. (Naming an image makes IM 2.0 skip that step and die in a thread
     // that leaves the infrastructure pending forever.)
-    driver.create(&request(&attempt, TEMPLATE)).await.unwrap();
+    driver.create(&request(&attempt, ONE_VM)).await.unwrap();
     let AttemptState::Failed { reason } = wait_settled(&driver, &attempt).await else { panic!("should fail") };
     assert!(reason.contains("failed") && reason.contains("ost"), "{reason}");
     wait_gone(&driver, &attempt).await;
     assert!(infras(&driver).await.is_empty());
 
     // No template: the IM driver cannot work from node requirements alone.
-    let no_template = ProvisionRequest { template: None, ..request("x", TEMPLATE) };
+    let no_template = ProvisionRequest { template: None, ..request("x", ONE_VM) };
     assert!(matches!(driver.create(&no_template).await, Err(DriverError::Invalid(_))));
+}
+
+/// The scalable template with `workers` nodes, as the app asks for it.
+fn scaled(attempt: &str, workers: u32) -> ProvisionRequest {
+    let mut inputs = serde_json::Map::new();
+    inputs.insert("workers".into(), serde_json::json!(workers));
+    ProvisionRequest { nodes: vec![node("wn", workers)], inputs, ..request(attempt, WORKERS) }
+}
+
+/// The ids of the attempt's VMs (`<infrastructure>/vms/<n>`), in IM's order.
+async fn vm_ids(driver: &ImDriver, attempt: &str) -> Vec<String> {
+    let resources = driver.resources(attempt).await.unwrap();
+    assert!(resources.iter().all(|r| r.kind == ResourceKind::Server && r.node == "wn"), "{resources:?}");
+    resources.into_iter().map(|r| r.id).collect()
+}
+
+/// A proxy in front of IM that records the request line of every call
+/// passing through it, to see what a driver sends.
+struct Recorder {
+    url: String,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl Recorder {
+    async fn start(upstream: &str) -> Recorder {
+        let upstream = upstream.trim_start_matches("http://").trim_end_matches('/').to_string();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let seen = lines.clone();
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let server = tokio::net::TcpStream::connect(&upstream).await.unwrap();
+                tokio::spawn(Recorder::relay(client, server, seen.clone()));
+            }
+        });
+        Recorder { url, lines }
+    }
+
+    /// Forwards one connection's requests one by one (head, then as many
+    /// body bytes as `Content-Length` says), recording each request line,
+    /// and copies the answers back.
+    async fn relay(client: tokio::net::TcpStream, server: tokio::net::TcpStream, seen: Arc<Mutex<Vec<String>>>) {
+        use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+        let (client_in, mut client_out) = client.into_split();
+        let (mut server_in, mut server_out) = server.into_split();
+        tokio::spawn(async move { tokio::io::copy(&mut server_in, &mut client_out).await });
+        let mut client_in = tokio::io::BufReader::new(client_in);
+        loop {
+            let mut head = Vec::new();
+            let mut length = 0usize;
+            loop {
+                let mut line = String::new();
+                if client_in.read_line(&mut line).await.unwrap_or(0) == 0 {
+                    return;
+                }
+                if let Some((name, value)) = line.split_once(':')
+                    && name.eq_ignore_ascii_case("content-length")
+                {
+                    length = value.trim().parse().unwrap();
+                }
+                let end = line == "\r\n";
+                head.push(line);
+                if end {
+                    break;
+                }
+            }
+            seen.lock().unwrap().push(head[0].trim_end().to_string());
+            let mut body = vec![0; length];
+            client_in.read_exact(&mut body).await.unwrap();
+            server_out.write_all(head.concat().as_bytes()).await.unwrap();
+            server_out.write_all(&body).await.unwrap();
+        }
+    }
+
+    /// The request lines recorded since the last call.
+    fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.lines.lock().unwrap())
+    }
+}
+
+/// Scale up and down through `update`: IM adds the missing VMs, the
+/// highest-numbered VM goes first, and an update repeated changes nothing.
+#[tokio::test]
+async fn update_scales_up_and_down_highest_index_first() {
+    let Some(url) = im_url() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = Recorder::start(&url).await;
+    let spec = im_spec(&proxy.url, "im-d");
+    let driver = ImDriver::open(&spec, im_settings(&unique("user"), &[IM_DUMMY]), Some(dir.path())).unwrap();
+    let attempt = unique("att");
+    driver.create(&scaled(&attempt, 1)).await.unwrap();
+    assert!(matches!(wait_settled(&driver, &attempt).await, AttemptState::Ready { .. }));
+    let infra = infras(&driver).await[0].rsplit('/').next().unwrap().to_string();
+    let vm = |n: u32| format!("{infra}/vms/{n}");
+    assert_eq!(vm_ids(&driver, &attempt).await, [vm(0)]);
+
+    driver.update(&scaled(&attempt, 3)).await.unwrap();
+    let AttemptState::Ready { nodes } = wait_settled(&driver, &attempt).await else {
+        panic!("not ready after scaling up: {:?}", driver.status(&attempt).await)
+    };
+    assert_eq!(nodes["wn"].len(), 3, "{nodes:?}");
+    assert_eq!(vm_ids(&driver, &attempt).await, [vm(0), vm(1), vm(2)]);
+    let names: Vec<String> = driver.resources(&attempt).await.unwrap().into_iter().map(|r| r.name).collect();
+    assert_eq!(names, ["wn-0", "wn-1", "wn-2"]);
+
+    // The same request again changes nothing: the driver only reads.
+    proxy.take();
+    driver.update(&scaled(&attempt, 3)).await.unwrap();
+    let sent = proxy.take();
+    assert!(sent.iter().all(|line| line.starts_with("GET ")), "{sent:?}");
+    assert_eq!(vm_ids(&driver, &attempt).await, [vm(0), vm(1), vm(2)]);
+
+    driver.update(&scaled(&attempt, 2)).await.unwrap();
+    let AttemptState::Ready { nodes } = wait_settled(&driver, &attempt).await else {
+        panic!("not ready after scaling down: {:?}", driver.status(&attempt).await)
+    };
+    assert_eq!(nodes["wn"].len(), 2, "{nodes:?}");
+    assert_eq!(vm_ids(&driver, &attempt).await, [vm(0), vm(1)], "the highest-index VM went");
+    proxy.take();
+    driver.update(&scaled(&attempt, 2)).await.unwrap();
+    let sent = proxy.take();
+    assert!(sent.iter().all(|line| line.starts_with("GET ")), "{sent:?}");
+    assert_eq!(vm_ids(&driver, &attempt).await, [vm(0), vm(1)]);
+
+    // Up again: IM numbers the new VM after every VM it ever held.
+    driver.update(&scaled(&attempt, 3)).await.unwrap();
+    assert!(matches!(wait_settled(&driver, &attempt).await, AttemptState::Ready { .. }));
+    assert_eq!(vm_ids(&driver, &attempt).await, [vm(0), vm(1), vm(3)]);
+
+    wait_gone(&driver, &attempt).await;
+    assert!(driver.inventory().await.unwrap().is_empty(), "nothing left");
+    assert_eq!(driver.status(&attempt).await.unwrap(), AttemptState::Absent);
+}
+
+/// A template whose count IM cannot see (no `scalable` count): the update
+/// fails saying so instead of silently leaving one VM.
+#[tokio::test]
+async fn update_refuses_a_count_im_cannot_read() {
+    let Some(url) = im_url() else { return };
+    let driver = ImDriver::open(&im_spec(&url, "im-e"), im_settings(&unique("user"), &[IM_DUMMY]), None).unwrap();
+    let attempt = unique("att");
+    let one = ProvisionRequest { nodes: vec![node("vm", 1)], ..request(&attempt, ONE_VM) };
+    let two = ProvisionRequest { nodes: vec![node("vm", 2)], ..one.clone() };
+    driver.create(&one).await.unwrap();
+    assert!(matches!(wait_settled(&driver, &attempt).await, AttemptState::Ready { .. }));
+    let Err(DriverError::Invalid(message)) = driver.update(&two).await else { panic!("the update should fail") };
+    assert!(message.contains("added 0 VMs") && message.contains("scalable"), "{message}");
+    wait_gone(&driver, &attempt).await;
 }

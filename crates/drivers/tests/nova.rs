@@ -13,50 +13,20 @@
 use std::time::Duration;
 
 use nuvola_drivers::http::Replay;
-use nuvola_drivers::openstack::{OpenStackDriver, OpenStackSettings, keypair_name};
+use nuvola_drivers::openstack::{OpenStackDriver, keypair_name};
+use nuvola_drivers::testing::{nova_keystone_url, nova_settings, nova_spec};
 use nuvola_drivers::{
     AttemptState, DeleteState, Driver, DriverError, NodeProvision, NodeSetup, OsUser, ProvisionRequest, ResourceKind,
     VolumeProvision, settle,
 };
-use nuvola_types::{Flavor, NetworkKind, PortRequirement, ProviderSpec};
+use nuvola_types::{Flavor, NetworkKind, PortRequirement};
 use reqwest::Method;
 use serde_json::{Value, json};
 
 const KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGgmNWi8ccvLYzUYSfzTfnXf6JCZ3s0ULZ1Ejm0uzHHs alice@nuvola";
 
-fn nova() -> Option<String> {
-    let url = std::env::var("NUVOLA_TEST_KEYSTONE_URL").ok().filter(|u| !u.is_empty());
-    let nova = std::env::var("NUVOLA_TEST_NOVA").is_ok_and(|v| v == "1");
-    match url {
-        Some(url) if nova => Some(url),
-        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("NUVOLA_TEST_NOVA is not 1 under CI=true: source .ci/cloud.sh (it starts Nova) first")
-        }
-        _ => {
-            eprintln!("skipped: NUVOLA_TEST_NOVA is not set (source .ci/cloud.sh to start Keystone and Nova)");
-            None
-        }
-    }
-}
-
-fn spec(url: &str) -> ProviderSpec {
-    serde_json::from_value(json!({"name": "nova-ci", "driver": "openstack", "endpoint": url})).unwrap()
-}
-
-fn settings(project: &str) -> OpenStackSettings {
-    OpenStackSettings {
-        username: Some("admin".into()),
-        password: Some("nuvola-admin".into()),
-        project: Some(project.into()),
-        region: Some("RegionOne".into()),
-        network: Some("private".into()),
-        floating_network: Some("public".into()),
-        ..OpenStackSettings::default()
-    }
-}
-
 fn driver(url: &str, project: &str) -> OpenStackDriver {
-    OpenStackDriver::open(&spec(url), settings(project)).unwrap()
+    OpenStackDriver::open(&nova_spec(url, "nova-ci"), nova_settings(project)).unwrap()
 }
 
 fn flavor(name: &str) -> Flavor {
@@ -140,7 +110,7 @@ async fn ready(d: &OpenStackDriver, attempt: &str) -> AttemptState {
 
 #[tokio::test]
 async fn quotas_and_catalog_come_from_the_real_nova() {
-    let Some(url) = nova() else { return };
+    let Some(url) = nova_keystone_url() else { return };
     let project = small_project(&url).await;
     let driver = driver(&url, &project);
     for service in ["compute", "image", "placement", "network"] {
@@ -161,7 +131,7 @@ async fn quotas_and_catalog_come_from_the_real_nova() {
 /// without leaving anything.
 #[tokio::test]
 async fn servers_networks_and_floating_ips_end_to_end() {
-    let Some(url) = nova() else { return };
+    let Some(url) = nova_keystone_url() else { return };
     let d = driver(&url, "admin");
     let mut web = node("web", 1, NetworkKind::Public);
     web.ports = vec![tcp("ssh", 22, 22, "10.1.0.0/16"), tcp("http", 8000, 8010, "0.0.0.0/0")];
@@ -281,7 +251,7 @@ async fn small_project(url: &str) -> String {
 
 #[tokio::test]
 async fn a_quota_refusal_halfway_leaves_nothing_behind() {
-    let Some(url) = nova() else { return };
+    let Some(url) = nova_keystone_url() else { return };
     let project = small_project(&url).await;
     let d = driver(&url, &project);
     let mut web = node("web", 2, NetworkKind::Isolated);
@@ -298,7 +268,7 @@ async fn a_quota_refusal_halfway_leaves_nothing_behind() {
 
 #[tokio::test]
 async fn an_unknown_flavor_halfway_leaves_nothing_behind() {
-    let Some(url) = nova() else { return };
+    let Some(url) = nova_keystone_url() else { return };
     let d = driver(&url, "admin");
     let mut bad = node("db", 1, NetworkKind::Private);
     bad.flavor = flavor("no-such-flavor");
@@ -312,7 +282,7 @@ async fn an_unknown_flavor_halfway_leaves_nothing_behind() {
 
 #[tokio::test]
 async fn a_volume_type_that_does_not_exist_halfway_leaves_nothing_behind() {
-    let Some(url) = nova() else { return };
+    let Some(url) = nova_keystone_url() else { return };
     let d = driver(&url, "admin");
     let mut good = node("web", 1, NetworkKind::Public);
     good.volumes = vec![VolumeProvision { name: "data".into(), size_gb: 1, volume_type: Some("standard".into()) }];
@@ -360,7 +330,7 @@ async fn crash_child() {
 /// up from the attempt id alone.
 #[tokio::test]
 async fn kill_9_mid_create_then_a_fresh_driver_cleans_up() {
-    let Some(url) = nova() else { return };
+    let Some(url) = nova_keystone_url() else { return };
     let attempt = uuid::Uuid::new_v4().to_string();
     let mut child = std::process::Command::new(std::env::current_exe().unwrap())
         .args(["crash_child", "--exact", "--nocapture"])

@@ -1,60 +1,43 @@
-//! A deployment through the whole server onto a real Infrastructure
+//! Deployments through the whole server onto a real Infrastructure
 //! Manager (`driver = "im"`, the Dummy connector): the template and its
 //! inputs reach IM, the deployment completes with IM's addresses in its
-//! outputs, and deleting it leaves IM holding nothing. Needs
-//! `NUVOLA_TEST_IM_URL` (`.ci/cloud.sh`); skips without it, fails under
-//! `CI=true`.
+//! outputs, an update of its inputs scales it on IM, and deleting it
+//! leaves IM holding nothing. Needs `NUVOLA_TEST_IM_URL` (`.ci/cloud.sh`);
+//! skips without it, fails under `CI=true`.
 
 mod common;
 
 use std::time::{Duration, Instant};
 
 use common::{Server, cli_ok};
+use nuvola_drivers::testing::{ONE_VM, WORKERS, im_url, unique};
 use serde_json::{Value, json};
 
-const TEMPLATE: &str = r#"tosca_definitions_version: tosca_simple_yaml_1_0
-topology_template:
-  inputs:
-    cpus:
-      type: integer
-      default: 1
-  node_templates:
-    vm:
-      type: tosca.nodes.Compute
-      capabilities:
-        host:
-          properties:
-            num_cpus: { get_input: cpus }
-            mem_size: 2 GB
-        os:
-          properties:
-            type: linux
-            distribution: ubuntu
-  outputs:
-    vm_ip:
-      value: { get_attribute: [ vm, private_address ] }
-"#;
+/// A `nuvola serve` whose one provider is the IM at `im`, for its own IM
+/// user, and a token of alice in group physics.
+struct Site {
+    im: String,
+    user: String,
+    server: Server,
+    token: String,
+    http: reqwest::blocking::Client,
+    _dir: tempfile::TempDir,
+}
 
-#[test]
-fn a_deployment_runs_on_a_real_im_and_is_deleted() {
-    let url = match std::env::var("NUVOLA_TEST_IM_URL") {
-        Ok(url) if !url.is_empty() => url,
-        _ if std::env::var("CI").is_ok_and(|v| v == "true") => panic!("NUVOLA_TEST_IM_URL is not set under CI=true"),
-        _ => return eprintln!("skipped: NUVOLA_TEST_IM_URL is not set (source .ci/cloud.sh to start IM)"),
-    };
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-    let user = format!("e2e-{}-{nanos}", std::process::id());
-    let dir = tempfile::tempdir().unwrap();
-    let cwd = dir.path();
-    let config = format!(
-        r#"
+impl Site {
+    fn start(im: &str) -> Site {
+        let user = unique("e2e");
+        let dir = tempfile::tempdir().unwrap();
+        let cwd = dir.path();
+        let config = format!(
+            r#"
 [workers]
 poll_interval_ms = 100
 
 [[providers]]
 name = "im-dummy"
 driver = "im"
-endpoint = "{url}"
+endpoint = "{im}"
 flavors = [{{ name = "small", vcpus = 2, ram_mb = 4096, disk_gb = 20 }}]
 images = [{{ name = "ubuntu", distribution = "ubuntu", version = "22.04" }}]
 networks = [{{ name = "private", kind = "private" }}, {{ name = "public", kind = "public" }}]
@@ -63,79 +46,167 @@ settings = {{ username = "{user}", password = "pw", credentials = ["id = dummy; 
 [providers.groups.physics]
 sla_id = "sla-im"
 "#
-    );
-    std::fs::write(cwd.join("nuvola.toml"), config).unwrap();
-    let args = ["--config", "nuvola.toml", "--data-dir", "data"];
-    let token = cli_ok(
-        cwd,
-        &[],
-        &["token", "issue", "--user", "alice", "--group", "physics", "--config", "nuvola.toml", "--data-dir", "data"],
-    );
-    let server = Server::start(cwd, &args, "serve.log");
-    let http = reqwest::blocking::Client::new();
-    let created = http
-        .post(format!("{}/orchestrator/deployments", server.url))
-        .bearer_auth(token.trim())
-        .json(&json!({"template": TEMPLATE, "parameters": {"cpus": 2}}))
-        .send()
-        .unwrap();
-    assert_eq!(created.status(), 201, "{}", created.text().unwrap_or_default());
-    let id = created.json::<Value>().unwrap()["uuid"].as_str().unwrap().to_string();
-    let deployment = |id: &str| -> Value {
-        http.get(format!("{}/orchestrator/deployments/{id}", server.url))
-            .bearer_auth(token.trim())
+        );
+        std::fs::write(cwd.join("nuvola.toml"), config).unwrap();
+        let args = ["--config", "nuvola.toml", "--data-dir", "data"];
+        let token = cli_ok(
+            cwd,
+            &[],
+            &[
+                "token",
+                "issue",
+                "--user",
+                "alice",
+                "--group",
+                "physics",
+                "--config",
+                "nuvola.toml",
+                "--data-dir",
+                "data",
+            ],
+        );
+        let server = Server::start(cwd, &args, "serve.log");
+        Site {
+            im: im.to_string(),
+            user,
+            server,
+            token: token.trim().to_string(),
+            http: reqwest::blocking::Client::new(),
+            _dir: dir,
+        }
+    }
+
+    fn url(&self, id: &str) -> String {
+        format!("{}/orchestrator/deployments/{id}", self.server.url)
+    }
+
+    fn create(&self, template: &str, parameters: Value) -> String {
+        let created = self
+            .http
+            .post(format!("{}/orchestrator/deployments", self.server.url))
+            .bearer_auth(&self.token)
+            .json(&json!({"template": template, "parameters": parameters}))
             .send()
-            .unwrap()
-            .json()
-            .unwrap()
-    };
-    let wait = |want: &str| {
+            .unwrap();
+        assert_eq!(created.status(), 201, "{}", created.text().unwrap_or_default());
+        created.json::<Value>().unwrap()["uuid"].as_str().unwrap().to_string()
+    }
+
+    /// Updates the deployment's parameters (the orchestrator's PUT).
+    fn update(&self, id: &str, parameters: Value) {
+        let reply = self
+            .http
+            .put(self.url(id))
+            .bearer_auth(&self.token)
+            .json(&json!({"parameters": parameters}))
+            .send()
+            .unwrap();
+        assert_eq!(reply.status(), 202, "{}", reply.text().unwrap_or_default());
+    }
+
+    fn get(&self, url: &str) -> reqwest::blocking::Response {
+        self.http.get(url).bearer_auth(&self.token).send().unwrap()
+    }
+
+    fn deployment(&self, id: &str) -> Value {
+        self.get(&self.url(id)).json().unwrap()
+    }
+
+    /// Waits for status `want`; a FAILED status or a minute fails the test.
+    fn wait(&self, id: &str, want: &str) -> Value {
         let start = Instant::now();
         loop {
-            let d = deployment(&id);
+            let d = self.deployment(id);
             if d["status"] == want {
                 return d;
             }
             assert!(
                 start.elapsed() < Duration::from_secs(60) && !d["status"].as_str().unwrap_or("").ends_with("FAILED"),
-                "{d}\n{}",
-                server.log_text()
+                "{d}\n{}\n{}",
+                self.get(&format!("{}/log", self.url(id))).text().unwrap_or_default(),
+                self.server.log_text()
             );
             std::thread::sleep(Duration::from_millis(200));
         }
-    };
-    let done = wait("CREATE_COMPLETE");
-    assert_eq!(done["outputs"]["vm_ip"], json!(["10.0.0.1"]), "the Dummy connector's address: {done}");
-    assert_eq!(done["cloudProviderName"], "im-dummy");
+    }
 
-    let im_list = || -> usize {
-        let v: Value = http
-            .get(format!("{url}/infrastructures"))
-            .header("Authorization", format!("id = im; type = InfrastructureManager; username = {user}; password = pw"))
+    /// The ids of the servers the deployment holds, from its resources.
+    fn servers(&self, id: &str) -> Vec<String> {
+        let resources: Value = self.get(&format!("{}/resources", self.url(id))).json().unwrap();
+        resources["content"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["toscaNodeType"] == "tosca.nodes.indigo.Compute")
+            .map(|r| r["uuid"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    fn delete(&self, id: &str) {
+        let deleted = self.http.delete(self.url(id)).bearer_auth(&self.token).send().unwrap();
+        assert!(deleted.status().is_success(), "{}", deleted.status());
+        let start = Instant::now();
+        while self.get(&self.url(id)).status() != 404 && self.deployment(id)["status"] != "DELETE_COMPLETE" {
+            assert!(start.elapsed() < Duration::from_secs(60), "{}", self.server.log_text());
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// The infrastructures IM holds for this site's IM user.
+    fn im_infrastructures(&self) -> Vec<String> {
+        let v: Value = self
+            .http
+            .get(format!("{}/infrastructures", self.im))
+            .header(
+                "Authorization",
+                format!("id = im; type = InfrastructureManager; username = {}; password = pw", self.user),
+            )
             .header("Accept", "application/json")
             .send()
             .unwrap()
             .json()
             .unwrap();
-        v["uri-list"].as_array().map_or(0, Vec::len)
-    };
-    assert_eq!(im_list(), 1);
-    let deleted =
-        http.delete(format!("{}/orchestrator/deployments/{id}", server.url)).bearer_auth(token.trim()).send().unwrap();
-    assert!(deleted.status().is_success(), "{}", deleted.status());
-    let start = Instant::now();
-    loop {
-        let status = http
-            .get(format!("{}/orchestrator/deployments/{id}", server.url))
-            .bearer_auth(token.trim())
-            .send()
-            .unwrap()
-            .status();
-        if status == 404 || deployment(&id)["status"] == "DELETE_COMPLETE" {
-            break;
-        }
-        assert!(start.elapsed() < Duration::from_secs(60), "{}", server.log_text());
-        std::thread::sleep(Duration::from_millis(200));
+        v["uri-list"].as_array().into_iter().flatten().map(|u| u["uri"].as_str().unwrap().to_string()).collect()
     }
-    assert_eq!(im_list(), 0, "IM holds nothing after the delete");
+}
+
+#[test]
+fn a_deployment_runs_on_a_real_im_and_is_deleted() {
+    let Some(im) = im_url() else { return };
+    let site = Site::start(&im);
+    let id = site.create(ONE_VM, json!({"cpus": 2}));
+    let done = site.wait(&id, "CREATE_COMPLETE");
+    assert_eq!(done["outputs"]["vm_ip"], json!(["10.0.0.1"]), "the Dummy connector's address: {done}");
+    assert_eq!(done["cloudProviderName"], "im-dummy");
+    assert_eq!(site.im_infrastructures().len(), 1);
+    site.delete(&id);
+    assert!(site.im_infrastructures().is_empty(), "IM holds nothing after the delete");
+}
+
+/// The orchestrator's PUT of new inputs scales the deployment on IM: up to
+/// three workers, then down to two, the highest-numbered VM going.
+#[test]
+fn updating_the_inputs_scales_the_deployment_on_im() {
+    let Some(im) = im_url() else { return };
+    let site = Site::start(&im);
+    let id = site.create(WORKERS, json!({"workers": 1}));
+    let done = site.wait(&id, "CREATE_COMPLETE");
+    assert_eq!(done["outputs"]["wn_ips"].as_array().map(Vec::len), Some(1), "{done}");
+    let infra = site.im_infrastructures()[0].rsplit('/').next().unwrap().to_string();
+    let vm = |n: u32| format!("{infra}/vms/{n}");
+    assert_eq!(site.servers(&id), [vm(0)]);
+
+    site.update(&id, json!({"workers": 3}));
+    let updated = site.wait(&id, "UPDATE_COMPLETE");
+    assert_eq!(updated["outputs"]["wn_ips"].as_array().map(Vec::len), Some(3), "{updated}");
+    assert_eq!(site.servers(&id), [vm(0), vm(1), vm(2)]);
+
+    site.update(&id, json!({"workers": 2}));
+    let updated = site.wait(&id, "UPDATE_COMPLETE");
+    assert_eq!(updated["outputs"]["wn_ips"].as_array().map(Vec::len), Some(2), "{updated}");
+    assert_eq!(site.servers(&id), [vm(0), vm(1)], "the highest-numbered VM went");
+    assert_eq!(site.im_infrastructures().len(), 1, "the update stayed on its infrastructure");
+
+    site.delete(&id);
+    assert!(site.im_infrastructures().is_empty(), "IM holds nothing after the delete");
 }

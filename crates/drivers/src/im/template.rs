@@ -5,9 +5,17 @@
 //! id was never recorded (a crash right after IM created it).
 //!
 //! The YAML is read with `saphyr` and sent as JSON, which is YAML too and
-//! which IM's YAML loader reads unchanged.
+//! which IM's YAML loader reads unchanged. IM reads YAML 1.1 (PyYAML), where
+//! a plain `yes`, `no`, `on` or `off` is a boolean, as INDIGO types and
+//! templates use it (`required: no`); the conversion keeps that meaning,
+//! which YAML 1.2 would turn into a string that IM's parser then refuses.
+//!
+//! IM merges the TOSCA posted to an existing infrastructure into the one it
+//! stores (`Tosca._merge_yaml` in IM 2.0: mappings key by key, lists item
+//! by item, anything else replaced); [`changes_stored`] applies the same
+//! rule to tell whether posting a text would change anything.
 
-use saphyr::{LoadableYamlNode, Scalar, Yaml};
+use saphyr::{Scalar, ScalarStyle, Yaml, YamlLoader};
 use serde_json::{Map, Value};
 
 /// Metadata key holding the attempt id.
@@ -22,11 +30,9 @@ pub fn prepare(
     deployment_id: &str,
     attempt_id: &str,
 ) -> Result<String, String> {
-    let docs = Yaml::load_from_str(text).map_err(|e| format!("the template is not valid YAML: {e}"))?;
-    let Some(doc) = docs.first() else {
+    let Some(mut root) = load(text).map_err(|e| format!("the template is not valid YAML: {e}"))? else {
         return Err("the template is empty".into());
     };
-    let mut root = to_json(doc)?;
     let Some(top) = root.as_object_mut() else {
         return Err("the template is not a YAML mapping".into());
     };
@@ -60,16 +66,64 @@ pub fn marker(tosca: &str, key: &str) -> Option<String> {
     })
 }
 
-pub(crate) fn to_json(node: &Yaml) -> Result<Value, String> {
-    Ok(match node {
-        Yaml::Value(s) => scalar(s),
-        Yaml::Representation(text, style, _) => {
-            if *style == saphyr::ScalarStyle::Plain {
-                scalar(&Scalar::parse_from_cow(text.clone()))
-            } else {
-                Value::String(text.to_string())
+/// Whether posting `prepared` (from [`prepare`]) to an infrastructure
+/// whose stored TOSCA is `stored` (IM's re-dumped YAML) would change it.
+pub fn changes_stored(stored: &str, prepared: &str) -> Result<bool, String> {
+    let stored = load(stored).map_err(|e| format!("IM's stored TOSCA is not valid YAML: {e}"))?.unwrap_or(Value::Null);
+    let prepared: Value = serde_json::from_str(prepared).map_err(|e| format!("prepared TOSCA: {e}"))?;
+    let mut merged = stored.clone();
+    merge(&mut merged, prepared);
+    Ok(merged != stored)
+}
+
+/// IM's merge of a posted TOSCA into the stored one.
+fn merge(into: &mut Value, from: Value) {
+    match (into, from) {
+        (Value::Object(into), Value::Object(from)) => {
+            for (key, value) in from {
+                match into.get_mut(&key) {
+                    Some(existing) => merge(existing, value),
+                    None => {
+                        into.insert(key, value);
+                    }
+                }
             }
         }
+        (Value::Array(into), Value::Array(from)) => {
+            for (i, value) in from.into_iter().enumerate() {
+                match into.get_mut(i) {
+                    Some(existing) => merge(existing, value),
+                    None => into.push(value),
+                }
+            }
+        }
+        (into, from) => *into = from,
+    }
+}
+
+/// The first document of a YAML text as JSON, read the way IM reads it
+/// (see the module note); `None` for an empty text.
+pub(crate) fn load(text: &str) -> Result<Option<Value>, String> {
+    let mut parser = saphyr_parser::Parser::new_from_str(text);
+    let mut loader = YamlLoader::<Yaml>::default();
+    // Keep each scalar's text and style, to resolve it in `to_json`.
+    loader.early_parse(false);
+    parser.load(&mut loader, true).map_err(|e| e.to_string())?;
+    loader.into_documents().first().map(to_json).transpose()
+}
+
+fn to_json(node: &Yaml) -> Result<Value, String> {
+    Ok(match node {
+        Yaml::Value(s) => scalar(s),
+        Yaml::Representation(text, style, tag) => match (style, tag) {
+            (ScalarStyle::Plain, None) => match text.as_ref() {
+                "yes" | "Yes" | "YES" | "on" | "On" | "ON" => Value::Bool(true),
+                "no" | "No" | "NO" | "off" | "Off" | "OFF" => Value::Bool(false),
+                _ => scalar(&Scalar::parse_from_cow(text.clone())),
+            },
+            (ScalarStyle::Plain, Some(tag)) if tag.suffix != "str" => scalar(&Scalar::parse_from_cow(text.clone())),
+            _ => Value::String(text.to_string()),
+        },
         Yaml::Sequence(items) => Value::Array(items.iter().map(to_json).collect::<Result<_, _>>()?),
         Yaml::Mapping(map) => {
             let mut out = Map::new();
@@ -117,9 +171,42 @@ flag:\n      type: boolean\n      default: yes\n  node_templates:\n    vm:\n    
         assert_eq!(v["topology_template"]["inputs"]["cpus"]["default"], 4);
         assert!(v["topology_template"]["inputs"].get("unknown").is_none());
         assert_eq!(v["metadata"]["template_name"], "vm");
+        assert_eq!(v["topology_template"]["inputs"]["flag"]["default"], true, "YAML 1.1's `yes`, as IM reads it");
         assert_eq!(v["metadata"][ATTEMPT_KEY], "att-1");
         assert_eq!(v["metadata"]["infra_name"], "nuvola-dep-1");
         assert_eq!(v["tosca_definitions_version"], "tosca_simple_yaml_1_0");
+    }
+
+    #[test]
+    fn a_text_changes_the_stored_one_only_where_it_differs() {
+        let mut inputs = Map::new();
+        inputs.insert("cpus".into(), Value::from(2));
+        let sent = prepare(TEMPLATE, &inputs, "dep-1", "att-1").unwrap();
+        // As IM stores it: the same document, re-dumped as block YAML.
+        let stored = "metadata:\n  infra_name: nuvola-dep-1\n  nuvola_attempt: att-1\n  nuvola_deployment: dep-1\n  \
+template_name: vm\ntopology_template:\n  inputs:\n    cpus:\n      default: 2\n      type: integer\n    \
+flag:\n      default: true\n      type: boolean\n  node_templates:\n    vm:\n      type: tosca.nodes.Compute\n\
+tosca_definitions_version: tosca_simple_yaml_1_0\n";
+        assert_eq!(changes_stored(stored, &sent), Ok(false));
+        inputs.insert("cpus".into(), Value::from(3));
+        let sent = prepare(TEMPLATE, &inputs, "dep-1", "att-1").unwrap();
+        assert_eq!(changes_stored(stored, &sent), Ok(true));
+
+        let mut list = serde_json::json!({"l": ["a", "b"], "k": 1});
+        merge(&mut list, serde_json::json!({"l": ["c"]}));
+        assert_eq!(list, serde_json::json!({"l": ["c", "b"], "k": 1}));
+    }
+
+    #[test]
+    fn plain_yaml_1_1_booleans_become_booleans_and_quoted_ones_stay_text() {
+        let text = "required: no\nfeature: On\nquoted: 'no'\ntagged: !!str yes\ncount: 3\nname: norway\n";
+        let v: Value = serde_json::from_str(&prepare(text, &Map::new(), "d", "a").unwrap()).unwrap();
+        assert_eq!(v["required"], false);
+        assert_eq!(v["feature"], true);
+        assert_eq!(v["quoted"], "no");
+        assert_eq!(v["tagged"], "yes");
+        assert_eq!(v["count"], 3);
+        assert_eq!(v["name"], "norway");
     }
 
     #[test]

@@ -1,0 +1,221 @@
+//! Support for the tests and benchmarks that drive the real clouds CI
+//! starts (`.ci/cloud.sh`: an Infrastructure Manager with its Dummy
+//! connector, Keystone and Nova): where they are, provider specs and
+//! settings for them, unique names, and waiting for an attempt to settle or
+//! go. Built only with the `testing` feature, which test and bench targets
+//! enable as a dev-dependency feature.
+//!
+//! A service that is not running skips the caller with a printed reason on
+//! a developer machine, and fails it loudly under `CI=true`.
+
+use std::time::{Duration, Instant};
+
+use nuvola_types::ProviderSpec;
+
+use crate::im::ImSettings;
+use crate::openstack::OpenStackSettings;
+use crate::{AttemptState, DeleteState, Driver, DriverError, NodeProvision};
+
+/// IM's credential line for its Dummy connector, which boots nothing and
+/// answers at once.
+pub const IM_DUMMY: &str = "id = dummy; type = Dummy";
+
+/// One VM (node `vm`) with input `cpus`, on the public network with SSH
+/// open; outputs its private (`vm_ip`) and public (`node_ip`) addresses.
+pub const ONE_VM: &str = r#"tosca_definitions_version: tosca_simple_yaml_1_0
+metadata:
+  template_name: one VM
+topology_template:
+  inputs:
+    cpus:
+      type: integer
+      default: 1
+  node_templates:
+    vm:
+      type: tosca.nodes.Compute
+      capabilities:
+        endpoint:
+          properties:
+            network_name: PUBLIC
+            ports:
+              ssh:
+                protocol: tcp
+                source: 22
+        host:
+          properties:
+            num_cpus: { get_input: cpus }
+            mem_size: 1 GB
+        os:
+          properties:
+            type: linux
+            distribution: ubuntu
+  outputs:
+    vm_ip:
+      value: { get_attribute: [ vm, private_address ] }
+    node_ip:
+      value: { get_attribute: [ vm, public_address ] }
+"#;
+
+/// Input `workers` worker nodes (node `wn`), counted by the INDIGO
+/// `Scalable` capability's `count`, which both nuvola and IM read; the
+/// types are declared inline because the IM under test cannot fetch the
+/// INDIGO types. Outputs the workers' private addresses (`wn_ips`).
+pub const WORKERS: &str = r#"tosca_definitions_version: tosca_simple_yaml_1_0
+capability_types:
+  tosca.capabilities.indigo.Scalable:
+    derived_from: tosca.capabilities.Scalable
+    properties:
+      count:
+        type: integer
+        default: 1
+        required: no
+node_types:
+  tosca.nodes.indigo.Compute:
+    derived_from: tosca.nodes.Compute
+    capabilities:
+      scalable:
+        type: tosca.capabilities.indigo.Scalable
+topology_template:
+  inputs:
+    workers:
+      type: integer
+      default: 1
+  node_templates:
+    wn:
+      type: tosca.nodes.indigo.Compute
+      capabilities:
+        scalable:
+          properties:
+            count: { get_input: workers }
+        host:
+          properties:
+            num_cpus: 1
+            mem_size: 1 GB
+        os:
+          properties:
+            type: linux
+            distribution: ubuntu
+  outputs:
+    wn_ips:
+      value: { get_attribute: [ wn, private_address ] }
+"#;
+
+/// `count` servers of node `name` as placement hands them to a driver: a
+/// one-vCPU flavor, the `ubuntu` image, the private network.
+pub fn node(name: &str, count: u32) -> NodeProvision {
+    NodeProvision {
+        name: name.into(),
+        count,
+        flavor: serde_json::from_value(serde_json::json!({"name": "small", "vcpus": 1, "ram_mb": 1024, "disk_gb": 10}))
+            .expect("a flavor"),
+        image: "ubuntu".into(),
+        volumes: Vec::new(),
+        ports: Vec::new(),
+        network: nuvola_types::NetworkKind::Private,
+        setup: Default::default(),
+    }
+}
+
+/// Whether this run is CI's (`CI=true`), where a missing service fails.
+pub fn under_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// The value of `var` if set and not empty; else `None` after printing
+/// that the caller is skipped (`how` says how to start the service), or a
+/// panic under `CI=true`.
+pub fn service(var: &str, how: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(value) if !value.is_empty() => Some(value),
+        _ if under_ci() => panic!("{var} is not set under CI=true: {how}"),
+        _ => {
+            eprintln!("skipped: {var} is not set ({how})");
+            None
+        }
+    }
+}
+
+/// The URL of the IM that `.ci/cloud.sh` started (`NUVOLA_TEST_IM_URL`).
+pub fn im_url() -> Option<String> {
+    service("NUVOLA_TEST_IM_URL", "source .ci/cloud.sh to start IM")
+}
+
+/// A provider spec for the IM at `url`.
+pub fn im_spec(url: &str, name: &str) -> ProviderSpec {
+    serde_json::from_value(serde_json::json!({"name": name, "driver": "im", "endpoint": url}))
+        .expect("an IM provider spec")
+}
+
+/// IM settings for IM user `user` with the given cloud credential lines;
+/// quotas are read from the cloud with id `dummy`.
+pub fn im_settings(user: &str, credentials: &[&str]) -> ImSettings {
+    ImSettings {
+        username: Some(user.into()),
+        password: Some("test-password".into()),
+        credentials: credentials.iter().map(|s| s.to_string()).collect(),
+        quota_cloud: Some("dummy".into()),
+        ..ImSettings::default()
+    }
+}
+
+/// Keystone's URL when `.ci/cloud.sh` also started Nova
+/// (`NUVOLA_TEST_NOVA=1` with `NUVOLA_TEST_KEYSTONE_URL`).
+pub fn nova_keystone_url() -> Option<String> {
+    let how = "source .ci/cloud.sh to start Keystone and Nova";
+    match std::env::var("NUVOLA_TEST_NOVA") {
+        Ok(v) if v == "1" => service("NUVOLA_TEST_KEYSTONE_URL", how),
+        _ if under_ci() => panic!("NUVOLA_TEST_NOVA is not 1 under CI=true: {how}"),
+        _ => {
+            eprintln!("skipped: NUVOLA_TEST_NOVA is not 1 ({how})");
+            None
+        }
+    }
+}
+
+/// A provider spec for the OpenStack whose Keystone is at `url`.
+pub fn nova_spec(url: &str, name: &str) -> ProviderSpec {
+    serde_json::from_value(serde_json::json!({"name": name, "driver": "openstack", "endpoint": url}))
+        .expect("an OpenStack provider spec")
+}
+
+/// OpenStack settings for the CI cloud's admin in `project`, on its
+/// `private` network with floating IPs from `public`.
+pub fn nova_settings(project: &str) -> OpenStackSettings {
+    OpenStackSettings {
+        username: Some("admin".into()),
+        password: Some("nuvola-admin".into()),
+        project: Some(project.into()),
+        region: Some("RegionOne".into()),
+        network: Some("private".into()),
+        floating_network: Some("public".into()),
+        ..OpenStackSettings::default()
+    }
+}
+
+/// `prefix` and a fresh UUID, for users, attempts and deployments that no
+/// other test or run shares.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// Polls the attempt every `every` until it is no longer building, at most
+/// `limit`; returns the last state.
+pub async fn settled(
+    driver: &dyn Driver,
+    attempt_id: &str,
+    every: Duration,
+    limit: Duration,
+) -> Result<AttemptState, DriverError> {
+    crate::settle(driver, attempt_id, every, every, limit).await
+}
+
+/// Deletes the attempt, calling again every `every` until it is gone.
+/// Panics after `limit`.
+pub async fn gone(driver: &dyn Driver, attempt_id: &str, every: Duration, limit: Duration) {
+    let start = Instant::now();
+    while driver.delete(attempt_id).await.unwrap_or_else(|e| panic!("delete of {attempt_id}: {e}")) != DeleteState::Gone
+    {
+        assert!(start.elapsed() < limit, "delete of {attempt_id} did not finish within {limit:?}");
+        tokio::time::sleep(every).await;
+    }
+}
