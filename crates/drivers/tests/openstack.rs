@@ -11,6 +11,7 @@
 use nuvola_drivers::DriverError;
 use nuvola_drivers::http::Replay;
 use nuvola_drivers::openstack::{OpenStackDriver, OpenStackSettings};
+use nuvola_drivers::testing::service;
 use nuvola_types::ProviderSpec;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -143,19 +144,8 @@ async fn application_credentials_authenticate() {
 /// Keystone federated with the test OIDC provider through mod_auth_openidc
 /// (`.ci/keystone-oidc.sh`): its URL and the issuer.
 fn federated() -> Option<(String, String)> {
-    let url = std::env::var("NUVOLA_TEST_KEYSTONE_OIDC_URL").ok().filter(|u| !u.is_empty());
-    let issuer = std::env::var("NUVOLA_TEST_OIDC_ISSUER").ok().filter(|u| !u.is_empty());
-    match (url, issuer) {
-        (Some(url), Some(issuer)) => Some((url, issuer)),
-        _ if std::env::var("CI").is_ok_and(|v| v == "true") => panic!(
-            "NUVOLA_TEST_KEYSTONE_OIDC_URL or NUVOLA_TEST_OIDC_ISSUER is not set under CI=true: source \
-             .ci/services.sh and .ci/cloud.sh first"
-        ),
-        _ => {
-            eprintln!("skipped: no federated Keystone (source .ci/services.sh and .ci/cloud.sh to start one)");
-            None
-        }
-    }
+    let how = "source .ci/services.sh and .ci/cloud.sh to start a federated Keystone";
+    Some((service("NUVOLA_TEST_KEYSTONE_OIDC_URL", how)?, service("NUVOLA_TEST_OIDC_ISSUER", how)?))
 }
 
 /// Signing in as the OIDC provider's `<user>-svc` client.
