@@ -250,6 +250,9 @@ fn server_name(attempt: &str, node: &str, index: u32) -> String {
     format!("{}{node}-{index}", prefix(attempt))
 }
 
+/// The metadata key marking a volume whose server a scale-down removed.
+const RELEASED: &str = "nuvola_released";
+
 /// Nova's longest tag.
 const MAX_TAG: usize = 60;
 
@@ -624,7 +627,12 @@ impl Driver for OpenStackDriver {
                 let name = server_name(attempt, &node.name, index);
                 for volume in &node.volumes {
                     let vname = format!("{name}-{}", volume.name);
-                    if self.volumes(attempt).await?.iter().any(|v| v["name"] == vname.as_str()) {
+                    if let Some(v) = self.volumes(attempt).await?.iter().find(|v| v["name"] == vname.as_str()) {
+                        // Scaled down, then up again before it went: keep it.
+                        if v["metadata"].get(RELEASED).is_some() {
+                            let path = format!("/volumes/{}/metadata/{RELEASED}", str_of(&v["id"]));
+                            self.remove("volumev3", &path).await?;
+                        }
                         continue;
                     }
                     let mut body = json!({"volume": {"name": vname, "size": volume.size_gb, "metadata": {
@@ -684,13 +692,25 @@ impl Driver for OpenStackDriver {
         if servers.is_empty() && volumes.is_empty() {
             return Ok(AttemptState::Absent);
         }
+        let mut waiting = Vec::new();
+        // Volumes of servers a scale-down removed go once Nova has
+        // detached them.
+        let (released, volumes): (Vec<Value>, Vec<Value>) =
+            volumes.into_iter().partition(|v| v["metadata"].get(RELEASED).is_some());
+        for v in &released {
+            let server = v["metadata"]["nuvola_server"].as_str().unwrap_or_default();
+            let detached = !servers.iter().any(|s| s["name"] == server)
+                && matches!(v["status"].as_str().unwrap_or_default(), "available" | "error" | "error_deleting");
+            if !(detached && self.remove("volumev3", &format!("/volumes/{}", str_of(&v["id"]))).await?) {
+                waiting.push(format!("{}: releasing ({})", v["name"], v["status"]));
+            }
+        }
         for v in &volumes {
             if v["status"].as_str().is_some_and(|s| s.starts_with("error")) {
                 return Ok(AttemptState::Failed { reason: format!("volume {} is {}", v["name"], v["status"]) });
             }
         }
         let mut nodes: BTreeMap<String, Vec<InstanceAttributes>> = BTreeMap::new();
-        let mut waiting = Vec::new();
         for s in &servers {
             let name = s["name"].as_str().unwrap_or_default();
             match s["status"].as_str().unwrap_or_default() {
@@ -746,17 +766,43 @@ impl Driver for OpenStackDriver {
 
     async fn update(&self, request: &ProvisionRequest) -> Result<(), DriverError> {
         // Scaling up creates the missing servers; scaling down removes the
-        // highest-numbered ones.
+        // highest-numbered ones with their floating IPs, and marks their
+        // volumes released: `status` deletes them once Nova has detached
+        // them (marked first, so a crash halfway loses nothing).
+        let attempt = &request.attempt_id;
         self.create(request).await?;
-        for s in self.servers(&request.attempt_id).await? {
-            let name = s["name"].as_str().unwrap_or_default();
-            let keep = request
-                .nodes
-                .iter()
-                .any(|n| (0..n.count).any(|i| server_name(&request.attempt_id, &n.name, i) == name));
-            if !keep {
-                self.remove("compute", &format!("/servers/{}", s["id"].as_str().unwrap_or_default())).await?;
+        let surplus: Vec<Value> = self
+            .servers(attempt)
+            .await?
+            .into_iter()
+            .filter(|s| {
+                let name = s["name"].as_str().unwrap_or_default();
+                !request.nodes.iter().any(|n| (0..n.count).any(|i| server_name(attempt, &n.name, i) == name))
+            })
+            .collect();
+        if surplus.is_empty() {
+            return Ok(());
+        }
+        let volumes = if self.endpoint("volumev3").await.is_ok() { self.volumes(attempt).await? } else { Vec::new() };
+        let networking = self.endpoint("network").await.is_ok();
+        for s in &surplus {
+            let id = str_of(&s["id"]);
+            for v in volumes.iter().filter(|v| v["metadata"]["nuvola_server"] == s["name"]) {
+                let body = json!({"metadata": {RELEASED: "true"}});
+                let path = format!("/volumes/{}/metadata", str_of(&v["id"]));
+                self.post("volumev3", &path, &body, "marking a volume released").await?;
             }
+            if networking {
+                let ports = self.get("network", &format!("/v2.0/ports?device_id={id}")).await?;
+                for port in ports["ports"].as_array().into_iter().flatten() {
+                    let held =
+                        self.get("network", &format!("/v2.0/floatingips?port_id={}", str_of(&port["id"]))).await?;
+                    for fip in held["floatingips"].as_array().into_iter().flatten() {
+                        self.remove("network", &format!("/v2.0/floatingips/{}", str_of(&fip["id"]))).await?;
+                    }
+                }
+            }
+            self.remove("compute", &format!("/servers/{id}")).await?;
         }
         Ok(())
     }

@@ -412,3 +412,59 @@ async fn a_federated_identity_deploys_and_cleans_up() {
     assert!(quota.used.instances >= 1, "{quota:?}");
     delete_and_check_gone(&d, &attempt).await;
 }
+
+/// Scaling down removes the highest-numbered server with its floating IP
+/// and, once Nova has detached it, its volume; scaling up again brings all
+/// three back, and delete leaves nothing.
+#[tokio::test]
+async fn scaling_down_releases_floating_ips_and_volumes() {
+    let Some(url) = nova_keystone_url() else { return };
+    let d = driver(&url, "admin");
+    let mut web = node("web", 2, NetworkKind::Public);
+    web.volumes = vec![VolumeProvision { name: "data".into(), size_gb: 1, volume_type: Some("standard".into()) }];
+    let mut req = request(vec![web]);
+    let attempt = req.attempt_id.clone();
+    let held = |d: &OpenStackDriver| {
+        let d = d.clone();
+        let attempt = attempt.clone();
+        async move {
+            let fips = get(&d, "network", &format!("/v2.0/floatingips?description=nuvola-attempt:{attempt}")).await;
+            let volumes = get(&d, "volumev3", "/volumes/detail").await;
+            let ours = |v: &&Value| v["metadata"]["nuvola_attempt"] == attempt.as_str();
+            let mut names: Vec<String> = volumes["volumes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(ours)
+                .map(|v| v["name"].as_str().unwrap().to_string())
+                .collect();
+            names.sort();
+            (fips["floatingips"].as_array().unwrap().len(), names)
+        }
+    };
+    d.create(&req).await.unwrap();
+    let AttemptState::Ready { nodes } = ready(&d, &attempt).await else { panic!("not ready") };
+    assert_eq!(nodes["web"].len(), 2);
+    assert_eq!(held(&d).await.0, 2);
+
+    req.nodes[0].count = 1;
+    d.update(&req).await.unwrap();
+    let AttemptState::Ready { nodes } = ready(&d, &attempt).await else { panic!("not ready after scaling down") };
+    assert_eq!(nodes["web"].len(), 1);
+    let (fips, volumes) = held(&d).await;
+    assert_eq!(fips, 1, "the removed server's floating IP is released");
+    assert_eq!(volumes, vec![format!("nuvola-{attempt}-web-0-data")], "the removed server's volume is released");
+    d.update(&req).await.unwrap(); // the same request again changes nothing
+    assert!(matches!(ready(&d, &attempt).await, AttemptState::Ready { .. }));
+
+    req.nodes[0].count = 2;
+    d.update(&req).await.unwrap();
+    let AttemptState::Ready { nodes } = ready(&d, &attempt).await else { panic!("not ready after scaling up") };
+    assert_eq!(nodes["web"].len(), 2);
+    assert!(nodes["web"].iter().all(|n| n.public_address.is_some()), "{nodes:?}");
+    assert_eq!(
+        held(&d).await,
+        (2, vec![format!("nuvola-{attempt}-web-0-data"), format!("nuvola-{attempt}-web-1-data")])
+    );
+    delete_and_check_gone(&d, &attempt).await;
+}
