@@ -499,6 +499,12 @@ impl Driver for ImDriver {
                     reason.push_str(": ");
                     reason.push_str(&log);
                 }
+                if log.contains("without any deploy") {
+                    reason.push_str(
+                        "\n(IM found no node to deploy in the template: are its node types known to IM, and can IM \
+                         fetch the template's imports?)",
+                    );
+                }
                 AttemptState::Failed { reason }
             }
             "stopped" | "off" | "deleting" => {

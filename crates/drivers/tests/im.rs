@@ -156,6 +156,16 @@ async fn im_failures_carry_its_messages() {
     wait_gone(&driver, &attempt).await;
     assert!(infras(&driver).await.is_empty());
 
+    // Types IM does not know (their import cannot be fetched): IM deploys
+    // nothing, and the reason says where to look.
+    let unknown = ONE_VM.replace("type: tosca.nodes.Compute", "type: tosca.nodes.nowhere.Compute");
+    assert_ne!(unknown, ONE_VM);
+    let attempt = unique("att");
+    driver.create(&request(&attempt, &unknown)).await.unwrap();
+    let AttemptState::Failed { reason } = wait_settled(&driver, &attempt).await else { panic!("should fail") };
+    assert!(reason.contains("no node to deploy") && reason.contains("imports"), "{reason}");
+    wait_gone(&driver, &attempt).await;
+
     // No template: the IM driver cannot work from node requirements alone.
     let no_template = ProvisionRequest { template: None, ..request("x", ONE_VM) };
     assert!(matches!(driver.create(&no_template).await, Err(DriverError::Invalid(_))));
