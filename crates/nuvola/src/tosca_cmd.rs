@@ -283,7 +283,8 @@ fn validate(files: &[PathBuf], import_map: Option<&Path>, format: Format, all_wa
                 } else {
                     String::new()
                 };
-                println!("{name}: {verdict} ({errors} errors, {warnings} warnings{more})");
+                let counted = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+                println!("{name}: {verdict} ({}, {}{more})", counted(errors, "error"), counted(warnings, "warning"));
             }
             Format::Json => reports.push(json!({
                 "file": name,
