@@ -135,6 +135,21 @@ impl OpenStackSettings {
         settings
             .check()
             .map_err(|e| DriverError::Invalid(format!("provider {}: OpenStack settings: {e}", spec.name)))?;
+        // The driver signs in to one project; a group's project is only a
+        // name for placement's quota check and accounting, so it must be
+        // that project.
+        if let Some(signed_in) = &settings.project {
+            for (group, grant) in &spec.groups {
+                if let Some(project) = grant.project.as_ref().filter(|p| *p != signed_in) {
+                    return Err(DriverError::Invalid(format!(
+                        "provider {}: group {group} names project {project:?}, but the provider signs in to project \
+                         {signed_in:?}: an OpenStack provider serves one project, so give the group's project a \
+                         provider of its own (same endpoint, its own credentials)",
+                        spec.name
+                    )));
+                }
+            }
+        }
         url::Url::parse(&spec.endpoint).map_err(|e| {
             DriverError::Invalid(format!(
                 "provider {}: endpoint {:?} is not a Keystone URL: {e}",
@@ -1072,6 +1087,19 @@ mod tests {
         let uuid = "3d57d204-1738-49ca-8634-d80a07b8767f";
         assert_eq!(server_tags(uuid, uuid).len(), 2);
         assert_eq!(server_tags(uuid, &"d".repeat(50)), vec![format!("nuvola-attempt:{uuid}")]);
+    }
+
+    #[test]
+    fn a_group_project_must_be_the_signed_in_one() {
+        let spec = |project: &str| -> ProviderSpec {
+            serde_json::from_value(json!({"name": "os", "driver": "openstack", "endpoint": "https://ks.example/v3",
+                "settings": {"username": "u", "password": "p", "project": "physics"},
+                "groups": {"physics": {"sla_id": "s", "project": project}}}))
+            .unwrap()
+        };
+        assert!(OpenStackSettings::from_spec(&spec("physics")).is_ok());
+        let err = OpenStackSettings::from_spec(&spec("bio")).unwrap_err().to_string();
+        assert!(err.contains("group physics names project \"bio\"") && err.contains("one project"), "{err}");
     }
 
     #[test]
