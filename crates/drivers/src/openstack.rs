@@ -213,6 +213,11 @@ pub struct OidcFederation {
     pub refresh_token: Option<String>,
     /// Scopes to ask for, space-separated.
     pub scope: Option<String>,
+    /// The `audience` to ask for (INDIGO IAM's parameter) ...
+    pub audience: Option<String>,
+    /// ... or the `resource` (RFC 8707), for issuers that need one to
+    /// issue a token the site accepts.
+    pub resource: Option<String>,
 }
 
 impl OidcFederation {

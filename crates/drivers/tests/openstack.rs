@@ -185,6 +185,12 @@ async fn oidc_tokens_are_exchanged_for_a_scoped_federated_token() {
     let roles: Vec<&str> = t["roles"].as_array().unwrap().iter().filter_map(|r| r["name"].as_str()).collect();
     assert!(roles.contains(&"member"), "{roles:?}");
     assert!(driver.endpoint("identity").await.is_ok(), "the scoped token carries the catalog");
+    // A token for another resource, signed with the issuer's EC key,
+    // passes mod_auth_openidc too.
+    let mut es = oidc(&issuer, "alice");
+    es.oidc.as_mut().unwrap().resource = Some("urn:nuvola:es".into());
+    let driver = OpenStackDriver::open(&spec(&url), es).unwrap();
+    assert_eq!(introspect(&url, &driver.token().await.unwrap()).await["token"]["user"]["name"], "alice-svc");
     // Naming the project gives the same scope.
     let named = OpenStackSettings { project: Some("physics".into()), ..oidc(&issuer, "alice") };
     let driver = OpenStackDriver::open(&spec(&url), named).unwrap();
@@ -213,6 +219,15 @@ async fn oidc_refusals_say_which_step_failed() {
     wrong.oidc.as_mut().unwrap().client_secret = Some("wrong".into());
     let m = refused(wrong).await;
     assert!(m.contains("refused nuvola's client credentials grant: invalid_client"), "{m}");
+    // The resource asked for reaches the issuer, which knows no such one
+    // (oidc-provider answers that with a 500, retried, then reported).
+    let mut nowhere = oidc(&issuer, "alice");
+    nowhere.oidc.as_mut().unwrap().resource = Some("urn:nowhere".into());
+    let err = OpenStackDriver::open(&spec(&url), nowhere).unwrap().token().await.unwrap_err();
+    assert!(
+        matches!(&err, DriverError::Unavailable(m) if m.contains("/token") && m.contains("server_error")),
+        "{err:?}"
+    );
     // An identity provider Keystone does not know.
     let mut elsewhere = oidc(&issuer, "alice");
     elsewhere.oidc.as_mut().unwrap().identity_provider = "nowhere".into();
@@ -244,5 +259,5 @@ fn oidc_settings_are_checked() {
     assert!(bad(oidc(json!({}))).contains("give `client_secret`"));
     assert!(bad(oidc(json!({"client_secret": "s", "issuer": "iam"}))).contains("oidc.issuer"));
     assert!(bad(oidc(json!({"client_secret": "s", "identity_provider": "a/b"}))).contains("not a Keystone id"));
-    assert!(bad(oidc(json!({"client_secret": "s", "audience": "x"}))).contains("unknown field `audience`"));
+    assert!(bad(oidc(json!({"client_secret": "s", "audiences": "x"}))).contains("unknown field `audiences`"));
 }

@@ -197,8 +197,10 @@ impl Session {
             Some(token) => vec![("grant_type", "refresh_token"), ("refresh_token", token)],
             None => vec![("grant_type", "client_credentials")],
         };
-        if let Some(scope) = &oidc.scope {
-            form.push(("scope", scope));
+        for (name, value) in [("scope", &oidc.scope), ("audience", &oidc.audience), ("resource", &oidc.resource)] {
+            if let Some(value) = value {
+                form.push((name, value));
+            }
         }
         if oidc.client_secret.is_none() {
             form.push(("client_id", &oidc.client_id));
