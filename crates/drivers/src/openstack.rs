@@ -1,7 +1,12 @@
-//! The OpenStack driver: Keystone v3 (password or application credential,
-//! catalog, region, token refresh), Nova servers with cloud-init user-data
-//! generated from the template and a key pair, Neutron networks, subnets,
-//! routers, security groups and floating IPs, Cinder volumes.
+//! The OpenStack driver: Keystone v3 (password, application credential or
+//! OIDC federation, catalog, region, token refresh), Nova servers with
+//! cloud-init user-data generated from the template and a key pair, Neutron
+//! networks, subnets, routers, security groups and floating IPs, Cinder
+//! volumes.
+//!
+//! A group may have a project of its own on the site: its deployments go
+//! there, with a token scoped to it. Operations on an attempt find its
+//! project from memory or, in a fresh process, by asking each project.
 //!
 //! Naming is the tag. Every resource an attempt creates is named
 //! `nuvola-<attempt>-<node>-<index>[-<volume>]` (or `nuvola-<attempt>-net`,
@@ -135,21 +140,6 @@ impl OpenStackSettings {
         settings
             .check()
             .map_err(|e| DriverError::Invalid(format!("provider {}: OpenStack settings: {e}", spec.name)))?;
-        // The driver signs in to one project; a group's project is only a
-        // name for placement's quota check and accounting, so it must be
-        // that project.
-        if let Some(signed_in) = &settings.project {
-            for (group, grant) in &spec.groups {
-                if let Some(project) = grant.project.as_ref().filter(|p| *p != signed_in) {
-                    return Err(DriverError::Invalid(format!(
-                        "provider {}: group {group} names project {project:?}, but the provider signs in to project \
-                         {signed_in:?}: an OpenStack provider serves one project, so give the group's project a \
-                         provider of its own (same endpoint, its own credentials)",
-                        spec.name
-                    )));
-                }
-            }
-        }
         url::Url::parse(&spec.endpoint).map_err(|e| {
             DriverError::Invalid(format!(
                 "provider {}: endpoint {:?} is not a Keystone URL: {e}",
@@ -246,6 +236,19 @@ impl OidcFederation {
 #[derive(Clone, Debug)]
 pub struct OpenStackDriver {
     inner: Arc<Inner>,
+    scope: Scope,
+}
+
+/// The project a driver's calls go to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Scope {
+    /// The provider as a whole: each operation goes to the project it
+    /// concerns — a request's group project, or wherever the attempt is.
+    Provider,
+    /// The project the settings sign in to.
+    Default,
+    /// A group's own project, by name.
+    Project(String),
 }
 
 #[derive(Debug)]
@@ -254,6 +257,12 @@ struct Inner {
     settings: OpenStackSettings,
     session: Session,
     http: Http,
+    /// The groups' projects other than the settings' own.
+    projects: Vec<String>,
+    /// Every project a group names.
+    named: Vec<String>,
+    /// Where attempts were created or found.
+    located: std::sync::Mutex<BTreeMap<String, Scope>>,
 }
 
 /// The name prefix of everything an attempt holds.
@@ -325,25 +334,111 @@ impl OpenStackDriver {
         settings
             .check()
             .map_err(|e| DriverError::Invalid(format!("provider {}: OpenStack settings: {e}", spec.name)))?;
+        let mut named: Vec<String> = spec.groups.values().filter_map(|g| g.project.clone()).collect();
+        named.sort();
+        named.dedup();
+        // An application credential is bound to its own project: the groups
+        // must name that one (checked at their first deployment).
+        let bound = settings.application_credential_id.is_some();
+        let projects = if bound {
+            Vec::new()
+        } else {
+            named.iter().filter(|p| settings.project.as_ref() != Some(p)).cloned().collect()
+        };
         let http = Http::new(settings.calls.clone())?;
         let session = Session::new(&spec.endpoint, settings.clone(), http.clone());
-        Ok(OpenStackDriver { inner: Arc::new(Inner { provider: spec.name.clone(), settings, session, http }) })
+        let located = std::sync::Mutex::new(BTreeMap::new());
+        let inner = Inner { provider: spec.name.clone(), settings, session, http, projects, named, located };
+        Ok(OpenStackDriver { inner: Arc::new(inner), scope: Scope::Provider })
+    }
+
+    /// The same site, calling into `project` (a group's project name): its
+    /// own scope when a group names it, else the settings' project.
+    pub fn in_project(&self, project: &str) -> OpenStackDriver {
+        let scope = if self.inner.projects.iter().any(|p| p == project) {
+            Scope::Project(project.to_string())
+        } else {
+            Scope::Default
+        };
+        OpenStackDriver { inner: self.inner.clone(), scope }
+    }
+
+    /// The project this view's calls go to, when not the settings' own.
+    fn project_name(&self) -> Option<&str> {
+        match &self.scope {
+            Scope::Project(p) => Some(p),
+            Scope::Provider | Scope::Default => None,
+        }
+    }
+
+    /// Whether operations must first find their project: groups have
+    /// projects of their own and this is the provider as a whole.
+    fn routes(&self) -> bool {
+        self.scope == Scope::Provider && !self.inner.projects.is_empty()
+    }
+
+    /// The view in which to run `request`, remembered for its attempt.
+    fn for_request(&self, request: &ProvisionRequest) -> Option<OpenStackDriver> {
+        if !self.routes() {
+            return None;
+        }
+        let d = self.in_project(&request.project);
+        self.inner.located.lock().expect("located lock").insert(request.attempt_id.clone(), d.scope.clone());
+        Some(d)
+    }
+
+    /// The view of the project holding `attempt`: remembered, or found by
+    /// asking each project (a fresh process after a crash), the groups'
+    /// own first; the settings' project when none holds anything.
+    async fn for_attempt(&self, attempt: &str) -> Result<Option<OpenStackDriver>, DriverError> {
+        if !self.routes() {
+            return Ok(None);
+        }
+        if let Some(scope) = self.inner.located.lock().expect("located lock").get(attempt) {
+            return Ok(Some(OpenStackDriver { inner: self.inner.clone(), scope: scope.clone() }));
+        }
+        let scopes = self.inner.projects.iter().map(|p| Scope::Project(p.clone())).chain([Scope::Default]);
+        for scope in scopes {
+            let d = OpenStackDriver { inner: self.inner.clone(), scope };
+            if !d.resources(attempt).await?.is_empty() {
+                self.inner.located.lock().expect("located lock").insert(attempt.to_string(), d.scope.clone());
+                return Ok(Some(d));
+            }
+        }
+        Ok(Some(OpenStackDriver { inner: self.inner.clone(), scope: Scope::Default }))
+    }
+
+    /// With an application credential, a group's project must be the
+    /// credential's own.
+    async fn check_bound_project(&self, request: &ProvisionRequest) -> Result<(), DriverError> {
+        if self.inner.settings.application_credential_id.is_none() || !self.inner.named.contains(&request.project) {
+            return Ok(());
+        }
+        let token = self.inner.session.token(None).await?;
+        match token.project_name {
+            Some(own) if own != request.project => Err(DriverError::Invalid(format!(
+                "{}: the group's project is {:?}, but the application credential is bound to project {own:?}; sign \
+                 in with a user or an OIDC federation to serve several projects",
+                self.inner.provider, request.project
+            ))),
+            _ => Ok(()),
+        }
     }
 
     /// The URL of a catalog service (authenticating if needed).
     pub async fn endpoint(&self, service: &str) -> Result<String, DriverError> {
-        let token = self.inner.session.token().await?;
+        let token = self.inner.session.token(self.project_name()).await?;
         self.inner.session.endpoint(&token, service)
     }
 
     /// The current token (for tests that revoke it).
     pub async fn token(&self) -> Result<String, DriverError> {
-        Ok(self.inner.session.token().await?.value)
+        Ok(self.inner.session.token(self.project_name()).await?.value)
     }
 
     /// The scoped project's id.
     pub async fn project_id(&self) -> Result<Option<String>, DriverError> {
-        Ok(self.inner.session.token().await?.project_id)
+        Ok(self.inner.session.token(self.project_name()).await?.project_id)
     }
 
     /// One call to a catalog service; a 401 refreshes the token once.
@@ -356,7 +451,7 @@ impl OpenStackDriver {
         body: Option<&Value>,
     ) -> Result<Reply, DriverError> {
         for attempt in 0..2 {
-            let token = self.inner.session.token().await?;
+            let token = self.inner.session.token(self.project_name()).await?;
             let url = format!("{}{path}", self.inner.session.endpoint(&token, service)?);
             let reply = self
                 .inner
@@ -476,11 +571,16 @@ impl OpenStackDriver {
             .collect())
     }
 
-    /// The attempt's security groups or floating IPs (by description).
+    /// The attempt's Neutron objects (by description), in this project
+    /// only: an administrator sees every project's.
     async fn described(&self, what: &str, attempt: &str) -> Result<Vec<Value>, DriverError> {
         let d = description(attempt);
         let encoded = url::form_urlencoded::byte_serialize(d.as_bytes()).collect::<String>();
-        let v = self.get("network", &format!("/v2.0/{what}?description={encoded}")).await?;
+        let mut path = format!("/v2.0/{what}?description={encoded}");
+        if let Some(project) = self.project_id().await? {
+            path.push_str(&format!("&project_id={project}"));
+        }
+        let v = self.get("network", &path).await?;
         Ok(v[collection_key(what)]
             .as_array()
             .into_iter()
@@ -623,6 +723,10 @@ fn addresses_of(server: &Value) -> (String, Option<String>) {
 #[async_trait]
 impl Driver for OpenStackDriver {
     async fn create(&self, request: &ProvisionRequest) -> Result<(), DriverError> {
+        if let Some(d) = self.for_request(request) {
+            return d.create(request).await;
+        }
+        self.check_bound_project(request).await?;
         let attempt = &request.attempt_id;
         let existing = self.servers(attempt).await?;
         let key_name = self.ensure_keypair(request).await?;
@@ -706,6 +810,9 @@ impl Driver for OpenStackDriver {
     }
 
     async fn status(&self, attempt_id: &str) -> Result<AttemptState, DriverError> {
+        if let Some(d) = self.for_attempt(attempt_id).await? {
+            return d.status(attempt_id).await;
+        }
         let servers = self.servers(attempt_id).await?;
         let volumes =
             if self.endpoint("volumev3").await.is_ok() { self.volumes(attempt_id).await? } else { Vec::new() };
@@ -785,6 +892,9 @@ impl Driver for OpenStackDriver {
     }
 
     async fn update(&self, request: &ProvisionRequest) -> Result<(), DriverError> {
+        if let Some(d) = self.for_request(request) {
+            return d.update(request).await;
+        }
         // Scaling up creates the missing servers; scaling down removes the
         // highest-numbered ones with their floating IPs, and marks their
         // volumes released: `status` deletes them once Nova has detached
@@ -828,6 +938,9 @@ impl Driver for OpenStackDriver {
     }
 
     async fn delete(&self, attempt_id: &str) -> Result<DeleteState, DriverError> {
+        if let Some(d) = self.for_attempt(attempt_id).await? {
+            return d.delete(attempt_id).await;
+        }
         let mut left = 0usize;
         let networking = self.endpoint("network").await.is_ok();
         if networking {
@@ -886,6 +999,9 @@ impl Driver for OpenStackDriver {
     }
 
     async fn resources(&self, attempt_id: &str) -> Result<Vec<Resource>, DriverError> {
+        if let Some(d) = self.for_attempt(attempt_id).await? {
+            return d.resources(attempt_id).await;
+        }
         let project = self.project_id().await?.unwrap_or_default();
         let mut out = Vec::new();
         let view = |id: &Value, kind, name: &Value, deployment: &Value, node: &Value, state: &Value| Resource {
@@ -965,6 +1081,17 @@ impl Driver for OpenStackDriver {
     }
 
     async fn inventory(&self) -> Result<Vec<Resource>, DriverError> {
+        if self.routes() {
+            let mut all = Vec::new();
+            let scopes = [Scope::Default].into_iter().chain(self.inner.projects.iter().cloned().map(Scope::Project));
+            for scope in scopes {
+                let d = OpenStackDriver { inner: self.inner.clone(), scope };
+                all.extend(d.inventory().await?);
+            }
+            all.sort_by(|a, b| a.id.cmp(&b.id));
+            all.dedup_by(|a, b| a.id == b.id);
+            return Ok(all);
+        }
         // Every attempt anything of nuvola's names, whichever kind of
         // resource survived: a crash can leave a floating IP or a network
         // with no server.
@@ -1006,7 +1133,10 @@ impl Driver for OpenStackDriver {
         Ok(out)
     }
 
-    async fn project_quota(&self, _project: &str) -> Result<Option<ProjectQuota>, DriverError> {
+    async fn project_quota(&self, project: &str) -> Result<Option<ProjectQuota>, DriverError> {
+        if self.routes() {
+            return self.in_project(project).project_quota(project).await;
+        }
         let v = self.get("compute", "/limits").await?;
         let a = &v["limits"]["absolute"];
         let limit = |k: &str| a[k].as_i64().and_then(|n| u64::try_from(n).ok());
@@ -1038,6 +1168,9 @@ impl Driver for OpenStackDriver {
     }
 
     async fn console_log(&self, attempt_id: &str) -> Result<Vec<ConsoleLog>, DriverError> {
+        if let Some(d) = self.for_attempt(attempt_id).await? {
+            return d.console_log(attempt_id).await;
+        }
         let mut out = Vec::new();
         for s in self.servers(attempt_id).await? {
             let path = format!("/servers/{}/action", str_of(&s["id"]));
@@ -1092,19 +1225,6 @@ mod tests {
         let uuid = "3d57d204-1738-49ca-8634-d80a07b8767f";
         assert_eq!(server_tags(uuid, uuid).len(), 2);
         assert_eq!(server_tags(uuid, &"d".repeat(50)), vec![format!("nuvola-attempt:{uuid}")]);
-    }
-
-    #[test]
-    fn a_group_project_must_be_the_signed_in_one() {
-        let spec = |project: &str| -> ProviderSpec {
-            serde_json::from_value(json!({"name": "os", "driver": "openstack", "endpoint": "https://ks.example/v3",
-                "settings": {"username": "u", "password": "p", "project": "physics"},
-                "groups": {"physics": {"sla_id": "s", "project": project}}}))
-            .unwrap()
-        };
-        assert!(OpenStackSettings::from_spec(&spec("physics")).is_ok());
-        let err = OpenStackSettings::from_spec(&spec("bio")).unwrap_err().to_string();
-        assert!(err.contains("group physics names project \"bio\"") && err.contains("one project"), "{err}");
     }
 
     #[test]

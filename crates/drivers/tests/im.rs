@@ -49,6 +49,18 @@ async fn infras(driver: &ImDriver) -> Vec<String> {
     body["uri-list"].as_array().unwrap().iter().map(|u| u["uri"].as_str().unwrap().to_string()).collect()
 }
 
+/// IM holds no infrastructure of the driver's user. IM may list one it
+/// has just deleted for a moment, so this looks for up to 10 s.
+async fn assert_none_left(driver: &ImDriver) {
+    for _ in 0..50 {
+        if infras(driver).await.is_empty() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    panic!("IM still holds {:?} 10 s after the delete: leaked", infras(driver).await);
+}
+
 #[tokio::test]
 async fn creates_polls_and_deletes_an_infrastructure() {
     let Some(url) = im_url() else { return };
@@ -95,7 +107,7 @@ async fn creates_polls_and_deletes_an_infrastructure() {
     assert_eq!(quota.limits.cores, Some(10), "the Dummy connector's quota");
 
     wait_gone(&driver, &attempt).await;
-    assert!(infras(&driver).await.is_empty());
+    assert_none_left(&driver).await;
     assert_eq!(driver.status(&attempt).await.unwrap(), AttemptState::Absent);
     assert_eq!(driver.delete(&attempt).await.unwrap(), DeleteState::Gone);
 }
@@ -136,7 +148,7 @@ async fn a_crash_between_create_and_journal_leaks_nothing() {
     // And the cleanup path alone (a create that never returned) finds it too.
     let again = ImDriver::open(&im_spec(&url, "im-b"), im_settings(&user, &[IM_DUMMY]), None).unwrap();
     wait_gone(&again, &attempt).await;
-    assert!(infras(&again).await.is_empty(), "nothing leaked");
+    assert_none_left(&again).await;
 }
 
 /// A cloud that cannot be reached: IM fails the infrastructure, and its
@@ -154,7 +166,7 @@ async fn im_failures_carry_its_messages() {
     let AttemptState::Failed { reason } = wait_settled(&driver, &attempt).await else { panic!("should fail") };
     assert!(reason.contains("failed") && reason.contains("ost"), "{reason}");
     wait_gone(&driver, &attempt).await;
-    assert!(infras(&driver).await.is_empty());
+    assert_none_left(&driver).await;
 
     // Types IM does not know (their import cannot be fetched): IM deploys
     // nothing, and the reason says where to look.

@@ -468,3 +468,56 @@ async fn scaling_down_releases_floating_ips_and_volumes() {
     );
     delete_and_check_gone(&d, &attempt).await;
 }
+
+/// A group with a project of its own on the site: its deployment lands in
+/// that project (server, security group, floating IP), its quota is that
+/// project's, a fresh process finds the attempt there, and delete empties
+/// it; the settings' project sees none of it.
+#[tokio::test]
+async fn a_group_with_its_own_project_deploys_there() {
+    let Some(url) = nova_keystone_url() else { return };
+    let other = small_project(&url).await;
+    let spec: nuvola_types::ProviderSpec = serde_json::from_value(json!({
+        "name": "nova-groups", "driver": "openstack", "endpoint": url,
+        "groups": {"physics": {"sla_id": "sla-physics", "project": "admin"},
+                   "bio": {"sla_id": "sla-bio", "project": other}}}))
+    .unwrap();
+    let d = OpenStackDriver::open(&spec, nova_settings("admin")).unwrap();
+    let mut web = node("web", 1, NetworkKind::Public);
+    web.ports = vec![tcp("ssh", 22, 22, "0.0.0.0/0")];
+    let mut req = request(vec![web]);
+    req.project = other.clone();
+    let attempt = req.attempt_id.clone();
+    d.create(&req).await.unwrap();
+    let AttemptState::Ready { nodes } = ready(&d, &attempt).await else { panic!("not ready") };
+    assert!(nodes["web"][0].public_address.is_some(), "{nodes:?}");
+
+    let in_other = d.in_project(&other);
+    let other_id = in_other.project_id().await.unwrap().expect("scoped");
+    let holds = |d: OpenStackDriver| {
+        let attempt = attempt.clone();
+        async move {
+            let servers = get(&d, "compute", "/servers/detail").await;
+            servers["servers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|s| s["metadata"]["nuvola_attempt"] == attempt.as_str())
+                .map(|s| s["tenant_id"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(holds(in_other.clone()).await, vec![other_id.clone()]);
+    assert!(holds(d.in_project("admin")).await.is_empty(), "the settings' project holds none of it");
+    let quota = d.project_quota(&other).await.unwrap().expect("Nova's limits");
+    assert_eq!((quota.limits.instances, quota.used.instances), (Some(1), 1), "{quota:?}");
+    let own = d.project_quota("admin").await.unwrap().expect("Nova's limits");
+    assert_eq!(own.limits.instances, None, "the admin project has no instance limit: {own:?}");
+
+    // A fresh process (a restart) finds the attempt in its project.
+    let fresh = OpenStackDriver::open(&spec, nova_settings("admin")).unwrap();
+    assert!(matches!(fresh.status(&attempt).await.unwrap(), AttemptState::Ready { .. }));
+    assert!(fresh.inventory().await.unwrap().iter().any(|r| r.attempt_id == attempt && r.project == other_id));
+    delete_and_check_gone(&fresh, &attempt).await;
+    assert!(holds(in_other).await.is_empty(), "the group's project holds nothing any more");
+}

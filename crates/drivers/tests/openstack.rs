@@ -8,10 +8,10 @@
 //! networks and floating IPs against the real Nova and Neutron are in
 //! `tests/nova.rs`.
 
-use nuvola_drivers::DriverError;
 use nuvola_drivers::http::Replay;
 use nuvola_drivers::openstack::{OpenStackDriver, OpenStackSettings};
 use nuvola_drivers::testing::service;
+use nuvola_drivers::{Driver, DriverError};
 use nuvola_types::ProviderSpec;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -136,9 +136,28 @@ async fn application_credentials_authenticate() {
         application_credential_secret: Some(cred["secret"].as_str().unwrap().into()),
         ..OpenStackSettings::default()
     };
-    let driver = OpenStackDriver::open(&spec(&k.url), settings).unwrap();
+    let driver = OpenStackDriver::open(&spec(&k.url), settings.clone()).unwrap();
     assert_eq!(driver.project_id().await.unwrap(), admin.project_id().await.unwrap());
     assert!(driver.endpoint("identity").await.is_ok());
+
+    // Bound to its project: a group naming another one is refused at its
+    // first deployment, before anything is made; its own project is fine.
+    let spec: ProviderSpec = serde_json::from_value(json!({"name": "os-test", "driver": "openstack",
+        "endpoint": k.url, "groups": {"physics": {"sla_id": "a", "project": k.project},
+                                      "bio": {"sla_id": "b", "project": "elsewhere"}}}))
+    .unwrap();
+    let bound = OpenStackDriver::open(&spec, settings).unwrap();
+    let request = |project: &str| nuvola_drivers::ProvisionRequest {
+        deployment_id: "d".into(),
+        attempt_id: uuid::Uuid::new_v4().to_string(),
+        project: project.into(),
+        nodes: Vec::new(),
+        template: None,
+        inputs: Default::default(),
+    };
+    let err = bound.create(&request("elsewhere")).await.unwrap_err();
+    assert!(matches!(&err, DriverError::Invalid(m) if m.contains("bound to project")), "{err:?}");
+    bound.create(&request(&k.project)).await.unwrap();
 }
 
 /// Keystone federated with the test OIDC provider through mod_auth_openidc

@@ -2,6 +2,8 @@
 //! authentication, the service catalog, and a cached token refreshed
 //! before it expires (or at once when a service answers 401).
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use reqwest::Method;
 use serde::Deserialize;
@@ -17,8 +19,9 @@ use crate::http::{Http, Replay, Reply, excerpt};
 pub struct Token {
     pub value: String,
     pub expires_at: DateTime<Utc>,
-    /// The scoped project's id.
+    /// The scoped project's id and name.
     pub project_id: Option<String>,
+    pub project_name: Option<String>,
     pub catalog: Vec<CatalogEntry>,
 }
 
@@ -42,13 +45,14 @@ pub struct Endpoint {
     pub url: String,
 }
 
-/// Authenticates against Keystone and keeps the token.
+/// Authenticates against Keystone and keeps a token per project: the
+/// settings' own scope (`None`) and any other project asked for.
 #[derive(Debug)]
 pub struct Session {
     auth_url: String,
     settings: OpenStackSettings,
     http: Http,
-    token: Mutex<Option<Token>>,
+    tokens: Mutex<HashMap<Option<String>, Token>>,
     /// The issuer's token endpoint, once discovered.
     token_endpoint: Mutex<Option<String>>,
     /// The newest refresh token (issuers may rotate them).
@@ -65,57 +69,73 @@ impl Session {
             auth_url: auth_url.trim_end_matches('/').to_string(),
             settings,
             http,
-            token: Mutex::new(None),
+            tokens: Mutex::new(HashMap::new()),
             token_endpoint: Mutex::new(None),
             refresh_token,
         }
     }
 
-    /// A token valid for at least a couple of minutes.
-    pub async fn token(&self) -> Result<Token, DriverError> {
-        let mut guard = self.token.lock().await;
-        if let Some(t) = guard.as_ref()
+    /// A token valid for at least a couple of minutes, scoped to
+    /// `project` (by name) or, without one, as the settings say.
+    pub async fn token(&self, project: Option<&str>) -> Result<Token, DriverError> {
+        let mut tokens = self.tokens.lock().await;
+        let key = project.map(str::to_string);
+        if let Some(t) = tokens.get(&key)
             && t.expires_at - chrono::Duration::seconds(MARGIN_SECS) > Utc::now()
         {
             return Ok(t.clone());
         }
-        let fresh = self.authenticate().await?;
-        *guard = Some(fresh.clone());
+        let fresh = self.authenticate(project).await?;
+        tokens.insert(key, fresh.clone());
         Ok(fresh)
     }
 
-    /// Forgets the token (a service refused it), if it is still `value`.
+    /// Forgets the token `value` (a service refused it).
     pub async fn invalidate(&self, value: &str) {
-        let mut guard = self.token.lock().await;
-        if guard.as_ref().is_some_and(|t| t.value == value) {
-            *guard = None;
-        }
+        self.tokens.lock().await.retain(|_, t| t.value != value);
     }
 
-    /// The body of `POST /v3/auth/tokens` for the configured method.
-    pub fn auth_body(settings: &OpenStackSettings) -> Value {
+    /// The body of `POST /v3/auth/tokens` for the configured method,
+    /// scoped to `project` when given (not with an application credential,
+    /// which is bound to the project it was made in).
+    pub fn auth_body(settings: &OpenStackSettings, project: Option<&str>) -> Result<Value, DriverError> {
         if let (Some(id), Some(secret)) = (&settings.application_credential_id, &settings.application_credential_secret)
         {
-            // An application credential carries its own project scope.
-            return json!({"auth": {"identity": {"methods": ["application_credential"],
-                "application_credential": {"id": id, "secret": secret}}}});
+            if let Some(project) = project {
+                return Err(DriverError::Invalid(format!(
+                    "project {project:?}: an application credential is bound to the project it was made in; a \
+                     provider serving several projects signs in with a user or an OIDC federation"
+                )));
+            }
+            return Ok(json!({"auth": {"identity": {"methods": ["application_credential"],
+                "application_credential": {"id": id, "secret": secret}}}}));
         }
         let user =
             json!({"name": settings.username, "domain": {"name": settings.user_domain}, "password": settings.password});
         let mut body = json!({"auth": {"identity": {"methods": ["password"], "password": {"user": user}}}});
-        if let Some(project) = &settings.project_id {
-            body["auth"]["scope"] = json!({"project": {"id": project}});
-        } else if let Some(project) = &settings.project {
-            body["auth"]["scope"] = json!({"project": {"name": project, "domain": {"name": settings.project_domain}}});
+        if let Some(scope) = Self::scope(settings, project) {
+            body["auth"]["scope"] = scope;
         }
-        body
+        Ok(body)
     }
 
-    async fn authenticate(&self) -> Result<Token, DriverError> {
-        if let Some(oidc) = &self.settings.oidc {
-            return self.federated(oidc).await;
+    /// The scope of a token: `project`, else the settings' project.
+    fn scope(settings: &OpenStackSettings, project: Option<&str>) -> Option<Value> {
+        let by_name = |name: &str| json!({"project": {"name": name, "domain": {"name": settings.project_domain}}});
+        match (project, &settings.project_id, &settings.project) {
+            (Some(name), _, _) => Some(by_name(name)),
+            (None, Some(id), _) => Some(json!({"project": {"id": id}})),
+            (None, None, Some(name)) => Some(by_name(name)),
+            (None, None, None) => None,
         }
-        self.issue(&Self::auth_body(&self.settings), "(check the provider's credentials)").await
+    }
+
+    async fn authenticate(&self, project: Option<&str>) -> Result<Token, DriverError> {
+        if let Some(oidc) = &self.settings.oidc {
+            return self.federated(oidc, project).await;
+        }
+        let body = Self::auth_body(&self.settings, project)?;
+        self.issue(&body, "(check the provider's credentials and its groups' projects)").await
     }
 
     /// `POST /v3/auth/tokens` with `body`.
@@ -130,7 +150,7 @@ impl Session {
 
     /// OIDC federation: the issuer's access token, exchanged for an
     /// unscoped Keystone token, scoped to the project.
-    async fn federated(&self, oidc: &OidcFederation) -> Result<Token, DriverError> {
+    async fn federated(&self, oidc: &OidcFederation, project: Option<&str>) -> Result<Token, DriverError> {
         let access = self.access_token(oidc).await?;
         let url = format!(
             "{}/OS-FEDERATION/identity_providers/{}/protocols/{}/auth",
@@ -149,10 +169,9 @@ impl Session {
             ));
         }
         let unscoped = token_of(&reply)?;
-        let scope = match (&self.settings.project_id, &self.settings.project) {
-            (Some(id), _) => json!({"project": {"id": id}}),
-            (None, Some(name)) => json!({"project": {"name": name, "domain": {"name": self.settings.project_domain}}}),
-            (None, None) => json!({"project": {"id": self.only_project(&unscoped.value).await?}}),
+        let scope = match Self::scope(&self.settings, project) {
+            Some(scope) => scope,
+            None => json!({"project": {"id": self.only_project(&unscoped.value).await?}}),
         };
         let body =
             json!({"auth": {"identity": {"methods": ["token"], "token": {"id": unscoped.value}}, "scope": scope}});
@@ -293,7 +312,8 @@ fn token_of(reply: &Reply) -> Result<Token, DriverError> {
         .unwrap_or_else(|| Utc::now() + chrono::Duration::minutes(30));
     let catalog: Vec<CatalogEntry> = serde_json::from_value(t["catalog"].clone()).unwrap_or_default();
     let project_id = t["project"]["id"].as_str().map(str::to_string);
-    Ok(Token { value, expires_at, project_id, catalog })
+    let project_name = t["project"]["name"].as_str().map(str::to_string);
+    Ok(Token { value, expires_at, project_id, project_name, catalog })
 }
 
 /// Picks an endpoint from a catalog.
