@@ -939,7 +939,11 @@ impl Driver for OpenStackDriver {
 
     async fn delete(&self, attempt_id: &str) -> Result<DeleteState, DriverError> {
         if let Some(d) = self.for_attempt(attempt_id).await? {
-            return d.delete(attempt_id).await;
+            let state = d.delete(attempt_id).await?;
+            if state == DeleteState::Gone {
+                self.inner.located.lock().expect("located lock").remove(attempt_id);
+            }
+            return Ok(state);
         }
         let mut left = 0usize;
         let networking = self.endpoint("network").await.is_ok();
