@@ -86,8 +86,12 @@ SSLSessionCache none
 </VirtualHost>
 EOF
 kso_running() { [[ -f "$kso_run/httpd.pid" ]] && kill -0 "$(cat "$kso_run/httpd.pid")" 2>/dev/null; }
-if ! cmp -s "$kso_run/httpd.conf.new" "$kso_run/httpd.conf" && kso_running; then
-  echo "cloud: restarting Apache for its new configuration"
+# The issuer's keys as Apache last fetched them: a restarted issuer has new
+# ones, which Apache's cache would not know yet.
+kso_keys=$(curl -s -m 5 "$kso_issuer/jwks" | sha256sum | cut -d' ' -f1)
+if kso_running && { ! cmp -s "$kso_run/httpd.conf.new" "$kso_run/httpd.conf" ||
+  [[ "$(cat "$kso_run/jwks.sha256" 2>/dev/null)" != "$kso_keys" ]]; }; then
+  echo "cloud: restarting Apache for its new configuration or the issuer's new keys"
   /usr/sbin/apache2 -f "$kso_run/httpd.conf" -k stop
   for _ in $(seq 1 40); do kso_running || break; sleep 0.25; done
 fi
@@ -95,6 +99,7 @@ mv "$kso_run/httpd.conf.new" "$kso_run/httpd.conf"
 if ! kso_running; then
   /usr/sbin/apache2 -f "$kso_run/httpd.conf" -k start
 fi
+echo "$kso_keys" >"$kso_run/jwks.sha256"
 kso_url="http://127.0.0.1:$kso_port"
 cloud_wait "$kso_url/v3" 30 || { tail -20 "$kso_run/error.log" >&2; false; }
 "$cloud_python" "$(dirname "${BASH_SOURCE[0]}")/keystone-federation.py" "$ks_url/v3" "$kso_issuer"
