@@ -828,9 +828,11 @@ impl Driver for OpenStackDriver {
             let server = v["metadata"]["nuvola_server"].as_str().unwrap_or_default();
             let detached = !servers.iter().any(|s| s["name"] == server)
                 && matches!(v["status"].as_str().unwrap_or_default(), "available" | "error" | "error_deleting");
-            if !(detached && self.remove("volumev3", &format!("/volumes/{}", str_of(&v["id"]))).await?) {
-                waiting.push(format!("{}: releasing ({})", v["name"], v["status"]));
+            if detached {
+                self.remove("volumev3", &format!("/volumes/{}", str_of(&v["id"]))).await?;
             }
+            // Listed until Cinder has deleted it.
+            waiting.push(format!("{}: releasing ({})", v["name"], v["status"]));
         }
         for v in &volumes {
             if v["status"].as_str().is_some_and(|s| s.starts_with("error")) {
@@ -840,6 +842,11 @@ impl Driver for OpenStackDriver {
         let mut nodes: BTreeMap<String, Vec<InstanceAttributes>> = BTreeMap::new();
         for s in &servers {
             let name = s["name"].as_str().unwrap_or_default();
+            // A server a scale-down removed may be listed a while longer.
+            if s["OS-EXT-STS:task_state"] == "deleting" || s["status"] == "DELETED" {
+                waiting.push(format!("{name}: deleting"));
+                continue;
+            }
             match s["status"].as_str().unwrap_or_default() {
                 "ERROR" => {
                     let fault = s["fault"]["message"].as_str().unwrap_or("no fault message");
