@@ -59,6 +59,7 @@ pub const ROUTES: &[Route] = &[
     route("get", "/orchestrator/deployments/{id}/log", "The deployment's log (text)", None, 200),
     route("get", "/orchestrator/deployments/{id}/extrainfo", "Attempts and plan", None, 200),
     route("get", "/orchestrator/deployments/{id}/resources", "Resources held on the provider", None, 200),
+    route("get", "/orchestrator/deployments/{id}/resources/{resource}", "One resource held on the provider", None, 200),
     Route {
         method: "get",
         path: "/api/v1/openapi.json",

@@ -26,6 +26,7 @@ pub fn routes() -> Router<ApiState> {
         .route("/deployments/{id}/log", get(log))
         .route("/deployments/{id}/extrainfo", get(extra_info))
         .route("/deployments/{id}/resources", get(resources))
+        .route("/deployments/{id}/resources/{resource}", get(resource))
 }
 
 /// `POST /deployments`: unknown fields are rejected.
@@ -216,23 +217,40 @@ async fn resources(
     let d = state.app.deployment(&caller, &id).await?;
     let held = state.app.deployment_resources(&caller, &id).await?;
     let base = format!("{}/orchestrator/deployments/{id}/resources", state.public_url);
-    let content: Vec<Value> = held
-        .iter()
-        .map(|r| {
-            json!({
-                "uuid": r.id,
-                "creationTime": orchestrator_time(d.created_at),
-                "state": r.state,
-                "toscaNodeType": tosca_type(r.kind),
-                "toscaNodeName": r.node,
-                "name": r.name,
-                "requiredBy": [],
-                "links": [{"rel": "self", "href": format!("{base}/{}", r.id)}],
-            })
-        })
-        .collect();
+    let content: Vec<Value> = held.iter().map(|r| resource_view(r, d.created_at, &base)).collect();
     let n = content.len() as i64;
     Ok(Json(page(content, 0, n.max(1), n, |p| format!("{base}?page={p}"))))
+}
+
+/// `GET /orchestrator/deployments/{id}/resources/{resource}`: one resource
+/// (its id percent-encoded in the path, as the listing's links have it).
+async fn resource(
+    State(state): State<ApiState>,
+    Caller(caller): Caller,
+    Path((id, resource)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let d = state.app.deployment(&caller, &id).await?;
+    let held = state.app.deployment_resources(&caller, &id).await?;
+    let r = held
+        .iter()
+        .find(|r| r.id == resource)
+        .ok_or_else(|| Error::not_found(format!("deployment {id} holds no resource {resource:?}")))?;
+    let base = format!("{}/orchestrator/deployments/{id}/resources", state.public_url);
+    Ok(Json(resource_view(r, d.created_at, &base)))
+}
+
+/// A resource as the INDIGO orchestrator shows it.
+fn resource_view(r: &nuvola_drivers::Resource, created_at: i64, base: &str) -> Value {
+    json!({
+        "uuid": r.id,
+        "creationTime": orchestrator_time(created_at),
+        "state": r.state,
+        "toscaNodeType": tosca_type(r.kind),
+        "toscaNodeName": r.node,
+        "name": r.name,
+        "requiredBy": [],
+        "links": [{"rel": "self", "href": format!("{base}/{}", encode(&r.id))}],
+    })
 }
 
 fn tosca_type(kind: nuvola_drivers::ResourceKind) -> &'static str {

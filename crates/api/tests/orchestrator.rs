@@ -81,6 +81,14 @@ async fn a_deployment_from_create_to_delete() {
     assert_eq!(resources["page"]["totalElements"], json!(resources["content"].as_array().unwrap().len()));
     let first = &resources["content"][0];
     assert!(link(first, "self").is_some_and(|h| h.starts_with(&format!("{href}/resources/"))), "{first}");
+    // Every resource's self link leads to it.
+    for r in resources["content"].as_array().unwrap() {
+        let own = link(r, "self").unwrap();
+        let path = &own[own.find("/orchestrator/").unwrap()..];
+        assert_eq!(h.get(path, &alice).await.expect(200).json(), *r);
+    }
+    let missing = h.get(&format!("/orchestrator/deployments/{id}/resources/nope"), &alice).await.expect(404).json();
+    assert!(missing.to_string().contains("holds no resource \\\"nope\\\""), "{missing}");
 
     let extra = h.get(&format!("/orchestrator/deployments/{id}/extrainfo"), &alice).await.expect(200).json();
     let attempts = extra["attempts"].as_array().expect("attempts");

@@ -138,7 +138,12 @@ sla_id = "sla-im"
             .unwrap()
             .iter()
             .filter(|r| r["toscaNodeType"] == "tosca.nodes.indigo.Compute")
-            .map(|r| r["uuid"].as_str().unwrap().to_string())
+            .map(|r| {
+                // IM's VM ids hold slashes; the self link still leads to it.
+                let own: Value = self.get(r["links"][0]["href"].as_str().unwrap()).json().unwrap();
+                assert_eq!(own["uuid"], r["uuid"], "{r}");
+                r["uuid"].as_str().unwrap().to_string()
+            })
             .collect()
     }
 
