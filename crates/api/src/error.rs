@@ -25,14 +25,7 @@ impl From<nuvola_store::StoreError> for ApiError {
 impl ApiError {
     /// The status code for the error.
     pub fn status(&self) -> StatusCode {
-        match self.0 {
-            Error::Invalid(_) => StatusCode::BAD_REQUEST,
-            Error::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
-            Error::Forbidden(_) => StatusCode::FORBIDDEN,
-            Error::NotFound(_) => StatusCode::NOT_FOUND,
-            Error::Conflict(_) => StatusCode::CONFLICT,
-            Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
+        StatusCode::from_u16(self.0.http_status()).expect("a valid status code")
     }
 }
 

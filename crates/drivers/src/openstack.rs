@@ -360,6 +360,11 @@ impl OpenStackDriver {
         } else {
             Scope::Default
         };
+        self.with_scope(scope)
+    }
+
+    /// The same site, calling into `scope`.
+    fn with_scope(&self, scope: Scope) -> OpenStackDriver {
         OpenStackDriver { inner: self.inner.clone(), scope }
     }
 
@@ -395,17 +400,17 @@ impl OpenStackDriver {
             return Ok(None);
         }
         if let Some(scope) = self.inner.located.lock().expect("located lock").get(attempt) {
-            return Ok(Some(OpenStackDriver { inner: self.inner.clone(), scope: scope.clone() }));
+            return Ok(Some(self.with_scope(scope.clone())));
         }
         let scopes = self.inner.projects.iter().map(|p| Scope::Project(p.clone())).chain([Scope::Default]);
         for scope in scopes {
-            let d = OpenStackDriver { inner: self.inner.clone(), scope };
+            let d = self.with_scope(scope);
             if !d.resources(attempt).await?.is_empty() {
                 self.inner.located.lock().expect("located lock").insert(attempt.to_string(), d.scope.clone());
                 return Ok(Some(d));
             }
         }
-        Ok(Some(OpenStackDriver { inner: self.inner.clone(), scope: Scope::Default }))
+        Ok(Some(self.with_scope(Scope::Default)))
     }
 
     /// With an application credential, a group's project must be the
@@ -1096,7 +1101,7 @@ impl Driver for OpenStackDriver {
             let mut all = Vec::new();
             let scopes = [Scope::Default].into_iter().chain(self.inner.projects.iter().cloned().map(Scope::Project));
             for scope in scopes {
-                let d = OpenStackDriver { inner: self.inner.clone(), scope };
+                let d = self.with_scope(scope);
                 all.extend(d.inventory().await?);
             }
             all.sort_by(|a, b| a.id.cmp(&b.id));

@@ -14,23 +14,10 @@ use std::time::{Duration, Instant};
 
 use common::{Server, cli, cli_ok};
 use nuvola_drivers::openstack::{OpenStackDriver, OpenStackSettings};
+use nuvola_drivers::testing::{node, nova_keystone_url, unique};
 use nuvola_drivers::{Driver, NodeProvision, ProvisionRequest};
-use nuvola_types::{NetworkKind, ProviderSpec};
+use nuvola_types::ProviderSpec;
 use serde_json::{Value, json};
-
-fn keystone() -> Option<String> {
-    let url = std::env::var("NUVOLA_TEST_KEYSTONE_URL").ok().filter(|u| !u.is_empty());
-    match url {
-        Some(url) if std::env::var("NUVOLA_TEST_NOVA").is_ok_and(|v| v == "1") => Some(url),
-        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("NUVOLA_TEST_NOVA is not 1 under CI=true: source .ci/cloud.sh (it starts Nova) first")
-        }
-        _ => {
-            eprintln!("skipped: NUVOLA_TEST_NOVA is not set (source .ci/cloud.sh to start Keystone and Nova)");
-            None
-        }
-    }
-}
 
 fn env_or(name: &str, default: &str) -> String {
     std::env::var(name).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_string())
@@ -38,7 +25,7 @@ fn env_or(name: &str, default: &str) -> String {
 
 #[test]
 fn an_orphan_server_on_openstack_is_logged_listed_and_cleaned() {
-    let Some(url) = keystone() else { return };
+    let Some(url) = nova_keystone_url() else { return };
     let settings = json!({
         "username": env_or("NUVOLA_TEST_KEYSTONE_USER", "admin"),
         "password": env_or("NUVOLA_TEST_KEYSTONE_PASSWORD", "nuvola-admin"),
@@ -85,21 +72,16 @@ networks = [{{ name = "private", kind = "private" }}]
     }))
     .unwrap();
     let driver = OpenStackDriver::open(&spec, OpenStackSettings::from_spec(&spec).unwrap()).unwrap();
-    let attempt = format!("orphan-{}", uuid_like());
+    let attempt = unique("orphan");
     let request = ProvisionRequest {
         deployment_id: "never-stored".into(),
         attempt_id: attempt.clone(),
         project: "admin".into(),
         nodes: vec![NodeProvision {
-            name: "vm".into(),
-            count: 1,
             flavor: serde_json::from_value(json!({"name": "m1.tiny", "vcpus": 1, "ram_mb": 512, "disk_gb": 1}))
                 .unwrap(),
             image: "cirros".into(),
-            volumes: vec![],
-            ports: vec![],
-            network: NetworkKind::Private,
-            setup: Default::default(),
+            ..node("vm", 1)
         }],
         template: None,
         inputs: Default::default(),
@@ -146,10 +128,4 @@ networks = [{{ name = "private", kind = "private" }}]
         cli(cwd, &as_admin, &["federation", "orphans", "--clean", "--provider", "nova-ci", "--attempt", &attempt]);
     }
     assert!(server.terminate().success());
-}
-
-/// A unique suffix without another dependency.
-fn uuid_like() -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-    format!("{}-{nanos}", std::process::id())
 }

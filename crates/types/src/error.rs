@@ -29,6 +29,18 @@ pub enum Error {
 }
 
 impl Error {
+    /// The HTTP status code the API and the dashboard answer this error with.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            Error::Invalid(_) => 400,
+            Error::Unauthenticated(_) => 401,
+            Error::Forbidden(_) => 403,
+            Error::NotFound(_) => 404,
+            Error::Conflict(_) => 409,
+            Error::Internal(_) => 500,
+        }
+    }
+
     /// Shorthand for [`Error::Invalid`].
     pub fn invalid(msg: impl Into<String>) -> Self {
         Self::Invalid(msg.into())

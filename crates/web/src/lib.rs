@@ -125,16 +125,7 @@ impl axum::response::IntoResponse for PageError {
 
 /// The HTTP status of a domain error.
 pub fn status_of(e: &nuvola_types::Error) -> axum::http::StatusCode {
-    use axum::http::StatusCode;
-    use nuvola_types::Error;
-    match e {
-        Error::Invalid(_) => StatusCode::BAD_REQUEST,
-        Error::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
-        Error::Forbidden(_) => StatusCode::FORBIDDEN,
-        Error::NotFound(_) => StatusCode::NOT_FOUND,
-        Error::Conflict(_) => StatusCode::CONFLICT,
-        Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-    }
+    axum::http::StatusCode::from_u16(e.http_status()).expect("a valid status code")
 }
 
 /// A whole error page for `e`.

@@ -96,19 +96,13 @@ impl Session {
     }
 
     /// The body of `POST /v3/auth/tokens` for the configured method,
-    /// scoped to `project` when given (not with an application credential,
-    /// which is bound to the project it was made in).
-    pub fn auth_body(settings: &OpenStackSettings, project: Option<&str>) -> Result<Value, DriverError> {
+    /// scoped to `project` when given. An application credential carries
+    /// its own scope: the driver never asks it for another project.
+    pub fn auth_body(settings: &OpenStackSettings, project: Option<&str>) -> Value {
         if let (Some(id), Some(secret)) = (&settings.application_credential_id, &settings.application_credential_secret)
         {
-            if let Some(project) = project {
-                return Err(DriverError::Invalid(format!(
-                    "project {project:?}: an application credential is bound to the project it was made in; a \
-                     provider serving several projects signs in with a user or an OIDC federation"
-                )));
-            }
-            return Ok(json!({"auth": {"identity": {"methods": ["application_credential"],
-                "application_credential": {"id": id, "secret": secret}}}}));
+            return json!({"auth": {"identity": {"methods": ["application_credential"],
+                "application_credential": {"id": id, "secret": secret}}}});
         }
         let user =
             json!({"name": settings.username, "domain": {"name": settings.user_domain}, "password": settings.password});
@@ -116,7 +110,7 @@ impl Session {
         if let Some(scope) = Self::scope(settings, project) {
             body["auth"]["scope"] = scope;
         }
-        Ok(body)
+        body
     }
 
     /// The scope of a token: `project`, else the settings' project.
@@ -134,7 +128,7 @@ impl Session {
         if let Some(oidc) = &self.settings.oidc {
             return self.federated(oidc, project).await;
         }
-        let body = Self::auth_body(&self.settings, project)?;
+        let body = Self::auth_body(&self.settings, project);
         self.issue(&body, "(check the provider's credentials and its groups' projects)").await
     }
 
