@@ -73,9 +73,15 @@ test('a new user signs in, deploys Jupyter, opens it and deletes it', async () =
   // The actions and resources followed too: updating inputs is offered now.
   assert.equal(await page.locator('summary', { hasText: 'Update inputs' }).count(), 1);
   assert.equal(await page.locator('td', { hasText: /^(BUILD|creating)$/ }).count(), 0, 'resources settled');
+  // The demo sites fail a few creates on purpose: earlier attempts, if
+  // any, failed over; the last one is ready.
   const attempts = page.locator('ol.timeline li');
-  assert.equal(await attempts.count(), 1);
-  assert.match(await attempts.innerText(), /Attempt 1 on [a-z-]+: ready/);
+  const tried = await attempts.count();
+  assert.ok(tried >= 1, 'an attempt is shown');
+  for (let i = 0; i < tried - 1; i++) {
+    assert.match(await attempts.nth(i).innerText(), new RegExp(`Attempt ${i + 1} on [a-z-]+: failed`));
+  }
+  assert.match(await attempts.nth(tried - 1).innerText(), new RegExp(`Attempt ${tried} on [a-z-]+: ready`));
   await checkAccessibility(page, 'deployment-ready');
   await screenshot(page, 'deployment-ready');
 
