@@ -73,7 +73,8 @@ cloud_wait() {
 cloud_up() { curl -s -o /dev/null -m 2 "$1"; }
 
 # --- Infrastructure Manager ---------------------------------------------
-cloud_venv im "im==2.0.0"
+# tosca-parser pinned too: its checks decide which templates IM accepts.
+cloud_venv im "im==2.0.0" "tosca-parser==2.15.0"
 im_run="$cloud_cache/im-run"
 mkdir -p "$im_run"
 im_site=$("$cloud_cache/im/bin/python" -c 'import IM, os; print(os.path.dirname(os.path.dirname(IM.__file__)))')

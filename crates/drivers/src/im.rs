@@ -501,8 +501,8 @@ impl Driver for ImDriver {
                 }
                 if log.contains("without any deploy") {
                     reason.push_str(
-                        "\n(IM found no node to deploy in the template: are its node types known to IM, and can IM \
-                         fetch the template's imports?)",
+                        "\n(IM found nothing to deploy: it creates a VM for each node of a type derived from \
+                         tosca.nodes.Compute, and software nodes on them; this template has none)",
                     );
                 }
                 AttemptState::Failed { reason }

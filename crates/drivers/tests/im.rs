@@ -168,20 +168,48 @@ async fn im_failures_carry_its_messages() {
     wait_gone(&driver, &attempt).await;
     assert_none_left(&driver).await;
 
-    // Types IM does not know (their import cannot be fetched): IM deploys
-    // nothing, and the reason says where to look.
+    // A type IM's parser does not know. A fresh IM refuses it at creation,
+    // naming it; once IM has parsed a template defining types of its own in
+    // the tosca.nodes namespace (INDIGO's do), its parser lets unknown types
+    // through and IM deploys nothing. Either way the user learns why.
     let unknown = ONE_VM.replace("type: tosca.nodes.Compute", "type: tosca.nodes.nowhere.Compute");
     assert_ne!(unknown, ONE_VM);
     let attempt = unique("att");
-    driver.create(&request(&attempt, &unknown)).await.unwrap();
+    match driver.create(&request(&attempt, &unknown)).await {
+        Err(DriverError::Invalid(message)) => {
+            assert!(message.contains("HTTP 400") && message.contains("tosca.nodes.nowhere.Compute"), "{message}")
+        }
+        Ok(()) => {
+            let AttemptState::Failed { reason } = wait_settled(&driver, &attempt).await else { panic!("should fail") };
+            assert!(reason.contains("without any deploy") && reason.contains("tosca.nodes.Compute"), "{reason}");
+            wait_gone(&driver, &attempt).await;
+        }
+        Err(other) => panic!("should be refused or fail: {other:?}"),
+    }
+
+    // A valid template with nothing IM can deploy (no node is a Compute or
+    // hosted on one): IM accepts it, then fails, and the reason says why.
+    let attempt = unique("att");
+    driver.create(&request(&attempt, NOTHING_TO_DEPLOY)).await.unwrap();
     let AttemptState::Failed { reason } = wait_settled(&driver, &attempt).await else { panic!("should fail") };
-    assert!(reason.contains("no node to deploy") && reason.contains("imports"), "{reason}");
+    assert!(reason.contains("without any deploy") && reason.contains("tosca.nodes.Compute"), "{reason}");
     wait_gone(&driver, &attempt).await;
 
     // No template: the IM driver cannot work from node requirements alone.
     let no_template = ProvisionRequest { template: None, ..request("x", ONE_VM) };
     assert!(matches!(driver.create(&no_template).await, Err(DriverError::Invalid(_))));
 }
+
+/// A valid template whose only node is neither a Compute nor hosted on one.
+const NOTHING_TO_DEPLOY: &str = r#"tosca_definitions_version: tosca_simple_yaml_1_0
+node_types:
+  example.nodes.Record:
+    derived_from: tosca.nodes.Root
+topology_template:
+  node_templates:
+    record:
+      type: example.nodes.Record
+"#;
 
 /// The scalable template with `workers` nodes, as the app asks for it.
 fn scaled(attempt: &str, workers: u32) -> ProvisionRequest {

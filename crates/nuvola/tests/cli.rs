@@ -48,12 +48,14 @@ fn a_new_user_deploys_fails_over_and_deletes_with_the_cli() {
     let deployment: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(deployment["status"], "CREATE_COMPLETE", "{out}");
     assert_ne!(deployment["provider"], first.as_str(), "should have failed over from {first}");
+    // The demo sites also fail a few creates on purpose, so the next site
+    // may fail over too: every attempt but the last was cleaned up.
     let attempts = deployment["attempts"].as_array().unwrap();
-    assert_eq!(attempts.len(), 2, "{out}");
-    assert_eq!(
-        (attempts[0]["provider"].as_str(), attempts[0]["state"].as_str()),
-        (Some(first.as_str()), Some("cleaned"))
-    );
+    assert!(attempts.len() >= 2, "{out}");
+    assert_eq!(attempts[0]["provider"], first.as_str(), "{out}");
+    let (last, earlier) = attempts.split_last().unwrap();
+    assert!(earlier.iter().all(|a| a["state"] == "cleaned"), "{out}");
+    assert_eq!((&last["provider"], last["state"].as_str()), (&deployment["provider"], Some("ready")), "{out}");
     assert!(deployment["outputs"].as_object().is_some_and(|o| !o.is_empty()), "{out}");
     let id = deployment["id"].as_str().unwrap().to_string();
     assert!(inventory(cwd)[&first].as_array().unwrap().is_empty(), "the failed attempt leaked");
