@@ -10,6 +10,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, post, put};
 use nuvola_app::CreateDeployment;
+use nuvola_types::MaintenanceWindow;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
@@ -30,6 +31,7 @@ pub fn routes() -> Router<ApiState> {
         .route("/plan", get(plan_query).post(plan_body))
         .route("/admin/federation", get(export_federation).put(import_federation))
         .route("/admin/providers/{name}", put(put_provider).patch(patch_provider).delete(delete_provider))
+        .route("/admin/providers/{name}/maintenance", post(add_maintenance))
         .route("/admin/inventory", get(inventory))
         .route("/admin/orphans", get(orphans))
         .route("/admin/orphans/clean", post(clean_orphans))
@@ -286,6 +288,18 @@ async fn patch_provider(
 ) -> Result<Json<Value>, ApiError> {
     let saved = state.app.patch_provider(&caller, &name, &patch).await?;
     Ok(Json(serde_json::to_value(saved).unwrap_or(Value::Null)))
+}
+
+/// `POST /api/v1/admin/providers/{name}/maintenance`: one more window,
+/// added in the store's transaction (no read-modify-write by the client).
+async fn add_maintenance(
+    State(state): State<ApiState>,
+    Caller(caller): Caller,
+    Path(name): Path<String>,
+    Body(window): Body<MaintenanceWindow>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let saved = state.app.add_maintenance(&caller, &name, window).await?;
+    Ok((StatusCode::CREATED, Json(serde_json::to_value(saved).unwrap_or(Value::Null))))
 }
 
 async fn delete_provider(

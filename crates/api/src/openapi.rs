@@ -101,6 +101,13 @@ pub const ROUTES: &[Route] = &[
         Some("ProviderPatch"),
         200,
     ),
+    route(
+        "post",
+        "/api/v1/admin/providers/{name}/maintenance",
+        "Schedule one more maintenance window on a provider (admin)",
+        Some("MaintenanceWindow"),
+        201,
+    ),
     route("delete", "/api/v1/admin/providers/{name}", "Remove a provider that holds nothing (admin)", None, 204),
     route("get", "/api/v1/admin/inventory", "Every resource every provider holds (admin)", None, 200),
     route(
@@ -255,6 +262,14 @@ pub fn document(base: &str) -> Value {
                     "description": "A provider as in the configuration file's [[providers]]: region, description, driver, endpoint, enabled, issuers, maintenance [{start, end, reason}], public_ips, flavors, images, volume_types, networks, groups {GROUP: {sla_id, project, priority, starts, ends, quota}}, settings",
                 },
                 "ProviderPatch": {"type": "object", "description": "Fields of Provider to replace"},
+                "MaintenanceWindow": {
+                    "type": "object", "additionalProperties": false, "required": ["start", "end"],
+                    "properties": {
+                        "start": {"type": "string", "format": "date-time"},
+                        "end": {"type": "string", "format": "date-time"},
+                        "reason": {"type": "string"},
+                    },
+                },
                 "Federation": {
                     "type": "object", "additionalProperties": false, "required": ["providers"],
                     "properties": {"providers": {"type": "array", "items": {"$ref": "#/components/schemas/Provider"}}},

@@ -281,3 +281,31 @@ async fn the_registry_is_edited_exported_and_imported_by_admins() {
     assert_eq!(before, after);
     h.stop().await;
 }
+
+/// The reconciler reloads the registry on every tick: a reload that read
+/// the store before an admin's edit was saved never undoes the edit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_reload_that_read_before_an_edit_never_undoes_it() {
+    let h = demo().await;
+    let admin = h.admin();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reloader = {
+        let (app, stop) = (h.app.clone(), stop.clone());
+        tokio::spawn(async move {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                app.reload_federation().await.unwrap();
+            }
+        })
+    };
+    for i in 0..100 {
+        let enabled = i % 2 == 1;
+        let edit = json!({ "enabled": enabled });
+        let path = "/api/v1/admin/providers/recas-bari";
+        h.call(axum::http::Method::PATCH, path, Some(&admin), Some(&edit)).await.expect(200);
+        let running = h.app.federation().provider("recas-bari").unwrap().enabled;
+        assert_eq!(running, enabled, "edit {i} was undone by a reload that read before it");
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    reloader.await.unwrap();
+    h.stop().await;
+}

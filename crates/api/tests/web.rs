@@ -269,6 +269,16 @@ async fn administration_is_for_admins() {
     let bad = [("csrf", csrf.as_str()), ("start", "2030-01-02T08:00"), ("end", "2030-01-01T12:00")];
     let reply = w.post(&mut root, "/admin/providers/alpha/maintenance", &bad).await.expect(400);
     assert!(reply.text().contains("must end after it starts"));
+    // Removed by the page's own button, which names the window; once gone,
+    // removing it again says so.
+    let providers = w.get(&mut root, "/admin/providers").await.expect(200).text();
+    assert!(providers.contains("2030-01-01 08:00 – 2030-01-01 12:00 UTC: kernel upgrade"), "{providers}");
+    let remove =
+        [("csrf", csrf.as_str()), ("start", &hidden(&providers, "start")), ("end", &hidden(&providers, "end"))];
+    w.post(&mut root, "/admin/providers/alpha/maintenance/remove", &remove).await.expect(303);
+    assert!(h.app.federation().provider("alpha").unwrap().maintenance.is_empty());
+    let reply = w.post(&mut root, "/admin/providers/alpha/maintenance/remove", &remove).await.expect(409);
+    assert!(reply.text().contains("no maintenance window from 2030-01-01 08:00:00 UTC"), "{}", reply.text());
     // Alice cannot, even with a valid token of her own.
     let alice_csrf = hidden(&w.get(&mut alice, "/deployments").await.text(), "csrf");
     w.post(

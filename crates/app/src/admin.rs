@@ -5,9 +5,10 @@
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, Utc};
 use nuvola_drivers::Resource;
 use nuvola_drivers::sim::SimSettings;
-use nuvola_types::{Error, Principal, ProviderSpec, Result};
+use nuvola_types::{Error, MaintenanceWindow, Principal, ProviderSpec, Result};
 use serde_json::Value;
 
 use crate::{App, Federation};
@@ -109,20 +110,93 @@ impl App {
     /// Admins only.
     pub async fn patch_provider(&self, caller: &Principal, name: &str, patch: &Value) -> Result<ProviderSpec> {
         self.require_admin(caller)?;
-        let current = self.federation().provider(name).ok_or_else(|| unknown_provider(self, name))?;
         let Value::Object(patch) = patch else {
             return Err(Error::invalid("send a JSON object with the fields to change"));
         };
         if patch.get("name").is_some_and(|n| n != name) {
             return Err(Error::invalid("a provider cannot be renamed; add a new one instead"));
         }
-        let mut merged = serde_json::to_value(&current).map_err(|e| Error::internal(e.to_string()))?;
-        if let Value::Object(fields) = &mut merged {
-            fields.extend(patch.clone());
-        }
-        let spec: ProviderSpec =
-            serde_json::from_value(merged).map_err(|e| Error::invalid(format!("provider {name}: {e}")))?;
-        self.put_provider(caller, spec).await
+        let fields: Vec<&str> = patch.keys().map(String::as_str).collect();
+        let saved = self
+            .edit_provider(name, |current| {
+                let mut merged = serde_json::to_value(&current).map_err(|e| Error::internal(e.to_string()))?;
+                if let Value::Object(fields) = &mut merged {
+                    fields.extend(patch.clone());
+                }
+                serde_json::from_value(merged).map_err(|e| Error::invalid(format!("provider {name}: {e}")))
+            })
+            .await?;
+        tracing::info!(by = %caller.qualified(), provider = %name, fields = %fields.join(","), "provider changed");
+        self.audit(caller, "provider.patch", name, serde_json::json!({"fields": fields, "enabled": saved.enabled}))
+            .await;
+        Ok(saved)
+    }
+
+    /// Schedules a maintenance window on a provider, beside the ones it
+    /// has. Admins only.
+    pub async fn add_maintenance(
+        &self,
+        caller: &Principal,
+        name: &str,
+        window: MaintenanceWindow,
+    ) -> Result<ProviderSpec> {
+        self.require_admin(caller)?;
+        let audit = serde_json::json!({"start": window.start, "end": window.end, "reason": window.reason});
+        let saved = self
+            .edit_provider(name, |mut spec| {
+                spec.maintenance.push(window);
+                Ok(spec)
+            })
+            .await?;
+        self.audit(caller, "provider.maintenance", name, audit).await;
+        Ok(saved)
+    }
+
+    /// Removes the maintenance window of a provider that runs from `start`
+    /// to `end`. Admins only.
+    pub async fn remove_maintenance(
+        &self,
+        caller: &Principal,
+        name: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<ProviderSpec> {
+        self.require_admin(caller)?;
+        let saved = self
+            .edit_provider(name, |mut spec| {
+                let before = spec.maintenance.len();
+                spec.maintenance.retain(|w| (w.start, w.end) != (start, end));
+                if spec.maintenance.len() == before {
+                    return Err(Error::conflict(format!(
+                        "provider {name} has no maintenance window from {start} to {end} (any more); reload the page"
+                    )));
+                }
+                Ok(spec)
+            })
+            .await?;
+        self.audit(caller, "provider.maintenance.remove", name, serde_json::json!({"start": start, "end": end})).await;
+        Ok(saved)
+    }
+
+    /// Changes provider `name` with `edit` in one store transaction (so
+    /// that two admins at once, on one server or several, lose nothing),
+    /// checks the result before it is saved, and applies it.
+    async fn edit_provider(
+        &self,
+        name: &str,
+        edit: impl FnOnce(ProviderSpec) -> Result<ProviderSpec>,
+    ) -> Result<ProviderSpec> {
+        let saved = self
+            .store()
+            .update_provider(name, |current| {
+                let spec = edit(current)?;
+                Federation::check(&spec)?;
+                Ok::<_, Error>(spec)
+            })
+            .await?
+            .ok_or_else(|| unknown_provider(self, name))?;
+        self.reload_federation().await?;
+        Ok(saved)
     }
 
     /// Removes a provider that holds nothing for any deployment. Admins
@@ -141,6 +215,7 @@ impl App {
 
     /// Re-reads the registry from the store into the running federation.
     pub async fn reload_federation(&self) -> Result<()> {
+        let _ordered = self.inner.registry_reload.lock().await;
         let providers = self.store().providers().await?;
         self.federation().apply(providers)
     }

@@ -66,6 +66,12 @@ impl Federation {
                 spec.name
             )));
         }
+        if let Some(w) = spec.maintenance.iter().find(|w| w.end <= w.start) {
+            return Err(Error::invalid(format!(
+                "provider {}: the maintenance window from {} to {} must end after it starts",
+                spec.name, w.start, w.end
+            )));
+        }
         match spec.driver.as_str() {
             "sim" => SimSettings::from_spec(spec).map(|_| ()).map_err(|e| Error::invalid(format!("{e}"))),
             "im" | "openstack" => nuvola_drivers::check_remote(spec).map_err(|e| Error::invalid(e.to_string())),

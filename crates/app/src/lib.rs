@@ -126,6 +126,9 @@ struct Inner {
     group_locks: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// The last scan of every provider for orphans, for the dashboard.
     last_orphan_scan: std::sync::Mutex<Option<orphans::OrphanReport>>,
+    /// Held from reading the registry to applying it, so that a reload
+    /// that read before an edit cannot apply after the edit's own.
+    registry_reload: tokio::sync::Mutex<()>,
 }
 
 impl App {
@@ -156,6 +159,7 @@ impl App {
                     .expect("HTTP client"),
                 group_locks: Default::default(),
                 last_orphan_scan: Default::default(),
+                registry_reload: Default::default(),
             }),
         }
     }

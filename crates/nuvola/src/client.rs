@@ -300,8 +300,9 @@ pub enum DocumentFormat {
 
 /// Runs a registry command.
 pub async fn registry(client: &Client, command: RegistryCommand) -> Result<()> {
-    let patch = |provider: &str, body: Value| (format!("/api/v1/admin/providers/{provider}"), body);
-    let (path, body) = match command {
+    let patch =
+        |provider: &str, body: Value| (reqwest::Method::PATCH, format!("/api/v1/admin/providers/{provider}"), body);
+    let (method, path, body) = match command {
         RegistryCommand::Export { format } => {
             let document = client.get("/api/v1/admin/federation").await?;
             match format {
@@ -322,16 +323,11 @@ pub async fn registry(client: &Client, command: RegistryCommand) -> Result<()> {
             println!("registry replaced: {} providers", done["providers"].as_array().map_or(0, Vec::len));
             return Ok(());
         }
-        RegistryCommand::Maintenance { provider, start, end, reason } => {
-            let current = client.get("/api/v1/providers").await?;
-            let mut windows = current["content"]
-                .as_array()
-                .and_then(|list| list.iter().find(|p| p["name"] == provider.as_str()))
-                .and_then(|p| p["maintenance"].as_array().cloned())
-                .unwrap_or_default();
-            windows.push(json!({ "start": start, "end": end, "reason": reason }));
-            patch(&provider, json!({ "maintenance": windows }))
-        }
+        RegistryCommand::Maintenance { provider, start, end, reason } => (
+            reqwest::Method::POST,
+            format!("/api/v1/admin/providers/{provider}/maintenance"),
+            json!({ "start": start, "end": end, "reason": reason }),
+        ),
         RegistryCommand::EndMaintenance { provider } => patch(&provider, json!({ "maintenance": [] })),
         RegistryCommand::Disable { provider } => patch(&provider, json!({ "enabled": false })),
         RegistryCommand::Enable { provider } => patch(&provider, json!({ "enabled": true })),
@@ -350,7 +346,7 @@ pub async fn registry(client: &Client, command: RegistryCommand) -> Result<()> {
             return Ok(());
         }
     };
-    let saved = client.send(reqwest::Method::PATCH, &path, Some(&body)).await?;
+    let saved = client.send(method, &path, Some(&body)).await?;
     println!(
         "{}: enabled={}, maintenance windows={}",
         saved["name"].as_str().unwrap_or("-"),

@@ -93,6 +93,31 @@ fn a_new_user_deploys_fails_over_and_deletes_with_the_cli() {
     let unknown = cli(cwd, &as_alice, &["deploy", "no-such-service"]);
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("no catalogue service"), "{unknown:?}");
 
+    // An operator schedules maintenance twice at once: both windows stay
+    // (each is added in the store's transaction); one that ends before it
+    // starts is refused, saying so.
+    std::thread::scope(|scope| {
+        for start in ["2030-01-01T08:00:00Z", "2030-02-01T08:00:00Z"] {
+            let (first, as_admin) = (&first, &as_admin);
+            scope.spawn(move || {
+                let end = start.replace("T08", "T12");
+                let args = ["federation", "maintenance", first, "--start", start, "--end", &end, "--reason", "kernel"];
+                assert!(cli_ok(cwd, as_admin, &args).contains("maintenance windows="));
+            });
+        }
+    });
+    let registry: Value =
+        serde_json::from_str(&cli_ok(cwd, &as_admin, &["federation", "export", "--format", "json"])).unwrap();
+    let spec = registry["providers"].as_array().unwrap().iter().find(|p| p["name"] == first.as_str()).unwrap();
+    assert_eq!(spec["maintenance"].as_array().unwrap().len(), 2, "{spec:#}");
+    let inverted = cli(
+        cwd,
+        &as_admin,
+        &["federation", "maintenance", &first, "--start", "2030-03-02T08:00:00Z", "--end", "2030-03-01T08:00:00Z"],
+    );
+    assert!(!inverted.status.success());
+    assert!(String::from_utf8_lossy(&inverted.stderr).contains("must end after it starts"), "{inverted:?}");
+
     assert!(server.terminate().success(), "SIGTERM stops the server cleanly");
 }
 

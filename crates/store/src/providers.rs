@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use sqlx::Row;
 
 use crate::deployments::now_ms;
-use crate::{Result, Store, from_json, to_json};
+use crate::{Backend, Result, Store, StoreError, from_json, to_json};
 
 /// What [`Store::sync_config_providers`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -44,6 +44,43 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    /// Changes provider `name` with `edit`, reading and writing it in one
+    /// transaction that holds the row's write lock, so that two edits at
+    /// once (from this server or another) cannot lose each other's
+    /// changes. `Ok(None)` when there is no such provider; an error from
+    /// `edit` leaves the row as it was.
+    pub async fn update_provider<E: From<StoreError>>(
+        &self,
+        name: &str,
+        edit: impl FnOnce(ProviderSpec) -> Result<ProviderSpec, E>,
+    ) -> Result<Option<ProviderSpec>, E> {
+        let mut tx = self.pool.begin().await.map_err(StoreError::from)?;
+        let select = match self.backend {
+            Backend::Postgres => "SELECT spec FROM providers WHERE name = $1 FOR UPDATE",
+            Backend::Sqlite => {
+                // SQLite locks the whole database, on the first write.
+                sqlx::query("UPDATE providers SET position = position WHERE 1 = 0")
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(StoreError::from)?;
+                "SELECT spec FROM providers WHERE name = $1"
+            }
+        };
+        let row = sqlx::query(select).bind(name).fetch_optional(&mut *tx).await.map_err(StoreError::from)?;
+        let Some(row) = row else { return Ok(None) };
+        let current = from_json("providers.spec", &row.try_get::<String, _>("spec").map_err(StoreError::from)?)?;
+        let updated = edit(current)?;
+        sqlx::query("UPDATE providers SET spec = $2, updated_at = $3 WHERE name = $1")
+            .bind(name)
+            .bind(to_json(&updated))
+            .bind(now_ms())
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::from)?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(Some(updated))
     }
 
     /// Removes one provider; returns whether it existed.

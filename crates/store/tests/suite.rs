@@ -196,6 +196,44 @@ async fn registry_suite(store: &Store) {
     assert_eq!((sync.updated, sync.removed), (vec!["b".to_string()], vec!["a".to_string()]));
     assert_eq!(names(store.providers().await.unwrap()), pairs(&[("b", "Bologna CNAF"), ("c", "Padova")]));
 
+    // Edits at once each read and write the provider in one transaction:
+    // none is lost.
+    let edits = (0..16).map(|i| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            store
+                .update_provider("c", |mut spec| {
+                    let start = chrono::DateTime::from_timestamp(1_800_000_000 + i * 3600, 0).unwrap();
+                    let end = start + chrono::Duration::minutes(30);
+                    spec.maintenance.push(nuvola_types::MaintenanceWindow { start, end, reason: format!("w{i}") });
+                    Ok::<_, nuvola_store::StoreError>(spec)
+                })
+                .await
+                .unwrap()
+                .unwrap()
+        })
+    });
+    for edit in edits.collect::<Vec<_>>() {
+        edit.await.unwrap();
+    }
+    let c = store.providers().await.unwrap().into_iter().find(|p| p.name == "c").unwrap();
+    let mut reasons: Vec<String> = c.maintenance.iter().map(|w| w.reason.clone()).collect();
+    reasons.sort();
+    reasons.dedup();
+    assert_eq!(reasons.len(), 16, "an edit was lost: {reasons:?}");
+    // An edit that fails changes nothing; an unknown provider is None.
+    let refused = store
+        .update_provider("c", |mut spec| {
+            spec.maintenance.clear();
+            Err::<nuvola_types::ProviderSpec, _>(nuvola_store::StoreError::BadSchema("refused".into()))
+        })
+        .await;
+    assert!(refused.is_err());
+    let kept = store.providers().await.unwrap().into_iter().find(|p| p.name == "c").unwrap();
+    assert_eq!(kept.maintenance.len(), 16);
+    let unknown = store.update_provider("nowhere", Ok::<_, nuvola_store::StoreError>).await.unwrap();
+    assert!(unknown.is_none());
+
     assert!(store.delete_provider("c").await.unwrap());
     assert!(!store.delete_provider("c").await.unwrap());
     store.replace_providers(&[provider("x", "X"), provider("y", "Y")]).await.unwrap();

@@ -144,7 +144,8 @@ async fn providers(State(state): State<WebState>, viewer: Viewer) -> Result<Mark
                             " "
                             form method="post" action={"/admin/providers/" (p.name) "/maintenance/remove"} class="inline" {
                                 (viewer.csrf_field())
-                                input type="hidden" name="index" value=(i);
+                                input type="hidden" name="start" value=(w.start.to_rfc3339());
+                                input type="hidden" name="end" value=(w.end.to_rfc3339());
                                 button type="submit" class="secondary" aria-label={"Remove maintenance window " (i + 1) " of " (p.name)} { "Remove" }
                             }
                         }
@@ -198,59 +199,29 @@ async fn add_maintenance(
     Path(name): Path<String>,
     post: Post<MaintenanceForm>,
 ) -> Result<Response, PageError> {
-    let caller = post.viewer.caller();
-    state.app.require_admin(&caller)?;
     let start = parse_local(&post.form.start, "start")?;
     let end = parse_local(&post.form.end, "end")?;
-    if end <= start {
-        return Err(Error::invalid("a maintenance window must end after it starts").into());
-    }
-    let reason = post.form.reason.trim().to_string();
-    edit_maintenance(&state, &caller, &name, |windows| {
-        windows.push(MaintenanceWindow { start, end, reason });
-        Ok(())
-    })
-    .await?;
-    state.app.audit(&caller, "provider.maintenance", &name, json!({"start": start, "end": end})).await;
+    let window = MaintenanceWindow { start, end, reason: post.form.reason.trim().to_string() };
+    state.app.add_maintenance(&post.viewer.caller(), &name, window).await?;
     Ok(Redirect::to("/admin/providers").into_response())
 }
 
-/// Changes a provider's maintenance windows with `edit` and saves them.
-async fn edit_maintenance(
-    state: &WebState,
-    caller: &nuvola_types::Principal,
-    name: &str,
-    edit: impl FnOnce(&mut Vec<MaintenanceWindow>) -> Result<(), Error>,
-) -> Result<(), Error> {
-    let spec = state.app.federation().provider(name).ok_or_else(|| Error::not_found(format!("no provider {name}")))?;
-    let mut windows = spec.maintenance;
-    edit(&mut windows)?;
-    state.app.patch_provider(caller, name, &json!({ "maintenance": windows })).await?;
-    Ok(())
-}
-
+/// Which maintenance window to remove: its start and end, as shown.
 #[derive(Debug, Deserialize)]
-struct IndexForm {
-    index: usize,
+struct WindowForm {
+    start: String,
+    end: String,
 }
 
 /// `POST /admin/providers/{name}/maintenance/remove`.
 async fn remove_maintenance(
     State(state): State<WebState>,
     Path(name): Path<String>,
-    post: Post<IndexForm>,
+    post: Post<WindowForm>,
 ) -> Result<Response, PageError> {
-    let caller = post.viewer.caller();
-    state.app.require_admin(&caller)?;
-    let index = post.form.index;
-    edit_maintenance(&state, &caller, &name, |windows| {
-        if index >= windows.len() {
-            return Err(Error::conflict("that maintenance window is no longer there; reload the page"));
-        }
-        windows.remove(index);
-        Ok(())
-    })
-    .await?;
+    let start = parse_local(&post.form.start, "start")?;
+    let end = parse_local(&post.form.end, "end")?;
+    state.app.remove_maintenance(&post.viewer.caller(), &name, start, end).await?;
     Ok(Redirect::to("/admin/providers").into_response())
 }
 
