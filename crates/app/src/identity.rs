@@ -162,7 +162,7 @@ impl TokenVerifier for Issuers {
         {
             return embedded.verify(token);
         }
-        match self.external.iter().find(|i| oidc::same_issuer(&i.config().issuer, iss)) {
+        match self.external.iter().find(|i| nuvola_types::oauth::same_issuer(&i.config().issuer, iss)) {
             Some(issuer) => issuer.verify_jwt(&jws).await,
             None => Err(bad(format!("issuer {iss} is not trusted (trusted: {})", self.trusted()))),
         }

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use nuvola_app::identity::oidc::discover;
+use nuvola_types::oauth::{Grant, TokenError, TokenRequest, Tokens, token_answer};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -117,13 +118,8 @@ pub async fn access_token(http: &reqwest::Client) -> Result<String> {
     let Some(refresh) = token.refresh_token.clone() else {
         bail!("your login has expired and there is no refresh token: run `nuvola login` again");
     };
-    let answer = post_form(
-        http,
-        &token.token_endpoint,
-        &[("grant_type", "refresh_token"), ("refresh_token", &refresh), ("client_id", &token.client_id)],
-    )
-    .await?;
-    let granted: Granted = match answer {
+    let request = TokenRequest::new(&token.client_id, None, Grant::RefreshToken(&refresh));
+    let granted = match token_call(http, &token.token_endpoint, &request).await? {
         Ok(granted) => granted,
         Err(e) => bail!("your login has expired and could not be refreshed ({e}): run `nuvola login` again"),
     };
@@ -144,13 +140,18 @@ pub fn not_logged_in() -> anyhow::Error {
     )
 }
 
-#[derive(Debug, Deserialize)]
-struct Granted {
-    access_token: String,
-    #[serde(default)]
-    refresh_token: Option<String>,
-    #[serde(default)]
-    expires_in: Option<i64>,
+/// Asks the token endpoint; the outer error is transport, the inner the
+/// issuer's refusal.
+async fn token_call(
+    http: &reqwest::Client,
+    endpoint: &str,
+    request: &TokenRequest<'_>,
+) -> Result<Result<Tokens, TokenError>> {
+    let response =
+        http.post(endpoint).form(&request.form()).send().await.with_context(|| format!("cannot reach {endpoint}"))?;
+    let status = response.status().as_u16();
+    let body = response.text().await.with_context(|| format!("cannot read the answer of {endpoint}"))?;
+    Ok(token_answer(status, &body))
 }
 
 /// Posts a form; the outer error is transport, the inner the OAuth error code.
@@ -190,7 +191,7 @@ pub async fn login(args: LoginArgs) -> Result<()> {
                 .identity
                 .issuers
                 .iter()
-                .find(|i| issuer.as_ref().is_none_or(|want| nuvola_app::identity::oidc::same_issuer(want, &i.issuer)))
+                .find(|i| issuer.as_ref().is_none_or(|want| nuvola_types::oauth::same_issuer(want, &i.issuer)))
                 .filter(|i| i.cli_client_id.is_some() || client_id.is_some());
             match known {
                 Some(i) => (i.issuer.clone(), client_id.or_else(|| i.cli_client_id.clone()).expect("checked")),
@@ -207,7 +208,7 @@ pub async fn login(args: LoginArgs) -> Result<()> {
         .device_authorization_endpoint
         .clone()
         .ok_or_else(|| anyhow!("{issuer} does not offer the device authorization flow"))?;
-    let token_endpoint = discovery.token_endpoint.clone().ok_or_else(|| anyhow!("{issuer} names no token endpoint"))?;
+    let token_endpoint = discovery.token_endpoint().map_err(|e| anyhow!(e))?.to_string();
     let mut form = vec![("client_id", client_id.as_str()), ("scope", args.scope.as_str())];
     if let Some(r) = &args.resource {
         form.push(("resource", r));
@@ -224,28 +225,21 @@ pub async fn login(args: LoginArgs) -> Result<()> {
     }
     let mut interval = Duration::from_secs(device.interval.unwrap_or(5).max(1));
     let deadline = std::time::Instant::now() + Duration::from_secs(device.expires_in);
-    let granted: Granted = loop {
+    let granted: Tokens = loop {
         tokio::time::sleep(interval).await;
         if std::time::Instant::now() > deadline {
             bail!("the code expired before the sign-in was completed; run `nuvola login` again");
         }
-        let answer = post_form(
-            &http,
-            &token_endpoint,
-            &[
-                ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
-                ("device_code", &device.device_code),
-                ("client_id", &client_id),
-            ],
-        )
-        .await?;
-        match answer {
+        let request = TokenRequest::new(&client_id, None, Grant::DeviceCode(&device.device_code));
+        match token_call(&http, &token_endpoint, &request).await? {
             Ok(granted) => break granted,
-            Err(e) if e == "authorization_pending" => {}
-            Err(e) if e == "slow_down" => interval += Duration::from_secs(5),
-            Err(e) if e == "access_denied" => bail!("the sign-in was refused"),
-            Err(e) if e == "expired_token" => bail!("the code expired; run `nuvola login` again"),
-            Err(e) => bail!("{issuer} refused the login: {e}"),
+            Err(e) => match e.code() {
+                Some("authorization_pending") => {}
+                Some("slow_down") => interval += Duration::from_secs(5),
+                Some("access_denied") => bail!("the sign-in was refused"),
+                Some("expired_token") => bail!("the code expired; run `nuvola login` again"),
+                _ => bail!("{issuer} refused the login: {e}"),
+            },
         }
     };
     let token = StoredToken {

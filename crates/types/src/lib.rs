@@ -1,6 +1,7 @@
 //! Shared vocabulary of nuvola: deployment states, what a deployment needs
 //! (requirements), what a federation offers (providers, flavors, images,
-//! quotas), the result of placement (a plan), and the one domain error.
+//! quotas), the result of placement (a plan), the one domain error, and
+//! the OAuth 2.0 / OpenID Connect messages exchanged with an issuer.
 //!
 //! Every other crate speaks these types, so this crate depends on nothing
 //! of nuvola's and does no I/O.
@@ -8,6 +9,7 @@
 pub mod deployment;
 pub mod error;
 pub mod federation;
+pub mod oauth;
 pub mod plan;
 pub mod requirements;
 

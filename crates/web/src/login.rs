@@ -22,6 +22,7 @@ use maud::{Markup, html};
 use nuvola_app::IssuerConfig;
 use nuvola_app::identity::oidc::discover;
 use nuvola_store::{WebLogin, now_ms};
+use nuvola_types::oauth::{Grant, TokenRequest, Tokens, token_answer};
 use nuvola_types::{Error, Principal};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -267,11 +268,8 @@ async fn callback(
         .cloned()
         .ok_or_else(|| Error::invalid(format!("issuer {} is no longer trusted: {again}", login.issuer)))?;
     let tokens = exchange(&state, &issuer, &code, &login.verifier).await?;
-    check_nonce(&tokens, &login.nonce, &issuer)?;
-    let access = tokens["access_token"]
-        .as_str()
-        .ok_or_else(|| Error::Unauthenticated(format!("{} returned no access_token", issuer.display_name())))?;
-    let mut principal = state.app.authenticate(Some(access)).await.map_err(|e| {
+    check_nonce(tokens.id_token.as_deref(), &login.nonce, &issuer)?;
+    let mut principal = state.app.authenticate(Some(&tokens.access_token)).await.map_err(|e| {
         Error::Unauthenticated(format!(
             "{} signed you in, but its access token is not accepted: {e}",
             issuer.display_name()
@@ -282,48 +280,35 @@ async fn callback(
 }
 
 /// Trades the code (and the PKCE verifier) for tokens.
-async fn exchange(state: &WebState, issuer: &IssuerConfig, code: &str, verifier: &str) -> Result<Value, Error> {
+async fn exchange(state: &WebState, issuer: &IssuerConfig, code: &str, verifier: &str) -> Result<Tokens, Error> {
     let discovery = discover(&state.http, &issuer.issuer)
         .await
         .map_err(|e| Error::Internal(format!("cannot reach the identity provider {}: {e}", issuer.display_name())))?;
-    let endpoint = discovery
-        .token_endpoint
-        .ok_or_else(|| Error::Internal(format!("{} publishes no token_endpoint", issuer.issuer)))?;
-    let client_id = issuer.web_client_id.clone().unwrap_or_default();
+    let endpoint = discovery.token_endpoint().map_err(Error::Internal)?;
     let redirect = redirect_uri(state);
-    let mut form = vec![
-        ("grant_type", "authorization_code"),
-        ("code", code),
-        ("redirect_uri", redirect.as_str()),
-        ("code_verifier", verifier),
-    ];
-    let mut request = state.http.post(&endpoint);
-    match &issuer.web_client_secret {
-        Some(secret) => request = request.basic_auth(&client_id, Some(secret)),
-        None => form.push(("client_id", client_id.as_str())),
+    let grant = Grant::AuthorizationCode { code, redirect_uri: &redirect, verifier };
+    let client_id = issuer.web_client_id.as_deref().unwrap_or_default();
+    let request = TokenRequest::new(client_id, issuer.web_client_secret.as_deref(), grant);
+    let mut post = state.http.post(endpoint).form(&request.form());
+    if let Some((id, secret)) = request.basic_auth() {
+        post = post.basic_auth(id, Some(secret));
     }
-    let reply = request
-        .form(&form)
+    let reply = post
         .send()
         .await
         .map_err(|e| Error::Internal(format!("the token endpoint of {} failed: {e}", issuer.display_name())))?;
-    let status = reply.status();
-    let body: Value = reply.json().await.unwrap_or(Value::Null);
-    if !status.is_success() {
-        let why = body["error_description"].as_str().or(body["error"].as_str()).unwrap_or("no reason given");
-        return Err(Error::Unauthenticated(format!(
-            "{} refused the sign-in code (HTTP {status}: {why}): sign in again",
-            issuer.display_name()
-        )));
-    }
-    Ok(body)
+    let status = reply.status().as_u16();
+    let body = reply.text().await.unwrap_or_default();
+    token_answer(status, &body).map_err(|e| {
+        Error::Unauthenticated(format!("{} refused the sign-in code ({e}): sign in again", issuer.display_name()))
+    })
 }
 
 /// The ID token (received straight from the token endpoint over the
 /// issuer's TLS) must carry the nonce this login sent.
-fn check_nonce(tokens: &Value, nonce: &str, issuer: &IssuerConfig) -> Result<(), Error> {
+fn check_nonce(id_token: Option<&str>, nonce: &str, issuer: &IssuerConfig) -> Result<(), Error> {
     let asked_openid = issuer.web_scope.split_whitespace().any(|s| s == "openid");
-    let Some(id_token) = tokens["id_token"].as_str() else {
+    let Some(id_token) = id_token else {
         return if asked_openid {
             Err(Error::Unauthenticated(format!("{} returned no id_token", issuer.display_name())))
         } else {
@@ -339,7 +324,7 @@ fn check_nonce(tokens: &Value, nonce: &str, issuer: &IssuerConfig) -> Result<(),
     if claims["nonce"].as_str() != Some(nonce) {
         return Err(Error::Unauthenticated("the id_token does not carry this sign-in's nonce: sign in again".into()));
     }
-    if !nuvola_app::identity::oidc::same_issuer(claims["iss"].as_str().unwrap_or(""), &issuer.issuer) {
+    if !nuvola_types::oauth::same_issuer(claims["iss"].as_str().unwrap_or(""), &issuer.issuer) {
         return Err(Error::Unauthenticated(format!("the id_token was not issued by {}", issuer.issuer)));
     }
     Ok(())

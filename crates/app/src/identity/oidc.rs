@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use nuvola_types::oauth::{Discovery, same_issuer};
 use nuvola_types::{Error, Principal, Result};
 use serde::Deserialize;
 use serde_json::Value;
@@ -136,40 +137,19 @@ impl IssuerConfig {
 
     /// The discovery document's URL.
     pub fn discovery_url(&self) -> String {
-        format!("{}/.well-known/openid-configuration", self.issuer.trim_end_matches('/'))
+        Discovery::url(&self.issuer)
     }
-}
-
-/// The parts of the discovery document nuvola reads.
-#[derive(Debug, Clone, Deserialize)]
-pub struct Discovery {
-    pub issuer: String,
-    pub jwks_uri: String,
-    #[serde(default)]
-    pub authorization_endpoint: Option<String>,
-    #[serde(default)]
-    pub token_endpoint: Option<String>,
-    #[serde(default)]
-    pub device_authorization_endpoint: Option<String>,
-    #[serde(default)]
-    pub introspection_endpoint: Option<String>,
-    #[serde(default)]
-    pub revocation_endpoint: Option<String>,
-    #[serde(default)]
-    pub end_session_endpoint: Option<String>,
 }
 
 /// Fetches the discovery document of `issuer` and checks it names itself.
 pub async fn discover(http: &reqwest::Client, issuer: &str) -> Result<Discovery> {
-    let url = format!("{}/.well-known/openid-configuration", issuer.trim_end_matches('/'));
-    let discovery: Discovery = fetch_json(http, &url).await?;
-    if !same_issuer(&discovery.issuer, issuer) {
-        return Err(Error::internal(format!(
-            "the discovery document at {url} names issuer {}, not {issuer}",
-            discovery.issuer
-        )));
+    let url = Discovery::url(issuer);
+    let response = http.get(&url).send().await.map_err(|e| Error::internal(format!("cannot fetch {url}: {e}")))?;
+    if !response.status().is_success() {
+        return Err(Error::internal(format!("{url} answered {}", response.status())));
     }
-    Ok(discovery)
+    let body = response.text().await.map_err(|e| Error::internal(format!("cannot read {url}: {e}")))?;
+    Discovery::parse(issuer, &body).map_err(Error::internal)
 }
 
 async fn fetch_json<T: serde::de::DeserializeOwned>(http: &reqwest::Client, url: &str) -> Result<T> {
@@ -178,11 +158,6 @@ async fn fetch_json<T: serde::de::DeserializeOwned>(http: &reqwest::Client, url:
         return Err(Error::internal(format!("{url} answered {}", response.status())));
     }
     response.json().await.map_err(|e| Error::internal(format!("{url} did not send the expected JSON: {e}")))
-}
-
-/// Issuer URLs compare equal with or without a trailing slash.
-pub fn same_issuer(a: &str, b: &str) -> bool {
-    a.trim_end_matches('/') == b.trim_end_matches('/')
 }
 
 #[derive(Default)]

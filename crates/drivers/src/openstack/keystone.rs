@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
+use nuvola_types::oauth::{Discovery, Grant, TokenRequest, token_answer};
 use reqwest::Method;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -206,52 +207,35 @@ impl Session {
     async fn access_token(&self, oidc: &OidcFederation) -> Result<String, DriverError> {
         let endpoint = self.token_endpoint(oidc).await?;
         let mut refresh = self.refresh_token.lock().await;
-        let mut form: Vec<(&str, &str)> = match refresh.as_deref() {
-            Some(token) => vec![("grant_type", "refresh_token"), ("refresh_token", token)],
-            None => vec![("grant_type", "client_credentials")],
+        let grant = match refresh.as_deref() {
+            Some(token) => Grant::RefreshToken(token),
+            None => Grant::ClientCredentials,
         };
-        for (name, value) in [("scope", &oidc.scope), ("audience", &oidc.audience), ("resource", &oidc.resource)] {
-            if let Some(value) = value {
-                form.push((name, value));
-            }
-        }
-        if oidc.client_secret.is_none() {
-            form.push(("client_id", &oidc.client_id));
-        }
-        let grant = if refresh.is_some() { "refresh token" } else { "client credentials" };
+        let request = TokenRequest::new(&oidc.client_id, oidc.client_secret.as_deref(), grant)
+            .with("scope", oidc.scope.as_deref())
+            .with("audience", oidc.audience.as_deref())
+            .with("resource", oidc.resource.as_deref());
         // A rotated refresh token is spent once used: never replay.
         let replay = if refresh.is_some() { Replay::Unsafe } else { Replay::Safe };
+        let form = request.form();
         let reply = self
             .http
             .send(Method::POST, &endpoint, replay, |r| {
                 let r = r.form(&form).header("Accept", "application/json");
-                match &oidc.client_secret {
-                    Some(secret) => r.basic_auth(&oidc.client_id, Some(secret)),
+                match request.basic_auth() {
+                    Some((id, secret)) => r.basic_auth(id, Some(secret)),
                     None => r,
                 }
             })
             .await?;
-        if !reply.ok() {
-            let v: Value = serde_json::from_str(&reply.body).unwrap_or(Value::Null);
-            let reason = match (v["error"].as_str(), v["error_description"].as_str()) {
-                (Some(e), Some(d)) => format!("{e}: {d}"),
-                (Some(e), None) => e.to_string(),
-                _ => format!("HTTP {}: {}", reply.status, excerpt(&reply.body)),
-            };
-            let text = format!("the issuer {} refused nuvola's {grant} grant: {reason}", oidc.issuer);
-            return Err(if reply.status.is_client_error() {
-                DriverError::Invalid(text)
-            } else {
-                DriverError::Unavailable(text)
-            });
+        let tokens = token_answer(reply.status.as_u16(), &reply.body).map_err(|e| {
+            let text = format!("the issuer {} refused nuvola's {} grant: {e}", oidc.issuer, grant.describe());
+            if e.is_client_error() { DriverError::Invalid(text) } else { DriverError::Unavailable(text) }
+        })?;
+        if let Some(rotated) = tokens.refresh_token {
+            *refresh = Some(rotated);
         }
-        let v: Value = reply.json("the issuer's token answer")?;
-        if let Some(rotated) = v["refresh_token"].as_str() {
-            *refresh = Some(rotated.to_string());
-        }
-        v["access_token"].as_str().map(str::to_string).ok_or_else(|| {
-            DriverError::Unavailable(format!("the issuer {} answered without access_token", oidc.issuer))
-        })
+        Ok(tokens.access_token)
     }
 
     /// The issuer's token endpoint, from its discovery document.
@@ -260,16 +244,13 @@ impl Session {
         if let Some(endpoint) = known.as_ref() {
             return Ok(endpoint.clone());
         }
-        let url = format!("{}/.well-known/openid-configuration", oidc.issuer.trim_end_matches('/'));
+        let url = Discovery::url(&oidc.issuer);
         let reply = self.http.send(Method::GET, &url, Replay::Safe, |r| r.header("Accept", "application/json")).await?;
         if !reply.ok() {
             return Err(DriverError::Unavailable(format!("{url}: HTTP {}: {}", reply.status, excerpt(&reply.body))));
         }
-        let v: Value = reply.json("the issuer's discovery document")?;
-        let endpoint = v["token_endpoint"]
-            .as_str()
-            .ok_or_else(|| DriverError::Unavailable(format!("{url} names no token_endpoint")))?
-            .to_string();
+        let discovery = Discovery::parse(&oidc.issuer, &reply.body).map_err(DriverError::Unavailable)?;
+        let endpoint = discovery.token_endpoint().map_err(DriverError::Unavailable)?.to_string();
         *known = Some(endpoint.clone());
         Ok(endpoint)
     }
