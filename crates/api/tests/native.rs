@@ -167,3 +167,39 @@ async fn native_listings_keep_their_filters_in_page_links() {
     assert!(second["content"].as_array().unwrap().iter().all(|d| d["group"] == "bio"), "{second:#}");
     h.stop().await;
 }
+
+/// A secret input (a password, a token) is kept to deploy with, and every
+/// view of the deployment shows `********` for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secret_inputs_are_never_shown_back() {
+    let h = Harness::start().await;
+    let alice = h.alice();
+    let template = r#"tosca_definitions_version: tosca_simple_yaml_1_0
+topology_template:
+  inputs:
+    db_password: { type: string, description: the database password, required: true }
+    db_name: { type: string, description: the database, default: results }
+  node_templates:
+    vm:
+      type: tosca.nodes.Compute
+      capabilities:
+        host: { properties: { num_cpus: 1, mem_size: 1 GB } }
+"#;
+    let missing = h.post("/api/v1/deployments", &alice, &json!({"template": template})).await.expect(400);
+    assert!(missing.error_message().contains("db_password"), "{}", missing.text());
+    let request = json!({"template": template, "parameters": {"db_password": "hunter2-but-longer"}});
+    let created = h.post("/api/v1/deployments", &alice, &request).await.expect(201);
+    assert!(!created.text().contains("hunter2"), "{}", created.text());
+    let id = created.json()["id"].as_str().unwrap().to_string();
+    h.settle(&id, "CREATE_COMPLETE").await;
+    let shown = h.get(&format!("/api/v1/deployments/{id}"), &alice).await.expect(200);
+    assert_eq!(shown.json()["inputs"], json!({"db_password": "********", "db_name": "results"}));
+    for path in ["/api/v1/deployments?size=10".to_string(), format!("/orchestrator/deployments/{id}")] {
+        let text = h.get(&path, &alice).await.expect(200).text();
+        assert!(!text.contains("hunter2"), "{path}: {text}");
+    }
+    // The store keeps the value deployed with.
+    let kept = h.app.store().deployment(&id).await.unwrap().unwrap();
+    assert_eq!(kept.inputs["db_password"], "hunter2-but-longer");
+    h.stop().await;
+}

@@ -170,7 +170,9 @@ async fn deploy_from_the_form_watch_and_delete() {
     let mut alice = w.sign_in("alice").await;
     let catalogue = w.get(&mut alice, "/?q=jupyter").await.expect(200).text();
     assert!(
-        catalogue.contains("Jupyter with persistent storage") && catalogue.contains("1 of 5 services"),
+        catalogue.contains("Jupyter with persistent storage")
+            && catalogue.contains("Spark cluster with Jupyter")
+            && catalogue.contains("2 of 9 services"),
         "{catalogue}"
     );
 

@@ -12,6 +12,10 @@ const BUILTIN: &[(&str, &str)] = &[
     ("docker-compose.yaml", include_str!("../../../catalogue/docker-compose.yaml")),
     ("jupyter-persistent.yaml", include_str!("../../../catalogue/jupyter-persistent.yaml")),
     ("gpu-vm.yaml", include_str!("../../../catalogue/gpu-vm.yaml")),
+    ("kubernetes.yaml", include_str!("../../../catalogue/kubernetes.yaml")),
+    ("htcondor-cluster.yaml", include_str!("../../../catalogue/htcondor-cluster.yaml")),
+    ("spark-jupyter.yaml", include_str!("../../../catalogue/spark-jupyter.yaml")),
+    ("elasticsearch-kibana.yaml", include_str!("../../../catalogue/elasticsearch-kibana.yaml")),
 ];
 
 /// One service users can deploy.
@@ -28,8 +32,9 @@ pub struct CatalogueEntry {
     /// The TOSCA text.
     #[serde(skip)]
     pub template: String,
-    /// What deploying it with every input at its default asks for (none
-    /// when an input has no default).
+    /// What deploying it with every input at its default asks for (the
+    /// secrets, which have none, do not change what it asks for); none when
+    /// another input has no default.
     #[serde(skip)]
     pub at_defaults: Option<nuvola_types::DeploymentRequirements>,
 }
@@ -78,10 +83,17 @@ fn entry(file: &str, text: &str, template: &ServiceTemplate) -> CatalogueEntry {
         inputs: template.inputs().values().cloned().collect(),
         template: text.to_string(),
         at_defaults: template
-            .resolve_inputs(&serde_json::Map::new())
+            .resolve_inputs(&secrets_chosen(template))
             .ok()
             .and_then(|inputs| template.requirements(&inputs).ok()),
     }
+}
+
+/// A stand-in for every secret input without a default (a password or a
+/// token, which the user chooses), long enough for a minimum length.
+fn secrets_chosen(template: &ServiceTemplate) -> serde_json::Map<String, serde_json::Value> {
+    let secrets = template.inputs().values().filter(|i| i.default.is_none() && nuvola_types::is_secret_input(&i.name));
+    secrets.map(|i| (i.name.clone(), serde_json::Value::String("x".repeat(64)))).collect()
 }
 
 /// A deploy form's parameters checked against a catalogue template.
@@ -151,5 +163,21 @@ impl crate::App {
             Ok(r) => Ok(FormCheck::Valid(r)),
             Err(d) => Ok(FormCheck::Invalid(tie(d))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_entry_says_what_it_uses_at_its_defaults() {
+        let catalogue = Catalogue::builtin(&nuvola_tosca::builtin_resolver()).unwrap();
+        for e in catalogue.entries() {
+            let uses = e.at_defaults.as_ref().unwrap_or_else(|| panic!("{}: nothing at its defaults", e.id));
+            assert!(!uses.nodes.is_empty(), "{}", e.id);
+        }
+        let k8s = catalogue.get("kubernetes").unwrap().at_defaults.as_ref().unwrap();
+        assert_eq!(k8s.nodes.iter().map(|n| n.count).sum::<u32>(), 3, "a control plane and two workers");
     }
 }

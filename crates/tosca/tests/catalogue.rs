@@ -46,13 +46,21 @@ fn every_entry_has_metadata_and_defaults() {
         for input in t.inputs().values() {
             assert!(input.description.is_some(), "{stem}: input {} has no description", input.name);
         }
-        let inputs = t.resolve_inputs(&Map::new()).unwrap_or_else(|e| panic!("{stem}: {e}"));
+        // Every input has a default but secrets, which the user must choose:
+        // no entry ships a default password or token.
+        let mut chosen = Map::new();
+        for input in t.inputs().values().filter(|i| i.default.is_none()) {
+            assert!(nuvola_types::is_secret_input(&input.name), "{stem}: input {} has no default", input.name);
+            assert!(t.resolve_inputs(&Map::new()).is_err(), "{stem}: {} is required", input.name);
+            chosen.insert(input.name.clone(), json!("a-long-enough-secret"));
+        }
+        let inputs = t.resolve_inputs(&chosen).unwrap_or_else(|e| panic!("{stem}: {e}"));
         let req = t.requirements(&inputs).unwrap_or_else(|e| panic!("{stem}: {e}"));
         assert!(!req.nodes.is_empty(), "{stem}");
         assert!(t.output_names().count() > 0, "{stem}");
         n += 1;
     }
-    assert!(n >= 4);
+    assert!(n >= 9, "{n} entries");
 }
 
 #[test]
@@ -152,6 +160,105 @@ fn gpu_vm() {
     assert_eq!(vm.disk_gb, Some(94));
     let e = t.resolve_inputs(&params(json!({"gpu_model": "K80"}))).unwrap_err();
     assert_eq!(e.0[0].code, "E-CONSTRAINT");
+}
+
+/// A cluster entry's node: name, count, vCPUs, network.
+type NodeShape = (String, u32, Option<u32>, NetworkKind);
+
+/// A cluster entry loaded with `chosen` inputs (the rest at their
+/// defaults): the template, its inputs and the shape of its nodes.
+fn cluster(name: &str, chosen: Value) -> (ServiceTemplate, Map<String, Value>, Vec<NodeShape>) {
+    let t = catalogue(name);
+    let inputs = t.resolve_inputs(&params(chosen)).unwrap();
+    let req = t.requirements(&inputs).unwrap();
+    let nodes = req.nodes.iter().map(|n| (n.name.clone(), n.count, n.cpus, n.network)).collect();
+    (t, inputs, nodes)
+}
+
+#[test]
+fn kubernetes() {
+    let token = json!({"admin_token": "0123456789abcdef"});
+    let (t, inputs, nodes) = cluster("kubernetes", token.clone());
+    assert_eq!(
+        nodes,
+        [
+            ("k8s_master_server".to_string(), 1, Some(2), NetworkKind::Public),
+            ("k8s_worker_server".to_string(), 2, Some(4), NetworkKind::Private)
+        ]
+    );
+    let req = t.requirements(&inputs).unwrap();
+    let api = req.nodes[0].ports.iter().find(|p| p.port == 6443).unwrap();
+    assert_eq!(api.remote_cidr, "0.0.0.0/0");
+    // More workers, the API for one network only; a short token is refused.
+    let mut more = params(token);
+    more.insert("workers".into(), json!(5));
+    more.insert("api_allowed_cidr".into(), json!("192.0.2.0/24"));
+    let req = t.requirements(&t.resolve_inputs(&more).unwrap()).unwrap();
+    assert_eq!(req.nodes[1].count, 5);
+    assert_eq!(req.nodes[0].ports.iter().find(|p| p.port == 6443).unwrap().remote_cidr, "192.0.2.0/24");
+    let e = t.resolve_inputs(&params(json!({"admin_token": "short"}))).unwrap_err();
+    assert!(e.to_string().contains("admin_token"), "{e}");
+    let attrs = BTreeMap::from([
+        ("k8s_master_server".to_owned(), vec![instance("192.0.2.7", "10.1.0.2")]),
+        ("k8s_worker_server".to_owned(), vec![instance("", "10.1.0.3"), instance("", "10.1.0.4")]),
+    ]);
+    let out = t.evaluate_outputs(&inputs, &attrs);
+    assert_eq!(out["api_endpoint"], json!("https://192.0.2.7:6443"));
+    assert_eq!(out["worker_ips"], json!(["10.1.0.3", "10.1.0.4"]));
+}
+
+#[test]
+fn htcondor_cluster() {
+    let (t, inputs, nodes) = cluster("htcondor-cluster", json!({}));
+    assert_eq!(
+        nodes,
+        [
+            ("condor_manager_server".to_string(), 1, Some(2), NetworkKind::Public),
+            ("condor_execute_server".to_string(), 2, Some(4), NetworkKind::Private)
+        ]
+    );
+    let req = t.requirements(&inputs).unwrap();
+    let home = &req.nodes[0].volumes[0];
+    assert_eq!((home.size_gb, home.mount_path.as_deref()), (94, Some("/home")));
+    assert_eq!(req.nodes[0].ports.iter().map(|p| p.port).collect::<Vec<_>>(), [22, 9618]);
+    let e = t.resolve_inputs(&params(json!({"slots": "dynamic"}))).unwrap_err();
+    assert_eq!(e.0[0].code, "E-CONSTRAINT");
+    let attrs = BTreeMap::from([("condor_manager_server".to_owned(), vec![instance("192.0.2.9", "10.2.0.2")])]);
+    assert_eq!(t.evaluate_outputs(&inputs, &attrs)["collector"], json!("192.0.2.9:9618"));
+}
+
+#[test]
+fn spark_jupyter() {
+    let (t, inputs, nodes) = cluster("spark-jupyter", json!({"workers": 3}));
+    assert_eq!(
+        nodes,
+        [
+            ("master_server".to_string(), 1, Some(4), NetworkKind::Public),
+            ("worker_server".to_string(), 3, Some(4), NetworkKind::Private)
+        ]
+    );
+    let req = t.requirements(&inputs).unwrap();
+    assert_eq!(req.nodes[0].volumes[0].mount_path.as_deref(), Some("/jupyter"));
+    let attrs = BTreeMap::from([("master_server".to_owned(), vec![instance("192.0.2.5", "10.3.0.2")])]);
+    let out = t.evaluate_outputs(&inputs, &attrs);
+    assert_eq!(out["jupyter_url"], json!("http://192.0.2.5:8000"));
+    assert_eq!(out["spark_master_url"], json!("spark://10.3.0.2:7077"));
+}
+
+#[test]
+fn elasticsearch_kibana() {
+    let secrets = json!({"elastic_password": "correct horse battery", "kibana_password": "staple staple staple"});
+    let (t, inputs, nodes) = cluster("elasticsearch-kibana", secrets);
+    assert_eq!(nodes, [("elastic_server".to_string(), 1, Some(4), NetworkKind::Public)]);
+    let vm = &t.requirements(&inputs).unwrap().nodes[0];
+    assert_eq!(
+        (vm.volumes[0].volume_type.as_deref(), vm.volumes[0].mount_path.as_deref()),
+        (Some("ssd"), Some("/var/lib/elasticsearch"))
+    );
+    let api = vm.ports.iter().find(|p| p.port == 9200).unwrap();
+    assert_eq!(api.remote_cidr, "10.0.0.0/8", "the API is not public by default");
+    let e = t.resolve_inputs(&params(json!({"elastic_password": "short", "kibana_password": "staple staple staple"})));
+    assert!(e.unwrap_err().to_string().contains("elastic_password"));
 }
 
 #[test]

@@ -113,3 +113,29 @@ impl Principal {
         self.manages.iter().any(|g| g == group)
     }
 }
+
+/// Whether an input of this name holds a secret (a password, a token, a
+/// private key): forms do not show it back, and views of a deployment
+/// replace its value with [`REDACTED`].
+pub fn is_secret_input(name: &str) -> bool {
+    let n = name.to_lowercase();
+    ["password", "passwd", "secret", "token", "private_key"].iter().any(|s| n.contains(s))
+}
+
+/// What views show for a secret input's value.
+pub const REDACTED: &str = "********";
+
+#[cfg(test)]
+mod secret_tests {
+    use super::is_secret_input;
+
+    #[test]
+    fn secrets_are_told_by_name() {
+        for name in ["admin_password", "Elastic_Passwd", "admin_token", "client_secret", "ssh_private_key"] {
+            assert!(is_secret_input(name), "{name}");
+        }
+        for name in ["num_cpus", "ssh_public_key", "mem_size", "token_lifetime_hint"] {
+            assert_eq!(is_secret_input(name), name.contains("token"), "{name}");
+        }
+    }
+}

@@ -144,7 +144,11 @@ fn icon(kind: &str) -> Markup {
         "docker" | "containers" => {
             "M4 16h24c-1 6-6 10-13 10S5 22 4 16z M8 11h4v4H8z M13 11h4v4h-4z M18 11h4v4h-4z M13 6h4v4h-4z"
         }
-        "storage" | "volume" => "M6 8c0-3 20-3 20 0v16c0 3-20 3-20 0z M6 8c0 3 20 3 20 0 M6 16c0 3 20 3 20 0",
+        "cluster" => "M12 4h8v7h-8z M3 21h8v7H3z M21 21h8v7h-8z M16 11v5 M7 21v-5h18v5",
+        "search" => "M14 5a8 8 0 1 0 0 16a8 8 0 1 0 0-16z M20 19l8 8 M9 15l3-3 3 2 4-5",
+        "storage" | "volume" | "database" => {
+            "M6 8c0-3 20-3 20 0v16c0 3-20 3-20 0z M6 8c0 3 20 3 20 0 M6 16c0 3 20 3 20 0"
+        }
         _ => "M5 6h22v8H5z M5 18h22v8H5z M9 10h2 M9 22h2",
     };
     html! {
@@ -152,12 +156,6 @@ fn icon(kind: &str) -> Markup {
             path d=(path) fill="none" stroke="currentColor" stroke-width="2" stroke-linejoin="round" {}
         }
     }
-}
-
-/// Inputs whose value must not be shown back.
-fn is_secret(name: &str) -> bool {
-    let n = name.to_lowercase();
-    ["password", "passwd", "secret", "token", "private_key"].iter().any(|s| n.contains(s))
 }
 
 fn is_port_map(input: &InputDef) -> bool {
@@ -310,7 +308,10 @@ pub fn field(input: &InputDef, value: Option<&Value>, errors: &[String]) -> Mark
     let (min, max) = if numeric { (min, max) } else { (None, None) };
     let text = display_value(input, value.or(input.default.as_ref()));
     let described = (!described.is_empty()).then_some(described);
-    let required = input.required && input.default.is_none();
+    // A secret is never shown back: where one is kept already (updating a
+    // deployment), leaving the field blank keeps it.
+    let kept_secret = value.is_some() && nuvola_types::is_secret_input(&input.name);
+    let required = input.required && input.default.is_none() && !kept_secret;
     let widget = if input.type_name == "boolean" {
         let checked = value.or(input.default.as_ref()).and_then(Value::as_bool).unwrap_or(false);
         html! {
@@ -339,7 +340,7 @@ pub fn field(input: &InputDef, value: Option<&Value>, errors: &[String]) -> Mark
                 required[required] placeholder=(hint) { (text) }
             p class="help" { (hint) }
         }
-    } else if is_secret(&input.name) {
+    } else if nuvola_types::is_secret_input(&input.name) {
         html! {
             input id=(id) name=(name) type="password" autocomplete="new-password"
                 aria-describedby=[described.clone()] aria-invalid=[invalid] required[required];
@@ -692,6 +693,5 @@ mod tests {
         let v = serde_json::json!({"http": {"source": 80, "protocol": "tcp", "remote_cidr": "0.0.0.0/0"}});
         assert_eq!(display_value(&ports, Some(&v)), "http = 80/tcp 0.0.0.0/0");
         assert_eq!(label_of("num_cpus"), "Num cpus");
-        assert!(is_secret("admin_password") && !is_secret("num_cpus"));
     }
 }
