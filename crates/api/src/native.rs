@@ -9,7 +9,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, post, put};
-use nuvola_app::CreateDeployment;
+use nuvola_app::{CreateDeployment, UpdateDeployment};
 use nuvola_types::MaintenanceWindow;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -26,7 +26,7 @@ pub fn routes() -> Router<ApiState> {
         .route("/catalogue/{id}", get(catalogue_entry))
         .route("/providers", get(providers))
         .route("/deployments", get(list).post(create))
-        .route("/deployments/{id}", get(show).delete(delete))
+        .route("/deployments/{id}", get(show).patch(update).delete(delete))
         .route("/deployments/{id}/log", get(log))
         .route("/plan", get(plan_query).post(plan_body))
         .route("/admin/federation", get(export_federation).put(import_federation))
@@ -142,6 +142,36 @@ async fn show(
 ) -> Result<Json<Value>, ApiError> {
     let details = state.app.deployment_details(&caller, &id).await?;
     Ok(Json(native_deployment(&details, &state.public_url)))
+}
+
+/// `PATCH /api/v1/deployments/{id}`: new parameters (merged over the
+/// current ones) or a new template; the deployment stays on its provider.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct NativeUpdateRequest {
+    #[serde(default)]
+    pub parameters: Map<String, Value>,
+    pub template: Option<String>,
+    pub timeout_mins: Option<i64>,
+    pub provider_timeout_mins: Option<i64>,
+}
+
+async fn update(
+    State(state): State<ApiState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+    Body(body): Body<NativeUpdateRequest>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let request = UpdateDeployment {
+        template: body.template,
+        parameters: body.parameters,
+        timeout_mins: body.timeout_mins,
+        provider_timeout_mins: body.provider_timeout_mins,
+        ..Default::default()
+    };
+    state.app.update_deployment(&caller, &id, request).await?;
+    let details = state.app.deployment_details(&caller, &id).await?;
+    Ok((StatusCode::ACCEPTED, Json(native_deployment(&details, &state.public_url))))
 }
 
 async fn delete(

@@ -81,6 +81,13 @@ pub const ROUTES: &[Route] = &[
     ),
     route("get", "/api/v1/deployments", "List deployments with plans and attempts", None, 200),
     route("get", "/api/v1/deployments/{id}", "Show a deployment with its plan and attempts", None, 200),
+    route(
+        "patch",
+        "/api/v1/deployments/{id}",
+        "Update a deployment: parameters merged over the current ones, or a new template",
+        Some("NativeUpdateRequest"),
+        202,
+    ),
     route("delete", "/api/v1/deployments/{id}", "Delete a deployment", None, 202),
     route("get", "/api/v1/deployments/{id}/log", "The deployment's log (JSON)", None, 200),
     route("get", "/api/v1/plan", "Plan a catalogue service (catalogueId, userGroup, param.NAME=VALUE)", None, 200),
@@ -244,6 +251,15 @@ pub fn document(base: &str) -> Value {
                         "description": {"type": "string"},
                         "provider": {"type": "string"},
                     })),
+                },
+                "NativeUpdateRequest": {
+                    "type": "object", "additionalProperties": false,
+                    "properties": {
+                        "parameters": {"type": "object"},
+                        "template": {"type": "string"},
+                        "timeoutMins": {"type": "integer"},
+                        "providerTimeoutMins": {"type": "integer"},
+                    },
                 },
                 "PlanRequest": {
                     "type": "object", "additionalProperties": false,

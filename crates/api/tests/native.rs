@@ -203,3 +203,37 @@ topology_template:
     assert_eq!(kept.inputs["db_password"], "hunter2-but-longer");
     h.stop().await;
 }
+
+/// `PATCH /api/v1/deployments/{id}`: parameters merged over the current
+/// ones; the deployment stays on its provider and scales there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deployment_is_updated_in_place() {
+    let h = Harness::start().await;
+    let alice = h.alice();
+    let created = h.post("/api/v1/deployments", &alice, &json!({"template": SCALABLE_TEMPLATE})).await.expect(201);
+    let id = created.json()["id"].as_str().unwrap().to_string();
+    h.settle(&id, "CREATE_COMPLETE").await;
+    let path = format!("/api/v1/deployments/{id}");
+    let patch = |body: serde_json::Value| {
+        let (h, path, alice) = (&h, &path, &alice);
+        async move { h.call(axum::http::Method::PATCH, path, Some(alice), Some(&body)).await }
+    };
+
+    let unknown = patch(json!({"parameters": {"count": 2}, "userGroup": "bio"})).await.expect(400);
+    assert!(unknown.error_message().contains("userGroup"), "{}", unknown.text());
+    let accepted = patch(json!({"parameters": {"count": 2}})).await.expect(202).json();
+    assert_eq!(accepted["status"], "UPDATE_IN_PROGRESS");
+    h.settle(&id, "UPDATE_COMPLETE").await;
+    let shown = h.get(&path, &alice).await.expect(200).json();
+    assert_eq!(shown["inputs"]["count"], 2);
+    assert_eq!(shown["outputs"]["private_ips"].as_array().map(Vec::len), Some(2), "{shown:#}");
+    let held = h.held_for(&id).await;
+    assert_eq!(held.values().flatten().filter(|r| r["kind"] == "server").count(), 2, "{held:#?}");
+
+    // Someone else's deployment is not found; a bad value is refused.
+    let bob = h.token("bob", &["physics"], false);
+    h.call(axum::http::Method::PATCH, &path, Some(&bob), Some(&json!({"parameters": {"count": 1}}))).await.expect(404);
+    let bad = patch(json!({"parameters": {"count": "many"}})).await.expect(400);
+    assert!(bad.error_message().contains("count"), "{}", bad.text());
+    h.stop().await;
+}

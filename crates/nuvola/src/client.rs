@@ -153,6 +153,50 @@ pub async fn deploy(client: &Client, args: DeployArgs) -> Result<bool> {
     Ok(done["status"].as_str().is_some_and(|s| s.ends_with("_COMPLETE")))
 }
 
+/// Options of `nuvola update`.
+#[derive(clap::Args)]
+pub struct UpdateArgs {
+    pub id: String,
+    /// Template input to change, KEY=VALUE; repeatable (the others keep
+    /// their values).
+    #[arg(long = "param", short = 'p')]
+    pub params: Vec<String>,
+    /// A new TOSCA template for the deployment.
+    #[arg(long)]
+    pub template: Option<std::path::PathBuf>,
+    /// Follow progress until done; exit non-zero if it fails.
+    #[arg(long)]
+    pub wait: bool,
+    #[arg(long, value_enum, default_value = "text")]
+    pub output: crate::Output,
+}
+
+/// `nuvola update`: returns whether the update (when waited for)
+/// succeeded.
+pub async fn update(client: &Client, args: UpdateArgs) -> Result<bool> {
+    let json_out = args.output == crate::Output::Json;
+    if args.params.is_empty() && args.template.is_none() {
+        bail!("nothing to update: give --param KEY=VALUE or --template FILE");
+    }
+    let mut body = json!({ "parameters": parse_params(&args.params)? });
+    if let Some(path) = &args.template {
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+        body["template"] = Value::String(text);
+    }
+    let id = &args.id;
+    let accepted = client.send(reqwest::Method::PATCH, &format!("/api/v1/deployments/{id}"), Some(&body)).await?;
+    if !args.wait {
+        print_deployment(&accepted, json_out);
+        return Ok(true);
+    }
+    if !json_out {
+        println!("deployment {id}: update submitted");
+    }
+    let done = wait_for(client, id, json_out).await?;
+    print_deployment(&done, json_out);
+    Ok(done["status"] == "UPDATE_COMPLETE")
+}
+
 /// `nuvola delete`.
 pub async fn delete(client: &Client, id: &str, wait: bool, json_out: bool) -> Result<bool> {
     client.delete(&format!("/api/v1/deployments/{id}")).await?;

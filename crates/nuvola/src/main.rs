@@ -74,6 +74,9 @@ enum Command {
     Whoami,
     /// Deploy a catalogue service (by id) or a TOSCA file.
     Deploy(client::DeployArgs),
+    /// Change a deployment's inputs (e.g. its number of workers) or its
+    /// template; it stays on its provider.
+    Update(client::UpdateArgs),
     /// List your deployments (all of them, for an admin).
     List {
         #[arg(long, default_value_t = 50)]
@@ -253,6 +256,7 @@ async fn run(cli: Cli) -> Result<bool> {
             Ok(true)
         }
         Command::Deploy(args) => client::deploy(&Client::from_env()?, args).await,
+        Command::Update(args) => client::update(&Client::from_env()?, args).await,
         Command::Plan(args) => plan::run(args).await,
         Command::Federation { what } => {
             client::registry(&Client::from_env()?, what).await?;

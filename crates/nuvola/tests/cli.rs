@@ -65,6 +65,17 @@ fn a_new_user_deploys_fails_over_and_deletes_with_the_cli() {
     let shown = cli_ok(cwd, &as_alice, &["show", &id]);
     assert!(shown.contains("outputs:"), "{shown}");
 
+    // An update changes an input in place (the site's own random failures
+    // turned off, so that only the update is under test).
+    let provider = deployment["provider"].as_str().unwrap();
+    cli_ok(cwd, &as_admin, &["sim", "set", provider, "failure_probability=0"]);
+    let updated = cli_ok(cwd, &as_alice, &["update", &id, "--param", "num_cpus=4", "--wait", "--output", "json"]);
+    let updated: Value = serde_json::from_str(&updated).unwrap();
+    assert_eq!((updated["status"].as_str(), updated["provider"].as_str()), (Some("UPDATE_COMPLETE"), Some(provider)));
+    assert_eq!(updated["inputs"]["num_cpus"], 4, "{updated:#}");
+    let nothing = cli(cwd, &as_alice, &["update", &id]);
+    assert!(String::from_utf8_lossy(&nothing.stderr).contains("nothing to update"), "{nothing:?}");
+
     // Another user does not see it.
     let bob = cli_ok(cwd, &[], &["token", "issue", "--user", "bob", "--group", "physics"]).trim().to_string();
     let as_bob = [("NUVOLA_URL", server.url.as_str()), ("NUVOLA_TOKEN", bob.as_str())];
