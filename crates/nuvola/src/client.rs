@@ -320,8 +320,8 @@ pub enum RegistryCommand {
     /// or that ended (orphans); with `--clean`, have the providers delete
     /// them.
     Orphans {
-        /// Delete the orphans found now (all, or those `--provider` and
-        /// `--attempt` select).
+        /// Delete the orphans found now: those `--provider` and
+        /// `--attempt` select, or `--all`.
         #[arg(long)]
         clean: bool,
         /// With `--clean`: only this provider's orphans.
@@ -330,6 +330,9 @@ pub enum RegistryCommand {
         /// With `--clean`: only this attempt's resources.
         #[arg(long, requires = "clean")]
         attempt: Option<String>,
+        /// With `--clean`: every orphan found, on every provider.
+        #[arg(long, requires = "clean", conflicts_with_all = ["provider", "attempt"])]
+        all: bool,
         #[arg(long, value_enum, default_value = "text")]
         output: crate::Output,
     },
@@ -375,7 +378,10 @@ pub async fn registry(client: &Client, command: RegistryCommand) -> Result<()> {
         RegistryCommand::EndMaintenance { provider } => patch(&provider, json!({ "maintenance": [] })),
         RegistryCommand::Disable { provider } => patch(&provider, json!({ "enabled": false })),
         RegistryCommand::Enable { provider } => patch(&provider, json!({ "enabled": true })),
-        RegistryCommand::Orphans { clean, provider, attempt, output } => {
+        RegistryCommand::Orphans { clean, provider, attempt, all, output } => {
+            if clean && provider.is_none() && attempt.is_none() && !all {
+                bail!("say which orphans to delete: --provider NAME, --attempt ID, or --all");
+            }
             let report = if clean {
                 let filter = json!({ "provider": provider, "attemptId": attempt });
                 client.post("/api/v1/admin/orphans/clean", &filter).await?

@@ -129,6 +129,14 @@ fn a_new_user_deploys_fails_over_and_deletes_with_the_cli() {
     assert!(!inverted.status.success());
     assert!(String::from_utf8_lossy(&inverted.stderr).contains("must end after it starts"), "{inverted:?}");
 
+    // Deleting orphans says which: a bare --clean is refused.
+    let bare = cli(cwd, &as_admin, &["federation", "orphans", "--clean"]);
+    assert!(!bare.status.success());
+    assert!(String::from_utf8_lossy(&bare.stderr).contains("--all"), "{bare:?}");
+    let all = cli_ok(cwd, &as_admin, &["federation", "orphans", "--clean", "--all", "--output", "json"]);
+    let report: Value = serde_json::from_str(&all).unwrap();
+    assert!(report["providers"].as_array().is_some_and(|p| !p.is_empty()), "{report:#}");
+
     assert!(server.terminate().success(), "SIGTERM stops the server cleanly");
 }
 
