@@ -197,6 +197,7 @@ async fn access_table() {
         // a running deployment is 409, an update with timeoutMins 0 is 400).
         row(M::PATCH, d.clone(), Some(json!({"status": "DELETE_FAILED"})), [401, 409, 404, 409, 404, 409]),
         row(M::PUT, d.clone(), Some(json!({"timeoutMins": 0})), [401, 400, 404, 400, 404, 400]),
+        row(M::PATCH, n.clone(), Some(json!({"timeoutMins": 0})), [401, 400, 404, 400, 404, 400]),
         // Group settings: members read, managers and admins change.
         row(M::GET, "/api/v1/groups/physics/settings", None, [401, 200, 200, 200, 403, 200]),
         row(
@@ -261,7 +262,8 @@ fn deployment_routes(id: &str) -> Vec<(Method, String, Option<Value>)> {
         .filter(|r| r.path.contains("/deployments/{id}"))
         .map(|r| {
             let body = match (r.method, r.body) {
-                ("patch", _) => Some(json!({"status": "DELETE_FAILED"})),
+                ("patch", _) if r.path.starts_with("/orchestrator") => Some(json!({"status": "DELETE_FAILED"})),
+                ("patch", _) => Some(json!({"parameters": {"num_cpus": 1}})),
                 (_, Some(_)) => Some(json!({})),
                 _ => None,
             };
