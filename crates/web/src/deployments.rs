@@ -152,6 +152,18 @@ fn output_value(id: &str, name: &str, value: &Value) -> Markup {
             }
         };
     }
+    // A list of plain values (a cluster's node addresses) reads as a list.
+    if let Value::Array(items) = value
+        && !items.is_empty()
+        && items.iter().all(|v| !v.is_array() && !v.is_object())
+    {
+        return html! { ul class="plain" { @for item in items { li { (plain_output(item)) } } } };
+    }
+    plain_output(value)
+}
+
+/// One output value: a link when it is an address, else code.
+fn plain_output(value: &Value) -> Markup {
     let text = match value {
         Value::String(s) => s.clone(),
         other => other.to_string(),
@@ -382,4 +394,21 @@ async fn update(
     }
     state.app.update_deployment(&caller, &id, UpdateDeployment { parameters, ..Default::default() }).await?;
     Ok(Redirect::to(&format!("/deployments/{id}")).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outputs_read_as_links_lists_or_code() {
+        let ips = output_value("d", "worker_ips", &serde_json::json!(["10.0.0.3", "10.0.0.4"])).into_string();
+        assert_eq!(ips, r#"<ul class="plain"><li><code>10.0.0.3</code></li><li><code>10.0.0.4</code></li></ul>"#);
+        let url = output_value("d", "jupyter_url", &serde_json::json!("http://192.0.2.5:8000")).into_string();
+        assert!(url.starts_with(r#"<a href="http://192.0.2.5:8000""#), "{url}");
+        let nested = output_value("d", "map", &serde_json::json!([{"a": 1}])).into_string();
+        assert_eq!(nested, "<code>[{&quot;a&quot;:1}]</code>", "escaped JSON");
+        let secret = output_value("d", "admin_token", &serde_json::json!("s3cret")).into_string();
+        assert!(!secret.contains("s3cret") && secret.contains("Reveal admin_token"), "{secret}");
+    }
 }
