@@ -111,6 +111,38 @@ test('a new user signs in, deploys Jupyter, opens it and deletes it', async () =
   await ctx.close();
 });
 
+test('a Kubernetes cluster: its admin token is a password, checked, and never shown back', async () => {
+  const ctx = await context(browser);
+  const page = await ctx.newPage();
+  page.on('dialog', (dialog) => dialog.accept());
+  await open(page, '/deploy/kubernetes');
+  const token = page.locator('#in-admin_token');
+  assert.equal(await token.getAttribute('type'), 'password');
+  assert.equal(await token.evaluate((el) => el.required), true);
+  await checkAccessibility(page, 'deploy-kubernetes');
+
+  // Too short: the server says which input and why, and keeps the others.
+  await page.getByLabel('Workers').fill('3');
+  await token.fill('short');
+  await page.getByRole('button', { name: 'Deploy', exact: true }).click();
+  await page.locator('#in-admin_token[aria-invalid="true"]').waitFor();
+  assert.equal(await page.getByLabel('Workers').inputValue(), '3');
+  assert.equal(await token.inputValue(), '', 'a secret is not written back into the page');
+
+  const secret = 'e2e-token-0123456789abcdef';
+  await token.fill(secret);
+  await page.getByRole('button', { name: 'Deploy', exact: true }).click();
+  await page.waitForURL(/\/deployments\/[0-9a-f-]{36}$/);
+  await waitForStatus(page, 'CREATE_COMPLETE');
+  assert.equal(await page.locator('ul.plain li').count(), 3, 'one private address per worker, as a list');
+  assert.ok(!(await page.content()).includes(secret), 'the token is nowhere in the page');
+  await checkAccessibility(page, 'deployment-kubernetes');
+  await screenshot(page, 'deployment-kubernetes');
+  await page.getByRole('button', { name: 'Delete' }).click();
+  await waitForStatus(page, 'DELETE_COMPLETE');
+  await ctx.close();
+});
+
 test('sign-in through the real OIDC provider (authorization code + PKCE)', { skip: !process.env.NUVOLA_E2E_OIDC }, async () => {
   const ctx = await context(browser, { anonymous: true });
   const page = await ctx.newPage();

@@ -553,13 +553,7 @@ impl OpenStackDriver {
         let pattern = format!("^{}", regex_escape(&prefix(attempt)));
         let encoded = url::form_urlencoded::byte_serialize(pattern.as_bytes()).collect::<String>();
         let v = self.get("compute", &format!("/servers/detail?name={encoded}")).await?;
-        Ok(v["servers"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|s| s["metadata"]["nuvola_attempt"] == attempt)
-            .cloned()
-            .collect())
+        Ok(matching(&v["servers"], |s| s["metadata"]["nuvola_attempt"] == attempt))
     }
 
     /// The attempt's volumes (by metadata).
@@ -567,13 +561,7 @@ impl OpenStackDriver {
         let filter = json!({"nuvola_attempt": attempt}).to_string();
         let encoded = url::form_urlencoded::byte_serialize(filter.as_bytes()).collect::<String>();
         let v = self.get("volumev3", &format!("/volumes/detail?metadata={encoded}")).await?;
-        Ok(v["volumes"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|s| s["metadata"]["nuvola_attempt"] == attempt)
-            .cloned()
-            .collect())
+        Ok(matching(&v["volumes"], |s| s["metadata"]["nuvola_attempt"] == attempt))
     }
 
     /// The attempt's Neutron objects (by description), in this project
@@ -586,13 +574,7 @@ impl OpenStackDriver {
             path.push_str(&format!("&project_id={project}"));
         }
         let v = self.get("network", &path).await?;
-        Ok(v[collection_key(what)]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|x| x["description"] == d.as_str())
-            .cloned()
-            .collect())
+        Ok(matching(&v[collection_key(what)], |x| x["description"] == d.as_str()))
     }
 
     async fn ensure_security_group(
@@ -618,6 +600,12 @@ impl OpenStackDriver {
         }
         Ok(id)
     }
+}
+
+/// The items of an API listing that `keep` accepts (the APIs filter
+/// loosely: by name prefix, by any metadata, by substring).
+fn matching(list: &Value, keep: impl Fn(&Value) -> bool) -> Vec<Value> {
+    list.as_array().into_iter().flatten().filter(|x| keep(x)).cloned().collect()
 }
 
 /// The key of a Neutron collection in its JSON (`security-groups` is

@@ -34,18 +34,21 @@ async fn wait_gone(driver: &ImDriver, attempt: &str) {
     gone(driver, attempt, Duration::from_millis(200), Duration::from_secs(60)).await
 }
 
-/// Infrastructures IM holds for the driver's user, read straight from IM.
-async fn infras(driver: &ImDriver) -> Vec<String> {
-    let body: serde_json::Value = reqwest::Client::new()
-        .get(format!("{}/infrastructures", driver.base_url()))
+/// IM's JSON answer at `url`, asked with the driver's credentials.
+async fn from_im(driver: &ImDriver, url: &str) -> serde_json::Value {
+    let reply = reqwest::Client::new()
+        .get(url)
         .header("Authorization", driver.auth_header())
         .header("Accept", "application/json")
         .send()
         .await
-        .unwrap()
-        .json()
-        .await
         .unwrap();
+    reply.json().await.unwrap()
+}
+
+/// Infrastructures IM holds for the driver's user, read straight from IM.
+async fn infras(driver: &ImDriver) -> Vec<String> {
+    let body = from_im(driver, &format!("{}/infrastructures", driver.base_url())).await;
     body["uri-list"].as_array().unwrap().iter().map(|u| u["uri"].as_str().unwrap().to_string()).collect()
 }
 
@@ -81,16 +84,7 @@ async fn creates_polls_and_deletes_an_infrastructure() {
     assert_eq!(vm[0].private_address, "10.0.0.1", "the Dummy connector's address");
 
     // The input reached IM as the input's default.
-    let tosca: serde_json::Value = reqwest::Client::new()
-        .get(format!("{}/{}", infras(&driver).await[0], "tosca"))
-        .header("Authorization", driver.auth_header())
-        .header("Accept", "application/json")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let tosca = from_im(&driver, &format!("{}/tosca", infras(&driver).await[0])).await;
     let tosca = tosca["tosca"].as_str().unwrap();
     assert!(tosca.contains("default: 2"), "{tosca}");
     assert!(tosca.contains(&attempt), "{tosca}");
