@@ -251,12 +251,23 @@ pub fn print_deployment(d: &Value, json_out: bool) {
     println!("group:     {}", d["group"].as_str().unwrap_or("-"));
     println!("provider:  {}", d["provider"].as_str().unwrap_or("-"));
     println!("created:   {}", d["createdAt"].as_str().unwrap_or("-"));
+    if let Some(inputs) = d["inputs"].as_object().filter(|i| !i.is_empty()) {
+        println!("inputs:");
+        for (k, v) in inputs {
+            println!("  {k}: {}", text_of(v));
+        }
+    }
     if let Some(outputs) = d["outputs"].as_object().filter(|o| !o.is_empty()) {
         println!("outputs:");
         for (k, v) in outputs {
-            println!("  {k}: {}", if let Value::String(s) = v { s.clone() } else { v.to_string() });
+            println!("  {k}: {}", text_of(v));
         }
     }
+}
+
+/// A value as a person reads it: strings without their quotes.
+fn text_of(v: &Value) -> String {
+    if let Value::String(s) = v { s.clone() } else { v.to_string() }
 }
 
 /// `nuvola list`.

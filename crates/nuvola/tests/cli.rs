@@ -63,7 +63,7 @@ fn a_new_user_deploys_fails_over_and_deletes_with_the_cli() {
     let listed = cli_ok(cwd, &as_alice, &["list"]);
     assert!(listed.contains(&id) && listed.contains("CREATE_COMPLETE"), "{listed}");
     let shown = cli_ok(cwd, &as_alice, &["show", &id]);
-    assert!(shown.contains("outputs:"), "{shown}");
+    assert!(shown.contains("outputs:") && shown.contains("  volume_size: 30 GiB"), "{shown}");
 
     // An update changes an input in place (the site's own random failures
     // turned off, so that only the update is under test).
