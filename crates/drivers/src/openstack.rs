@@ -29,6 +29,10 @@
 //! until the attempt holds nothing.
 
 pub mod keystone;
+mod network;
+mod settings;
+
+pub use settings::{OidcFederation, OpenStackSettings};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -37,200 +41,19 @@ use async_trait::async_trait;
 use base64::Engine;
 use nuvola_types::{NetworkKind, ProviderSpec};
 use reqwest::{Method, StatusCode};
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use self::keystone::Session;
 use crate::cloud_init::{self, NodeIdentity};
-use crate::http::{CallPolicy, Http, Replay, Reply, excerpt};
+use crate::http::{Http, Replay, Reply, excerpt};
 use crate::{
-    AttemptState, ConsoleLog, DeleteState, Driver, DriverError, InstanceAttributes, NodeProvision, ProjectQuota,
-    ProvisionRequest, Resource, ResourceKind,
+    AttemptState, ConsoleLog, DeleteState, Driver, DriverError, InstanceAttributes, ProjectQuota, ProvisionRequest,
+    Resource, ResourceKind,
 };
 
 /// The Nova API microversion the driver speaks (server tags at creation,
 /// `networks: "auto"`).
 pub const COMPUTE_MICROVERSION: &str = "2.52";
-
-/// How nuvola reaches one OpenStack site; the provider's `settings`.
-/// The provider's `endpoint` is the Keystone v3 URL.
-///
-/// ```toml
-/// [providers.settings]
-/// username = "nuvola"
-/// password = "secret"
-/// project = "physics"
-/// region = "RegionOne"
-/// network = "private"            # Neutron network for servers
-/// floating_network = "public"    # where floating IPs come from
-/// [providers.settings.calls]
-/// timeout_secs = 30
-/// ```
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct OpenStackSettings {
-    pub username: Option<String>,
-    pub password: Option<String>,
-    pub user_domain: String,
-    /// Project name to scope to (with `project_domain`), or
-    pub project: Option<String>,
-    /// ... project id.
-    pub project_id: Option<String>,
-    pub project_domain: String,
-    /// Application credential (instead of user name and password).
-    pub application_credential_id: Option<String>,
-    pub application_credential_secret: Option<String>,
-    /// Keystone OIDC federation (instead of either): a token from the
-    /// federation's issuer, exchanged at Keystone.
-    pub oidc: Option<OidcFederation>,
-    /// Catalog region; the first endpoint of any region without one.
-    pub region: Option<String>,
-    /// Catalog interface: `public`, `internal` or `admin`.
-    pub interface: String,
-    /// Neutron network (name or id) servers attach to; Nova's choice
-    /// (`auto`) without one.
-    pub network: Option<String>,
-    /// External network (name or id) floating IPs come from.
-    pub floating_network: Option<String>,
-    /// Nova key pair injected into servers; without one, the first SSH
-    /// key of the template becomes a key pair of the attempt's own.
-    pub key_name: Option<String>,
-    /// More user-data for every server, sent after the cloud-config nuvola
-    /// generates from the template.
-    pub user_data: Option<String>,
-    /// The CIDR of a deployment's own network (nodes whose network is
-    /// `isolated`).
-    pub isolated_cidr: String,
-    /// Timeouts and retries of every call.
-    pub calls: CallPolicy,
-}
-
-impl Default for OpenStackSettings {
-    fn default() -> Self {
-        OpenStackSettings {
-            username: None,
-            password: None,
-            user_domain: "Default".into(),
-            project: None,
-            project_id: None,
-            project_domain: "Default".into(),
-            application_credential_id: None,
-            application_credential_secret: None,
-            oidc: None,
-            region: None,
-            interface: "public".into(),
-            network: None,
-            floating_network: None,
-            key_name: None,
-            user_data: None,
-            isolated_cidr: "192.168.80.0/24".into(),
-            calls: CallPolicy::default(),
-        }
-    }
-}
-
-impl OpenStackSettings {
-    /// The settings of a provider (`driver = "openstack"`).
-    pub fn from_spec(spec: &ProviderSpec) -> Result<OpenStackSettings, DriverError> {
-        let settings = match &spec.settings {
-            None => OpenStackSettings::default(),
-            Some(v) => OpenStackSettings::deserialize(v)
-                .map_err(|e| DriverError::Invalid(format!("provider {}: OpenStack settings: {e}", spec.name)))?,
-        };
-        settings
-            .check()
-            .map_err(|e| DriverError::Invalid(format!("provider {}: OpenStack settings: {e}", spec.name)))?;
-        url::Url::parse(&spec.endpoint).map_err(|e| {
-            DriverError::Invalid(format!(
-                "provider {}: endpoint {:?} is not a Keystone URL: {e}",
-                spec.name, spec.endpoint
-            ))
-        })?;
-        Ok(settings)
-    }
-
-    fn check(&self) -> Result<(), String> {
-        self.calls.check()?;
-        let app = self.application_credential_id.is_some() && self.application_credential_secret.is_some();
-        let password = self.username.is_some() && self.password.is_some();
-        if let Some(oidc) = &self.oidc {
-            oidc.check()?;
-        } else if !app && !password {
-            return Err("give `username` and `password` (with `project`), `application_credential_id` and \
-                        `application_credential_secret`, or an `oidc` federation"
-                .into());
-        }
-        if !["public", "internal", "admin"].contains(&self.interface.as_str()) {
-            return Err(format!("interface must be public, internal or admin, not {:?}", self.interface));
-        }
-        Ok(())
-    }
-}
-
-/// How nuvola signs in to a site that federates the federation's OIDC
-/// issuer (Keystone's `OS-FEDERATION` with the `openid` protocol behind
-/// mod_auth_openidc): it gets an access token from the issuer — with its
-/// client credentials, or a robot account's refresh token — and exchanges
-/// it at `<keystone>/OS-FEDERATION/identity_providers/<idp>/protocols/<protocol>/auth`
-/// for an unscoped token, then scopes that to the settings' `project` (or
-/// the only project the mapping gives).
-///
-/// ```toml
-/// [providers.settings]
-/// project = "physics"
-/// [providers.settings.oidc]
-/// identity_provider = "infn-iam"
-/// issuer = "https://iam.example.org/"
-/// client_id = "nuvola"
-/// client_secret = "secret"
-/// ```
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OidcFederation {
-    /// Keystone's identity provider for the issuer.
-    pub identity_provider: String,
-    /// The federation protocol registered for it.
-    #[serde(default = "OidcFederation::default_protocol")]
-    pub protocol: String,
-    /// The issuer; its discovery document names the token endpoint.
-    pub issuer: String,
-    pub client_id: String,
-    /// Absent for a public client (with a refresh token).
-    pub client_secret: Option<String>,
-    /// A refresh token of nuvola's account at the issuer; without one, the
-    /// client credentials grant. An issuer that rotates refresh tokens is
-    /// followed for the life of the process.
-    pub refresh_token: Option<String>,
-    /// Scopes to ask for, space-separated.
-    pub scope: Option<String>,
-    /// The `audience` to ask for (INDIGO IAM's parameter) ...
-    pub audience: Option<String>,
-    /// ... or the `resource` (RFC 8707), for issuers that need one to
-    /// issue a token the site accepts.
-    pub resource: Option<String>,
-}
-
-impl OidcFederation {
-    fn default_protocol() -> String {
-        "openid".into()
-    }
-
-    fn check(&self) -> Result<(), String> {
-        let issuer = url::Url::parse(&self.issuer).map_err(|e| format!("oidc.issuer {:?}: {e}", self.issuer))?;
-        if !matches!(issuer.scheme(), "https" | "http") {
-            return Err(format!("oidc.issuer {:?} is not an http(s) URL", self.issuer));
-        }
-        for (name, value) in [("identity_provider", &self.identity_provider), ("protocol", &self.protocol)] {
-            if value.is_empty() || value.contains(['/', '?', '#']) {
-                return Err(format!("oidc.{name} {value:?} is not a Keystone id"));
-            }
-        }
-        if self.client_secret.is_none() && self.refresh_token.is_none() {
-            return Err("oidc: give `client_secret` (client credentials) or `refresh_token`".into());
-        }
-        Ok(())
-    }
-}
 
 /// An OpenStack site. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -533,21 +356,6 @@ impl OpenStackDriver {
         Err(DriverError::Invalid(format!("{}: no image {name}", self.inner.provider)))
     }
 
-    /// Resolves a Neutron network name (or id).
-    async fn network_id(&self, name: &str) -> Result<String, DriverError> {
-        let encoded = url::form_urlencoded::byte_serialize(name.as_bytes()).collect::<String>();
-        let v = self.get("network", &format!("/v2.0/networks?name={encoded}")).await?;
-        if let Some(id) = v["networks"].as_array().and_then(|a| a.first()).and_then(|n| n["id"].as_str()) {
-            return Ok(id.to_string());
-        }
-        let v = self.get("network", &format!("/v2.0/networks?id={encoded}")).await?;
-        v["networks"]
-            .as_array()
-            .and_then(|a| a.first())
-            .and_then(|n| n["id"].as_str().map(str::to_string))
-            .ok_or_else(|| DriverError::Invalid(format!("{}: no network {name}", self.inner.provider)))
-    }
-
     /// The attempt's servers (name prefix, confirmed by metadata).
     async fn servers(&self, attempt: &str) -> Result<Vec<Value>, DriverError> {
         let pattern = format!("^{}", regex_escape(&prefix(attempt)));
@@ -562,43 +370,6 @@ impl OpenStackDriver {
         let encoded = url::form_urlencoded::byte_serialize(filter.as_bytes()).collect::<String>();
         let v = self.get("volumev3", &format!("/volumes/detail?metadata={encoded}")).await?;
         Ok(matching(&v["volumes"], |s| s["metadata"]["nuvola_attempt"] == attempt))
-    }
-
-    /// The attempt's Neutron objects (by description), in this project
-    /// only: an administrator sees every project's.
-    async fn described(&self, what: &str, attempt: &str) -> Result<Vec<Value>, DriverError> {
-        let d = description(attempt);
-        let encoded = url::form_urlencoded::byte_serialize(d.as_bytes()).collect::<String>();
-        let mut path = format!("/v2.0/{what}?description={encoded}");
-        if let Some(project) = self.project_id().await? {
-            path.push_str(&format!("&project_id={project}"));
-        }
-        let v = self.get("network", &path).await?;
-        Ok(matching(&v[collection_key(what)], |x| x["description"] == d.as_str()))
-    }
-
-    async fn ensure_security_group(
-        &self,
-        request: &ProvisionRequest,
-        node: &NodeProvision,
-    ) -> Result<String, DriverError> {
-        let name = format!("{}{}", prefix(&request.attempt_id), node.name);
-        if let Some(sg) =
-            self.described("security-groups", &request.attempt_id).await?.iter().find(|g| g["name"] == name.as_str())
-        {
-            return Ok(sg["id"].as_str().unwrap_or_default().to_string());
-        }
-        let body = json!({"security_group": {"name": name, "description": description(&request.attempt_id)}});
-        let sg = self.post("network", "/v2.0/security-groups", &body, "creating a security group").await?;
-        let id = sg["security_group"]["id"].as_str().unwrap_or_default().to_string();
-        for port in &node.ports {
-            let rule = json!({"security_group_rule": {
-                "security_group_id": id, "direction": "ingress", "ethertype": "IPv4",
-                "protocol": port.protocol, "port_range_min": port.port, "port_range_max": port.port_end,
-                "remote_ip_prefix": port.remote_cidr}});
-            self.post("network", "/v2.0/security-group-rules", &rule, "adding a security group rule").await?;
-        }
-        Ok(id)
     }
 }
 
@@ -640,57 +411,6 @@ impl OpenStackDriver {
             return Err(refusal("compute", &format!("importing key pair {name}"), &reply));
         }
         Ok(Some(name))
-    }
-
-    /// The attempt's own network, subnet and (with a floating network) a
-    /// router to it; returns the network id. Each piece is looked up by
-    /// name and description first, so a replay after a crash completes
-    /// what exists.
-    async fn ensure_isolated_network(&self, attempt: &str) -> Result<String, DriverError> {
-        let base = prefix(attempt);
-        let description = description(attempt);
-        let find = |items: Vec<Value>, name: String| {
-            items.into_iter().find(|x| x["name"] == name.as_str()).map(|x| str_of(&x["id"]).to_string())
-        };
-        let network = match find(self.described("networks", attempt).await?, format!("{base}net")) {
-            Some(id) => id,
-            None => {
-                let body = json!({"network": {"name": format!("{base}net"), "description": description}});
-                let v = self.post("network", "/v2.0/networks", &body, "creating the deployment's network").await?;
-                str_of(&v["network"]["id"]).to_string()
-            }
-        };
-        let subnet = match find(self.described("subnets", attempt).await?, format!("{base}subnet")) {
-            Some(id) => id,
-            None => {
-                let body = json!({"subnet": {"name": format!("{base}subnet"), "description": description,
-                    "network_id": network, "ip_version": 4, "cidr": self.inner.settings.isolated_cidr}});
-                let v = self.post("network", "/v2.0/subnets", &body, "creating the deployment's subnet").await?;
-                str_of(&v["subnet"]["id"]).to_string()
-            }
-        };
-        let Some(external) = &self.inner.settings.floating_network else {
-            return Ok(network);
-        };
-        let router = match find(self.described("routers", attempt).await?, format!("{base}router")) {
-            Some(id) => id,
-            None => {
-                let external = self.network_id(external).await?;
-                let body = json!({"router": {"name": format!("{base}router"), "description": description,
-                    "external_gateway_info": {"network_id": external}}});
-                let v = self.post("network", "/v2.0/routers", &body, "creating the deployment's router").await?;
-                str_of(&v["router"]["id"]).to_string()
-            }
-        };
-        let ports = self.get("network", &format!("/v2.0/ports?device_id={router}&network_id={network}")).await?;
-        if ports["ports"].as_array().is_none_or(|p| p.is_empty()) {
-            let path = format!("/v2.0/routers/{router}/add_router_interface");
-            let body = json!({"subnet_id": subnet});
-            self.api("network", Method::PUT, &path, Replay::Unsafe, Some(&body)).await.and_then(|r| {
-                if r.ok() { Ok(()) } else { Err(refusal("network", "attaching the router to the subnet", &r)) }
-            })?;
-        }
-        Ok(network)
     }
 }
 
@@ -1194,30 +914,6 @@ impl Driver for OpenStackDriver {
     }
 }
 
-impl OpenStackDriver {
-    /// Gives server `server` a floating IP on its first port (once).
-    async fn ensure_floating_ip(&self, attempt: &str, server: &str) -> Result<Option<String>, DriverError> {
-        let Some(external) = &self.inner.settings.floating_network else {
-            return Err(DriverError::Invalid(format!(
-                "{}: the node needs a public address but the provider names no floating_network",
-                self.inner.provider
-            )));
-        };
-        let ports = self.get("network", &format!("/v2.0/ports?device_id={server}")).await?;
-        let Some(port) = ports["ports"].as_array().and_then(|p| p.first()).and_then(|p| p["id"].as_str()) else {
-            return Ok(None);
-        };
-        let held = self.get("network", &format!("/v2.0/floatingips?port_id={port}")).await?;
-        if let Some(ip) = held["floatingips"].as_array().and_then(|f| f.first()) {
-            return Ok(ip["floating_ip_address"].as_str().map(str::to_string));
-        }
-        let network = self.network_id(external).await?;
-        let body = json!({"floatingip": {"floating_network_id": network, "port_id": port, "description": description(attempt)}});
-        let fip = self.post("network", "/v2.0/floatingips", &body, "allocating a floating IP").await?;
-        Ok(fip["floatingip"]["floating_ip_address"].as_str().map(str::to_string))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1229,24 +925,5 @@ mod tests {
         let uuid = "3d57d204-1738-49ca-8634-d80a07b8767f";
         assert_eq!(server_tags(uuid, uuid).len(), 2);
         assert_eq!(server_tags(uuid, &"d".repeat(50)), vec![format!("nuvola-attempt:{uuid}")]);
-    }
-
-    #[test]
-    fn settings_need_credentials() {
-        let s = OpenStackSettings::default();
-        assert!(s.check().is_err());
-        let s = OpenStackSettings {
-            username: Some("u".into()),
-            password: Some("p".into()),
-            ..OpenStackSettings::default()
-        };
-        assert!(s.check().is_ok());
-        let s = OpenStackSettings {
-            application_credential_id: Some("i".into()),
-            application_credential_secret: Some("s".into()),
-            interface: "private".into(),
-            ..OpenStackSettings::default()
-        };
-        assert!(s.check().is_err());
     }
 }
