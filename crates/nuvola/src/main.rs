@@ -98,8 +98,10 @@ enum Command {
         #[arg(long, value_enum, default_value = "text")]
         output: Output,
     },
-    /// List the catalogue.
+    /// List the catalogue, or show one service and its inputs.
     Catalogue {
+        /// A catalogue id: its description and inputs (what `--param` takes).
+        id: Option<String>,
         #[arg(long, value_enum, default_value = "text")]
         output: Output,
     },
@@ -274,7 +276,20 @@ async fn run(cli: Cli) -> Result<bool> {
         Command::Delete { id, wait, output } => {
             client::delete(&Client::from_env()?, &id, wait, output == Output::Json).await
         }
-        Command::Catalogue { output } => {
+        Command::Catalogue { id: Some(id), output } => {
+            let mut entry = Client::from_env()?.get(&format!("/api/v1/catalogue/{id}")).await?;
+            if output == Output::Json {
+                println!("{}", serde_json::to_string_pretty(&entry)?);
+                return Ok(true);
+            }
+            let text = |key: &str| entry[key].as_str().unwrap_or("-").to_string();
+            println!("{} ({}, {})\n{}\n\ninputs:", text("name"), text("id"), text("category"), text("description"));
+            let inputs: Vec<nuvola_tosca::InputDef> = serde_json::from_value(entry["inputs"].take())
+                .map_err(|e| anyhow::anyhow!("the server sent inputs this CLI cannot read: {e}"))?;
+            tosca_cmd::print_inputs(&inputs);
+            Ok(true)
+        }
+        Command::Catalogue { id: None, output } => {
             let list = Client::from_env()?.get("/api/v1/catalogue").await?;
             if output == Output::Json {
                 println!("{}", serde_json::to_string_pretty(&list)?);

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use nuvola_tosca::corpus::Corpus;
-use nuvola_tosca::{Diagnostic, FsResolver, ImportMap, Layered, builtin_resolver, load_path};
+use nuvola_tosca::{Diagnostic, FsResolver, ImportMap, InputDef, Layered, builtin_resolver, load_path};
 use serde_json::json;
 
 /// Output format of the `tosca` subcommands.
@@ -316,27 +316,31 @@ fn inputs(file: &Path, import_map: Option<&Path>, format: Format) -> Result<bool
     let inputs: Vec<_> = template.inputs().values().collect();
     match format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&inputs)?),
-        Format::Text => {
-            for i in inputs {
-                let ty = match &i.entry_schema {
-                    Some(e) => format!("{}<{e}>", i.type_name),
-                    None => i.type_name.clone(),
-                };
-                let default = i.default.as_ref().map(|d| format!(" default {d}")).unwrap_or_default();
-                let required = if i.required && i.default.is_none() { " required" } else { "" };
-                let constraints = if i.constraints.is_empty() {
-                    String::new()
-                } else {
-                    format!(" constraints {}", serde_json::to_string(&i.constraints)?)
-                };
-                println!("{}: {ty}{required}{default}{constraints}", i.name);
-                if let Some(d) = &i.description {
-                    println!("    {}", d.trim().replace('\n', "\n    "));
-                }
-            }
-        }
+        Format::Text => print_inputs(inputs),
     }
     Ok(true)
+}
+
+/// Prints inputs for people: name, type, whether required, default and
+/// constraints, then the description indented.
+pub fn print_inputs<'a>(inputs: impl IntoIterator<Item = &'a InputDef>) {
+    for i in inputs {
+        let ty = match &i.entry_schema {
+            Some(e) => format!("{}<{e}>", i.type_name),
+            None => i.type_name.clone(),
+        };
+        let default = i.default.as_ref().map(|d| format!(" default {d}")).unwrap_or_default();
+        let required = if i.required && i.default.is_none() { " required" } else { "" };
+        let constraints = if i.constraints.is_empty() {
+            String::new()
+        } else {
+            format!(" constraints {}", serde_json::to_string(&i.constraints).unwrap_or_default())
+        };
+        println!("{}: {ty}{required}{default}{constraints}", i.name);
+        if let Some(d) = &i.description {
+            println!("    {}", d.trim().replace('\n', "\n    "));
+        }
+    }
 }
 
 /// Runs `nuvola bench ...`.

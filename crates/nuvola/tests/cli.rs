@@ -26,6 +26,9 @@ fn a_new_user_deploys_fails_over_and_deletes_with_the_cli() {
         assert!(catalogue.contains(id), "{id} missing from:\n{catalogue}");
     }
 
+    let k8s = cli_ok(cwd, &as_alice, &["catalogue", "kubernetes"]);
+    assert!(k8s.contains("admin_token: string required") && k8s.contains("workers: integer default 2"), "{k8s}");
+
     // The preferred provider for physics fails every create: the
     // deployment lands elsewhere, and the failed attempt leaves nothing.
     let first = preferred_provider(cwd, &as_alice);
