@@ -121,6 +121,11 @@ test('a Kubernetes cluster: its admin token is a password, checked, and never sh
   assert.equal(await token.evaluate((el) => el.required), true);
   await checkAccessibility(page, 'deploy-kubernetes');
 
+  // The placement preview does not wait for the token: it changes nothing of it.
+  await page.getByRole('button', { name: 'Preview placement' }).click();
+  await page.locator('#plan-title').waitFor();
+  assert.ok((await page.locator('table .badge', { hasText: 'fits' }).count()) > 0, 'some provider fits');
+
   // Too short: the server says which input and why, and keeps the others.
   await page.getByLabel('Workers').fill('3');
   await token.fill('short');

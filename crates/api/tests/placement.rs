@@ -125,6 +125,13 @@ async fn a_group_never_lands_where_it_has_no_sla() {
         assert!(!candidates(&plan).contains(&site.to_string()), "{plan:#}");
         assert_eq!(reasons(&plan, site), r#"["no SLA for group bio"]"#, "{plan:#}");
     }
+    // A cluster's plan does not ask for its secrets (they change nothing of
+    // it); deploying does.
+    let k8s = h.get("/api/v1/plan?catalogueId=kubernetes&userGroup=bio", &bob).await.expect(200).json();
+    assert!(!candidates(&k8s).is_empty(), "{k8s:#}");
+    assert!(!k8s.to_string().contains("xxxxxxxx"), "the stand-in never shows: {k8s:#}");
+    let refused = h.post("/api/v1/deployments", &bob, &json!({"catalogueId": "kubernetes"})).await.expect(400);
+    assert!(refused.error_message().contains("admin_token"), "{}", refused.text());
     // Even when every site bio may use refuses, it does not land there.
     for site in ["backbone-bari", "cloudveneto", "recas-bari"] {
         h.set_sim(site, json!({"fail_creates": true})).await;

@@ -74,7 +74,7 @@ impl Catalogue {
 fn entry(file: &str, text: &str, template: &ServiceTemplate) -> CatalogueEntry {
     let stem = file.rsplit_once('.').map_or(file, |(s, _)| s);
     let meta = |key: &str| template.metadata().get(key).cloned();
-    CatalogueEntry {
+    let mut entry = CatalogueEntry {
         id: meta("template_name").unwrap_or_else(|| stem.to_string()),
         name: meta("display_name").unwrap_or_else(|| stem.to_string()),
         description: meta("description").or_else(|| template.description().map(str::to_string)).unwrap_or_default(),
@@ -82,18 +82,30 @@ fn entry(file: &str, text: &str, template: &ServiceTemplate) -> CatalogueEntry {
         icon: meta("icon").unwrap_or_else(|| "server".into()),
         inputs: template.inputs().values().cloned().collect(),
         template: text.to_string(),
-        at_defaults: template
-            .resolve_inputs(&secrets_chosen(template))
-            .ok()
-            .and_then(|inputs| template.requirements(&inputs).ok()),
-    }
+        at_defaults: None,
+    };
+    let defaults = entry.for_planning(&serde_json::Map::new());
+    entry.at_defaults = template.resolve_inputs(&defaults).ok().and_then(|inputs| template.requirements(&inputs).ok());
+    entry
 }
 
-/// A stand-in for every secret input without a default (a password or a
-/// token, which the user chooses), long enough for a minimum length.
-fn secrets_chosen(template: &ServiceTemplate) -> serde_json::Map<String, serde_json::Value> {
-    let secrets = template.inputs().values().filter(|i| i.default.is_none() && nuvola_types::is_secret_input(&i.name));
-    secrets.map(|i| (i.name.clone(), serde_json::Value::String("x".repeat(64)))).collect()
+impl CatalogueEntry {
+    /// `given` with a stand-in for every secret input not given (a password
+    /// or a token, which has no default): a secret never changes where a
+    /// deployment goes or what it asks for, so a placement preview need not
+    /// wait for it. The stand-in is long enough for a minimum length.
+    pub fn for_planning(
+        &self,
+        given: &serde_json::Map<String, serde_json::Value>,
+    ) -> serde_json::Map<String, serde_json::Value> {
+        let mut out = given.clone();
+        for i in &self.inputs {
+            if i.default.is_none() && nuvola_types::is_secret_input(&i.name) && !given.contains_key(&i.name) {
+                out.insert(i.name.clone(), serde_json::Value::String("x".repeat(64)));
+            }
+        }
+        out
+    }
 }
 
 /// A deploy form's parameters checked against a catalogue template.

@@ -209,11 +209,14 @@ impl App {
         request: &CreateDeployment,
     ) -> Result<(DeploymentRequirements, Plan)> {
         let group = self.choose_group(caller, request.user_group.as_deref())?;
-        let (source, text) = match &request.catalogue_id {
-            Some(id) => (format!("{id}.yaml"), self.catalogue().get(id)?.template.clone()),
-            None => ("template.yaml".to_string(), request.template.clone()),
+        let (source, text, parameters) = match &request.catalogue_id {
+            Some(id) => {
+                let entry = self.catalogue().get(id)?;
+                (format!("{id}.yaml"), entry.template.clone(), entry.for_planning(&request.parameters))
+            }
+            None => ("template.yaml".to_string(), request.template.clone(), request.parameters.clone()),
         };
-        let (_, _, requirements) = self.compile(&source, &text, &request.parameters)?;
+        let (_, _, requirements) = self.compile(&source, &text, &parameters)?;
         let query = PlanQuery {
             requirements: &requirements,
             group: &group,

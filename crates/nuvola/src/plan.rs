@@ -54,13 +54,15 @@ pub async fn run(args: PlanArgs) -> Result<bool> {
     }
     let resolver: Arc<dyn ImportResolver> = Arc::new(resolver);
     let catalogue = nuvola_app::Catalogue::builtin(&*resolver)?;
-    let (source, text) = if Path::new(&args.what).is_file() {
-        (args.what.clone(), std::fs::read_to_string(&args.what).with_context(|| format!("cannot read {}", args.what))?)
+    let given = crate::client::parse_params(&args.params)?;
+    let (source, text, parameters) = if Path::new(&args.what).is_file() {
+        let text = std::fs::read_to_string(&args.what).with_context(|| format!("cannot read {}", args.what))?;
+        (args.what.clone(), text, given)
     } else {
-        (format!("{}.yaml", args.what), catalogue.get(&args.what)?.template.clone())
+        let entry = catalogue.get(&args.what)?;
+        (format!("{}.yaml", args.what), entry.template.clone(), entry.for_planning(&given))
     };
     let settings = config.settings();
-    let parameters = crate::client::parse_params(&args.params)?;
     let (_, _, requirements) =
         nuvola_app::deployments::compile(&*resolver, settings.max_template_bytes, &source, &text, &parameters)?;
     let query = PlanQuery {

@@ -24,6 +24,12 @@ fn plan_explains_every_provider_offline() {
         .collect();
     assert_eq!(no_sla, ["backbone-cnaf", "cloud-cnaf"], "{json:#}");
 
+    // A secret (Kubernetes' admin token) changes nothing of a plan: it is
+    // not asked for; a cluster's three servers are placed together.
+    let k8s = cli_ok(cwd, &[], &["plan", "kubernetes", "--group", "physics", "--param", "workers=2"]);
+    assert!(k8s.contains("1. "), "{k8s}");
+    assert!(!k8s.contains("admin_token"), "{k8s}");
+
     // Nothing fits: the reasons, and exit status 1.
     let none = cli(cwd, &[], &["plan", "gpu-vm", "--group", "physics", "--param", "num_gpus=8"]);
     assert_eq!(none.status.code(), Some(1));

@@ -480,7 +480,7 @@ fn form_page(state: &WebState, viewer: &Viewer, entry: &CatalogueEntry, f: &Form
             }
             div class="toolbar" {
                 button type="submit" name="action" value="deploy" { "Deploy" }
-                button type="submit" name="action" value="preview" class="secondary" { "Preview placement" }
+                button type="submit" name="action" value="preview" class="secondary" formnovalidate { "Preview placement" }
             }
         }
         @if let Some(plan) = f.plan { (plan_view(plan)) }
@@ -579,8 +579,10 @@ async fn deploy(
             Err(e) => errors.push(e),
         }
     }
+    // A preview does not need the secrets yet (they change nothing of it).
+    let checked = if advanced.action == "preview" { entry.for_planning(&params) } else { params.clone() };
     if errors.is_empty()
-        && let FormCheck::Invalid(problems) = state.app.check_catalogue_parameters(&id, &params)?
+        && let FormCheck::Invalid(problems) = state.app.check_catalogue_parameters(&id, &checked)?
     {
         errors = problems;
     }
