@@ -308,8 +308,8 @@ pub fn field(input: &InputDef, value: Option<&Value>, errors: &[String]) -> Mark
     let (min, max) = if numeric { (min, max) } else { (None, None) };
     let text = display_value(input, value.or(input.default.as_ref()));
     let described = (!described.is_empty()).then_some(described);
-    // A secret is never shown back: where one is kept already (updating a
-    // deployment), leaving the field blank keeps it.
+    // A secret is never shown back: given one (the one a deployment keeps,
+    // on its update form), leaving the field blank keeps it.
     let kept_secret = value.is_some() && nuvola_types::is_secret_input(&input.name);
     let required = input.required && input.default.is_none() && !kept_secret;
     let widget = if input.type_name == "boolean" {
@@ -344,6 +344,7 @@ pub fn field(input: &InputDef, value: Option<&Value>, errors: &[String]) -> Mark
         html! {
             input id=(id) name=(name) type="password" autocomplete="new-password"
                 aria-describedby=[described.clone()] aria-invalid=[invalid] required[required];
+            @if kept_secret { p class="help" { "Leave it blank to keep the current one." } }
         }
     } else {
         let (kind, step, pattern) = match input.type_name.as_str() {
@@ -433,7 +434,9 @@ fn form_page(state: &WebState, viewer: &Viewer, entry: &CatalogueEntry, f: &Form
                 @let errors: Vec<String> = f.errors.iter()
                     .filter(|(i, _)| i.as_deref() == Some(input.name.as_str()))
                     .map(|(_, m)| m.clone()).collect();
-                (field(input, f.values.get(&input.name), &errors))
+                // A secret typed in is never written back: it stays to be typed again.
+                @let value = f.values.get(&input.name).filter(|_| !nuvola_types::is_secret_input(&input.name));
+                (field(input, value, &errors))
             }
             div class="field" {
                 label for="description" { "Description" }
@@ -687,6 +690,17 @@ mod tests {
         assert_eq!(problems[0].0, "ports");
         assert!(problems[0].1.contains("name = port"), "{}", problems[0].1);
         assert_eq!(p["cpus"], "four", "passed on for the engine to report");
+    }
+
+    #[test]
+    fn a_secret_is_a_password_never_written_back() {
+        let token = InputDef { required: true, ..input("admin_token", "string", None) };
+        let fresh = field(&token, None, &[]).into_string();
+        assert!(fresh.contains(r#"type="password""#) && fresh.contains("required") && fresh.contains("(required)"));
+        // On an update form the deployment keeps one: blank keeps it.
+        let kept = field(&token, Some(&serde_json::json!("s3cret-value")), &[]).into_string();
+        assert!(!kept.contains("s3cret") && !kept.contains("required"), "{kept}");
+        assert!(kept.contains("Leave it blank to keep the current one."), "{kept}");
     }
 
     #[test]
