@@ -205,27 +205,14 @@ impl EmbeddedIssuer {
     /// Loads the signing key from `dir/issuer-ed25519.key`, creating it
     /// (readable by the owner only) on first use.
     pub fn open(dir: &Path, issuer: &str) -> Result<Self> {
-        let path = dir.join("issuer-ed25519.key");
-        let seed: [u8; 32] = match std::fs::read_to_string(&path) {
-            Ok(text) => decode_seed(text.trim())
-                .ok_or_else(|| Error::internal(format!("{} is not a 64-digit hex key", path.display())))?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let mut seed = [0u8; 32];
-                getrandom::getrandom(&mut seed).map_err(|e| Error::internal(format!("no randomness: {e}")))?;
-                std::fs::create_dir_all(dir)
-                    .map_err(|e| Error::internal(format!("cannot create {}: {e}", dir.display())))?;
-                write_private(&path, &hex(&seed))?;
-                seed
-            }
-            Err(e) => return Err(Error::internal(format!("cannot read {}: {e}", path.display()))),
-        };
+        let seed = crate::keys::load_or_create(&dir.join("issuer-ed25519.key"))?;
         Ok(Self::from_seed(seed, issuer))
     }
 
     /// An issuer with a given key (tests).
     pub fn from_seed(seed: [u8; 32], issuer: &str) -> Self {
         let key = SigningKey::from_bytes(&seed);
-        let kid = hex(&key.verifying_key().to_bytes()[..8]);
+        let kid = crate::keys::hex(&key.verifying_key().to_bytes()[..8]);
         Self { issuer: issuer.to_string(), key, kid }
     }
 
@@ -337,33 +324,6 @@ mod erased {
             serde_json::to_vec(self).expect("claims serialise")
         }
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn decode_seed(text: &str) -> Option<[u8; 32]> {
-    if text.len() != 64 {
-        return None;
-    }
-    let mut seed = [0u8; 32];
-    for (i, byte) in seed.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    Some(seed)
-}
-
-fn write_private(path: &Path, text: &str) -> Result<()> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path).map_err(|e| Error::internal(format!("cannot create {}: {e}", path.display())))?;
-    file.write_all(text.as_bytes())
-        .and_then(|_| file.sync_all())
-        .map_err(|e| Error::internal(format!("cannot write {}: {e}", path.display())))
 }
 
 #[cfg(test)]

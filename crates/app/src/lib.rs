@@ -14,6 +14,7 @@ pub mod catalogue;
 pub mod deployments;
 pub mod federation;
 pub mod identity;
+pub mod keys;
 pub mod notify;
 pub mod orphans;
 pub mod planning;

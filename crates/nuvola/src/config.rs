@@ -22,6 +22,9 @@ pub struct Config {
     pub database_url: Option<String>,
     /// PostgreSQL only: the schema to use (created if missing).
     pub database_schema: Option<String>,
+    /// The key that seals secret inputs at rest (64 hex digits; made when
+    /// missing). Replicas sharing a database must share it.
+    pub secrets_key_file: Option<PathBuf>,
     pub public_url: Option<String>,
     #[serde(default)]
     pub identity: IdentityConfig,

@@ -27,7 +27,13 @@ pub async fn build_app(config: &Config, data_dir: &Path, database_url: Option<&s
         .map(str::to_string)
         .or_else(|| config.database_url.clone())
         .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("nuvola.sqlite").display()));
-    let options = StoreOptions { schema: config.database_schema.clone(), ..StoreOptions::new(url.clone()) };
+    let key_file = config.secrets_key_file.clone().unwrap_or_else(|| data_dir.join("secrets.key"));
+    let secrets_key = nuvola_app::keys::load_or_create(&key_file)?;
+    let options = StoreOptions {
+        schema: config.database_schema.clone(),
+        secrets_key: Some(secrets_key),
+        ..StoreOptions::new(url.clone())
+    };
     let store = Store::open(options).await.with_context(|| format!("cannot open the database {}", redact(&url)))?;
     let resolver = resolver(config)?;
     let catalogue = Catalogue::builtin(&*resolver)?;

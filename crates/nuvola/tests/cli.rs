@@ -79,6 +79,30 @@ fn a_new_user_deploys_fails_over_and_deletes_with_the_cli() {
     let nothing = cli(cwd, &as_alice, &["update", &id]);
     assert!(String::from_utf8_lossy(&nothing.stderr).contains("nothing to update"), "{nothing:?}");
 
+    // A secret input is sealed in the database and shown as ********.
+    let secret = "correct-horse-battery-staple";
+    let elk = cli_ok(
+        cwd,
+        &as_alice,
+        &[
+            "deploy",
+            "elasticsearch-kibana",
+            "-p",
+            &format!("elastic_password={secret}"),
+            "-p",
+            "kibana_password=0123456789ab",
+        ],
+    );
+    assert!(!elk.contains(secret), "{elk}");
+    let elk_id = elk.lines().find_map(|l| l.strip_prefix("id:")).unwrap().trim().to_string();
+    assert!(cli_ok(cwd, &as_alice, &["show", &elk_id]).contains("elastic_password: ********"));
+    for file in ["nuvola.sqlite", "nuvola.sqlite-wal"] {
+        let bytes = std::fs::read(cwd.join("nuvola-data").join(file)).unwrap_or_default();
+        assert!(!bytes.windows(secret.len()).any(|w| w == secret.as_bytes()), "{file} holds the secret in clear");
+    }
+    assert!(cwd.join("nuvola-data/secrets.key").exists());
+    cli_ok(cwd, &as_alice, &["delete", &elk_id, "--wait"]);
+
     // Another user does not see it.
     let bob = cli_ok(cwd, &[], &["token", "issue", "--user", "bob", "--group", "physics"]).trim().to_string();
     let as_bob = [("NUVOLA_URL", server.url.as_str()), ("NUVOLA_TOKEN", bob.as_str())];

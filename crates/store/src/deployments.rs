@@ -156,8 +156,8 @@ impl Store {
         .bind(&d.status_reason)
         .bind(&d.task)
         .bind(&d.template)
-        .bind(to_json(&d.parameters))
-        .bind(to_json(&d.inputs))
+        .bind(self.sealed_json(&d.id, &d.parameters)?)
+        .bind(self.sealed_json(&d.id, &d.inputs)?)
         .bind(to_json(&d.requirements))
         .bind(to_json(&d.plan))
         .bind(to_json(&d.outputs))
@@ -188,7 +188,7 @@ impl Store {
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
-        row.as_ref().map(decode).transpose()
+        row.as_ref().map(|r| self.decode(r)).transpose()
     }
 
     /// A page of deployments matching `filter`, and how many match in all.
@@ -220,7 +220,7 @@ impl Store {
         let rows = bind_visible(filter, bind_filter(sqlx::query(&page_sql), filter).bind(limit).bind(offset))
             .fetch_all(&self.pool)
             .await?;
-        Ok((rows.iter().map(decode).collect::<Result<_>>()?, total))
+        Ok((rows.iter().map(|r| self.decode(r)).collect::<Result<_>>()?, total))
     }
 
     /// Saves `d` if nobody saved it since it was read (its `revision`), with
@@ -251,8 +251,8 @@ impl Store {
             .bind(&d.status_reason)
             .bind(&d.task)
             .bind(&d.template)
-            .bind(to_json(&d.parameters))
-            .bind(to_json(&d.inputs))
+            .bind(self.sealed_json(&d.id, &d.parameters)?)
+            .bind(self.sealed_json(&d.id, &d.inputs)?)
             .bind(to_json(&d.requirements))
             .bind(to_json(&d.plan))
             .bind(to_json(&d.outputs))
@@ -298,7 +298,7 @@ impl Store {
         );
         let rows =
             sqlx::query(&sql).bind(owner).bind(now + lease_ms).bind(now).bind(limit).fetch_all(&self.pool).await?;
-        rows.iter().map(decode).collect()
+        rows.iter().map(|r| self.decode(r)).collect()
     }
 
     /// Gives up a lease without saving (the step's result was discarded).
@@ -398,6 +398,26 @@ async fn write_progress(tx: &mut sqlx::Transaction<'_, sqlx::Any>, id: &str, pro
 
 fn parse_status(s: &str) -> Result<DeploymentStatus> {
     DeploymentStatus::parse(s).ok_or_else(|| StoreError::Corrupt { what: "deployments.status", detail: s.into() })
+}
+
+impl Store {
+    /// `map` as stored for deployment `id`: its secrets sealed when the
+    /// store has a key.
+    fn sealed_json(&self, id: &str, map: &serde_json::Map<String, Value>) -> Result<String> {
+        Ok(match &self.sealer {
+            Some(sealer) => to_json(&sealer.seal(id, map)?),
+            None => to_json(map),
+        })
+    }
+
+    /// A deployment row, its sealed secrets opened.
+    fn decode(&self, r: &AnyRow) -> Result<DeploymentRecord> {
+        let mut d = decode(r)?;
+        let sealer = self.sealer.as_deref();
+        d.parameters = crate::sealed::open_with(sealer, &d.id, std::mem::take(&mut d.parameters))?;
+        d.inputs = crate::sealed::open_with(sealer, &d.id, std::mem::take(&mut d.inputs))?;
+        Ok(d)
+    }
 }
 
 fn decode(r: &AnyRow) -> Result<DeploymentRecord> {

@@ -20,6 +20,7 @@ mod policy;
 mod providers;
 mod requests;
 mod schema;
+mod sealed;
 mod sessions;
 mod stats;
 
@@ -36,6 +37,7 @@ pub use log::LogLine;
 pub use policy::Policy;
 pub use providers::ConfigSync;
 pub use requests::{AccessRequest, RequestFilter};
+pub use sealed::Sealer;
 pub use sessions::{WebLogin, WebSession};
 pub use stats::{AttemptOutcomes, LIFETIME_BUCKET_HOURS, StatsFilter};
 
@@ -79,12 +81,15 @@ pub struct StoreOptions {
     pub schema: Option<String>,
     /// Pool size.
     pub max_connections: u32,
+    /// The key that seals secret inputs at rest (see [`Sealer`]); without
+    /// one they are stored plain, and sealed ones cannot be read.
+    pub secrets_key: Option<[u8; 32]>,
 }
 
 impl StoreOptions {
     /// Options for `url` with defaults.
     pub fn new(url: impl Into<String>) -> Self {
-        Self { url: url.into(), schema: None, max_connections: 8 }
+        Self { url: url.into(), schema: None, max_connections: 8, secrets_key: None }
     }
 }
 
@@ -93,6 +98,7 @@ impl StoreOptions {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    sealer: Option<std::sync::Arc<Sealer>>,
 }
 
 impl Store {
@@ -138,7 +144,8 @@ impl Store {
         if backend == Backend::Sqlite {
             pool.execute("PRAGMA journal_mode = WAL").await?;
         }
-        let store = Store { pool, backend };
+        let sealer = options.secrets_key.as_ref().map(|k| std::sync::Arc::new(Sealer::new(k)));
+        let store = Store { pool, backend, sealer };
         schema::migrate(&store).await?;
         Ok(store)
     }

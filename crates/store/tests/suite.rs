@@ -404,6 +404,42 @@ async fn stats_suite(store: &Store) {
     assert!(store.stats_attempts_by_provider(&nobody).await.unwrap().is_empty());
 }
 
+/// Secret inputs are sealed at rest: a store without the key (or with
+/// another) cannot read them; rows written before a key was configured
+/// still read, and are sealed when next saved.
+async fn sealed_suite(options: StoreOptions) {
+    let key = |k: u8| StoreOptions { secrets_key: Some([k; 32]), ..options.clone() };
+    let sealed = Store::open(key(1)).await.unwrap();
+    let mut d = record("sec-1", "alice", "physics", 1_000);
+    let given = serde_json::json!({"admin_token": "tok-0123456789abcdef", "workers": 2});
+    d.parameters = given.as_object().unwrap().clone();
+    d.inputs = d.parameters.clone();
+    sealed.insert_deployment(&d, &Progress::default()).await.unwrap();
+    assert_eq!(sealed.deployment("sec-1").await.unwrap().unwrap(), d);
+    let (listed, _) = sealed.list_deployments(&DeploymentFilter::default(), 0, 10).await.unwrap();
+    assert_eq!(listed[0].inputs["admin_token"], "tok-0123456789abcdef");
+
+    let keyless = Store::open(options.clone()).await.unwrap();
+    let refused = keyless.deployment("sec-1").await.unwrap_err().to_string();
+    assert!(refused.contains("no secrets key"), "{refused}");
+    let other = Store::open(key(2)).await.unwrap();
+    let refused = other.deployment("sec-1").await.unwrap_err().to_string();
+    assert!(refused.contains("same secrets key file"), "{refused}");
+
+    // Written plain before the key: read with it, sealed on the next save.
+    let mut old = record("sec-2", "bob", "physics", 2_000);
+    old.parameters = given.as_object().unwrap().clone();
+    keyless.insert_deployment(&old, &Progress::default()).await.unwrap();
+    let read = sealed.deployment("sec-2").await.unwrap().unwrap();
+    assert_eq!(read.parameters, old.parameters);
+    assert!(keyless.deployment("sec-2").await.unwrap().is_some(), "still plain");
+    assert!(sealed.save_deployment(&read, None, &Progress::default()).await.unwrap());
+    assert!(keyless.deployment("sec-2").await.is_err(), "sealed once saved with the key");
+    for store in [sealed, keyless, other] {
+        store.close().await;
+    }
+}
+
 async fn futures_join(store: &Store, claimers: usize) -> Vec<Vec<String>> {
     let mut handles = Vec::new();
     for w in 0..claimers {
@@ -440,6 +476,8 @@ async fn store_suite_on_sqlite() {
     // Reopening migrates nothing twice and keeps the data.
     let store = Store::open(StoreOptions::new(url)).await.unwrap();
     assert!(store.deployment("dep-a").await.unwrap().is_some());
+    let sealed = format!("sqlite://{}", dir.path().join("sealed.sqlite").display());
+    sealed_suite(StoreOptions::new(sealed)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -462,4 +500,12 @@ async fn store_suite_on_postgres() {
     let store = Store::open(options).await.unwrap();
     assert!(store.deployment("dep-a").await.unwrap().is_some());
     store.drop_schema(&schema).await.unwrap();
+    let sealed = format!("sealed_{}", uuid::Uuid::new_v4().simple());
+    sealed_suite(StoreOptions { schema: Some(sealed.clone()), ..StoreOptions::new(url.clone()) }).await;
+    Store::open(StoreOptions { schema: Some(sealed.clone()), ..StoreOptions::new(url) })
+        .await
+        .unwrap()
+        .drop_schema(&sealed)
+        .await
+        .unwrap();
 }

@@ -95,7 +95,7 @@ impl Accounts {
                 let mut bytes = [0u8; 12];
                 getrandom::getrandom(&mut bytes).map_err(|e| Error::internal(format!("no randomness: {e}")))?;
                 let password: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-                super::write_private(&path, &password)?;
+                crate::keys::write_private(&path, &password)?;
                 password
             }
             Err(e) => return Err(Error::internal(format!("cannot read {}: {e}", path.display()))),
