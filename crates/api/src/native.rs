@@ -115,8 +115,7 @@ async fn create(
         (None, Some(_)) => state.app.create_deployment(&caller, request).await?,
         _ => return Err(nuvola_types::Error::invalid("give exactly one of catalogueId and template").into()),
     };
-    let details = state.app.deployment_details(&caller, &d.id).await?;
-    Ok((StatusCode::CREATED, Json(native_deployment(&details, &state.public_url))))
+    Ok((StatusCode::CREATED, Json(with_attempts(&state, d).await?)))
 }
 
 async fn list(
@@ -128,8 +127,7 @@ async fn list(
     let (items, total) = state.app.list_deployments(&caller, &query).await?;
     let mut content = Vec::new();
     for d in items {
-        let attempts = state.app.store().attempts(&d.id).await?;
-        content.push(native_deployment(&nuvola_app::DeploymentDetails { deployment: d, attempts }, &state.public_url));
+        content.push(with_attempts(&state, d).await?);
     }
     let base = format!("{}/api/v1/deployments", state.public_url);
     Ok(Json(page(content, query.page, query.size, total, crate::orchestrator::page_href(base, &params, query.size))))
@@ -169,9 +167,15 @@ async fn update(
         provider_timeout_mins: body.provider_timeout_mins,
         ..Default::default()
     };
-    state.app.update_deployment(&caller, &id, request).await?;
-    let details = state.app.deployment_details(&caller, &id).await?;
-    Ok((StatusCode::ACCEPTED, Json(native_deployment(&details, &state.public_url))))
+    let d = state.app.update_deployment(&caller, &id, request).await?;
+    Ok((StatusCode::ACCEPTED, Json(with_attempts(&state, d).await?)))
+}
+
+/// A deployment the caller may see, in the native shape with its
+/// attempts.
+async fn with_attempts(state: &ApiState, deployment: nuvola_store::DeploymentRecord) -> Result<Value, ApiError> {
+    let attempts = state.app.store().attempts(&deployment.id).await?;
+    Ok(native_deployment(&nuvola_app::DeploymentDetails { deployment, attempts }, &state.public_url))
 }
 
 async fn delete(
