@@ -86,6 +86,15 @@ SSLSessionCache none
 </VirtualHost>
 EOF
 kso_running() { [[ -f "$kso_run/httpd.pid" ]] && kill -0 "$(cat "$kso_run/httpd.pid")" 2>/dev/null; }
+# Whether something still listens on Apache's ports (a stopping Apache
+# removes its pid file before its children let go of them).
+kso_listening() {
+  local port
+  for port in "$kso_port" "$kso_tls_port"; do
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
+  done
+  return 1
+}
 # The issuer's keys as Apache last fetched them: a restarted issuer has new
 # ones, which Apache's cache would not know yet.
 kso_keys=$(curl -s -m 5 "$kso_issuer/jwks" | sha256sum | cut -d' ' -f1)
@@ -93,7 +102,7 @@ if kso_running && { ! cmp -s "$kso_run/httpd.conf.new" "$kso_run/httpd.conf" ||
   [[ "$(cat "$kso_run/jwks.sha256" 2>/dev/null)" != "$kso_keys" ]]; }; then
   echo "cloud: restarting Apache for its new configuration or the issuer's new keys"
   /usr/sbin/apache2 -f "$kso_run/httpd.conf" -k stop
-  for _ in $(seq 1 40); do kso_running || break; sleep 0.25; done
+  for _ in $(seq 1 80); do kso_running || kso_listening || break; sleep 0.25; done
 fi
 mv "$kso_run/httpd.conf.new" "$kso_run/httpd.conf"
 if ! kso_running; then
