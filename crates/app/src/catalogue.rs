@@ -100,7 +100,7 @@ impl CatalogueEntry {
     ) -> serde_json::Map<String, serde_json::Value> {
         let mut out = given.clone();
         for i in &self.inputs {
-            if i.default.is_none() && nuvola_types::is_secret_input(&i.name) && !given.contains_key(&i.name) {
+            if i.default.is_none() && i.secret && !given.contains_key(&i.name) {
                 out.insert(i.name.clone(), serde_json::Value::String("x".repeat(64)));
             }
         }

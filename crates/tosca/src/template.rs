@@ -52,6 +52,12 @@ pub struct InputDef {
     pub constraints: Vec<Constraint>,
     /// The entry type of a list or map input.
     pub entry_schema: Option<String>,
+    /// Whether its value is a secret (a password, a token, a private key):
+    /// sealed at rest, never shown back. Declared with `metadata: {secret:
+    /// true}`, or told by the input's name (see
+    /// [`nuvola_types::is_secret_input`]), which can only add secrets.
+    #[serde(default)]
+    pub secret: bool,
 }
 
 /// A requirement assignment of a node template.
@@ -701,6 +707,9 @@ fn read_service_template(tpl: &mut ServiceTemplate, doc: &Node, diags: &mut Vec<
     if let Some(inputs) = topology.get("inputs") {
         for (k, v) in r.map(inputs, "inputs") {
             let p: PropertyDef = r.property(k, v, false);
+            let declared = v.get("metadata").and_then(|m| m.get("secret")).and_then(Node::scalar_text);
+            let secret =
+                declared.is_some_and(|s| s.eq_ignore_ascii_case("true")) || nuvola_types::is_secret_input(&k.name);
             tpl.input_pos.insert(k.name.clone(), k.pos);
             tpl.inputs.insert(
                 k.name.clone(),
@@ -712,6 +721,7 @@ fn read_service_template(tpl: &mut ServiceTemplate, doc: &Node, diags: &mut Vec<
                     required: p.required,
                     constraints: p.constraints,
                     entry_schema: p.entry_schema,
+                    secret,
                 },
             );
         }

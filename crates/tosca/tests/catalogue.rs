@@ -50,7 +50,15 @@ fn every_entry_has_metadata_and_defaults() {
         // no entry ships a default password or token.
         let mut chosen = Map::new();
         for input in t.inputs().values().filter(|i| i.default.is_none()) {
-            assert!(nuvola_types::is_secret_input(&input.name), "{stem}: input {} has no default", input.name);
+            assert!(input.secret, "{stem}: input {} has no default", input.name);
+            let text = std::fs::read_to_string(&path).unwrap();
+            let after = text.split(&format!("\n    {}:\n", input.name)).nth(1).unwrap_or_default();
+            let mut block = after.lines().take_while(|l| l.starts_with("      "));
+            assert!(
+                block.any(|l| l.trim() == "metadata: { secret: true }"),
+                "{stem}: secret input {} is not declared with metadata secret: true",
+                input.name
+            );
             assert!(t.resolve_inputs(&Map::new()).is_err(), "{stem}: {} is required", input.name);
             chosen.insert(input.name.clone(), json!("a-long-enough-secret"));
         }
@@ -308,4 +316,35 @@ topology_template:
     assert_eq!(out["ids"].as_array().unwrap().len(), 3);
     assert_eq!(out["joined"], json!("a-3"));
     assert_eq!(out["tok"], json!("b"));
+}
+
+#[test]
+fn secret_inputs_are_declared_or_told_by_name() {
+    let text = r#"
+tosca_definitions_version: tosca_simple_yaml_1_3
+topology_template:
+  inputs:
+    api_key:
+      type: string
+      metadata: { secret: true }
+    db_credentials:
+      type: map
+      entry_schema: { type: string }
+      metadata:
+        secret: "True"
+    admin_password:
+      type: string
+      metadata: { secret: false }
+    flavour:
+      type: string
+      metadata: { secret: maybe }
+  node_templates:
+    vm:
+      type: tosca.nodes.Compute
+"#;
+    let t = load(text, "t.yaml", &builtin_resolver()).unwrap();
+    let secret = |name: &str| t.inputs()[name].secret;
+    assert!(secret("api_key") && secret("db_credentials"), "declared secrets");
+    assert!(secret("admin_password"), "a name that says secret stays secret: the marker adds, never removes");
+    assert!(!secret("flavour"));
 }

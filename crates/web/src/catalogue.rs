@@ -310,7 +310,7 @@ pub fn field(input: &InputDef, value: Option<&Value>, errors: &[String]) -> Mark
     let described = (!described.is_empty()).then_some(described);
     // A secret is never shown back: given one (the one a deployment keeps,
     // on its update form), leaving the field blank keeps it.
-    let kept_secret = value.is_some() && nuvola_types::is_secret_input(&input.name);
+    let kept_secret = value.is_some() && input.secret;
     let required = input.required && input.default.is_none() && !kept_secret;
     let widget = if input.type_name == "boolean" {
         let checked = value.or(input.default.as_ref()).and_then(Value::as_bool).unwrap_or(false);
@@ -340,7 +340,7 @@ pub fn field(input: &InputDef, value: Option<&Value>, errors: &[String]) -> Mark
                 required[required] placeholder=(hint) { (text) }
             p class="help" { (hint) }
         }
-    } else if nuvola_types::is_secret_input(&input.name) {
+    } else if input.secret {
         html! {
             input id=(id) name=(name) type="password" autocomplete="new-password"
                 aria-describedby=[described.clone()] aria-invalid=[invalid] required[required];
@@ -435,7 +435,7 @@ fn form_page(state: &WebState, viewer: &Viewer, entry: &CatalogueEntry, f: &Form
                     .filter(|(i, _)| i.as_deref() == Some(input.name.as_str()))
                     .map(|(_, m)| m.clone()).collect();
                 // A secret typed in is never written back: it stays to be typed again.
-                @let value = f.values.get(&input.name).filter(|_| !nuvola_types::is_secret_input(&input.name));
+                @let value = f.values.get(&input.name).filter(|_| !input.secret);
                 (field(input, value, &errors))
             }
             div class="field" {
@@ -641,6 +641,7 @@ mod tests {
             required: false,
             constraints: vec![],
             entry_schema: entry.map(str::to_string),
+            secret: nuvola_types::is_secret_input(name),
         }
     }
 
