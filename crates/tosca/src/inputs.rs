@@ -48,7 +48,13 @@ impl ServiceTemplate {
                 Ok(v) => {
                     out.insert(name.clone(), v);
                 }
-                Err((code, msg)) => diags.push(self.input_diag(name, code, format!("input \"{name}\": {msg}"))),
+                Err((code, msg)) => {
+                    // A secret's value never reaches a message: it may be
+                    // read by someone other than its owner (a manager
+                    // updating the deployment).
+                    let msg = if input.secret { nuvola_types::redact_secrets(&msg, [value]) } else { msg };
+                    diags.push(self.input_diag(name, code, format!("input \"{name}\": {msg}")))
+                }
             }
         }
         if diags.is_empty() { Ok(out) } else { Err(Diagnostics(diags)) }

@@ -348,3 +348,33 @@ topology_template:
     assert!(secret("admin_password"), "a name that says secret stays secret: the marker adds, never removes");
     assert!(!secret("flavour"));
 }
+
+#[test]
+fn a_secret_value_is_never_echoed_by_a_constraint() {
+    let text = r#"
+tosca_definitions_version: tosca_simple_yaml_1_3
+topology_template:
+  inputs:
+    admin_token:
+      type: string
+      constraints:
+        - pattern: 'x'
+    vault:
+      type: map
+      entry_schema: { type: integer }
+      metadata: { secret: true }
+    size:
+      type: string
+      constraints:
+        - pattern: 'x'
+  node_templates:
+    vm:
+      type: tosca.nodes.Compute
+"#;
+    let t = load(text, "t.yaml", &builtin_resolver()).unwrap();
+    let given = params(json!({"admin_token": "the-owners-token", "vault": {"k": "open-sesame"}, "size": "big"}));
+    let message = t.resolve_inputs(&given).unwrap_err().to_string();
+    assert!(!message.contains("the-owners-token") && !message.contains("open-sesame"), "{message}");
+    assert!(message.contains("input \"admin_token\"") && message.contains("input \"vault\""), "{message}");
+    assert!(message.contains("\"big\""), "other values are still shown: {message}");
+}

@@ -125,9 +125,42 @@ pub fn is_secret_input(name: &str) -> bool {
 /// What views show for a secret input's value.
 pub const REDACTED: &str = "********";
 
+/// `message` with every text of the `secrets` (secret inputs' values, and
+/// every string inside a list or map one) replaced by [`REDACTED`], for
+/// messages that might echo a value: a constraint's complaint, a
+/// provider's error. A quoted occurrence (`"value"`, as JSON and Rust
+/// print strings) is always replaced; a bare one only from four
+/// characters, so that a one-letter secret does not garble the message.
+pub fn redact_secrets<'a>(message: &str, secrets: impl IntoIterator<Item = &'a serde_json::Value>) -> String {
+    fn texts<'v>(v: &'v serde_json::Value, out: &mut Vec<std::borrow::Cow<'v, str>>) {
+        match v {
+            serde_json::Value::String(s) => out.push(s.as_str().into()),
+            serde_json::Value::Number(n) => out.push(n.to_string().into()),
+            serde_json::Value::Array(items) => items.iter().for_each(|i| texts(i, out)),
+            serde_json::Value::Object(map) => map.values().for_each(|i| texts(i, out)),
+            serde_json::Value::Bool(_) | serde_json::Value::Null => {}
+        }
+    }
+    let mut all = Vec::new();
+    secrets.into_iter().for_each(|v| texts(v, &mut all));
+    // Longest first, so that a secret inside another is not half replaced.
+    all.sort_by_key(|t| std::cmp::Reverse(t.len()));
+    let mut out = message.to_string();
+    for text in all.iter().filter(|t| !t.is_empty()) {
+        for quoted in [serde_json::Value::String(text.to_string()).to_string(), format!("{text:?}")] {
+            out = out.replace(&quoted, &format!("\"{REDACTED}\""));
+        }
+        if text.chars().count() >= 4 {
+            out = out.replace(text.as_ref(), REDACTED);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod secret_tests {
-    use super::is_secret_input;
+    use super::{is_secret_input, redact_secrets};
+    use serde_json::json;
 
     #[test]
     fn secrets_are_told_by_name() {
@@ -137,5 +170,18 @@ mod secret_tests {
         for name in ["num_cpus", "ssh_public_key", "mem_size", "token_lifetime_hint"] {
             assert_eq!(is_secret_input(name), name.contains("token"), "{name}");
         }
+    }
+
+    #[test]
+    fn secret_values_are_taken_out_of_messages() {
+        let secrets = [json!("hunter2-long"), json!({"db": ["p4ss\"word"], "n": 12345}), json!("x")];
+        let message =
+            r#"value "hunter2-long" is not x; "p4ss\"word" too short; hunter2-long again; pin 12345; "x" and x"#;
+        let shown = redact_secrets(message, &secrets);
+        assert_eq!(
+            shown,
+            r#"value "********" is not x; "********" too short; ******** again; pin ********; "********" and x"#
+        );
+        assert_eq!(redact_secrets("nothing secret", &[json!(""), json!(null)]), "nothing secret");
     }
 }

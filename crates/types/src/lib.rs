@@ -13,7 +13,7 @@ pub mod oauth;
 pub mod plan;
 pub mod requirements;
 
-pub use deployment::{DeploymentStatus, Principal, REDACTED, is_secret_input};
+pub use deployment::{DeploymentStatus, Principal, REDACTED, is_secret_input, redact_secrets};
 pub use error::{Error, Result};
 pub use federation::{
     Flavor, Image, MaintenanceWindow, Network, NetworkKind, ProviderGrant, ProviderSpec, Quota, Usage, VolumeType,
