@@ -2,7 +2,7 @@
 
 use nuvola_app::DeploymentDetails;
 use nuvola_store::AttemptRecord;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 pub use nuvola_app::views::{link, orchestrator_deployment, orchestrator_time};
 
@@ -26,7 +26,7 @@ pub fn native_deployment(details: &DeploymentDetails, base: &str) -> Value {
         "owner": {"subject": d.owner_subject, "issuer": d.owner_issuer},
         "provider": d.provider,
         "outputs": d.outputs,
-        "inputs": redacted(&d.inputs),
+        "inputs": d.inputs_shown(),
         "createdAt": rfc3339(d.created_at),
         "updatedAt": rfc3339(d.updated_at),
         "timeoutMins": d.timeout_mins,
@@ -37,18 +37,6 @@ pub fn native_deployment(details: &DeploymentDetails, base: &str) -> Value {
         "attempts": details.attempts.iter().map(attempt).collect::<Vec<_>>(),
         "links": [link("self", format!("{base}/api/v1/deployments/{}", d.id))],
     })
-}
-
-/// The inputs with every secret's value hidden: a deployment is seen by
-/// more people (its group's managers, administrators) than chose it.
-fn redacted(inputs: &Map<String, Value>) -> Map<String, Value> {
-    inputs
-        .iter()
-        .map(|(k, v)| {
-            let shown = if nuvola_types::is_secret_input(k) { json!(nuvola_types::REDACTED) } else { v.clone() };
-            (k.clone(), shown)
-        })
-        .collect()
 }
 
 fn attempt(a: &AttemptRecord) -> Value {

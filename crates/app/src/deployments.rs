@@ -118,7 +118,7 @@ impl App {
             self.federation().provider(provider).ok_or_else(|| unknown_provider(self, provider))?;
         }
         let source = request.catalogue_id.as_ref().map_or("template.yaml".to_string(), |id| format!("{id}.yaml"));
-        let (_, inputs, requirements) = self.compile(&source, &request.template, &request.parameters)?;
+        let (template, inputs, requirements) = self.compile(&source, &request.template, &request.parameters)?;
         // Planning and storing happen under the group's lock, and the new
         // deployment holds its first candidate's share of the quota from
         // the start: two requests cannot both take the last GPU.
@@ -167,6 +167,8 @@ impl App {
             template: request.template,
             parameters: request.parameters,
             inputs,
+            secret_inputs: secret_inputs(&template),
+            secrets_unreadable: None,
             requirements,
             plan,
             outputs: Map::new(),
@@ -240,6 +242,37 @@ impl App {
         request.template = entry.template.clone();
         request.catalogue_id = Some(entry.id.clone());
         self.create_deployment(caller, request).await
+    }
+
+    /// Deploys a catalogue deployment's service again with the same inputs
+    /// and options, for the caller. Only its owner may reuse its secret
+    /// inputs: anyone else who may read it is told to choose their own.
+    pub async fn deploy_again(&self, caller: &Principal, id: &str) -> Result<DeploymentRecord> {
+        let d = self.deployment(caller, id).await?;
+        let catalogue_id =
+            d.catalogue_id.clone().ok_or_else(|| Error::invalid("only catalogue deployments can be deployed again"))?;
+        let secrets: Vec<&str> = d.parameters.keys().filter(|k| d.is_secret(k)).map(String::as_str).collect();
+        let owner = d.owner_subject == caller.subject && d.owner_issuer == caller.issuer;
+        if !owner && !secrets.is_empty() {
+            return Err(Error::Forbidden(format!(
+                "deployment {id} has secret inputs ({}) that only its owner may reuse; \
+                 deploy {catalogue_id} from the catalogue with your own",
+                secrets.join(", ")
+            )));
+        }
+        if let Some(why) = &d.secrets_unreadable {
+            return Err(Error::conflict(format!("deployment {id} cannot be deployed again: {why}")));
+        }
+        let request = CreateDeployment {
+            parameters: d.parameters,
+            timeout_mins: Some(d.timeout_mins),
+            provider_timeout_mins: Some(d.provider_timeout_mins),
+            keep_last_attempt: d.keep_last_attempt,
+            user_group: Some(d.user_group),
+            description: d.description,
+            ..Default::default()
+        };
+        self.deploy_catalogue(caller, &catalogue_id, request).await
     }
 
     /// One deployment the caller may see.
@@ -329,11 +362,18 @@ impl App {
         if let Some(callback) = &request.callback {
             crate::callbacks::check_callback(callback, &self.settings().callback_allowed_prefixes)?;
         }
+        if let Some(why) = &d.secrets_unreadable {
+            return Err(Error::conflict(format!("deployment {id} cannot be updated: {why}")));
+        }
         let template = request.template.unwrap_or_else(|| d.template.clone());
         let mut parameters = d.parameters.clone();
         parameters.extend(request.parameters);
         let source = d.catalogue_id.as_ref().map_or("template.yaml".to_string(), |id| format!("{id}.yaml"));
-        let (_, inputs, requirements) = self.compile(&source, &template, &parameters)?;
+        // The stored secrets stay out of messages even when the new
+        // template no longer calls them secret.
+        let (compiled, inputs, requirements) = self
+            .compile(&source, &template, &parameters)
+            .map_err(|e| e.map_message(|m| nuvola_types::redact_secrets(m, d.secret_values())))?;
         let provider = d.provider.clone().ok_or_else(|| Error::conflict("deployment has no provider to update on"))?;
         let lock = self.group_lock(&d.user_group);
         let _held = lock.lock().await;
@@ -362,6 +402,7 @@ impl App {
         d.template = template;
         d.parameters = parameters;
         d.inputs = inputs;
+        d.secret_inputs.extend(secret_inputs(&compiled));
         d.requirements = requirements;
         d.plan.candidates = vec![candidate];
         d.status = DeploymentStatus::UpdateInProgress;
@@ -584,6 +625,14 @@ pub fn compile(
     };
     let template =
         nuvola_tosca::load(text, source, resolver).map_err(|d| invalid("the template is not valid TOSCA", d))?;
+    // A secret given as a parameter may be echoed by a check of a property
+    // it flows into: no message carries it.
+    let secrets = secret_inputs(&template);
+    let given = parameters.iter().filter(|(k, _)| secrets.contains(*k) || nuvola_types::is_secret_input(k));
+    let secret_values: Vec<&Value> = given.map(|(_, v)| v).collect();
+    let invalid = |what: &str, d: nuvola_tosca::Diagnostics| {
+        invalid(what, d).map_message(|m| nuvola_types::redact_secrets(m, secret_values.iter().copied()))
+    };
     let inputs = template.resolve_inputs(parameters).map_err(|d| invalid("the parameters are not valid", d))?;
     let requirements =
         template.requirements(&inputs).map_err(|d| invalid("the template's requirements cannot be read", d))?;
@@ -597,6 +646,11 @@ pub fn compile(
         )));
     }
     Ok((template, inputs, requirements))
+}
+
+/// The inputs `template` declares secret (or names so).
+fn secret_inputs(template: &ServiceTemplate) -> std::collections::BTreeSet<String> {
+    template.inputs().values().filter(|i| i.secret).map(|i| i.name.clone()).collect()
 }
 
 /// The attempt a deployment currently runs on.

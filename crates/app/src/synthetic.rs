@@ -185,6 +185,8 @@ pub async fn generate_history(
             template: service.template.clone(),
             parameters: serde_json::Map::new(),
             inputs: serde_json::Map::new(),
+            secret_inputs: Default::default(),
+            secrets_unreadable: None,
             requirements: DeploymentRequirements::default(),
             plan: Plan::default(),
             outputs,

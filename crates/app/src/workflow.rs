@@ -102,6 +102,15 @@ struct Run<'a> {
 
 impl Run<'_> {
     fn start_attempt(&mut self, candidate: usize) -> Result<()> {
+        if let Some(why) = self.d.secrets_unreadable.clone() {
+            let reason = format!("Deployment cannot be provisioned: {why}");
+            self.log(reason.clone());
+            if !self.d.keep_last_attempt {
+                self.d.held = Usage::default();
+            }
+            self.finish(DeploymentStatus::CreateFailed, Some(reason));
+            return Ok(());
+        }
         let tried = self.attempts.len() as i64;
         let past_deadline = self.now >= self.d.deadline_at;
         let Some(c) = self.d.plan.candidates.get(candidate).cloned().filter(|_| tried < self.d.max_providers_retry)
@@ -136,6 +145,13 @@ impl Run<'_> {
 
     async fn create(&mut self, number: i64, candidate: usize) -> Result<()> {
         let attempt = self.attempt(number)?.clone();
+        if let Some(why) = self.d.secrets_unreadable.clone() {
+            // Whatever an earlier run of this step made is cleaned up; the
+            // next attempt then fails the deployment, saying why.
+            self.log(format!("attempt {number}: not sent to {}: {why}", attempt.provider));
+            self.next(Step::Cleanup { number, candidate, reason: why, failures: 0 }, 0);
+            return Ok(());
+        }
         let c = self.candidate(candidate)?;
         let request = provision_request(self.app, self.d, &c, &attempt.attempt_id)?;
         let driver = self.app.federation().driver(&attempt.provider)?.clone();
@@ -252,6 +268,11 @@ impl Run<'_> {
 
     async fn update(&mut self, number: i64) -> Result<()> {
         let attempt = self.attempt(number)?.clone();
+        if let Some(why) = self.d.secrets_unreadable.clone() {
+            self.log(format!("update: not sent to {}: {why}", attempt.provider));
+            self.finish(DeploymentStatus::UpdateFailed, Some(format!("the update cannot be provisioned: {why}")));
+            return Ok(());
+        }
         let c = self.candidate(0)?;
         let request = provision_request(self.app, self.d, &c, &attempt.attempt_id)?;
         let driver = self.app.federation().driver(&attempt.provider)?.clone();

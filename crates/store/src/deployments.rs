@@ -7,6 +7,7 @@
 //! [`Store::claim_due`] with `FOR UPDATE SKIP LOCKED` on PostgreSQL so that
 //! several replicas share the work.
 
+use std::collections::BTreeSet;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use nuvola_types::{DeploymentRequirements, DeploymentStatus, Plan, Usage};
@@ -42,6 +43,14 @@ pub struct DeploymentRecord {
     pub parameters: serde_json::Map<String, Value>,
     /// Inputs after defaults and type coercion.
     pub inputs: serde_json::Map<String, Value>,
+    /// The names of its secret inputs (declared so by its template): sealed
+    /// at rest, masked in every view. Names that say they are secrets
+    /// count too, whether listed here or not.
+    pub secret_inputs: BTreeSet<String>,
+    /// Why its secret inputs' values could not be read (another server's
+    /// key, none): they are then missing from `parameters` and `inputs`,
+    /// and stay as stored when the row is saved.
+    pub secrets_unreadable: Option<String>,
     pub requirements: DeploymentRequirements,
     pub plan: Plan,
     pub outputs: serde_json::Map<String, Value>,
@@ -130,21 +139,53 @@ pub struct Progress {
 }
 
 const COLUMNS: &str = "id, owner_subject, owner_issuer, user_group, catalogue_id, description, status, status_reason, \
-     task, template, parameters, inputs, requirements, plan, outputs, held, callback, timeout_mins, \
+     task, template, parameters, inputs, secrets, requirements, plan, outputs, held, callback, timeout_mins, \
      provider_timeout_mins, max_providers_retry, keep_last_attempt, provider, endpoint, physical_id, workflow, \
      next_run_at, deadline_at, created_at, updated_at, revision";
+
+impl DeploymentRecord {
+    /// Whether input `name` holds a secret.
+    pub fn is_secret(&self, name: &str) -> bool {
+        self.secret_inputs.contains(name) || nuvola_types::is_secret_input(name)
+    }
+
+    /// The values of its secret inputs, to keep out of messages.
+    pub fn secret_values(&self) -> Vec<&Value> {
+        let given = self.parameters.iter().chain(self.inputs.iter());
+        given.filter(|(name, _)| self.is_secret(name)).map(|(_, v)| v).collect()
+    }
+
+    /// Its inputs as anyone may see them: every secret's value hidden.
+    pub fn inputs_shown(&self) -> serde_json::Map<String, Value> {
+        let hidden = |(k, v): (&String, &Value)| {
+            let shown = if self.is_secret(k) { Value::String(nuvola_types::REDACTED.into()) } else { v.clone() };
+            (k.clone(), shown)
+        };
+        self.inputs.iter().map(hidden).collect()
+    }
+}
+
+/// What a deployment's row holds of its inputs: the plain columns and the
+/// sealed one (see [`crate::sealed`]); `None` keeps what is stored.
+struct InputColumns {
+    parameters: Option<String>,
+    inputs: Option<String>,
+    secrets: Option<String>,
+}
 
 impl Store {
     /// Inserts a new deployment with its first log lines, atomically.
     pub async fn insert_deployment(&self, d: &NewDeployment, progress: &Progress) -> Result<()> {
+        let columns = self.input_columns(d)?;
+        let progress = scrubbed(d, progress);
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO deployments (id, owner_subject, owner_issuer, user_group, catalogue_id, description, status,
                 status_reason, task, template, parameters, inputs, requirements, plan, outputs, held, callback,
                 timeout_mins, provider_timeout_mins, max_providers_retry, keep_last_attempt, provider, endpoint,
-                physical_id, workflow, next_run_at, deadline_at, created_at, updated_at, revision, lease_until)
+                physical_id, workflow, next_run_at, deadline_at, created_at, updated_at, secrets, revision, lease_until)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,
-                $21, $22, $23, $24, $25, $26, $27, $28, $29, 0, 0)",
+                $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, 0, 0)",
         )
         .bind(&d.id)
         .bind(&d.owner_subject)
@@ -153,11 +194,11 @@ impl Store {
         .bind(&d.catalogue_id)
         .bind(&d.description)
         .bind(d.status.as_str())
-        .bind(&d.status_reason)
+        .bind(scrub(d, d.status_reason.as_deref()))
         .bind(&d.task)
         .bind(&d.template)
-        .bind(self.sealed_json(&d.id, &d.parameters)?)
-        .bind(self.sealed_json(&d.id, &d.inputs)?)
+        .bind(columns.parameters)
+        .bind(columns.inputs)
         .bind(to_json(&d.requirements))
         .bind(to_json(&d.plan))
         .bind(to_json(&d.outputs))
@@ -175,9 +216,10 @@ impl Store {
         .bind(d.deadline_at)
         .bind(d.created_at)
         .bind(d.updated_at)
+        .bind(columns.secrets)
         .execute(&mut *tx)
         .await?;
-        write_progress(&mut tx, &d.id, progress).await?;
+        write_progress(&mut tx, &d.id, &progress).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -220,7 +262,7 @@ impl Store {
         let rows = bind_visible(filter, bind_filter(sqlx::query(&page_sql), filter).bind(limit).bind(offset))
             .fetch_all(&self.pool)
             .await?;
-        Ok((rows.iter().map(|r| self.decode(r)).collect::<Result<_>>()?, total))
+        Ok((self.decode_each(&rows), total))
     }
 
     /// Saves `d` if nobody saved it since it was read (its `revision`), with
@@ -233,9 +275,12 @@ impl Store {
         lease_owner: Option<&str>,
         progress: &Progress,
     ) -> Result<bool> {
+        let columns = self.input_columns(d)?;
+        let progress = scrubbed(d, progress);
         let mut tx = self.pool.begin().await?;
-        let sql = "UPDATE deployments SET status = $4, status_reason = $5, task = $6, template = $7, parameters = $8,
-                inputs = $9, requirements = $10, plan = $11, outputs = $12, held = $13, provider = $14,
+        let sql = "UPDATE deployments SET status = $4, status_reason = $5, task = $6, template = $7,
+                parameters = COALESCE($8, parameters), inputs = COALESCE($9, inputs),
+                secrets = COALESCE($27, secrets), requirements = $10, plan = $11, outputs = $12, held = $13, provider = $14,
                 endpoint = $15, physical_id = $16, workflow = $17, next_run_at = $18, deadline_at = $19,
                 updated_at = $20, description = $21, timeout_mins = $22, provider_timeout_mins = $23,
                 max_providers_retry = $24, keep_last_attempt = $25, callback = $26,
@@ -248,11 +293,11 @@ impl Store {
             .bind(d.revision)
             .bind(lease_owner.map(str::to_string))
             .bind(d.status.as_str())
-            .bind(&d.status_reason)
+            .bind(scrub(d, d.status_reason.as_deref()))
             .bind(&d.task)
             .bind(&d.template)
-            .bind(self.sealed_json(&d.id, &d.parameters)?)
-            .bind(self.sealed_json(&d.id, &d.inputs)?)
+            .bind(columns.parameters)
+            .bind(columns.inputs)
             .bind(to_json(&d.requirements))
             .bind(to_json(&d.plan))
             .bind(to_json(&d.outputs))
@@ -270,6 +315,7 @@ impl Store {
             .bind(d.max_providers_retry)
             .bind(i64::from(d.keep_last_attempt))
             .bind(&d.callback)
+            .bind(columns.secrets)
             .execute(&mut *tx)
             .await?
             .rows_affected();
@@ -277,7 +323,7 @@ impl Store {
             tx.rollback().await?;
             return Ok(false);
         }
-        write_progress(&mut tx, &d.id, progress).await?;
+        write_progress(&mut tx, &d.id, &progress).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -298,7 +344,7 @@ impl Store {
         );
         let rows =
             sqlx::query(&sql).bind(owner).bind(now + lease_ms).bind(now).bind(limit).fetch_all(&self.pool).await?;
-        rows.iter().map(|r| self.decode(r)).collect()
+        Ok(self.decode_each(&rows))
     }
 
     /// Gives up a lease without saving (the step's result was discarded).
@@ -401,23 +447,68 @@ fn parse_status(s: &str) -> Result<DeploymentStatus> {
 }
 
 impl Store {
-    /// `map` as stored for deployment `id`: its secrets sealed when the
-    /// store has a key.
-    fn sealed_json(&self, id: &str, map: &serde_json::Map<String, Value>) -> Result<String> {
-        Ok(match &self.sealer {
-            Some(sealer) => to_json(&sealer.seal(id, map)?),
-            None => to_json(map),
+    /// What `d`'s row holds of its inputs: its secrets sealed apart when
+    /// the store has a key. A row whose secrets could not be read keeps
+    /// what it holds.
+    fn input_columns(&self, d: &DeploymentRecord) -> Result<InputColumns> {
+        if d.secrets_unreadable.is_some() {
+            return Ok(InputColumns { parameters: None, inputs: None, secrets: None });
+        }
+        let (mut parameters, mut inputs) = (d.parameters.clone(), d.inputs.clone());
+        let secrets =
+            crate::sealed::take_out(self.sealer.as_deref(), &d.id, &d.secret_inputs, &mut parameters, &mut inputs)?;
+        Ok(InputColumns {
+            parameters: Some(to_json(&parameters)),
+            inputs: Some(to_json(&inputs)),
+            secrets: Some(secrets),
         })
     }
 
-    /// A deployment row, its sealed secrets opened.
+    /// A deployment row, its sealed secrets put back where they open.
     fn decode(&self, r: &AnyRow) -> Result<DeploymentRecord> {
         let mut d = decode(r)?;
-        let sealer = self.sealer.as_deref();
-        d.parameters = crate::sealed::open_with(sealer, &d.id, std::mem::take(&mut d.parameters))?;
-        d.inputs = crate::sealed::open_with(sealer, &d.id, std::mem::take(&mut d.inputs))?;
+        let column: Option<String> = r.try_get("secrets")?;
+        let opened =
+            crate::sealed::put_back(self.sealer.as_deref(), &d.id, column.as_deref(), &mut d.parameters, &mut d.inputs);
+        if let Some(why) = &opened.unreadable {
+            tracing::warn!(deployment = %d.id, "{why}");
+        }
+        (d.secret_inputs, d.secrets_unreadable) = (opened.names, opened.unreadable);
         Ok(d)
     }
+
+    /// Every row that decodes; one that does not is reported and skipped,
+    /// so that it cannot take a listing or a worker's batch down with it.
+    fn decode_each(&self, rows: &[AnyRow]) -> Vec<DeploymentRecord> {
+        let decoded = rows.iter().map(|r| {
+            self.decode(r).map_err(|e| {
+                let id = r.try_get::<String, _>("id").unwrap_or_default();
+                tracing::error!(deployment = %id, error = %e, "a stored deployment cannot be read; skipped");
+            })
+        });
+        decoded.filter_map(std::result::Result::ok).collect()
+    }
+}
+
+/// `message` with `d`'s secret values hidden.
+fn scrub(d: &DeploymentRecord, message: Option<&str>) -> Option<String> {
+    message.map(|m| nuvola_types::redact_secrets(m, d.secret_values()))
+}
+
+/// What a step writes besides the row, with `d`'s secret values hidden:
+/// a provider's error or a console may echo a password.
+fn scrubbed(d: &DeploymentRecord, progress: &Progress) -> Progress {
+    let secrets = d.secret_values();
+    if secrets.is_empty() {
+        return progress.clone();
+    }
+    let hide = |m: &str| nuvola_types::redact_secrets(m, secrets.iter().copied());
+    let mut out = progress.clone();
+    out.log.iter_mut().for_each(|line| *line = hide(line));
+    for a in &mut out.attempts {
+        a.reason = a.reason.as_deref().map(hide);
+    }
+    out
 }
 
 fn decode(r: &AnyRow) -> Result<DeploymentRecord> {
@@ -438,6 +529,8 @@ fn decode(r: &AnyRow) -> Result<DeploymentRecord> {
         template: r.try_get("template")?,
         parameters: from_json("deployments.parameters", &json("parameters")?)?,
         inputs: from_json("deployments.inputs", &json("inputs")?)?,
+        secret_inputs: BTreeSet::new(),
+        secrets_unreadable: None,
         requirements: from_json("deployments.requirements", &json("requirements")?)?,
         plan: from_json("deployments.plan", &json("plan")?)?,
         outputs: from_json("deployments.outputs", &json("outputs")?)?,

@@ -199,6 +199,15 @@ const MIGRATIONS: &[(i64, &[&str])] = &[
             "CREATE INDEX attempts_by_attempt_id ON attempts (attempt_id)",
         ],
     ),
+    (
+        10,
+        &[
+            // A deployment's secret inputs, sealed apart from its plain
+            // parameters and inputs (see sealed.rs); NULL in rows written
+            // before it.
+            "ALTER TABLE deployments ADD COLUMN secrets TEXT",
+        ],
+    ),
 ];
 
 pub(crate) async fn migrate(store: &Store) -> Result<()> {

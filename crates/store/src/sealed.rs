@@ -1,23 +1,37 @@
-//! Secret inputs sealed at rest. The value of every deployment input whose
-//! name says it is a secret (a password, a token: see
-//! [`nuvola_types::is_secret_input`]) is stored as
-//! `{"nuvola_sealed": "<base64 of nonce ‖ ciphertext ‖ tag>"}`, encrypted
-//! with AES-256-GCM under the store's key and bound to its deployment and
-//! input name (the associated data), so that a sealed value copied to
-//! another row does not open. Everything else stays plain JSON, so queries
-//! and statistics are unchanged. Values stored plain before a key was
-//! configured still read, and are sealed when the deployment is next saved.
+//! Secret inputs sealed at rest, in a column of their own.
+//!
+//! A deployment's secret inputs (those its template declares secret, and
+//! any whose name says so: [`nuvola_types::is_secret_input`]) are taken
+//! out of its `parameters` and `inputs` columns. Their names and values go
+//! into the `secrets` column as `{"names": [...], "sealed": "<base64 of
+//! nonce ‖ ciphertext ‖ tag>"}`, the ciphertext being AES-256-GCM of
+//! `{"parameters": {...}, "inputs": {...}}` under the store's key, bound to
+//! the deployment's id (the associated data), so that sealed values copied
+//! to another row do not open.
+//!
+//! No value a user sends shares a column with the storage format, so none
+//! can be mistaken for a sealed one. A row whose secrets do not open (no
+//! key, another key, a damaged column) still reads, without its secret
+//! values and saying why ([`Opened::unreadable`]): it can be listed, shown
+//! (secrets are masked anyway) and deleted; only what needs the values is
+//! refused, by the app.
+//!
+//! Rows written before this column existed read as they were: plain
+//! values (from before a key was configured) as they are, and values
+//! sealed one by one as `{"nuvola_sealed": "..."}` under a secret's name
+//! are opened where they open; either kind moves into the column on the
+//! row's next save.
+
+use std::collections::BTreeSet;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use ring::rand::{SecureRandom, SystemRandom};
-use serde_json::{Map, Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 use crate::StoreError;
-
-/// The key of a sealed value's JSON object.
-const SEALED: &str = "nuvola_sealed";
 
 /// Seals and opens secret inputs with one key.
 pub struct Sealer {
@@ -31,6 +45,30 @@ impl std::fmt::Debug for Sealer {
     }
 }
 
+/// The `secrets` column.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Column {
+    names: BTreeSet<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sealed: Option<String>,
+}
+
+/// What the sealed part holds: the secrets' values.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Values {
+    parameters: Map<String, Value>,
+    inputs: Map<String, Value>,
+}
+
+/// A deployment's secrets put back into its parameters and inputs.
+#[derive(Debug, Default)]
+pub(crate) struct Opened {
+    /// The names of its secret inputs.
+    pub names: BTreeSet<String>,
+    /// Why the values could not be put back, when they could not.
+    pub unreadable: Option<String>,
+}
+
 impl Sealer {
     /// A sealer with a 32-byte key.
     pub fn new(key: &[u8; 32]) -> Sealer {
@@ -38,108 +76,237 @@ impl Sealer {
         Sealer { key: LessSafeKey::new(key), random: SystemRandom::new() }
     }
 
-    /// `inputs` of deployment `id` with every secret's value sealed.
-    pub fn seal(&self, id: &str, inputs: &Map<String, Value>) -> Result<Map<String, Value>, StoreError> {
-        let mut out = inputs.clone();
-        for (name, value) in out.iter_mut() {
-            if !nuvola_types::is_secret_input(name) || is_sealed(value) {
-                continue;
-            }
-            let mut nonce = [0u8; NONCE_LEN];
-            self.random.fill(&mut nonce).map_err(|_| corrupt("no randomness for a nonce".into()))?;
-            let mut data = serde_json::to_vec(value).map_err(|e| corrupt(e.to_string()))?;
-            self.key
-                .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), aad(id, name), &mut data)
-                .map_err(|_| corrupt(format!("cannot seal input {name}")))?;
-            let mut sealed = nonce.to_vec();
-            sealed.extend_from_slice(&data);
-            *value = json!({ SEALED: B64.encode(sealed) });
-        }
-        Ok(out)
+    fn seal(&self, aad: String, plain: &[u8]) -> Result<String, StoreError> {
+        let mut nonce = [0u8; NONCE_LEN];
+        self.random.fill(&mut nonce).map_err(|_| corrupt("no randomness for a nonce".into()))?;
+        let mut data = plain.to_vec();
+        self.key
+            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad.into_bytes()), &mut data)
+            .map_err(|_| corrupt("cannot seal the secret inputs".into()))?;
+        let mut sealed = nonce.to_vec();
+        sealed.extend_from_slice(&data);
+        Ok(B64.encode(sealed))
     }
 
-    /// `inputs` of deployment `id` with every sealed value opened.
-    pub fn open(&self, id: &str, inputs: Map<String, Value>) -> Result<Map<String, Value>, StoreError> {
-        open_with(Some(self), id, inputs)
-    }
-
-    fn open_one(&self, id: &str, name: &str, sealed: &str) -> Result<Value, StoreError> {
-        let bytes = B64.decode(sealed).map_err(|_| corrupt(format!("input {name} of {id}: not base64")))?;
+    /// The plain bytes of `sealed`, or `None` when it does not open with
+    /// this key for `aad`.
+    fn open(&self, aad: String, sealed: &str) -> Option<Vec<u8>> {
+        let bytes = B64.decode(sealed).ok()?;
         if bytes.len() < NONCE_LEN {
-            return Err(corrupt(format!("input {name} of {id}: too short to be sealed")));
+            return None;
         }
         let (nonce, data) = bytes.split_at(NONCE_LEN);
-        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| corrupt("bad nonce".into()))?;
+        let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
         let mut data = data.to_vec();
-        let plain = self.key.open_in_place(nonce, aad(id, name), &mut data).map_err(|_| {
-            corrupt(format!(
-                "input {name} of deployment {id} does not open with this server's key \
-                 (every replica must use the same secrets key file)"
-            ))
-        })?;
-        serde_json::from_slice(plain).map_err(|e| corrupt(format!("input {name} of {id}: {e}")))
+        let plain = self.key.open_in_place(nonce, Aad::from(aad.into_bytes()), &mut data).ok()?;
+        Some(plain.to_vec())
     }
 }
 
-/// Opens the sealed values of `inputs`; without a sealer, a sealed value is
-/// an error that says so (plain values pass either way).
-pub(crate) fn open_with(
+/// Takes the secrets of deployment `id` (those `declared`, and any whose
+/// name says so) out of `parameters` and `inputs`, and returns the text of
+/// its `secrets` column. Without a sealer the values stay where they are
+/// and the column only names them.
+pub(crate) fn take_out(
     sealer: Option<&Sealer>,
     id: &str,
-    inputs: Map<String, Value>,
-) -> Result<Map<String, Value>, StoreError> {
-    let mut out = inputs;
-    for (name, value) in out.iter_mut() {
-        let Some(sealed) = value.get(SEALED).and_then(Value::as_str).filter(|_| is_sealed(value)) else { continue };
-        let Some(sealer) = sealer else {
-            return Err(corrupt(format!(
-                "input {name} of deployment {id} is sealed, and this server has no secrets key to open it"
-            )));
-        };
-        *value = sealer.open_one(id, name, sealed)?;
+    declared: &BTreeSet<String>,
+    parameters: &mut Map<String, Value>,
+    inputs: &mut Map<String, Value>,
+) -> Result<String, StoreError> {
+    let names = secret_names(declared, parameters, inputs);
+    let mut column = Column { names, sealed: None };
+    if let Some(sealer) = sealer {
+        let mut values = Values::default();
+        for name in &column.names {
+            if let Some(v) = parameters.remove(name) {
+                values.parameters.insert(name.clone(), v);
+            }
+            if let Some(v) = inputs.remove(name) {
+                values.inputs.insert(name.clone(), v);
+            }
+        }
+        if !values.parameters.is_empty() || !values.inputs.is_empty() {
+            let plain = serde_json::to_vec(&values).map_err(|e| corrupt(e.to_string()))?;
+            column.sealed = Some(sealer.seal(aad(id), &plain)?);
+        }
     }
-    Ok(out)
+    serde_json::to_string(&column).map_err(|e| corrupt(e.to_string()))
 }
 
-fn is_sealed(value: &Value) -> bool {
-    value.as_object().is_some_and(|o| o.len() == 1 && o.get(SEALED).is_some_and(Value::is_string))
+/// Puts the secrets of deployment `id` from its `secrets` column back
+/// into `parameters` and `inputs`. Never fails: what does not open is
+/// left out and said in [`Opened::unreadable`].
+pub(crate) fn put_back(
+    sealer: Option<&Sealer>,
+    id: &str,
+    column: Option<&str>,
+    parameters: &mut Map<String, Value>,
+    inputs: &mut Map<String, Value>,
+) -> Opened {
+    let Some(column) = column else { return legacy(sealer, id, parameters, inputs) };
+    let column: Column = match serde_json::from_str(column) {
+        Ok(c) => c,
+        Err(e) => {
+            let names = secret_names(&BTreeSet::new(), parameters, inputs);
+            return Opened { names, unreadable: Some(format!("its secrets column is damaged ({e})")) };
+        }
+    };
+    let Some(sealed) = &column.sealed else { return Opened { names: column.names, unreadable: None } };
+    let Some(sealer) = sealer else {
+        return Opened {
+            names: column.names,
+            unreadable: Some("its secret inputs are sealed, and this server has no secrets key to open them".into()),
+        };
+    };
+    let values = sealer.open(aad(id), sealed).and_then(|plain| serde_json::from_slice::<Values>(&plain).ok());
+    let Some(values) = values else {
+        return Opened {
+            names: column.names,
+            unreadable: Some(
+                "its secret inputs do not open with this server's key (every replica must use the same secrets key file)"
+                    .into(),
+            ),
+        };
+    };
+    parameters.extend(values.parameters);
+    inputs.extend(values.inputs);
+    Opened { names: column.names, unreadable: None }
 }
 
-fn aad(id: &str, name: &str) -> Aad<Vec<u8>> {
-    Aad::from(format!("{id}/{name}").into_bytes())
+/// A row from before the `secrets` column: values sealed one by one
+/// under a secret's name are opened (with the name in the associated
+/// data, as they were sealed); one that does not open is left out.
+fn legacy(
+    sealer: Option<&Sealer>,
+    id: &str,
+    parameters: &mut Map<String, Value>,
+    inputs: &mut Map<String, Value>,
+) -> Opened {
+    const SEALED: &str = "nuvola_sealed";
+    let names = secret_names(&BTreeSet::new(), parameters, inputs);
+    let mut unreadable = None;
+    for map in [parameters, inputs] {
+        for name in &names {
+            let Some(value) = map.get(name) else { continue };
+            let Some(sealed) = value.as_object().filter(|o| o.len() == 1).and_then(|o| o.get(SEALED)?.as_str()) else {
+                continue;
+            };
+            let opened = sealer
+                .and_then(|s| s.open(format!("{id}/{name}"), sealed))
+                .and_then(|plain| serde_json::from_slice::<Value>(&plain).ok());
+            match opened {
+                Some(v) => {
+                    map.insert(name.clone(), v);
+                }
+                None => {
+                    map.remove(name);
+                    unreadable = Some(format!(
+                        "its secret input {name} was sealed with another secrets key, or none is configured"
+                    ));
+                }
+            }
+        }
+    }
+    Opened { names, unreadable }
+}
+
+fn secret_names(
+    declared: &BTreeSet<String>,
+    parameters: &Map<String, Value>,
+    inputs: &Map<String, Value>,
+) -> BTreeSet<String> {
+    let by_name = parameters.keys().chain(inputs.keys()).filter(|n| nuvola_types::is_secret_input(n));
+    declared.iter().chain(by_name).cloned().collect()
+}
+
+fn aad(id: &str) -> String {
+    format!("deployment/{id}")
 }
 
 fn corrupt(detail: String) -> StoreError {
-    StoreError::Corrupt { what: "deployments.inputs", detail }
+    StoreError::Corrupt { what: "deployments.secrets", detail }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
-    fn inputs() -> Map<String, Value> {
-        json!({"admin_token": "0123456789abcdef", "workers": 3}).as_object().unwrap().clone()
+    fn map(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    fn declared(names: &[&str]) -> BTreeSet<String> {
+        names.iter().map(|n| n.to_string()).collect()
     }
 
     #[test]
-    fn secrets_are_sealed_bound_to_their_place_and_opened() {
+    fn secrets_leave_the_plain_columns_and_come_back() {
         let sealer = Sealer::new(&[7; 32]);
-        let sealed = sealer.seal("d1", &inputs()).unwrap();
-        assert_eq!(sealed["workers"], 3, "the rest stays plain");
-        assert!(is_sealed(&sealed["admin_token"]));
-        assert!(!serde_json::to_string(&sealed).unwrap().contains("0123456789abcdef"));
-        assert_ne!(sealer.seal("d1", &inputs()).unwrap(), sealed, "a fresh nonce each time");
-        assert_eq!(sealer.open("d1", sealed.clone()).unwrap(), inputs());
-        // Sealing twice does not wrap twice; plain values read as they are.
-        assert_eq!(sealer.seal("d1", &sealed).unwrap(), sealed);
-        assert_eq!(sealer.open("d1", inputs()).unwrap(), inputs());
+        let given = map(json!({"admin_token": "0123456789abcdef", "api_key": "k-123", "workers": 3}));
+        let (mut p, mut i) = (given.clone(), given.clone());
+        let column = take_out(Some(&sealer), "d1", &declared(&["api_key"]), &mut p, &mut i).unwrap();
+        assert_eq!(p, map(json!({"workers": 3})), "only what is not secret stays plain");
+        assert!(!column.contains("0123456789abcdef") && !column.contains("k-123"), "{column}");
+        assert!(column.contains(r#""names":["admin_token","api_key"]"#), "{column}");
+        let again = take_out(Some(&sealer), "d1", &declared(&["api_key"]), &mut given.clone(), &mut Map::new());
+        assert_ne!(again.unwrap(), column, "a fresh nonce each time");
 
-        // Another deployment, another key, or no key: refused, saying why.
-        let moved = sealer.open("d2", sealed.clone()).unwrap_err().to_string();
-        assert!(moved.contains("does not open with this server's key"), "{moved}");
-        let other = Sealer::new(&[8; 32]).open("d1", sealed.clone()).unwrap_err().to_string();
-        assert!(other.contains("same secrets key file"), "{other}");
-        let keyless = open_with(None, "d1", sealed).unwrap_err().to_string();
-        assert!(keyless.contains("no secrets key"), "{keyless}");
+        let opened = put_back(Some(&sealer), "d1", Some(&column), &mut p, &mut i);
+        assert_eq!((p, i), (given.clone(), given.clone()));
+        assert_eq!((opened.names, opened.unreadable), (declared(&["admin_token", "api_key"]), None));
+    }
+
+    #[test]
+    fn what_does_not_open_is_left_out_and_said() {
+        let sealer = Sealer::new(&[7; 32]);
+        let given = map(json!({"admin_token": "0123456789abcdef", "workers": 3}));
+        let column = take_out(Some(&sealer), "d1", &BTreeSet::new(), &mut given.clone(), &mut Map::new()).unwrap();
+        for (who, sealer, id) in [
+            ("moved to another row", Some(&sealer), "d2"),
+            ("another key", Some(&Sealer::new(&[8; 32])), "d1"),
+            ("no key", None, "d1"),
+        ] {
+            let mut p = map(json!({"workers": 3}));
+            let opened = put_back(sealer, id, Some(&column), &mut p, &mut Map::new());
+            assert_eq!(p, map(json!({"workers": 3})), "{who}");
+            assert_eq!(opened.names, declared(&["admin_token"]), "{who}: still known as secret");
+            assert!(opened.unreadable.is_some(), "{who}");
+        }
+        let mut p = Map::new();
+        let damaged = put_back(Some(&sealer), "d1", Some("{not json"), &mut p, &mut Map::new());
+        assert!(damaged.unreadable.unwrap().contains("damaged"));
+    }
+
+    #[test]
+    fn user_data_shaped_like_a_sealed_value_is_only_data() {
+        // The review's attack: a map input whose value looks sealed.
+        let sealer = Sealer::new(&[7; 32]);
+        let fake = json!({"nuvola_sealed": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"});
+        let given = map(json!({"settings": fake, "db_password": fake}));
+        let (mut p, mut i) = (given.clone(), given.clone());
+        let column = take_out(Some(&sealer), "d1", &BTreeSet::new(), &mut p, &mut i).unwrap();
+        let opened = put_back(Some(&sealer), "d1", Some(&column), &mut p, &mut i);
+        assert_eq!((p, i, opened.unreadable), (given.clone(), given, None));
+    }
+
+    #[test]
+    fn rows_from_before_the_column_still_read() {
+        let sealer = Sealer::new(&[7; 32]);
+        let old = sealer.seal("d1/admin_token".into(), br#""0123456789abcdef""#).unwrap();
+        let row =
+            map(json!({"admin_token": {"nuvola_sealed": old}, "plain_password": "p", "other": {"nuvola_sealed": "x"}}));
+        let mut p = row.clone();
+        let opened = put_back(Some(&sealer), "d1", None, &mut p, &mut Map::new());
+        assert_eq!(p["admin_token"], "0123456789abcdef");
+        assert_eq!(p["plain_password"], "p");
+        assert_eq!(p["other"], json!({"nuvola_sealed": "x"}), "not a secret's name: data");
+        assert_eq!(opened.unreadable, None);
+
+        // Under another key: left out, the row still reads.
+        let mut p = row.clone();
+        let opened = put_back(Some(&Sealer::new(&[9; 32])), "d1", None, &mut p, &mut Map::new());
+        assert!(!p.contains_key("admin_token") && opened.unreadable.is_some());
     }
 }

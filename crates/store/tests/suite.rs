@@ -22,6 +22,8 @@ fn record(id: &str, subject: &str, group: &str, created_at: i64) -> DeploymentRe
         template: "tosca_definitions_version: tosca_simple_yaml_1_0\n".into(),
         parameters: serde_json::Map::new(),
         inputs: serde_json::Map::new(),
+        secret_inputs: Default::default(),
+        secrets_unreadable: None,
         requirements: DeploymentRequirements { nodes: vec![ComputeRequirement::named("vm")], policies: vec![] },
         plan: Plan::default(),
         outputs: serde_json::Map::new(),
@@ -404,37 +406,65 @@ async fn stats_suite(store: &Store) {
     assert!(store.stats_attempts_by_provider(&nobody).await.unwrap().is_empty());
 }
 
-/// Secret inputs are sealed at rest: a store without the key (or with
-/// another) cannot read them; rows written before a key was configured
-/// still read, and are sealed when next saved.
+/// Secret inputs are sealed at rest, apart from the plain columns: a
+/// store without the key (or with another) reads the row without them and
+/// says why, and saving such a row loses nothing; no value a user sends is
+/// taken for a sealed one; no secret reaches the log or a status reason.
 async fn sealed_suite(options: StoreOptions) {
     let key = |k: u8| StoreOptions { secrets_key: Some([k; 32]), ..options.clone() };
     let sealed = Store::open(key(1)).await.unwrap();
     let mut d = record("sec-1", "alice", "physics", 1_000);
-    let given = serde_json::json!({"admin_token": "tok-0123456789abcdef", "workers": 2});
+    let given = serde_json::json!({"admin_token": "tok-0123456789abcdef", "api_key": "k-0123456789", "workers": 2});
     d.parameters = given.as_object().unwrap().clone();
     d.inputs = d.parameters.clone();
-    sealed.insert_deployment(&d, &Progress::default()).await.unwrap();
-    assert_eq!(sealed.deployment("sec-1").await.unwrap().unwrap(), d);
+    d.secret_inputs = ["api_key".to_string()].into();
+    d.status_reason = Some("site said: bad token tok-0123456789abcdef".into());
+    let progress = Progress { attempts: vec![], log: vec!["console: password is k-0123456789".into()] };
+    sealed.insert_deployment(&d, &progress).await.unwrap();
+    let read = sealed.deployment("sec-1").await.unwrap().unwrap();
+    assert_eq!(read.secret_inputs, ["admin_token".to_string(), "api_key".to_string()].into());
+    assert_eq!((&read.parameters, &read.inputs, &read.secrets_unreadable), (&d.parameters, &d.inputs, &None));
+    assert_eq!(read.status_reason.as_deref(), Some("site said: bad token ********"));
+    assert_eq!(sealed.log("sec-1").await.unwrap()[0].message, "console: password is ********");
     let (listed, _) = sealed.list_deployments(&DeploymentFilter::default(), 0, 10).await.unwrap();
     assert_eq!(listed[0].inputs["admin_token"], "tok-0123456789abcdef");
 
+    // Without the key, or with another: the row reads, lists and is
+    // claimed, without its secrets and saying why; saving it keeps them.
     let keyless = Store::open(options.clone()).await.unwrap();
-    let refused = keyless.deployment("sec-1").await.unwrap_err().to_string();
-    assert!(refused.contains("no secrets key"), "{refused}");
     let other = Store::open(key(2)).await.unwrap();
-    let refused = other.deployment("sec-1").await.unwrap_err().to_string();
-    assert!(refused.contains("same secrets key file"), "{refused}");
+    for (store, why) in [(&keyless, "no secrets key"), (&other, "same secrets key file")] {
+        let read = store.deployment("sec-1").await.unwrap().unwrap();
+        assert!(read.secrets_unreadable.as_deref().unwrap().contains(why), "{:?}", read.secrets_unreadable);
+        assert_eq!(read.parameters, serde_json::json!({"workers": 2}).as_object().unwrap().clone());
+        assert!(read.is_secret("api_key"), "still known as secret");
+        let (listed, total) = store.list_deployments(&DeploymentFilter::default(), 0, 10).await.unwrap();
+        assert_eq!((listed.len(), total), (1, 1));
+        assert!(store.save_deployment(&read, None, &Progress::default()).await.unwrap());
+    }
+    assert_eq!(sealed.deployment("sec-1").await.unwrap().unwrap().parameters, d.parameters, "nothing lost");
 
-    // Written plain before the key: read with it, sealed on the next save.
+    // The review's attack: a map input shaped like a sealed value is data.
+    let mut fake = record("sec-fake", "mallory", "physics", 1_500);
+    let shaped = serde_json::json!({"settings": {"nuvola_sealed": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}});
+    fake.parameters = shaped.as_object().unwrap().clone();
+    fake.inputs = fake.parameters.clone();
+    sealed.insert_deployment(&fake, &Progress::default()).await.unwrap();
+    let read = sealed.deployment("sec-fake").await.unwrap().unwrap();
+    assert_eq!((read.inputs, read.secrets_unreadable), (fake.inputs.clone(), None));
+    let claimed = sealed.claim_due("w", 10_000, 1_000, 10).await.unwrap();
+    assert!(claimed.iter().any(|c| c.id == "sec-fake"), "claimed with the rest of its batch");
+
+    // Written without a key: plain, read with it, sealed on the next save.
     let mut old = record("sec-2", "bob", "physics", 2_000);
     old.parameters = given.as_object().unwrap().clone();
     keyless.insert_deployment(&old, &Progress::default()).await.unwrap();
     let read = sealed.deployment("sec-2").await.unwrap().unwrap();
     assert_eq!(read.parameters, old.parameters);
-    assert!(keyless.deployment("sec-2").await.unwrap().is_some(), "still plain");
+    assert!(keyless.deployment("sec-2").await.unwrap().unwrap().secrets_unreadable.is_none(), "still plain");
     assert!(sealed.save_deployment(&read, None, &Progress::default()).await.unwrap());
-    assert!(keyless.deployment("sec-2").await.is_err(), "sealed once saved with the key");
+    let unkeyed = keyless.deployment("sec-2").await.unwrap().unwrap();
+    assert!(unkeyed.secrets_unreadable.is_some(), "sealed once saved with the key");
     for store in [sealed, keyless, other] {
         store.close().await;
     }
@@ -508,4 +538,28 @@ async fn store_suite_on_postgres() {
         .drop_schema(&sealed)
         .await
         .unwrap();
+}
+
+/// One row that cannot be read (damaged by hand or by a bug) is skipped by
+/// listings and by the workers' claims: the others still come.
+#[tokio::test]
+async fn a_damaged_row_is_skipped_not_fatal() {
+    use sqlx::Connection;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("nuvola.sqlite").display());
+    let store = Store::open(StoreOptions::new(url.clone())).await.unwrap();
+    for (id, at) in [("good-1", 1_000), ("bad", 1_500), ("good-2", 2_000)] {
+        store.insert_deployment(&record(id, "alice", "physics", at), &Progress::default()).await.unwrap();
+    }
+    let mut raw = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::query("UPDATE deployments SET plan = 'not json' WHERE id = 'bad'").execute(&mut raw).await.unwrap();
+    raw.close().await.unwrap();
+
+    let (listed, _) = store.list_deployments(&DeploymentFilter::default(), 0, 10).await.unwrap();
+    let ids: Vec<&str> = listed.iter().map(|d| d.id.as_str()).collect();
+    assert_eq!(ids, ["good-2", "good-1"]);
+    let claimed = store.claim_due("w", 10_000, 1_000, 10).await.unwrap();
+    assert_eq!(claimed.len(), 2, "the batch goes on without the damaged row");
+    assert!(store.deployment("bad").await.is_err(), "read alone, it says what is wrong");
+    store.close().await;
 }

@@ -41,6 +41,19 @@ impl Error {
         }
     }
 
+    /// The same error with its message changed by `f` (to take out what
+    /// the caller may not read).
+    pub fn map_message(self, f: impl FnOnce(&str) -> String) -> Self {
+        match self {
+            Error::Invalid(m) => Error::Invalid(f(&m)),
+            Error::Unauthenticated(m) => Error::Unauthenticated(f(&m)),
+            Error::Forbidden(m) => Error::Forbidden(f(&m)),
+            Error::NotFound(m) => Error::NotFound(f(&m)),
+            Error::Conflict(m) => Error::Conflict(f(&m)),
+            Error::Internal(m) => Error::Internal(f(&m)),
+        }
+    }
+
     /// Shorthand for [`Error::Invalid`].
     pub fn invalid(msg: impl Into<String>) -> Self {
         Self::Invalid(msg.into())

@@ -9,7 +9,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use maud::{Markup, html};
-use nuvola_app::deployments::{CreateDeployment, ListQuery, UpdateDeployment};
+use nuvola_app::deployments::{ListQuery, UpdateDeployment};
 use nuvola_store::{AttemptState, DeploymentRecord, now_ms};
 use nuvola_types::{DeploymentStatus, Error};
 use serde::Deserialize;
@@ -286,6 +286,10 @@ fn attempt_state(s: AttemptState) -> &'static str {
 
 fn actions(viewer: &Viewer, d: &DeploymentRecord, from_catalogue: bool) -> Markup {
     let deletable = !matches!(d.status, DeploymentStatus::DeleteComplete | DeploymentStatus::DeleteInProgress);
+    // Only the owner may reuse secret inputs (the app refuses anyone else).
+    let caller = viewer.caller();
+    let owner = d.owner_subject == caller.subject && d.owner_issuer == caller.issuer;
+    let reusable = owner || !d.parameters.keys().any(|k| d.is_secret(k));
     html! {
         div class="toolbar" {
             @if deletable {
@@ -300,7 +304,7 @@ fn actions(viewer: &Viewer, d: &DeploymentRecord, from_catalogue: bool) -> Marku
                     button type="submit" class="secondary" { "Reset stuck delete" }
                 }
             }
-            @if matches!(d.status, DeploymentStatus::CreateFailed | DeploymentStatus::DeleteComplete) && from_catalogue {
+            @if matches!(d.status, DeploymentStatus::CreateFailed | DeploymentStatus::DeleteComplete) && from_catalogue && reusable {
                 form method="post" action={"/deployments/" (d.id) "/again"} {
                     (viewer.csrf_field())
                     button type="submit" class="secondary" { "Deploy again with the same inputs" }
@@ -355,22 +359,7 @@ async fn again(
     Path(id): Path<String>,
     post: Post<NoFields>,
 ) -> Result<Response, PageError> {
-    let caller = post.viewer.caller();
-    let d = state.app.deployment(&caller, &id).await?;
-    let catalogue_id = d
-        .catalogue_id
-        .clone()
-        .ok_or_else(|| Error::invalid("only catalogue deployments can be deployed again here"))?;
-    let request = CreateDeployment {
-        parameters: d.parameters.clone(),
-        timeout_mins: Some(d.timeout_mins),
-        provider_timeout_mins: Some(d.provider_timeout_mins),
-        keep_last_attempt: d.keep_last_attempt,
-        user_group: Some(d.user_group.clone()),
-        description: d.description.clone(),
-        ..Default::default()
-    };
-    let new = state.app.deploy_catalogue(&caller, &catalogue_id, request).await?;
+    let new = state.app.deploy_again(&post.viewer.caller(), &id).await?;
     Ok(Redirect::to(&format!("/deployments/{}", new.id)).into_response())
 }
 

@@ -38,6 +38,8 @@ fn deployment(
         template: "tosca_definitions_version: tosca_simple_yaml_1_0\n".into(),
         parameters: Default::default(),
         inputs: Default::default(),
+        secret_inputs: Default::default(),
+        secrets_unreadable: None,
         requirements: DeploymentRequirements::default(),
         plan: Plan::default(),
         outputs: Default::default(),

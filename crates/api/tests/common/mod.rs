@@ -270,7 +270,9 @@ impl Harness {
     ) -> Harness {
         let dir = tempfile::tempdir().expect("temporary folder");
         let url = format!("sqlite://{}", dir.path().join("db.sqlite").display());
-        let store = Store::open(StoreOptions::new(url)).await.expect("store opens");
+        // Secret inputs sealed, as `nuvola serve` always has them.
+        let options = StoreOptions { secrets_key: Some([7; 32]), ..StoreOptions::new(url) };
+        let store = Store::open(options).await.expect("store opens");
         let resolver = Arc::new(nuvola_tosca::builtin_resolver());
         let catalogue = Catalogue::builtin(&*resolver).expect("catalogue loads");
         store.sync_config_providers(&providers).await.expect("registry filled");

@@ -1,0 +1,135 @@
+//! The attacks of the security review (issue 11), each reproduced against
+//! the whole server behind its router: what an attacker sent, and what
+//! must hold afterwards.
+
+mod common;
+
+use axum::http::Method;
+use common::Harness;
+use nuvola_types::Principal;
+use serde_json::json;
+
+/// A template with one secret input, a plain one and a map.
+const WITH_SECRET: &str = r#"tosca_definitions_version: tosca_simple_yaml_1_0
+topology_template:
+  inputs:
+    db_password: { type: string, description: the database password, required: true }
+    settings: { type: map, entry_schema: { type: string }, default: {} }
+    vault: { type: map, entry_schema: { type: string }, default: {}, metadata: { secret: true } }
+  node_templates:
+    vm:
+      type: tosca.nodes.Compute
+      capabilities:
+        host: { properties: { num_cpus: 1, mem_size: 1 GB } }
+"#;
+
+/// Item 1: a value shaped like the store's sealed format, in a map input,
+/// made the deployment unreadable and undeletable and stalled the workers.
+/// It is only data now: every view reads, the workers provision it, and
+/// it deletes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_value_shaped_like_a_sealed_one_is_only_data() {
+    let h = Harness::start().await;
+    let alice = h.alice();
+    let fake = json!({"nuvola_sealed": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"});
+    let given = json!({"db_password": "a-real-password", "settings": fake, "vault": fake});
+    let request = json!({"template": WITH_SECRET, "parameters": given});
+    let id =
+        h.post("/api/v1/deployments", &alice, &request).await.expect(201).json()["id"].as_str().unwrap().to_string();
+    h.settle(&id, "CREATE_COMPLETE").await;
+    let shown = h.get(&format!("/api/v1/deployments/{id}"), &alice).await.expect(200).json();
+    assert_eq!(shown["inputs"]["settings"], fake, "{shown:#}");
+    assert_eq!((&shown["inputs"]["db_password"], &shown["inputs"]["vault"]), (&json!("********"), &json!("********")));
+    let kept = h.app.store().deployment(&id).await.unwrap().unwrap();
+    assert_eq!(kept.inputs["vault"], fake, "deployed with the value given");
+    for (token, path) in [
+        (&alice, "/api/v1/deployments?size=10"),
+        (&alice, "/orchestrator/deployments"),
+        (&h.manager(), "/orchestrator/deployments"),
+        (&h.admin(), "/orchestrator/deployments"),
+        (&h.admin(), "/api/v1/deployments?size=10"),
+    ] {
+        let listed = h.get(path, token).await.expect(200).text();
+        assert!(listed.contains(&id), "{path}: {listed}");
+    }
+    h.delete(&format!("/orchestrator/deployments/{id}"), &alice).await.expect(204);
+    h.settle(&id, "DELETE_COMPLETE").await;
+    h.stop().await;
+}
+
+/// Item 2: a group manager re-submitted the owner's template with a
+/// `pattern` on the secret input, and the refusal quoted the decrypted
+/// value; through the native PATCH and the orchestrator's PUT.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_update_does_not_quote_a_secret() {
+    let h = Harness::start().await;
+    let alice = h.alice();
+    let secret = "alices-own-secret-0123";
+    let request = json!({"template": WITH_SECRET, "parameters": {"db_password": secret}});
+    let id =
+        h.post("/api/v1/deployments", &alice, &request).await.expect(201).json()["id"].as_str().unwrap().to_string();
+    h.settle(&id, "CREATE_COMPLETE").await;
+
+    let probing = WITH_SECRET.replace(
+        "db_password: { type: string, description: the database password, required: true }",
+        "db_password: { type: string, required: true, constraints: [ { pattern: 'x' } ] }\n    \
+         db_pass_copy: { type: string, default: { get_input: db_password } }",
+    );
+    // Even undeclared as secret by the new template, the stored value is.
+    let undeclared = WITH_SECRET.replace("db_password: { type: string", "db_password: { type: integer");
+    let manager = h.manager();
+    for template in [&probing, &undeclared] {
+        let patched = h
+            .call(
+                Method::PATCH,
+                &format!("/api/v1/deployments/{id}"),
+                Some(&manager),
+                Some(&json!({"template": template})),
+            )
+            .await;
+        assert_eq!(patched.status, 400, "{}", patched.text());
+        assert!(!patched.text().contains(secret), "native PATCH: {}", patched.text());
+        assert!(patched.error_message().contains("db_password"), "{}", patched.text());
+        let put = h.put(&format!("/orchestrator/deployments/{id}"), &manager, &json!({"template": template})).await;
+        assert_eq!(put.status, 400, "{}", put.text());
+        assert!(!put.text().contains(secret), "orchestrator PUT: {}", put.text());
+    }
+    // Nothing of it reached the log either.
+    let log = h.get(&format!("/orchestrator/deployments/{id}/log"), &alice).await.expect(200).text();
+    assert!(!log.contains(secret), "{log}");
+    h.stop().await;
+}
+
+/// Item 2, deploy again: someone who may read another user's deployment
+/// copied it, secrets included. Only the owner may reuse them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_owner_deploys_again_with_the_same_secrets() {
+    let h = Harness::start().await;
+    let alice = h.alice();
+    let request = json!({"catalogueId": "kubernetes", "parameters": {"admin_token": "alice-admin-token-0123"}});
+    let created = h.post("/api/v1/deployments", &alice, &request).await;
+    let id = created.expect(201).json()["id"].as_str().unwrap().to_string();
+    h.settle(&id, "CREATE_COMPLETE").await;
+
+    let manager = Principal {
+        subject: "dave".into(),
+        issuer: common::ISSUER.into(),
+        groups: vec!["physics".into()],
+        manages: vec!["physics".into()],
+        ..Default::default()
+    };
+    h.app.deployment(&manager, &id).await.expect("the manager reads it");
+    let refused = h.app.deploy_again(&manager, &id).await.unwrap_err().to_string();
+    assert!(refused.contains("only its owner may reuse") && refused.contains("admin_token"), "{refused}");
+
+    let owner = Principal {
+        subject: "alice".into(),
+        issuer: common::ISSUER.into(),
+        groups: vec!["physics".into()],
+        ..Default::default()
+    };
+    let copy = h.app.deploy_again(&owner, &id).await.expect("the owner may");
+    assert_eq!(copy.parameters["admin_token"], "alice-admin-token-0123");
+    h.settle(&copy.id, "CREATE_COMPLETE").await;
+    h.stop().await;
+}
