@@ -91,6 +91,9 @@ pub const MAX_INSTANCES: u64 = 1000;
 /// Largest page a listing returns.
 pub const MAX_PAGE_SIZE: i64 = 1000;
 
+/// Longest `timeoutMins` (and `providerTimeoutMins`) accepted: a year.
+pub const MAX_TIMEOUT_MINS: i64 = 366 * 24 * 60;
+
 impl App {
     /// Validates and stores a new deployment with its plan, and wakes the
     /// workers. Nothing is stored when the request is invalid.
@@ -185,7 +188,7 @@ impl App {
             physical_id: None,
             workflow,
             next_run_at,
-            deadline_at: now + timeout_mins.saturating_mul(60_000),
+            deadline_at: deadline(now, timeout_mins),
             created_at: now,
             updated_at: now,
             revision: 0,
@@ -218,13 +221,15 @@ impl App {
             }
             None => ("template.yaml".to_string(), request.template.clone(), request.parameters.clone()),
         };
+        let timeout_mins = request.timeout_mins.unwrap_or(self.settings().default_timeout_mins);
+        check_timeouts(timeout_mins, timeout_mins, None)?;
         let (_, _, requirements) = self.compile(&source, &text, &parameters)?;
         let query = PlanQuery {
             requirements: &requirements,
             group: &group,
             pinned: request.provider.as_deref(),
             issuer: Some(&caller.issuer),
-            timeout_mins: request.timeout_mins.unwrap_or(self.settings().default_timeout_mins),
+            timeout_mins,
             minus: None,
         };
         let plan = self.plan(&query).await?;
@@ -418,7 +423,7 @@ impl App {
         }
         d.workflow = Some(Step::Update { number }.to_value());
         d.next_run_at = Some(now);
-        d.deadline_at = now + timeout_mins.saturating_mul(60_000);
+        d.deadline_at = deadline(now, timeout_mins);
         d.updated_at = now;
         let log = vec![format!("update requested by {}", caller.qualified())];
         // The update holds its new share of the quota from now on.
@@ -454,7 +459,7 @@ impl App {
         d.task = "DEPLOYER".into();
         d.workflow = Some(Step::Delete.to_value());
         d.next_run_at = Some(now);
-        d.deadline_at = now + d.timeout_mins.saturating_mul(60_000);
+        d.deadline_at = deadline(now, d.timeout_mins);
         d.updated_at = now;
         self.save_user_change(&d, vec![format!("delete requested by {}", caller.qualified())]).await
     }
@@ -658,12 +663,18 @@ pub(crate) fn current_attempt(attempts: &[AttemptRecord]) -> Option<&AttemptReco
     attempts.iter().rev().find(|a| a.state == AttemptState::Ready)
 }
 
+/// When an operation started at `now` (ms) gives up after `mins`.
+fn deadline(now: i64, mins: i64) -> i64 {
+    now.saturating_add(mins.saturating_mul(60_000))
+}
+
 fn check_timeouts(timeout: i64, provider_timeout: i64, retries: Option<i64>) -> Result<()> {
-    if timeout < 1 {
-        return Err(Error::invalid(format!("timeoutMins must be at least 1, not {timeout}")));
-    }
-    if provider_timeout < 1 {
-        return Err(Error::invalid(format!("providerTimeoutMins must be at least 1, not {provider_timeout}")));
+    for (name, value) in [("timeoutMins", timeout), ("providerTimeoutMins", provider_timeout)] {
+        if !(1..=MAX_TIMEOUT_MINS).contains(&value) {
+            return Err(Error::invalid(format!(
+                "{name} must be between 1 and {MAX_TIMEOUT_MINS} (a year), not {value}"
+            )));
+        }
     }
     if provider_timeout > timeout {
         return Err(Error::invalid(format!(

@@ -52,7 +52,14 @@ pub async fn plan(
         group,
         pinned_provider: pinned,
         issuer,
-        window: Some((now, now + chrono::Duration::minutes(timeout_mins))),
+        // Timeouts are bounded where requests are checked; a window that
+        // would leave the calendar still ends (at its last day).
+        window: Some((
+            now,
+            chrono::Duration::try_minutes(timeout_mins)
+                .and_then(|d| now.checked_add_signed(d))
+                .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC),
+        )),
     };
     Ok(nuvola_placement::plan(&request, &snapshots, weights))
 }
