@@ -527,6 +527,9 @@ async fn callbacks_must_stay_under_an_allowed_prefix() {
         "https://hooks.example.org:8443/hook",
         "https://ci.example.net/other/hook",
         "http://hooks.example.org/hook",
+        // Out of the allowed path by dot segments.
+        "https://ci.example.net/nuvola/../other/hook",
+        "https://ci.example.net/nuvola/%2E%2E/other/hook",
     ] {
         let mut request = no_fit_request();
         request["callback"] = json!(callback);
