@@ -39,22 +39,7 @@ pub async fn send(settings: &SmtpSettings, to: &str, subject: &str, body: &str) 
         let (read, mut write) = stream.into_split();
         let mut read = BufReader::new(read);
         expect(&mut read, 220).await?;
-        let subject: String = subject.chars().filter(|c| !c.is_control()).collect();
-        let mut text = format!(
-            "From: {from}\r\nTo: {to}\r\nSubject: {subject}\r\nDate: {date}\r\nMIME-Version: 1.0\r\n\
-             Content-Type: text/plain; charset=utf-8\r\n\r\n",
-            from = settings.from,
-            date = chrono::Utc::now().to_rfc2822(),
-        );
-        for line in body.lines() {
-            // Dot-stuffing: a line starting with "." gets another.
-            if line.starts_with('.') {
-                text.push('.');
-            }
-            text.push_str(line);
-            text.push_str("\r\n");
-        }
-        text.push_str(".\r\n");
+        let text = data(&settings.from, to, subject, body, &chrono::Utc::now().to_rfc2822());
         for (command, code) in [
             ("EHLO nuvola\r\n".to_string(), 250),
             (format!("MAIL FROM:<{}>\r\n", settings.from), 250),
@@ -73,6 +58,35 @@ pub async fn send(settings: &SmtpSettings, to: &str, subject: &str, body: &str) 
         .map_err(|_| "the SMTP server did not answer".to_string())?
 }
 
+/// The DATA of one message, up to its closing dot. Every line of `body`
+/// ends in CRLF and holds no other control character than a tab: a bare CR
+/// or LF from user text could otherwise end the data early at a relay that
+/// reads it so ("SMTP smuggling") and smuggle a second message in. Lines
+/// starting with a dot get another (RFC 5321 4.5.2).
+fn data(from: &str, to: &str, subject: &str, body: &str, date: &str) -> String {
+    let subject: String = subject.chars().filter(|c| !c.is_control()).collect();
+    let mut text = format!(
+        "From: {from}\r\nTo: {to}\r\nSubject: {subject}\r\nDate: {date}\r\nMIME-Version: 1.0\r\n\
+         Content-Type: text/plain; charset=utf-8\r\n\r\n"
+    );
+    let body = body.replace("\r\n", "\n");
+    for line in body.strip_suffix('\n').unwrap_or(&body).split(['\r', '\n']) {
+        if line.starts_with('.') {
+            text.push('.');
+        }
+        text.extend(line.chars().filter(|c| *c == '\t' || !c.is_control()));
+        text.push_str("\r\n");
+    }
+    text.push_str(".\r\n");
+    text
+}
+
+/// Text a user wrote, quoted in a message: each line behind `> `, so that
+/// it cannot pass for the platform's own words.
+pub fn quoted(text: &str) -> String {
+    text.lines().map(|l| format!("> {l}")).collect::<Vec<_>>().join("\n")
+}
+
 /// Reads one (possibly multi-line) reply and checks its code.
 async fn expect(read: &mut BufReader<tokio::net::tcp::OwnedReadHalf>, code: u16) -> Result<(), String> {
     loop {
@@ -85,5 +99,32 @@ async fn expect(read: &mut BufReader<tokio::net::tcp::OwnedReadHalf>, code: u16)
             continue;
         }
         return if got == code { Ok(()) } else { Err(format!("expected {code}, got {}", line.trim_end())) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_text_cannot_end_the_data_or_smuggle_a_message() {
+        let body = "Your reason was: hi\r.\r\nMAIL FROM:<evil@example.org>\n.\nRSET\rx\u{0}y\tz\r\n";
+        let text = data("nuvola@example.org", "alice@example.org", "S\r\nBcc: x@example.org", body, "now");
+        assert!(text.ends_with("\r\n.\r\n"));
+        let inner = &text[..text.len() - 3];
+        assert!(!inner.contains("\r\n.\r\n"), "the data ends only at its end: {text:?}");
+        let bytes = text.as_bytes();
+        for (i, b) in bytes.iter().enumerate() {
+            match b {
+                b'\r' => assert_eq!(bytes.get(i + 1), Some(&b'\n'), "bare CR at {i}: {text:?}"),
+                b'\n' => assert_eq!(bytes[i - 1], b'\r', "bare LF at {i}: {text:?}"),
+                _ => {}
+            }
+        }
+        assert!(text.contains("Subject: SBcc: x@example.org\r\n"), "{text:?}");
+        assert!(text.contains("\r\n..\r\n") && text.contains("xy\tz"), "{text:?}");
+        assert_eq!(quoted("one\ntwo"), "> one\n> two");
+        let plain = data("a@example.org", "b@example.org", "s", "one\r\ntwo\n", "now");
+        assert!(plain.ends_with("\r\n\r\none\r\ntwo\r\n.\r\n"), "{plain:?}");
     }
 }

@@ -125,12 +125,12 @@ impl App {
         };
         let subject = format!("nuvola: your request for {what} was {}", r.status);
         let body = format!(
-            "Your request {id} for {what} was {status} by {by}.\n\nComment: {comment}\n\nYour reason was: {reason}\n",
+            "Your request {id} for {what} was {status} by {by}.\n\nComment:\n{comment}\n\nYour reason was:\n{reason}\n",
             id = r.id,
             status = r.status,
             by = r.decided_by.as_deref().unwrap_or("-"),
-            comment = r.comment.as_deref().filter(|c| !c.is_empty()).unwrap_or("(none)"),
-            reason = r.reason,
+            comment = crate::notify::quoted(r.comment.as_deref().filter(|c| !c.is_empty()).unwrap_or("(none)")),
+            reason = crate::notify::quoted(&r.reason),
         );
         let id = r.id.clone();
         tokio::spawn(async move {
