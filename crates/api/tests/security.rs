@@ -133,3 +133,50 @@ async fn only_the_owner_deploys_again_with_the_same_secrets() {
     h.settle(&copy.id, "CREATE_COMPLETE").await;
     h.stop().await;
 }
+
+/// Item 6: a restricted catalogue service was deployed by posting its
+/// template text as a custom template. Restrictions apply to what is
+/// deployed: the same text, a renamed copy, or any template with the
+/// service's own features (GPUs, a Kubernetes front end), also on update.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restricted_service_cannot_be_deployed_under_another_name() {
+    let restricted = [("gpu-vm", vec!["ml".to_string()]), ("kubernetes", vec!["bio".to_string()])];
+    let settings = nuvola_app::Settings {
+        poll_interval: std::time::Duration::from_millis(20),
+        restricted_services: restricted.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+        ..nuvola_app::Settings::default()
+    };
+    let h = Harness::with(common::federation(), settings).await;
+    let alice = h.alice();
+    let gpu = common::catalogue_text("gpu-vm");
+    let renamed = gpu.replace("template_name: gpu-vm", "template_name: my-vm").replace("gpu_node", "my_node");
+    let k8s = common::catalogue_text("kubernetes");
+    for (what, template, parameters, service) in [
+        ("the same text", &gpu, json!({}), "gpu-vm"),
+        ("a renamed copy", &renamed, json!({}), "gpu-vm"),
+        ("a cluster's text", &k8s, json!({"admin_token": "0123456789abcdef0123"}), "kubernetes"),
+    ] {
+        let refused =
+            h.post("/api/v1/deployments", &alice, &json!({"template": template, "parameters": parameters})).await;
+        assert_eq!(refused.status, 403, "{what}: {}", refused.text());
+        assert!(refused.error_message().contains(&format!("catalogue service {service}")), "{}", refused.text());
+        let orchestrator =
+            h.post("/orchestrator/deployments", &alice, &json!({"template": template, "parameters": parameters})).await;
+        assert_eq!(orchestrator.status, 403, "{what}: {}", orchestrator.text());
+    }
+    // A plain VM is nobody's restricted service; turning it into a GPU one
+    // by an update is refused the same way.
+    let vm = common::catalogue_text("single-vm");
+    let id = h.post("/api/v1/deployments", &alice, &json!({"template": vm})).await.expect(201).json()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    h.settle(&id, "CREATE_COMPLETE").await;
+    let put = h.put(&format!("/orchestrator/deployments/{id}"), &alice, &json!({"template": gpu})).await;
+    assert_eq!(put.status, 403, "{}", put.text());
+    // Members of the groups it is open to still deploy it as their own.
+    let ml = h.token("mona", &["ml"], false);
+    let allowed = h.post("/api/v1/deployments", &ml, &json!({"template": gpu, "userGroup": "ml"})).await;
+    assert_ne!(allowed.status, 403, "{}", allowed.text());
+    h.stop().await;
+}

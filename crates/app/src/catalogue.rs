@@ -1,8 +1,10 @@
 //! The built-in catalogue: TOSCA templates shipped in the binary (from the
 //! repository's `catalogue/` folder), each validated at start-up.
 
-use nuvola_tosca::{ImportResolver, InputDef, ServiceTemplate};
-use nuvola_types::{Error, Result};
+use std::collections::BTreeSet;
+
+use nuvola_tosca::{ImportResolver, InputDef, ServiceTemplate, TypeKind};
+use nuvola_types::{DeploymentRequirements, Error, Result};
 use serde::Serialize;
 
 /// The templates compiled in, as `(file name, text)`.
@@ -37,6 +39,9 @@ pub struct CatalogueEntry {
     /// another input has no default.
     #[serde(skip)]
     pub at_defaults: Option<nuvola_types::DeploymentRequirements>,
+    /// What it deploys, as restrictions see it (see [`features`]).
+    #[serde(skip)]
+    pub features: BTreeSet<String>,
 }
 
 /// Every deployable service.
@@ -62,6 +67,34 @@ impl Catalogue {
         &self.entries
     }
 
+    /// The restricted services (ids in `restricted`) that a template with
+    /// `features` deploys: those whose own features not found in any open
+    /// service are all among them (a Kubernetes front end, GPUs), or, for a
+    /// service with none of its own, those with exactly its features.
+    /// Returned with the features that tell.
+    pub fn restricted_lookalikes<'a>(
+        &'a self,
+        restricted: impl Fn(&str) -> bool,
+        features: &BTreeSet<String>,
+    ) -> Vec<(&'a str, Vec<&'a str>)> {
+        let open: BTreeSet<&str> = self
+            .entries
+            .iter()
+            .filter(|e| !restricted(&e.id))
+            .flat_map(|e| e.features.iter().map(String::as_str))
+            .collect();
+        let mut out = Vec::new();
+        for e in self.entries.iter().filter(|e| restricted(&e.id)) {
+            let own: Vec<&str> = e.features.iter().map(String::as_str).filter(|f| !open.contains(f)).collect();
+            let deploys =
+                if own.is_empty() { e.features == *features } else { own.iter().all(|f| features.contains(*f)) };
+            if deploys {
+                out.push((e.id.as_str(), own));
+            }
+        }
+        out
+    }
+
     /// One entry by id, or a NotFound naming the ids that exist.
     pub fn get(&self, id: &str) -> Result<&CatalogueEntry> {
         self.entries.iter().find(|e| e.id == id).ok_or_else(|| {
@@ -83,10 +116,30 @@ fn entry(file: &str, text: &str, template: &ServiceTemplate) -> CatalogueEntry {
         inputs: template.inputs().values().cloned().collect(),
         template: text.to_string(),
         at_defaults: None,
+        features: BTreeSet::new(),
     };
     let defaults = entry.for_planning(&serde_json::Map::new());
     entry.at_defaults = template.resolve_inputs(&defaults).ok().and_then(|inputs| template.requirements(&inputs).ok());
+    entry.features = features(template, entry.at_defaults.as_ref());
     entry
+}
+
+/// What a template deploys, as catalogue restrictions see it: every node
+/// type it uses with their ancestors, and `GPUs` when a node asks for some.
+/// A restriction applies to what is deployed, not to the name it is
+/// deployed under: a custom template with a restricted service's features
+/// is that service (see [`Catalogue::restricted_lookalikes`]).
+pub fn features(template: &ServiceTemplate, requirements: Option<&DeploymentRequirements>) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for node in template.node_names() {
+        if let Some(t) = template.node_type(node) {
+            out.extend(template.types().ancestors(TypeKind::Node, t).iter().map(|d| d.name.clone()));
+        }
+    }
+    if requirements.is_some_and(|r| r.nodes.iter().any(|n| n.gpus > 0)) {
+        out.insert("GPUs".into());
+    }
+    out
 }
 
 impl CatalogueEntry {

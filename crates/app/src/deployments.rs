@@ -122,6 +122,9 @@ impl App {
         }
         let source = request.catalogue_id.as_ref().map_or("template.yaml".to_string(), |id| format!("{id}.yaml"));
         let (template, inputs, requirements) = self.compile(&source, &request.template, &request.parameters)?;
+        if request.catalogue_id.is_none() {
+            self.check_restricted_lookalikes(caller, &group, &template, &requirements).await?;
+        }
         // Planning and storing happen under the group's lock, and the new
         // deployment holds its first candidate's share of the quota from
         // the start: two requests cannot both take the last GPU.
@@ -379,6 +382,9 @@ impl App {
         let (compiled, inputs, requirements) = self
             .compile(&source, &template, &parameters)
             .map_err(|e| e.map_message(|m| nuvola_types::redact_secrets(m, d.secret_values())))?;
+        if template != d.template {
+            self.check_restricted_lookalikes(caller, &d.user_group, &compiled, &requirements).await?;
+        }
         let provider = d.provider.clone().ok_or_else(|| Error::conflict("deployment has no provider to update on"))?;
         let lock = self.group_lock(&d.user_group);
         let _held = lock.lock().await;
@@ -519,6 +525,33 @@ impl App {
             resources.extend(held);
         }
         Ok(resources)
+    }
+
+    /// Refuses a template of the caller's own that deploys what a
+    /// restricted catalogue service does, unless the caller may deploy
+    /// that service for `group`: restrictions apply to what is deployed,
+    /// not to the name it is deployed under.
+    async fn check_restricted_lookalikes(
+        &self,
+        caller: &Principal,
+        group: &str,
+        template: &ServiceTemplate,
+        requirements: &DeploymentRequirements,
+    ) -> Result<()> {
+        let features = crate::catalogue::features(template, Some(requirements));
+        let restricted = |id: &str| self.settings().restricted_services.contains_key(id);
+        for (id, own) in self.catalogue().restricted_lookalikes(restricted, &features) {
+            if let crate::catalogue::ServiceAccess::Restricted(groups) = self.service_access(caller, group, id).await? {
+                let what = if own.is_empty() { String::new() } else { format!(" ({})", own.join(", ")) };
+                return Err(Error::Forbidden(format!(
+                    "this template deploys what catalogue service {id} does{what}, which is open to group{} {} only; \
+                     ask for access to {id} (a catalogue access request) and deploy once it is approved",
+                    if groups.len() == 1 { "" } else { "s" },
+                    groups.join(", ")
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// Parses a template, resolves parameters into inputs and reads the
