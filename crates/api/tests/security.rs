@@ -180,3 +180,34 @@ async fn a_restricted_service_cannot_be_deployed_under_another_name() {
     assert_ne!(allowed.status, 403, "{}", allowed.text());
     h.stop().await;
 }
+
+/// Item 9: nothing limited how many deployments, or how many bytes of
+/// templates, one user stores. Both are limits an operator sets; the
+/// refusal says which and what to do, and deleting makes room.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_one_user_stores_is_limited() {
+    let settings = nuvola_app::Settings {
+        poll_interval: std::time::Duration::from_millis(20),
+        max_deployments_per_user: 2,
+        max_template_bytes_per_user: 64 * 1024,
+        ..nuvola_app::Settings::default()
+    };
+    let h = Harness::with(common::federation(), settings).await;
+    let alice = h.alice();
+    let failing = common::no_fit_request();
+    let first = h.create(&alice, &failing).await;
+    h.create(&alice, &failing).await;
+    let third = h.post("/orchestrator/deployments", &alice, &failing).await;
+    assert_eq!(third.status, 403, "{}", third.text());
+    assert!(third.error_message().contains("deployments.max_per_user"), "{}", third.text());
+    assert!(h.post("/orchestrator/deployments", &h.bob(), &failing).await.status.is_success(), "per user");
+
+    h.delete(&format!("/orchestrator/deployments/{first}"), &alice).await.expect(204);
+    h.settle(&first, "DELETE_COMPLETE").await;
+    let padded = format!("{}\n#{}\n", common::catalogue_text("gpu-vm"), "x".repeat(70 * 1024));
+    let big = h.post("/orchestrator/deployments", &alice, &json!({"template": padded})).await;
+    assert_eq!(big.status, 403, "{}", big.text());
+    assert!(big.error_message().contains("deployments.max_template_bytes_per_user"), "{}", big.text());
+    h.create(&alice, &failing).await;
+    h.stop().await;
+}

@@ -120,6 +120,7 @@ impl App {
         if let Some(provider) = &request.provider {
             self.federation().provider(provider).ok_or_else(|| unknown_provider(self, provider))?;
         }
+        self.check_owner_limits(caller, 1, request.template.len() as i64).await?;
         let source = request.catalogue_id.as_ref().map_or("template.yaml".to_string(), |id| format!("{id}.yaml"));
         let (template, inputs, requirements) = self.compile(&source, &request.template, &request.parameters)?;
         if request.catalogue_id.is_none() {
@@ -374,6 +375,7 @@ impl App {
             return Err(Error::conflict(format!("deployment {id} cannot be updated: {why}")));
         }
         let template = request.template.unwrap_or_else(|| d.template.clone());
+        self.check_owner_limits(caller, 0, template.len() as i64 - d.template.len() as i64).await?;
         let mut parameters = d.parameters.clone();
         parameters.extend(request.parameters);
         let source = d.catalogue_id.as_ref().map_or("template.yaml".to_string(), |id| format!("{id}.yaml"));
@@ -525,6 +527,30 @@ impl App {
             resources.extend(held);
         }
         Ok(resources)
+    }
+
+    /// Refuses a request that would take the caller over the operator's
+    /// limits on what one user stores: `more` deployments and `bytes` of
+    /// template text besides what they hold.
+    async fn check_owner_limits(&self, caller: &Principal, more: i64, bytes: i64) -> Result<()> {
+        let settings = self.settings();
+        let (held, held_bytes) = self.store().held_by_owner(&caller.subject, &caller.issuer).await?;
+        if more > 0 && held + more > settings.max_deployments_per_user {
+            return Err(Error::Forbidden(format!(
+                "you hold {held} deployments; the limit is {} per user (deployments.max_per_user): delete some you \
+                 no longer need, failed ones included",
+                settings.max_deployments_per_user
+            )));
+        }
+        if bytes > 0 && held_bytes + bytes > settings.max_template_bytes_per_user {
+            return Err(Error::Forbidden(format!(
+                "your deployments' templates hold {} KiB; this one would take them over the limit of {} KiB per user \
+                 (deployments.max_template_bytes_per_user): delete deployments you no longer need",
+                held_bytes / 1024,
+                settings.max_template_bytes_per_user / 1024
+            )));
+        }
+        Ok(())
     }
 
     /// Refuses a template of the caller's own that deploys what a

@@ -57,6 +57,12 @@ pub struct Settings {
     pub default_provider_timeout_mins: i64,
     /// Largest template accepted, in bytes.
     pub max_template_bytes: usize,
+    /// Most deployments one user may hold (every status but
+    /// `DELETE_COMPLETE`).
+    pub max_deployments_per_user: i64,
+    /// Most template text one user's deployments may hold in all (same
+    /// count), in bytes.
+    pub max_template_bytes_per_user: i64,
     /// Ranking weights for placement.
     pub weights: Weights,
     /// URL prefixes deployment callbacks may point to (none: callbacks off).
@@ -91,6 +97,8 @@ impl Default for Settings {
             default_timeout_mins: 720,
             default_provider_timeout_mins: 60,
             max_template_bytes: 1 << 20,
+            max_deployments_per_user: 200,
+            max_template_bytes_per_user: 32 << 20,
             weights: Weights::default(),
             callback_allowed_prefixes: Vec::new(),
             public_url: "http://127.0.0.1:8080".into(),

@@ -100,6 +100,10 @@ pub struct DeploymentsConfig {
     pub timeout_mins: Option<i64>,
     pub provider_timeout_mins: Option<i64>,
     pub max_template_bytes: Option<usize>,
+    /// Most deployments one user may hold (all but deleted ones).
+    pub max_per_user: Option<i64>,
+    /// Most template bytes one user's deployments may hold in all.
+    pub max_template_bytes_per_user: Option<i64>,
     /// URL prefixes deployment callbacks may point to.
     #[serde(default)]
     pub callback_allowed_prefixes: Vec<String>,
@@ -218,6 +222,11 @@ impl Config {
                 .provider_timeout_mins
                 .unwrap_or(d.default_provider_timeout_mins),
             max_template_bytes: self.deployments.max_template_bytes.unwrap_or(d.max_template_bytes),
+            max_deployments_per_user: self.deployments.max_per_user.unwrap_or(d.max_deployments_per_user),
+            max_template_bytes_per_user: self
+                .deployments
+                .max_template_bytes_per_user
+                .unwrap_or(d.max_template_bytes_per_user),
             weights: nuvola_placement::Weights {
                 health: self.placement.health_weight.unwrap_or(d.weights.health),
                 speed: self.placement.speed_weight.unwrap_or(d.weights.speed),

@@ -37,7 +37,8 @@ pub struct DeploymentRecord {
     pub status_reason: Option<String>,
     /// What the orchestrator is doing (`NONE`, `DEPLOYER`, ...).
     pub task: String,
-    /// The TOSCA text as submitted.
+    /// The TOSCA text as submitted. Empty in listings, which do not load
+    /// templates; saving a record with an empty one keeps the stored one.
     pub template: String,
     /// Parameters as submitted.
     pub parameters: serde_json::Map<String, Value>,
@@ -255,8 +256,10 @@ impl Store {
             .fetch_one(&self.pool)
             .await?
             .try_get("n")?;
+        // Templates (up to a MiB each) are left out of pages.
+        let columns = COLUMNS.replacen("task, template,", "task, '' AS template,", 1);
         let page_sql = format!(
-            "SELECT {COLUMNS} FROM deployments WHERE {where_clause}{} ORDER BY {order} LIMIT $6 OFFSET $7",
+            "SELECT {columns} FROM deployments WHERE {where_clause}{} ORDER BY {order} LIMIT $6 OFFSET $7",
             visible(8).unwrap_or_default()
         );
         let rows = bind_visible(filter, bind_filter(sqlx::query(&page_sql), filter).bind(limit).bind(offset))
@@ -278,7 +281,8 @@ impl Store {
         let columns = self.input_columns(d)?;
         let progress = scrubbed(d, progress);
         let mut tx = self.pool.begin().await?;
-        let sql = "UPDATE deployments SET status = $4, status_reason = $5, task = $6, template = $7,
+        let sql = "UPDATE deployments SET status = $4, status_reason = $5, task = $6,
+                template = COALESCE(NULLIF($7, ''), template),
                 parameters = COALESCE($8, parameters), inputs = COALESCE($9, inputs),
                 secrets = COALESCE($27, secrets), requirements = $10, plan = $11, outputs = $12, held = $13, provider = $14,
                 endpoint = $15, physical_id = $16, workflow = $17, next_run_at = $18, deadline_at = $19,
@@ -396,6 +400,25 @@ impl Store {
                 Ok((r.try_get("provider")?, from_json("deployments.held", &held)?))
             })
             .collect()
+    }
+
+    /// How many deployments `(subject, issuer)` holds (all but deleted
+    /// ones), and the bytes of their templates.
+    pub async fn held_by_owner(&self, subject: &str, issuer: &str) -> Result<(i64, i64)> {
+        let length = match self.backend {
+            Backend::Postgres => "OCTET_LENGTH(template)",
+            // SQLite's LENGTH counts characters; of a BLOB, bytes.
+            Backend::Sqlite => "LENGTH(CAST(template AS BLOB))",
+        };
+        let row = sqlx::query(&format!(
+            "SELECT COUNT(*) AS n, CAST(COALESCE(SUM({length}), 0) AS BIGINT) AS bytes FROM deployments
+             WHERE owner_subject = $1 AND owner_issuer = $2 AND status <> 'DELETE_COMPLETE'"
+        ))
+        .bind(subject)
+        .bind(issuer)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((row.try_get("n")?, row.try_get("bytes")?))
     }
 
     /// How many deployments are in each status.

@@ -428,6 +428,12 @@ async fn sealed_suite(options: StoreOptions) {
     assert_eq!(sealed.log("sec-1").await.unwrap()[0].message, "console: password is ********");
     let (listed, _) = sealed.list_deployments(&DeploymentFilter::default(), 0, 10).await.unwrap();
     assert_eq!(listed[0].inputs["admin_token"], "tok-0123456789abcdef");
+    // Pages leave templates out; saving a listed row keeps its template.
+    assert_eq!(listed[0].template, "");
+    assert!(sealed.save_deployment(&listed[0], None, &Progress::default()).await.unwrap());
+    assert_eq!(sealed.deployment("sec-1").await.unwrap().unwrap().template, d.template);
+    assert_eq!(sealed.held_by_owner("alice", "https://issuer.example").await.unwrap(), (1, d.template.len() as i64));
+    assert_eq!(sealed.held_by_owner("alice", "elsewhere").await.unwrap(), (0, 0));
 
     // Without the key, or with another: the row reads, lists and is
     // claimed, without its secrets and saying why; saving it keeps them.
