@@ -211,3 +211,51 @@ async fn what_one_user_stores_is_limited() {
     h.create(&alice, &failing).await;
     h.stop().await;
 }
+
+/// Item 3: checking a template (whose `pattern` constraints may be costly
+/// to compile) ran on the async workers, so two such requests kept the
+/// health check waiting. Template work now queues for the blocking pool's
+/// CPU slots: with every slot taken, a placement preview waits, and the
+/// health check still answers at once, on a runtime of a single thread.
+#[tokio::test(flavor = "current_thread")]
+async fn template_work_never_holds_the_async_workers() {
+    let h = Harness::start().await;
+    let slots = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+    let mut releases = Vec::new();
+    let mut held = Vec::new();
+    for _ in 0..slots {
+        let (release, wait) = std::sync::mpsc::channel::<()>();
+        releases.push(release);
+        held.push(tokio::spawn({
+            let app = h.app.clone();
+            async move { app.off_the_reactor(move || wait.recv()).await }
+        }));
+    }
+    let plan = tokio::spawn({
+        let (router, token) = (h.router.clone(), h.alice());
+        let body = json!({"template": common::catalogue_text("single-vm")});
+        async move {
+            let request = axum::http::Request::post("/api/v1/plan")
+                .header("authorization", format!("Bearer {token}"))
+                .header("content-type", "application/json")
+                .body(axum::body::Body::from(body.to_string()))
+                .unwrap();
+            tower::ServiceExt::oneshot(router, request).await.unwrap().status()
+        }
+    });
+    for _ in 0..50 {
+        tokio::task::yield_now().await;
+    }
+    let health = h.raw(Method::GET, "/healthz", None, None).await;
+    assert_eq!(health.status, 200, "{}", health.text());
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert!(!plan.is_finished(), "the preview's template check waits for a CPU slot");
+    for release in releases {
+        release.send(()).unwrap();
+    }
+    for work in held {
+        work.await.unwrap().unwrap().unwrap();
+    }
+    assert_eq!(plan.await.unwrap(), 200);
+    h.stop().await;
+}

@@ -199,35 +199,40 @@ impl crate::App {
         Ok(ServiceAccess::Restricted(groups.clone()))
     }
 
-    /// Checks parameters for catalogue service `id` with the TOSCA engine,
-    /// and ties each of its messages to the input it names, so that a form
-    /// can show it beside the field.
-    pub fn check_catalogue_parameters(
+    /// Checks parameters for catalogue service `id` with the TOSCA engine
+    /// (off the async workers), and ties each of its messages to the
+    /// input it names, so that a form can show it beside the field.
+    pub async fn check_catalogue_parameters(
         &self,
         id: &str,
         parameters: &serde_json::Map<String, serde_json::Value>,
     ) -> Result<FormCheck> {
-        let entry = self.catalogue().get(id)?;
-        let file = format!("{id}.yaml");
-        let template = nuvola_tosca::load(&entry.template, &file, &*self.inner.resolver)
-            .map_err(|d| Error::internal(format!("catalogue template {id} no longer loads:\n{d}")))?;
-        let tie = |d: nuvola_tosca::Diagnostics| {
-            d.iter()
-                .filter(|d| d.is_error())
-                .map(|d| {
-                    let input = entry.inputs.iter().find(|i| d.message.contains(&format!("\"{}\"", i.name)));
-                    (input.map(|i| i.name.clone()), d.message.clone())
-                })
-                .collect::<Vec<_>>()
-        };
-        let inputs = match template.resolve_inputs(parameters) {
-            Ok(inputs) => inputs,
-            Err(d) => return Ok(FormCheck::Invalid(tie(d))),
-        };
-        match template.requirements(&inputs) {
-            Ok(r) => Ok(FormCheck::Valid(r)),
-            Err(d) => Ok(FormCheck::Invalid(tie(d))),
-        }
+        let entry = self.catalogue().get(id)?.clone();
+        let resolver = self.inner.resolver.clone();
+        let parameters = parameters.clone();
+        self.off_the_reactor(move || {
+            let file = format!("{}.yaml", entry.id);
+            let template = nuvola_tosca::load(&entry.template, &file, &*resolver)
+                .map_err(|d| Error::internal(format!("catalogue template {} no longer loads:\n{d}", entry.id)))?;
+            let tie = |d: nuvola_tosca::Diagnostics| {
+                d.iter()
+                    .filter(|d| d.is_error())
+                    .map(|d| {
+                        let input = entry.inputs.iter().find(|i| d.message.contains(&format!("\"{}\"", i.name)));
+                        (input.map(|i| i.name.clone()), d.message.clone())
+                    })
+                    .collect::<Vec<_>>()
+            };
+            let inputs = match template.resolve_inputs(&parameters) {
+                Ok(inputs) => inputs,
+                Err(d) => return Ok(FormCheck::Invalid(tie(d))),
+            };
+            match template.requirements(&inputs) {
+                Ok(r) => Ok(FormCheck::Valid(r)),
+                Err(d) => Ok(FormCheck::Invalid(tie(d))),
+            }
+        })
+        .await?
     }
 }
 

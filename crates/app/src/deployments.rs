@@ -122,7 +122,7 @@ impl App {
         }
         self.check_owner_limits(caller, 1, request.template.len() as i64).await?;
         let source = request.catalogue_id.as_ref().map_or("template.yaml".to_string(), |id| format!("{id}.yaml"));
-        let (template, inputs, requirements) = self.compile(&source, &request.template, &request.parameters)?;
+        let (template, inputs, requirements) = self.compile(&source, &request.template, &request.parameters).await?;
         if request.catalogue_id.is_none() {
             self.check_restricted_lookalikes(caller, &group, &template, &requirements).await?;
         }
@@ -227,7 +227,7 @@ impl App {
         };
         let timeout_mins = request.timeout_mins.unwrap_or(self.settings().default_timeout_mins);
         check_timeouts(timeout_mins, timeout_mins, None)?;
-        let (_, _, requirements) = self.compile(&source, &text, &parameters)?;
+        let (_, _, requirements) = self.compile(&source, &text, &parameters).await?;
         let query = PlanQuery {
             requirements: &requirements,
             group: &group,
@@ -383,6 +383,7 @@ impl App {
         // template no longer calls them secret.
         let (compiled, inputs, requirements) = self
             .compile(&source, &template, &parameters)
+            .await
             .map_err(|e| e.map_message(|m| nuvola_types::redact_secrets(m, d.secret_values())))?;
         if template != d.template {
             self.check_restricted_lookalikes(caller, &d.user_group, &compiled, &requirements).await?;
@@ -582,13 +583,17 @@ impl App {
 
     /// Parses a template, resolves parameters into inputs and reads the
     /// requirements, turning every diagnostic into one `Invalid` message.
-    fn compile(
+    /// Runs off the async workers (see [`App::off_the_reactor`]).
+    async fn compile(
         &self,
         source: &str,
         text: &str,
         parameters: &Map<String, Value>,
     ) -> Result<(ServiceTemplate, Map<String, Value>, DeploymentRequirements)> {
-        compile(&*self.inner.resolver, self.settings().max_template_bytes, source, text, parameters)
+        let resolver = self.inner.resolver.clone();
+        let max = self.settings().max_template_bytes;
+        let (source, text, parameters) = (source.to_string(), text.to_string(), parameters.clone());
+        self.off_the_reactor(move || compile(&*resolver, max, &source, &text, &parameters)).await?
     }
 
     /// Plans a deployment against the federation, with the group's current

@@ -138,6 +138,9 @@ struct Inner {
     /// Held from reading the registry to applying it, so that a reload
     /// that read before an edit cannot apply after the edit's own.
     registry_reload: tokio::sync::Mutex<()>,
+    /// One permit per core for template work on the blocking pool (see
+    /// [`App::off_the_reactor`]).
+    cpu_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl App {
@@ -169,8 +172,21 @@ impl App {
                 group_locks: Default::default(),
                 last_orphan_scan: Default::default(),
                 registry_reload: Default::default(),
+                cpu_slots: Arc::new(tokio::sync::Semaphore::new(
+                    std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
+                )),
             }),
         }
+    }
+
+    /// Runs CPU-heavy template work (parsing, validation, constraint
+    /// checks) on the blocking pool, as many at once as there are cores:
+    /// the async workers stay free to answer every other request (health
+    /// checks among them) whatever templates users send, and a burst of
+    /// them queues instead of taking a thread each.
+    pub async fn off_the_reactor<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+        let _slot = self.inner.cpu_slots.acquire().await.map_err(|_| Error::internal("the server is stopping"))?;
+        tokio::task::spawn_blocking(work).await.map_err(|e| Error::internal(format!("a template check failed: {e}")))
     }
 
     /// The caller a bearer token stands for; every API call but the health

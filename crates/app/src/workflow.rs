@@ -184,7 +184,7 @@ impl Run<'_> {
         };
         match state {
             Ok(ProviderState::Ready { nodes }) => {
-                let outputs = self.outputs(&nodes)?;
+                let outputs = self.outputs(&nodes).await?;
                 self.d.outputs = outputs;
                 self.d.physical_id = Some(attempt.attempt_id.clone());
                 self.set_attempt(&attempt, AttemptState::Ready, None);
@@ -296,7 +296,7 @@ impl Run<'_> {
         let driver = self.app.federation().driver(&attempt.provider)?.clone();
         match self.call(&attempt.provider, driver.status(&attempt.attempt_id)).await {
             Ok(ProviderState::Ready { nodes }) => {
-                self.d.outputs = self.outputs(&nodes)?;
+                self.d.outputs = self.outputs(&nodes).await?;
                 self.log("update: complete".to_string());
                 self.finish(DeploymentStatus::UpdateComplete, None);
             }
@@ -381,9 +381,12 @@ impl Run<'_> {
         Ok(())
     }
 
-    fn outputs(&self, nodes: &BTreeMap<String, Vec<nuvola_drivers::InstanceAttributes>>) -> Result<Map<String, Value>> {
-        let template = nuvola_tosca::load(&self.d.template, "template.yaml", &*self.app.inner.resolver)
-            .map_err(|d| Error::internal(format!("stored template no longer loads: {d}")))?;
+    /// The template's outputs for the attempt's instances; the template is
+    /// loaded again off the async workers (a user's template).
+    async fn outputs(
+        &self,
+        nodes: &BTreeMap<String, Vec<nuvola_drivers::InstanceAttributes>>,
+    ) -> Result<Map<String, Value>> {
         let attributes: nuvola_tosca::InstanceAttributes = nodes
             .iter()
             .map(|(node, instances)| {
@@ -402,7 +405,15 @@ impl Run<'_> {
                 (node.clone(), list)
             })
             .collect();
-        Ok(template.evaluate_outputs(&self.d.inputs, &attributes))
+        let resolver = self.app.inner.resolver.clone();
+        let (text, inputs) = (self.d.template.clone(), self.d.inputs.clone());
+        self.app
+            .off_the_reactor(move || {
+                let template = nuvola_tosca::load(&text, "template.yaml", &*resolver)
+                    .map_err(|d| Error::internal(format!("stored template no longer loads: {d}")))?;
+                Ok(template.evaluate_outputs(&inputs, &attributes))
+            })
+            .await?
     }
 
     async fn call<T>(

@@ -585,7 +585,7 @@ async fn deploy(
     // A preview does not need the secrets yet (they change nothing of it).
     let checked = if advanced.action == "preview" { entry.for_planning(&params) } else { params.clone() };
     if errors.is_empty()
-        && let FormCheck::Invalid(problems) = state.app.check_catalogue_parameters(&id, &checked)?
+        && let FormCheck::Invalid(problems) = state.app.check_catalogue_parameters(&id, &checked).await?
     {
         errors = problems;
     }
