@@ -370,9 +370,28 @@ mod tests {
 
     #[test]
     fn only_local_paths_are_followed() {
-        assert_eq!(local_path(Some("/deployments?x=1")), "/deployments?x=1");
-        for bad in ["https://evil.example/", "//evil.example/", "/\\evil.example", "deployments", "/login?next=/x"] {
-            assert_eq!(local_path(Some(bad)), "/", "{bad}");
+        for good in ["/deployments?x=1", "/deployments/ab%2Fcd", "/stats/active?from=2025-01-01&to=2025-02-01"] {
+            assert_eq!(local_path(Some(good)), good);
+        }
+        for bad in [
+            "https://evil.example/",
+            "//evil.example/",
+            "/\\evil.example",
+            "\\\\evil.example",
+            "/\t/evil.example",
+            "/\r\n/evil.example",
+            "/x\nSet-Cookie: a=b",
+            "/%2F/evil.example",
+            "/%5c/evil.example",
+            "/\u{a0}/evil.example",
+            "/\u{2028}/evil.example",
+            "/ /evil.example",
+            " /evil.example",
+            "deployments",
+            "",
+            "/login?next=/x",
+        ] {
+            assert_eq!(local_path(Some(bad)), "/", "{bad:?}");
         }
         assert_eq!(local_path(None), "/");
     }

@@ -201,15 +201,26 @@ fn client_ip(parts: &Parts) -> Option<String> {
     parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|info| info.0.ip().to_string())
 }
 
-/// A path of this site to go on to: never an absolute or protocol-relative
-/// URL, nor back to the sign-in pages; `/` otherwise.
+/// A path of this site to go on to (after sign-in, after switching group),
+/// or `/` when `next` is anything else.
+///
+/// Only a path a browser cannot resolve off-site is kept: one leading `/`
+/// not followed by another `/` or a `\\` (plain or percent-encoded), and
+/// nothing but visible ASCII — browsers drop tabs and line breaks from
+/// URLs (`/\t/evil` is `//evil`) and read `\\` as `/`, and a line break
+/// cannot go in a `Location` header at all. Never back to the sign-in pages.
 pub fn local_path(next: Option<&str>) -> String {
     match next {
-        Some(p) if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') && !p.starts_with("/login") => {
-            p.to_string()
-        }
+        Some(p) if is_local_path(p) => p.to_string(),
         _ => "/".to_string(),
     }
+}
+
+fn is_local_path(p: &str) -> bool {
+    let Some(rest) = p.strip_prefix('/') else { return false };
+    let lower = rest.to_ascii_lowercase();
+    let escapes_the_site = rest.starts_with('/') || lower.starts_with("%2f") || lower.starts_with("%5c");
+    p.bytes().all(|b| b.is_ascii_graphic()) && !p.contains('\\') && !escapes_the_site && !p.starts_with("/login")
 }
 
 /// A form whose only field is the CSRF token.

@@ -1,0 +1,78 @@
+//! Signing in to the dashboard, attacked: where the browser is sent after
+//! sign-in, whose browser a sign-in lands in, how many password checks a
+//! client can make, and what a flood of unauthenticated sign-in starts
+//! leaves behind. Requests go through the router without a socket.
+
+mod common;
+
+use axum::http::StatusCode;
+use common::{Dashboard, local_accounts, principal};
+use nuvola_app::Settings;
+
+/// `next` values (as they appear in the query string, i.e. what the
+/// browser sends) that must never send the browser anywhere but `/`.
+const NASTY_NEXT: &[&str] = &[
+    // A tab or line break: browsers strip them, `/\t/evil` becomes `//evil`.
+    "/%09/evil.example/phish",
+    "/%0A/evil.example/phish",
+    "/%0D%0A/evil.example",
+    "/x%0D%0ASet-Cookie:%20nuvola_session=stolen",
+    "/%00/evil.example",
+    "/%7F/evil.example",
+    // Backslashes read as slashes.
+    "/%5C/evil.example",
+    "%5C%5Cevil.example",
+    "/%5Cevil.example",
+    "/%09%5C/evil.example",
+    // Protocol-relative, plain and percent-encoded as the browser sends it.
+    "//evil.example",
+    "/%2F/evil.example",
+    "%2F%2Fevil.example",
+    "/%252F/evil.example",
+    "/%255C/evil.example",
+    // Absolute URLs and schemes.
+    "https://evil.example/",
+    "https:evil.example",
+    "javascript:alert(1)",
+    // Unicode whitespace: no-break, em and ideographic spaces, line separator.
+    "/%C2%A0/evil.example",
+    "/%E2%80%83/evil.example",
+    "/%E3%80%80/evil.example",
+    "/%E2%80%A8/evil.example",
+    "%20/evil.example",
+    // Not a path of ours at all, or back to the sign-in pages.
+    "deployments",
+    "",
+    "/login?next=/x",
+];
+
+#[tokio::test]
+async fn the_page_after_sign_in_is_always_one_of_ours() {
+    let d = Dashboard::new(Settings::default()).await;
+    let alice = d.sign_in(&principal("alice", &["physics"], &[], false)).await;
+    for next in NASTY_NEXT {
+        let reply = d.get(&format!("/login?next={next}"), Some(&alice)).await;
+        assert_eq!(reply.status, StatusCode::SEE_OTHER, "next={next}: {}", reply.body);
+        assert_eq!(reply.location(), "/", "next={next}");
+    }
+    // A local path (with its query) is kept.
+    let reply = d.get("/login?next=%2Fdeployments%3Fwhose%3Dall", Some(&alice)).await;
+    assert_eq!(reply.location(), "/deployments?whose=all");
+}
+
+#[tokio::test]
+async fn a_password_sign_in_goes_on_to_one_of_our_pages_only() {
+    let d = Dashboard::with_web(Settings::default(), |w| w.accounts = Some(local_accounts(&["alice"]))).await;
+    for next in NASTY_NEXT {
+        let page = d.get(&format!("/login?next={next}"), None).await;
+        assert_eq!(page.status, StatusCode::OK, "next={next}: {}", page.body);
+        assert!(page.body.contains(r#"name="next" value="/""#), "next={next}: {}", page.body);
+    }
+    // Posted straight to the form (a line break here was a 500).
+    for next in ["/\t/evil.example", "/x\r\nSet-Cookie: a=b", "/\\evil.example", "//evil.example", "/\u{3000}/x"] {
+        let form = [("login_token", "t"), ("name", "alice"), ("password", "alice-password"), ("next", next)];
+        let reply = d.post("/login/password", Some("nuvola_login=t"), &form).await;
+        assert_eq!(reply.status, StatusCode::SEE_OTHER, "next={next:?}: {}", reply.body);
+        assert_eq!(reply.location(), "/", "next={next:?}");
+    }
+}
