@@ -1,7 +1,8 @@
-//! Signing in to the dashboard, attacked: where the browser is sent after
-//! sign-in, whose browser a sign-in lands in, how many password checks a
-//! client can make, and what a flood of unauthenticated sign-in starts
-//! leaves behind. Requests go through the router without a socket.
+//! The dashboard attacked, as the security review did: where the browser
+//! is sent after sign-in, whose browser a sign-in lands in, how many
+//! password checks a client can make, what a flood of unauthenticated
+//! sign-in starts leaves behind, and what every response tells the browser
+//! to refuse. Requests go through the router without a socket.
 
 mod common;
 
@@ -74,5 +75,59 @@ async fn a_password_sign_in_goes_on_to_one_of_our_pages_only() {
         let reply = d.post("/login/password", Some("nuvola_login=t"), &form).await;
         assert_eq!(reply.status, StatusCode::SEE_OTHER, "next={next:?}: {}", reply.body);
         assert_eq!(reply.location(), "/", "next={next:?}");
+    }
+}
+
+#[tokio::test]
+async fn every_dashboard_response_tells_the_browser_what_to_refuse() {
+    let d = Dashboard::new(Settings::default()).await;
+    let admin = d.sign_in(&principal("root", &["physics"], &[], true)).await;
+    for (path, cookie) in [
+        ("/", Some(admin.as_str())),
+        ("/login", None),
+        ("/deployments", None),
+        ("/deployments", Some(admin.as_str())),
+        ("/admin/audit", Some(admin.as_str())),
+        ("/stats/active.csv", Some(admin.as_str())),
+        ("/static/nuvola.js", None),
+        ("/static/nuvola.css", None),
+        ("/static/missing", None),
+        ("/deployments/no-such-one", Some(admin.as_str())),
+    ] {
+        let reply = d.get(path, cookie).await;
+        let header = |name: &str| {
+            reply
+                .headers
+                .get(name)
+                .map(|v| v.to_str().unwrap().to_string())
+                .unwrap_or_else(|| panic!("{path} ({}) has no {name}", reply.status))
+        };
+        let csp = header("content-security-policy");
+        for directive in ["default-src 'self'", "frame-ancestors 'none'", "object-src 'none'", "base-uri 'none'"] {
+            assert!(csp.contains(directive), "{path}: {csp}");
+        }
+        assert!(!csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"), "{path}: {csp}");
+        assert_eq!(header("x-content-type-options"), "nosniff", "{path}");
+        assert_eq!(header("x-frame-options"), "DENY", "{path}");
+        assert_eq!(header("referrer-policy"), "same-origin", "{path}");
+    }
+}
+
+/// The policy forbids inline script and style: the pages must not need
+/// them (the e2e browser tests would show them broken otherwise).
+#[tokio::test]
+async fn pages_have_no_inline_script_or_style() {
+    let d = Dashboard::with_web(Settings::default(), |w| w.accounts = Some(local_accounts(&[]))).await;
+    let admin = d.sign_in(&principal("root", &["physics"], &["physics"], true)).await;
+    for path in
+        ["/", "/login", "/deployments", "/requests", "/admin/providers", "/admin/audit", "/stats", "/stats/active"]
+    {
+        let page = d.get(path, Some(&admin)).await;
+        let body = page.body.to_lowercase();
+        assert!(!body.contains(" style=") && !body.contains("<style"), "{path}: {}", page.body);
+        assert!(!body.contains("<script>") && !body.contains("javascript:"), "{path}: {}", page.body);
+        for handler in [" onclick=", " onload=", " onsubmit=", " onchange=", " onerror="] {
+            assert!(!body.contains(handler), "{path}: {handler}");
+        }
     }
 }
