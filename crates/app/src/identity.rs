@@ -37,6 +37,14 @@ pub const AUDIENCE: &str = "nuvola";
 /// Group-name suffix that makes an embedded-issuer user a group manager.
 pub const EMBEDDED_MANAGER_SUFFIX: &str = "/managers";
 
+/// Whether `sub` can name a caller: not blank, and without control
+/// characters. Every issuer's tokens are held to it, and the embedded
+/// issuer signs nothing else: an empty subject would be everyone's and
+/// no one's (deployments, audit entries and sessions are keyed by it).
+pub fn is_subject(sub: &str) -> bool {
+    !sub.trim().is_empty() && !sub.chars().any(char::is_control)
+}
+
 /// Turns a bearer token into the caller it stands for.
 #[async_trait::async_trait]
 pub trait TokenVerifier: Send + Sync {
@@ -223,8 +231,8 @@ impl EmbeddedIssuer {
 
     /// Signs a token for `subject` in `groups`, valid for `ttl_secs`.
     pub fn issue(&self, subject: &str, groups: &[String], admin: bool, ttl_secs: i64) -> Result<String> {
-        if subject.is_empty() {
-            return Err(Error::invalid("a token needs a non-empty user name"));
+        if !is_subject(subject) {
+            return Err(Error::invalid("a token needs a user name: not blank, without control characters"));
         }
         let now = chrono::Utc::now().timestamp();
         let claims = Claims {
@@ -293,6 +301,9 @@ impl EmbeddedIssuer {
             .ok_or_else(|| bad("the claims do not decode"))?;
         if claims.iss != self.issuer {
             return Err(bad(&format!("issuer {} is not trusted", claims.iss)));
+        }
+        if !is_subject(&claims.sub) {
+            return Err(bad("the token names no subject"));
         }
         if claims.aud != AUDIENCE {
             return Err(bad(&format!("audience {} is not {AUDIENCE}", claims.aud)));
@@ -376,6 +387,30 @@ mod tests {
         ] {
             let err = issuer().verify(token).unwrap_err().to_string();
             assert!(err.contains(expect), "{token}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_token_must_name_someone() {
+        for nobody in ["", " ", "\t", "\u{a0}", "alice\n", "\u{0}"] {
+            let err = issuer().issue(nobody, &[], true, 3600).unwrap_err().to_string();
+            assert!(err.contains("user name"), "{nobody:?}: {err}");
+            // Nor is one signed by this very issuer (an older nuvola, a
+            // script with the key) accepted.
+            let now = chrono::Utc::now().timestamp();
+            let claims = Claims {
+                iss: "nuvola".into(),
+                sub: nobody.into(),
+                aud: AUDIENCE.into(),
+                iat: now,
+                nbf: now,
+                exp: now + 3600,
+                groups: vec!["physics/managers".into()],
+                admin: true,
+            };
+            let token = issuer().sign(&claims).unwrap();
+            let err = issuer().verify(&token).unwrap_err().to_string();
+            assert!(err.contains("names no subject"), "{nobody:?}: {err}");
         }
     }
 

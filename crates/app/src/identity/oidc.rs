@@ -376,7 +376,7 @@ impl OidcIssuer {
             .get("sub")
             .or_else(|| claims.get("client_id"))
             .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
+            .filter(|s| super::is_subject(s))
             .ok_or_else(|| bad("the token names no subject".into()))?;
         let groups = self.groups(claims.get(&c.groups_claim));
         Ok(principal_with_roles(
@@ -485,6 +485,11 @@ mod tests {
             (json!({"aud": "other"}), "audience other is not nuvola"),
             (json!({"iss": "https://evil.example"}), "issuer https://evil.example is not"),
             (json!({"sub": ""}), "no subject"),
+            (json!({"sub": " "}), "no subject"),
+            (json!({"sub": "\t"}), "no subject"),
+            (json!({"sub": "alice\r\n"}), "no subject"),
+            (json!({"sub": 42}), "no subject"),
+            (json!({"sub": "", "client_id": "svc"}), "no subject"),
         ] {
             let err = i.principal(&claims(extra.clone()), true).unwrap_err().to_string();
             assert!(err.contains(expect), "{extra}: {err}");

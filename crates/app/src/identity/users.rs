@@ -66,8 +66,11 @@ impl Accounts {
     /// Accounts from the configuration; every hash must parse.
     pub fn new(users: Vec<EmbeddedUser>) -> Result<Self> {
         for (i, u) in users.iter().enumerate() {
-            if u.name.trim().is_empty() {
-                return Err(Error::invalid(format!("identity.users[{i}]: `name` is empty")));
+            if !super::is_subject(&u.name) {
+                return Err(Error::invalid(format!(
+                    "identity.users[{i}]: `name` {:?} is blank or has control characters",
+                    u.name
+                )));
             }
             PasswordHash::new(&u.password_hash).map_err(|e| {
                 Error::invalid(format!(
