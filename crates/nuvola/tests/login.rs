@@ -142,7 +142,7 @@ fn login_with_the_device_flow_then_refresh_then_logout() {
 /// The dashboard's sign-in through the real provider: the authorization
 /// code flow with PKCE, the person's part (sign in, consent) done on the
 /// provider's pages; nuvola then knows them with their groups, and a
-/// forged or replayed callback is refused.
+/// forged or replayed callback, or one opened in another browser, is refused.
 #[test]
 fn dashboard_sign_in_with_the_authorization_code_flow() {
     let Some(url) = issuer_url() else { return };
@@ -190,10 +190,18 @@ fn dashboard_sign_in_with_the_authorization_code_flow() {
     assert!(html.contains("Sign out") && html.contains("dave"), "{html}");
     assert!(html.contains("<option value=\"physics\""), "dave's groups come from the provider's token: {html}");
 
-    // A callback with a state nuvola never issued (or one already used).
+    // A callback with a state nuvola never issued (or one already used),
+    // in a browser with a sign-in of its own in flight.
+    browser.get(format!("{}/login/oidc/0", server.url)).send().unwrap();
     let forged = browser.get(format!("{}/login/callback?code=x&state=forged", server.url)).send().unwrap();
     assert_eq!(forged.status().as_u16(), 400);
     assert!(forged.text().unwrap().contains("expired or was already used"));
+    // A callback link opened in a browser that started no sign-in (login
+    // CSRF: someone else's code and state) signs nobody in.
+    let other = reqwest::blocking::Client::builder().cookie_store(true).build().unwrap();
+    let forged = other.get(format!("{}/login/callback?code=x&state=forged", server.url)).send().unwrap();
+    assert_eq!(forged.status().as_u16(), 400);
+    assert!(forged.text().unwrap().contains("not started in this browser"));
     drop(server);
 }
 

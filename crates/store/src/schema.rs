@@ -208,6 +208,20 @@ const MIGRATIONS: &[(i64, &[&str])] = &[
             "ALTER TABLE deployments ADD COLUMN secrets TEXT",
         ],
     ),
+    (
+        11,
+        &[
+            // A login in flight is bound to the browser that started it: the
+            // hash of a random value in that browser's cookie (logins from
+            // before have none, and can no longer be completed).
+            "ALTER TABLE web_logins ADD COLUMN browser_hash TEXT NOT NULL DEFAULT ''",
+            // Who started it, so that one address cannot fill the table;
+            // old ones are purged by age.
+            "ALTER TABLE web_logins ADD COLUMN client_ip TEXT",
+            "CREATE INDEX web_logins_by_client ON web_logins (client_ip, created_at)",
+            "CREATE INDEX web_logins_by_age ON web_logins (created_at)",
+        ],
+    ),
 ];
 
 pub(crate) async fn migrate(store: &Store) -> Result<()> {

@@ -25,10 +25,15 @@ pub struct WebSession {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebLogin {
     pub state_hash: String,
+    /// The hash of the value the starting browser holds in a cookie: only
+    /// that browser can complete the login.
+    pub browser_hash: String,
     pub issuer: String,
     pub verifier: String,
     pub nonce: String,
     pub return_to: String,
+    /// The address that started it.
+    pub client_ip: Option<String>,
     pub created_at: i64,
 }
 
@@ -101,33 +106,40 @@ impl Store {
     /// Records a login in flight.
     pub async fn insert_login(&self, l: &WebLogin) -> Result<()> {
         sqlx::query(
-            "INSERT INTO web_logins (state_hash, issuer, verifier, nonce, return_to, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO web_logins (state_hash, browser_hash, issuer, verifier, nonce, return_to, client_ip, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(&l.state_hash)
+        .bind(&l.browser_hash)
         .bind(&l.issuer)
         .bind(&l.verifier)
         .bind(&l.nonce)
         .bind(&l.return_to)
+        .bind(&l.client_ip)
         .bind(l.created_at)
         .execute(&self.pool)
         .await?;
         Ok(())
     }
 
-    /// Takes (reads and deletes, once) the login with this state hash.
-    pub async fn take_login(&self, state_hash: &str) -> Result<Option<WebLogin>> {
-        let row = sqlx::query("DELETE FROM web_logins WHERE state_hash = $1 RETURNING *")
+    /// Takes (reads and deletes, once) the login with this state hash,
+    /// when it was started by the browser whose cookie hashes to
+    /// `browser_hash`; another browser's attempt leaves it in place.
+    pub async fn take_login(&self, state_hash: &str, browser_hash: &str) -> Result<Option<WebLogin>> {
+        let row = sqlx::query("DELETE FROM web_logins WHERE state_hash = $1 AND browser_hash = $2 RETURNING *")
             .bind(state_hash)
+            .bind(browser_hash)
             .fetch_optional(&self.pool)
             .await?;
         row.map(|r| {
             Ok::<_, StoreError>(WebLogin {
                 state_hash: r.try_get("state_hash")?,
+                browser_hash: r.try_get("browser_hash")?,
                 issuer: r.try_get("issuer")?,
                 verifier: r.try_get("verifier")?,
                 nonce: r.try_get("nonce")?,
                 return_to: r.try_get("return_to")?,
+                client_ip: r.try_get("client_ip")?,
                 created_at: r.try_get("created_at")?,
             })
         })

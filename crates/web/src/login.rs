@@ -2,7 +2,9 @@
 //!
 //! - External issuers (INDIGO IAM, Keycloak...): the authorization code
 //!   flow with PKCE (S256), `state` and `nonce`. The login in flight is kept
-//!   in the store under the state's hash, taken once on the way back; the
+//!   in the store under the state's hash, bound to the browser that started
+//!   it (a cookie whose hash is stored with it), taken once on the way back
+//!   by that browser only; the
 //!   access token the issuer returns is verified exactly as an API bearer
 //!   token is, so a dashboard user is who the API would say they are.
 //! - The embedded issuer: its accounts sign in with a password form,
@@ -34,6 +36,12 @@ use crate::{PageError, WebState};
 
 /// The cookie carrying the password form's anti-CSRF token.
 const LOGIN_COOKIE: &str = "nuvola_login";
+
+/// The cookie binding a sign-in at an external issuer to the browser that
+/// started it: a random value whose hash is stored with the login's state.
+/// Without it, a callback link (someone's code and state) opened in
+/// another browser would sign that browser in as them (login CSRF).
+const BROWSER_COOKIE: &str = "nuvola_oidc";
 
 /// How long a login may stay at the issuer.
 const LOGIN_MAX_AGE_MS: i64 = 15 * 60_000;
@@ -167,10 +175,11 @@ async fn password_login(
 async fn signed_in(state: &WebState, principal: Principal, method: &str, next: &str) -> Result<Response, PageError> {
     let cookie = session::start(state, &principal, None).await?;
     state.app.audit(&principal, "login", "dashboard", json!({"method": method, "issuer": principal.issuer})).await;
-    let clear = set_cookie(state, LOGIN_COOKIE, "", 0);
     let mut response = Redirect::to(next).into_response();
     response.headers_mut().append(header::SET_COOKIE, cookie);
-    response.headers_mut().append(header::SET_COOKIE, clear);
+    for done in [LOGIN_COOKIE, BROWSER_COOKIE] {
+        response.headers_mut().append(header::SET_COOKIE, set_cookie(state, done, "", 0));
+    }
     Ok(response)
 }
 
@@ -178,10 +187,12 @@ fn redirect_uri(state: &WebState) -> String {
     format!("{}/login/callback", state.public_url)
 }
 
-/// `GET /login/oidc/{index}`: off to the issuer's authorization endpoint.
+/// `GET /login/oidc/{index}`: off to the issuer's authorization endpoint,
+/// with the browser bound to this login by a cookie.
 async fn start_oidc(
     State(state): State<WebState>,
     Path(index): Path<usize>,
+    ClientIp(ip): ClientIp,
     Query(q): Query<LoginQuery>,
 ) -> Result<Response, PageError> {
     let issuer = web_issuers(&state)
@@ -194,16 +205,18 @@ async fn start_oidc(
     let endpoint = discovery.authorization_endpoint.ok_or_else(|| {
         Error::Internal(format!("{} publishes no authorization_endpoint in its discovery document", issuer.issuer))
     })?;
-    let (state_value, verifier, nonce) = (secret(), secret(), secret());
+    let (state_value, browser, verifier, nonce) = (secret(), secret(), secret(), secret());
     state
         .app
         .store()
         .insert_login(&WebLogin {
             state_hash: digest(&state_value),
+            browser_hash: digest(&browser),
             issuer: issuer.issuer.clone(),
             verifier: verifier.clone(),
             nonce: nonce.clone(),
             return_to: local_path(q.next.as_deref()),
+            client_ip: ip,
             created_at: now_ms(),
         })
         .await?;
@@ -226,7 +239,8 @@ async fn start_oidc(
             query.append_pair("resource", resource);
         }
     }
-    Ok(Redirect::to(url.as_str()).into_response())
+    let bind = set_cookie(&state, BROWSER_COOKIE, &browser, (LOGIN_MAX_AGE_MS / 1000) as u64);
+    Ok(([(header::SET_COOKIE, bind)], Redirect::to(url.as_str())).into_response())
 }
 
 #[derive(Debug, Deserialize)]
@@ -241,15 +255,26 @@ struct CallbackQuery {
 async fn callback(
     State(state): State<WebState>,
     ClientIp(ip): ClientIp,
+    headers: axum::http::HeaderMap,
     Query(q): Query<CallbackQuery>,
 ) -> Result<Response, PageError> {
     let again = "sign in again";
     let Some(state_value) = q.state.as_deref() else {
         return Err(Error::invalid(format!("the identity provider sent no `state`: {again}")).into());
     };
-    let login = state.app.store().take_login(&digest(state_value)).await?;
+    let Some(browser) = cookie(&headers, BROWSER_COOKIE).filter(|b| !b.is_empty()) else {
+        return Err(Error::invalid(format!(
+            "this sign-in was not started in this browser (or its cookie expired): {again}"
+        ))
+        .into());
+    };
+    // Only the browser that started the login can take it.
+    let login = state.app.store().take_login(&digest(state_value), &digest(browser)).await?;
     let Some(login) = login.filter(|l| now_ms() - l.created_at < LOGIN_MAX_AGE_MS) else {
-        return Err(Error::invalid(format!("this sign-in expired or was already used: {again}")).into());
+        return Err(Error::invalid(format!(
+            "this sign-in expired or was already used, or was started in another browser: {again}"
+        ))
+        .into());
     };
     if let Some(error) = q.error {
         let detail = q.error_description.map(|d| format!(": {d}")).unwrap_or_default();

@@ -7,7 +7,7 @@
 mod common;
 
 use axum::http::StatusCode;
-use common::{Dashboard, local_accounts, principal};
+use common::{Dashboard, FakeIssuer, local_accounts, principal};
 use nuvola_app::Settings;
 
 /// `next` values (as they appear in the query string, i.e. what the
@@ -130,4 +130,47 @@ async fn pages_have_no_inline_script_or_style() {
             assert!(!body.contains(handler), "{path}: {handler}");
         }
     }
+}
+
+/// A dashboard whose sign-in button 0 goes to `issuer`.
+async fn with_issuer(issuer: &FakeIssuer, settings: Settings) -> Dashboard {
+    let config = issuer.config();
+    Dashboard::with_web(settings, |w| w.issuers = vec![config]).await
+}
+
+/// Login CSRF: Mallory starts a sign-in, signs in at the issuer as himself,
+/// and sends the callback link (his code, his state) to Alice instead of
+/// following it. Opened in Alice's browser it must not sign her in as him;
+/// in the browser that started it, it still works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sign_in_callback_works_only_in_the_browser_that_started_it() {
+    let issuer = FakeIssuer::start().await;
+    let d = with_issuer(&issuer, Settings::default()).await;
+    let start = d.get("/login/oidc/0?next=/deployments", None).await;
+    assert_eq!(start.status, StatusCode::SEE_OTHER, "{}", start.body);
+    let mallory_browser = start.cookie("nuvola_oidc");
+    let link = issuer.approve(start.location(), "mallory");
+
+    // Alice's browser: no sign-in of its own in flight, then one of its own.
+    let refused = d.get(&link, None).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
+    assert!(refused.cookie("nuvola_session").is_none(), "Alice was signed in as Mallory");
+    assert!(refused.body.contains("not started in this browser"), "{}", refused.body);
+    let alice_start = d.get("/login/oidc/0", None).await;
+    let alice_browser = alice_start.cookie("nuvola_oidc").expect("a cookie binds the sign-in to the browser");
+    let refused = d.get(&link, Some(&alice_browser)).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
+    assert!(refused.cookie("nuvola_session").is_none(), "Alice was signed in as Mallory");
+
+    // Mallory's own browser completes it, once.
+    let mallory_browser = mallory_browser.expect("a cookie binds the sign-in to the browser");
+    let back = d.get(&link, Some(&mallory_browser)).await;
+    assert_eq!(back.status, StatusCode::SEE_OTHER, "{}", back.body);
+    assert_eq!(back.location(), "/deployments");
+    let session = back.cookie("nuvola_session").expect("signed in");
+    let page = d.get("/deployments", Some(&session)).await;
+    assert!(page.body.contains("mallory"), "{}", page.body);
+    let again = d.get(&link, Some(&mallory_browser)).await;
+    assert_eq!(again.status, StatusCode::BAD_REQUEST);
+    assert!(again.body.contains("expired or was already used"), "{}", again.body);
 }

@@ -129,6 +129,109 @@ pub fn local_accounts(names: &[&str]) -> nuvola_web::LocalAccounts {
     }
 }
 
+/// An OIDC issuer standing in for IAM or Keycloak, on a port of its own:
+/// a discovery document (counted), and a token endpoint that trades the
+/// codes the test approved for an access token of the dashboard's own
+/// verifier (the embedded issuer, seed 7) and an ID token with the nonce.
+pub struct FakeIssuer {
+    pub url: String,
+    /// Who each approved code signs in, and with which nonce.
+    codes: Arc<std::sync::Mutex<std::collections::HashMap<String, (String, String)>>>,
+    /// How many times the discovery document was fetched.
+    pub discoveries: Arc<std::sync::atomic::AtomicUsize>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for FakeIssuer {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+impl FakeIssuer {
+    pub async fn start() -> FakeIssuer {
+        use axum::routing::{get, post};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let codes: Arc<std::sync::Mutex<std::collections::HashMap<String, (String, String)>>> = Default::default();
+        let discoveries = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let discovery = serde_json::json!({
+            "issuer": url,
+            "jwks_uri": format!("{url}/jwks"),
+            "authorization_endpoint": format!("{url}/authorize"),
+            "token_endpoint": format!("{url}/token"),
+        });
+        let counter = discoveries.clone();
+        let approved = codes.clone();
+        let iss = url.clone();
+        let router = axum::Router::new()
+            .route(
+                "/.well-known/openid-configuration",
+                get(move || {
+                    counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let body = discovery.clone();
+                    async move { axum::Json(body) }
+                }),
+            )
+            .route(
+                "/token",
+                post(move |axum::Form(form): axum::Form<std::collections::HashMap<String, String>>| {
+                    let grant = approved.lock().unwrap().remove(form.get("code").map(String::as_str).unwrap_or(""));
+                    let iss = iss.clone();
+                    async move {
+                        use axum::response::IntoResponse;
+                        let Some((subject, nonce)) = grant else {
+                            return (
+                                StatusCode::BAD_REQUEST,
+                                axum::Json(serde_json::json!({"error": "invalid_grant"})),
+                            )
+                                .into_response();
+                        };
+                        let verifier = EmbeddedIssuer::from_seed([7; 32], "nuvola");
+                        let access = verifier.issue(&subject, &["physics".into()], false, 600).unwrap();
+                        let b64 = |v: serde_json::Value| {
+                            use base64::Engine;
+                            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+                        };
+                        let id_token = format!(
+                            "{}.{}.c2ln",
+                            b64(serde_json::json!({"alg": "RS256"})),
+                            b64(serde_json::json!({"iss": iss, "sub": subject, "aud": "nuvola-web", "nonce": nonce}))
+                        );
+                        axum::Json(serde_json::json!({
+                            "access_token": access, "token_type": "Bearer", "expires_in": 600, "id_token": id_token,
+                        }))
+                        .into_response()
+                    }
+                }),
+            );
+        let server = tokio::spawn(async move {
+            axum::serve(listener, router).await.unwrap();
+        });
+        FakeIssuer { url, codes, discoveries, server }
+    }
+
+    /// The dashboard's view of this issuer: a web client, sign-in button 0.
+    pub fn config(&self) -> nuvola_app::IssuerConfig {
+        let mut c = nuvola_app::IssuerConfig::new(&self.url, "nuvola");
+        c.web_client_id = Some("nuvola-web".into());
+        c.web_scope = "openid".into();
+        c.name = Some("Fake IAM".into());
+        c
+    }
+
+    /// The person signs in at the issuer: the authorization request at
+    /// `location` (where nuvola sent the browser) is approved for `subject`;
+    /// returns the callback URL (path and query) the issuer sends them back to.
+    pub fn approve(&self, location: &str, subject: &str) -> String {
+        let url = reqwest::Url::parse(location).unwrap();
+        let param = |name: &str| url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.to_string()).unwrap();
+        let code = session::secret();
+        self.codes.lock().unwrap().insert(code.clone(), (subject.to_string(), param("nonce")));
+        format!("/login/callback?code={code}&state={}", session::encode(&param("state")))
+    }
+}
+
 /// A caller with these roles.
 pub fn principal(subject: &str, groups: &[&str], manages: &[&str], admin: bool) -> Principal {
     Principal {
