@@ -15,6 +15,7 @@
 
 pub mod jwk;
 pub mod oidc;
+pub mod signin;
 pub mod users;
 
 use std::path::Path;
@@ -25,7 +26,8 @@ use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use nuvola_types::{Error, Principal, Result};
 use serde::{Deserialize, Serialize};
 
-pub use oidc::{IssuerConfig, OidcIssuer};
+pub use oidc::{DiscoveryCache, IssuerConfig, OidcIssuer};
+pub use signin::SignInSettings;
 pub use users::{Accounts, EmbeddedUser};
 
 /// Seconds of clock skew tolerated on `exp` and `nbf`.

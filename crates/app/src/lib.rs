@@ -38,7 +38,10 @@ use nuvola_types::{Error, Principal, Result};
 pub use catalogue::{Catalogue, CatalogueEntry, FormCheck, ServiceAccess};
 pub use deployments::{CreateDeployment, DeploymentDetails, ListQuery, PlanQuery, UpdateDeployment};
 pub use federation::{Federation, ProviderView};
-pub use identity::{Accounts, EmbeddedIssuer, EmbeddedUser, IssuerConfig, Issuers, OidcIssuer, TokenVerifier};
+pub use identity::{
+    Accounts, DiscoveryCache, EmbeddedIssuer, EmbeddedUser, IssuerConfig, Issuers, OidcIssuer, SignInSettings,
+    TokenVerifier,
+};
 
 /// Tunables of the application, from the configuration file.
 #[derive(Debug, Clone)]
@@ -85,6 +88,8 @@ pub struct Settings {
     /// Groups whose deployments count as testing in the statistics (every
     /// other group is production).
     pub testing_groups: Vec<String>,
+    /// Limits on signing in (attempts, logins in flight).
+    pub sign_in: identity::SignInSettings,
 }
 
 impl Default for Settings {
@@ -108,6 +113,7 @@ impl Default for Settings {
             smtp: None,
             restricted_services: Default::default(),
             testing_groups: Vec::new(),
+            sign_in: Default::default(),
         }
     }
 }

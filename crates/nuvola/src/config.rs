@@ -63,11 +63,20 @@ pub struct IdentityConfig {
     /// to the dashboard with a password. None configured: one `demo`
     /// account, whose password is kept in the data directory.
     pub users: Vec<nuvola_app::EmbeddedUser>,
+    /// `[identity.sign_in]`: limits on signing in.
+    pub sign_in: nuvola_app::identity::SignInSettings,
 }
 
 impl Default for IdentityConfig {
     fn default() -> Self {
-        Self { issuer: "nuvola".into(), token_ttl_hours: 12, embedded: None, issuers: Vec::new(), users: Vec::new() }
+        Self {
+            issuer: "nuvola".into(),
+            token_ttl_hours: 12,
+            embedded: None,
+            issuers: Vec::new(),
+            users: Vec::new(),
+            sign_in: Default::default(),
+        }
     }
 }
 
@@ -248,6 +257,7 @@ impl Config {
             smtp: self.notifications.clone(),
             restricted_services: self.catalogue.restricted.clone(),
             testing_groups: self.statistics.testing_groups.clone(),
+            sign_in: self.identity.sign_in.clone(),
         }
     }
 }

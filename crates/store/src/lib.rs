@@ -38,7 +38,7 @@ pub use policy::Policy;
 pub use providers::ConfigSync;
 pub use requests::{AccessRequest, RequestFilter};
 pub use sealed::Sealer;
-pub use sessions::{WebLogin, WebSession};
+pub use sessions::{LoginsInFlight, WebLogin, WebSession};
 pub use stats::{AttemptOutcomes, LIFETIME_BUCKET_HOURS, StatsFilter};
 
 /// Errors from the store: the database failed, or a stored value is corrupt.

@@ -21,6 +21,17 @@ pub struct WebSession {
     pub expires_at: i64,
 }
 
+/// How many logins are in flight, from one client and from everyone.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LoginsInFlight {
+    pub from_client: i64,
+    /// When the client's oldest started.
+    pub client_oldest: Option<i64>,
+    pub total: i64,
+    /// When the oldest of all started.
+    pub oldest: Option<i64>,
+}
+
 /// An authorization request on its way to the issuer and back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebLogin {
@@ -101,6 +112,33 @@ impl Store {
         let logins =
             sqlx::query("DELETE FROM web_logins WHERE created_at < $1").bind(logins_before).execute(&self.pool).await?;
         Ok(sessions.rows_affected() + logins.rows_affected())
+    }
+
+    /// Forgets logins started before `before` (expired); returns how many.
+    pub async fn purge_logins(&self, before: i64) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM web_logins WHERE created_at < $1").bind(before).execute(&self.pool).await?;
+        Ok(done.rows_affected())
+    }
+
+    /// The logins started at or after `since`, from `client` and overall.
+    pub async fn logins_in_flight(&self, client: &str, since: i64) -> Result<LoginsInFlight> {
+        let mine = sqlx::query(
+            "SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM web_logins WHERE client_ip = $1 AND created_at >= $2",
+        )
+        .bind(client)
+        .bind(since)
+        .fetch_one(&self.pool)
+        .await?;
+        let all = sqlx::query("SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM web_logins WHERE created_at >= $1")
+            .bind(since)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(LoginsInFlight {
+            from_client: mine.try_get("n")?,
+            client_oldest: mine.try_get("oldest")?,
+            total: all.try_get("n")?,
+            oldest: all.try_get("oldest")?,
+        })
     }
 
     /// Records a login in flight.

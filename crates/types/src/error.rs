@@ -22,6 +22,10 @@ pub enum Error {
     /// The thing exists but is in a state that forbids the request.
     #[error("{0}")]
     Conflict(String),
+    /// The caller tried too often (sign-in attempts); `message` says when
+    /// to try again, `retry_after_secs` is the same for `Retry-After`.
+    #[error("{message}")]
+    TooManyRequests { message: String, retry_after_secs: u64 },
     /// Something broke on our side; the message is safe to show, the
     /// details went to the log.
     #[error("internal error: {0}")]
@@ -37,6 +41,7 @@ impl Error {
             Error::Forbidden(_) => 403,
             Error::NotFound(_) => 404,
             Error::Conflict(_) => 409,
+            Error::TooManyRequests { .. } => 429,
             Error::Internal(_) => 500,
         }
     }
@@ -50,6 +55,9 @@ impl Error {
             Error::Forbidden(m) => Error::Forbidden(f(&m)),
             Error::NotFound(m) => Error::NotFound(f(&m)),
             Error::Conflict(m) => Error::Conflict(f(&m)),
+            Error::TooManyRequests { message, retry_after_secs } => {
+                Error::TooManyRequests { message: f(&message), retry_after_secs }
+            }
             Error::Internal(m) => Error::Internal(f(&m)),
         }
     }

@@ -74,19 +74,25 @@ pub struct WebState {
     pub config: Arc<WebConfig>,
     /// Client for the identity providers.
     pub http: reqwest::Client,
+    /// The identity providers' discovery documents, fetched once in a while
+    /// rather than for every sign-in started.
+    pub discovery: Arc<nuvola_app::DiscoveryCache>,
 }
 
 /// The dashboard's routes, ready to merge beside the API.
 pub fn router(app: App, public_url: impl Into<String>, config: WebConfig) -> Router {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("HTTP client");
+    let discovery_ttl = Duration::from_secs(app.settings().sign_in.discovery_cache_secs);
     let state = WebState {
-        app,
         public_url: public_url.into().trim_end_matches('/').to_string(),
         config: Arc::new(config),
-        http: reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("HTTP client"),
+        discovery: Arc::new(nuvola_app::DiscoveryCache::new(http.clone(), discovery_ttl)),
+        http,
+        app,
     };
     Router::new()
         .route("/static/{file}", get(assets::serve))
@@ -161,5 +167,9 @@ pub fn error_page(e: &nuvola_types::Error) -> axum::response::Response {
         (layout::notice("error", &e.to_string()))
         p { a href="/" { "Back to the catalogue" } }
     };
-    (status, layout::page(title, None, layout::Section::Other, body)).into_response()
+    let mut response = (status, layout::page(title, None, layout::Section::Other, body)).into_response();
+    if let nuvola_types::Error::TooManyRequests { retry_after_secs, .. } = e {
+        response.headers_mut().insert(axum::http::header::RETRY_AFTER, (*retry_after_secs).into());
+    }
+    response
 }

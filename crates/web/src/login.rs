@@ -22,7 +22,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use maud::{Markup, html};
 use nuvola_app::IssuerConfig;
-use nuvola_app::identity::oidc::discover;
+use nuvola_app::identity::signin::client_key;
 use nuvola_store::{WebLogin, now_ms};
 use nuvola_types::oauth::{Grant, TokenRequest, Tokens, token_answer};
 use nuvola_types::{Error, Principal};
@@ -199,9 +199,14 @@ async fn start_oidc(
         .find(|(i, _)| *i == index)
         .map(|(_, c)| c.clone())
         .ok_or_else(|| Error::not_found(format!("no sign-in issuer number {index}")))?;
-    let discovery = discover(&state.http, &issuer.issuer)
-        .await
-        .map_err(|e| Error::Internal(format!("cannot reach the identity provider {}: {e}", issuer.display_name())))?;
+    // Anyone may start a sign-in, and each is a stored row: their number
+    // is bounded, per client and overall.
+    let client = client_key(ip.as_deref());
+    check_logins_in_flight(&state, &client).await?;
+    let discovery =
+        state.discovery.get(&issuer.issuer).await.map_err(|e| {
+            Error::Internal(format!("cannot reach the identity provider {}: {e}", issuer.display_name()))
+        })?;
     let endpoint = discovery.authorization_endpoint.ok_or_else(|| {
         Error::Internal(format!("{} publishes no authorization_endpoint in its discovery document", issuer.issuer))
     })?;
@@ -216,7 +221,7 @@ async fn start_oidc(
             verifier: verifier.clone(),
             nonce: nonce.clone(),
             return_to: local_path(q.next.as_deref()),
-            client_ip: ip,
+            client_ip: Some(client),
             created_at: now_ms(),
         })
         .await?;
@@ -241,6 +246,38 @@ async fn start_oidc(
     }
     let bind = set_cookie(&state, BROWSER_COOKIE, &browser, (LOGIN_MAX_AGE_MS / 1000) as u64);
     Ok(([(header::SET_COOKIE, bind)], Redirect::to(url.as_str())).into_response())
+}
+
+/// Purges the logins that expired and refuses to start one more when the
+/// client, or everyone, has too many in flight. Concurrent starts may pass
+/// the count together: the bound is exceeded by at most their number.
+async fn check_logins_in_flight(state: &WebState, client: &str) -> Result<(), Error> {
+    let limits = &state.app.settings().sign_in;
+    let now = now_ms();
+    let since = now - LOGIN_MAX_AGE_MS;
+    state.app.store().purge_logins(since).await?;
+    let in_flight = state.app.store().logins_in_flight(client, since).await?;
+    let wait = |oldest: Option<i64>| (oldest.unwrap_or(now) + LOGIN_MAX_AGE_MS - now).max(1000) as u64 / 1000;
+    if in_flight.from_client >= limits.pending_logins_per_client as i64 {
+        let retry_after_secs = wait(in_flight.client_oldest);
+        tracing::warn!(client, in_flight = in_flight.from_client, "sign-in start refused: too many from this client");
+        return Err(Error::TooManyRequests {
+            message: format!(
+                "too many sign-ins started from your address are still waiting for the identity provider: \
+                 finish one, or try again in {retry_after_secs} s"
+            ),
+            retry_after_secs,
+        });
+    }
+    if in_flight.total >= limits.pending_logins as i64 {
+        let retry_after_secs = wait(in_flight.oldest);
+        tracing::warn!(in_flight = in_flight.total, "sign-in start refused: too many in flight");
+        return Err(Error::TooManyRequests {
+            message: format!("too many sign-ins are in progress right now: try again in {retry_after_secs} s"),
+            retry_after_secs,
+        });
+    }
+    Ok(())
 }
 
 #[derive(Debug, Deserialize)]
@@ -306,9 +343,10 @@ async fn callback(
 
 /// Trades the code (and the PKCE verifier) for tokens.
 async fn exchange(state: &WebState, issuer: &IssuerConfig, code: &str, verifier: &str) -> Result<Tokens, Error> {
-    let discovery = discover(&state.http, &issuer.issuer)
-        .await
-        .map_err(|e| Error::Internal(format!("cannot reach the identity provider {}: {e}", issuer.display_name())))?;
+    let discovery =
+        state.discovery.get(&issuer.issuer).await.map_err(|e| {
+            Error::Internal(format!("cannot reach the identity provider {}: {e}", issuer.display_name()))
+        })?;
     let endpoint = discovery.token_endpoint().map_err(Error::Internal)?;
     let redirect = redirect_uri(state);
     let grant = Grant::AuthorizationCode { code, redirect_uri: &redirect, verifier };

@@ -8,7 +8,7 @@ mod common;
 
 use axum::http::StatusCode;
 use common::{Dashboard, FakeIssuer, local_accounts, principal};
-use nuvola_app::Settings;
+use nuvola_app::{Settings, SignInSettings};
 
 /// `next` values (as they appear in the query string, i.e. what the
 /// browser sends) that must never send the browser anywhere but `/`.
@@ -173,4 +173,46 @@ async fn a_sign_in_callback_works_only_in_the_browser_that_started_it() {
     let again = d.get(&link, Some(&mallory_browser)).await;
     assert_eq!(again.status, StatusCode::BAD_REQUEST);
     assert!(again.body.contains("expired or was already used"), "{}", again.body);
+}
+
+/// Anyone may start a sign-in: each start stored a row and fetched the
+/// issuer's discovery document. Now the document is fetched once, and the
+/// logins in flight are bounded per client address and overall.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_starts_are_bounded_and_share_one_discovery_fetch() {
+    let issuer = FakeIssuer::start().await;
+    let sign_in = SignInSettings { pending_logins_per_client: 4, pending_logins: 6, ..SignInSettings::default() };
+    let d = with_issuer(&issuer, Settings { sign_in, ..Settings::default() }).await;
+    let (mallory, bob, carol) = ("192.0.2.66:40000", "[2001:db8::1]:40000", "198.51.100.7:40000");
+    let mut first = None;
+    for _ in 0..4 {
+        let start = d.get_from(mallory, "/login/oidc/0", None).await;
+        assert_eq!(start.status, StatusCode::SEE_OTHER, "{}", start.body);
+        first.get_or_insert(start);
+    }
+    let refused = d.get_from(mallory, "/login/oidc/0", None).await;
+    assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS, "{}", refused.body);
+    assert!(refused.body.contains("too many sign-ins started from your address"), "{}", refused.body);
+    assert!(refused.headers.contains_key("retry-after"));
+    assert!(refused.cookie("nuvola_oidc").is_none());
+    // Other addresses still may, up to the overall bound; another address
+    // of the same IPv6 /64 counts as the same client.
+    for address in [bob, "[2001:db8::2]:40000"] {
+        assert_eq!(d.get_from(address, "/login/oidc/0", None).await.status, StatusCode::SEE_OTHER);
+    }
+    assert_eq!(d.app.store().logins_in_flight("2001:db8:0:0::/64", 0).await.unwrap().from_client, 2);
+    let refused = d.get_from(carol, "/login/oidc/0", None).await;
+    assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS, "{}", refused.body);
+    assert!(refused.body.contains("too many sign-ins are in progress"), "{}", refused.body);
+    let in_flight = d.app.store().logins_in_flight("192.0.2.66", 0).await.unwrap();
+    assert_eq!((in_flight.from_client, in_flight.total), (4, 6));
+    assert_eq!(issuer.discoveries.load(std::sync::atomic::Ordering::SeqCst), 1, "one discovery fetch for all");
+
+    // A login that completes frees its place.
+    let first = first.unwrap();
+    let link = issuer.approve(first.location(), "mallory");
+    let back = d.get_from(mallory, &link, first.cookie("nuvola_oidc").as_deref()).await;
+    assert_eq!(back.status, StatusCode::SEE_OTHER, "{}", back.body);
+    assert_eq!(d.get_from(carol, "/login/oidc/0", None).await.status, StatusCode::SEE_OTHER);
+    assert_eq!(issuer.discoveries.load(std::sync::atomic::Ordering::SeqCst), 1);
 }

@@ -152,6 +152,50 @@ pub async fn discover(http: &reqwest::Client, issuer: &str) -> Result<Discovery>
     Discovery::parse(issuer, &body).map_err(Error::internal)
 }
 
+/// How long a failed discovery fetch is remembered before it is tried again.
+const DISCOVERY_RETRY: Duration = Duration::from_secs(10);
+
+/// Issuers' discovery documents, each fetched at most once per `ttl` (a
+/// failure is remembered for a few seconds), whoever asks: the dashboard
+/// reads one for every sign-in started, which anyone can request.
+pub struct DiscoveryCache {
+    http: reqwest::Client,
+    ttl: Duration,
+    /// One slot per issuer, locked while it is fetched so that concurrent
+    /// askers wait for that one fetch.
+    issuers: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<Fetched>>>>>,
+}
+
+struct Fetched {
+    answer: std::result::Result<Discovery, String>,
+    at: Instant,
+}
+
+impl DiscoveryCache {
+    /// A cache fetching with `http`, keeping documents for `ttl`.
+    pub fn new(http: reqwest::Client, ttl: Duration) -> Self {
+        Self { http, ttl, issuers: Default::default() }
+    }
+
+    /// The discovery document of `issuer`.
+    pub async fn get(&self, issuer: &str) -> Result<Discovery> {
+        let slot = self.issuers.lock().expect("discovery cache").entry(issuer.to_string()).or_default().clone();
+        let mut slot = slot.lock().await;
+        if let Some(f) = slot.as_ref() {
+            let keep = if f.answer.is_ok() { self.ttl } else { DISCOVERY_RETRY };
+            if f.at.elapsed() < keep {
+                return f.answer.clone().map_err(Error::Internal);
+            }
+        }
+        let answer = discover(&self.http, issuer).await.map_err(|e| match e {
+            Error::Internal(message) => message,
+            other => other.to_string(),
+        });
+        *slot = Some(Fetched { answer: answer.clone(), at: Instant::now() });
+        answer.map_err(Error::Internal)
+    }
+}
+
 async fn fetch_json<T: serde::de::DeserializeOwned>(http: &reqwest::Client, url: &str) -> Result<T> {
     let response = http.get(url).send().await.map_err(|e| Error::internal(format!("cannot fetch {url}: {e}")))?;
     if !response.status().is_success() {

@@ -61,6 +61,18 @@ impl Dashboard {
         format!("{}={id}", session::COOKIE)
     }
 
+    /// `GET path` from the client at `address`, with the cookies, if any.
+    pub async fn get_from(&self, address: &str, path: &str, cookie: Option<&str>) -> Page {
+        let mut request = Request::get(path);
+        if let Some(c) = cookie {
+            request = request.header(header::COOKIE, c);
+        }
+        let mut request = request.body(Body::empty()).unwrap();
+        let peer: std::net::SocketAddr = address.parse().unwrap();
+        request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+        self.send(request).await
+    }
+
     /// `GET path` with the session cookie, if any.
     pub async fn get(&self, path: &str, cookie: Option<&str>) -> Page {
         let mut request = Request::get(path);
