@@ -179,6 +179,33 @@ impl TokenVerifier for Issuers {
     }
 }
 
+impl crate::App {
+    /// Signs a local account of the embedded issuer `issuer` in with its
+    /// password, for the client at `client_ip`: the only way a password is
+    /// checked, so that every check is limited per account and per client
+    /// and computed off the async workers, a bounded number at once.
+    pub async fn sign_in_with_password(
+        &self,
+        accounts: &Accounts,
+        issuer: &str,
+        name: &str,
+        password: &str,
+        client_ip: Option<&str>,
+    ) -> Result<Principal> {
+        let (accounts, issuer, who, secret) =
+            (accounts.clone(), issuer.to_string(), name.to_string(), password.to_string());
+        let check = move || accounts.check_password(&issuer, &who, &secret);
+        let mut principal = self.inner.password_checks.run(name, password, client_ip, check).await?;
+        principal.client_ip = client_ip.map(str::to_string);
+        Ok(principal)
+    }
+
+    /// What password checking has cost since the start.
+    pub fn password_check_stats(&self) -> signin::PasswordCheckStats {
+        self.inner.password_checks.stats()
+    }
+}
+
 /// The claims nuvola reads and writes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Claims {

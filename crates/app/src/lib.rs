@@ -147,6 +147,8 @@ struct Inner {
     /// One permit per core for template work on the blocking pool (see
     /// [`App::off_the_reactor`]).
     cpu_slots: Arc<tokio::sync::Semaphore>,
+    /// Every password check: limited per account and client, bounded at once.
+    password_checks: identity::signin::PasswordChecks,
 }
 
 impl App {
@@ -160,6 +162,7 @@ impl App {
         settings: Settings,
     ) -> Self {
         let worker_id = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
+        let password_checks = identity::signin::PasswordChecks::new(&settings.sign_in);
         App {
             inner: Arc::new(Inner {
                 store,
@@ -181,6 +184,7 @@ impl App {
                 cpu_slots: Arc::new(tokio::sync::Semaphore::new(
                     std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
                 )),
+                password_checks,
             }),
         }
     }

@@ -306,4 +306,18 @@ mod tests {
         let err = format!("{:#}", Config::load(Some(&path)).unwrap_err());
         assert!(err.contains("must use https"), "{err}");
     }
+
+    #[test]
+    fn sign_in_limits_are_read_from_identity_sign_in() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        let limits = "[identity.sign_in]\nattempts_per_account = 5\nconcurrent_password_checks = 2\n";
+        std::fs::write(&path, format!("{DEMO}\n{limits}")).unwrap();
+        let sign_in = Config::load(Some(&path)).unwrap().settings().sign_in;
+        assert_eq!((sign_in.attempts_per_account, sign_in.concurrent_password_checks), (5, 2));
+        assert_eq!(sign_in.attempts_per_client, nuvola_app::SignInSettings::default().attempts_per_client);
+        std::fs::write(&path, format!("{DEMO}\n[identity.sign_in]\nattempts = 5\n")).unwrap();
+        let err = format!("{:#}", Config::load(Some(&path)).unwrap_err());
+        assert!(err.contains("unknown field `attempts`"), "{err}");
+    }
 }

@@ -8,7 +8,9 @@
 //!   access token the issuer returns is verified exactly as an API bearer
 //!   token is, so a dashboard user is who the API would say they are.
 //! - The embedded issuer: its accounts sign in with a password form,
-//!   protected against login CSRF by a double-submit cookie.
+//!   protected against login CSRF by a double-submit cookie; attempts are
+//!   limited per account and per client address (429 past the limit) and
+//!   the password hashes bounded, by the app layer.
 //!
 //! Either way the result is a server-side session ([`crate::session`]);
 //! logins are audited.
@@ -145,29 +147,27 @@ async fn password_login(
         )
         .into());
     }
-    let accounts = accounts.clone();
-    let (name, password) = (form.name.clone(), form.password);
-    // Argon2 takes tens of milliseconds: off the async workers.
-    let outcome = tokio::task::spawn_blocking(move || accounts.accounts.sign_in(&accounts.issuer, &name, &password))
-        .await
-        .map_err(|e| Error::internal(format!("sign-in task failed: {e}")))?;
+    // Limited per account and client; the hash runs off the async workers.
+    let outcome = state
+        .app
+        .sign_in_with_password(&accounts.accounts, &accounts.issuer, &form.name, &form.password, ip.as_deref())
+        .await;
     match outcome {
-        Ok(mut principal) => {
-            principal.client_ip = ip;
-            signed_in(&state, principal, "password", &next).await
-        }
-        Err(e) => {
+        Ok(principal) => signed_in(&state, principal, "password", &next).await,
+        Err(e @ (Error::Unauthenticated(_) | Error::TooManyRequests { .. })) => {
             tracing::info!(user = %form.name, "dashboard sign-in refused");
             let token = secret();
             let body = login_body(&state, &next, &token, Some(&e.to_string()), Some(&form.name));
             let cookie = set_cookie(&state, LOGIN_COOKIE, &token, 3600);
-            Ok((
-                axum::http::StatusCode::UNAUTHORIZED,
-                [(header::SET_COOKIE, cookie)],
-                page("Sign in", None, Section::Other, body),
-            )
-                .into_response())
+            let mut response =
+                (crate::status_of(&e), [(header::SET_COOKIE, cookie)], page("Sign in", None, Section::Other, body))
+                    .into_response();
+            if let Error::TooManyRequests { retry_after_secs, .. } = e {
+                response.headers_mut().insert(header::RETRY_AFTER, retry_after_secs.into());
+            }
+            Ok(response)
         }
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -1,15 +1,38 @@
-//! Limits on signing in, which anyone can try without an account: how many
-//! logins at an external issuer may be in flight (each is a stored row),
-//! and how often an issuer's discovery document is fetched for them.
+//! Limits on signing in, which anyone can try without an account.
+//!
+//! - Password attempts ([`PasswordChecks`]): each is one Argon2id hash, some
+//!   tens of milliseconds and 19 MiB, so they are limited per account name
+//!   and per client address over a sliding window, refused before any hash
+//!   when over, and computed on the blocking pool, a bounded number at once.
+//! - Logins at an external issuer ([`SignInSettings::pending_logins`]): each
+//!   is a stored row, bounded per client and overall by the dashboard, which
+//!   reuses the issuers' discovery documents for
+//!   [`SignInSettings::discovery_cache_secs`].
 
+use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
+use nuvola_types::{Error, Result};
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
 
 /// `[identity.sign_in]`: how much unauthenticated sign-in traffic costs.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SignInSettings {
+    /// Password attempts per account name within the window (failed ones,
+    /// and those being checked; a successful one does not count).
+    pub attempts_per_account: u32,
+    /// Password attempts per client address within the window.
+    pub attempts_per_client: u32,
+    /// The sliding window the attempts are counted over.
+    pub attempts_window_secs: u64,
+    /// Password hashes computed at once (Argon2id: 19 MiB each); more
+    /// attempts wait for their turn.
+    pub concurrent_password_checks: usize,
     /// Logins at an external issuer in flight from one client address
     /// (its /64 for IPv6); more are refused until one ends or expires.
     pub pending_logins_per_client: u64,
@@ -21,7 +44,15 @@ pub struct SignInSettings {
 
 impl Default for SignInSettings {
     fn default() -> Self {
-        Self { pending_logins_per_client: 20, pending_logins: 10_000, discovery_cache_secs: 300 }
+        Self {
+            attempts_per_account: 10,
+            attempts_per_client: 30,
+            attempts_window_secs: 300,
+            concurrent_password_checks: 4,
+            pending_logins_per_client: 20,
+            pending_logins: 10_000,
+            discovery_cache_secs: 300,
+        }
     }
 }
 
@@ -43,6 +74,190 @@ pub fn client_key(ip: Option<&str>) -> String {
     }
 }
 
+/// Account names and clients tracked at most, each; past it the ones whose
+/// last attempt is oldest are forgotten first.
+const TRACKED: usize = 100_000;
+
+/// Longest user name and password looked at; longer ones are refused as
+/// wrong without hashing.
+const MAX_NAME: usize = 256;
+const MAX_PASSWORD: usize = 4096;
+
+/// Recent attempts per key, oldest first.
+#[derive(Default)]
+struct Window<K> {
+    keys: HashMap<K, VecDeque<Instant>>,
+}
+
+impl<K: std::hash::Hash + Eq + Clone> Window<K> {
+    /// How long until `key` may try again, when it has `limit` attempts
+    /// within `window` of `now`.
+    fn wait(&mut self, key: &K, limit: u32, window: Duration, now: Instant) -> Option<Duration> {
+        let attempts = self.keys.get_mut(key)?;
+        while attempts.front().is_some_and(|t| now.duration_since(*t) >= window) {
+            attempts.pop_front();
+        }
+        if attempts.len() < limit as usize {
+            return None;
+        }
+        attempts.front().map(|oldest| window.saturating_sub(now.duration_since(*oldest)))
+    }
+
+    fn record(&mut self, key: &K, window: Duration, now: Instant) {
+        if !self.keys.contains_key(key) && self.keys.len() >= TRACKED {
+            self.keys.retain(|_, a| a.back().is_some_and(|t| now.duration_since(*t) < window));
+            if self.keys.len() >= TRACKED
+                && let Some(stalest) = self.keys.iter().min_by_key(|(_, a)| a.back().copied()).map(|(k, _)| k.clone())
+            {
+                self.keys.remove(&stalest);
+            }
+        }
+        self.keys.entry(key.clone()).or_default().push_back(now);
+    }
+
+    fn forget(&mut self, key: &K, at: Instant) {
+        if let Some(attempts) = self.keys.get_mut(key) {
+            if let Some(i) = attempts.iter().position(|t| *t == at) {
+                attempts.remove(i);
+            }
+            if attempts.is_empty() {
+                self.keys.remove(key);
+            }
+        }
+    }
+}
+
+#[derive(Default)]
+struct Attempts {
+    by_account: Window<[u8; 32]>,
+    by_client: Window<String>,
+}
+
+/// What password checking has cost so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PasswordCheckStats {
+    /// Password hashes computed.
+    pub computed: u64,
+    /// The most computed at once.
+    pub peak_concurrent: usize,
+}
+
+#[derive(Default)]
+struct Hashing {
+    computed: AtomicU64,
+    running: AtomicUsize,
+    peak: AtomicUsize,
+}
+
+/// Every password check goes through here: counted against the account
+/// and the client (refused when either is over its limit, with no hash
+/// computed), then run on the blocking pool once one of the bounded
+/// places is free. An attempt counts from when it is admitted (so that
+/// parallel attempts cannot all pass the count), and stops counting when
+/// it succeeds.
+pub struct PasswordChecks {
+    per_account: u32,
+    per_client: u32,
+    window: Duration,
+    attempts: std::sync::Mutex<Attempts>,
+    places: Arc<tokio::sync::Semaphore>,
+    hashing: Arc<Hashing>,
+}
+
+impl std::fmt::Debug for PasswordChecks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PasswordChecks").field("stats", &self.stats()).finish_non_exhaustive()
+    }
+}
+
+impl PasswordChecks {
+    /// Checks limited as `settings` say.
+    pub fn new(settings: &SignInSettings) -> Self {
+        Self {
+            per_account: settings.attempts_per_account.max(1),
+            per_client: settings.attempts_per_client.max(1),
+            window: Duration::from_secs(settings.attempts_window_secs),
+            attempts: Default::default(),
+            places: Arc::new(tokio::sync::Semaphore::new(settings.concurrent_password_checks.max(1))),
+            hashing: Default::default(),
+        }
+    }
+
+    /// Runs `check`, which compares `password` for account `name` (one
+    /// password hash), for the client at `client_ip`, if both may try now.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        name: &str,
+        password: &str,
+        client_ip: Option<&str>,
+        check: impl FnOnce() -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let account: [u8; 32] = Sha256::digest(name.as_bytes()).into();
+        let client = client_key(client_ip);
+        let admitted = self.admit(&account, &client, Instant::now()).map_err(|wait| {
+            tracing::warn!(client = %client, "sign-in attempt refused: too many attempts");
+            let retry_after_secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            let retry_after_secs = retry_after_secs.max(1);
+            Error::TooManyRequests {
+                message: format!("too many sign-in attempts, try again in {retry_after_secs} s"),
+                retry_after_secs,
+            }
+        })?;
+        let outcome = if name.len() > MAX_NAME || password.len() > MAX_PASSWORD {
+            Err(Error::Unauthenticated("wrong user name or password".into()))
+        } else {
+            self.compute(check).await
+        };
+        if outcome.is_ok() {
+            let mut attempts = self.attempts.lock().expect("sign-in attempts");
+            attempts.by_account.forget(&account, admitted);
+            attempts.by_client.forget(&client, admitted);
+        }
+        outcome
+    }
+
+    /// Records an attempt of `account` from `client` at `now`, or says how
+    /// long until one of them may try again.
+    fn admit(&self, account: &[u8; 32], client: &String, now: Instant) -> std::result::Result<Instant, Duration> {
+        let mut attempts = self.attempts.lock().expect("sign-in attempts");
+        let wait_account = attempts.by_account.wait(account, self.per_account, self.window, now);
+        let wait_client = attempts.by_client.wait(client, self.per_client, self.window, now);
+        if let Some(wait) = wait_account.max(wait_client) {
+            return Err(wait);
+        }
+        attempts.by_account.record(account, self.window, now);
+        attempts.by_client.record(client, self.window, now);
+        Ok(now)
+    }
+
+    /// Runs one hash on the blocking pool when a place is free. The place
+    /// is held by the hash itself, so a client that goes away does not free
+    /// it before the hash is done.
+    async fn compute<T: Send + 'static>(&self, check: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+        let place = self.places.clone().acquire_owned().await.map_err(|e| Error::internal(e.to_string()))?;
+        let hashing = self.hashing.clone();
+        tokio::task::spawn_blocking(move || {
+            let _place = place;
+            let running = hashing.running.fetch_add(1, Ordering::SeqCst) + 1;
+            hashing.peak.fetch_max(running, Ordering::SeqCst);
+            let outcome = check();
+            hashing.running.fetch_sub(1, Ordering::SeqCst);
+            hashing.computed.fetch_add(1, Ordering::SeqCst);
+            outcome
+        })
+        .await
+        .map_err(|e| Error::internal(format!("the password check failed: {e}")))?
+    }
+
+    /// What checking has cost so far.
+    pub fn stats(&self) -> PasswordCheckStats {
+        PasswordCheckStats {
+            computed: self.hashing.computed.load(Ordering::SeqCst),
+            peak_concurrent: self.hashing.peak.load(Ordering::SeqCst),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -54,5 +269,97 @@ mod tests {
         assert_eq!(client_key(Some("2001:db8:1:2:bbbb::9")), "2001:db8:1:2::/64");
         assert_eq!(client_key(Some("::ffff:192.0.2.7")), "192.0.2.7");
         assert_eq!(client_key(None), "unknown");
+    }
+
+    fn checks(per_account: u32, per_client: u32, concurrent: usize) -> PasswordChecks {
+        PasswordChecks::new(&SignInSettings {
+            attempts_per_account: per_account,
+            attempts_per_client: per_client,
+            concurrent_password_checks: concurrent,
+            ..SignInSettings::default()
+        })
+    }
+
+    fn wrong() -> Result<()> {
+        Err(Error::Unauthenticated("wrong user name or password".into()))
+    }
+
+    #[tokio::test]
+    async fn the_attempt_past_the_limit_computes_no_hash() {
+        let c = checks(2, 100, 1);
+        for _ in 0..2 {
+            assert!(matches!(c.run("alice", "x", Some("192.0.2.1"), wrong).await, Err(Error::Unauthenticated(_))));
+        }
+        let hashed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = hashed.clone();
+        let refused = c
+            .run("alice", "x", Some("192.0.2.9"), move || {
+                flag.store(true, Ordering::SeqCst);
+                Ok(())
+            })
+            .await;
+        let Err(Error::TooManyRequests { message, retry_after_secs }) = refused else { panic!("{refused:?}") };
+        assert!(message.starts_with("too many sign-in attempts, try again in "), "{message}");
+        assert!((1..=300).contains(&retry_after_secs));
+        assert!(!hashed.load(Ordering::SeqCst), "a hash was computed for a refused attempt");
+        assert_eq!(c.stats().computed, 2);
+        // Another account is not held back by alice's.
+        c.run("bob", "x", Some("192.0.2.1"), || Ok(())).await.unwrap();
+    }
+
+    #[test]
+    fn attempts_leave_the_window_and_successes_do_not_count() {
+        let c = checks(2, 3, 1);
+        let (alice, bob) = ([1u8; 32], [2u8; 32]);
+        let client = "192.0.2.1".to_string();
+        let t0 = Instant::now();
+        let first = c.admit(&alice, &client, t0).unwrap();
+        c.admit(&alice, &client, t0 + Duration::from_secs(100)).unwrap();
+        let wait = c.admit(&alice, &client, t0 + Duration::from_secs(120)).unwrap_err();
+        assert_eq!(wait, Duration::from_secs(180), "until the first leaves the 300 s window");
+        // The client's third attempt, on another account, is its last.
+        c.admit(&bob, &client, t0 + Duration::from_secs(120)).unwrap();
+        assert!(c.admit(&bob, &client, t0 + Duration::from_secs(121)).is_err());
+        // The first leaves the window.
+        c.admit(&alice, &client, t0 + Duration::from_secs(300)).unwrap();
+        // A success is forgotten.
+        let mut attempts = c.attempts.lock().unwrap();
+        attempts.by_account.forget(&alice, first);
+        assert_eq!(attempts.by_account.keys[&alice].len(), 2);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn no_more_hashes_run_at_once_than_the_bound() {
+        let c = Arc::new(checks(1000, 1000, 3));
+        let tasks: Vec<_> = (0..16)
+            .map(|i| {
+                let c = c.clone();
+                tokio::spawn(async move {
+                    c.run(&format!("user{i}"), "x", None, || {
+                        std::thread::sleep(Duration::from_millis(20));
+                        wrong()
+                    })
+                    .await
+                })
+            })
+            .collect();
+        for t in tasks {
+            assert!(t.await.unwrap().is_err());
+        }
+        let stats = c.stats();
+        assert_eq!(stats.computed, 16);
+        assert!((1..=3).contains(&stats.peak_concurrent), "{stats:?}");
+    }
+
+    #[test]
+    fn the_tracked_keys_stay_bounded() {
+        let mut w: Window<u32> = Window::default();
+        let t0 = Instant::now();
+        let window = Duration::from_secs(300);
+        for k in 0..TRACKED as u32 + 10 {
+            w.record(&k, window, t0 + Duration::from_millis(u64::from(k)));
+        }
+        assert_eq!(w.keys.len(), TRACKED);
+        assert!(!w.keys.contains_key(&0) && w.keys.contains_key(&(TRACKED as u32 + 9)));
     }
 }
