@@ -11,7 +11,9 @@
 //! Roles come from groups: an issuer's `admin_group` makes platform
 //! administrators (the embedded issuer has an `admin` claim instead), and
 //! membership of `G{manager_suffix}` (`G/managers` for the embedded issuer)
-//! makes a manager of group `G`.
+//! makes a manager of group `G`. Group names are tied to the issuers that
+//! may grant them (an external issuer's `groups`), so that one issuer's
+//! users cannot claim another's groups.
 
 pub mod jwk;
 pub mod oidc;
@@ -26,7 +28,7 @@ use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use nuvola_types::{Error, Principal, Result};
 use serde::{Deserialize, Serialize};
 
-pub use oidc::{DiscoveryCache, IssuerConfig, OidcIssuer};
+pub use oidc::{DiscoveryCache, Grants, IssuerConfig, OidcIssuer};
 pub use signin::SignInSettings;
 pub use users::{Accounts, EmbeddedUser};
 
@@ -130,8 +132,15 @@ pub struct Issuers {
 }
 
 impl Issuers {
-    /// Trusts `external` issuers and, if given, the embedded one.
-    pub fn new(embedded: Option<EmbeddedIssuer>, external: Vec<OidcIssuer>) -> Self {
+    /// Trusts `external` issuers and, if given, the embedded one. Each
+    /// external issuer grants the groups it lists; one that lists none
+    /// grants any group only when it is the only external issuer. The
+    /// embedded issuer signs only what the server's own accounts and
+    /// operator give it.
+    pub fn new(embedded: Option<EmbeddedIssuer>, mut external: Vec<OidcIssuer>) -> Self {
+        if external.len() > 1 {
+            external.iter_mut().for_each(OidcIssuer::beside_others);
+        }
         Self { embedded, external }
     }
 
@@ -441,6 +450,50 @@ mod tests {
             let err = issuer().verify(&token).unwrap_err().to_string();
             assert!(err.contains("names no subject"), "{nobody:?}: {err}");
         }
+    }
+
+    /// An external issuer at `url` whose `G/managers` manage `G`, granting
+    /// `groups` when given.
+    fn external(url: &str, groups: Option<&[&str]>) -> OidcIssuer {
+        let mut c = IssuerConfig::new(url, "nuvola");
+        c.manager_suffix = Some("/managers".into());
+        c.admin_group = Some("admins".into());
+        c.groups = groups.map(|g| g.iter().map(|g| g.to_string()).collect());
+        OidcIssuer::new(c)
+    }
+
+    fn claims_of(url: &str, groups: &[&str]) -> serde_json::Value {
+        let exp = chrono::Utc::now().timestamp() + 60;
+        serde_json::json!({"iss": url, "sub": "mallory", "aud": "nuvola", "exp": exp, "groups": groups})
+    }
+
+    /// Issuer B's users must not manage issuer A's groups because their
+    /// token says `bio/managers`.
+    #[test]
+    fn an_issuer_grants_only_the_groups_it_may() {
+        let (a, b) = ("https://iam-a.example", "https://iam-b.example");
+        let claims = claims_of(b, &["bio", "bio/managers", "physics/managers", "admins"]);
+
+        // Two issuers, neither listing its groups: B grants none (nuvola
+        // refuses such a configuration at start).
+        let issuers = Issuers::new(None, vec![external(a, None), external(b, None)]);
+        let p = issuers.external()[1].principal(&claims, true).unwrap();
+        assert!(!p.in_group("bio") && !p.manages("bio") && !p.manages("physics"), "{p:?}");
+        assert!(p.admin, "the issuer's own admin group still counts");
+
+        // Each lists its own: B's claim to bio is ignored, physics kept.
+        let issuers = Issuers::new(None, vec![external(a, Some(&["bio"])), external(b, Some(&["physics"]))]);
+        let p = issuers.external()[1].principal(&claims, true).unwrap();
+        assert!(!p.in_group("bio") && !p.manages("bio"), "{p:?}");
+        assert!(p.manages("physics") && p.admin, "{p:?}");
+        assert_eq!(p.groups, ["physics/managers", "admins"]);
+
+        // One external issuer alone (with the embedded one or not) grants
+        // every group, as before.
+        let embedded = Some(EmbeddedIssuer::from_seed([7; 32], "nuvola"));
+        let issuers = Issuers::new(embedded, vec![external(b, None)]);
+        let p = issuers.external()[0].principal(&claims, true).unwrap();
+        assert!(p.in_group("bio") && p.manages("bio") && p.manages("physics"), "{p:?}");
     }
 
     #[test]

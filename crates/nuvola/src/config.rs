@@ -198,6 +198,16 @@ impl Config {
             if i.client_id.is_some() != i.client_secret.is_some() {
                 bail!("[[identity.issuers]] issuer {}: client_id and client_secret go together", i.issuer);
             }
+            if self.identity.issuers.len() > 1 && i.groups.is_none() {
+                bail!(
+                    "[[identity.issuers]] issuer {}: with several external issuers, each must list the `groups` \
+                     it may grant (e.g. groups = [\"physics\"]), so that one issuer's users cannot claim another's",
+                    i.issuer
+                );
+            }
+            if let Some(g) = i.groups.iter().flatten().find(|g| g.trim().is_empty()) {
+                bail!("[[identity.issuers]] issuer {}: `groups` lists a blank group {g:?}", i.issuer);
+            }
         }
         let mut seen = std::collections::BTreeSet::new();
         for p in &self.providers {
@@ -319,5 +329,28 @@ mod tests {
         std::fs::write(&path, format!("{DEMO}\n[identity.sign_in]\nattempts = 5\n")).unwrap();
         let err = format!("{:#}", Config::load(Some(&path)).unwrap_err());
         assert!(err.contains("unknown field `attempts`"), "{err}");
+    }
+
+    #[test]
+    fn several_external_issuers_each_list_the_groups_they_grant() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        let issuer = |url: &str, groups: &str| {
+            format!("\n[[identity.issuers]]\nissuer = \"{url}\"\naudience = \"nuvola\"\n{groups}")
+        };
+        let (a, b) = ("https://iam-a.example.org/", "https://iam-b.example.org/");
+        std::fs::write(&path, format!("{DEMO}{}{}", issuer(a, "groups = [\"bio\"]\n"), issuer(b, ""))).unwrap();
+        let err = format!("{:#}", Config::load(Some(&path)).unwrap_err());
+        assert!(err.contains(b) && err.contains("must list the `groups` it may grant"), "{err}");
+        std::fs::write(
+            &path,
+            format!("{DEMO}{}{}", issuer(a, "groups = [\"bio\"]\n"), issuer(b, "groups = [\"physics\"]\n")),
+        )
+        .unwrap();
+        let config = Config::load(Some(&path)).unwrap();
+        assert_eq!(config.identity.issuers[1].groups, Some(vec!["physics".to_string()]));
+        // One external issuer alone needs no list.
+        std::fs::write(&path, format!("{DEMO}{}", issuer(b, ""))).unwrap();
+        assert!(Config::load(Some(&path)).unwrap().identity.issuers[0].groups.is_none());
     }
 }

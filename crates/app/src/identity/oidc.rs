@@ -37,6 +37,13 @@ pub struct IssuerConfig {
     /// `#authority` suffix is dropped as well.
     #[serde(default)]
     pub groups_prefix: Option<String>,
+    /// The groups this issuer may grant (with their `G{manager_suffix}`
+    /// markers; its `admin_group` always). Unset: any group, when it is
+    /// the only external issuer trusted; none next to another external
+    /// issuer, which must each list theirs. Group claims an issuer may
+    /// not grant are ignored (and logged).
+    #[serde(default)]
+    pub groups: Option<Vec<String>>,
     /// Members of this group are platform administrators.
     #[serde(default)]
     pub admin_group: Option<String>,
@@ -108,6 +115,7 @@ impl IssuerConfig {
             audience: audience.into(),
             groups_claim: default_groups_claim(),
             groups_prefix: None,
+            groups: None,
             admin_group: None,
             manager_suffix: None,
             introspection_endpoint: None,
@@ -218,9 +226,19 @@ const INTROSPECTION_CACHE: Duration = Duration::from_secs(30);
 /// Answers kept at most; the cache is emptied past it.
 const INTROSPECTION_CACHE_SIZE: usize = 10_000;
 
+/// The groups an issuer may grant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Grants {
+    /// Any group: the only external issuer, listing none.
+    Any,
+    /// These groups (and their manager markers).
+    Only(std::collections::BTreeSet<String>),
+}
+
 /// One trusted external issuer with its cached keys.
 pub struct OidcIssuer {
     config: IssuerConfig,
+    grants: Grants,
     http: reqwest::Client,
     cache: tokio::sync::Mutex<KeyCache>,
     introspected: std::sync::Mutex<HashMap<[u8; 32], (Principal, Instant)>>,
@@ -240,12 +258,45 @@ impl OidcIssuer {
             .redirect(reqwest::redirect::Policy::limited(3))
             .build()
             .expect("HTTP client");
-        Self { config, http, cache: Default::default(), introspected: Default::default() }
+        let grants = match &config.groups {
+            Some(groups) => Grants::Only(groups.iter().cloned().collect()),
+            None => Grants::Any,
+        };
+        Self { config, grants, http, cache: Default::default(), introspected: Default::default() }
     }
 
     /// The configuration.
     pub fn config(&self) -> &IssuerConfig {
         &self.config
+    }
+
+    /// The groups this issuer may grant.
+    pub fn grants(&self) -> &Grants {
+        &self.grants
+    }
+
+    /// Next to other external issuers, one that lists no groups grants
+    /// none: its users' group claims could otherwise name another issuer's
+    /// groups (and their manager markers).
+    pub(crate) fn beside_others(&mut self) {
+        if self.grants == Grants::Any {
+            tracing::warn!(
+                issuer = %self.config.issuer,
+                "several external issuers are trusted and this one lists no `groups`: it grants none"
+            );
+            self.grants = Grants::Only(Default::default());
+        }
+    }
+
+    /// Whether this issuer may grant `group`: one it lists, the manager
+    /// marker of one (`G{manager_suffix}`), or its admin group.
+    fn may_grant(&self, group: &str) -> bool {
+        let Grants::Only(allowed) = &self.grants else { return true };
+        let c = &self.config;
+        let managed = c.manager_suffix.as_deref().filter(|s| !s.is_empty()).and_then(|s| group.strip_suffix(s));
+        allowed.contains(group)
+            || managed.is_some_and(|g| allowed.contains(g))
+            || c.admin_group.as_deref() == Some(group)
     }
 
     /// Fetches the discovery document and the keys now.
@@ -380,7 +431,7 @@ impl OidcIssuer {
 
     /// Checks the time, issuer and audience claims and maps the rest to
     /// a caller. Introspection answers may leave `iss` and `aud` out.
-    fn principal(&self, claims: &Value, require_audience: bool) -> Result<Principal> {
+    pub(crate) fn principal(&self, claims: &Value, require_audience: bool) -> Result<Principal> {
         let bad = |why: String| Error::Unauthenticated(format!("invalid bearer token: {why}"));
         let c = &self.config;
         let now = chrono::Utc::now().timestamp();
@@ -422,7 +473,14 @@ impl OidcIssuer {
             .and_then(Value::as_str)
             .filter(|s| super::is_subject(s))
             .ok_or_else(|| bad("the token names no subject".into()))?;
-        let groups = self.groups(claims.get(&c.groups_claim));
+        let (groups, ignored): (Vec<String>, Vec<String>) =
+            self.groups(claims.get(&c.groups_claim)).into_iter().partition(|g| self.may_grant(g));
+        if !ignored.is_empty() {
+            tracing::info!(
+                issuer = %c.issuer, subject, ignored = ?ignored,
+                "ignoring group claims this issuer may not grant (see its `groups`)"
+            );
+        }
         Ok(principal_with_roles(
             subject,
             issuer.unwrap_or(&c.issuer),
