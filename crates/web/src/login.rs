@@ -456,6 +456,9 @@ mod tests {
         ] {
             assert_eq!(local_path(Some(bad)), "/", "{bad:?}");
         }
+        // Kept with each login in flight: not of any length.
+        let long = format!("/deployments?q={}", "x".repeat(4096));
+        assert_eq!(local_path(Some(&long)), "/");
         assert_eq!(local_path(None), "/");
     }
 }

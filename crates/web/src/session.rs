@@ -201,6 +201,10 @@ fn client_ip(parts: &Parts) -> Option<String> {
     parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|info| info.0.ip().to_string())
 }
 
+/// Longest path kept to go on to after sign-in (it is stored with each
+/// login in flight).
+const MAX_NEXT: usize = 2048;
+
 /// A path of this site to go on to (after sign-in, after switching group),
 /// or `/` when `next` is anything else.
 ///
@@ -208,7 +212,8 @@ fn client_ip(parts: &Parts) -> Option<String> {
 /// not followed by another `/` or a `\\` (plain or percent-encoded), and
 /// nothing but visible ASCII — browsers drop tabs and line breaks from
 /// URLs (`/\t/evil` is `//evil`) and read `\\` as `/`, and a line break
-/// cannot go in a `Location` header at all. Never back to the sign-in pages.
+/// cannot go in a `Location` header at all. Never back to the sign-in
+/// pages, and no longer than [`MAX_NEXT`].
 pub fn local_path(next: Option<&str>) -> String {
     match next {
         Some(p) if is_local_path(p) => p.to_string(),
@@ -220,7 +225,11 @@ fn is_local_path(p: &str) -> bool {
     let Some(rest) = p.strip_prefix('/') else { return false };
     let lower = rest.to_ascii_lowercase();
     let escapes_the_site = rest.starts_with('/') || lower.starts_with("%2f") || lower.starts_with("%5c");
-    p.bytes().all(|b| b.is_ascii_graphic()) && !p.contains('\\') && !escapes_the_site && !p.starts_with("/login")
+    p.len() <= MAX_NEXT
+        && p.bytes().all(|b| b.is_ascii_graphic())
+        && !p.contains('\\')
+        && !escapes_the_site
+        && !p.starts_with("/login")
 }
 
 /// A form whose only field is the CSRF token.
