@@ -221,14 +221,12 @@ async fn sign_in_starts_are_bounded_and_share_one_discovery_fetch() {
 async fn try_password(d: &Dashboard, address: &str, name: &str, password: &str) -> common::Page {
     let form = [("login_token", "t"), ("name", name), ("password", password)];
     let body = serde_urlencoded::to_string(form).unwrap();
-    let mut request = axum::http::Request::post("/login/password")
+    let request = axum::http::Request::post("/login/password")
         .header("content-type", "application/x-www-form-urlencoded")
         .header("cookie", "nuvola_login=t")
         .body(axum::body::Body::from(body))
         .unwrap();
-    let peer: std::net::SocketAddr = address.parse().unwrap();
-    request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
-    d.send(request).await
+    d.send_from(address, request).await
 }
 
 fn limits(per_account: u32, per_client: u32, concurrent: usize) -> Settings {

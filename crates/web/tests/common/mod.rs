@@ -67,7 +67,11 @@ impl Dashboard {
         if let Some(c) = cookie {
             request = request.header(header::COOKIE, c);
         }
-        let mut request = request.body(Body::empty()).unwrap();
+        self.send_from(address, request.body(Body::empty()).unwrap()).await
+    }
+
+    /// Sends a request as if from the client at `address` (`ip:port`).
+    pub async fn send_from(&self, address: &str, mut request: Request<Body>) -> Page {
         let peer: std::net::SocketAddr = address.parse().unwrap();
         request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
         self.send(request).await
