@@ -167,7 +167,11 @@ pub fn error_page(e: &nuvola_types::Error) -> axum::response::Response {
         (layout::notice("error", &e.to_string()))
         p { a href="/" { "Back to the catalogue" } }
     };
-    let mut response = (status, layout::page(title, None, layout::Section::Other, body)).into_response();
+    with_retry_after((status, layout::page(title, None, layout::Section::Other, body)).into_response(), e)
+}
+
+/// `response` with a `Retry-After` header when `e` says when to try again.
+pub fn with_retry_after(mut response: axum::response::Response, e: &nuvola_types::Error) -> axum::response::Response {
     if let nuvola_types::Error::TooManyRequests { retry_after_secs, .. } = e {
         response.headers_mut().insert(axum::http::header::RETRY_AFTER, (*retry_after_secs).into());
     }

@@ -3,10 +3,11 @@
 //! - External issuers (INDIGO IAM, Keycloak...): the authorization code
 //!   flow with PKCE (S256), `state` and `nonce`. The login in flight is kept
 //!   in the store under the state's hash, bound to the browser that started
-//!   it (a cookie whose hash is stored with it), taken once on the way back
-//!   by that browser only; the
-//!   access token the issuer returns is verified exactly as an API bearer
-//!   token is, so a dashboard user is who the API would say they are.
+//!   it (a cookie whose hash is stored with it), and taken once on the way
+//!   back by that browser only. The access token the issuer returns is
+//!   verified exactly as an API bearer token is, so a dashboard user is who
+//!   the API would say they are. Anyone may start a sign-in: the logins in
+//!   flight are bounded and the issuers' discovery documents cached.
 //! - The embedded issuer: its accounts sign in with a password form,
 //!   protected against login CSRF by a double-submit cookie; attempts are
 //!   limited per account and per client address (429 past the limit) and
@@ -26,7 +27,7 @@ use maud::{Markup, html};
 use nuvola_app::IssuerConfig;
 use nuvola_app::identity::signin::client_key;
 use nuvola_store::{WebLogin, now_ms};
-use nuvola_types::oauth::{Grant, TokenRequest, Tokens, token_answer};
+use nuvola_types::oauth::{Discovery, Grant, TokenRequest, Tokens, token_answer};
 use nuvola_types::{Error, Principal};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -159,13 +160,11 @@ async fn password_login(
             let token = secret();
             let body = login_body(&state, &next, &token, Some(&e.to_string()), Some(&form.name));
             let cookie = set_cookie(&state, LOGIN_COOKIE, &token, 3600);
-            let mut response =
-                (crate::status_of(&e), [(header::SET_COOKIE, cookie)], page("Sign in", None, Section::Other, body))
-                    .into_response();
-            if let Error::TooManyRequests { retry_after_secs, .. } = e {
-                response.headers_mut().insert(header::RETRY_AFTER, retry_after_secs.into());
-            }
-            Ok(response)
+            let page = page("Sign in", None, Section::Other, body);
+            Ok(crate::with_retry_after(
+                (crate::status_of(&e), [(header::SET_COOKIE, cookie)], page).into_response(),
+                &e,
+            ))
         }
         Err(e) => Err(e.into()),
     }
@@ -203,10 +202,7 @@ async fn start_oidc(
     // is bounded, per client and overall.
     let client = client_key(ip.as_deref());
     check_logins_in_flight(&state, &client).await?;
-    let discovery =
-        state.discovery.get(&issuer.issuer).await.map_err(|e| {
-            Error::Internal(format!("cannot reach the identity provider {}: {e}", issuer.display_name()))
-        })?;
+    let discovery = discovery(&state, &issuer).await?;
     let endpoint = discovery.authorization_endpoint.ok_or_else(|| {
         Error::Internal(format!("{} publishes no authorization_endpoint in its discovery document", issuer.issuer))
     })?;
@@ -341,12 +337,18 @@ async fn callback(
     signed_in(&state, principal, "oidc", &login.return_to).await
 }
 
+/// The issuer's discovery document, from the cache.
+async fn discovery(state: &WebState, issuer: &IssuerConfig) -> Result<Discovery, Error> {
+    state
+        .discovery
+        .get(&issuer.issuer)
+        .await
+        .map_err(|e| Error::Internal(format!("cannot reach the identity provider {}: {e}", issuer.display_name())))
+}
+
 /// Trades the code (and the PKCE verifier) for tokens.
 async fn exchange(state: &WebState, issuer: &IssuerConfig, code: &str, verifier: &str) -> Result<Tokens, Error> {
-    let discovery =
-        state.discovery.get(&issuer.issuer).await.map_err(|e| {
-            Error::Internal(format!("cannot reach the identity provider {}: {e}", issuer.display_name()))
-        })?;
+    let discovery = discovery(state, issuer).await?;
     let endpoint = discovery.token_endpoint().map_err(Error::Internal)?;
     let redirect = redirect_uri(state);
     let grant = Grant::AuthorizationCode { code, redirect_uri: &redirect, verifier };
