@@ -259,3 +259,14 @@ async fn template_work_never_holds_the_async_workers() {
     assert_eq!(plan.await.unwrap(), 200);
     h.stop().await;
 }
+
+/// Item 15's kind elsewhere: a page number whose offset overflows was a
+/// panic (debug) or a database error (release); it is a clear 400.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_beyond_any_listing_is_refused() {
+    let h = Harness::start().await;
+    let path = format!("/orchestrator/deployments?page={}&size=1000", i64::MAX);
+    let reply = h.get(&path, &h.alice()).await.expect(400);
+    assert!(reply.error_message().contains("beyond any listing"), "{}", reply.text());
+    h.stop().await;
+}

@@ -340,7 +340,11 @@ impl App {
         if query.page < 0 {
             return Err(Error::invalid("page must be 0 or more"));
         }
-        Ok(self.store().list_deployments(&filter, query.page * query.size, query.size).await?)
+        let offset = query
+            .page
+            .checked_mul(query.size)
+            .ok_or_else(|| Error::invalid(format!("page {} is beyond any listing", query.page)))?;
+        Ok(self.store().list_deployments(&filter, offset, query.size).await?)
     }
 
     /// Starts an update: only from CREATE_COMPLETE, UPDATE_COMPLETE or
