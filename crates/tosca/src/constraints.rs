@@ -3,10 +3,13 @@
 //! dashboard can build input forms from them.
 
 use std::cmp::Ordering;
+use std::fmt;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::diagnostics::codes;
+pub use crate::patterns::Pattern;
 use crate::values::{compare_versions, parse_scalar_unit, scalar_text, show};
 
 /// One constraint clause, serialised as TOSCA writes it (`{"in_range": [1, 32]}`).
@@ -34,16 +37,53 @@ pub enum Constraint {
     /// The string, list or map has at most this length.
     MaxLength(u64),
     /// The string matches this regular expression (whole string).
-    Pattern(String),
+    Pattern(Pattern),
+}
+
+/// Why a constraint clause cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClauseError {
+    /// The clause is malformed: an unknown operator, a wrong operand, an
+    /// invalid regular expression.
+    Invalid(String),
+    /// A `pattern` goes over a limit on the work of compiling regular
+    /// expressions (see [`crate::patterns`]).
+    Limit(String),
+    /// A `pattern` of a template whose budget for regular expressions an
+    /// earlier one spent (and said so): nothing more to report.
+    Spent,
+}
+
+impl ClauseError {
+    /// The diagnostic code and message to report, `code` for a malformed
+    /// clause; `None` when there is nothing to report.
+    pub fn report(self, code: &'static str) -> Option<(&'static str, String)> {
+        match self {
+            Self::Invalid(m) => Some((code, m)),
+            Self::Limit(m) => Some((codes::LIMIT, m)),
+            Self::Spent => None,
+        }
+    }
+}
+
+impl fmt::Display for ClauseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Invalid(m) | Self::Limit(m) => f.write_str(m),
+            Self::Spent => f.write_str("an earlier pattern spent the budget for regular expressions"),
+        }
+    }
 }
 
 impl Constraint {
-    /// Builds a constraint from its TOSCA operator and argument.
-    pub fn parse(operator: &str, arg: &Value) -> Result<Self, String> {
+    /// Builds a constraint from its TOSCA operator and argument; a
+    /// `pattern` is compiled here, once (see [`crate::patterns`]).
+    pub fn parse(operator: &str, arg: &Value) -> Result<Self, ClauseError> {
+        let invalid = ClauseError::Invalid;
         let length = |arg: &Value| {
             crate::values::as_integer(arg)
                 .and_then(|n| u64::try_from(n).ok())
-                .ok_or_else(|| format!("{operator} expects a non-negative integer, not {}", show(arg)))
+                .ok_or_else(|| invalid(format!("{operator} expects a non-negative integer, not {}", show(arg))))
         };
         Ok(match operator {
             "equal" => Self::Equal(arg.clone()),
@@ -53,22 +93,21 @@ impl Constraint {
             "less_or_equal" => Self::LessOrEqual(arg.clone()),
             "in_range" => match arg {
                 Value::Array(a) if a.len() == 2 => Self::InRange(a[0].clone(), a[1].clone()),
-                _ => return Err(format!("in_range expects a list of two values, not {}", show(arg))),
+                _ => return Err(invalid(format!("in_range expects a list of two values, not {}", show(arg)))),
             },
             "valid_values" => match arg {
                 Value::Array(a) => Self::ValidValues(a.clone()),
-                _ => return Err(format!("valid_values expects a list, not {}", show(arg))),
+                _ => return Err(invalid(format!("valid_values expects a list, not {}", show(arg)))),
             },
             "length" => Self::Length(length(arg)?),
             "min_length" => Self::MinLength(length(arg)?),
             "max_length" => Self::MaxLength(length(arg)?),
             "pattern" => {
-                let p = scalar_text(arg).ok_or_else(|| format!("pattern expects a string, not {}", show(arg)))?;
-                regex::Regex::new(&format!("^(?:{p})$"))
-                    .map_err(|e| format!("pattern \"{p}\" is not a valid regular expression: {e}"))?;
-                Self::Pattern(p)
+                let p =
+                    scalar_text(arg).ok_or_else(|| invalid(format!("pattern expects a string, not {}", show(arg))))?;
+                Self::Pattern(Pattern::new(&p)?)
             }
-            other => return Err(format!("unknown constraint operator \"{other}\"")),
+            other => return Err(invalid(format!("unknown constraint operator \"{other}\""))),
         })
     }
 
@@ -103,11 +142,7 @@ impl Constraint {
             Self::MinLength(n) => (len(value).is_some_and(|l| l >= *n), format!("{v} is shorter than {n}")),
             Self::MaxLength(n) => (len(value).is_some_and(|l| l <= *n), format!("{v} is longer than {n}")),
             Self::Pattern(p) => {
-                let matched = match (value.as_str(), regex::Regex::new(&format!("^(?:{p})$"))) {
-                    (Some(s), Ok(re)) => re.is_match(s),
-                    _ => false,
-                };
-                (matched, format!("{v} does not match pattern \"{p}\""))
+                (value.as_str().is_some_and(|s| p.is_match(s)), format!("{v} does not match pattern \"{p}\""))
             }
         };
         if ok.0 { Ok(()) } else { Err(ok.1) }

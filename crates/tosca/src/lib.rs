@@ -28,6 +28,7 @@ pub mod fuzz;
 pub mod imports;
 mod inputs;
 mod matching;
+pub mod patterns;
 mod requirements;
 pub mod template;
 mod typecheck;
@@ -37,7 +38,7 @@ pub mod values;
 mod workflows;
 mod yaml;
 
-pub use constraints::Constraint;
+pub use constraints::{ClauseError, Constraint, Pattern};
 pub use csar::load_csar;
 pub use diagnostics::{Diagnostic, Diagnostics, Pos, Severity, codes};
 pub use files::{is_archive, load_path};

@@ -537,8 +537,9 @@ fn clauses_ok(clauses: &Node, error: &mut impl FnMut(Pos, &'static str, String))
     for item in items {
         if let Some([(op, arg)]) = item.as_map()
             && let Err(e) = crate::constraints::Constraint::parse(&op.name, &arg.to_json())
+            && let Some((code, message)) = e.report(codes::CONSTRAINT)
         {
-            error(op.pos, codes::CONSTRAINT, e);
+            error(op.pos, code, message);
         }
     }
 }

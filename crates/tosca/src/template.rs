@@ -189,8 +189,19 @@ pub fn load(text: &str, file_name: &str, resolver: &dyn ImportResolver) -> Resul
     load_with_limits(text, file_name, resolver, &Limits::default())
 }
 
-/// [`load`] with explicit size limits.
+/// [`load`] with explicit size limits. The template's own definitions, and
+/// the files it imports, each have a budget for compiling the regular
+/// expressions of `pattern` constraints (see [`crate::patterns`]).
 pub fn load_with_limits(
+    text: &str,
+    file_name: &str,
+    resolver: &dyn ImportResolver,
+    limits: &Limits,
+) -> Result<ServiceTemplate, Diagnostics> {
+    crate::patterns::with_budget(|| load_within_budget(text, file_name, resolver, limits))
+}
+
+fn load_within_budget(
     text: &str,
     file_name: &str,
     resolver: &dyn ImportResolver,
@@ -230,16 +241,20 @@ pub fn load_with_limits(
         TypeRegistry::normative()
     } else {
         let key: Vec<crate::cache::ImportKey> = docs.iter().map(|d| d.0.clone()).collect();
+        // Built once per list of imports (then cached), with a budget of
+        // its own: what the template may spend does not depend on the cache.
         let base = crate::cache::base(&key, || {
-            let mut registry = TypeRegistry::over(TypeRegistry::normative());
-            let mut found = Vec::new();
-            for ((name, prefix, _), parsed) in &docs {
-                registry.add_document(&parsed.doc, name, prefix.as_deref(), &mut found);
-            }
-            // Problems of imported types are warnings here; they become
-            // errors where the template uses the type.
-            registry.check("", &mut found);
-            std::sync::Arc::new((std::sync::Arc::new(registry), found))
+            crate::patterns::with_budget(|| {
+                let mut registry = TypeRegistry::over(TypeRegistry::normative());
+                let mut found = Vec::new();
+                for ((name, prefix, _), parsed) in &docs {
+                    registry.add_document(&parsed.doc, name, prefix.as_deref(), &mut found);
+                }
+                // Problems of imported types are warnings here; they become
+                // errors where the template uses the type.
+                registry.check("", &mut found);
+                std::sync::Arc::new((std::sync::Arc::new(registry), found))
+            })
         });
         for (_, parsed) in &docs {
             diags.extend(parsed.diags.iter().cloned());

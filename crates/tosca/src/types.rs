@@ -288,7 +288,11 @@ impl Reader<'_> {
             match item.as_map() {
                 Some([(op, arg)]) => match Constraint::parse(&op.name, &arg.to_json()) {
                     Ok(c) => out.push(c),
-                    Err(e) => self.error(op.pos, codes::SYNTAX, e),
+                    Err(e) => {
+                        if let Some((code, message)) = e.report(codes::SYNTAX) {
+                            self.error(op.pos, code, message);
+                        }
+                    }
                 },
                 _ => self.error(
                     item.pos,

@@ -196,3 +196,46 @@ fn long_and_wide_documents_stay_linear() {
     // Ten times the keys must not take a hundred times as long.
     assert!(t_big < t_small * 40 + Duration::from_millis(200), "{t_small:?} vs {t_big:?}");
 }
+
+/// A template whose inputs each carry one `pattern` constraint, one input
+/// per line pair; returns it with the (line, column) of each `pattern` key.
+fn patterned_inputs(patterns: &[String]) -> (String, Vec<(u32, u32)>) {
+    let mut text = format!("{}topology_template:\n  inputs:\n", head());
+    let mut at = Vec::new();
+    for (i, p) in patterns.iter().enumerate() {
+        text.push_str(&format!("    in{i}:\n      type: string\n      constraints:\n"));
+        at.push((u32::try_from(text.lines().count()).unwrap() + 1, 11));
+        text.push_str(&format!("        - pattern: '{p}'\n"));
+    }
+    (text, at)
+}
+
+#[test]
+fn a_pattern_too_large_to_compile_is_refused_at_its_constraint() {
+    // 130–215 ms each to compile in full; refused early, where it is written.
+    let (text, at) = patterned_inputs(&[r"[a-z]+".to_owned(), r"[\p{L}\p{N}]{1000}".to_owned()]);
+    let Err(e) = load(&text, "hostile.yaml", &builtin_resolver()) else { panic!("the pattern was accepted") };
+    let d = e.find("E-LIMIT").unwrap_or_else(|| panic!("no E-LIMIT:\n{e}"));
+    assert_eq!((d.file.as_str(), d.line, d.column), ("hostile.yaml", at[1].0, at[1].1), "{e}");
+    assert!(d.message.contains("too large") && d.message.contains("[\\p{L}\\p{N}]{1000}"), "{e}");
+    assert_eq!(e.iter().filter(|d| d.is_error()).count(), 1, "{e}");
+}
+
+#[test]
+fn the_work_of_compiling_patterns_is_bounded_per_template() {
+    // A hundred patterns, each acceptable alone (a few hundred KiB
+    // compiled), together kept /api/v1/plan busy for seconds: the template
+    // is refused at the first one past the budget, the rest not compiled.
+    let patterns: Vec<String> = (0..100).map(|i| format!(r"[\p{{L}}\p{{N}}]{{8}}-{i}")).collect();
+    let (text, at) = patterned_inputs(&patterns);
+    let Err(e) = load(&text, "hostile.yaml", &builtin_resolver()) else { panic!("all 100 patterns were accepted") };
+    let over: Vec<_> = e.iter().filter(|d| d.code == "E-LIMIT").collect();
+    assert_eq!(over.len(), 1, "{e}");
+    let d = over[0];
+    let index = at.iter().position(|p| *p == (d.line, d.column)).unwrap_or_else(|| panic!("not at a pattern: {d}"));
+    assert!(index > 0 && index < 100, "{d}");
+    assert!(d.message.contains("regular expressions") && d.message.contains("budget"), "{d}");
+    // Each alone loads.
+    let (one, _) = patterned_inputs(&patterns[..1]);
+    assert!(load(&one, "one.yaml", &builtin_resolver()).is_ok());
+}
