@@ -78,6 +78,9 @@ async fn issuers(config: &Config, data_dir: &Path) -> Result<Issuers> {
     Ok(Issuers::new(embedded, external))
 }
 
+/// The resolver for the templates users send: the INDIGO types built into
+/// nuvola, then the configured import map, which lets a template import
+/// only the URLs it names (no file by its path: none is allowed).
 fn resolver(config: &Config) -> Result<Arc<dyn ImportResolver>> {
     let mut layered = Layered::new().with(builtin_resolver());
     if let Some(path) = &config.tosca.import_map {

@@ -115,11 +115,17 @@ impl ImportMap {
     /// The local path for `url`: the longest matching prefix, with the rest
     /// of the URL appended when the prefix names a folder.
     pub fn lookup(&self, url: &str) -> Option<PathBuf> {
+        self.lookup_entry(url).map(|(path, _)| path)
+    }
+
+    /// [`ImportMap::lookup`], with the mapped folder the path is under when
+    /// the prefix names a folder.
+    fn lookup_entry(&self, url: &str) -> Option<(PathBuf, Option<&Path>)> {
         let entry =
             self.entries.iter().filter(|e| url.starts_with(&e.url_prefix)).max_by_key(|e| e.url_prefix.len())?;
         let rest = &url[entry.url_prefix.len()..];
         if rest.is_empty() {
-            return Some(entry.local_path.clone());
+            return Some((entry.local_path.clone(), None));
         }
         if !entry.url_prefix.ends_with('/') {
             return None;
@@ -133,7 +139,7 @@ impl ImportMap {
                 _ => return None,
             }
         }
-        Some(path)
+        Some((path, Some(&entry.local_path)))
     }
 
     /// The mappings, in the order given.
@@ -142,10 +148,15 @@ impl ImportMap {
     }
 }
 
-/// Reads imports from the file system: URLs through an [`ImportMap`], and
-/// relative paths against the importing file's folder. Never fetches from
-/// the network. Relative file imports must stay inside the map's folders
-/// or a folder allowed with [`FsResolver::allow_files_under`].
+/// Reads imports from the file system, never from the network: URLs (and
+/// paths relative to an imported URL) through an [`ImportMap`], which
+/// allows exactly the files it names — a URL mapped to a file, or the files
+/// under a folder mapped to a URL prefix, links leading out of that folder
+/// refused. A file path (absolute, or relative to the importing file) is
+/// read only under a folder allowed with [`FsResolver::allow_files_under`]:
+/// the command line allows the folder of the template it checks; a server
+/// allows none, so a template sent to it imports only what its map names.
+/// Messages about a mapped URL name the URL, not where its file is kept.
 #[derive(Debug, Clone, Default)]
 pub struct FsResolver {
     map: ImportMap,
@@ -153,39 +164,48 @@ pub struct FsResolver {
 }
 
 impl FsResolver {
-    /// A resolver over `map`.
+    /// A resolver over `map`, reading no file by its path.
     pub fn new(map: ImportMap) -> Self {
         Self { map, roots: Vec::new() }
     }
 
-    /// Also allows relative imports of files under `dir` (e.g. the folder of
-    /// a template given on the command line).
+    /// Also allows imports, by path, of files under `dir` (the folder of a
+    /// template given on the command line, on the user's own machine).
     pub fn allow_files_under(mut self, dir: impl Into<PathBuf>) -> Self {
         self.roots.push(dir.into());
         self
     }
 
+    /// Whether `path` (canonical) is under an allowed folder.
     fn allowed(&self, path: &Path) -> bool {
-        let Ok(path) = path.canonicalize() else {
-            return false;
-        };
-        let map_roots = self.map.entries.iter().map(|e| {
-            if e.local_path.is_dir() {
-                e.local_path.clone()
-            } else {
-                e.local_path.parent().map(Path::to_path_buf).unwrap_or_default()
-            }
-        });
-        self.roots
-            .iter()
-            .cloned()
-            .chain(map_roots)
-            .filter_map(|r| r.canonicalize().ok())
-            .any(|root| path.starts_with(root))
+        self.roots.iter().filter_map(|r| r.canonicalize().ok()).any(|root| path.starts_with(root))
     }
 
-    fn read(path: &Path, what: &str) -> Result<String, String> {
-        std::fs::read_to_string(path).map_err(|e| format!("cannot read {what} from {}: {e}", path.display()))
+    /// The text of the file the map gives for `url`.
+    fn mapped(&self, url: &str) -> Result<String, String> {
+        let (path, folder) = self.map.lookup_entry(url).ok_or_else(|| {
+            format!("import \"{url}\" is not in the import map; nuvola does not fetch imports from the network, so add its URL prefix to the import map")
+        })?;
+        let unreadable = |why: &str| format!("import \"{url}\" is in the import map, but its file {why}");
+        let canonical = path.canonicalize().map_err(|e| unreadable(&io_reason(&e)))?;
+        // A link in a mapped folder must not lead out of it.
+        if let Some(folder) = folder
+            && !folder.canonicalize().is_ok_and(|f| canonical.starts_with(f))
+        {
+            return Err(unreadable("is outside the folder the map gives for it"));
+        }
+        std::fs::read_to_string(&canonical).map_err(|e| unreadable(&io_reason(&e)))
+    }
+}
+
+/// Why a file cannot be read, without its name.
+fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "does not exist".to_owned(),
+        std::io::ErrorKind::PermissionDenied => "cannot be read (permission denied)".to_owned(),
+        std::io::ErrorKind::IsADirectory => "is a folder".to_owned(),
+        std::io::ErrorKind::InvalidData => "is not UTF-8 text".to_owned(),
+        _ => "cannot be read".to_owned(),
     }
 }
 
@@ -202,22 +222,28 @@ impl ImportResolver for FsResolver {
             None
         };
         if let Some(url) = url {
-            let path = self.map.lookup(&url).ok_or_else(|| {
-                format!("import \"{url}\" is not in the import map; nuvola does not fetch imports from the network, so add its URL prefix to the import map")
-            })?;
-            let text = Self::read(&path, &url)?;
+            let text = self.mapped(&url)?;
             return Ok((url, text));
+        }
+        if self.roots.is_empty() {
+            return Err(format!(
+                "import \"{import}\" is a file path; a template sent to nuvola imports only URLs of the import map (or the INDIGO types built into nuvola)"
+            ));
         }
         let base = Path::new(importer).parent().unwrap_or(Path::new("."));
         let path = base.join(import);
-        if !self.allowed(&path) {
-            return Err(format!(
-                "import \"{import}\" is not a readable file inside an allowed folder ({})",
+        let refused = || {
+            format!(
+                "import \"{import}\" is not a readable file inside an allowed folder (the template's folder, the import map's folder): {}",
                 path.display()
-            ));
+            )
+        };
+        let canonical = path.canonicalize().map_err(|_| refused())?;
+        if !self.allowed(&canonical) {
+            return Err(refused());
         }
-        let canonical = path.canonicalize().unwrap_or(path);
-        let text = Self::read(&canonical, import)?;
+        let text = std::fs::read_to_string(&canonical)
+            .map_err(|e| format!("cannot read {import} from {}: {e}", canonical.display()))?;
         Ok((canonical.display().to_string(), text))
     }
 }
