@@ -35,6 +35,8 @@ pub struct Config {
     #[serde(default)]
     pub tosca: ToscaConfig,
     #[serde(default)]
+    pub http: HttpConfig,
+    #[serde(default)]
     pub catalogue: CatalogueConfig,
     #[serde(default)]
     pub placement: PlacementConfig,
@@ -158,6 +160,47 @@ pub struct ToscaConfig {
     pub import_map: Option<PathBuf>,
 }
 
+/// `[http]`: how the server treats client connections, so that slow or
+/// silent clients cannot hold it (see `serve/connections.rs`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Connections served at once; more wait, unaccepted, until one closes.
+    /// Default: half the process's limit of open files (the other half for
+    /// the database, logs and calls to providers), at most 1024.
+    pub max_connections: Option<usize>,
+    /// Seconds a client has to send a request's line and headers, from
+    /// connecting or from the first byte of a later request on the same
+    /// connection; then the connection is closed. Default 10.
+    pub header_read_timeout_secs: Option<u64>,
+    /// Seconds a connection may sit with nothing read or written: kept
+    /// alive between requests, or with a request body or a response that
+    /// stalls (a request whose handling takes longer may be cut off too).
+    /// Default 60.
+    pub idle_timeout_secs: Option<u64>,
+}
+
+impl HttpConfig {
+    /// The limits, defaults filled in.
+    pub fn limits(&self) -> crate::serve::ConnectionLimits {
+        crate::serve::ConnectionLimits {
+            max_connections: self.max_connections.unwrap_or_else(default_max_connections),
+            header_read_timeout: Duration::from_secs(self.header_read_timeout_secs.unwrap_or(10)),
+            idle_timeout: Duration::from_secs(self.idle_timeout_secs.unwrap_or(60)),
+        }
+    }
+}
+
+/// Half the soft limit of open files (read from `/proc/self/limits` where
+/// there is one), between 16 and 1024; 1024 when it cannot be read.
+fn default_max_connections() -> usize {
+    let soft = std::fs::read_to_string("/proc/self/limits").ok().and_then(|text| {
+        let line = text.lines().find(|l| l.starts_with("Max open files"))?;
+        line["Max open files".len()..].split_whitespace().next()?.parse::<usize>().ok()
+    });
+    soft.map_or(1024, |n| (n / 2).clamp(16, 1024))
+}
+
 impl Config {
     /// Reads `path`, or the demo configuration when `None`.
     pub fn load(path: Option<&Path>) -> Result<Config> {
@@ -207,6 +250,15 @@ impl Config {
             }
             if let Some(g) = i.groups.iter().flatten().find(|g| g.trim().is_empty()) {
                 bail!("[[identity.issuers]] issuer {}: `groups` lists a blank group {g:?}", i.issuer);
+            }
+        }
+        for (name, value) in [
+            ("max_connections", self.http.max_connections.map(|n| n as u64)),
+            ("header_read_timeout_secs", self.http.header_read_timeout_secs),
+            ("idle_timeout_secs", self.http.idle_timeout_secs),
+        ] {
+            if value == Some(0) {
+                bail!("[http] {name} must be at least 1");
             }
         }
         let mut seen = std::collections::BTreeSet::new();
@@ -295,6 +347,24 @@ mod tests {
         std::fs::write(&path, "listen = \"127.0.0.1:1\"\nlisten_port = 3\n").unwrap();
         let err = format!("{:#}", Config::load(Some(&path)).unwrap_err());
         assert!(err.contains("listen_port") && err.contains("line 2"), "{err}");
+    }
+
+    #[test]
+    fn http_limits_have_defaults_and_refuse_zero() {
+        let limits = Config::load(None).unwrap().http.limits();
+        assert!((16..=1024).contains(&limits.max_connections), "{limits:?}");
+        assert_eq!(
+            (limits.header_read_timeout, limits.idle_timeout),
+            (Duration::from_secs(10), Duration::from_secs(60))
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, format!("{DEMO}\n[http]\nmax_connections = 8\nidle_timeout_secs = 5\n")).unwrap();
+        let limits = Config::load(Some(&path)).unwrap().http.limits();
+        assert_eq!((limits.max_connections, limits.idle_timeout), (8, Duration::from_secs(5)));
+        std::fs::write(&path, format!("{DEMO}\n[http]\nheader_read_timeout_secs = 0\n")).unwrap();
+        let err = format!("{:#}", Config::load(Some(&path)).unwrap_err());
+        assert!(err.contains("header_read_timeout_secs must be at least 1"), "{err}");
     }
 
     #[test]

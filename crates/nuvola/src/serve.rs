@@ -6,12 +6,17 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
+use axum::serve::ListenerExt;
 use nuvola_app::{App, Catalogue, EmbeddedIssuer, Federation, Issuers, OidcIssuer};
 use nuvola_store::{Store, StoreOptions};
 use nuvola_tosca::{FsResolver, ImportMap, ImportResolver, Layered, builtin_resolver};
 use tokio::sync::watch;
 
 use crate::config::Config;
+
+mod connections;
+
+pub use connections::ConnectionLimits;
 
 /// Flags of `nuvola serve` that override the file.
 pub struct ServeFlags<'a> {
@@ -154,6 +159,15 @@ pub async fn serve(mut config: Config, flags: ServeFlags<'_>) -> Result<()> {
         nuvola_api::router(app.clone(), public_url.clone()).merge(nuvola_web::router(app.clone(), public_url, web));
     let mut http_stop = stop_rx.clone();
     let router = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let limits = config.http.limits();
+    tracing::info!(
+        max_connections = limits.max_connections,
+        header_read_timeout_secs = limits.header_read_timeout.as_secs(),
+        idle_timeout_secs = limits.idle_timeout.as_secs(),
+        "connection limits"
+    );
+    // tap_io: a listener of axum's kind, whose connections tell handlers the client's address.
+    let listener = connections::LimitedListener::new(listener, limits).tap_io(|_| {});
     let server = axum::serve(listener, router).with_graceful_shutdown(async move {
         let _ = http_stop.wait_for(|stop| *stop).await;
     });
