@@ -27,11 +27,14 @@ pub struct ServeFlags<'a> {
 
 /// Builds the application from the configuration.
 pub async fn build_app(config: &Config, data_dir: &Path, database_url: Option<&str>) -> Result<App> {
-    std::fs::create_dir_all(data_dir).with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
+    private_data_dir(data_dir)?;
     let url = database_url
         .map(str::to_string)
         .or_else(|| config.database_url.clone())
         .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("nuvola.sqlite").display()));
+    if let Some(file) = sqlite_file(&url) {
+        private_database(&file)?;
+    }
     let key_file = config.secrets_key_file.clone().unwrap_or_else(|| data_dir.join("secrets.key"));
     let secrets_key = nuvola_app::keys::load_or_create(&key_file)?;
     let options = StoreOptions {
@@ -58,6 +61,81 @@ pub async fn build_app(config: &Config, data_dir: &Path, database_url: Option<&s
     let federation = Federation::open(store.providers().await?, Some(data_dir))?;
     let verifier = issuers(config, data_dir).await?;
     Ok(App::new(store, catalogue, federation, Arc::new(verifier), resolver, config.settings()))
+}
+
+/// Makes the data directory nuvola's alone (it holds the database, keys
+/// and the simulated sites' journals): created 0700; one that other users
+/// may enter (made by an older nuvola, or by hand) is tightened to its
+/// owner's access, with a warning — nuvola does not start with its secrets
+/// open, nor refuse to start over a mode. Files in it are left to whoever
+/// makes them (each private), except the database (see [`private_database`]).
+fn private_data_dir(dir: &Path) -> Result<()> {
+    let cannot = || format!("cannot create data dir {}", dir.display());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).with_context(cannot)?;
+        tighten(dir, 0o700)?;
+    }
+    #[cfg(not(unix))]
+    std::fs::create_dir_all(dir).with_context(cannot)?;
+    Ok(())
+}
+
+/// The file of a SQLite database URL (`sqlite://path?options`, `sqlite:path`),
+/// `None` for another database or one in memory.
+fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or_default();
+    (!path.is_empty() && path != ":memory:").then(|| path.into())
+}
+
+/// Creates the SQLite database file readable by its owner only before
+/// SQLite opens it (SQLite gives its -wal and -shm files the database's
+/// mode), and tightens the database and those files when they are wider.
+fn private_database(file: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(file)
+            .with_context(|| format!("cannot create the database {}", file.display()))?;
+        let mut companions = vec![file.to_path_buf()];
+        for suffix in ["-wal", "-shm", "-journal"] {
+            let mut name = file.as_os_str().to_owned();
+            name.push(suffix);
+            companions.push(name.into());
+        }
+        for path in companions.iter().filter(|p| p.exists()) {
+            tighten(path, 0o600)?;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = file;
+    Ok(())
+}
+
+/// Takes away from `path` what is not in `keep` (its owner's bits), saying so.
+#[cfg(unix)]
+fn tighten(path: &Path, keep: u32) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?.permissions().mode();
+    if mode & 0o777 & !keep != 0 {
+        let tightened = mode & keep;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(tightened))
+            .with_context(|| format!("cannot change the mode of {}", path.display()))?;
+        tracing::warn!(
+            path = %path.display(),
+            "other users could read nuvola's data here (mode {:o}): tightened to {:o}",
+            mode & 0o777,
+            tightened & 0o777
+        );
+    }
+    Ok(())
 }
 
 /// The issuers the server trusts: the configured external ones, and the

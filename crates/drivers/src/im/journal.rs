@@ -63,7 +63,7 @@ impl Journal {
         if provider.is_empty() || provider.contains(['/', '\\']) || provider.starts_with('.') {
             return Err(std::io::Error::other(format!("provider name {provider:?} cannot name a journal file")));
         }
-        std::fs::create_dir_all(dir)?;
+        private_dir(dir)?;
         let path = dir.join(format!("{provider}.jsonl"));
         if let Ok(file) = File::open(&path) {
             for line in BufReader::new(file).lines() {
@@ -77,7 +77,7 @@ impl Journal {
         // Cut a torn last line so that the next append starts a fresh one.
         let bytes = std::fs::read(&path).unwrap_or_default();
         let whole = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
-        let file = OpenOptions::new().create(true).append(true).open(&path)?;
+        let file = private_file(OpenOptions::new().create(true).append(true), &path)?;
         if whole < bytes.len() {
             file.set_len(whole as u64)?;
         }
@@ -144,9 +144,59 @@ impl Journal {
     }
 }
 
+/// Creates `dir` (and its parents) readable by its owner only, and takes
+/// other users' access away from one that exists: the journal names each
+/// project's infrastructures.
+fn private_dir(dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+        let mode = std::fs::metadata(dir)?.permissions().mode();
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode & 0o700))?;
+        }
+        Ok(())
+    }
+    #[cfg(not(unix))]
+    std::fs::create_dir_all(dir)
+}
+
+/// Opens `path` with `options`, the file readable and writable by its
+/// owner only (also when it existed with a wider mode).
+fn private_file(options: &mut OpenOptions, path: &Path) -> std::io::Result<File> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let file = options.mode(0o600).open(path)?;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        Ok(file)
+    }
+    #[cfg(not(unix))]
+    options.open(path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn the_journal_and_its_folder_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("im");
+        let j = Journal::open(Some(&state), "im1").unwrap();
+        j.created("a1", "i1").unwrap();
+        assert_eq!((mode(&state), mode(&state.join("im1.jsonl"))), (0o700, 0o600));
+        // Left wider by an older nuvola: tightened on open.
+        std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(state.join("im1.jsonl"), std::fs::Permissions::from_mode(0o644)).unwrap();
+        drop(j);
+        let _j = Journal::open(Some(&state), "im1").unwrap();
+        assert_eq!((mode(&state), mode(&state.join("im1.jsonl"))), (0o700, 0o600));
+    }
 
     #[test]
     fn replays_and_ignores_a_torn_line() {

@@ -47,14 +47,10 @@ impl Journal {
     /// needed), compacts it, and opens it for appending.
     pub(super) fn open(dir: &Path, provider: &str) -> Result<(Journal, State), SimError> {
         let io_err = |path: &Path, source| SimError::Io { path: path.to_owned(), source };
-        fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
+        private_dir(dir).map_err(|e| io_err(dir, e))?;
         let path = path_for(dir, provider);
         let lock_path = dir.join(format!("{provider}.journal.lock"));
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
+        let lock = private_file(OpenOptions::new().create(true).truncate(false).write(true), &lock_path)
             .map_err(|e| io_err(&lock_path, e))?;
         match lock.try_lock() {
             Ok(()) => {}
@@ -68,7 +64,8 @@ impl Journal {
         for event in state.snapshot(provider) {
             push_line(&mut text, &event);
         }
-        let mut file = File::create(&tmp).map_err(|e| io_err(&tmp, e))?;
+        let mut file = private_file(OpenOptions::new().create(true).truncate(true).write(true), &tmp)
+            .map_err(|e| io_err(&tmp, e))?;
         file.write_all(text.as_bytes()).and_then(|()| file.sync_all()).map_err(|e| io_err(&tmp, e))?;
         drop(file);
         fs::rename(&tmp, &path).map_err(|e| io_err(&path, e))?;
@@ -105,6 +102,38 @@ impl Journal {
             }
         }
     }
+}
+
+/// Creates `dir` (and its parents) readable by its owner only, and takes
+/// other users' access away from one that exists: the journals say what
+/// each project runs.
+fn private_dir(dir: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+        let mode = fs::metadata(dir)?.permissions().mode();
+        if mode & 0o077 != 0 {
+            fs::set_permissions(dir, fs::Permissions::from_mode(mode & 0o700))?;
+        }
+        Ok(())
+    }
+    #[cfg(not(unix))]
+    fs::create_dir_all(dir)
+}
+
+/// Opens `path` with `options`, the file readable and writable by its
+/// owner only (also when it existed with a wider mode).
+fn private_file(options: &mut OpenOptions, path: &Path) -> io::Result<File> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let file = options.mode(0o600).open(path)?;
+        file.set_permissions(fs::Permissions::from_mode(0o600))?;
+        Ok(file)
+    }
+    #[cfg(not(unix))]
+    options.open(path)
 }
 
 fn push_line(text: &mut String, event: &Event) {
@@ -154,4 +183,29 @@ pub(super) fn replay(path: &Path, provider: &str) -> Result<State, SimError> {
         state.apply(&event);
     }
     Ok(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn the_journal_its_lock_and_its_folder_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("sim");
+        let files = [path_for(&state, "site"), state.join("site.journal.lock")];
+        let (journal, _) = Journal::open(&state, "site").unwrap();
+        assert_eq!([mode(&state), mode(&files[0]), mode(&files[1])], [0o700, 0o600, 0o600]);
+        // Left wider by an older nuvola: tightened on open.
+        drop(journal);
+        fs::set_permissions(&state, fs::Permissions::from_mode(0o755)).unwrap();
+        for f in &files {
+            fs::set_permissions(f, fs::Permissions::from_mode(0o644)).unwrap();
+        }
+        let _reopened = Journal::open(&state, "site").unwrap();
+        assert_eq!([mode(&state), mode(&files[0]), mode(&files[1])], [0o700, 0o600, 0o600]);
+    }
 }
