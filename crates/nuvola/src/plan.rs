@@ -47,10 +47,22 @@ pub async fn run(args: PlanArgs) -> Result<bool> {
         providers = config.providers.clone();
     }
 
+    // A template file on the user's own machine may import files beside it.
+    let own_folder = Path::new(&args.what)
+        .is_file()
+        .then(|| Path::new(&args.what).parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new(".")));
     let mut resolver = Layered::new().with(builtin_resolver());
-    for map in [config.tosca.import_map.as_ref(), args.import_map.as_ref()].into_iter().flatten() {
+    let maps = [config.tosca.import_map.as_ref(), args.import_map.as_ref()].into_iter().flatten();
+    for map in maps {
         let map = ImportMap::from_file(map).map_err(|e| anyhow::anyhow!("import map {}: {e}", map.display()))?;
-        resolver = resolver.with(FsResolver::new(map));
+        let mut fs = FsResolver::new(map);
+        if let Some(dir) = own_folder {
+            fs = fs.allow_files_under(dir);
+        }
+        resolver = resolver.with(fs);
+    }
+    if let Some(dir) = own_folder {
+        resolver = resolver.with(FsResolver::new(ImportMap::new()).allow_files_under(dir));
     }
     let resolver: Arc<dyn ImportResolver> = Arc::new(resolver);
     let catalogue = nuvola_app::Catalogue::builtin(&*resolver)?;

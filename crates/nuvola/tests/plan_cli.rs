@@ -42,3 +42,24 @@ fn plan_explains_every_provider_offline() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("gpu_model"), "{bad:?}");
     assert!(!cwd.join("nuvola-data").exists(), "planning writes nothing");
 }
+
+/// A template file on the user's own disk may import the files beside it
+/// (the server may not: its imports go through the import map only).
+#[test]
+fn a_local_template_plans_with_the_files_beside_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    std::fs::create_dir(cwd.join("mine")).unwrap();
+    std::fs::write(
+        cwd.join("mine/types.yaml"),
+        "tosca_definitions_version: tosca_simple_yaml_1_3\nnode_types:\n  my.nodes.Box:\n    derived_from: tosca.nodes.Compute\n",
+    )
+    .unwrap();
+    std::fs::write(
+        cwd.join("mine/box.yaml"),
+        "tosca_definitions_version: tosca_simple_yaml_1_3\nimports:\n  - types.yaml\ntopology_template:\n  node_templates:\n    box:\n      type: my.nodes.Box\n      capabilities:\n        host: { properties: { num_cpus: 1, mem_size: 1 GB } }\n",
+    )
+    .unwrap();
+    let out = cli_ok(cwd, &[], &["plan", "mine/box.yaml", "--group", "physics"]);
+    assert!(out.contains("1. "), "{out}");
+}
