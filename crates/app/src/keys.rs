@@ -44,11 +44,10 @@ fn decode(text: &str) -> Option<[u8; 32]> {
 /// Writes a new file readable by its owner only (never over another).
 pub fn write_private(path: &Path, text: &str) -> Result<()> {
     use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path).map_err(|e| Error::internal(format!("cannot create {}: {e}", path.display())))?;
+    let mut new_file = std::fs::OpenOptions::new();
+    new_file.write(true).create_new(true);
+    let mut file = nuvola_drivers::private_files::private_file(&mut new_file, path)
+        .map_err(|e| Error::internal(format!("cannot create {}: {e}", path.display())))?;
     file.write_all(text.as_bytes())
         .and_then(|_| file.sync_all())
         .map_err(|e| Error::internal(format!("cannot write {}: {e}", path.display())))

@@ -14,6 +14,7 @@ pub mod cloud_init;
 pub mod http;
 pub mod im;
 pub mod openstack;
+pub mod private_files;
 pub mod sim;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -5,11 +5,12 @@
 //! by the owner only. The CLI refreshes it with the refresh token when it
 //! has expired; `NUVOLA_TOKEN` always wins over it.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use nuvola_app::identity::oidc::discover;
+use nuvola_drivers::private_files::{private_dir, private_file};
 use nuvola_types::oauth::{Grant, TokenError, TokenRequest, Tokens, token_answer};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -83,26 +84,15 @@ pub fn load() -> Result<Option<StoredToken>> {
 pub fn save(token: &StoredToken) -> Result<()> {
     let path = token_path()?;
     let dir = path.parent().expect("token path has a folder");
-    create_private_dir(dir)?;
+    private_dir(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let temp = dir.join(".token.json.new");
     let _ = std::fs::remove_file(&temp);
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let file = options.open(&temp).with_context(|| format!("cannot create {}", temp.display()))?;
+    let file = private_file(std::fs::OpenOptions::new().write(true).create_new(true), &temp)
+        .with_context(|| format!("cannot create {}", temp.display()))?;
     serde_json::to_writer_pretty(&file, token)?;
     file.sync_all()?;
     std::fs::rename(&temp, &path).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
-}
-
-fn create_private_dir(dir: &Path) -> Result<()> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir).with_context(|| format!("cannot create {}", dir.display()))
 }
 
 fn now() -> i64 {

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use axum::serve::ListenerExt;
 use nuvola_app::{App, Catalogue, EmbeddedIssuer, Federation, Issuers, OidcIssuer};
+use nuvola_drivers::private_files::{private_dir, private_file, tighten};
 use nuvola_store::{Store, StoreOptions};
 use nuvola_tosca::{FsResolver, ImportMap, ImportResolver, Layered, builtin_resolver};
 use tokio::sync::watch;
@@ -70,15 +71,10 @@ pub async fn build_app(config: &Config, data_dir: &Path, database_url: Option<&s
 /// open, nor refuse to start over a mode. Files in it are left to whoever
 /// makes them (each private), except the database (see [`private_database`]).
 fn private_data_dir(dir: &Path) -> Result<()> {
-    let cannot = || format!("cannot create data dir {}", dir.display());
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).with_context(cannot)?;
-        tighten(dir, 0o700)?;
+    let tightened = private_dir(dir).with_context(|| format!("cannot create data dir {}", dir.display()))?;
+    if tightened {
+        warn_tightened(dir);
     }
-    #[cfg(not(unix))]
-    std::fs::create_dir_all(dir).with_context(cannot)?;
     Ok(())
 }
 
@@ -94,48 +90,22 @@ fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
 /// SQLite opens it (SQLite gives its -wal and -shm files the database's
 /// mode), and tightens the database and those files when they are wider.
 fn private_database(file: &Path) -> Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(file)
-            .with_context(|| format!("cannot create the database {}", file.display()))?;
-        let mut companions = vec![file.to_path_buf()];
-        for suffix in ["-wal", "-shm", "-journal"] {
-            let mut name = file.as_os_str().to_owned();
-            name.push(suffix);
-            companions.push(name.into());
-        }
-        for path in companions.iter().filter(|p| p.exists()) {
-            tighten(path, 0o600)?;
+    let cannot = || format!("cannot create the database {}", file.display());
+    private_file(std::fs::OpenOptions::new().write(true).create(true).truncate(false), file).with_context(cannot)?;
+    for suffix in ["-wal", "-shm", "-journal"] {
+        let mut name = file.as_os_str().to_owned();
+        name.push(suffix);
+        let path = Path::new(&name);
+        if path.exists() && tighten(path, 0o600).with_context(cannot)? {
+            warn_tightened(path);
         }
     }
-    #[cfg(not(unix))]
-    let _ = file;
     Ok(())
 }
 
-/// Takes away from `path` what is not in `keep` (its owner's bits), saying so.
-#[cfg(unix)]
-fn tighten(path: &Path, keep: u32) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?.permissions().mode();
-    if mode & 0o777 & !keep != 0 {
-        let tightened = mode & keep;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(tightened))
-            .with_context(|| format!("cannot change the mode of {}", path.display()))?;
-        tracing::warn!(
-            path = %path.display(),
-            "other users could read nuvola's data here (mode {:o}): tightened to {:o}",
-            mode & 0o777,
-            tightened & 0o777
-        );
-    }
-    Ok(())
+/// Says that other users could read `path` before nuvola tightened it.
+fn warn_tightened(path: &Path) {
+    tracing::warn!(path = %path.display(), "other users could read nuvola's data here: tightened to its owner only");
 }
 
 /// The issuers the server trusts: the configured external ones, and the

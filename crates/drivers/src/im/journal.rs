@@ -12,6 +12,8 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
+use crate::private_files::{private_dir, private_file};
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 enum Line {
@@ -142,38 +144,6 @@ impl Journal {
     pub fn known_infras(&self) -> BTreeSet<String> {
         self.state.lock().unwrap_or_else(|p| p.into_inner()).0.infra.values().cloned().collect()
     }
-}
-
-/// Creates `dir` (and its parents) readable by its owner only, and takes
-/// other users' access away from one that exists: the journal names each
-/// project's infrastructures.
-fn private_dir(dir: &Path) -> std::io::Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
-        let mode = std::fs::metadata(dir)?.permissions().mode();
-        if mode & 0o077 != 0 {
-            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode & 0o700))?;
-        }
-        Ok(())
-    }
-    #[cfg(not(unix))]
-    std::fs::create_dir_all(dir)
-}
-
-/// Opens `path` with `options`, the file readable and writable by its
-/// owner only (also when it existed with a wider mode).
-fn private_file(options: &mut OpenOptions, path: &Path) -> std::io::Result<File> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-        let file = options.mode(0o600).open(path)?;
-        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-        Ok(file)
-    }
-    #[cfg(not(unix))]
-    options.open(path)
 }
 
 #[cfg(test)]

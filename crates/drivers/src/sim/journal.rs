@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 
 use super::SimError;
 use super::model::{Event, State};
+use crate::private_files::{private_dir, private_file};
 
 /// Journal format version written in the header line.
 pub(super) const VERSION: u32 = 1;
@@ -102,38 +103,6 @@ impl Journal {
             }
         }
     }
-}
-
-/// Creates `dir` (and its parents) readable by its owner only, and takes
-/// other users' access away from one that exists: the journals say what
-/// each project runs.
-fn private_dir(dir: &Path) -> io::Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-        fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
-        let mode = fs::metadata(dir)?.permissions().mode();
-        if mode & 0o077 != 0 {
-            fs::set_permissions(dir, fs::Permissions::from_mode(mode & 0o700))?;
-        }
-        Ok(())
-    }
-    #[cfg(not(unix))]
-    fs::create_dir_all(dir)
-}
-
-/// Opens `path` with `options`, the file readable and writable by its
-/// owner only (also when it existed with a wider mode).
-fn private_file(options: &mut OpenOptions, path: &Path) -> io::Result<File> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-        let file = options.mode(0o600).open(path)?;
-        file.set_permissions(fs::Permissions::from_mode(0o600))?;
-        Ok(file)
-    }
-    #[cfg(not(unix))]
-    options.open(path)
 }
 
 fn push_line(text: &mut String, event: &Event) {
