@@ -175,8 +175,7 @@ pub struct HttpConfig {
     pub header_read_timeout_secs: Option<u64>,
     /// Seconds a connection may sit with nothing read or written: kept
     /// alive between requests, or with a request body or a response that
-    /// stalls (a request whose handling takes longer may be cut off too).
-    /// Default 60.
+    /// stalls (a request being handled is never cut off). Default 60.
     pub idle_timeout_secs: Option<u64>,
 }
 

@@ -206,8 +206,12 @@ pub async fn serve(mut config: Config, flags: ServeFlags<'_>) -> Result<()> {
     let router =
         nuvola_api::router(app.clone(), public_url.clone()).merge(nuvola_web::router(app.clone(), public_url, web));
     let mut http_stop = stop_rx.clone();
-    let router = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let limits = config.http.limits();
+    // A request body that stalls frees its connection (the connection's
+    // own timeouts leave a request being handled alone).
+    let router = router
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(limits.idle_timeout))
+        .into_make_service_with_connect_info::<std::net::SocketAddr>();
     tracing::info!(
         max_connections = limits.max_connections,
         header_read_timeout_secs = limits.header_read_timeout.as_secs(),

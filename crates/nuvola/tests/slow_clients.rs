@@ -48,7 +48,11 @@ fn closed_by_server(mut s: &TcpStream, deadline: Instant) -> bool {
 fn half_sent_requests_do_not_hold_the_server() {
     let dir = tempfile::tempdir().unwrap();
     let demo = include_str!("../../../config/demo.toml");
-    std::fs::write(dir.path().join("nuvola.toml"), format!("{demo}\n[http]\nheader_read_timeout_secs = 2\n")).unwrap();
+    std::fs::write(
+        dir.path().join("nuvola.toml"),
+        format!("{demo}\n[http]\nheader_read_timeout_secs = 2\nidle_timeout_secs = 2\n"),
+    )
+    .unwrap();
     let port = free_port();
     let addr = format!("127.0.0.1:{port}");
     let log = dir.path().join("serve.log");
@@ -92,6 +96,16 @@ fn half_sent_requests_do_not_hold_the_server() {
     assert_eq!(open, 0, "half-open connections still open after the header read timeout");
     let log = server.log_text();
     assert!(!log.contains("Too many open files") && !log.contains("cannot accept"), "{log}");
+
+    // A whole head and a body that stalls: answered or closed, not held.
+    let mut stalled = TcpStream::connect(&addr).unwrap();
+    stalled
+        .write_all(b"POST /login/password HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\nname=demo&")
+        .unwrap();
+    assert!(
+        closed_by_server(&stalled, Instant::now() + Duration::from_secs(60)),
+        "a stalled body holds its connection"
+    );
 
     // Shutting down with half-sent requests open: they are cut off, and the server stops.
     let _attackers: Vec<TcpStream> = (0..50).map(|_| half_request(&addr)).collect();

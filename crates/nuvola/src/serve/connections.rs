@@ -6,7 +6,9 @@
 //! [`ConnectionLimits::header_read_timeout`] (a client sending half a
 //! request, a byte now and then, is cut off); and a connection on which
 //! nothing moves for [`ConnectionLimits::idle_timeout`] — between requests,
-//! or a body or response that stalls — is closed.
+//! or a response the client does not read — is closed. A request body that
+//! stalls is cut off by the router's body timeout (`serve`), and a request
+//! being handled is never cut off, however long it takes.
 //!
 //! axum's `serve` offers no such settings, so they live here, in the
 //! [`Listener`] it accepts from and the stream each connection reads and
@@ -195,12 +197,16 @@ impl LimitedStream {
         }
     }
 
-    /// When the pending read must give up.
-    fn read_deadline(&mut self) -> Instant {
+    /// When the pending read must give up: never while a request is
+    /// handled, however long that takes (the server then only looks out
+    /// for the client closing; a request body that stalls is cut off by the
+    /// router's body timeout).
+    fn read_deadline(&mut self) -> Option<Instant> {
         match self.phase {
-            Phase::Head { deadline } => deadline,
-            Phase::Handling | Phase::Answered | Phase::Multiplexed => {
-                *self.read_waits.get_or_insert_with(Instant::now) + self.limits.idle_timeout
+            Phase::Head { deadline } => Some(deadline),
+            Phase::Handling => None,
+            Phase::Answered | Phase::Multiplexed => {
+                Some(*self.read_waits.get_or_insert_with(Instant::now) + self.limits.idle_timeout)
             }
         }
     }
@@ -230,7 +236,7 @@ impl AsyncRead for LimitedStream {
             }
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
             Poll::Pending => {
-                let deadline = this.read_deadline();
+                let Some(deadline) = this.read_deadline() else { return Poll::Pending };
                 if expired(&mut this.read_timer, deadline, cx) {
                     let what = match this.phase {
                         Phase::Head { .. } => "the client did not send its request head in time",
@@ -357,7 +363,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_complete_head_is_not_cut_off_and_the_next_one_has_its_own_time() {
-        let mut listener = listener(limits(200, 60_000)).await;
+        let mut listener = listener(limits(200, 100)).await;
         let (mut client, mut server) = pair(&mut listener).await;
         client.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
         let mut buf = [0u8; 256];
@@ -365,8 +371,10 @@ mod tests {
         while server.phase != Phase::Handling {
             got += server.read(&mut buf[got..]).await.unwrap();
         }
-        // Handling takes longer than a head may: not cut off.
-        tokio::time::sleep(Duration::from_millis(400)).await;
+        // Handling takes longer than a head may, and longer than the idle
+        // timeout, with the server waiting on a read: not cut off.
+        let waiting = tokio::time::timeout(Duration::from_millis(400), server.read(&mut buf[got..])).await;
+        assert!(waiting.is_err(), "the read still waits: {waiting:?}");
         server.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n").await.unwrap();
         assert_eq!(server.phase, Phase::Answered);
         client.write_all(b"GET /next HTTP/1.1\r\n").await.unwrap();
