@@ -25,7 +25,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use maud::{Markup, html};
 use nuvola_app::IssuerConfig;
-use nuvola_app::identity::signin::client_key;
+use nuvola_limits::client_key;
 use nuvola_store::{WebLogin, now_ms};
 use nuvola_types::oauth::{Discovery, Grant, TokenRequest, Tokens, token_answer};
 use nuvola_types::{Error, Principal};

@@ -9,12 +9,11 @@
 //!   reuses the issuers' discovery documents for
 //!   [`SignInSettings::discovery_cache_secs`].
 
-use std::collections::{HashMap, VecDeque};
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use nuvola_limits::{SignInAttempts, client_key};
 use nuvola_types::{Error, Result};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -56,82 +55,10 @@ impl Default for SignInSettings {
     }
 }
 
-/// The key sign-in limits count a client address under: the address, or
-/// for IPv6 its /64 (what one subscriber usually holds whole); `unknown`
-/// when the server does not know it.
-pub fn client_key(ip: Option<&str>) -> String {
-    match ip.map(str::parse::<IpAddr>) {
-        Some(Ok(IpAddr::V6(v6))) => match v6.to_ipv4_mapped() {
-            Some(v4) => v4.to_string(),
-            None => {
-                let s = v6.segments();
-                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
-            }
-        },
-        Some(Ok(v4)) => v4.to_string(),
-        Some(Err(_)) => ip.unwrap_or_default().to_string(),
-        None => "unknown".to_string(),
-    }
-}
-
-/// Account names and clients tracked at most, each; past it the ones whose
-/// last attempt is oldest are forgotten first.
-const TRACKED: usize = 100_000;
-
 /// Longest user name and password looked at; longer ones are refused as
 /// wrong without hashing.
 const MAX_NAME: usize = 256;
 const MAX_PASSWORD: usize = 4096;
-
-/// Recent attempts per key, oldest first.
-#[derive(Default)]
-struct Window<K> {
-    keys: HashMap<K, VecDeque<Instant>>,
-}
-
-impl<K: std::hash::Hash + Eq + Clone> Window<K> {
-    /// How long until `key` may try again, when it has `limit` attempts
-    /// within `window` of `now`.
-    fn wait(&mut self, key: &K, limit: u32, window: Duration, now: Instant) -> Option<Duration> {
-        let attempts = self.keys.get_mut(key)?;
-        while attempts.front().is_some_and(|t| now.duration_since(*t) >= window) {
-            attempts.pop_front();
-        }
-        if attempts.len() < limit as usize {
-            return None;
-        }
-        attempts.front().map(|oldest| window.saturating_sub(now.duration_since(*oldest)))
-    }
-
-    fn record(&mut self, key: &K, window: Duration, now: Instant) {
-        if !self.keys.contains_key(key) && self.keys.len() >= TRACKED {
-            self.keys.retain(|_, a| a.back().is_some_and(|t| now.duration_since(*t) < window));
-            if self.keys.len() >= TRACKED
-                && let Some(stalest) = self.keys.iter().min_by_key(|(_, a)| a.back().copied()).map(|(k, _)| k.clone())
-            {
-                self.keys.remove(&stalest);
-            }
-        }
-        self.keys.entry(key.clone()).or_default().push_back(now);
-    }
-
-    fn forget(&mut self, key: &K, at: Instant) {
-        if let Some(attempts) = self.keys.get_mut(key) {
-            if let Some(i) = attempts.iter().position(|t| *t == at) {
-                attempts.remove(i);
-            }
-            if attempts.is_empty() {
-                self.keys.remove(key);
-            }
-        }
-    }
-}
-
-#[derive(Default)]
-struct Attempts {
-    by_account: Window<[u8; 32]>,
-    by_client: Window<String>,
-}
 
 /// What password checking has cost so far.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -156,10 +83,7 @@ struct Hashing {
 /// parallel attempts cannot all pass the count), and stops counting when
 /// it succeeds.
 pub struct PasswordChecks {
-    per_account: u32,
-    per_client: u32,
-    window: Duration,
-    attempts: std::sync::Mutex<Attempts>,
+    attempts: std::sync::Mutex<SignInAttempts>,
     places: Arc<tokio::sync::Semaphore>,
     hashing: Arc<Hashing>,
 }
@@ -173,11 +97,13 @@ impl std::fmt::Debug for PasswordChecks {
 impl PasswordChecks {
     /// Checks limited as `settings` say.
     pub fn new(settings: &SignInSettings) -> Self {
+        let window = Duration::from_secs(settings.attempts_window_secs);
         Self {
-            per_account: settings.attempts_per_account.max(1),
-            per_client: settings.attempts_per_client.max(1),
-            window: Duration::from_secs(settings.attempts_window_secs),
-            attempts: Default::default(),
+            attempts: std::sync::Mutex::new(SignInAttempts::new(
+                settings.attempts_per_account,
+                settings.attempts_per_client,
+                window,
+            )),
             places: Arc::new(tokio::sync::Semaphore::new(settings.concurrent_password_checks.max(1))),
             hashing: Default::default(),
         }
@@ -194,7 +120,8 @@ impl PasswordChecks {
     ) -> Result<T> {
         let account: [u8; 32] = Sha256::digest(name.as_bytes()).into();
         let client = client_key(client_ip);
-        let admitted = self.admit(&account, &client, Instant::now()).map_err(|wait| {
+        let admitted = self.attempts.lock().expect("sign-in attempts").admit(&account, &client, Instant::now());
+        let admitted = admitted.map_err(|wait| {
             tracing::warn!(client = %client, "sign-in attempt refused: too many attempts");
             let retry_after_secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
             let retry_after_secs = retry_after_secs.max(1);
@@ -209,25 +136,9 @@ impl PasswordChecks {
             self.compute(check).await
         };
         if outcome.is_ok() {
-            let mut attempts = self.attempts.lock().expect("sign-in attempts");
-            attempts.by_account.forget(&account, admitted);
-            attempts.by_client.forget(&client, admitted);
+            self.attempts.lock().expect("sign-in attempts").succeeded(&account, &client, admitted);
         }
         outcome
-    }
-
-    /// Records an attempt of `account` from `client` at `now`, or says how
-    /// long until one of them may try again.
-    fn admit(&self, account: &[u8; 32], client: &String, now: Instant) -> std::result::Result<Instant, Duration> {
-        let mut attempts = self.attempts.lock().expect("sign-in attempts");
-        let wait_account = attempts.by_account.wait(account, self.per_account, self.window, now);
-        let wait_client = attempts.by_client.wait(client, self.per_client, self.window, now);
-        if let Some(wait) = wait_account.max(wait_client) {
-            return Err(wait);
-        }
-        attempts.by_account.record(account, self.window, now);
-        attempts.by_client.record(client, self.window, now);
-        Ok(now)
     }
 
     /// Runs one hash on the blocking pool when a place is free. The place
@@ -261,15 +172,6 @@ impl PasswordChecks {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn clients_are_counted_by_address_or_ipv6_subnet() {
-        assert_eq!(client_key(Some("192.0.2.7")), "192.0.2.7");
-        assert_eq!(client_key(Some("2001:db8:1:2:aaaa::1")), "2001:db8:1:2::/64");
-        assert_eq!(client_key(Some("2001:db8:1:2:bbbb::9")), "2001:db8:1:2::/64");
-        assert_eq!(client_key(Some("::ffff:192.0.2.7")), "192.0.2.7");
-        assert_eq!(client_key(None), "unknown");
-    }
 
     fn checks(per_account: u32, per_client: u32, concurrent: usize) -> PasswordChecks {
         PasswordChecks::new(&SignInSettings {
@@ -307,27 +209,6 @@ mod tests {
         c.run("bob", "x", Some("192.0.2.1"), || Ok(())).await.unwrap();
     }
 
-    #[test]
-    fn attempts_leave_the_window_and_successes_do_not_count() {
-        let c = checks(2, 3, 1);
-        let (alice, bob) = ([1u8; 32], [2u8; 32]);
-        let client = "192.0.2.1".to_string();
-        let t0 = Instant::now();
-        let first = c.admit(&alice, &client, t0).unwrap();
-        c.admit(&alice, &client, t0 + Duration::from_secs(100)).unwrap();
-        let wait = c.admit(&alice, &client, t0 + Duration::from_secs(120)).unwrap_err();
-        assert_eq!(wait, Duration::from_secs(180), "until the first leaves the 300 s window");
-        // The client's third attempt, on another account, is its last.
-        c.admit(&bob, &client, t0 + Duration::from_secs(120)).unwrap();
-        assert!(c.admit(&bob, &client, t0 + Duration::from_secs(121)).is_err());
-        // The first leaves the window.
-        c.admit(&alice, &client, t0 + Duration::from_secs(300)).unwrap();
-        // A success is forgotten.
-        let mut attempts = c.attempts.lock().unwrap();
-        attempts.by_account.forget(&alice, first);
-        assert_eq!(attempts.by_account.keys[&alice].len(), 2);
-    }
-
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn no_more_hashes_run_at_once_than_the_bound() {
         let c = Arc::new(checks(1000, 1000, 3));
@@ -349,17 +230,5 @@ mod tests {
         let stats = c.stats();
         assert_eq!(stats.computed, 16);
         assert!((1..=3).contains(&stats.peak_concurrent), "{stats:?}");
-    }
-
-    #[test]
-    fn the_tracked_keys_stay_bounded() {
-        let mut w: Window<u32> = Window::default();
-        let t0 = Instant::now();
-        let window = Duration::from_secs(300);
-        for k in 0..TRACKED as u32 + 10 {
-            w.record(&k, window, t0 + Duration::from_millis(u64::from(k)));
-        }
-        assert_eq!(w.keys.len(), TRACKED);
-        assert!(!w.keys.contains_key(&0) && w.keys.contains_key(&(TRACKED as u32 + 9)));
     }
 }
