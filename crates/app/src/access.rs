@@ -48,8 +48,7 @@ impl App {
         d: &DeploymentRecord,
         access: Access,
     ) -> Result<()> {
-        let owner = caller.subject == d.owner_subject && caller.issuer == d.owner_issuer;
-        if caller.admin || owner || caller.manages(&d.user_group) {
+        if caller.admin || d.is_owned_by(caller) || caller.manages(&d.user_group) {
             return Ok(());
         }
         let sees =

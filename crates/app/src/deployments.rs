@@ -104,11 +104,7 @@ impl App {
         if let Some(id) = &request.catalogue_id
             && let crate::catalogue::ServiceAccess::Restricted(groups) = self.service_access(caller, &group, id).await?
         {
-            return Err(Error::Forbidden(format!(
-                "catalogue service {id} is open to group{} {} only; ask for access to it (a catalogue access request) and deploy once it is approved",
-                if groups.len() == 1 { "" } else { "s" },
-                groups.join(", ")
-            )));
+            return Err(not_open(&format!("catalogue service {id}"), id, &groups));
         }
         let timeout_mins = request.timeout_mins.unwrap_or(settings.default_timeout_mins);
         let provider_timeout_mins =
@@ -260,13 +256,11 @@ impl App {
         let d = self.deployment(caller, id).await?;
         let catalogue_id =
             d.catalogue_id.clone().ok_or_else(|| Error::invalid("only catalogue deployments can be deployed again"))?;
-        let secrets: Vec<&str> = d.parameters.keys().filter(|k| d.is_secret(k)).map(String::as_str).collect();
-        let owner = d.owner_subject == caller.subject && d.owner_issuer == caller.issuer;
-        if !owner && !secrets.is_empty() {
+        if !d.reusable_by(caller) {
             return Err(Error::Forbidden(format!(
                 "deployment {id} has secret inputs ({}) that only its owner may reuse; \
                  deploy {catalogue_id} from the catalogue with your own",
-                secrets.join(", ")
+                d.given_secrets().join(", ")
             )));
         }
         if let Some(why) = &d.secrets_unreadable {
@@ -574,12 +568,8 @@ impl App {
         for (id, own) in self.catalogue().restricted_lookalikes(restricted, &features) {
             if let crate::catalogue::ServiceAccess::Restricted(groups) = self.service_access(caller, group, id).await? {
                 let what = if own.is_empty() { String::new() } else { format!(" ({})", own.join(", ")) };
-                return Err(Error::Forbidden(format!(
-                    "this template deploys what catalogue service {id} does{what}, which is open to group{} {} only; \
-                     ask for access to {id} (a catalogue access request) and deploy once it is approved",
-                    if groups.len() == 1 { "" } else { "s" },
-                    groups.join(", ")
-                )));
+                let service = format!("this template deploys what catalogue service {id} does{what}, which");
+                return Err(not_open(&service, id, &groups));
             }
         }
         Ok(())
@@ -755,6 +745,16 @@ fn check_timeouts(timeout: i64, provider_timeout: i64, retries: Option<i64>) -> 
         return Err(Error::invalid(format!("maxProvidersRetry must be at least 1, not {r}")));
     }
     Ok(())
+}
+
+/// `what` (a restricted catalogue service `id`) is open to `groups` only.
+fn not_open(what: &str, id: &str, groups: &[String]) -> Error {
+    Error::Forbidden(format!(
+        "{what} is open to group{} {} only; ask for access to {id} (a catalogue access request) and deploy once it \
+         is approved",
+        if groups.len() == 1 { "" } else { "s" },
+        groups.join(", ")
+    ))
 }
 
 fn unknown_provider(app: &App, name: &str) -> Error {

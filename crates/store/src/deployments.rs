@@ -145,6 +145,22 @@ const COLUMNS: &str = "id, owner_subject, owner_issuer, user_group, catalogue_id
      next_run_at, deadline_at, created_at, updated_at, revision";
 
 impl DeploymentRecord {
+    /// Whether `caller` created it.
+    pub fn is_owned_by(&self, caller: &nuvola_types::Principal) -> bool {
+        self.owner_subject == caller.subject && self.owner_issuer == caller.issuer
+    }
+
+    /// The names of the secret inputs it was given.
+    pub fn given_secrets(&self) -> Vec<&str> {
+        self.parameters.keys().filter(|k| self.is_secret(k)).map(String::as_str).collect()
+    }
+
+    /// Whether `caller` may deploy it again with the same inputs: only its
+    /// owner may reuse its secrets.
+    pub fn reusable_by(&self, caller: &nuvola_types::Principal) -> bool {
+        self.is_owned_by(caller) || self.given_secrets().is_empty()
+    }
+
     /// Whether input `name` holds a secret.
     pub fn is_secret(&self, name: &str) -> bool {
         self.secret_inputs.contains(name) || nuvola_types::is_secret_input(name)

@@ -287,9 +287,7 @@ fn attempt_state(s: AttemptState) -> &'static str {
 fn actions(viewer: &Viewer, d: &DeploymentRecord, from_catalogue: bool) -> Markup {
     let deletable = !matches!(d.status, DeploymentStatus::DeleteComplete | DeploymentStatus::DeleteInProgress);
     // Only the owner may reuse secret inputs (the app refuses anyone else).
-    let caller = viewer.caller();
-    let owner = d.owner_subject == caller.subject && d.owner_issuer == caller.issuer;
-    let reusable = owner || !d.parameters.keys().any(|k| d.is_secret(k));
+    let reusable = d.reusable_by(&viewer.caller());
     html! {
         div class="toolbar" {
             @if deletable {
