@@ -8,6 +8,7 @@
 mod access;
 mod error;
 mod extract;
+mod listing;
 mod native;
 pub mod openapi;
 mod orchestrator;
@@ -38,7 +39,7 @@ pub fn router(app: App, public_url: impl Into<String>) -> Router {
     let state = ApiState { app, public_url: public_url.into().trim_end_matches('/').to_string() };
     Router::new()
         .route("/healthz", get(healthz))
-        .nest("/orchestrator", orchestrator::routes())
+        .nest_service("/orchestrator", orchestrator::service(state.clone()))
         .nest("/api/v1", native::routes())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -56,6 +57,6 @@ async fn healthz(State(state): State<ApiState>) -> impl IntoResponse {
     }
 }
 
-async fn not_found(uri: axum::http::Uri) -> ApiError {
+pub(crate) async fn not_found(uri: axum::http::Uri) -> ApiError {
     ApiError(nuvola_types::Error::not_found(format!("no such endpoint: {}", uri.path())))
 }

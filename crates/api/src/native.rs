@@ -109,6 +109,7 @@ async fn create(
         catalogue_id: None,
         description: body.description,
         provider: body.provider,
+        undeclared: nuvola_app::Undeclared::Refuse,
     };
     let d = match (body.catalogue_id, body.template) {
         (Some(id), None) => state.app.deploy_catalogue(&caller, &id, request).await?,
@@ -121,16 +122,17 @@ async fn create(
 async fn list(
     State(state): State<ApiState>,
     Caller(caller): Caller,
-    Query(params): Query<HashMap<String, String>>,
+    Query(params): Query<Vec<(String, String)>>,
 ) -> Result<Json<Value>, ApiError> {
-    let query = crate::orchestrator::list_query(&params)?;
+    let params = crate::listing::Params(params);
+    let query = params.list_query()?;
     let (items, total) = state.app.list_deployments(&caller, &query).await?;
     let mut content = Vec::new();
     for d in items {
         content.push(with_attempts(&state, d).await?);
     }
     let base = format!("{}/api/v1/deployments", state.public_url);
-    Ok(Json(page(content, query.page, query.size, total, crate::orchestrator::page_href(base, &params, query.size))))
+    Ok(Json(page(content, query.page, query.size, total, params.page_href(base, query.size))))
 }
 
 async fn show(

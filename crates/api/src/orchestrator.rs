@@ -1,117 +1,110 @@
 //! The INDIGO PaaS Orchestrator REST API, so that today's clients (the
-//! orchent CLI, the dashboard of the orchestrator, scripts) work unchanged.
-
-use std::collections::HashMap;
+//! INFN Cloud dashboard, orchent, scripts) work unchanged. The wire
+//! formats are [`nuvola_indigo`]'s; this module routes and answers with
+//! the orchestrator's status codes: `201` with the deployment on create,
+//! `202` and no body on update, `204` and no body on delete and reset.
+//!
+//! Paths take a trailing slash too (`POST /deployments/`), as Spring's
+//! trailing-slash matching does.
 
 use axum::Json;
 use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use axum::routing::get;
-use nuvola_app::{CreateDeployment, ListQuery, UpdateDeployment};
+use axum::routing::{get, post};
+use nuvola_app::{CreateDeployment, Undeclared, UpdateDeployment};
+use nuvola_indigo::DeploymentRequest;
 use nuvola_types::{DeploymentStatus, Error};
-use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
+use tower::Layer;
+use tower_http::normalize_path::NormalizePathLayer;
 
 use crate::extract::{Body, Caller};
-use crate::views::{orchestrator_deployment, orchestrator_time, page};
+use crate::listing::Params;
+use crate::views::page;
 use crate::{ApiError, ApiState};
 
-pub fn routes() -> Router<ApiState> {
-    Router::new()
+/// The orchestrator's routes, to be nested under `/orchestrator`.
+pub fn service(state: ApiState) -> axum::routing::Router {
+    let routes = Router::new()
+        .route("/", get(root))
+        .route("/configuration", get(configuration))
         .route("/deployments", get(list).post(create))
         .route("/deployments/{id}", get(show).put(update).delete(delete).patch(reset))
         .route("/deployments/{id}/template", get(template))
         .route("/deployments/{id}/log", get(log))
         .route("/deployments/{id}/extrainfo", get(extra_info))
         .route("/deployments/{id}/resources", get(resources))
+        .route("/deployments/{id}/resources/filter", get(filtered_resources))
         .route("/deployments/{id}/resources/{resource}", get(resource))
+        .route("/deployments/{id}/resources/{resource}/actions", post(action))
+        .fallback(crate::not_found)
+        .with_state(state);
+    Router::new().fallback_service(NormalizePathLayer::trim_trailing_slash().layer(routes))
 }
 
-/// `POST /deployments`: unknown fields are rejected.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct DeploymentRequest {
-    pub template: String,
-    #[serde(default)]
-    pub parameters: Map<String, Value>,
-    pub callback: Option<String>,
-    pub timeout_mins: Option<i64>,
-    pub provider_timeout_mins: Option<i64>,
-    pub max_providers_retry: Option<i64>,
-    #[serde(default)]
-    pub keep_last_attempt: bool,
-    pub user_group: Option<String>,
+/// `GET /`: the server's name, as the orchestrator answers its display name.
+async fn root() -> &'static str {
+    "nuvola (INDIGO PaaS Orchestrator API)"
 }
 
-/// `PUT /deployments/{id}`: like a create, the template may be omitted.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct UpdateRequest {
-    pub template: Option<String>,
-    #[serde(default)]
-    pub parameters: Map<String, Value>,
-    pub callback: Option<String>,
-    pub timeout_mins: Option<i64>,
-    pub provider_timeout_mins: Option<i64>,
-    pub max_providers_retry: Option<i64>,
-    pub keep_last_attempt: Option<bool>,
-    pub user_group: Option<String>,
-}
-
-/// `PATCH /deployments/{id}`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ResetRequest {
-    pub status: String,
+/// `GET /configuration`: where the services the orchestrator would call
+/// are. nuvola is all of them, so each points at its own part of nuvola.
+async fn configuration(State(state): State<ApiState>) -> Json<Value> {
+    let base = &state.public_url;
+    Json(json!({
+        "cpr_url": format!("{base}/api/v1/plan"),
+        "slam_url": format!("{base}/api/v1/providers"),
+        "cmdb_url": format!("{base}/api/v1/providers"),
+        "im_url": format!("{base}/orchestrator"),
+        "monitoring_url": format!("{base}/healthz"),
+    }))
 }
 
 async fn create(
     State(state): State<ApiState>,
     Caller(caller): Caller,
-    Body(body): Body<DeploymentRequest>,
+    Body(body): Body<Value>,
 ) -> Result<impl IntoResponse, ApiError> {
+    let body = read(body)?;
     let request = CreateDeployment {
-        template: body.template,
+        template: body.template.ok_or_else(|| Error::invalid("template: a TOSCA template must be provided"))?,
         parameters: body.parameters,
         callback: body.callback,
         timeout_mins: body.timeout_mins,
         provider_timeout_mins: body.provider_timeout_mins,
         max_providers_retry: body.max_providers_retry,
-        keep_last_attempt: body.keep_last_attempt,
+        keep_last_attempt: body.keep_last_attempt.unwrap_or(false),
         user_group: body.user_group,
+        undeclared: Undeclared::Ignore,
         ..Default::default()
     };
     let d = state.app.create_deployment(&caller, request).await?;
-    Ok((StatusCode::CREATED, Json(orchestrator_deployment(&d, &state.public_url))))
+    Ok((StatusCode::CREATED, Json(nuvola_indigo::deployment(&d, &state.public_url))))
+}
+
+/// A request body read as the orchestrator's Jackson reads it; the fields
+/// it does not know are ignored, as it ignores them.
+fn read(body: Value) -> Result<DeploymentRequest, Error> {
+    let request = DeploymentRequest::from_json(body)?;
+    if !request.ignored.is_empty() {
+        tracing::debug!(fields = ?request.ignored, "unknown request fields ignored");
+    }
+    Ok(request)
 }
 
 async fn list(
     State(state): State<ApiState>,
     Caller(caller): Caller,
-    Query(params): Query<HashMap<String, String>>,
+    Query(params): Query<Vec<(String, String)>>,
 ) -> Result<Json<Value>, ApiError> {
-    let query = list_query(&params)?;
+    let params = Params(params);
+    let query = params.list_query()?;
     let (items, total) = state.app.list_deployments(&caller, &query).await?;
-    let content = items.iter().map(|d| orchestrator_deployment(d, &state.public_url)).collect();
+    let content = items.iter().map(|d| nuvola_indigo::deployment(d, &state.public_url)).collect();
     let base = format!("{}/orchestrator/deployments", state.public_url);
-    Ok(Json(page(content, query.page, query.size, total, page_href(base, &params, query.size))))
-}
-
-/// The link to page `n` of a listing at `base`, keeping the listing's
-/// filters (every query parameter but `page` and `size`).
-pub(crate) fn page_href(base: String, params: &HashMap<String, String>, size: i64) -> impl Fn(i64) -> String {
-    let mut keep: Vec<(String, String)> =
-        params.iter().filter(|(k, _)| *k != "page" && *k != "size").map(|(k, v)| (k.clone(), v.clone())).collect();
-    keep.sort();
-    move |n: i64| {
-        let mut q = format!("{base}?page={n}&size={size}");
-        for (k, v) in &keep {
-            q.push_str(&format!("&{}={}", encode(k), encode(v)));
-        }
-        q
-    }
+    Ok(Json(page(content, query.page, query.size, total, params.page_href(base, query.size))))
 }
 
 async fn show(
@@ -120,15 +113,16 @@ async fn show(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let d = state.app.deployment(&caller, &id).await?;
-    Ok(Json(orchestrator_deployment(&d, &state.public_url)))
+    Ok(Json(nuvola_indigo::deployment(&d, &state.public_url)))
 }
 
 async fn update(
     State(state): State<ApiState>,
     Caller(caller): Caller,
     Path(id): Path<String>,
-    Body(body): Body<UpdateRequest>,
-) -> Result<impl IntoResponse, ApiError> {
+    Body(body): Body<Value>,
+) -> Result<StatusCode, ApiError> {
+    let body = read(body)?;
     let current = state.app.deployment(&caller, &id).await?;
     if let Some(group) = &body.user_group
         && group != &current.user_group
@@ -147,9 +141,10 @@ async fn update(
         provider_timeout_mins: body.provider_timeout_mins,
         max_providers_retry: body.max_providers_retry,
         callback: body.callback,
+        undeclared: Undeclared::Ignore,
     };
-    let d = state.app.update_deployment(&caller, &id, request).await?;
-    Ok((StatusCode::ACCEPTED, Json(orchestrator_deployment(&d, &state.public_url))))
+    state.app.update_deployment(&caller, &id, request).await?;
+    Ok(StatusCode::ACCEPTED)
 }
 
 async fn delete(
@@ -161,16 +156,22 @@ async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// `PATCH /deployments/{id}` with `{"status": ...}`: `204`, no body.
 async fn reset(
     State(state): State<ApiState>,
     Caller(caller): Caller,
     Path(id): Path<String>,
-    Body(body): Body<ResetRequest>,
-) -> Result<Json<Value>, ApiError> {
-    let status = DeploymentStatus::parse(&body.status)
-        .ok_or_else(|| Error::invalid(format!("unknown status {:?}", body.status)))?;
-    let d = state.app.reset_deployment(&caller, &id, status).await?;
-    Ok(Json(orchestrator_deployment(&d, &state.public_url)))
+    Body(body): Body<Value>,
+) -> Result<StatusCode, ApiError> {
+    let status = match body.get("status") {
+        Some(Value::String(s)) => {
+            DeploymentStatus::parse(s).ok_or_else(|| Error::invalid(format!("status: unknown status {s:?}")))?
+        }
+        Some(other) => return Err(Error::invalid(format!("status must be a status name, not {other}")).into()),
+        None => return Err(Error::invalid("status: give the status to reset the deployment to").into()),
+    };
+    state.app.reset_deployment(&caller, &id, status).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn template(
@@ -204,98 +205,87 @@ async fn extra_info(
     let attempts: Vec<Value> = details
         .attempts
         .iter()
-        .map(|a| json!({"attempt": a.number, "provider": a.provider, "state": a.state, "reason": a.reason}))
+        .map(|a| {
+            let mut v = json!({"attempt": a.number, "provider": a.provider, "state": a.state});
+            if let Some(reason) = &a.reason {
+                v["reason"] = json!(reason);
+            }
+            v
+        })
         .collect();
     Ok(Json(json!({"attempts": attempts, "plan": details.deployment.plan})))
 }
 
+/// `GET /deployments/{id}/resources[?type=T]`: a page of its resources,
+/// of one TOSCA type when `type` is given.
 async fn resources(
     State(state): State<ApiState>,
     Caller(caller): Caller,
     Path(id): Path<String>,
+    Query(params): Query<Vec<(String, String)>>,
 ) -> Result<Json<Value>, ApiError> {
-    let d = state.app.deployment(&caller, &id).await?;
-    let held = state.app.deployment_resources(&caller, &id).await?;
-    let base = format!("{}/orchestrator/deployments/{id}/resources", state.public_url);
-    let content: Vec<Value> = held.iter().map(|r| resource_view(r, d.created_at, &base)).collect();
-    let n = content.len() as i64;
-    Ok(Json(page(content, 0, n.max(1), n, |p| format!("{base}?page={p}"))))
+    let params = Params(params);
+    let (d, all) = state.app.orchestrator_resources(&caller, &id).await?;
+    let of_type = params.last("type").filter(|t| !t.is_empty());
+    let matching: Vec<_> = all.iter().filter(|r| of_type.is_none_or(|t| r.type_name == t)).collect();
+    let query = params.list_query()?;
+    let (number, size) = (query.page.max(0), query.size.clamp(1, 1000));
+    let base = format!("{}/orchestrator/deployments/{id}", state.public_url);
+    let content =
+        matching.iter().skip((number * size) as usize).take(size as usize).map(|r| r.to_json(&d, &base)).collect();
+    let href = params.page_href(format!("{base}/resources"), size);
+    Ok(Json(page(content, number, size, matching.len() as i64, href)))
 }
 
-/// `GET /orchestrator/deployments/{id}/resources/{resource}`: one resource
-/// (its id percent-encoded in the path, as the listing's links have it).
+/// `GET /deployments/{id}/resources/filter?type=T`: every resource of one
+/// TOSCA type, as a plain list.
+async fn filtered_resources(
+    State(state): State<ApiState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+    Query(params): Query<Vec<(String, String)>>,
+) -> Result<Json<Value>, ApiError> {
+    let of_type = params.iter().rev().find(|(k, _)| k == "type").map(|(_, v)| v.clone()).unwrap_or_default();
+    if of_type.is_empty() {
+        return Err(Error::invalid("Required String parameter 'type' cannot be empty").into());
+    }
+    let (d, all) = state.app.orchestrator_resources(&caller, &id).await?;
+    let base = format!("{}/orchestrator/deployments/{id}", state.public_url);
+    Ok(Json(all.iter().filter(|r| r.type_name == of_type).map(|r| r.to_json(&d, &base)).collect()))
+}
+
+/// `GET /deployments/{id}/resources/{resource}`: one resource.
 async fn resource(
     State(state): State<ApiState>,
     Caller(caller): Caller,
     Path((id, resource)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    let d = state.app.deployment(&caller, &id).await?;
-    let held = state.app.deployment_resources(&caller, &id).await?;
-    let r = held
+    let (d, all) = state.app.orchestrator_resources(&caller, &id).await?;
+    let r = all
         .iter()
-        .find(|r| r.id == resource)
+        .find(|r| r.uuid == resource)
         .ok_or_else(|| Error::not_found(format!("deployment {id} holds no resource {resource:?}")))?;
-    let base = format!("{}/orchestrator/deployments/{id}/resources", state.public_url);
-    Ok(Json(resource_view(r, d.created_at, &base)))
+    let base = format!("{}/orchestrator/deployments/{id}", state.public_url);
+    Ok(Json(r.to_json(&d, &base)))
 }
 
-/// A resource as the INDIGO orchestrator shows it.
-fn resource_view(r: &nuvola_drivers::Resource, created_at: i64, base: &str) -> Value {
-    json!({
-        "uuid": r.id,
-        "creationTime": orchestrator_time(created_at),
-        "state": r.state,
-        "toscaNodeType": tosca_type(r.kind),
-        "toscaNodeName": r.node,
-        "name": r.name,
-        "requiredBy": [],
-        "links": [{"rel": "self", "href": format!("{base}/{}", encode(&r.id))}],
-    })
-}
-
-fn tosca_type(kind: nuvola_drivers::ResourceKind) -> &'static str {
-    use nuvola_drivers::ResourceKind::*;
-    match kind {
-        Server => "tosca.nodes.indigo.Compute",
-        Volume => "tosca.nodes.BlockStorage",
-        Port => "tosca.nodes.network.Port",
-        FloatingIp => "tosca.nodes.network.FloatingIP",
-        SecurityGroup => "tosca.nodes.network.SecurityGroup",
-        Network => "tosca.nodes.network.Network",
+/// `POST /deployments/{id}/resources/{resource}/actions`: starting and
+/// stopping single VMs is not something nuvola's drivers do; the request is
+/// refused with what to do instead, after the usual checks.
+async fn action(
+    State(state): State<ApiState>,
+    Caller(caller): Caller,
+    Path((id, resource)): Path<(String, String)>,
+    Body(body): Body<Value>,
+) -> Result<StatusCode, ApiError> {
+    let (_, all) = state.app.orchestrator_resources(&caller, &id).await?;
+    if !all.iter().any(|r| r.uuid == resource) {
+        return Err(Error::not_found(format!("deployment {id} holds no resource {resource:?}")).into());
     }
-}
-
-/// Reads the listing parameters, with a clear error for each bad one.
-pub(crate) fn list_query(params: &HashMap<String, String>) -> Result<ListQuery, Error> {
-    let number = |key: &str, default: i64| -> Result<i64, Error> {
-        params.get(key).map_or(Ok(default), |v| {
-            v.parse().map_err(|_| Error::invalid(format!("{key} must be a whole number, not {v:?}")))
-        })
-    };
-    let status = |key: &str| -> Result<Option<DeploymentStatus>, Error> {
-        params
-            .get(key)
-            .map(|v| DeploymentStatus::parse(v).ok_or_else(|| Error::invalid(format!("{key}: unknown status {v:?}"))))
-            .transpose()
-    };
-    Ok(ListQuery {
-        created_by: params.get("createdBy").cloned(),
-        user_group: params.get("userGroup").cloned(),
-        excluded_status: status("excludedStatus")?,
-        status: status("status")?,
-        page: number("page", 0)?,
-        size: number("size", 10)?,
-    })
-}
-
-fn encode(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    let kind = body.get("type").and_then(Value::as_str).unwrap_or_default();
+    Err(Error::invalid(format!(
+        "action {kind:?} on resource {resource}: nuvola does not start or stop single VMs; update the deployment \
+         (its count) or delete it"
+    ))
+    .into())
 }

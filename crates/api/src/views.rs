@@ -4,7 +4,7 @@ use nuvola_app::DeploymentDetails;
 use nuvola_store::AttemptRecord;
 use serde_json::{Value, json};
 
-pub use nuvola_app::views::{link, orchestrator_deployment, orchestrator_time};
+pub use nuvola_indigo::link;
 
 /// RFC 3339 with milliseconds, for the native API.
 pub fn rfc3339(ms: i64) -> String {

@@ -124,7 +124,12 @@ async fn keep_last_attempt_keeps_its_resources_until_delete() {
     assert_eq!(held.keys().collect::<Vec<_>>(), ["gamma"], "only the last attempt is kept: {held:#?}");
     assert!(held["gamma"].iter().any(|r| r["kind"] == "server"), "{held:#?}");
     let resources = h.get(&format!("/orchestrator/deployments/{id}/resources"), &alice).await.expect(200).json();
-    assert_eq!(resources["content"].as_array().unwrap().len(), held["gamma"].len(), "{resources:#}");
+    // The kept server is listed, in error, with what it ran.
+    let server = held["gamma"].iter().find(|r| r["kind"] == "server").unwrap();
+    let vm = resources["content"].as_array().unwrap().iter().find(|r| r.get("physicalId") == Some(&server["id"]));
+    let vm = vm.unwrap_or_else(|| panic!("the kept server is listed: {resources:#}"));
+    assert_eq!(vm["state"], "ERROR", "{vm:#}");
+    assert!(vm["metadata"]["VirtualMachineInfo"].is_string(), "{vm:#}");
 
     // The kept attempt is a failed create, so it cannot be updated.
     h.put(&format!("/orchestrator/deployments/{id}"), &alice, &json!({})).await.expect(409);

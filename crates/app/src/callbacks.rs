@@ -67,7 +67,7 @@ impl App {
     /// Delivers `d`'s callback in the background, if it has one.
     pub(crate) fn send_callback(&self, d: &DeploymentRecord) {
         let Some(url) = d.callback.clone() else { return };
-        let body = crate::views::orchestrator_deployment(d, &self.settings().public_url);
+        let body = nuvola_indigo::deployment(d, &self.settings().public_url);
         let app = self.clone();
         let id = d.id.clone();
         tokio::spawn(async move {

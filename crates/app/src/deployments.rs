@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use nuvola_drivers::Resource;
+use nuvola_drivers::{AttemptState as ProviderState, Resource};
 use nuvola_store::{AttemptRecord, AttemptState, DeploymentFilter, DeploymentRecord, LogLine, Progress, now_ms};
 use nuvola_tosca::ServiceTemplate;
 use nuvola_types::{DeploymentRequirements, DeploymentStatus, Error, Plan, Principal, Result, Usage};
@@ -31,6 +31,30 @@ pub struct CreateDeployment {
     pub description: Option<String>,
     /// A provider chosen by hand instead of by placement.
     pub provider: Option<String>,
+    /// What to do with parameters the template does not declare.
+    pub undeclared: Undeclared,
+}
+
+/// What to do with a parameter the template does not declare.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Undeclared {
+    /// Refuse the request, naming it (nuvola's own API and dashboard).
+    #[default]
+    Refuse,
+    /// Leave it out and say so in the deployment's log, as the INDIGO
+    /// orchestrator ignores inputs its template does not declare (its
+    /// clients send some of their own, e.g. `additional_description`).
+    Ignore,
+}
+
+/// A template read for a deployment.
+pub struct Compiled {
+    pub template: ServiceTemplate,
+    /// The inputs after defaults and coercion.
+    pub inputs: Map<String, Value>,
+    pub requirements: DeploymentRequirements,
+    /// The parameters left out as undeclared, with [`Undeclared::Ignore`].
+    pub ignored: Vec<String>,
 }
 
 /// A request to change a deployment (`PUT /deployments/{id}`).
@@ -44,6 +68,8 @@ pub struct UpdateDeployment {
     pub provider_timeout_mins: Option<i64>,
     pub max_providers_retry: Option<i64>,
     pub callback: Option<String>,
+    /// What to do with parameters the template does not declare.
+    pub undeclared: Undeclared,
 }
 
 /// Which deployments to list, as the orchestrator's query parameters say.
@@ -52,7 +78,8 @@ pub struct ListQuery {
     /// `me` or `subject@issuer`.
     pub created_by: Option<String>,
     pub user_group: Option<String>,
-    pub excluded_status: Option<DeploymentStatus>,
+    /// Statuses left out.
+    pub excluded_status: Vec<DeploymentStatus>,
     pub status: Option<DeploymentStatus>,
     /// 0-based page.
     pub page: i64,
@@ -118,7 +145,10 @@ impl App {
         }
         self.check_owner_limits(caller, 1, request.template.len() as i64).await?;
         let source = request.catalogue_id.as_ref().map_or("template.yaml".to_string(), |id| format!("{id}.yaml"));
-        let (template, inputs, requirements) = self.compile(&source, &request.template, &request.parameters).await?;
+        let Compiled { template, inputs, requirements, ignored } =
+            self.compile(&source, &request.template, &request.parameters, request.undeclared).await?;
+        let mut parameters = request.parameters;
+        parameters.retain(|k, _| !ignored.contains(k));
         if request.catalogue_id.is_none() {
             self.check_restricted_lookalikes(caller, &group, &template, &requirements).await?;
         }
@@ -144,6 +174,7 @@ impl App {
         let now = now_ms();
         let id = uuid::Uuid::new_v4().to_string();
         let mut log = vec![format!("submitted by {} for group {group}", caller.qualified())];
+        log.extend(ignored_lines(&ignored));
         let (status, reason, workflow, next_run_at) = if plan.candidates.is_empty() {
             let reason = plan.no_fit_message();
             log.push(reason.clone());
@@ -168,7 +199,7 @@ impl App {
             status_reason: reason,
             task: if status.in_progress() { "DEPLOYER" } else { "NONE" }.into(),
             template: request.template,
-            parameters: request.parameters,
+            parameters,
             inputs,
             secret_inputs: secret_inputs(&template),
             secrets_unreadable: None,
@@ -223,7 +254,7 @@ impl App {
         };
         let timeout_mins = request.timeout_mins.unwrap_or(self.settings().default_timeout_mins);
         check_timeouts(timeout_mins, timeout_mins, None)?;
-        let (_, _, requirements) = self.compile(&source, &text, &parameters).await?;
+        let requirements = self.compile(&source, &text, &parameters, request.undeclared).await?.requirements;
         let query = PlanQuery {
             requirements: &requirements,
             group: &group,
@@ -305,7 +336,7 @@ impl App {
     ) -> Result<(Vec<DeploymentRecord>, i64)> {
         let mut filter = DeploymentFilter {
             user_group: query.user_group.clone(),
-            excluded_status: query.excluded_status,
+            excluded_status: query.excluded_status.clone(),
             status: query.status,
             ..Default::default()
         };
@@ -379,10 +410,11 @@ impl App {
         let source = d.catalogue_id.as_ref().map_or("template.yaml".to_string(), |id| format!("{id}.yaml"));
         // The stored secrets stay out of messages even when the new
         // template no longer calls them secret.
-        let (compiled, inputs, requirements) = self
-            .compile(&source, &template, &parameters)
+        let Compiled { template: compiled, inputs, requirements, ignored } = self
+            .compile(&source, &template, &parameters, request.undeclared)
             .await
             .map_err(|e| e.map_message(|m| nuvola_types::redact_secrets(m, d.secret_values())))?;
+        parameters.retain(|k, _| !ignored.contains(k));
         if template != d.template {
             self.check_restricted_lookalikes(caller, &d.user_group, &compiled, &requirements).await?;
         }
@@ -432,7 +464,8 @@ impl App {
         d.next_run_at = Some(now);
         d.deadline_at = deadline(now, timeout_mins);
         d.updated_at = now;
-        let log = vec![format!("update requested by {}", caller.qualified())];
+        let mut log = vec![format!("update requested by {}", caller.qualified())];
+        log.extend(ignored_lines(&ignored));
         // The update holds its new share of the quota from now on.
         d.held = crate::workflow::held_by(self, &d.requirements, &d.plan.candidates[0]);
         let saved = self.save_user_change(&d, log).await?;
@@ -528,6 +561,41 @@ impl App {
         Ok(resources)
     }
 
+    /// A deployment and its resources as the INDIGO orchestrator lists them:
+    /// one per node template instance, servers with their addresses, size
+    /// and image (see [`nuvola_indigo::Nodes`]).
+    pub async fn orchestrator_resources(
+        &self,
+        caller: &Principal,
+        id: &str,
+    ) -> Result<(DeploymentRecord, Vec<nuvola_indigo::NodeResource>)> {
+        let d = self.deployment(caller, id).await?;
+        let held = self.deployment_resources(caller, id).await?;
+        let mut instances = BTreeMap::new();
+        if let Some(attempt) = current_attempt(&self.store().attempts(id).await?) {
+            let driver = self.federation().driver(&attempt.provider)?;
+            let state = tokio::time::timeout(self.settings().driver_call_timeout, driver.status(&attempt.attempt_id));
+            if let Ok(Ok(ProviderState::Ready { nodes })) = state.await {
+                instances = nodes;
+            }
+        }
+        let (resolver, text) = (self.inner.resolver.clone(), d.template.clone());
+        let template = self
+            .off_the_reactor(move || {
+                let template = nuvola_tosca::load(&text, "template.yaml", &*resolver)
+                    .map_err(|e| Error::internal(format!("stored template no longer loads: {e}")))?;
+                let node = |name: &str| nuvola_indigo::TemplateNode {
+                    name: name.to_string(),
+                    type_name: template.node_type(name).unwrap_or_default().to_string(),
+                };
+                Ok::<_, Error>(template.node_names().map(node).collect::<Vec<_>>())
+            })
+            .await??;
+        let nodes = nuvola_indigo::Nodes { deployment: &d, template: &template, held: &held, instances: &instances };
+        let resources = nodes.resources();
+        Ok((d, resources))
+    }
+
     /// Refuses a request that would take the caller over the operator's
     /// limits on what one user stores: `more` deployments and `bytes` of
     /// template text besides what they hold.
@@ -583,11 +651,12 @@ impl App {
         source: &str,
         text: &str,
         parameters: &Map<String, Value>,
-    ) -> Result<(ServiceTemplate, Map<String, Value>, DeploymentRequirements)> {
+        undeclared: Undeclared,
+    ) -> Result<Compiled> {
         let resolver = self.inner.resolver.clone();
         let max = self.settings().max_template_bytes;
         let (source, text, parameters) = (source.to_string(), text.to_string(), parameters.clone());
-        self.off_the_reactor(move || compile(&*resolver, max, &source, &text, &parameters)).await?
+        self.off_the_reactor(move || compile(&*resolver, max, &source, &text, &parameters, undeclared)).await?
     }
 
     /// Plans a deployment against the federation, with the group's current
@@ -672,7 +741,8 @@ pub fn compile(
     source: &str,
     text: &str,
     parameters: &Map<String, Value>,
-) -> Result<(ServiceTemplate, Map<String, Value>, DeploymentRequirements)> {
+    undeclared: Undeclared,
+) -> Result<Compiled> {
     if text.trim().is_empty() {
         return Err(Error::invalid("template is empty: send the TOSCA text in `template`"));
     }
@@ -696,7 +766,15 @@ pub fn compile(
     let invalid = |what: &str, d: nuvola_tosca::Diagnostics| {
         invalid(what, d).map_message(|m| nuvola_types::redact_secrets(m, secret_values.iter().copied()))
     };
-    let inputs = template.resolve_inputs(parameters).map_err(|d| invalid("the parameters are not valid", d))?;
+    let (parameters, ignored) = match undeclared {
+        Undeclared::Refuse => (std::borrow::Cow::Borrowed(parameters), Vec::new()),
+        Undeclared::Ignore => {
+            let (declared, ignored): (Map<String, Value>, Map<String, Value>) =
+                parameters.clone().into_iter().partition(|(k, _)| template.inputs().contains_key(k));
+            (std::borrow::Cow::Owned(declared), ignored.into_iter().map(|(k, _)| k).collect())
+        }
+    };
+    let inputs = template.resolve_inputs(&parameters).map_err(|d| invalid("the parameters are not valid", d))?;
     let requirements =
         template.requirements(&inputs).map_err(|d| invalid("the template's requirements cannot be read", d))?;
     if requirements.nodes.is_empty() {
@@ -708,7 +786,12 @@ pub fn compile(
             "the template asks for {instances} instances in all (nodes × count); the limit is {MAX_INSTANCES}"
         )));
     }
-    Ok((template, inputs, requirements))
+    Ok(Compiled { template, inputs, requirements, ignored })
+}
+
+/// The deployment log's warnings about parameters left out as undeclared.
+fn ignored_lines(ignored: &[String]) -> impl Iterator<Item = String> + '_ {
+    ignored.iter().map(|name| format!("warning: parameter {name:?} ignored: the template declares no such input"))
 }
 
 /// The inputs `template` declares secret (or names so).

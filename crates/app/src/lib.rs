@@ -23,7 +23,6 @@ pub mod reconciler;
 pub mod requests;
 pub mod stats;
 pub mod synthetic;
-pub mod views;
 pub mod workers;
 mod workflow;
 
@@ -36,7 +35,9 @@ use nuvola_tosca::ImportResolver;
 use nuvola_types::{Error, Principal, Result};
 
 pub use catalogue::{Catalogue, CatalogueEntry, FormCheck, ServiceAccess};
-pub use deployments::{CreateDeployment, DeploymentDetails, ListQuery, PlanQuery, UpdateDeployment};
+pub use deployments::{
+    Compiled, CreateDeployment, DeploymentDetails, ListQuery, PlanQuery, Undeclared, UpdateDeployment,
+};
 pub use federation::{Federation, ProviderView};
 pub use identity::{
     Accounts, DiscoveryCache, EmbeddedIssuer, EmbeddedUser, IssuerConfig, Issuers, OidcIssuer, SignInSettings,

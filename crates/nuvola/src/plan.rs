@@ -75,8 +75,15 @@ pub async fn run(args: PlanArgs) -> Result<bool> {
         (format!("{}.yaml", args.what), entry.template.clone(), entry.for_planning(&given))
     };
     let settings = config.settings();
-    let (_, _, requirements) =
-        nuvola_app::deployments::compile(&*resolver, settings.max_template_bytes, &source, &text, &parameters)?;
+    let requirements = nuvola_app::deployments::compile(
+        &*resolver,
+        settings.max_template_bytes,
+        &source,
+        &text,
+        &parameters,
+        nuvola_app::Undeclared::Refuse,
+    )?
+    .requirements;
     let query = PlanQuery {
         requirements: &requirements,
         group: &args.group,

@@ -95,7 +95,8 @@ pub struct DeploymentFilter {
     /// Only those created by this `(subject, issuer)`.
     pub owner: Option<(String, String)>,
     pub user_group: Option<String>,
-    pub excluded_status: Option<DeploymentStatus>,
+    /// None of these statuses (none left out when empty).
+    pub excluded_status: Vec<DeploymentStatus>,
     pub status: Option<DeploymentStatus>,
     pub sort: Sort,
     /// Only those this caller may see: their own, and every one of these
@@ -258,7 +259,7 @@ impl Store {
         limit: i64,
     ) -> Result<(Vec<DeploymentRecord>, i64)> {
         let where_clause = "($1 IS NULL OR owner_subject = $1) AND ($2 IS NULL OR owner_issuer = $2)
-             AND ($3 IS NULL OR user_group = $3) AND ($4 IS NULL OR status <> $4) AND ($5 IS NULL OR status = $5)";
+             AND ($3 IS NULL OR user_group = $3) AND ($4 IS NULL OR $4 NOT LIKE '%,' || status || ',%') AND ($5 IS NULL OR status = $5)";
         let order = match filter.sort {
             Sort::NewestFirst => "created_at DESC, id DESC",
             Sort::OldestFirst => "created_at ASC, id ASC",
@@ -466,7 +467,12 @@ fn bind_filter<'q>(query: AnyQuery<'q>, filter: &DeploymentFilter) -> AnyQuery<'
         .bind(subject)
         .bind(issuer)
         .bind(filter.user_group.clone())
-        .bind(filter.excluded_status.map(|s| s.as_str().to_string()))
+        // The excluded statuses as one `,A,B,` list (status names hold no
+        // comma, and `_` stands only for itself among them).
+        .bind((!filter.excluded_status.is_empty()).then(|| {
+            let names: Vec<&str> = filter.excluded_status.iter().map(|s| s.as_str()).collect();
+            format!(",{},", names.join(","))
+        }))
         .bind(filter.status.map(|s| s.as_str().to_string()))
 }
 

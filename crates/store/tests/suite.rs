@@ -80,6 +80,13 @@ async fn suite(store: &Store) {
     assert_eq!((total, page[0].id.as_str()), (2, "dep-a"));
     let physics = DeploymentFilter { user_group: Some("physics".into()), ..Default::default() };
     assert_eq!(store.list_deployments(&physics, 0, 10).await.unwrap().1, 2);
+    // Left out by status: any of several (the orchestrator's `excludedStatus=A,B`).
+    let excluding =
+        |statuses: &[DeploymentStatus]| DeploymentFilter { excluded_status: statuses.to_vec(), ..Default::default() };
+    let (waiting, done) = (DeploymentStatus::CreateInProgress, DeploymentStatus::DeleteComplete);
+    assert_eq!(store.list_deployments(&excluding(&[done]), 0, 10).await.unwrap().1, 3);
+    assert_eq!(store.list_deployments(&excluding(&[done, waiting]), 0, 10).await.unwrap().1, 0);
+    assert_eq!(store.list_deployments(&excluding(&[waiting, done]), 0, 10).await.unwrap().1, 0);
 
     // Claiming: due work is leased once; a second claimer gets nothing.
     let claimed = store.claim_due("w1", 5_000, 60_000, 10).await.unwrap();

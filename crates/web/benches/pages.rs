@@ -195,7 +195,7 @@ async fn app_calls(app: &App, store: &Store, running: &str, over: &mut Vec<Strin
     let newest = |group: Option<&str>, page: i64| nuvola_app::ListQuery {
         created_by: None,
         user_group: group.map(str::to_string),
-        excluded_status: None,
+        excluded_status: Vec::new(),
         status: None,
         page,
         size: 50,

@@ -314,7 +314,7 @@ async fn all_deployments(
     let query = ListQuery {
         created_by: None,
         user_group: Some(q.group.trim().to_string()).filter(|g| !g.is_empty()),
-        excluded_status: None,
+        excluded_status: Vec::new(),
         status,
         page: q.page.max(0),
         size: 100,

@@ -71,7 +71,7 @@ async fn list(State(state): State<WebState>, viewer: Viewer, Query(q): Query<Lis
     let query = ListQuery {
         created_by: (q.whose != "all").then(|| "me".to_string()),
         user_group: viewer.group.clone(),
-        excluded_status: status.is_none().then_some(DeploymentStatus::DeleteComplete),
+        excluded_status: status.is_none().then_some(DeploymentStatus::DeleteComplete).into_iter().collect(),
         status,
         page: q.page.max(0),
         size: PAGE,
