@@ -30,6 +30,7 @@ pub fn service(state: ApiState) -> axum::routing::Router {
     let routes = Router::new()
         .route("/", get(root))
         .route("/configuration", get(configuration))
+        .route("/info", get(info))
         .route("/deployments", get(list).post(create))
         .route("/deployments/{id}", get(show).put(update).delete(delete).patch(reset))
         .route("/deployments/{id}/template", get(template))
@@ -47,6 +48,13 @@ pub fn service(state: ApiState) -> axum::routing::Router {
 /// `GET /`: the server's name, as the orchestrator answers its display name.
 async fn root() -> &'static str {
     "nuvola (INDIGO PaaS Orchestrator API)"
+}
+
+/// `GET /info`: what orchent's `showinfo` prints.
+async fn info(State(state): State<ApiState>) -> Json<Value> {
+    let host = state.public_url.split_once("://").map_or(state.public_url.as_str(), |(_, rest)| rest);
+    let host = host.split(['/', ':']).next().unwrap_or_default();
+    Json(json!({"projectVersion": env!("CARGO_PKG_VERSION"), "serverHostname": host}))
 }
 
 /// `GET /configuration`: where the services the orchestrator would call

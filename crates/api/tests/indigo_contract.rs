@@ -235,6 +235,9 @@ async fn the_root_the_configuration_and_errors_have_the_orchestrator_shape() {
     for key in ["cpr_url", "slam_url", "cmdb_url", "im_url", "monitoring_url"] {
         assert!(config[key].as_str().is_some_and(|u| u.starts_with(BASE)), "{key}: {config:#}");
     }
+    let info = h.get("/orchestrator/info", &alice).await.expect(200).json();
+    assert_eq!(info["serverHostname"], "nuvola.test", "{info}");
+    assert!(info["projectVersion"].is_string(), "{info}");
     // Errors: {code, title, message}, with the status.
     let reply = h.get("/orchestrator/deployments/no-such-deployment", &alice).await.expect(404).json();
     assert_eq!(reply["code"], 404);
