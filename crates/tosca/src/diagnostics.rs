@@ -178,6 +178,10 @@ pub mod codes {
     /// real-world templates rely on (`"1"` where a number is expected, a
     /// number where a string is).
     pub const TYPE_COERCED: &str = "W-TYPE-COERCED";
+    /// Warning: a keyname written in a shape TOSCA does not define but the
+    /// INDIGO tool chain reads (`constraints` as a map of clauses), read as
+    /// TOSCA's shape.
+    pub const SYNTAX_COERCED: &str = "W-SYNTAX-COERCED";
     /// A value that violates a constraint.
     pub const CONSTRAINT: &str = "E-CONSTRAINT";
     /// An import that cannot be resolved.

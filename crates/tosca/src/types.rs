@@ -275,30 +275,54 @@ impl Reader<'_> {
         }
     }
 
-    /// Reads a list of constraint clauses.
+    /// Reads a list of constraint clauses. A map of clauses instead of a
+    /// list (`constraints: { in_range: [1 GB, 100 GB] }`, as INFN Cloud
+    /// templates write one clause, and the INDIGO tool chain reads) is read
+    /// as the list of its entries, with a warning.
     pub fn constraints(&mut self, node: &Node) -> Vec<Constraint> {
-        let mut out = Vec::new();
-        let Some(items) = node.as_seq() else {
-            if !node.is_null() {
-                self.error(node.pos, codes::SYNTAX, "constraints must be a list of clauses");
-            }
-            return out;
-        };
-        for item in items {
-            match item.as_map() {
-                Some([(op, arg)]) => match Constraint::parse(&op.name, &arg.to_json()) {
-                    Ok(c) => out.push(c),
-                    Err(e) => {
-                        if let Some((code, message)) = e.report(codes::SYNTAX) {
-                            self.error(op.pos, code, message);
-                        }
+        let clauses: Vec<(&Key, &Node)> = match &node.value {
+            NodeValue::Null => return Vec::new(),
+            NodeValue::Seq(items) => items
+                .iter()
+                .filter_map(|item| match item.as_map() {
+                    Some([(op, arg)]) => Some((op, arg)),
+                    _ => {
+                        self.error(
+                            item.pos,
+                            codes::SYNTAX,
+                            "a constraint clause is a map with one operator, e.g. { greater_or_equal: 1 }",
+                        );
+                        None
                     }
-                },
-                _ => self.error(
-                    item.pos,
-                    codes::SYNTAX,
-                    "a constraint clause is a map with one operator, e.g. { greater_or_equal: 1 }",
-                ),
+                })
+                .collect(),
+            NodeValue::Map(entries) => {
+                let example = entries.first().map_or("in_range", |(op, _)| op.name.as_str());
+                self.warning(
+                    node.pos,
+                    codes::SYNTAX_COERCED,
+                    format!(
+                        "constraints is a list of clauses (\"- {example}: ...\"), not a map; read as the list of this map's {} clause{}",
+                        entries.len(),
+                        if entries.len() == 1 { "" } else { "s" }
+                    ),
+                );
+                entries.iter().map(|(op, arg)| (op, arg)).collect()
+            }
+            _ => {
+                self.error(node.pos, codes::SYNTAX, "constraints must be a list of clauses");
+                return Vec::new();
+            }
+        };
+        let mut out = Vec::new();
+        for (op, arg) in clauses {
+            match Constraint::parse(&op.name, &arg.to_json()) {
+                Ok(c) => out.push(c),
+                Err(e) => {
+                    if let Some((code, message)) = e.report(codes::SYNTAX) {
+                        self.error(op.pos, code, message);
+                    }
+                }
             }
         }
         out

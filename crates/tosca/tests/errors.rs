@@ -195,6 +195,27 @@ fn bad_default_is_reported_at_load() {
 }
 
 #[test]
+fn constraints_written_as_a_map_are_read_as_clauses_with_a_warning() {
+    // INFN Cloud templates write one clause as a map; the INDIGO tool chain reads it.
+    let body = "topology_template:\n  inputs:\n    size:\n      type: scalar-unit.size\n      default: 20 GB\n      constraints:\n        in_range: [1 GB, 100 GB]\n    n:\n      type: integer\n      default: 2\n      constraints: { greater_or_equal: 1, less_or_equal: 8 }\n";
+    let t = load(&format!("{HEAD}{body}"), "map.yaml", &builtin_resolver()).unwrap_or_else(|e| panic!("{e}"));
+    let coerced: Vec<(u32, u32)> =
+        t.warnings().iter().filter(|w| w.code == "W-SYNTAX-COERCED").map(|w| (w.line - 3, w.column)).collect();
+    assert_eq!(coerced, [(7, 9), (11, 20)]);
+    assert_eq!(t.inputs()["n"].constraints.len(), 2);
+    let e = t.resolve_inputs(&json!({"size": "101 GB", "n": 9}).as_object().unwrap().clone()).unwrap_err();
+    assert_eq!(e.iter().filter(|d| d.code == "E-CONSTRAINT").count(), 2, "{e}");
+    // The default is checked against them at load, as a list's clauses are.
+    let d = fails(&body.replace("default: 20 GB", "default: 200 GB"));
+    assert_eq!(at(&d, "E-CONSTRAINT"), (3, 5));
+    // A clause that is no operator, and a scalar, stay errors.
+    let d = fails(&body.replace("in_range: [1 GB, 100 GB]", "inside: [1 GB, 100 GB]"));
+    assert_eq!(at(&d, "E-SYNTAX"), (7, 9));
+    let d = fails(&body.replace("constraints: { greater_or_equal: 1, less_or_equal: 8 }", "constraints: positive"));
+    assert_eq!(at(&d, "E-SYNTAX"), (11, 20));
+}
+
+#[test]
 fn import_not_in_map() {
     let e = load(
         "tosca_definitions_version: tosca_simple_yaml_1_0\nimports:\n  - https://example.org/types.yaml\n",
