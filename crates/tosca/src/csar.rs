@@ -16,7 +16,7 @@
 use std::collections::BTreeMap;
 
 use crate::diagnostics::{Diagnostic, Diagnostics, Pos, codes};
-use crate::imports::{ImportResolver, is_url};
+use crate::imports::{ImportResolver, Imported, is_url};
 use crate::template::{ServiceTemplate, load};
 use crate::yaml::{Node, NodeValue};
 
@@ -133,14 +133,14 @@ impl ArchiveResolver<'_> {
 }
 
 impl ImportResolver for ArchiveResolver<'_> {
-    fn load(&self, importer: &str, import: &str) -> Result<(String, String), String> {
+    fn load(&self, importer: &str, import: &str) -> Result<Imported, String> {
         let Some(base) = self.inner(importer).filter(|_| !is_url(import)) else {
             return self.outer.load(importer, import);
         };
         let path = join(base, import).ok_or_else(|| format!("\"{import}\" climbs above the archive's root"))?;
         let bytes = self.files.get(&path).ok_or_else(|| format!("the archive has no file {path}"))?;
         let text = String::from_utf8(bytes.clone()).map_err(|_| format!("{path} in the archive is not UTF-8 text"))?;
-        Ok((self.name(&path), text))
+        Ok(Imported::new(self.name(&path), text))
     }
 }
 

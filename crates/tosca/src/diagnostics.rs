@@ -192,6 +192,9 @@ pub mod codes {
     /// Warning: a relative import found in a folder above the importing
     /// file's (as tosca-parser resolves it), not next to it.
     pub const IMPORT_ABOVE: &str = "W-IMPORT-ABOVE";
+    /// Warning: an import of built-in type files at a ref nuvola does not
+    /// have (another release, a branch), served by the nearest one it has.
+    pub const IMPORT_VERSION: &str = "W-IMPORT-VERSION";
     /// A function call (get_input, concat, ...) with wrong arguments.
     pub const FUNCTION: &str = "E-FUNCTION";
     /// A value that cannot be turned into a requirement (e.g. a bad port).

@@ -1,30 +1,61 @@
 //! Where imported TOSCA files come from. The parser never touches the
 //! network: an [`ImportResolver`] turns an import (a URL or a relative path)
-//! into text. [`builtin_resolver`] serves the INDIGO types vendored into this
-//! crate; [`FsResolver`] reads files through an [`ImportMap`] (URL prefix →
-//! local folder); [`Layered`] tries several resolvers in order. The NFV
-//! and MEC profiles of tosca-parser are vendored too and loaded, without a
-//! resolver, by files that declare their `tosca_definitions_version`.
+//! into text. [`builtin_resolver`] serves the INDIGO and INFN Cloud types
+//! vendored into this crate (`builtin`); [`FsResolver`] reads files through
+//! an [`ImportMap`] (URL prefix → local folder); [`Layered`] tries several
+//! resolvers in order. The NFV and MEC profiles of tosca-parser are
+//! vendored too and loaded, without a resolver, by files that declare their
+//! `tosca_definitions_version`.
 
 use std::path::{Component, Path, PathBuf};
+
+mod builtin;
+
+pub use builtin::BuiltinResolver;
+use builtin::NOT_BUILTIN;
+
+/// An imported file, as a resolver found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Imported {
+    /// Its canonical name: each file is loaded once per name, cycles are
+    /// found by name, and diagnostics name the file so.
+    pub name: String,
+    /// Its text.
+    pub text: String,
+    /// When the file stands in for the one asked (another release of the
+    /// same type files, the one asked not being at hand), what to tell the
+    /// user; `None` when it is the file asked.
+    pub stand_in: Option<String>,
+}
+
+impl Imported {
+    /// The file asked for, named `name`.
+    pub fn new(name: impl Into<String>, text: impl Into<String>) -> Self {
+        Self { name: name.into(), text: text.into(), stand_in: None }
+    }
+
+    /// A file standing in for the one asked, with what to tell the user.
+    pub fn stand_in(name: impl Into<String>, text: impl Into<String>, note: impl Into<String>) -> Self {
+        Self { stand_in: Some(note.into()), ..Self::new(name, text) }
+    }
+}
 
 /// Turns an import into its canonical name and text.
 pub trait ImportResolver: Send + Sync {
     /// Loads `import` as written in the file named `importer` (that file's
-    /// canonical name). Returns the imported file's canonical name (used to
-    /// load each file once and to detect cycles) and its text, or a message
-    /// saying why it cannot.
-    fn load(&self, importer: &str, import: &str) -> Result<(String, String), String>;
+    /// canonical name). Returns the imported file, or a message saying why
+    /// it cannot.
+    fn load(&self, importer: &str, import: &str) -> Result<Imported, String>;
 }
 
 impl<T: ImportResolver + ?Sized> ImportResolver for Box<T> {
-    fn load(&self, importer: &str, import: &str) -> Result<(String, String), String> {
+    fn load(&self, importer: &str, import: &str) -> Result<Imported, String> {
         (**self).load(importer, import)
     }
 }
 
 impl<T: ImportResolver + ?Sized> ImportResolver for &T {
-    fn load(&self, importer: &str, import: &str) -> Result<(String, String), String> {
+    fn load(&self, importer: &str, import: &str) -> Result<Imported, String> {
         (**self).load(importer, import)
     }
 }
@@ -210,7 +241,7 @@ fn io_reason(e: &std::io::Error) -> String {
 }
 
 impl ImportResolver for FsResolver {
-    fn load(&self, importer: &str, import: &str) -> Result<(String, String), String> {
+    fn load(&self, importer: &str, import: &str) -> Result<Imported, String> {
         let url = if is_url(import) {
             Some(import.to_owned())
         } else if is_url(importer) {
@@ -223,11 +254,11 @@ impl ImportResolver for FsResolver {
         };
         if let Some(url) = url {
             let text = self.mapped(&url)?;
-            return Ok((url, text));
+            return Ok(Imported::new(url, text));
         }
         if self.roots.is_empty() {
             return Err(format!(
-                "import \"{import}\" is a file path; a template sent to nuvola imports only URLs of the import map (or the INDIGO types built into nuvola)"
+                "import \"{import}\" is a file path; a template sent to nuvola imports only URLs of the import map (or the INDIGO and INFN Cloud types built into nuvola)"
             ));
         }
         let base = Path::new(importer).parent().unwrap_or(Path::new("."));
@@ -244,21 +275,9 @@ impl ImportResolver for FsResolver {
         }
         let text = std::fs::read_to_string(&canonical)
             .map_err(|e| format!("cannot read {import} from {}: {e}", canonical.display()))?;
-        Ok((canonical.display().to_string(), text))
+        Ok(Imported::new(canonical.display().to_string(), text))
     }
 }
-
-/// The INDIGO type files vendored in this crate, by the URLs templates use.
-const BUILTIN: &[(&str, &str)] = &[
-    (
-        "https://raw.githubusercontent.com/indigo-dc/tosca-types/master/custom_types.yaml",
-        include_str!("../vendor/indigo-dc-tosca-types/custom_types.yaml"),
-    ),
-    (
-        "https://raw.githubusercontent.com/indigo-dc/tosca-types/devel/custom_types.yaml",
-        include_str!("../vendor/indigo-dc-tosca-types/_refs/devel/custom_types.yaml"),
-    ),
-];
 
 /// tosca-parser's NFV and MEC profiles: for each `tosca_definitions_version`
 /// they add, the files (canonical name, text) loaded as implicit imports, in
@@ -295,38 +314,7 @@ pub(crate) fn profile_imports(version: &str) -> &'static [(&'static str, &'stati
     PROFILES.iter().find(|(v, _)| *v == version).map(|(_, files)| *files).unwrap_or_default()
 }
 
-/// What [`BuiltinResolver`] says of an import it does not serve.
-const NOT_BUILTIN: &str = "is not one of the built-in type files";
-
-/// Serves the vendored INDIGO custom types (master and devel) by URL.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct BuiltinResolver;
-
-impl BuiltinResolver {
-    /// The URLs this resolver serves.
-    pub fn urls(&self) -> impl Iterator<Item = &'static str> {
-        BUILTIN.iter().map(|(u, _)| *u)
-    }
-}
-
-impl ImportResolver for BuiltinResolver {
-    fn load(&self, importer: &str, import: &str) -> Result<(String, String), String> {
-        let url = if is_url(import) {
-            import.to_owned()
-        } else if is_url(importer) {
-            join_url(importer, import).unwrap_or_default()
-        } else {
-            import.to_owned()
-        };
-        BUILTIN
-            .iter()
-            .find(|(u, _)| *u == url)
-            .map(|(u, text)| ((*u).to_owned(), (*text).to_owned()))
-            .ok_or_else(|| format!("import \"{url}\" {NOT_BUILTIN} ({})", self.urls().collect::<Vec<_>>().join(", ")))
-    }
-}
-
-/// The resolver for the INDIGO types shipped with nuvola.
+/// The resolver for the INDIGO and INFN Cloud types shipped with nuvola.
 pub fn builtin_resolver() -> BuiltinResolver {
     BuiltinResolver
 }
@@ -351,14 +339,21 @@ impl Layered {
 }
 
 impl ImportResolver for Layered {
-    fn load(&self, importer: &str, import: &str) -> Result<(String, String), String> {
-        // When every layer fails, the first message that is not the built-in
-        // types' "not mine" says best why (the import map, the folder).
+    fn load(&self, importer: &str, import: &str) -> Result<Imported, String> {
+        // The file asked, from any layer, wins over a stand-in for it (the
+        // built-in types at another release): an operator who maps the URL
+        // gets the mapped file. When every layer fails, the first message
+        // that is not the built-in types' "not mine" says best why (the
+        // import map, the folder).
+        let mut stand_in = None;
         let mut first = None;
         let mut not_builtin = None;
         for layer in &self.layers {
             match layer.load(importer, import) {
-                Ok(found) => return Ok(found),
+                Ok(found) if found.stand_in.is_none() => return Ok(found),
+                Ok(found) => {
+                    stand_in.get_or_insert(found);
+                }
                 Err(e) => {
                     if not_builtin.is_none() && !e.contains(NOT_BUILTIN) {
                         not_builtin = Some(e.clone());
@@ -366,6 +361,9 @@ impl ImportResolver for Layered {
                     first.get_or_insert(e);
                 }
             }
+        }
+        if let Some(found) = stand_in {
+            return Ok(found);
         }
         Err(not_builtin.or(first).unwrap_or_else(|| format!("no resolver for import \"{import}\"")))
     }
@@ -376,7 +374,7 @@ impl ImportResolver for Layered {
 pub struct NoImports;
 
 impl ImportResolver for NoImports {
-    fn load(&self, _importer: &str, import: &str) -> Result<(String, String), String> {
+    fn load(&self, _importer: &str, import: &str) -> Result<Imported, String> {
         Err(format!("imports are not allowed here (\"{import}\")"))
     }
 }
@@ -415,11 +413,32 @@ mod tests {
 
     #[test]
     fn builtin_serves_indigo_types() {
-        let (name, text) = builtin_resolver()
+        let found = builtin_resolver()
             .load("t.yaml", "https://raw.githubusercontent.com/indigo-dc/tosca-types/master/custom_types.yaml")
             .unwrap();
-        assert!(name.ends_with("custom_types.yaml"));
-        assert!(text.contains("tosca.nodes.indigo.Compute"));
+        assert!(found.name.ends_with("custom_types.yaml"));
+        assert!(found.text.contains("tosca.nodes.indigo.Compute"));
         assert!(builtin_resolver().load("t.yaml", "https://evil/x.yaml").is_err());
+    }
+
+    /// Serves one URL with one text.
+    struct One(&'static str, &'static str);
+
+    impl ImportResolver for One {
+        fn load(&self, _importer: &str, import: &str) -> Result<Imported, String> {
+            (import == self.0).then(|| Imported::new(self.0, self.1)).ok_or_else(|| format!("no {import}"))
+        }
+    }
+
+    #[test]
+    fn a_layer_with_the_file_asked_wins_over_a_stand_in() {
+        let url = "https://baltig.infn.it/infn-cloud/tosca-types/raw/v2.8.0/tosca_types/base/basic_types.yaml";
+        let mapped = "tosca_definitions_version: tosca_simple_yaml_1_0\n";
+        let found = Layered::new().with(builtin_resolver()).with(One(url, mapped)).load("t.yaml", url).unwrap();
+        assert_eq!((found.name.as_str(), found.text.as_str(), found.stand_in), (url, mapped, None));
+        // Without the map, the built-in release stands in.
+        let found =
+            Layered::new().with(builtin_resolver()).with(One("https://x.org/", "")).load("t.yaml", url).unwrap();
+        assert!(found.name.contains("/raw/v3.4.0/") && found.stand_in.is_some());
     }
 }

@@ -1,5 +1,5 @@
 //! nuvola-tosca: reads TOSCA Simple Profile (1.0–1.3) service templates,
-//! with the INDIGO custom types first-class, and turns them into what the
+//! with the INDIGO and INFN Cloud types first-class, and turns them into what the
 //! rest of nuvola needs: validated inputs, [`nuvola_types::DeploymentRequirements`]
 //! and evaluated outputs.
 //!
@@ -43,7 +43,9 @@ pub use csar::load_csar;
 pub use diagnostics::{Diagnostic, Diagnostics, Pos, Severity, codes};
 pub use files::{is_archive, load_path};
 pub use functions::InstanceAttributes;
-pub use imports::{BuiltinResolver, FsResolver, ImportMap, ImportResolver, Layered, NoImports, builtin_resolver};
+pub use imports::{
+    BuiltinResolver, FsResolver, ImportMap, ImportResolver, Imported, Layered, NoImports, builtin_resolver,
+};
 pub use template::{InputDef, ServiceTemplate, load, load_with_limits};
 pub use types::{TypeKind, TypeRegistry};
 pub use yaml::Limits;

@@ -457,7 +457,7 @@ impl ImportLoader<'_> {
                         file,
                         pos,
                         codes::IMPORT_ABOVE,
-                        format!("\"{import}\" is not next to this file; using {}", found.0),
+                        format!("\"{import}\" is not next to this file; using {}", found.name),
                     ));
                     return Ok(found);
                 }
@@ -483,7 +483,17 @@ impl ImportLoader<'_> {
             Err(format!("{e}; no {rel} in its folder or the folders above"))
         });
         match found {
-            Ok((name, text)) => self.add(file, name, text, prefix, pos),
+            Ok(found) => {
+                if let Some(note) = found.stand_in {
+                    self.diags.push(Diagnostic::warning(
+                        file,
+                        pos,
+                        codes::IMPORT_VERSION,
+                        format!("import \"{import}\": {note}"),
+                    ));
+                }
+                self.add(file, found.name, found.text, prefix, pos)
+            }
             Err(e) => {
                 self.diags.push(Diagnostic::error(file, pos, codes::IMPORT, format!("cannot import \"{import}\": {e}")))
             }

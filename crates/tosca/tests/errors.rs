@@ -1,7 +1,7 @@
 //! Bad templates and bad parameters: each problem has its stable code and
 //! a file:line:column location.
 
-use nuvola_tosca::{Diagnostics, FsResolver, ImportMap, ImportResolver, Layered, builtin_resolver, load};
+use nuvola_tosca::{Diagnostics, FsResolver, ImportMap, ImportResolver, Imported, Layered, builtin_resolver, load};
 use serde_json::{Map, json};
 
 const HEAD: &str = "tosca_definitions_version: tosca_simple_yaml_1_0\nimports:\n  - https://raw.githubusercontent.com/indigo-dc/tosca-types/master/custom_types.yaml\n";
@@ -232,11 +232,11 @@ fn import_not_in_map() {
 struct Mem(Vec<(&'static str, &'static str)>);
 
 impl ImportResolver for Mem {
-    fn load(&self, _importer: &str, import: &str) -> Result<(String, String), String> {
+    fn load(&self, _importer: &str, import: &str) -> Result<Imported, String> {
         self.0
             .iter()
             .find(|(n, _)| *n == import)
-            .map(|(n, t)| ((*n).to_owned(), (*t).to_owned()))
+            .map(|(n, t)| Imported::new(*n, *t))
             .ok_or_else(|| format!("no {import}"))
     }
 }
@@ -278,7 +278,7 @@ fn fs_resolver_reads_mapped_urls_and_refuses_escapes() {
     std::fs::write(dir.join("secret.yaml"), "tosca_definitions_version: tosca_simple_yaml_1_0\n").unwrap();
     let map = ImportMap::from_tsv("url_prefix\tlocal_path\nhttps://x.org/types/\ttypes/\n", &dir).unwrap();
     let r = FsResolver::new(map);
-    let (name, _) = r.load("main.yaml", "https://x.org/types/t.yaml").unwrap();
+    let name = r.load("main.yaml", "https://x.org/types/t.yaml").unwrap().name;
     assert_eq!(name, "https://x.org/types/t.yaml");
     // ../secret.yaml from the mapped URL is outside the map.
     assert!(r.load(&name, "../secret.yaml").is_err());

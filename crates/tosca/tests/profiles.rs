@@ -2,24 +2,20 @@
 //! versions, profiles imported by namespace (`org.acme:1.0`), imports
 //! through `repositories:`, and substitution mappings of imported templates.
 
-use nuvola_tosca::{ImportResolver, load};
+use nuvola_tosca::{ImportResolver, Imported, load};
 
 /// Files in memory by path; relative imports are joined onto the importer's folder.
 struct Tree(Vec<(&'static str, &'static str)>);
 
 impl ImportResolver for Tree {
-    fn load(&self, importer: &str, import: &str) -> Result<(String, String), String> {
+    fn load(&self, importer: &str, import: &str) -> Result<Imported, String> {
         let path = if import.contains("://") {
             import.to_owned()
         } else {
             let dir = importer.rsplit_once('/').map_or("", |(d, _)| d);
             format!("{dir}/{import}")
         };
-        self.0
-            .iter()
-            .find(|(n, _)| *n == path)
-            .map(|(n, t)| ((*n).to_owned(), (*t).to_owned()))
-            .ok_or_else(|| format!("no {path}"))
+        self.0.iter().find(|(n, _)| *n == path).map(|(n, t)| Imported::new(*n, *t)).ok_or_else(|| format!("no {path}"))
     }
 }
 

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use nuvola_tosca::corpus::Corpus;
 use nuvola_tosca::fuzz::{Campaign, Rng, Tree};
-use nuvola_tosca::{ImportResolver, builtin_resolver, load, load_csar};
+use nuvola_tosca::{ImportResolver, Imported, builtin_resolver, load, load_csar};
 
 fn corpus_texts() -> (Corpus, Vec<(String, String)>) {
     let corpus = Corpus::open(&PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/corpus"))).unwrap();
@@ -169,10 +169,10 @@ fn billion_laughs_and_huge_anchors_are_refused() {
 struct Ring(usize);
 
 impl ImportResolver for Ring {
-    fn load(&self, _importer: &str, import: &str) -> Result<(String, String), String> {
+    fn load(&self, _importer: &str, import: &str) -> Result<Imported, String> {
         let i: usize = import.trim_start_matches('f').trim_end_matches(".yaml").parse().map_err(|_| "no")?;
         let next = (i + 1) % self.0;
-        Ok((import.to_owned(), format!("{}imports: [ f{next}.yaml, f{i}.yaml ]\n", head())))
+        Ok(Imported::new(import, format!("{}imports: [ f{next}.yaml, f{i}.yaml ]\n", head())))
     }
 }
 
