@@ -518,6 +518,9 @@ fn provision_request(app: &App, d: &DeploymentRecord, c: &Candidate, attempt_id:
     let setups = nuvola_drivers::cloud_init::node_setups(&d.template, &d.inputs).unwrap_or_default();
     let mut nodes = Vec::new();
     for node in &d.requirements.nodes {
+        if node.count == 0 && c.node(&node.name).is_none() {
+            continue;
+        }
         let placed = c
             .node(&node.name)
             .ok_or_else(|| Error::internal(format!("plan has no placement for node {}", node.name)))?;

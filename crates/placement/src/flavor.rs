@@ -44,10 +44,12 @@ impl<'r> Need<'r> {
         if node.gpus > 0 {
             needs.push(Need::Gpus(node.gpus));
         }
-        if let Some(vendor) = node.gpu_vendor.as_deref() {
+        // A blank vendor or model is no preference (INFN Cloud templates
+        // default `gpu_model` to "").
+        if let Some(vendor) = node.gpu_vendor.as_deref().filter(|v| !v.trim().is_empty()) {
             needs.push(Need::GpuVendor(vendor));
         }
-        if let Some(model) = node.gpu_model.as_deref() {
+        if let Some(model) = node.gpu_model.as_deref().filter(|m| !m.trim().is_empty()) {
             needs.push(Need::GpuModel(model));
         }
         if node.infiniband {

@@ -169,6 +169,10 @@ fn assess(
     for node in &request.requirements.nodes {
         match place_node(node, spec, snapshot.flavors_by_size) {
             Ok((flavor, image)) => placed.push((node, flavor, image)),
+            // A node with no instances (INFN Cloud's optional GPU workers
+            // default to `count: 0`) needs no flavor here; scaling it up
+            // later is planned again.
+            Err(_) if node.count == 0 => {}
             Err(reasons) => failures.extend(reasons.into_iter().map(|reason| format!("{}: {reason}", node.name))),
         }
     }

@@ -614,3 +614,22 @@ fn no_fit_message_carries_every_rejection() {
     let plan = place(&requirements(vec![vm()]), &[off]);
     assert_eq!(plan.no_fit_message(), "No cloud provider meets the deployment requirements\n- off: disabled");
 }
+
+/// INFN Cloud's Kubernetes and Jupyter templates default `gpu_model` to ""
+/// and their GPU workers to `count: 0`: neither is a need to place.
+#[test]
+fn a_blank_gpu_model_and_a_node_with_no_instances_ask_for_nothing() {
+    let blank = ComputeRequirement { gpu_model: Some(String::new()), gpu_vendor: Some(" ".into()), ..vm() };
+    let plan = place(&requirements(vec![blank]), &[provider("p")]);
+    assert_eq!(order(&plan), ["p"], "{:?}", reasons_for(&plan, "p"));
+    assert_eq!(flavor_of(&plan, "vm"), "m1.medium", "no GPU flavor for no GPU wanted");
+
+    let idle_gpu_workers =
+        ComputeRequirement { count: 0, gpus: 1, gpu_model: Some("A100".into()), ..ComputeRequirement::named("gpu_wn") };
+    let plan = place(&requirements(vec![vm(), idle_gpu_workers.clone()]), &[provider("p")]);
+    assert_eq!(order(&plan), ["p"], "{:?}", reasons_for(&plan, "p"));
+    assert!(plan.candidates[0].node("gpu_wn").is_none(), "nothing placed for no instances");
+    // With one instance, the same node rules the site out.
+    let plan = place(&requirements(vec![vm(), ComputeRequirement { count: 1, ..idle_gpu_workers }]), &[provider("p")]);
+    assert!(order(&plan).is_empty(), "{:?}", reasons_for(&plan, "p"));
+}
