@@ -42,6 +42,7 @@ use serde_json::Value;
 
 use self::journal::Journal;
 use crate::http::{CallPolicy, Http, Replay, Reply, excerpt};
+use crate::update::{Footprint, ServerFootprint, UpdateSupport};
 use crate::{
     AttemptState, DeleteState, Driver, DriverError, InstanceAttributes, ProjectQuota, ProvisionRequest, Resource,
     ResourceKind,
@@ -557,6 +558,30 @@ impl Driver for ImDriver {
             )));
         }
         Ok(())
+    }
+
+    /// IM scales an infrastructure and reconfigures its software with new
+    /// inputs, as the INDIGO orchestrator has it do; it does not resize
+    /// running VMs or their volumes.
+    fn update_support(&self) -> UpdateSupport {
+        UpdateSupport { scale: true, resize: false, extend: false, reconfigure: true }
+    }
+
+    /// The VMs of each node; IM's RADL names no flavor nuvola chose, so
+    /// only counts are told.
+    async fn footprint(&self, attempt_id: &str) -> Result<Footprint, DriverError> {
+        let mut out = Footprint::new();
+        for infra in self.find(attempt_id).await? {
+            let mut vms = self.vms(&infra).await?;
+            vms.sort_by_key(|(vm, _)| (vm.parse::<u64>().unwrap_or(u64::MAX), vm.clone()));
+            for (vm, radl) in vms {
+                if let Some(node) = radl.iter().find(|c| c["class"] == "system").and_then(|s| s["id"].as_str()) {
+                    let server = ServerFootprint { name: format!("{infra}/{vm}"), flavor: None, volumes: None };
+                    out.entry(node.to_string()).or_default().push(server);
+                }
+            }
+        }
+        Ok(out)
     }
 
     async fn delete(&self, attempt_id: &str) -> Result<DeleteState, DriverError> {

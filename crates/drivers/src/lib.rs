@@ -18,6 +18,7 @@ pub mod private_files;
 pub mod sim;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod update;
 
 use std::collections::BTreeMap;
 
@@ -216,9 +217,30 @@ pub trait Driver: Send + Sync {
     /// Reports where the attempt stands.
     async fn status(&self, attempt_id: &str) -> Result<AttemptState, DriverError>;
 
-    /// Brings an existing attempt to `request` (scale nodes up or down).
-    /// Idempotent like [`Driver::create`].
+    /// Brings an existing attempt to `request`: scales nodes up or down,
+    /// and, where [`Driver::update_support`] says so, resizes servers and
+    /// grows volumes. Idempotent like [`Driver::create`].
     async fn update(&self, request: &ProvisionRequest) -> Result<(), DriverError>;
+
+    /// What [`Driver::update`] can change on a running attempt.
+    fn update_support(&self) -> update::UpdateSupport;
+
+    /// What the attempt holds: per node, its servers with their flavors
+    /// and volume sizes, as far as the provider tells.
+    async fn footprint(&self, attempt_id: &str) -> Result<update::Footprint, DriverError>;
+
+    /// Where an update to `request` stands: [`Driver::status`], but
+    /// `Ready` only once the attempt holds what `request` asks for (as
+    /// many servers, of its flavors, with volumes of its sizes); until
+    /// then `Building`, saying what still differs.
+    async fn update_status(&self, request: &ProvisionRequest) -> Result<AttemptState, DriverError> {
+        let state = self.status(&request.attempt_id).await?;
+        if !matches!(state, AttemptState::Ready { .. }) {
+            return Ok(state);
+        }
+        let short = update::shortfall(request, &self.footprint(&request.attempt_id).await?);
+        if short.is_empty() { Ok(state) } else { Ok(AttemptState::Building { detail: short.join(", ") }) }
+    }
 
     /// Removes everything the attempt holds. Idempotent: an unknown attempt
     /// is [`DeleteState::Gone`].

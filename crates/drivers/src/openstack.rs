@@ -26,7 +26,10 @@
 //! every server is `ACTIVE` with its volumes and addresses. `delete`
 //! removes floating IPs, servers, volumes, then routers, networks, security
 //! groups and the key pair once nothing uses them, answering `InProgress`
-//! until the attempt holds nothing.
+//! until the attempt holds nothing. `update` adds and removes servers,
+//! resizes servers whose flavor changed (Nova's resize; `status` confirms
+//! it once the server is `VERIFY_RESIZE`) and grows volumes in use
+//! (Cinder's `os-extend`, microversion 3.42).
 
 pub mod keystone;
 mod network;
@@ -46,6 +49,7 @@ use serde_json::{Value, json};
 use self::keystone::Session;
 use crate::cloud_init::{self, NodeIdentity};
 use crate::http::{Http, Replay, Reply, excerpt};
+use crate::update::{Footprint, ServerFootprint, UpdateSupport};
 use crate::{
     AttemptState, ConsoleLog, DeleteState, Driver, DriverError, InstanceAttributes, ProjectQuota, ProvisionRequest,
     Resource, ResourceKind,
@@ -54,6 +58,10 @@ use crate::{
 /// The Nova API microversion the driver speaks (server tags at creation,
 /// `networks: "auto"`).
 pub const COMPUTE_MICROVERSION: &str = "2.52";
+
+/// The Cinder API microversion of volume actions (growing a volume that
+/// is in use).
+pub const VOLUME_ACTION_MICROVERSION: &str = "3.42";
 
 /// An OpenStack site. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -289,6 +297,9 @@ impl OpenStackDriver {
                     if service == "compute" {
                         r = r.header("OpenStack-API-Version", format!("compute {COMPUTE_MICROVERSION}"));
                     }
+                    if service == "volumev3" && path.ends_with("/action") {
+                        r = r.header("OpenStack-API-Version", format!("volume {VOLUME_ACTION_MICROVERSION}"));
+                    }
                     match body {
                         Some(b) => r.json(b),
                         None => r,
@@ -411,6 +422,51 @@ impl OpenStackDriver {
             return Err(refusal("compute", &format!("importing key pair {name}"), &reply));
         }
         Ok(Some(name))
+    }
+}
+
+impl OpenStackDriver {
+    /// Resizes the attempt's servers whose flavor is not their node's (a
+    /// server already resizing is left to finish) and grows its volumes
+    /// smaller than asked; a volume larger than asked is refused, as
+    /// Cinder cannot shrink one.
+    async fn resize_and_extend(&self, request: &ProvisionRequest) -> Result<(), DriverError> {
+        let attempt = &request.attempt_id;
+        let servers = self.servers(attempt).await?;
+        let volumes = if self.endpoint("volumev3").await.is_ok() { self.volumes(attempt).await? } else { Vec::new() };
+        for node in &request.nodes {
+            let mut flavor = None;
+            for index in 0..node.count {
+                let name = server_name(attempt, &node.name, index);
+                let Some(s) = servers.iter().find(|s| s["name"] == name.as_str()) else { continue };
+                let current = s["flavor"]["original_name"].as_str();
+                if s["status"] == "ACTIVE" && current.is_some_and(|c| c != node.flavor.name) {
+                    if flavor.is_none() {
+                        flavor = Some(self.flavor_id(&node.flavor.name).await?);
+                    }
+                    let path = format!("/servers/{}/action", str_of(&s["id"]));
+                    let body = json!({"resize": {"flavorRef": flavor}});
+                    self.post("compute", &path, &body, &format!("resizing {name} to {}", node.flavor.name)).await?;
+                }
+                for volume in &node.volumes {
+                    let vname = format!("{name}-{}", volume.name);
+                    let Some(v) = volumes.iter().find(|v| v["name"] == vname.as_str()) else { continue };
+                    let size = v["size"].as_u64().unwrap_or_default();
+                    if size > volume.size_gb {
+                        return Err(DriverError::Invalid(format!(
+                            "{}: volume {vname} is {size} GB; a volume cannot shrink to {} GB",
+                            self.inner.provider, volume.size_gb
+                        )));
+                    }
+                    if size < volume.size_gb && v["status"] != "extending" {
+                        let path = format!("/volumes/{}/action", str_of(&v["id"]));
+                        let body = json!({"os-extend": {"new_size": volume.size_gb}});
+                        self.post("volumev3", &path, &body, &format!("extending {vname}")).await?;
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -566,6 +622,18 @@ impl Driver for OpenStackDriver {
                     return Ok(AttemptState::Failed { reason: format!("server {name} is ERROR: {fault}") });
                 }
                 "ACTIVE" => {}
+                "VERIFY_RESIZE" => {
+                    // Only an update resizes nuvola's servers: it is confirmed
+                    // here, freeing the old flavor's resources.
+                    let path = format!("/servers/{}/action", str_of(&s["id"]));
+                    let body = json!({"confirmResize": null});
+                    let reply = self.api("compute", Method::POST, &path, Replay::Safe, Some(&body)).await?;
+                    if !reply.ok() && reply.status != StatusCode::CONFLICT {
+                        return Err(refusal("compute", &format!("confirming the resize of {name}"), &reply));
+                    }
+                    waiting.push(format!("{name}: confirming its resize"));
+                    continue;
+                }
                 other => {
                     waiting.push(format!("{name}: {other}"));
                     continue;
@@ -621,6 +689,7 @@ impl Driver for OpenStackDriver {
         // them (marked first, so a crash halfway loses nothing).
         let attempt = &request.attempt_id;
         self.create(request).await?;
+        self.resize_and_extend(request).await?;
         let surplus: Vec<Value> = self
             .servers(attempt)
             .await?
@@ -655,6 +724,43 @@ impl Driver for OpenStackDriver {
             self.remove("compute", &format!("/servers/{id}")).await?;
         }
         Ok(())
+    }
+
+    /// Servers are resized with Nova (`status` confirms the resize) and
+    /// volumes grown with Cinder while in use; servers are added and
+    /// removed as `update` says.
+    fn update_support(&self) -> UpdateSupport {
+        UpdateSupport { scale: true, resize: true, extend: true, reconfigure: false }
+    }
+
+    async fn footprint(&self, attempt_id: &str) -> Result<Footprint, DriverError> {
+        if let Some(d) = self.for_attempt(attempt_id).await? {
+            return d.footprint(attempt_id).await;
+        }
+        let mut servers = self.servers(attempt_id).await?;
+        servers.retain(|s| s["OS-EXT-STS:task_state"] != "deleting" && s["status"] != "DELETED");
+        servers.sort_by_key(|s| str_of(&s["name"]).to_string());
+        let volumes =
+            if self.endpoint("volumev3").await.is_ok() { self.volumes(attempt_id).await? } else { Vec::new() };
+        let mut out = Footprint::new();
+        for s in &servers {
+            let name = str_of(&s["name"]);
+            let prefix = format!("{name}-");
+            let sizes = volumes
+                .iter()
+                .filter(|v| v["metadata"]["nuvola_server"] == name && v["metadata"].get(RELEASED).is_none())
+                .filter_map(|v| Some((str_of(&v["name"]).strip_prefix(&prefix)?.to_string(), v["size"].as_u64()?)))
+                .collect();
+            out.entry(str_of(&s["metadata"]["nuvola_node"]).to_string()).or_default().push(ServerFootprint {
+                name: name.to_string(),
+                flavor: s["flavor"]["original_name"].as_str().map(str::to_string),
+                volumes: Some(sizes),
+            });
+        }
+        for servers in out.values_mut() {
+            servers.sort_by_key(|s| s.name.rsplit('-').next().and_then(|i| i.parse::<u32>().ok()));
+        }
+        Ok(out)
     }
 
     async fn delete(&self, attempt_id: &str) -> Result<DeleteState, DriverError> {

@@ -10,6 +10,11 @@
 //! provider name, the attempt id and the seed, so replaying a call cannot
 //! duplicate anything and the same seed gives the same run.
 //!
+//! An update scales nodes (the highest-numbered servers go first, with
+//! their volumes, ports and floating IPs), resizes servers whose flavor
+//! changed and grows volumes (a volume never shrinks): a resized server is
+//! `RESIZE` and a growing volume `extending` for `create_latency_ms`.
+//!
 //! Time is modelled, not slept: a server turns `ACTIVE` once
 //! `create_latency_ms` has passed since it was created (wall clock), and a
 //! deleted attempt disappears `delete_latency_ms` after its delete began.
@@ -37,7 +42,8 @@ use serde::{Deserialize, Serialize};
 use self::journal::Journal;
 use self::model::{AttemptMeta, Event, Pool, State};
 use self::naming::Cidr;
-use crate::{AttemptState, DeleteState, Driver, DriverError, ProjectQuota, ProvisionRequest, Resource};
+use crate::update::UpdateSupport;
+use crate::{AttemptState, DeleteState, Driver, DriverError, ProjectQuota, ProvisionRequest, Resource, ResourceKind};
 
 /// How a simulated site behaves; the `[providers.sim]` table of the config.
 ///
@@ -474,7 +480,28 @@ impl Inner {
             }
         }
 
-        let adding = missing.iter().fold(Usage::default(), |acc, p| acc.plus(p.usage));
+        let mut adding = missing.iter().fold(Usage::default(), |acc, p| acc.plus(p.usage));
+        let ready_ms = now.saturating_add(ms(rt.settings.create_latency_ms));
+        // An update resizes servers whose flavor changed and grows volumes.
+        if prune && let Some(a) = existing {
+            for p in &planned {
+                let Some(h) = a.resources.get(&p.id) else { continue };
+                let same_flavor = h.flavor.is_none() || h.flavor == p.flavor;
+                if h.usage == p.usage && (h.kind != ResourceKind::Server || same_flavor) {
+                    continue;
+                }
+                if h.kind == ResourceKind::Volume && p.usage.volume_gb < h.usage.volume_gb {
+                    return Err(DriverError::Invalid(format!(
+                        "volume {} is {} GB on {provider}; a volume cannot shrink to {} GB",
+                        h.name, h.usage.volume_gb, p.usage.volume_gb
+                    )));
+                }
+                freed = freed.plus(h.usage);
+                adding = adding.plus(p.usage);
+                let (attempt_id, id, flavor) = (request.attempt_id.clone(), h.id.clone(), p.flavor.clone());
+                events.push(Event::Changed { attempt_id, id, flavor, usage: p.usage, ready_ms });
+            }
+        }
         let used = site.state.project_usage(&request.project).minus(freed);
         if let Some((what, want, left)) = used.exceeds(adding, &quota) {
             return Err(DriverError::Quota(format!(
@@ -485,7 +512,6 @@ impl Inner {
 
         let mut addresses = site.state.addresses();
         let seed = rt.settings.seed.to_string();
-        let ready_ms = now.saturating_add(ms(rt.settings.create_latency_ms));
         for p in &missing {
             let address = match p.pool {
                 None => None,
@@ -513,6 +539,8 @@ impl Inner {
                 ready_ms,
                 usage: p.usage,
                 address,
+                flavor: p.flavor.clone(),
+                changing: false,
             }));
         }
         Ok(Change { events, adds: missing.len() })
@@ -610,6 +638,12 @@ impl Inner {
         Ok(site.state.inventory(now))
     }
 
+    fn footprint(&self, attempt_id: &str) -> Result<crate::update::Footprint, DriverError> {
+        let mut site = self.site();
+        site.purge(self.now_ms())?;
+        Ok(site.state.attempts.get(attempt_id).map(model::Attempt::footprint).unwrap_or_default())
+    }
+
     fn project_quota(&self, project: &str) -> Result<Option<ProjectQuota>, DriverError> {
         let spec = self.spec();
         let Some(limits) = model::quota_of(&spec, project) else {
@@ -636,6 +670,15 @@ impl Driver for SimDriver {
     async fn update(&self, request: &ProvisionRequest) -> Result<(), DriverError> {
         let request = request.clone();
         self.blocking(move |inner| inner.update(&request)).await
+    }
+
+    fn update_support(&self) -> UpdateSupport {
+        UpdateSupport { scale: true, resize: true, extend: true, reconfigure: false }
+    }
+
+    async fn footprint(&self, attempt_id: &str) -> Result<crate::update::Footprint, DriverError> {
+        let id = attempt_id.to_owned();
+        self.blocking(move |inner| inner.footprint(&id)).await
     }
 
     async fn delete(&self, attempt_id: &str) -> Result<DeleteState, DriverError> {

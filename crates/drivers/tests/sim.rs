@@ -397,6 +397,65 @@ async fn update_scales_one_to_three_to_two() {
     assert!(matches!(err, DriverError::Invalid(_)));
 }
 
+/// An update resizes servers to their node's new flavor and grows
+/// volumes; `update_status` is `Ready` only once the site holds what was
+/// asked, after the resize and the growth have taken their time; a volume
+/// never shrinks; the result survives a restart of the site.
+#[tokio::test]
+async fn update_resizes_servers_and_grows_volumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = SimDriver::open(&spec(), slow(), Some(dir.path())).unwrap();
+    let small = request("a1", vec![node("vm", 2)]);
+    d.create(&small).await.unwrap();
+    d.advance_clock(HOUR);
+    assert!(matches!(d.update_status(&small).await.unwrap(), AttemptState::Ready { .. }));
+    let footprint = d.footprint("a1").await.unwrap();
+    assert_eq!(footprint["vm"].len(), 2);
+    assert_eq!(footprint["vm"][0].flavor.as_deref(), Some("m1.small"));
+    assert_eq!(footprint["vm"][1].volumes, Some([("data".to_string(), 10)].into()));
+
+    let mut big = small.clone();
+    big.nodes[0].flavor = flavor("g1.large", 8, 32768, 2);
+    big.nodes[0].count = 1;
+    big.nodes[0].volumes[0].size_gb = 30;
+    d.update(&big).await.unwrap();
+    d.update(&big).await.unwrap(); // a replay changes nothing more
+    let states: BTreeMap<String, String> =
+        d.resources("a1").await.unwrap().into_iter().map(|r| (r.name, r.state)).collect();
+    assert_eq!(states["vm-0"], "RESIZE");
+    assert_eq!(states["vm-0-data"], "extending");
+    assert!(!states.contains_key("vm-1"), "the newest server goes: {states:?}");
+    let AttemptState::Building { detail } = d.update_status(&big).await.unwrap() else { panic!("not resizing") };
+    assert_eq!(detail, "0/1 server ACTIVE");
+    let quota = d.project_quota("physics").await.unwrap().unwrap();
+    assert_eq!((quota.used.gpus, quota.used.volume_gb), (2, 30), "the new flavor and size count at once");
+    d.advance_clock(HOUR);
+    assert!(matches!(d.update_status(&big).await.unwrap(), AttemptState::Ready { .. }));
+    // Asking for the old size again: a volume does not shrink, and the
+    // refusal changes nothing.
+    let before = d.inventory().await.unwrap();
+    let err = d.update(&small).await.unwrap_err();
+    assert_eq!(
+        err,
+        DriverError::Invalid("volume vm-0-data is 30 GB on sim-bari; a volume cannot shrink to 10 GB".into())
+    );
+    assert_eq!(d.inventory().await.unwrap(), before);
+    // Before the site has done it, a request is not what it holds.
+    let AttemptState::Building { detail } = d.update_status(&small).await.unwrap() else { panic!("not compared") };
+    assert!(
+        detail.contains("node vm has 1 of 2 servers") && detail.contains("vm-0 is g1.large, not m1.small"),
+        "{detail}"
+    );
+    drop(d);
+
+    let d = SimDriver::open(&spec(), slow(), Some(dir.path())).unwrap();
+    d.advance_clock(2 * HOUR); // a new site's clock starts at the wall clock again
+    let footprint = d.footprint("a1").await.unwrap();
+    assert_eq!(footprint["vm"][0].flavor.as_deref(), Some("g1.large"));
+    assert_eq!(footprint["vm"][0].volumes, Some([("data".to_string(), 30)].into()));
+    assert!(matches!(d.update_status(&big).await.unwrap(), AttemptState::Ready { .. }));
+}
+
 #[tokio::test]
 async fn unavailable_site_answers_unavailable_everywhere() {
     let d = sim(slow());

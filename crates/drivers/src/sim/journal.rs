@@ -6,7 +6,9 @@
 //! after compaction), `attempt {attempt_id, deployment_id, project,
 //! created_ms, failure?, nodes}` (an upsert: later ones change `nodes`),
 //! `created {attempt_id, id, kind, name, node, index, ready_ms, usage?,
-//! address?}`, `removed {attempt_id, id}` (scale down), `deleting
+//! address?, flavor?, changing?}`, `removed {attempt_id, id}` (scale
+//! down), `changed {attempt_id, id, flavor, usage, ready_ms}` (a server
+//! resized, a volume grown), `deleting
 //! {attempt_id, started_ms, gone_ms}` and `gone {attempt_id}`. Times are
 //! milliseconds since the Unix epoch; states (`BUILD`, `ACTIVE`...) are
 //! derived from them, never stored.

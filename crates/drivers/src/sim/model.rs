@@ -13,7 +13,7 @@ use nuvola_types::{NetworkKind, ProviderSpec, Quota, Usage};
 use serde::{Deserialize, Serialize};
 
 use super::naming::{self, Cidr};
-use crate::{DriverError, InstanceAttributes, ProvisionRequest, Resource, ResourceKind};
+use crate::{DriverError, InstanceAttributes, NodeProvision, ProvisionRequest, Resource, ResourceKind};
 
 /// What the simulated site holds.
 #[derive(Debug, Default)]
@@ -70,6 +70,13 @@ pub(super) struct Held {
     /// Fixed IP of a server, address of a floating IP.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address: Option<String>,
+    /// A server's flavor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flavor: Option<String>,
+    /// Set when the resource was resized (a server) or grown (a volume):
+    /// until `ready_ms` it is `RESIZE` or `extending`, not building.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub changing: bool,
 }
 
 fn is_nothing(u: &Usage) -> bool {
@@ -88,6 +95,9 @@ pub(super) enum Event {
     Created(Held),
     /// A resource was removed (scale down).
     Removed { attempt_id: String, id: String },
+    /// A server was resized to another flavor, or a volume grown: it has
+    /// `usage` (and `flavor`) from now on and is ready again at `ready_ms`.
+    Changed { attempt_id: String, id: String, flavor: Option<String>, usage: Usage, ready_ms: i64 },
     /// An attempt's delete began; its resources are `DELETING`.
     Deleting { attempt_id: String, started_ms: i64, gone_ms: i64 },
     /// An attempt and everything it held are gone.
@@ -117,6 +127,14 @@ impl State {
             Event::Removed { attempt_id, id } => {
                 if let Some(a) = self.attempts.get_mut(attempt_id) {
                     a.resources.remove(id);
+                }
+            }
+            Event::Changed { attempt_id, id, flavor, usage, ready_ms } => {
+                if let Some(h) = self.attempts.get_mut(attempt_id).and_then(|a| a.resources.get_mut(id)) {
+                    h.flavor.clone_from(flavor);
+                    h.usage = *usage;
+                    h.ready_ms = *ready_ms;
+                    h.changing = true;
                 }
             }
             Event::Deleting { attempt_id, started_ms, gone_ms } => {
@@ -210,6 +228,8 @@ impl Attempt {
         match (self.deleting.is_some(), held.kind) {
             (true, ResourceKind::Volume) => "deleting",
             (true, _) => "DELETING",
+            (false, ResourceKind::Server) if !built && held.changing => "RESIZE",
+            (false, ResourceKind::Volume) if !built && held.changing => "extending",
             (false, ResourceKind::Server) if !built => "BUILD",
             (false, ResourceKind::Server) if failed => "ERROR",
             (false, ResourceKind::Server) => "ACTIVE",
@@ -262,6 +282,15 @@ impl Attempt {
             let noun = if total == 1 { "server" } else { "servers" };
             return crate::AttemptState::Building { detail: format!("{active}/{total} {noun} ACTIVE") };
         }
+        let growing: Vec<&str> = self
+            .resources
+            .values()
+            .filter(|h| h.kind == ResourceKind::Volume && now < h.ready_ms)
+            .map(|h| h.name.as_str())
+            .collect();
+        if !growing.is_empty() {
+            return crate::AttemptState::Building { detail: format!("extending {}", growing.join(", ")) };
+        }
         let mut nodes: BTreeMap<String, Vec<InstanceAttributes>> =
             self.meta.nodes.iter().map(|n| (n.clone(), Vec::new())).collect();
         let mut servers: Vec<&Held> = self.servers().collect();
@@ -279,6 +308,31 @@ impl Attempt {
             });
         }
         crate::AttemptState::Ready { nodes }
+    }
+}
+
+impl Attempt {
+    /// The attempt's servers by node, in index order, with their flavors
+    /// and their volumes' sizes.
+    pub fn footprint(&self) -> crate::update::Footprint {
+        let mut out: crate::update::Footprint = self.meta.nodes.iter().map(|n| (n.clone(), Vec::new())).collect();
+        let mut servers: Vec<&Held> = self.servers().collect();
+        servers.sort_by_key(|h| (&h.node, h.index));
+        for s in servers {
+            let prefix = format!("{}-{}-", s.node, s.index);
+            let volumes = self
+                .resources
+                .values()
+                .filter(|h| h.kind == ResourceKind::Volume && h.node == s.node && h.index == s.index)
+                .filter_map(|h| Some((h.name.strip_prefix(&prefix)?.to_string(), h.usage.volume_gb)))
+                .collect();
+            out.entry(s.node.clone()).or_default().push(crate::update::ServerFootprint {
+                name: s.name.clone(),
+                flavor: s.flavor.clone(),
+                volumes: Some(volumes),
+            });
+        }
+        out
     }
 }
 
@@ -300,29 +354,33 @@ pub(super) struct Planned {
     pub index: u32,
     pub usage: Usage,
     pub pool: Option<Pool>,
+    /// A server's flavor.
+    pub flavor: Option<String>,
 }
 
 /// Every resource `request` needs on `provider`, with deterministic ids.
 pub(super) fn plan(provider: &str, request: &ProvisionRequest) -> Vec<Planned> {
     let mut out = Vec::new();
-    let mut add = |kind, node: &str, index: u32, sub: &str, name: String, usage, pool| {
+    let mut add = |kind, node: &NodeProvision, index: u32, sub: &str, name: String, usage, pool| {
+        let flavor = (kind == ResourceKind::Server).then(|| node.flavor.name.clone());
         out.push(Planned {
-            id: naming::resource_id(provider, &request.attempt_id, node, index, kind, sub),
+            id: naming::resource_id(provider, &request.attempt_id, &node.name, index, kind, sub),
             kind,
             name,
-            node: node.to_owned(),
+            node: node.name.clone(),
             index,
             usage,
             pool,
+            flavor,
         });
     };
     for node in &request.nodes {
         let n = node.name.as_str();
         if node.count > 0 && node.network == NetworkKind::Isolated {
-            add(ResourceKind::Network, n, 0, "", format!("{n}-net"), Usage::default(), None);
+            add(ResourceKind::Network, node, 0, "", format!("{n}-net"), Usage::default(), None);
         }
         if node.count > 0 && !node.ports.is_empty() {
-            add(ResourceKind::SecurityGroup, n, 0, "", format!("{n}-sg"), Usage::default(), None);
+            add(ResourceKind::SecurityGroup, node, 0, "", format!("{n}-sg"), Usage::default(), None);
         }
         let fixed_pool = if node.network == NetworkKind::Isolated { Pool::Isolated } else { Pool::Private };
         for i in 0..node.count {
@@ -333,16 +391,16 @@ pub(super) fn plan(provider: &str, request: &ProvisionRequest) -> Vec<Planned> {
                 gpus: u64::from(node.flavor.gpus),
                 ..Usage::default()
             };
-            add(ResourceKind::Server, n, i, "", format!("{n}-{i}"), server, Some(fixed_pool));
+            add(ResourceKind::Server, node, i, "", format!("{n}-{i}"), server, Some(fixed_pool));
             for (j, v) in node.volumes.iter().enumerate() {
                 let usage = Usage { volumes: 1, volume_gb: v.size_gb, ..Usage::default() };
                 let sub = format!("{j}:{}", v.name);
-                add(ResourceKind::Volume, n, i, &sub, format!("{n}-{i}-{}", v.name), usage, None);
+                add(ResourceKind::Volume, node, i, &sub, format!("{n}-{i}-{}", v.name), usage, None);
             }
-            add(ResourceKind::Port, n, i, "", format!("{n}-{i}-port"), Usage::default(), None);
+            add(ResourceKind::Port, node, i, "", format!("{n}-{i}-port"), Usage::default(), None);
             if node.network == NetworkKind::Public {
                 let usage = Usage { public_ips: 1, ..Usage::default() };
-                add(ResourceKind::FloatingIp, n, i, "", format!("{n}-{i}-fip"), usage, Some(Pool::Public));
+                add(ResourceKind::FloatingIp, node, i, "", format!("{n}-{i}-fip"), usage, Some(Pool::Public));
             }
         }
     }
@@ -436,6 +494,8 @@ mod tests {
             ready_ms: 100,
             usage: Usage { instances: 1, ..Usage::default() },
             address: Some("10.0.0.5".into()),
+            flavor: None,
+            changing: false,
         }
     }
 
