@@ -431,13 +431,31 @@ impl App {
             minus: Some(d.held),
         };
         let plan = self.plan(&query).await?;
-        let Some(candidate) = plan.candidates.first().cloned() else {
+        // What the update changes on the provider, or a refusal naming the
+        // input that asks for what its driver cannot do (also when the
+        // change fits nowhere: the refusal says more).
+        let spec = self.federation().provider(&provider).ok_or_else(|| unknown_provider(self, &provider))?;
+        let running = d.plan.candidates.iter().find(|c| c.provider == provider);
+        let running = running.ok_or_else(|| Error::internal(format!("deployment {id} has no plan for {provider}")))?;
+        let proposal = nuvola_drivers::update::Proposal {
+            before: nuvola_drivers::update::Placed { requirements: &d.requirements, candidate: running },
+            template_before: &d.template,
+            inputs_before: &d.inputs,
+            requirements_after: &requirements,
+            template_after: &template,
+            inputs_after: &inputs,
+            provider: &spec,
+            support: self.federation().driver(&provider)?.update_support(),
+        };
+        let mut candidate = plan.candidates.first().cloned().unwrap_or_else(|| running.clone());
+        let changes = nuvola_drivers::update::judge(&proposal, &mut candidate).map_err(Error::invalid)?;
+        if plan.candidates.is_empty() {
             let why = plan.verdicts.iter().find(|v| v.provider == provider).map(|v| v.reasons.join("; "));
             return Err(Error::invalid(format!(
                 "the updated deployment does not fit on {provider}: {}",
                 why.unwrap_or_else(|| "not available".into())
             )));
-        };
+        }
         let attempts = self.store().attempts(id).await?;
         let number = current_attempt(&attempts)
             .ok_or_else(|| Error::conflict(format!("deployment {id} has no running attempt to update")))?
@@ -464,7 +482,9 @@ impl App {
         d.next_run_at = Some(now);
         d.deadline_at = deadline(now, timeout_mins);
         d.updated_at = now;
-        let mut log = vec![format!("update requested by {}", caller.qualified())];
+        let changes: Vec<String> = changes.iter().map(ToString::to_string).collect();
+        let what = if changes.is_empty() { "nothing to change on the provider".into() } else { changes.join("; ") };
+        let mut log = vec![format!("update requested by {}: {what}", caller.qualified())];
         log.extend(ignored_lines(&ignored));
         // The update holds its new share of the quota from now on.
         d.held = crate::workflow::held_by(self, &d.requirements, &d.plan.candidates[0]);

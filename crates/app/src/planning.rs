@@ -30,9 +30,14 @@ pub async fn plan(
         let total = usage.entry(provider).or_default();
         *total = total.plus(held);
     }
+    let mut reported = reported;
     if let (Some(pinned), Some(minus)) = (pinned, minus) {
         let total = usage.entry(pinned.to_string()).or_default();
         *total = total.minus(minus);
+        // The provider counts what the deployment holds too.
+        if let Some((_, used)) = reported.get_mut(pinned) {
+            *used = used.minus(minus);
+        }
     }
     let health = provider_health(store).await?;
     let snapshots: Vec<ProviderSnapshot> = providers

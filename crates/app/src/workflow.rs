@@ -291,18 +291,24 @@ impl Run<'_> {
         Ok(())
     }
 
+    /// Polls until the provider holds what the update asked for (as many
+    /// servers, of the new flavors, volumes of the new sizes), not only
+    /// until it is running again.
     async fn poll_update(&mut self, number: i64, until: i64) -> Result<()> {
         let attempt = self.attempt(number)?.clone();
         let driver = self.app.federation().driver(&attempt.provider)?.clone();
-        match self.call(&attempt.provider, driver.status(&attempt.attempt_id)).await {
+        let request = provision_request(self.app, self.d, &self.candidate(0)?, &attempt.attempt_id)?;
+        match self.call(&attempt.provider, driver.update_status(&request)).await {
             Ok(ProviderState::Ready { nodes }) => {
                 self.d.outputs = self.outputs(&nodes).await?;
                 self.log("update: complete".to_string());
                 self.finish(DeploymentStatus::UpdateComplete, None);
             }
-            Ok(ProviderState::Building { .. }) | Err(_) if self.now < until => {
+            Ok(ProviderState::Building { detail }) if self.now < until => {
+                self.d.status_reason = Some(format!("{}: {detail}", attempt.provider));
                 self.next(Step::PollUpdate { number, until }, self.poll_ms());
             }
+            Err(_) if self.now < until => self.next(Step::PollUpdate { number, until }, self.poll_ms()),
             Ok(ProviderState::Failed { reason }) => {
                 // As after a create: the provider's own messages (IM's
                 // contextualization log) and the consoles go to the log.
@@ -314,8 +320,12 @@ impl Run<'_> {
                 let reason = format!("{}: the provider holds nothing for this deployment", attempt.provider);
                 self.finish(DeploymentStatus::UpdateFailed, Some(reason));
             }
-            Ok(ProviderState::Building { .. }) | Err(_) => {
-                let reason = format!("{}: update timed out", attempt.provider);
+            Ok(ProviderState::Building { detail }) => {
+                let reason = format!("{}: update timed out; {detail}", attempt.provider);
+                self.finish(DeploymentStatus::UpdateFailed, Some(reason));
+            }
+            Err(e) => {
+                let reason = format!("{}: update timed out (last error: {e})", attempt.provider);
                 self.finish(DeploymentStatus::UpdateFailed, Some(reason));
             }
         }

@@ -90,7 +90,7 @@ impl fmt::Display for Reach {
             Reach::VolumeSize(v) => write!(f, "the size of volume {v}"),
             Reach::VolumeType(v) => write!(f, "the type of volume {v}"),
             Reach::Volume(v) => write!(f, "volume {v}"),
-            Reach::Software(n) => write!(f, "the software configuration of {n}"),
+            Reach::Software(n) => write!(f, "the software of node {n}"),
             Reach::Outputs => write!(f, "the outputs"),
             Reach::Placement => write!(f, "where the deployment may run"),
             Reach::Other(path) => write!(f, "{path}"),
@@ -140,6 +140,28 @@ pub fn reaches(template: &Value, requirements: &DeploymentRequirements) -> BTree
         visit(section, &topology[section]);
     }
     out
+}
+
+/// The inputs of a deployment (its template and requirements) that an
+/// update cannot change with `support`, each with why: what it reaches
+/// and why that cannot change. Inputs left out may be changed (a flavor
+/// or a volume's size still only where the values allow it).
+pub fn fixed_inputs(
+    template: &str,
+    requirements: &DeploymentRequirements,
+    support: UpdateSupport,
+) -> BTreeMap<String, String> {
+    let Ok(Some(template)) = crate::im::template::load(template) else { return BTreeMap::new() };
+    reaches(&template, requirements)
+        .into_iter()
+        .filter_map(|(input, reaches)| {
+            let refused: Vec<String> = reaches
+                .iter()
+                .filter_map(|r| r.verdict(support).err().map(|why| format!("it changes {r}, which {why}")))
+                .collect();
+            (!refused.is_empty()).then(|| (input, refused.join("; ")))
+        })
+        .collect()
 }
 
 /// Where a new template differs from the old one (both loaded as JSON):
@@ -311,6 +333,46 @@ pub fn changed_inputs(
         .collect()
 }
 
+/// A running deployment and what an update would make of it.
+#[derive(Debug, Clone, Copy)]
+pub struct Proposal<'a> {
+    /// The deployment as it runs.
+    pub before: Placed<'a>,
+    pub template_before: &'a str,
+    /// Its resolved inputs (defaults applied).
+    pub inputs_before: &'a Map<String, Value>,
+    /// What the updated deployment asks for.
+    pub requirements_after: &'a DeploymentRequirements,
+    pub template_after: &'a str,
+    pub inputs_after: &'a Map<String, Value>,
+    /// The provider it runs on.
+    pub provider: &'a ProviderSpec,
+    /// What the provider's driver can change.
+    pub support: UpdateSupport,
+}
+
+/// Judges an update: keeps the placements it leaves alone in `after`
+/// (the provider's new plan for it, see [`keep_placements`]), finds what
+/// each changed input and a new template reach, and [`decide`]s.
+pub fn judge(proposal: &Proposal<'_>, after: &mut Candidate) -> Result<Vec<Change>, String> {
+    let load = |text: &str| crate::im::template::load(text).ok().flatten().unwrap_or(Value::Null);
+    let new_template = load(proposal.template_after);
+    let reach = reaches(&new_template, proposal.requirements_after);
+    let mut causes = changed_inputs(proposal.inputs_before, proposal.inputs_after, &reach);
+    if proposal.template_before != proposal.template_after {
+        let old_template = load(proposal.template_before);
+        causes.insert(Cause::Template, template_reaches(&old_template, &new_template, proposal.requirements_after));
+    }
+    keep_placements(proposal.before, proposal.requirements_after, after);
+    decide(&UpdateRequest {
+        before: proposal.before,
+        after: Placed { requirements: proposal.requirements_after, candidate: after },
+        provider: proposal.provider,
+        support: proposal.support,
+        causes,
+    })
+}
+
 /// Keeps the flavor and image already chosen for every node whose size
 /// and image requirements the update leaves alone, so that a flavor the
 /// provider added since cannot resize servers nobody asked to resize.
@@ -354,13 +416,18 @@ fn same_size(a: &ComputeRequirement, b: &ComputeRequirement) -> bool {
 /// problem, each naming the input (or the template) that asks for it.
 pub fn decide(request: &UpdateRequest<'_>) -> Result<Vec<Change>, String> {
     let mut problems = BTreeSet::new();
-    // What the driver can never do, whatever the values.
+    // What the driver can never do, whatever the values: per cause and
+    // reason, the parts it reaches.
     for (cause, reaches) in &request.causes {
+        let mut refused: BTreeMap<&str, Vec<String>> = BTreeMap::new();
         for reach in reaches {
             let value_checked = matches!(reach, Reach::Size(_) | Reach::VolumeSize(_));
             if let (Err(why), false) = (reach.verdict(request.support), value_checked) {
-                problems.insert(format!("{cause} changes {reach}, which {why}"));
+                refused.entry(why).or_default().push(reach.to_string());
             }
+        }
+        for (why, parts) in refused {
+            problems.insert(format!("{cause} changes {}, which {why}", parts.join(" and ")));
         }
     }
     let (changes, differences) = compare(request);
@@ -383,7 +450,11 @@ pub fn decide(request: &UpdateRequest<'_>) -> Result<Vec<Change>, String> {
     if problems.is_empty() {
         Ok(changes)
     } else {
-        Err(format!("this update cannot be applied on {}: {}", request.provider.name, sentences(problems)))
+        Err(format!(
+            "this update cannot be applied on {}: {} (deploy anew for such a change)",
+            request.provider.name,
+            sentences(problems)
+        ))
     }
 }
 
@@ -730,7 +801,7 @@ mod tests {
         // not show them (first-boot setup, software).
         for (input, words) in [
             ("key", "input key changes the accounts, SSH keys and packages of node vm"),
-            ("port", "input port changes the software configuration of app"),
+            ("port", "input port changes the software of node app, which is set up when the servers are created"),
             ("os", "input os changes the operating system image of node vm"),
             ("kind", "input kind changes the type of volume data"),
         ] {
@@ -770,6 +841,20 @@ mod tests {
         let mut grown = candidate("large");
         keep_placements(Placed { requirements: &before, candidate: &was }, &requirements(1, 4, 10), &mut grown);
         assert_eq!(grown.nodes[0].flavor, "large");
+    }
+
+    #[test]
+    fn inputs_an_update_cannot_change_are_told_with_why() {
+        let text = serde_json::to_string(&template()).unwrap();
+        let fixed = fixed_inputs(&text, &requirements(1, 2, 10), ALL);
+        assert_eq!(fixed.keys().collect::<Vec<_>>(), ["key", "kind", "os", "path", "port", "site"]);
+        assert_eq!(
+            fixed["os"],
+            "it changes the operating system image of node vm, which cannot change without \
+            rebuilding the servers and losing what their disks hold"
+        );
+        let none = fixed_inputs(&text, &requirements(1, 2, 10), UpdateSupport::default());
+        assert!(none.contains_key("count") && none.contains_key("cpus") && none.contains_key("size"), "{none:?}");
     }
 
     #[test]
