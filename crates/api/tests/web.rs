@@ -245,6 +245,39 @@ async fn deploy_from_the_form_watch_and_delete() {
     h.stop().await;
 }
 
+/// The update form offers only what an update can change on the
+/// deployment's provider; the rest is shown with why it is fixed, and a
+/// forced change of it is refused with the message naming it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_update_form_offers_what_an_update_can_change() {
+    let h = Harness::start().await;
+    let w = web(&h);
+    let mut alice = w.sign_in("alice").await;
+    let reply =
+        h.post("/api/v1/deployments", &h.alice(), &serde_json::json!({"catalogueId": "jupyter-persistent"})).await;
+    let id = reply.expect(201).json()["id"].as_str().unwrap().to_string();
+    h.settle(&id, "CREATE_COMPLETE").await;
+    let path = format!("/deployments/{id}");
+    let page = w.get(&mut alice, &path).await.expect(200).text();
+    let form = &page[page.find("Update inputs").expect("an update form")..];
+    for offered in ["in-num_cpus", "in-mem_size", "in-volume_size"] {
+        assert!(form.contains(&format!("id=\"{offered}\"")), "{offered} not offered:\n{form}");
+    }
+    for fixed in ["in-volume_type", "in-notebooks_path", "in-jupyter_port"] {
+        assert!(!form.contains(&format!("id=\"{fixed}\"")), "{fixed} offered:\n{form}");
+    }
+    assert!(form.contains("Fixed while it runs") && form.contains("<dt>jupyter_port</dt>"), "{form}");
+    assert!(form.contains("the network and open ports of node jupyter_vm, which cannot change"), "{form}");
+
+    let csrf = hidden(&page, "csrf");
+    let update = format!("{path}/update");
+    let forced = w.post(&mut alice, &update, &[("csrf", &csrf), ("in.volume_type", "ssd")]).await.expect(400).text();
+    assert!(forced.contains("input volume_type changes the type of volume notebooks_volume"), "{forced}");
+    w.post(&mut alice, &update, &[("csrf", &csrf), ("in.volume_size", "100 GB")]).await.expect(303);
+    h.settle(&id, "UPDATE_COMPLETE").await;
+    h.stop().await;
+}
+
 #[tokio::test]
 async fn administration_is_for_admins() {
     let h = Harness::start().await;

@@ -235,8 +235,21 @@ async fn details(State(state): State<WebState>, viewer: Viewer, Path(id): Path<S
                     summary { "Update inputs" }
                     form method="post" action={"/deployments/" (d.id) "/update"} {
                         (viewer.csrf_field())
-                        @for input in &entry.inputs {
+                        @let fixed = fixed_inputs(&state, d);
+                        @for input in entry.inputs.iter().filter(|i| !fixed.contains_key(&i.name)) {
                             (crate::catalogue::field(input, d.parameters.get(&input.name), &[]))
+                        }
+                        @if !fixed.is_empty() {
+                            h3 { "Fixed while it runs" }
+                            dl class="facts" {
+                                @for input in entry.inputs.iter().filter(|i| fixed.contains_key(&i.name)) {
+                                    dt { (input.name) }
+                                    dd {
+                                        @if input.secret { "********" } @else { code { (fixed_value(d, &input.name)) } }
+                                        br; small { (fixed[&input.name]) }
+                                    }
+                                }
+                            }
                         }
                         button type="submit" { "Update" }
                     }
@@ -264,6 +277,24 @@ async fn details(State(state): State<WebState>, viewer: Viewer, Path(id): Path<S
         }
     };
     Ok(page(&title, Some(&viewer), Section::Deployments, body))
+}
+
+/// The inputs of `d` an update cannot change on its provider, with why;
+/// the update form shows them but does not offer them.
+fn fixed_inputs(state: &WebState, d: &DeploymentRecord) -> std::collections::BTreeMap<String, String> {
+    let driver = d.provider.as_deref().and_then(|p| state.app.federation().driver(p).ok());
+    driver
+        .map(|driver| nuvola_drivers::update::fixed_inputs(&d.template, &d.requirements, driver.update_support()))
+        .unwrap_or_default()
+}
+
+/// The value an input of `d` has, as text.
+fn fixed_value(d: &DeploymentRecord, name: &str) -> String {
+    match d.inputs.get(name) {
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+        None => String::new(),
+    }
 }
 
 fn time_text(ms: i64) -> String {
