@@ -149,6 +149,8 @@ cat >"$nova_run/nova.conf" <<EOF
 [DEFAULT]
 transport_url = rabbit://guest:guest@127.0.0.1:5672/
 compute_driver = fake.FakeDriverWithoutFakeNodes
+# One compute host: a resize (a deployment's update) stays on it.
+allow_resize_to_same_host = true
 vif_plugging_is_fatal = false
 vif_plugging_timeout = 0
 state_path = $nova_run/state

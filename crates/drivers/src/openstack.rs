@@ -627,8 +627,10 @@ impl Driver for OpenStackDriver {
                     // here, freeing the old flavor's resources.
                     let path = format!("/servers/{}/action", str_of(&s["id"]));
                     let body = json!({"confirmResize": null});
+                    // A confirm Nova already took (the listing lagging) is
+                    // refused with 400 or 409: harmless.
                     let reply = self.api("compute", Method::POST, &path, Replay::Safe, Some(&body)).await?;
-                    if !reply.ok() && reply.status != StatusCode::CONFLICT {
+                    if !reply.ok() && !matches!(reply.status.as_u16(), 400 | 409) {
                         return Err(refusal("compute", &format!("confirming the resize of {name}"), &reply));
                     }
                     waiting.push(format!("{name}: confirming its resize"));

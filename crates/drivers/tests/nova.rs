@@ -469,6 +469,60 @@ async fn scaling_down_releases_floating_ips_and_volumes() {
     delete_and_check_gone(&d, &attempt).await;
 }
 
+/// Polls `update_status` until the site holds what `request` asks for.
+async fn converge(d: &OpenStackDriver, request: &ProvisionRequest) -> AttemptState {
+    for _ in 0..600 {
+        match d.update_status(request).await.unwrap() {
+            AttemptState::Building { .. } => tokio::time::sleep(Duration::from_millis(300)).await,
+            other => return other,
+        }
+    }
+    panic!("attempt {} never held what was asked: {:?}", request.attempt_id, d.update_status(request).await);
+}
+
+/// An update resizes the server with Nova (confirmed once it is
+/// VERIFY_RESIZE) and grows its volume in use with Cinder; the update is
+/// ready only once Nova and Cinder show the new flavor and size; a
+/// volume is never shrunk; delete leaves nothing.
+#[tokio::test]
+async fn an_update_resizes_the_server_and_grows_its_volume() {
+    let Some(url) = nova_keystone_url() else { return };
+    let d = driver(&url, "admin");
+    let mut vm = node("vm", 1, NetworkKind::Private);
+    vm.volumes = vec![VolumeProvision { name: "data".into(), size_gb: 1, volume_type: Some("standard".into()) }];
+    let mut req = request(vec![vm]);
+    let attempt = req.attempt_id.clone();
+    d.create(&req).await.unwrap();
+    assert!(matches!(converge(&d, &req).await, AttemptState::Ready { .. }));
+
+    req.nodes[0].flavor =
+        serde_json::from_value(json!({"name": "m1.small", "vcpus": 1, "ram_mb": 2048, "disk_gb": 10})).unwrap();
+    req.nodes[0].volumes[0].size_gb = 2;
+    d.update(&req).await.unwrap();
+    d.update(&req).await.unwrap(); // replayed mid-way: nothing is asked twice
+    let AttemptState::Ready { nodes } = converge(&d, &req).await else { panic!("the update failed") };
+    assert_eq!(nodes["vm"].len(), 1);
+    let server = &d.footprint(&attempt).await.unwrap()["vm"][0];
+    assert_eq!(server.flavor.as_deref(), Some("m1.small"), "{server:?}");
+    assert_eq!(server.volumes, Some([("data".to_string(), 2)].into()), "{server:?}");
+    // Straight from Nova and Cinder.
+    let servers = get(&d, "compute", "/servers/detail").await;
+    let ours =
+        servers["servers"].as_array().unwrap().iter().find(|s| s["metadata"]["nuvola_attempt"] == attempt.as_str());
+    let ours = ours.expect("the server");
+    assert_eq!((ours["status"].as_str(), ours["flavor"]["original_name"].as_str()), (Some("ACTIVE"), Some("m1.small")));
+    let volumes = get(&d, "volumev3", "/volumes/detail").await;
+    let volume =
+        volumes["volumes"].as_array().unwrap().iter().find(|v| v["metadata"]["nuvola_attempt"] == attempt.as_str());
+    let volume = volume.expect("the volume");
+    assert_eq!((volume["size"].as_u64(), volume["status"].as_str()), (Some(2), Some("in-use")), "{volume:#}");
+
+    req.nodes[0].volumes[0].size_gb = 1;
+    let err = d.update(&req).await.unwrap_err();
+    assert!(matches!(&err, DriverError::Invalid(m) if m.contains("cannot shrink to 1 GB")), "{err:?}");
+    delete_and_check_gone(&d, &attempt).await;
+}
+
 /// A group with a project of its own on the site: its deployment lands in
 /// that project (server, security group, floating IP), its quota is that
 /// project's, a fresh process finds the attempt there, and delete empties
