@@ -4,10 +4,12 @@
 
 use std::collections::BTreeMap;
 
-use nuvola_drivers::{AttemptState as ProviderState, Resource};
+use nuvola_drivers::{AttemptState as ProviderState, Resource, update};
 use nuvola_store::{AttemptRecord, AttemptState, DeploymentFilter, DeploymentRecord, LogLine, Progress, now_ms};
 use nuvola_tosca::ServiceTemplate;
-use nuvola_types::{DeploymentRequirements, DeploymentStatus, Error, Plan, Principal, Result, Usage};
+use nuvola_types::{
+    DeploymentRequirements, DeploymentStatus, Error, Plan, Principal, Result, Usage, check_timeouts, deadline,
+};
 use serde_json::{Map, Value};
 
 use crate::App;
@@ -118,8 +120,7 @@ pub const MAX_INSTANCES: u64 = 1000;
 /// Largest page a listing returns.
 pub const MAX_PAGE_SIZE: i64 = 1000;
 
-/// Longest `timeoutMins` (and `providerTimeoutMins`) accepted: a year.
-pub const MAX_TIMEOUT_MINS: i64 = 366 * 24 * 60;
+pub use nuvola_types::MAX_TIMEOUT_MINS;
 
 impl App {
     /// Validates and stores a new deployment with its plan, and wakes the
@@ -437,8 +438,8 @@ impl App {
         let spec = self.federation().provider(&provider).ok_or_else(|| unknown_provider(self, &provider))?;
         let running = d.plan.candidates.iter().find(|c| c.provider == provider);
         let running = running.ok_or_else(|| Error::internal(format!("deployment {id} has no plan for {provider}")))?;
-        let proposal = nuvola_drivers::update::Proposal {
-            before: nuvola_drivers::update::Placed { requirements: &d.requirements, candidate: running },
+        let proposal = update::Proposal {
+            before: update::Placed { requirements: &d.requirements, candidate: running },
             template_before: &d.template,
             inputs_before: &d.inputs,
             requirements_after: &requirements,
@@ -448,13 +449,9 @@ impl App {
             support: self.federation().driver(&provider)?.update_support(),
         };
         let mut candidate = plan.candidates.first().cloned().unwrap_or_else(|| running.clone());
-        let changes = nuvola_drivers::update::judge(&proposal, &mut candidate).map_err(Error::invalid)?;
+        let changes = update::judge(&proposal, &mut candidate).map_err(Error::invalid)?;
         if plan.candidates.is_empty() {
-            let why = plan.verdicts.iter().find(|v| v.provider == provider).map(|v| v.reasons.join("; "));
-            return Err(Error::invalid(format!(
-                "the updated deployment does not fit on {provider}: {}",
-                why.unwrap_or_else(|| "not available".into())
-            )));
+            return Err(Error::invalid(plan.no_fit_on(&provider)));
         }
         let attempts = self.store().attempts(id).await?;
         let number = current_attempt(&attempts)
@@ -482,9 +479,7 @@ impl App {
         d.next_run_at = Some(now);
         d.deadline_at = deadline(now, timeout_mins);
         d.updated_at = now;
-        let changes: Vec<String> = changes.iter().map(ToString::to_string).collect();
-        let what = if changes.is_empty() { "nothing to change on the provider".into() } else { changes.join("; ") };
-        let mut log = vec![format!("update requested by {}: {what}", caller.qualified())];
+        let mut log = vec![format!("update requested by {}: {}", caller.qualified(), update::describe(&changes))];
         log.extend(ignored_lines(&ignored));
         // The update holds its new share of the quota from now on.
         d.held = crate::workflow::held_by(self, &d.requirements, &d.plan.candidates[0]);
@@ -822,32 +817,6 @@ fn secret_inputs(template: &ServiceTemplate) -> std::collections::BTreeSet<Strin
 /// The attempt a deployment currently runs on.
 pub(crate) fn current_attempt(attempts: &[AttemptRecord]) -> Option<&AttemptRecord> {
     attempts.iter().rev().find(|a| a.state == AttemptState::Ready)
-}
-
-/// When an operation started at `now` (ms) gives up after `mins`.
-fn deadline(now: i64, mins: i64) -> i64 {
-    now.saturating_add(mins.saturating_mul(60_000))
-}
-
-fn check_timeouts(timeout: i64, provider_timeout: i64, retries: Option<i64>) -> Result<()> {
-    for (name, value) in [("timeoutMins", timeout), ("providerTimeoutMins", provider_timeout)] {
-        if !(1..=MAX_TIMEOUT_MINS).contains(&value) {
-            return Err(Error::invalid(format!(
-                "{name} must be between 1 and {MAX_TIMEOUT_MINS} (a year), not {value}"
-            )));
-        }
-    }
-    if provider_timeout > timeout {
-        return Err(Error::invalid(format!(
-            "providerTimeoutMins ({provider_timeout}) must not exceed timeoutMins ({timeout})"
-        )));
-    }
-    if let Some(r) = retries
-        && r < 1
-    {
-        return Err(Error::invalid(format!("maxProvidersRetry must be at least 1, not {r}")));
-    }
-    Ok(())
 }
 
 /// `what` (a restricted catalogue service `id`) is open to `groups` only.

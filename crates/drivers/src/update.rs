@@ -281,6 +281,14 @@ impl fmt::Display for Change {
     }
 }
 
+/// `changes` in words, for the deployment log.
+pub fn describe(changes: &[Change]) -> String {
+    if changes.is_empty() {
+        return "nothing to change on the provider".into();
+    }
+    changes.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+}
+
 /// What asks for a change: an input, or a new template.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Cause {

@@ -157,9 +157,40 @@ pub fn redact_secrets<'a>(message: &str, secrets: impl IntoIterator<Item = &'a s
     out
 }
 
+/// Longest `timeoutMins` (and `providerTimeoutMins`) accepted: a year.
+pub const MAX_TIMEOUT_MINS: i64 = 366 * 24 * 60;
+
+/// When an operation started at `now` (ms) gives up after `mins`.
+pub fn deadline(now: i64, mins: i64) -> i64 {
+    now.saturating_add(mins.saturating_mul(60_000))
+}
+
+/// Checks a request's `timeoutMins`, `providerTimeoutMins` and
+/// `maxProvidersRetry`.
+pub fn check_timeouts(timeout: i64, provider_timeout: i64, retries: Option<i64>) -> crate::Result<()> {
+    for (name, value) in [("timeoutMins", timeout), ("providerTimeoutMins", provider_timeout)] {
+        if !(1..=MAX_TIMEOUT_MINS).contains(&value) {
+            return Err(crate::Error::invalid(format!(
+                "{name} must be between 1 and {MAX_TIMEOUT_MINS} (a year), not {value}"
+            )));
+        }
+    }
+    if provider_timeout > timeout {
+        return Err(crate::Error::invalid(format!(
+            "providerTimeoutMins ({provider_timeout}) must not exceed timeoutMins ({timeout})"
+        )));
+    }
+    if let Some(r) = retries
+        && r < 1
+    {
+        return Err(crate::Error::invalid(format!("maxProvidersRetry must be at least 1, not {r}")));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod secret_tests {
-    use super::{is_secret_input, redact_secrets};
+    use super::{MAX_TIMEOUT_MINS, check_timeouts, deadline, is_secret_input, redact_secrets};
     use serde_json::json;
 
     #[test]
@@ -183,5 +214,17 @@ mod secret_tests {
             r#"value "********" is not x; "********" too short; ******** again; pin ********; "********" and x"#
         );
         assert_eq!(redact_secrets("nothing secret", &[json!(""), json!(null)]), "nothing secret");
+    }
+
+    #[test]
+    fn timeouts_are_checked_with_the_field_named() {
+        assert!(check_timeouts(60, 30, Some(2)).is_ok());
+        let too_long = check_timeouts(MAX_TIMEOUT_MINS + 1, 1, None).unwrap_err().to_string();
+        assert!(too_long.contains("timeoutMins must be between 1 and"), "{too_long}");
+        let provider = check_timeouts(10, 20, None).unwrap_err().to_string();
+        assert!(provider.contains("providerTimeoutMins (20) must not exceed timeoutMins (10)"), "{provider}");
+        assert!(check_timeouts(10, 10, Some(0)).unwrap_err().to_string().contains("maxProvidersRetry"));
+        assert_eq!(deadline(1_000, 2), 121_000);
+        assert_eq!(deadline(i64::MAX - 5, MAX_TIMEOUT_MINS), i64::MAX, "saturates");
     }
 }

@@ -15,7 +15,9 @@ pub mod oauth;
 pub mod plan;
 pub mod requirements;
 
-pub use deployment::{DeploymentStatus, Principal, REDACTED, is_secret_input, redact_secrets};
+pub use deployment::{
+    DeploymentStatus, MAX_TIMEOUT_MINS, Principal, REDACTED, check_timeouts, deadline, is_secret_input, redact_secrets,
+};
 pub use error::{Error, Result};
 pub use federation::{
     Flavor, Image, MaintenanceWindow, Network, NetworkKind, ProviderGrant, ProviderSpec, Quota, Usage, VolumeType,

@@ -33,6 +33,13 @@ impl Plan {
         msg
     }
 
+    /// Why an update pinned to `provider` fits nowhere: that provider's
+    /// rejection.
+    pub fn no_fit_on(&self, provider: &str) -> String {
+        let why = self.verdicts.iter().find(|v| v.provider == provider).map(|v| v.reasons.join("; "));
+        format!("the updated deployment does not fit on {provider}: {}", why.as_deref().unwrap_or("not available"))
+    }
+
     /// The reasons of `verdict`: its own, or for an accepted provider what
     /// was chosen there and how it scored.
     pub fn reasons(&self, verdict: &ProviderVerdict) -> Vec<String> {
