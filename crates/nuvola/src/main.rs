@@ -74,8 +74,9 @@ enum Command {
     Whoami,
     /// Deploy a catalogue service (by id) or a TOSCA file.
     Deploy(client::DeployArgs),
-    /// Change a deployment's inputs (e.g. its number of workers) or its
-    /// template; it stays on its provider.
+    /// Change a deployment's inputs (its number of workers, its servers'
+    /// size, a volume's size) or its template, on the provider it runs on;
+    /// what that provider cannot change is refused, naming the input.
     Update(client::UpdateArgs),
     /// List your deployments (all of them, for an admin).
     List {
