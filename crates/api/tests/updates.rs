@@ -185,6 +185,14 @@ async fn start() -> Harness {
     Harness::with(harness_federation(), settings).await
 }
 
+/// The id of the attempt a deployment runs on, from its native view (the
+/// orchestrator's `physicalId` is a UUID made from it).
+fn running_attempt(native: &Value) -> String {
+    let attempts = native["attempts"].as_array().expect("attempts");
+    let ready = attempts.iter().rev().find(|a| a["state"] == "ready").expect("a running attempt");
+    ready["attemptId"].as_str().unwrap().to_string()
+}
+
 /// What the simulated site holds for deployment `d`, checked against
 /// what the deployment asks for now: per node as many servers, each of
 /// the flavor chosen, with volumes of the sizes asked.
@@ -192,8 +200,8 @@ async fn check_held(h: &Harness, d: &Value) {
     let id = d["uuid"].as_str().unwrap();
     let native = h.native(id).await;
     let provider = d["cloudProviderName"].as_str().unwrap();
-    let attempt = d["physicalId"].as_str().unwrap();
-    let held = h.app.federation().sims()[provider].footprint(attempt).await.unwrap();
+    let attempt = running_attempt(&native);
+    let held = h.app.federation().sims()[provider].footprint(&attempt).await.unwrap();
     let candidate = &native["plan"]["candidates"][0];
     for node in native["requirements"]["nodes"].as_array().unwrap() {
         let name = node["name"].as_str().unwrap();
@@ -279,7 +287,8 @@ async fn jupyter_gets_the_cpus_and_the_volume_it_asks_for() {
     );
     h.put(&url, &alice, &json!({"parameters": {"num_cpus": 8, "volume_size": "100 GB"}})).await.expect(202);
     let d = h.settle(&id, "UPDATE_COMPLETE").await;
-    let held = h.app.federation().sims()["alpha"].footprint(d["physicalId"].as_str().unwrap()).await.unwrap();
+    let attempt = running_attempt(&h.native(d["uuid"].as_str().unwrap()).await);
+    let held = h.app.federation().sims()["alpha"].footprint(&attempt).await.unwrap();
     assert_eq!(held["jupyter_vm"][0].flavor.as_deref(), Some("m1.xlarge"), "{held:?}");
     assert_eq!(held["jupyter_vm"][0].volumes, Some([("notebooks_volume".to_string(), 94)].into()), "{held:?}");
     let log = h.get(&format!("{url}/log"), &alice).await.expect(200).text();
