@@ -209,33 +209,48 @@ impl<'a> Evaluator<'a> {
         Some(self.property(node, &[Value::String(property.to_owned())])).filter(|v| !v.is_null())
     }
 
+    /// `get_attribute` on node template `node` with `[attribute, index?,
+    /// nested...]` or `[capability, attribute, index?, nested...]`, from the
+    /// instances' reported attributes; an attribute no instance reports is
+    /// the property of the same name, which TOSCA reflects as an attribute
+    /// (so `[vm, os_users, 0, os_user_name]` reads the template's value).
     fn attribute(&mut self, node: &str, rest: &[Value]) -> Value {
         let Some(attrs) = self.attributes else { return Value::Null };
-        let Some(attr) = rest.first().and_then(Value::as_str) else { return Value::Null };
-        let instances = match attrs.get(node) {
-            Some(i) => i,
-            None => match self.tpl.compute_of(node).and_then(|c| attrs.get(c)) {
-                Some(i) => i,
-                None => return Value::Null,
-            },
+        let Some(first) = rest.first().and_then(Value::as_str) else { return Value::Null };
+        let instances = attrs
+            .get(node)
+            .or_else(|| self.tpl.compute_of(node).and_then(|c| attrs.get(c)))
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let capability = rest.get(1).and_then(Value::as_str).filter(|_| self.has_capability(node, first));
+        let (values, after, listed): (Vec<Value>, &[Value], bool) = match capability {
+            Some(attribute) => (
+                instances.iter().map(|m| m.get(first).map_or(Value::Null, |c| c[attribute].clone())).collect(),
+                &rest[2..],
+                // As IM: a Compute's endpoint credential is one per instance.
+                attribute == "credential",
+            ),
+            None => (
+                instances.iter().map(|m| m.get(first).cloned().unwrap_or(Value::Null)).collect(),
+                &rest[1..],
+                matches!(first, "public_address" | "private_address"),
+            ),
         };
-        let index = match rest.get(1) {
-            None => None,
-            Some(v) => match crate::values::as_integer(v).and_then(|i| usize::try_from(i).ok()) {
-                Some(i) => Some(i),
-                // A capability attribute path such as [node, endpoint, credential, 0]: not known here.
-                None => return Value::Null,
-            },
-        };
-        let values: Vec<Value> = instances.iter().map(|m| m.get(attr).cloned().unwrap_or(Value::Null)).collect();
         if values.iter().all(Value::is_null) {
-            return Value::Null;
+            return self.property(node, rest);
         }
+        let index = after.first().and_then(crate::values::as_integer).and_then(|i| usize::try_from(i).ok());
         match index {
-            Some(i) => values.get(i).cloned().unwrap_or(Value::Null),
-            None if matches!(attr, "public_address" | "private_address") || values.len() != 1 => Value::Array(values),
-            None => values.into_iter().next().unwrap_or(Value::Null),
+            Some(i) => walk(values.get(i).cloned().unwrap_or(Value::Null), &after[1..]),
+            None if listed || values.len() != 1 => Value::Array(values.into_iter().map(|v| walk(v, after)).collect()),
+            None => walk(values.into_iter().next().unwrap_or(Value::Null), after),
         }
+    }
+
+    /// Whether node template `node` has capability `name` (by its type).
+    fn has_capability(&self, node: &str, name: &str) -> bool {
+        let Some(nt) = self.tpl.nodes.get(node) else { return false };
+        nt.capabilities.contains_key(name) || self.tpl.registry.capabilities(&nt.type_name).contains_key(name)
     }
 }
 
@@ -258,15 +273,18 @@ impl ServiceTemplate {
     /// Evaluates the template's outputs. `inputs` are the resolved inputs
     /// ([`ServiceTemplate::resolve_inputs`]); `attributes` holds, per Compute
     /// node template, one map per instance (`tosca_id`, `public_address`,
-    /// `private_address`, ...).
+    /// `private_address`, ..., and a capability's attributes as a map under
+    /// its name: `endpoint: {credential: {user, token_type, token}}`).
     ///
-    /// `get_attribute: [node, public_address]` (or `private_address`) gives
-    /// the list of the addresses of all instances, even for one instance
-    /// (as the INDIGO orchestrator does); with an index it gives one
-    /// address. Other attributes without index give the value for a single
-    /// instance and a list for several. For a node that is not a Compute,
-    /// `host` requirements are followed down to its Compute. Whatever
-    /// cannot be evaluated yet is `null`.
+    /// `get_attribute: [node, public_address]` (or `private_address`, or
+    /// `[node, endpoint, credential]`) gives the list of the values of all
+    /// instances, even for one instance (as the Infrastructure Manager
+    /// does); with an index it gives one value, and keys after the index
+    /// go into it. Other attributes without index give the value for a
+    /// single instance and a list for several. For a node that is not a
+    /// Compute, `host` requirements are followed down to its Compute. An
+    /// attribute no instance reports is the property of the same name;
+    /// whatever cannot be evaluated yet is `null`.
     pub fn evaluate_outputs(&self, inputs: &Map<String, Value>, attributes: &InstanceAttributes) -> Map<String, Value> {
         let mut ev = Evaluator::new(self, inputs, Some(attributes));
         self.outputs.iter().map(|(name, (_, value))| (name.clone(), ev.eval(value, None))).collect()

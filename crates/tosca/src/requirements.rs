@@ -5,9 +5,28 @@
 //!
 //! Units: `mem_size` becomes MiB and `disk_size` and volume `size` GiB,
 //! rounded up; TOSCA units are decimal (`GB` = 10^9 bytes) or binary (`GiB`).
-//! `endpoint.network_name` `PUBLIC`/`PRIVATE`/`ISOLATED` (or a name ending
-//! in `.PUBLIC` etc., as INDIGO writes for AWS) gives the network kind;
-//! absent, TOSCA's default `PRIVATE` applies.
+//!
+//! Networks. A Compute node's network comes, as the Infrastructure Manager
+//! reads it, from one of two places:
+//!
+//! 1. Port nodes (`tosca.nodes.network.Port` and types derived from it,
+//!    such as `tosca.nodes.indigo.network.Port`) whose `binding` is the
+//!    node: each links it to a Network node (`tosca.nodes.network.Network`,
+//!    `tosca.nodes.indigo.network.Network`) whose `network_type` (a value
+//!    or a `get_input`) says `public` (the node gets a public IP),
+//!    `isolated` (a network of the deployment's own) or anything else
+//!    (the site's private network; a Network with a `cidr` of its own is
+//!    created for the deployment, so it counts as isolated). A node linked
+//!    to a public network and to no isolated one is [`NetworkKind::Public`];
+//!    linked to an isolated one too, it is [`NetworkKind::Isolated`] with
+//!    [`ComputeRequirement::public_ip`] set.
+//! 2. Without Ports, `endpoint.network_name`: `PUBLIC`/`PRIVATE`/`ISOLATED`
+//!    (or a name ending in `.PUBLIC` etc., as INDIGO writes for AWS; any
+//!    other name is a site network, reached privately); absent, TOSCA's
+//!    default `PRIVATE` applies.
+//!
+//! Ports win when both are written, as in IM, where a node with Ports takes
+//! its networks from them alone.
 
 use serde_json::{Map, Value};
 
@@ -133,7 +152,10 @@ impl ServiceTemplate {
                 None => bad("scalable", "count", format!("{v} is not a whole number of instances")),
             }
         }
-        if let Some(v) = cap(ev, "endpoint", "network_name") {
+        if let Some((network, public_ip)) = self.bound_networks(name, ev) {
+            req.network = network;
+            req.public_ip = public_ip;
+        } else if let Some(v) = cap(ev, "endpoint", "network_name") {
             let text = scalar_text(&v).unwrap_or_default();
             let kind = text.rsplit('.').next().unwrap_or_default().to_ascii_uppercase();
             req.network = match kind.as_str() {
@@ -198,6 +220,60 @@ impl ServiceTemplate {
             });
         }
         req
+    }
+}
+
+impl ServiceTemplate {
+    /// The network kind and public IP need of Compute node `compute` from
+    /// the Port nodes bound to it (see the module note); `None` when no
+    /// Port binds it to a Network.
+    fn bound_networks(&self, compute: &str, ev: &mut Evaluator<'_>) -> Option<(NetworkKind, bool)> {
+        let reg = &self.registry;
+        let mut linked = Vec::new();
+        for port in self.nodes.values() {
+            if !reg.derives_from(TypeKind::Node, &port.type_name, "tosca.nodes.network.Port") {
+                continue;
+            }
+            let target = |requirement: &str| {
+                port.requirements
+                    .iter()
+                    .find(|r| r.name == requirement)
+                    .and_then(|r| r.node.as_ref())
+                    .map(|(t, _)| t.as_str())
+            };
+            if target("binding") != Some(compute) {
+                continue;
+            }
+            let Some(network) = target("link").filter(|n| {
+                self.nodes
+                    .get(*n)
+                    .is_some_and(|t| reg.derives_from(TypeKind::Node, &t.type_name, "tosca.nodes.network.Network"))
+            }) else {
+                continue;
+            };
+            let text = |ev: &mut Evaluator<'_>, p: &str| {
+                ev.node_property(network, p).and_then(|v| scalar_text(&v)).filter(|s| !s.trim().is_empty())
+            };
+            let kind = match text(ev, "network_type").map(|t| t.trim().to_ascii_lowercase()).as_deref() {
+                Some("public") => NetworkKind::Public,
+                Some("isolated") => NetworkKind::Isolated,
+                // IM creates a network given its own cidr.
+                _ if text(ev, "cidr").is_some() => NetworkKind::Isolated,
+                _ => NetworkKind::Private,
+            };
+            linked.push(kind);
+        }
+        if linked.is_empty() {
+            return None;
+        }
+        let public = linked.contains(&NetworkKind::Public);
+        Some(if linked.contains(&NetworkKind::Isolated) {
+            (NetworkKind::Isolated, public)
+        } else if public {
+            (NetworkKind::Public, false)
+        } else {
+            (NetworkKind::Private, false)
+        })
     }
 }
 

@@ -59,8 +59,16 @@ pub struct ComputeRequirement {
     /// Ports opened on the node's endpoint.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ports: Vec<PortRequirement>,
-    /// The network the node's endpoint sits on.
+    /// The network the node sits on: `Public` is the site's network with
+    /// a public (floating) IP, `Private` the site's network only,
+    /// `Isolated` a network of the deployment's own.
     pub network: NetworkKind,
+    /// Whether the node also gets a public IP where `network` alone does
+    /// not say so: an `Isolated` node linked to a public network too (an
+    /// INDIGO template whose Port nodes bind it to both). See
+    /// [`ComputeRequirement::needs_public_ip`].
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub public_ip: bool,
 }
 
 impl ComputeRequirement {
@@ -83,12 +91,14 @@ impl ComputeRequirement {
             volumes: Vec::new(),
             ports: Vec::new(),
             network: NetworkKind::Public,
+            public_ip: false,
         }
     }
 
-    /// Whether instances of this node get a public IP.
+    /// Whether instances of this node get a public IP: every `Public`
+    /// node, and others that ask for one besides.
     pub fn needs_public_ip(&self) -> bool {
-        self.network == NetworkKind::Public
+        self.network == NetworkKind::Public || self.public_ip
     }
 }
 
