@@ -399,21 +399,7 @@ impl Run<'_> {
     ) -> Result<Map<String, Value>> {
         let attributes: nuvola_tosca::InstanceAttributes = nodes
             .iter()
-            .map(|(node, instances)| {
-                let list = instances
-                    .iter()
-                    .map(|i| {
-                        let mut m = Map::new();
-                        m.insert("tosca_id".into(), Value::String(i.id.clone()));
-                        m.insert("private_address".into(), Value::String(i.private_address.clone()));
-                        if let Some(public) = &i.public_address {
-                            m.insert("public_address".into(), Value::String(public.clone()));
-                        }
-                        m
-                    })
-                    .collect();
-                (node.clone(), list)
-            })
+            .map(|(node, instances)| (node.clone(), instances.iter().map(|i| i.tosca()).collect()))
             .collect();
         let resolver = self.app.inner.resolver.clone();
         let (text, inputs) = (self.d.template.clone(), self.d.inputs.clone());
@@ -555,6 +541,7 @@ fn provision_request(app: &App, d: &DeploymentRecord, c: &Candidate, attempt_id:
                 .collect(),
             ports: node.ports.clone(),
             network: node.network,
+            public_ip: node.public_ip,
             setup: setups.get(&node.name).cloned().unwrap_or_default(),
         });
     }

@@ -147,6 +147,7 @@ fn nova_request(i: usize) -> ProvisionRequest {
             remote_cidr: "0.0.0.0/0".into(),
         }],
         network: NetworkKind::Private,
+        public_ip: false,
         setup: Default::default(),
     };
     ProvisionRequest {

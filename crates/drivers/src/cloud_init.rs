@@ -82,12 +82,23 @@ pub fn user_data(setup: &NodeSetup, id: &NodeIdentity<'_>, extra: Option<&str>) 
     )
 }
 
+/// The account the Infrastructure Manager makes for an `os.credential`
+/// that names no user (its OpenStack connector's default).
+pub const DEFAULT_LOGIN: &str = "cloudadm";
+
 /// The setup of every node template of a TOSCA text that asks for one:
 /// `properties.os_users` (INDIGO `tosca.datatypes.indigo.User`: name, SSH
-/// public key, sudo, uid), the `os` capability's `credential.token` (an SSH
-/// key for the image's default user) and `properties.packages` (a list of
-/// package names). `get_input` is resolved from `inputs`, then from the
-/// input's declared default. Nodes that ask for nothing are left out.
+/// public key, sudo, uid), the `os` capability's `credential` and
+/// `properties.packages` (a list of package names). `get_input` is
+/// resolved from `inputs`, then from the input's declared default. Nodes
+/// that ask for nothing are left out.
+///
+/// A credential whose `token` is an SSH public key gives that key to the
+/// image's default user and, as IM does, to the account `credential.user`
+/// ([`DEFAULT_LOGIN`] when it names none), made with sudo unless
+/// `os_users` already makes it; that account is the node's
+/// [`NodeSetup::login`]. Without one, the login is the first `os_users`
+/// account with a key; with no key at all, there is none.
 pub fn node_setups(template: &str, inputs: &Map<String, Value>) -> Result<BTreeMap<String, NodeSetup>, String> {
     let Some(root) = crate::im::template::load(template).map_err(|e| format!("the template is not valid YAML: {e}"))?
     else {
@@ -116,7 +127,23 @@ pub fn node_setups(template: &str, inputs: &Map<String, Value>) -> Result<BTreeM
         }
         let credential = resolve(&node["capabilities"]["os"]["properties"]["credential"]);
         if let Some(token) = text(&credential["token"]).filter(|t| t.starts_with("ssh-") || t.starts_with("ecdsa-")) {
+            let account = text(&credential["user"]).unwrap_or_else(|| DEFAULT_LOGIN.to_string());
+            match setup.users.iter_mut().find(|u| u.name == account) {
+                Some(user) => {
+                    user.ssh_key.get_or_insert_with(|| token.clone());
+                }
+                None => setup.users.push(OsUser {
+                    name: account.clone(),
+                    ssh_key: Some(token.clone()),
+                    sudo: true,
+                    uid: None,
+                }),
+            }
             setup.ssh_keys.push(token);
+            setup.login = Some(account);
+        }
+        if setup.login.is_none() {
+            setup.login = setup.users.iter().find(|u| u.ssh_key.is_some()).map(|u| u.name.clone());
         }
         for package in resolve(&node["properties"]["packages"]).as_array().into_iter().flatten() {
             if let Some(p) = text(package) {
@@ -150,6 +177,7 @@ mod tests {
             }],
             ssh_keys: vec!["ssh-ed25519 BBBB admin".into()],
             packages: vec!["htop".into(), "git".into()],
+            login: Some("alice".into()),
         };
         let text = cloud_config(&setup, &id());
         assert!(text.starts_with("#cloud-config\n"));
@@ -201,10 +229,50 @@ topology_template:
         let vm = &setups["vm"];
         assert_eq!(
             vm.users,
-            vec![OsUser { name: "bob".into(), ssh_key: Some("ssh-rsa BOB".into()), sudo: true, uid: Some(3000) }]
+            vec![
+                OsUser { name: "bob".into(), ssh_key: Some("ssh-rsa BOB".into()), sudo: true, uid: Some(3000) },
+                OsUser { name: "cloudadm".into(), ssh_key: Some("ssh-ed25519 DEFAULT".into()), sudo: true, uid: None }
+            ]
         );
         assert_eq!(vm.ssh_keys, vec!["ssh-ed25519 DEFAULT".to_string()]);
         assert_eq!(vm.packages, vec!["htop".to_string()]);
+        assert_eq!(vm.login.as_deref(), Some("cloudadm"));
+    }
+
+    #[test]
+    fn the_login_is_the_credential_account_else_the_first_user_with_a_key() {
+        let template = r#"
+topology_template:
+  node_templates:
+    default_account:
+      type: tosca.nodes.indigo.Compute
+      capabilities: { os: { properties: { credential: { token: "ssh-ed25519 KEY" } } } }
+    own_account:
+      type: tosca.nodes.indigo.Compute
+      properties:
+        os_users: [ { os_user_name: admin, os_user_add_to_sudoers: false } ]
+      capabilities: { os: { properties: { credential: { user: admin, token: "ssh-ed25519 KEY" } } } }
+    users_only:
+      type: tosca.nodes.indigo.Compute
+      properties:
+        os_users: [ { os_user_name: nokey }, { os_user_name: carol, os_user_ssh_public_key: "ssh-rsa CAROL" } ]
+    password_only:
+      type: tosca.nodes.indigo.Compute
+      capabilities: { os: { properties: { credential: { user: root, token_type: password, token: hunter2 } } } }
+"#;
+        let setups = node_setups(template, &Map::new()).unwrap();
+        let login = |n: &str| setups.get(n).and_then(|s| s.login.clone());
+        assert_eq!(login("default_account").as_deref(), Some(DEFAULT_LOGIN));
+        assert!(setups["default_account"].users[0].sudo);
+        // os_users' own account keeps what it asked (no sudo) and gets the key.
+        assert_eq!(login("own_account").as_deref(), Some("admin"));
+        assert_eq!(
+            setups["own_account"].users,
+            vec![OsUser { name: "admin".into(), ssh_key: Some("ssh-ed25519 KEY".into()), sudo: false, uid: None }]
+        );
+        assert_eq!(login("users_only").as_deref(), Some("carol"));
+        // A password is not something nuvola sets up: no login, no setup.
+        assert!(!setups.contains_key("password_only"), "{setups:?}");
     }
 
     #[test]

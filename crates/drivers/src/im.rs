@@ -44,8 +44,8 @@ use self::journal::Journal;
 use crate::http::{CallPolicy, Http, Replay, Reply, excerpt};
 use crate::update::{Footprint, ServerFootprint, UpdateSupport};
 use crate::{
-    AttemptState, DeleteState, Driver, DriverError, InstanceAttributes, ProjectQuota, ProvisionRequest, Resource,
-    ResourceKind,
+    AttemptState, Credential, DeleteState, Driver, DriverError, InstanceAttributes, ProjectQuota, ProvisionRequest,
+    Resource, ResourceKind,
 };
 
 /// How nuvola talks to one IM; the provider's `settings` table.
@@ -454,7 +454,22 @@ fn instance_of(infra: &str, vm: &str, radl: &[Value]) -> Option<(String, Instanc
     }
     let private_address = private.or_else(|| public.clone()).unwrap_or_default();
     let id = system["instance_id"].as_str().map(str::to_string).unwrap_or_else(|| format!("{infra}/vms/{vm}"));
-    Some((node, InstanceAttributes { id, private_address, public_address: public }))
+    let credential = credential_of(system);
+    Some((node, InstanceAttributes { id, private_address, public_address: public, credential }))
+}
+
+/// The credential IM set the VM up with, as IM itself gives a Compute's
+/// `endpoint.credential`: the user, with the private key IM made (or else
+/// the password) as `token`.
+fn credential_of(system: &Value) -> Option<Credential> {
+    let text = |key: &str| system[format!("disk.0.os.credentials.{key}")].as_str().filter(|s| !s.is_empty());
+    let user = text("username")?.to_string();
+    let (token_type, token) = match (text("private_key"), text("password")) {
+        (Some(key), _) => (Some("private_key"), Some(key)),
+        (None, Some(password)) => (Some("password"), Some(password)),
+        (None, None) => (None, None),
+    };
+    Some(Credential { user, token_type: token_type.map(str::to_string), token: token.map(str::to_string) })
 }
 
 #[async_trait]
@@ -740,5 +755,27 @@ mod tests {
         assert_eq!(a.private_address, "10.0.0.1");
         assert_eq!(a.public_address, None);
         assert_eq!(a.id, "inf/vms/0");
+        assert_eq!(a.credential, Some(Credential::account("username")));
+    }
+
+    /// The credential as IM gives `endpoint.credential` itself: the key it
+    /// made wins over a password (the RADL of a Dummy VM has both fields
+    /// IM reads, captured from IM 2.0).
+    #[test]
+    fn the_credential_comes_from_the_vm_radl_as_im_reports_it() {
+        let system = |extra: Value| {
+            let mut s = serde_json::json!({"class": "system", "id": "fe", "net_interface.0.ip": "10.0.0.1",
+                "disk.0.os.credentials.username": "username", "disk.0.os.credentials.password": "password",
+                "disk.0.os.credentials.new.password": "g2uEEKhS"});
+            s.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            vec![s]
+        };
+        let (_, a) = instance_of("inf", "0", &system(serde_json::json!({}))).unwrap();
+        let password =
+            Credential { user: "username".into(), token_type: Some("password".into()), token: Some("password".into()) };
+        assert_eq!(a.credential, Some(password));
+        let key = serde_json::json!({"disk.0.os.credentials.private_key": "-----BEGIN RSA PRIVATE KEY-----"});
+        let (_, a) = instance_of("inf", "0", &system(key)).unwrap();
+        assert_eq!(a.credential.unwrap().token_type.as_deref(), Some("private_key"));
     }
 }

@@ -57,10 +57,22 @@ pub struct NodeProvision {
     pub volumes: Vec<VolumeProvision>,
     pub ports: Vec<PortRequirement>,
     pub network: NetworkKind,
+    /// A public IP besides what `network` says (an isolated node that is
+    /// public too); see [`NodeProvision::needs_public_ip`].
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub public_ip: bool,
     /// What the node's servers are set up with at first boot (accounts,
     /// keys, packages); drivers that boot images pass it as cloud-init.
     #[serde(default, skip_serializing_if = "NodeSetup::is_empty")]
     pub setup: NodeSetup,
+}
+
+impl NodeProvision {
+    /// Whether each server gets a public (floating) IP: every `Public`
+    /// node, and others that ask for one besides.
+    pub fn needs_public_ip(&self) -> bool {
+        self.network == NetworkKind::Public || self.public_ip
+    }
 }
 
 /// First-boot setup of a node's servers, from the template: the
@@ -77,12 +89,16 @@ pub struct NodeSetup {
     /// Distribution packages to install.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub packages: Vec<String>,
+    /// The account of `users` to log in to with an SSH key: the node's
+    /// endpoint credential (see [`crate::cloud_init::node_setups`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub login: Option<String>,
 }
 
 impl NodeSetup {
     /// Whether there is nothing to set up.
     pub fn is_empty(&self) -> bool {
-        self.users.is_empty() && self.ssh_keys.is_empty() && self.packages.is_empty()
+        self.users.is_empty() && self.ssh_keys.is_empty() && self.packages.is_empty() && self.login.is_none()
     }
 
     /// Every SSH public key given, default user's first.
@@ -141,6 +157,50 @@ pub struct InstanceAttributes {
     pub id: String,
     pub private_address: String,
     pub public_address: Option<String>,
+    /// How to log in, as set up on the server (`endpoint.credential`);
+    /// `None` when nothing was set up for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<Credential>,
+}
+
+impl InstanceAttributes {
+    /// The attributes as TOSCA `get_attribute` reads them: `tosca_id`,
+    /// `private_address`, `public_address` when there is one, and the
+    /// `endpoint` capability's `credential` when there is one.
+    pub fn tosca(&self) -> serde_json::Map<String, serde_json::Value> {
+        let mut m = serde_json::Map::new();
+        m.insert("tosca_id".into(), self.id.clone().into());
+        m.insert("private_address".into(), self.private_address.clone().into());
+        if let Some(public) = &self.public_address {
+            m.insert("public_address".into(), public.clone().into());
+        }
+        if let Some(credential) = &self.credential {
+            m.insert("endpoint".into(), serde_json::json!({ "credential": credential }));
+        }
+        m
+    }
+}
+
+/// A login credential, in the shape of TOSCA's `tosca.datatypes.Credential`
+/// as the Infrastructure Manager fills a Compute's `endpoint.credential`:
+/// `{user}`, with `token_type` (`password`, `private_key`) and `token`
+/// when the provider made a secret for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Credential {
+    pub user: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+}
+
+impl Credential {
+    /// An account set up for a key the template gave
+    /// ([`NodeSetup::login`]): the user alone, as IM reports it (the key
+    /// is the user's own; no secret was made).
+    pub fn account(user: impl Into<String>) -> Credential {
+        Credential { user: user.into(), token_type: None, token: None }
+    }
 }
 
 /// Whether a delete has finished.
@@ -316,5 +376,30 @@ pub fn open_remote(
             Ok(std::sync::Arc::new(openstack::OpenStackDriver::open(spec, settings)?))
         }
         other => Err(DriverError::Invalid(format!("provider {}: {other:?} is not a remote driver", spec.name))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instance_attributes_read_as_tosca_attributes() {
+        let vm = InstanceAttributes {
+            id: "vm-0".into(),
+            private_address: "10.0.0.2".into(),
+            public_address: Some("203.0.113.7".into()),
+            credential: Some(Credential::account("cloudadm")),
+        };
+        assert_eq!(
+            serde_json::Value::Object(vm.tosca()),
+            serde_json::json!({"tosca_id": "vm-0", "private_address": "10.0.0.2", "public_address": "203.0.113.7",
+                               "endpoint": {"credential": {"user": "cloudadm"}}})
+        );
+        let bare = InstanceAttributes { public_address: None, credential: None, ..vm };
+        assert_eq!(
+            serde_json::Value::Object(bare.tosca()),
+            serde_json::json!({"tosca_id": "vm-0", "private_address": "10.0.0.2"})
+        );
     }
 }

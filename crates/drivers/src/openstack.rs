@@ -51,8 +51,8 @@ use crate::cloud_init::{self, NodeIdentity};
 use crate::http::{Http, Replay, Reply, excerpt};
 use crate::update::{Footprint, ServerFootprint, UpdateSupport};
 use crate::{
-    AttemptState, ConsoleLog, DeleteState, Driver, DriverError, InstanceAttributes, ProjectQuota, ProvisionRequest,
-    Resource, ResourceKind,
+    AttemptState, ConsoleLog, Credential, DeleteState, Driver, DriverError, InstanceAttributes, ProjectQuota,
+    ProvisionRequest, Resource, ResourceKind,
 };
 
 /// The Nova API microversion the driver speaks (server tags at creation,
@@ -560,7 +560,7 @@ impl Driver for OpenStackDriver {
                 let mut server = json!({
                     "name": name, "flavorRef": flavor, "imageRef": image,
                     "metadata": {"nuvola_attempt": attempt, "nuvola_deployment": request.deployment_id,
-                                 "nuvola_node": node.name, "nuvola_public": (node.network == NetworkKind::Public).to_string()},
+                                 "nuvola_node": node.name, "nuvola_public": node.needs_public_ip().to_string()},
                     "tags": server_tags(attempt, &request.deployment_id),
                     "networks": match network { Some(id) => json!([{"uuid": id}]), None => json!("auto") },
                     "user_data": encoded,
@@ -570,6 +570,10 @@ impl Driver for OpenStackDriver {
                 }
                 if let Some(key) = &key_name {
                     server["key_name"] = json!(key);
+                }
+                // What status reports as the endpoint credential.
+                if let Some(login) = &node.setup.login {
+                    server["metadata"]["nuvola_login"] = json!(login);
                 }
                 self.post("compute", "/servers", &json!({"server": server}), &format!("creating server {name}"))
                     .await?;
@@ -668,10 +672,12 @@ impl Driver for OpenStackDriver {
                 }
             }
             let node = s["metadata"]["nuvola_node"].as_str().unwrap_or_default().to_string();
+            let credential = s["metadata"]["nuvola_login"].as_str().map(Credential::account);
             nodes.entry(node).or_default().push(InstanceAttributes {
                 id: id.into(),
                 private_address: private,
                 public_address: public,
+                credential,
             });
         }
         if waiting.is_empty() {

@@ -541,6 +541,7 @@ impl Inner {
                 address,
                 flavor: p.flavor.clone(),
                 changing: false,
+                login: p.login.clone(),
             }));
         }
         Ok(Change { events, adds: missing.len() })

@@ -100,6 +100,99 @@ topology_template:
       value: { get_attribute: [ wn, private_address ] }
 "#;
 
+/// A front end and a worker networked as INDIGO templates do it (the
+/// `slurm_cluster` pattern): Network nodes `pub_network` (public) and
+/// `priv_network` (private), and Port nodes binding the front end to both
+/// and the worker to the private one. The INDIGO Compute type is declared
+/// inline with what IM reads (list addresses, the endpoint's `credential`
+/// attribute), because the IM under test cannot fetch the INDIGO types.
+/// Outputs `cluster_ip`, `cluster_creds` and `wn_ips` as the template does.
+pub const NETWORKS: &str = r#"tosca_definitions_version: tosca_simple_yaml_1_0
+capability_types:
+  tosca.capabilities.indigo.Endpoint:
+    derived_from: tosca.capabilities.Endpoint
+    attributes:
+      credential:
+        type: list
+        entry_schema:
+          type: tosca.datatypes.Credential
+node_types:
+  tosca.nodes.indigo.Compute:
+    derived_from: tosca.nodes.Compute
+    attributes:
+      private_address:
+        type: list
+        entry_schema:
+          type: string
+      public_address:
+        type: list
+        entry_schema:
+          type: string
+    capabilities:
+      endpoint:
+        type: tosca.capabilities.indigo.Endpoint
+topology_template:
+  node_templates:
+    pub_network:
+      type: tosca.nodes.network.Network
+      properties:
+        network_type: public
+    priv_network:
+      type: tosca.nodes.network.Network
+      properties:
+        network_type: private
+    fe_pub_port:
+      type: tosca.nodes.network.Port
+      properties:
+        order: 1
+      requirements:
+        - binding: fe_server
+        - link: pub_network
+    fe_priv_port:
+      type: tosca.nodes.network.Port
+      properties:
+        order: 0
+      requirements:
+        - binding: fe_server
+        - link: priv_network
+    wn_priv_port:
+      type: tosca.nodes.network.Port
+      properties:
+        order: 0
+      requirements:
+        - binding: wn_server
+        - link: priv_network
+    fe_server:
+      type: tosca.nodes.indigo.Compute
+      capabilities:
+        host:
+          properties:
+            num_cpus: 1
+            mem_size: 1 GB
+        os:
+          properties:
+            type: linux
+            distribution: ubuntu
+    wn_server:
+      type: tosca.nodes.indigo.Compute
+      capabilities:
+        host:
+          properties:
+            num_cpus: 1
+            mem_size: 1 GB
+        os:
+          properties:
+            type: linux
+            distribution: ubuntu
+  outputs:
+    cluster_ip:
+      value: { get_attribute: [ fe_server, public_address, 0 ] }
+    cluster_creds:
+      value: { get_attribute: [ fe_server, endpoint, credential, 0 ] }
+    wn_ips:
+      value: { get_attribute: [ wn_server, private_address ] }
+"#;
+
 /// `count` servers of node `name` as placement hands them to a driver: a
 /// one-vCPU flavor, the `ubuntu` image, the private network.
 pub fn node(name: &str, count: u32) -> NodeProvision {
@@ -112,6 +205,7 @@ pub fn node(name: &str, count: u32) -> NodeProvision {
         volumes: Vec::new(),
         ports: Vec::new(),
         network: nuvola_types::NetworkKind::Private,
+        public_ip: false,
         setup: Default::default(),
     }
 }

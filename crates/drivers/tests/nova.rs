@@ -16,8 +16,8 @@ use nuvola_drivers::http::Replay;
 use nuvola_drivers::openstack::{OpenStackDriver, OpenStackSettings, keypair_name};
 use nuvola_drivers::testing::{nova_keystone_url, nova_settings, nova_spec, service};
 use nuvola_drivers::{
-    AttemptState, DeleteState, Driver, DriverError, NodeProvision, NodeSetup, OsUser, ProvisionRequest, ResourceKind,
-    VolumeProvision, settle,
+    AttemptState, Credential, DeleteState, Driver, DriverError, NodeProvision, NodeSetup, OsUser, ProvisionRequest,
+    ResourceKind, VolumeProvision, settle,
 };
 use nuvola_types::{Flavor, NetworkKind, PortRequirement};
 use reqwest::Method;
@@ -42,6 +42,7 @@ fn node(name: &str, count: u32, network: NetworkKind) -> NodeProvision {
         volumes: Vec::new(),
         ports: Vec::new(),
         network,
+        public_ip: false,
         setup: NodeSetup::default(),
     }
 }
@@ -126,9 +127,10 @@ async fn quotas_and_catalog_come_from_the_real_nova() {
 }
 
 /// A public node with a security group, cloud-init from the template and a
-/// floating IP, next to a node on the deployment's own network behind its
-/// own router: created, polled to ready, its console read, then deleted
-/// without leaving anything.
+/// floating IP, next to two nodes on the deployment's own network behind its
+/// own router, one of them with a floating IP there: created, polled to
+/// ready (addresses and the login account reported), its console read,
+/// then deleted without leaving anything.
 #[tokio::test]
 async fn servers_networks_and_floating_ips_end_to_end() {
     let Some(url) = nova_keystone_url() else { return };
@@ -139,9 +141,13 @@ async fn servers_networks_and_floating_ips_end_to_end() {
         users: vec![OsUser { name: "alice".into(), ssh_key: Some(KEY.into()), sudo: true, uid: None }],
         ssh_keys: Vec::new(),
         packages: vec!["htop".into()],
+        login: Some("alice".into()),
     };
     web.volumes = vec![VolumeProvision { name: "data".into(), size_gb: 2, volume_type: Some("standard".into()) }];
-    let req = request(vec![web, node("worker", 1, NetworkKind::Isolated)]);
+    // A front end on the deployment's own network, public too (an INDIGO
+    // template's Ports to an isolated and a public network).
+    let gateway = NodeProvision { public_ip: true, ..node("gateway", 1, NetworkKind::Isolated) };
+    let req = request(vec![web, node("worker", 1, NetworkKind::Isolated), gateway]);
     let attempt = req.attempt_id.clone();
     d.create(&req).await.unwrap();
     d.create(&req).await.unwrap(); // a replay creates nothing more
@@ -151,18 +157,28 @@ async fn servers_networks_and_floating_ips_end_to_end() {
     let public = web.public_address.as_deref().expect("a floating IP");
     assert!(public.starts_with("172.24.4."), "{public}");
     assert!(web.private_address.starts_with("10.0.0."), "{}", web.private_address);
+    assert_eq!(web.credential, Some(Credential::account("alice")));
     let worker = &nodes["worker"][0];
     assert!(worker.private_address.starts_with("192.168.80."), "{}", worker.private_address);
-    assert_eq!(worker.public_address, None);
+    assert_eq!((&worker.public_address, &worker.credential), (&None, &None));
+    let gateway = &nodes["gateway"][0];
+    assert!(gateway.private_address.starts_with("192.168.80."), "{}", gateway.private_address);
+    let gateway_ip = gateway.public_address.as_deref().expect("a floating IP on the deployment's network");
+    assert!(gateway_ip.starts_with("172.24.4."), "{gateway_ip}");
 
     let held = d.resources(&attempt).await.unwrap();
     let count = |k| held.iter().filter(|r| r.kind == k).count();
-    assert_eq!(count(ResourceKind::Server), 2, "{held:?}");
-    assert_eq!(count(ResourceKind::FloatingIp), 1, "{held:?}");
+    assert_eq!(count(ResourceKind::Server), 3, "{held:?}");
+    assert_eq!(count(ResourceKind::FloatingIp), 2, "{held:?}");
     assert_eq!(count(ResourceKind::SecurityGroup), 1, "{held:?}");
     assert_eq!(count(ResourceKind::Network), 2, "network and router: {held:?}");
-    assert_eq!(count(ResourceKind::Port), 2, "{held:?}");
+    assert_eq!(count(ResourceKind::Port), 3, "{held:?}");
     assert_eq!(count(ResourceKind::Volume), 1, "{held:?}");
+    // Neutron holds each floating IP on its server's port.
+    let fips = get(&d, "network", &format!("/v2.0/floatingips?floating_ip_address={gateway_ip}")).await;
+    let port = fips["floatingips"][0]["port_id"].as_str().expect("associated with a port");
+    let port = get(&d, "network", &format!("/v2.0/ports/{port}")).await;
+    assert_eq!(port["port"]["device_id"], gateway.id.as_str(), "{port}");
 
     // The volume: of the requested size and type, attached to the server.
     let volumes = get(&d, "volumev3", "/volumes/detail").await;
@@ -212,7 +228,7 @@ async fn servers_networks_and_floating_ips_end_to_end() {
     assert!(ingress.contains(&(8000, 8010, "0.0.0.0/0")), "{ingress:?}");
 
     let console = d.console_log(&attempt).await.unwrap();
-    assert_eq!(console.len(), 2, "{console:?}");
+    assert_eq!(console.len(), 3, "{console:?}");
     assert!(console.iter().all(|c| c.text.contains("FAKE CONSOLE OUTPUT")), "{console:?}");
     assert!(d.inventory().await.unwrap().iter().any(|r| r.attempt_id == attempt));
 

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use nuvola_drivers::sim::{SimDriver, SimError, SimSettings, read_inventory};
 use nuvola_drivers::{
-    AttemptState, DeleteState, Driver, DriverError, NodeProvision, ProvisionRequest, Resource, ResourceKind,
-    VolumeProvision,
+    AttemptState, Credential, DeleteState, Driver, DriverError, NodeProvision, NodeSetup, ProvisionRequest, Resource,
+    ResourceKind, VolumeProvision,
 };
 use nuvola_types::{
     Flavor, Image, Network, NetworkKind, PortRequirement, ProviderGrant, ProviderSpec, Quota, VolumeType,
@@ -98,6 +98,7 @@ fn node(name: &str, count: u32) -> NodeProvision {
             remote_cidr: "0.0.0.0/0".into(),
         }],
         network: NetworkKind::Public,
+        public_ip: false,
         setup: Default::default(),
     }
 }
@@ -195,6 +196,28 @@ async fn private_nodes_get_no_public_address() {
     assert_eq!(count(&held, ResourceKind::Network), 1);
     let AttemptState::Ready { nodes } = d.status("a2").await.unwrap() else { panic!("not ready") };
     assert!(in_cidr(&nodes["iso"][0].private_address, [192, 168, 0, 0], 16));
+}
+
+#[tokio::test]
+async fn an_isolated_node_may_be_public_too_and_logins_are_reported() {
+    let d = sim(SimSettings { create_latency_ms: 0, ..slow() });
+    let setup = NodeSetup { login: Some("cloudadm".into()), ..NodeSetup::default() };
+    let front = NodeProvision { network: NetworkKind::Isolated, public_ip: true, setup, ..node("front", 1) };
+    let back = NodeProvision { network: NetworkKind::Isolated, ..node("back", 2) };
+    d.create(&request("a1", vec![front, back])).await.unwrap();
+    let held = d.resources("a1").await.unwrap();
+    assert_eq!(count(&held, ResourceKind::FloatingIp), 1, "{held:?}");
+    let AttemptState::Ready { nodes } = d.status("a1").await.unwrap() else { panic!("not ready") };
+    let front = &nodes["front"][0];
+    assert!(in_cidr(&front.private_address, [192, 168, 0, 0], 16), "{front:?}");
+    assert!(front.public_address.as_deref().is_some_and(|a| in_cidr(a, [203, 0, 113, 0], 24)), "{front:?}");
+    assert_eq!(front.credential, Some(Credential::account("cloudadm")));
+    for back in &nodes["back"] {
+        assert_eq!((&back.public_address, &back.credential), (&None, &None), "{back:?}");
+    }
+    // Public IPs count against the quota like any public node's.
+    let quota = d.project_quota("physics").await.unwrap().unwrap();
+    assert_eq!(quota.used.public_ips, 1);
 }
 
 #[tokio::test]

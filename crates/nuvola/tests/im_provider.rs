@@ -10,7 +10,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{Server, cli_ok};
-use nuvola_drivers::testing::{ONE_VM, WORKERS, im_url, unique};
+use nuvola_drivers::testing::{NETWORKS, ONE_VM, WORKERS, im_url, unique};
 use serde_json::{Value, json};
 
 /// A `nuvola serve` whose one provider is the IM at `im`, for its own IM
@@ -184,6 +184,36 @@ fn a_deployment_runs_on_a_real_im_and_is_deleted() {
     assert_eq!(done["outputs"]["vm_ip"], json!(["10.0.0.1"]), "the Dummy connector's address: {done}");
     assert_eq!(done["cloudProviderName"], "im-dummy");
     assert_eq!(site.im_infrastructures().len(), 1);
+    site.delete(&id);
+    assert!(site.im_infrastructures().is_empty(), "IM holds nothing after the delete");
+}
+
+/// Network and Port nodes reach IM unchanged and IM places the VMs on
+/// them; the deployment's outputs are what IM itself gives for the same
+/// infrastructure (`GET /infrastructures/{id}/outputs`): the addresses and
+/// the front end's credential, in IM's shape.
+#[test]
+fn outputs_of_a_networked_template_are_those_im_gives() {
+    let Some(im) = im_url() else { return };
+    let site = Site::start(&im);
+    let id = site.create(NETWORKS, json!({}));
+    let done = site.wait(&id, "CREATE_COMPLETE");
+    let infra = site.im_infrastructures().pop().expect("one infrastructure");
+    let auth = format!("id = im; type = InfrastructureManager; username = {}; password = pw", site.user);
+    let im_outputs: Value = site
+        .http
+        .get(format!("{infra}/outputs"))
+        .header("Authorization", auth)
+        .header("Accept", "application/json")
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(done["outputs"], im_outputs["outputs"], "{done:#}");
+    // The Dummy connector's VM: one private address, a password login.
+    assert_eq!(done["outputs"]["wn_ips"], json!(["10.0.0.1"]), "{done:#}");
+    assert_eq!(done["outputs"]["cluster_creds"]["user"], "username", "{done:#}");
+    assert_eq!(done["outputs"]["cluster_creds"]["token_type"], "password", "{done:#}");
     site.delete(&id);
     assert!(site.im_infrastructures().is_empty(), "IM holds nothing after the delete");
 }

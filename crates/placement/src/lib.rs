@@ -329,17 +329,16 @@ fn place_node<'s>(
             .push(format!("no volume type {wanted} ({})", offered(spec.volume_types.iter().map(|t| t.name.clone()))));
     }
 
-    match node.network {
-        NetworkKind::Public if !spec.public_ips => reasons.push("no public IPs".to_owned()),
-        NetworkKind::Private | NetworkKind::Isolated
-            if !spec.networks.iter().any(|n| n.kind == NetworkKind::Private) =>
-        {
-            reasons.push(format!(
-                "no private network ({})",
-                offered(spec.networks.iter().map(|n| format!("{} {}", n.kind.as_str(), n.name)))
-            ));
-        }
-        _ => {}
+    if node.needs_public_ip() && !spec.public_ips {
+        reasons.push("no public IPs".to_owned());
+    }
+    if matches!(node.network, NetworkKind::Private | NetworkKind::Isolated)
+        && !spec.networks.iter().any(|n| n.kind == NetworkKind::Private)
+    {
+        reasons.push(format!(
+            "no private network ({})",
+            offered(spec.networks.iter().map(|n| format!("{} {}", n.kind.as_str(), n.name)))
+        ));
     }
 
     match (flavor, image) {

@@ -301,6 +301,15 @@ fn every_filter_rejects_with_its_reason() {
             &["vm: no private network (has none)"],
         ),
         (
+            "an isolated node that is public too needs public IPs",
+            |p| p.public_ips = false,
+            |r| {
+                r.nodes[0].network = NetworkKind::Isolated;
+                r.nodes[0].public_ip = true;
+            },
+            &["vm: no public IPs"],
+        ),
+        (
             "quota",
             |p| p.groups.get_mut(GROUP).unwrap().quota.gpus = Some(2),
             |r| {

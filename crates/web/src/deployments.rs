@@ -138,14 +138,19 @@ async fn list(State(state): State<WebState>, viewer: Viewer, Query(q): Query<Lis
     Ok(page("Deployments", Some(&viewer), Section::Deployments, body))
 }
 
-/// Outputs whose value is kept out of the page until asked for.
-fn is_secret_output(name: &str) -> bool {
+/// Outputs whose value is kept out of the page until asked for: told by
+/// their name, or holding a credential with a token (an INDIGO
+/// `node_creds` as IM fills it: `{user, token_type, token}`).
+fn is_secret_output(name: &str, value: &Value) -> bool {
     let n = name.to_lowercase();
-    ["password", "secret", "token", "key", "credential"].iter().any(|s| n.contains(s))
+    let holds_token = |v: &Value| v.get("token").is_some_and(|t| !t.is_null());
+    ["password", "secret", "token", "key", "cred"].iter().any(|s| n.contains(s))
+        || holds_token(value)
+        || value.as_array().is_some_and(|items| items.iter().any(holds_token))
 }
 
 fn output_value(id: &str, name: &str, value: &Value) -> Markup {
-    if is_secret_output(name) {
+    if is_secret_output(name, value) {
         return html! {
             span data-secret={"/deployments/" (id) "/outputs/" (name)} {
                 a href={"/deployments/" (id) "/outputs/" (name)} { "Reveal " (name) }
@@ -428,5 +433,13 @@ mod tests {
         assert_eq!(nested, "<code>[{&quot;a&quot;:1}]</code>", "escaped JSON");
         let secret = output_value("d", "admin_token", &serde_json::json!("s3cret")).into_string();
         assert!(!secret.contains("s3cret") && secret.contains("Reveal admin_token"), "{secret}");
+        // INDIGO's credential outputs, by their usual names or by their shape.
+        let creds = serde_json::json!({"user": "cloudadm", "token_type": "password", "token": "s3cret"});
+        for name in ["node_creds", "cluster_creds", "access"] {
+            let shown = output_value("d", name, &creds).into_string();
+            assert!(!shown.contains("s3cret") && shown.contains("Reveal"), "{name}: {shown}");
+        }
+        let listed = output_value("d", "access", &serde_json::json!([creds])).into_string();
+        assert!(!listed.contains("s3cret"), "{listed}");
     }
 }

@@ -464,6 +464,7 @@ impl Harness {
                 volumes: vec![],
                 ports: vec![],
                 network: NetworkKind::Private,
+                public_ip: false,
                 setup: Default::default(),
             }],
             template: None,

@@ -77,6 +77,10 @@ pub(super) struct Held {
     /// until `ready_ms` it is `RESIZE` or `extending`, not building.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub changing: bool,
+    /// The account a server was set up to be logged in to
+    /// ([`crate::NodeSetup::login`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub login: Option<String>,
 }
 
 fn is_nothing(u: &Usage) -> bool {
@@ -305,6 +309,7 @@ impl Attempt {
                 id: s.id.clone(),
                 private_address: s.address.clone().unwrap_or_default(),
                 public_address,
+                credential: s.login.clone().map(crate::Credential::account),
             });
         }
         crate::AttemptState::Ready { nodes }
@@ -356,6 +361,8 @@ pub(super) struct Planned {
     pub pool: Option<Pool>,
     /// A server's flavor.
     pub flavor: Option<String>,
+    /// A server's login account.
+    pub login: Option<String>,
 }
 
 /// Every resource `request` needs on `provider`, with deterministic ids.
@@ -363,6 +370,7 @@ pub(super) fn plan(provider: &str, request: &ProvisionRequest) -> Vec<Planned> {
     let mut out = Vec::new();
     let mut add = |kind, node: &NodeProvision, index: u32, sub: &str, name: String, usage, pool| {
         let flavor = (kind == ResourceKind::Server).then(|| node.flavor.name.clone());
+        let login = if kind == ResourceKind::Server { node.setup.login.clone() } else { None };
         out.push(Planned {
             id: naming::resource_id(provider, &request.attempt_id, &node.name, index, kind, sub),
             kind,
@@ -372,6 +380,7 @@ pub(super) fn plan(provider: &str, request: &ProvisionRequest) -> Vec<Planned> {
             usage,
             pool,
             flavor,
+            login,
         });
     };
     for node in &request.nodes {
@@ -398,7 +407,7 @@ pub(super) fn plan(provider: &str, request: &ProvisionRequest) -> Vec<Planned> {
                 add(ResourceKind::Volume, node, i, &sub, format!("{n}-{i}-{}", v.name), usage, None);
             }
             add(ResourceKind::Port, node, i, "", format!("{n}-{i}-port"), Usage::default(), None);
-            if node.network == NetworkKind::Public {
+            if node.needs_public_ip() {
                 let usage = Usage { public_ips: 1, ..Usage::default() };
                 add(ResourceKind::FloatingIp, node, i, "", format!("{n}-{i}-fip"), usage, Some(Pool::Public));
             }
@@ -452,7 +461,7 @@ pub(super) fn validate(spec: &ProviderSpec, request: &ProvisionRequest) -> Resul
                 ));
             }
         }
-        if node.network == NetworkKind::Public && node.count > 0 && !spec.public_ips {
+        if node.needs_public_ip() && node.count > 0 && !spec.public_ips {
             return invalid(format!("node {} needs a public IP, but {site} offers none", node.name));
         }
     }
@@ -496,6 +505,7 @@ mod tests {
             address: Some("10.0.0.5".into()),
             flavor: None,
             changing: false,
+            login: None,
         }
     }
 
