@@ -129,8 +129,9 @@ async fn slurm_cluster_front_end_gets_a_floating_ip_and_the_outputs_are_filled()
     assert_eq!(floating_ips(&h, &id).await, ["fe_server"]);
 
     // The address in the outputs is the one the provider holds.
-    let attempt = done["physicalId"].as_str().expect("physicalId");
-    let state = h.app.federation().sims()["alpha"].status(attempt).await.unwrap();
+    let native = h.native(&id).await;
+    let attempt = native["attempts"].as_array().unwrap().iter().rev().find(|a| a["state"] == "ready").unwrap();
+    let state = h.app.federation().sims()["alpha"].status(attempt["attemptId"].as_str().unwrap()).await.unwrap();
     let AttemptState::Ready { nodes } = state else { panic!("{state:?}") };
     assert_eq!(outputs["cluster_ip"], json!(nodes["fe_server"][0].public_address));
     assert!(nodes["wn_server"].iter().all(|w| w.public_address.is_none()), "{nodes:?}");

@@ -218,9 +218,9 @@ fn kill_and_resume(database: &str) {
             .unwrap()
             .json()
             .unwrap();
-        let physical = d["physicalId"].as_str().unwrap();
+        let running = common::running_attempt(&http, &url, &token, id);
         let held = &servers_by_deployment[*id];
-        assert!(held.iter().all(|r| r["attempt_id"] == physical), "{id}: resources of an old attempt remain");
+        assert!(held.iter().all(|r| r["attempt_id"] == running), "{id}: resources of an old attempt remain");
         let servers = held.iter().filter(|r| r["kind"] == "server").count();
         assert_eq!(servers, 1, "{id}: one VM expected, found {servers}");
         assert!(d["outputs"].as_object().is_some_and(|o| !o.is_empty()), "{id}: no outputs");

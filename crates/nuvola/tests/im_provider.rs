@@ -140,9 +140,11 @@ sla_id = "sla-im"
             .filter(|r| r["toscaNodeType"] == "tosca.nodes.indigo.Compute")
             .map(|r| {
                 // IM's VM ids hold slashes; the self link still leads to it.
-                let own: Value = self.get(r["links"][0]["href"].as_str().unwrap()).json().unwrap();
+                let own = r["links"].as_array().unwrap().iter().find(|l| l["rel"] == "self").unwrap();
+                let own: Value = self.get(own["href"].as_str().unwrap()).json().unwrap();
                 assert_eq!(own["uuid"], r["uuid"], "{r}");
-                r["uuid"].as_str().unwrap().to_string()
+                // The VM's id on IM is its physicalId.
+                r["physicalId"].as_str().unwrap().to_string()
             })
             .collect()
     }

@@ -172,7 +172,7 @@ fn slurm_cluster_gets_its_floating_ip_on_openstack_and_leaves_nothing() {
         let workers = outputs["wn_ips"].as_array().unwrap_or_else(|| panic!("no wn_ips: {done:#}"));
         assert_eq!(workers.len(), 1, "{outputs:#}");
         assert!(workers[0].as_str().unwrap().starts_with(worker_net), "{outputs:#}");
-        let attempt = done["physicalId"].as_str().expect("physicalId").to_string();
+        let attempt = common::running_attempt(&site.http, &site.server.url, &site.token, id);
         ports.push(runtime.block_on(check_floating_ip(&admin, &attempt, "fe_server", ip)));
         // One floating IP each: the workers have none.
         let held = runtime.block_on(admin.resources(&attempt)).unwrap();

@@ -104,3 +104,13 @@ pub fn cli_ok(cwd: &Path, env: &[(&str, &str)], args: &[&str]) -> String {
     );
     String::from_utf8(out.stdout).unwrap()
 }
+
+/// The id of the attempt deployment `id` runs on, from the native API at
+/// `url` (the orchestrator's `physicalId` is a UUID made from it).
+pub fn running_attempt(http: &reqwest::blocking::Client, url: &str, token: &str, id: &str) -> String {
+    let native: serde_json::Value =
+        http.get(format!("{url}/api/v1/deployments/{id}")).bearer_auth(token).send().unwrap().json().unwrap();
+    let attempts = native["attempts"].as_array().unwrap_or_else(|| panic!("no attempts: {native:#}"));
+    let ready = attempts.iter().rev().find(|a| a["state"] == "ready");
+    ready.and_then(|a| a["attemptId"].as_str()).unwrap_or_else(|| panic!("no running attempt: {native:#}")).to_string()
+}
