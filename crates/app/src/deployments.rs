@@ -207,6 +207,7 @@ impl App {
             requirements,
             plan,
             outputs: Map::new(),
+            outputs_unreadable: None,
             held,
             callback: request.callback,
             timeout_mins,

@@ -190,6 +190,7 @@ pub async fn generate_history(
             requirements: DeploymentRequirements::default(),
             plan: Plan::default(),
             outputs,
+            outputs_unreadable: None,
             held: if up {
                 Usage { instances: 1, cores: 2, ram_mb: 4096, ..Usage::default() }
             } else {

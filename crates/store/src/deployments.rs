@@ -54,7 +54,13 @@ pub struct DeploymentRecord {
     pub secrets_unreadable: Option<String>,
     pub requirements: DeploymentRequirements,
     pub plan: Plan,
+    /// Its outputs, sealed at rest when the store has a key (they may
+    /// hold credentials).
     pub outputs: serde_json::Map<String, Value>,
+    /// Why its stored outputs could not be read (another server's key,
+    /// none): `outputs` is then empty, and saving it keeps what is stored
+    /// until new outputs are set.
+    pub outputs_unreadable: Option<String>,
     /// What the deployment holds on `provider`, for quota accounting.
     pub held: Usage,
     pub callback: Option<String>,
@@ -189,6 +195,7 @@ struct InputColumns {
     parameters: Option<String>,
     inputs: Option<String>,
     secrets: Option<String>,
+    outputs: Option<String>,
 }
 
 impl Store {
@@ -219,7 +226,7 @@ impl Store {
         .bind(columns.inputs)
         .bind(to_json(&d.requirements))
         .bind(to_json(&d.plan))
-        .bind(to_json(&d.outputs))
+        .bind(columns.outputs.unwrap_or_else(|| "{}".into()))
         .bind(to_json(&d.held))
         .bind(&d.callback)
         .bind(d.timeout_mins)
@@ -301,7 +308,7 @@ impl Store {
         let sql = "UPDATE deployments SET status = $4, status_reason = $5, task = $6,
                 template = COALESCE(NULLIF($7, ''), template),
                 parameters = COALESCE($8, parameters), inputs = COALESCE($9, inputs),
-                secrets = COALESCE($27, secrets), requirements = $10, plan = $11, outputs = $12, held = $13, provider = $14,
+                secrets = COALESCE($27, secrets), requirements = $10, plan = $11, outputs = COALESCE($12, outputs), held = $13, provider = $14,
                 endpoint = $15, physical_id = $16, workflow = $17, next_run_at = $18, deadline_at = $19,
                 updated_at = $20, description = $21, timeout_mins = $22, provider_timeout_mins = $23,
                 max_providers_retry = $24, keep_last_attempt = $25, callback = $26,
@@ -321,7 +328,7 @@ impl Store {
             .bind(columns.inputs)
             .bind(to_json(&d.requirements))
             .bind(to_json(&d.plan))
-            .bind(to_json(&d.outputs))
+            .bind(columns.outputs)
             .bind(to_json(&d.held))
             .bind(&d.provider)
             .bind(&d.endpoint)
@@ -495,9 +502,16 @@ impl Store {
     /// What `d`'s row holds of its inputs: its secrets sealed apart when
     /// the store has a key. A row whose secrets could not be read keeps
     /// what it holds.
+    /// Its outputs are sealed likewise; outputs that could not be read
+    /// are kept until new ones are set.
     fn input_columns(&self, d: &DeploymentRecord) -> Result<InputColumns> {
+        let outputs = if d.outputs_unreadable.is_some() && d.outputs.is_empty() {
+            None
+        } else {
+            Some(crate::sealed::seal_outputs(self.sealer.as_deref(), &d.id, &d.outputs)?)
+        };
         if d.secrets_unreadable.is_some() {
-            return Ok(InputColumns { parameters: None, inputs: None, secrets: None });
+            return Ok(InputColumns { parameters: None, inputs: None, secrets: None, outputs });
         }
         let (mut parameters, mut inputs) = (d.parameters.clone(), d.inputs.clone());
         let secrets =
@@ -506,6 +520,7 @@ impl Store {
             parameters: Some(to_json(&parameters)),
             inputs: Some(to_json(&inputs)),
             secrets: Some(secrets),
+            outputs,
         })
     }
 
@@ -519,6 +534,11 @@ impl Store {
             tracing::warn!(deployment = %d.id, "{why}");
         }
         (d.secret_inputs, d.secrets_unreadable) = (opened.names, opened.unreadable);
+        let outputs = crate::sealed::open_outputs(self.sealer.as_deref(), &d.id, &r.try_get::<String, _>("outputs")?)?;
+        if let Some(why) = &outputs.unreadable {
+            tracing::warn!(deployment = %d.id, "{why}");
+        }
+        (d.outputs, d.outputs_unreadable) = (outputs.outputs, outputs.unreadable);
         Ok(d)
     }
 
@@ -578,7 +598,8 @@ fn decode(r: &AnyRow) -> Result<DeploymentRecord> {
         secrets_unreadable: None,
         requirements: from_json("deployments.requirements", &json("requirements")?)?,
         plan: from_json("deployments.plan", &json("plan")?)?,
-        outputs: from_json("deployments.outputs", &json("outputs")?)?,
+        outputs: serde_json::Map::new(),
+        outputs_unreadable: None,
         held: from_json("deployments.held", &json("held")?)?,
         callback: r.try_get("callback")?,
         timeout_mins: r.try_get("timeout_mins")?,

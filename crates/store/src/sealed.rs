@@ -21,6 +21,14 @@
 //! sealed one by one as `{"nuvola_sealed": "..."}` under a secret's name
 //! are opened where they open; either kind moves into the column on the
 //! row's next save.
+//!
+//! A deployment's outputs may hold credentials too (the private key or
+//! password a node is logged in with), so with a key its `outputs` column
+//! holds them sealed the same way, bound to `deployment/<id>/outputs`: the
+//! column is then a JSON string (the base64 text), where plain outputs
+//! are a JSON object, so the two cannot be mistaken for each other and
+//! rows written before read as they are. Outputs that do not open read
+//! as none, saying why ([`OpenedOutputs::unreadable`]).
 
 use std::collections::BTreeSet;
 
@@ -211,6 +219,67 @@ fn legacy(
     Opened { names, unreadable }
 }
 
+/// A deployment's outputs read from their column.
+#[derive(Debug, Default, PartialEq)]
+pub(crate) struct OpenedOutputs {
+    pub outputs: Map<String, Value>,
+    /// Why they could not be read, when they could not (they are then
+    /// empty).
+    pub unreadable: Option<String>,
+}
+
+/// The text of deployment `id`'s `outputs` column: sealed when there is a
+/// sealer and something to seal, plain otherwise.
+pub(crate) fn seal_outputs(
+    sealer: Option<&Sealer>,
+    id: &str,
+    outputs: &Map<String, Value>,
+) -> Result<String, StoreError> {
+    let plain = serde_json::to_string(outputs).map_err(|e| corrupt_outputs(e.to_string()))?;
+    match sealer {
+        Some(sealer) if !outputs.is_empty() => {
+            let sealed = sealer.seal(outputs_aad(id), plain.as_bytes())?;
+            serde_json::to_string(&Value::String(sealed)).map_err(|e| corrupt_outputs(e.to_string()))
+        }
+        _ => Ok(plain),
+    }
+}
+
+/// Deployment `id`'s outputs from the text of its `outputs` column: plain
+/// ones as they are, sealed ones opened. Fails only on a column that is
+/// neither (damaged); sealed ones that do not open read as none, saying
+/// why.
+pub(crate) fn open_outputs(sealer: Option<&Sealer>, id: &str, column: &str) -> Result<OpenedOutputs, StoreError> {
+    let sealed = match serde_json::from_str::<Value>(column).map_err(|e| corrupt_outputs(e.to_string()))? {
+        Value::Object(outputs) => return Ok(OpenedOutputs { outputs, unreadable: None }),
+        Value::String(sealed) => sealed,
+        other => return Err(corrupt_outputs(format!("neither outputs nor sealed outputs: {other}"))),
+    };
+    let Some(sealer) = sealer else {
+        let why = "its outputs are sealed, and this server has no secrets key to open them";
+        return Ok(OpenedOutputs { outputs: Map::new(), unreadable: Some(why.into()) });
+    };
+    let opened = sealer.open(outputs_aad(id), &sealed).and_then(|plain| serde_json::from_slice(&plain).ok());
+    Ok(match opened {
+        Some(outputs) => OpenedOutputs { outputs, unreadable: None },
+        None => OpenedOutputs {
+            outputs: Map::new(),
+            unreadable: Some(
+                "its outputs do not open with this server's key (every replica must use the same secrets key file)"
+                    .into(),
+            ),
+        },
+    })
+}
+
+fn outputs_aad(id: &str) -> String {
+    format!("deployment/{id}/outputs")
+}
+
+fn corrupt_outputs(detail: String) -> StoreError {
+    StoreError::Corrupt { what: "deployments.outputs", detail }
+}
+
 fn secret_names(
     declared: &BTreeSet<String>,
     parameters: &Map<String, Value>,
@@ -289,6 +358,46 @@ mod tests {
         let column = take_out(Some(&sealer), "d1", &BTreeSet::new(), &mut p, &mut i).unwrap();
         let opened = put_back(Some(&sealer), "d1", Some(&column), &mut p, &mut i);
         assert_eq!((p, i, opened.unreadable), (given.clone(), given, None));
+    }
+
+    #[test]
+    fn outputs_are_sealed_with_a_key_and_opened_for_their_row_only() {
+        let sealer = Sealer::new(&[7; 32]);
+        let key = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjE=\n-----END OPENSSH PRIVATE KEY-----\n";
+        let outputs = map(json!({"node_creds": {"user": "cloudadm", "token_type": "private_key", "token": key}}));
+        let column = seal_outputs(Some(&sealer), "d1", &outputs).unwrap();
+        assert!(!column.contains("cloudadm") && !column.contains("OPENSSH"), "{column}");
+        assert!(column.starts_with('"'), "a JSON string, never an object: {column}");
+        let opened = open_outputs(Some(&sealer), "d1", &column).unwrap();
+        assert_eq!(opened, OpenedOutputs { outputs: outputs.clone(), unreadable: None });
+
+        for (who, sealer, id) in [
+            ("moved to another row", Some(&sealer), "d2"),
+            ("another key", Some(&Sealer::new(&[8; 32])), "d1"),
+            ("no key", None, "d1"),
+        ] {
+            let opened = open_outputs(sealer, id, &column).unwrap();
+            assert!(opened.outputs.is_empty() && opened.unreadable.is_some(), "{who}: {opened:?}");
+        }
+        // The secrets column's sealed text is not outputs.
+        let secrets = take_out(Some(&sealer), "d1", &declared(&["x"]), &mut map(json!({"x": 1})), &mut Map::new());
+        let blob: Column = serde_json::from_str(&secrets.unwrap()).unwrap();
+        let pasted = serde_json::to_string(&blob.sealed.unwrap()).unwrap();
+        assert!(open_outputs(Some(&sealer), "d1", &pasted).unwrap().unreadable.is_some());
+    }
+
+    #[test]
+    fn plain_outputs_read_as_they_are() {
+        let sealer = Sealer::new(&[7; 32]);
+        let outputs = map(json!({"ip": "192.0.2.1", "looks_sealed": "AAAA"}));
+        // Written before a key, or without one: plain, and read with or without one.
+        let plain = seal_outputs(None, "d1", &outputs).unwrap();
+        assert_eq!(serde_json::from_str::<Value>(&plain).unwrap(), Value::Object(outputs.clone()));
+        for sealer in [Some(&sealer), None] {
+            assert_eq!(open_outputs(sealer, "d1", &plain).unwrap().outputs, outputs);
+        }
+        assert_eq!(seal_outputs(Some(&sealer), "d1", &Map::new()).unwrap(), "{}", "nothing to seal");
+        assert!(open_outputs(Some(&sealer), "d1", "[1]").is_err(), "damaged");
     }
 
     #[test]

@@ -27,6 +27,7 @@ fn record(id: &str, subject: &str, group: &str, created_at: i64) -> DeploymentRe
         requirements: DeploymentRequirements { nodes: vec![ComputeRequirement::named("vm")], policies: vec![] },
         plan: Plan::default(),
         outputs: serde_json::Map::new(),
+        outputs_unreadable: None,
         held: Usage::default(),
         callback: None,
         timeout_mins: 60,
@@ -478,9 +479,68 @@ async fn sealed_suite(options: StoreOptions) {
     assert!(sealed.save_deployment(&read, None, &Progress::default()).await.unwrap());
     let unkeyed = keyless.deployment("sec-2").await.unwrap().unwrap();
     assert!(unkeyed.secrets_unreadable.is_some(), "sealed once saved with the key");
+    outputs_suite(&options, &sealed, &keyless, &other).await;
     for store in [sealed, keyless, other] {
         store.close().await;
     }
+}
+
+/// The text of deployment `id`'s `outputs` column, read past the store.
+async fn raw_outputs(options: &StoreOptions, id: &str) -> String {
+    use sqlx::{Connection, Row};
+    sqlx::any::install_default_drivers();
+    let mut raw = sqlx::AnyConnection::connect(&options.url).await.unwrap();
+    if let Some(schema) = &options.schema {
+        sqlx::query(&format!("SET search_path TO {schema}")).execute(&mut raw).await.unwrap();
+    }
+    let row = sqlx::query("SELECT outputs FROM deployments WHERE id = $1").bind(id).fetch_one(&mut raw).await.unwrap();
+    let text: String = row.try_get("outputs").unwrap();
+    raw.close().await.unwrap();
+    text
+}
+
+/// Outputs (which may hold a node's private key) are sealed at rest with
+/// a key and read back whole; elsewhere they read as none, saying why,
+/// without breaking listings; rows written before stay readable.
+async fn outputs_suite(options: &StoreOptions, sealed: &Store, keyless: &Store, other: &Store) {
+    let key =
+        "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmU=\n-----END OPENSSH PRIVATE KEY-----\n";
+    let creds = serde_json::json!({"cluster_creds": {"user": "cloudadm", "token_type": "private_key", "token": key}});
+    let mut d = record("out-1", "alice", "physics", 3_000);
+    sealed.insert_deployment(&d, &Progress::default()).await.unwrap();
+    d.outputs = creds.as_object().unwrap().clone();
+    assert!(sealed.save_deployment(&d, None, &Progress::default()).await.unwrap());
+    let column = raw_outputs(options, "out-1").await;
+    assert!(!column.contains("PRIVATE KEY") && !column.contains("b3BlbnNzaC1rZXktdjE"), "{column}");
+    assert!(!column.contains("cloudadm"), "{column}");
+    let read = sealed.deployment("out-1").await.unwrap().unwrap();
+    assert_eq!((&read.outputs, &read.outputs_unreadable), (&d.outputs, &None));
+    assert_eq!(read.outputs["cluster_creds"]["token"], key);
+    let (listed, _) = sealed.list_deployments(&DeploymentFilter::default(), 0, 10).await.unwrap();
+    assert_eq!(listed.iter().find(|l| l.id == "out-1").unwrap().outputs, d.outputs, "listings open them too");
+
+    // Elsewhere: no outputs, the reason, the listing still whole; saving
+    // keeps the sealed ones.
+    for (store, why) in [(keyless, "no secrets key"), (other, "same secrets key file")] {
+        let read = store.deployment("out-1").await.unwrap().unwrap();
+        assert!(read.outputs.is_empty(), "{:?}", read.outputs);
+        assert!(read.outputs_unreadable.as_deref().unwrap().contains(why), "{:?}", read.outputs_unreadable);
+        let (listed, total) = store.list_deployments(&DeploymentFilter::default(), 0, 10).await.unwrap();
+        assert_eq!(listed.len() as i64, total);
+        assert!(listed.iter().any(|l| l.id == "out-1"));
+        assert!(store.save_deployment(&read, None, &Progress::default()).await.unwrap());
+    }
+    assert_eq!(sealed.deployment("out-1").await.unwrap().unwrap().outputs, d.outputs, "nothing lost");
+
+    // Written without a key: plain, read with one, sealed on its next save.
+    let mut old = record("out-2", "bob", "physics", 4_000);
+    old.outputs = creds.as_object().unwrap().clone();
+    keyless.insert_deployment(&old, &Progress::default()).await.unwrap();
+    assert!(raw_outputs(options, "out-2").await.contains("PRIVATE KEY"), "plain without a key");
+    let read = sealed.deployment("out-2").await.unwrap().unwrap();
+    assert_eq!((&read.outputs, &read.outputs_unreadable), (&old.outputs, &None));
+    assert!(sealed.save_deployment(&read, None, &Progress::default()).await.unwrap());
+    assert!(!raw_outputs(options, "out-2").await.contains("PRIVATE KEY"), "sealed once saved with the key");
 }
 
 async fn futures_join(store: &Store, claimers: usize) -> Vec<Vec<String>> {

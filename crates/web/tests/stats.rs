@@ -43,6 +43,7 @@ fn deployment(
         requirements: DeploymentRequirements::default(),
         plan: Plan::default(),
         outputs: Default::default(),
+        outputs_unreadable: None,
         held: Usage::default(),
         callback: None,
         timeout_mins: 60,
