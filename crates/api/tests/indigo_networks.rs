@@ -3,8 +3,9 @@
 //! from the in-repo corpus) deployed through the orchestrator API on the
 //! simulator: the front end, bound by a Port to a public network, gets a
 //! floating IP and the workers do not; the outputs read the addresses
-//! (and the login account when the template gives a key) as the
-//! orchestrator shows them; deleting leaves nothing.
+//! (and the login: the account the template's key was set up for, or,
+//! when it gives none, the key pair nuvola made for `cloudadm`, as IM
+//! does) as the orchestrator shows them; deleting leaves nothing.
 //!
 //! The simulated builds and deletes take an hour of the simulator's own
 //! clock, which the test moves: the deployment cannot complete before the
@@ -112,6 +113,22 @@ async fn floating_ips(h: &Harness, id: &str) -> Vec<String> {
     nodes
 }
 
+/// The public key of OpenSSH private key `token`, as `ssh-keygen -y`
+/// reads it; `None` without ssh-keygen, which CI must have.
+fn public_half(token: &str) -> Option<String> {
+    if std::process::Command::new("ssh-keygen").arg("-?").output().is_err() {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "ssh-keygen (openssh-client) is missing under CI");
+        return None;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("key");
+    std::fs::write(&file, token).unwrap();
+    std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let out = std::process::Command::new("ssh-keygen").arg("-y").arg("-f").arg(&file).output().unwrap();
+    assert!(out.status.success(), "ssh-keygen -y: {}", String::from_utf8_lossy(&out.stderr));
+    Some(String::from_utf8(out.stdout).unwrap().trim().to_string())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slurm_cluster_front_end_gets_a_floating_ip_and_the_outputs_are_filled() {
     let h = start().await;
@@ -124,17 +141,31 @@ async fn slurm_cluster_front_end_gets_a_floating_ip_and_the_outputs_are_filled()
     let workers = outputs["wn_ips"].as_array().expect("a list of worker addresses");
     assert_eq!(workers.len(), 2, "{outputs:#}");
     assert!(workers.iter().all(|a| in_net(a, [10, 0, 0, 0], 16)), "{outputs:#}");
-    // The template gives no SSH key, so no account was set up to report.
-    assert_eq!(outputs["cluster_creds"], Value::Null, "{outputs:#}");
     assert_eq!(floating_ips(&h, &id).await, ["fe_server"]);
 
     // The address in the outputs is the one the provider holds.
     let native = h.native(&id).await;
     let attempt = native["attempts"].as_array().unwrap().iter().rev().find(|a| a["state"] == "ready").unwrap();
-    let state = h.app.federation().sims()["alpha"].status(attempt["attemptId"].as_str().unwrap()).await.unwrap();
+    let attempt = attempt["attemptId"].as_str().unwrap();
+    let state = h.app.federation().sims()["alpha"].status(attempt).await.unwrap();
     let AttemptState::Ready { nodes } = state else { panic!("{state:?}") };
     assert_eq!(outputs["cluster_ip"], json!(nodes["fe_server"][0].public_address));
     assert!(nodes["wn_server"].iter().all(|w| w.public_address.is_none()), "{nodes:?}");
+
+    // The template gives no SSH key: as IM does, nuvola made a key pair
+    // for cloudadm, set up on every server, and reports its private key.
+    let creds = &outputs["cluster_creds"];
+    assert_eq!((&creds["user"], &creds["token_type"]), (&json!("cloudadm"), &json!("private_key")), "{outputs:#}");
+    let token = creds["token"].as_str().expect("a private key");
+    assert!(token.starts_with("-----BEGIN OPENSSH PRIVATE KEY-----\n"), "{token}");
+    let set_up = h.app.federation().sims()["alpha"].login_keys(attempt);
+    assert_eq!(set_up.len(), 3, "the front end and both workers: {set_up:?}");
+    let public = set_up.values().next().unwrap();
+    assert!(set_up.values().all(|k| k == public) && public.starts_with("ssh-ed25519 AAAA"), "{set_up:?}");
+    match public_half(token) {
+        Some(half) => assert_eq!(&half, public, "the reported key opens the servers"),
+        None => eprintln!("not checked with ssh-keygen: it is not installed (apt-get install openssh-client)"),
+    }
     delete(&h, &id).await;
     h.stop().await;
 }

@@ -397,14 +397,17 @@ impl Run<'_> {
         &self,
         nodes: &BTreeMap<String, Vec<nuvola_drivers::InstanceAttributes>>,
     ) -> Result<Map<String, Value>> {
-        let attributes: nuvola_tosca::InstanceAttributes = nodes
-            .iter()
-            .map(|(node, instances)| (node.clone(), instances.iter().map(|i| i.tosca()).collect()))
-            .collect();
-        let resolver = self.app.inner.resolver.clone();
+        let (resolver, key, mut nodes) = (self.app.inner.resolver.clone(), login_key(self.app, self.d), nodes.clone());
         let (text, inputs) = (self.d.template.clone(), self.d.inputs.clone());
         self.app
             .off_the_reactor(move || {
+                // The made key's private half, derived again: kept nowhere
+                // but in the (sealed) outputs.
+                if let Some(key) = &key {
+                    key.fill_credentials(&text, &inputs, &mut nodes);
+                }
+                let attributes: nuvola_tosca::InstanceAttributes =
+                    nodes.iter().map(|(node, vms)| (node.clone(), vms.iter().map(|i| i.tosca()).collect())).collect();
                 let template = nuvola_tosca::load(&text, "template.yaml", &*resolver)
                     .map_err(|d| Error::internal(format!("stored template no longer loads: {d}")))?;
                 Ok(template.evaluate_outputs(&inputs, &attributes))
@@ -501,6 +504,12 @@ pub(crate) fn held_by(app: &App, requirements: &nuvola_types::DeploymentRequirem
     })
 }
 
+/// The SSH key pair made for `d`'s nodes when its template gives none.
+fn login_key(app: &App, d: &DeploymentRecord) -> Option<nuvola_drivers::login_key::LoginKey> {
+    let secret = app.store().derived_secret(nuvola_drivers::login_key::LoginKey::PURPOSE)?;
+    Some(nuvola_drivers::login_key::LoginKey::derive(&secret, &d.id))
+}
+
 /// The driver request for `d` placed as `c`.
 fn provision_request(app: &App, d: &DeploymentRecord, c: &Candidate, attempt_id: &str) -> Result<ProvisionRequest> {
     let spec = app
@@ -511,7 +520,9 @@ fn provision_request(app: &App, d: &DeploymentRecord, c: &Candidate, attempt_id:
         spec.groups.get(&d.user_group).and_then(|g| g.project.clone()).unwrap_or_else(|| d.user_group.clone());
     // Accounts, keys and packages for cloud-init; a template the parser
     // accepted is valid YAML, so an error here only loses the setup.
-    let setups = nuvola_drivers::cloud_init::node_setups(&d.template, &d.inputs).unwrap_or_default();
+    let made_key = login_key(app, d).map(|k| k.public_openssh());
+    let setups =
+        nuvola_drivers::cloud_init::node_setups(&d.template, &d.inputs, made_key.as_deref()).unwrap_or_default();
     let mut nodes = Vec::new();
     for node in &d.requirements.nodes {
         if node.count == 0 && c.node(&node.name).is_none() {

@@ -97,9 +97,18 @@ pub const DEFAULT_LOGIN: &str = "cloudadm";
 /// image's default user and, as IM does, to the account `credential.user`
 /// ([`DEFAULT_LOGIN`] when it names none), made with sudo unless
 /// `os_users` already makes it; that account is the node's
-/// [`NodeSetup::login`]. Without one, the login is the first `os_users`
-/// account with a key; with no key at all, there is none.
-pub fn node_setups(template: &str, inputs: &Map<String, Value>) -> Result<BTreeMap<String, NodeSetup>, String> {
+/// [`NodeSetup::login`]. Without one, and given `made_key` (the public
+/// half of the deployment's [`crate::login_key::LoginKey`]), that key goes
+/// the same way to [`DEFAULT_LOGIN`], as IM sets up the key pair it makes
+/// (unless `os_users` gives that account a key of its own). Otherwise the
+/// login is the first `os_users` account with a key; with no key at all,
+/// there is none. `made_key` is given to every node template (only Compute
+/// nodes are looked up).
+pub fn node_setups(
+    template: &str,
+    inputs: &Map<String, Value>,
+    made_key: Option<&str>,
+) -> Result<BTreeMap<String, NodeSetup>, String> {
     let Some(root) = crate::im::template::load(template).map_err(|e| format!("the template is not valid YAML: {e}"))?
     else {
         return Ok(BTreeMap::new());
@@ -126,8 +135,13 @@ pub fn node_setups(template: &str, inputs: &Map<String, Value>) -> Result<BTreeM
             });
         }
         let credential = resolve(&node["capabilities"]["os"]["properties"]["credential"]);
-        if let Some(token) = text(&credential["token"]).filter(|t| t.starts_with("ssh-") || t.starts_with("ecdsa-")) {
-            let account = text(&credential["user"]).unwrap_or_else(|| DEFAULT_LOGIN.to_string());
+        let given = text(&credential["token"]).filter(|t| t.starts_with("ssh-") || t.starts_with("ecdsa-"));
+        let made = made_key
+            .filter(|_| given.is_none())
+            .filter(|_| !setup.users.iter().any(|u| u.name == DEFAULT_LOGIN && u.ssh_key.is_some()))
+            .map(|key| (key.to_string(), None));
+        if let Some((token, user)) = given.map(|t| (t, text(&credential["user"]))).or(made) {
+            let account = user.unwrap_or_else(|| DEFAULT_LOGIN.to_string());
             match setup.users.iter_mut().find(|u| u.name == account) {
                 Some(user) => {
                     user.ssh_key.get_or_insert_with(|| token.clone());
@@ -224,7 +238,7 @@ topology_template:
 "#;
         let inputs = json!({"users": [{"os_user_name": "bob", "os_user_ssh_public_key": "ssh-rsa BOB",
                                        "os_user_add_to_sudoers": true, "os_user_guid": 3000}]});
-        let setups = node_setups(template, inputs.as_object().unwrap()).unwrap();
+        let setups = node_setups(template, inputs.as_object().unwrap(), None).unwrap();
         assert_eq!(setups.len(), 1, "{setups:?}");
         let vm = &setups["vm"];
         assert_eq!(
@@ -260,7 +274,7 @@ topology_template:
       type: tosca.nodes.indigo.Compute
       capabilities: { os: { properties: { credential: { user: root, token_type: password, token: hunter2 } } } }
 "#;
-        let setups = node_setups(template, &Map::new()).unwrap();
+        let setups = node_setups(template, &Map::new(), None).unwrap();
         let login = |n: &str| setups.get(n).and_then(|s| s.login.clone());
         assert_eq!(login("default_account").as_deref(), Some(DEFAULT_LOGIN));
         assert!(setups["default_account"].users[0].sudo);
@@ -273,6 +287,48 @@ topology_template:
         assert_eq!(login("users_only").as_deref(), Some("carol"));
         // A password is not something nuvola sets up: no login, no setup.
         assert!(!setups.contains_key("password_only"), "{setups:?}");
+    }
+
+    #[test]
+    fn without_a_key_from_the_template_the_made_one_goes_to_cloudadm_with_sudo() {
+        let template = r#"
+topology_template:
+  node_templates:
+    bare:
+      type: tosca.nodes.indigo.Compute
+    own_key:
+      type: tosca.nodes.indigo.Compute
+      capabilities: { os: { properties: { credential: { user: admin, token: "ssh-ed25519 KEY" } } } }
+    with_users:
+      type: tosca.nodes.indigo.Compute
+      properties:
+        os_users: [ { os_user_name: carol, os_user_ssh_public_key: "ssh-rsa CAROL" } ]
+    own_cloudadm:
+      type: tosca.nodes.indigo.Compute
+      properties:
+        os_users: [ { os_user_name: cloudadm, os_user_ssh_public_key: "ssh-rsa MINE" } ]
+"#;
+        let made = "ssh-ed25519 MADE nuvola-d1";
+        let setups = node_setups(template, &Map::new(), Some(made)).unwrap();
+        let cloudadm = OsUser { name: DEFAULT_LOGIN.into(), ssh_key: Some(made.into()), sudo: true, uid: None };
+        assert_eq!(setups["bare"].users, vec![cloudadm.clone()]);
+        assert_eq!(setups["bare"].ssh_keys, vec![made.to_string()]);
+        assert_eq!(setups["bare"].login.as_deref(), Some(DEFAULT_LOGIN));
+        let text = cloud_config(&setups["bare"], &id());
+        let doc: Value = serde_json::from_str(text.trim_start_matches("#cloud-config\n")).unwrap();
+        assert_eq!(
+            doc["users"][1],
+            json!({"name": "cloudadm", "shell": "/bin/bash", "lock_passwd": true,
+            "ssh_authorized_keys": [made], "sudo": "ALL=(ALL) NOPASSWD:ALL"})
+        );
+        // The template's own key: as without a made one.
+        assert_eq!(setups["own_key"], node_setups(template, &Map::new(), None).unwrap()["own_key"]);
+        // os_users keep their accounts; the login is the made one's.
+        assert_eq!(setups["with_users"].users[1], cloudadm);
+        assert_eq!(setups["with_users"].login.as_deref(), Some(DEFAULT_LOGIN));
+        // cloudadm with a key of its own: that key, no made one.
+        assert_eq!(setups["own_cloudadm"], node_setups(template, &Map::new(), None).unwrap()["own_cloudadm"]);
+        assert!(!setups["own_cloudadm"].all_keys().any(|k| k == made));
     }
 
     #[test]

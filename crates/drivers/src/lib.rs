@@ -13,6 +13,7 @@
 pub mod cloud_init;
 pub mod http;
 pub mod im;
+pub mod login_key;
 pub mod openstack;
 pub mod private_files;
 pub mod sim;

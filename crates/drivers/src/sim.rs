@@ -30,6 +30,7 @@ mod journal;
 mod model;
 mod naming;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -313,6 +314,14 @@ impl SimDriver {
         self.inner.skew_ms.fetch_add(ms, Ordering::SeqCst);
     }
 
+    /// The SSH public key each server of `attempt_id` was set up to be
+    /// logged in with, by server name: what the site's cloud-init would
+    /// have installed for the node's login account.
+    pub fn login_keys(&self, attempt_id: &str) -> BTreeMap<String, String> {
+        let site = self.inner.site();
+        site.state.attempts.get(attempt_id).map(model::Attempt::login_keys).unwrap_or_default()
+    }
+
     /// Sleeps the API latency, then refuses if the site is down.
     async fn enter(&self) -> Result<(), DriverError> {
         let pause = self.inner.runtime().settings.api_latency_ms;
@@ -542,6 +551,7 @@ impl Inner {
                 flavor: p.flavor.clone(),
                 changing: false,
                 login: p.login.clone(),
+                login_key: p.login_key.clone(),
             }));
         }
         Ok(Change { events, adds: missing.len() })

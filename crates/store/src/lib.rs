@@ -150,6 +150,12 @@ impl Store {
         Ok(store)
     }
 
+    /// A secret for `purpose` derived from the store's secrets key (see
+    /// [`Sealer::derived`]); `None` without a key.
+    pub fn derived_secret(&self, purpose: &str) -> Option<[u8; 32]> {
+        self.sealer.as_ref().map(|s| s.derived(purpose))
+    }
+
     /// The dialect in use.
     pub fn backend(&self) -> Backend {
         self.backend

@@ -45,6 +45,8 @@ use crate::StoreError;
 pub struct Sealer {
     key: LessSafeKey,
     random: SystemRandom,
+    /// The key itself, for [`Sealer::derived`].
+    raw: [u8; 32],
 }
 
 impl std::fmt::Debug for Sealer {
@@ -80,8 +82,21 @@ pub(crate) struct Opened {
 impl Sealer {
     /// A sealer with a 32-byte key.
     pub fn new(key: &[u8; 32]) -> Sealer {
-        let key = UnboundKey::new(&AES_256_GCM, key).expect("a 32-byte key fits AES-256-GCM");
-        Sealer { key: LessSafeKey::new(key), random: SystemRandom::new() }
+        let aead = UnboundKey::new(&AES_256_GCM, key).expect("a 32-byte key fits AES-256-GCM");
+        Sealer { key: LessSafeKey::new(aead), random: SystemRandom::new(), raw: *key }
+    }
+
+    /// A secret for `purpose` made from the key (SHA-256 over a label,
+    /// the purpose and the key): what it seals tells nothing of it, and
+    /// it tells nothing of the key.
+    pub fn derived(&self, purpose: &str) -> [u8; 32] {
+        use sha2::Digest;
+        let digest = sha2::Sha256::new()
+            .chain_update(b"nuvola/derived-secret/v1\0")
+            .chain_update(purpose.as_bytes())
+            .chain_update(b"\0")
+            .chain_update(self.raw);
+        digest.finalize().into()
     }
 
     fn seal(&self, aad: String, plain: &[u8]) -> Result<String, StoreError> {
@@ -384,6 +399,15 @@ mod tests {
         let blob: Column = serde_json::from_str(&secrets.unwrap()).unwrap();
         let pasted = serde_json::to_string(&blob.sealed.unwrap()).unwrap();
         assert!(open_outputs(Some(&sealer), "d1", &pasted).unwrap().unreadable.is_some());
+    }
+
+    #[test]
+    fn derived_secrets_differ_by_purpose_and_key() {
+        let (a, b) = (Sealer::new(&[7; 32]), Sealer::new(&[8; 32]));
+        assert_eq!(a.derived("ssh-login-keys"), Sealer::new(&[7; 32]).derived("ssh-login-keys"));
+        assert_ne!(a.derived("ssh-login-keys"), a.derived("other"));
+        assert_ne!(a.derived("ssh-login-keys"), b.derived("ssh-login-keys"));
+        assert_ne!(a.derived("ssh-login-keys"), [7; 32]);
     }
 
     #[test]

@@ -81,6 +81,9 @@ pub(super) struct Held {
     /// ([`crate::NodeSetup::login`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub login: Option<String>,
+    /// The SSH public key that account was set up with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub login_key: Option<String>,
 }
 
 fn is_nothing(u: &Usage) -> bool {
@@ -265,6 +268,12 @@ impl Attempt {
         all
     }
 
+    /// The SSH public key each server's login account was set up with,
+    /// by server name.
+    pub fn login_keys(&self) -> BTreeMap<String, String> {
+        self.servers().filter_map(|s| Some((s.name.clone(), s.login_key.clone()?))).collect()
+    }
+
     /// The attempt's servers, by node and index.
     fn servers(&self) -> impl Iterator<Item = &Held> {
         self.resources.values().filter(|h| h.kind == ResourceKind::Server)
@@ -363,6 +372,8 @@ pub(super) struct Planned {
     pub flavor: Option<String>,
     /// A server's login account.
     pub login: Option<String>,
+    /// The SSH public key that account is set up with.
+    pub login_key: Option<String>,
 }
 
 /// Every resource `request` needs on `provider`, with deterministic ids.
@@ -371,6 +382,8 @@ pub(super) fn plan(provider: &str, request: &ProvisionRequest) -> Vec<Planned> {
     let mut add = |kind, node: &NodeProvision, index: u32, sub: &str, name: String, usage, pool| {
         let flavor = (kind == ResourceKind::Server).then(|| node.flavor.name.clone());
         let login = if kind == ResourceKind::Server { node.setup.login.clone() } else { None };
+        let login_key =
+            login.as_ref().and_then(|login| node.setup.users.iter().find(|u| &u.name == login)?.ssh_key.clone());
         out.push(Planned {
             id: naming::resource_id(provider, &request.attempt_id, &node.name, index, kind, sub),
             kind,
@@ -381,6 +394,7 @@ pub(super) fn plan(provider: &str, request: &ProvisionRequest) -> Vec<Planned> {
             pool,
             flavor,
             login,
+            login_key,
         });
     };
     for node in &request.nodes {
@@ -506,6 +520,7 @@ mod tests {
             flavor: None,
             changing: false,
             login: None,
+            login_key: None,
         }
     }
 
