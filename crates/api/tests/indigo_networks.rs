@@ -113,22 +113,6 @@ async fn floating_ips(h: &Harness, id: &str) -> Vec<String> {
     nodes
 }
 
-/// The public key of OpenSSH private key `token`, as `ssh-keygen -y`
-/// reads it; `None` without ssh-keygen, which CI must have.
-fn public_half(token: &str) -> Option<String> {
-    if std::process::Command::new("ssh-keygen").arg("-?").output().is_err() {
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "ssh-keygen (openssh-client) is missing under CI");
-        return None;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("key");
-    std::fs::write(&file, token).unwrap();
-    std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-    let out = std::process::Command::new("ssh-keygen").arg("-y").arg("-f").arg(&file).output().unwrap();
-    assert!(out.status.success(), "ssh-keygen -y: {}", String::from_utf8_lossy(&out.stderr));
-    Some(String::from_utf8(out.stdout).unwrap().trim().to_string())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slurm_cluster_front_end_gets_a_floating_ip_and_the_outputs_are_filled() {
     let h = start().await;
@@ -162,9 +146,8 @@ async fn slurm_cluster_front_end_gets_a_floating_ip_and_the_outputs_are_filled()
     assert_eq!(set_up.len(), 3, "the front end and both workers: {set_up:?}");
     let public = set_up.values().next().unwrap();
     assert!(set_up.values().all(|k| k == public) && public.starts_with("ssh-ed25519 AAAA"), "{set_up:?}");
-    match public_half(token) {
-        Some(half) => assert_eq!(&half, public, "the reported key opens the servers"),
-        None => eprintln!("not checked with ssh-keygen: it is not installed (apt-get install openssh-client)"),
+    if let Some(half) = nuvola_drivers::testing::ssh_keygen_public(token) {
+        assert_eq!(&half, public, "the reported key opens the servers");
     }
     delete(&h, &id).await;
     h.stop().await;

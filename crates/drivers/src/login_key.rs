@@ -234,18 +234,8 @@ topology_template:
 
     #[test]
     fn ssh_keygen_reads_the_private_key_back_to_the_public_one() {
-        let probe = std::process::Command::new("ssh-keygen").arg("-?").output();
-        if probe.is_err() {
-            assert!(std::env::var("CI").as_deref() != Ok("true"), "ssh-keygen (openssh-client) is missing under CI");
-            eprintln!("skipping: ssh-keygen is not installed (apt-get install openssh-client)");
-            return;
+        if let Some(public) = crate::testing::ssh_keygen_public(&key().private_openssh()) {
+            assert_eq!(public, key().public_openssh());
         }
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("id_ed25519");
-        std::fs::write(&file, key().private_openssh()).unwrap();
-        std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-        let out = std::process::Command::new("ssh-keygen").arg("-y").arg("-f").arg(&file).output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        assert_eq!(String::from_utf8(out.stdout).unwrap().trim(), key().public_openssh());
     }
 }

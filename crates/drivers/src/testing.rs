@@ -286,6 +286,27 @@ pub fn nova_settings(project: &str) -> OpenStackSettings {
     }
 }
 
+/// The public key of OpenSSH private key `private_key` as `ssh-keygen -y`
+/// reads it (with its comment), or `None` after printing that it was not
+/// checked when ssh-keygen is not installed (a panic under `CI=true`).
+pub fn ssh_keygen_public(private_key: &str) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    use std::process::Command;
+    if Command::new("ssh-keygen").arg("-?").output().is_err() {
+        assert!(!under_ci(), "ssh-keygen is not installed under CI=true (apt-get install openssh-client)");
+        eprintln!("not checked with ssh-keygen: it is not installed (apt-get install openssh-client)");
+        return None;
+    }
+    let file = std::env::temp_dir().join(unique("nuvola-key"));
+    std::fs::write(&file, private_key).expect("a temporary key file");
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).expect("a private key file");
+    let out = Command::new("ssh-keygen").arg("-y").arg("-f").arg(&file).output();
+    let _ = std::fs::remove_file(&file);
+    let out = out.expect("ssh-keygen runs");
+    assert!(out.status.success(), "ssh-keygen -y: {}", String::from_utf8_lossy(&out.stderr));
+    Some(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
 /// `prefix` and a fresh UUID, for users, attempts and deployments that no
 /// other test or run shares.
 pub fn unique(prefix: &str) -> String {

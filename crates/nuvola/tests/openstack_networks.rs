@@ -5,7 +5,9 @@
 //! exists on Neutron, on the front end's port, and is in the outputs with
 //! the workers' addresses; with `network_type: isolated` and a key in the
 //! template, the front end is public on the deployment's own network and
-//! the outputs name the account set up for the key, read back from Nova.
+//! the outputs name the account set up for the key, read back from Nova;
+//! without a key, they hold the private key of the pair nuvola made, whose
+//! public half is in the cloud-config Nova booted the front end with.
 //! Deleting the deployments leaves no floating IP, port or server. Needs
 //! `NUVOLA_TEST_NOVA=1`; skips without it, fails under `CI=true`.
 
@@ -148,6 +150,18 @@ async fn check_floating_ip(d: &OpenStackDriver, attempt: &str, server: &str, ip:
     port
 }
 
+/// The cloud-config Nova holds for the attempt's server `server` (shown
+/// to admins).
+async fn cloud_config(d: &OpenStackDriver, attempt: &str, server: &str) -> Value {
+    use base64::Engine;
+    let servers = get(d, "compute", &format!("/servers?name=^nuvola-{attempt}-{server}-0$")).await;
+    let id = servers["servers"][0]["id"].as_str().expect("the server");
+    let server = get(d, "compute", &format!("/servers/{id}")).await;
+    let data = server["server"]["OS-EXT-SRV-ATTR:user_data"].as_str().expect("user_data shown to admins");
+    let data = String::from_utf8(base64::engine::general_purpose::STANDARD.decode(data).unwrap()).unwrap();
+    serde_json::from_str(data.strip_prefix("#cloud-config\n").expect("a cloud-config")).unwrap()
+}
+
 #[test]
 fn slurm_cluster_gets_its_floating_ip_on_openstack_and_leaves_nothing() {
     let Some(url) = nova_keystone_url() else { return };
@@ -180,9 +194,20 @@ fn slurm_cluster_gets_its_floating_ip_on_openstack_and_leaves_nothing() {
         assert_eq!(fips.len(), 1, "{held:#?}");
         attempts.push((attempt, ip.to_string()));
     }
-    // No key in the plain template: no account to report. The keyed one's
-    // account, as Nova holds it in the server's metadata.
-    assert_eq!(site.deployment(&plain)["outputs"]["cluster_creds"], Value::Null);
+    // No key in the plain template: nuvola made one for cloudadm, as IM
+    // does, and Nova booted the front end with its public half in the
+    // cloud-config. The keyed one's account, as Nova holds it in the
+    // server's metadata.
+    let creds = &site.deployment(&plain)["outputs"]["cluster_creds"];
+    assert_eq!((&creds["user"], &creds["token_type"]), (&json!("cloudadm"), &json!("private_key")), "{creds:#}");
+    let booted = runtime.block_on(cloud_config(&admin, &attempts[0].0, "fe_server"));
+    let cloudadm = booted["users"].as_array().unwrap().iter().find(|u| u["name"] == "cloudadm").expect("cloudadm");
+    assert_eq!(cloudadm["sudo"], "ALL=(ALL) NOPASSWD:ALL", "{booted:#}");
+    let public = cloudadm["ssh_authorized_keys"][0].as_str().expect("a key for cloudadm");
+    assert!(public.starts_with("ssh-ed25519 AAAA"), "{booted:#}");
+    if let Some(half) = nuvola_drivers::testing::ssh_keygen_public(creds["token"].as_str().expect("a private key")) {
+        assert_eq!(half, public, "the reported key opens the server Nova booted");
+    }
     assert_eq!(site.deployment(&isolated)["outputs"]["cluster_creds"], json!({"user": "cloudadm"}));
 
     site.delete(&plain);
