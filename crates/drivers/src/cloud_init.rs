@@ -97,7 +97,7 @@ pub const DEFAULT_LOGIN: &str = "cloudadm";
 /// image's default user and, as IM does, to the account `credential.user`
 /// ([`DEFAULT_LOGIN`] when it names none), made with sudo unless
 /// `os_users` already makes it; that account is the node's
-/// [`NodeSetup::login`]. Without one, and given `made_key` (the public
+/// [`NodeSetup::login`]. Without a token, and given `made_key` (the public
 /// half of the deployment's [`crate::login_key::LoginKey`]), that key goes
 /// the same way to [`DEFAULT_LOGIN`], as IM sets up the key pair it makes
 /// (unless `os_users` gives that account a key of its own). Otherwise the
@@ -137,7 +137,7 @@ pub fn node_setups(
         let credential = resolve(&node["capabilities"]["os"]["properties"]["credential"]);
         let given = text(&credential["token"]).filter(|t| t.starts_with("ssh-") || t.starts_with("ecdsa-"));
         let made = made_key
-            .filter(|_| given.is_none())
+            .filter(|_| text(&credential["token"]).is_none())
             .filter(|_| !setup.users.iter().any(|u| u.name == DEFAULT_LOGIN && u.ssh_key.is_some()))
             .map(|key| (key.to_string(), None));
         if let Some((token, user)) = given.map(|t| (t, text(&credential["user"]))).or(made) {
@@ -307,6 +307,9 @@ topology_template:
       type: tosca.nodes.indigo.Compute
       properties:
         os_users: [ { os_user_name: cloudadm, os_user_ssh_public_key: "ssh-rsa MINE" } ]
+    password_only:
+      type: tosca.nodes.indigo.Compute
+      capabilities: { os: { properties: { credential: { user: root, token_type: password, token: hunter2 } } } }
 "#;
         let made = "ssh-ed25519 MADE nuvola-d1";
         let setups = node_setups(template, &Map::new(), Some(made)).unwrap();
@@ -329,6 +332,8 @@ topology_template:
         // cloudadm with a key of its own: that key, no made one.
         assert_eq!(setups["own_cloudadm"], node_setups(template, &Map::new(), None).unwrap()["own_cloudadm"]);
         assert!(!setups["own_cloudadm"].all_keys().any(|k| k == made));
+        // A token that is not a key (a password): as before, nothing.
+        assert!(!setups.contains_key("password_only"), "{setups:?}");
     }
 
     #[test]
