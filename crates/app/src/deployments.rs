@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 use nuvola_drivers::{AttemptState as ProviderState, Resource, update};
 use nuvola_store::{AttemptRecord, AttemptState, DeploymentFilter, DeploymentRecord, LogLine, Progress, now_ms};
 use nuvola_tosca::ServiceTemplate;
+pub use nuvola_tosca::deployment::{Compiled, Undeclared};
+use nuvola_tosca::deployment::{compile, secret_inputs};
 use nuvola_types::{
     DeploymentRequirements, DeploymentStatus, Error, Plan, Principal, Result, Usage, check_timeouts, deadline,
 };
@@ -35,28 +37,6 @@ pub struct CreateDeployment {
     pub provider: Option<String>,
     /// What to do with parameters the template does not declare.
     pub undeclared: Undeclared,
-}
-
-/// What to do with a parameter the template does not declare.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum Undeclared {
-    /// Refuse the request, naming it (nuvola's own API and dashboard).
-    #[default]
-    Refuse,
-    /// Leave it out and say so in the deployment's log, as the INDIGO
-    /// orchestrator ignores inputs its template does not declare (its
-    /// clients send some of their own, e.g. `additional_description`).
-    Ignore,
-}
-
-/// A template read for a deployment.
-pub struct Compiled {
-    pub template: ServiceTemplate,
-    /// The inputs after defaults and coercion.
-    pub inputs: Map<String, Value>,
-    pub requirements: DeploymentRequirements,
-    /// The parameters left out as undeclared, with [`Undeclared::Ignore`].
-    pub ignored: Vec<String>,
 }
 
 /// A request to change a deployment (`PUT /deployments/{id}`).
@@ -113,9 +93,6 @@ pub struct DeploymentDetails {
 /// How often a user's change is retried when a worker saves the same
 /// deployment in between.
 const RACE_RETRIES: u64 = 50;
-
-/// Most VM instances one deployment may ask for (all nodes × count).
-pub const MAX_INSTANCES: u64 = 1000;
 
 /// Largest page a listing returns.
 pub const MAX_PAGE_SIZE: i64 = 1000;
@@ -748,71 +725,9 @@ impl App {
     }
 }
 
-/// Parses a template (named `source` in messages), resolves parameters
-/// into inputs and reads the requirements, turning every diagnostic into
-/// one `Invalid` message.
-pub fn compile(
-    resolver: &dyn nuvola_tosca::ImportResolver,
-    max: usize,
-    source: &str,
-    text: &str,
-    parameters: &Map<String, Value>,
-    undeclared: Undeclared,
-) -> Result<Compiled> {
-    if text.trim().is_empty() {
-        return Err(Error::invalid("template is empty: send the TOSCA text in `template`"));
-    }
-    if text.len() > max {
-        return Err(Error::invalid(format!("template is {} bytes; the limit is {max}", text.len())));
-    }
-    // Errors wherever they are; warnings only about the user's own text
-    // (the built-in type files have some of their own).
-    let invalid = |what: &str, d: nuvola_tosca::Diagnostics| {
-        let lines: Vec<String> =
-            d.iter().filter(|d| d.is_error() || d.file == source).map(ToString::to_string).collect();
-        Error::invalid(format!("{what}:\n{}", lines.join("\n")))
-    };
-    let template =
-        nuvola_tosca::load(text, source, resolver).map_err(|d| invalid("the template is not valid TOSCA", d))?;
-    // A secret given as a parameter may be echoed by a check of a property
-    // it flows into: no message carries it.
-    let secrets = secret_inputs(&template);
-    let given = parameters.iter().filter(|(k, _)| secrets.contains(*k) || nuvola_types::is_secret_input(k));
-    let secret_values: Vec<&Value> = given.map(|(_, v)| v).collect();
-    let invalid = |what: &str, d: nuvola_tosca::Diagnostics| {
-        invalid(what, d).map_message(|m| nuvola_types::redact_secrets(m, secret_values.iter().copied()))
-    };
-    let (parameters, ignored) = match undeclared {
-        Undeclared::Refuse => (std::borrow::Cow::Borrowed(parameters), Vec::new()),
-        Undeclared::Ignore => {
-            let (declared, ignored): (Map<String, Value>, Map<String, Value>) =
-                parameters.clone().into_iter().partition(|(k, _)| template.inputs().contains_key(k));
-            (std::borrow::Cow::Owned(declared), ignored.into_iter().map(|(k, _)| k).collect())
-        }
-    };
-    let inputs = template.resolve_inputs(&parameters).map_err(|d| invalid("the parameters are not valid", d))?;
-    let requirements =
-        template.requirements(&inputs).map_err(|d| invalid("the template's requirements cannot be read", d))?;
-    if requirements.nodes.is_empty() {
-        return Err(Error::invalid("the template has no Compute node: nothing to deploy"));
-    }
-    let instances: u64 = requirements.nodes.iter().map(|n| u64::from(n.count)).sum();
-    if instances > MAX_INSTANCES {
-        return Err(Error::invalid(format!(
-            "the template asks for {instances} instances in all (nodes × count); the limit is {MAX_INSTANCES}"
-        )));
-    }
-    Ok(Compiled { template, inputs, requirements, ignored })
-}
-
 /// The deployment log's warnings about parameters left out as undeclared.
 fn ignored_lines(ignored: &[String]) -> impl Iterator<Item = String> + '_ {
     ignored.iter().map(|name| format!("warning: parameter {name:?} ignored: the template declares no such input"))
-}
-
-/// The inputs `template` declares secret (or names so).
-fn secret_inputs(template: &ServiceTemplate) -> std::collections::BTreeSet<String> {
-    template.inputs().values().filter(|i| i.secret).map(|i| i.name.clone()).collect()
 }
 
 /// The attempt a deployment currently runs on.

@@ -75,13 +75,13 @@ pub async fn run(args: PlanArgs) -> Result<bool> {
         (format!("{}.yaml", args.what), entry.template.clone(), entry.for_planning(&given))
     };
     let settings = config.settings();
-    let requirements = nuvola_app::deployments::compile(
+    let requirements = nuvola_tosca::deployment::compile(
         &*resolver,
         settings.max_template_bytes,
         &source,
         &text,
         &parameters,
-        nuvola_app::Undeclared::Refuse,
+        nuvola_tosca::deployment::Undeclared::Refuse,
     )?
     .requirements;
     let query = PlanQuery {

@@ -21,6 +21,7 @@ mod calls;
 pub mod constraints;
 pub mod corpus;
 pub mod csar;
+pub mod deployment;
 pub mod diagnostics;
 mod files;
 pub mod functions;
