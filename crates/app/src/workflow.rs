@@ -160,7 +160,7 @@ impl Run<'_> {
                 self.set_attempt(&attempt, AttemptState::Building, None);
                 let until = (self.now + self.d.provider_timeout_mins.saturating_mul(60_000)).min(self.d.deadline_at);
                 self.log(format!("attempt {number}: {} accepted the request", attempt.provider));
-                self.next(Step::Poll { number, candidate, until }, self.poll_ms());
+                self.next(Step::Poll { number, candidate, until }, self.poll_delay(&attempt));
             }
             Err(reason) => {
                 self.log(format!("attempt {number}: {} refused: {reason}", attempt.provider));
@@ -204,7 +204,7 @@ impl Run<'_> {
             }
             Ok(ProviderState::Building { detail }) if self.now < until => {
                 self.d.status_reason = Some(format!("{}: {detail}", attempt.provider));
-                self.next(Step::Poll { number, candidate, until }, self.poll_ms());
+                self.next(Step::Poll { number, candidate, until }, self.poll_delay(&attempt));
             }
             Ok(ProviderState::Building { .. }) => {
                 let reason = timed_out(self);
@@ -492,6 +492,12 @@ impl Run<'_> {
 
     fn poll_ms(&self) -> i64 {
         self.app.settings().poll_interval.as_millis() as i64
+    }
+
+    /// When to look again at an attempt being built: soon after its
+    /// create, backing off to the poll interval (see [`nuvola_types::poll_delay_ms`]).
+    fn poll_delay(&self, attempt: &AttemptRecord) -> i64 {
+        nuvola_types::poll_delay_ms(self.now - attempt.started_at, self.poll_ms())
     }
 }
 

@@ -160,6 +160,19 @@ pub fn redact_secrets<'a>(message: &str, secrets: impl IntoIterator<Item = &'a s
 /// Longest `timeoutMins` (and `providerTimeoutMins`) accepted: a year.
 pub const MAX_TIMEOUT_MINS: i64 = 366 * 24 * 60;
 
+/// How long to wait (ms) before asking again about something a provider
+/// has been building for `building_ms`: soon at first, so that a provider
+/// that is ready at once is noticed at once, then a quarter of the time it
+/// has taken so far, up to `interval_ms` (the configured poll interval):
+/// some twenty more looks in a build's first seconds than a fixed
+/// interval makes, and a build ready at once is seen within 10 ms.
+pub fn poll_delay_ms(building_ms: i64, interval_ms: i64) -> i64 {
+    /// The first look after a create.
+    const FIRST_MS: i64 = 10;
+    let interval = interval_ms.max(1);
+    (building_ms.max(0) / 4).clamp(FIRST_MS.min(interval), interval)
+}
+
 /// When an operation started at `now` (ms) gives up after `mins`.
 pub fn deadline(now: i64, mins: i64) -> i64 {
     now.saturating_add(mins.saturating_mul(60_000))
@@ -226,5 +239,29 @@ mod secret_tests {
         assert!(check_timeouts(10, 10, Some(0)).unwrap_err().to_string().contains("maxProvidersRetry"));
         assert_eq!(deadline(1_000, 2), 121_000);
         assert_eq!(deadline(i64::MAX - 5, MAX_TIMEOUT_MINS), i64::MAX, "saturates");
+    }
+}
+
+#[cfg(test)]
+mod poll_tests {
+    use super::poll_delay_ms;
+
+    #[test]
+    fn a_build_is_looked_at_soon_then_less_often_up_to_the_interval() {
+        assert_eq!(poll_delay_ms(0, 1000), 10, "the first look comes right after the create");
+        assert_eq!(poll_delay_ms(100, 1000), 25);
+        assert_eq!(poll_delay_ms(2_000, 1000), 500);
+        assert_eq!(poll_delay_ms(60_000, 1000), 1000, "never beyond the interval");
+        assert_eq!(poll_delay_ms(0, 5), 5, "an interval under the first look is kept");
+        assert_eq!(poll_delay_ms(-50, 1000), 10, "a clock that went back counts as just started");
+        assert_eq!(poll_delay_ms(10, 0), 1, "never a busy loop");
+        // A minute's build at the default interval: some twenty looks more
+        // than one a second, not one every 10 ms.
+        let (mut t, mut looks) = (0, 0);
+        while t < 60_000 {
+            t += poll_delay_ms(t, 1000);
+            looks += 1;
+        }
+        assert!((60..=90).contains(&looks), "{looks} looks");
     }
 }

@@ -16,7 +16,8 @@ pub mod plan;
 pub mod requirements;
 
 pub use deployment::{
-    DeploymentStatus, MAX_TIMEOUT_MINS, Principal, REDACTED, check_timeouts, deadline, is_secret_input, redact_secrets,
+    DeploymentStatus, MAX_TIMEOUT_MINS, Principal, REDACTED, check_timeouts, deadline, is_secret_input, poll_delay_ms,
+    redact_secrets,
 };
 pub use error::{Error, Result};
 pub use federation::{
