@@ -265,6 +265,49 @@ async fn small_project(url: &str) -> String {
     name
 }
 
+/// A crash between creating a node's security group and adding its rules
+/// left the group empty, and a replay took it as it was: the ports stayed
+/// closed. A replay now adds the rules the group lacks, once.
+#[tokio::test]
+async fn a_replay_completes_a_security_group_left_without_its_rules() {
+    let Some(url) = nova_keystone_url() else { return };
+    let d = driver(&url, "admin");
+    let mut web = node("web", 1, NetworkKind::Private);
+    web.ports = vec![tcp("ssh", 22, 22, "10.1.0.0/16"), tcp("http", 8000, 8010, "0.0.0.0/0")];
+    let req = request(vec![web]);
+    let attempt = req.attempt_id.clone();
+    // What the crash left: the group, named and described as the driver
+    // makes it, with one of its two rules.
+    let body = json!({"security_group": {"name": format!("nuvola-{attempt}-web"), "description": format!("nuvola-attempt:{attempt}")}});
+    let reply = d.api("network", Method::POST, "/v2.0/security-groups", Replay::Unsafe, Some(&body)).await.unwrap();
+    assert!(reply.ok(), "{}", reply.body);
+    let group = reply.json::<Value>("network").unwrap()["security_group"]["id"].as_str().unwrap().to_string();
+    let rule = json!({"security_group_rule": {"security_group_id": group, "direction": "ingress", "ethertype": "IPv4",
+        "protocol": "tcp", "port_range_min": 22, "port_range_max": 22, "remote_ip_prefix": "10.1.0.0/16"}});
+    let reply =
+        d.api("network", Method::POST, "/v2.0/security-group-rules", Replay::Unsafe, Some(&rule)).await.unwrap();
+    assert!(reply.ok(), "{}", reply.body);
+
+    d.create(&req).await.unwrap();
+    d.create(&req).await.unwrap(); // and once more: nothing added twice
+    let rules = get(&d, "network", &format!("/v2.0/security-group-rules?security_group_id={group}")).await;
+    let mut opened: Vec<(u64, u64, String)> = rules["security_group_rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["direction"] == "ingress" && r["ethertype"] == "IPv4" && r["protocol"] == "tcp")
+        .map(|r| {
+            let n = |k: &str| r[k].as_u64().unwrap();
+            (n("port_range_min"), n("port_range_max"), r["remote_ip_prefix"].as_str().unwrap().to_string())
+        })
+        .collect();
+    opened.sort();
+    assert_eq!(opened, [(22, 22, "10.1.0.0/16".to_string()), (8000, 8010, "0.0.0.0/0".to_string())]);
+    let groups = get(&d, "network", &format!("/v2.0/security-groups?name=nuvola-{attempt}-web")).await;
+    assert_eq!(groups["security_groups"].as_array().unwrap().len(), 1, "no second group: {groups:#}");
+    delete_and_check_gone(&d, &attempt).await;
+}
+
 #[tokio::test]
 async fn a_quota_refusal_halfway_leaves_nothing_behind() {
     let Some(url) = nova_keystone_url() else { return };

@@ -44,15 +44,23 @@ impl OpenStackDriver {
         node: &NodeProvision,
     ) -> Result<String, DriverError> {
         let name = format!("{}{}", prefix(&request.attempt_id), node.name);
-        if let Some(sg) =
-            self.described("security-groups", &request.attempt_id).await?.iter().find(|g| g["name"] == name.as_str())
-        {
-            return Ok(sg["id"].as_str().unwrap_or_default().to_string());
-        }
-        let body = json!({"security_group": {"name": name, "description": description(&request.attempt_id)}});
-        let sg = self.post("network", "/v2.0/security-groups", &body, "creating a security group").await?;
-        let id = sg["security_group"]["id"].as_str().unwrap_or_default().to_string();
-        for port in &node.ports {
+        let existing = self
+            .described("security-groups", &request.attempt_id)
+            .await?
+            .into_iter()
+            .find(|g| g["name"] == name.as_str());
+        let (id, rules) = match existing {
+            // A replay after a crash: the group may lack rules it was to get.
+            Some(sg) => {
+                (str_of(&sg["id"]).to_string(), sg["security_group_rules"].as_array().cloned().unwrap_or_default())
+            }
+            None => {
+                let body = json!({"security_group": {"name": name, "description": description(&request.attempt_id)}});
+                let sg = self.post("network", "/v2.0/security-groups", &body, "creating a security group").await?;
+                (str_of(&sg["security_group"]["id"]).to_string(), Vec::new())
+            }
+        };
+        for port in node.ports.iter().filter(|p| !rules.iter().any(|r| opens(r, p))) {
             let rule = json!({"security_group_rule": {
                 "security_group_id": id, "direction": "ingress", "ethertype": "IPv4",
                 "protocol": port.protocol, "port_range_min": port.port, "port_range_max": port.port_end,
@@ -134,4 +142,15 @@ impl OpenStackDriver {
         let fip = self.post("network", "/v2.0/floatingips", &body, "allocating a floating IP").await?;
         Ok(fip["floatingip"]["floating_ip_address"].as_str().map(str::to_string))
     }
+}
+
+/// Whether a Neutron security group rule opens `port` as asked: ingress,
+/// IPv4, the same protocol, range and remote prefix.
+fn opens(rule: &Value, port: &nuvola_types::PortRequirement) -> bool {
+    rule["direction"] == "ingress"
+        && rule["ethertype"] == "IPv4"
+        && rule["protocol"] == port.protocol.as_str()
+        && rule["port_range_min"] == u64::from(port.port)
+        && rule["port_range_max"] == u64::from(port.port_end)
+        && rule["remote_ip_prefix"] == port.remote_cidr.as_str()
 }
