@@ -32,22 +32,22 @@ impl Store {
         .transpose()
     }
 
-    /// Publishes `text` as the next version and returns it. Two publishers
-    /// racing: one fails on the primary key.
+    /// Publishes `text` as the next version and returns it, in one
+    /// statement: a read-then-write transaction failed on SQLite whenever
+    /// another connection wrote in between (its read lock cannot become a
+    /// write lock). Two publishers racing on PostgreSQL: one fails on the
+    /// primary key.
     pub async fn publish_policy(&self, text: &str, by: &str, at: i64) -> Result<Policy> {
-        let mut tx = self.pool.begin().await?;
-        let next: i64 = sqlx::query("SELECT COALESCE(MAX(version), 0) + 1 AS next FROM policies")
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get("next")?;
-        sqlx::query("INSERT INTO policies (version, text, published_by, published_at) VALUES ($1, $2, $3, $4)")
-            .bind(next)
-            .bind(text)
-            .bind(by)
-            .bind(at)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
+        let next: i64 = sqlx::query(
+            "INSERT INTO policies (version, text, published_by, published_at)
+             SELECT COALESCE(MAX(version), 0) + 1, $1, $2, $3 FROM policies RETURNING version",
+        )
+        .bind(text)
+        .bind(by)
+        .bind(at)
+        .fetch_one(&self.pool)
+        .await?
+        .try_get("version")?;
         Ok(Policy { version: next, text: text.to_string(), published_by: by.to_string(), published_at: at })
     }
 

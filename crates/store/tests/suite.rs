@@ -636,3 +636,28 @@ async fn a_damaged_row_is_skipped_not_fatal() {
     assert!(store.deployment("bad").await.is_err(), "read alone, it says what is wrong");
     store.close().await;
 }
+
+/// Publishing a policy while other connections write (the workers saving
+/// deployments) failed on SQLite with "database is locked": its read of
+/// the last version could not become a write. It is one statement now.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policy_is_published_while_deployments_are_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("nuvola.sqlite").display());
+    let store = Store::open(StoreOptions::new(url)).await.unwrap();
+    let writer = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            for i in 0..300 {
+                let d = record(&format!("busy-{i}"), "alice", "physics", i);
+                store.insert_deployment(&d, &Progress::default()).await.unwrap();
+            }
+        })
+    };
+    for version in 1..=60 {
+        let published = store.publish_policy(&format!("Terms {version}."), "root@i", version).await.unwrap();
+        assert_eq!(published.version, version);
+    }
+    writer.await.unwrap();
+    store.close().await;
+}
