@@ -539,8 +539,13 @@ impl App {
     /// What the providers hold for a deployment now, across its attempts.
     pub async fn deployment_resources(&self, caller: &Principal, id: &str) -> Result<Vec<Resource>> {
         self.deployment(caller, id).await?;
+        self.held_by_attempts(&self.store().attempts(id).await?).await
+    }
+
+    /// What the providers hold for these attempts of a deployment.
+    async fn held_by_attempts(&self, attempts: &[AttemptRecord]) -> Result<Vec<Resource>> {
         let mut resources = Vec::new();
-        for attempt in self.store().attempts(id).await? {
+        for attempt in attempts {
             if !attempt.state.may_hold_resources() {
                 continue;
             }
@@ -563,9 +568,10 @@ impl App {
         id: &str,
     ) -> Result<(DeploymentRecord, Vec<nuvola_indigo::NodeResource>)> {
         let d = self.deployment(caller, id).await?;
-        let held = self.deployment_resources(caller, id).await?;
+        let attempts = self.store().attempts(id).await?;
+        let held = self.held_by_attempts(&attempts).await?;
         let mut instances = BTreeMap::new();
-        if let Some(attempt) = current_attempt(&self.store().attempts(id).await?) {
+        if let Some(attempt) = current_attempt(&attempts) {
             let driver = self.federation().driver(&attempt.provider)?;
             let state = tokio::time::timeout(self.settings().driver_call_timeout, driver.status(&attempt.attempt_id));
             if let Ok(Ok(ProviderState::Ready { nodes })) = state.await {
