@@ -33,6 +33,7 @@
 
 pub mod keystone;
 mod network;
+mod paging;
 mod settings;
 
 pub use settings::{OidcFederation, OpenStackSettings};
@@ -323,6 +324,51 @@ impl OpenStackDriver {
         reply.json(service)
     }
 
+    /// Every item of a listing whose items are under `key`, page after
+    /// page (see [`paging`]). A later page refused with 400 or 404 names
+    /// a marker deleted since the page before (Nova and Glance answer 400,
+    /// Cinder and Neutron 404): the listing starts over, a few times.
+    async fn list(&self, service: &str, path: &str, key: &str) -> Result<Vec<Value>, DriverError> {
+        let stopped = |listing: &str, e: String| {
+            DriverError::Unavailable(format!("{}: {service} GET {listing}: {e}", self.inner.provider))
+        };
+        let mut restarts = 0;
+        'listing: loop {
+            let (mut pages, mut next) = paging::Pages::start(path, key, self.inner.settings.page_size);
+            let mut items = Vec::new();
+            loop {
+                let reply = self.api(service, Method::GET, &next, Replay::Safe, None).await?;
+                if !reply.ok() {
+                    let marker_gone = pages.page() > 1 && matches!(reply.status.as_u16(), 400 | 404);
+                    if marker_gone && restarts < paging::RESTARTS {
+                        restarts += 1;
+                        continue 'listing;
+                    }
+                    if marker_gone {
+                        let e = format!(
+                            "a page after the first was refused on every read of the listing ({}; its items are \
+                             being deleted as it is read): HTTP {}: {}",
+                            restarts + 1,
+                            reply.status.as_u16(),
+                            excerpt(&reply.body)
+                        );
+                        return Err(stopped(pages.path(), e));
+                    }
+                    return Err(refusal(service, &format!("GET {}", pages.path()), &reply));
+                }
+                let mut page: Value = reply.json(service)?;
+                if let Some(Value::Array(some)) = page.get_mut(key).map(Value::take) {
+                    items.extend(some);
+                }
+                match pages.next(&page) {
+                    Ok(Some(path)) => next = path,
+                    Ok(None) => return Ok(items),
+                    Err(e) => return Err(stopped(pages.path(), e)),
+                }
+            }
+        }
+    }
+
     async fn post(&self, service: &str, path: &str, body: &Value, doing: &str) -> Result<Value, DriverError> {
         let reply = self.api(service, Method::POST, path, Replay::Unsafe, Some(body)).await?;
         if !reply.ok() {
@@ -343,11 +389,9 @@ impl OpenStackDriver {
 
     /// Resolves a flavor name to its id.
     async fn flavor_id(&self, name: &str) -> Result<String, DriverError> {
-        let v = self.get("compute", "/flavors").await?;
-        v["flavors"]
-            .as_array()
-            .into_iter()
-            .flatten()
+        let flavors = self.list("compute", "/flavors", "flavors").await?;
+        flavors
+            .iter()
             .find(|f| f["name"] == name || f["id"] == name)
             .and_then(|f| f["id"].as_str().map(str::to_string))
             .ok_or_else(|| DriverError::Invalid(format!("{}: no flavor {name}", self.inner.provider)))
@@ -356,8 +400,8 @@ impl OpenStackDriver {
     /// Resolves an image name (or id) through Glance.
     async fn image_id(&self, name: &str) -> Result<String, DriverError> {
         let encoded = url::form_urlencoded::byte_serialize(name.as_bytes()).collect::<String>();
-        let v = self.get("image", &format!("/v2/images?name={encoded}")).await?;
-        if let Some(id) = v["images"].as_array().and_then(|a| a.first()).and_then(|i| i["id"].as_str()) {
+        let images = self.list("image", &format!("/v2/images?name={encoded}"), "images").await?;
+        if let Some(id) = images.first().and_then(|i| i["id"].as_str()) {
             return Ok(id.to_string());
         }
         let by_id = self.api("image", Method::GET, &format!("/v2/images/{encoded}"), Replay::Safe, None).await?;
@@ -371,23 +415,19 @@ impl OpenStackDriver {
     async fn servers(&self, attempt: &str) -> Result<Vec<Value>, DriverError> {
         let pattern = format!("^{}", regex_escape(&prefix(attempt)));
         let encoded = url::form_urlencoded::byte_serialize(pattern.as_bytes()).collect::<String>();
-        let v = self.get("compute", &format!("/servers/detail?name={encoded}")).await?;
-        Ok(matching(&v["servers"], |s| s["metadata"]["nuvola_attempt"] == attempt))
+        let mut servers = self.list("compute", &format!("/servers/detail?name={encoded}"), "servers").await?;
+        servers.retain(|s| s["metadata"]["nuvola_attempt"] == attempt);
+        Ok(servers)
     }
 
     /// The attempt's volumes (by metadata).
     async fn volumes(&self, attempt: &str) -> Result<Vec<Value>, DriverError> {
         let filter = json!({"nuvola_attempt": attempt}).to_string();
         let encoded = url::form_urlencoded::byte_serialize(filter.as_bytes()).collect::<String>();
-        let v = self.get("volumev3", &format!("/volumes/detail?metadata={encoded}")).await?;
-        Ok(matching(&v["volumes"], |s| s["metadata"]["nuvola_attempt"] == attempt))
+        let mut volumes = self.list("volumev3", &format!("/volumes/detail?metadata={encoded}"), "volumes").await?;
+        volumes.retain(|v| v["metadata"]["nuvola_attempt"] == attempt);
+        Ok(volumes)
     }
-}
-
-/// The items of an API listing that `keep` accepts (the APIs filter
-/// loosely: by name prefix, by any metadata, by substring).
-fn matching(list: &Value, keep: impl Fn(&Value) -> bool) -> Vec<Value> {
-    list.as_array().into_iter().flatten().filter(|x| keep(x)).cloned().collect()
 }
 
 /// The key of a Neutron collection in its JSON (`security-groups` is
@@ -720,11 +760,9 @@ impl Driver for OpenStackDriver {
                 self.post("volumev3", &path, &body, "marking a volume released").await?;
             }
             if networking {
-                let ports = self.get("network", &format!("/v2.0/ports?device_id={id}")).await?;
-                for port in ports["ports"].as_array().into_iter().flatten() {
-                    let held =
-                        self.get("network", &format!("/v2.0/floatingips?port_id={}", str_of(&port["id"]))).await?;
-                    for fip in held["floatingips"].as_array().into_iter().flatten() {
+                for port in self.list("network", &format!("/v2.0/ports?device_id={id}"), "ports").await? {
+                    let path = format!("/v2.0/floatingips?port_id={}", str_of(&port["id"]));
+                    for fip in self.list("network", &path, "floatingips").await? {
                         self.remove("network", &format!("/v2.0/floatingips/{}", str_of(&fip["id"]))).await?;
                     }
                 }
@@ -804,8 +842,7 @@ impl Driver for OpenStackDriver {
         if left == 0 && networking {
             for router in self.described("routers", attempt_id).await? {
                 let id = str_of(&router["id"]);
-                let ports = self.get("network", &format!("/v2.0/ports?device_id={id}")).await?;
-                for port in ports["ports"].as_array().into_iter().flatten() {
+                for port in self.list("network", &format!("/v2.0/ports?device_id={id}"), "ports").await? {
                     if port["device_owner"] == "network:router_interface" {
                         let body = json!({"port_id": port["id"]});
                         let path = format!("/v2.0/routers/{id}/remove_router_interface");
@@ -892,8 +929,7 @@ impl Driver for OpenStackDriver {
                 out.push(view(&r["id"], ResourceKind::Network, &r["name"], &Value::Null, &Value::Null, &r["status"]));
             }
             for s in out.iter().filter(|r| r.kind == ResourceKind::Server).cloned().collect::<Vec<_>>() {
-                let ports = self.get("network", &format!("/v2.0/ports?device_id={}", s.id)).await?;
-                for p in ports["ports"].as_array().into_iter().flatten() {
+                for p in self.list("network", &format!("/v2.0/ports?device_id={}", s.id), "ports").await? {
                     out.push(Resource {
                         id: str_of(&p["id"]).into(),
                         kind: ResourceKind::Port,
@@ -933,34 +969,19 @@ impl Driver for OpenStackDriver {
         // Every attempt anything of nuvola's names, whichever kind of
         // resource survived: a crash can leave a floating IP or a network
         // with no server.
-        let v = self.get("compute", "/servers/detail?name=%5Enuvola-").await?;
-        let mut attempts: Vec<String> = v["servers"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|s| s["metadata"]["nuvola_attempt"].as_str().map(str::to_string))
-            .collect();
+        let servers = self.list("compute", "/servers/detail?name=%5Enuvola-", "servers").await?;
+        let mut attempts: Vec<String> =
+            servers.iter().filter_map(|s| s["metadata"]["nuvola_attempt"].as_str().map(str::to_string)).collect();
         if self.endpoint("network").await.is_ok() {
             for what in ["floatingips", "security-groups", "networks", "routers"] {
-                let v = self.get("network", &format!("/v2.0/{what}")).await?;
-                attempts.extend(
-                    v[collection_key(what)]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter_map(|x| described_attempt(&x["description"])),
-                );
+                let items = self.list("network", &format!("/v2.0/{what}"), &collection_key(what)).await?;
+                attempts.extend(items.iter().filter_map(|x| described_attempt(&x["description"])));
             }
         }
         if self.endpoint("volumev3").await.is_ok() {
-            let v = self.get("volumev3", "/volumes/detail").await?;
-            attempts.extend(
-                v["volumes"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|x| x["metadata"]["nuvola_attempt"].as_str().map(str::to_string)),
-            );
+            let volumes = self.list("volumev3", "/volumes/detail", "volumes").await?;
+            attempts
+                .extend(volumes.iter().filter_map(|x| x["metadata"]["nuvola_attempt"].as_str().map(str::to_string)));
         }
         attempts.sort();
         attempts.dedup();

@@ -1,16 +1,19 @@
 //! Support for the tests and benchmarks that drive the real clouds CI
 //! starts (`.ci/cloud.sh`: an Infrastructure Manager with its Dummy
 //! connector, Keystone and Nova): where they are, provider specs and
-//! settings for them, unique names, and waiting for an attempt to settle or
-//! go. Built only with the `testing` feature, which test and bench targets
-//! enable as a dev-dependency feature.
+//! settings for them, unique names, waiting for an attempt to settle or
+//! go, and a proxy recording what a driver sends. Built only with the
+//! `testing` feature, which test and bench targets enable as a
+//! dev-dependency feature.
 //!
 //! A service that is not running skips the caller with a printed reason on
 //! a developer machine, and fails it loudly under `CI=true`.
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use nuvola_types::ProviderSpec;
+use tokio::sync::oneshot;
 
 use crate::im::ImSettings;
 use crate::openstack::OpenStackSettings;
@@ -332,5 +335,126 @@ pub async fn gone(driver: &dyn Driver, attempt_id: &str, every: Duration, limit:
     {
         assert!(start.elapsed() < limit, "delete of {attempt_id} did not finish within {limit:?}");
         tokio::time::sleep(every).await;
+    }
+}
+
+/// A proxy on a loopback port in front of a real service, recording the
+/// request line (`GET /v3/p/volumes/detail?... HTTP/1.1`) of every call it
+/// relays, to count what a driver sends; it can hold one request back, to
+/// change the service between two calls of a driver.
+pub struct Recorder {
+    url: String,
+    state: Arc<Mutex<Recorded>>,
+}
+
+#[derive(Default)]
+struct Recorded {
+    lines: Vec<String>,
+    /// What to hold (a part of the request line), where to say it came,
+    /// and when to let it go.
+    hold: Option<(String, oneshot::Sender<String>, oneshot::Receiver<()>)>,
+}
+
+/// A request a [`Recorder`] holds back.
+pub struct Held {
+    arrived: oneshot::Receiver<String>,
+    release: oneshot::Sender<()>,
+}
+
+impl Held {
+    /// Waits for the request; its line.
+    pub async fn arrived(&mut self) -> String {
+        (&mut self.arrived).await.expect("the recorder is running")
+    }
+
+    /// Lets the request go on to the service.
+    pub fn release(self) {
+        let _ = self.release.send(());
+    }
+}
+
+impl Recorder {
+    /// Starts relaying to `upstream` (`host:port`).
+    pub async fn start(upstream: &str) -> Recorder {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a loopback port");
+        let url = format!("http://{}", listener.local_addr().expect("a bound port"));
+        let state = Arc::new(Mutex::new(Recorded::default()));
+        let shared = state.clone();
+        let upstream = upstream.to_string();
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(server) = tokio::net::TcpStream::connect(&upstream).await else { continue };
+                tokio::spawn(Recorder::relay(client, server, shared.clone()));
+            }
+        });
+        Recorder { url, state }
+    }
+
+    /// The proxy's URL (`http://127.0.0.1:<port>`).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The request lines recorded since the last call.
+    pub fn take(&self) -> Vec<String> {
+        std::mem::take(&mut self.state.lock().expect("recorder lock").lines)
+    }
+
+    /// Holds back the next request whose line contains `part` (once).
+    pub fn hold(&self, part: &str) -> Held {
+        let (arrived_tx, arrived) = oneshot::channel();
+        let (release, released) = oneshot::channel();
+        self.state.lock().expect("recorder lock").hold = Some((part.to_string(), arrived_tx, released));
+        Held { arrived, release }
+    }
+
+    /// Relays one connection: each request's head and its
+    /// `Content-Length` bytes of body go upstream once its line is
+    /// recorded (and, when held, released); answers are copied back as
+    /// they come.
+    async fn relay(client: tokio::net::TcpStream, server: tokio::net::TcpStream, state: Arc<Mutex<Recorded>>) {
+        use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+        let (from_client, mut to_client) = client.into_split();
+        let (mut from_server, mut to_server) = server.into_split();
+        tokio::spawn(async move { tokio::io::copy(&mut from_server, &mut to_client).await });
+        let mut from_client = tokio::io::BufReader::new(from_client);
+        loop {
+            let mut head = String::new();
+            let mut length = 0usize;
+            loop {
+                let start = head.len();
+                match from_client.read_line(&mut head).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+                let line = &head[start..];
+                if line == "\r\n" {
+                    break;
+                }
+                if let Some((name, value)) = line.split_once(':')
+                    && name.eq_ignore_ascii_case("content-length")
+                {
+                    length = value.trim().parse().unwrap_or(0);
+                }
+            }
+            let request_line = head.lines().next().unwrap_or_default().to_string();
+            let held = {
+                let mut state = state.lock().expect("recorder lock");
+                state.lines.push(request_line.clone());
+                let matches = state.hold.as_ref().is_some_and(|(part, ..)| request_line.contains(part.as_str()));
+                if matches { state.hold.take() } else { None }
+            };
+            if let Some((_, arrived, released)) = held {
+                let _ = arrived.send(request_line);
+                let _ = released.await;
+            }
+            let mut body = vec![0; length];
+            if from_client.read_exact(&mut body).await.is_err()
+                || to_server.write_all(head.as_bytes()).await.is_err()
+                || to_server.write_all(&body).await.is_err()
+            {
+                return;
+            }
+        }
     }
 }

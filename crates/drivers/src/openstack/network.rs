@@ -5,7 +5,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use super::{OpenStackDriver, collection_key, description, matching, prefix, refusal, str_of};
+use super::{OpenStackDriver, collection_key, description, prefix, refusal, str_of};
 use crate::http::Replay;
 use crate::{DriverError, NodeProvision, ProvisionRequest};
 
@@ -13,14 +13,13 @@ impl OpenStackDriver {
     /// Resolves a Neutron network name (or id).
     pub(super) async fn network_id(&self, name: &str) -> Result<String, DriverError> {
         let encoded = url::form_urlencoded::byte_serialize(name.as_bytes()).collect::<String>();
-        let v = self.get("network", &format!("/v2.0/networks?name={encoded}")).await?;
-        if let Some(id) = v["networks"].as_array().and_then(|a| a.first()).and_then(|n| n["id"].as_str()) {
+        let named = self.list("network", &format!("/v2.0/networks?name={encoded}"), "networks").await?;
+        if let Some(id) = named.first().and_then(|n| n["id"].as_str()) {
             return Ok(id.to_string());
         }
-        let v = self.get("network", &format!("/v2.0/networks?id={encoded}")).await?;
-        v["networks"]
-            .as_array()
-            .and_then(|a| a.first())
+        let by_id = self.list("network", &format!("/v2.0/networks?id={encoded}"), "networks").await?;
+        by_id
+            .first()
             .and_then(|n| n["id"].as_str().map(str::to_string))
             .ok_or_else(|| DriverError::Invalid(format!("{}: no network {name}", self.inner.provider)))
     }
@@ -34,8 +33,9 @@ impl OpenStackDriver {
         if let Some(project) = self.project_id().await? {
             path.push_str(&format!("&project_id={project}"));
         }
-        let v = self.get("network", &path).await?;
-        Ok(matching(&v[collection_key(what)], |x| x["description"] == d.as_str()))
+        let mut items = self.list("network", &path, &collection_key(what)).await?;
+        items.retain(|x| x["description"] == d.as_str());
+        Ok(items)
     }
 
     pub(super) async fn ensure_security_group(
@@ -110,8 +110,8 @@ impl OpenStackDriver {
                 str_of(&v["router"]["id"]).to_string()
             }
         };
-        let ports = self.get("network", &format!("/v2.0/ports?device_id={router}&network_id={network}")).await?;
-        if ports["ports"].as_array().is_none_or(|p| p.is_empty()) {
+        let path = format!("/v2.0/ports?device_id={router}&network_id={network}");
+        if self.list("network", &path, "ports").await?.is_empty() {
             let path = format!("/v2.0/routers/{router}/add_router_interface");
             let body = json!({"subnet_id": subnet});
             self.api("network", Method::PUT, &path, Replay::Unsafe, Some(&body)).await.and_then(|r| {
@@ -129,12 +129,12 @@ impl OpenStackDriver {
                 self.inner.provider
             )));
         };
-        let ports = self.get("network", &format!("/v2.0/ports?device_id={server}")).await?;
-        let Some(port) = ports["ports"].as_array().and_then(|p| p.first()).and_then(|p| p["id"].as_str()) else {
+        let ports = self.list("network", &format!("/v2.0/ports?device_id={server}"), "ports").await?;
+        let Some(port) = ports.first().and_then(|p| p["id"].as_str()) else {
             return Ok(None);
         };
-        let held = self.get("network", &format!("/v2.0/floatingips?port_id={port}")).await?;
-        if let Some(ip) = held["floatingips"].as_array().and_then(|f| f.first()) {
+        let held = self.list("network", &format!("/v2.0/floatingips?port_id={port}"), "floatingips").await?;
+        if let Some(ip) = held.first() {
             return Ok(ip["floating_ip_address"].as_str().map(str::to_string));
         }
         let network = self.network_id(external).await?;

@@ -58,6 +58,11 @@ pub struct OpenStackSettings {
     /// The CIDR of a deployment's own network (nodes whose network is
     /// `isolated`).
     pub isolated_cidr: String,
+    /// Items asked for a page of every listing (`limit`); the services'
+    /// own page size without one (Nova's and Cinder's 1000 at most,
+    /// Glance's 25, Neutron's all). Listings follow their pages to the
+    /// end either way.
+    pub page_size: Option<u32>,
     /// Timeouts and retries of every call.
     pub calls: CallPolicy,
 }
@@ -81,6 +86,7 @@ impl Default for OpenStackSettings {
             key_name: None,
             user_data: None,
             isolated_cidr: "192.168.80.0/24".into(),
+            page_size: None,
             calls: CallPolicy::default(),
         }
     }
@@ -119,6 +125,9 @@ impl OpenStackSettings {
         }
         if !["public", "internal", "admin"].contains(&self.interface.as_str()) {
             return Err(format!("interface must be public, internal or admin, not {:?}", self.interface));
+        }
+        if self.page_size == Some(0) {
+            return Err("page_size must be at least 1".into());
         }
         Ok(())
     }
@@ -210,5 +219,12 @@ mod tests {
             ..OpenStackSettings::default()
         };
         assert!(s.check().is_err());
+        let s = OpenStackSettings {
+            username: Some("u".into()),
+            password: Some("p".into()),
+            page_size: Some(0),
+            ..OpenStackSettings::default()
+        };
+        assert_eq!(s.check().unwrap_err(), "page_size must be at least 1");
     }
 }
