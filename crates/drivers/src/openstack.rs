@@ -548,6 +548,12 @@ impl Driver for OpenStackDriver {
         } else {
             None
         };
+        // What a replay finds made, listed once for the whole create.
+        let volumes = if request.nodes.iter().any(|n| n.count > 0 && !n.volumes.is_empty()) {
+            self.volumes(attempt).await?
+        } else {
+            Vec::new()
+        };
         for node in &request.nodes {
             let flavor = self.flavor_id(&node.flavor.name).await?;
             let image = self.image_id(&node.image).await?;
@@ -560,7 +566,7 @@ impl Driver for OpenStackDriver {
                 let name = server_name(attempt, &node.name, index);
                 for volume in &node.volumes {
                     let vname = format!("{name}-{}", volume.name);
-                    if let Some(v) = self.volumes(attempt).await?.iter().find(|v| v["name"] == vname.as_str()) {
+                    if let Some(v) = volumes.iter().find(|v| v["name"] == vname.as_str()) {
                         // Scaled down, then up again before it went: keep it.
                         if v["metadata"].get(RELEASED).is_some() {
                             let path = format!("/volumes/{}/metadata/{RELEASED}", str_of(&v["id"]));

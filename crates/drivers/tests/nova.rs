@@ -416,6 +416,36 @@ async fn a_listing_starts_over_when_its_marker_is_deleted() {
     region.remove(&admin).await;
 }
 
+/// A create lists the attempt's volumes once, however many it makes or
+/// finds (it listed them once per volume: four times for this node of two
+/// servers with two volumes each), counted at a proxy in front of the
+/// real Cinder.
+#[tokio::test]
+async fn a_create_lists_its_volumes_once() {
+    let Some(url) = nova_keystone_url() else { return };
+    let admin = driver(&url, "admin");
+    let region = ProxiedRegion::start(&admin).await;
+    let d = OpenStackDriver::open(&nova_spec(&url, "nova-proxied"), region.settings()).unwrap();
+    let mut vm = node("vm", 2, NetworkKind::Private);
+    let volume = |name: &str| VolumeProvision { name: name.into(), size_gb: 1, volume_type: Some("standard".into()) };
+    vm.volumes = vec![volume("data"), volume("scratch")];
+    let req = request(vec![vm]);
+    let sent = |r: &ProxiedRegion| {
+        let lines = r.cinder.take();
+        let listed = lines.iter().filter(|l| l.starts_with("GET ") && l.contains("/volumes/detail?")).count();
+        let made = lines.iter().filter(|l| l.starts_with("POST ") && l.ends_with("/volumes HTTP/1.1")).count();
+        (listed, made, lines)
+    };
+    d.create(&req).await.unwrap();
+    let (listed, made, lines) = sent(&region);
+    assert_eq!((listed, made), (1, 4), "one listing, four volumes made: {lines:#?}");
+    d.create(&req).await.unwrap(); // a replay finds the four
+    let (listed, made, lines) = sent(&region);
+    assert_eq!((listed, made), (1, 0), "one listing, nothing made: {lines:#?}");
+    delete_and_check_gone(&d, &req.attempt_id).await;
+    region.remove(&admin).await;
+}
+
 /// A project of its own with room for one server, so the second server of
 /// the node is refused for quota halfway through the create.
 async fn small_project(url: &str) -> String {
