@@ -2,6 +2,7 @@
 //! starts the platform; the other subcommands are its command-line client
 //! and operator tools.
 
+mod bench;
 mod client;
 mod config;
 mod demo;
@@ -123,7 +124,7 @@ enum Command {
     /// Check TOSCA templates and list their inputs, offline.
     Tosca(tosca_cmd::ToscaArgs),
     /// Benchmarks against the peer tools.
-    Bench(tosca_cmd::BenchArgs),
+    Bench(bench::BenchArgs),
     /// Add a synthetic year of deployments to the database, for demos of
     /// the dashboard's statistics and for measuring it at scale.
     DemoHistory(demo::HistoryArgs),
@@ -339,7 +340,7 @@ async fn run(cli: Cli) -> Result<bool> {
             Ok(true)
         }
         Command::Tosca(args) => tosca_cmd::tosca(args),
-        Command::Bench(args) => tosca_cmd::bench(args),
+        Command::Bench(args) => bench::run(args).await,
         Command::DemoHistory(args) => demo::history(args).await,
         Command::Sim { what: SimCommand::Set { provider, settings } } => {
             let patch = client::parse_params(&settings)?;

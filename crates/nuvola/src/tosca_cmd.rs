@@ -83,40 +83,32 @@ enum ToscaCommand {
     },
 }
 
-/// `nuvola bench ...`
+/// `nuvola bench tosca`: time the TOSCA engine over the corpus (per file
+/// and in total) and, with a tosca-parser virtualenv, tosca-parser on the
+/// same files.
 #[derive(Args)]
-pub struct BenchArgs {
-    #[command(subcommand)]
-    what: BenchCommand,
-}
-
-#[derive(Subcommand)]
-enum BenchCommand {
-    /// Time the TOSCA engine over the corpus (per file and in total) and,
-    /// with a tosca-parser virtualenv, tosca-parser on the same files.
-    Tosca {
-        /// Corpus folder with manifest.tsv and import-map.tsv (default: the
-        /// copy in crates/tosca/tests/corpus).
-        #[arg(long)]
-        corpus: Option<PathBuf>,
-        /// Timed passes over the corpus (after one warm-up pass).
-        #[arg(long, default_value_t = 20)]
-        runs: usize,
-        /// A virtualenv with tosca-parser installed:
-        /// `python3 -m venv /tmp/toscavenv && /tmp/toscavenv/bin/pip install tosca-parser==2.15.0`.
-        #[arg(long, env = "NUVOLA_TOSCAPARSER_VENV")]
-        toscaparser_venv: Option<PathBuf>,
-        /// The timing script run with that virtualenv's Python (default:
-        /// ../shared/bench/tosca-parser/bench_toscaparser.py next to the repository).
-        #[arg(long, env = "NUVOLA_TOSCAPARSER_BENCH")]
-        toscaparser_script: Option<PathBuf>,
-        /// Timed passes of tosca-parser.
-        #[arg(long, default_value_t = 3)]
-        peer_runs: usize,
-        /// Print one line per file.
-        #[arg(long)]
-        per_file: bool,
-    },
+pub struct ToscaBenchArgs {
+    /// Corpus folder with manifest.tsv and import-map.tsv (default: the
+    /// copy in crates/tosca/tests/corpus).
+    #[arg(long)]
+    pub corpus: Option<PathBuf>,
+    /// Timed passes over the corpus (after one warm-up pass).
+    #[arg(long, default_value_t = 20)]
+    pub runs: usize,
+    /// A virtualenv with tosca-parser installed:
+    /// `python3 -m venv /tmp/toscavenv && /tmp/toscavenv/bin/pip install tosca-parser==2.15.0`.
+    #[arg(long, env = "NUVOLA_TOSCAPARSER_VENV")]
+    pub toscaparser_venv: Option<PathBuf>,
+    /// The timing script run with that virtualenv's Python (default:
+    /// ../shared/bench/tosca-parser/bench_toscaparser.py next to the repository).
+    #[arg(long, env = "NUVOLA_TOSCAPARSER_BENCH")]
+    pub toscaparser_script: Option<PathBuf>,
+    /// Timed passes of tosca-parser.
+    #[arg(long, default_value_t = 3)]
+    pub peer_runs: usize,
+    /// Print one line per file.
+    #[arg(long)]
+    pub per_file: bool,
 }
 
 /// Runs `nuvola tosca ...`; `Ok(false)` when some template is invalid.
@@ -343,15 +335,6 @@ pub fn print_inputs<'a>(inputs: impl IntoIterator<Item = &'a InputDef>) {
     }
 }
 
-/// Runs `nuvola bench ...`.
-pub fn bench(args: BenchArgs) -> Result<bool> {
-    match args.what {
-        BenchCommand::Tosca { corpus, runs, toscaparser_venv, toscaparser_script, peer_runs, per_file } => {
-            bench_tosca(corpus, runs.max(1), toscaparser_venv, toscaparser_script, peer_runs.max(1), per_file)
-        }
-    }
-}
-
 /// The sources whose templates use the INDIGO / INFN Cloud types.
 const INDIGO_SOURCES: &[&str] =
     &["indigo-dc-tosca-types", "indigo-dc-tosca-templates", "infn-cloud-tosca-types", "laniakea-tosca-types"];
@@ -365,7 +348,12 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
-fn bench_tosca(
+pub fn bench_tosca(args: ToscaBenchArgs) -> Result<bool> {
+    let ToscaBenchArgs { corpus, runs, toscaparser_venv, toscaparser_script, peer_runs, per_file } = args;
+    bench_tosca_runs(corpus, runs.max(1), toscaparser_venv, toscaparser_script, peer_runs.max(1), per_file)
+}
+
+fn bench_tosca_runs(
     corpus: Option<PathBuf>,
     runs: usize,
     venv: Option<PathBuf>,
