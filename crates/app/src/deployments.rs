@@ -16,6 +16,7 @@ use serde_json::{Map, Value};
 
 use crate::App;
 use crate::access::Access;
+use crate::planning::Facts;
 use crate::workflow::Step;
 
 /// A request to deploy a template (the orchestrator's `POST /deployments`).
@@ -99,6 +100,12 @@ pub const MAX_PAGE_SIZE: i64 = 1000;
 
 pub use nuvola_types::MAX_TIMEOUT_MINS;
 
+/// How long planning waits for a provider to report its quota.
+const REPORTED_QUOTA_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Quota and usage per provider, as the providers report them.
+type ReportedQuotas = BTreeMap<String, (nuvola_types::Quota, Usage)>;
+
 impl App {
     /// Validates and stores a new deployment with its plan, and wakes the
     /// workers. Nothing is stored when the request is invalid.
@@ -133,9 +140,14 @@ impl App {
         // Planning and storing happen under the group's lock, and the new
         // deployment holds its first candidate's share of the quota from
         // the start: two requests cannot both take the last GPU.
+        // What providers report of their quotas is asked first: no lock and
+        // no database connection is held while a provider answers.
+        let reported = self.reported_quotas(&group).await;
+        let health = crate::planning::provider_health(self.store()).await?;
         let lock = self.group_lock(&group);
         let _held = lock.lock().await;
-        let across_replicas = self.store().lock_group(&group).await?;
+        let mut across_replicas = self.store().lock_group(&group).await?;
+        let facts = Facts { held: across_replicas.held_by_group(&group).await?, health, reported };
         let query = PlanQuery {
             requirements: &requirements,
             group: &group,
@@ -144,7 +156,7 @@ impl App {
             timeout_mins,
             minus: None,
         };
-        let plan = self.plan(&query).await?;
+        let plan = crate::planning::plan(&self.federation().providers(), &query, facts, &self.settings().weights);
         let held =
             plan.candidates.first().map(|c| crate::workflow::held_by(self, &requirements, c)).unwrap_or_default();
         let first = plan.candidates.first().and_then(|c| self.federation().provider(&c.provider));
@@ -203,12 +215,12 @@ impl App {
             updated_at: now,
             revision: 0,
         };
-        self.store().insert_deployment(&record, &Progress { attempts: vec![], log }).await?;
+        across_replicas.insert_deployment(&record, &Progress { attempts: vec![], log }).await?;
+        across_replicas.release().await?;
         let detail = serde_json::json!({
             "group": record.user_group, "catalogue": record.catalogue_id, "status": record.status.as_str(),
         });
         self.audit(caller, "deployment.create", &record.id, detail).await;
-        across_replicas.release().await?;
         tracing::info!(deployment = %record.id, group = %record.user_group, status = %record.status, "deployment submitted");
         self.wake_workers();
         Ok(record)
@@ -398,9 +410,12 @@ impl App {
             self.check_restricted_lookalikes(caller, &d.user_group, &compiled, &requirements).await?;
         }
         let provider = d.provider.clone().ok_or_else(|| Error::conflict("deployment has no provider to update on"))?;
+        let reported = self.reported_quotas(&d.user_group).await;
+        let health = crate::planning::provider_health(self.store()).await?;
         let lock = self.group_lock(&d.user_group);
         let _held = lock.lock().await;
-        let across_replicas = self.store().lock_group(&d.user_group).await?;
+        let mut across_replicas = self.store().lock_group(&d.user_group).await?;
+        let facts = Facts { held: across_replicas.held_by_group(&d.user_group).await?, health, reported };
         let query = PlanQuery {
             requirements: &requirements,
             group: &d.user_group,
@@ -409,7 +424,7 @@ impl App {
             timeout_mins,
             minus: Some(d.held),
         };
-        let plan = self.plan(&query).await?;
+        let plan = crate::planning::plan(&self.federation().providers(), &query, facts, &self.settings().weights);
         // What the update changes on the provider, or a refusal naming the
         // input that asks for what its driver cannot do (also when the
         // change fits nowhere: the refusal says more).
@@ -461,9 +476,9 @@ impl App {
         log.extend(ignored_lines(&ignored));
         // The update holds its new share of the quota from now on.
         d.held = crate::workflow::held_by(self, &d.requirements, &d.plan.candidates[0]);
-        let saved = self.save_user_change(&d, log).await?;
+        let saved = across_replicas.save_deployment(&d, &Progress { attempts: vec![], log }).await?;
         across_replicas.release().await?;
-        Ok(saved)
+        Ok(saved.then_some(()))
     }
 
     /// Starts deleting a deployment and everything it holds, whatever it is
@@ -661,28 +676,36 @@ impl App {
     /// Plans a deployment against the federation, with the group's current
     /// usage, the quota providers report, and each provider's recent health.
     pub async fn plan(&self, query: &PlanQuery<'_>) -> Result<Plan> {
-        let providers = self.federation().providers();
-        let mut reported = BTreeMap::new();
-        for spec in providers.iter() {
-            if let Some(grant) = spec.groups.get(query.group) {
-                let project = grant.project.as_deref().unwrap_or(query.group);
-                if let Some(q) = self.reported_quota(&spec.name, project).await {
-                    reported.insert(spec.name.clone(), q);
-                }
-            }
-        }
-        crate::planning::plan(self.store(), &providers, query, reported, &self.settings().weights).await
+        let reported = self.reported_quotas(query.group).await;
+        let facts = Facts { reported, ..Facts::from_store(self.store(), query.group).await? };
+        Ok(crate::planning::plan(&self.federation().providers(), query, facts, &self.settings().weights))
     }
 
-    /// The project's quota and usage as the provider reports them, minus
-    /// nothing: `None` when the driver cannot tell or does not answer soon.
-    async fn reported_quota(&self, provider: &str, project: &str) -> Option<(nuvola_types::Quota, Usage)> {
-        let driver = self.federation().driver(provider).ok()?;
-        let answer = tokio::time::timeout(std::time::Duration::from_secs(2), driver.project_quota(project)).await;
-        match answer {
-            Ok(Ok(Some(q))) => Some((q.limits, q.used)),
-            _ => None,
+    /// Every provider granting `group`: its project's quota and usage as
+    /// the provider reports them, asked of all providers at once; those
+    /// that cannot tell or do not answer within two seconds are left out.
+    async fn reported_quotas(&self, group: &str) -> ReportedQuotas {
+        let mut asked = tokio::task::JoinSet::new();
+        for spec in self.federation().providers().iter() {
+            let Some(grant) = spec.groups.get(group) else { continue };
+            let Ok(driver) = self.federation().driver(&spec.name) else { continue };
+            let (provider, project) = (spec.name.clone(), grant.project.clone().unwrap_or_else(|| group.to_string()));
+            let driver = driver.clone();
+            asked.spawn(async move {
+                let answer = tokio::time::timeout(REPORTED_QUOTA_WAIT, driver.project_quota(&project)).await;
+                match answer {
+                    Ok(Ok(Some(q))) => Some((provider, (q.limits, q.used))),
+                    _ => None,
+                }
+            });
         }
+        let mut reported = BTreeMap::new();
+        while let Some(answer) = asked.join_next().await {
+            if let Ok(Some((provider, quota))) = answer {
+                reported.insert(provider, quota);
+            }
+        }
+        reported
     }
 
     /// The lock that serialises placement for one group.

@@ -134,8 +134,10 @@ struct Inner {
     settings: Settings,
     /// Wakes idle workers when new work is stored.
     wake: tokio::sync::Notify,
-    /// This process's lease owner name.
+    /// This process's name in lease tokens.
     worker_id: String,
+    /// Claims made so far, numbering lease tokens.
+    claims: std::sync::atomic::AtomicU64,
     /// Client for outgoing calls (callbacks).
     http: reqwest::Client,
     /// Per group, the lock that serialises placement and quota use.
@@ -174,6 +176,7 @@ impl App {
                 settings,
                 wake: tokio::sync::Notify::new(),
                 worker_id,
+                claims: Default::default(),
                 http: reqwest::Client::builder()
                     .timeout(std::time::Duration::from_secs(10))
                     .redirect(reqwest::redirect::Policy::none())

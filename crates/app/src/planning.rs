@@ -14,23 +14,35 @@ use crate::PlanQuery;
 /// How far back attempt outcomes count towards a provider's health.
 const HEALTH_WINDOW_MS: i64 = 24 * 3_600_000;
 
-/// Plans `query` against `providers`, with usage and health from `store`
-/// and the quotas providers reported (`reported`, by provider name).
-pub async fn plan(
-    store: &Store,
-    providers: &[ProviderSpec],
-    query: &PlanQuery<'_>,
-    reported: BTreeMap<String, (Quota, Usage)>,
-    weights: &Weights,
-) -> Result<Plan> {
+/// What placement needs to know besides the request and the providers.
+#[derive(Debug, Clone, Default)]
+pub struct Facts {
+    /// What the group's deployments hold, per provider (read under the
+    /// group's lock when the plan is to be acted on).
+    pub held: Vec<(String, Usage)>,
+    /// How each provider behaved recently.
+    pub health: BTreeMap<String, Health>,
+    /// The quota and usage providers reported of the group's projects.
+    pub reported: BTreeMap<String, (Quota, Usage)>,
+}
+
+impl Facts {
+    /// What the store knows for `group` (no provider is asked).
+    pub async fn from_store(store: &Store, group: &str) -> Result<Facts> {
+        Ok(Facts { held: store.held_by_group(group).await?, health: provider_health(store).await?, ..Facts::default() })
+    }
+}
+
+/// Plans `query` against `providers` with `facts`.
+pub fn plan(providers: &[ProviderSpec], query: &PlanQuery<'_>, facts: Facts, weights: &Weights) -> Plan {
     let orders: Vec<Vec<u32>> = providers.iter().map(|p| nuvola_placement::order_by_size(&p.flavors)).collect();
     let PlanQuery { requirements, group, pinned, issuer, timeout_mins, minus } = *query;
+    let Facts { held, health, mut reported } = facts;
     let mut usage: BTreeMap<String, Usage> = BTreeMap::new();
-    for (provider, held) in store.held_by_group(group).await? {
+    for (provider, held) in held {
         let total = usage.entry(provider).or_default();
         *total = total.plus(held);
     }
-    let mut reported = reported;
     if let (Some(pinned), Some(minus)) = (pinned, minus) {
         let total = usage.entry(pinned.to_string()).or_default();
         *total = total.minus(minus);
@@ -39,7 +51,6 @@ pub async fn plan(
             *used = used.minus(minus);
         }
     }
-    let health = provider_health(store).await?;
     let snapshots: Vec<ProviderSnapshot> = providers
         .iter()
         .zip(&orders)
@@ -66,7 +77,7 @@ pub async fn plan(
                 .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC),
         )),
     };
-    Ok(nuvola_placement::plan(&request, &snapshots, weights))
+    nuvola_placement::plan(&request, &snapshots, weights)
 }
 
 /// Success rate and median create time per provider over the last day.

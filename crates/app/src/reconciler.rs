@@ -79,25 +79,42 @@ impl App {
         let mut scanned: Option<std::time::Instant> = None;
         let mut orphans_seen = std::collections::HashSet::new();
         while !*shutdown.borrow() {
-            if analyzed.is_none_or(|at| at.elapsed() >= PLANNER_STATISTICS_EVERY) {
-                if let Err(e) = self.store().refresh_planner_statistics().await {
-                    tracing::error!(error = %e, "cannot refresh the database's planner statistics");
-                }
-                analyzed = Some(std::time::Instant::now());
-            }
-            // Other replicas may have changed the registry.
-            if let Err(e) = self.reload_federation().await {
-                tracing::error!(error = %e, "cannot reload the federation registry");
-            }
-            self.reconcile_orphans().await;
-            if scanned.is_none_or(|at| at.elapsed() >= self.settings().orphan_scan_interval) {
-                self.log_new_orphans(&mut orphans_seen).await;
-                scanned = Some(std::time::Instant::now());
+            // A pass may wait on providers that do not answer (a driver call
+            // timeout per orphan): shutdown does not wait for it. Every call
+            // of a pass is safe to cut off and run again.
+            let pass = self.reconcile_pass(&mut analyzed, &mut scanned, &mut orphans_seen);
+            tokio::select! {
+                () = pass => {}
+                _ = shutdown.changed() => break,
             }
             tokio::select! {
                 _ = tokio::time::sleep(interval) => {}
                 _ = shutdown.changed() => {}
             }
+        }
+    }
+
+    /// One pass of the reconciler (see [`App::run_reconciler`]).
+    async fn reconcile_pass(
+        &self,
+        analyzed: &mut Option<std::time::Instant>,
+        scanned: &mut Option<std::time::Instant>,
+        orphans_seen: &mut std::collections::HashSet<(String, String)>,
+    ) {
+        if analyzed.is_none_or(|at| at.elapsed() >= PLANNER_STATISTICS_EVERY) {
+            if let Err(e) = self.store().refresh_planner_statistics().await {
+                tracing::error!(error = %e, "cannot refresh the database's planner statistics");
+            }
+            *analyzed = Some(std::time::Instant::now());
+        }
+        // Other replicas may have changed the registry.
+        if let Err(e) = self.reload_federation().await {
+            tracing::error!(error = %e, "cannot reload the federation registry");
+        }
+        self.reconcile_orphans().await;
+        if scanned.is_none_or(|at| at.elapsed() >= self.settings().orphan_scan_interval) {
+            self.log_new_orphans(orphans_seen).await;
+            *scanned = Some(std::time::Instant::now());
         }
     }
 

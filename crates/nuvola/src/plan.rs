@@ -92,7 +92,8 @@ pub async fn run(args: PlanArgs) -> Result<bool> {
         timeout_mins: args.timeout_mins.unwrap_or(settings.default_timeout_mins),
         minus: None,
     };
-    let plan = nuvola_app::planning::plan(&store, &providers, &query, Default::default(), &settings.weights).await?;
+    let facts = nuvola_app::planning::Facts::from_store(&store, &args.group).await?;
+    let plan = nuvola_app::planning::plan(&providers, &query, facts, &settings.weights);
     if args.format == crate::Output::Json {
         println!(
             "{}",

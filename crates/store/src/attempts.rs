@@ -88,7 +88,7 @@ pub struct AttemptRecord {
 impl Store {
     /// Inserts or replaces an attempt.
     pub async fn put_attempt(&self, attempt: &AttemptRecord) -> Result<()> {
-        put(&self.pool, attempt).await
+        put(&self.writer, attempt).await
     }
 
     /// A deployment's attempts, in order.
@@ -154,7 +154,7 @@ impl Store {
     /// Marks an orphaned attempt cleaned, unless something else changed it
     /// meanwhile (a delete of its deployment). Returns whether it did.
     pub async fn clean_orphan(&self, attempt: &AttemptRecord, message: &str) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let now = crate::deployments::now_ms();
         let done = sqlx::query(
             "UPDATE attempts SET state = $1, ended_at = $2 WHERE deployment_id = $3 AND number = $4 AND state = $5",

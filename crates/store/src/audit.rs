@@ -50,7 +50,7 @@ impl Store {
         .bind(&e.target)
         .bind(e.detail.to_string())
         .bind(&e.client_ip)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }

@@ -12,8 +12,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use nuvola_types::{DeploymentRequirements, DeploymentStatus, Plan, Usage};
 use serde_json::Value;
-use sqlx::Row;
 use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
 
 use crate::attempts::AttemptRecord;
 use crate::{Backend, Result, Store, StoreError, from_json, to_json};
@@ -201,9 +201,15 @@ struct InputColumns {
 impl Store {
     /// Inserts a new deployment with its first log lines, atomically.
     pub async fn insert_deployment(&self, d: &NewDeployment, progress: &Progress) -> Result<()> {
+        let mut tx = self.writer.begin().await?;
+        self.insert_on(&mut tx, d, progress).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn insert_on(&self, conn: &mut AnyConnection, d: &NewDeployment, progress: &Progress) -> Result<()> {
         let columns = self.input_columns(d)?;
         let progress = scrubbed(d, progress);
-        let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO deployments (id, owner_subject, owner_issuer, user_group, catalogue_id, description, status,
                 status_reason, task, template, parameters, inputs, requirements, plan, outputs, held, callback,
@@ -242,11 +248,9 @@ impl Store {
         .bind(d.created_at)
         .bind(d.updated_at)
         .bind(columns.secrets)
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await?;
-        write_progress(&mut tx, &d.id, &progress).await?;
-        tx.commit().await?;
-        Ok(())
+        write_progress(conn, &d.id, &progress).await
     }
 
     /// One deployment by id.
@@ -293,18 +297,62 @@ impl Store {
     }
 
     /// Saves `d` if nobody saved it since it was read (its `revision`), with
-    /// `progress` in the same transaction. A worker passes its lease owner:
-    /// the save then also requires that lease and releases it. Returns false
-    /// (and writes nothing) when the row changed or the lease was lost.
+    /// `progress` in the same transaction. A worker passes the lease it
+    /// claimed the row with: the save then also requires that lease (a
+    /// worker whose lease was taken over cannot commit) and releases it.
+    /// Returns false (and writes nothing) when the row changed or the lease
+    /// was lost.
     pub async fn save_deployment(
         &self,
         d: &DeploymentRecord,
         lease_owner: Option<&str>,
         progress: &Progress,
     ) -> Result<bool> {
+        self.save(d, lease_owner, None, progress).await
+    }
+
+    /// Saves `d` as [`Store::save_deployment`] does under lease `owner`,
+    /// but keeps the lease, renewed until `hold_until` (ms): the worker goes
+    /// on with the deployment's next step without claiming it again.
+    pub async fn save_deployment_holding(
+        &self,
+        d: &DeploymentRecord,
+        owner: &str,
+        hold_until: i64,
+        progress: &Progress,
+    ) -> Result<bool> {
+        self.save(d, Some(owner), Some(hold_until), progress).await
+    }
+
+    async fn save(
+        &self,
+        d: &DeploymentRecord,
+        lease_owner: Option<&str>,
+        hold_until: Option<i64>,
+        progress: &Progress,
+    ) -> Result<bool> {
+        let mut tx = self.writer.begin().await?;
+        if self.save_on(&mut tx, d, lease_owner, hold_until, progress).await? {
+            tx.commit().await?;
+            Ok(true)
+        } else {
+            tx.rollback().await?;
+            Ok(false)
+        }
+    }
+
+    /// The save of [`Store::save_deployment`] on `conn`, in its caller's
+    /// transaction.
+    async fn save_on(
+        &self,
+        conn: &mut AnyConnection,
+        d: &DeploymentRecord,
+        lease_owner: Option<&str>,
+        hold_until: Option<i64>,
+        progress: &Progress,
+    ) -> Result<bool> {
         let columns = self.input_columns(d)?;
         let progress = scrubbed(d, progress);
-        let mut tx = self.pool.begin().await?;
         let sql = "UPDATE deployments SET status = $4, status_reason = $5, task = $6,
                 template = COALESCE(NULLIF($7, ''), template),
                 parameters = COALESCE($8, parameters), inputs = COALESCE($9, inputs),
@@ -313,8 +361,8 @@ impl Store {
                 updated_at = $20, description = $21, timeout_mins = $22, provider_timeout_mins = $23,
                 max_providers_retry = $24, keep_last_attempt = $25, callback = $26,
                 revision = revision + 1,
-                lease_owner = CASE WHEN $3 IS NULL THEN lease_owner ELSE NULL END,
-                lease_until = CASE WHEN $3 IS NULL THEN lease_until ELSE 0 END
+                lease_owner = CASE WHEN $3 IS NULL OR $28 IS NOT NULL THEN lease_owner ELSE NULL END,
+                lease_until = CASE WHEN $3 IS NULL THEN lease_until WHEN $28 IS NOT NULL THEN $28 ELSE 0 END
              WHERE id = $1 AND revision = $2 AND ($3 IS NULL OR lease_owner = $3)";
         let changed = sqlx::query(sql)
             .bind(&d.id)
@@ -344,15 +392,14 @@ impl Store {
             .bind(i64::from(d.keep_last_attempt))
             .bind(&d.callback)
             .bind(columns.secrets)
-            .execute(&mut *tx)
+            .bind(hold_until)
+            .execute(&mut *conn)
             .await?
             .rows_affected();
         if changed == 0 {
-            tx.rollback().await?;
             return Ok(false);
         }
-        write_progress(&mut tx, &d.id, &progress).await?;
-        tx.commit().await?;
+        write_progress(conn, &d.id, &progress).await?;
         Ok(true)
     }
 
@@ -371,8 +418,21 @@ impl Store {
              RETURNING {COLUMNS}"
         );
         let rows =
-            sqlx::query(&sql).bind(owner).bind(now + lease_ms).bind(now).bind(limit).fetch_all(&self.pool).await?;
+            sqlx::query(&sql).bind(owner).bind(now + lease_ms).bind(now).bind(limit).fetch_all(&self.writer).await?;
         Ok(self.decode_each(&rows))
+    }
+
+    /// Extends lease `owner` on `id` to `until` (ms) while its step runs.
+    /// False when the lease is no longer `owner`'s: the step must stop
+    /// without saving, another worker may be running it.
+    pub async fn renew_lease(&self, id: &str, owner: &str, until: i64) -> Result<bool> {
+        let done = sqlx::query("UPDATE deployments SET lease_until = $3 WHERE id = $1 AND lease_owner = $2")
+            .bind(id)
+            .bind(owner)
+            .bind(until)
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     /// Gives up a lease without saving (the step's result was discarded).
@@ -380,7 +440,7 @@ impl Store {
         sqlx::query("UPDATE deployments SET lease_owner = NULL, lease_until = 0 WHERE id = $1 AND lease_owner = $2")
             .bind(id)
             .bind(owner)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -393,7 +453,7 @@ impl Store {
             "UPDATE deployments SET lease_owner = NULL, lease_until = 0 WHERE lease_owner IS NOT NULL AND lease_owner <> $1",
         )
         .bind(owner)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(done.rows_affected())
     }
@@ -409,21 +469,7 @@ impl Store {
 
     /// What each deployment of `group` holds, per provider, for quota use.
     pub async fn held_by_group(&self, group: &str) -> Result<Vec<(String, Usage)>> {
-        let rows = sqlx::query(
-            // The status is written out so that the planner can use the
-            // partial index `deployments_holding`.
-            "SELECT provider, held FROM deployments
-             WHERE user_group = $1 AND provider IS NOT NULL AND status <> 'DELETE_COMPLETE'",
-        )
-        .bind(group)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                let held: String = r.try_get("held")?;
-                Ok((r.try_get("provider")?, from_json("deployments.held", &held)?))
-            })
-            .collect()
+        held_by_group(&self.pool, group).await
     }
 
     /// How many deployments `(subject, issuer)` holds (all but deleted
@@ -483,13 +529,13 @@ fn bind_filter<'q>(query: AnyQuery<'q>, filter: &DeploymentFilter) -> AnyQuery<'
         .bind(filter.status.map(|s| s.as_str().to_string()))
 }
 
-async fn write_progress(tx: &mut sqlx::Transaction<'_, sqlx::Any>, id: &str, progress: &Progress) -> Result<()> {
+async fn write_progress(conn: &mut AnyConnection, id: &str, progress: &Progress) -> Result<()> {
     for attempt in &progress.attempts {
-        crate::attempts::put(&mut **tx, attempt).await?;
+        crate::attempts::put(&mut *conn, attempt).await?;
     }
     let at = now_ms();
     for line in &progress.log {
-        crate::log::append(&mut **tx, id, at, line).await?;
+        crate::log::append(&mut *conn, id, at, line).await?;
     }
     Ok(())
 }
@@ -618,17 +664,69 @@ fn decode(r: &AnyRow) -> Result<DeploymentRecord> {
     })
 }
 
+/// What each deployment of `group` holds, per provider.
+async fn held_by_group<'e, E>(executor: E, group: &str) -> Result<Vec<(String, Usage)>>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    let rows = sqlx::query(
+        // The status is written out so that the planner can use the
+        // partial index `deployments_holding`.
+        "SELECT provider, held FROM deployments
+         WHERE user_group = $1 AND provider IS NOT NULL AND status <> 'DELETE_COMPLETE'",
+    )
+    .bind(group)
+    .fetch_all(executor)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let held: String = r.try_get("held")?;
+            Ok((r.try_get("provider")?, from_json("deployments.held", &held)?))
+        })
+        .collect()
+}
+
 /// A lock on one group's placement, held across replicas sharing a
 /// PostgreSQL database (a transaction-scoped advisory lock); on SQLite, whose
-/// file has one server, the app's in-process lock is enough and this is a
-/// no-op. Released by [`GroupLock::release`] or, if dropped, when its
-/// transaction rolls back.
+/// file has one server, the app's in-process lock is enough and the lock
+/// takes nothing. What must happen under the lock (reading what the group
+/// holds, storing the deployment that holds more) goes through its
+/// methods: on PostgreSQL they run in the lock's transaction, so a
+/// submission uses one database connection, never two at once. Released,
+/// with what was written under it, by [`GroupLock::release`]; dropped, it
+/// rolls back.
 pub struct GroupLock {
+    store: Store,
     tx: Option<sqlx::Transaction<'static, sqlx::Any>>,
 }
 
 impl GroupLock {
-    /// Releases the lock.
+    /// What each deployment of `group` holds, per provider.
+    pub async fn held_by_group(&mut self, group: &str) -> Result<Vec<(String, Usage)>> {
+        match &mut self.tx {
+            Some(tx) => held_by_group(&mut **tx, group).await,
+            None => self.store.held_by_group(group).await,
+        }
+    }
+
+    /// [`Store::insert_deployment`] under the lock.
+    pub async fn insert_deployment(&mut self, d: &NewDeployment, progress: &Progress) -> Result<()> {
+        match &mut self.tx {
+            Some(tx) => self.store.insert_on(tx, d, progress).await,
+            None => self.store.insert_deployment(d, progress).await,
+        }
+    }
+
+    /// [`Store::save_deployment`] of a change a user asked for (no lease)
+    /// under the lock; false when the row changed since it was read.
+    pub async fn save_deployment(&mut self, d: &DeploymentRecord, progress: &Progress) -> Result<bool> {
+        match &mut self.tx {
+            Some(tx) => self.store.save_on(tx, d, None, None, progress).await,
+            None => self.store.save_deployment(d, None, progress).await,
+        }
+    }
+
+    /// Releases the lock, committing what was written under it.
     pub async fn release(self) -> Result<()> {
         if let Some(tx) = self.tx {
             tx.commit().await?;
@@ -642,13 +740,13 @@ impl Store {
     /// server sharing this database, waiting for it if another holds it.
     pub async fn lock_group(&self, group: &str) -> Result<GroupLock> {
         if self.backend != Backend::Postgres {
-            return Ok(GroupLock { tx: None });
+            return Ok(GroupLock { store: self.clone(), tx: None });
         }
         use sha2::{Digest, Sha256};
         let digest = Sha256::digest(format!("nuvola-group:{group}").as_bytes());
         let key = i64::from_be_bytes(digest[..8].try_into().expect("8 bytes"));
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(key).execute(&mut *tx).await?;
-        Ok(GroupLock { tx: Some(tx) })
+        Ok(GroupLock { store: self.clone(), tx: Some(tx) })
     }
 }

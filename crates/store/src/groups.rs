@@ -63,7 +63,7 @@ impl Store {
         .bind(i64::from(s.members_see_group))
         .bind(&s.updated_by)
         .bind(s.updated_at)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }

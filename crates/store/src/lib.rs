@@ -96,7 +96,12 @@ impl StoreOptions {
 /// The database: cheap to clone, safe to share between tasks.
 #[derive(Debug, Clone)]
 pub struct Store {
+    /// Reads, and on PostgreSQL writes too.
     pool: AnyPool,
+    /// Writes. On SQLite, one connection: the file takes one writer at a
+    /// time anyway, and writers queued here wait their turn in order
+    /// instead of retrying a busy lock.
+    writer: AnyPool,
     backend: Backend,
     sealer: Option<std::sync::Arc<Sealer>>,
 }
@@ -116,36 +121,18 @@ impl Store {
         if let Some(schema) = &options.schema {
             check_schema(schema)?;
         }
-        let schema = options.schema.clone();
-        let pool = AnyPoolOptions::new()
-            .max_connections(options.max_connections)
-            .acquire_timeout(Duration::from_secs(30))
-            .after_connect(move |conn, _meta| {
-                let schema = schema.clone();
-                Box::pin(async move {
-                    match backend {
-                        Backend::Sqlite => {
-                            conn.execute("PRAGMA busy_timeout = 10000").await?;
-                            conn.execute("PRAGMA foreign_keys = ON").await?;
-                            conn.execute("PRAGMA synchronous = NORMAL").await?;
-                        }
-                        Backend::Postgres => {
-                            if let Some(schema) = schema {
-                                conn.execute(format!("CREATE SCHEMA IF NOT EXISTS {schema}").as_str()).await?;
-                                conn.execute(format!("SET search_path TO {schema}").as_str()).await?;
-                            }
-                        }
-                    }
-                    Ok(())
-                })
-            })
-            .connect(&url)
-            .await?;
-        if backend == Backend::Sqlite {
-            pool.execute("PRAGMA journal_mode = WAL").await?;
-        }
+        let pool = connect(&url, backend, options.schema.clone(), options.max_connections).await?;
+        let writer = match backend {
+            // One in-memory database is one connection's own.
+            Backend::Sqlite if url.contains(":memory:") => pool.clone(),
+            Backend::Sqlite => {
+                pool.execute("PRAGMA journal_mode = WAL").await?;
+                connect(&url, backend, None, 1).await?
+            }
+            Backend::Postgres => pool.clone(),
+        };
         let sealer = options.secrets_key.as_ref().map(|k| std::sync::Arc::new(Sealer::new(k)));
-        let store = Store { pool, backend, sealer };
+        let store = Store { pool, writer, backend, sealer };
         schema::migrate(&store).await?;
         Ok(store)
     }
@@ -178,10 +165,40 @@ impl Store {
         Ok(())
     }
 
-    /// Closes the pool, waiting for connections to finish.
+    /// Closes the pools, waiting for connections to finish.
     pub async fn close(&self) {
+        self.writer.close().await;
         self.pool.close().await;
     }
+}
+
+/// A pool of `max_connections` to `url`, each set up for nuvola.
+async fn connect(url: &str, backend: Backend, schema: Option<String>, max_connections: u32) -> Result<AnyPool> {
+    let pool = AnyPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(30))
+        .after_connect(move |conn, _meta| {
+            let schema = schema.clone();
+            Box::pin(async move {
+                match backend {
+                    Backend::Sqlite => {
+                        conn.execute("PRAGMA busy_timeout = 10000").await?;
+                        conn.execute("PRAGMA foreign_keys = ON").await?;
+                        conn.execute("PRAGMA synchronous = NORMAL").await?;
+                    }
+                    Backend::Postgres => {
+                        if let Some(schema) = schema {
+                            conn.execute(format!("CREATE SCHEMA IF NOT EXISTS {schema}").as_str()).await?;
+                            conn.execute(format!("SET search_path TO {schema}").as_str()).await?;
+                        }
+                    }
+                }
+                Ok(())
+            })
+        })
+        .connect(url)
+        .await?;
+    Ok(pool)
 }
 
 /// Schema names are spliced into SQL, so only plain identifiers pass.

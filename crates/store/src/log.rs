@@ -16,7 +16,7 @@ pub struct LogLine {
 impl Store {
     /// Appends one line to a deployment's log.
     pub async fn append_log(&self, deployment_id: &str, message: &str) -> Result<()> {
-        append(&self.pool, deployment_id, crate::deployments::now_ms(), message).await
+        append(&self.writer, deployment_id, crate::deployments::now_ms(), message).await
     }
 
     /// A deployment's log, oldest first.

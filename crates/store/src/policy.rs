@@ -45,7 +45,7 @@ impl Store {
         .bind(text)
         .bind(by)
         .bind(at)
-        .fetch_one(&self.pool)
+        .fetch_one(&self.writer)
         .await?
         .try_get("version")?;
         Ok(Policy { version: next, text: text.to_string(), published_by: by.to_string(), published_at: at })
@@ -61,7 +61,7 @@ impl Store {
         .bind(issuer)
         .bind(version)
         .bind(at)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }

@@ -41,7 +41,7 @@ impl Store {
         .bind(&spec.name)
         .bind(to_json(spec))
         .bind(now_ms())
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -56,7 +56,7 @@ impl Store {
         name: &str,
         edit: impl FnOnce(ProviderSpec) -> Result<ProviderSpec, E>,
     ) -> Result<Option<ProviderSpec>, E> {
-        let mut tx = self.pool.begin().await.map_err(StoreError::from)?;
+        let mut tx = self.writer.begin().await.map_err(StoreError::from)?;
         let select = match self.backend {
             Backend::Postgres => "SELECT spec FROM providers WHERE name = $1 FOR UPDATE",
             Backend::Sqlite => {
@@ -85,13 +85,13 @@ impl Store {
 
     /// Removes one provider; returns whether it existed.
     pub async fn delete_provider(&self, name: &str) -> Result<bool> {
-        let done = sqlx::query("DELETE FROM providers WHERE name = $1").bind(name).execute(&self.pool).await?;
+        let done = sqlx::query("DELETE FROM providers WHERE name = $1").bind(name).execute(&self.writer).await?;
         Ok(done.rows_affected() > 0)
     }
 
     /// Replaces the whole registry with `specs`, atomically (an import).
     pub async fn replace_providers(&self, specs: &[ProviderSpec]) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         sqlx::query("DELETE FROM providers").execute(&mut *tx).await?;
         for (position, spec) in specs.iter().enumerate() {
             sqlx::query(
@@ -113,7 +113,7 @@ impl Store {
     /// removed; unchanged ones keep the edits made since through the API.
     pub async fn sync_config_providers(&self, specs: &[ProviderSpec]) -> Result<ConfigSync> {
         let mut report = ConfigSync::default();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         // Take the write lock first (SQLite) so that two starting servers
         // do not interleave their syncs.
         sqlx::query("UPDATE providers SET position = position WHERE 1 = 0").execute(&mut *tx).await?;

@@ -59,7 +59,7 @@ impl Store {
         .bind(&r.comment)
         .bind(r.created_at)
         .bind(r.decided_at)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -142,7 +142,7 @@ impl Store {
         .bind(by)
         .bind(comment)
         .bind(at)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?
         .rows_affected();
         Ok(changed == 1)

@@ -74,7 +74,7 @@ impl Store {
         .bind(&s.refresh_token)
         .bind(s.created_at)
         .bind(s.expires_at)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -94,29 +94,32 @@ impl Store {
         sqlx::query("UPDATE web_sessions SET active_group = $1 WHERE id_hash = $2")
             .bind(group)
             .bind(id_hash)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
 
     /// Ends a session (logout). Ending an unknown one is a no-op.
     pub async fn delete_session(&self, id_hash: &str) -> Result<()> {
-        sqlx::query("DELETE FROM web_sessions WHERE id_hash = $1").bind(id_hash).execute(&self.pool).await?;
+        sqlx::query("DELETE FROM web_sessions WHERE id_hash = $1").bind(id_hash).execute(&self.writer).await?;
         Ok(())
     }
 
     /// Forgets sessions and logins that expired before `now` and `logins_before`.
     pub async fn purge_sessions(&self, now: i64, logins_before: i64) -> Result<u64> {
         let sessions =
-            sqlx::query("DELETE FROM web_sessions WHERE expires_at <= $1").bind(now).execute(&self.pool).await?;
-        let logins =
-            sqlx::query("DELETE FROM web_logins WHERE created_at < $1").bind(logins_before).execute(&self.pool).await?;
+            sqlx::query("DELETE FROM web_sessions WHERE expires_at <= $1").bind(now).execute(&self.writer).await?;
+        let logins = sqlx::query("DELETE FROM web_logins WHERE created_at < $1")
+            .bind(logins_before)
+            .execute(&self.writer)
+            .await?;
         Ok(sessions.rows_affected() + logins.rows_affected())
     }
 
     /// Forgets logins started before `before` (expired); returns how many.
     pub async fn purge_logins(&self, before: i64) -> Result<u64> {
-        let done = sqlx::query("DELETE FROM web_logins WHERE created_at < $1").bind(before).execute(&self.pool).await?;
+        let done =
+            sqlx::query("DELETE FROM web_logins WHERE created_at < $1").bind(before).execute(&self.writer).await?;
         Ok(done.rows_affected())
     }
 
@@ -155,7 +158,7 @@ impl Store {
         .bind(&l.return_to)
         .bind(&l.client_ip)
         .bind(l.created_at)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -167,7 +170,7 @@ impl Store {
         let row = sqlx::query("DELETE FROM web_logins WHERE state_hash = $1 AND browser_hash = $2 RETURNING *")
             .bind(state_hash)
             .bind(browser_hash)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.writer)
             .await?;
         row.map(|r| {
             Ok::<_, StoreError>(WebLogin {

@@ -152,6 +152,26 @@ async fn suite(store: &Store) {
     assert_eq!(later.len(), 2);
     assert_eq!(store.next_due_at().await.unwrap(), Some(2_000));
 
+    // Fencing: the lease a row was taken over with is the only one that can
+    // renew it or save; the worker that lost it can do neither.
+    assert!(!store.renew_lease("dep-b", "w2", 300_000).await.unwrap(), "w3 took dep-b over");
+    assert!(store.renew_lease("dep-b", "w3", 300_000).await.unwrap());
+    assert!(store.claim_due("w4", 250_000, 60_000, 10).await.unwrap().is_empty(), "renewed past 250 000");
+    let mut b = later.into_iter().find(|d| d.id == "dep-b").unwrap();
+    b.next_run_at = Some(200_050);
+    let step = Progress { attempts: vec![], log: vec!["step one".into()] };
+    assert!(!store.save_deployment(&b, Some("w2"), &step).await.unwrap(), "a lost lease cannot commit");
+    // Saving while holding keeps the lease: nobody else may claim the row,
+    // even though its next step is due.
+    assert!(store.save_deployment_holding(&b, "w3", 400_000, &step).await.unwrap());
+    let others = store.claim_due("w4", 300_000, 60_000, 10).await.unwrap();
+    assert!(others.iter().all(|d| d.id != "dep-b"), "still held by w3");
+    b.revision += 1;
+    b.next_run_at = None;
+    assert!(store.save_deployment(&b, Some("w3"), &step).await.unwrap(), "the holder saves again");
+    assert!(!store.renew_lease("dep-b", "w3", 500_000).await.unwrap(), "the last save released it");
+    assert_eq!(store.log("dep-b").await.unwrap().iter().filter(|l| l.message == "step one").count(), 2);
+
     let counts = store.count_by_status().await.unwrap();
     assert!(counts.contains(&(DeploymentStatus::CreateInProgress, 2)));
     assert!(counts.contains(&(DeploymentStatus::CreateComplete, 1)));
