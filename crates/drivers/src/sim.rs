@@ -23,6 +23,9 @@
 //! change is appended to a journal and synced to disk before the call
 //! returns (see `journal.rs`), so a killed nuvola finds the site as it left
 //! it, and [`read_inventory`] can inspect it without opening a driver.
+//! Replicas of nuvola share one simulated site by naming the same `home`:
+//! each call locks the journal, applies what the others appended, and
+//! appends its own changes (see `journal.rs`).
 //! Operators and tests steer it at run time ([`SimDriver::set_fail_creates`],
 //! [`SimDriver::set_unavailable`], ...), the way a site fails on command.
 
@@ -75,6 +78,16 @@ pub struct SimSettings {
     /// Where floating IPs come from; TEST-NET-3 (RFC 5737) by default, so
     /// simulated addresses never belong to anyone.
     pub public_cidr: String,
+    /// The folder holding the site's journal, when several nuvola replicas
+    /// share one simulated federation (they all name the same folder);
+    /// by default `<data_dir>/sim`, the server's own. Read when the site
+    /// is opened.
+    pub home: Option<PathBuf>,
+    /// Also append every create call to `<provider>.calls` beside the
+    /// journal (`{attempt_id, by, added}`: the calling process and how many
+    /// resources the call added), so drills can count creates that found
+    /// their attempt already built.
+    pub call_log: bool,
 }
 
 impl Default for SimSettings {
@@ -88,6 +101,8 @@ impl Default for SimSettings {
             unavailable: false,
             api_latency_ms: 0,
             public_cidr: "203.0.113.0/24".into(),
+            home: None,
+            call_log: false,
         }
     }
 }
@@ -142,12 +157,6 @@ pub enum SimError {
         #[source]
         source: std::io::Error,
     },
-    /// Another driver (in this process or another) has the journal open.
-    #[error(
-        "simulator journal {} is in use by another driver; stop the other nuvola or give it its own data folder",
-        path.display()
-    )]
-    Busy { path: PathBuf },
     /// A journal line other than the last one is damaged.
     #[error("simulator journal {}, line {line}: {message}", path.display())]
     Journal { path: PathBuf, line: usize, message: String },
@@ -187,6 +196,33 @@ struct Runtime {
 struct Site {
     state: State,
     journal: Option<Journal>,
+    /// Where create calls are logged (`SimSettings::call_log`).
+    calls: Option<std::fs::File>,
+}
+
+/// The site, locked for one call: in this process, and in every process
+/// sharing its journal.
+struct SiteGuard<'a>(MutexGuard<'a, Site>);
+
+impl std::ops::Deref for SiteGuard<'_> {
+    type Target = Site;
+    fn deref(&self) -> &Site {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for SiteGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Site {
+        &mut self.0
+    }
+}
+
+impl Drop for SiteGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(journal) = &self.0.journal {
+            journal.leave();
+        }
+    }
 }
 
 impl Site {
@@ -226,13 +262,24 @@ impl SimDriver {
         };
         let private_pool = pool(nuvola_types::NetworkKind::Private, "10.0.0.0/8")?;
         let isolated_pool = pool(nuvola_types::NetworkKind::Isolated, "192.168.0.0/16")?;
-        let (journal, state) = match state_dir {
+        let (journal, state, calls) = match settings.home.as_deref().or(state_dir) {
             Some(dir) => {
                 check_provider_name(&spec.name)?;
                 let (j, s) = Journal::open(dir, &spec.name)?;
-                (Some(j), s)
+                let calls = if settings.call_log {
+                    let path = dir.join(format!("{}.calls", spec.name));
+                    let file = crate::private_files::private_file(
+                        std::fs::OpenOptions::new().create(true).append(true),
+                        &path,
+                    )
+                    .map_err(|source| SimError::Io { path, source })?;
+                    Some(file)
+                } else {
+                    None
+                };
+                (Some(j), s, calls)
             }
-            None => (None, State::default()),
+            None => (None, State::default(), None),
         };
         Ok(SimDriver {
             inner: Arc::new(Inner {
@@ -242,7 +289,7 @@ impl SimDriver {
                 isolated_pool,
                 runtime: Mutex::new(Runtime { settings, public_pool }),
                 skew_ms: AtomicI64::new(0),
-                site: Mutex::new(Site { state, journal }),
+                site: Mutex::new(Site { state, journal, calls }),
             }),
         })
     }
@@ -318,7 +365,7 @@ impl SimDriver {
     /// logged in with, by server name: what the site's cloud-init would
     /// have installed for the node's login account.
     pub fn login_keys(&self, attempt_id: &str) -> BTreeMap<String, String> {
-        let site = self.inner.site();
+        let Ok(site) = self.inner.site() else { return BTreeMap::new() };
         site.state.attempts.get(attempt_id).map(model::Attempt::login_keys).unwrap_or_default()
     }
 
@@ -404,8 +451,15 @@ impl Inner {
         wall_clock_ms().saturating_add(self.skew_ms.load(Ordering::SeqCst))
     }
 
-    fn site(&self) -> MutexGuard<'_, Site> {
-        lock(&self.site)
+    /// The site for one call, up to date with what other processes sharing
+    /// its journal did.
+    fn site(&self) -> Result<SiteGuard<'_>, DriverError> {
+        let mut site = lock(&self.site);
+        let Site { state, journal, .. } = &mut *site;
+        if let Some(journal) = journal {
+            journal.enter(state).map_err(|e| DriverError::Unavailable(format!("simulator journal: {e}")))?;
+        }
+        Ok(SiteGuard(site))
     }
 
     fn quota(&self, project: &str) -> Result<Quota, DriverError> {
@@ -571,18 +625,28 @@ impl Inner {
         }
         model::validate(&self.spec(), request)?;
         self.quota(&request.project)?;
-        let mut site = self.site();
+        let mut site = self.site()?;
         let now = self.now_ms();
         site.purge(now)?;
         let change = self.change(&site, &rt, request, now, false)?;
-        site.commit(change.events)
+        let added = change.adds;
+        site.commit(change.events)?;
+        if let Some(calls) = &mut site.calls {
+            use std::io::Write;
+            let line =
+                serde_json::json!({ "attempt_id": request.attempt_id, "by": std::process::id(), "added": added });
+            if let Err(e) = writeln!(calls, "{line}") {
+                tracing::warn!(provider = %self.name, error = %e, "cannot log a create call");
+            }
+        }
+        Ok(())
     }
 
     fn update(&self, request: &ProvisionRequest) -> Result<(), DriverError> {
         let rt = self.runtime();
         model::validate(&self.spec(), request)?;
         self.quota(&request.project)?;
-        let mut site = self.site();
+        let mut site = self.site()?;
         let now = self.now_ms();
         site.purge(now)?;
         if !site.state.attempts.contains_key(&request.attempt_id) {
@@ -599,7 +663,7 @@ impl Inner {
     }
 
     fn status(&self, attempt_id: &str) -> Result<AttemptState, DriverError> {
-        let mut site = self.site();
+        let mut site = self.site()?;
         let now = self.now_ms();
         site.purge(now)?;
         Ok(match site.state.attempts.get(attempt_id) {
@@ -613,7 +677,7 @@ impl Inner {
 
     fn delete(&self, attempt_id: &str) -> Result<DeleteState, DriverError> {
         let rt = self.runtime();
-        let mut site = self.site();
+        let mut site = self.site()?;
         let now = self.now_ms();
         site.purge(now)?;
         let Some(a) = site.state.attempts.get(attempt_id) else {
@@ -636,21 +700,21 @@ impl Inner {
     }
 
     fn resources(&self, attempt_id: &str) -> Result<Vec<Resource>, DriverError> {
-        let mut site = self.site();
+        let mut site = self.site()?;
         let now = self.now_ms();
         site.purge(now)?;
         Ok(site.state.attempts.get(attempt_id).map(|a| a.views(now)).unwrap_or_default())
     }
 
     fn inventory(&self) -> Result<Vec<Resource>, DriverError> {
-        let mut site = self.site();
+        let mut site = self.site()?;
         let now = self.now_ms();
         site.purge(now)?;
         Ok(site.state.inventory(now))
     }
 
     fn footprint(&self, attempt_id: &str) -> Result<crate::update::Footprint, DriverError> {
-        let mut site = self.site();
+        let mut site = self.site()?;
         site.purge(self.now_ms())?;
         Ok(site.state.attempts.get(attempt_id).map(model::Attempt::footprint).unwrap_or_default())
     }
@@ -660,7 +724,7 @@ impl Inner {
         let Some(limits) = model::quota_of(&spec, project) else {
             return Ok(None);
         };
-        let mut site = self.site();
+        let mut site = self.site()?;
         site.purge(self.now_ms())?;
         Ok(Some(ProjectQuota { limits: limits.clone(), used: site.state.project_usage(project) }))
     }

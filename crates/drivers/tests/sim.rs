@@ -590,14 +590,49 @@ async fn state_survives_reopening() {
     assert!(read_inventory(dir.path(), "other-site").unwrap().is_empty());
 }
 
-#[test]
-fn one_driver_per_journal() {
+/// Replicas of nuvola in front of one simulated federation: two drivers
+/// on one home see each other's changes at their next call, an attempt
+/// created through one is not created again through the other, and a
+/// line torn by a writer killed mid-write is cut off by the next caller.
+#[tokio::test]
+async fn drivers_sharing_a_home_see_each_other() {
     let dir = tempfile::tempdir().unwrap();
-    let first = SimDriver::open(&spec(), slow(), Some(dir.path())).unwrap();
-    let err = SimDriver::open(&spec(), slow(), Some(dir.path())).unwrap_err();
-    assert!(matches!(err, SimError::Busy { .. }), "{err}");
-    drop(first);
-    SimDriver::open(&spec(), slow(), Some(dir.path())).unwrap();
+    let settings = SimSettings { call_log: true, ..slow() };
+    let first = SimDriver::open(&spec(), settings.clone(), Some(dir.path())).unwrap();
+    let second = SimDriver::open(&spec(), settings.clone(), Some(dir.path())).unwrap();
+    first.create(&request("a1", vec![node("vm", 2)])).await.unwrap();
+    let held = first.inventory().await.unwrap();
+    assert_eq!(second.inventory().await.unwrap(), held);
+    // The replay of a create through the other replica adds nothing.
+    second.create(&request("a1", vec![node("vm", 2)])).await.unwrap();
+    assert_eq!(first.inventory().await.unwrap(), held);
+    let calls = std::fs::read_to_string(dir.path().join("sim-bari.calls")).unwrap();
+    let added: Vec<u64> = calls
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["added"].as_u64().unwrap())
+        .collect();
+    assert_eq!(added.len(), 2);
+    assert!(added[0] > 0 && added[1] == 0, "{calls}");
+
+    // A third opens it (and compacts the file under the others' feet).
+    let third = SimDriver::open(&spec(), settings, Some(dir.path())).unwrap();
+    assert_eq!(second.delete("a1").await.unwrap(), DeleteState::InProgress);
+    assert_eq!(third.delete("a1").await.unwrap(), DeleteState::InProgress, "the delete is seen");
+    second.create(&request("a2", vec![node("vm", 1)])).await.unwrap();
+
+    // A writer killed mid-line: the next call cuts the torn line off and
+    // appends after it.
+    let journal = dir.path().join("sim-bari.journal");
+    let mut f = std::fs::OpenOptions::new().append(true).open(&journal).unwrap();
+    f.write_all(br#"{"event":"created","attempt_id":"a2","id":"#).unwrap();
+    drop(f);
+    first.create(&request("a3", vec![node("vm", 1)])).await.unwrap();
+    let everywhere = first.inventory().await.unwrap();
+    assert_eq!(second.inventory().await.unwrap(), everywhere);
+    assert_eq!(third.inventory().await.unwrap(), everywhere);
+    assert_eq!(read_inventory(dir.path(), "sim-bari").unwrap(), everywhere);
+    let attempts: std::collections::BTreeSet<_> = everywhere.iter().map(|r| r.attempt_id.clone()).collect();
+    assert_eq!(attempts.into_iter().collect::<Vec<_>>(), ["a1", "a2", "a3"]);
 }
 
 #[tokio::test]

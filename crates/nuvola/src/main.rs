@@ -309,13 +309,14 @@ async fn run(cli: Cli) -> Result<bool> {
         }
         Command::Sim { what: SimCommand::Inventory { config, data_dir, provider, output } } => {
             let config = Config::load(config.as_deref())?;
-            let dir = config.data_dir(data_dir.as_deref()).join("sim");
+            let own = config.data_dir(data_dir.as_deref()).join("sim");
             let mut all = serde_json::Map::new();
             for spec in config.providers.iter().filter(|p| p.driver == "sim") {
                 if provider.as_ref().is_some_and(|p| p != &spec.name) {
                     continue;
                 }
-                let held = nuvola_drivers::sim::read_inventory(&dir, &spec.name)
+                let home = nuvola_drivers::sim::SimSettings::from_spec(spec)?.home;
+                let held = nuvola_drivers::sim::read_inventory(home.as_deref().unwrap_or(&own), &spec.name)
                     .with_context(|| format!("cannot read the inventory of {}", spec.name))?;
                 all.insert(spec.name.clone(), serde_json::to_value(held)?);
             }

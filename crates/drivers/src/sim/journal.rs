@@ -13,12 +13,20 @@
 //! milliseconds since the Unix epoch; states (`BUILD`, `ACTIVE`...) are
 //! derived from them, never stored.
 //!
-//! On open the journal is replayed (a torn last line, left by a process
-//! killed mid-write, is ignored) and rewritten as a compact snapshot through
-//! a temporary file and an atomic rename.
+//! Several processes may share one journal (replicas of nuvola in front
+//! of one simulated federation, see `SimSettings::home`): every call takes
+//! an exclusive lock on `<provider>.journal.lock` for its duration, first
+//! applies what other processes appended since its last call, and appends
+//! its own events before letting go. A process killed mid-write leaves a
+//! torn last line; the next process to take the lock cuts it off.
+//!
+//! On open the journal is replayed and rewritten as a compact snapshot
+//! through a temporary file and an atomic rename (under the lock; other
+//! processes notice the new file and replay it).
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use super::SimError;
@@ -36,13 +44,16 @@ pub(super) fn path_for(dir: &Path, provider: &str) -> PathBuf {
 /// An open journal, positioned for appending.
 #[derive(Debug)]
 pub(super) struct Journal {
+    provider: String,
     path: PathBuf,
+    /// The journal file as this process last saw it (another process's
+    /// compaction replaces it by a new file).
     file: File,
+    inode: u64,
+    /// Bytes of the file applied to this process's state.
     len: u64,
-    /// Held open (and locked) while the journal is, so that a second
-    /// driver on the same folder is refused instead of corrupting it; the
-    /// kernel drops the lock when the process dies.
-    _lock: File,
+    /// Locked for the duration of each call.
+    lock: File,
 }
 
 impl Journal {
@@ -55,13 +66,18 @@ impl Journal {
         let lock_path = dir.join(format!("{provider}.journal.lock"));
         let lock = private_file(OpenOptions::new().create(true).truncate(false).write(true), &lock_path)
             .map_err(|e| io_err(&lock_path, e))?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(fs::TryLockError::WouldBlock) => return Err(SimError::Busy { path }),
-            Err(fs::TryLockError::Error(e)) => return Err(io_err(&lock_path, e)),
-        }
-        let state = replay(&path, provider)?;
+        lock.lock().map_err(|e| io_err(&lock_path, e))?;
+        let opened = Self::compact(dir, &path, provider);
+        let _ = lock.unlock();
+        let (file, inode, len, state) = opened?;
+        Ok((Journal { provider: provider.to_owned(), path, file, inode, len, lock }, state))
+    }
 
+    /// Rewrites the journal at `path` as a snapshot of its state (the lock
+    /// is held) and opens the new file for appending.
+    fn compact(dir: &Path, path: &Path, provider: &str) -> Result<(File, u64, u64, State), SimError> {
+        let io_err = |path: &Path, source| SimError::Io { path: path.to_owned(), source };
+        let state = replay(path, provider)?;
         let tmp = dir.join(format!("{provider}.journal.tmp"));
         let mut text = String::new();
         for event in state.snapshot(provider) {
@@ -71,13 +87,69 @@ impl Journal {
             .map_err(|e| io_err(&tmp, e))?;
         file.write_all(text.as_bytes()).and_then(|()| file.sync_all()).map_err(|e| io_err(&tmp, e))?;
         drop(file);
-        fs::rename(&tmp, &path).map_err(|e| io_err(&path, e))?;
+        fs::rename(&tmp, path).map_err(|e| io_err(path, e))?;
         // Make the rename itself durable.
         File::open(dir).and_then(|d| d.sync_all()).map_err(|e| io_err(dir, e))?;
+        let file = OpenOptions::new().append(true).read(true).open(path).map_err(|e| io_err(path, e))?;
+        let inode = file.metadata().map_err(|e| io_err(path, e))?.ino();
+        Ok((file, inode, text.len() as u64, state))
+    }
 
-        let file = OpenOptions::new().append(true).open(&path).map_err(|e| io_err(&path, e))?;
-        let len = text.len() as u64;
-        Ok((Journal { path, file, len, _lock: lock }, state))
+    /// Takes the journal's lock (waiting for other processes' calls) and
+    /// brings `state` up to date with what they appended.
+    pub(super) fn enter(&mut self, state: &mut State) -> Result<(), SimError> {
+        let io_err = |path: &Path, source| SimError::Io { path: path.to_owned(), source };
+        self.lock.lock().map_err(|e| io_err(&self.path, e))?;
+        let caught_up = self.catch_up(state);
+        if caught_up.is_err() {
+            self.leave();
+        }
+        caught_up
+    }
+
+    /// Lets other processes' calls in.
+    pub(super) fn leave(&self) {
+        if let Err(e) = self.lock.unlock() {
+            tracing::error!(path = %self.path.display(), error = %e, "cannot unlock the simulator journal");
+        }
+    }
+
+    fn catch_up(&mut self, state: &mut State) -> Result<(), SimError> {
+        let io_err = |path: &Path, source| SimError::Io { path: path.to_owned(), source };
+        let meta = fs::metadata(&self.path).map_err(|e| io_err(&self.path, e))?;
+        if meta.ino() != self.inode || meta.len() < self.len {
+            // Another process compacted it: read the new file from the start.
+            cut_torn_tail(&self.path).map_err(|e| io_err(&self.path, e))?;
+            *state = replay(&self.path, &self.provider)?;
+            self.file =
+                OpenOptions::new().append(true).read(true).open(&self.path).map_err(|e| io_err(&self.path, e))?;
+            let meta = self.file.metadata().map_err(|e| io_err(&self.path, e))?;
+            (self.inode, self.len) = (meta.ino(), meta.len());
+            return Ok(());
+        }
+        if meta.len() == self.len {
+            return Ok(());
+        }
+        let mut tail = Vec::new();
+        self.file
+            .seek(SeekFrom::Start(self.len))
+            .and_then(|_| (&self.file).read_to_end(&mut tail))
+            .map_err(|e| io_err(&self.path, e))?;
+        let whole = tail.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        if whole < tail.len() {
+            tracing::warn!(path = %self.path.display(), "cutting off a torn line another process left in the simulator journal");
+            self.file.set_len(self.len + whole as u64).map_err(|e| io_err(&self.path, e))?;
+        }
+        for line in tail[..whole].split(|b| *b == b'\n').filter(|l| !l.trim_ascii().is_empty()) {
+            let event: Event = serde_json::from_slice(line).map_err(|e| SimError::Journal {
+                path: self.path.clone(),
+                line: 0,
+                message: format!("appended by another process: {e}"),
+            })?;
+            state.apply(&event);
+        }
+        self.len += whole as u64;
+        Ok(())
     }
 
     /// Appends `events` and waits until they are on disk. On failure the
@@ -105,6 +177,21 @@ impl Journal {
             }
         }
     }
+}
+
+/// Cuts a last line without its newline (a writer killed mid-line) off the
+/// file at `path`, if there is one.
+fn cut_torn_tail(path: &Path) -> io::Result<()> {
+    let bytes = match fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let whole = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+    if whole < bytes.len() {
+        OpenOptions::new().write(true).open(path)?.set_len(whole as u64)?;
+    }
+    Ok(())
 }
 
 fn push_line(text: &mut String, event: &Event) {
