@@ -13,8 +13,6 @@ mod callbacks;
 pub mod catalogue;
 pub mod deployments;
 pub mod federation;
-pub mod identity;
-pub mod keys;
 pub mod notify;
 pub mod orphans;
 pub mod planning;
@@ -29,6 +27,7 @@ mod workflow;
 use std::sync::Arc;
 use std::time::Duration;
 
+use nuvola_identity::{PasswordChecks, SignInSettings, TokenVerifier};
 use nuvola_placement::Weights;
 use nuvola_store::Store;
 use nuvola_tosca::ImportResolver;
@@ -39,10 +38,6 @@ pub use deployments::{
     Compiled, CreateDeployment, DeploymentDetails, ListQuery, PlanQuery, Undeclared, UpdateDeployment,
 };
 pub use federation::{Federation, ProviderView};
-pub use identity::{
-    Accounts, DiscoveryCache, EmbeddedIssuer, EmbeddedUser, IssuerConfig, Issuers, OidcIssuer, SignInSettings,
-    TokenVerifier,
-};
 
 /// Tunables of the application, from the configuration file.
 #[derive(Debug, Clone)]
@@ -90,7 +85,7 @@ pub struct Settings {
     /// other group is production).
     pub testing_groups: Vec<String>,
     /// Limits on signing in (attempts, logins in flight).
-    pub sign_in: identity::SignInSettings,
+    pub sign_in: SignInSettings,
 }
 
 impl Default for Settings {
@@ -151,7 +146,7 @@ struct Inner {
     /// [`App::off_the_reactor`]).
     cpu_slots: Arc<tokio::sync::Semaphore>,
     /// Every password check: limited per account and client, bounded at once.
-    password_checks: identity::signin::PasswordChecks,
+    password_checks: PasswordChecks,
 }
 
 impl App {
@@ -165,7 +160,7 @@ impl App {
         settings: Settings,
     ) -> Self {
         let worker_id = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
-        let password_checks = identity::signin::PasswordChecks::new(&settings.sign_in);
+        let password_checks = PasswordChecks::new(&settings.sign_in);
         App {
             inner: Arc::new(Inner {
                 store,
@@ -230,6 +225,13 @@ impl App {
     /// The settings in force.
     pub fn settings(&self) -> &Settings {
         &self.inner.settings
+    }
+
+    /// The one gate of every password sign-in in this process, so that its
+    /// limits per account and client hold whichever page the attempts come
+    /// through.
+    pub fn password_checks(&self) -> &PasswordChecks {
+        &self.inner.password_checks
     }
 
     /// Checks that the platform can serve: the database answers.
