@@ -13,7 +13,6 @@ mod callbacks;
 pub mod catalogue;
 pub mod deployments;
 pub mod federation;
-pub mod notify;
 pub mod orphans;
 pub mod planning;
 pub mod policy;
@@ -28,6 +27,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use nuvola_identity::{PasswordChecks, SignInSettings, TokenVerifier};
+use nuvola_notify::{Notifier, SmtpSettings};
 use nuvola_placement::Weights;
 use nuvola_store::Store;
 use nuvola_tosca::ImportResolver;
@@ -76,7 +76,7 @@ pub struct Settings {
     /// deleted rather than orphaned.
     pub orphan_grace: Duration,
     /// Where notification mail goes out (none: no mail).
-    pub smtp: Option<notify::SmtpSettings>,
+    pub smtp: Option<SmtpSettings>,
     /// Catalogue services only some groups may deploy without asking:
     /// service id → those groups. Anyone else needs an approved
     /// catalogue access request.
@@ -133,8 +133,8 @@ struct Inner {
     worker_id: String,
     /// Claims made so far, numbering lease tokens.
     claims: std::sync::atomic::AtomicU64,
-    /// Client for outgoing calls (callbacks).
-    http: reqwest::Client,
+    /// Everything sent out: callbacks and mail.
+    notifier: Notifier,
     /// Per group, the lock that serialises placement and quota use.
     group_locks: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// The last scan of every provider for orphans, for the dashboard.
@@ -161,6 +161,8 @@ impl App {
     ) -> Self {
         let worker_id = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
         let password_checks = PasswordChecks::new(&settings.sign_in);
+        let notifier =
+            Notifier::new(settings.smtp.clone(), settings.callback_allowed_prefixes.clone(), &settings.public_url);
         App {
             inner: Arc::new(Inner {
                 store,
@@ -172,11 +174,7 @@ impl App {
                 wake: tokio::sync::Notify::new(),
                 worker_id,
                 claims: Default::default(),
-                http: reqwest::Client::builder()
-                    .timeout(std::time::Duration::from_secs(10))
-                    .redirect(reqwest::redirect::Policy::none())
-                    .build()
-                    .expect("HTTP client"),
+                notifier,
                 group_locks: Default::default(),
                 last_orphan_scan: Default::default(),
                 registry_reload: Default::default(),

@@ -43,7 +43,7 @@ pub struct Config {
     #[serde(default)]
     pub statistics: StatisticsConfig,
     /// `[notifications]`: mail to users (SMTP relay and sender).
-    pub notifications: Option<nuvola_app::notify::SmtpSettings>,
+    pub notifications: Option<nuvola_notify::SmtpSettings>,
     #[serde(default)]
     pub providers: Vec<ProviderSpec>,
 }
