@@ -19,7 +19,6 @@ pub mod policy;
 pub mod reconciler;
 pub mod requests;
 pub mod stats;
-pub mod synthetic;
 pub mod workers;
 mod workflow;
 
