@@ -7,7 +7,7 @@ mod common;
 use axum::body::Body;
 use axum::http::{Method, Request, header};
 use common::{BASE, Harness, ISSUER, no_fit_request};
-use nuvola_app::identity::{AUDIENCE, Claims};
+use nuvola_identity::{AUDIENCE, Claims};
 use serde_json::{Value, json};
 
 fn method(name: &str) -> Method {
@@ -64,7 +64,8 @@ async fn bad_tokens_are_refused_with_the_reason() {
         f(&mut c);
         c
     };
-    let other_key = nuvola_app::EmbeddedIssuer::from_seed([9; 32], ISSUER).issue("alice", &[], false, 3600).unwrap();
+    let other_key =
+        nuvola_identity::EmbeddedIssuer::from_seed([9; 32], ISSUER).issue("alice", &[], false, 3600).unwrap();
     let expired = h.sign(&claims(&|c| {
         c.iat = now - 7200;
         c.nbf = now - 7200;

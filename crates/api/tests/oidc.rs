@@ -16,7 +16,7 @@ use std::sync::Arc;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use common::{Harness, no_fit_request};
-use nuvola_app::{EmbeddedIssuer, IssuerConfig, Issuers, OidcIssuer, TokenVerifier};
+use nuvola_identity::{EmbeddedIssuer, IssuerConfig, Issuers, OidcIssuer, TokenVerifier};
 use serde_json::{Value, json};
 
 /// The test issuer's URL, or `None` (with the reason printed) when it

@@ -7,7 +7,8 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use nuvola_app::{App, Catalogue, CreateDeployment, EmbeddedIssuer, Federation, Settings};
+use nuvola_app::{App, Catalogue, CreateDeployment, Federation, Settings};
+use nuvola_identity::EmbeddedIssuer;
 use nuvola_store::{Store, StoreOptions};
 use nuvola_types::{DeploymentStatus, Principal, ProviderSpec};
 use serde_json::json;

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use common::Harness;
 use nuvola_app::Settings;
-use nuvola_app::notify::SmtpSettings;
+use nuvola_notify::SmtpSettings;
 use serde_json::{Value, json};
 
 fn smtp() -> Option<(String, String)> {

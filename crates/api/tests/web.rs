@@ -12,8 +12,8 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use common::{BASE, Harness, Reply};
 use http_body_util::BodyExt;
-use nuvola_app::identity::users::hash_password;
-use nuvola_app::{Accounts, EmbeddedUser};
+use nuvola_identity::users::hash_password;
+use nuvola_identity::{Accounts, EmbeddedUser};
 use tower::ServiceExt;
 
 struct Web {

@@ -123,7 +123,7 @@ impl App {
             request.provider_timeout_mins.unwrap_or(settings.default_provider_timeout_mins.min(timeout_mins));
         check_timeouts(timeout_mins, provider_timeout_mins, request.max_providers_retry)?;
         if let Some(callback) = &request.callback {
-            crate::callbacks::check_callback(callback, &self.settings().callback_allowed_prefixes)?;
+            self.inner.notifier.check_callback(callback)?;
         }
         if let Some(provider) = &request.provider {
             self.federation().provider(provider).ok_or_else(|| unknown_provider(self, provider))?;
@@ -389,7 +389,7 @@ impl App {
         let provider_timeout_mins = request.provider_timeout_mins.unwrap_or(d.provider_timeout_mins.min(timeout_mins));
         check_timeouts(timeout_mins, provider_timeout_mins, request.max_providers_retry)?;
         if let Some(callback) = &request.callback {
-            crate::callbacks::check_callback(callback, &self.settings().callback_allowed_prefixes)?;
+            self.inner.notifier.check_callback(callback)?;
         }
         if let Some(why) = &d.secrets_unreadable {
             return Err(Error::conflict(format!("deployment {id} cannot be updated: {why}")));

@@ -13,22 +13,20 @@ mod callbacks;
 pub mod catalogue;
 pub mod deployments;
 pub mod federation;
-pub mod identity;
-pub mod keys;
-pub mod notify;
 pub mod orphans;
 pub mod planning;
 pub mod policy;
 pub mod reconciler;
 pub mod requests;
 pub mod stats;
-pub mod synthetic;
 pub mod workers;
 mod workflow;
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use nuvola_identity::{PasswordChecks, SignInSettings, TokenVerifier};
+use nuvola_notify::{Notifier, SmtpSettings};
 use nuvola_placement::Weights;
 use nuvola_store::Store;
 use nuvola_tosca::ImportResolver;
@@ -39,10 +37,6 @@ pub use deployments::{
     Compiled, CreateDeployment, DeploymentDetails, ListQuery, PlanQuery, Undeclared, UpdateDeployment,
 };
 pub use federation::{Federation, ProviderView};
-pub use identity::{
-    Accounts, DiscoveryCache, EmbeddedIssuer, EmbeddedUser, IssuerConfig, Issuers, OidcIssuer, SignInSettings,
-    TokenVerifier,
-};
 
 /// Tunables of the application, from the configuration file.
 #[derive(Debug, Clone)]
@@ -81,7 +75,7 @@ pub struct Settings {
     /// deleted rather than orphaned.
     pub orphan_grace: Duration,
     /// Where notification mail goes out (none: no mail).
-    pub smtp: Option<notify::SmtpSettings>,
+    pub smtp: Option<SmtpSettings>,
     /// Catalogue services only some groups may deploy without asking:
     /// service id → those groups. Anyone else needs an approved
     /// catalogue access request.
@@ -90,7 +84,7 @@ pub struct Settings {
     /// other group is production).
     pub testing_groups: Vec<String>,
     /// Limits on signing in (attempts, logins in flight).
-    pub sign_in: identity::SignInSettings,
+    pub sign_in: SignInSettings,
 }
 
 impl Default for Settings {
@@ -138,8 +132,8 @@ struct Inner {
     worker_id: String,
     /// Claims made so far, numbering lease tokens.
     claims: std::sync::atomic::AtomicU64,
-    /// Client for outgoing calls (callbacks).
-    http: reqwest::Client,
+    /// Everything sent out: callbacks and mail.
+    notifier: Notifier,
     /// Per group, the lock that serialises placement and quota use.
     group_locks: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// The last scan of every provider for orphans, for the dashboard.
@@ -151,7 +145,7 @@ struct Inner {
     /// [`App::off_the_reactor`]).
     cpu_slots: Arc<tokio::sync::Semaphore>,
     /// Every password check: limited per account and client, bounded at once.
-    password_checks: identity::signin::PasswordChecks,
+    password_checks: PasswordChecks,
 }
 
 impl App {
@@ -165,7 +159,9 @@ impl App {
         settings: Settings,
     ) -> Self {
         let worker_id = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
-        let password_checks = identity::signin::PasswordChecks::new(&settings.sign_in);
+        let password_checks = PasswordChecks::new(&settings.sign_in);
+        let notifier =
+            Notifier::new(settings.smtp.clone(), settings.callback_allowed_prefixes.clone(), &settings.public_url);
         App {
             inner: Arc::new(Inner {
                 store,
@@ -177,11 +173,7 @@ impl App {
                 wake: tokio::sync::Notify::new(),
                 worker_id,
                 claims: Default::default(),
-                http: reqwest::Client::builder()
-                    .timeout(std::time::Duration::from_secs(10))
-                    .redirect(reqwest::redirect::Policy::none())
-                    .build()
-                    .expect("HTTP client"),
+                notifier,
                 group_locks: Default::default(),
                 last_orphan_scan: Default::default(),
                 registry_reload: Default::default(),
@@ -230,6 +222,13 @@ impl App {
     /// The settings in force.
     pub fn settings(&self) -> &Settings {
         &self.inner.settings
+    }
+
+    /// The one gate of every password sign-in in this process, so that its
+    /// limits per account and client hold whichever page the attempts come
+    /// through.
+    pub fn password_checks(&self) -> &PasswordChecks {
+        &self.inner.password_checks
     }
 
     /// Checks that the platform can serve: the database answers.

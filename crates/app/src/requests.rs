@@ -46,7 +46,7 @@ impl App {
             return Err(Error::invalid(format!("the reason is longer than {MAX_TEXT} bytes")));
         }
         if let Some(email) = &new.email
-            && !crate::notify::plausible_address(email)
+            && !nuvola_notify::plausible_address(email)
         {
             return Err(Error::invalid(format!("{email:?} is not an email address")));
         }
@@ -118,23 +118,10 @@ impl App {
 
     /// Mails the requester the decision, in the background.
     fn notify_decision(&self, r: &AccessRequest) {
-        let (Some(smtp), Some(to)) = (self.settings().smtp.clone(), r.email.clone()) else { return };
-        let what = match r.kind.as_str() {
-            "group" => format!("membership of group {}", r.target),
-            _ => format!("access to {}", r.target),
-        };
-        let subject = format!("nuvola: your request for {what} was {}", r.status);
-        let body = format!(
-            "Your request {id} for {what} was {status} by {by}.\n\nComment:\n{comment}\n\nYour reason was:\n{reason}\n",
-            id = r.id,
-            status = r.status,
-            by = r.decided_by.as_deref().unwrap_or("-"),
-            comment = crate::notify::quoted(r.comment.as_deref().filter(|c| !c.is_empty()).unwrap_or("(none)")),
-            reason = crate::notify::quoted(&r.reason),
-        );
+        let Some(mail) = self.inner.notifier.request_decided(r) else { return };
         let id = r.id.clone();
         tokio::spawn(async move {
-            match crate::notify::send(&smtp, &to, &subject, &body).await {
+            match mail.await {
                 Ok(()) => tracing::info!(request = %id, "decision mailed"),
                 Err(e) => tracing::warn!(request = %id, error = %e, "could not mail the decision"),
             }

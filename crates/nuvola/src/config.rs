@@ -43,7 +43,7 @@ pub struct Config {
     #[serde(default)]
     pub statistics: StatisticsConfig,
     /// `[notifications]`: mail to users (SMTP relay and sender).
-    pub notifications: Option<nuvola_app::notify::SmtpSettings>,
+    pub notifications: Option<nuvola_notify::SmtpSettings>,
     #[serde(default)]
     pub providers: Vec<ProviderSpec>,
 }
@@ -60,13 +60,13 @@ pub struct IdentityConfig {
     /// external issuer is configured (never silently next to one).
     pub embedded: Option<bool>,
     /// `[[identity.issuers]]`: external OIDC issuers (INDIGO IAM, Keycloak...).
-    pub issuers: Vec<nuvola_app::IssuerConfig>,
+    pub issuers: Vec<nuvola_identity::IssuerConfig>,
     /// `[[identity.users]]`: the embedded issuer's accounts, which sign in
     /// to the dashboard with a password. None configured: one `demo`
     /// account, whose password is kept in the data directory.
-    pub users: Vec<nuvola_app::EmbeddedUser>,
+    pub users: Vec<nuvola_identity::EmbeddedUser>,
     /// `[identity.sign_in]`: limits on signing in.
-    pub sign_in: nuvola_app::identity::SignInSettings,
+    pub sign_in: nuvola_identity::SignInSettings,
 }
 
 impl Default for IdentityConfig {
@@ -394,7 +394,7 @@ mod tests {
         std::fs::write(&path, format!("{DEMO}\n{limits}")).unwrap();
         let sign_in = Config::load(Some(&path)).unwrap().settings().sign_in;
         assert_eq!((sign_in.attempts_per_account, sign_in.concurrent_password_checks), (5, 2));
-        assert_eq!(sign_in.attempts_per_client, nuvola_app::SignInSettings::default().attempts_per_client);
+        assert_eq!(sign_in.attempts_per_client, nuvola_identity::SignInSettings::default().attempts_per_client);
         std::fs::write(&path, format!("{DEMO}\n[identity.sign_in]\nattempts = 5\n")).unwrap();
         let err = format!("{:#}", Config::load(Some(&path)).unwrap_err());
         assert!(err.contains("unknown field `attempts`"), "{err}");

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use anyhow::{Result, bail};
 use clap::Args;
-use nuvola_app::synthetic::{HistoryOptions, generate_history};
+use nuvola_demo::{HistoryOptions, Service, generate_history};
 use nuvola_store::now_ms;
 
 use crate::config::Config;
@@ -50,7 +50,9 @@ pub async fn history(args: HistoryArgs) -> Result<bool> {
         ..HistoryOptions::demo(args.deployments, providers, now_ms())
     };
     let started = std::time::Instant::now();
-    let summary = generate_history(app.store(), app.catalogue().entries(), &options).await?;
+    let services: Vec<Service> =
+        app.catalogue().entries().iter().map(|e| Service { id: &e.id, name: &e.name, template: &e.template }).collect();
+    let summary = generate_history(app.store(), &services, &options).await?;
     app.store().refresh_planner_statistics().await?;
     app.store().close().await;
     println!(

@@ -9,8 +9,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
-use nuvola_app::identity::oidc::discover;
 use nuvola_drivers::private_files::{private_dir, private_file};
+use nuvola_identity::oidc::discover;
 use nuvola_types::oauth::{Grant, TokenError, TokenRequest, Tokens, token_answer};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

@@ -16,7 +16,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use nuvola_app::EmbeddedIssuer;
+use nuvola_identity::EmbeddedIssuer;
 
 use crate::client::Client;
 use crate::config::Config;
@@ -249,7 +249,7 @@ async fn run(cli: Cli) -> Result<bool> {
             let mut password = String::new();
             std::io::stdin().read_line(&mut password)?;
             let password = password.trim_end_matches(['\r', '\n']);
-            println!("{}", nuvola_app::identity::users::hash_password(password)?);
+            println!("{}", nuvola_identity::users::hash_password(password)?);
             Ok(true)
         }
         Command::Login(args) => login::login(args).await.map(|()| true),

@@ -7,8 +7,9 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use axum::serve::ListenerExt;
-use nuvola_app::{App, Catalogue, EmbeddedIssuer, Federation, Issuers, OidcIssuer};
+use nuvola_app::{App, Catalogue, Federation};
 use nuvola_drivers::private_files::{private_dir, private_file, tighten};
+use nuvola_identity::{Accounts, EmbeddedIssuer, Issuers, OidcIssuer};
 use nuvola_store::{Store, StoreOptions};
 use nuvola_tosca::{FsResolver, ImportMap, ImportResolver, Layered, builtin_resolver};
 use tokio::sync::watch;
@@ -37,7 +38,7 @@ pub async fn build_app(config: &Config, data_dir: &Path, database_url: Option<&s
         private_database(&file)?;
     }
     let key_file = config.secrets_key_file.clone().unwrap_or_else(|| data_dir.join("secrets.key"));
-    let secrets_key = nuvola_app::keys::load_or_create(&key_file)?;
+    let secrets_key = nuvola_identity::keys::load_or_create(&key_file)?;
     let options = StoreOptions {
         schema: config.database_schema.clone(),
         secrets_key: Some(secrets_key),
@@ -158,8 +159,8 @@ async fn web_config(config: &Config, data_dir: &Path, app: &App, public_url: &st
             app.federation().providers().iter().flat_map(|p| p.groups.keys().cloned()).collect();
         groups.sort();
         groups.dedup();
-        let (accounts, password) = nuvola_app::Accounts::demo(data_dir, &groups)?;
-        let file = data_dir.join(nuvola_app::identity::users::DEMO_PASSWORD_FILE);
+        let (accounts, password) = Accounts::demo(data_dir, &groups)?;
+        let file = data_dir.join(nuvola_identity::users::DEMO_PASSWORD_FILE);
         tracing::info!(
             "dashboard: open {public_url}/ and sign in as `demo` with password {password} (kept in {})",
             file.display()
@@ -172,7 +173,7 @@ async fn web_config(config: &Config, data_dir: &Path, app: &App, public_url: &st
     } else {
         nuvola_web::LocalAccounts {
             issuer: identity.issuer.clone(),
-            accounts: nuvola_app::Accounts::new(identity.users.clone())?,
+            accounts: Accounts::new(identity.users.clone())?,
             demo_password_file: None,
         }
     });

@@ -19,8 +19,9 @@ use std::time::{Duration, Instant};
 use axum::body::Body;
 use axum::http::{Request, header};
 use http_body_util::BodyExt;
-use nuvola_app::synthetic::{HistoryOptions, generate_history};
-use nuvola_app::{App, Catalogue, EmbeddedIssuer, Federation, Settings};
+use nuvola_app::{App, Catalogue, Federation, Settings};
+use nuvola_demo::{HistoryOptions, Service, generate_history};
+use nuvola_identity::EmbeddedIssuer;
 use nuvola_store::{Store, StoreOptions, now_ms};
 use nuvola_types::{Principal, ProviderSpec};
 use nuvola_web::{WebConfig, session};
@@ -87,7 +88,9 @@ async fn bench(backend: &str, options: StoreOptions, schema: Option<String>, dep
 
     let started = Instant::now();
     let history = HistoryOptions::demo(deployments, names, now_ms());
-    let summary = generate_history(&store, catalogue.entries(), &history).await.unwrap();
+    let services: Vec<Service> =
+        catalogue.entries().iter().map(|e| Service { id: &e.id, name: &e.name, template: &e.template }).collect();
+    let summary = generate_history(&store, &services, &history).await.unwrap();
     let generated = started.elapsed();
     // What the reconciler does hourly (and at start-up) on a running server.
     store.refresh_planner_statistics().await.unwrap();

@@ -23,7 +23,8 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
-use nuvola_app::{Accounts, App, IssuerConfig};
+use nuvola_app::App;
+use nuvola_identity::{Accounts, DiscoveryCache, IssuerConfig};
 
 /// Largest form accepted (a template pasted into the deploy form).
 pub const FORM_BYTES: usize = 2 << 20;
@@ -76,7 +77,7 @@ pub struct WebState {
     pub http: reqwest::Client,
     /// The identity providers' discovery documents, fetched once in a while
     /// rather than for every sign-in started.
-    pub discovery: Arc<nuvola_app::DiscoveryCache>,
+    pub discovery: Arc<DiscoveryCache>,
 }
 
 /// The dashboard's routes, ready to merge beside the API.
@@ -90,7 +91,7 @@ pub fn router(app: App, public_url: impl Into<String>, config: WebConfig) -> Rou
     let state = WebState {
         public_url: public_url.into().trim_end_matches('/').to_string(),
         config: Arc::new(config),
-        discovery: Arc::new(nuvola_app::DiscoveryCache::new(http.clone(), discovery_ttl)),
+        discovery: Arc::new(DiscoveryCache::new(http.clone(), discovery_ttl)),
         http,
         app,
     };

@@ -24,7 +24,7 @@ use axum::routing::{get, post};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use maud::{Markup, html};
-use nuvola_app::IssuerConfig;
+use nuvola_identity::IssuerConfig;
 use nuvola_limits::client_key;
 use nuvola_store::{WebLogin, now_ms};
 use nuvola_types::oauth::{Discovery, Grant, TokenRequest, Tokens, token_answer};
@@ -151,7 +151,8 @@ async fn password_login(
     // Limited per account and client; the hash runs off the async workers.
     let outcome = state
         .app
-        .sign_in_with_password(&accounts.accounts, &accounts.issuer, &form.name, &form.password, ip.as_deref())
+        .password_checks()
+        .sign_in(&accounts.accounts, &accounts.issuer, &form.name, &form.password, ip.as_deref())
         .await;
     match outcome {
         Ok(principal) => signed_in(&state, principal, "password", &next).await,

@@ -8,7 +8,8 @@ mod common;
 
 use axum::http::StatusCode;
 use common::{Dashboard, FakeIssuer, local_accounts, principal};
-use nuvola_app::{Settings, SignInSettings};
+use nuvola_app::Settings;
+use nuvola_identity::SignInSettings;
 
 /// `next` values (as they appear in the query string, i.e. what the
 /// browser sends) that must never send the browser anywhere but `/`.
@@ -251,7 +252,7 @@ async fn password_attempts_are_limited_per_account_and_per_client() {
     }
     // The fourth is refused before any password is checked, even the
     // right one, from anywhere.
-    let hashed = d.app.password_check_stats().computed;
+    let hashed = d.app.password_checks().stats().computed;
     assert_eq!(hashed, 4);
     for (address, password) in [(mallory, "guess"), ("198.51.100.1:1", "alice-password")] {
         let reply = try_password(&d, address, "alice", password).await;
@@ -260,7 +261,7 @@ async fn password_attempts_are_limited_per_account_and_per_client() {
         let wait: u64 = reply.headers["retry-after"].to_str().unwrap().parse().unwrap();
         assert!((1..=300).contains(&wait), "{wait}");
     }
-    assert_eq!(d.app.password_check_stats().computed, hashed, "a refused attempt computed a hash");
+    assert_eq!(d.app.password_checks().stats().computed, hashed, "a refused attempt computed a hash");
     // Mallory has two attempts left as a client: on another account.
     for expected in [StatusCode::UNAUTHORIZED, StatusCode::UNAUTHORIZED, StatusCode::TOO_MANY_REQUESTS] {
         assert_eq!(try_password(&d, mallory, "bob", "guess").await.status, expected);
@@ -281,7 +282,7 @@ async fn parallel_wrong_passwords_compute_few_hashes_and_few_at_once() {
     .await;
     let count = |status| replies.iter().filter(|r| r.status == status).count();
     assert_eq!((count(StatusCode::UNAUTHORIZED), count(StatusCode::TOO_MANY_REQUESTS)), (10, 14));
-    let stats = d.app.password_check_stats();
+    let stats = d.app.password_checks().stats();
     assert_eq!(stats.computed, 10);
     assert!((1..=2).contains(&stats.peak_concurrent), "{stats:?}");
 }

@@ -20,9 +20,9 @@ use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use http_body_util::BodyExt;
-use nuvola_app::identity::Claims;
-use nuvola_app::{App, Catalogue, EmbeddedIssuer, Federation, Settings};
+use nuvola_app::{App, Catalogue, Federation, Settings};
 use nuvola_drivers::{Driver, NodeProvision, ProvisionRequest};
+use nuvola_identity::{Claims, EmbeddedIssuer};
 use nuvola_store::{Store, StoreOptions};
 use nuvola_types::{Flavor, Image, Network, NetworkKind, ProviderGrant, ProviderSpec, Quota, VolumeType};
 use serde_json::{Value, json};
@@ -257,7 +257,7 @@ impl Harness {
 
     /// A harness whose tokens are checked by `verifier` (the embedded
     /// issuer when `None`); the default federation and settings.
-    pub async fn trusting(verifier: Arc<dyn nuvola_app::TokenVerifier>) -> Harness {
+    pub async fn trusting(verifier: Arc<dyn nuvola_identity::TokenVerifier>) -> Harness {
         let settings = Settings { poll_interval: Duration::from_millis(20), ..Settings::default() };
         Self::with_verifier(federation(), settings, Some(verifier)).await
     }
@@ -266,7 +266,7 @@ impl Harness {
     pub async fn with_verifier(
         providers: Vec<ProviderSpec>,
         settings: Settings,
-        verifier: Option<Arc<dyn nuvola_app::TokenVerifier>>,
+        verifier: Option<Arc<dyn nuvola_identity::TokenVerifier>>,
     ) -> Harness {
         let dir = tempfile::tempdir().expect("temporary folder");
         let url = format!("sqlite://{}", dir.path().join("db.sqlite").display());

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode, header};
 use http_body_util::BodyExt;
-use nuvola_app::{App, Catalogue, EmbeddedIssuer, Federation, Settings};
+use nuvola_app::{App, Catalogue, Federation, Settings};
+use nuvola_identity::EmbeddedIssuer;
 use nuvola_store::{Store, StoreOptions};
 use nuvola_types::Principal;
 use nuvola_web::{WebConfig, session};
@@ -131,16 +132,16 @@ impl Page {
 pub fn local_accounts(names: &[&str]) -> nuvola_web::LocalAccounts {
     let users = names
         .iter()
-        .map(|name| nuvola_app::EmbeddedUser {
+        .map(|name| nuvola_identity::EmbeddedUser {
             name: name.to_string(),
-            password_hash: nuvola_app::identity::users::hash_password(&format!("{name}-password")).unwrap(),
+            password_hash: nuvola_identity::users::hash_password(&format!("{name}-password")).unwrap(),
             groups: vec!["physics".into()],
             admin: false,
         })
         .collect();
     nuvola_web::LocalAccounts {
         issuer: "nuvola".into(),
-        accounts: nuvola_app::Accounts::new(users).unwrap(),
+        accounts: nuvola_identity::Accounts::new(users).unwrap(),
         demo_password_file: None,
     }
 }
@@ -228,8 +229,8 @@ impl FakeIssuer {
     }
 
     /// The dashboard's view of this issuer: a web client, sign-in button 0.
-    pub fn config(&self) -> nuvola_app::IssuerConfig {
-        let mut c = nuvola_app::IssuerConfig::new(&self.url, "nuvola");
+    pub fn config(&self) -> nuvola_identity::IssuerConfig {
+        let mut c = nuvola_identity::IssuerConfig::new(&self.url, "nuvola");
         c.web_client_id = Some("nuvola-web".into());
         c.web_scope = "openid".into();
         c.name = Some("Fake IAM".into());

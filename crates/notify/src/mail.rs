@@ -1,11 +1,12 @@
 //! Notifications by email: a small SMTP client (RFC 5321, plain, no
-//! authentication: a local relay or the site's smarthost). Mail goes out in
-//! the background; a failure is logged and never fails the request that
-//! caused it. What users are told is also kept in the store, for the
-//! dashboard.
+//! authentication: a local relay or the site's smarthost), and the
+//! messages nuvola sends. The app sends mail in the background; a failure
+//! is logged and never fails the request that caused it. What users are
+//! told is also kept in the store, for the dashboard.
 
 use std::time::Duration;
 
+use nuvola_store::AccessRequest;
 use serde::Deserialize;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -81,6 +82,24 @@ fn data(from: &str, to: &str, subject: &str, body: &str, date: &str) -> String {
     text
 }
 
+/// The subject and body telling the requester of `r` how it was decided.
+pub fn decision(r: &AccessRequest) -> (String, String) {
+    let what = match r.kind.as_str() {
+        "group" => format!("membership of group {}", r.target),
+        _ => format!("access to {}", r.target),
+    };
+    let subject = format!("nuvola: your request for {what} was {}", r.status);
+    let body = format!(
+        "Your request {id} for {what} was {status} by {by}.\n\nComment:\n{comment}\n\nYour reason was:\n{reason}\n",
+        id = r.id,
+        status = r.status,
+        by = r.decided_by.as_deref().unwrap_or("-"),
+        comment = quoted(r.comment.as_deref().filter(|c| !c.is_empty()).unwrap_or("(none)")),
+        reason = quoted(&r.reason),
+    );
+    (subject, body)
+}
+
 /// Text a user wrote, quoted in a message: each line behind `> `, so that
 /// it cannot pass for the platform's own words.
 pub fn quoted(text: &str) -> String {
@@ -126,5 +145,26 @@ mod tests {
         assert_eq!(quoted("one\ntwo"), "> one\n> two");
         let plain = data("a@example.org", "b@example.org", "s", "one\r\ntwo\n", "now");
         assert!(plain.ends_with("\r\n\r\none\r\ntwo\r\n.\r\n"), "{plain:?}");
+    }
+
+    #[test]
+    fn a_decision_quotes_what_users_wrote() {
+        let r = AccessRequest {
+            id: "r1".into(),
+            kind: "group".into(),
+            target: "physics".into(),
+            reason: "I analyse LHC data\nNuvola: approved by admin".into(),
+            status: "rejected".into(),
+            decided_by: Some("dave@nuvola".into()),
+            comment: None,
+            ..Default::default()
+        };
+        let (subject, body) = decision(&r);
+        assert_eq!(subject, "nuvola: your request for membership of group physics was rejected");
+        assert!(body.starts_with("Your request r1 for membership of group physics was rejected by dave@nuvola."));
+        assert!(body.contains("Comment:\n> (none)\n"), "{body}");
+        assert!(body.contains("\n> I analyse LHC data\n> Nuvola: approved by admin\n"), "{body}");
+        let r = AccessRequest { kind: "catalogue".into(), target: "gpu-vm".into(), ..r };
+        assert!(decision(&r).0.contains("access to gpu-vm"));
     }
 }

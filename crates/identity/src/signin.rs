@@ -14,9 +14,11 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use nuvola_limits::{SignInAttempts, client_key};
-use nuvola_types::{Error, Result};
+use nuvola_types::{Error, Principal, Result};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
+
+use crate::users::Accounts;
 
 /// `[identity.sign_in]`: how much unauthenticated sign-in traffic costs.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -109,9 +111,29 @@ impl PasswordChecks {
         }
     }
 
+    /// Signs account `name` of the embedded issuer `issuer` in with its
+    /// `password`, for the client at `client_ip`: the only way a password
+    /// is checked, so that every check is limited per account and per
+    /// client and computed off the async workers, a bounded number at once.
+    pub async fn sign_in(
+        &self,
+        accounts: &Accounts,
+        issuer: &str,
+        name: &str,
+        password: &str,
+        client_ip: Option<&str>,
+    ) -> Result<Principal> {
+        let (accounts, issuer, who, secret) =
+            (accounts.clone(), issuer.to_string(), name.to_string(), password.to_string());
+        let check = move || accounts.check_password(&issuer, &who, &secret);
+        let mut principal = self.run(name, password, client_ip, check).await?;
+        principal.client_ip = client_ip.map(str::to_string);
+        Ok(principal)
+    }
+
     /// Runs `check`, which compares `password` for account `name` (one
     /// password hash), for the client at `client_ip`, if both may try now.
-    pub async fn run<T: Send + 'static>(
+    async fn run<T: Send + 'static>(
         &self,
         name: &str,
         password: &str,

@@ -9,11 +9,23 @@
 //! created; lifetimes from minutes to months (testing groups' shorter);
 //! those whose lifetime has not run out are still up. Every deployment is
 //! idle (no workflow step due), so a server's workers leave them alone.
+//!
+//! `nuvola demo-history` and the dashboard's page benchmark use it; the
+//! server itself never does.
 
 use nuvola_store::{AttemptRecord, AttemptState, DeploymentRecord, Progress, Store};
 use nuvola_types::{DeploymentRequirements, DeploymentStatus, Plan, Result, Usage};
 
-use crate::catalogue::CatalogueEntry;
+/// A catalogue service the history deploys: what a deployment of it records.
+#[derive(Debug, Clone, Copy)]
+pub struct Service<'a> {
+    /// The catalogue id.
+    pub id: &'a str,
+    /// The name users see.
+    pub name: &'a str,
+    /// The TOSCA text.
+    pub template: &'a str,
+}
 
 /// What to generate.
 #[derive(Debug, Clone)]
@@ -97,10 +109,11 @@ impl Dice {
 
 const HOUR: i64 = 3_600_000;
 
-/// Writes a synthetic history into `store` and says what it wrote.
+/// Writes a synthetic history of `services` (the most popular first) into
+/// `store` and says what it wrote.
 pub async fn generate_history(
     store: &Store,
-    services: &[CatalogueEntry],
+    services: &[Service<'_>],
     options: &HistoryOptions,
 ) -> Result<HistorySummary> {
     if services.is_empty() || options.providers.is_empty() || options.groups.is_empty() {
@@ -108,7 +121,7 @@ pub async fn generate_history(
     }
     let mut dice = Dice(options.seed);
     // Popular services first: weights 8, 4, 2, 1, 1, ...
-    let weighted: Vec<(&CatalogueEntry, u32)> =
+    let weighted: Vec<(&Service, u32)> =
         services.iter().enumerate().map(|(i, s)| (s, 8u32.checked_shr(i as u32).unwrap_or(0).max(1))).collect();
     let start = options.end_ms - options.days * 24 * HOUR;
     let mut summary = HistorySummary::default();
@@ -177,12 +190,12 @@ pub async fn generate_history(
             owner_subject: format!("user{:03}", dice.below(300)),
             owner_issuer: options.issuer.clone(),
             user_group: group,
-            catalogue_id: (!own_template).then(|| service.id.clone()),
+            catalogue_id: (!own_template).then(|| service.id.to_string()),
             description: Some(format!("{} #{n}", service.name)),
             status,
             status_reason: reason,
             task: "NONE".into(),
-            template: service.template.clone(),
+            template: service.template.to_string(),
             parameters: serde_json::Map::new(),
             inputs: serde_json::Map::new(),
             secret_inputs: Default::default(),
@@ -224,15 +237,19 @@ mod tests {
     use nuvola_store::{DeploymentFilter, StoreOptions};
 
     use super::*;
-    use crate::Catalogue;
+
+    /// Two services; what their templates say does not matter here.
+    const SERVICES: [Service; 2] = [
+        Service { id: "jupyter", name: "Jupyter", template: "tosca_definitions_version: tosca_simple_yaml_1_0\n" },
+        Service { id: "single-vm", name: "A VM", template: "tosca_definitions_version: tosca_simple_yaml_1_3\n" },
+    ];
 
     async fn history(dir: &std::path::Path, seed: u64) -> (Store, HistorySummary) {
         let url = format!("sqlite://{}", dir.join("nuvola.sqlite").display());
         let store = Store::open(StoreOptions::new(url)).await.unwrap();
-        let catalogue = Catalogue::builtin(&nuvola_tosca::builtin_resolver()).unwrap();
         let end = 1_800_000_000_000;
         let options = HistoryOptions { seed, ..HistoryOptions::demo(400, vec!["a".into(), "b".into()], end) };
-        let summary = generate_history(&store, catalogue.entries(), &options).await.unwrap();
+        let summary = generate_history(&store, &SERVICES, &options).await.unwrap();
         (store, summary)
     }
 

@@ -41,13 +41,17 @@ fn decode(text: &str) -> Option<[u8; 32]> {
     Some(key)
 }
 
-/// Writes a new file readable by its owner only (never over another).
+/// Writes a new file readable by its owner only (never over another): it
+/// is made with mode 0600 on Unix, so it is never readable by others, not
+/// even for a moment.
 pub fn write_private(path: &Path, text: &str) -> Result<()> {
     use std::io::Write;
     let mut new_file = std::fs::OpenOptions::new();
     new_file.write(true).create_new(true);
-    let mut file = nuvola_drivers::private_files::private_file(&mut new_file, path)
-        .map_err(|e| Error::internal(format!("cannot create {}: {e}", path.display())))?;
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut new_file, 0o600);
+    let mut file =
+        new_file.open(path).map_err(|e| Error::internal(format!("cannot create {}: {e}", path.display())))?;
     file.write_all(text.as_bytes())
         .and_then(|_| file.sync_all())
         .map_err(|e| Error::internal(format!("cannot write {}: {e}", path.display())))

@@ -118,7 +118,7 @@ impl Accounts {
     /// The caller `name` stands for, when `password` is theirs. The hash
     /// is checked even for unknown names, so that timing does not tell
     /// which names exist. One Argon2id hash (19 MiB): callers go through
-    /// [`crate::App::sign_in_with_password`], which limits them.
+    /// [`crate::PasswordChecks::sign_in`], which limits them.
     pub(crate) fn check_password(&self, issuer: &str, name: &str, password: &str) -> Result<Principal> {
         let refused = || Error::Unauthenticated("wrong user name or password".into());
         let user = self.users.iter().find(|u| u.name == name);

@@ -1,6 +1,6 @@
-//! Identity: who a bearer token says the caller is.
+//! Identity: who a bearer token says the caller is, and who may sign in.
 //!
-//! Verification sits behind [`TokenVerifier`], the one seam the API uses.
+//! Verification sits behind [`TokenVerifier`], the one seam the app uses.
 //! [`Issuers`] implements it for everything nuvola trusts: external OIDC
 //! issuers ([`oidc::OidcIssuer`]: JWTs checked against the issuer's JWKS,
 //! opaque tokens through introspection) and [`EmbeddedIssuer`], nuvola's own
@@ -14,8 +14,14 @@
 //! makes a manager of group `G`. Group names are tied to the issuers that
 //! may grant them (an external issuer's `groups`), so that one issuer's
 //! users cannot claim another's groups.
+//!
+//! The embedded issuer's local accounts ([`users`]), the limits on signing
+//! in with a password ([`signin`]) and the key files in the data directory
+//! ([`keys`]) are here too. This crate knows nothing of deployments: the
+//! app holds a [`TokenVerifier`] and a [`PasswordChecks`] and calls them.
 
 pub mod jwk;
+pub mod keys;
 pub mod oidc;
 pub mod signin;
 pub mod users;
@@ -29,7 +35,7 @@ use nuvola_types::{Error, Principal, Result};
 use serde::{Deserialize, Serialize};
 
 pub use oidc::{DiscoveryCache, Grants, IssuerConfig, OidcIssuer};
-pub use signin::SignInSettings;
+pub use signin::{PasswordCheckStats, PasswordChecks, SignInSettings};
 pub use users::{Accounts, EmbeddedUser};
 
 /// Seconds of clock skew tolerated on `exp` and `nbf`.
@@ -185,33 +191,6 @@ impl TokenVerifier for Issuers {
             Some(issuer) => issuer.verify_jwt(&jws).await,
             None => Err(bad(format!("issuer {iss} is not trusted (trusted: {})", self.trusted()))),
         }
-    }
-}
-
-impl crate::App {
-    /// Signs a local account of the embedded issuer `issuer` in with its
-    /// password, for the client at `client_ip`: the only way a password is
-    /// checked, so that every check is limited per account and per client
-    /// and computed off the async workers, a bounded number at once.
-    pub async fn sign_in_with_password(
-        &self,
-        accounts: &Accounts,
-        issuer: &str,
-        name: &str,
-        password: &str,
-        client_ip: Option<&str>,
-    ) -> Result<Principal> {
-        let (accounts, issuer, who, secret) =
-            (accounts.clone(), issuer.to_string(), name.to_string(), password.to_string());
-        let check = move || accounts.check_password(&issuer, &who, &secret);
-        let mut principal = self.inner.password_checks.run(name, password, client_ip, check).await?;
-        principal.client_ip = client_ip.map(str::to_string);
-        Ok(principal)
-    }
-
-    /// What password checking has cost since the start.
-    pub fn password_check_stats(&self) -> signin::PasswordCheckStats {
-        self.inner.password_checks.stats()
     }
 }
 
