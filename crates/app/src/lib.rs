@@ -25,6 +25,8 @@ pub mod stats;
 pub mod synthetic;
 pub mod workers;
 mod workflow;
+#[cfg(test)]
+mod workflow_tests;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -152,6 +154,8 @@ struct Inner {
     cpu_slots: Arc<tokio::sync::Semaphore>,
     /// Every password check: limited per account and client, bounded at once.
     password_checks: identity::signin::PasswordChecks,
+    /// The time the workflow reads (see [`workflow::Clock`]).
+    clock: workflow::Clock,
 }
 
 impl App {
@@ -189,6 +193,7 @@ impl App {
                     std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
                 )),
                 password_checks,
+                clock: workflow::Clock::default(),
             }),
         }
     }

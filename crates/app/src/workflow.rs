@@ -13,6 +13,7 @@
 //! - a delete removes every attempt that may still hold resources.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use nuvola_drivers::{AttemptState as ProviderState, DeleteState, NodeProvision, ProvisionRequest, VolumeProvision};
 use nuvola_store::{AttemptRecord, AttemptState, DeploymentRecord, Progress, now_ms};
@@ -65,6 +66,41 @@ impl Step {
     }
 }
 
+/// The time the workflow reads: the wall clock, except in tests, which
+/// stop it and move it forward themselves, together with the simulated
+/// sites' clocks ([`nuvola_drivers::sim::SimDriver::advance_clock`]), to
+/// step through builds, deletes and timeouts without sleeping.
+#[derive(Debug, Default)]
+pub(crate) struct Clock {
+    /// The time it reads, in ms since the epoch, once stopped; 0 while it
+    /// follows the wall clock.
+    stopped_at: AtomicI64,
+}
+
+impl Clock {
+    pub(crate) fn now_ms(&self) -> i64 {
+        match self.stopped_at.load(Ordering::SeqCst) {
+            0 => now_ms(),
+            at => at,
+        }
+    }
+
+    /// Stops the clock at the wall clock's time: it moves only by
+    /// [`Clock::advance`] from now on.
+    #[cfg(test)]
+    pub(crate) fn stop(&self) {
+        self.stopped_at.store(now_ms(), Ordering::SeqCst);
+    }
+
+    /// Moves a stopped clock forward.
+    #[cfg(test)]
+    pub(crate) fn advance(&self, by: std::time::Duration) {
+        assert_ne!(self.stopped_at.load(Ordering::SeqCst), 0, "stop the clock before moving it");
+        let ms = i64::try_from(by.as_millis()).expect("a test's step of time");
+        self.stopped_at.fetch_add(ms, Ordering::SeqCst);
+    }
+}
+
 /// Runs the next step of `d`, changing it in place and collecting the
 /// attempts and log lines to save with it. Errors are the workflow's own
 /// (a corrupt row, a missing driver), not provider failures: those are
@@ -79,7 +115,7 @@ pub(crate) async fn run_step(
         d.next_run_at = None;
         return Ok(());
     };
-    let now = now_ms();
+    let now = app.inner.clock.now_ms();
     let mut run = Run { app, d, attempts, progress, now };
     match step {
         Step::StartAttempt { candidate } => run.start_attempt(candidate),
