@@ -37,10 +37,11 @@ pub(crate) enum Step {
     Create { number: i64, candidate: usize },
     /// Wait for attempt `number` to be ready, until `until` (ms).
     Poll { number: i64, candidate: usize, until: i64 },
-    /// Remove failed attempt `number`, then try the next candidate.
-    /// `failures` counts cleanup calls that errored: after
-    /// [`CLEANUP_TRIES`] the attempt is left to the reconciler so that a
-    /// provider that is down cannot block failover.
+    /// Remove failed attempt `number`, then try the next candidate (or,
+    /// with `keepLastAttempt` and none left, keep it if the provider holds
+    /// anything of it). `failures` counts cleanup calls that errored: after
+    /// [`CLEANUP_TRIES`] the attempt is left to the reconciler (or kept) so
+    /// that a provider that is down cannot block failover.
     Cleanup {
         number: i64,
         candidate: usize,
@@ -264,12 +265,29 @@ impl Run<'_> {
         let more = candidate + 1 < self.d.plan.candidates.len()
             && (self.attempts.len() as i64) < self.d.max_providers_retry
             && self.now < self.d.deadline_at;
+        let driver = self.app.federation().driver(&attempt.provider)?.clone();
         if !more && self.d.keep_last_attempt {
-            self.set_attempt(&attempt, AttemptState::Kept, Some(reason));
-            self.log(format!("attempt {number}: kept on {} (keepLastAttempt)", attempt.provider));
+            // Only what the provider holds is kept: an attempt it never
+            // made (a refused create) holds no quota either.
+            match self.call(&attempt.provider, driver.status(&attempt.attempt_id)).await {
+                Ok(ProviderState::Absent) => {
+                    self.set_attempt(&attempt, AttemptState::Cleaned, Some(reason));
+                    self.d.held = Usage::default();
+                    self.log(format!("attempt {number}: nothing to keep on {}", attempt.provider));
+                }
+                Err(e) if failures + 1 < CLEANUP_TRIES => {
+                    self.log(format!("attempt {number}: cannot tell what {} holds, will retry: {e}", attempt.provider));
+                    let failures = failures + 1;
+                    self.next(Step::Cleanup { number, candidate, reason, failures }, self.poll_ms() * 5);
+                    return Ok(());
+                }
+                _ => {
+                    self.set_attempt(&attempt, AttemptState::Kept, Some(reason));
+                    self.log(format!("attempt {number}: kept on {} (keepLastAttempt)", attempt.provider));
+                }
+            }
             return self.fail_create(self.now >= self.d.deadline_at);
         }
-        let driver = self.app.federation().driver(&attempt.provider)?.clone();
         match self.call(&attempt.provider, driver.delete(&attempt.attempt_id)).await {
             Ok(DeleteState::Gone) => {
                 self.set_attempt(&attempt, AttemptState::Cleaned, Some(reason));

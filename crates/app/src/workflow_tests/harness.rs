@@ -382,8 +382,8 @@ impl Harness {
     /// Checks the deployment where it rests, then snapshots it. Running: one
     /// ready attempt, every other one cleaned, the sites holding that
     /// attempt's resources alone, as many servers as asked, the quota held
-    /// what they take. Failed keeping its last attempt: that attempt alone
-    /// held, and its quota. Failed or deleted: the sites hold nothing,
+    /// what they take. Failed with its last attempt kept: that attempt
+    /// alone held, and its quota. Failed or deleted: the sites hold nothing,
     /// every attempt is cleaned or deleted and the group holds no quota.
     pub(super) async fn rest(&self, id: &str) -> Snapshot {
         let store = self.app.store();
@@ -400,7 +400,10 @@ impl Harness {
             DeploymentStatus::CreateComplete | DeploymentStatus::UpdateComplete | DeploymentStatus::UpdateFailed => {
                 Some(AttemptState::Ready)
             }
-            DeploymentStatus::CreateFailed if d.keep_last_attempt => Some(AttemptState::Kept),
+            // Kept with keepLastAttempt when the site holds anything of it.
+            DeploymentStatus::CreateFailed if attempts.iter().any(|a| a.state == AttemptState::Kept) => {
+                Some(AttemptState::Kept)
+            }
             DeploymentStatus::CreateFailed | DeploymentStatus::DeleteComplete => None,
             // Interrupted on its way (a scenario acting mid-run).
             _ => return self.snapshot(d, attempts, on_sites, held_by_group).await,
@@ -426,7 +429,7 @@ impl Harness {
         let asked: u32 = d.requirements.nodes.iter().map(|n| n.count).sum();
         // A failed update may have left the old count.
         if d.status != DeploymentStatus::UpdateFailed {
-            assert_eq!(servers.count(), asked as usize, "servers held: {on_sites:#?}");
+            assert_eq!(servers.count(), asked as usize, "{:?}: servers held: {on_sites:#?}", d.status);
             let placed = d.plan.candidates.iter().find(|c| c.provider == held.provider).expect("placed");
             assert_eq!(d.held, workflow::held_by(&self.app, &d.requirements, placed), "quota held");
         }

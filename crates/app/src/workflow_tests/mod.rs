@@ -73,6 +73,10 @@ impl Scenario {
     fn deleted_at(self, kind: &'static str) -> Scenario {
         Scenario { delete_at: Some(kind), ..self }
     }
+
+    fn keeping_last_attempt(self) -> Scenario {
+        Scenario { keep_last_attempt: true, ..self }
+    }
 }
 
 /// Every server `site` builds goes to ERROR.
@@ -96,6 +100,19 @@ fn scenarios() -> Vec<Scenario> {
             builds_fail(h, "alpha");
             h.site("beta").set_fail_creates(true);
         }),
+        // Both fail with keepLastAttempt: the last attempt is kept (and
+        // its quota held) until the delete...
+        Scenario::new("kept", |h| {
+            builds_fail(h, "alpha");
+            builds_fail(h, "beta");
+        })
+        .keeping_last_attempt(),
+        // ... unless the site holds nothing of it (it refused the create).
+        Scenario::new("kept, refused", |h| {
+            builds_fail(h, "alpha");
+            h.site("beta").set_fail_creates(true);
+        })
+        .keeping_last_attempt(),
         // alpha fails and cannot delete for a while: its attempt is left to
         // the reconciler after three tries (at 5, 10 and 15 min), beta
         // serves meanwhile, and the reconciler removes it once alpha can.
@@ -250,11 +267,27 @@ async fn play(db: Db, scenario: Scenario, cases: Vec<Case>) -> Vec<(String, Run)
     runs.into_iter().map(|(_, label, run)| (label, run)).collect()
 }
 
+/// Plays `scenario` as it goes without twists or failures; `None` when the
+/// store is not configured here.
+async fn reference(db: Db, scenario: &Scenario) -> Option<Run> {
+    /// Names the reference run when it panics.
+    struct Naming<'a>(&'a str);
+    impl Drop for Naming<'_> {
+        fn drop(&mut self) {
+            if std::thread::panicking() {
+                eprintln!("failed in the reference run of {}", self.0);
+            }
+        }
+    }
+    let _naming = Naming(scenario.name);
+    case(db, scenario, None, None).await
+}
+
 async fn steps_are_idempotent(db: Db) {
     let started = Instant::now();
     let (mut cases, mut replayed) = (0, BTreeSet::new());
     for scenario in scenarios() {
-        let Some(reference) = case(db, &scenario, None, None).await else { return };
+        let Some(reference) = reference(db, &scenario).await else { return };
         let replays = reference.kinds.iter().enumerate().map(|(at, kind)| Case {
             label: format!("{}: step {at} ({kind}) replayed", scenario.name),
             twist: Some(Twist { at, how: How::Replay }),
@@ -274,7 +307,7 @@ async fn failures_unwind(db: Db) {
     let started = Instant::now();
     let (mut cases, mut failed) = (0, BTreeSet::new());
     for scenario in scenarios() {
-        let Some(reference) = case(db, &scenario, None, None).await else { return };
+        let Some(reference) = reference(db, &scenario).await else { return };
         let mut faults = Vec::new();
         for at in &reference.calls {
             for side in [Side::Before, Side::After] {
@@ -298,7 +331,7 @@ async fn crashes_resume(db: Db) {
     let started = Instant::now();
     let (mut cases, mut crashed) = (0, BTreeSet::new());
     for scenario in scenarios() {
-        let Some(reference) = case(db, &scenario, None, None).await else { return };
+        let Some(reference) = reference(db, &scenario).await else { return };
         let mut crashes = Vec::new();
         for (at, kind) in reference.kinds.iter().enumerate() {
             for end in [End::CrashBeforeSave, End::CrashAfterSave] {
