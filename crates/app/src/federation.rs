@@ -151,6 +151,13 @@ impl Federation {
             .ok_or_else(|| Error::internal(format!("no driver for provider {name}")))
     }
 
+    /// Puts `driver` in front of provider `name` in place of its own (tests
+    /// wrap a simulated site to fail chosen calls).
+    #[cfg(test)]
+    pub(crate) fn set_driver(&self, name: &str, driver: Arc<dyn Driver>) {
+        self.inner.drivers.write().expect("drivers lock").insert(name.to_string(), driver);
+    }
+
     /// The simulated providers, for their admin controls.
     pub fn sims(&self) -> BTreeMap<String, SimDriver> {
         self.inner.sims.read().expect("sims lock").clone()

@@ -21,6 +21,8 @@ pub mod requests;
 pub mod stats;
 pub mod workers;
 mod workflow;
+#[cfg(test)]
+mod workflow_tests;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -146,6 +148,8 @@ struct Inner {
     cpu_slots: Arc<tokio::sync::Semaphore>,
     /// Every password check: limited per account and client, bounded at once.
     password_checks: PasswordChecks,
+    /// The time the workflow reads (see [`workflow::Clock`]).
+    clock: workflow::Clock,
 }
 
 impl App {
@@ -181,6 +185,7 @@ impl App {
                     std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
                 )),
                 password_checks,
+                clock: workflow::Clock::default(),
             }),
         }
     }

@@ -13,6 +13,7 @@
 //! - a delete removes every attempt that may still hold resources.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use nuvola_drivers::{AttemptState as ProviderState, DeleteState, NodeProvision, ProvisionRequest, VolumeProvision};
 use nuvola_store::{AttemptRecord, AttemptState, DeploymentRecord, Progress, now_ms};
@@ -36,10 +37,11 @@ pub(crate) enum Step {
     Create { number: i64, candidate: usize },
     /// Wait for attempt `number` to be ready, until `until` (ms).
     Poll { number: i64, candidate: usize, until: i64 },
-    /// Remove failed attempt `number`, then try the next candidate.
-    /// `failures` counts cleanup calls that errored: after
-    /// [`CLEANUP_TRIES`] the attempt is left to the reconciler so that a
-    /// provider that is down cannot block failover.
+    /// Remove failed attempt `number`, then try the next candidate (or,
+    /// with `keepLastAttempt` and none left, keep it if the provider holds
+    /// anything of it). `failures` counts cleanup calls that errored: after
+    /// [`CLEANUP_TRIES`] the attempt is left to the reconciler (or kept) so
+    /// that a provider that is down cannot block failover.
     Cleanup {
         number: i64,
         candidate: usize,
@@ -65,6 +67,41 @@ impl Step {
     }
 }
 
+/// The time the workflow reads: the wall clock, except in tests, which
+/// stop it and move it forward themselves, together with the simulated
+/// sites' clocks ([`nuvola_drivers::sim::SimDriver::advance_clock`]), to
+/// step through builds, deletes and timeouts without sleeping.
+#[derive(Debug, Default)]
+pub(crate) struct Clock {
+    /// The time it reads, in ms since the epoch, once stopped; 0 while it
+    /// follows the wall clock.
+    stopped_at: AtomicI64,
+}
+
+impl Clock {
+    pub(crate) fn now_ms(&self) -> i64 {
+        match self.stopped_at.load(Ordering::SeqCst) {
+            0 => now_ms(),
+            at => at,
+        }
+    }
+
+    /// Stops the clock at the wall clock's time: it moves only by
+    /// [`Clock::advance`] from now on.
+    #[cfg(test)]
+    pub(crate) fn stop(&self) {
+        self.stopped_at.store(now_ms(), Ordering::SeqCst);
+    }
+
+    /// Moves a stopped clock forward.
+    #[cfg(test)]
+    pub(crate) fn advance(&self, by: std::time::Duration) {
+        assert_ne!(self.stopped_at.load(Ordering::SeqCst), 0, "stop the clock before moving it");
+        let ms = i64::try_from(by.as_millis()).expect("a test's step of time");
+        self.stopped_at.fetch_add(ms, Ordering::SeqCst);
+    }
+}
+
 /// Runs the next step of `d`, changing it in place and collecting the
 /// attempts and log lines to save with it. Errors are the workflow's own
 /// (a corrupt row, a missing driver), not provider failures: those are
@@ -79,7 +116,7 @@ pub(crate) async fn run_step(
         d.next_run_at = None;
         return Ok(());
     };
-    let now = now_ms();
+    let now = app.inner.clock.now_ms();
     let mut run = Run { app, d, attempts, progress, now };
     match step {
         Step::StartAttempt { candidate } => run.start_attempt(candidate),
@@ -228,12 +265,29 @@ impl Run<'_> {
         let more = candidate + 1 < self.d.plan.candidates.len()
             && (self.attempts.len() as i64) < self.d.max_providers_retry
             && self.now < self.d.deadline_at;
+        let driver = self.app.federation().driver(&attempt.provider)?.clone();
         if !more && self.d.keep_last_attempt {
-            self.set_attempt(&attempt, AttemptState::Kept, Some(reason));
-            self.log(format!("attempt {number}: kept on {} (keepLastAttempt)", attempt.provider));
+            // Only what the provider holds is kept: an attempt it never
+            // made (a refused create) holds no quota either.
+            match self.call(&attempt.provider, driver.status(&attempt.attempt_id)).await {
+                Ok(ProviderState::Absent) => {
+                    self.set_attempt(&attempt, AttemptState::Cleaned, Some(reason));
+                    self.d.held = Usage::default();
+                    self.log(format!("attempt {number}: nothing to keep on {}", attempt.provider));
+                }
+                Err(e) if failures + 1 < CLEANUP_TRIES => {
+                    self.log(format!("attempt {number}: cannot tell what {} holds, will retry: {e}", attempt.provider));
+                    let failures = failures + 1;
+                    self.next(Step::Cleanup { number, candidate, reason, failures }, self.poll_ms() * 5);
+                    return Ok(());
+                }
+                _ => {
+                    self.set_attempt(&attempt, AttemptState::Kept, Some(reason));
+                    self.log(format!("attempt {number}: kept on {} (keepLastAttempt)", attempt.provider));
+                }
+            }
             return self.fail_create(self.now >= self.d.deadline_at);
         }
-        let driver = self.app.federation().driver(&attempt.provider)?.clone();
         match self.call(&attempt.provider, driver.delete(&attempt.attempt_id)).await {
             Ok(DeleteState::Gone) => {
                 self.set_attempt(&attempt, AttemptState::Cleaned, Some(reason));
