@@ -143,7 +143,7 @@ impl App {
         // What providers report of their quotas is asked first: no lock and
         // no database connection is held while a provider answers.
         let reported = self.reported_quotas(&group).await;
-        let health = crate::planning::provider_health(self.store()).await?;
+        let health = (*self.recent_health().await?).clone();
         let lock = self.group_lock(&group);
         let _held = lock.lock().await;
         let mut across_replicas = self.store().lock_group(&group).await?;
@@ -411,7 +411,7 @@ impl App {
         }
         let provider = d.provider.clone().ok_or_else(|| Error::conflict("deployment has no provider to update on"))?;
         let reported = self.reported_quotas(&d.user_group).await;
-        let health = crate::planning::provider_health(self.store()).await?;
+        let health = (*self.recent_health().await?).clone();
         let lock = self.group_lock(&d.user_group);
         let _held = lock.lock().await;
         let mut across_replicas = self.store().lock_group(&d.user_group).await?;

@@ -132,6 +132,9 @@ struct Inner {
     wake: tokio::sync::Notify,
     /// This process's name in lease tokens.
     worker_id: String,
+    /// Providers' recent health and when it was read (see
+    /// [`planning::HEALTH_FRESH_FOR`]).
+    health: std::sync::Mutex<Option<(std::time::Instant, Arc<planning::HealthByProvider>)>>,
     /// Claims made so far, numbering lease tokens.
     claims: std::sync::atomic::AtomicU64,
     /// Everything sent out: callbacks and mail.
@@ -177,6 +180,7 @@ impl App {
                 wake: tokio::sync::Notify::new(),
                 worker_id,
                 claims: Default::default(),
+                health: Default::default(),
                 notifier,
                 group_locks: Default::default(),
                 last_orphan_scan: Default::default(),

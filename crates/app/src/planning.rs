@@ -14,6 +14,29 @@ use crate::PlanQuery;
 /// How far back attempt outcomes count towards a provider's health.
 const HEALTH_WINDOW_MS: i64 = 24 * 3_600_000;
 
+/// How long a reading of the providers' health serves placements: a day's
+/// outcomes barely move in a few seconds, and reading them costs a scan of
+/// the day's attempts.
+pub(crate) const HEALTH_FRESH_FOR: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Each provider's health, by name.
+pub type HealthByProvider = BTreeMap<String, Health>;
+
+impl crate::App {
+    /// The providers' recent health, read from the store at most every
+    /// [`HEALTH_FRESH_FOR`].
+    pub(crate) async fn recent_health(&self) -> Result<std::sync::Arc<HealthByProvider>> {
+        if let Some((at, health)) = &*self.inner.health.lock().expect("health lock")
+            && at.elapsed() < HEALTH_FRESH_FOR
+        {
+            return Ok(health.clone());
+        }
+        let health = std::sync::Arc::new(provider_health(self.store()).await?);
+        *self.inner.health.lock().expect("health lock") = Some((std::time::Instant::now(), health.clone()));
+        Ok(health)
+    }
+}
+
 /// What placement needs to know besides the request and the providers.
 #[derive(Debug, Clone, Default)]
 pub struct Facts {

@@ -224,7 +224,15 @@ pub struct EmbeddedIssuer {
     issuer: String,
     key: SigningKey,
     kid: String,
+    /// Tokens whose signature was checked already: a client sends the same
+    /// token with every call, and the signature check is most of the cost of
+    /// one. Their claims (validity period among them) are checked each time.
+    signed: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
 }
+
+/// Most tokens remembered as correctly signed; the memory is emptied when
+/// it is full.
+const SIGNED_TOKENS_KEPT: usize = 4096;
 
 impl EmbeddedIssuer {
     /// Loads the signing key from `dir/issuer-ed25519.key`, creating it
@@ -238,7 +246,7 @@ impl EmbeddedIssuer {
     pub fn from_seed(seed: [u8; 32], issuer: &str) -> Self {
         let key = SigningKey::from_bytes(&seed);
         let kid = crate::keys::hex(&key.verifying_key().to_bytes()[..8]);
-        Self { issuer: issuer.to_string(), key, kid }
+        Self { issuer: issuer.to_string(), key, kid, signed: Default::default() }
     }
 
     /// The `iss` of the tokens it signs.
@@ -303,14 +311,22 @@ impl EmbeddedIssuer {
         if header.alg != "EdDSA" {
             return Err(bad(&format!("algorithm {} is not accepted (expected EdDSA)", header.alg)));
         }
-        let signature = B64
-            .decode(s)
-            .ok()
-            .and_then(|b| Signature::from_slice(&b).ok())
-            .ok_or_else(|| bad("the signature does not decode"))?;
-        self.verifying_key()
-            .verify(format!("{h}.{p}").as_bytes(), &signature)
-            .map_err(|_| bad("signature does not match this server's issuer key"))?;
+        let known = self.signed.lock().unwrap_or_else(|e| e.into_inner()).contains(token);
+        if !known {
+            let signature = B64
+                .decode(s)
+                .ok()
+                .and_then(|b| Signature::from_slice(&b).ok())
+                .ok_or_else(|| bad("the signature does not decode"))?;
+            self.verifying_key()
+                .verify(format!("{h}.{p}").as_bytes(), &signature)
+                .map_err(|_| bad("signature does not match this server's issuer key"))?;
+            let mut signed = self.signed.lock().unwrap_or_else(|e| e.into_inner());
+            if signed.len() >= SIGNED_TOKENS_KEPT {
+                signed.clear();
+            }
+            signed.insert(token.to_string());
+        }
         let claims: Claims = B64
             .decode(p)
             .ok()
@@ -405,6 +421,34 @@ mod tests {
             let err = issuer().verify(token).unwrap_err().to_string();
             assert!(err.contains(expect), "{token}: {err}");
         }
+    }
+
+    /// The second check of a token skips its signature, never its claims,
+    /// and remembers nothing but whole tokens.
+    #[test]
+    fn a_remembered_token_is_still_checked() {
+        let issuer = issuer();
+        let good = issuer.issue("alice", &[], false, 3600).unwrap();
+        let expired = Claims {
+            iss: "nuvola".into(),
+            sub: "alice".into(),
+            aud: AUDIENCE.into(),
+            iat: 0,
+            nbf: 0,
+            exp: 1000,
+            groups: vec![],
+            admin: false,
+        };
+        let expired = issuer.sign(&expired).unwrap();
+        for _ in 0..2 {
+            assert_eq!(issuer.verify(&good).unwrap().subject, "alice");
+            assert!(issuer.verify(&expired).unwrap_err().to_string().contains("expired"));
+        }
+        let mut parts: Vec<&str> = good.split('.').collect();
+        let forged = B64.encode(br#"{"iss":"nuvola","sub":"root","aud":"nuvola","iat":0,"nbf":0,"exp":9999999999}"#);
+        parts[1] = &forged;
+        let err = issuer.verify(&parts.join(".")).unwrap_err().to_string();
+        assert!(err.contains("signature does not match"), "{err}");
     }
 
     #[test]

@@ -533,10 +533,7 @@ async fn write_progress(conn: &mut AnyConnection, id: &str, progress: &Progress)
     for attempt in &progress.attempts {
         crate::attempts::put(&mut *conn, attempt).await?;
     }
-    let at = now_ms();
-    for line in &progress.log {
-        crate::log::append(&mut *conn, id, at, line).await?;
-    }
+    crate::log::append_all(&mut *conn, id, now_ms(), &progress.log).await?;
     Ok(())
 }
 

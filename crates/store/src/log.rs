@@ -41,3 +41,21 @@ where
         .await?;
     Ok(())
 }
+
+/// Appends `messages` to a deployment's log in one statement, in order.
+pub(crate) async fn append_all<'e, E>(executor: E, deployment_id: &str, at: i64, messages: &[String]) -> Result<()>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    if messages.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<String> = (0..messages.len()).map(|i| format!("($1, $2, ${})", i + 3)).collect();
+    let sql = format!("INSERT INTO deployment_log (deployment_id, at, message) VALUES {}", rows.join(", "));
+    let mut query = sqlx::query(&sql).bind(deployment_id).bind(at);
+    for m in messages {
+        query = query.bind(m.as_str());
+    }
+    query.execute(executor).await?;
+    Ok(())
+}
