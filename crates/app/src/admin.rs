@@ -217,7 +217,11 @@ impl App {
     pub async fn reload_federation(&self) -> Result<()> {
         let _ordered = self.inner.registry_reload.lock().await;
         let providers = self.store().providers().await?;
-        self.federation().apply(providers)
+        // Opening a new provider's driver replays its journal from disk.
+        let federation = self.federation().clone();
+        tokio::task::spawn_blocking(move || federation.apply(providers))
+            .await
+            .map_err(|e| Error::internal(format!("reloading the federation did not finish: {e}")))?
     }
 
     async fn check_unused(&self, provider: &str) -> Result<()> {

@@ -211,10 +211,20 @@ impl ImDriver {
     /// from then on, until its infrastructure id is recorded, lookups ask
     /// IM. The first half of [`Driver::create`]; public so that tests can
     /// stop a create between its halves, as a crash would.
-    pub fn begin(&self, attempt_id: &str) -> Result<(), DriverError> {
-        self.inner
-            .journal
-            .intent(attempt_id)
+    pub async fn begin(&self, attempt_id: &str) -> Result<(), DriverError> {
+        let attempt_id = attempt_id.to_owned();
+        self.journal_write(move |journal| journal.intent(&attempt_id)).await
+    }
+
+    /// Runs a journal write (it waits for the disk) on the blocking pool.
+    async fn journal_write(
+        &self,
+        write: impl FnOnce(&Journal) -> std::io::Result<()> + Send + 'static,
+    ) -> Result<(), DriverError> {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || write(&inner.journal))
+            .await
+            .map_err(|e| DriverError::Unavailable(format!("IM journal write did not finish: {e}")))?
             .map_err(|e| DriverError::Unavailable(format!("IM journal write failed: {e}")))
     }
 
@@ -283,16 +293,14 @@ impl ImDriver {
             }
         }
         if let [infra] = found.as_slice() {
-            self.record(attempt_id, infra)?;
+            self.record(attempt_id, infra).await?;
         }
         Ok(found)
     }
 
-    fn record(&self, attempt_id: &str, infra: &str) -> Result<(), DriverError> {
-        self.inner
-            .journal
-            .created(attempt_id, infra)
-            .map_err(|e| DriverError::Unavailable(format!("IM journal write failed: {e}")))
+    async fn record(&self, attempt_id: &str, infra: &str) -> Result<(), DriverError> {
+        let (attempt_id, infra) = (attempt_id.to_owned(), infra.to_owned());
+        self.journal_write(move |journal| journal.created(&attempt_id, &infra)).await
     }
 
     /// Maps a non-2xx answer to an error.
@@ -479,7 +487,7 @@ impl Driver for ImDriver {
         if !self.find(&request.attempt_id).await?.is_empty() {
             return Ok(());
         }
-        self.begin(&request.attempt_id)?;
+        self.begin(&request.attempt_id).await?;
         let reply = self.call(Method::POST, "/infrastructures?async=1", Replay::Unsafe, Some(&body)).await?;
         let reply = self.expect_ok(reply, "creating the infrastructure")?;
         let infra = reply
@@ -489,7 +497,7 @@ impl Driver for ImDriver {
             .ok_or_else(|| {
                 DriverError::Unavailable(format!("IM answered a create without an id: {}", excerpt(&reply.body)))
             })?;
-        self.record(&request.attempt_id, &infra)
+        self.record(&request.attempt_id, &infra).await
     }
 
     async fn status(&self, attempt_id: &str) -> Result<AttemptState, DriverError> {
@@ -605,10 +613,8 @@ impl Driver for ImDriver {
             all_gone &= self.delete_infra(&infra).await?;
         }
         if all_gone {
-            self.inner
-                .journal
-                .gone(attempt_id)
-                .map_err(|e| DriverError::Unavailable(format!("IM journal write failed: {e}")))?;
+            let attempt_id = attempt_id.to_owned();
+            self.journal_write(move |journal| journal.gone(&attempt_id)).await?;
             return Ok(DeleteState::Gone);
         }
         Ok(DeleteState::InProgress)

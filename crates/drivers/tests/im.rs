@@ -120,7 +120,7 @@ async fn a_crash_between_create_and_journal_leaks_nothing() {
         ImDriver::open(&im_spec(&url, "im-b"), im_settings(&user, &[IM_DUMMY]), Some(first_dir.path())).unwrap();
     // The first half of create (the journaled intent), then what the driver
     // sends, created behind its back: the journal never hears of the id.
-    first.begin(&attempt).unwrap();
+    first.begin(&attempt).await.unwrap();
     let reply = reqwest::Client::new()
         .post(format!("{url}/infrastructures?async=1"))
         .header("Authorization", first.auth_header())
