@@ -4,13 +4,17 @@
 //! fields, placement preview), watch it, delete it, sign out; forms without
 //! the session's CSRF token are refused; other groups see nothing; admin
 //! pages are for admins.
+//!
+//! The dashboard and the REST API run over one App here, so this test lives
+//! in the crate above both and borrows the API tests' harness.
 
-mod common;
+#[path = "../../api/tests/common/mod.rs"]
+mod api_harness;
 
+use api_harness::{BASE, Harness, Reply};
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
-use common::{BASE, Harness, Reply};
 use http_body_util::BodyExt;
 use nuvola_identity::users::hash_password;
 use nuvola_identity::{Accounts, EmbeddedUser};
@@ -334,7 +338,7 @@ async fn orphans_are_shown_on_the_providers_page_and_deleted_from_it() {
     h.create_behind_the_stores_back("beta", "lost", "lost-1").await;
     // The reconciler's scan (run here at once rather than waited for) is
     // what the page shows; it never asks the providers itself.
-    let deadline = std::time::Instant::now() + common::SETTLE;
+    let deadline = std::time::Instant::now() + api_harness::SETTLE;
     let page = loop {
         h.app.scan_orphans(None).await;
         let page = w.get(&mut root, "/admin/providers").await.expect(200).text();
