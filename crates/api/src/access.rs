@@ -7,7 +7,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
-use nuvola_store::{AuditEntry, AuditFilter, GroupSettings};
+use nuvola_app::{AuditEntry, AuditFilter, GroupSettings};
 use nuvola_types::Error;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -53,7 +53,7 @@ pub struct RequestsQuery {
     status: Option<String>,
 }
 
-fn request_view(r: &nuvola_store::AccessRequest) -> Value {
+fn request_view(r: &nuvola_app::AccessRequest) -> Value {
     json!({
         "id": r.id,
         "requester": {"subject": r.subject, "issuer": r.issuer},
@@ -117,7 +117,7 @@ pub struct AcceptPolicy {
     pub version: i64,
 }
 
-fn policy_view(p: &nuvola_store::Policy, accepted_at: Option<i64>) -> Value {
+fn policy_view(p: &nuvola_app::Policy, accepted_at: Option<i64>) -> Value {
     json!({
         "version": p.version,
         "text": p.text,

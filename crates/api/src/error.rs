@@ -16,12 +16,6 @@ impl From<Error> for ApiError {
     }
 }
 
-impl From<nuvola_store::StoreError> for ApiError {
-    fn from(e: nuvola_store::StoreError) -> Self {
-        ApiError(e.into())
-    }
-}
-
 impl ApiError {
     /// The status code for the error.
     pub fn status(&self) -> StatusCode {

@@ -175,9 +175,8 @@ async fn update(
 
 /// A deployment the caller may see, in the native shape with its
 /// attempts.
-async fn with_attempts(state: &ApiState, deployment: nuvola_store::DeploymentRecord) -> Result<Value, ApiError> {
-    let attempts = state.app.store().attempts(&deployment.id).await?;
-    Ok(native_deployment(&nuvola_app::DeploymentDetails { deployment, attempts }, &state.public_url))
+async fn with_attempts(state: &ApiState, deployment: nuvola_app::DeploymentRecord) -> Result<Value, ApiError> {
+    Ok(native_deployment(&state.app.with_attempts(deployment).await?, &state.public_url))
 }
 
 async fn delete(

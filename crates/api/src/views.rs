@@ -1,7 +1,7 @@
 //! How deployments and pages look on the wire.
 
+use nuvola_app::AttemptRecord;
 use nuvola_app::DeploymentDetails;
-use nuvola_store::AttemptRecord;
 use serde_json::{Value, json};
 
 pub use nuvola_indigo::link;

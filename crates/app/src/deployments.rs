@@ -315,7 +315,13 @@ impl App {
     /// A deployment with its attempts.
     pub async fn deployment_details(&self, caller: &Principal, id: &str) -> Result<DeploymentDetails> {
         let deployment = self.deployment(caller, id).await?;
-        let attempts = self.store().attempts(id).await?;
+        self.with_attempts(deployment).await
+    }
+
+    /// A deployment another call of this App gave the caller, with its
+    /// attempts.
+    pub async fn with_attempts(&self, deployment: DeploymentRecord) -> Result<DeploymentDetails> {
+        let attempts = self.store().attempts(&deployment.id).await?;
         Ok(DeploymentDetails { deployment, attempts })
     }
 

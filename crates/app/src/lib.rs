@@ -39,6 +39,11 @@ pub use deployments::{
     Compiled, CreateDeployment, DeploymentDetails, ListQuery, PlanQuery, Undeclared, UpdateDeployment,
 };
 pub use federation::{Federation, ProviderView};
+/// The records the application hands to the layers above it, read from the
+/// store: they reach them from here, as the store is the app's to use.
+pub use nuvola_store::{
+    AccessRequest, AttemptRecord, AuditEntry, AuditFilter, DeploymentRecord, GroupSettings, Policy,
+};
 
 /// Tunables of the application, from the configuration file.
 #[derive(Debug, Clone)]

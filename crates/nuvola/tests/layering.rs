@@ -23,6 +23,10 @@ const LAYERS: &[&[&str]] = &[
     &["nuvola"],
 ];
 
+/// Crates above the app layer that reach the store only through it: their
+/// normal dependencies do not name it (their tests may, to set a scene up).
+const STORE_THROUGH_APP: &[&str] = &["nuvola-api"];
+
 /// The layer of a workspace crate.
 fn layer(name: &str) -> Option<usize> {
     LAYERS.iter().position(|layer| layer.contains(&name))
@@ -101,6 +105,16 @@ fn dependencies_point_down_the_layers() {
     assert!(edges.iter().any(|e| e.from == "nuvola-app" && e.to == "nuvola-store"), "{edges:?}");
     let wrong = upward(&edges);
     assert!(wrong.is_empty(), "dependencies against the layering:\n{}", wrong.join("\n"));
+}
+
+#[test]
+fn the_api_reaches_the_store_through_the_app() {
+    let (_, edges) = workspace_edges();
+    let direct: Vec<&Edge> = edges
+        .iter()
+        .filter(|e| STORE_THROUGH_APP.contains(&e.from.as_str()) && e.to == "nuvola-store" && e.kind != "dev")
+        .collect();
+    assert!(direct.is_empty(), "crates that should reach the store through the app depend on it: {direct:?}");
 }
 
 #[test]
