@@ -378,6 +378,20 @@ mod tests {
         EmbeddedIssuer::from_seed([7; 32], "nuvola")
     }
 
+    /// Alice's claims, expired since 1970.
+    fn expired_claims() -> Claims {
+        Claims {
+            iss: "nuvola".into(),
+            sub: "alice".into(),
+            aud: AUDIENCE.into(),
+            iat: 0,
+            nbf: 0,
+            exp: 1000,
+            groups: vec![],
+            admin: false,
+        }
+    }
+
     #[test]
     fn issued_tokens_verify() {
         let token = issuer().issue("alice", &["physics".into()], false, 3600).unwrap();
@@ -397,16 +411,7 @@ mod tests {
             parts[1] = &forged;
             parts.join(".")
         };
-        let mut expired = Claims {
-            iss: "nuvola".into(),
-            sub: "alice".into(),
-            aud: AUDIENCE.into(),
-            iat: 0,
-            nbf: 0,
-            exp: 1000,
-            groups: vec![],
-            admin: false,
-        };
+        let mut expired = expired_claims();
         let expired_token = issuer().sign(&expired).unwrap();
         expired.exp = i64::MAX / 2;
         expired.iss = "evil".into();
@@ -429,16 +434,7 @@ mod tests {
     fn a_remembered_token_is_still_checked() {
         let issuer = issuer();
         let good = issuer.issue("alice", &[], false, 3600).unwrap();
-        let expired = Claims {
-            iss: "nuvola".into(),
-            sub: "alice".into(),
-            aud: AUDIENCE.into(),
-            iat: 0,
-            nbf: 0,
-            exp: 1000,
-            groups: vec![],
-            admin: false,
-        };
+        let expired = expired_claims();
         let expired = issuer.sign(&expired).unwrap();
         for _ in 0..2 {
             assert_eq!(issuer.verify(&good).unwrap().subject, "alice");

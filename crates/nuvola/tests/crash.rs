@@ -9,7 +9,7 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use common::{Server, cli_ok};
+use common::{Server, cli_ok, count};
 use serde_json::{Value, json};
 
 const DEPLOYMENTS: usize = 200;
@@ -244,18 +244,5 @@ fn statuses(url: &str, token: &str) -> BTreeMap<String, String> {
         .unwrap()
         .json()
         .unwrap();
-    page["content"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| (d["uuid"].as_str().unwrap().to_string(), d["status"].as_str().unwrap().to_string()))
-        .collect()
-}
-
-fn count(statuses: &BTreeMap<String, String>) -> BTreeMap<&str, usize> {
-    let mut n = BTreeMap::new();
-    for s in statuses.values() {
-        *n.entry(s.as_str()).or_default() += 1;
-    }
-    n
+    common::statuses_in(&page)
 }

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Server, cli_ok};
+use common::{Server, cli_ok, count};
 use serde_json::{Value, json};
 
 const DEPLOYMENTS: usize = 300;
@@ -329,18 +329,5 @@ fn statuses(fleet: &Fleet, admin: &str) -> BTreeMap<String, String> {
         send(fleet, 0, |url| http.get(format!("{url}/orchestrator/deployments?size=1000")).bearer_auth(admin))
             .json()
             .unwrap();
-    page["content"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| (d["uuid"].as_str().unwrap().to_string(), d["status"].as_str().unwrap().to_string()))
-        .collect()
-}
-
-fn count(statuses: &BTreeMap<String, String>) -> BTreeMap<&str, usize> {
-    let mut n = BTreeMap::new();
-    for s in statuses.values() {
-        *n.entry(s.as_str()).or_default() += 1;
-    }
-    n
+    common::statuses_in(&page)
 }

@@ -114,3 +114,23 @@ pub fn running_attempt(http: &reqwest::blocking::Client, url: &str, token: &str,
     let ready = attempts.iter().rev().find(|a| a["state"] == "ready");
     ready.and_then(|a| a["attemptId"].as_str()).unwrap_or_else(|| panic!("no running attempt: {native:#}")).to_string()
 }
+
+/// Each deployment's status, by id, from a page of the orchestrator's
+/// deployment listing.
+pub fn statuses_in(page: &serde_json::Value) -> std::collections::BTreeMap<String, String> {
+    page["content"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| (d["uuid"].as_str().unwrap().to_string(), d["status"].as_str().unwrap().to_string()))
+        .collect()
+}
+
+/// How many deployments are in each status.
+pub fn count(statuses: &std::collections::BTreeMap<String, String>) -> std::collections::BTreeMap<&str, usize> {
+    let mut n = std::collections::BTreeMap::new();
+    for s in statuses.values() {
+        *n.entry(s.as_str()).or_default() += 1;
+    }
+    n
+}
