@@ -27,7 +27,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
         if status.is_server_error() {
-            tracing::error!(error = %self.0, "request failed");
+            tracing::error!(error = %self.0.logged(), "request failed");
         }
         let body = serde_json::json!({
             "code": status.as_u16(),

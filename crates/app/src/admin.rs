@@ -23,7 +23,7 @@ impl App {
             let held = tokio::time::timeout(self.settings().driver_call_timeout, driver.inventory())
                 .await
                 .map_err(|_| Error::internal(format!("provider {} did not answer in time", spec.name)))?
-                .map_err(|e| Error::internal(format!("provider {}: {e}", spec.name)))?;
+                .map_err(|e| e.on(&spec.name))?;
             all.insert(spec.name.clone(), held);
         }
         Ok(all)
@@ -221,7 +221,7 @@ impl App {
         let federation = self.federation().clone();
         tokio::task::spawn_blocking(move || federation.apply(providers))
             .await
-            .map_err(|e| Error::internal(format!("reloading the federation did not finish: {e}")))?
+            .map_err(|e| Error::internal_because("reloading the federation did not finish", e))?
     }
 
     async fn check_unused(&self, provider: &str) -> Result<()> {

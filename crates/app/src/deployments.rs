@@ -574,7 +574,7 @@ impl App {
             let held = tokio::time::timeout(self.settings().driver_call_timeout, driver.resources(&attempt.attempt_id))
                 .await
                 .map_err(|_| Error::internal(format!("provider {} did not answer in time", attempt.provider)))?
-                .map_err(|e| Error::internal(format!("provider {}: {e}", attempt.provider)))?;
+                .map_err(|e| e.on(&attempt.provider))?;
             resources.extend(held);
         }
         Ok(resources)
@@ -603,7 +603,7 @@ impl App {
         let template = self
             .off_the_reactor(move || {
                 let template = nuvola_tosca::load(&text, "template.yaml", &*resolver)
-                    .map_err(|e| Error::internal(format!("stored template no longer loads: {e}")))?;
+                    .map_err(|e| Error::internal_because("stored template no longer loads", e))?;
                 let node = |name: &str| nuvola_indigo::TemplateNode {
                     name: name.to_string(),
                     type_name: template.node_type(name).unwrap_or_default().to_string(),

@@ -104,19 +104,18 @@ impl Federation {
                     // Real clouds: (re)open the driver when its description changed.
                     if !drivers.contains_key(&spec.name) || !before.iter().any(|b| b == spec) {
                         let dir = self.inner.state_dir.as_deref().and_then(Path::parent);
-                        let driver = nuvola_drivers::open_remote(spec, dir)
-                            .map_err(|e| Error::internal(format!("provider {}: {e}", spec.name)))?;
+                        let driver = nuvola_drivers::open_remote(spec, dir).map_err(|e| e.on(&spec.name))?;
                         drivers.insert(spec.name.clone(), driver);
                     }
                     continue;
                 }
                 if let Some(sim) = sims.get(&spec.name) {
-                    sim.set_spec(spec).map_err(|e| Error::internal(format!("provider {}: {e}", spec.name)))?;
+                    sim.set_spec(spec).map_err(|e| sim_failed(&spec.name, e))?;
                     continue;
                 }
                 let settings = SimSettings::from_spec(spec).map_err(|e| Error::invalid(e.to_string()))?;
                 let sim = SimDriver::open(spec, settings, self.inner.state_dir.as_deref())
-                    .map_err(|e| Error::internal(format!("provider {}: {e}", spec.name)))?;
+                    .map_err(|e| sim_failed(&spec.name, e))?;
                 drivers.insert(spec.name.clone(), Arc::new(sim.clone()));
                 sims.insert(spec.name.clone(), sim);
             }
@@ -201,5 +200,18 @@ impl crate::App {
             views.push(ProviderView { spec, usage });
         }
         Ok(views)
+    }
+}
+
+/// What a user reads when the simulator cannot take provider `name`: the
+/// setting that is wrong, or only that its state folder failed (the path
+/// and the I/O error are for the log).
+fn sim_failed(name: &str, e: nuvola_drivers::sim::SimError) -> Error {
+    use nuvola_drivers::sim::SimError;
+    match e {
+        SimError::Io { .. } => {
+            Error::internal_because(format!("provider {name}: the simulator cannot keep its state"), e)
+        }
+        other => Error::invalid(format!("provider {name}: {other}")),
     }
 }

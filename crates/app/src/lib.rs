@@ -206,7 +206,7 @@ impl App {
     /// them queues instead of taking a thread each.
     pub async fn off_the_reactor<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T> {
         let _slot = self.inner.cpu_slots.acquire().await.map_err(|_| Error::internal("the server is stopping"))?;
-        tokio::task::spawn_blocking(work).await.map_err(|e| Error::internal(format!("a template check failed: {e}")))
+        tokio::task::spawn_blocking(work).await.map_err(|e| Error::internal_because("a template check failed", e))
     }
 
     /// The caller a bearer token stands for; every API call but the health

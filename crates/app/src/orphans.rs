@@ -146,12 +146,13 @@ impl App {
     async fn delete_orphan(&self, o: &Orphan) -> (String, bool) {
         let driver = match self.federation().driver(&o.provider) {
             Ok(driver) => driver,
-            Err(e) => return (format!("failed: {e}"), false),
+            Err(e) => return (format!("failed: {}", e.logged()), false),
         };
         match tokio::time::timeout(self.settings().driver_call_timeout, driver.delete(&o.attempt_id)).await {
             Ok(Ok(DeleteState::Gone)) => ("gone".to_string(), true),
             Ok(Ok(DeleteState::InProgress)) => ("deleting".to_string(), true),
-            Ok(Err(e)) => (format!("failed: {e}"), false),
+            // Operators read this: the cause is theirs too.
+            Ok(Err(e)) => (format!("failed: {}", e.logged()), false),
             Err(_) => (format!("failed: {} did not answer in time", o.provider), false),
         }
     }
@@ -201,12 +202,12 @@ impl App {
 
     /// The orphans on one provider, or why it could not be checked.
     async fn orphans_on(&self, provider: &str) -> std::result::Result<Vec<Orphan>, String> {
-        let driver = self.federation().driver(provider).map_err(|e| e.to_string())?;
+        let driver = self.federation().driver(provider).map_err(|e| e.logged().to_string())?;
         let timeout = self.settings().driver_call_timeout;
         let held = tokio::time::timeout(timeout, driver.inventory())
             .await
             .map_err(|_| format!("did not answer within {} s", timeout.as_secs()))?
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| e.logged())?;
         let mut by_attempt: BTreeMap<String, Vec<Resource>> = BTreeMap::new();
         // Untagged resources are not nuvola's (an IM shared with others).
         for r in held.into_iter().filter(|r| !r.attempt_id.is_empty()) {

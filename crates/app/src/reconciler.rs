@@ -109,7 +109,7 @@ impl App {
         }
         // Other replicas may have changed the registry.
         if let Err(e) = self.reload_federation().await {
-            tracing::error!(error = %e, "cannot reload the federation registry");
+            tracing::error!(error = %e.logged(), "cannot reload the federation registry");
         }
         self.reconcile_orphans().await;
         if scanned.is_none_or(|at| at.elapsed() >= self.settings().orphan_scan_interval) {

@@ -242,7 +242,7 @@ impl App {
             }
         };
         if let Err(e) = outcome {
-            tracing::error!(deployment = %d.id, error = %e, "workflow step failed");
+            tracing::error!(deployment = %d.id, error = %e.logged(), "workflow step failed");
             next = d.clone();
             progress = Progress { attempts: vec![], log: vec![format!("internal error, will retry: {e}")] };
             next.next_run_at = Some(now_ms() + 10_000);

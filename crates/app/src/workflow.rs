@@ -63,7 +63,7 @@ impl Step {
     }
 
     fn from_value(value: &Value) -> Result<Step> {
-        serde_json::from_value(value.clone()).map_err(|e| Error::internal(format!("stored workflow step: {e}")))
+        serde_json::from_value(value.clone()).map_err(|e| Error::internal_because("stored workflow step", e))
     }
 }
 
@@ -463,7 +463,7 @@ impl Run<'_> {
                 let attributes: nuvola_tosca::InstanceAttributes =
                     nodes.iter().map(|(node, vms)| (node.clone(), vms.iter().map(|i| i.tosca()).collect())).collect();
                 let template = nuvola_tosca::load(&text, "template.yaml", &*resolver)
-                    .map_err(|d| Error::internal(format!("stored template no longer loads: {d}")))?;
+                    .map_err(|d| Error::internal_because("stored template no longer loads", d))?;
                 Ok(template.evaluate_outputs(&inputs, &attributes))
             })
             .await?
@@ -476,7 +476,14 @@ impl Run<'_> {
     ) -> Result<T, String> {
         match tokio::time::timeout(self.app.settings().driver_call_timeout, call).await {
             Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => Err(e.to_string()),
+            Ok(Err(e)) => {
+                // The deployment's owner reads the reason; its cause (a raw
+                // answer, an address inside the site) only the log.
+                if let Some(cause) = e.cause() {
+                    tracing::warn!(deployment = %self.d.id, %provider, error = %e, cause, "provider call failed");
+                }
+                Err(e.to_string())
+            }
             Err(_) => {
                 Err(format!("{provider} did not answer within {} s", self.app.settings().driver_call_timeout.as_secs()))
             }

@@ -82,8 +82,9 @@ pub struct Reply {
 impl Reply {
     /// The body as JSON.
     pub fn json<T: serde::de::DeserializeOwned>(&self, what: &str) -> Result<T, DriverError> {
-        serde_json::from_str(&self.body)
-            .map_err(|e| DriverError::Unavailable(format!("{what}: unexpected answer ({e}): {}", excerpt(&self.body))))
+        serde_json::from_str(&self.body).map_err(|e| {
+            DriverError::unavailable(format!("{what}: unexpected answer ({e})")).because(excerpt(&self.body))
+        })
     }
 
     /// A header as text.
@@ -97,7 +98,27 @@ impl Reply {
     }
 }
 
-/// The first line-ish part of a body, for error messages.
+/// What an API's error answer says for people to read: the `message` of
+/// an OpenStack fault (`{"itemNotFound": {"message": ...}}`,
+/// `{"NeutronError": {"message": ...}}`, Keystone's `{"error": {...}}`)
+/// or of a flat `{"message": ...}`, or an OAuth `error_description`, cut
+/// to 300 characters. Never the raw body, which may carry what only an
+/// operator should read (tracebacks, addresses inside the site).
+pub fn said_by(body: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(body).ok()?;
+    let text = |v: &serde_json::Value| {
+        ["message", "error_description"].iter().find_map(|k| v.get(k)?.as_str().map(str::to_string))
+    };
+    let found = text(&v).or_else(|| v.as_object()?.values().find_map(text))?;
+    let found = found.trim();
+    let mut s: String = found.chars().take(300).collect();
+    if found.chars().count() > 300 {
+        s.push('…');
+    }
+    (!s.is_empty()).then_some(s)
+}
+
+/// The first line-ish part of a body, for the log.
 pub fn excerpt(body: &str) -> String {
     let trimmed = body.trim();
     let mut s: String = trimmed.chars().take(400).collect();
@@ -131,7 +152,7 @@ pub enum Replay {
 impl Http {
     /// A client with `policy`'s timeouts.
     pub fn new(policy: CallPolicy) -> Result<Http, DriverError> {
-        policy.check().map_err(DriverError::Invalid)?;
+        policy.check().map_err(DriverError::invalid)?;
         let builder = || {
             reqwest::Client::builder()
                 .timeout(Duration::from_secs_f64(policy.timeout_secs))
@@ -140,7 +161,7 @@ impl Http {
                 .user_agent(concat!("nuvola/", env!("CARGO_PKG_VERSION")))
         };
         let built = |b: reqwest::ClientBuilder| {
-            b.build().map_err(|e| DriverError::Invalid(format!("cannot build HTTP client: {e}")))
+            b.build().map_err(|e| DriverError::invalid(format!("cannot build HTTP client: {e}")))
         };
         let client = built(builder())?;
         let fresh = built(builder().pool_max_idle_per_host(0))?;
@@ -163,7 +184,9 @@ impl Http {
         replay: Replay,
         build: impl Fn(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
     ) -> Result<Reply, DriverError> {
+        // What the user reads names the call; where it went is the log's.
         let what = format!("{method} {}", path_of(url));
+        let at = |detail: String| format!("{}: {detail}", site_of(url));
         let mut retry = 0u32;
         loop {
             let client = if replay == Replay::Unsafe { &self.fresh } else { &self.client };
@@ -181,7 +204,10 @@ impl Http {
                             tokio::time::sleep(self.policy.backoff(retry - 1)).await;
                             continue;
                         }
-                        Err(e) => return Err(DriverError::Unavailable(format!("{what}: reading the answer: {e}"))),
+                        Err(e) => {
+                            return Err(DriverError::unavailable(format!("{what}: the answer was cut off"))
+                                .because(at(e.to_string())));
+                        }
                     };
                     let reply = Reply { status, headers, body };
                     if status == StatusCode::TOO_MANY_REQUESTS && retry < self.policy.retries {
@@ -194,13 +220,11 @@ impl Http {
                         tracing::debug!(%what, %status, "server error; retrying");
                         self.policy.backoff(retry)
                     } else if status.is_server_error() && replay == Replay::Safe {
-                        return Err(DriverError::Unavailable(format!(
-                            "{what}: HTTP {status} after {} tries: {}",
-                            retry + 1,
-                            excerpt(&reply.body)
-                        )));
+                        let tries = retry + 1;
+                        return Err(DriverError::unavailable(format!("{what}: HTTP {status} after {tries} tries"))
+                            .because(at(excerpt(&reply.body))));
                     } else if status == StatusCode::TOO_MANY_REQUESTS {
-                        return Err(DriverError::Unavailable(format!(
+                        return Err(DriverError::unavailable(format!(
                             "{what}: rate limited (HTTP 429) after {} tries",
                             retry + 1
                         )));
@@ -213,11 +237,9 @@ impl Http {
                     let may_retry = replay == Replay::Safe || never_sent;
                     if !may_retry || retry >= self.policy.retries {
                         let kind = if e.is_timeout() { "timed out" } else { "failed" };
-                        return Err(DriverError::Unavailable(format!(
-                            "{what} {kind} after {} tries: {}",
-                            retry + 1,
-                            error_chain(&e)
-                        )));
+                        let tries = retry + 1;
+                        return Err(DriverError::unavailable(format!("{what} {kind} after {tries} tries"))
+                            .because(at(error_chain(&e))));
                     }
                     tracing::debug!(%what, error = %e, "transport error; retrying");
                     self.policy.backoff(retry)
@@ -230,10 +252,19 @@ impl Http {
 }
 
 /// The path of a URL (no query, no credentials), for messages.
+/// The path of `url`, without its query (which may carry credentials).
 fn path_of(url: &str) -> String {
     match url::Url::parse(url) {
-        Ok(u) => format!("{}://{}{}", u.scheme(), host_port(&u), u.path()),
+        Ok(u) => u.path().to_string(),
         Err(_) => url.split('?').next().unwrap_or(url).to_string(),
+    }
+}
+
+/// Where `url` goes, without user info.
+fn site_of(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(u) => format!("{}://{}", u.scheme(), host_port(&u)),
+        Err(_) => String::new(),
     }
 }
 
@@ -276,10 +307,23 @@ mod tests {
     }
 
     #[test]
+    fn what_an_error_answer_says_is_its_message_never_its_body() {
+        let nova = r#"{"forbidden": {"code": 403, "message": "Quota exceeded for cores: Requested 8, but already used 16 of 20 cores"}}"#;
+        assert_eq!(said_by(nova).unwrap(), "Quota exceeded for cores: Requested 8, but already used 16 of 20 cores");
+        let neutron = r#"{"NeutronError": {"type": "NetworkNotFound", "message": "Network x could not be found.", "detail": ""}}"#;
+        assert_eq!(said_by(neutron).unwrap(), "Network x could not be found.");
+        assert_eq!(said_by(r#"{"message": "flat"}"#).unwrap(), "flat");
+        assert_eq!(said_by(r#"{"error": "invalid_client", "error_description": "bad secret"}"#).unwrap(), "bad secret");
+        // HTML error pages, tracebacks and empty messages say nothing.
+        assert_eq!(said_by("<html><body>Traceback (most recent call last): at 10.0.0.7</body></html>"), None);
+        assert_eq!(said_by(r#"{"error": {"message": "  "}}"#), None);
+        let long = format!(r#"{{"message": "{}"}}"#, "x".repeat(1_000));
+        assert_eq!(said_by(&long).unwrap().chars().count(), 301);
+    }
+
+    #[test]
     fn paths_hide_queries_and_userinfo() {
-        assert_eq!(
-            path_of("http://u:p@127.0.0.1:8800/infrastructures?async=1"),
-            "http://127.0.0.1:8800/infrastructures"
-        );
+        assert_eq!(path_of("http://u:p@127.0.0.1:8800/infrastructures?async=1"), "/infrastructures");
+        assert_eq!(site_of("http://u:p@127.0.0.1:8800/infrastructures?async=1"), "http://127.0.0.1:8800");
     }
 }

@@ -85,11 +85,11 @@ impl ImSettings {
         let settings = match &spec.settings {
             None => ImSettings::default(),
             Some(v) => ImSettings::deserialize(v)
-                .map_err(|e| DriverError::Invalid(format!("provider {}: IM settings: {e}", spec.name)))?,
+                .map_err(|e| DriverError::invalid(format!("provider {}: IM settings: {e}", spec.name)))?,
         };
-        settings.check().map_err(|e| DriverError::Invalid(format!("provider {}: IM settings: {e}", spec.name)))?;
+        settings.check().map_err(|e| DriverError::invalid(format!("provider {}: IM settings: {e}", spec.name)))?;
         url::Url::parse(&spec.endpoint).map_err(|e| {
-            DriverError::Invalid(format!("provider {}: endpoint {:?} is not a URL: {e}", spec.name, spec.endpoint))
+            DriverError::invalid(format!("provider {}: endpoint {:?} is not a URL: {e}", spec.name, spec.endpoint))
         })?;
         Ok(settings)
     }
@@ -181,10 +181,10 @@ impl ImDriver {
     /// Opens the IM at `spec.endpoint`. With `state_dir`, the attempt →
     /// infrastructure map is kept in `<state_dir>/<provider>.jsonl`.
     pub fn open(spec: &ProviderSpec, settings: ImSettings, state_dir: Option<&Path>) -> Result<ImDriver, DriverError> {
-        settings.check().map_err(|e| DriverError::Invalid(format!("provider {}: IM settings: {e}", spec.name)))?;
+        settings.check().map_err(|e| DriverError::invalid(format!("provider {}: IM settings: {e}", spec.name)))?;
         let http = Http::new(settings.calls.clone())?;
         let journal = Journal::open(state_dir, &spec.name)
-            .map_err(|e| DriverError::Invalid(format!("provider {}: IM journal: {e}", spec.name)))?;
+            .map_err(|e| DriverError::invalid(format!("provider {}: IM journal: {e}", spec.name)))?;
         Ok(ImDriver {
             inner: Arc::new(Inner {
                 provider: spec.name.clone(),
@@ -201,10 +201,10 @@ impl ImDriver {
     /// benchmark, which create the same infrastructure directly).
     pub fn prepare(request: &ProvisionRequest) -> Result<String, DriverError> {
         let text = request.template.as_deref().ok_or_else(|| {
-            DriverError::Invalid("the IM driver needs the deployment's TOSCA template, and none was given".into())
+            DriverError::invalid("the IM driver needs the deployment's TOSCA template, and none was given")
         })?;
         template::prepare(text, &request.inputs, &request.deployment_id, &request.attempt_id)
-            .map_err(DriverError::Invalid)
+            .map_err(DriverError::invalid)
     }
 
     /// Records (durably) that a create of `attempt_id` is about to be sent:
@@ -224,8 +224,8 @@ impl ImDriver {
         let inner = Arc::clone(&self.inner);
         tokio::task::spawn_blocking(move || write(&inner.journal))
             .await
-            .map_err(|e| DriverError::Unavailable(format!("IM journal write did not finish: {e}")))?
-            .map_err(|e| DriverError::Unavailable(format!("IM journal write failed: {e}")))
+            .map_err(|e| DriverError::unavailable(format!("IM journal write did not finish: {e}")))?
+            .map_err(|e| DriverError::unavailable(format!("IM journal write failed: {e}")))
     }
 
     /// The `Authorization` header value (for tests and the benchmark).
@@ -320,10 +320,12 @@ impl ImDriver {
         let message = message.split("\n\t\tFile ").next().unwrap_or(&message).trim().to_string();
         let text = format!("IM {} {doing}: HTTP {}: {}", self.inner.provider, reply.status.as_u16(), excerpt(&message));
         match reply.status.as_u16() {
-            401 => DriverError::Invalid(format!("{text} (check the IM user name, password or token)")),
-            _ if message.to_ascii_lowercase().contains("quota") => DriverError::Quota(text),
-            400..=499 => DriverError::Invalid(text),
-            _ => DriverError::Unavailable(text),
+            401 => DriverError::invalid(format!("{text} (check the IM user name, password or token)")),
+            _ if message.to_ascii_lowercase().contains("quota") => DriverError::quota(text),
+            400..=499 => DriverError::invalid(text),
+            // What IM says about its own failure is for its operator.
+            status => DriverError::unavailable(format!("IM {} {doing}: HTTP {status}", self.inner.provider))
+                .because(excerpt(&message)),
         }
     }
 
@@ -415,7 +417,7 @@ impl ImDriver {
             .filter(|vm| ids.contains(vm))
             .collect();
         if !left.is_empty() {
-            return Err(DriverError::Unavailable(format!(
+            return Err(DriverError::unavailable(format!(
                 "IM {} still holds VMs {} of infrastructure {infra} after removing them",
                 self.inner.provider,
                 left.join(", ")
@@ -495,7 +497,7 @@ impl Driver for ImDriver {
             .map(str::to_string)
             .or_else(|| serde_json::from_str::<Value>(&reply.body).ok().and_then(|v| v["uri"].as_str().map(tail)))
             .ok_or_else(|| {
-                DriverError::Unavailable(format!("IM answered a create without an id: {}", excerpt(&reply.body)))
+                DriverError::unavailable("IM answered a create without an id").because(excerpt(&reply.body))
             })?;
         self.record(&request.attempt_id, &infra).await
     }
@@ -545,7 +547,7 @@ impl Driver for ImDriver {
         let body = Self::prepare(request)?;
         let infras = self.find(&request.attempt_id).await?;
         let [infra] = infras.as_slice() else {
-            return Err(DriverError::Invalid(format!(
+            return Err(DriverError::invalid(format!(
                 "attempt {} has no single infrastructure on {}",
                 request.attempt_id, self.inner.provider
             )));
@@ -561,7 +563,7 @@ impl Driver for ImDriver {
             self.remove_vms(infra, &scaling.remove).await?;
         } else if scaling.add == 0 {
             let stored = self.tosca_of(infra).await?.unwrap_or_default();
-            if !template::changes_stored(&stored, &body).map_err(DriverError::Unavailable)? {
+            if !template::changes_stored(&stored, &body).map_err(DriverError::unavailable)? {
                 return Ok(());
             }
         }
@@ -574,7 +576,7 @@ impl Driver for ImDriver {
         let added = serde_json::from_str::<Value>(&reply.body).map(|v| uri_tails(&v["uri-list"]).len()).unwrap_or(0);
         // A request without nodes leaves the counts to the template alone.
         if !request.nodes.is_empty() && added != scaling.add as usize {
-            return Err(DriverError::Invalid(format!(
+            return Err(DriverError::invalid(format!(
                 "IM {} added {added} VMs to infrastructure {infra} where {} were needed: IM counts a node's \
                  instances from the `count` of its `scalable` capability, so the template must set the count there",
                 self.inner.provider, scaling.add

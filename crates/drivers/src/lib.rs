@@ -244,21 +244,98 @@ pub enum ResourceKind {
     Network,
 }
 
-/// How a driver call failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+/// How a driver call failed. Its `Display` is fit to show the deployment's
+/// owner (it goes into attempt reasons and the deployment's status); what
+/// only an operator should read (a raw answer's body, an address inside
+/// the site, a transport error) is kept apart in [`Reason::cause`] and
+/// logged.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DriverError {
     /// The provider refused for lack of quota; trying elsewhere may work.
     #[error("quota exceeded: {0}")]
-    Quota(String),
+    Quota(Reason),
     /// The request is wrong for this provider (unknown flavor, image...).
     #[error("invalid request: {0}")]
-    Invalid(String),
+    Invalid(Reason),
     /// The provider is unreachable or answered an error; may be retried.
     #[error("provider unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(Reason),
     /// The provider failed the operation.
     #[error("{0}")]
-    Failed(String),
+    Failed(Reason),
+}
+
+/// Why a driver call failed: what the user may read, and what only the
+/// log may.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reason {
+    /// In words the deployment's owner can act on.
+    pub said: String,
+    /// The details behind it, for the server log only.
+    pub cause: Option<String>,
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.said)
+    }
+}
+
+impl DriverError {
+    /// [`DriverError::Quota`] saying `said`.
+    pub fn quota(said: impl Into<String>) -> Self {
+        Self::Quota(Reason { said: said.into(), cause: None })
+    }
+    /// [`DriverError::Invalid`] saying `said`.
+    pub fn invalid(said: impl Into<String>) -> Self {
+        Self::Invalid(Reason { said: said.into(), cause: None })
+    }
+    /// [`DriverError::Unavailable`] saying `said`.
+    pub fn unavailable(said: impl Into<String>) -> Self {
+        Self::Unavailable(Reason { said: said.into(), cause: None })
+    }
+    /// [`DriverError::Failed`] saying `said`.
+    pub fn failed(said: impl Into<String>) -> Self {
+        Self::Failed(Reason { said: said.into(), cause: None })
+    }
+
+    /// The same error with `cause` kept for the log.
+    pub fn because(mut self, cause: impl std::fmt::Display) -> Self {
+        self.reason_mut().cause = Some(cause.to_string());
+        self
+    }
+
+    /// Why it failed.
+    pub fn reason(&self) -> &Reason {
+        match self {
+            Self::Quota(r) | Self::Invalid(r) | Self::Unavailable(r) | Self::Failed(r) => r,
+        }
+    }
+
+    fn reason_mut(&mut self) -> &mut Reason {
+        match self {
+            Self::Quota(r) | Self::Invalid(r) | Self::Unavailable(r) | Self::Failed(r) => r,
+        }
+    }
+
+    /// The details behind it, for the server log only.
+    pub fn cause(&self) -> Option<&str> {
+        self.reason().cause.as_deref()
+    }
+
+    /// The error as the server log should read it, cause included.
+    pub fn logged(&self) -> String {
+        match self.cause() {
+            Some(cause) => format!("{self} ({cause})"),
+            None => self.to_string(),
+        }
+    }
+    /// The error a use case answers when `provider` failed it: the user
+    /// reads which provider and what it said, the log gets the cause.
+    pub fn on(self, provider: &str) -> nuvola_types::Error {
+        let message = format!("provider {provider}: {self}");
+        nuvola_types::Error::Internal { message, cause: self.reason().cause.clone() }
+    }
 }
 
 /// Quota and usage of a project on a provider, where the driver knows them.
@@ -355,7 +432,7 @@ pub fn check_remote(spec: &nuvola_types::ProviderSpec) -> Result<(), DriverError
     match spec.driver.as_str() {
         "im" => im::ImSettings::from_spec(spec).map(|_| ()),
         "openstack" => openstack::OpenStackSettings::from_spec(spec).map(|_| ()),
-        other => Err(DriverError::Invalid(format!("provider {}: {other:?} is not a remote driver", spec.name))),
+        other => Err(DriverError::invalid(format!("provider {}: {other:?} is not a remote driver", spec.name))),
     }
 }
 
@@ -376,7 +453,7 @@ pub fn open_remote(
             let settings = openstack::OpenStackSettings::from_spec(spec)?;
             Ok(std::sync::Arc::new(openstack::OpenStackDriver::open(spec, settings)?))
         }
-        other => Err(DriverError::Invalid(format!("provider {}: {other:?} is not a remote driver", spec.name))),
+        other => Err(DriverError::invalid(format!("provider {}: {other:?} is not a remote driver", spec.name))),
     }
 }
 

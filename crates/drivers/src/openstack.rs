@@ -49,7 +49,7 @@ use serde_json::{Value, json};
 
 use self::keystone::Session;
 use crate::cloud_init::{self, NodeIdentity};
-use crate::http::{Http, Replay, Reply, excerpt};
+use crate::http::{Http, Replay, Reply, excerpt, said_by};
 use crate::update::{Footprint, ServerFootprint, UpdateSupport};
 use crate::{
     AttemptState, ConsoleLog, Credential, DeleteState, Driver, DriverError, InstanceAttributes, ProjectQuota,
@@ -144,18 +144,21 @@ fn regex_escape(s: &str) -> String {
 
 /// Maps a refusal from an OpenStack API to an error.
 fn refusal(service: &str, doing: &str, reply: &Reply) -> DriverError {
-    let text = format!("{service} {doing}: HTTP {}: {}", reply.status.as_u16(), excerpt(&reply.body));
+    let text = match said_by(&reply.body) {
+        Some(said) => format!("{service} {doing}: HTTP {}: {said}", reply.status.as_u16()),
+        None => format!("{service} {doing}: HTTP {}", reply.status.as_u16()),
+    };
     let lower = reply.body.to_ascii_lowercase();
     if reply.status == StatusCode::PAYLOAD_TOO_LARGE
         || lower.contains("quota")
         || lower.contains("overquota")
         || lower.contains("limit exceeded")
     {
-        DriverError::Quota(text)
+        DriverError::quota(text).because(excerpt(&reply.body))
     } else if reply.status.is_client_error() {
-        DriverError::Invalid(text)
+        DriverError::invalid(text).because(excerpt(&reply.body))
     } else {
-        DriverError::Unavailable(text)
+        DriverError::unavailable(text).because(excerpt(&reply.body))
     }
 }
 
@@ -165,7 +168,7 @@ impl OpenStackDriver {
     pub fn open(spec: &ProviderSpec, settings: OpenStackSettings) -> Result<OpenStackDriver, DriverError> {
         settings
             .check()
-            .map_err(|e| DriverError::Invalid(format!("provider {}: OpenStack settings: {e}", spec.name)))?;
+            .map_err(|e| DriverError::invalid(format!("provider {}: OpenStack settings: {e}", spec.name)))?;
         let mut named: Vec<String> = spec.groups.values().filter_map(|g| g.project.clone()).collect();
         named.sort();
         named.dedup();
@@ -253,7 +256,7 @@ impl OpenStackDriver {
         }
         let token = self.inner.session.token(None).await?;
         match token.project_name {
-            Some(own) if own != request.project => Err(DriverError::Invalid(format!(
+            Some(own) if own != request.project => Err(DriverError::invalid(format!(
                 "{}: the group's project is {:?}, but the application credential is bound to project {own:?}; sign \
                  in with a user or an OIDC federation to serve several projects",
                 self.inner.provider, request.project
@@ -329,8 +332,8 @@ impl OpenStackDriver {
     /// a marker deleted since the page before (Nova and Glance answer 400,
     /// Cinder and Neutron 404): the listing starts over, a few times.
     async fn list(&self, service: &str, path: &str, key: &str) -> Result<Vec<Value>, DriverError> {
-        let stopped = |listing: &str, e: String| {
-            DriverError::Unavailable(format!("{}: {service} GET {listing}: {e}", self.inner.provider))
+        let stopped = |listing: &str, e: String, cause: String| {
+            DriverError::unavailable(format!("{}: {service} GET {listing}: {e}", self.inner.provider)).because(cause)
         };
         let mut restarts = 0;
         'listing: loop {
@@ -347,12 +350,11 @@ impl OpenStackDriver {
                     if marker_gone {
                         let e = format!(
                             "a page after the first was refused on every read of the listing ({}; its items are \
-                             being deleted as it is read): HTTP {}: {}",
+                             being deleted as it is read): HTTP {}",
                             restarts + 1,
                             reply.status.as_u16(),
-                            excerpt(&reply.body)
                         );
-                        return Err(stopped(pages.path(), e));
+                        return Err(stopped(pages.path(), e, excerpt(&reply.body)));
                     }
                     return Err(refusal(service, &format!("GET {}", pages.path()), &reply));
                 }
@@ -363,7 +365,9 @@ impl OpenStackDriver {
                 match pages.next(&page) {
                     Ok(Some(path)) => next = path,
                     Ok(None) => return Ok(items),
-                    Err(e) => return Err(stopped(pages.path(), e)),
+                    Err(e) => {
+                        return Err(stopped(pages.path(), "the listing could not be followed to its end".into(), e));
+                    }
                 }
             }
         }
@@ -394,7 +398,7 @@ impl OpenStackDriver {
             .iter()
             .find(|f| f["name"] == name || f["id"] == name)
             .and_then(|f| f["id"].as_str().map(str::to_string))
-            .ok_or_else(|| DriverError::Invalid(format!("{}: no flavor {name}", self.inner.provider)))
+            .ok_or_else(|| DriverError::invalid(format!("{}: no flavor {name}", self.inner.provider)))
     }
 
     /// Resolves an image name (or id) through Glance.
@@ -408,7 +412,7 @@ impl OpenStackDriver {
         if by_id.ok() {
             return Ok(name.to_string());
         }
-        Err(DriverError::Invalid(format!("{}: no image {name}", self.inner.provider)))
+        Err(DriverError::invalid(format!("{}: no image {name}", self.inner.provider)))
     }
 
     /// The attempt's servers (name prefix, confirmed by metadata).
@@ -493,7 +497,7 @@ impl OpenStackDriver {
                     let Some(v) = volumes.iter().find(|v| v["name"] == vname.as_str()) else { continue };
                     let size = v["size"].as_u64().unwrap_or_default();
                     if size > volume.size_gb {
-                        return Err(DriverError::Invalid(format!(
+                        return Err(DriverError::invalid(format!(
                             "{}: volume {vname} is {size} GB; a volume cannot shrink to {} GB",
                             self.inner.provider, volume.size_gb
                         )));
@@ -595,7 +599,7 @@ impl Driver for OpenStackDriver {
                 let data = cloud_init::user_data(&node.setup, &identity, self.inner.settings.user_data.as_deref());
                 let encoded = base64::engine::general_purpose::STANDARD.encode(&data);
                 if encoded.len() > cloud_init::MAX_ENCODED {
-                    return Err(DriverError::Invalid(format!(
+                    return Err(DriverError::invalid(format!(
                         "{}: the user-data of node {} is {} bytes once encoded; Nova takes at most {}",
                         self.inner.provider,
                         node.name,

@@ -234,7 +234,7 @@ impl Site {
         if let Some(journal) = &mut self.journal {
             journal
                 .append(&events)
-                .map_err(|e| DriverError::Unavailable(format!("simulator journal write failed: {e}")))?;
+                .map_err(|e| DriverError::unavailable(format!("simulator journal write failed: {e}")))?;
         }
         for event in &events {
             self.state.apply(event);
@@ -376,7 +376,7 @@ impl SimDriver {
             tokio::time::sleep(Duration::from_millis(pause)).await;
         }
         if self.inner.runtime().settings.unavailable {
-            return Err(DriverError::Unavailable(format!("simulated outage of {}", self.inner.name)));
+            return Err(DriverError::unavailable(format!("simulated outage of {}", self.inner.name)));
         }
         Ok(())
     }
@@ -390,7 +390,7 @@ impl SimDriver {
         let inner = Arc::clone(&self.inner);
         tokio::task::spawn_blocking(move || f(&inner))
             .await
-            .map_err(|e| DriverError::Unavailable(format!("simulator call did not finish: {e}")))?
+            .map_err(|e| DriverError::unavailable(format!("simulator call did not finish: {e}")))?
     }
 }
 
@@ -457,14 +457,14 @@ impl Inner {
         let mut site = lock(&self.site);
         let Site { state, journal, .. } = &mut *site;
         if let Some(journal) = journal {
-            journal.enter(state).map_err(|e| DriverError::Unavailable(format!("simulator journal: {e}")))?;
+            journal.enter(state).map_err(|e| DriverError::unavailable(format!("simulator journal: {e}")))?;
         }
         Ok(SiteGuard(site))
     }
 
     fn quota(&self, project: &str) -> Result<Quota, DriverError> {
         model::quota_of(&self.spec(), project).cloned().ok_or_else(|| {
-            DriverError::Invalid(format!("unknown project {project} on {} (no group is granted it)", self.name))
+            DriverError::invalid(format!("unknown project {project} on {} (no group is granted it)", self.name))
         })
     }
 
@@ -482,13 +482,13 @@ impl Inner {
         let existing = site.state.attempts.get(&request.attempt_id);
         if let Some(a) = existing {
             if a.deleting.is_some() {
-                return Err(DriverError::Failed(format!(
+                return Err(DriverError::failed(format!(
                     "attempt {} is being deleted on {provider}",
                     request.attempt_id
                 )));
             }
             if a.meta.deployment_id != request.deployment_id || a.meta.project != request.project {
-                return Err(DriverError::Invalid(format!(
+                return Err(DriverError::invalid(format!(
                     "attempt {} already belongs to deployment {} of project {} on {provider}",
                     request.attempt_id, a.meta.deployment_id, a.meta.project
                 )));
@@ -554,7 +554,7 @@ impl Inner {
                     continue;
                 }
                 if h.kind == ResourceKind::Volume && p.usage.volume_gb < h.usage.volume_gb {
-                    return Err(DriverError::Invalid(format!(
+                    return Err(DriverError::invalid(format!(
                         "volume {} is {} GB on {provider}; a volume cannot shrink to {} GB",
                         h.name, h.usage.volume_gb, p.usage.volume_gb
                     )));
@@ -567,7 +567,7 @@ impl Inner {
         }
         let used = site.state.project_usage(&request.project).minus(freed);
         if let Some((what, want, left)) = used.exceeds(adding, &quota) {
-            return Err(DriverError::Quota(format!(
+            return Err(DriverError::quota(format!(
                 "{want} {what} requested, {left} left for project {}",
                 request.project
             )));
@@ -588,7 +588,7 @@ impl Inner {
                     let key =
                         ["address", &seed, provider, &request.attempt_id, &p.node, &index, naming::kind_word(p.kind)];
                     let a = model::allocate(cidr, &key, &mut addresses)
-                        .ok_or_else(|| DriverError::Quota(format!("no free address left in {cidr} on {provider}")))?;
+                        .ok_or_else(|| DriverError::quota(format!("no free address left in {cidr} on {provider}")))?;
                     Some(a.to_string())
                 }
             };
@@ -612,7 +612,7 @@ impl Inner {
     }
 
     fn fail_on_command(&self, request: &ProvisionRequest) -> DriverError {
-        DriverError::Failed(format!(
+        DriverError::failed(format!(
             "simulated failure: {} is set to fail every create (attempt {})",
             self.name, request.attempt_id
         ))
@@ -650,7 +650,7 @@ impl Inner {
         let now = self.now_ms();
         site.purge(now)?;
         if !site.state.attempts.contains_key(&request.attempt_id) {
-            return Err(DriverError::Invalid(format!(
+            return Err(DriverError::invalid(format!(
                 "attempt {} does not exist on {}",
                 request.attempt_id, self.name
             )));

@@ -171,7 +171,10 @@ async fn im_failures_carry_its_messages() {
     let attempt = unique("att");
     match driver.create(&request(&attempt, &unknown)).await {
         Err(DriverError::Invalid(message)) => {
-            assert!(message.contains("HTTP 400") && message.contains("tosca.nodes.nowhere.Compute"), "{message}")
+            assert!(
+                message.said.contains("HTTP 400") && message.said.contains("tosca.nodes.nowhere.Compute"),
+                "{message}"
+            )
         }
         Ok(()) => {
             let AttemptState::Failed { reason } = wait_settled(&driver, &attempt).await else { panic!("should fail") };
@@ -350,6 +353,6 @@ async fn update_refuses_a_count_im_cannot_read() {
     driver.create(&one).await.unwrap();
     assert!(matches!(wait_settled(&driver, &attempt).await, AttemptState::Ready { .. }));
     let Err(DriverError::Invalid(message)) = driver.update(&two).await else { panic!("the update should fail") };
-    assert!(message.contains("added 0 VMs") && message.contains("scalable"), "{message}");
+    assert!(message.said.contains("added 0 VMs") && message.said.contains("scalable"), "{message}");
     wait_gone(&driver, &attempt).await;
 }

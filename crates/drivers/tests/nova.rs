@@ -521,7 +521,7 @@ async fn a_quota_refusal_halfway_leaves_nothing_behind() {
     web.setup.ssh_keys = vec![KEY.into()];
     let req = request(vec![web]);
     let err = d.create(&req).await.unwrap_err();
-    assert!(matches!(&err, DriverError::Quota(m) if m.contains("creating server")), "{err:?}");
+    assert!(matches!(&err, DriverError::Quota(m) if m.said.contains("creating server")), "{err:?}");
     // Halfway: one server, the network, router, security group, key pair.
     let held = d.resources(&req.attempt_id).await.unwrap();
     assert_eq!(held.iter().filter(|r| r.kind == ResourceKind::Server).count(), 1, "{held:?}");
@@ -536,7 +536,7 @@ async fn an_unknown_flavor_halfway_leaves_nothing_behind() {
     bad.flavor = flavor("no-such-flavor");
     let req = request(vec![node("web", 1, NetworkKind::Public), bad]);
     let err = d.create(&req).await.unwrap_err();
-    assert!(matches!(&err, DriverError::Invalid(m) if m.contains("no flavor no-such-flavor")), "{err:?}");
+    assert!(matches!(&err, DriverError::Invalid(m) if m.said.contains("no flavor no-such-flavor")), "{err:?}");
     let held = d.resources(&req.attempt_id).await.unwrap();
     assert_eq!(held.iter().filter(|r| r.kind == ResourceKind::Server).count(), 1, "the web server: {held:?}");
     delete_and_check_gone(&d, &req.attempt_id).await;
@@ -553,7 +553,7 @@ async fn a_volume_type_that_does_not_exist_halfway_leaves_nothing_behind() {
     bad.volumes = vec![VolumeProvision { name: "data".into(), size_gb: 1, volume_type: Some("no-such-type".into()) }];
     let req = request(vec![good, bad]);
     let err = d.create(&req).await.unwrap_err();
-    assert!(matches!(&err, DriverError::Invalid(m) if m.contains("no-such-type")), "{err:?}");
+    assert!(matches!(&err, DriverError::Invalid(m) if m.said.contains("no-such-type")), "{err:?}");
     let held = d.resources(&req.attempt_id).await.unwrap();
     let kinds: Vec<ResourceKind> = held.iter().map(|r| r.kind).collect();
     for kind in [ResourceKind::Server, ResourceKind::Volume, ResourceKind::SecurityGroup, ResourceKind::Network] {
@@ -781,7 +781,7 @@ async fn an_update_resizes_the_server_and_grows_its_volume() {
 
     req.nodes[0].volumes[0].size_gb = 1;
     let err = d.update(&req).await.unwrap_err();
-    assert!(matches!(&err, DriverError::Invalid(m) if m.contains("cannot shrink to 1 GB")), "{err:?}");
+    assert!(matches!(&err, DriverError::Invalid(m) if m.said.contains("cannot shrink to 1 GB")), "{err:?}");
     delete_and_check_gone(&d, &attempt).await;
 }
 

@@ -239,7 +239,7 @@ async fn quota_exceeded_names_the_resource() {
     let mut gpu = node("gpu", 2);
     gpu.flavor = flavor("g1.large", 8, 32768, 2);
     let err = d.create(&request("a1", vec![gpu])).await.unwrap_err();
-    assert_eq!(err, DriverError::Quota("4 GPUs requested, 2 left for project physics".into()));
+    assert_eq!(err, DriverError::quota("4 GPUs requested, 2 left for project physics"));
     assert!(d.inventory().await.unwrap().is_empty());
 
     // What the project already holds counts.
@@ -247,7 +247,7 @@ async fn quota_exceeded_names_the_resource() {
     one.flavor = flavor("g1.large", 8, 32768, 2);
     d.create(&request("a2", vec![one.clone()])).await.unwrap();
     let err = d.create(&request("a3", vec![one])).await.unwrap_err();
-    assert_eq!(err, DriverError::Quota("2 GPUs requested, 0 left for project physics".into()));
+    assert_eq!(err, DriverError::quota("2 GPUs requested, 0 left for project physics"));
     let q = d.project_quota("physics").await.unwrap().unwrap();
     assert_eq!(q.limits.gpus, Some(2));
     assert_eq!(q.used.gpus, 2);
@@ -267,7 +267,7 @@ async fn invalid_requests_name_what_is_wrong() {
             let mut req = request("a1", vec![node("vm", 1)]);
             mutate(&mut req);
             match d.create(&req).await {
-                Err(DriverError::Invalid(m)) => assert!(m.contains(needle), "{m}"),
+                Err(DriverError::Invalid(m)) => assert!(m.said.contains(needle), "{m}"),
                 other => panic!("expected Invalid about {needle}, got {other:?}"),
             }
         }
@@ -284,7 +284,7 @@ async fn invalid_requests_name_what_is_wrong() {
     no_fip.public_ips = false;
     let d = SimDriver::open(&no_fip, slow(), None).unwrap();
     let err = d.create(&request("a1", vec![node("vm", 1)])).await.unwrap_err();
-    assert!(matches!(&err, DriverError::Invalid(m) if m.contains("public IP")), "{err:?}");
+    assert!(matches!(&err, DriverError::Invalid(m) if m.said.contains("public IP")), "{err:?}");
 }
 
 #[tokio::test]
@@ -300,7 +300,7 @@ async fn project_defaults_to_the_group_name() {
 async fn fail_creates_fails_on_command_and_creates_nothing() {
     let d = sim(SimSettings { fail_creates: true, ..slow() });
     let err = d.create(&request("a1", vec![node("vm", 1)])).await.unwrap_err();
-    assert!(matches!(&err, DriverError::Failed(m) if m.contains("simulated failure")), "{err:?}");
+    assert!(matches!(&err, DriverError::Failed(m) if m.said.contains("simulated failure")), "{err:?}");
     assert!(d.inventory().await.unwrap().is_empty());
     assert_eq!(d.status("a1").await.unwrap(), AttemptState::Absent);
 
@@ -413,7 +413,7 @@ async fn update_scales_one_to_three_to_two() {
 
     // Scaling beyond the quota is refused and changes nothing.
     let err = d.update(&request("a1", vec![node("vm", 11)])).await.unwrap_err();
-    assert_eq!(err, DriverError::Quota("9 instances requested, 8 left for project physics".into()));
+    assert_eq!(err, DriverError::quota("9 instances requested, 8 left for project physics"));
     assert_eq!(d.resources("a1").await.unwrap(), two);
 
     let err = d.update(&request("nope", vec![node("vm", 1)])).await.unwrap_err();
@@ -458,10 +458,7 @@ async fn update_resizes_servers_and_grows_volumes() {
     // refusal changes nothing.
     let before = d.inventory().await.unwrap();
     let err = d.update(&small).await.unwrap_err();
-    assert_eq!(
-        err,
-        DriverError::Invalid("volume vm-0-data is 30 GB on sim-bari; a volume cannot shrink to 10 GB".into())
-    );
+    assert_eq!(err, DriverError::invalid("volume vm-0-data is 30 GB on sim-bari; a volume cannot shrink to 10 GB"));
     assert_eq!(d.inventory().await.unwrap(), before);
     // Before the site has done it, a request is not what it holds.
     let AttemptState::Building { detail } = d.update_status(&small).await.unwrap() else { panic!("not compared") };

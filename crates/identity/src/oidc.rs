@@ -152,11 +152,12 @@ impl IssuerConfig {
 /// Fetches the discovery document of `issuer` and checks it names itself.
 pub async fn discover(http: &reqwest::Client, issuer: &str) -> Result<Discovery> {
     let url = Discovery::url(issuer);
-    let response = http.get(&url).send().await.map_err(|e| Error::internal(format!("cannot fetch {url}: {e}")))?;
+    let response =
+        http.get(&url).send().await.map_err(|e| Error::internal_because(format!("cannot fetch {url}"), e))?;
     if !response.status().is_success() {
         return Err(Error::internal(format!("{url} answered {}", response.status())));
     }
-    let body = response.text().await.map_err(|e| Error::internal(format!("cannot read {url}: {e}")))?;
+    let body = response.text().await.map_err(|e| Error::internal_because(format!("cannot read {url}"), e))?;
     Discovery::parse(issuer, &body).map_err(Error::internal)
 }
 
@@ -175,7 +176,7 @@ pub struct DiscoveryCache {
 }
 
 struct Fetched {
-    answer: std::result::Result<Discovery, String>,
+    answer: Result<Discovery>,
     at: Instant,
 }
 
@@ -192,24 +193,21 @@ impl DiscoveryCache {
         if let Some(f) = slot.as_ref() {
             let keep = if f.answer.is_ok() { self.ttl } else { DISCOVERY_RETRY };
             if f.at.elapsed() < keep {
-                return f.answer.clone().map_err(Error::Internal);
+                return f.answer.clone();
             }
         }
-        let answer = discover(&self.http, issuer).await.map_err(|e| match e {
-            Error::Internal(message) => message,
-            other => other.to_string(),
-        });
+        let answer = discover(&self.http, issuer).await;
         *slot = Some(Fetched { answer: answer.clone(), at: Instant::now() });
-        answer.map_err(Error::Internal)
+        answer
     }
 }
 
 async fn fetch_json<T: serde::de::DeserializeOwned>(http: &reqwest::Client, url: &str) -> Result<T> {
-    let response = http.get(url).send().await.map_err(|e| Error::internal(format!("cannot fetch {url}: {e}")))?;
+    let response = http.get(url).send().await.map_err(|e| Error::internal_because(format!("cannot fetch {url}"), e))?;
     if !response.status().is_success() {
         return Err(Error::internal(format!("{url} answered {}", response.status())));
     }
-    response.json().await.map_err(|e| Error::internal(format!("{url} did not send the expected JSON: {e}")))
+    response.json().await.map_err(|e| Error::internal_because(format!("{url} did not send the expected JSON"), e))
 }
 
 #[derive(Default)]
@@ -404,12 +402,12 @@ impl OidcIssuer {
                 .form(&[("token", token), ("token_type_hint", "access_token")])
                 .send()
                 .await
-                .map_err(|e| Error::internal(format!("cannot reach {endpoint}: {e}")))?;
+                .map_err(|e| Error::internal_because(format!("cannot reach {endpoint}"), e))?;
             if !response.status().is_success() {
                 return Err(Error::internal(format!("{endpoint} answered {}", response.status())));
             }
             let claims: Value =
-                response.json().await.map_err(|e| Error::internal(format!("{endpoint} sent bad JSON: {e}")))?;
+                response.json().await.map_err(|e| Error::internal_because(format!("{endpoint} sent bad JSON"), e))?;
             if claims.get("active") != Some(&Value::Bool(true)) {
                 return Err(Error::Unauthenticated(format!(
                     "invalid bearer token: {} says it is not active",

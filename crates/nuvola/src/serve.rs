@@ -122,7 +122,7 @@ async fn issuers(config: &Config, data_dir: &Path) -> Result<Issuers> {
         // an issuer that is down is retried when its first token arrives.
         match tokio::time::timeout(std::time::Duration::from_secs(5), issuer.warm_up()).await {
             Ok(Ok(keys)) => tracing::info!(issuer = %c.issuer, audience = %c.audience, keys, "trusting OIDC issuer"),
-            Ok(Err(e)) => tracing::warn!(issuer = %c.issuer, error = %e, "OIDC issuer not reachable yet"),
+            Ok(Err(e)) => tracing::warn!(issuer = %c.issuer, error = %e.logged(), "OIDC issuer not reachable yet"),
             Err(_) => tracing::warn!(issuer = %c.issuer, "OIDC issuer did not answer in 5 s; retrying on first use"),
         }
     }

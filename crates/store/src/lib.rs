@@ -57,8 +57,7 @@ pub enum StoreError {
 
 impl From<StoreError> for nuvola_types::Error {
     fn from(e: StoreError) -> Self {
-        tracing::error!(error = %e, "store failure");
-        nuvola_types::Error::internal("the database failed; see the server log")
+        nuvola_types::Error::internal_because("the database failed; see the server log", e)
     }
 }
 

@@ -1,11 +1,12 @@
-//! The one domain error. Its `Display` is fit to show a user; the API crate
-//! alone maps each variant to an HTTP status.
+//! The one domain error. Its `Display` is fit to show a user; what went
+//! wrong inside (a database's message, a provider's raw answer) is kept
+//! apart as the cause, which goes to the server log and is never shown.
 
 /// Result with the domain error.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// What went wrong, in words a user can act on.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
     /// The request itself is wrong (bad JSON, bad parameter, bad template).
     #[error("{0}")]
@@ -26,10 +27,11 @@ pub enum Error {
     /// to try again, `retry_after_secs` is the same for `Retry-After`.
     #[error("{message}")]
     TooManyRequests { message: String, retry_after_secs: u64 },
-    /// Something broke on our side; the message is safe to show, the
-    /// details went to the log.
-    #[error("internal error: {0}")]
-    Internal(String),
+    /// Something broke on our side: `message` is safe to show, `cause`
+    /// (the details) is only logged, by whoever answers the request or
+    /// reports the failure.
+    #[error("internal error: {message}")]
+    Internal { message: String, cause: Option<String> },
 }
 
 impl Error {
@@ -42,7 +44,7 @@ impl Error {
             Error::NotFound(_) => 404,
             Error::Conflict(_) => 409,
             Error::TooManyRequests { .. } => 429,
-            Error::Internal(_) => 500,
+            Error::Internal { .. } => 500,
         }
     }
 
@@ -58,7 +60,7 @@ impl Error {
             Error::TooManyRequests { message, retry_after_secs } => {
                 Error::TooManyRequests { message: f(&message), retry_after_secs }
             }
-            Error::Internal(m) => Error::Internal(f(&m)),
+            Error::Internal { message, cause } => Error::Internal { message: f(&message), cause },
         }
     }
 
@@ -74,8 +76,60 @@ impl Error {
     pub fn conflict(msg: impl Into<String>) -> Self {
         Self::Conflict(msg.into())
     }
-    /// Shorthand for [`Error::Internal`].
+    /// Shorthand for [`Error::Internal`] with nothing more to log.
     pub fn internal(msg: impl Into<String>) -> Self {
-        Self::Internal(msg.into())
+        Self::Internal { message: msg.into(), cause: None }
+    }
+    /// [`Error::Internal`] saying `msg` to the user, and `cause` only to
+    /// the log.
+    pub fn internal_because(msg: impl Into<String>, cause: impl std::fmt::Display) -> Self {
+        Self::Internal { message: msg.into(), cause: Some(cause.to_string()) }
+    }
+
+    /// The internal cause, for the log; never to be shown.
+    pub fn cause(&self) -> Option<&str> {
+        match self {
+            Error::Internal { cause, .. } => cause.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The error as the server log should read it: the message, then the
+    /// cause when there is one.
+    pub fn logged(&self) -> Logged<'_> {
+        Logged(self)
+    }
+}
+
+/// An [`Error`] displayed for the server log, cause included.
+pub struct Logged<'a>(&'a Error);
+
+impl std::fmt::Display for Logged<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0.cause() {
+            Some(cause) => write!(f, "{}: {cause}", self.0),
+            None => write!(f, "{}", self.0),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_internal_cause_is_logged_but_not_shown() {
+        let e =
+            Error::internal_because("provider a did not answer", "GET http://10.0.0.1:8774/v2.1: connection refused");
+        assert_eq!(e.to_string(), "internal error: provider a did not answer");
+        assert!(!e.to_string().contains("10.0.0.1"));
+        assert_eq!(
+            e.logged().to_string(),
+            "internal error: provider a did not answer: GET http://10.0.0.1:8774/v2.1: connection refused"
+        );
+        let shown = e.map_message(|m| m.replace("provider a", "a provider"));
+        assert_eq!(shown.to_string(), "internal error: a provider did not answer");
+        assert_eq!(shown.cause(), Some("GET http://10.0.0.1:8774/v2.1: connection refused"));
+        assert_eq!(Error::invalid("bad").logged().to_string(), "bad");
     }
 }

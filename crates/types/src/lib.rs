@@ -19,7 +19,7 @@ pub use deployment::{
     DeploymentStatus, MAX_TIMEOUT_MINS, Principal, REDACTED, check_timeouts, deadline, is_secret_input, poll_delay_ms,
     redact_secrets,
 };
-pub use error::{Error, Result};
+pub use error::{Error, Logged, Result};
 pub use federation::{
     Flavor, Image, MaintenanceWindow, Network, NetworkKind, ProviderGrant, ProviderSpec, Quota, Usage, VolumeType,
 };

@@ -163,6 +163,9 @@ pub fn status_of(e: &nuvola_types::Error) -> axum::http::StatusCode {
 pub fn error_page(e: &nuvola_types::Error) -> axum::response::Response {
     use axum::response::IntoResponse;
     let status = status_of(e);
+    if status.is_server_error() {
+        tracing::error!(error = %e.logged(), "page failed");
+    }
     let title = status.canonical_reason().unwrap_or("Error");
     let body = maud::html! {
         (layout::notice("error", &e.to_string()))

@@ -205,7 +205,7 @@ async fn start_oidc(
     check_logins_in_flight(&state, &client).await?;
     let discovery = discovery(&state, &issuer).await?;
     let endpoint = discovery.authorization_endpoint.ok_or_else(|| {
-        Error::Internal(format!("{} publishes no authorization_endpoint in its discovery document", issuer.issuer))
+        Error::internal(format!("{} publishes no authorization_endpoint in its discovery document", issuer.issuer))
     })?;
     let (state_value, browser, verifier, nonce) = (secret(), secret(), secret(), secret());
     state
@@ -223,9 +223,8 @@ async fn start_oidc(
         })
         .await?;
     let challenge = B64.encode(Sha256::digest(verifier.as_bytes()));
-    let mut url = reqwest::Url::parse(&endpoint).map_err(|e| {
-        Error::Internal(format!("{} names a bad authorization_endpoint {endpoint}: {e}", issuer.issuer))
-    })?;
+    let mut url = reqwest::Url::parse(&endpoint)
+        .map_err(|e| Error::internal_because(format!("{} names a bad authorization_endpoint", issuer.issuer), e))?;
     {
         let mut query = url.query_pairs_mut();
         query
@@ -340,17 +339,15 @@ async fn callback(
 
 /// The issuer's discovery document, from the cache.
 async fn discovery(state: &WebState, issuer: &IssuerConfig) -> Result<Discovery, Error> {
-    state
-        .discovery
-        .get(&issuer.issuer)
-        .await
-        .map_err(|e| Error::Internal(format!("cannot reach the identity provider {}: {e}", issuer.display_name())))
+    state.discovery.get(&issuer.issuer).await.map_err(|e| {
+        Error::internal_because(format!("cannot reach the identity provider {}", issuer.display_name()), e.logged())
+    })
 }
 
 /// Trades the code (and the PKCE verifier) for tokens.
 async fn exchange(state: &WebState, issuer: &IssuerConfig, code: &str, verifier: &str) -> Result<Tokens, Error> {
     let discovery = discovery(state, issuer).await?;
-    let endpoint = discovery.token_endpoint().map_err(Error::Internal)?;
+    let endpoint = discovery.token_endpoint().map_err(Error::internal)?;
     let redirect = redirect_uri(state);
     let grant = Grant::AuthorizationCode { code, redirect_uri: &redirect, verifier };
     let client_id = issuer.web_client_id.as_deref().unwrap_or_default();
@@ -362,7 +359,7 @@ async fn exchange(state: &WebState, issuer: &IssuerConfig, code: &str, verifier:
     let reply = post
         .send()
         .await
-        .map_err(|e| Error::Internal(format!("the token endpoint of {} failed: {e}", issuer.display_name())))?;
+        .map_err(|e| Error::internal_because(format!("the token endpoint of {} failed", issuer.display_name()), e))?;
     let status = reply.status().as_u16();
     let body = reply.text().await.unwrap_or_default();
     token_answer(status, &body).map_err(|e| {

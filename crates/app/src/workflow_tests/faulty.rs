@@ -132,6 +132,10 @@ impl Faults {
     }
 }
 
+/// The cause every injected failure carries: what a real site's raw
+/// answer would hold, which no deployment's reason, attempt or log shows.
+pub(super) const FOR_THE_LOG: &str = "HTTP 503 from http://10.9.8.7:8774/v2.1: Traceback (most recent call last)";
+
 /// A simulated site behind [`Faults`].
 pub(super) struct Faulty {
     pub site: SimDriver,
@@ -141,12 +145,14 @@ pub(super) struct Faulty {
 impl Faulty {
     async fn around<T>(&self, call: Call, run: impl Future<Output = Result<T, DriverError>>) -> Result<T, DriverError> {
         let (at, side) = self.faults.enter(self.site.provider(), call);
-        let injected = |when: &str| DriverError::Unavailable(format!("injected failure {when} {at}"));
+        let injected =
+            |when: &str| DriverError::unavailable(format!("injected failure {when} {at}")).because(FOR_THE_LOG);
         match side {
             None => run.await,
             Some(Side::Before) => Err(injected("before")),
             Some(Side::Down) => {
-                Err(DriverError::Unavailable(format!("injected outage of {:?} on {}", call, at.provider)))
+                Err(DriverError::unavailable(format!("injected outage of {:?} on {}", call, at.provider))
+                    .because(FOR_THE_LOG))
             }
             Some(Side::After) => {
                 // Whatever the site answered, the caller never hears it.

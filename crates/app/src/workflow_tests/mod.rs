@@ -318,6 +318,10 @@ async fn failures_unwind(db: Db) {
         }
         for (label, run) in play(db, scenario, faults).await {
             assert!(run.fired, "{label}: the failure never struck");
+            for rest in &run.rests {
+                let shown = format!("{rest:?}");
+                assert!(!shown.contains(faulty::FOR_THE_LOG), "{label}: a cause for the log reached users: {shown}");
+            }
             let end = run.rests.last().expect("a last rest");
             assert_eq!(end.status(), DeploymentStatus::DeleteComplete, "{label}: {end:#?}");
             cases += 1;

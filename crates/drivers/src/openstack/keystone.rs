@@ -13,7 +13,7 @@ use tokio::sync::Mutex;
 
 use super::{OidcFederation, OpenStackSettings};
 use crate::DriverError;
-use crate::http::{Http, Replay, Reply, excerpt};
+use crate::http::{Http, Replay, Reply, excerpt, said_by};
 
 /// A token with what it grants.
 #[derive(Debug, Clone)]
@@ -189,12 +189,10 @@ impl Session {
             .collect();
         match projects.as_slice() {
             [(id, _)] => Ok(id.to_string()),
-            [] => Err(DriverError::Invalid(
-                "the federation mapping gives nuvola's identity no project on this site".into(),
-            )),
+            [] => Err(DriverError::invalid("the federation mapping gives nuvola's identity no project on this site")),
             many => {
                 let names: Vec<&str> = many.iter().map(|(_, name)| *name).collect();
-                Err(DriverError::Invalid(format!(
+                Err(DriverError::invalid(format!(
                     "nuvola's federated identity reaches several projects ({}): set `project`",
                     names.join(", ")
                 )))
@@ -230,7 +228,7 @@ impl Session {
             .await?;
         let tokens = token_answer(reply.status.as_u16(), &reply.body).map_err(|e| {
             let text = format!("the issuer {} refused nuvola's {} grant: {e}", oidc.issuer, grant.describe());
-            if e.is_client_error() { DriverError::Invalid(text) } else { DriverError::Unavailable(text) }
+            if e.is_client_error() { DriverError::invalid(text) } else { DriverError::unavailable(text) }
         })?;
         if let Some(rotated) = tokens.refresh_token {
             *refresh = Some(rotated);
@@ -247,10 +245,10 @@ impl Session {
         let url = Discovery::url(&oidc.issuer);
         let reply = self.http.send(Method::GET, &url, Replay::Safe, |r| r.header("Accept", "application/json")).await?;
         if !reply.ok() {
-            return Err(DriverError::Unavailable(format!("{url}: HTTP {}: {}", reply.status, excerpt(&reply.body))));
+            return Err(DriverError::unavailable(format!("{url}: HTTP {}", reply.status)).because(excerpt(&reply.body)));
         }
-        let discovery = Discovery::parse(&oidc.issuer, &reply.body).map_err(DriverError::Unavailable)?;
-        let endpoint = discovery.token_endpoint().map_err(DriverError::Unavailable)?.to_string();
+        let discovery = Discovery::parse(&oidc.issuer, &reply.body).map_err(DriverError::unavailable)?;
+        let endpoint = discovery.token_endpoint().map_err(DriverError::unavailable)?.to_string();
         *known = Some(endpoint.clone());
         Ok(endpoint)
     }
@@ -264,19 +262,23 @@ impl Session {
 
 /// An error for a refused Keystone call: 4xx is the caller's to fix.
 fn refused(what: &str, reply: &Reply, hint: &str) -> DriverError {
-    let text = format!("{what}: HTTP {}: {}", reply.status, excerpt(&reply.body));
-    if reply.status.is_client_error() {
-        DriverError::Invalid(format!("{text} {hint}").trim_end().to_string())
+    let text = match said_by(&reply.body) {
+        Some(said) => format!("{what}: HTTP {}: {said}", reply.status),
+        None => format!("{what}: HTTP {}", reply.status),
+    };
+    let error = if reply.status.is_client_error() {
+        DriverError::invalid(format!("{text} {hint}").trim_end().to_string())
     } else {
-        DriverError::Unavailable(text)
-    }
+        DriverError::unavailable(text)
+    };
+    error.because(excerpt(&reply.body))
 }
 
 /// The token of a `201 Created` from Keystone.
 fn token_of(reply: &Reply) -> Result<Token, DriverError> {
     let value = reply
         .header("X-Subject-Token")
-        .ok_or_else(|| DriverError::Unavailable("Keystone answered without X-Subject-Token".into()))?
+        .ok_or_else(|| DriverError::unavailable("Keystone answered without X-Subject-Token"))?
         .to_string();
     let v: Value = reply.json("Keystone token")?;
     let t = &v["token"];
@@ -300,7 +302,7 @@ pub fn endpoint_in(
 ) -> Result<String, DriverError> {
     let entry = catalog.iter().find(|e| e.kind == kind).ok_or_else(|| {
         let kinds: Vec<&str> = catalog.iter().map(|e| e.kind.as_str()).collect();
-        DriverError::Invalid(format!("the catalog has no {kind} service (it has: {})", kinds.join(", ")))
+        DriverError::invalid(format!("the catalog has no {kind} service (it has: {})", kinds.join(", ")))
     })?;
     let in_region = |e: &&Endpoint| match region {
         None => true,
@@ -313,7 +315,7 @@ pub fn endpoint_in(
         .find(|e| e.interface == interface)
         .map(|e| e.url.trim_end_matches('/').to_string())
         .ok_or_else(|| {
-            DriverError::Invalid(format!(
+            DriverError::invalid(format!(
                 "the {kind} service has no {interface} endpoint{}",
                 region.map(|r| format!(" in region {r}")).unwrap_or_default()
             ))

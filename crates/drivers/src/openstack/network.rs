@@ -21,7 +21,7 @@ impl OpenStackDriver {
         by_id
             .first()
             .and_then(|n| n["id"].as_str().map(str::to_string))
-            .ok_or_else(|| DriverError::Invalid(format!("{}: no network {name}", self.inner.provider)))
+            .ok_or_else(|| DriverError::invalid(format!("{}: no network {name}", self.inner.provider)))
     }
 
     /// The attempt's Neutron objects (by description), in this project
@@ -124,7 +124,7 @@ impl OpenStackDriver {
     /// Gives server `server` a floating IP on its first port (once).
     pub(super) async fn ensure_floating_ip(&self, attempt: &str, server: &str) -> Result<Option<String>, DriverError> {
         let Some(external) = &self.inner.settings.floating_network else {
-            return Err(DriverError::Invalid(format!(
+            return Err(DriverError::invalid(format!(
                 "{}: the node needs a public address but the provider names no floating_network",
                 self.inner.provider
             )));

@@ -98,13 +98,13 @@ impl OpenStackSettings {
         let settings = match &spec.settings {
             None => OpenStackSettings::default(),
             Some(v) => OpenStackSettings::deserialize(v)
-                .map_err(|e| DriverError::Invalid(format!("provider {}: OpenStack settings: {e}", spec.name)))?,
+                .map_err(|e| DriverError::invalid(format!("provider {}: OpenStack settings: {e}", spec.name)))?,
         };
         settings
             .check()
-            .map_err(|e| DriverError::Invalid(format!("provider {}: OpenStack settings: {e}", spec.name)))?;
+            .map_err(|e| DriverError::invalid(format!("provider {}: OpenStack settings: {e}", spec.name)))?;
         url::Url::parse(&spec.endpoint).map_err(|e| {
-            DriverError::Invalid(format!(
+            DriverError::invalid(format!(
                 "provider {}: endpoint {:?} is not a Keystone URL: {e}",
                 spec.name, spec.endpoint
             ))

@@ -433,7 +433,7 @@ pub(super) fn plan(provider: &str, request: &ProvisionRequest) -> Vec<Planned> {
 /// Checks `request` against what `spec` offers.
 pub(super) fn validate(spec: &ProviderSpec, request: &ProvisionRequest) -> Result<(), DriverError> {
     let site = &spec.name;
-    let invalid = |m: String| Err(DriverError::Invalid(m));
+    let invalid = |m: String| Err(DriverError::invalid(m));
     if request.attempt_id.trim().is_empty() {
         return invalid("the attempt id is empty".into());
     }
