@@ -232,8 +232,9 @@ impl App {
         &self.inner.federation
     }
 
-    /// The store (for health checks and operators' tools).
-    pub fn store(&self) -> &Store {
+    /// The store, for the use cases: the layers above reach it only
+    /// through them.
+    pub(crate) fn store(&self) -> &Store {
         &self.inner.store
     }
 
