@@ -199,7 +199,7 @@ topology_template:
         assert!(!text.contains("hunter2"), "{path}: {text}");
     }
     // The store keeps the value deployed with.
-    let kept = h.app.store().deployment(&id).await.unwrap().unwrap();
+    let kept = h.store.deployment(&id).await.unwrap().unwrap();
     assert_eq!(kept.inputs["db_password"], "hunter2-but-longer");
     h.stop().await;
 }

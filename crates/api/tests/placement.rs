@@ -198,7 +198,7 @@ async fn fifty_requests_for_ten_gpus_give_exactly_ten_deployments() {
     for id in &complete {
         h.settle(id, "DELETE_COMPLETE").await;
     }
-    let usage = h.app.store().held_by_group("ml").await.unwrap();
+    let usage = h.store.held_by_group("ml").await.unwrap();
     assert!(usage.iter().all(|(_, u)| *u == nuvola_types::Usage::default()), "{usage:?}");
     // And the ten GPUs are free again.
     let plan = h

@@ -29,9 +29,9 @@ fn principal(fields: serde_json::Value) -> Principal {
     serde_json::from_value(fields).unwrap()
 }
 
-/// One server: its own store connections, workers and locks; the cloud
-/// (`federation`) is the one both servers talk to.
-async fn replica(url: &str, schema: &str, federation: Federation) -> App {
+/// One server (and its store): its own store connections, workers and
+/// locks; the cloud (`federation`) is the one both servers talk to.
+async fn replica(url: &str, schema: &str, federation: Federation) -> (App, Store) {
     let options = StoreOptions { schema: Some(schema.to_string()), ..StoreOptions::new(url) };
     let store = Store::open(options).await.unwrap();
     store.sync_config_providers(&ten_gpus()).await.unwrap();
@@ -39,7 +39,7 @@ async fn replica(url: &str, schema: &str, federation: Federation) -> App {
     let catalogue = Catalogue::builtin(&*resolver).unwrap();
     let issuer = Arc::new(EmbeddedIssuer::from_seed([42; 32], "nuvola"));
     let settings = Settings { poll_interval: Duration::from_millis(20), ..Settings::default() };
-    App::new(store, catalogue, federation, issuer, resolver, settings)
+    (App::new(store.clone(), catalogue, federation, issuer, resolver, settings), store)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -56,8 +56,8 @@ async fn two_replicas_never_hand_out_more_gpus_than_the_quota() {
     // front of one cloud would; the database is where quota is reserved.
     let dir = tempfile::tempdir().unwrap();
     let cloud = Federation::open(ten_gpus(), Some(dir.path())).unwrap();
-    let a = replica(&url, &schema, cloud.clone()).await;
-    let b = replica(&url, &schema, cloud).await;
+    let (a, store) = replica(&url, &schema, cloud.clone()).await;
+    let (b, _) = replica(&url, &schema, cloud).await;
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
     let workers: Vec<_> = [a.clone(), b.clone()]
         .into_iter()
@@ -120,5 +120,5 @@ async fn two_replicas_never_hand_out_more_gpus_than_the_quota() {
     for w in workers {
         w.await.unwrap();
     }
-    a.store().drop_schema(&schema).await.unwrap();
+    store.drop_schema(&schema).await.unwrap();
 }

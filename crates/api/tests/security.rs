@@ -40,7 +40,7 @@ async fn a_value_shaped_like_a_sealed_one_is_only_data() {
     let shown = h.get(&format!("/api/v1/deployments/{id}"), &alice).await.expect(200).json();
     assert_eq!(shown["inputs"]["settings"], fake, "{shown:#}");
     assert_eq!((&shown["inputs"]["db_password"], &shown["inputs"]["vault"]), (&json!("********"), &json!("********")));
-    let kept = h.app.store().deployment(&id).await.unwrap().unwrap();
+    let kept = h.store.deployment(&id).await.unwrap().unwrap();
     assert_eq!(kept.inputs["vault"], fake, "deployed with the value given");
     for (token, path) in [
         (&alice, "/api/v1/deployments?size=10"),

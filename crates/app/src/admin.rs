@@ -29,6 +29,13 @@ impl App {
         Ok(all)
     }
 
+    /// Per group: how many of its deployments are not yet deleted, and
+    /// everyone who ever deployed for it (sorted). Admins only.
+    pub async fn group_members(&self, caller: &Principal) -> Result<BTreeMap<String, (i64, Vec<String>)>> {
+        self.require_admin(caller)?;
+        Ok(self.store().group_members().await?)
+    }
+
     /// The settings of every simulated provider. Admins only.
     pub fn sim_settings(&self, caller: &Principal) -> Result<BTreeMap<String, SimSettings>> {
         self.require_admin(caller)?;

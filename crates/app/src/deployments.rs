@@ -325,6 +325,16 @@ impl App {
         Ok(DeploymentDetails { deployment, attempts })
     }
 
+    /// The inputs of a deployment another call of this App gave the caller
+    /// that an update cannot change on its provider, each with why (none
+    /// when it is on no provider the federation still has).
+    pub fn fixed_inputs(&self, d: &DeploymentRecord) -> BTreeMap<String, String> {
+        let driver = d.provider.as_deref().and_then(|p| self.federation().driver(p).ok());
+        driver
+            .map(|driver| update::fixed_inputs(&d.template, &d.requirements, driver.update_support()))
+            .unwrap_or_default()
+    }
+
     /// A page of the deployments the caller may see, and how many there are.
     pub async fn list_deployments(
         &self,

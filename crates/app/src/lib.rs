@@ -18,6 +18,7 @@ pub mod planning;
 pub mod policy;
 pub mod reconciler;
 pub mod requests;
+mod sessions;
 pub mod stats;
 pub mod workers;
 mod workflow;
@@ -39,10 +40,13 @@ pub use deployments::{
     Compiled, CreateDeployment, DeploymentDetails, ListQuery, PlanQuery, Undeclared, UpdateDeployment,
 };
 pub use federation::{Federation, ProviderView};
+/// The time records carry: milliseconds since the Unix epoch.
+pub use nuvola_store::now_ms;
 /// The records the application hands to the layers above it, read from the
 /// store: they reach them from here, as the store is the app's to use.
 pub use nuvola_store::{
-    AccessRequest, AttemptRecord, AuditEntry, AuditFilter, DeploymentRecord, GroupSettings, Policy,
+    AccessRequest, AttemptOutcomes, AttemptRecord, AttemptState, AuditEntry, AuditFilter, DeploymentRecord,
+    GroupSettings, LoginsInFlight, Policy, WebLogin, WebSession,
 };
 
 /// Tunables of the application, from the configuration file.
@@ -228,8 +232,9 @@ impl App {
         &self.inner.federation
     }
 
-    /// The store (for health checks and operators' tools).
-    pub fn store(&self) -> &Store {
+    /// The store, for the use cases: the layers above reach it only
+    /// through them.
+    pub(crate) fn store(&self) -> &Store {
         &self.inner.store
     }
 

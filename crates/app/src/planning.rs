@@ -23,6 +23,13 @@ pub(crate) const HEALTH_FRESH_FOR: std::time::Duration = std::time::Duration::fr
 pub type HealthByProvider = BTreeMap<String, Health>;
 
 impl crate::App {
+    /// Each provider's success rate and median create time over the last
+    /// day, read now. Admins only.
+    pub async fn provider_health(&self, caller: &nuvola_types::Principal) -> Result<HealthByProvider> {
+        self.require_admin(caller)?;
+        provider_health(self.store()).await
+    }
+
     /// The providers' recent health, read from the store at most every
     /// [`HEALTH_FRESH_FOR`].
     pub(crate) async fn recent_health(&self) -> Result<std::sync::Arc<HealthByProvider>> {

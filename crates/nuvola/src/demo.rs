@@ -42,7 +42,7 @@ pub async fn history(args: HistoryArgs) -> Result<bool> {
     }
     let config = Config::load(args.config.as_deref())?;
     let data_dir = config.data_dir(args.data_dir.as_deref());
-    let app = crate::serve::build_app(&config, &data_dir, args.database_url.as_deref()).await?;
+    let (app, store) = crate::serve::build_app(&config, &data_dir, args.database_url.as_deref()).await?;
     let providers = app.federation().providers().iter().map(|p| p.name.clone()).collect();
     let options = HistoryOptions {
         days: args.days,
@@ -52,9 +52,9 @@ pub async fn history(args: HistoryArgs) -> Result<bool> {
     let started = std::time::Instant::now();
     let services: Vec<Service> =
         app.catalogue().entries().iter().map(|e| Service { id: &e.id, name: &e.name, template: &e.template }).collect();
-    let summary = generate_history(app.store(), &services, &options).await?;
-    app.store().refresh_planner_statistics().await?;
-    app.store().close().await;
+    let summary = generate_history(&store, &services, &options).await?;
+    store.refresh_planner_statistics().await?;
+    store.close().await;
     println!(
         "added {} deployments ({} attempts, {} still up) over {} days in {:.1} s; groups {}, testing group: {}",
         summary.deployments,

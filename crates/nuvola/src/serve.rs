@@ -27,8 +27,9 @@ pub struct ServeFlags<'a> {
     pub database_url: Option<&'a str>,
 }
 
-/// Builds the application from the configuration.
-pub async fn build_app(config: &Config, data_dir: &Path, database_url: Option<&str>) -> Result<App> {
+/// Builds the application from the configuration; also returns the store
+/// it opened, for the caller to close when done with the app.
+pub async fn build_app(config: &Config, data_dir: &Path, database_url: Option<&str>) -> Result<(App, Store)> {
     private_data_dir(data_dir)?;
     let url = database_url
         .map(str::to_string)
@@ -62,7 +63,8 @@ pub async fn build_app(config: &Config, data_dir: &Path, database_url: Option<&s
     }
     let federation = Federation::open(store.providers().await?, Some(data_dir))?;
     let verifier = issuers(config, data_dir).await?;
-    Ok(App::new(store, catalogue, federation, Arc::new(verifier), resolver, config.settings()))
+    let app = App::new(store.clone(), catalogue, federation, Arc::new(verifier), resolver, config.settings());
+    Ok((app, store))
 }
 
 /// Makes the data directory nuvola's alone (it holds the database, keys
@@ -188,7 +190,7 @@ pub async fn serve(mut config: Config, flags: ServeFlags<'_>) -> Result<()> {
         tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let local = listener.local_addr()?;
     let public_url = config.public_url.get_or_insert_with(|| format!("http://{local}")).clone();
-    let app = build_app(&config, &data_dir, flags.database_url).await?;
+    let (app, store) = build_app(&config, &data_dir, flags.database_url).await?;
     tracing::info!(
         address = %local,
         data_dir = %data_dir.display(),
@@ -231,7 +233,7 @@ pub async fn serve(mut config: Config, flags: ServeFlags<'_>) -> Result<()> {
     });
     server.await.context("HTTP server failed")?;
     workers.await.context("workers panicked")?;
-    app.store().close().await;
+    store.close().await;
     tracing::info!("stopped");
     Ok(())
 }

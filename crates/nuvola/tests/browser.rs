@@ -87,7 +87,8 @@ async fn sign_in(data: &Path) -> String {
         manages: vec![],
         client_ip: None,
     };
-    let id = nuvola_web::session::create(&store, &admin, std::time::Duration::from_secs(3600), None).await.unwrap();
+    let (id, session) = nuvola_web::session::new_session(&admin, std::time::Duration::from_secs(3600), None).unwrap();
+    store.insert_session(&session).await.unwrap();
     store.close().await;
     format!("{}={id}", nuvola_web::session::COOKIE)
 }

@@ -23,9 +23,13 @@ const LAYERS: &[&[&str]] = &[
     &["nuvola"],
 ];
 
-/// Crates above the app layer that reach the store only through it: their
-/// normal dependencies do not name it (their tests may, to set a scene up).
-const STORE_THROUGH_APP: &[&str] = &["nuvola-api"];
+/// Crates above the app layer that reach the store (and the drivers) only
+/// through it: their normal dependencies name none of [`BEHIND_THE_APP`]
+/// (their tests may, to set a scene up).
+const STORE_THROUGH_APP: &[&str] = &["nuvola-api", "nuvola-web"];
+
+/// What the app keeps to itself from the crates of [`STORE_THROUGH_APP`].
+const BEHIND_THE_APP: &[&str] = &["nuvola-store", "nuvola-drivers"];
 
 /// The layer of a workspace crate.
 fn layer(name: &str) -> Option<usize> {
@@ -107,14 +111,44 @@ fn dependencies_point_down_the_layers() {
     assert!(wrong.is_empty(), "dependencies against the layering:\n{}", wrong.join("\n"));
 }
 
-#[test]
-fn the_api_reaches_the_store_through_the_app() {
-    let (_, edges) = workspace_edges();
-    let direct: Vec<&Edge> = edges
+/// The edges by which a crate of [`STORE_THROUGH_APP`] reaches the store or
+/// the drivers other than through the app, one line each.
+fn around_the_app(edges: &[Edge]) -> Vec<String> {
+    edges
         .iter()
-        .filter(|e| STORE_THROUGH_APP.contains(&e.from.as_str()) && e.to == "nuvola-store" && e.kind != "dev")
-        .collect();
-    assert!(direct.is_empty(), "crates that should reach the store through the app depend on it: {direct:?}");
+        .filter(|e| STORE_THROUGH_APP.contains(&e.from.as_str()) && BEHIND_THE_APP.contains(&e.to.as_str()))
+        .filter(|e| e.kind != "dev")
+        .map(|e| format!("{} has a {} dependency on {}", e.from, e.kind, e.to))
+        .collect()
+}
+
+#[test]
+fn the_api_and_the_dashboard_reach_the_store_through_the_app() {
+    let (_, edges) = workspace_edges();
+    let direct = around_the_app(&edges);
+    assert!(direct.is_empty(), "crates that should go through the app reach around it:\n{}", direct.join("\n"));
+}
+
+#[test]
+fn a_dependency_around_the_app_is_named() {
+    let edge = |from: &str, to: &str, kind: &str| Edge { from: from.into(), to: to.into(), kind: kind.into() };
+    let found = around_the_app(&[
+        edge("nuvola-web", "nuvola-store", "normal"),
+        edge("nuvola-web", "nuvola-store", "dev"),
+        edge("nuvola-web", "nuvola-app", "normal"),
+        edge("nuvola-api", "nuvola-store", "build"),
+        edge("nuvola-api", "nuvola-drivers", "normal"),
+        edge("nuvola-api", "nuvola-drivers", "dev"),
+        edge("nuvola", "nuvola-store", "normal"),
+    ]);
+    assert_eq!(
+        found,
+        [
+            "nuvola-web has a normal dependency on nuvola-store",
+            "nuvola-api has a build dependency on nuvola-store",
+            "nuvola-api has a normal dependency on nuvola-drivers",
+        ]
+    );
 }
 
 #[test]

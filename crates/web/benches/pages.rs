@@ -101,7 +101,7 @@ async fn bench(backend: &str, options: StoreOptions, schema: Option<String>, dep
     let app = App::new(store.clone(), catalogue, federation, issuer, resolver, settings);
     let url = "http://127.0.0.1:8080";
     let router = nuvola_web::router(app.clone(), url, WebConfig::for_url(url));
-    let cookie = sign_in(&store).await;
+    let cookie = sign_in(&app).await;
 
     println!(
         "nuvola dashboard pages on {backend}: {} deployments ({} attempts, {} up) generated in {:.1} s; \
@@ -247,7 +247,7 @@ fn ms(d: Duration) -> f64 {
 }
 
 /// A session for an administrator who is also in the demo's groups.
-async fn sign_in(store: &Store) -> String {
+async fn sign_in(app: &App) -> String {
     let principal = Principal {
         subject: "admin".into(),
         issuer: "nuvola".into(),
@@ -256,6 +256,6 @@ async fn sign_in(store: &Store) -> String {
         manages: vec![],
         client_ip: None,
     };
-    let id = session::create(store, &principal, std::time::Duration::from_secs(3600), None).await.unwrap();
+    let id = session::create(app, &principal, std::time::Duration::from_secs(3600), None).await.unwrap();
     format!("{}={id}", session::COOKIE)
 }

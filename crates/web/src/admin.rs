@@ -12,7 +12,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use maud::{Markup, html};
 use nuvola_app::deployments::ListQuery;
 use nuvola_app::orphans::{OrphanFilter, OrphanReport};
-use nuvola_store::{AuditFilter, now_ms};
+use nuvola_app::{AuditFilter, now_ms};
 use nuvola_types::{DeploymentStatus, Error, MaintenanceWindow, Quota, Usage};
 use serde::Deserialize;
 use serde_json::json;
@@ -77,7 +77,7 @@ fn quota_text(q: &Quota, u: Option<&Usage>) -> String {
 async fn providers(State(state): State<WebState>, viewer: Viewer) -> Result<Markup, PageError> {
     require_admin(&state, &viewer)?;
     let views = state.app.visible_providers(&viewer.caller()).await?;
-    let health = nuvola_app::planning::provider_health(state.app.store()).await?;
+    let health = state.app.provider_health(&viewer.caller()).await?;
     let orphans = state.app.last_orphan_scan(&viewer.caller())?;
     let now = Utc::now();
     let body = html! {
@@ -370,7 +370,7 @@ async fn groups(State(state): State<WebState>, viewer: Viewer) -> Result<Markup,
             slas.entry(g.clone()).or_default().push(format!("{} ({})", p.name, grant.sla_id));
         }
     }
-    let members = state.app.store().group_members().await?;
+    let members = state.app.group_members(&viewer.caller()).await?;
     for g in members.keys() {
         slas.entry(g.clone()).or_default();
     }

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use maud::{Markup, html};
 use nuvola_app::deployments::{ListQuery, UpdateDeployment};
-use nuvola_store::{AttemptState, DeploymentRecord, now_ms};
+use nuvola_app::{AttemptState, DeploymentRecord, now_ms};
 use nuvola_types::{DeploymentStatus, Error};
 use serde::Deserialize;
 use serde_json::Value;
@@ -240,7 +240,7 @@ async fn details(State(state): State<WebState>, viewer: Viewer, Path(id): Path<S
                     summary { "Update inputs" }
                     form method="post" action={"/deployments/" (d.id) "/update"} {
                         (viewer.csrf_field())
-                        @let fixed = fixed_inputs(&state, d);
+                        @let fixed = state.app.fixed_inputs(d);
                         @for input in entry.inputs.iter().filter(|i| !fixed.contains_key(&i.name)) {
                             (crate::catalogue::field(input, d.parameters.get(&input.name), &[]))
                         }
@@ -282,15 +282,6 @@ async fn details(State(state): State<WebState>, viewer: Viewer, Path(id): Path<S
         }
     };
     Ok(page(&title, Some(&viewer), Section::Deployments, body))
-}
-
-/// The inputs of `d` an update cannot change on its provider, with why;
-/// the update form shows them but does not offer them.
-fn fixed_inputs(state: &WebState, d: &DeploymentRecord) -> std::collections::BTreeMap<String, String> {
-    let driver = d.provider.as_deref().and_then(|p| state.app.federation().driver(p).ok());
-    driver
-        .map(|driver| nuvola_drivers::update::fixed_inputs(&d.template, &d.requirements, driver.update_support()))
-        .unwrap_or_default()
 }
 
 /// The value an input of `d` has, as text.

@@ -142,12 +142,6 @@ impl From<nuvola_types::Error> for PageError {
     }
 }
 
-impl From<nuvola_store::StoreError> for PageError {
-    fn from(e: nuvola_store::StoreError) -> Self {
-        PageError(e.into())
-    }
-}
-
 impl axum::response::IntoResponse for PageError {
     fn into_response(self) -> axum::response::Response {
         error_page(&self.0)

@@ -24,9 +24,9 @@ use axum::routing::{get, post};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use maud::{Markup, html};
+use nuvola_app::{WebLogin, now_ms};
 use nuvola_identity::IssuerConfig;
 use nuvola_limits::client_key;
-use nuvola_store::{WebLogin, now_ms};
 use nuvola_types::oauth::{Discovery, Grant, TokenRequest, Tokens, token_answer};
 use nuvola_types::{Error, Principal};
 use serde::Deserialize;
@@ -47,7 +47,7 @@ const LOGIN_COOKIE: &str = "nuvola_login";
 const BROWSER_COOKIE: &str = "nuvola_oidc";
 
 /// How long a login may stay at the issuer.
-const LOGIN_MAX_AGE_MS: i64 = 15 * 60_000;
+pub(crate) const LOGIN_MAX_AGE_MS: i64 = 15 * 60_000;
 
 pub fn routes() -> Router<WebState> {
     Router::new()
@@ -210,8 +210,7 @@ async fn start_oidc(
     let (state_value, browser, verifier, nonce) = (secret(), secret(), secret(), secret());
     state
         .app
-        .store()
-        .insert_login(&WebLogin {
+        .start_login(&WebLogin {
             state_hash: digest(&state_value),
             browser_hash: digest(&browser),
             issuer: issuer.issuer.clone(),
@@ -251,8 +250,7 @@ async fn check_logins_in_flight(state: &WebState, client: &str) -> Result<(), Er
     let limits = &state.app.settings().sign_in;
     let now = now_ms();
     let since = now - LOGIN_MAX_AGE_MS;
-    state.app.store().purge_logins(since).await?;
-    let in_flight = state.app.store().logins_in_flight(client, since).await?;
+    let in_flight = state.app.logins_in_flight(client, since).await?;
     let wait = |oldest: Option<i64>| (oldest.unwrap_or(now) + LOGIN_MAX_AGE_MS - now).max(1000) as u64 / 1000;
     if in_flight.from_client >= limits.pending_logins_per_client as i64 {
         let retry_after_secs = wait(in_flight.client_oldest);
@@ -302,7 +300,7 @@ async fn callback(
         .into());
     };
     // Only the browser that started the login can take it.
-    let login = state.app.store().take_login(&digest(state_value), &digest(browser)).await?;
+    let login = state.app.take_login(&digest(state_value), &digest(browser)).await?;
     let Some(login) = login.filter(|l| now_ms() - l.created_at < LOGIN_MAX_AGE_MS) else {
         return Err(Error::invalid(format!(
             "this sign-in expired or was already used, or was started in another browser: {again}"
@@ -395,7 +393,7 @@ fn check_nonce(id_token: Option<&str>, nonce: &str, issuer: &IssuerConfig) -> Re
 
 /// `POST /logout`.
 async fn logout(State(state): State<WebState>, post: Post<NoFields>) -> Result<Response, PageError> {
-    state.app.store().delete_session(&post.viewer.session_hash).await?;
+    state.app.close_session(&post.viewer.session_hash).await?;
     state.app.audit(&post.viewer.principal, "logout", "dashboard", json!({})).await;
     let clear = set_cookie(&state, session::COOKIE, "", 0);
     Ok(([(header::SET_COOKIE, clear)], Redirect::to("/login")).into_response())
@@ -416,7 +414,7 @@ async fn switch_group(
     if !post.viewer.groups().contains(&group) {
         return Err(Error::Forbidden(format!("you are not a member of group {group}")).into());
     }
-    state.app.store().set_session_group(&post.viewer.session_hash, Some(group)).await?;
+    state.app.set_session_group(&post.viewer.session_hash, group).await?;
     // Back where the switch was made, when that was one of our pages.
     let back = headers
         .get(header::REFERER)

@@ -97,7 +97,7 @@ async fn requests(State(state): State<WebState>, viewer: Viewer, Query(f): Query
                 }
             }
         }
-        @let decided: Vec<&nuvola_store::AccessRequest> = others.iter().copied().filter(|r| r.status != "pending").collect();
+        @let decided: Vec<&nuvola_app::AccessRequest> = others.iter().copied().filter(|r| r.status != "pending").collect();
         @if !decided.is_empty() {
             h2 { "Decided" }
             (table(&decided))
@@ -106,7 +106,7 @@ async fn requests(State(state): State<WebState>, viewer: Viewer, Query(f): Query
     Ok(page("Requests", Some(&viewer), Section::Requests, body))
 }
 
-fn table(rows: &[&nuvola_store::AccessRequest]) -> Markup {
+fn table(rows: &[&nuvola_app::AccessRequest]) -> Markup {
     html! {
         table {
             thead { tr {

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use maud::{Markup, html};
-use nuvola_store::{WebSession, now_ms};
+use nuvola_app::{App, WebSession, now_ms};
 use nuvola_types::Principal;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
@@ -110,13 +110,27 @@ pub fn set_cookie(state: &WebState, name: &str, value: &str, max_age_secs: u64) 
 }
 
 /// Stores a new session for `principal`, acting for its first group;
-/// returns the session id (the cookie's value).
+/// returns the session id (the cookie's value). Sessions and logins that
+/// ran out are forgotten on the way.
 pub async fn create(
-    store: &nuvola_store::Store,
+    app: &App,
     principal: &Principal,
     ttl: std::time::Duration,
     refresh_token: Option<String>,
 ) -> Result<String, nuvola_types::Error> {
+    let (id, session) = new_session(principal, ttl, refresh_token)?;
+    app.open_session(&session, session.created_at - crate::login::LOGIN_MAX_AGE_MS).await?;
+    Ok(id)
+}
+
+/// A new session for `principal` starting now, acting for its first group:
+/// its id (the cookie's value) and the record to store, which holds only
+/// the id's hash.
+pub fn new_session(
+    principal: &Principal,
+    ttl: std::time::Duration,
+    refresh_token: Option<String>,
+) -> Result<(String, WebSession), nuvola_types::Error> {
     let id = secret();
     let now = now_ms();
     let session = WebSession {
@@ -128,8 +142,7 @@ pub async fn create(
         created_at: now,
         expires_at: now + ttl.as_millis() as i64,
     };
-    store.insert_session(&session).await?;
-    Ok(id)
+    Ok((id, session))
 }
 
 /// Starts a session for `principal`; returns the `Set-Cookie` header value.
@@ -138,10 +151,7 @@ pub async fn start(
     principal: &Principal,
     refresh_token: Option<String>,
 ) -> Result<HeaderValue, nuvola_types::Error> {
-    let id = create(state.app.store(), principal, state.config.session_ttl, refresh_token).await?;
-    // Sessions and logins that ran out are forgotten on the way.
-    let now = now_ms();
-    let _ = state.app.store().purge_sessions(now, now - 15 * 60_000).await;
+    let id = create(&state.app, principal, state.config.session_ttl, refresh_token).await?;
     Ok(set_cookie(state, COOKIE, &id, state.config.session_ttl.as_secs()))
 }
 
@@ -149,10 +159,7 @@ pub async fn start(
 async fn lookup(parts: &Parts, state: &WebState) -> Result<Option<Viewer>, Response> {
     let Some(id) = cookie(&parts.headers, COOKIE) else { return Ok(None) };
     let hash = digest(id);
-    let session = state.app.store().session(&hash, now_ms()).await.map_err(|e| {
-        let e: nuvola_types::Error = e.into();
-        crate::error_page(&e)
-    })?;
+    let session = state.app.session(&hash).await.map_err(|e| crate::error_page(&e))?;
     let Some(session) = session else { return Ok(None) };
     let Ok(mut principal) = serde_json::from_str::<Principal>(&session.principal) else {
         // A session written by an incompatible version: sign in again.

@@ -8,7 +8,7 @@ mod common;
 
 use axum::http::StatusCode;
 use common::{Dashboard, FakeIssuer, local_accounts, principal};
-use nuvola_app::Settings;
+use nuvola_app::{Settings, WebLogin, WebSession};
 use nuvola_identity::SignInSettings;
 
 /// `next` values (as they appear in the query string, i.e. what the
@@ -133,6 +133,58 @@ async fn pages_have_no_inline_script_or_style() {
     }
 }
 
+/// The operators' views the app hands the dashboard (providers' health,
+/// who deployed for which group) are refused to a member by the app
+/// itself, whichever page asks; an administrator reads them.
+#[tokio::test]
+async fn the_app_keeps_its_operator_views_to_administrators() {
+    let d = Dashboard::new(Settings::default()).await;
+    let member = principal("alice", &["physics"], &["physics"], false);
+    let forbidden = |e: nuvola_types::Error| matches!(e, nuvola_types::Error::Forbidden(_));
+    assert!(forbidden(d.app.provider_health(&member).await.unwrap_err()));
+    assert!(forbidden(d.app.group_members(&member).await.unwrap_err()));
+    let admin = principal("root", &[], &[], true);
+    assert!(d.app.provider_health(&admin).await.unwrap().is_empty());
+    assert!(d.app.group_members(&admin).await.unwrap().is_empty());
+    let page = d.get("/admin/groups", Some(&d.sign_in(&member).await)).await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN, "{}", page.body);
+}
+
+/// Signing in forgets the sessions that ran out and the sign-ins that were
+/// never finished, so neither piles up in the store.
+#[tokio::test]
+async fn a_sign_in_forgets_expired_sessions_and_stale_logins() {
+    let d = Dashboard::new(Settings::default()).await;
+    let expired = WebSession {
+        id_hash: "expired".into(),
+        principal: "{}".into(),
+        active_group: None,
+        csrf: "csrf".into(),
+        refresh_token: None,
+        created_at: 1,
+        expires_at: 2,
+    };
+    d.store.insert_session(&expired).await.unwrap();
+    let stale = WebLogin {
+        state_hash: "state".into(),
+        browser_hash: "browser".into(),
+        issuer: "https://issuer.example".into(),
+        verifier: "verifier".into(),
+        nonce: "nonce".into(),
+        return_to: "/".into(),
+        client_ip: Some("192.0.2.1".into()),
+        created_at: 1,
+    };
+    d.store.insert_login(&stale).await.unwrap();
+    assert!(d.store.session("expired", 0).await.unwrap().is_some());
+    assert_eq!(d.store.logins_in_flight("192.0.2.1", 0).await.unwrap().from_client, 1);
+
+    let cookie = d.sign_in(&principal("alice", &["physics"], &[], false)).await;
+    assert_eq!(d.get("/deployments", Some(&cookie)).await.status, StatusCode::OK);
+    assert!(d.store.session("expired", 0).await.unwrap().is_none());
+    assert_eq!(d.store.logins_in_flight("192.0.2.1", 0).await.unwrap().from_client, 0);
+}
+
 /// A dashboard whose sign-in button 0 goes to `issuer`.
 async fn with_issuer(issuer: &FakeIssuer, settings: Settings) -> Dashboard {
     let config = issuer.config();
@@ -201,11 +253,11 @@ async fn sign_in_starts_are_bounded_and_share_one_discovery_fetch() {
     for address in [bob, "[2001:db8::2]:40000"] {
         assert_eq!(d.get_from(address, "/login/oidc/0", None).await.status, StatusCode::SEE_OTHER);
     }
-    assert_eq!(d.app.store().logins_in_flight("2001:db8:0:0::/64", 0).await.unwrap().from_client, 2);
+    assert_eq!(d.store.logins_in_flight("2001:db8:0:0::/64", 0).await.unwrap().from_client, 2);
     let refused = d.get_from(carol, "/login/oidc/0", None).await;
     assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS, "{}", refused.body);
     assert!(refused.body.contains("too many sign-ins are in progress"), "{}", refused.body);
-    let in_flight = d.app.store().logins_in_flight("192.0.2.66", 0).await.unwrap();
+    let in_flight = d.store.logins_in_flight("192.0.2.66", 0).await.unwrap();
     assert_eq!((in_flight.from_client, in_flight.total), (4, 6));
     assert_eq!(issuer.discoveries.load(std::sync::atomic::Ordering::SeqCst), 1, "one discovery fetch for all");
 

@@ -69,7 +69,7 @@ fn deployment(
 async fn federation_history() -> Dashboard {
     let settings = Settings { testing_groups: vec!["<b>sandbox</b>".into()], ..Settings::default() };
     let d = Dashboard::new(settings).await;
-    let store = d.app.store();
+    let store = &d.store;
     let rows = [
         ("p1", "physics", Some("jupyter-persistent"), march(0), DeploymentStatus::CreateComplete, 0),
         ("p2", "physics", Some("jupyter-persistent"), march(30), DeploymentStatus::CreateComplete, 0),

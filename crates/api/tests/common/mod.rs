@@ -97,6 +97,8 @@ pub fn catalogue_text(id: &str) -> String {
 /// A running nuvola behind its router.
 pub struct Harness {
     pub app: App,
+    /// The app's store, to set scenes up and look at what requests left.
+    pub store: Store,
     pub router: Router,
     pub issuer: EmbeddedIssuer,
     stop: watch::Sender<bool>,
@@ -279,14 +281,14 @@ impl Harness {
         let federation = Federation::open(providers, Some(dir.path())).expect("federation opens");
         let issuer = EmbeddedIssuer::from_seed([42; 32], ISSUER);
         let verifier = verifier.unwrap_or_else(|| Arc::new(issuer.clone()));
-        let app = App::new(store, catalogue, federation, verifier, resolver, settings);
+        let app = App::new(store.clone(), catalogue, federation, verifier, resolver, settings);
         let (stop, stop_rx) = watch::channel(false);
         let workers = tokio::spawn({
             let app = app.clone();
             async move { app.run_workers(stop_rx).await }
         });
         let router = nuvola_api::router(app.clone(), format!("{BASE}/"));
-        Harness { app, router, issuer, stop, workers: Some(workers), _dir: dir }
+        Harness { app, store, router, issuer, stop, workers: Some(workers), _dir: dir }
     }
 
     /// Stops the workers, waiting for the steps in flight.
@@ -295,7 +297,7 @@ impl Harness {
         if let Some(workers) = self.workers.take() {
             tokio::time::timeout(SETTLE, workers).await.expect("workers stop in time").expect("workers did not panic");
         }
-        self.app.store().close().await;
+        self.store.close().await;
     }
 
     /// A token for `user` in `groups`, valid for an hour.

@@ -19,6 +19,8 @@ use tower::ServiceExt;
 /// An app and its router; the temporary directory lives as long as it.
 pub struct Dashboard {
     pub app: App,
+    /// The app's store, to set scenes up and look at what pages left.
+    pub store: Store,
     pub router: axum::Router,
     _dir: tempfile::TempDir,
 }
@@ -46,19 +48,18 @@ impl Dashboard {
         let catalogue = Catalogue::builtin(&*resolver).unwrap();
         let federation = Federation::open(Vec::new(), None).unwrap();
         let issuer = Arc::new(EmbeddedIssuer::from_seed([7; 32], "nuvola"));
-        let app = App::new(store, catalogue, federation, issuer, resolver, settings);
+        let app = App::new(store.clone(), catalogue, federation, issuer, resolver, settings);
         let public_url = "http://127.0.0.1:8080";
         let mut config = WebConfig::for_url(public_url);
         web(&mut config);
         let router = nuvola_web::router(app.clone(), public_url, config);
-        Dashboard { app, router, _dir: dir }
+        Dashboard { app, store, router, _dir: dir }
     }
 
     /// Signs `principal` in: stores a session and returns the `Cookie`
     /// header value that carries it.
     pub async fn sign_in(&self, principal: &Principal) -> String {
-        let id =
-            session::create(self.app.store(), principal, std::time::Duration::from_secs(3600), None).await.unwrap();
+        let id = session::create(&self.app, principal, std::time::Duration::from_secs(3600), None).await.unwrap();
         format!("{}={id}", session::COOKIE)
     }
 
