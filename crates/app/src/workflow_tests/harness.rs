@@ -505,7 +505,7 @@ fn site(name: &str, index: u8, priority: f64) -> ProviderSpec {
 
 /// The PostgreSQL to test on; `None`, saying why, when it is not set on a
 /// developer's machine. Under CI it must be.
-fn postgres_url() -> Option<String> {
+pub(super) fn postgres_url() -> Option<String> {
     if let Ok(url) = std::env::var("NUVOLA_TEST_POSTGRES_URL") {
         return Some(url);
     }

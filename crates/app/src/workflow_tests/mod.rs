@@ -25,6 +25,7 @@
 
 mod faulty;
 mod harness;
+mod submissions;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
