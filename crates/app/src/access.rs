@@ -11,7 +11,7 @@
 //! the same rule in their SQL ([`nuvola_store::Visible`]), so nothing
 //! invisible is returned or counted.
 
-use nuvola_store::{AuditEntry, DeploymentRecord, GroupSettings, Visible, now_ms};
+use nuvola_store::{AuditEntry, DeploymentRecord, GroupSettings, Visible};
 use nuvola_types::{Error, Principal, Result};
 use serde_json::Value;
 
@@ -87,7 +87,7 @@ impl App {
             name: group.to_string(),
             members_see_group,
             updated_by: caller.qualified(),
-            updated_at: now_ms(),
+            updated_at: self.now_ms(),
         };
         self.store().put_group_settings(&settings).await?;
         self.audit(caller, "group.settings", group, serde_json::json!({"members_see_group": members_see_group})).await;
@@ -99,7 +99,7 @@ impl App {
     pub async fn audit(&self, caller: &Principal, action: &str, target: &str, detail: Value) {
         let entry = AuditEntry {
             seq: 0,
-            at: now_ms(),
+            at: self.now_ms(),
             subject: caller.subject.clone(),
             issuer: caller.issuer.clone(),
             action: action.to_string(),

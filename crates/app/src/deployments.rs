@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use nuvola_drivers::{AttemptState as ProviderState, Resource, update};
-use nuvola_store::{AttemptRecord, AttemptState, DeploymentFilter, DeploymentRecord, LogLine, Progress, now_ms};
+use nuvola_store::{AttemptRecord, AttemptState, DeploymentFilter, DeploymentRecord, LogLine, Progress};
 use nuvola_tosca::ServiceTemplate;
 pub use nuvola_tosca::deployment::{Compiled, Undeclared};
 use nuvola_tosca::deployment::{compile, secret_inputs};
@@ -161,7 +161,7 @@ impl App {
             plan.candidates.first().map(|c| crate::workflow::held_by(self, &requirements, c)).unwrap_or_default();
         let first = plan.candidates.first().and_then(|c| self.federation().provider(&c.provider));
 
-        let now = now_ms();
+        let now = self.now_ms();
         let id = uuid::Uuid::new_v4().to_string();
         let mut log = vec![format!("submitted by {} for group {group}", caller.qualified())];
         log.extend(ignored_lines(&ignored));
@@ -466,7 +466,7 @@ impl App {
         let number = current_attempt(&attempts)
             .ok_or_else(|| Error::conflict(format!("deployment {id} has no running attempt to update")))?
             .number;
-        let now = now_ms();
+        let now = self.now_ms();
         d.template = template;
         d.parameters = parameters;
         d.inputs = inputs;
@@ -517,7 +517,7 @@ impl App {
             }
             _ => {}
         }
-        let now = now_ms();
+        let now = self.now_ms();
         d.status = DeploymentStatus::DeleteInProgress;
         d.status_reason = None;
         d.task = "DEPLOYER".into();
@@ -557,7 +557,7 @@ impl App {
         d.task = "NONE".into();
         d.workflow = None;
         d.next_run_at = None;
-        d.updated_at = now_ms();
+        d.updated_at = self.now_ms();
         self.save_user_change(&d, vec![format!("status reset to DELETE_FAILED by {}", caller.qualified())]).await
     }
 

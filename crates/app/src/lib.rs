@@ -238,6 +238,12 @@ impl App {
         &self.inner.store
     }
 
+    /// The time, in ms since the epoch, as the app reads it: the wall
+    /// clock, or the workflow tests' stopped clock.
+    pub(crate) fn now_ms(&self) -> i64 {
+        self.inner.clock.now_ms()
+    }
+
     /// The settings in force.
     pub fn settings(&self) -> &Settings {
         &self.inner.settings

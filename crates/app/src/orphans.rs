@@ -18,7 +18,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use nuvola_drivers::{DeleteState, Resource};
-use nuvola_store::{AttemptRecord, now_ms};
+use nuvola_store::AttemptRecord;
 use nuvola_types::{Error, Principal, Result};
 use serde::Serialize;
 
@@ -176,7 +176,7 @@ impl App {
         let mut providers: Vec<ProviderOrphans> = scans.join_all().await;
         providers.sort_by(|a, b| a.provider.cmp(&b.provider));
         let report =
-            OrphanReport { checked_at: now_ms(), grace_secs: self.settings().orphan_grace.as_secs(), providers };
+            OrphanReport { checked_at: self.now_ms(), grace_secs: self.settings().orphan_grace.as_secs(), providers };
         if only.is_none() {
             *self.inner.last_orphan_scan.lock().expect("orphan scan lock") = Some(report.clone());
         }
@@ -224,7 +224,8 @@ impl App {
             .filter(|a| a.provider == provider)
             .map(|a| (a.attempt_id.clone(), a))
             .collect();
-        let settled_before = now_ms() - i64::try_from(self.settings().orphan_grace.as_millis()).unwrap_or(i64::MAX);
+        let settled_before =
+            self.now_ms() - i64::try_from(self.settings().orphan_grace.as_millis()).unwrap_or(i64::MAX);
         let orphans = by_attempt.into_iter().filter_map(|(attempt_id, resources)| {
             let (why, deployment_id, ended_at) = match known.get(&attempt_id) {
                 None => {

@@ -3,7 +3,7 @@
 //! first deployment and again after every change. Acceptances are kept
 //! with their time and version.
 
-use nuvola_store::{Policy, now_ms};
+use nuvola_store::Policy;
 use nuvola_types::{Error, Principal, Result};
 
 use crate::App;
@@ -30,7 +30,7 @@ impl App {
         if text.len() > MAX_POLICY_BYTES {
             return Err(Error::invalid(format!("the policy is {} bytes; the limit is {MAX_POLICY_BYTES}", text.len())));
         }
-        let policy = self.store().publish_policy(text, &caller.qualified(), now_ms()).await?;
+        let policy = self.store().publish_policy(text, &caller.qualified(), self.now_ms()).await?;
         self.audit(caller, "policy.publish", &format!("policy/{}", policy.version), serde_json::json!({})).await;
         Ok(policy)
     }
@@ -49,7 +49,7 @@ impl App {
         if let Some(at) = store.policy_accepted_at(&caller.subject, &caller.issuer, version).await? {
             return Ok(at);
         }
-        let at = now_ms();
+        let at = self.now_ms();
         store.accept_policy(&caller.subject, &caller.issuer, version, at).await?;
         self.audit(caller, "policy.accept", &format!("policy/{version}"), serde_json::json!({})).await;
         Ok(at)

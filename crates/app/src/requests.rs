@@ -7,7 +7,7 @@
 //! Approving records the decision; group membership itself lives at the
 //! identity provider, where the manager grants it.
 
-use nuvola_store::{AccessRequest, RequestFilter, now_ms};
+use nuvola_store::{AccessRequest, RequestFilter};
 use nuvola_types::{Error, Principal, Result};
 
 use crate::App;
@@ -59,7 +59,7 @@ impl App {
             target: new.target,
             reason: new.reason,
             status: "pending".into(),
-            created_at: now_ms(),
+            created_at: self.now_ms(),
             ..Default::default()
         };
         self.store().insert_request(&request).await?;
@@ -107,7 +107,7 @@ impl App {
             return Err(Error::invalid(format!("the comment is longer than {MAX_TEXT} bytes")));
         }
         let status = if approve { "approved" } else { "rejected" };
-        if !self.store().decide_request(id, status, &caller.qualified(), comment, now_ms()).await? {
+        if !self.store().decide_request(id, status, &caller.qualified(), comment, self.now_ms()).await? {
             return Err(Error::conflict(format!("request {id} is already {}", request.status)));
         }
         self.audit(caller, "request.decide", id, serde_json::json!({"status": status})).await;

@@ -2,7 +2,7 @@
 //! The dashboard makes the secrets and hands over only their hashes; these
 //! use cases keep the rows, so that no transport reaches the store itself.
 
-use nuvola_store::{LoginsInFlight, WebLogin, WebSession, now_ms};
+use nuvola_store::{LoginsInFlight, WebLogin, WebSession};
 use nuvola_types::Result;
 
 use crate::App;
@@ -13,7 +13,7 @@ impl App {
     /// stands even if forgetting fails (it is retried at the next sign-in).
     pub async fn open_session(&self, session: &WebSession, logins_before: i64) -> Result<()> {
         self.store().insert_session(session).await?;
-        if let Err(e) = self.store().purge_sessions(now_ms(), logins_before).await {
+        if let Err(e) = self.store().purge_sessions(self.now_ms(), logins_before).await {
             tracing::warn!(error = %e, "expired dashboard sessions and logins were not purged");
         }
         Ok(())
@@ -21,7 +21,7 @@ impl App {
 
     /// The session whose id hashes to `id_hash`, unless it ran out.
     pub async fn session(&self, id_hash: &str) -> Result<Option<WebSession>> {
-        Ok(self.store().session(id_hash, now_ms()).await?)
+        Ok(self.store().session(id_hash, self.now_ms()).await?)
     }
 
     /// Makes the session act for `group` (the caller checked membership).

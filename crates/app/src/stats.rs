@@ -14,7 +14,7 @@
 //! months are filled with zeros so that charts show gaps as gaps.
 
 use chrono::{Datelike, Duration, NaiveDate};
-use nuvola_store::{AttemptOutcomes, LIFETIME_BUCKET_HOURS, StatsFilter, now_ms};
+use nuvola_store::{AttemptOutcomes, LIFETIME_BUCKET_HOURS, StatsFilter};
 use nuvola_types::{Error, Principal, Result};
 
 use crate::App;
@@ -256,7 +256,7 @@ impl App {
         let filter = self.stats_filter(caller, Some(range))?;
         let buckets = lifetime_labels();
         let mut out = Lifetimes { production: vec![0; buckets.len()], testing: vec![0; buckets.len()], buckets };
-        for (group, bucket, n) in self.store().stats_lifetimes(&filter, now_ms()).await? {
+        for (group, bucket, n) in self.store().stats_lifetimes(&filter, self.now_ms()).await? {
             let series = match self.group_kind(&group) {
                 GroupKind::Production => &mut out.production,
                 GroupKind::Testing => &mut out.testing,

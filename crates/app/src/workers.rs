@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use nuvola_store::{AttemptRecord, Backend, DeploymentRecord, Progress, now_ms};
+use nuvola_store::{AttemptRecord, Backend, DeploymentRecord, Progress};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
@@ -70,7 +70,7 @@ impl App {
             let free = slots.available_permits() as i64;
             let claimed = if free > 0 {
                 let lease = self.lease_token();
-                match store.claim_due(&lease, now_ms(), lease_ms, free).await {
+                match store.claim_due(&lease, self.now_ms(), lease_ms, free).await {
                     Ok(c) => c.into_iter().map(|d| (d, lease.clone())).collect(),
                     Err(e) => {
                         tracing::error!(error = %e, "cannot claim work");
@@ -120,7 +120,7 @@ impl App {
             return IDLE_WAKE;
         }
         match self.store().next_due_at().await {
-            Ok(Some(at)) => Duration::from_millis((at - now_ms()).clamp(10, IDLE_WAKE.as_millis() as i64) as u64),
+            Ok(Some(at)) => Duration::from_millis((at - self.now_ms()).clamp(10, IDLE_WAKE.as_millis() as i64) as u64),
             _ => IDLE_WAKE,
         }
     }
@@ -156,7 +156,7 @@ impl App {
                     return;
                 }
             };
-            next.updated_at = now_ms();
+            next.updated_at = self.now_ms();
             let due_in = next.next_run_at.map(|at| at - next.updated_at);
             let chain = due_in.is_some_and(|ms| ms <= CHAIN_WITHIN_MS) && !*stopping.borrow();
             let saved = if chain {
@@ -188,7 +188,7 @@ impl App {
                 }
             }
             if !chain {
-                if next.next_run_at.is_some_and(|t| t <= now_ms()) {
+                if next.next_run_at.is_some_and(|t| t <= self.now_ms()) {
                     self.wake_workers();
                 }
                 return;
@@ -231,7 +231,7 @@ impl App {
             loop {
                 tokio::select! {
                     done = &mut step => break done,
-                    _ = renew.tick() => match self.store().renew_lease(&d.id, lease, now_ms() + lease_ms).await {
+                    _ = renew.tick() => match self.store().renew_lease(&d.id, lease, self.now_ms() + lease_ms).await {
                         Ok(true) => {}
                         Ok(false) => return Err(Interrupted::LeaseLost),
                         // The save checks the lease anyway.
@@ -245,7 +245,7 @@ impl App {
             tracing::error!(deployment = %d.id, error = %e.logged(), "workflow step failed");
             next = d.clone();
             progress = Progress { attempts: vec![], log: vec![format!("internal error, will retry: {e}")] };
-            next.next_run_at = Some(now_ms() + 10_000);
+            next.next_run_at = Some(self.now_ms() + 10_000);
         }
         Ok((next, progress))
     }
