@@ -41,8 +41,9 @@ pub use deployments::{
 pub use federation::{Federation, ProviderView};
 /// The records the application hands to the layers above it, read from the
 /// store: they reach them from here, as the store is the app's to use.
-pub use nuvola_store::{
-    AccessRequest, AttemptRecord, AuditEntry, AuditFilter, DeploymentRecord, GroupSettings, Policy,
+pub use nuvola_store::{AuditEntry, AuditFilter, GroupSettings, Policy};
+pub use nuvola_types::{
+    AccessRequest, AttemptRecord, AttemptState, DeploymentRecord, LogLine, RequestKind, RequestStatus, Task,
 };
 
 /// Tunables of the application, from the configuration file.

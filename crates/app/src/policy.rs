@@ -3,8 +3,8 @@
 //! first deployment and again after every change. Acceptances are kept
 //! with their time and version.
 
-use nuvola_store::{Policy, now_ms};
-use nuvola_types::{Error, Principal, Result};
+use nuvola_store::Policy;
+use nuvola_types::{Error, Principal, Result, now_ms};
 
 use crate::App;
 

@@ -14,8 +14,8 @@
 //! months are filled with zeros so that charts show gaps as gaps.
 
 use chrono::{Datelike, Duration, NaiveDate};
-use nuvola_store::{AttemptOutcomes, LIFETIME_BUCKET_HOURS, StatsFilter, now_ms};
-use nuvola_types::{Error, Principal, Result};
+use nuvola_store::{AttemptOutcomes, LIFETIME_BUCKET_HOURS, StatsFilter};
+use nuvola_types::{Error, Principal, Result, now_ms};
 
 use crate::App;
 
