@@ -24,7 +24,8 @@ pub use deployment::{
 };
 pub use error::{Error, Result};
 pub use federation::{
-    Flavor, Image, MaintenanceWindow, Network, NetworkKind, ProviderGrant, ProviderSpec, Quota, Usage, VolumeType,
+    DriverKind, Flavor, Image, MaintenanceWindow, Network, NetworkKind, ProviderGrant, ProviderSpec, Quota, Usage,
+    VolumeType,
 };
 pub use plan::{Candidate, FlavorSize, Hundredths, NodePlacement, Plan, ProviderVerdict, ScoreTerms};
 pub use records::{

@@ -66,7 +66,7 @@ pub(crate) use spelled_traits;
 
 #[cfg(test)]
 mod tests {
-    use crate::{AttemptState, RequestKind, RequestStatus, Task};
+    use crate::{AttemptState, DriverKind, ProviderSpec, RequestKind, RequestStatus, Task};
 
     use super::*;
 
@@ -87,6 +87,7 @@ mod tests {
         round_trips::<AttemptState>();
         round_trips::<RequestKind>();
         round_trips::<RequestStatus>();
+        round_trips::<DriverKind>();
         let tasks: Vec<&str> = Task::ALL.iter().map(|t| t.as_str()).collect();
         assert_eq!(tasks, ["NONE", "MONITORING", "QOS", "BROKERING", "DMS", "DEPLOYER", "UNKNOWN"]);
         assert_eq!(Task::Deployer.to_string(), "DEPLOYER");
@@ -103,5 +104,8 @@ mod tests {
         let e = serde_json::from_str::<RequestKind>("\"planet\"").unwrap_err();
         assert_eq!(e.to_string(), "unknown request kind \"planet\": use one of group, catalogue");
         assert_eq!(crate::Error::from(RequestStatus::parse("").unwrap_err()).http_status(), 400);
+        let spec = serde_json::json!({"name": "odd", "driver": "vmware", "endpoint": "https://odd.example"});
+        let e = serde_json::from_value::<ProviderSpec>(spec).unwrap_err();
+        assert_eq!(e.to_string(), "unknown driver \"vmware\": use one of sim, im, openstack");
     }
 }
