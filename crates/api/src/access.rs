@@ -7,7 +7,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
-use nuvola_app::{AuditEntry, AuditFilter, GroupSettings};
+use nuvola_app::{AuditEntry, AuditFilter, GroupSettings, RequestKind, RequestStatus};
 use nuvola_types::Error;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -30,8 +30,7 @@ pub fn routes() -> Router<ApiState> {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RequestBody {
-    /// `group` or `catalogue`.
-    pub kind: String,
+    pub kind: RequestKind,
     pub target: String,
     pub reason: String,
     pub email: Option<String>,
@@ -50,7 +49,7 @@ pub struct DecisionBody {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RequestsQuery {
-    status: Option<String>,
+    status: Option<RequestStatus>,
 }
 
 fn request_view(r: &nuvola_app::AccessRequest) -> Value {
@@ -90,7 +89,7 @@ async fn list_requests(
     query: Result<Query<RequestsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Query(q) = query.map_err(|e| Error::invalid(e.body_text()))?;
-    let list = state.app.requests(&caller, q.status.as_deref()).await?;
+    let list = state.app.requests(&caller, q.status).await?;
     Ok(Json(json!({"content": list.iter().map(request_view).collect::<Vec<_>>()})))
 }
 

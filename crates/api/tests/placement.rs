@@ -272,11 +272,11 @@ async fn the_registry_is_edited_exported_and_imported_by_admins() {
     h.delete("/api/v1/admin/providers/new-site", &admin).await.expect(204);
 
     // Bad descriptions are refused whole.
-    let mut unknown = common::provider("odd", 8, "T4", &[]);
-    unknown.driver = "vmware".into();
-    let reply =
-        h.put("/api/v1/admin/providers/odd", &admin, &serde_json::to_value(&unknown).unwrap()).await.expect(400);
-    assert!(reply.error_message().contains("unknown driver"), "{}", reply.text());
+    let mut unknown = serde_json::to_value(common::provider("odd", 8, "T4", &[])).unwrap();
+    unknown["driver"] = json!("vmware");
+    let reply = h.put("/api/v1/admin/providers/odd", &admin, &unknown).await.expect(400);
+    let message = reply.error_message();
+    assert!(message.contains("unknown driver \"vmware\": use one of sim, im, openstack"), "{message}");
     let twice = json!({"providers": [export["providers"][0], export["providers"][0]]});
     let reply = h.put("/api/v1/admin/federation", &admin, &twice).await.expect(400);
     assert!(reply.error_message().contains("defined twice"), "{}", reply.text());

@@ -145,3 +145,23 @@ async fn restricted_services_are_deployable_after_an_approved_request() {
     h.post("/api/v1/deployments", &h.bob(), &body).await.expect(403);
     h.stop().await;
 }
+
+/// A request's kind, and the status a listing is filtered by, are words
+/// from fixed lists: another word is refused with a 400 that names it and
+/// the accepted ones, in a body as in a query.
+#[tokio::test]
+async fn an_unknown_kind_or_status_is_refused_naming_it() {
+    let h = Harness::start().await;
+    let erin = h.outsider();
+    let ask = json!({"kind": "planet", "target": "physics", "reason": "r"});
+    let message = h.post("/api/v1/requests", &erin, &ask).await.expect(400).error_message();
+    assert!(message.contains("unknown request kind \"planet\": use one of group, catalogue"), "{message}");
+    let message = h.get("/api/v1/requests?status=granted", &erin).await.expect(400).error_message();
+    assert!(
+        message.contains("unknown request status \"granted\": use one of pending, approved, rejected"),
+        "{message}"
+    );
+    // The accepted words still work, and nothing was filed by the refusals.
+    assert!(ids(&h.get("/api/v1/requests?status=pending", &erin).await.expect(200).json()).is_empty());
+    h.stop().await;
+}

@@ -11,8 +11,8 @@
 //! the same rule in their SQL ([`nuvola_store::Visible`]), so nothing
 //! invisible is returned or counted.
 
-use nuvola_store::{AuditEntry, DeploymentRecord, GroupSettings, Visible};
-use nuvola_types::{Error, Principal, Result};
+use nuvola_store::{AuditEntry, GroupSettings, Visible};
+use nuvola_types::{DeploymentRecord, Error, Principal, Result};
 use serde_json::Value;
 
 use crate::App;

@@ -2,7 +2,7 @@
 //! the [`nuvola_notify::Notifier`] delivers it in the background and its
 //! outcome goes to the deployment's log.
 
-use nuvola_store::DeploymentRecord;
+use nuvola_types::DeploymentRecord;
 
 use crate::App;
 

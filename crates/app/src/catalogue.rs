@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use nuvola_tosca::{ImportResolver, InputDef, ServiceTemplate, TypeKind};
-use nuvola_types::{DeploymentRequirements, Error, Result};
+use nuvola_types::{DeploymentRequirements, Error, RequestKind, Result};
 use serde::Serialize;
 
 /// The templates compiled in, as `(file name, text)`.
@@ -192,7 +192,7 @@ impl crate::App {
         let Some(groups) = self.settings().restricted_services.get(id) else { return Ok(ServiceAccess::Allowed) };
         if caller.admin
             || groups.iter().any(|g| g == group)
-            || self.store().approved_request(&caller.subject, &caller.issuer, "catalogue", id).await?
+            || self.store().approved_request(&caller.subject, &caller.issuer, RequestKind::Catalogue, id).await?
         {
             return Ok(ServiceAccess::Allowed);
         }

@@ -5,12 +5,13 @@
 use std::collections::BTreeMap;
 
 use nuvola_drivers::{AttemptState as ProviderState, Resource, update};
-use nuvola_store::{AttemptRecord, AttemptState, DeploymentFilter, DeploymentRecord, LogLine, Progress};
+use nuvola_store::DeploymentFilter;
 use nuvola_tosca::ServiceTemplate;
 pub use nuvola_tosca::deployment::{Compiled, Undeclared};
 use nuvola_tosca::deployment::{compile, secret_inputs};
 use nuvola_types::{
-    DeploymentRequirements, DeploymentStatus, Error, Plan, Principal, Result, Usage, check_timeouts, deadline,
+    AttemptRecord, AttemptState, DeploymentRecord, DeploymentRequirements, DeploymentStatus, Error, LogLine, Plan,
+    Principal, Progress, Result, Task, Usage, check_timeouts, deadline,
 };
 use serde_json::{Map, Value};
 
@@ -187,7 +188,7 @@ impl App {
             description: request.description,
             status,
             status_reason: reason,
-            task: if status.in_progress() { "DEPLOYER" } else { "NONE" }.into(),
+            task: Task::of(status),
             template: request.template,
             parameters,
             inputs,
@@ -475,7 +476,7 @@ impl App {
         d.plan.candidates = vec![candidate];
         d.status = DeploymentStatus::UpdateInProgress;
         d.status_reason = None;
-        d.task = "DEPLOYER".into();
+        d.task = Task::Deployer;
         d.timeout_mins = timeout_mins;
         d.provider_timeout_mins = provider_timeout_mins;
         if let Some(n) = request.max_providers_retry {
@@ -520,7 +521,7 @@ impl App {
         let now = self.now_ms();
         d.status = DeploymentStatus::DeleteInProgress;
         d.status_reason = None;
-        d.task = "DEPLOYER".into();
+        d.task = Task::Deployer;
         d.workflow = Some(Step::Delete.to_value());
         d.next_run_at = Some(now);
         d.deadline_at = deadline(now, d.timeout_mins);
@@ -554,7 +555,7 @@ impl App {
         }
         d.status = DeploymentStatus::DeleteFailed;
         d.status_reason = Some(format!("delete stopped by {}", caller.qualified()));
-        d.task = "NONE".into();
+        d.task = Task::None;
         d.workflow = None;
         d.next_run_at = None;
         d.updated_at = self.now_ms();

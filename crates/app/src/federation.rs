@@ -11,7 +11,7 @@ use std::sync::{Arc, RwLock};
 
 use nuvola_drivers::Driver;
 use nuvola_drivers::sim::{SimDriver, SimSettings};
-use nuvola_types::{Error, ProviderSpec, Result};
+use nuvola_types::{DriverKind, Error, ProviderSpec, Result};
 
 /// Providers and their drivers; cheap to clone.
 #[derive(Clone)]
@@ -32,9 +32,6 @@ impl std::fmt::Debug for Federation {
         f.debug_struct("Federation").field("providers", &self.providers().len()).finish()
     }
 }
-
-/// Drivers this build knows.
-pub const DRIVERS: &[&str] = &["sim", "im", "openstack"];
 
 impl Federation {
     /// A federation of `providers`. Simulated providers keep their state
@@ -72,14 +69,11 @@ impl Federation {
                 spec.name, w.start, w.end
             )));
         }
-        match spec.driver.as_str() {
-            "sim" => SimSettings::from_spec(spec).map(|_| ()).map_err(|e| Error::invalid(format!("{e}"))),
-            "im" | "openstack" => nuvola_drivers::check_remote(spec).map_err(|e| Error::invalid(e.to_string())),
-            other => Err(Error::invalid(format!(
-                "provider {}: unknown driver {other:?} (this build knows: {})",
-                spec.name,
-                DRIVERS.join(", ")
-            ))),
+        match spec.driver {
+            DriverKind::Sim => SimSettings::from_spec(spec).map(|_| ()).map_err(|e| Error::invalid(format!("{e}"))),
+            DriverKind::Im | DriverKind::Openstack => {
+                nuvola_drivers::check_remote(spec).map_err(|e| Error::invalid(e.to_string()))
+            }
         }
     }
 
@@ -100,7 +94,7 @@ impl Federation {
             let mut sims = self.inner.sims.write().expect("sims lock");
             let before = self.providers();
             for spec in &providers {
-                if spec.driver != "sim" {
+                if spec.driver.is_remote() {
                     // Real clouds: (re)open the driver when its description changed.
                     if !drivers.contains_key(&spec.name) || !before.iter().any(|b| b == spec) {
                         let dir = self.inner.state_dir.as_deref().and_then(Path::parent);

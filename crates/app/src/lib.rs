@@ -41,12 +41,14 @@ pub use deployments::{
 };
 pub use federation::{Federation, ProviderView};
 /// The time records carry: milliseconds since the Unix epoch.
-pub use nuvola_store::now_ms;
+pub use nuvola_types::now_ms;
 /// The records the application hands to the layers above it, read from the
 /// store: they reach them from here, as the store is the app's to use.
 pub use nuvola_store::{
-    AccessRequest, AttemptOutcomes, AttemptRecord, AttemptState, AuditEntry, AuditFilter, DeploymentRecord,
-    GroupSettings, LoginsInFlight, Policy, WebLogin, WebSession,
+    AttemptOutcomes, AuditEntry, AuditFilter, GroupSettings, LoginsInFlight, Policy, WebLogin, WebSession,
+};
+pub use nuvola_types::{
+    AccessRequest, AttemptRecord, AttemptState, DeploymentRecord, LogLine, RequestKind, RequestStatus, Task,
 };
 
 /// Tunables of the application, from the configuration file.

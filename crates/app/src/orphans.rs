@@ -18,8 +18,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use nuvola_drivers::{DeleteState, Resource};
-use nuvola_store::AttemptRecord;
-use nuvola_types::{Error, Principal, Result};
+use nuvola_types::{AttemptRecord, Error, Principal, Result};
 use serde::Serialize;
 
 use crate::App;
@@ -239,7 +238,7 @@ impl App {
                     if ended > settled_before {
                         return None;
                     }
-                    let why = format!("attempt ended {} at {}", a.state.as_str(), rfc3339(ended));
+                    let why = format!("attempt ended {} at {}", a.state, rfc3339(ended));
                     (why, Some(a.deployment_id.clone()), Some(ended))
                 }
             };

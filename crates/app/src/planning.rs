@@ -6,8 +6,8 @@
 use std::collections::BTreeMap;
 
 use nuvola_placement::{Health, PlacementRequest, ProviderSnapshot, Weights};
-use nuvola_store::{AttemptState, Store, now_ms};
-use nuvola_types::{Plan, ProviderSpec, Quota, Result, Usage};
+use nuvola_store::Store;
+use nuvola_types::{AttemptState, Plan, ProviderSpec, Quota, Result, Usage, now_ms};
 
 use crate::PlanQuery;
 

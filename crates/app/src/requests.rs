@@ -7,16 +7,15 @@
 //! Approving records the decision; group membership itself lives at the
 //! identity provider, where the manager grants it.
 
-use nuvola_store::{AccessRequest, RequestFilter};
-use nuvola_types::{Error, Principal, Result};
+use nuvola_store::RequestFilter;
+use nuvola_types::{AccessRequest, Error, Principal, RequestKind, RequestStatus, Result};
 
 use crate::App;
 
 /// A new request.
 #[derive(Debug, Clone)]
 pub struct NewRequest {
-    /// `group` or `catalogue`.
-    pub kind: String,
+    pub kind: RequestKind,
     pub target: String,
     pub reason: String,
     pub email: Option<String>,
@@ -28,16 +27,15 @@ const MAX_TEXT: usize = 4000;
 impl App {
     /// Files a request for the caller.
     pub async fn create_request(&self, caller: &Principal, new: NewRequest) -> Result<AccessRequest> {
-        match new.kind.as_str() {
-            "group" if caller.in_group(&new.target) => {
+        match new.kind {
+            RequestKind::Group if caller.in_group(&new.target) => {
                 return Err(Error::conflict(format!("you are already a member of group {}", new.target)));
             }
-            "group" if new.target.trim().is_empty() => return Err(Error::invalid("name the group to join")),
-            "group" => {}
-            "catalogue" => {
+            RequestKind::Group if new.target.trim().is_empty() => return Err(Error::invalid("name the group to join")),
+            RequestKind::Group => {}
+            RequestKind::Catalogue => {
                 self.catalogue().get(&new.target)?;
             }
-            other => return Err(Error::invalid(format!("kind must be group or catalogue, not {other:?}"))),
         }
         if new.reason.trim().is_empty() {
             return Err(Error::invalid("give a reason for the request"));
@@ -58,7 +56,7 @@ impl App {
             kind: new.kind,
             target: new.target,
             reason: new.reason,
-            status: "pending".into(),
+            status: RequestStatus::Pending,
             created_at: self.now_ms(),
             ..Default::default()
         };
@@ -70,17 +68,12 @@ impl App {
 
     /// The requests the caller may see: their own; those about the groups
     /// they manage; all for administrators.
-    pub async fn requests(&self, caller: &Principal, status: Option<&str>) -> Result<Vec<AccessRequest>> {
-        if let Some(s) = status
-            && !matches!(s, "pending" | "approved" | "rejected")
-        {
-            return Err(Error::invalid(format!("status must be pending, approved or rejected, not {s:?}")));
-        }
+    pub async fn requests(&self, caller: &Principal, status: Option<RequestStatus>) -> Result<Vec<AccessRequest>> {
         let filter = RequestFilter {
             all: caller.admin,
             requester: Some((caller.subject.clone(), caller.issuer.clone())),
             groups: caller.manages.clone(),
-            status: status.map(str::to_string),
+            status,
         };
         Ok(self.store().requests(&filter).await?)
     }
@@ -95,7 +88,7 @@ impl App {
     ) -> Result<AccessRequest> {
         let request = self.store().request(id).await?.ok_or_else(|| Error::not_found(format!("no request {id}")))?;
         let own = request.subject == caller.subject && request.issuer == caller.issuer;
-        let may_decide = caller.admin || (request.kind == "group" && caller.manages(&request.target));
+        let may_decide = caller.admin || (request.kind == RequestKind::Group && caller.manages(&request.target));
         if !may_decide {
             return Err(if own {
                 Error::Forbidden("you cannot decide your own request".into())
@@ -106,7 +99,7 @@ impl App {
         if comment.len() > MAX_TEXT {
             return Err(Error::invalid(format!("the comment is longer than {MAX_TEXT} bytes")));
         }
-        let status = if approve { "approved" } else { "rejected" };
+        let status = if approve { RequestStatus::Approved } else { RequestStatus::Rejected };
         if !self.store().decide_request(id, status, &caller.qualified(), comment, self.now_ms()).await? {
             return Err(Error::conflict(format!("request {id} is already {}", request.status)));
         }

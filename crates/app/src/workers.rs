@@ -15,7 +15,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use nuvola_store::{AttemptRecord, Backend, DeploymentRecord, Progress};
+use nuvola_store::Backend;
+use nuvola_types::{AttemptRecord, DeploymentRecord, Progress};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 

@@ -16,8 +16,10 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use nuvola_drivers::{AttemptState as ProviderState, DeleteState, NodeProvision, ProvisionRequest, VolumeProvision};
-use nuvola_store::{AttemptRecord, AttemptState, DeploymentRecord, Progress, now_ms};
-use nuvola_types::{Candidate, DeploymentStatus, Error, Result, Usage};
+use nuvola_types::{
+    AttemptRecord, AttemptState, Candidate, DeploymentRecord, DeploymentStatus, Error, Progress, Result, Task, Usage,
+    now_ms,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -530,7 +532,7 @@ impl Run<'_> {
     fn finish(&mut self, status: DeploymentStatus, reason: Option<String>) {
         self.d.status = status;
         self.d.status_reason = reason;
-        self.d.task = "NONE".into();
+        self.d.task = Task::None;
         self.d.workflow = None;
         self.d.next_run_at = None;
     }

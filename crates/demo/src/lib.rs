@@ -13,8 +13,11 @@
 //! `nuvola demo-history` and the dashboard's page benchmark use it; the
 //! server itself never does.
 
-use nuvola_store::{AttemptRecord, AttemptState, DeploymentRecord, Progress, Store};
-use nuvola_types::{DeploymentRequirements, DeploymentStatus, Plan, Result, Usage};
+use nuvola_store::Store;
+use nuvola_types::{
+    AttemptRecord, AttemptState, DeploymentRecord, DeploymentRequirements, DeploymentStatus, Plan, Progress, Result,
+    Task, Usage,
+};
 
 /// A catalogue service the history deploys: what a deployment of it records.
 #[derive(Debug, Clone, Copy)]
@@ -194,7 +197,7 @@ pub async fn generate_history(
             description: Some(format!("{} #{n}", service.name)),
             status,
             status_reason: reason,
-            task: "NONE".into(),
+            task: Task::None,
             template: service.template.to_string(),
             parameters: serde_json::Map::new(),
             inputs: serde_json::Map::new(),

@@ -24,7 +24,7 @@ pub mod update;
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use nuvola_types::{Flavor, NetworkKind, PortRequirement, Quota};
+use nuvola_types::{DriverKind, Flavor, NetworkKind, PortRequirement, Quota};
 use serde::{Deserialize, Serialize};
 
 /// Everything a driver needs to create one attempt.
@@ -423,38 +423,40 @@ pub async fn settle(
     }
 }
 
-/// Drivers that talk to a real cloud, by the name a provider's `driver`
-/// gives (the simulator is opened by the app, which steers it).
-pub const REMOTE_DRIVERS: &[&str] = &["im", "openstack"];
-
-/// Checks the settings of a provider whose driver is in [`REMOTE_DRIVERS`].
+/// Checks the settings of a provider whose driver talks to a real cloud
+/// ([`DriverKind::is_remote`](nuvola_types::DriverKind::is_remote)).
 pub fn check_remote(spec: &nuvola_types::ProviderSpec) -> Result<(), DriverError> {
-    match spec.driver.as_str() {
-        "im" => im::ImSettings::from_spec(spec).map(|_| ()),
-        "openstack" => openstack::OpenStackSettings::from_spec(spec).map(|_| ()),
-        other => Err(DriverError::invalid(format!("provider {}: {other:?} is not a remote driver", spec.name))),
+    match spec.driver {
+        DriverKind::Im => im::ImSettings::from_spec(spec).map(|_| ()),
+        DriverKind::Openstack => openstack::OpenStackSettings::from_spec(spec).map(|_| ()),
+        DriverKind::Sim => Err(not_remote(spec)),
     }
 }
 
-/// Opens the driver of a provider whose driver is in [`REMOTE_DRIVERS`].
+/// Opens the driver of a provider whose driver talks to a real cloud.
 /// `state_dir` is where drivers keep their small journals (a folder per
 /// driver kind is made under it).
 pub fn open_remote(
     spec: &nuvola_types::ProviderSpec,
     state_dir: Option<&std::path::Path>,
 ) -> Result<std::sync::Arc<dyn Driver>, DriverError> {
-    match spec.driver.as_str() {
-        "im" => {
+    match spec.driver {
+        DriverKind::Im => {
             let settings = im::ImSettings::from_spec(spec)?;
             let dir = state_dir.map(|d| d.join("im"));
             Ok(std::sync::Arc::new(im::ImDriver::open(spec, settings, dir.as_deref())?))
         }
-        "openstack" => {
+        DriverKind::Openstack => {
             let settings = openstack::OpenStackSettings::from_spec(spec)?;
             Ok(std::sync::Arc::new(openstack::OpenStackDriver::open(spec, settings)?))
         }
-        other => Err(DriverError::invalid(format!("provider {}: {other:?} is not a remote driver", spec.name))),
+        DriverKind::Sim => Err(not_remote(spec)),
     }
+}
+
+/// The simulator is the app's to open, not a remote driver.
+fn not_remote(spec: &nuvola_types::ProviderSpec) -> DriverError {
+    DriverError::invalid(format!("provider {}: the simulator is not a remote driver", spec.name))
 }
 
 #[cfg(test)]

@@ -57,7 +57,7 @@ fn spec() -> ProviderSpec {
         name: "sim-bari".into(),
         region: "bari".into(),
         description: String::new(),
-        driver: "sim".into(),
+        driver: nuvola_types::DriverKind::Sim,
         endpoint: "https://sim-bari.example/compute".into(),
         enabled: true,
         issuers: vec![],

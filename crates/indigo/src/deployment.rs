@@ -1,6 +1,6 @@
 //! A deployment as the orchestrator shows it (`DeploymentResource`).
 
-use nuvola_store::DeploymentRecord;
+use nuvola_types::DeploymentRecord;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;

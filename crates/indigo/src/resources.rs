@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 
 use nuvola_drivers::{InstanceAttributes, Resource, ResourceKind};
-use nuvola_store::DeploymentRecord;
+use nuvola_types::DeploymentRecord;
 use nuvola_types::DeploymentStatus;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;

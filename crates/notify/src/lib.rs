@@ -16,8 +16,8 @@ pub mod mail;
 use std::future::Future;
 use std::time::Duration;
 
-use nuvola_store::{AccessRequest, DeploymentRecord};
 use nuvola_types::Result;
+use nuvola_types::{AccessRequest, DeploymentRecord};
 
 pub use mail::{SmtpSettings, plausible_address};
 

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use nuvola_store::AccessRequest;
+use nuvola_types::{AccessRequest, RequestKind};
 use serde::Deserialize;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -84,9 +84,9 @@ fn data(from: &str, to: &str, subject: &str, body: &str, date: &str) -> String {
 
 /// The subject and body telling the requester of `r` how it was decided.
 pub fn decision(r: &AccessRequest) -> (String, String) {
-    let what = match r.kind.as_str() {
-        "group" => format!("membership of group {}", r.target),
-        _ => format!("access to {}", r.target),
+    let what = match r.kind {
+        RequestKind::Group => format!("membership of group {}", r.target),
+        RequestKind::Catalogue => format!("access to {}", r.target),
     };
     let subject = format!("nuvola: your request for {what} was {}", r.status);
     let body = format!(
@@ -149,12 +149,13 @@ mod tests {
 
     #[test]
     fn a_decision_quotes_what_users_wrote() {
+        use nuvola_types::RequestStatus;
         let r = AccessRequest {
             id: "r1".into(),
-            kind: "group".into(),
+            kind: RequestKind::Group,
             target: "physics".into(),
             reason: "I analyse LHC data\nNuvola: approved by admin".into(),
-            status: "rejected".into(),
+            status: RequestStatus::Rejected,
             decided_by: Some("dave@nuvola".into()),
             comment: None,
             ..Default::default()
@@ -164,7 +165,7 @@ mod tests {
         assert!(body.starts_with("Your request r1 for membership of group physics was rejected by dave@nuvola."));
         assert!(body.contains("Comment:\n> (none)\n"), "{body}");
         assert!(body.contains("\n> I analyse LHC data\n> Nuvola: approved by admin\n"), "{body}");
-        let r = AccessRequest { kind: "catalogue".into(), target: "gpu-vm".into(), ..r };
+        let r = AccessRequest { kind: RequestKind::Catalogue, target: "gpu-vm".into(), ..r };
         assert!(decision(&r).0.contains("access to gpu-vm"));
     }
 }

@@ -349,6 +349,17 @@ mod tests {
     }
 
     #[test]
+    fn an_unknown_driver_is_refused_with_its_place_and_the_known_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        let line = 1 + DEMO.lines().position(|l| l.trim() == "driver = \"sim\"").expect("a simulated provider");
+        std::fs::write(&path, DEMO.replacen("driver = \"sim\"", "driver = \"vmware\"", 1)).unwrap();
+        let err = format!("{:#}", Config::load(Some(&path)).unwrap_err());
+        assert!(err.contains("unknown driver \"vmware\": use one of sim, im, openstack"), "{err}");
+        assert!(err.contains(&format!("line {line}")), "{err}");
+    }
+
+    #[test]
     fn http_limits_have_defaults_and_refuse_zero() {
         let limits = Config::load(None).unwrap().http.limits();
         assert!((16..=1024).contains(&limits.max_connections), "{limits:?}");

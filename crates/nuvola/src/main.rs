@@ -311,7 +311,7 @@ async fn run(cli: Cli) -> Result<bool> {
             let config = Config::load(config.as_deref())?;
             let own = config.data_dir(data_dir.as_deref()).join("sim");
             let mut all = serde_json::Map::new();
-            for spec in config.providers.iter().filter(|p| p.driver == "sim") {
+            for spec in config.providers.iter().filter(|p| p.driver == nuvola_types::DriverKind::Sim) {
                 if provider.as_ref().is_some_and(|p| p != &spec.name) {
                     continue;
                 }

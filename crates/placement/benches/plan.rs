@@ -56,7 +56,7 @@ fn provider(rng: &mut Rng, index: usize) -> ProviderSpec {
         name: format!("p{index:04}"),
         region: String::new(),
         description: String::new(),
-        driver: "sim".into(),
+        driver: nuvola_types::DriverKind::Sim,
         endpoint: String::new(),
         enabled: true,
         issuers: vec![],

@@ -42,7 +42,7 @@ fn provider(name: &str) -> ProviderSpec {
         name: name.into(),
         region: String::new(),
         description: String::new(),
-        driver: "sim".into(),
+        driver: nuvola_types::DriverKind::Sim,
         endpoint: format!("https://{name}.example/compute"),
         enabled: true,
         issuers: vec![],

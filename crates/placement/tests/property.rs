@@ -87,7 +87,7 @@ fn gen_provider(rng: &mut Rng, index: usize) -> ProviderSpec {
     ProviderSpec {
         description: String::new(),
         region: String::new(),
-        driver: "sim".into(),
+        driver: nuvola_types::DriverKind::Sim,
         endpoint: format!("https://{name}.example"),
         enabled: rng.chance(95),
         issuers: vec![],

@@ -3,87 +3,11 @@
 //! so that a restart knows which provider-side attempt ids may hold
 //! resources.
 
+use nuvola_types::{AttemptRecord, AttemptState, Spelled, now_ms};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::{Result, Store, StoreError};
-
-/// Where an attempt stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AttemptState {
-    /// Recorded; the driver may or may not have been asked to create it.
-    Creating,
-    /// The driver accepted it; servers are building.
-    Building,
-    /// Up and serving the deployment.
-    Ready,
-    /// Failed; its resources are being removed.
-    Cleaning,
-    /// Failed and removed.
-    Cleaned,
-    /// Failed, and removing it failed too: the reconciler retries.
-    Orphaned,
-    /// Failed and kept on purpose (`keepLastAttempt`).
-    Kept,
-    /// Being removed as part of a deployment delete.
-    Deleting,
-    /// Removed as part of a deployment delete.
-    Deleted,
-}
-
-impl AttemptState {
-    const ALL: [AttemptState; 9] = [
-        Self::Creating,
-        Self::Building,
-        Self::Ready,
-        Self::Cleaning,
-        Self::Cleaned,
-        Self::Orphaned,
-        Self::Kept,
-        Self::Deleting,
-        Self::Deleted,
-    ];
-
-    /// The stored spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Creating => "creating",
-            Self::Building => "building",
-            Self::Ready => "ready",
-            Self::Cleaning => "cleaning",
-            Self::Cleaned => "cleaned",
-            Self::Orphaned => "orphaned",
-            Self::Kept => "kept",
-            Self::Deleting => "deleting",
-            Self::Deleted => "deleted",
-        }
-    }
-
-    /// True while the provider may hold resources for the attempt.
-    pub fn may_hold_resources(self) -> bool {
-        !matches!(self, Self::Cleaned | Self::Deleted)
-    }
-}
-
-/// One attempt of a deployment.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct AttemptRecord {
-    pub deployment_id: String,
-    /// 1-based.
-    pub number: i64,
-    /// The id the driver tags resources with.
-    pub attempt_id: String,
-    pub provider: String,
-    pub state: AttemptState,
-    pub reason: Option<String>,
-    pub started_at: i64,
-    /// When it stopped building (ready, failed or kept).
-    pub finished_at: Option<i64>,
-    /// When it became cleaned or deleted; `None` before, and for attempts
-    /// that ended before nuvola recorded this.
-    pub ended_at: Option<i64>,
-}
+use crate::{Result, Store, parse_word};
 
 impl Store {
     /// Inserts or replaces an attempt.
@@ -155,7 +79,7 @@ impl Store {
     /// meanwhile (a delete of its deployment). Returns whether it did.
     pub async fn clean_orphan(&self, attempt: &AttemptRecord, message: &str) -> Result<bool> {
         let mut tx = self.writer.begin().await?;
-        let now = crate::deployments::now_ms();
+        let now = now_ms();
         let done = sqlx::query(
             "UPDATE attempts SET state = $1, ended_at = $2 WHERE deployment_id = $3 AND number = $4 AND state = $5",
         )
@@ -220,10 +144,7 @@ where
 }
 
 fn parse_state(s: &str) -> Result<AttemptState> {
-    AttemptState::ALL
-        .into_iter()
-        .find(|st| st.as_str() == s)
-        .ok_or_else(|| StoreError::Corrupt { what: "attempts.state", detail: s.into() })
+    parse_word("attempts.state", s)
 }
 
 fn decode(r: &AnyRow) -> Result<AttemptRecord> {

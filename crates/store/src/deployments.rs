@@ -8,81 +8,12 @@
 //! several replicas share the work.
 
 use std::collections::BTreeSet;
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use nuvola_types::{DeploymentRequirements, DeploymentStatus, Plan, Usage};
-use serde_json::Value;
+use nuvola_types::{DeploymentRecord, DeploymentStatus, Progress, Spelled, Usage, now_ms};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-use crate::attempts::AttemptRecord;
-use crate::{Backend, Result, Store, StoreError, from_json, to_json};
-
-/// Milliseconds since the Unix epoch, the store's clock.
-pub fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
-}
-
-/// A stored deployment. The app reads one, changes fields, and saves it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DeploymentRecord {
-    pub id: String,
-    pub owner_subject: String,
-    pub owner_issuer: String,
-    pub user_group: String,
-    /// The catalogue entry it was deployed from, if any.
-    pub catalogue_id: Option<String>,
-    pub description: Option<String>,
-    pub status: DeploymentStatus,
-    pub status_reason: Option<String>,
-    /// What the orchestrator is doing (`NONE`, `DEPLOYER`, ...).
-    pub task: String,
-    /// The TOSCA text as submitted. Empty in listings, which do not load
-    /// templates; saving a record with an empty one keeps the stored one.
-    pub template: String,
-    /// Parameters as submitted.
-    pub parameters: serde_json::Map<String, Value>,
-    /// Inputs after defaults and type coercion.
-    pub inputs: serde_json::Map<String, Value>,
-    /// The names of its secret inputs (declared so by its template): sealed
-    /// at rest, masked in every view. Names that say they are secrets
-    /// count too, whether listed here or not.
-    pub secret_inputs: BTreeSet<String>,
-    /// Why its secret inputs' values could not be read (another server's
-    /// key, none): they are then missing from `parameters` and `inputs`,
-    /// and stay as stored when the row is saved.
-    pub secrets_unreadable: Option<String>,
-    pub requirements: DeploymentRequirements,
-    pub plan: Plan,
-    /// Its outputs, sealed at rest when the store has a key (they may
-    /// hold credentials).
-    pub outputs: serde_json::Map<String, Value>,
-    /// Why its stored outputs could not be read (another server's key,
-    /// none): `outputs` is then empty, and saving it keeps what is stored
-    /// until new outputs are set.
-    pub outputs_unreadable: Option<String>,
-    /// What the deployment holds on `provider`, for quota accounting.
-    pub held: Usage,
-    pub callback: Option<String>,
-    pub timeout_mins: i64,
-    pub provider_timeout_mins: i64,
-    pub max_providers_retry: i64,
-    pub keep_last_attempt: bool,
-    /// The provider currently serving (or last tried).
-    pub provider: Option<String>,
-    pub endpoint: Option<String>,
-    pub physical_id: Option<String>,
-    /// The workflow's next step, opaque to the store; `None` when idle.
-    pub workflow: Option<Value>,
-    /// When a worker should run the next step; `None` when idle.
-    pub next_run_at: Option<i64>,
-    /// When the running operation gives up.
-    pub deadline_at: i64,
-    pub created_at: i64,
-    pub updated_at: i64,
-    /// Bumped by every save; guards against lost updates.
-    pub revision: i64,
-}
+use crate::{Backend, Result, Store, StoreError, from_json, parse_word, to_json};
 
 /// A deployment to insert.
 pub type NewDeployment = DeploymentRecord;
@@ -138,56 +69,10 @@ impl Visible {
     }
 }
 
-/// What a workflow step or an API request changes besides the row itself:
-/// attempts to record and log lines to append, in the same transaction.
-#[derive(Debug, Clone, Default)]
-pub struct Progress {
-    pub attempts: Vec<AttemptRecord>,
-    pub log: Vec<String>,
-}
-
 const COLUMNS: &str = "id, owner_subject, owner_issuer, user_group, catalogue_id, description, status, status_reason, \
      task, template, parameters, inputs, secrets, requirements, plan, outputs, held, callback, timeout_mins, \
      provider_timeout_mins, max_providers_retry, keep_last_attempt, provider, endpoint, physical_id, workflow, \
      next_run_at, deadline_at, created_at, updated_at, revision";
-
-impl DeploymentRecord {
-    /// Whether `caller` created it.
-    pub fn is_owned_by(&self, caller: &nuvola_types::Principal) -> bool {
-        self.owner_subject == caller.subject && self.owner_issuer == caller.issuer
-    }
-
-    /// The names of the secret inputs it was given.
-    pub fn given_secrets(&self) -> Vec<&str> {
-        self.parameters.keys().filter(|k| self.is_secret(k)).map(String::as_str).collect()
-    }
-
-    /// Whether `caller` may deploy it again with the same inputs: only its
-    /// owner may reuse its secrets.
-    pub fn reusable_by(&self, caller: &nuvola_types::Principal) -> bool {
-        self.is_owned_by(caller) || self.given_secrets().is_empty()
-    }
-
-    /// Whether input `name` holds a secret.
-    pub fn is_secret(&self, name: &str) -> bool {
-        self.secret_inputs.contains(name) || nuvola_types::is_secret_input(name)
-    }
-
-    /// The values of its secret inputs, to keep out of messages.
-    pub fn secret_values(&self) -> Vec<&Value> {
-        let given = self.parameters.iter().chain(self.inputs.iter());
-        given.filter(|(name, _)| self.is_secret(name)).map(|(_, v)| v).collect()
-    }
-
-    /// Its inputs as anyone may see them: every secret's value hidden.
-    pub fn inputs_shown(&self) -> serde_json::Map<String, Value> {
-        let hidden = |(k, v): (&String, &Value)| {
-            let shown = if self.is_secret(k) { Value::String(nuvola_types::REDACTED.into()) } else { v.clone() };
-            (k.clone(), shown)
-        };
-        self.inputs.iter().map(hidden).collect()
-    }
-}
 
 /// What a deployment's row holds of its inputs: the plain columns and the
 /// sealed one (see [`crate::sealed`]); `None` keeps what is stored.
@@ -226,7 +111,7 @@ impl Store {
         .bind(&d.description)
         .bind(d.status.as_str())
         .bind(scrub(d, d.status_reason.as_deref()))
-        .bind(&d.task)
+        .bind(d.task.as_str())
         .bind(&d.template)
         .bind(columns.parameters)
         .bind(columns.inputs)
@@ -370,7 +255,7 @@ impl Store {
             .bind(lease_owner.map(str::to_string))
             .bind(d.status.as_str())
             .bind(scrub(d, d.status_reason.as_deref()))
-            .bind(&d.task)
+            .bind(d.task.as_str())
             .bind(&d.template)
             .bind(columns.parameters)
             .bind(columns.inputs)
@@ -633,7 +518,7 @@ fn decode(r: &AnyRow) -> Result<DeploymentRecord> {
         description: r.try_get("description")?,
         status: parse_status(&status)?,
         status_reason: r.try_get("status_reason")?,
-        task: r.try_get("task")?,
+        task: parse_word("deployments.task", &r.try_get::<String, _>("task")?)?,
         template: r.try_get("template")?,
         parameters: from_json("deployments.parameters", &json("parameters")?)?,
         inputs: from_json("deployments.inputs", &json("inputs")?)?,

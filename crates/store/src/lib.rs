@@ -29,14 +29,17 @@ use std::time::Duration;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor};
 
-pub use attempts::{AttemptRecord, AttemptState};
 pub use audit::{AuditEntry, AuditFilter};
-pub use deployments::{DeploymentFilter, DeploymentRecord, GroupLock, NewDeployment, Progress, Sort, Visible, now_ms};
+pub use deployments::{DeploymentFilter, GroupLock, NewDeployment, Sort, Visible};
 pub use groups::GroupSettings;
-pub use log::LogLine;
+/// The records the store keeps, defined with the domain's types; named
+/// here too, as the store's methods take and return them.
+pub use nuvola_types::{
+    AccessRequest, AttemptRecord, AttemptState, DeploymentRecord, LogLine, Progress, RequestKind, RequestStatus, now_ms,
+};
 pub use policy::Policy;
 pub use providers::ConfigSync;
-pub use requests::{AccessRequest, RequestFilter};
+pub use requests::RequestFilter;
 pub use sealed::Sealer;
 pub use sessions::{LoginsInFlight, WebLogin, WebSession};
 pub use stats::{AttemptOutcomes, LIFETIME_BUCKET_HOURS, StatsFilter};
@@ -210,6 +213,12 @@ fn check_schema(schema: &str) -> Result<()> {
 
 fn to_json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("in-memory values serialise")
+}
+
+/// A stored word read as the [`Spelled`](nuvola_types::Spelled) enum it
+/// spells; a word it does not know means the row is corrupt.
+fn parse_word<T: nuvola_types::Spelled>(what: &'static str, word: &str) -> Result<T> {
+    T::parse(word).map_err(|e| StoreError::Corrupt { what, detail: e.to_string() })
 }
 
 fn from_json<T: serde::de::DeserializeOwned>(what: &'static str, text: &str) -> Result<T> {

@@ -1,22 +1,15 @@
 //! The deployment log: what happened to a deployment, line by line, as the
 //! orchestrator's `/deployments/{id}/log` shows it.
 
+use nuvola_types::{LogLine, now_ms};
 use sqlx::Row;
 
 use crate::{Result, Store};
 
-/// One line of a deployment's log.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct LogLine {
-    /// Milliseconds since the epoch.
-    pub at: i64,
-    pub message: String,
-}
-
 impl Store {
     /// Appends one line to a deployment's log.
     pub async fn append_log(&self, deployment_id: &str, message: &str) -> Result<()> {
-        append(&self.writer, deployment_id, crate::deployments::now_ms(), message).await
+        append(&self.writer, deployment_id, now_ms(), message).await
     }
 
     /// A deployment's log, oldest first.

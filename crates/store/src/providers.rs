@@ -10,8 +10,8 @@ use nuvola_types::ProviderSpec;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
-use crate::deployments::now_ms;
 use crate::{Backend, Result, Store, StoreError, from_json, to_json};
+use nuvola_types::now_ms;
 
 /// What [`Store::sync_config_providers`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -2,31 +2,11 @@
 //! a catalogue service, with a reason; a manager or administrator approves
 //! or rejects it with a comment. Requests and decisions are kept.
 
+use nuvola_types::{AccessRequest, RequestKind, RequestStatus, Spelled};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::{Result, Store};
-
-/// One request and, once decided, its decision.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-pub struct AccessRequest {
-    pub id: String,
-    pub subject: String,
-    pub issuer: String,
-    /// Where to notify the requester, if they gave an address.
-    pub email: Option<String>,
-    /// `group` or `catalogue`.
-    pub kind: String,
-    /// The group or catalogue id asked for.
-    pub target: String,
-    pub reason: String,
-    /// `pending`, `approved` or `rejected`.
-    pub status: String,
-    pub decided_by: Option<String>,
-    pub comment: Option<String>,
-    pub created_at: i64,
-    pub decided_at: Option<i64>,
-}
+use crate::{Result, Store, parse_word};
 
 /// Which requests to list: a requester's own, and/or those about some
 /// groups (for their managers); `all` for administrators.
@@ -35,7 +15,7 @@ pub struct RequestFilter {
     pub all: bool,
     pub requester: Option<(String, String)>,
     pub groups: Vec<String>,
-    pub status: Option<String>,
+    pub status: Option<RequestStatus>,
 }
 
 const COLUMNS: &str =
@@ -51,10 +31,10 @@ impl Store {
         .bind(&r.subject)
         .bind(&r.issuer)
         .bind(&r.email)
-        .bind(&r.kind)
+        .bind(r.kind.as_str())
         .bind(&r.target)
         .bind(&r.reason)
-        .bind(&r.status)
+        .bind(r.status.as_str())
         .bind(&r.decided_by)
         .bind(&r.comment)
         .bind(r.created_at)
@@ -64,22 +44,22 @@ impl Store {
         Ok(())
     }
 
-    /// One request by id.
     /// Whether `(subject, issuer)` has an approved request of `kind` for `target`.
-    pub async fn approved_request(&self, subject: &str, issuer: &str, kind: &str, target: &str) -> Result<bool> {
+    pub async fn approved_request(&self, subject: &str, issuer: &str, kind: RequestKind, target: &str) -> Result<bool> {
         let row = sqlx::query(
             "SELECT 1 AS yes FROM access_requests
              WHERE subject = $1 AND issuer = $2 AND kind = $3 AND target = $4 AND status = 'approved' LIMIT 1",
         )
         .bind(subject)
         .bind(issuer)
-        .bind(kind)
+        .bind(kind.as_str())
         .bind(target)
         .fetch_optional(&self.pool)
         .await?;
         Ok(row.is_some())
     }
 
+    /// One request by id.
     pub async fn request(&self, id: &str) -> Result<Option<AccessRequest>> {
         let row = sqlx::query(&format!("SELECT {COLUMNS} FROM access_requests WHERE id = $1"))
             .bind(id)
@@ -123,8 +103,8 @@ impl Store {
                 query = query.bind(g.clone());
             }
         }
-        if let Some(status) = &filter.status {
-            query = query.bind(status.clone());
+        if let Some(status) = filter.status {
+            query = query.bind(status.as_str());
         }
         let rows = query.fetch_all(&self.pool).await?;
         rows.iter().map(decode).collect()
@@ -132,13 +112,20 @@ impl Store {
 
     /// Records a decision on a pending request; false when it was no
     /// longer pending (someone decided first).
-    pub async fn decide_request(&self, id: &str, status: &str, by: &str, comment: &str, at: i64) -> Result<bool> {
+    pub async fn decide_request(
+        &self,
+        id: &str,
+        status: RequestStatus,
+        by: &str,
+        comment: &str,
+        at: i64,
+    ) -> Result<bool> {
         let changed = sqlx::query(
             "UPDATE access_requests SET status = $2, decided_by = $3, comment = $4, decided_at = $5
              WHERE id = $1 AND status = 'pending'",
         )
         .bind(id)
-        .bind(status)
+        .bind(status.as_str())
         .bind(by)
         .bind(comment)
         .bind(at)
@@ -155,10 +142,10 @@ fn decode(r: &AnyRow) -> Result<AccessRequest> {
         subject: r.try_get("subject")?,
         issuer: r.try_get("issuer")?,
         email: r.try_get("email")?,
-        kind: r.try_get("kind")?,
+        kind: parse_word("access_requests.kind", &r.try_get::<String, _>("kind")?)?,
         target: r.try_get("target")?,
         reason: r.try_get("reason")?,
-        status: r.try_get("status")?,
+        status: parse_word("access_requests.status", &r.try_get::<String, _>("status")?)?,
         decided_by: r.try_get("decided_by")?,
         comment: r.try_get("comment")?,
         created_at: r.try_get("created_at")?,

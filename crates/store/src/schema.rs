@@ -241,7 +241,7 @@ pub(crate) async fn migrate(store: &Store) -> Result<()> {
         let claimed =
             sqlx::query("INSERT INTO nuvola_migrations (version, applied_at) VALUES ($1, $2) ON CONFLICT DO NOTHING")
                 .bind(*version)
-                .bind(crate::deployments::now_ms())
+                .bind(nuvola_types::now_ms())
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();

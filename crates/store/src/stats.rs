@@ -7,10 +7,9 @@
 //! caller may see. Calendar buckets (days, months) are UTC and computed by
 //! the database (`strftime` on SQLite, `to_char` on PostgreSQL).
 
-use nuvola_types::DeploymentStatus;
+use nuvola_types::{AttemptState, DeploymentStatus, Spelled};
 use sqlx::Row;
 
-use crate::attempts::AttemptState;
 use crate::deployments::AnyQuery;
 use crate::{Backend, Result, Store};
 

@@ -3,10 +3,10 @@
 //! PostgreSQL run gets a schema of its own, dropped afterwards.
 
 use nuvola_store::{
-    AttemptOutcomes, AttemptRecord, AttemptState, DeploymentFilter, DeploymentRecord, Progress, Sort, StatsFilter,
-    Store, StoreOptions,
+    AccessRequest, AttemptOutcomes, AttemptRecord, AttemptState, DeploymentFilter, DeploymentRecord, Progress,
+    RequestFilter, RequestKind, RequestStatus, Sort, StatsFilter, Store, StoreError, StoreOptions,
 };
-use nuvola_types::{ComputeRequirement, DeploymentRequirements, DeploymentStatus, Plan, Usage};
+use nuvola_types::{ComputeRequirement, DeploymentRequirements, DeploymentStatus, Plan, Task, Usage};
 
 fn record(id: &str, subject: &str, group: &str, created_at: i64) -> DeploymentRecord {
     DeploymentRecord {
@@ -18,7 +18,7 @@ fn record(id: &str, subject: &str, group: &str, created_at: i64) -> DeploymentRe
         description: None,
         status: DeploymentStatus::CreateInProgress,
         status_reason: None,
-        task: "NONE".into(),
+        task: Task::None,
         template: "tosca_definitions_version: tosca_simple_yaml_1_0\n".into(),
         parameters: serde_json::Map::new(),
         inputs: serde_json::Map::new(),
@@ -505,6 +505,79 @@ async fn sealed_suite(options: StoreOptions) {
     }
 }
 
+/// Runs `sql` on the store's database past the store (to damage a row).
+async fn raw_execute(options: &StoreOptions, sql: &str) {
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    let mut raw = sqlx::AnyConnection::connect(&options.url).await.unwrap();
+    if let Some(schema) = &options.schema {
+        sqlx::query(&format!("SET search_path TO {schema}")).execute(&mut raw).await.unwrap();
+    }
+    sqlx::query(sql).execute(&mut raw).await.unwrap();
+    raw.close().await.unwrap();
+}
+
+/// The corrupt-value error of `read`, or a panic saying what came instead.
+fn corrupt<T: std::fmt::Debug>(read: Result<T, StoreError>) -> (&'static str, String) {
+    match read {
+        Err(StoreError::Corrupt { what, detail }) => (what, detail),
+        other => panic!("expected a corrupt stored value, got {other:?}"),
+    }
+}
+
+/// Words stored for enums (a deployment's task, a request's kind and
+/// status) read back as the values written; a word no value spells makes
+/// the row corrupt, and the error names the column, the word and the
+/// accepted ones.
+async fn words_suite(store: &Store, options: &StoreOptions) {
+    let issuer = "https://issuer.example";
+    let asked = AccessRequest {
+        id: "req-1".into(),
+        subject: "vera".into(),
+        issuer: issuer.into(),
+        kind: RequestKind::Catalogue,
+        target: "gpu-vm".into(),
+        reason: "training".into(),
+        created_at: 10,
+        ..Default::default()
+    };
+    store.insert_request(&asked).await.unwrap();
+    assert_eq!(store.request("req-1").await.unwrap().as_ref(), Some(&asked));
+    assert!(!store.approved_request("vera", issuer, RequestKind::Catalogue, "gpu-vm").await.unwrap());
+    assert!(store.decide_request("req-1", RequestStatus::Approved, "root@i", "granted", 20).await.unwrap());
+    assert!(!store.decide_request("req-1", RequestStatus::Rejected, "root@i", "no", 30).await.unwrap(), "decided once");
+    assert_eq!(store.request("req-1").await.unwrap().unwrap().status, RequestStatus::Approved);
+    assert!(store.approved_request("vera", issuer, RequestKind::Catalogue, "gpu-vm").await.unwrap());
+    assert!(!store.approved_request("vera", issuer, RequestKind::Group, "gpu-vm").await.unwrap());
+    let with = |status| RequestFilter { all: true, status: Some(status), ..Default::default() };
+    let approved = store.requests(&with(RequestStatus::Approved)).await.unwrap();
+    assert_eq!(approved.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["req-1"]);
+    assert!(store.requests(&with(RequestStatus::Pending)).await.unwrap().is_empty());
+
+    let working = DeploymentRecord { task: Task::Deployer, ..record("words-1", "vera", "astro", 60_000) };
+    store.insert_deployment(&working, &Progress::default()).await.unwrap();
+    assert_eq!(store.deployment("words-1").await.unwrap().unwrap().task, Task::Deployer);
+
+    raw_execute(options, "UPDATE deployments SET task = 'ORCHESTRATING' WHERE id = 'words-1'").await;
+    let (what, detail) = corrupt(store.deployment("words-1").await);
+    assert_eq!(what, "deployments.task");
+    assert!(detail.contains("\"ORCHESTRATING\"") && detail.contains("NONE, MONITORING"), "{detail}");
+    raw_execute(options, "UPDATE access_requests SET status = 'maybe' WHERE id = 'req-1'").await;
+    let (what, detail) = corrupt(store.request("req-1").await);
+    assert_eq!(what, "access_requests.status");
+    assert!(detail.contains("\"maybe\"") && detail.contains("pending, approved, rejected"), "{detail}");
+    raw_execute(options, "UPDATE access_requests SET kind = 'project', status = 'approved' WHERE id = 'req-1'").await;
+    let (what, detail) = corrupt(store.request("req-1").await);
+    assert_eq!(what, "access_requests.kind");
+    assert!(detail.contains("\"project\"") && detail.contains("group, catalogue"), "{detail}");
+
+    // Mended, the rows read again.
+    raw_execute(options, "UPDATE deployments SET task = 'NONE' WHERE id = 'words-1'").await;
+    raw_execute(options, "UPDATE access_requests SET kind = 'catalogue' WHERE id = 'req-1'").await;
+    assert_eq!(store.deployment("words-1").await.unwrap().unwrap().task, Task::None);
+    assert_eq!(store.request("req-1").await.unwrap().unwrap().kind, RequestKind::Catalogue);
+}
+
 /// The text of deployment `id`'s `outputs` column, read past the store.
 async fn raw_outputs(options: &StoreOptions, id: &str) -> String {
     use sqlx::{Connection, Row};
@@ -595,6 +668,7 @@ async fn store_suite_on_sqlite() {
     registry_suite(&store).await;
     access_suite(&store).await;
     stats_suite(&store).await;
+    words_suite(&store, &StoreOptions::new(url.clone())).await;
     store.close().await;
     // Reopening migrates nothing twice and keeps the data.
     let store = Store::open(StoreOptions::new(url)).await.unwrap();
@@ -619,6 +693,7 @@ async fn store_suite_on_postgres() {
     registry_suite(&store).await;
     access_suite(&store).await;
     stats_suite(&store).await;
+    words_suite(&store, &options).await;
     store.close().await;
     let store = Store::open(options).await.unwrap();
     assert!(store.deployment("dep-a").await.unwrap().is_some());

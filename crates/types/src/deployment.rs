@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::spelled::{Spelled, spelled_traits};
+
 /// Where a deployment is in its lifecycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -76,6 +78,59 @@ impl std::fmt::Display for DeploymentStatus {
         f.write_str(self.as_str())
     }
 }
+
+/// What the orchestrator is doing for a deployment, the `task` of its
+/// orchestrator view. The values are those of the INDIGO PaaS
+/// Orchestrator's `Task` enum (indigo-dc/orchestrator,
+/// `it.reply.orchestrator.enums.Task`), so that every one it may show reads
+/// back; nuvola itself sets [`Task::Deployer`] while a workflow runs and
+/// [`Task::None`] otherwise.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE", try_from = "String")]
+pub enum Task {
+    /// Nothing is running.
+    #[default]
+    None,
+    /// Watching the deployment's resources.
+    Monitoring,
+    /// Checking service quality.
+    Qos,
+    /// Choosing a provider.
+    Brokering,
+    /// Moving data (the data management service).
+    Dms,
+    /// Creating, updating or deleting resources on a provider.
+    Deployer,
+    /// Not known.
+    Unknown,
+}
+
+impl Task {
+    /// The task while a deployment in `status` is at rest or being worked on.
+    pub fn of(status: DeploymentStatus) -> Task {
+        if status.in_progress() { Task::Deployer } else { Task::None }
+    }
+}
+
+impl Spelled for Task {
+    const WHAT: &'static str = "deployment task";
+    const ALL: &'static [Task] =
+        &[Self::None, Self::Monitoring, Self::Qos, Self::Brokering, Self::Dms, Self::Deployer, Self::Unknown];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "NONE",
+            Self::Monitoring => "MONITORING",
+            Self::Qos => "QOS",
+            Self::Brokering => "BROKERING",
+            Self::Dms => "DMS",
+            Self::Deployer => "DEPLOYER",
+            Self::Unknown => "UNKNOWN",
+        }
+    }
+}
+
+spelled_traits!(Task);
 
 /// The authenticated caller a request acts for.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

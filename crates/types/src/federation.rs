@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::requirements::DeploymentRequirements;
+use crate::spelled::{Spelled, spelled_traits};
 
 /// A federated cloud site and its compute service.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -20,8 +21,8 @@ pub struct ProviderSpec {
     /// One line about the site.
     #[serde(default)]
     pub description: String,
-    /// The driver that talks to it: `sim`, later `openstack`, `im`.
-    pub driver: String,
+    /// The driver that talks to it.
+    pub driver: DriverKind,
     /// The compute endpoint shown as `cloudProviderEndpoint`.
     pub endpoint: String,
     /// Disabled providers are never chosen.
@@ -61,6 +62,42 @@ pub struct ProviderSpec {
 fn yes() -> bool {
     true
 }
+
+/// The kinds of driver nuvola can talk to a provider with, as a provider's
+/// `driver` names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", try_from = "String")]
+pub enum DriverKind {
+    /// nuvola's simulated cloud, for demos and tests.
+    Sim,
+    /// An Infrastructure Manager endpoint.
+    Im,
+    /// An OpenStack site: Keystone, Nova, Neutron, Cinder.
+    Openstack,
+}
+
+impl DriverKind {
+    /// Whether it talks to a real cloud (the simulator is opened and
+    /// steered by the app itself).
+    pub fn is_remote(self) -> bool {
+        !matches!(self, Self::Sim)
+    }
+}
+
+impl Spelled for DriverKind {
+    const WHAT: &'static str = "driver";
+    const ALL: &'static [DriverKind] = &[Self::Sim, Self::Im, Self::Openstack];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Sim => "sim",
+            Self::Im => "im",
+            Self::Openstack => "openstack",
+        }
+    }
+}
+
+spelled_traits!(DriverKind);
 
 /// A period when a provider is down for planned work.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use maud::{Markup, html};
 use nuvola_app::requests::NewRequest;
-use nuvola_types::Error;
+use nuvola_types::{Error, RequestKind, RequestStatus, Spelled};
 use serde::Deserialize;
 
 use crate::layout::{Section, notice, page, time};
@@ -40,7 +40,7 @@ async fn requests(State(state): State<WebState>, viewer: Viewer, Query(f): Query
     let all = state.app.requests(&caller, None).await?;
     let (mine, others): (Vec<_>, Vec<_>) =
         all.iter().partition(|r| r.subject == caller.subject && r.issuer == caller.issuer);
-    let pending: Vec<_> = others.iter().filter(|r| r.status == "pending").collect();
+    let pending: Vec<_> = others.iter().filter(|r| r.status == RequestStatus::Pending).collect();
     let services = state.app.catalogue().entries();
     let body = html! {
         @match f.done.as_str() {
@@ -80,7 +80,7 @@ async fn requests(State(state): State<WebState>, viewer: Viewer, Query(f): Query
             h2 { "Waiting for your decision" }
             @for r in &pending {
                 section class="card" aria-labelledby={"req-" (r.id)} {
-                    h3 id={"req-" (r.id)} { (r.subject) " asks to " (if r.kind == "group" { "join group " } else { "use " }) (r.target) }
+                    h3 id={"req-" (r.id)} { (r.subject) " asks to " (if r.kind == RequestKind::Group { "join group " } else { "use " }) (r.target) }
                     p { "“" (r.reason) "” — " (time(r.created_at)) }
                     form method="post" action="/requests/decide" {
                         (viewer.csrf_field())
@@ -97,7 +97,7 @@ async fn requests(State(state): State<WebState>, viewer: Viewer, Query(f): Query
                 }
             }
         }
-        @let decided: Vec<&nuvola_app::AccessRequest> = others.iter().copied().filter(|r| r.status != "pending").collect();
+        @let decided: Vec<&nuvola_app::AccessRequest> = others.iter().copied().filter(|r| r.status != RequestStatus::Pending).collect();
         @if !decided.is_empty() {
             h2 { "Decided" }
             (table(&decided))
@@ -117,7 +117,7 @@ fn table(rows: &[&nuvola_app::AccessRequest]) -> Markup {
                 tr {
                     td { (r.subject) }
                     td { (r.kind) " " strong { (r.target) } }
-                    td { span class={"badge " (match r.status.as_str() { "approved" => "ok", "rejected" => "bad", _ => "busy" })} { (r.status) } }
+                    td { span class={"badge " (match r.status { RequestStatus::Approved => "ok", RequestStatus::Rejected => "bad", RequestStatus::Pending => "busy" })} { (r.status) } }
                     td { (r.comment.as_deref().unwrap_or("")) }
                     td { (time(r.created_at)) }
                 }
@@ -139,7 +139,7 @@ struct RequestForm {
 async fn create(State(state): State<WebState>, post: Post<RequestForm>) -> Result<Response, PageError> {
     let f = post.form;
     let new = NewRequest {
-        kind: f.kind,
+        kind: RequestKind::parse(&f.kind).map_err(Error::from)?,
         target: f.target.trim().to_string(),
         reason: f.reason,
         email: Some(f.email.trim().to_string()).filter(|e| !e.is_empty()),

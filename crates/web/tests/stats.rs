@@ -34,7 +34,7 @@ fn deployment(
         description: None,
         status,
         status_reason: None,
-        task: "NONE".into(),
+        task: nuvola_types::Task::None,
         template: "tosca_definitions_version: tosca_simple_yaml_1_0\n".into(),
         parameters: Default::default(),
         inputs: Default::default(),

@@ -168,7 +168,7 @@ pub fn provider(name: &str, index: u8, gpu_model: &str, groups: &[(&str, f64)]) 
         name: name.into(),
         region: "Test".into(),
         description: format!("test provider {name}"),
-        driver: "sim".into(),
+        driver: nuvola_types::DriverKind::Sim,
         endpoint: format!("https://{name}.cloud.test:5000/v3"),
         enabled: true,
         issuers: vec![],

@@ -12,8 +12,10 @@ use std::time::Duration;
 
 use nuvola_drivers::Driver;
 use nuvola_drivers::sim::SimDriver;
-use nuvola_store::{AttemptRecord, AttemptState, DeploymentRecord, Progress, Store, StoreOptions};
-use nuvola_types::{DeploymentStatus, Principal, ProviderSpec, Usage};
+use nuvola_store::{Store, StoreOptions};
+use nuvola_types::{
+    AttemptRecord, AttemptState, DeploymentRecord, DeploymentStatus, Principal, Progress, ProviderSpec, Usage,
+};
 use serde_json::{Map, Value, json};
 
 use super::faulty::{Faults, Faulty};
