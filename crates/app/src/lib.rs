@@ -40,13 +40,13 @@ pub use deployments::{
     Compiled, CreateDeployment, DeploymentDetails, ListQuery, PlanQuery, Undeclared, UpdateDeployment,
 };
 pub use federation::{Federation, ProviderView};
-/// The time records carry: milliseconds since the Unix epoch.
-pub use nuvola_types::now_ms;
 /// The records the application hands to the layers above it, read from the
 /// store: they reach them from here, as the store is the app's to use.
 pub use nuvola_store::{
     AttemptOutcomes, AuditEntry, AuditFilter, GroupSettings, LoginsInFlight, Policy, WebLogin, WebSession,
 };
+/// The time records carry: milliseconds since the Unix epoch.
+pub use nuvola_types::now_ms;
 pub use nuvola_types::{
     AccessRequest, AttemptRecord, AttemptState, DeploymentRecord, LogLine, RequestKind, RequestStatus, Task,
 };
