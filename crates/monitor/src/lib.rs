@@ -1,10 +1,13 @@
 //! The pure parts of nuvola's monitoring, with no I/O: availability and
 //! reliability as EGI ARGO computes them ([`argo`]), a status-page
 //! component's state derived from its probes with hysteresis ([`state`]),
-//! and the OpenMetrics text that Prometheus scrapes ([`openmetrics`]).
+//! where a scheduled maintenance stands and how it is announced
+//! ([`maintenance`]), and the OpenMetrics text that Prometheus scrapes
+//! ([`openmetrics`]).
 //! Probes, their storage and the pages that show them build on these in
 //! the store, app, API and dashboard crates.
 
 pub mod argo;
+pub mod maintenance;
 pub mod openmetrics;
 pub mod state;
