@@ -32,6 +32,17 @@ pg_port=$(pg_lsclusters -h | awk -v v="$pg_version" '$1 == v && $2 == "main" {pr
 export NUVOLA_TEST_POSTGRES_URL="postgres://nuvola:nuvola@127.0.0.1:${pg_port}/nuvola_test"
 echo "services: PostgreSQL $pg_version ready at 127.0.0.1:$pg_port"
 
+# Prometheus (Debian's package) for the metrics test, which starts its own
+# with a configuration scraping the nuvola it started.
+if ! command -v prometheus >/dev/null 2>&1; then
+  echo "services: installing prometheus"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+fi
+export NUVOLA_TEST_PROMETHEUS
+NUVOLA_TEST_PROMETHEUS=$(command -v prometheus)
+echo "services: $(prometheus --version 2>&1 | head -1)"
+
 # The OIDC provider (npm `oidc-provider`) the identity tests log in against.
 source "$(dirname "${BASH_SOURCE[0]}")/oidc/start.sh"
 

@@ -9,6 +9,7 @@ mod access;
 mod error;
 mod extract;
 mod listing;
+pub mod metrics;
 mod native;
 pub mod openapi;
 mod orchestrator;
@@ -32,13 +33,27 @@ pub struct ApiState {
     pub app: App,
     /// Base of absolute links, e.g. `http://127.0.0.1:8080`.
     pub public_url: String,
+    /// `/metrics`, when the server exposes it.
+    pub observed: Option<std::sync::Arc<metrics::Observability>>,
 }
 
-/// The whole HTTP surface, ready to serve or to test with `oneshot`.
+/// The whole HTTP surface, ready to serve or to test with `oneshot`,
+/// without `/metrics`.
 pub fn router(app: App, public_url: impl Into<String>) -> Router {
-    let state = ApiState { app, public_url: public_url.into().trim_end_matches('/').to_string() };
+    observed_router(app, public_url, None)
+}
+
+/// The whole HTTP surface, with `/metrics` when `observed` is given (the
+/// server then also counts its requests with [`metrics::count_requests`]).
+pub fn observed_router(
+    app: App,
+    public_url: impl Into<String>,
+    observed: Option<std::sync::Arc<metrics::Observability>>,
+) -> Router {
+    let state = ApiState { app, public_url: public_url.into().trim_end_matches('/').to_string(), observed };
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics::scrape))
         .nest_service("/orchestrator", orchestrator::service(state.clone()))
         .nest("/api/v1", native::routes())
         .fallback(not_found)

@@ -13,6 +13,7 @@ mod callbacks;
 pub mod catalogue;
 pub mod deployments;
 pub mod federation;
+mod metrics;
 pub mod orphans;
 pub mod planning;
 pub mod policy;

@@ -42,6 +42,8 @@ pub struct Config {
     pub placement: PlacementConfig,
     #[serde(default)]
     pub statistics: StatisticsConfig,
+    #[serde(default)]
+    pub metrics: MetricsConfig,
     /// `[notifications]`: mail to users (SMTP relay and sender).
     pub notifications: Option<nuvola_notify::SmtpSettings>,
     #[serde(default)]
@@ -149,6 +151,17 @@ pub struct StatisticsConfig {
     /// Groups whose deployments count as testing (the others: production).
     #[serde(default)]
     pub testing_groups: Vec<String>,
+}
+
+/// `[metrics]`: the Prometheus scrape endpoint `/metrics`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// The file holding the token a scrape must bring as its bearer token
+    /// (64 hex digits; made when missing). Default: `metrics-token` in the
+    /// data directory. Prometheus reads the same file as its
+    /// `credentials_file`.
+    pub token_file: Option<PathBuf>,
 }
 
 /// `[tosca]`.

@@ -182,6 +182,9 @@ async fn web_config(config: &Config, data_dir: &Path, app: &App, public_url: &st
     Ok(web)
 }
 
+/// The metrics token's file in the data directory, unless configured.
+pub const METRICS_TOKEN_FILE: &str = "metrics-token";
+
 /// Runs the server until a signal asks it to stop.
 pub async fn serve(mut config: Config, flags: ServeFlags<'_>) -> Result<()> {
     let data_dir = config.data_dir(flags.data_dir);
@@ -206,8 +209,14 @@ pub async fn serve(mut config: Config, flags: ServeFlags<'_>) -> Result<()> {
         async move { app.run_workers(stop).await }
     });
     let web = web_config(&config, &data_dir, &app, &public_url).await?;
-    let router =
-        nuvola_api::router(app.clone(), public_url.clone()).merge(nuvola_web::router(app.clone(), public_url, web));
+    let token_file = config.metrics.token_file.clone().unwrap_or_else(|| data_dir.join(METRICS_TOKEN_FILE));
+    let token = nuvola_identity::keys::load_or_create(&token_file)
+        .map_err(|e| anyhow::anyhow!("the metrics token {}: {}", token_file.display(), e.logged()))?;
+    tracing::info!(token_file = %token_file.display(), "metrics: {public_url}/metrics, scraped with the token in the file");
+    let observed = std::sync::Arc::new(nuvola_api::metrics::Observability::new(nuvola_identity::keys::hex(&token)));
+    let router = nuvola_api::observed_router(app.clone(), public_url.clone(), Some(observed.clone()))
+        .merge(nuvola_web::router(app.clone(), public_url, web))
+        .layer(axum::middleware::from_fn_with_state(observed, nuvola_api::metrics::count_requests));
     let mut http_stop = stop_rx.clone();
     let limits = config.http.limits();
     // A request body that stalls frees its connection (the connection's

@@ -376,6 +376,37 @@ impl Store {
         Ok((row.try_get("n")?, row.try_get("bytes")?))
     }
 
+    /// How many deployments are in each status, per provider (none before
+    /// placement) and group.
+    pub async fn count_by_status_provider_group(&self) -> Result<Vec<(DeploymentStatus, Option<String>, String, i64)>> {
+        let rows = sqlx::query(
+            "SELECT status, provider, user_group, COUNT(*) AS n FROM deployments
+             GROUP BY status, provider, user_group ORDER BY status, provider, user_group",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let s: String = r.try_get("status")?;
+                Ok((parse_status(&s)?, r.try_get("provider")?, r.try_get("user_group")?, r.try_get("n")?))
+            })
+            .collect()
+    }
+
+    /// The workflow's queue at `now`: how many deployments have a step due,
+    /// and since when the oldest has waited (ms), if any.
+    pub async fn due_work(&self, now: i64) -> Result<(i64, Option<i64>)> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n, MIN(next_run_at) AS oldest FROM deployments
+             WHERE next_run_at IS NOT NULL AND next_run_at <= $1",
+        )
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?;
+        let oldest: Option<i64> = row.try_get("oldest")?;
+        Ok((row.try_get("n")?, oldest.map(|t| now - t)))
+    }
+
     /// How many deployments are in each status.
     pub async fn count_by_status(&self) -> Result<Vec<(DeploymentStatus, i64)>> {
         let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM deployments GROUP BY status ORDER BY status")

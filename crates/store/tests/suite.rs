@@ -175,6 +175,10 @@ async fn suite(store: &Store) {
     let counts = store.count_by_status().await.unwrap();
     assert!(counts.contains(&(DeploymentStatus::CreateInProgress, 2)));
     assert!(counts.contains(&(DeploymentStatus::CreateComplete, 1)));
+    // Per provider and group too (what /metrics shows), each row once.
+    let by = store.count_by_status_provider_group().await.unwrap();
+    assert_eq!(by.iter().map(|c| c.3).sum::<i64>(), counts.iter().map(|c| c.1).sum::<i64>(), "{by:?}");
+    assert!(by.iter().all(|c| c.3 > 0), "{by:?}");
 
     // Concurrent claimers never get the same row.
     for i in 0..40 {
@@ -183,6 +187,11 @@ async fn suite(store: &Store) {
             .await
             .unwrap();
     }
+    // The workflow's queue: the bulk rows are due from 10,000 ms on.
+    let (due, waited) = store.due_work(20_000).await.unwrap();
+    assert!(due >= 40, "{due}");
+    assert!(waited.is_some_and(|w| w >= 10_000), "{waited:?}");
+    assert_eq!(store.due_work(i64::MIN + 1).await.unwrap(), (0, None), "nothing is due before time");
     let claims = futures_join(store, 8).await;
     let mut ids: Vec<String> = claims.into_iter().flatten().collect();
     let n = ids.len();
