@@ -406,19 +406,6 @@ impl Store {
         let oldest: Option<i64> = row.try_get("oldest")?;
         Ok((row.try_get("n")?, oldest.map(|t| now - t)))
     }
-
-    /// How many deployments are in each status.
-    pub async fn count_by_status(&self) -> Result<Vec<(DeploymentStatus, i64)>> {
-        let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM deployments GROUP BY status ORDER BY status")
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter()
-            .map(|r| {
-                let s: String = r.try_get("status")?;
-                Ok((parse_status(&s)?, r.try_get("n")?))
-            })
-            .collect()
-    }
 }
 
 pub(crate) type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
