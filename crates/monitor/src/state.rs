@@ -4,30 +4,7 @@
 
 use std::collections::VecDeque;
 
-/// What the status page says of a component, from best to worst; the
-/// words are Statuspage's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum ComponentState {
-    Operational,
-    DegradedPerformance,
-    PartialOutage,
-    MajorOutage,
-    /// Inside a maintenance window: set by the schedule, not by probes.
-    UnderMaintenance,
-}
-
-impl ComponentState {
-    /// The word Statuspage's JSON uses.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Operational => "operational",
-            Self::DegradedPerformance => "degraded_performance",
-            Self::PartialOutage => "partial_outage",
-            Self::MajorOutage => "major_outage",
-            Self::UnderMaintenance => "under_maintenance",
-        }
-    }
-}
+pub use nuvola_types::ComponentState;
 
 /// One probe's result in a round.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,6 +109,7 @@ pub fn shown(derived: ComponentState, in_maintenance: bool, overridden: Option<C
 mod tests {
     use super::ComponentState::*;
     use super::*;
+    use nuvola_types::Spelled;
 
     const UP: Outcome = Outcome { ok: true, latency_ms: 40 };
     const SLOW: Outcome = Outcome { ok: true, latency_ms: 5_000 };

@@ -59,8 +59,8 @@ mod score;
 use chrono::{DateTime, Utc};
 
 use nuvola_types::{
-    Candidate, ComputeRequirement, DeploymentRequirements, Flavor, FlavorSize, Image, NetworkKind, NodePlacement,
-    PlacementPolicy, Plan, ProviderGrant, ProviderSpec, ProviderVerdict, Quota, Usage,
+    Candidate, ComputeRequirement, DeploymentRequirements, Flavor, FlavorSize, Image, MaintenanceKind, NetworkKind,
+    NodePlacement, PlacementPolicy, Plan, ProviderGrant, ProviderSpec, ProviderVerdict, Quota, Usage,
 };
 
 pub use explain::explain;
@@ -246,7 +246,7 @@ fn admit<'s>(request: &PlacementRequest<'_>, spec: &'s ProviderSpec) -> Result<&
         reasons.push(format!("does not accept users of issuer {issuer} (accepts {})", spec.issuers.join(", ")));
     }
     if let Some((from, until)) = request.window {
-        for window in spec.maintenance.iter().filter(|w| w.overlaps(from, until)) {
+        for window in spec.maintenance.iter().filter(|w| w.kind == MaintenanceKind::Outage && w.overlaps(from, until)) {
             let why = if window.reason.is_empty() { String::new() } else { format!(": {}", window.reason) };
             reasons.push(format!(
                 "in maintenance from {} to {}{why}",

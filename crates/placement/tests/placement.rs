@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use nuvola_placement::{Health, PlacementRequest, ProviderSnapshot, Weights, explain, plan};
 use nuvola_types::{
-    ComputeRequirement, DeploymentRequirements, Flavor, Image, ImageRequirement, Network, NetworkKind, PlacementPolicy,
-    Plan, ProviderGrant, ProviderSpec, Quota, Usage, VolumeRequirement, VolumeType,
+    ComputeRequirement, DeploymentRequirements, Flavor, Image, ImageRequirement, MaintenanceKind, Network, NetworkKind,
+    PlacementPolicy, Plan, ProviderGrant, ProviderSpec, Quota, Usage, VolumeRequirement, VolumeType,
 };
 
 const GROUP: &str = "physics";
@@ -114,7 +114,12 @@ fn at(t: &str) -> chrono::DateTime<chrono::Utc> {
 }
 
 fn maintenance(start: &str, end: &str, reason: &str) -> nuvola_types::MaintenanceWindow {
-    nuvola_types::MaintenanceWindow { start: at(start), end: at(end), reason: reason.into() }
+    nuvola_types::MaintenanceWindow {
+        start: at(start),
+        end: at(end),
+        reason: reason.into(),
+        kind: MaintenanceKind::Outage,
+    }
 }
 
 fn reasons_for(plan: &Plan, provider: &str) -> Vec<String> {
@@ -143,10 +148,15 @@ type RejectionCase = (&'static str, Edit<ProviderSpec>, Edit<DeploymentRequireme
 fn windows_and_issuers_that_do_not_conflict_are_fine() {
     let mut spec = provider("p");
     spec.issuers = vec![ISSUER.into(), "https://other-iam.example/".into()];
-    // Maintenance that ended before now, and one that starts after the timeout.
+    // Maintenance that ended before now, one that starts after the
+    // timeout, and one during it that only puts the site at risk.
     spec.maintenance = vec![
         maintenance("2026-05-01T00:00:00Z", "2026-06-01T07:59:00Z", "over"),
         maintenance("2026-06-01T20:00:01Z", "2026-06-03T00:00:00Z", "later"),
+        nuvola_types::MaintenanceWindow {
+            kind: MaintenanceKind::AtRisk,
+            ..maintenance("2026-06-01T18:00:00Z", "2026-06-02T06:00:00Z", "network work, redundant links")
+        },
     ];
     let grant = spec.groups.get_mut(GROUP).unwrap();
     grant.starts = Some(at("2026-01-01T00:00:00Z"));

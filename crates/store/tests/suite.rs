@@ -243,7 +243,12 @@ async fn registry_suite(store: &Store) {
                 .update_provider("c", |mut spec| {
                     let start = chrono::DateTime::from_timestamp(1_800_000_000 + i * 3600, 0).unwrap();
                     let end = start + chrono::Duration::minutes(30);
-                    spec.maintenance.push(nuvola_types::MaintenanceWindow { start, end, reason: format!("w{i}") });
+                    spec.maintenance.push(nuvola_types::MaintenanceWindow {
+                        start,
+                        end,
+                        reason: format!("w{i}"),
+                        kind: nuvola_types::MaintenanceKind::Outage,
+                    });
                     Ok::<_, nuvola_store::StoreError>(spec)
                 })
                 .await

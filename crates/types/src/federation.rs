@@ -107,6 +107,10 @@ pub struct MaintenanceWindow {
     pub end: DateTime<Utc>,
     #[serde(default)]
     pub reason: String,
+    /// An outage (the default) keeps deployments away; at risk only
+    /// announces that the site may falter.
+    #[serde(default)]
+    pub kind: crate::MaintenanceKind,
 }
 
 impl MaintenanceWindow {

@@ -17,6 +17,7 @@ pub mod plan;
 pub mod records;
 pub mod requirements;
 pub mod spelled;
+pub mod status;
 
 pub use deployment::{
     DeploymentStatus, MAX_TIMEOUT_MINS, Principal, REDACTED, Task, check_timeouts, deadline, is_secret_input,
@@ -35,3 +36,4 @@ pub use requirements::{
     ComputeRequirement, DeploymentRequirements, ImageRequirement, PlacementPolicy, PortRequirement, VolumeRequirement,
 };
 pub use spelled::{Spelled, UnknownValue};
+pub use status::{ComponentState, Impact, IncidentStatus, MaintenanceKind, ProbeResult};

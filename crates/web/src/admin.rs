@@ -13,7 +13,7 @@ use maud::{Markup, html};
 use nuvola_app::deployments::ListQuery;
 use nuvola_app::orphans::{OrphanFilter, OrphanReport};
 use nuvola_app::{AuditFilter, now_ms};
-use nuvola_types::{DeploymentStatus, Error, MaintenanceWindow, Quota, Usage};
+use nuvola_types::{DeploymentStatus, Error, MaintenanceKind, MaintenanceWindow, Quota, Usage};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -140,6 +140,7 @@ async fn providers(State(state): State<WebState>, viewer: Viewer) -> Result<Mark
                     @for (i, w) in p.maintenance.iter().enumerate() {
                         li {
                             (w.start.format("%Y-%m-%d %H:%M")) " – " (w.end.format("%Y-%m-%d %H:%M UTC"))
+                            " (" (w.kind.label()) ")"
                             @if !w.reason.is_empty() { ": " (w.reason) }
                             " "
                             form method="post" action={"/admin/providers/" (p.name) "/maintenance/remove"} class="inline" {
@@ -167,6 +168,13 @@ async fn providers(State(state): State<WebState>, viewer: Viewer) -> Result<Mark
                             label for={"reason-" (p.name)} { "Reason" }
                             input id={"reason-" (p.name)} name="reason" type="text";
                         }
+                        div class="field" {
+                            label for={"kind-" (p.name)} { "Kind" }
+                            select id={"kind-" (p.name)} name="kind" {
+                                option value="outage" selected { "Outage: no deployment is placed there" }
+                                option value="at_risk" { "At risk: deployments go on, users are warned" }
+                            }
+                        }
                         button type="submit" { "Schedule" }
                     }
                 }
@@ -191,6 +199,8 @@ struct MaintenanceForm {
     end: String,
     #[serde(default)]
     reason: String,
+    #[serde(default)]
+    kind: MaintenanceKind,
 }
 
 /// `POST /admin/providers/{name}/maintenance`.
@@ -201,7 +211,7 @@ async fn add_maintenance(
 ) -> Result<Response, PageError> {
     let start = parse_local(&post.form.start, "start")?;
     let end = parse_local(&post.form.end, "end")?;
-    let window = MaintenanceWindow { start, end, reason: post.form.reason.trim().to_string() };
+    let window = MaintenanceWindow { start, end, reason: post.form.reason.trim().to_string(), kind: post.form.kind };
     state.app.add_maintenance(&post.viewer.caller(), &name, window).await?;
     Ok(Redirect::to("/admin/providers").into_response())
 }
