@@ -643,6 +643,26 @@ impl Driver for ImDriver {
         Ok(out)
     }
 
+    async fn probe(&self, project: Option<&str>) -> Vec<crate::Check> {
+        let version = crate::Check::timed("api", async {
+            // IM answers its version without credentials.
+            let reply =
+                self.inner.http.send(Method::GET, &format!("{}/version", self.inner.base), Replay::Safe, |r| r).await?;
+            let reply = self.expect_ok(reply, "reading its version")?;
+            Ok(format!("IM {}", reply.body.trim()))
+        })
+        .await;
+        let auth =
+            crate::Check::timed("auth", async { Ok(format!("{} infrastructures", self.list().await?.len())) }).await;
+        let mut checks = vec![version, auth];
+        if let Some(project) = project
+            && self.inner.settings.quota_cloud.is_some()
+        {
+            checks.push(crate::quota_check(self, project).await);
+        }
+        checks
+    }
+
     async fn project_quota(&self, _project: &str) -> Result<Option<ProjectQuota>, DriverError> {
         let Some(cloud) = &self.inner.settings.quota_cloud else {
             return Ok(None);

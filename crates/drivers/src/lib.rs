@@ -338,6 +338,44 @@ impl DriverError {
     }
 }
 
+/// One of a provider's health checks (see [`Driver::probe`]).
+#[derive(Debug, Clone)]
+pub struct Check {
+    /// `auth`, `api`, `quota`.
+    pub probe: &'static str,
+    /// A short fact on success (`17 flavors`), the refusal otherwise.
+    pub outcome: Result<String, DriverError>,
+    pub latency_ms: u32,
+}
+
+impl Check {
+    /// Runs `work`, timing it.
+    pub async fn timed(
+        probe: &'static str,
+        work: impl std::future::Future<Output = Result<String, DriverError>>,
+    ) -> Check {
+        let started = std::time::Instant::now();
+        let outcome = work.await;
+        let latency_ms = u32::try_from(started.elapsed().as_millis()).unwrap_or(u32::MAX);
+        Check { probe, outcome, latency_ms }
+    }
+}
+
+/// The `quota` check: `project`'s quota read, and how much of it is used.
+pub async fn quota_check(driver: &(impl Driver + ?Sized), project: &str) -> Check {
+    Check::timed("quota", async {
+        Ok(match driver.project_quota(project).await? {
+            Some(q) => match (q.limits.cores, q.limits.instances) {
+                (Some(cores), _) => format!("{project}: {} of {cores} cores used", q.used.cores),
+                (None, Some(instances)) => format!("{project}: {} of {instances} instances used", q.used.instances),
+                (None, None) => format!("{project}: no limits"),
+            },
+            None => format!("{project}: the provider does not report quotas"),
+        })
+    })
+    .await
+}
+
 /// Quota and usage of a project on a provider, where the driver knows them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProjectQuota {
@@ -392,6 +430,19 @@ pub trait Driver: Send + Sync {
 
     /// The project's quota and usage, when the provider can tell.
     async fn project_quota(&self, project: &str) -> Result<Option<ProjectQuota>, DriverError>;
+
+    /// The provider's health checks, each timed, changing nothing: that
+    /// its API answers (`api`), that it accepts nuvola's credentials
+    /// (`auth`, where they are separate from the API call), and that
+    /// `project`'s quota can be read (`quota`, when a project is named).
+    async fn probe(&self, project: Option<&str>) -> Vec<Check> {
+        let mut checks =
+            vec![Check::timed("api", async { self.inventory().await.map(|r| format!("{} resources", r.len())) }).await];
+        if let Some(project) = project {
+            checks.push(quota_check(self, project).await);
+        }
+        checks
+    }
 
     /// The console output of the attempt's servers, for the deployment
     /// log; empty where the provider keeps none.

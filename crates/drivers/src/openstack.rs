@@ -1036,6 +1036,28 @@ impl Driver for OpenStackDriver {
         Ok(Some(q))
     }
 
+    async fn probe(&self, project: Option<&str>) -> Vec<crate::Check> {
+        let scoped = match project {
+            Some(project) if self.routes() => self.in_project(project),
+            _ => self.clone(),
+        };
+        let auth = crate::Check::timed("auth", async {
+            scoped.token().await?;
+            Ok("token issued".to_string())
+        })
+        .await;
+        let api = crate::Check::timed("api", async {
+            let v = scoped.get("compute", "/flavors").await?;
+            Ok(format!("{} flavors", v["flavors"].as_array().map_or(0, Vec::len)))
+        })
+        .await;
+        let mut checks = vec![auth, api];
+        if let Some(project) = project {
+            checks.push(crate::quota_check(&scoped, project).await);
+        }
+        checks
+    }
+
     async fn console_log(&self, attempt_id: &str) -> Result<Vec<ConsoleLog>, DriverError> {
         if let Some(d) = self.for_attempt(attempt_id).await? {
             return d.console_log(attempt_id).await;

@@ -774,4 +774,13 @@ impl Driver for SimDriver {
         let project = project.to_owned();
         self.blocking(move |inner| inner.project_quota(&project)).await
     }
+
+    async fn probe(&self, project: Option<&str>) -> Vec<crate::Check> {
+        let mut checks =
+            vec![crate::Check::timed("api", async { self.enter().await.map(|()| "answers".to_string()) }).await];
+        if let Some(project) = project {
+            checks.push(crate::quota_check(self, project).await);
+        }
+        checks
+    }
 }

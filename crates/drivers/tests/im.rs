@@ -99,6 +99,12 @@ async fn creates_polls_and_deletes_an_infrastructure() {
 
     let quota = driver.project_quota("physics").await.unwrap().unwrap();
     assert_eq!(quota.limits.cores, Some(10), "the Dummy connector's quota");
+    // A probe reads IM's version, lists the user's infrastructures and the quota.
+    let checks = driver.probe(Some("physics")).await;
+    let outcomes: Vec<_> =
+        checks.iter().map(|c| (c.probe, c.outcome.clone().unwrap_or_else(|e| e.to_string()))).collect();
+    assert_eq!(outcomes[1..], [("auth", "1 infrastructures".into()), ("quota", "physics: 1 of 10 cores used".into())]);
+    assert!(outcomes[0].0 == "api" && outcomes[0].1.len() > "IM ".len(), "{outcomes:?}");
 
     wait_gone(&driver, &attempt).await;
     assert_none_left(&driver).await;

@@ -124,6 +124,11 @@ async fn quotas_and_catalog_come_from_the_real_nova() {
     assert!(quota.limits.public_ips.is_some_and(|p| p > 0), "Neutron's floating IP quota: {quota:?}");
     assert!(quota.limits.volumes.is_some_and(|v| v > 0), "Cinder's volume quota: {quota:?}");
     assert_eq!((quota.used.instances, quota.used.public_ips, quota.used.volumes), (0, 0, 0), "{quota:?}");
+    // A probe authenticates, lists Nova's flavors and reads the quota.
+    let checks = driver.probe(Some(&project)).await;
+    let probes: Vec<_> = checks.iter().map(|c| (c.probe, c.outcome.is_ok())).collect();
+    assert_eq!(probes, [("auth", true), ("api", true), ("quota", true)], "{checks:?}");
+    assert!(checks[1].outcome.as_ref().unwrap().ends_with(" flavors"), "{checks:?}");
 }
 
 /// A public node with a security group, cloud-init from the template and a

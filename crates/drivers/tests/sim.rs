@@ -806,3 +806,23 @@ fn floating_ips_come_from_the_public_network_unless_settings_say_otherwise() {
     explicit.settings = Some(serde_json::json!({"public_cidr": "198.18.0.0/15"}));
     assert_eq!(nuvola_drivers::sim::SimSettings::from_spec(&explicit).unwrap().public_cidr, "198.18.0.0/15");
 }
+
+/// A probe reads the site and the group's quota, and fails every check
+/// while the site is down, saying so.
+#[tokio::test]
+async fn probes_see_a_site_go_down_and_come_back() {
+    let d = sim(slow());
+    let outcomes = |checks: &[nuvola_drivers::Check]| -> Vec<(&str, bool)> {
+        checks.iter().map(|c| (c.probe, c.outcome.is_ok())).collect()
+    };
+    let checks = d.probe(Some("physics")).await;
+    assert_eq!(outcomes(&checks), [("api", true), ("quota", true)], "{checks:?}");
+    assert_eq!(checks[1].outcome.as_ref().unwrap(), "physics: 0 of 10 instances used");
+    d.set_unavailable(true);
+    let checks = d.probe(Some("physics")).await;
+    assert_eq!(outcomes(&checks), [("api", false), ("quota", false)], "{checks:?}");
+    let said = checks[0].outcome.as_ref().unwrap_err().to_string();
+    assert!(said.contains("simulated outage"), "{said}");
+    d.set_unavailable(false);
+    assert_eq!(outcomes(&d.probe(None).await), [("api", true)]);
+}
