@@ -136,6 +136,7 @@ pub async fn provider_health(store: &Store) -> Result<BTreeMap<String, Health>> 
                 success_rate: (total > 0).then(|| f64::from(ok) / f64::from(total)),
                 median_create_secs: took.get(took.len() / 2).map(|ms| *ms as f64 / 1000.0),
                 probe_ok: None,
+                outage: None,
             };
             (provider, health)
         })

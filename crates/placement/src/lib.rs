@@ -14,9 +14,10 @@
 //! [`ProviderVerdict`]:
 //!
 //! 1. **Admission**: the provider is enabled; the group has a grant (an SLA)
-//!    on it; every `SlaPlacement` policy names that grant's SLA; every
-//!    provider policy of the template and the user's manual choice name this
-//!    provider. A provider failing admission is not examined further: its
+//!    on it; monitoring does not see it down ([`Health::outage`]); every
+//!    `SlaPlacement` policy names that grant's SLA; every provider policy
+//!    of the template and the user's manual choice name this provider. A
+//!    provider failing admission is not examined further: its
 //!    reasons are only the admission failures.
 //! 2. **Fit**, per node template: a flavor (rules below), an image (rules
 //!    below), every requested volume type (case-insensitive name), and the
@@ -163,6 +164,9 @@ fn assess(
 ) -> Result<Fit, Vec<String>> {
     let spec = snapshot.spec;
     let grant = admit(request, spec)?;
+    if let Some(why) = &snapshot.health.outage {
+        return Err(vec![format!("down: {why}")]);
+    }
 
     let mut failures = Vec::new();
     let mut placed: Vec<(&ComputeRequirement, &Flavor, &Image)> = Vec::new();

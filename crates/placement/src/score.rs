@@ -5,14 +5,18 @@ use nuvola_types::{Quota, Usage};
 
 /// What monitoring knows about a provider's recent behaviour; `None` means
 /// not known (a new provider, or no recent attempts).
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Health {
     /// Share of recent deployment attempts that succeeded, 0..=1.
     pub success_rate: Option<f64>,
     /// Median seconds from create to complete over recent attempts.
     pub median_create_secs: Option<f64>,
-    /// Whether the last availability probe succeeded.
+    /// Whether monitoring's probes find it well (`Some(false)`: slow or
+    /// partly failing; it is ranked down).
     pub probe_ok: Option<bool>,
+    /// Why monitoring sees it down, if it does (its probes have failed
+    /// round after round): it is left out with this reason.
+    pub outage: Option<String>,
 }
 
 /// How much each term counts in a provider's score.
@@ -146,7 +150,8 @@ mod tests {
 
     #[test]
     fn a_failed_probe_costs_half_the_weight() {
-        let health = Health { success_rate: Some(1.0), median_create_secs: Some(0.0), probe_ok: Some(false) };
+        let health =
+            Health { success_rate: Some(1.0), median_create_secs: Some(0.0), probe_ok: Some(false), outage: None };
         let s = Score::of(&health, Usage::default(), Usage::default(), &Quota::default(), &Weights::default());
         assert!((s.total - 0.5).abs() < 1e-12);
     }

@@ -516,7 +516,7 @@ fn count_multiplies_quota_use() {
 fn rank(specs: &[(ProviderSpec, Health)]) -> Plan {
     let reqs = requirements(vec![vm()]);
     let snapshots: Vec<_> =
-        specs.iter().map(|(spec, health)| ProviderSnapshot { health: *health, ..snapshot(spec) }).collect();
+        specs.iter().map(|(spec, health)| ProviderSnapshot { health: health.clone(), ..snapshot(spec) }).collect();
     plan(
         &PlacementRequest { requirements: &reqs, group: GROUP, pinned_provider: None, issuer: None, window: None },
         &snapshots,
@@ -525,14 +525,15 @@ fn rank(specs: &[(ProviderSpec, Health)]) -> Plan {
 }
 
 fn healthy(success_rate: f64) -> Health {
-    Health { success_rate: Some(success_rate), median_create_secs: Some(60.0), probe_ok: Some(true) }
+    Health { success_rate: Some(success_rate), median_create_secs: Some(60.0), probe_ok: Some(true), outage: None }
 }
 
 #[test]
 fn sla_priority_dominates_health() {
     let mut favoured = provider("favoured");
     favoured.groups.get_mut(GROUP).unwrap().priority = 2.0;
-    let sick = Health { success_rate: Some(0.0), median_create_secs: Some(3600.0), probe_ok: Some(false) };
+    let sick =
+        Health { success_rate: Some(0.0), median_create_secs: Some(3600.0), probe_ok: Some(false), outage: None };
     let plan = rank(&[(provider("healthy"), healthy(1.0)), (favoured, sick)]);
     assert_eq!(order(&plan), ["favoured", "healthy"]);
     assert!(plan.candidates[0].score < plan.candidates[1].score);
@@ -554,6 +555,17 @@ fn equal_priorities_rank_by_score() {
     let scores: Vec<f64> = plan.candidates.iter().map(|c| c.score).collect();
     assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{scores:?}");
     assert!(reasons_for(&plan, "probe-down")[1].ends_with(", last probe failed)"));
+}
+
+/// A provider monitoring sees down is left out whatever else it offers,
+/// with monitoring's reason; one only slow or partly failing is ranked
+/// down (above).
+#[test]
+fn a_provider_monitoring_sees_down_is_left_out_with_the_reason() {
+    let down = Health { outage: Some("major outage since 10:42 UTC (api: simulated outage)".into()), ..healthy(1.0) };
+    let plan = rank(&[(provider("down"), down), (provider("up"), healthy(0.5))]);
+    assert_eq!(order(&plan), ["up"]);
+    assert_eq!(reasons_for(&plan, "down"), ["down: major outage since 10:42 UTC (api: simulated outage)"]);
 }
 
 #[test]

@@ -180,6 +180,9 @@ fn gen_health(rng: &mut Rng) -> Health {
         success_rate: rng.maybe(70, |r| r.below(101) as f64 / 100.0),
         median_create_secs: rng.maybe(70, |r| r.below(1200) as f64),
         probe_ok: rng.maybe(70, |r| r.chance(80)),
+        // Outages leave a provider out before any other check (tested on
+        // their own); the oracle ranks the providers that are up.
+        outage: None,
     }
 }
 
