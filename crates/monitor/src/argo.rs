@@ -88,6 +88,45 @@ pub fn figures(d: &Durations) -> Figures {
     Figures { availability: ratio(d.total() - d.unknown), reliability: ratio(d.total() - d.unknown - d.downtime) }
 }
 
+/// ARGO's reading of a component's state: operational is OK, degraded
+/// performance a WARNING (still up), an outage CRITICAL, and maintenance a
+/// scheduled downtime.
+pub fn status_of(state: nuvola_types::ComponentState) -> Status {
+    use nuvola_types::ComponentState::*;
+    match state {
+        Operational => Status::Ok,
+        DegradedPerformance => Status::Warning,
+        PartialOutage | MajorOutage => Status::Critical,
+        UnderMaintenance => Status::Downtime,
+    }
+}
+
+/// The ARGO timeline of a component: its state changes (`at`, sorted)
+/// read as statuses, with the scheduled downtimes `[start, end)` laid over
+/// them (a downtime hides whatever the probes said). Before its first
+/// state, a component is UNKNOWN.
+pub fn timeline(states: &[(i64, nuvola_types::ComponentState)], downtimes: &[(i64, i64)]) -> Vec<(i64, Status)> {
+    let mut times: Vec<i64> = states.iter().map(|(at, _)| *at).collect();
+    times.extend(downtimes.iter().flat_map(|&(start, end)| [start, end]));
+    times.sort_unstable();
+    times.dedup();
+    let mut out: Vec<(i64, Status)> = Vec::with_capacity(times.len());
+    let mut next_state = 0;
+    let mut state = Status::Unknown;
+    for at in times {
+        while next_state < states.len() && states[next_state].0 <= at {
+            state = status_of(states[next_state].1);
+            next_state += 1;
+        }
+        let status =
+            if downtimes.iter().any(|&(start, end)| start <= at && at < end) { Status::Downtime } else { state };
+        if out.last().is_none_or(|&(_, last)| last != status) {
+            out.push((at, status));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,5 +187,30 @@ mod tests {
         let f = figures(&d);
         assert_eq!(f.availability, Some(0.0));
         assert_eq!(f.reliability, None);
+    }
+
+    /// A day with an outage inside an announced downtime that it outlasts:
+    /// the downtime is not charged to reliability, the rest of the outage
+    /// is.
+    #[test]
+    fn downtimes_lie_over_the_probes_states() {
+        use nuvola_types::ComponentState::*;
+        let day = 24 * HOUR;
+        let states = [(0, Operational), (10 * HOUR, MajorOutage), (14 * HOUR, Operational)];
+        let downtime = [(9 * HOUR, 12 * HOUR)];
+        let t = timeline(&states, &downtime);
+        assert_eq!(
+            t,
+            [(0, Status::Ok), (9 * HOUR, Status::Downtime), (12 * HOUR, Status::Critical), (14 * HOUR, Status::Ok)]
+        );
+        let d = Durations::of_timeline(&t, 0, day);
+        assert_eq!((d.ok, d.critical, d.downtime, d.unknown), (19 * HOUR, 2 * HOUR, 3 * HOUR, 0));
+        let f = figures(&d);
+        assert_eq!((percent(f.availability), percent(f.reliability)), ("79.2".into(), "90.5".into()));
+        // Before any state, unknown; degraded performance counts as up.
+        let t = timeline(&[(6 * HOUR, DegradedPerformance)], &[]);
+        let d = Durations::of_timeline(&t, 0, day);
+        assert_eq!((d.unknown, d.warning), (6 * HOUR, 18 * HOUR));
+        assert_eq!(figures(&d).availability, Some(1.0));
     }
 }
