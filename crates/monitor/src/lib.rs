@@ -2,8 +2,10 @@
 //! reliability as EGI ARGO computes them ([`argo`]), a status-page
 //! component's state derived from its probes with hysteresis ([`state`]),
 //! where a scheduled maintenance stands and how it is announced
-//! ([`maintenance`]), and the OpenMetrics text that Prometheus scrapes
-//! ([`openmetrics`]).
+//! ([`maintenance`]), the OpenMetrics text that Prometheus scrapes
+//! ([`openmetrics`]), the public status page's JSON in Atlassian
+//! Statuspage's shape ([`statuspage`]), and the times those formats write
+//! ([`timestamp`]).
 //! Probes, their storage and the pages that show them build on these in
 //! the store, app, API and dashboard crates.
 
@@ -11,3 +13,5 @@ pub mod argo;
 pub mod maintenance;
 pub mod openmetrics;
 pub mod state;
+pub mod statuspage;
+pub mod timestamp;
