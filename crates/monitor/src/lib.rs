@@ -4,12 +4,13 @@
 //! where a scheduled maintenance stands and how it is announced
 //! ([`maintenance`]), the OpenMetrics text that Prometheus scrapes
 //! ([`openmetrics`]), the public status page's JSON in Atlassian
-//! Statuspage's shape ([`statuspage`]), and the times those formats write
-//! ([`timestamp`]).
+//! Statuspage's shape ([`statuspage`]) and its Atom and RSS feeds
+//! ([`feed`]), and the times those formats write ([`timestamp`]).
 //! Probes, their storage and the pages that show them build on these in
 //! the store, app, API and dashboard crates.
 
 pub mod argo;
+pub mod feed;
 pub mod maintenance;
 pub mod openmetrics;
 pub mod state;

@@ -110,6 +110,31 @@ pub struct Maintenance {
     pub components: Vec<String>,
 }
 
+impl Maintenance {
+    /// What the page and the feed say of it now, its kind first: "At risk:
+    /// due to start in 2 days", "Outage: in progress, due to end in 4 hours".
+    pub fn notice(&self) -> String {
+        let kind = self.kind.label();
+        let mut notice = String::with_capacity(kind.len() + 40);
+        notice.extend(kind.chars().take(1).flat_map(char::to_uppercase));
+        notice.push_str(&kind[kind.chars().next().map_or(0, char::len_utf8)..]);
+        notice.push_str(": ");
+        notice.push_str(&self.phase.announcement());
+        notice
+    }
+
+    /// When its current phase began: when it was announced while scheduled,
+    /// its start once in progress, its end once completed. Stable within a
+    /// phase, so a feed reader sees it change only when it moves on.
+    pub fn noticed_at(&self) -> i64 {
+        match self.phase {
+            Phase::Scheduled { .. } => self.updated_at,
+            Phase::InProgress { .. } => self.scheduled_for,
+            Phase::Completed => self.scheduled_until,
+        }
+    }
+}
+
 /// The page's overall indicator, from best to worst.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -428,17 +453,8 @@ impl<'a> Index<'a> {
     /// `maintenance`, its phase as status, and one update saying what it
     /// does ("Outage: due to start in 2 days").
     fn maintenance(&self, m: &'a Maintenance) -> IncidentJson<'a> {
-        let said_at = match m.phase {
-            Phase::Scheduled { .. } => m.updated_at,
-            Phase::InProgress { .. } => m.scheduled_for,
-            Phase::Completed => m.scheduled_until,
-        };
-        let kind = m.kind.label();
-        let mut body = String::with_capacity(kind.len() + 40);
-        body.extend(kind.chars().take(1).flat_map(char::to_uppercase));
-        body.push_str(&kind[kind.chars().next().map_or(0, char::len_utf8)..]);
-        body.push_str(": ");
-        body.push_str(&m.phase.announcement());
+        let said_at = m.noticed_at();
+        let body = m.notice();
         IncidentJson {
             id: &m.id,
             name: &m.name,
