@@ -5,11 +5,13 @@
 //! ([`maintenance`]), the OpenMetrics text that Prometheus scrapes
 //! ([`openmetrics`]), the public status page's JSON in Atlassian
 //! Statuspage's shape ([`statuspage`]) and its Atom and RSS feeds
-//! ([`feed`]), and the times those formats write ([`timestamp`]).
+//! ([`feed`]), the times those formats write ([`timestamp`]), and which of
+//! a deployment's outputs are endpoints to check ([`endpoints`]).
 //! Probes, their storage and the pages that show them build on these in
 //! the store, app, API and dashboard crates.
 
 pub mod argo;
+pub mod endpoints;
 pub mod feed;
 pub mod maintenance;
 pub mod openmetrics;
