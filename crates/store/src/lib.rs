@@ -13,10 +13,12 @@
 
 mod attempts;
 mod audit;
+mod components;
 mod deployments;
 mod groups;
 mod log;
 mod policy;
+mod probes;
 mod providers;
 mod requests;
 mod schema;
@@ -30,6 +32,7 @@ use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor};
 
 pub use audit::{AuditEntry, AuditFilter};
+pub use components::{ComponentChange, ComponentOverride};
 pub use deployments::{DeploymentFilter, GroupLock, NewDeployment, Sort, Visible};
 pub use groups::GroupSettings;
 /// The records the store keeps, defined with the domain's types; named
@@ -38,6 +41,7 @@ pub use nuvola_types::{
     AccessRequest, AttemptRecord, AttemptState, DeploymentRecord, LogLine, Progress, RequestKind, RequestStatus, now_ms,
 };
 pub use policy::Policy;
+pub use probes::ProbeBucket;
 pub use providers::ConfigSync;
 pub use requests::RequestFilter;
 pub use sealed::Sealer;

@@ -6,7 +6,8 @@ use sqlx::Executor;
 use crate::{Backend, Result, Store};
 
 /// Each migration: a version and its statements. `{id}` is replaced by the
-/// dialect's auto-increment primary key.
+/// dialect's auto-increment primary key, `{bytewise}` by the collation
+/// that orders text by its bytes (SQLite's default, `"C"` on PostgreSQL).
 const MIGRATIONS: &[(i64, &[&str])] = &[
     (
         1,
@@ -222,6 +223,53 @@ const MIGRATIONS: &[(i64, &[&str])] = &[
             "CREATE INDEX web_logins_by_age ON web_logins (created_at)",
         ],
     ),
+    (
+        12,
+        &[
+            // Every probe's result, one row per probe per round (see
+            // probes.rs); a round written twice keeps its first rows.
+            // Targets compare byte by byte on both backends, so that a
+            // prefix (`endpoint/<deployment>/`) is a range of the key.
+            "CREATE TABLE probe_results (
+            target TEXT {bytewise} NOT NULL,
+            probe TEXT {bytewise} NOT NULL,
+            at BIGINT NOT NULL,
+            ok BIGINT NOT NULL,
+            latency_ms BIGINT NOT NULL,
+            detail TEXT NOT NULL,
+            PRIMARY KEY (target, probe, at)
+        )",
+            // Pruning and charts of every target read by time.
+            "CREATE INDEX probe_results_by_at ON probe_results (at)",
+            // The latest result per target and probe, upserted with each
+            // round: what the status page and placement read.
+            "CREATE TABLE probe_latest (
+            target TEXT {bytewise} NOT NULL,
+            probe TEXT {bytewise} NOT NULL,
+            at BIGINT NOT NULL,
+            ok BIGINT NOT NULL,
+            latency_ms BIGINT NOT NULL,
+            detail TEXT NOT NULL,
+            PRIMARY KEY (target, probe)
+        )",
+            // A status-page component's changes of state, kept for its history.
+            "CREATE TABLE component_states (
+            component TEXT NOT NULL,
+            at BIGINT NOT NULL,
+            state TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            PRIMARY KEY (component, at)
+        )",
+            // An operator's word on a component, shown over its probes.
+            "CREATE TABLE component_overrides (
+            component TEXT PRIMARY KEY,
+            state TEXT NOT NULL,
+            note TEXT NOT NULL,
+            set_by TEXT NOT NULL,
+            set_at BIGINT NOT NULL
+        )",
+        ],
+    ),
 ];
 
 pub(crate) async fn migrate(store: &Store) -> Result<()> {
@@ -233,6 +281,10 @@ pub(crate) async fn migrate(store: &Store) -> Result<()> {
     let id = match store.backend {
         Backend::Sqlite => "INTEGER PRIMARY KEY AUTOINCREMENT",
         Backend::Postgres => "BIGSERIAL PRIMARY KEY",
+    };
+    let bytewise = match store.backend {
+        Backend::Sqlite => "",
+        Backend::Postgres => "COLLATE \"C\"",
     };
     for (version, statements) in MIGRATIONS {
         let mut tx = pool.begin().await?;
@@ -250,7 +302,7 @@ pub(crate) async fn migrate(store: &Store) -> Result<()> {
             continue;
         }
         for statement in *statements {
-            tx.execute(statement.replace("{id}", id).as_str()).await?;
+            tx.execute(statement.replace("{id}", id).replace("{bytewise}", bytewise).as_str()).await?;
         }
         tx.commit().await?;
     }

@@ -3,10 +3,10 @@
 //! PostgreSQL run gets a schema of its own, dropped afterwards.
 
 use nuvola_store::{
-    AccessRequest, AttemptOutcomes, AttemptRecord, AttemptState, DeploymentFilter, DeploymentRecord, Progress,
-    RequestFilter, RequestKind, RequestStatus, Sort, StatsFilter, Store, StoreError, StoreOptions,
+    AccessRequest, AttemptOutcomes, AttemptRecord, AttemptState, DeploymentFilter, DeploymentRecord, ProbeBucket,
+    Progress, RequestFilter, RequestKind, RequestStatus, Sort, StatsFilter, Store, StoreError, StoreOptions,
 };
-use nuvola_types::{ComputeRequirement, DeploymentRequirements, DeploymentStatus, Plan, Task, Usage};
+use nuvola_types::{ComputeRequirement, DeploymentRequirements, DeploymentStatus, Plan, ProbeResult, Task, Usage};
 
 fn record(id: &str, subject: &str, group: &str, created_at: i64) -> DeploymentRecord {
     DeploymentRecord {
@@ -649,6 +649,169 @@ async fn outputs_suite(options: &StoreOptions, sealed: &Store, keyless: &Store, 
     assert!(!raw_outputs(options, "out-2").await.contains("PRIVATE KEY"), "sealed once saved with the key");
 }
 
+fn probe(target: &str, probe: &str, at: i64, ok: bool, latency_ms: u32) -> ProbeResult {
+    ProbeResult { target: target.into(), probe: probe.into(), at, ok, latency_ms, detail: format!("{probe} at {at}") }
+}
+
+/// Probe results: a round in one insert, read back per target newest
+/// first, the latest per (target, probe) by prefix, summed per stretch of
+/// time for charts, and pruned.
+async fn probes_suite(store: &Store) {
+    // Two rounds of 1,500 endpoints, past one insert's rows, and a component.
+    let minute = 60_000;
+    let round = |at: i64| -> Vec<ProbeResult> {
+        let mut results: Vec<ProbeResult> = (0..1_500)
+            .map(|i| probe(&format!("endpoint/d{i:04}/url"), "http", at, i % 10 != 0, (i % 100) as u32))
+            .collect();
+        results.extend((0..1_500).map(|i| probe(&format!("endpoint/d{i:04}/url"), "tls", at, true, 7)));
+        results.push(probe("clouds/bari", "api", at, at == minute, 100 + (at / minute) as u32));
+        results
+    };
+    let (first, second) = (round(minute), round(2 * minute));
+    store.record_probe_results(&first).await.unwrap();
+    store.record_probe_results(&second).await.unwrap();
+    // A round recorded again (a retry) is kept once, and an older result
+    // does not become the latest.
+    store.record_probe_results(&first).await.unwrap();
+    store.record_probe_results(&[]).await.unwrap();
+
+    let bari = store.probe_results("clouds/bari", 0, 10 * minute, 10).await.unwrap();
+    assert_eq!(bari, vec![second[3_000].clone(), first[3_000].clone()], "newest first, once each");
+    assert_eq!(store.probe_results("clouds/bari", 0, 10 * minute, 1).await.unwrap(), vec![second[3_000].clone()]);
+    assert_eq!(store.probe_results("clouds/bari", minute, 2 * minute, 10).await.unwrap(), vec![first[3_000].clone()]);
+    assert!(store.probe_results("clouds/nowhere", 0, 10 * minute, 10).await.unwrap().is_empty());
+
+    let latest = store.latest_probe_results(None).await.unwrap();
+    assert_eq!(latest.len(), 3_001);
+    assert!(latest.iter().all(|r| r.at == 2 * minute), "the latest of each");
+    let one = store.latest_probe_results(Some("endpoint/d0010/")).await.unwrap();
+    assert_eq!(one, vec![second[10].clone(), second[1_510].clone()], "http then tls, d0010 only");
+    // Prefixes are byte ranges: `d001` is ten deployments, not `d0010/` alone.
+    assert_eq!(store.latest_probe_results(Some("endpoint/d001")).await.unwrap().len(), 20);
+    assert_eq!(store.latest_probe_results(Some("clouds/")).await.unwrap(), vec![second[3_000].clone()]);
+    assert!(store.latest_probe_results(Some("endpoint/e")).await.unwrap().is_empty());
+
+    // Buckets of one minute from 0: one per round; of five: both together.
+    let charts = store.probe_buckets(Some("endpoint/d0010/url"), 0, 10 * minute, minute).await.unwrap();
+    let summary = |b: &ProbeBucket| (b.probe.clone(), b.bucket_start, b.count, b.failures, b.max_latency_ms);
+    assert_eq!(
+        charts.iter().map(summary).collect::<Vec<_>>(),
+        [
+            ("http".to_string(), minute, 1, 1, 10),
+            ("http".to_string(), 2 * minute, 1, 1, 10),
+            ("tls".to_string(), minute, 1, 0, 7),
+            ("tls".to_string(), 2 * minute, 1, 0, 7)
+        ]
+    );
+    let wide = store.probe_buckets(Some("clouds/"), 0, 10 * minute, 5 * minute).await.unwrap();
+    assert_eq!(
+        wide,
+        [ProbeBucket {
+            target: "clouds/bari".into(),
+            probe: "api".into(),
+            bucket_start: 0,
+            count: 2,
+            failures: 1,
+            mean_latency_ms: 101.5,
+            max_latency_ms: 102,
+        }]
+    );
+    // Stretches count from the window's start; results outside it are out.
+    let shifted = store.probe_buckets(Some("clouds/"), 30_000, 2 * minute, minute).await.unwrap();
+    assert_eq!(shifted.iter().map(|b| (b.bucket_start, b.count)).collect::<Vec<_>>(), [(30_000, 1)]);
+    let every = store.probe_buckets(None, 0, 10 * minute, 10 * minute).await.unwrap();
+    assert_eq!(every.len(), 3_001);
+    assert_eq!(every.iter().map(|b| b.count).sum::<i64>(), 6_002);
+    assert_eq!(every.iter().map(|b| b.failures).sum::<i64>(), 2 * 150 + 1);
+
+    // Pruning forgets what came before, and the latest of targets no
+    // longer probed; the rest stays.
+    store.record_probe_results(&[probe("clouds/bari", "api", 3 * minute, true, 90)]).await.unwrap();
+    assert_eq!(store.prune_probe_results(2 * minute).await.unwrap(), 3_001);
+    assert_eq!(store.prune_probe_results(2 * minute).await.unwrap(), 0);
+    assert_eq!(store.probe_results("clouds/bari", 0, 10 * minute, 10).await.unwrap().len(), 2);
+    assert_eq!(store.prune_probe_results(3 * minute).await.unwrap(), 3_001);
+    let latest = store.latest_probe_results(None).await.unwrap();
+    assert_eq!(latest.iter().map(|r| (r.target.as_str(), r.at)).collect::<Vec<_>>(), [("clouds/bari", 3 * minute)]);
+}
+
+/// The status page's components: changes of state kept once per time,
+/// read back over a window with the state it starts in, the latest per
+/// component, and operators' overrides; a word no state spells is a
+/// corrupt row naming the column and the word.
+async fn components_suite(store: &Store, options: &StoreOptions) {
+    use nuvola_store::ComponentOverride;
+    use nuvola_types::ComponentState::{self, DegradedPerformance, MajorOutage, Operational, UnderMaintenance};
+    let changes = [
+        ("clouds/bari", 1_000, Operational, "first probes"),
+        ("clouds/bari", 5_000, MajorOutage, "api failing"),
+        ("clouds/bari", 9_000, Operational, "back to normal"),
+        ("paas/store", 2_000, Operational, "first probes"),
+        ("paas/store", 7_000, DegradedPerformance, "slow"),
+    ];
+    for (component, at, state, reason) in changes {
+        assert!(store.record_component_state(component, at, state, reason).await.unwrap());
+    }
+    // Recorded again at the same time: one row, the first kept.
+    assert!(!store.record_component_state("clouds/bari", 5_000, Operational, "again").await.unwrap());
+
+    let timeline = |component: &'static str, since: i64, until: i64| async move {
+        let changes = store.component_timeline(component, since, until).await.unwrap();
+        changes.into_iter().map(|c| (c.at, c.state)).collect::<Vec<(i64, ComponentState)>>()
+    };
+    assert_eq!(timeline("clouds/bari", 6_000, 20_000).await, [(5_000, MajorOutage), (9_000, Operational)]);
+    assert_eq!(timeline("clouds/bari", 5_000, 9_000).await, [(5_000, MajorOutage)], "a change at the start");
+    assert_eq!(timeline("clouds/bari", 0, 5_000).await, [(1_000, Operational)], "nothing before: from the first");
+    assert_eq!(timeline("clouds/bari", 10_000, 20_000).await, [(9_000, Operational)], "no change inside");
+    assert!(timeline("clouds/bari", 0, 500).await.is_empty(), "before it was known");
+    assert!(timeline("clouds/nowhere", 0, 20_000).await.is_empty());
+    let full = store.component_timeline("clouds/bari", 0, 20_000).await.unwrap();
+    assert_eq!(full[1].reason, "api failing");
+
+    let current = store.current_component_states().await.unwrap();
+    let now: Vec<(&str, i64, ComponentState)> = current.iter().map(|c| (c.component.as_str(), c.at, c.state)).collect();
+    assert_eq!(now, [("clouds/bari", 9_000, Operational), ("paas/store", 7_000, DegradedPerformance)]);
+
+    assert!(store.component_overrides().await.unwrap().is_empty());
+    store.set_component_override("paas/store", UnderMaintenance, "disk swap", "root@i", 8_000).await.unwrap();
+    store.set_component_override("clouds/bari", MajorOutage, "power cut", "root@i", 8_100).await.unwrap();
+    store.set_component_override("paas/store", Operational, "done early", "ops@i", 8_200).await.unwrap();
+    let overrides = store.component_overrides().await.unwrap();
+    assert_eq!(overrides.len(), 2);
+    assert_eq!(
+        overrides[1],
+        ComponentOverride {
+            component: "paas/store".into(),
+            state: Operational,
+            note: "done early".into(),
+            set_by: "ops@i".into(),
+            set_at: 8_200,
+        }
+    );
+    assert!(store.clear_component_override("clouds/bari").await.unwrap());
+    assert!(!store.clear_component_override("clouds/bari").await.unwrap());
+    assert_eq!(store.component_overrides().await.unwrap().len(), 1);
+
+    raw_execute(options, "UPDATE component_states SET state = 'on_fire' WHERE component = 'paas/store' AND at = 7000")
+        .await;
+    let (what, detail) = corrupt(store.current_component_states().await);
+    assert_eq!(what, "component_states.state");
+    assert!(detail.contains("\"on_fire\"") && detail.contains("operational, degraded_performance"), "{detail}");
+    raw_execute(options, "UPDATE component_overrides SET state = 'fine' WHERE component = 'paas/store'").await;
+    let (what, detail) = corrupt(store.component_overrides().await);
+    assert_eq!(what, "component_overrides.state");
+    assert!(detail.contains("\"fine\""), "{detail}");
+    // Above the store, an internal error whose logged cause names them.
+    let error = nuvola_types::Error::from(store.component_overrides().await.unwrap_err());
+    assert_eq!(error.http_status(), 500);
+    let cause = error.cause().unwrap();
+    assert!(cause.contains("component_overrides.state") && cause.contains("\"fine\""), "{cause}");
+    raw_execute(options, "UPDATE component_states SET state = 'degraded_performance' WHERE component = 'paas/store'")
+        .await;
+    raw_execute(options, "DELETE FROM component_overrides").await;
+    assert_eq!(store.current_component_states().await.unwrap().len(), 2, "mended");
+}
+
 async fn futures_join(store: &Store, claimers: usize) -> Vec<Vec<String>> {
     let mut handles = Vec::new();
     for w in 0..claimers {
@@ -682,6 +845,8 @@ async fn store_suite_on_sqlite() {
     access_suite(&store).await;
     stats_suite(&store).await;
     words_suite(&store, &StoreOptions::new(url.clone())).await;
+    probes_suite(&store).await;
+    components_suite(&store, &StoreOptions::new(url.clone())).await;
     store.close().await;
     // Reopening migrates nothing twice and keeps the data.
     let store = Store::open(StoreOptions::new(url)).await.unwrap();
@@ -707,6 +872,8 @@ async fn store_suite_on_postgres() {
     access_suite(&store).await;
     stats_suite(&store).await;
     words_suite(&store, &options).await;
+    probes_suite(&store).await;
+    components_suite(&store, &options).await;
     store.close().await;
     let store = Store::open(options).await.unwrap();
     assert!(store.deployment("dep-a").await.unwrap().is_some());
