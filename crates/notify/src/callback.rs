@@ -17,26 +17,47 @@ use serde_json::Value;
 /// Waits before each delivery try.
 const BACKOFF: [Duration; 3] = [Duration::ZERO, Duration::from_secs(2), Duration::from_secs(10)];
 
+/// What an outbound URL is for, and the operator's setting that allows
+/// it, as a refusal names them.
+#[derive(Debug, Clone, Copy)]
+pub struct Destination {
+    /// What is sent there, in the singular: "callback", "webhook".
+    pub what: &'static str,
+    /// The setting holding the prefixes such URLs must lie under.
+    pub setting: &'static str,
+}
+
+/// Deployments' callbacks.
+pub const CALLBACK: Destination = Destination { what: "callback", setting: "deployments.callback_allowed_prefixes" };
+
 /// Refuses a callback URL that is not http(s) or not under an allowed
-/// prefix. The URL is checked as an HTTP client reads it (WHATWG
-/// parsing: `..` segments removed, backslashes read as slashes), so what
-/// is checked is what would be called.
+/// prefix (see [`check_destination`]).
 pub fn check_callback(callback: &str, allowed: &[String]) -> Result<()> {
-    let parsed = url::Url::parse(callback)
+    check_destination(callback, allowed, CALLBACK)
+}
+
+/// Refuses a URL nuvola would send `to` to that is not http(s) or not
+/// under one of the `allowed` prefixes. The URL is checked as an HTTP
+/// client reads it (WHATWG parsing: `..` segments removed, backslashes
+/// read as slashes), so what is checked is what would be called.
+pub fn check_destination(url: &str, allowed: &[String], to: Destination) -> Result<()> {
+    let what = to.what;
+    let parsed = url::Url::parse(url)
         .ok()
         .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some_and(|h| !h.is_empty()))
-        .filter(|_| callback.len() <= 2048);
+        .filter(|_| url.len() <= 2048);
     let Some(parsed) = parsed else {
-        return Err(Error::invalid(format!("callback {callback:?} is not an http(s) URL")));
+        return Err(Error::invalid(format!("{what} {url:?} is not an http(s) URL")));
     };
     if allowed.is_empty() {
-        return Err(Error::invalid(
-            "callbacks are disabled on this server (an operator enables them with deployments.callback_allowed_prefixes)",
-        ));
+        return Err(Error::invalid(format!(
+            "{what}s are disabled on this server (an operator enables them with {})",
+            to.setting
+        )));
     }
     if !allowed.iter().any(|prefix| under_prefix(&parsed, prefix)) {
         return Err(Error::invalid(format!(
-            "callback {callback:?} is not allowed on this server; allowed prefixes: {}",
+            "{what} {url:?} is not allowed on this server; allowed prefixes: {}",
             allowed.join(", ")
         )));
     }

@@ -1,17 +1,22 @@
 //! Notifications: what nuvola tells people and programs outside it. A
 //! finished deployment is POSTed to its client's callback URL
 //! ([`callback`]); a requester is mailed the decision on their request
-//! ([`mail`]).
+//! ([`mail`]); monitoring's news (status page subscriptions, incidents,
+//! maintenance, alerts, users' endpoints) goes out by mail ([`notices`])
+//! and as signed webhooks ([`webhook`]).
 //!
 //! [`Notifier`] is the one way out, built from the operator's settings (the
-//! SMTP relay and sender, the prefixes callbacks must lie under, the base
-//! of absolute links) with its own HTTP client, which follows no redirect.
+//! SMTP relay and sender, the prefixes callbacks and webhooks must lie
+//! under, the base of absolute links) with its own HTTP client, which
+//! follows no redirect.
 //! Its methods give the work to do as a future: the app decides when it
 //! runs (in the background) and where its outcome is recorded. This crate
 //! knows nothing of workflows or of the store's connection.
 
 pub mod callback;
 pub mod mail;
+pub mod notices;
+pub mod webhook;
 
 use std::future::Future;
 use std::time::Duration;
@@ -20,12 +25,18 @@ use nuvola_types::Result;
 use nuvola_types::{AccessRequest, DeploymentRecord};
 
 pub use mail::{SmtpSettings, plausible_address};
+pub use notices::Mail;
+
+/// Webhooks: the setting naming the prefixes their URLs must lie under.
+pub const WEBHOOK: callback::Destination =
+    callback::Destination { what: "webhook", setting: "notifications.webhook_allowed_prefixes" };
 
 /// Everything nuvola sends out, and the rules it is sent by.
 #[derive(Debug, Clone)]
 pub struct Notifier {
     smtp: Option<SmtpSettings>,
     callback_allowed_prefixes: Vec<String>,
+    webhook_allowed_prefixes: Vec<String>,
     public_url: String,
     http: reqwest::Client,
 }
@@ -40,13 +51,62 @@ impl Notifier {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("HTTP client");
-        Self { smtp, callback_allowed_prefixes, public_url: public_url.to_string(), http }
+        Self {
+            smtp,
+            callback_allowed_prefixes,
+            webhook_allowed_prefixes: vec![],
+            public_url: public_url.to_string(),
+            http,
+        }
+    }
+
+    /// The same, sending webhooks to URLs under `prefixes` (none, the
+    /// default: webhooks refused).
+    pub fn with_webhook_prefixes(self, prefixes: Vec<String>) -> Self {
+        Self { webhook_allowed_prefixes: prefixes, ..self }
     }
 
     /// Refuses a callback URL that a deployment may not be given: not
     /// http(s), or not under an allowed prefix (see [`callback::check_callback`]).
     pub fn check_callback(&self, url: &str) -> Result<()> {
         callback::check_callback(url, &self.callback_allowed_prefixes)
+    }
+
+    /// Refuses a webhook URL: not http(s), or not under an allowed prefix
+    /// (see [`callback::check_destination`]).
+    pub fn check_webhook(&self, url: &str) -> Result<()> {
+        callback::check_destination(url, &self.webhook_allowed_prefixes, WEBHOOK)
+    }
+
+    /// The delivery of `event` to `url`, signed with `secret` (see
+    /// [`webhook`]): the future checks the URL again (the allowed prefixes
+    /// may have changed since it was given), POSTs it, a few tries with
+    /// backoff on 5xx and timeouts, and says how it went for the sent-log.
+    pub fn webhook(
+        &self,
+        url: &str,
+        secret: &str,
+        event: &serde_json::Value,
+    ) -> impl Future<Output = webhook::Outcome> + Send + 'static {
+        let checked = self.check_webhook(url).map_err(|e| e.to_string());
+        let (http, url, secret, event) = (self.http.clone(), url.to_string(), secret.to_string(), event.clone());
+        async move {
+            match checked {
+                Ok(()) => webhook::deliver(&http, &url, &secret, &event, &webhook::BACKOFF).await,
+                Err(refused) => webhook::Outcome::refused(format!("webhook not sent: {refused}")),
+            }
+        }
+    }
+
+    /// The sending of `mail` to `to`, when mail goes out.
+    pub fn mail(
+        &self,
+        to: &str,
+        mail: &Mail,
+    ) -> Option<impl Future<Output = std::result::Result<(), String>> + Send + 'static> {
+        let (smtp, to) = (self.smtp.clone()?, to.to_string());
+        let (subject, body) = mail.render();
+        Some(async move { mail::send(&smtp, &to, &subject, &body).await })
     }
 
     /// The delivery of finished deployment `d` to its callback, if it has
