@@ -11,11 +11,14 @@
 //! structured fields as JSON text, booleans as `0`/`1`, so that every value
 //! crosses the `Any` driver unchanged.
 
+mod alerts;
 mod attempts;
 mod audit;
 mod components;
 mod deployments;
+mod endpoints;
 mod groups;
+mod incidents;
 mod log;
 mod policy;
 mod probes;
@@ -25,16 +28,20 @@ mod schema;
 mod sealed;
 mod sessions;
 mod stats;
+mod subscriptions;
 
 use std::time::Duration;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor};
 
+pub use alerts::{Alert, SentNotification, Silence};
 pub use audit::{AuditEntry, AuditFilter};
 pub use components::{ComponentChange, ComponentOverride};
 pub use deployments::{DeploymentFilter, GroupLock, NewDeployment, Sort, Visible};
+pub use endpoints::{EndpointCheck, EndpointEvent};
 pub use groups::GroupSettings;
+pub use incidents::{IncidentFilter, NewIncident};
 /// The records the store keeps, defined with the domain's types; named
 /// here too, as the store's methods take and return them.
 pub use nuvola_types::{
@@ -47,6 +54,7 @@ pub use requests::RequestFilter;
 pub use sealed::Sealer;
 pub use sessions::{LoginsInFlight, WebLogin, WebSession};
 pub use stats::{AttemptOutcomes, LIFETIME_BUCKET_HOURS, StatsFilter};
+pub use subscriptions::{NewSubscription, Subscription};
 
 /// Errors from the store: the database failed, or a stored value is corrupt.
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +65,9 @@ pub enum StoreError {
     /// A stored value did not decode.
     #[error("corrupt stored value in {what}: {detail}")]
     Corrupt { what: &'static str, detail: String },
+    /// No such thing: `what` (an incident, a subscription) with `key`.
+    #[error("no {what} {key}")]
+    NotFound { what: &'static str, key: String },
     /// A `schema` name that is not a plain identifier.
     #[error("invalid schema name {0:?}: use letters, digits and _")]
     BadSchema(String),
@@ -64,7 +75,10 @@ pub enum StoreError {
 
 impl From<StoreError> for nuvola_types::Error {
     fn from(e: StoreError) -> Self {
-        nuvola_types::Error::internal_because("the database failed; see the server log", e)
+        match e {
+            StoreError::NotFound { .. } => nuvola_types::Error::NotFound(e.to_string()),
+            e => nuvola_types::Error::internal_because("the database failed; see the server log", e),
+        }
     }
 }
 

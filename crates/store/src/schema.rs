@@ -270,6 +270,121 @@ const MIGRATIONS: &[(i64, &[&str])] = &[
         )",
         ],
     ),
+    (
+        13,
+        &[
+            // Incidents, newest first (the page's history, 10,000 of them
+            // and more); open ones alone for the summary.
+            "CREATE TABLE incidents (
+            id TEXT PRIMARY KEY,
+            title TEXT NOT NULL,
+            impact TEXT NOT NULL,
+            status TEXT NOT NULL,
+            created_by TEXT NOT NULL,
+            created_at BIGINT NOT NULL,
+            updated_at BIGINT NOT NULL,
+            resolved_at BIGINT
+        )",
+            "CREATE INDEX incidents_listing ON incidents (created_at, id)",
+            "CREATE INDEX incidents_open ON incidents (created_at, id) WHERE resolved_at IS NULL",
+            "CREATE TABLE incident_updates (
+            seq {id},
+            incident_id TEXT NOT NULL REFERENCES incidents (id) ON DELETE CASCADE,
+            at BIGINT NOT NULL,
+            status TEXT NOT NULL,
+            body TEXT NOT NULL,
+            author TEXT NOT NULL
+        )",
+            "CREATE INDEX incident_updates_by_incident ON incident_updates (incident_id, seq)",
+            "CREATE TABLE incident_components (
+            incident_id TEXT NOT NULL REFERENCES incidents (id) ON DELETE CASCADE,
+            component TEXT NOT NULL,
+            state TEXT NOT NULL,
+            PRIMARY KEY (incident_id, component)
+        )",
+            // Status-page subscribers; tokens are stored as their hashes.
+            "CREATE TABLE subscriptions (
+            id {id},
+            kind TEXT NOT NULL,
+            address TEXT NOT NULL,
+            components TEXT NOT NULL,
+            secret TEXT,
+            confirm_hash TEXT NOT NULL UNIQUE,
+            confirmed_at BIGINT,
+            unsubscribe_hash TEXT NOT NULL UNIQUE,
+            created_at BIGINT NOT NULL
+        )",
+            "CREATE INDEX subscriptions_unconfirmed ON subscriptions (created_at) WHERE confirmed_at IS NULL",
+            // Alerts, by the key the engine deduplicates them on.
+            "CREATE TABLE alerts (
+            key TEXT PRIMARY KEY,
+            rule TEXT NOT NULL,
+            labels TEXT NOT NULL,
+            severity TEXT NOT NULL,
+            state TEXT NOT NULL,
+            summary TEXT NOT NULL,
+            started_at BIGINT NOT NULL,
+            updated_at BIGINT NOT NULL,
+            resolved_at BIGINT,
+            acked_by TEXT,
+            acked_at BIGINT
+        )",
+            "CREATE INDEX alerts_open ON alerts (started_at) WHERE resolved_at IS NULL",
+            "CREATE TABLE silences (
+            id {id},
+            matchers TEXT NOT NULL,
+            starts_at BIGINT NOT NULL,
+            ends_at BIGINT NOT NULL,
+            created_by TEXT NOT NULL,
+            comment TEXT NOT NULL
+        )",
+            "CREATE INDEX silences_by_end ON silences (ends_at)",
+            // The alert engine's state between rounds: one row.
+            "CREATE TABLE alert_engine_state (
+            id BIGINT PRIMARY KEY,
+            state TEXT NOT NULL,
+            saved_at BIGINT NOT NULL
+        )",
+            "CREATE TABLE notifications_sent (
+            seq {id},
+            at BIGINT NOT NULL,
+            channel TEXT NOT NULL,
+            recipient TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            about TEXT NOT NULL,
+            outcome TEXT NOT NULL
+        )",
+            "CREATE INDEX notifications_sent_about ON notifications_sent (about, seq)",
+            // Users' endpoints: whether the owner is told (watched and told
+            // when there is no row), the latest check of each output, and
+            // its ups and downs.
+            "CREATE TABLE endpoint_watch (
+            deployment_id TEXT PRIMARY KEY REFERENCES deployments (id) ON DELETE CASCADE,
+            notify BIGINT NOT NULL
+        )",
+            "CREATE TABLE endpoint_checks (
+            deployment_id TEXT NOT NULL REFERENCES deployments (id) ON DELETE CASCADE,
+            output TEXT NOT NULL,
+            url TEXT NOT NULL,
+            up BIGINT NOT NULL,
+            since BIGINT NOT NULL,
+            last_at BIGINT NOT NULL,
+            latency_ms BIGINT NOT NULL,
+            detail TEXT NOT NULL,
+            cert_expires_at BIGINT,
+            PRIMARY KEY (deployment_id, output)
+        )",
+            "CREATE TABLE endpoint_events (
+            seq {id},
+            deployment_id TEXT NOT NULL REFERENCES deployments (id) ON DELETE CASCADE,
+            output TEXT NOT NULL,
+            at BIGINT NOT NULL,
+            up BIGINT NOT NULL,
+            detail TEXT NOT NULL
+        )",
+            "CREATE INDEX endpoint_events_by_deployment ON endpoint_events (deployment_id, seq)",
+        ],
+    ),
 ];
 
 pub(crate) async fn migrate(store: &Store) -> Result<()> {

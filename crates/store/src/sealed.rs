@@ -99,7 +99,8 @@ impl Sealer {
         digest.finalize().into()
     }
 
-    fn seal(&self, aad: String, plain: &[u8]) -> Result<String, StoreError> {
+    /// `plain` sealed for `aad` (what it is bound to), as base64.
+    pub(crate) fn seal(&self, aad: String, plain: &[u8]) -> Result<String, StoreError> {
         let mut nonce = [0u8; NONCE_LEN];
         self.random.fill(&mut nonce).map_err(|_| corrupt("no randomness for a nonce".into()))?;
         let mut data = plain.to_vec();
@@ -113,7 +114,7 @@ impl Sealer {
 
     /// The plain bytes of `sealed`, or `None` when it does not open with
     /// this key for `aad`.
-    fn open(&self, aad: String, sealed: &str) -> Option<Vec<u8>> {
+    pub(crate) fn open(&self, aad: String, sealed: &str) -> Option<Vec<u8>> {
         let bytes = B64.decode(sealed).ok()?;
         if bytes.len() < NONCE_LEN {
             return None;

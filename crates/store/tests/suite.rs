@@ -513,6 +513,7 @@ async fn sealed_suite(options: StoreOptions) {
     let unkeyed = keyless.deployment("sec-2").await.unwrap().unwrap();
     assert!(unkeyed.secrets_unreadable.is_some(), "sealed once saved with the key");
     outputs_suite(&options, &sealed, &keyless, &other).await;
+    webhook_keys_suite(&options, &sealed, &keyless, &other).await;
     for store in [sealed, keyless, other] {
         store.close().await;
     }
@@ -812,6 +813,309 @@ async fn components_suite(store: &Store, options: &StoreOptions) {
     assert_eq!(store.current_component_states().await.unwrap().len(), 2, "mended");
 }
 
+/// Incidents: opened with their first update and components, updated
+/// (resolved, reopened, components replaced), listed newest first with a
+/// cursor over many, counted; an unknown id is not found; a bad stored
+/// word is a corrupt row naming its column.
+async fn incidents_suite(store: &Store, options: &StoreOptions) {
+    use nuvola_store::{IncidentFilter, NewIncident};
+    use nuvola_types::ComponentState::{MajorOutage, PartialOutage};
+    use nuvola_types::{Impact, IncidentStatus};
+    let opened = store
+        .create_incident(&NewIncident {
+            id: "inc-bari".into(),
+            title: "Bari unreachable".into(),
+            impact: Impact::Major,
+            status: IncidentStatus::Investigating,
+            body: "We are looking into it.".into(),
+            by: "ops@i".into(),
+            at: 1_000,
+            components: vec![("clouds/bari".into(), MajorOutage), ("paas/orchestrator".into(), PartialOutage)],
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        (opened.status, opened.created_at, opened.updated_at, opened.resolved_at),
+        (IncidentStatus::Investigating, 1_000, 1_000, None)
+    );
+    assert_eq!(opened.updates.len(), 1);
+    assert_eq!((opened.updates[0].body.as_str(), opened.updates[0].by.as_str()), ("We are looking into it.", "ops@i"));
+    assert_eq!(
+        opened.components.iter().map(|c| c.component.as_str()).collect::<Vec<_>>(),
+        ["clouds/bari", "paas/orchestrator"]
+    );
+    assert_eq!(store.incident("inc-bari").await.unwrap(), Some(opened.clone()));
+
+    let identified =
+        store.update_incident("inc-bari", IncidentStatus::Identified, "A router.", "ops@i", 2_000, None).await.unwrap();
+    assert_eq!(
+        (identified.status, identified.updated_at, identified.components.len()),
+        (IncidentStatus::Identified, 2_000, 2)
+    );
+    let only_bari = [("clouds/bari".to_string(), PartialOutage)];
+    let resolved = store
+        .update_incident("inc-bari", IncidentStatus::Resolved, "Fixed.", "root@i", 3_000, Some(&only_bari))
+        .await
+        .unwrap();
+    assert_eq!((resolved.status, resolved.resolved_at), (IncidentStatus::Resolved, Some(3_000)));
+    assert_eq!(resolved.updates.iter().map(|u| u.at).collect::<Vec<_>>(), [3_000, 2_000, 1_000], "newest first");
+    assert_eq!(resolved.components.len(), 1);
+    assert_eq!(resolved.components[0].state, PartialOutage);
+    // Reopened, it is no longer resolved.
+    let reopened =
+        store.update_incident("inc-bari", IncidentStatus::Monitoring, "Flapping.", "ops@i", 4_000, None).await.unwrap();
+    assert_eq!(reopened.resolved_at, None);
+    let again =
+        store.update_incident("inc-bari", IncidentStatus::Resolved, "Stable.", "ops@i", 5_000, None).await.unwrap();
+    assert_eq!(again.resolved_at, Some(5_000));
+
+    let unknown = store.update_incident("inc-none", IncidentStatus::Resolved, "?", "ops@i", 5_000, None).await;
+    assert!(matches!(unknown, Err(StoreError::NotFound { what: "incident", .. })), "{unknown:?}");
+    assert!(matches!(nuvola_types::Error::from(unknown.unwrap_err()), nuvola_types::Error::NotFound(_)));
+    assert!(store.incident("inc-none").await.unwrap().is_none());
+
+    // 1,200 more, two a millisecond (ties broken by id), every third open.
+    for i in 0..1_200 {
+        let status = if i % 3 == 0 { IncidentStatus::Investigating } else { IncidentStatus::Resolved };
+        let new = NewIncident {
+            id: format!("inc-{i:05}"),
+            title: format!("incident {i}"),
+            impact: Impact::Minor,
+            status,
+            body: format!("opened {i}"),
+            by: "bot".into(),
+            at: 10_000 + i / 2,
+            components: vec![(format!("clouds/site-{}", i % 7), PartialOutage)],
+        };
+        store.create_incident(&new).await.unwrap();
+    }
+    let all = IncidentFilter { limit: 500, ..Default::default() };
+    assert_eq!(store.count_incidents(&all).await.unwrap(), 1_201);
+    let open = IncidentFilter { unresolved_only: true, limit: 50, ..Default::default() };
+    assert_eq!(store.count_incidents(&open).await.unwrap(), 400);
+    // Paged by cursor, newest first, every one once, with its update.
+    let mut seen = Vec::new();
+    let mut filter = IncidentFilter { limit: 70, since: Some(10_000), ..Default::default() };
+    loop {
+        let page = store.incidents(&filter).await.unwrap();
+        let Some(last) = page.last() else { break };
+        filter.before = Some((last.created_at, last.id.clone()));
+        assert!(page.iter().all(|i| i.updates.len() == 1 && i.components.len() == 1));
+        seen.extend(page.into_iter().map(|i| (i.created_at, i.id)));
+    }
+    let mut expected = seen.clone();
+    expected.sort_by(|a, b| b.cmp(a));
+    expected.dedup();
+    assert_eq!((seen.len(), &seen), (1_200, &expected));
+    assert_eq!(seen[0].1, "inc-01199");
+    let first = store.incidents(&open).await.unwrap();
+    assert_eq!(first.len(), 50);
+    assert!(first.iter().all(|i| i.resolved_at.is_none() && i.status == IncidentStatus::Investigating));
+    assert_eq!(first[0].updates[0].body, "opened 1197");
+    assert_eq!(store.count_incidents(&IncidentFilter { since: Some(10_590), ..Default::default() }).await.unwrap(), 20);
+
+    raw_execute(options, "UPDATE incidents SET impact = 'apocalyptic' WHERE id = 'inc-bari'").await;
+    let (what, detail) = corrupt(store.incident("inc-bari").await);
+    assert_eq!(what, "incidents.impact");
+    assert!(detail.contains("\"apocalyptic\"") && detail.contains("none, minor, major, critical"), "{detail}");
+    raw_execute(options, "UPDATE incidents SET impact = 'major' WHERE id = 'inc-bari'").await;
+}
+
+/// Subscriptions: added unconfirmed, confirmed once by their token's hash
+/// (again changes nothing; unknown or expired is not found), followed per
+/// component, removed by the unsubscribe hash, purged when never
+/// confirmed; a webhook's key is sealed at rest with a secrets key.
+async fn subscriptions_suite(store: &Store) {
+    use nuvola_store::NewSubscription;
+    use nuvola_types::status::SubscriptionKind;
+    let new = |kind, address: &str, components: &[&str], at| NewSubscription {
+        kind,
+        address: address.into(),
+        components: components.iter().map(|c| c.to_string()).collect(),
+        secret: (kind == SubscriptionKind::Webhook).then(|| format!("key-of-{address}")),
+        confirm_hash: format!("confirm-{address}"),
+        unsubscribe_hash: format!("unsub-{address}"),
+        created_at: at,
+    };
+    let all = store.add_subscription(&new(SubscriptionKind::Email, "all@example.org", &[], 1_000)).await.unwrap();
+    let bari = store
+        .add_subscription(&new(SubscriptionKind::Webhook, "https://hooks.example/bari", &["clouds/bari"], 1_000))
+        .await
+        .unwrap();
+    store.add_subscription(&new(SubscriptionKind::Email, "late@example.org", &[], 500)).await.unwrap();
+    assert!(bari > all);
+    assert!(store.subscribers_for("clouds/bari").await.unwrap().is_empty(), "nobody confirmed yet");
+
+    let confirmed = store.confirm_subscription("confirm-all@example.org", 2_000, 900).await.unwrap();
+    assert_eq!((confirmed.id, confirmed.confirmed_at), (all, Some(2_000)));
+    let again = store.confirm_subscription("confirm-all@example.org", 3_000, 2_500).await.unwrap();
+    assert_eq!(again.confirmed_at, Some(2_000), "confirming again changes nothing, even past the token's age");
+    let hook = store.confirm_subscription("confirm-https://hooks.example/bari", 2_000, 900).await.unwrap();
+    assert_eq!(hook.secret.as_deref(), Some("key-of-https://hooks.example/bari"));
+    assert_eq!(hook.components, ["clouds/bari"]);
+    let expired = store.confirm_subscription("confirm-late@example.org", 2_000, 900).await;
+    assert!(matches!(expired, Err(StoreError::NotFound { .. })), "{expired:?}");
+    assert!(matches!(store.confirm_subscription("confirm-nobody", 2_000, 0).await, Err(StoreError::NotFound { .. })));
+
+    let ids = |subs: Vec<nuvola_store::Subscription>| subs.into_iter().map(|s| s.id).collect::<Vec<_>>();
+    assert_eq!(ids(store.subscribers_for("clouds/bari").await.unwrap()), [all, bari]);
+    assert_eq!(ids(store.subscribers_for("paas/store").await.unwrap()), [all]);
+    assert_eq!(store.subscriptions().await.unwrap().len(), 3);
+    assert_eq!(store.purge_unconfirmed_subscriptions(900).await.unwrap(), 1);
+    assert_eq!(store.subscriptions().await.unwrap().len(), 2);
+    assert!(store.remove_subscription("unsub-all@example.org").await.unwrap());
+    assert!(!store.remove_subscription("unsub-all@example.org").await.unwrap());
+    assert_eq!(ids(store.subscribers_for("paas/store").await.unwrap()), Vec::<i64>::new());
+}
+
+/// Alerts upserted and acknowledged, silences in force and expired, the
+/// engine's state kept, and the log of notifications sent.
+async fn alerts_suite(store: &Store) {
+    use nuvola_store::{Alert, SentNotification, Silence};
+    let labels = serde_json::json!({"target": "clouds/bari"}).as_object().unwrap().clone();
+    let mut down = Alert {
+        key: "probe_down/clouds/bari".into(),
+        rule: "probe_down".into(),
+        labels: labels.clone(),
+        severity: "critical".into(),
+        state: "firing".into(),
+        summary: "Bari's API does not answer".into(),
+        started_at: 1_000,
+        updated_at: 1_000,
+        resolved_at: None,
+        acked_by: None,
+        acked_at: None,
+    };
+    store.upsert_alert(&down).await.unwrap();
+    assert_eq!(store.alert(&down.key).await.unwrap(), Some(down.clone()));
+    let acked = store.ack_alert(&down.key, "ops@i", 1_500).await.unwrap();
+    assert_eq!((acked.acked_by.as_deref(), acked.acked_at), (Some("ops@i"), Some(1_500)));
+    assert_eq!(store.ack_alert(&down.key, "root@i", 1_600).await.unwrap().acked_by.as_deref(), Some("ops@i"));
+    assert!(matches!(store.ack_alert("nothing", "ops@i", 1).await, Err(StoreError::NotFound { what: "alert", .. })));
+    // The engine's next upsert keeps the acknowledgement.
+    down.updated_at = 2_000;
+    down.resolved_at = Some(2_000);
+    down.state = "resolved".into();
+    store.upsert_alert(&down).await.unwrap();
+    let read = store.alert(&down.key).await.unwrap().unwrap();
+    assert_eq!((read.state.as_str(), read.acked_by.as_deref()), ("resolved", Some("ops@i")));
+    assert!(store.alerts(false).await.unwrap().is_empty());
+    assert_eq!(store.alerts(true).await.unwrap().len(), 1);
+
+    let silence = Silence {
+        id: 0,
+        matchers: labels,
+        starts_at: 1_000,
+        ends_at: 9_000,
+        created_by: "ops@i".into(),
+        comment: "maintenance".into(),
+    };
+    let id = store.add_silence(&silence).await.unwrap();
+    assert_eq!(store.active_silences(5_000).await.unwrap(), vec![Silence { id, ..silence.clone() }]);
+    assert!(store.active_silences(500).await.unwrap().is_empty());
+    store.expire_silence(id, 6_000).await.unwrap();
+    store.expire_silence(id, 8_000).await.unwrap();
+    assert!(store.active_silences(6_000).await.unwrap().is_empty());
+    assert_eq!(store.active_silences(5_999).await.unwrap()[0].ends_at, 6_000, "an end only moves earlier");
+    assert!(matches!(store.expire_silence(id + 100, 1).await, Err(StoreError::NotFound { .. })));
+
+    assert!(store.alert_engine_state().await.unwrap().is_none());
+    let state = serde_json::json!({"trackers": {"clouds/bari": [1, 2]}});
+    store.save_alert_engine_state(&state, 10).await.unwrap();
+    store.save_alert_engine_state(&serde_json::json!({"round": 2}), 20).await.unwrap();
+    assert_eq!(store.alert_engine_state().await.unwrap(), Some((serde_json::json!({"round": 2}), 20)));
+
+    for (at, about) in [(1, "probe_down/clouds/bari"), (2, "inc-bari"), (3, "probe_down/clouds/bari")] {
+        let n = SentNotification {
+            at,
+            channel: "email".into(),
+            recipient: "ops@example.org".into(),
+            subject: format!("about {about}"),
+            about: about.into(),
+            outcome: "sent".into(),
+            ..Default::default()
+        };
+        store.record_notification(&n).await.unwrap();
+    }
+    let about = store.notifications(Some("probe_down/clouds/bari"), 10).await.unwrap();
+    assert_eq!(about.iter().map(|n| n.at).collect::<Vec<_>>(), [3, 1]);
+    assert_eq!(store.notifications(None, 2).await.unwrap().iter().map(|n| n.at).collect::<Vec<_>>(), [3, 2]);
+}
+
+/// Users' endpoints: a check upserted says whether it was up before, an
+/// event is appended when it is new or changes, `since` moves only then;
+/// the owner is told unless they opted out; rows go with the deployment.
+async fn endpoints_suite(store: &Store, options: &StoreOptions) {
+    use nuvola_store::EndpointCheck;
+    store.insert_deployment(&record("ep-1", "alice", "physics", 1_000), &Progress::default()).await.unwrap();
+    let check = |up: bool, at: i64| EndpointCheck {
+        deployment_id: "ep-1".into(),
+        output: "jupyter_url".into(),
+        url: "https://ep-1.example".into(),
+        up,
+        since: 0,
+        last_at: at,
+        latency_ms: 12,
+        detail: if up { "HTTP 200".into() } else { "connection refused".into() },
+        cert_expires_at: Some(99_000),
+    };
+    assert_eq!(store.record_endpoint_check(&check(true, 1_000)).await.unwrap(), None);
+    assert_eq!(store.record_endpoint_check(&check(true, 2_000)).await.unwrap(), Some(true));
+    assert_eq!(store.record_endpoint_check(&check(false, 3_000)).await.unwrap(), Some(true));
+    assert_eq!(store.record_endpoint_check(&check(false, 4_000)).await.unwrap(), Some(false));
+    let checks = store.endpoint_checks("ep-1").await.unwrap();
+    assert_eq!((checks.len(), checks[0].up, checks[0].since, checks[0].last_at), (1, false, 3_000, 4_000));
+    assert_eq!(checks[0].cert_expires_at, Some(99_000));
+    let events = store.endpoint_events("ep-1", 50).await.unwrap();
+    assert_eq!(events.iter().map(|e| (e.at, e.up)).collect::<Vec<_>>(), [(3_000, false), (1_000, true)]);
+    assert_eq!(store.endpoint_events("ep-1", 1).await.unwrap().len(), 1);
+
+    assert!(store.endpoint_notify("ep-1").await.unwrap(), "told unless opted out");
+    store.set_endpoint_notify("ep-1", false).await.unwrap();
+    assert!(!store.endpoint_notify("ep-1").await.unwrap());
+    store.set_endpoint_notify("ep-1", true).await.unwrap();
+    assert!(store.endpoint_notify("ep-1").await.unwrap());
+    store.set_endpoint_notify("ep-1", false).await.unwrap();
+
+    // The store keeps deleted deployments' rows; when one is removed (by
+    // hand, or a future purge), its endpoints' rows go with it.
+    raw_execute(options, "DELETE FROM deployments WHERE id = 'ep-1'").await;
+    assert!(store.endpoint_checks("ep-1").await.unwrap().is_empty());
+    assert!(store.endpoint_events("ep-1", 50).await.unwrap().is_empty());
+    assert!(store.endpoint_notify("ep-1").await.unwrap(), "the opt-out went with it");
+}
+
+/// A webhook's signing key is sealed at rest with a secrets key, opened
+/// with it, and read as none elsewhere, saying why.
+async fn webhook_keys_suite(options: &StoreOptions, sealed: &Store, keyless: &Store, other: &Store) {
+    use sqlx::{Connection, Row};
+    let new = nuvola_store::NewSubscription {
+        kind: nuvola_types::status::SubscriptionKind::Webhook,
+        address: "https://hooks.example/all".into(),
+        components: vec![],
+        secret: Some("whsec-0123456789".into()),
+        confirm_hash: "c-hook".into(),
+        unsubscribe_hash: "u-hook".into(),
+        created_at: 1,
+    };
+    let id = sealed.add_subscription(&new).await.unwrap();
+    let mut raw = sqlx::AnyConnection::connect(&options.url).await.unwrap();
+    if let Some(schema) = &options.schema {
+        sqlx::query(&format!("SET search_path TO {schema}")).execute(&mut raw).await.unwrap();
+    }
+    let row = sqlx::query("SELECT secret FROM subscriptions WHERE id = $1").bind(id).fetch_one(&mut raw).await.unwrap();
+    let column: String = row.try_get("secret").unwrap();
+    raw.close().await.unwrap();
+    assert!(column.contains("sealed") && !column.contains("whsec"), "{column}");
+    let read = sealed.subscriptions().await.unwrap().into_iter().find(|s| s.id == id).unwrap();
+    assert_eq!((read.secret.as_deref(), read.secret_unreadable), (Some("whsec-0123456789"), None));
+    for (store, why) in [(keyless, "no secrets key"), (other, "another secrets key")] {
+        let read = store.subscriptions().await.unwrap().into_iter().find(|s| s.id == id).unwrap();
+        assert_eq!(read.secret, None);
+        assert!(read.secret_unreadable.as_deref().unwrap().contains(why), "{:?}", read.secret_unreadable);
+    }
+}
+
 async fn futures_join(store: &Store, claimers: usize) -> Vec<Vec<String>> {
     let mut handles = Vec::new();
     for w in 0..claimers {
@@ -847,6 +1151,10 @@ async fn store_suite_on_sqlite() {
     words_suite(&store, &StoreOptions::new(url.clone())).await;
     probes_suite(&store).await;
     components_suite(&store, &StoreOptions::new(url.clone())).await;
+    incidents_suite(&store, &StoreOptions::new(url.clone())).await;
+    subscriptions_suite(&store).await;
+    alerts_suite(&store).await;
+    endpoints_suite(&store, &StoreOptions::new(url.clone())).await;
     store.close().await;
     // Reopening migrates nothing twice and keeps the data.
     let store = Store::open(StoreOptions::new(url)).await.unwrap();
@@ -874,6 +1182,10 @@ async fn store_suite_on_postgres() {
     words_suite(&store, &options).await;
     probes_suite(&store).await;
     components_suite(&store, &options).await;
+    incidents_suite(&store, &options).await;
+    subscriptions_suite(&store).await;
+    alerts_suite(&store).await;
+    endpoints_suite(&store, &options).await;
     store.close().await;
     let store = Store::open(options).await.unwrap();
     assert!(store.deployment("dep-a").await.unwrap().is_some());

@@ -134,7 +134,29 @@ impl MaintenanceKind {
     }
 }
 
-spelled_traits!(ComponentState, IncidentStatus, Impact, MaintenanceKind);
+/// How a status-page subscriber is told: by e-mail, or by a signed
+/// webhook.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "&'static str")]
+pub enum SubscriptionKind {
+    #[default]
+    Email,
+    Webhook,
+}
+
+impl Spelled for SubscriptionKind {
+    const WHAT: &'static str = "subscription kind";
+    const ALL: &'static [SubscriptionKind] = &[Self::Email, Self::Webhook];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Email => "email",
+            Self::Webhook => "webhook",
+        }
+    }
+}
+
+spelled_traits!(ComponentState, IncidentStatus, Impact, MaintenanceKind, SubscriptionKind);
 
 macro_rules! into_word {
     ($($ty:ty),+ $(,)?) => {$(
@@ -145,7 +167,7 @@ macro_rules! into_word {
         }
     )+};
 }
-into_word!(ComponentState, IncidentStatus, Impact, MaintenanceKind);
+into_word!(ComponentState, IncidentStatus, Impact, MaintenanceKind, SubscriptionKind);
 
 /// What one probe found at one time.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -164,6 +186,48 @@ pub struct ProbeResult {
     /// What went wrong, or a short fact on success (`HTTP 200`,
     /// `certificate expires in 41 days`); never a secret.
     pub detail: String,
+}
+
+/// An incident on the status page: what is wrong, how badly, where it
+/// stands, what it affects, and what was said of it over time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Incident {
+    /// Chosen by whoever opens it (a short random id).
+    pub id: String,
+    pub title: String,
+    pub impact: Impact,
+    /// The latest update's status.
+    pub status: IncidentStatus,
+    /// Who opened it (`subject@issuer`).
+    pub created_by: String,
+    pub created_at: i64,
+    /// When the latest update was posted.
+    pub updated_at: i64,
+    /// When it was resolved; `None` while open (or reopened).
+    pub resolved_at: Option<i64>,
+    /// What was said, newest first.
+    pub updates: Vec<IncidentUpdate>,
+    /// The components it affects, by component.
+    pub components: Vec<AffectedComponent>,
+}
+
+/// One timestamped word on an incident.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IncidentUpdate {
+    /// Assigned by the store, increasing.
+    pub seq: i64,
+    pub at: i64,
+    pub status: IncidentStatus,
+    pub body: String,
+    /// Who posted it.
+    pub by: String,
+}
+
+/// A component an incident affects, and the state it puts it in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AffectedComponent {
+    pub component: String,
+    pub state: ComponentState,
 }
 
 #[cfg(test)]
@@ -185,5 +249,7 @@ mod tests {
         );
         assert_eq!(serde_json::from_str::<MaintenanceKind>("\"at_risk\"").unwrap(), MaintenanceKind::AtRisk);
         assert_eq!(serde_json::from_str::<Impact>("\"critical\"").unwrap(), Impact::Critical);
+        assert_eq!(SubscriptionKind::parse("webhook"), Ok(SubscriptionKind::Webhook));
+        assert!(SubscriptionKind::parse("sms").unwrap_err().to_string().contains("email, webhook"));
     }
 }
