@@ -43,7 +43,8 @@ impl App {
     }
 
     /// Changes some settings of a simulated provider: `patch` is a JSON
-    /// object with the fields to change. Admins only.
+    /// object with the fields to change (`down` is `unavailable`, as
+    /// operators say it). Admins only.
     pub async fn set_sim_settings(&self, caller: &Principal, provider: &str, patch: &Value) -> Result<SimSettings> {
         self.require_admin(caller)?;
         let sims = self.federation().sims();
@@ -56,7 +57,10 @@ impl App {
         };
         let mut merged = serde_json::to_value(sim.settings()).map_err(|e| Error::internal(e.to_string()))?;
         if let Value::Object(current) = &mut merged {
-            current.extend(patch.clone());
+            for (key, value) in patch {
+                let key = if key == "down" { "unavailable" } else { key.as_str() };
+                current.insert(key.to_string(), value.clone());
+            }
         }
         let settings: SimSettings =
             serde_json::from_value(merged).map_err(|e| Error::invalid(format!("simulator settings: {e}")))?;

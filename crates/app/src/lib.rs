@@ -14,6 +14,7 @@ pub mod catalogue;
 pub mod deployments;
 pub mod federation;
 mod metrics;
+pub mod monitoring;
 pub mod orphans;
 pub mod planning;
 pub mod policy;
@@ -99,6 +100,8 @@ pub struct Settings {
     pub testing_groups: Vec<String>,
     /// Limits on signing in (attempts, logins in flight).
     pub sign_in: SignInSettings,
+    /// What is probed, how often, and how states change.
+    pub watch: nuvola_watch::WatchSettings,
 }
 
 impl Default for Settings {
@@ -123,6 +126,7 @@ impl Default for Settings {
             restricted_services: Default::default(),
             testing_groups: Vec::new(),
             sign_in: Default::default(),
+            watch: Default::default(),
         }
     }
 }
@@ -165,6 +169,8 @@ struct Inner {
     password_checks: PasswordChecks,
     /// The time the workflow reads (see [`workflow::Clock`]).
     clock: workflow::Clock,
+    /// The federation watched (see [`monitoring`]).
+    watch: nuvola_watch::Watch,
 }
 
 impl App {
@@ -181,8 +187,10 @@ impl App {
         let password_checks = PasswordChecks::new(&settings.sign_in);
         let notifier =
             Notifier::new(settings.smtp.clone(), settings.callback_allowed_prefixes.clone(), &settings.public_url);
+        let watch = nuvola_watch::Watch::new(store.clone(), settings.watch.clone());
         App {
             inner: Arc::new(Inner {
+                watch,
                 store,
                 catalogue,
                 federation,

@@ -24,10 +24,10 @@ pub type HealthByProvider = BTreeMap<String, Health>;
 
 impl crate::App {
     /// Each provider's success rate and median create time over the last
-    /// day, read now. Admins only.
+    /// day, read now, and what the last round of probes found. Admins only.
     pub async fn provider_health(&self, caller: &nuvola_types::Principal) -> Result<HealthByProvider> {
         self.require_admin(caller)?;
-        provider_health(self.store()).await
+        Ok(crate::monitoring::with_probes(provider_health(self.store()).await?, self.watch()))
     }
 
     /// The providers' recent health, read from the store at most every
@@ -38,7 +38,8 @@ impl crate::App {
         {
             return Ok(health.clone());
         }
-        let health = std::sync::Arc::new(provider_health(self.store()).await?);
+        let health = crate::monitoring::with_probes(provider_health(self.store()).await?, self.watch());
+        let health = std::sync::Arc::new(health);
         *self.inner.health.lock().expect("health lock") = Some((std::time::Instant::now(), health.clone()));
         Ok(health)
     }

@@ -26,6 +26,10 @@ pub struct Config {
     /// missing). Replicas sharing a database must share it.
     pub secrets_key_file: Option<PathBuf>,
     pub public_url: Option<String>,
+    /// Where this server answers, once it listens (not read from the
+    /// file): its own pages and API are probed there.
+    #[serde(skip)]
+    pub listening_at: Option<String>,
     #[serde(default)]
     pub identity: IdentityConfig,
     #[serde(default)]
@@ -44,6 +48,8 @@ pub struct Config {
     pub statistics: StatisticsConfig,
     #[serde(default)]
     pub metrics: MetricsConfig,
+    #[serde(default)]
+    pub status: StatusConfig,
     /// `[notifications]`: mail to users (SMTP relay and sender).
     pub notifications: Option<nuvola_notify::SmtpSettings>,
     #[serde(default)]
@@ -162,6 +168,21 @@ pub struct MetricsConfig {
     /// data directory. Prometheus reads the same file as its
     /// `credentials_file`.
     pub token_file: Option<PathBuf>,
+}
+
+/// `[status]`: the probes behind the status page.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusConfig {
+    /// Seconds between rounds of probes (default 60).
+    pub probe_interval_secs: Option<u64>,
+    /// Seconds a check may take before it fails (default 10).
+    pub probe_timeout_secs: Option<u64>,
+    /// Providers shown as backbone sites; the others are federated clouds.
+    #[serde(default)]
+    pub backbone: Vec<String>,
+    /// The federation's object storage (its S3 endpoint), checked when set.
+    pub object_storage_url: Option<String>,
 }
 
 /// `[tosca]`.
@@ -332,6 +353,16 @@ impl Config {
             restricted_services: self.catalogue.restricted.clone(),
             testing_groups: self.statistics.testing_groups.clone(),
             sign_in: self.identity.sign_in.clone(),
+            watch: nuvola_watch::WatchSettings {
+                interval: self.status.probe_interval_secs.map(Duration::from_secs).unwrap_or(d.watch.interval),
+                bound: self.status.probe_timeout_secs.map(Duration::from_secs).unwrap_or(d.watch.bound),
+                backbone: self.status.backbone.clone(),
+                issuers: self.identity.issuers.iter().map(|i| i.issuer.clone()).collect(),
+                object_storage: self.status.object_storage_url.clone(),
+                smtp: self.notifications.as_ref().map(|n| n.smtp.clone()),
+                self_url: self.listening_at.clone(),
+                ..d.watch
+            },
         }
     }
 }

@@ -173,7 +173,9 @@ enum SimCommand {
         output: Output,
     },
     /// Change a simulated provider's settings on the running server
-    /// (admin token), e.g. `fail_creates=true failure_probability=0.2`.
+    /// (admin token), e.g. `fail_creates=true failure_probability=0.2`, or
+    /// `down=true` to take the site down (every call refused) and
+    /// `down=false` to bring it back.
     Set { provider: String, settings: Vec<String> },
 }
 

@@ -193,6 +193,7 @@ pub async fn serve(mut config: Config, flags: ServeFlags<'_>) -> Result<()> {
         tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let local = listener.local_addr()?;
     let public_url = config.public_url.get_or_insert_with(|| format!("http://{local}")).clone();
+    config.listening_at = Some(format!("http://{local}"));
     let (app, store) = build_app(&config, &data_dir, flags.database_url).await?;
     tracing::info!(
         address = %local,
@@ -207,6 +208,11 @@ pub async fn serve(mut config: Config, flags: ServeFlags<'_>) -> Result<()> {
         let app = app.clone();
         let stop = stop_rx.clone();
         async move { app.run_workers(stop).await }
+    });
+    tokio::spawn({
+        let app = app.clone();
+        let stop = stop_rx.clone();
+        async move { app.run_watch(stop).await }
     });
     let web = web_config(&config, &data_dir, &app, &public_url).await?;
     let token_file = config.metrics.token_file.clone().unwrap_or_else(|| data_dir.join(METRICS_TOKEN_FILE));

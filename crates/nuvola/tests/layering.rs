@@ -17,7 +17,7 @@ const LAYERS: &[&[&str]] = &[
     &["nuvola-types"],
     &["nuvola-tosca", "nuvola-placement", "nuvola-limits", "nuvola-monitor", "nuvola-drivers", "nuvola-store"],
     &["nuvola-indigo", "nuvola-identity"],
-    &["nuvola-notify", "nuvola-demo"],
+    &["nuvola-notify", "nuvola-demo", "nuvola-watch"],
     &["nuvola-app"],
     &["nuvola-api", "nuvola-web"],
     &["nuvola"],

@@ -1,0 +1,184 @@
+//! Rounds of probes against simulated sites, a store on SQLite and an
+//! identity issuer served over HTTP: a site taken down leaves operational
+//! on the second round and comes back after three good ones; every result
+//! and change is stored; a restart carries on from the stored states; an
+//! issuer that loses its keys is seen failing.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::Json;
+use axum::routing::get;
+use nuvola_drivers::sim::{SimDriver, SimSettings};
+use nuvola_store::{Store, StoreOptions};
+use nuvola_types::{ComponentState, ProviderSpec};
+use nuvola_watch::{Change, Group, ProviderTarget, Targets, Watch, WatchSettings};
+use serde_json::json;
+
+fn spec(name: &str) -> ProviderSpec {
+    serde_json::from_value(json!({
+        "name": name,
+        "driver": "sim",
+        "endpoint": format!("https://{name}.example/v3"),
+        "groups": {"physics": {"sla_id": "sla-1", "project": "physics", "quota": {"cores": 100}}},
+    }))
+    .unwrap()
+}
+
+struct Scene {
+    _dir: tempfile::TempDir,
+    store: Store,
+    sims: Vec<SimDriver>,
+    targets: Targets,
+    url: String,
+}
+
+async fn scene() -> Scene {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("nuvola.sqlite").display());
+    let store = Store::open(StoreOptions::new(&url)).await.unwrap();
+    let mut sims = Vec::new();
+    let mut targets = Targets::default();
+    for name in ["backbone-bari", "cloudveneto"] {
+        let settings = SimSettings { create_latency_ms: 0, ..SimSettings::default() };
+        let sim = SimDriver::open(&spec(name), settings, Some(dir.path())).unwrap();
+        targets.providers.push(ProviderTarget { spec: spec(name), driver: Arc::new(sim.clone()) });
+        sims.push(sim);
+    }
+    Scene { _dir: dir, store, sims, targets, url }
+}
+
+fn settings() -> WatchSettings {
+    WatchSettings { backbone: vec!["backbone-bari".into()], ..WatchSettings::default() }
+}
+
+fn state_of(watch: &Watch, id: &str) -> ComponentState {
+    watch.snapshot().components.iter().find(|c| c.component.id == id).unwrap_or_else(|| panic!("no {id}")).state
+}
+
+const MINUTE: i64 = 60_000;
+
+#[tokio::test]
+async fn a_site_down_leaves_operational_on_the_second_round_and_comes_back_after_three() {
+    let s = scene().await;
+    let watch = Watch::new(s.store.clone(), settings());
+    let t0 = 1_800_000_000_000;
+    let first = watch.round(&s.targets, t0).await.unwrap();
+    let ids: Vec<&str> = first.changes.iter().map(|c| c.component.as_str()).collect();
+    assert_eq!(ids, ["backbone/backbone-bari", "clouds/cloudveneto", "paas/orchestrator", "paas/placement"]);
+    assert!(first.changes.iter().all(|c| c.from.is_none() && c.to == ComponentState::Operational), "{first:?}");
+    let snapshot = watch.snapshot();
+    let groups: Vec<Group> = snapshot.components.iter().map(|c| c.component.group).collect();
+    assert_eq!(groups, [Group::Backbone, Group::Clouds, Group::Paas, Group::Paas]);
+    let probes: Vec<&str> = snapshot.components[0].checks.iter().map(|c| c.probe.as_str()).collect();
+    assert_eq!(probes, ["api", "quota"]);
+
+    s.sims[1].set_unavailable(true);
+    let second = watch.round(&s.targets, t0 + MINUTE).await.unwrap();
+    assert!(second.changes.is_empty(), "one bad round changes nothing: {:?}", second.changes);
+    assert_eq!(state_of(&watch, "clouds/cloudveneto"), ComponentState::Operational);
+    let third = watch.round(&s.targets, t0 + 2 * MINUTE).await.unwrap();
+    assert_eq!(
+        third.changes,
+        [Change {
+            component: "clouds/cloudveneto".into(),
+            from: Some(ComponentState::Operational),
+            to: ComponentState::MajorOutage,
+            reason: "api: simulated outage of cloudveneto; quota: simulated outage of cloudveneto".into(),
+            at: t0 + 2 * MINUTE,
+        }]
+    );
+    let down = watch.snapshot();
+    let status = down.provider("cloudveneto").unwrap();
+    assert_eq!((status.state, status.since), (ComponentState::MajorOutage, t0 + 2 * MINUTE));
+    assert_eq!(state_of(&watch, "backbone/backbone-bari"), ComponentState::Operational);
+
+    s.sims[1].set_unavailable(false);
+    for n in 3..5 {
+        assert!(watch.round(&s.targets, t0 + n * MINUTE).await.unwrap().changes.is_empty());
+    }
+    let back = watch.round(&s.targets, t0 + 5 * MINUTE).await.unwrap();
+    let to: Vec<_> = back.changes.iter().map(|c| (c.component.as_str(), c.to)).collect();
+    assert_eq!(to, [("clouds/cloudveneto", ComponentState::Operational)]);
+
+    // All of it is stored: six rounds of results, and the timeline.
+    let results = s.store.probe_results("clouds/cloudveneto", t0, t0 + 6 * MINUTE, 100).await.unwrap();
+    assert_eq!(results.len(), 12, "two checks a round");
+    assert_eq!(results.iter().filter(|r| !r.ok).count(), 4, "two rounds down");
+    let timeline = s.store.component_timeline("clouds/cloudveneto", t0, t0 + 6 * MINUTE).await.unwrap();
+    let states: Vec<(i64, ComponentState)> = timeline.iter().map(|c| (c.at - t0, c.state)).collect();
+    assert_eq!(
+        states,
+        [
+            (0, ComponentState::Operational),
+            (2 * MINUTE, ComponentState::MajorOutage),
+            (5 * MINUTE, ComponentState::Operational)
+        ]
+    );
+}
+
+/// A new watcher (a restarted server) resumes from the stored states: an
+/// outage is neither forgotten nor announced again, and its recovery still
+/// takes three good rounds.
+#[tokio::test]
+async fn a_restart_carries_on_from_the_stored_states() {
+    let s = scene().await;
+    let t0 = 1_800_000_000_000;
+    s.sims[0].set_unavailable(true);
+    let before = Watch::new(s.store.clone(), settings());
+    for n in 0..3 {
+        before.round(&s.targets, t0 + n * MINUTE).await.unwrap();
+    }
+    assert_eq!(state_of(&before, "backbone/backbone-bari"), ComponentState::MajorOutage);
+    drop(before);
+
+    let store = Store::open(StoreOptions::new(&s.url)).await.unwrap();
+    let after = Watch::new(store, settings());
+    let round = after.round(&s.targets, t0 + 3 * MINUTE).await.unwrap();
+    assert!(round.changes.is_empty(), "{:?}", round.changes);
+    assert_eq!(state_of(&after, "backbone/backbone-bari"), ComponentState::MajorOutage);
+    s.sims[0].set_unavailable(false);
+    for n in 4..6 {
+        assert!(after.round(&s.targets, t0 + n * MINUTE).await.unwrap().changes.is_empty());
+    }
+    let back = after.round(&s.targets, t0 + 6 * MINUTE).await.unwrap();
+    assert_eq!(back.changes.len(), 1, "{:?}", back.changes);
+    assert_eq!(back.changes[0].to, ComponentState::Operational);
+}
+
+/// An issuer is checked through its discovery document and its keys; one
+/// that stops serving keys fails its check with what is wrong.
+#[tokio::test]
+async fn an_issuer_without_keys_is_seen_failing() {
+    let keys_served = Arc::new(AtomicBool::new(true));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let jwks = format!("{base}/jwks");
+    let served = keys_served.clone();
+    let app = axum::Router::new()
+        .route("/.well-known/openid-configuration", get(move || async move { Json(json!({"jwks_uri": jwks})) }))
+        .route(
+            "/jwks",
+            get(move || async move {
+                let keys = if served.load(Ordering::SeqCst) { json!([{"kty": "OKP", "kid": "k1"}]) } else { json!([]) };
+                Json(json!({"keys": keys}))
+            }),
+        );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let s = scene().await;
+    let watch = Watch::new(s.store.clone(), WatchSettings { issuers: vec![format!("{base}/")], ..settings() });
+    let t0 = 1_800_000_000_000;
+    watch.round(&Targets::default(), t0).await.unwrap();
+    let snapshot = watch.snapshot();
+    let auth = snapshot.components.iter().find(|c| c.component.group == Group::Federation).unwrap();
+    assert!(auth.component.id.starts_with("federation/auth-127-0-0-1"), "{}", auth.component.id);
+    assert_eq!((auth.checks[0].ok, auth.checks[0].detail.as_str()), (true, "1 signing keys"));
+
+    keys_served.store(false, Ordering::SeqCst);
+    watch.round(&Targets::default(), t0 + MINUTE).await.unwrap();
+    let snapshot = watch.snapshot();
+    let auth = snapshot.components.iter().find(|c| c.component.group == Group::Federation).unwrap();
+    assert!(!auth.checks[0].ok);
+    assert_eq!(auth.checks[0].detail, format!("{base}/jwks holds no keys"));
+}
