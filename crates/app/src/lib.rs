@@ -102,6 +102,9 @@ pub struct Settings {
     pub sign_in: SignInSettings,
     /// What is probed, how often, and how states change.
     pub watch: nuvola_watch::WatchSettings,
+    /// URL prefixes the status page's webhook subscriptions may point to;
+    /// none: webhook subscriptions are refused.
+    pub webhook_allowed_prefixes: Vec<String>,
 }
 
 impl Default for Settings {
@@ -127,6 +130,7 @@ impl Default for Settings {
             testing_groups: Vec::new(),
             sign_in: Default::default(),
             watch: Default::default(),
+            webhook_allowed_prefixes: Vec::new(),
         }
     }
 }
@@ -186,8 +190,9 @@ impl App {
         let worker_id = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
         let password_checks = PasswordChecks::new(&settings.sign_in);
         let notifier =
-            Notifier::new(settings.smtp.clone(), settings.callback_allowed_prefixes.clone(), &settings.public_url);
-        let watch = nuvola_watch::Watch::new(store.clone(), settings.watch.clone());
+            Notifier::new(settings.smtp.clone(), settings.callback_allowed_prefixes.clone(), &settings.public_url)
+                .with_webhook_prefixes(settings.webhook_allowed_prefixes.clone());
+        let watch = nuvola_watch::Watch::new(store.clone(), notifier.clone(), settings.watch.clone());
         App {
             inner: Arc::new(Inner {
                 watch,

@@ -183,6 +183,10 @@ pub struct StatusConfig {
     pub backbone: Vec<String>,
     /// The federation's object storage (its S3 endpoint), checked when set.
     pub object_storage_url: Option<String>,
+    /// URL prefixes the status page's webhook subscriptions may point to;
+    /// none (the default): subscriptions by webhook are refused.
+    #[serde(default)]
+    pub webhook_allowed_prefixes: Vec<String>,
 }
 
 /// `[tosca]`.
@@ -363,6 +367,7 @@ impl Config {
                 self_url: self.listening_at.clone(),
                 ..d.watch
             },
+            webhook_allowed_prefixes: self.status.webhook_allowed_prefixes.clone(),
         }
     }
 }

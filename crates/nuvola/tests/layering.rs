@@ -17,7 +17,8 @@ const LAYERS: &[&[&str]] = &[
     &["nuvola-types"],
     &["nuvola-tosca", "nuvola-placement", "nuvola-limits", "nuvola-monitor", "nuvola-drivers", "nuvola-store"],
     &["nuvola-indigo", "nuvola-identity"],
-    &["nuvola-notify", "nuvola-demo", "nuvola-watch"],
+    &["nuvola-notify", "nuvola-demo"],
+    &["nuvola-watch"],
     &["nuvola-app"],
     &["nuvola-api", "nuvola-web"],
     &["nuvola"],
@@ -163,7 +164,7 @@ fn an_upward_or_sideways_edge_is_named() {
         found,
         [
             "nuvola-store (1) has a dev dependency on nuvola-app (a higher layer)",
-            "nuvola-api (5) has a dev dependency on nuvola-web (its own layer)",
+            "nuvola-api (6) has a dev dependency on nuvola-web (its own layer)",
         ]
     );
 }

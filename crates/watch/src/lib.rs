@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use nuvola_monitor::state::{Hysteresis, Outcome, Tracker, assess};
+use nuvola_notify::Notifier;
 use nuvola_store::Store;
 use nuvola_types::{ComponentState, ProbeResult, Result};
 
@@ -137,6 +138,7 @@ pub struct Watch {
 
 struct Inner {
     store: Store,
+    notifier: Notifier,
     http: reqwest::Client,
     settings: WatchSettings,
     state: tokio::sync::Mutex<Trackers>,
@@ -151,7 +153,9 @@ struct Trackers {
 }
 
 impl Watch {
-    pub fn new(store: Store, settings: WatchSettings) -> Watch {
+    /// A watcher keeping its findings in `store` and telling people
+    /// through `notifier`.
+    pub fn new(store: Store, notifier: Notifier, settings: WatchSettings) -> Watch {
         let http = reqwest::Client::builder()
             .timeout(settings.bound)
             .redirect(reqwest::redirect::Policy::limited(3))
@@ -160,6 +164,7 @@ impl Watch {
         Watch {
             inner: Arc::new(Inner {
                 store,
+                notifier,
                 http,
                 settings,
                 state: Default::default(),
@@ -170,6 +175,11 @@ impl Watch {
 
     pub fn settings(&self) -> &WatchSettings {
         &self.inner.settings
+    }
+
+    /// How the watcher tells people (subscribers, operators, owners).
+    pub fn notifier(&self) -> &Notifier {
+        &self.inner.notifier
     }
 
     /// What the last round saw.

@@ -48,6 +48,11 @@ async fn scene() -> Scene {
     Scene { _dir: dir, store, sims, targets, url }
 }
 
+/// Nothing is sent from these rounds.
+fn notifier() -> nuvola_notify::Notifier {
+    nuvola_notify::Notifier::new(None, Vec::new(), "http://nuvola.test")
+}
+
 fn settings() -> WatchSettings {
     WatchSettings { backbone: vec!["backbone-bari".into()], ..WatchSettings::default() }
 }
@@ -61,7 +66,7 @@ const MINUTE: i64 = 60_000;
 #[tokio::test]
 async fn a_site_down_leaves_operational_on_the_second_round_and_comes_back_after_three() {
     let s = scene().await;
-    let watch = Watch::new(s.store.clone(), settings());
+    let watch = Watch::new(s.store.clone(), notifier(), settings());
     let t0 = 1_800_000_000_000;
     let first = watch.round(&s.targets, t0).await.unwrap();
     let ids: Vec<&str> = first.changes.iter().map(|c| c.component.as_str()).collect();
@@ -125,7 +130,7 @@ async fn a_restart_carries_on_from_the_stored_states() {
     let s = scene().await;
     let t0 = 1_800_000_000_000;
     s.sims[0].set_unavailable(true);
-    let before = Watch::new(s.store.clone(), settings());
+    let before = Watch::new(s.store.clone(), notifier(), settings());
     for n in 0..3 {
         before.round(&s.targets, t0 + n * MINUTE).await.unwrap();
     }
@@ -133,7 +138,7 @@ async fn a_restart_carries_on_from_the_stored_states() {
     drop(before);
 
     let store = Store::open(StoreOptions::new(&s.url)).await.unwrap();
-    let after = Watch::new(store, settings());
+    let after = Watch::new(store, notifier(), settings());
     let round = after.round(&s.targets, t0 + 3 * MINUTE).await.unwrap();
     assert!(round.changes.is_empty(), "{:?}", round.changes);
     assert_eq!(state_of(&after, "backbone/backbone-bari"), ComponentState::MajorOutage);
@@ -167,7 +172,8 @@ async fn an_issuer_without_keys_is_seen_failing() {
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
 
     let s = scene().await;
-    let watch = Watch::new(s.store.clone(), WatchSettings { issuers: vec![format!("{base}/")], ..settings() });
+    let watch =
+        Watch::new(s.store.clone(), notifier(), WatchSettings { issuers: vec![format!("{base}/")], ..settings() });
     let t0 = 1_800_000_000_000;
     watch.round(&Targets::default(), t0).await.unwrap();
     let snapshot = watch.snapshot();
