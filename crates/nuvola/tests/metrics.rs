@@ -1,8 +1,10 @@
 //! `/metrics` scraped by a real Prometheus (Debian's package, which
 //! `.ci/services.sh` installs): a deployment made through the CLI shows in
 //! Prometheus's own query API as a deployment by status, provider and
-//! group, beside the HTTP requests that made it. A scrape without the
-//! metrics token is refused.
+//! group, beside the HTTP requests that made it, the attempt that placed
+//! it and the quota it uses; the site taken down (`nuvola sim set <site>
+//! down=true`) shows as its probes failing and its component in a major
+//! outage. A scrape without the metrics token is refused.
 
 mod common;
 
@@ -56,7 +58,12 @@ fn prometheus_scrapes_deployments_and_requests() {
     let Some(prometheus) = prometheus() else { return };
     let dir = tempfile::tempdir().unwrap();
     let cwd = dir.path();
-    let server = Server::start(cwd, &[], "serve.log");
+    // The demo federation, probed every second.
+    let demo = include_str!("../../../config/demo.toml");
+    let every_minute = "# probe_interval_secs = 60";
+    assert!(demo.contains(every_minute));
+    std::fs::write(cwd.join("nuvola.toml"), demo.replace(every_minute, "probe_interval_secs = 1")).unwrap();
+    let server = Server::start(cwd, &["--config", "nuvola.toml"], "serve.log");
     let token_file = cwd.join("nuvola-data/metrics-token");
     assert!(token_file.exists(), "the metrics token is made on first start");
 
@@ -66,7 +73,12 @@ fn prometheus_scrapes_deployments_and_requests() {
     let wrong = http.get(format!("{}/metrics", server.url)).bearer_auth("0".repeat(64)).send().unwrap();
     assert_eq!(wrong.status(), 401);
 
-    let token = cli_ok(cwd, &[], &["token", "issue", "--user", "alice", "--group", "physics"]).trim().to_string();
+    let issue = |args: &[&str]| {
+        let mut args = args.to_vec();
+        args.extend(["--config", "nuvola.toml"]);
+        cli_ok(cwd, &[], &args).trim().to_string()
+    };
+    let token = issue(&["token", "issue", "--user", "alice", "--group", "physics"]);
     let as_alice = [("NUVOLA_URL", server.url.as_str()), ("NUVOLA_TOKEN", token.as_str())];
     let made = cli_ok(cwd, &as_alice, &["deploy", "single-vm", "--group", "physics", "--wait", "--output", "json"]);
     let made: Value = serde_json::from_str(&made).unwrap();
@@ -112,5 +124,36 @@ fn prometheus_scrapes_deployments_and_requests() {
     );
     assert_eq!(creates[0]["value"][1], "1", "{creates:?}");
     until_prometheus_has(&http, &url, "nuvola_workflow_due_steps");
+    // The attempt that placed it, and what it holds of the group's quota.
+    let attempts = until_prometheus_has(
+        &http,
+        &url,
+        &format!("nuvola_attempt_duration_seconds_count{{provider=\"{provider}\",outcome=\"succeeded\"}}"),
+    );
+    assert_eq!(attempts[0]["value"][1], "1", "{attempts:?}");
+    let instances = until_prometheus_has(
+        &http,
+        &url,
+        &format!("nuvola_quota_used{{provider=\"{provider}\",group=\"physics\",resource=\"instances\"}}"),
+    );
+    assert_eq!(instances[0]["value"][1], "1", "{instances:?}");
+
+    // Its site taken down: Prometheus sees the API check fail, then the
+    // component in a major outage (after two rounds).
+    let component = until_prometheus_has(
+        &http,
+        &url,
+        &format!("nuvola_probe_success{{component=~\".*/{provider}\",probe=\"api\"}} == 1"),
+    );
+    let component = component[0]["metric"]["component"].as_str().unwrap().to_string();
+    let admin = issue(&["token", "issue", "--user", "ops", "--admin"]);
+    let as_admin = [("NUVOLA_URL", server.url.as_str()), ("NUVOLA_TOKEN", admin.as_str())];
+    cli_ok(cwd, &as_admin, &["sim", "set", &provider, "down=true"]);
+    until_prometheus_has(&http, &url, &format!("nuvola_probe_success{{component=\"{component}\",probe=\"api\"}} == 0"));
+    until_prometheus_has(
+        &http,
+        &url,
+        &format!("nuvola_component_state{{component=\"{component}\",state=\"major_outage\"}} == 1"),
+    );
     server.kill();
 }

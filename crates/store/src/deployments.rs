@@ -357,6 +357,26 @@ impl Store {
         held_by_group(&self.pool, group).await
     }
 
+    /// What every group's live deployments hold, per group and provider.
+    pub async fn held_everywhere(&self) -> Result<Vec<(String, String, Usage)>> {
+        let rows = sqlx::query(
+            // The status is written out so that the planner can use the
+            // partial index `deployments_holding`.
+            "SELECT user_group, provider, held FROM deployments
+             WHERE provider IS NOT NULL AND status <> 'DELETE_COMPLETE'",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut totals: std::collections::BTreeMap<(String, String), Usage> = Default::default();
+        for r in &rows {
+            let held: String = r.try_get("held")?;
+            let held: Usage = from_json("deployments.held", &held)?;
+            let total = totals.entry((r.try_get("user_group")?, r.try_get("provider")?)).or_default();
+            *total = total.plus(held);
+        }
+        Ok(totals.into_iter().map(|((group, provider), usage)| (group, provider, usage)).collect())
+    }
+
     /// How many deployments `(subject, issuer)` holds (all but deleted
     /// ones), and the bytes of their templates.
     pub async fn held_by_owner(&self, subject: &str, issuer: &str) -> Result<(i64, i64)> {

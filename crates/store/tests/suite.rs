@@ -142,6 +142,16 @@ async fn suite(store: &Store) {
         held,
         vec![("backbone-bari".into(), Usage { instances: 1, cores: 2, ram_mb: 4096, ..Default::default() })]
     );
+    // And /metrics, what every group holds where.
+    let everywhere = store.held_everywhere().await.unwrap();
+    assert_eq!(
+        everywhere,
+        vec![(
+            "physics".into(),
+            "backbone-bari".into(),
+            Usage { instances: 1, cores: 2, ram_mb: 4096, ..Default::default() }
+        )]
+    );
 
     // A released lease makes the work claimable again; idle rows are not.
     store.release_lease("dep-b", "w1").await.unwrap();

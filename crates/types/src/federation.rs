@@ -315,21 +315,37 @@ impl Usage {
         total
     }
 
+    /// The amounts in the order of [`RESOURCES`].
+    pub fn amounts(self) -> [u64; 7] {
+        [self.instances, self.cores, self.ram_mb, self.gpus, self.volumes, self.volume_gb, self.public_ips]
+    }
+
     /// The first limit of `quota` that `self + extra` would exceed, as
     /// `(what, requested, left)`.
     pub fn exceeds(self, extra: Usage, quota: &Quota) -> Option<(&'static str, u64, u64)> {
-        let checks = [
-            ("instances", self.instances, extra.instances, quota.instances),
-            ("cores", self.cores, extra.cores, quota.cores),
-            ("RAM MiB", self.ram_mb, extra.ram_mb, quota.ram_mb),
-            ("GPUs", self.gpus, extra.gpus, quota.gpus),
-            ("volumes", self.volumes, extra.volumes, quota.volumes),
-            ("volume GiB", self.volume_gb, extra.volume_gb, quota.volume_gb),
-            ("public IPs", self.public_ips, extra.public_ips, quota.public_ips),
-        ];
-        checks.into_iter().find_map(|(what, used, want, limit)| {
+        let checks = RESOURCES.iter().zip(self.amounts()).zip(extra.amounts()).zip(quota.limits());
+        checks.into_iter().find_map(|((((_, what), used), want), limit)| {
             let limit = limit?;
-            (want > 0 && used + want > limit).then(|| (what, want, limit.saturating_sub(used)))
+            (want > 0 && used + want > limit).then(|| (*what, want, limit.saturating_sub(used)))
         })
+    }
+}
+
+/// What a quota limits, as `(key, words)`: the key names it in metrics
+/// and files, the words in messages.
+pub const RESOURCES: [(&str, &str); 7] = [
+    ("instances", "instances"),
+    ("cores", "cores"),
+    ("ram_mb", "RAM MiB"),
+    ("gpus", "GPUs"),
+    ("volumes", "volumes"),
+    ("volume_gb", "volume GiB"),
+    ("public_ips", "public IPs"),
+];
+
+impl Quota {
+    /// The limits in the order of [`RESOURCES`] (`None`: unlimited).
+    pub fn limits(&self) -> [Option<u64>; 7] {
+        [self.instances, self.cores, self.ram_mb, self.gpus, self.volumes, self.volume_gb, self.public_ips]
     }
 }

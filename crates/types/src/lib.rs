@@ -25,8 +25,8 @@ pub use deployment::{
 };
 pub use error::{Error, Logged, Result};
 pub use federation::{
-    DriverKind, Flavor, Image, MaintenanceWindow, Network, NetworkKind, ProviderGrant, ProviderSpec, Quota, Usage,
-    VolumeType,
+    DriverKind, Flavor, Image, MaintenanceWindow, Network, NetworkKind, ProviderGrant, ProviderSpec, Quota, RESOURCES,
+    Usage, VolumeType,
 };
 pub use plan::{Candidate, FlavorSize, Hundredths, NodePlacement, Plan, ProviderVerdict, ScoreTerms};
 pub use records::{

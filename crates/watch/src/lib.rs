@@ -19,10 +19,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
+use nuvola_monitor::openmetrics::Exposition;
 use nuvola_monitor::state::{Hysteresis, Outcome, Tracker, assess};
 use nuvola_notify::Notifier;
 use nuvola_store::Store;
-use nuvola_types::{ComponentState, ProbeResult, Result};
+use nuvola_types::{ComponentState, ProbeResult, Result, Spelled};
 
 pub use components::{Component, Group, ProviderTarget, Targets};
 use probes::{Found, bounded};
@@ -180,6 +181,35 @@ impl Watch {
     /// How the watcher tells people (subscribers, operators, owners).
     pub fn notifier(&self) -> &Notifier {
         &self.inner.notifier
+    }
+
+    /// The last round, for Prometheus: each check's success and latency,
+    /// and each component's state (one sample per state, 1 for the
+    /// current one, as the state-set convention of OpenMetrics has it).
+    pub fn metrics(&self, out: &mut Exposition) {
+        let snapshot = self.snapshot();
+        let mut checks: Vec<([(&str, &str); 2], &ProbeResult)> = Vec::new();
+        let mut states: Vec<([(&str, &str); 2], f64)> = Vec::new();
+        for status in &snapshot.components {
+            for check in &status.checks {
+                checks.push(([("component", status.component.id.as_str()), ("probe", check.probe.as_str())], check));
+            }
+            for state in ComponentState::ALL {
+                let current = f64::from(u8::from(*state == status.state));
+                states.push(([("component", status.component.id.as_str()), ("state", state.as_str())], current));
+            }
+        }
+        let success: Vec<_> = checks.iter().map(|(l, c)| (&l[..], f64::from(u8::from(c.ok)))).collect();
+        out.gauge("nuvola_probe_success", "Whether a check of the last round passed (1) or failed (0).", &success);
+        let latency: Vec<_> = checks.iter().map(|(l, c)| (&l[..], f64::from(c.latency_ms) / 1000.0)).collect();
+        out.gauge("nuvola_probe_latency_seconds", "How long a check of the last round took.", &latency);
+        let states: Vec<_> = states.iter().map(|(l, v)| (&l[..], *v)).collect();
+        out.gauge("nuvola_component_state", "Each component's state from its probes (1: the current one).", &states);
+        out.gauge(
+            "nuvola_probe_round_timestamp_seconds",
+            "When the last round of probes started.",
+            &[(&[], snapshot.at as f64 / 1000.0)],
+        );
     }
 
     /// What the last round saw.
