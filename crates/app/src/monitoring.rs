@@ -6,10 +6,14 @@
 
 use std::collections::BTreeMap;
 
+use nuvola_monitor::alerts::{Alert, Silence};
 use nuvola_placement::Health;
-use nuvola_types::{ComponentState, Result};
+use nuvola_types::{ComponentState, Principal, Result};
 use nuvola_watch::{ProviderTarget, Round, Targets, Watch};
+use serde_json::json;
 use tokio::sync::watch;
+
+pub use nuvola_store::SentNotification;
 
 impl crate::App {
     /// The watcher: its last round's snapshot feeds the status pages.
@@ -44,6 +48,63 @@ impl crate::App {
         Ok(round)
     }
 
+    /// The alerts (pending, firing, recently resolved) and the silences.
+    /// Admins only.
+    pub async fn alerts(&self, caller: &Principal) -> Result<(Vec<Alert>, Vec<Silence>)> {
+        self.require_admin(caller)?;
+        Ok((self.watch().alerts().await?, self.watch().silences().await?))
+    }
+
+    /// Acknowledges firing alert `key`: it is not told again until it
+    /// resolves. Admins only.
+    pub async fn acknowledge_alert(&self, caller: &Principal, key: &str) -> Result<()> {
+        self.require_admin(caller)?;
+        self.watch().acknowledge(key, &caller.qualified(), self.now_ms()).await?;
+        self.audit(caller, "alert.acknowledge", key, json!({})).await;
+        Ok(())
+    }
+
+    /// Silences the alerts matching every one of `matchers` (`label=value`,
+    /// `label!=value`) from now for `hours`. Admins only.
+    pub async fn silence_alerts(
+        &self,
+        caller: &Principal,
+        matchers: &[String],
+        hours: f64,
+        comment: &str,
+    ) -> Result<String> {
+        self.require_admin(caller)?;
+        if !(hours > 0.0 && hours <= 24.0 * 90.0) {
+            return Err(nuvola_types::Error::invalid("a silence lasts more than 0 and at most 2160 hours (90 days)"));
+        }
+        let now = self.now_ms();
+        let ends = now + (hours * 3_600_000.0) as i64;
+        let id = self.watch().silence(matchers, now, ends, &caller.qualified(), comment, now).await?;
+        self.audit(caller, "alert.silence", &id, json!({"matchers": matchers, "hours": hours, "comment": comment}))
+            .await;
+        Ok(id)
+    }
+
+    /// Ends silence `id` now. Admins only.
+    pub async fn end_silence(&self, caller: &Principal, id: &str) -> Result<()> {
+        self.require_admin(caller)?;
+        self.watch().unsilence(id, self.now_ms()).await?;
+        self.audit(caller, "alert.unsilence", id, json!({})).await;
+        Ok(())
+    }
+
+    /// What was sent (about `about` only, when given), newest first.
+    /// Admins only.
+    pub async fn sent_notifications(
+        &self,
+        caller: &Principal,
+        about: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<SentNotification>> {
+        self.require_admin(caller)?;
+        Ok(self.store().notifications(about, limit.clamp(1, 500)).await?)
+    }
+
     /// Runs a round every [`nuvola_watch::WatchSettings::interval`] until
     /// `shutdown`; a round that outlasts shutdown is cut off (it changes
     /// nothing outside the store's own rows).
@@ -61,6 +122,8 @@ impl crate::App {
                 _ = shutdown.changed() => {}
             }
         }
+        // What a last round decided to tell still goes out.
+        self.watch().settle().await;
     }
 }
 

@@ -346,6 +346,8 @@ pub struct Check {
     /// A short fact on success (`17 flavors`), the refusal otherwise.
     pub outcome: Result<String, DriverError>,
     pub latency_ms: u32,
+    /// What a `quota` check read, for the alerts on quotas running out.
+    pub quota: Option<ProjectQuota>,
 }
 
 impl Check {
@@ -357,14 +359,16 @@ impl Check {
         let started = std::time::Instant::now();
         let outcome = work.await;
         let latency_ms = u32::try_from(started.elapsed().as_millis()).unwrap_or(u32::MAX);
-        Check { probe, outcome, latency_ms }
+        Check { probe, outcome, latency_ms, quota: None }
     }
 }
 
 /// The `quota` check: `project`'s quota read, and how much of it is used.
 pub async fn quota_check(driver: &(impl Driver + ?Sized), project: &str) -> Check {
-    Check::timed("quota", async {
-        Ok(match driver.project_quota(project).await? {
+    let mut read = None;
+    let mut check = Check::timed("quota", async {
+        read = driver.project_quota(project).await?;
+        Ok(match &read {
             Some(q) => match (q.limits.cores, q.limits.instances) {
                 (Some(cores), _) => format!("{project}: {} of {cores} cores used", q.used.cores),
                 (None, Some(instances)) => format!("{project}: {} of {instances} instances used", q.used.instances),
@@ -373,7 +377,9 @@ pub async fn quota_check(driver: &(impl Driver + ?Sized), project: &str) -> Chec
             None => format!("{project}: the provider does not report quotas"),
         })
     })
-    .await
+    .await;
+    check.quota = read;
+    check
 }
 
 /// Quota and usage of a project on a provider, where the driver knows them.

@@ -260,6 +260,17 @@ impl Engine {
         &self.rules
     }
 
+    /// The same engine under `rules` (an operator changed the thresholds
+    /// since it was kept): what it remembers stays.
+    pub fn with_rules(self, rules: Rules) -> Engine {
+        Engine { rules, ..self }
+    }
+
+    /// The silences in force or to come.
+    pub fn silences(&self) -> &[Silence] {
+        &self.silences
+    }
+
     /// The alerts on the list (pending, firing and recently resolved), by key.
     pub fn alerts(&self) -> impl Iterator<Item = &Alert> {
         self.alerts.values()

@@ -12,6 +12,7 @@
 //! client (see [`crate::mail`]) also keeps every body line to CRLF.
 
 use chrono::{DateTime, Utc};
+use nuvola_monitor::alerts::{Dispatch, DispatchKind};
 use nuvola_monitor::maintenance::{Phase, span};
 use nuvola_types::{ComponentState, Impact, IncidentStatus, MaintenanceKind, Spelled};
 
@@ -180,67 +181,40 @@ pub fn maintenance(m: &MaintenanceNotice) -> (String, String) {
     (subject(&format!("[nuvola status] Scheduled maintenance ({}): {title}", m.kind.label())), body)
 }
 
-/// Whether an alert is going on or over.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum AlertState {
-    #[default]
-    Firing,
-    Resolved,
-}
-
-/// One alert in a digest.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Alert {
-    /// The rule that fired: "probe down", "quota above 90%".
-    pub rule: String,
-    /// What it is about: a component id, a provider, a group.
-    pub target: String,
-    pub state: AlertState,
-    /// When it started firing, or was resolved (ms since the epoch).
-    pub since_ms: i64,
-    /// What was seen: "3 of 3 probes failed: connection refused".
-    pub summary: String,
-}
-
-/// Alerts grouped into one mail to an operator.
-#[derive(Debug, Clone, PartialEq, Default)]
+/// A notification of the alert engine, as one mail to one receiver.
+#[derive(Debug, Clone, PartialEq)]
 pub struct AlertDigest {
-    pub alerts: Vec<Alert>,
+    /// What the engine decided to tell: alerts firing, or resolved.
+    pub dispatch: Dispatch,
     /// The operators' page of alerts (to acknowledge or silence them).
     pub alerts_url: String,
 }
 
-/// The subject and body of an alert digest: firing alerts first, then
-/// resolved ones, each with what fired, on what, since when.
+/// The subject and body of an alert digest: each alert with its rule, what
+/// was seen and since when.
 pub fn alerts(d: &AlertDigest) -> (String, String) {
-    let (firing, resolved): (Vec<&Alert>, Vec<&Alert>) = d.alerts.iter().partition(|a| a.state == AlertState::Firing);
-    let count = match (firing.len(), resolved.len()) {
-        (f, 0) => format!("{f} firing"),
-        (0, r) => format!("{r} resolved"),
-        (f, r) => format!("{f} firing, {r} resolved"),
+    let alerts = &d.dispatch.alerts;
+    let (heading, since) = match d.dispatch.kind {
+        DispatchKind::Firing => ("firing", "since"),
+        DispatchKind::Resolved => ("resolved", "at"),
     };
-    let first =
-        firing.first().or(resolved.first()).map(|a| format!(": {} on {}", a.rule, a.target)).unwrap_or_default();
-    let more = if d.alerts.len() > 1 { " and more" } else { "" };
-    let mut body = String::new();
-    for (heading, list, since) in [("Firing", &firing, "since"), ("Resolved", &resolved, "at")] {
-        if list.is_empty() {
-            continue;
-        }
-        body.push_str(&format!("{heading}:\n"));
-        for a in list.iter() {
-            body.push_str(&format!(
-                "  - {rule} on {target}, {since} {at}: {summary}\n",
-                rule = one_line(&a.rule),
-                target = one_line(&a.target),
-                at = when(a.since_ms),
-                summary = one_line(&a.summary),
-            ));
-        }
-        body.push('\n');
+    let first = alerts.first().map(|a| format!(": {}", one_line(&a.summary))).unwrap_or_default();
+    let more = if alerts.len() > 1 { " and more" } else { "" };
+    let mut body = format!("{} {heading}:\n", alerts.len());
+    for a in alerts {
+        let at = match d.dispatch.kind {
+            DispatchKind::Firing => a.firing_since.unwrap_or(a.since),
+            DispatchKind::Resolved => a.resolved_at.unwrap_or(a.since),
+        };
+        body.push_str(&format!(
+            "  - {rule}, {since} {at}: {summary}\n",
+            rule = a.rule.as_str(),
+            at = when(at),
+            summary = one_line(&a.summary),
+        ));
     }
-    body.push_str(&format!("Acknowledge or silence them at:\n{}\n", one_line(&d.alerts_url)));
-    (subject(&format!("[nuvola alerts] {count}{first}{more}")), body)
+    body.push_str(&format!("\nAcknowledge or silence them at:\n{}\n", one_line(&d.alerts_url)));
+    (subject(&format!("[nuvola alerts] {} {heading}{first}{more}", alerts.len())), body)
 }
 
 /// A user's endpoint that stopped or started answering.
@@ -326,6 +300,7 @@ fn capitalised(word: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use nuvola_monitor::alerts::{Engine, Observation, Rules};
 
     /// 2026-12-07 14:03 UTC.
     const AT: i64 = 1_796_652_180_000;
@@ -410,36 +385,37 @@ mod tests {
         assert!(body.contains("the components below will be unavailable"));
     }
 
+    /// The engine's own notifications, as they come out of it: a site
+    /// failing three rounds, then clear for ten minutes.
     #[test]
-    fn alerts_are_grouped_firing_first() {
-        let alert = |rule: &str, target: &str, state, since_ms| Alert {
-            rule: rule.into(),
-            target: target.into(),
-            state,
-            since_ms,
-            summary: "3 of 3 probes failed: connection refused".into(),
+    fn alert_digests_render_the_engines_notifications() {
+        let mut engine = Engine::new(Rules::default());
+        let probe = |ok| Observation::Probe {
+            target: "clouds/recas-bari".into(),
+            site: Some("recas-bari".into()),
+            ok,
+            latency_ms: 40,
         };
-        let digest = AlertDigest {
-            alerts: vec![
-                alert("latency above 2 s", "clouds/recas", AlertState::Resolved, AT),
-                alert("probe down", "backbone/bari", AlertState::Firing, AT - HOUR),
-                alert("quota above 90%", "group physics on bari", AlertState::Firing, AT),
-            ],
-            alerts_url: "https://nuvola.example/admin/alerts".into(),
-        };
-        let (subject, body) = alerts(&digest);
-        assert_eq!(subject, "[nuvola alerts] 2 firing, 1 resolved: probe down on backbone/bari and more");
+        let minute = 60_000;
+        let mut sent = Vec::new();
+        for round in 0..40 {
+            let ok = !(1..=3).contains(&round);
+            sent.extend(engine.step(AT + round * minute, &[probe(ok)]));
+        }
+        let alerts_url = "https://nuvola.example/admin/alerts".to_string();
+        let digests: Vec<(String, String)> = sent
+            .into_iter()
+            .map(|dispatch| alerts(&AlertDigest { dispatch, alerts_url: alerts_url.clone() }))
+            .collect();
+        assert_eq!(digests.len(), 2, "{digests:?}");
+        assert_eq!(digests[0].0, "[nuvola alerts] 1 firing: clouds/recas-bari failed 3 rounds in a row");
         assert_eq!(
-            body,
-            "Firing:\n\
-             \x20 - probe down on backbone/bari, since 2026-12-07 13:03 UTC: 3 of 3 probes failed: connection refused\n\
-             \x20 - quota above 90% on group physics on bari, since 2026-12-07 14:03 UTC: 3 of 3 probes failed: connection refused\n\n\
-             Resolved:\n\
-             \x20 - latency above 2 s on clouds/recas, at 2026-12-07 14:03 UTC: 3 of 3 probes failed: connection refused\n\n\
+            digests[0].1,
+            "1 firing:\n  - malfunction, since 2026-12-07 14:06 UTC: clouds/recas-bari failed 3 rounds in a row\n\n\
              Acknowledge or silence them at:\nhttps://nuvola.example/admin/alerts\n"
         );
-        let one = AlertDigest { alerts: digest.alerts[..1].to_vec(), ..digest };
-        assert_eq!(alerts(&one).0, "[nuvola alerts] 1 resolved: latency above 2 s on clouds/recas");
+        assert!(digests[1].0.starts_with("[nuvola alerts] 1 resolved: "), "{digests:?}");
+        assert!(digests[1].1.contains("  - malfunction, at 2026-12-07 14:"), "{digests:?}");
     }
 
     #[test]

@@ -50,6 +50,8 @@ pub struct Config {
     pub metrics: MetricsConfig,
     #[serde(default)]
     pub status: StatusConfig,
+    #[serde(default)]
+    pub alerts: AlertsConfig,
     /// `[notifications]`: mail to users (SMTP relay and sender).
     pub notifications: Option<nuvola_notify::SmtpSettings>,
     #[serde(default)]
@@ -189,6 +191,37 @@ pub struct StatusConfig {
     pub webhook_allowed_prefixes: Vec<String>,
 }
 
+/// `[alerts]`: who is told when probes fail or quotas run out.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertsConfig {
+    /// Operators' addresses: every alert, by e-mail (needs `[notifications]`).
+    #[serde(default)]
+    pub operators: Vec<String>,
+    /// `[[alerts.webhooks]]`: every alert, POSTed signed (`url`, `secret`).
+    #[serde(default)]
+    pub webhooks: Vec<WebhookConfig>,
+    /// `[alerts.managers]`: per group, its managers' addresses, told when
+    /// the group's quota on a provider runs out.
+    #[serde(default)]
+    pub managers: std::collections::BTreeMap<String, Vec<String>>,
+    /// Failed rounds in a row that make a malfunction (default 3).
+    pub malfunction_rounds: Option<u32>,
+    /// Percent of a quota above which it is running out (default 90).
+    pub exhaustion_percent: Option<f64>,
+    /// A check slower than this is degraded (default 2000).
+    pub slow_ms: Option<u32>,
+}
+
+/// A webhook alerts are POSTed to.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    pub url: String,
+    /// The HMAC-SHA256 key its deliveries are signed with.
+    pub secret: String,
+}
+
 /// `[tosca]`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -256,6 +289,25 @@ impl Config {
     fn check(&self) -> Result<()> {
         if self.providers.is_empty() {
             bail!("no [[providers]]: nuvola needs at least one provider to deploy on");
+        }
+        let alerts = &self.alerts;
+        if alerts.exhaustion_percent.is_some_and(|p| !(p > 0.0 && p <= 100.0)) {
+            bail!("[alerts] exhaustion_percent must be above 0 and at most 100");
+        }
+        if alerts.malfunction_rounds == Some(0) {
+            bail!("[alerts] malfunction_rounds must be at least 1");
+        }
+        let addresses = alerts.operators.iter().chain(alerts.managers.values().flatten());
+        if let Some(bad) = addresses.into_iter().find(|a| !nuvola_notify::plausible_address(a)) {
+            bail!("[alerts] {bad:?} is not an e-mail address");
+        }
+        for hook in &alerts.webhooks {
+            if !(hook.url.starts_with("https://") || hook.url.starts_with("http://")) {
+                bail!("[[alerts.webhooks]] url {:?} must be http(s)", hook.url);
+            }
+            if hook.secret.len() < 16 {
+                bail!("[[alerts.webhooks]] {}: the secret must be at least 16 characters", hook.url);
+            }
         }
         for (name, w) in [
             ("health_weight", self.placement.health_weight),
@@ -365,9 +417,33 @@ impl Config {
                 object_storage: self.status.object_storage_url.clone(),
                 smtp: self.notifications.as_ref().map(|n| n.smtp.clone()),
                 self_url: self.listening_at.clone(),
+                alerts: self.alert_settings(),
                 ..d.watch
             },
             webhook_allowed_prefixes: self.status.webhook_allowed_prefixes.clone(),
+        }
+    }
+}
+
+impl Config {
+    /// `[alerts]` as the watcher takes it.
+    fn alert_settings(&self) -> nuvola_watch::AlertSettings {
+        let a = &self.alerts;
+        let d = nuvola_monitor::alerts::Rules::default();
+        nuvola_watch::AlertSettings {
+            rules: nuvola_monitor::alerts::Rules {
+                malfunction_rounds: a.malfunction_rounds.unwrap_or(d.malfunction_rounds),
+                exhaustion_ratio: a.exhaustion_percent.map_or(d.exhaustion_ratio, |p| p / 100.0),
+                slow_ms: a.slow_ms.unwrap_or(d.slow_ms),
+                ..d
+            },
+            operators: a.operators.clone(),
+            webhooks: a
+                .webhooks
+                .iter()
+                .map(|w| nuvola_watch::Webhook { url: w.url.clone(), secret: w.secret.clone() })
+                .collect(),
+            managers: a.managers.clone(),
         }
     }
 }
@@ -424,6 +500,35 @@ mod tests {
         std::fs::write(&path, format!("{DEMO}\n[http]\nheader_read_timeout_secs = 0\n")).unwrap();
         let err = format!("{:#}", Config::load(Some(&path)).unwrap_err());
         assert!(err.contains("header_read_timeout_secs must be at least 1"), "{err}");
+    }
+
+    #[test]
+    fn alerts_are_read_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        let with = |alerts: &str| {
+            let operators = "# operators = [\"cloud-ops@example.org\"]";
+            assert!(DEMO.contains(operators));
+            std::fs::write(&path, DEMO.replace(operators, alerts)).unwrap();
+            Config::load(Some(&path))
+        };
+        let config =
+            with("operators = [\"ops@infn.it\"]\nexhaustion_percent = 80\nmanagers = { physics = [\"lead@infn.it\"] }")
+                .unwrap();
+        let settings = config.settings().watch.alerts;
+        assert_eq!(settings.operators, ["ops@infn.it"]);
+        assert_eq!(settings.rules.exhaustion_ratio, 0.8);
+        assert_eq!(settings.rules.malfunction_rounds, 3, "the default");
+        assert_eq!(settings.managers["physics"], ["lead@infn.it"]);
+        for (alerts, says) in [
+            ("exhaustion_percent = 120", "[alerts] exhaustion_percent must be above 0 and at most 100"),
+            ("operators = [\"ops\"]", "[alerts] \"ops\" is not an e-mail address"),
+            ("webhooks = [{ url = \"ftp://x\", secret = \"0123456789abcdef\" }]", "url \"ftp://x\" must be http(s)"),
+            ("webhooks = [{ url = \"https://x\", secret = \"short\" }]", "the secret must be at least 16 characters"),
+        ] {
+            let err = format!("{:#}", with(alerts).unwrap_err());
+            assert!(err.contains(says), "{alerts}: {err}");
+        }
     }
 
     #[test]

@@ -35,7 +35,7 @@ use std::time::Duration;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor};
 
-pub use alerts::{Alert, SentNotification, Silence};
+pub use alerts::SentNotification;
 pub use audit::{AuditEntry, AuditFilter};
 pub use components::{ComponentChange, ComponentOverride};
 pub use deployments::{DeploymentFilter, GroupLock, NewDeployment, Sort, Visible};

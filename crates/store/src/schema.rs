@@ -315,31 +315,9 @@ const MIGRATIONS: &[(i64, &[&str])] = &[
             created_at BIGINT NOT NULL
         )",
             "CREATE INDEX subscriptions_unconfirmed ON subscriptions (created_at) WHERE confirmed_at IS NULL",
-            // Alerts, by the key the engine deduplicates them on.
-            "CREATE TABLE alerts (
-            key TEXT PRIMARY KEY,
-            rule TEXT NOT NULL,
-            labels TEXT NOT NULL,
-            severity TEXT NOT NULL,
-            state TEXT NOT NULL,
-            summary TEXT NOT NULL,
-            started_at BIGINT NOT NULL,
-            updated_at BIGINT NOT NULL,
-            resolved_at BIGINT,
-            acked_by TEXT,
-            acked_at BIGINT
-        )",
-            "CREATE INDEX alerts_open ON alerts (started_at) WHERE resolved_at IS NULL",
-            "CREATE TABLE silences (
-            id {id},
-            matchers TEXT NOT NULL,
-            starts_at BIGINT NOT NULL,
-            ends_at BIGINT NOT NULL,
-            created_by TEXT NOT NULL,
-            comment TEXT NOT NULL
-        )",
-            "CREATE INDEX silences_by_end ON silences (ends_at)",
-            // The alert engine's state between rounds: one row.
+            // The alert engine's state between rounds, one row: its alerts,
+            // acknowledgements and silences live in it (see nuvola-monitor's
+            // alerts module).
             "CREATE TABLE alert_engine_state (
             id BIGINT PRIMARY KEY,
             state TEXT NOT NULL,

@@ -11,6 +11,7 @@
 //! the app builds the round's [`Targets`] from its federation and runs
 //! [`Watch::round`] on its schedule; the pages read [`Watch::snapshot`].
 
+pub mod alerting;
 pub mod components;
 pub mod probes;
 
@@ -23,8 +24,9 @@ use nuvola_monitor::openmetrics::Exposition;
 use nuvola_monitor::state::{Hysteresis, Outcome, Tracker, assess};
 use nuvola_notify::Notifier;
 use nuvola_store::Store;
-use nuvola_types::{ComponentState, ProbeResult, Result, Spelled};
+use nuvola_types::{ComponentState, ProbeResult, ProviderSpec, Result, Spelled};
 
+pub use alerting::{AlertSettings, Webhook};
 pub use components::{Component, Group, ProviderTarget, Targets};
 use probes::{Found, bounded};
 
@@ -52,6 +54,8 @@ pub struct WatchSettings {
     pub max_lag: Duration,
     /// How long raw probe results are kept (state changes are kept).
     pub keep_results: Duration,
+    /// Who is told of alerts, and the rules' thresholds.
+    pub alerts: AlertSettings,
 }
 
 impl Default for WatchSettings {
@@ -67,6 +71,7 @@ impl Default for WatchSettings {
             self_url: None,
             max_lag: Duration::from_secs(120),
             keep_results: Duration::from_secs(30 * 24 * 3600),
+            alerts: AlertSettings::default(),
         }
     }
 }
@@ -144,6 +149,11 @@ struct Inner {
     settings: WatchSettings,
     state: tokio::sync::Mutex<Trackers>,
     snapshot: Mutex<Arc<Snapshot>>,
+    /// The alert engine, loaded from the store on first use.
+    engine: tokio::sync::Mutex<Option<nuvola_monitor::alerts::Engine>>,
+    /// Deliveries under way (mail, webhooks), which a round does not wait
+    /// for.
+    sending: Mutex<tokio::task::JoinSet<()>>,
 }
 
 /// Per component, its tracker and since when it is in its state.
@@ -170,12 +180,33 @@ impl Watch {
                 settings,
                 state: Default::default(),
                 snapshot: Mutex::new(Arc::new(Snapshot::default())),
+                engine: Default::default(),
+                sending: Default::default(),
             }),
         }
     }
 
     pub fn settings(&self) -> &WatchSettings {
         &self.inner.settings
+    }
+
+    /// Waits until every delivery under way is done (for a shutdown, and
+    /// for tests that read what was sent).
+    pub async fn settle(&self) {
+        loop {
+            let mut sending = std::mem::take(&mut *self.inner.sending.lock().expect("sending lock"));
+            if sending.is_empty() {
+                return;
+            }
+            while sending.join_next().await.is_some() {}
+        }
+    }
+
+    /// Runs `delivery` in the background, counted until it is done.
+    pub(crate) fn deliver(&self, delivery: impl std::future::Future<Output = ()> + Send + 'static) {
+        let mut sending = self.inner.sending.lock().expect("sending lock");
+        while sending.try_join_next().is_some() {}
+        sending.spawn(delivery);
     }
 
     /// How the watcher tells people (subscribers, operators, owners).
@@ -237,7 +268,11 @@ impl Watch {
 
         let mut round = Round::default();
         let mut statuses = Vec::with_capacity(components.len());
-        for (component, found) in components.into_iter().zip(found) {
+        let mut site_quotas = Vec::new();
+        for (component, mut found) in components.into_iter().zip(found) {
+            if let Some(provider) = &component.provider {
+                site_quotas.extend(found.iter_mut().filter_map(|f| f.quota.take()).map(|q| (provider.clone(), q)));
+            }
             let results: Vec<ProbeResult> = found
                 .into_iter()
                 .map(|f| ProbeResult {
@@ -292,6 +327,8 @@ impl Watch {
         }
         let keep_ms = i64::try_from(self.inner.settings.keep_results.as_millis()).unwrap_or(i64::MAX);
         store.prune_probe_results(now.saturating_sub(keep_ms)).await?;
+        let specs: Vec<ProviderSpec> = targets.providers.iter().map(|t| t.spec.clone()).collect();
+        self.alert(now, &statuses, &site_quotas, &specs).await?;
         *self.inner.snapshot.lock().expect("snapshot lock") = Arc::new(Snapshot { at: now, components: statuses });
         Ok(round)
     }
@@ -318,6 +355,7 @@ impl Watch {
                                 ok: c.outcome.is_ok(),
                                 latency_ms: c.latency_ms,
                                 detail: c.outcome.unwrap_or_else(|e| e.reason().said.clone()),
+                                quota: c.quota,
                             })
                             .collect(),
                         Err(_) => vec![Found {
@@ -325,6 +363,7 @@ impl Watch {
                             ok: false,
                             latency_ms: u32::try_from(bound.as_millis()).unwrap_or(u32::MAX),
                             detail: format!("no answer within {} s", bound.as_secs()),
+                            quota: None,
                         }],
                     }
                 }),

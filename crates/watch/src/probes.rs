@@ -20,6 +20,8 @@ pub struct Found {
     pub ok: bool,
     pub latency_ms: u32,
     pub detail: String,
+    /// What a provider's quota check read.
+    pub quota: Option<nuvola_drivers::ProjectQuota>,
 }
 
 /// Runs `work` as check `probe`, failing it past `bound`.
@@ -36,7 +38,7 @@ pub async fn bounded(
         Ok(Err(why)) => (false, why),
         Err(_) => (false, format!("no answer within {} s", bound.as_secs())),
     };
-    Found { probe: probe.into(), ok, latency_ms, detail }
+    Found { probe: probe.into(), ok, latency_ms, detail, quota: None }
 }
 
 /// An issuer's discovery document, then the keys it names: both must be

@@ -34,11 +34,12 @@ pub fn routes() -> Router<WebState> {
         .route("/admin/audit", get(audit))
 }
 
-fn admin_nav(current: &str) -> Markup {
+pub(crate) fn admin_nav(current: &str) -> Markup {
     let items = [
         ("/admin/providers", "Providers"),
         ("/admin/deployments", "All deployments"),
         ("/admin/groups", "Groups"),
+        ("/admin/alerts", "Alerts"),
         ("/requests", "Requests"),
         ("/admin/audit", "Audit log"),
         ("/stats", "Statistics"),

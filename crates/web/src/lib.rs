@@ -7,6 +7,7 @@
 //! posts a per-session CSRF token, checked by [`session::Post`].
 
 mod admin;
+mod alerts;
 mod assets;
 mod catalogue;
 pub mod charts;
@@ -104,6 +105,7 @@ pub fn router(app: App, public_url: impl Into<String>, config: WebConfig) -> Rou
         .merge(deployments::routes())
         .merge(requests::routes())
         .merge(admin::routes())
+        .merge(alerts::routes())
         .layer(DefaultBodyLimit::max(FORM_BYTES))
         .layer(axum::middleware::map_response(browser_policy))
         .with_state(state)

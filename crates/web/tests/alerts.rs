@@ -1,0 +1,75 @@
+//! The operators' alerts page through the router: only administrators see
+//! it; a silence is added from its form and ended with its button; bad
+//! matchers and unknown alerts are answered with what is wrong; the log of
+//! notifications sent is listed.
+
+mod common;
+
+use axum::http::StatusCode;
+use common::{Dashboard, principal};
+use nuvola_app::Settings;
+use nuvola_store::SentNotification;
+
+/// The CSRF token of the page's forms.
+fn csrf(body: &str) -> String {
+    let at = body.find("name=\"csrf\" value=\"").expect("a form with its CSRF token") + "name=\"csrf\" value=\"".len();
+    body[at..].split('"').next().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn operators_silence_alerts_and_read_what_was_sent() {
+    let d = Dashboard::new(Settings::default()).await;
+    let member = d.sign_in(&principal("alice", &["physics"], &[], false)).await;
+    assert_eq!(d.get("/admin/alerts", Some(&member)).await.status, StatusCode::FORBIDDEN);
+
+    let admin = d.sign_in(&principal("ops", &[], &[], true)).await;
+    let page = d.get("/admin/alerts", Some(&admin)).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("No alert: every probe passes and no quota runs out."), "{}", page.body);
+    assert!(page.body.contains("Nothing sent yet."));
+    let token = csrf(&page.body);
+
+    let form = [
+        ("csrf", token.as_str()),
+        ("matchers", "site=recas-bari, alertname!=exhaustion"),
+        ("hours", "2"),
+        ("comment", "network work"),
+    ];
+    let added = d.post("/admin/alerts/silences", Some(&admin), &form).await;
+    assert_eq!((added.status, added.location()), (StatusCode::SEE_OTHER, "/admin/alerts"), "{}", added.body);
+    let page = d.get("/admin/alerts", Some(&admin)).await;
+    assert!(page.body.contains("<code>site=recas-bari</code>, <code>alertname!=exhaustion</code>"), "{}", page.body);
+    assert!(page.body.contains(": network work"));
+    let (_, silences) = d.app.alerts(&principal("ops", &[], &[], true)).await.unwrap();
+    assert_eq!(silences.len(), 1);
+
+    let bad = [("csrf", token.as_str()), ("matchers", "site"), ("hours", "2"), ("comment", "")];
+    let refused = d.post("/admin/alerts/silences", Some(&admin), &bad).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(refused.body.contains("matcher &quot;site&quot; is not label=value or label!=value"), "{}", refused.body);
+    let forever = [("csrf", token.as_str()), ("matchers", "site=x"), ("hours", "10000"), ("comment", "")];
+    assert_eq!(d.post("/admin/alerts/silences", Some(&admin), &forever).await.status, StatusCode::BAD_REQUEST);
+    let unknown = [("csrf", token.as_str()), ("key", "malfunction{site=\"nowhere\"}")];
+    let refused = d.post("/admin/alerts/acknowledge", Some(&admin), &unknown).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
+    // Without the form's token, nothing changes.
+    let forged = [("csrf", "forged"), ("id", silences[0].id.as_str())];
+    assert_eq!(d.post("/admin/alerts/silences/end", Some(&admin), &forged).await.status, StatusCode::FORBIDDEN);
+
+    let end = [("csrf", token.as_str()), ("id", silences[0].id.as_str())];
+    assert_eq!(d.post("/admin/alerts/silences/end", Some(&admin), &end).await.status, StatusCode::SEE_OTHER);
+    assert!(d.get("/admin/alerts", Some(&admin)).await.body.contains("<h2>Silences</h2><p>None.</p>"));
+
+    let sent = SentNotification {
+        at: 1_800_000_000_000,
+        channel: "email".into(),
+        recipient: "ops@example.org".into(),
+        subject: "[nuvola alerts] 1 firing: clouds/recas-bari failed 3 rounds in a row".into(),
+        about: "malfunction{site=\"recas-bari\"}".into(),
+        outcome: "sent".into(),
+        ..SentNotification::default()
+    };
+    d.store.record_notification(&sent).await.unwrap();
+    let page = d.get("/admin/alerts", Some(&admin)).await;
+    assert!(page.body.contains("<td>ops@example.org</td><td>[nuvola alerts] 1 firing: clouds/recas-bari failed 3 rounds in a row</td><td>sent</td>"), "{}", page.body);
+}
