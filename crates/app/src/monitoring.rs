@@ -105,6 +105,16 @@ impl crate::App {
         Ok(self.store().notifications(about, limit.clamp(1, 500)).await?)
     }
 
+    /// The operators' figures over the last `days` days (1 to 90).
+    /// Admins only.
+    pub async fn operations(&self, caller: &Principal, days: u32) -> Result<nuvola_watch::operations::Operations> {
+        self.require_admin(caller)?;
+        if !(1..=90).contains(&days) {
+            return Err(nuvola_types::Error::invalid(format!("days={days}: show 1 to 90 days")));
+        }
+        self.watch().operations(&self.federation().providers(), self.now_ms(), days).await
+    }
+
     /// Runs a round every [`nuvola_watch::WatchSettings::interval`] until
     /// `shutdown`; a round that outlasts shutdown is cut off (it changes
     /// nothing outside the store's own rows).

@@ -163,6 +163,13 @@ impl Store {
         self.created_per(filter, &self.day_of("created_at")).await
     }
 
+    /// Deployments created in the window per UTC day that failed to be
+    /// created (`CREATE_FAILED`), in order; days without any are absent.
+    pub async fn stats_failed_per_day(&self, filter: &StatsFilter) -> Result<Vec<(String, i64)>> {
+        let failed = DeploymentStatus::CreateFailed.as_str();
+        self.created_per_where(filter, &self.day_of("created_at"), &format!(" AND status = '{failed}'")).await
+    }
+
     /// Deployments created in the window per UTC month (`YYYY-MM`), in
     /// order; months without any are absent.
     pub async fn stats_created_per_month(&self, filter: &StatsFilter) -> Result<Vec<(String, i64)>> {
@@ -170,12 +177,18 @@ impl Store {
     }
 
     async fn created_per(&self, filter: &StatsFilter, bucket: &str) -> Result<Vec<(String, i64)>> {
+        self.created_per_where(filter, bucket, "").await
+    }
+
+    /// [`Self::created_per`] of the rows also meeting `and` (a fixed
+    /// condition, never user input).
+    async fn created_per_where(&self, filter: &StatsFilter, bucket: &str, and: &str) -> Result<Vec<(String, i64)>> {
         if filter.is_empty_scope() {
             return Ok(Vec::new());
         }
         let source = self.stats_source();
         let sql = format!(
-            "SELECT {bucket} AS bucket, COUNT(*) AS n FROM {source} WHERE {} GROUP BY {bucket} ORDER BY bucket",
+            "SELECT {bucket} AS bucket, COUNT(*) AS n FROM {source} WHERE {}{and} GROUP BY {bucket} ORDER BY bucket",
             filter.clause("created_at", "user_group")
         );
         let rows = filter.bind(sqlx::query(&sql)).fetch_all(&self.pool).await?;

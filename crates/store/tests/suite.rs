@@ -422,6 +422,8 @@ async fn stats_suite(store: &Store) {
     );
     let days: Vec<(String, i64)> = vec![("2030-01-30".into(), 1), ("2030-01-31".into(), 1), ("2030-02-01".into(), 2)];
     assert_eq!(store.stats_created_per_day(&year).await.unwrap(), days);
+    // s3, created just after midnight on February 1st, failed.
+    assert_eq!(store.stats_failed_per_day(&year).await.unwrap(), [("2030-02-01".to_string(), 1)]);
     let months: Vec<(String, i64)> = vec![("2030-01".into(), 2), ("2030-02".into(), 2)];
     assert_eq!(store.stats_created_per_month(&year).await.unwrap(), months);
     assert_eq!(

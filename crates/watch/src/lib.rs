@@ -13,6 +13,7 @@
 
 pub mod alerting;
 pub mod components;
+pub mod operations;
 pub mod probes;
 
 use std::collections::BTreeMap;

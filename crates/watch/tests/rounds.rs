@@ -120,6 +120,32 @@ async fn a_site_down_leaves_operational_on_the_second_round_and_comes_back_after
             (5 * MINUTE, ComponentState::Operational)
         ]
     );
+
+    // The operators' page: each provider's latency in the hours it was
+    // probed, and each group's limited quota.
+    let specs: Vec<ProviderSpec> = s.targets.providers.iter().map(|t| t.spec.clone()).collect();
+    let ops = watch.operations(&specs, t0 + 6 * MINUTE, 7).await.unwrap();
+    assert_eq!(ops.days.len(), 7);
+    assert_eq!((ops.created.iter().sum::<i64>(), ops.failed.iter().sum::<i64>()), (0, 0));
+    let providers: Vec<&str> = ops.latency.iter().map(|(p, _)| p.as_str()).collect();
+    assert_eq!(providers, ["backbone-bari", "cloudveneto"]);
+    let probed: Vec<usize> = ops.latency.iter().map(|(_, h)| h.iter().filter(|m| m.is_some()).count()).collect();
+    assert!(probed.iter().all(|n| (1..=2).contains(n)), "six rounds within one or two hours: {probed:?}");
+    assert_eq!(ops.hours.len(), 24);
+    let quota: Vec<(&str, &str, u64, u64)> =
+        ops.quota.iter().map(|q| (q.provider.as_str(), q.resource, q.used, q.limit)).collect();
+    assert_eq!(quota, [("backbone-bari", "cores", 0, 100), ("cloudveneto", "cores", 0, 100)]);
+    // Two bad rounds in six are no malfunction, but a failure rate that
+    // would be a degradation if it lasted ten minutes.
+    let open: Vec<(&str, nuvola_monitor::alerts::AlertState)> =
+        ops.alerts.iter().map(|a| (a.key.as_str(), a.state)).collect();
+    assert_eq!(
+        open,
+        [(
+            "degradation{site=\"cloudveneto\",target=\"clouds/cloudveneto\"}",
+            nuvola_monitor::alerts::AlertState::Pending
+        )]
+    );
 }
 
 /// A new watcher (a restarted server) resumes from the stored states: an

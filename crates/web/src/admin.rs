@@ -39,6 +39,7 @@ pub(crate) fn admin_nav(current: &str) -> Markup {
         ("/admin/providers", "Providers"),
         ("/admin/deployments", "All deployments"),
         ("/admin/groups", "Groups"),
+        ("/admin/operations", "Operations"),
         ("/admin/alerts", "Alerts"),
         ("/requests", "Requests"),
         ("/admin/audit", "Audit log"),

@@ -14,6 +14,7 @@ pub mod charts;
 mod deployments;
 pub mod layout;
 mod login;
+mod operations;
 mod requests;
 pub mod session;
 pub mod stats;
@@ -106,6 +107,7 @@ pub fn router(app: App, public_url: impl Into<String>, config: WebConfig) -> Rou
         .merge(requests::routes())
         .merge(admin::routes())
         .merge(alerts::routes())
+        .merge(operations::routes())
         .layer(DefaultBodyLimit::max(FORM_BYTES))
         .layer(axum::middleware::map_response(browser_policy))
         .with_state(state)

@@ -73,3 +73,22 @@ async fn operators_silence_alerts_and_read_what_was_sent() {
     let page = d.get("/admin/alerts", Some(&admin)).await;
     assert!(page.body.contains("<td>ops@example.org</td><td>[nuvola alerts] 1 firing: clouds/recas-bari failed 3 rounds in a row</td><td>sent</td>"), "{}", page.body);
 }
+
+/// The operations page: only administrators see it; its days are checked;
+/// it charts the days asked for and lists every limited quota.
+#[tokio::test]
+async fn the_operations_page_charts_the_days_asked_for() {
+    let d = Dashboard::new(Settings::default()).await;
+    let member = d.sign_in(&principal("alice", &["physics"], &[], false)).await;
+    assert_eq!(d.get("/admin/operations", Some(&member)).await.status, StatusCode::FORBIDDEN);
+    let admin = d.sign_in(&principal("ops", &[], &[], true)).await;
+    let page = d.get("/admin/operations?days=7", Some(&admin)).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("<caption>Deployments per day</caption>"), "{}", page.body);
+    assert_eq!(page.body.matches("<tr><td>20").count(), 7, "seven days in the table: {}", page.body);
+    assert!(page.body.contains("No attempt became ready in the period."));
+    assert!(page.body.contains("None firing."));
+    let refused = d.get("/admin/operations?days=400", Some(&admin)).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(refused.body.contains("days=400: show 1 to 90 days"), "{}", refused.body);
+}
