@@ -316,3 +316,36 @@ async fn a_reload_that_read_before_an_edit_never_undoes_it() {
     reloader.await.unwrap();
     h.stop().await;
 }
+
+/// A site monitoring sees down is left out of plans, previews included,
+/// with monitoring's reason; deployments go elsewhere; back up, it is
+/// chosen again. (The preview read the day's attempts only, and kept
+/// offering a site down.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_site_down_is_skipped_with_the_reason_until_it_is_back() {
+    let h = demo().await;
+    let alice = h.token("alice", &["physics"], false);
+    let plan_path = "/api/v1/plan?catalogueId=gpu-vm&userGroup=physics&param.gpu_model=A100";
+    assert_eq!(candidates(&h.get(plan_path, &alice).await.expect(200).json()), ["recas-bari"]);
+
+    let sims = h.app.federation().sims();
+    sims["recas-bari"].set_unavailable(true);
+    for _ in 0..2 {
+        h.app.watch_round().await.unwrap();
+    }
+    let plan = h.get(plan_path, &alice).await.expect(200).json();
+    assert!(candidates(&plan).is_empty(), "{plan:#}");
+    let why = reasons(&plan, "recas-bari");
+    assert!(why.contains("down: major outage since"), "{why}");
+    assert!(why.contains("api: simulated outage of recas-bari"), "{why}");
+    // A VM any site can host goes elsewhere.
+    let vm = h.get("/api/v1/plan?catalogueId=single-vm&userGroup=physics", &alice).await.expect(200).json();
+    assert!(!candidates(&vm).is_empty() && !candidates(&vm).contains(&"recas-bari".to_string()), "{vm:#}");
+
+    sims["recas-bari"].set_unavailable(false);
+    for _ in 0..3 {
+        h.app.watch_round().await.unwrap();
+    }
+    assert_eq!(candidates(&h.get(plan_path, &alice).await.expect(200).json()), ["recas-bari"]);
+    h.stop().await;
+}

@@ -691,10 +691,12 @@ impl App {
     }
 
     /// Plans a deployment against the federation, with the group's current
-    /// usage, the quota providers report, and each provider's recent health.
+    /// usage, the quota providers report, and each provider's recent health
+    /// and probes (as a submission would be placed).
     pub async fn plan(&self, query: &PlanQuery<'_>) -> Result<Plan> {
         let reported = self.reported_quotas(query.group).await;
-        let facts = Facts { reported, ..Facts::from_store(self.store(), query.group).await? };
+        let health = (*self.recent_health().await?).clone();
+        let facts = Facts { held: self.store().held_by_group(query.group).await?, health, reported };
         Ok(crate::planning::plan(&self.federation().providers(), query, facts, &self.settings().weights))
     }
 

@@ -33,6 +33,11 @@ impl crate::App {
             }
         }
         let round = self.watch().round(&targets, self.now_ms()).await?;
+        if !round.changes.is_empty() {
+            // Placement learns of a change at once, not when its reading
+            // of the providers' health next expires.
+            *self.inner.health.lock().expect("health lock") = None;
+        }
         for change in &round.changes {
             match change.from {
                 None => tracing::info!(component = %change.component, state = %change.to, "watching"),
