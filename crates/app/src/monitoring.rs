@@ -120,6 +120,18 @@ impl crate::App {
         self.watch().operations(&self.federation().providers(), self.now_ms(), days).await
     }
 
+    /// Every component's availability and reliability in `month`
+    /// (`YYYY-MM`; this month by default), day by day. Public, as the
+    /// status page is.
+    pub async fn availability(&self, month: Option<&str>) -> Result<nuvola_watch::reports::MonthReport> {
+        let now = self.now_ms();
+        let first = match month {
+            Some(text) => nuvola_watch::reports::parse_month(text)?,
+            None => nuvola_watch::reports::this_month(now),
+        };
+        self.watch().month_report(&self.federation().providers(), first, now).await
+    }
+
     /// Runs a round every [`nuvola_watch::WatchSettings::interval`] until
     /// `shutdown`; a round that outlasts shutdown is cut off (it changes
     /// nothing outside the store's own rows).

@@ -15,6 +15,7 @@ pub mod alerting;
 pub mod components;
 pub mod operations;
 pub mod probes;
+pub mod reports;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};

@@ -214,3 +214,55 @@ async fn an_issuer_without_keys_is_seen_failing() {
     assert!(!auth.checks[0].ok);
     assert_eq!(auth.checks[0].detail, format!("{base}/jwks holds no keys"));
 }
+
+/// A day of rounds every ten minutes with an outage from 06:00 to 09:00
+/// and an announced outage window from 12:00 to 14:00: the day's
+/// availability and reliability are exactly what ARGO's definitions make
+/// of the states the page showed (down from the second bad round, 06:10,
+/// back after the third good one, 09:20).
+#[tokio::test]
+async fn the_days_availability_reflects_the_outage_exactly() {
+    let s = scene().await;
+    let watch = Watch::new(s.store.clone(), notifier(), settings());
+    let day = chrono::NaiveDate::from_ymd_opt(2027, 1, 10).unwrap();
+    let t0 = day.and_hms_opt(0, 0, 0).unwrap().and_utc().timestamp_millis();
+    let hour = 60 * MINUTE;
+    for n in 0..144 {
+        let at = t0 + n * 10 * MINUTE;
+        s.sims[1].set_unavailable((6 * hour..9 * hour).contains(&(at - t0)));
+        watch.round(&s.targets, at).await.unwrap();
+    }
+    let mut providers: Vec<ProviderSpec> = s.targets.providers.iter().map(|t| t.spec.clone()).collect();
+    let window = |kind| nuvola_types::MaintenanceWindow {
+        start: chrono::DateTime::from_timestamp_millis(t0 + 12 * hour).unwrap(),
+        end: chrono::DateTime::from_timestamp_millis(t0 + 14 * hour).unwrap(),
+        reason: "storage upgrade".into(),
+        kind,
+    };
+    providers[1].maintenance = vec![window(nuvola_types::MaintenanceKind::Outage)];
+    let first = nuvola_watch::reports::parse_month("2027-01").unwrap();
+    let report = watch.month_report(&providers, first, t0 + 24 * hour).await.unwrap();
+    let veneto = report.components.iter().find(|c| c.component.id == "clouds/cloudveneto").unwrap();
+    let (_, d, f) = veneto.days.iter().find(|(date, _, _)| *date == day).unwrap();
+    assert_eq!(
+        (d.ok, d.critical, d.downtime, d.unknown, d.warning),
+        (18 * hour + 50 * MINUTE, 3 * hour + 10 * MINUTE, 2 * hour, 0, 0)
+    );
+    let percent = |x: Option<f64>| format!("{:.2}", x.unwrap() * 100.0);
+    assert_eq!((percent(f.availability), percent(f.reliability)), ("78.47".into(), "85.61".into()));
+    // The site beside it was up all day; the days before are unknown.
+    let bari = report.components.iter().find(|c| c.component.id == "backbone/backbone-bari").unwrap();
+    assert_eq!(bari.days[9].2.availability, Some(1.0));
+    assert_eq!(bari.days[0].2.availability, None, "no state before the 10th");
+    // An at-risk window is no downtime.
+    providers[1].maintenance = vec![window(nuvola_types::MaintenanceKind::AtRisk)];
+    let report = watch.month_report(&providers, first, t0 + 24 * hour).await.unwrap();
+    let veneto = report.components.iter().find(|c| c.component.id == "clouds/cloudveneto").unwrap();
+    assert_eq!(percent(veneto.days[9].2.availability), "86.81");
+    let csv = nuvola_watch::reports::csv(&report);
+    assert!(
+        csv.contains("clouds/cloudveneto,cloudveneto,2027-01-10,20.833,0.000,3.167,0.000,0.000,86.81,86.81\n"),
+        "{csv}"
+    );
+    assert!(nuvola_watch::reports::parse_month("January").is_err());
+}

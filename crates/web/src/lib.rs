@@ -9,6 +9,7 @@
 mod admin;
 mod alerts;
 mod assets;
+mod availability;
 mod catalogue;
 pub mod charts;
 mod deployments;
@@ -108,6 +109,7 @@ pub fn router(app: App, public_url: impl Into<String>, config: WebConfig) -> Rou
         .merge(admin::routes())
         .merge(alerts::routes())
         .merge(operations::routes())
+        .merge(availability::routes())
         .layer(DefaultBodyLimit::max(FORM_BYTES))
         .layer(axum::middleware::map_response(browser_policy))
         .with_state(state)

@@ -1,7 +1,8 @@
-//! The operators' alerts page through the router: only administrators see
-//! it; a silence is added from its form and ended with its button; bad
-//! matchers and unknown alerts are answered with what is wrong; the log of
-//! notifications sent is listed.
+//! Monitoring's pages through the router: the alerts page (for
+//! administrators; silences added and ended from its forms; bad matchers
+//! and unknown alerts answered with what is wrong; the log of
+//! notifications sent), the operations page, and the public availability
+//! report with its CSV.
 
 mod common;
 
@@ -91,4 +92,28 @@ async fn the_operations_page_charts_the_days_asked_for() {
     let refused = d.get("/admin/operations?days=400", Some(&admin)).await;
     assert_eq!(refused.status, StatusCode::BAD_REQUEST);
     assert!(refused.body.contains("days=400: show 1 to 90 days"), "{}", refused.body);
+}
+
+/// The availability report is public, as the status page: a month's page
+/// and its CSV, and a clear refusal of a month that is not one.
+#[tokio::test]
+async fn the_availability_report_is_public_with_its_csv() {
+    let d = Dashboard::new(Settings::default()).await;
+    d.app.watch_round().await.unwrap();
+    let page = d.get("/status/availability?month=2026-11", None).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("<caption>Availability and reliability, 2026-11</caption>"), "{}", page.body);
+    assert!(page.body.contains("<th scope=\"row\">Orchestrator</th>"), "{}", page.body);
+    assert_eq!(page.body.matches("<th scope=\"col\" class=\"num\">").count(), 2 + 30, "November's 30 days");
+    let csv = d.get("/status/availability.csv?month=2026-11", None).await;
+    assert_eq!(csv.status, StatusCode::OK);
+    assert!(csv.body.starts_with("component,name,day,ok_hours,"), "{}", csv.body);
+    assert!(
+        csv.body.contains("paas/orchestrator,Orchestrator,2026-11-30,0.000,0.000,0.000,24.000,0.000,,\n"),
+        "{}",
+        csv.body
+    );
+    let bad = d.get("/status/availability?month=November", None).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.body.contains("month &quot;November&quot; is not a month like 2026-12"), "{}", bad.body);
 }
