@@ -32,7 +32,13 @@ impl crate::App {
                 Err(e) => tracing::warn!(provider = %spec.name, error = %e.logged(), "no driver to probe"),
             }
         }
-        let round = self.watch().round(&targets, self.now_ms()).await?;
+        let now = self.now_ms();
+        let round = self.watch().round(&targets, now).await?;
+        if let Some(every) = self.watch().settings().bulletin
+            && let Some(made) = self.watch().bulletin_if_due(&providers, every, now).await?
+        {
+            tracing::info!(bulletin = %made.id, "bulletin made and sent");
+        }
         if !round.changes.is_empty() {
             // Placement learns of a change at once, not when its reading
             // of the providers' health next expires.
@@ -130,6 +136,19 @@ impl crate::App {
             None => nuvola_watch::reports::this_month(now),
         };
         self.watch().month_report(&self.federation().providers(), first, now).await
+    }
+
+    /// The latest bulletins (name, period start and end), newest first.
+    /// Administrators and group managers.
+    pub async fn bulletins(&self, caller: &Principal) -> Result<Vec<(String, i64, i64)>> {
+        self.authorize_statistics(caller)?;
+        self.watch().bulletins(52).await
+    }
+
+    /// Bulletin `id`. Administrators and group managers.
+    pub async fn bulletin(&self, caller: &Principal, id: &str) -> Result<nuvola_monitor::bulletin::Bulletin> {
+        self.authorize_statistics(caller)?;
+        self.watch().bulletin(id).await
     }
 
     /// Runs a round every [`nuvola_watch::WatchSettings::interval`] until

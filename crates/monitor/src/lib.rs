@@ -13,6 +13,7 @@
 
 pub mod alerts;
 pub mod argo;
+pub mod bulletin;
 pub mod endpoints;
 pub mod feed;
 pub mod maintenance;

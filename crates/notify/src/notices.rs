@@ -27,6 +27,8 @@ pub enum Mail {
     Maintenance(MaintenanceNotice),
     Alerts(AlertDigest),
     Endpoint(EndpointChange),
+    /// The periodic bulletin, with the address of its page.
+    Bulletin(Box<nuvola_monitor::bulletin::Bulletin>, String),
 }
 
 impl Mail {
@@ -36,6 +38,7 @@ impl Mail {
             Mail::Confirmation(c) => confirmation(c),
             Mail::Incident(i) => incident(i),
             Mail::Maintenance(m) => maintenance(m),
+            Mail::Bulletin(b, page_url) => nuvola_monitor::bulletin::text(b, page_url),
             Mail::Alerts(a) => alerts(a),
             Mail::Endpoint(e) => endpoint(e),
         }

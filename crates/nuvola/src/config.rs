@@ -189,6 +189,9 @@ pub struct StatusConfig {
     /// none (the default): subscriptions by webhook are refused.
     #[serde(default)]
     pub webhook_allowed_prefixes: Vec<String>,
+    /// How often the bulletin is made and mailed to operators and managers
+    /// ([alerts]): `week` (the default), `day` or `off`.
+    pub bulletin: Option<String>,
 }
 
 /// `[alerts]`: who is told when probes fail or quotas run out.
@@ -289,6 +292,11 @@ impl Config {
     fn check(&self) -> Result<()> {
         if self.providers.is_empty() {
             bail!("no [[providers]]: nuvola needs at least one provider to deploy on");
+        }
+        if let Some(every) = &self.status.bulletin
+            && !["week", "day", "off"].contains(&every.as_str())
+        {
+            bail!("[status] bulletin = {every:?}: use week, day or off");
         }
         let alerts = &self.alerts;
         if alerts.exhaustion_percent.is_some_and(|p| !(p > 0.0 && p <= 100.0)) {
@@ -418,6 +426,11 @@ impl Config {
                 smtp: self.notifications.as_ref().map(|n| n.smtp.clone()),
                 self_url: self.listening_at.clone(),
                 alerts: self.alert_settings(),
+                bulletin: match self.status.bulletin.as_deref() {
+                    None | Some("week") => Some(nuvola_monitor::bulletin::Every::Week),
+                    Some("day") => Some(nuvola_monitor::bulletin::Every::Day),
+                    _ => None,
+                },
                 ..d.watch
             },
             webhook_allowed_prefixes: self.status.webhook_allowed_prefixes.clone(),

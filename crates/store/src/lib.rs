@@ -14,6 +14,7 @@
 mod alerts;
 mod attempts;
 mod audit;
+mod bulletins;
 mod components;
 mod deployments;
 mod endpoints;
@@ -37,6 +38,7 @@ use sqlx::{AnyPool, Executor};
 
 pub use alerts::SentNotification;
 pub use audit::{AuditEntry, AuditFilter};
+pub use bulletins::KeptBulletin;
 pub use components::{ComponentChange, ComponentOverride};
 pub use deployments::{DeploymentFilter, GroupLock, NewDeployment, Sort, Visible};
 pub use endpoints::{EndpointCheck, EndpointEvent};

@@ -361,6 +361,16 @@ const MIGRATIONS: &[(i64, &[&str])] = &[
             detail TEXT NOT NULL
         )",
             "CREATE INDEX endpoint_events_by_deployment ON endpoint_events (deployment_id, seq)",
+            // The periodic bulletins, kept as pages: one per period, the
+            // first replica to write it sends it.
+            "CREATE TABLE bulletins (
+            id TEXT PRIMARY KEY,
+            period_start BIGINT NOT NULL,
+            period_end BIGINT NOT NULL,
+            created_at BIGINT NOT NULL,
+            body TEXT NOT NULL
+        )",
+            "CREATE INDEX bulletins_by_period ON bulletins (period_start)",
         ],
     ),
 ];

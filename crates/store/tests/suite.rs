@@ -980,6 +980,26 @@ async fn subscriptions_suite(store: &Store) {
     assert_eq!(ids(store.subscribers_for("paas/store").await.unwrap()), Vec::<i64>::new());
 }
 
+/// Bulletins: one per period, the first kept wins; read back by id and
+/// newest first.
+async fn bulletins_suite(store: &Store) {
+    use nuvola_store::KeptBulletin;
+    let week = |id: &str, start: i64, text: &str| KeptBulletin {
+        id: id.into(),
+        period_start: start,
+        period_end: start + 7 * 86_400_000,
+        created_at: start + 7 * 86_400_000 + 60_000,
+        body: serde_json::json!({"said": text}),
+    };
+    assert!(store.keep_bulletin(&week("2026-W48", 1_000, "first")).await.unwrap());
+    assert!(!store.keep_bulletin(&week("2026-W48", 1_000, "second")).await.unwrap(), "another replica's");
+    assert!(store.keep_bulletin(&week("2026-W49", 2_000, "next")).await.unwrap());
+    assert_eq!(store.bulletin("2026-W48").await.unwrap().unwrap().body["said"], "first");
+    assert!(store.bulletin("2026-W01").await.unwrap().is_none());
+    let ids: Vec<String> = store.bulletins(10).await.unwrap().into_iter().map(|b| b.id).collect();
+    assert_eq!(ids, ["2026-W49", "2026-W48"]);
+}
+
 /// The alert engine's state kept, and the log of notifications sent.
 async fn alerts_suite(store: &Store) {
     use nuvola_store::SentNotification;
@@ -1118,6 +1138,7 @@ async fn store_suite_on_sqlite() {
     incidents_suite(&store, &StoreOptions::new(url.clone())).await;
     subscriptions_suite(&store).await;
     alerts_suite(&store).await;
+    bulletins_suite(&store).await;
     endpoints_suite(&store, &StoreOptions::new(url.clone())).await;
     store.close().await;
     // Reopening migrates nothing twice and keeps the data.
@@ -1149,6 +1170,7 @@ async fn store_suite_on_postgres() {
     incidents_suite(&store, &options).await;
     subscriptions_suite(&store).await;
     alerts_suite(&store).await;
+    bulletins_suite(&store).await;
     endpoints_suite(&store, &options).await;
     store.close().await;
     let store = Store::open(options).await.unwrap();

@@ -12,6 +12,7 @@
 //! [`Watch::round`] on its schedule; the pages read [`Watch::snapshot`].
 
 pub mod alerting;
+pub mod bulletins;
 pub mod components;
 pub mod operations;
 pub mod probes;
@@ -58,6 +59,8 @@ pub struct WatchSettings {
     pub keep_results: Duration,
     /// Who is told of alerts, and the rules' thresholds.
     pub alerts: AlertSettings,
+    /// How often a bulletin is made; `None`: never.
+    pub bulletin: Option<nuvola_monitor::bulletin::Every>,
 }
 
 impl Default for WatchSettings {
@@ -74,6 +77,7 @@ impl Default for WatchSettings {
             max_lag: Duration::from_secs(120),
             keep_results: Duration::from_secs(30 * 24 * 3600),
             alerts: AlertSettings::default(),
+            bulletin: Some(nuvola_monitor::bulletin::Every::Week),
         }
     }
 }

@@ -186,3 +186,77 @@ async fn alerts_reach_operators_by_mail_and_signed_webhook() {
     let told = store.notifications(Some(&exhausted.key), 10).await.unwrap();
     assert_eq!(told.len(), 2, "mail and webhook: {told:?}");
 }
+
+/// The weekly bulletin: made once for last week (a second call, or another
+/// replica, makes none), kept, and mailed to the operators and managers,
+/// with the sites' holdings, the week's incident, the maintenance to come,
+/// each component's availability and the alerts told.
+#[tokio::test]
+async fn the_weekly_bulletin_is_made_once_kept_and_mailed() {
+    use nuvola_monitor::bulletin::Every;
+    use nuvola_store::NewIncident;
+    use nuvola_types::{ComponentState, Impact, IncidentStatus, MaintenanceKind, MaintenanceWindow};
+
+    let Some(relay) = service("NUVOLA_TEST_SMTP", "source .ci/services.sh to start the SMTP sink") else { return };
+    let maildir = std::env::var("NUVOLA_TEST_SMTP_MAILDIR").expect("the sink's maildir beside its address");
+    let dir = tempfile::tempdir().unwrap();
+    let store =
+        Store::open(StoreOptions::new(format!("sqlite://{}", dir.path().join("n.sqlite").display()))).await.unwrap();
+    let mut site = spec("recas-bari");
+    let sim = SimDriver::open(&site, SimSettings::default(), None).unwrap();
+    let targets = Targets { providers: vec![ProviderTarget { spec: site.clone(), driver: Arc::new(sim) }] };
+    let manager = format!("lead-{}@example.org", uuid::Uuid::new_v4().simple());
+    let settings = WatchSettings {
+        alerts: AlertSettings {
+            managers: [("physics".to_string(), vec![manager.clone()])].into(),
+            ..AlertSettings::default()
+        },
+        ..WatchSettings::default()
+    };
+    let smtp = SmtpSettings { smtp: relay, from: "bulletin@nuvola.test".into() };
+    let watch = Watch::new(store.clone(), Notifier::new(Some(smtp), vec![], "https://nuvola.test"), settings);
+
+    // Monday 2026-11-30 00:00 UTC: rounds all week, one incident, and a
+    // maintenance window next week.
+    let monday = 1_795_996_800_000;
+    for day in 0..7 {
+        watch.round(&targets, monday + day * 24 * 60 * MINUTE).await.unwrap();
+    }
+    let incident = NewIncident {
+        id: "bari-api".into(),
+        title: "Bari's API answers slowly".into(),
+        impact: Impact::Minor,
+        status: IncidentStatus::Investigating,
+        body: "Looking into it.".into(),
+        by: "ops@infn".into(),
+        at: monday + 2 * 24 * 60 * MINUTE,
+        components: vec![("clouds/recas-bari".into(), ComponentState::DegradedPerformance)],
+    };
+    store.create_incident(&incident).await.unwrap();
+    let next_week = chrono::DateTime::from_timestamp_millis(monday + 8 * 24 * 60 * MINUTE).unwrap();
+    site.maintenance = vec![MaintenanceWindow {
+        start: next_week,
+        end: next_week + chrono::Duration::hours(4),
+        reason: "OpenStack upgrade".into(),
+        kind: MaintenanceKind::Outage,
+    }];
+
+    let wednesday = monday + (7 + 2) * 24 * 60 * MINUTE;
+    let made = watch.bulletin_if_due(&[site.clone()], Every::Week, wednesday).await.unwrap().expect("made");
+    assert_eq!(made.id, "2026-W49");
+    assert!(watch.bulletin_if_due(&[site.clone()], Every::Week, wednesday + MINUTE).await.unwrap().is_none());
+    watch.settle().await;
+    assert_eq!(watch.bulletin("2026-W49").await.unwrap(), made);
+    assert_eq!(made.sites[0].cores_granted, Some(100));
+    assert_eq!(made.incidents.iter().map(|i| i.title.as_str()).collect::<Vec<_>>(), ["Bari's API answers slowly"]);
+    assert_eq!(made.maintenances[0].reason, "OpenStack upgrade");
+    let bari = made.availability.iter().find(|a| a.component == "clouds/recas-bari").unwrap();
+    assert_eq!(bari.availability, Some(1.0));
+    let mail = mail_mentioning(&maildir, &manager).expect("the manager's bulletin");
+    assert!(mail.contains("Subject: [nuvola bulletin] 2026-W49: 1 incidents, 1 maintenances"), "{mail}");
+    assert!(mail.contains("  - recas-bari: 0 of 100 cores (100 free)"), "{mail}");
+    assert!(mail.contains("https://nuvola.test/bulletins/2026-W49"), "{mail}");
+    let logged = store.notifications(Some("bulletin 2026-W49"), 10).await.unwrap();
+    assert_eq!(logged.len(), 1);
+    assert!(watch.bulletin("2026-W01").await.is_err());
+}

@@ -41,6 +41,7 @@ pub(crate) fn admin_nav(current: &str) -> Markup {
         ("/admin/groups", "Groups"),
         ("/admin/operations", "Operations"),
         ("/admin/alerts", "Alerts"),
+        ("/bulletins", "Bulletins"),
         ("/requests", "Requests"),
         ("/admin/audit", "Audit log"),
         ("/stats", "Statistics"),

@@ -10,6 +10,7 @@ mod admin;
 mod alerts;
 mod assets;
 mod availability;
+mod bulletins;
 mod catalogue;
 pub mod charts;
 mod deployments;
@@ -110,6 +111,7 @@ pub fn router(app: App, public_url: impl Into<String>, config: WebConfig) -> Rou
         .merge(alerts::routes())
         .merge(operations::routes())
         .merge(availability::routes())
+        .merge(bulletins::routes())
         .layer(DefaultBodyLimit::max(FORM_BYTES))
         .layer(axum::middleware::map_response(browser_policy))
         .with_state(state)

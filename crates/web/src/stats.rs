@@ -413,6 +413,7 @@ pub async fn index(
     let range = range_of(&query)?;
     let body = html! {
         p { "What the federation did, as charts with their tables and CSV downloads. Dates are UTC days." }
+        p { a href="/bulletins" { "The periodic bulletins" } " · " a href="/status/availability" { "Availability and reliability" } }
         (range_form("/stats", &range))
         ul class="cards" {
             @for figure in Figure::ALL {

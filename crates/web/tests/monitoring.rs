@@ -117,3 +117,24 @@ async fn the_availability_report_is_public_with_its_csv() {
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
     assert!(bad.body.contains("month &quot;November&quot; is not a month like 2026-12"), "{}", bad.body);
 }
+
+/// Bulletins are kept as pages for administrators and group managers.
+#[tokio::test]
+async fn bulletins_are_pages_for_managers_and_administrators() {
+    let d = Dashboard::new(Settings::default()).await;
+    let manager = d.sign_in(&principal("lead", &["physics"], &["physics"], false)).await;
+    let page = d.get("/bulletins", Some(&manager)).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("No bulletin yet"), "{}", page.body);
+    let now = nuvola_app::now_ms();
+    let made = d.app.watch().bulletin_if_due(&[], nuvola_monitor::bulletin::Every::Week, now).await.unwrap().unwrap();
+    let page = d.get("/bulletins", Some(&manager)).await;
+    assert!(page.body.contains(&format!("<a href=\"/bulletins/{0}\">{0}</a>", made.id)), "{}", page.body);
+    let page = d.get(&format!("/bulletins/{}", made.id), Some(&manager)).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains(&format!("<h1>Bulletin {}</h1>", made.id)), "{}", page.body);
+    assert!(page.body.contains("Alerting told 0 alerts; 0 notifications were sent in all."), "{}", page.body);
+    assert_eq!(d.get("/bulletins/2001-W01", Some(&manager)).await.status, StatusCode::NOT_FOUND);
+    let member = d.sign_in(&principal("alice", &["physics"], &[], false)).await;
+    assert_eq!(d.get("/bulletins", Some(&member)).await.status, StatusCode::FORBIDDEN);
+}
