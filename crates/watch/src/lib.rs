@@ -12,7 +12,12 @@
 //! [`Watch::round`] on its schedule; the pages read [`Watch::snapshot`].
 
 pub mod components;
+pub mod deliveries;
+pub mod incidents;
+pub mod page;
 pub mod probes;
+pub mod published;
+pub mod subscriptions;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -25,7 +30,12 @@ use nuvola_store::Store;
 use nuvola_types::{ComponentState, ProbeResult, Result};
 
 pub use components::{Component, Group, ProviderTarget, Targets};
+pub use deliveries::Deliveries;
+pub use incidents::{IncidentDraft, IncidentPage, UpdateDraft};
+pub use page::{ComponentHistory, Day, ScheduledMaintenance, ShownComponent, StatusPage};
 use probes::{Found, bounded};
+pub use published::{Document, Feed};
+pub use subscriptions::WebhookSubscription;
 
 /// How the federation is watched.
 #[derive(Debug, Clone)]
@@ -51,6 +61,9 @@ pub struct WatchSettings {
     pub max_lag: Duration,
     /// How long raw probe results are kept (state changes are kept).
     pub keep_results: Duration,
+    /// The base of the public page's links (`https://cloud.example.org`),
+    /// for mails, feeds and the JSON.
+    pub public_url: String,
 }
 
 impl Default for WatchSettings {
@@ -66,6 +79,7 @@ impl Default for WatchSettings {
             self_url: None,
             max_lag: Duration::from_secs(120),
             keep_results: Duration::from_secs(30 * 24 * 3600),
+            public_url: "http://127.0.0.1:8080".into(),
         }
     }
 }
