@@ -1,5 +1,6 @@
 //! The HTTP API: the INDIGO-orchestrator-compatible REST API under
-//! `/orchestrator`, nuvola's native API under `/api/v1`, and `/healthz`.
+//! `/orchestrator`, nuvola's native API under `/api/v1`, the status page's
+//! Statuspage-compatible JSON under `/api/v2`, and `/healthz`.
 //!
 //! Handlers are thin: extract, call one app-layer method (which
 //! authorizes), render a view. [`error::ApiError`] is the one place where
@@ -13,6 +14,7 @@ pub mod metrics;
 mod native;
 pub mod openapi;
 mod orchestrator;
+mod status;
 mod views;
 
 use axum::Router;
@@ -56,6 +58,7 @@ pub fn observed_router(
         .route("/metrics", get(metrics::scrape))
         .nest_service("/orchestrator", orchestrator::service(state.clone()))
         .nest("/api/v1", native::routes())
+        .merge(status::routes())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(tower_http::trace::TraceLayer::new_for_http())

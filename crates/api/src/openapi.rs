@@ -27,6 +27,11 @@ const fn route(
     Route { method, path, summary, body, status, auth: true }
 }
 
+/// A `GET` that needs no token.
+const fn public(path: &'static str, summary: &'static str) -> Route {
+    Route { method: "get", path, summary, body: None, status: 200, auth: false }
+}
+
 /// Every operation of the API.
 pub const ROUTES: &[Route] = &[
     Route {
@@ -68,6 +73,11 @@ pub const ROUTES: &[Route] = &[
         status: 200,
         auth: false,
     },
+    public("/api/v2/summary.json", "Status page: components, unresolved incidents, maintenances (Statuspage v2)"),
+    public("/api/v2/status.json", "Status page: the overall indicator (Statuspage v2)"),
+    public("/api/v2/incidents.json", "Status page: the 50 newest incidents with their updates (Statuspage v2)"),
+    public("/api/v2/scheduled-maintenances.json", "Status page: maintenances with their phase (Statuspage v2)"),
+    public("/api/v2/components.json", "Status page: components and their groups (Statuspage v2)"),
     route("get", "/api/v1/whoami", "The caller as the token says", None, 200),
     route("get", "/api/v1/catalogue", "Deployable services", None, 200),
     route("get", "/api/v1/catalogue/{id}", "One service with its inputs and template", None, 200),

@@ -45,12 +45,18 @@ pub use federation::{Federation, ProviderView};
 /// The records the application hands to the layers above it, read from the
 /// store: they reach them from here, as the store is the app's to use.
 pub use nuvola_store::{
-    AttemptOutcomes, AuditEntry, AuditFilter, GroupSettings, LoginsInFlight, Policy, WebLogin, WebSession,
+    AttemptOutcomes, AuditEntry, AuditFilter, ComponentOverride, GroupSettings, LoginsInFlight, Policy,
+    SentNotification, Subscription, WebLogin, WebSession,
 };
 /// The time records carry: milliseconds since the Unix epoch.
 pub use nuvola_types::now_ms;
 pub use nuvola_types::{
     AccessRequest, AttemptRecord, AttemptState, DeploymentRecord, LogLine, RequestKind, RequestStatus, Task,
+};
+/// The status page's views, for the pages and the JSON.
+pub use nuvola_watch::{
+    ComponentHistory, Day, Document, Feed, Group as StatusGroup, IncidentDraft, IncidentPage, ScheduledMaintenance,
+    ShownComponent, StatusPage, UpdateDraft, WebhookSubscription,
 };
 
 /// Tunables of the application, from the configuration file.

@@ -2,18 +2,23 @@
 //! ([`nuvola_watch`]) every interval over the providers of the registry at
 //! that moment, its state changes logged, and what it sees handed to
 //! placement (a provider down is skipped with the reason, one faltering is
-//! ranked down).
+//! ranked down). The status page's use cases are the watcher's; here they
+//! get the registry's providers, the app's clock and their access rule:
+//! reading the page and subscribing are public, incidents, overrides and
+//! the subscribers are for administrators.
 
 use std::collections::BTreeMap;
 
 use nuvola_monitor::alerts::{Alert, Silence};
 use nuvola_placement::Health;
+use nuvola_types::status::Incident;
 use nuvola_types::{ComponentState, Principal, Result};
-use nuvola_watch::{ProviderTarget, Round, Targets, Watch};
+use nuvola_watch::{
+    ComponentHistory, Document, Feed, IncidentDraft, IncidentPage, ProviderTarget, Round, StatusPage, Targets,
+    UpdateDraft, Watch, WebhookSubscription,
+};
 use serde_json::json;
 use tokio::sync::watch;
-
-pub use nuvola_store::SentNotification;
 
 impl crate::App {
     /// The watcher: its last round's snapshot feeds the status pages.
@@ -39,6 +44,7 @@ impl crate::App {
         {
             tracing::info!(bulletin = %made.id, "bulletin made and sent");
         }
+        self.watch().announce_maintenances(&providers, now).await?.spawn(self.watch());
         if !round.changes.is_empty() {
             // Placement learns of a change at once, not when its reading
             // of the providers' health next expires.
@@ -104,16 +110,10 @@ impl crate::App {
         Ok(())
     }
 
-    /// What was sent (about `about` only, when given), newest first.
-    /// Admins only.
-    pub async fn sent_notifications(
-        &self,
-        caller: &Principal,
-        about: Option<&str>,
-        limit: i64,
-    ) -> Result<Vec<SentNotification>> {
+    /// The notifications sent, newest first (administrators).
+    pub async fn sent_notifications(&self, caller: &Principal, limit: i64) -> Result<Vec<crate::SentNotification>> {
         self.require_admin(caller)?;
-        Ok(self.store().notifications(about, limit.clamp(1, 500)).await?)
+        self.watch().notifications(limit).await
     }
 
     /// The operators' figures over the last `days` days (1 to 90).
@@ -170,6 +170,110 @@ impl crate::App {
         }
         // What a last round decided to tell still goes out.
         self.watch().settle().await;
+    }
+}
+
+/// The status page's use cases (see [`nuvola_watch`]).
+impl crate::App {
+    /// The public page now.
+    pub async fn status_page(&self) -> Result<StatusPage> {
+        self.watch().status_page(&self.federation().providers(), self.now_ms()).await
+    }
+
+    /// Each component's 90 days and this month's availability.
+    pub async fn status_history(&self) -> Result<Vec<ComponentHistory>> {
+        self.watch().history(&self.federation().providers(), self.now_ms()).await
+    }
+
+    /// A Statuspage-compatible JSON document.
+    pub async fn status_json(&self, document: Document) -> Result<String> {
+        self.watch().status_json(document, &self.federation().providers(), self.now_ms()).await
+    }
+
+    /// The Atom or RSS feed.
+    pub async fn status_feed(&self, feed: Feed) -> Result<String> {
+        self.watch().status_feed(feed, &self.federation().providers(), self.now_ms()).await
+    }
+
+    /// One incident, public.
+    pub async fn status_incident(&self, id: &str) -> Result<Incident> {
+        self.watch().incident(id).await
+    }
+
+    /// Past incidents, newest first, a page at a time.
+    pub async fn status_incidents(&self, before: Option<(i64, String)>, limit: i64) -> Result<IncidentPage> {
+        self.watch().incident_history(before, limit).await
+    }
+
+    /// Subscribes an address by mail; the confirmation goes out in the
+    /// background.
+    pub async fn subscribe_email(&self, address: &str, components: &[String]) -> Result<()> {
+        self.watch().subscribe_email(address, components, self.now_ms()).await?.spawn(self.watch());
+        Ok(())
+    }
+
+    /// Subscribes a webhook; its secret is in the answer, once.
+    pub async fn subscribe_webhook(&self, url: &str, components: &[String]) -> Result<WebhookSubscription> {
+        self.watch().subscribe_webhook(url, components, self.now_ms()).await
+    }
+
+    /// Confirms a subscription by its token.
+    pub async fn confirm_subscription(&self, token: &str) -> Result<()> {
+        self.watch().confirm_subscription(token, self.now_ms()).await.map(drop)
+    }
+
+    /// Ends a subscription by its token.
+    pub async fn unsubscribe(&self, token: &str) -> Result<bool> {
+        self.watch().unsubscribe(token).await
+    }
+
+    /// Opens an incident and tells its subscribers (administrators).
+    pub async fn open_incident(&self, caller: &Principal, draft: &IncidentDraft) -> Result<Incident> {
+        self.require_admin(caller)?;
+        let providers = self.federation().providers();
+        let (incident, news) =
+            self.watch().open_incident(draft, &caller.qualified(), &providers, self.now_ms()).await?;
+        news.spawn(self.watch());
+        self.audit(caller, "incident.open", &incident.id, serde_json::json!({"title": incident.title})).await;
+        Ok(incident)
+    }
+
+    /// Posts an update to an incident and tells its subscribers
+    /// (administrators).
+    pub async fn update_incident(&self, caller: &Principal, id: &str, update: &UpdateDraft) -> Result<Incident> {
+        self.require_admin(caller)?;
+        let providers = self.federation().providers();
+        let by = caller.qualified();
+        let (incident, news) = self.watch().update_incident(id, update, &by, &providers, self.now_ms()).await?;
+        news.spawn(self.watch());
+        self.audit(caller, "incident.update", id, serde_json::json!({"status": update.status})).await;
+        Ok(incident)
+    }
+
+    /// Sets (`Some`) or clears an operator's override of a component
+    /// (administrators).
+    pub async fn override_component(
+        &self,
+        caller: &Principal,
+        component: &str,
+        state: Option<ComponentState>,
+        note: &str,
+    ) -> Result<()> {
+        self.require_admin(caller)?;
+        match state {
+            Some(state) => {
+                self.watch().set_override(component, state, note, &caller.qualified(), self.now_ms()).await?
+            }
+            None => drop(self.watch().clear_override(component).await?),
+        }
+        self.audit(caller, "component.override", component, serde_json::json!({"state": state, "note": note})).await;
+        Ok(())
+    }
+
+    /// Every subscription, secrets left out (administrators).
+    pub async fn status_subscriptions(&self, caller: &Principal) -> Result<Vec<crate::Subscription>> {
+        self.require_admin(caller)?;
+        self.watch().subscriptions().await
     }
 }
 

@@ -257,6 +257,14 @@ pub fn incidents_json(page: &Page, components: &[Component], incidents: &[Incide
     serde_json::to_string(&body).expect("the incidents serialize")
 }
 
+/// `components.json`: the page and its components with their groups, in
+/// the page's order (as in the summary).
+pub fn components_json(page: &Page, components: &[Component]) -> String {
+    let index = Index::new(page, components);
+    let body = Components { page: page_json(page), components: index.listing() };
+    serde_json::to_string(&body).expect("the components serialize")
+}
+
 /// `scheduled-maintenances.json`: the given maintenances, soonest first.
 pub fn scheduled_maintenances_json(page: &Page, components: &[Component], maintenances: &[Maintenance]) -> String {
     let index = Index::new(page, components);
@@ -508,6 +516,12 @@ struct StatusOnly<'a> {
 struct Incidents<'a> {
     page: PageJson<'a>,
     incidents: Vec<IncidentJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct Components<'a> {
+    page: PageJson<'a>,
+    components: Vec<ComponentJson<'a>>,
 }
 
 #[derive(Serialize)]
@@ -788,6 +802,11 @@ mod tests {
         assert_eq!(body["status"]["indicator"], "minor");
         assert_eq!(body["incidents"], json!([]));
         assert_eq!(group_id("  Backbone sites (INFN) "), "backbone-sites-infn");
+        // components.json lists the same, with the page and nothing else.
+        let only = parse(&components_json(&page(), &federation()));
+        assert_eq!(only["components"], body["components"]);
+        let keys: Vec<&String> = only.as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["page", "components"]);
     }
 
     #[test]

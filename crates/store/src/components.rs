@@ -79,6 +79,24 @@ impl Store {
         rows.iter().map(change).collect()
     }
 
+    /// Every component's changes from `since` to `until`, as
+    /// [`Store::component_timeline`] reads one's, in one query: by
+    /// component, oldest first. The status page's history of every
+    /// component costs one round trip.
+    pub async fn component_timelines(&self, since: i64, until: i64) -> Result<Vec<ComponentChange>> {
+        let rows = sqlx::query(
+            "SELECT c.component, c.at, c.state, c.reason FROM component_states c
+             WHERE c.at < $2 AND c.at >= COALESCE(
+                (SELECT MAX(l.at) FROM component_states l WHERE l.component = c.component AND l.at <= $1), $1)
+             ORDER BY c.component, c.at",
+        )
+        .bind(since)
+        .bind(until)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(change).collect()
+    }
+
     /// Every component's latest change, by component.
     pub async fn current_component_states(&self) -> Result<Vec<ComponentChange>> {
         let rows = sqlx::query(

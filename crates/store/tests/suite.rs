@@ -780,6 +780,20 @@ async fn components_suite(store: &Store, options: &StoreOptions) {
     assert!(timeline("clouds/nowhere", 0, 20_000).await.is_empty());
     let full = store.component_timeline("clouds/bari", 0, 20_000).await.unwrap();
     assert_eq!(full[1].reason, "api failing");
+    // Every component's at once, each as its own reads.
+    let all = store.component_timelines(6_000, 20_000).await.unwrap();
+    let all: Vec<(&str, i64, ComponentState)> = all.iter().map(|c| (c.component.as_str(), c.at, c.state)).collect();
+    assert_eq!(
+        all,
+        [
+            ("clouds/bari", 5_000, MajorOutage),
+            ("clouds/bari", 9_000, Operational),
+            ("paas/store", 2_000, Operational),
+            ("paas/store", 7_000, DegradedPerformance)
+        ]
+    );
+    let early = store.component_timelines(0, 1_500).await.unwrap();
+    assert_eq!(early.iter().map(|c| (c.component.as_str(), c.at)).collect::<Vec<_>>(), [("clouds/bari", 1_000)]);
 
     let current = store.current_component_states().await.unwrap();
     let now: Vec<(&str, i64, ComponentState)> = current.iter().map(|c| (c.component.as_str(), c.at, c.state)).collect();

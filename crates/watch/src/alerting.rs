@@ -12,10 +12,9 @@ use nuvola_drivers::ProjectQuota;
 use nuvola_monitor::alerts::{Alert, Dispatch, Engine, Matcher, Observation, Receiver, Rules, Scope, Silence};
 use nuvola_notify::Mail;
 use nuvola_notify::notices::AlertDigest;
-use nuvola_store::SentNotification;
 use nuvola_types::{Error, ProviderSpec, RESOURCES, Result};
 
-use crate::{ComponentStatus, Watch};
+use crate::{ComponentStatus, Deliveries, Watch};
 
 /// Who is told of alerts, and the rules' thresholds.
 #[derive(Debug, Clone, Default)]
@@ -189,7 +188,8 @@ impl Watch {
     }
 
     /// Sends `dispatch` to its receiver's addresses and webhooks, in the
-    /// background, logging each delivery.
+    /// background; each delivery leaves one line in the log per alert it
+    /// told, so each alert's history of notifications reads from it.
     fn send(&self, now: i64, dispatch: Dispatch) {
         let settings = &self.inner.settings.alerts;
         let addresses: Vec<String> = match &dispatch.receiver {
@@ -197,48 +197,18 @@ impl Watch {
             Receiver::Managers(group) => settings.managers.get(group).cloned().unwrap_or_default(),
         };
         let hooks = if dispatch.receiver == Receiver::Operators { settings.webhooks.clone() } else { Vec::new() };
-        // One line of the log per alert told, so that each alert's own
-        // history of notifications reads from it.
         let keys: Vec<String> = dispatch.alerts.iter().map(|a| a.key.clone()).collect();
-        let mail = Mail::Alerts(AlertDigest {
-            alerts_url: format!("{}/admin/alerts", self.inner.notifier.public_url()),
-            dispatch: dispatch.clone(),
-        });
-        let (subject, _) = mail.render();
         let event = serde_json::json!({"type": "alerts", "dispatch": dispatch});
-        let watch = self.clone();
-        self.deliver(async move {
-            for to in addresses {
-                let outcome = match watch.inner.notifier.mail(&to, &mail) {
-                    Some(sending) => sending.await.map(|()| "sent".to_string()).unwrap_or_else(|e| e),
-                    None => "not sent: no SMTP relay is configured".to_string(),
-                };
-                for key in &keys {
-                    watch.log_sent(now, "email", &to, &subject, key, outcome.clone()).await;
-                }
-            }
-            for hook in hooks {
-                let outcome = watch.inner.notifier.webhook(&hook.url, &hook.secret, &event).await;
-                for key in &keys {
-                    watch.log_sent(now, "webhook", &hook.url, &subject, key, outcome.detail.clone()).await;
-                }
-            }
-        });
-    }
-
-    pub(crate) async fn log_sent(&self, at: i64, channel: &str, to: &str, subject: &str, about: &str, outcome: String) {
-        let sent = SentNotification {
-            at,
-            channel: channel.into(),
-            recipient: to.into(),
-            subject: subject.into(),
-            about: about.into(),
-            outcome,
-            ..SentNotification::default()
-        };
-        if let Err(e) = self.inner.store.record_notification(&sent).await {
-            tracing::error!(error = %e, to, "cannot log a notification sent");
+        let mail = Mail::Alerts(AlertDigest { alerts_url: format!("{}/admin/alerts", self.public_url()), dispatch });
+        let (subject, _) = mail.render();
+        let mut deliveries = Deliveries::new(self.inner.store.clone());
+        for to in &addresses {
+            deliveries.mail_about(self, to, &mail, &keys, now);
         }
+        for hook in &hooks {
+            deliveries.signed(self, hook, &event, &subject, &keys, now);
+        }
+        deliveries.spawn(self);
     }
 }
 

@@ -11,9 +11,9 @@ use nuvola_monitor::argo::{self, Durations};
 use nuvola_monitor::bulletin::{AvailabilityLine, Bulletin, Every, IncidentLine, MaintenanceLine, SiteUse};
 use nuvola_notify::Mail;
 use nuvola_store::{IncidentFilter, KeptBulletin};
-use nuvola_types::{Error, MaintenanceKind, ProviderSpec, Result, Spelled};
+use nuvola_types::{Error, ProviderSpec, Result, Spelled};
 
-use crate::Watch;
+use crate::{Deliveries, Watch};
 
 /// How far ahead maintenance is announced in a bulletin.
 const AHEAD_MS: i64 = 14 * 24 * 3_600_000;
@@ -86,16 +86,7 @@ impl Watch {
                 .into_iter()
                 .map(|c| (c.at, c.state))
                 .collect();
-            let downtimes: Vec<(i64, i64)> = status
-                .component
-                .provider
-                .as_ref()
-                .and_then(|p| providers.iter().find(|s| &s.name == p))
-                .map(|spec| {
-                    let outages = spec.maintenance.iter().filter(|w| w.kind == MaintenanceKind::Outage);
-                    outages.map(|w| (w.start.timestamp_millis(), w.end.timestamp_millis())).collect()
-                })
-                .unwrap_or_default();
+            let downtimes = crate::page::outage_windows(providers, status.component.provider.as_deref());
             let figures = argo::figures(&Durations::of_timeline(&argo::timeline(&states, &downtimes), from, to));
             availability.push(AvailabilityLine {
                 component: status.component.id.clone(),
@@ -152,20 +143,13 @@ impl Watch {
         let alerts = &self.inner.settings.alerts;
         let recipients: BTreeSet<String> =
             alerts.operators.iter().chain(alerts.managers.values().flatten()).cloned().collect();
-        let page = format!("{}/bulletins/{id}", self.inner.notifier.public_url());
+        let page = format!("{}/bulletins/{id}", self.public_url());
         let mail = Mail::Bulletin(Box::new(bulletin.clone()), page);
-        let (subject, _) = mail.render();
-        let watch = self.clone();
-        let about = format!("bulletin {id}");
-        self.deliver(async move {
-            for to in recipients {
-                let outcome = match watch.inner.notifier.mail(&to, &mail) {
-                    Some(sending) => sending.await.map(|()| "sent".to_string()).unwrap_or_else(|e| e),
-                    None => "not sent: no SMTP relay is configured".to_string(),
-                };
-                watch.log_sent(now, "email", &to, &subject, &about, outcome).await;
-            }
-        });
+        let mut deliveries = Deliveries::new(self.inner.store.clone());
+        for to in &recipients {
+            deliveries.mail(self, to, &mail, &format!("bulletin {id}"), now);
+        }
+        deliveries.spawn(self);
         Ok(Some(bulletin))
     }
 

@@ -14,9 +14,14 @@
 pub mod alerting;
 pub mod bulletins;
 pub mod components;
+pub mod deliveries;
+pub mod incidents;
 pub mod operations;
+pub mod page;
 pub mod probes;
+pub mod published;
 pub mod reports;
+pub mod subscriptions;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -31,7 +36,12 @@ use nuvola_types::{ComponentState, ProbeResult, ProviderSpec, Result, Spelled};
 
 pub use alerting::{AlertSettings, Webhook};
 pub use components::{Component, Group, ProviderTarget, Targets};
+pub use deliveries::Deliveries;
+pub use incidents::{IncidentDraft, IncidentPage, UpdateDraft};
+pub use page::{ComponentHistory, Day, ScheduledMaintenance, ShownComponent, StatusPage};
 use probes::{Found, bounded};
+pub use published::{Document, Feed};
+pub use subscriptions::WebhookSubscription;
 
 /// How the federation is watched.
 #[derive(Debug, Clone)]

@@ -7,7 +7,7 @@
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use nuvola_monitor::argo::{self, Durations, Figures};
-use nuvola_types::{Error, MaintenanceKind, ProviderSpec, Result};
+use nuvola_types::{Error, ProviderSpec, Result};
 
 use crate::{Component, Watch};
 
@@ -62,18 +62,7 @@ impl Watch {
                 .into_iter()
                 .map(|c| (c.at, c.state))
                 .collect();
-            let downtimes: Vec<(i64, i64)> = component
-                .provider
-                .as_ref()
-                .and_then(|p| providers.iter().find(|s| &s.name == p))
-                .map(|spec| {
-                    spec.maintenance
-                        .iter()
-                        .filter(|w| w.kind == MaintenanceKind::Outage)
-                        .map(|w| (w.start.timestamp_millis(), w.end.timestamp_millis()))
-                        .collect()
-                })
-                .unwrap_or_default();
+            let downtimes = crate::page::outage_windows(providers, component.provider.as_deref());
             let mut timeline = argo::timeline(&states, &downtimes);
             // Nothing is known of the time to come.
             if now < to {

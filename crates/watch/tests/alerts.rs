@@ -128,7 +128,7 @@ async fn alerts_reach_operators_by_mail_and_signed_webhook() {
     assert_eq!(hooks_got[0]["dispatch"]["alerts"][0]["key"], key);
     let sent = store.notifications(Some(key), 10).await.unwrap();
     let channels: Vec<(&str, &str)> = sent.iter().map(|n| (n.channel.as_str(), n.outcome.as_str())).collect();
-    let answered = format!("webhook to {hooks}/hooks/ops answered 204");
+    let answered = format!("sent: webhook to {hooks}/hooks/ops answered 204");
     assert_eq!(channels, [("webhook", answered.as_str()), ("email", "sent")]);
 
     // Acknowledged, it is not told again, however long it fires.

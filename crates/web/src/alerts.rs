@@ -39,7 +39,7 @@ fn state_badge(alert: &Alert) -> Markup {
 async fn alerts(State(state): State<WebState>, viewer: Viewer) -> Result<Response, PageError> {
     let caller = viewer.caller();
     let (alerts, silences) = state.app.alerts(&caller).await?;
-    let sent = state.app.sent_notifications(&caller, None, 50).await?;
+    let sent = state.app.sent_notifications(&caller, 50).await?;
     let body = html! {
         (admin_nav("/admin/alerts"))
         h2 { "Alerts" }
