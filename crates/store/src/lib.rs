@@ -39,7 +39,7 @@ pub use alerts::{Alert, SentNotification, Silence};
 pub use audit::{AuditEntry, AuditFilter};
 pub use components::{ComponentChange, ComponentOverride};
 pub use deployments::{DeploymentFilter, GroupLock, NewDeployment, Sort, Visible};
-pub use endpoints::{EndpointCheck, EndpointEvent};
+pub use endpoints::{EndpointCheck, EndpointEvent, WatchedDeployment};
 pub use groups::GroupSettings;
 pub use incidents::{IncidentFilter, NewIncident};
 /// The records the store keeps, defined with the domain's types; named
