@@ -66,6 +66,11 @@ impl Notifier {
         Self { webhook_allowed_prefixes: prefixes, ..self }
     }
 
+    /// The base of absolute links in what is sent.
+    pub fn public_url(&self) -> &str {
+        &self.public_url
+    }
+
     /// Refuses a callback URL that a deployment may not be given: not
     /// http(s), or not under an allowed prefix (see [`callback::check_callback`]).
     pub fn check_callback(&self, url: &str) -> Result<()> {

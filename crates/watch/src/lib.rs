@@ -12,6 +12,7 @@
 //! [`Watch::round`] on its schedule; the pages read [`Watch::snapshot`].
 
 pub mod components;
+pub mod endpoints;
 pub mod probes;
 
 use std::collections::BTreeMap;
@@ -51,6 +52,11 @@ pub struct WatchSettings {
     pub max_lag: Duration,
     /// How long raw probe results are kept (state changes are kept).
     pub keep_results: Duration,
+    /// Time between rounds over users' endpoints ([`endpoints`]).
+    pub endpoint_interval: Duration,
+    /// Which addresses users' endpoints may be at: the internet only, by
+    /// default; anywhere (loopback, private) only for tests and labs.
+    pub endpoint_reach: nuvola_monitor::endpoints::Reach,
 }
 
 impl Default for WatchSettings {
@@ -66,6 +72,8 @@ impl Default for WatchSettings {
             self_url: None,
             max_lag: Duration::from_secs(120),
             keep_results: Duration::from_secs(30 * 24 * 3600),
+            endpoint_interval: Duration::from_secs(60),
+            endpoint_reach: nuvola_monitor::endpoints::Reach::Internet,
         }
     }
 }
@@ -143,6 +151,7 @@ struct Inner {
     settings: WatchSettings,
     state: tokio::sync::Mutex<Trackers>,
     snapshot: Mutex<Arc<Snapshot>>,
+    endpoints: endpoints::Prober,
 }
 
 /// Per component, its tracker and since when it is in its state.
@@ -161,8 +170,11 @@ impl Watch {
             .redirect(reqwest::redirect::Policy::limited(3))
             .build()
             .expect("HTTP client");
+        let endpoints =
+            endpoints::Prober::new(store.clone(), notifier.clone(), settings.endpoint_reach, settings.bound);
         Watch {
             inner: Arc::new(Inner {
+                endpoints,
                 store,
                 notifier,
                 http,
@@ -180,6 +192,11 @@ impl Watch {
     /// How the watcher tells people (subscribers, operators, owners).
     pub fn notifier(&self) -> &Notifier {
         &self.inner.notifier
+    }
+
+    /// The prober of users' endpoints; its rounds run on their own interval.
+    pub fn endpoints(&self) -> &endpoints::Prober {
+        &self.inner.endpoints
     }
 
     /// What the last round saw.
