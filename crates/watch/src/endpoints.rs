@@ -33,7 +33,7 @@ use futures::StreamExt;
 use nuvola_monitor::endpoints::{Check, Endpoint, Reach, checkable_within, is_checkable};
 use nuvola_notify::Notifier;
 use nuvola_notify::notices::{EndpointChange, Mail};
-use nuvola_store::{EndpointCheck, SentNotification, Store, WatchedDeployment};
+use nuvola_store::{EndpointCheck, EndpointEvent, SentNotification, Store, WatchedDeployment};
 use nuvola_types::{ProbeResult, Result};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
@@ -91,6 +91,24 @@ pub struct EndpointRound {
     pub transitions: Vec<Transition>,
 }
 
+/// What the deployment page shows of a deployment's endpoints.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct EndpointStatus {
+    /// Each output's latest check, by output.
+    pub checks: Vec<EndpointCheck>,
+    /// The last ups and downs, newest first.
+    pub events: Vec<EndpointEvent>,
+    /// Whether the owner is mailed of them.
+    pub notify: bool,
+    /// Whether nuvola knows where to mail the owner.
+    pub owner_address_known: bool,
+    /// The last mails sent about them, newest first.
+    pub mails: Vec<SentNotification>,
+}
+
+/// How many ups and downs, and mails, the status shows.
+const HISTORY: i64 = 20;
+
 /// The prober of users' endpoints, with the rounds in a row each output
 /// has disagreed with its stored state.
 pub struct Prober {
@@ -128,8 +146,13 @@ impl Prober {
             .iter()
             .flat_map(|d| checkable_within(&d.outputs, self.reach).into_iter().map(move |e| (d, e)))
             .collect();
-        let found: Vec<Probed> =
-            futures::stream::iter(work.iter().map(|(_, e)| self.check(&e.check))).buffered(AT_ONCE).collect().await;
+        // Boxed, so the round's future stays Send without a closure over
+        // borrowed endpoints (which rustc cannot prove general enough).
+        let mut checks: Vec<futures::future::BoxFuture<'_, Probed>> = Vec::with_capacity(work.len());
+        for (_, endpoint) in &work {
+            checks.push(Box::pin(self.check(&endpoint.check)));
+        }
+        let found: Vec<Probed> = futures::stream::iter(checks).buffered(AT_ONCE).collect().await;
 
         let mut round = EndpointRound::default();
         let mut results = Vec::with_capacity(work.len());
@@ -191,20 +214,30 @@ impl Prober {
         self.store.record_probe_results(&results).await?;
         drop(contrary);
 
-        let tells = to_tell.into_iter().map(|(deployment, check, since, was_since, was_checked)| async move {
+        // Few outputs change in a round: their owners are told in turn.
+        for (deployment, check, since, was_since, was_checked) in to_tell {
             let mailed = if was_checked { self.tell(deployment, &check, since, was_since, now).await? } else { None };
-            Ok::<_, nuvola_types::Error>(Transition {
-                deployment_id: check.deployment_id.clone(),
-                output: check.output.clone(),
+            round.transitions.push(Transition {
+                deployment_id: check.deployment_id,
+                output: check.output,
                 up: check.up,
                 at: now,
                 mailed,
-            })
-        });
-        for transition in futures::future::join_all(tells).await {
-            round.transitions.push(transition?);
+            });
         }
         Ok(round)
+    }
+
+    /// Deployment `id`'s endpoints as last checked, with their history;
+    /// `owner_address_known` says whether its owner can be mailed.
+    pub async fn status(&self, id: &str, owner_address_known: bool) -> Result<EndpointStatus> {
+        Ok(EndpointStatus {
+            checks: self.store.endpoint_checks(id).await?,
+            events: self.store.endpoint_events(id, HISTORY).await?,
+            notify: self.store.endpoint_notify(id).await?,
+            owner_address_known,
+            mails: self.store.notifications(Some(&format!("deployment/{id}")), HISTORY).await?,
+        })
     }
 
     /// Mails the owner of `deployment` that `check`'s output went down (or
