@@ -28,6 +28,8 @@ pub fn routes() -> Router<ApiState> {
         .route("/deployments", get(list).post(create))
         .route("/deployments/{id}", get(show).patch(update).delete(delete))
         .route("/deployments/{id}/log", get(log))
+        .route("/deployments/{id}/endpoints", get(endpoints))
+        .route("/deployments/{id}/endpoints/notify", put(endpoint_notify))
         .route("/plan", get(plan_query).post(plan_body))
         .route("/admin/federation", get(export_federation).put(import_federation))
         .route("/admin/providers/{name}", put(put_provider).patch(patch_provider).delete(delete_provider))
@@ -186,6 +188,35 @@ async fn delete(
 ) -> Result<StatusCode, ApiError> {
     state.app.delete_deployment(&caller, &id).await?;
     Ok(StatusCode::ACCEPTED)
+}
+
+/// `GET /api/v1/deployments/{id}/endpoints`: its outputs' latest checks,
+/// their ups and downs and the mails sent about them.
+async fn endpoints(
+    State(state): State<ApiState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let status = state.app.endpoint_status(&caller, &id).await?;
+    Ok(Json(serde_json::to_value(status).unwrap_or(Value::Null)))
+}
+
+/// `PUT /api/v1/deployments/{id}/endpoints/notify`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointNotify {
+    /// Whether the owner is mailed when its endpoints go down and back.
+    pub notify: bool,
+}
+
+async fn endpoint_notify(
+    State(state): State<ApiState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+    Body(body): Body<EndpointNotify>,
+) -> Result<Json<Value>, ApiError> {
+    let status = state.app.set_endpoint_notify(&caller, &id, body.notify).await?;
+    Ok(Json(serde_json::to_value(status).unwrap_or(Value::Null)))
 }
 
 async fn log(

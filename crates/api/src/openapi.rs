@@ -100,6 +100,20 @@ pub const ROUTES: &[Route] = &[
     ),
     route("delete", "/api/v1/deployments/{id}", "Delete a deployment", None, 202),
     route("get", "/api/v1/deployments/{id}/log", "The deployment's log (JSON)", None, 200),
+    route(
+        "get",
+        "/api/v1/deployments/{id}/endpoints",
+        "Its outputs' latest checks (up, since, latency, certificate expiry), ups and downs, mails sent",
+        None,
+        200,
+    ),
+    route(
+        "put",
+        "/api/v1/deployments/{id}/endpoints/notify",
+        "Whether its owner is mailed when its endpoints go down and come back",
+        Some("EndpointNotify"),
+        200,
+    ),
     route("get", "/api/v1/plan", "Plan a catalogue service (catalogueId, userGroup, param.NAME=VALUE)", None, 200),
     route("post", "/api/v1/plan", "Plan a catalogue service or a template", Some("PlanRequest"), 200),
     route("get", "/api/v1/admin/federation", "Export the federation registry (admin)", None, 200),
@@ -270,6 +284,10 @@ pub fn document(base: &str) -> Value {
                         "timeoutMins": {"type": "integer"},
                         "providerTimeoutMins": {"type": "integer"},
                     },
+                },
+                "EndpointNotify": {
+                    "type": "object", "additionalProperties": false, "required": ["notify"],
+                    "properties": {"notify": {"type": "boolean"}},
                 },
                 "PlanRequest": {
                     "type": "object", "additionalProperties": false,

@@ -205,6 +205,9 @@ async fn access_table() {
         row(M::GET, format!("{d}/resources"), None, [401, 200, 404, 200, 404, 200]),
         row(M::GET, n.clone(), None, [401, 200, 404, 200, 404, 200]),
         row(M::GET, format!("{n}/log"), None, [401, 200, 404, 200, 404, 200]),
+        row(M::GET, format!("{n}/endpoints"), None, [401, 200, 404, 200, 404, 200]),
+        // The owner's mails about its endpoints: those who may change it.
+        row(M::PUT, format!("{n}/endpoints/notify"), Some(json!({"notify": false})), [401, 200, 404, 200, 404, 200]),
         // Changing it: those who may reach the business rules (a PATCH of
         // a running deployment is 409, an update with timeoutMins 0 is 400).
         row(M::PATCH, d.clone(), Some(json!({"status": "DELETE_FAILED"})), [401, 409, 404, 409, 404, 409]),
@@ -276,6 +279,7 @@ fn deployment_routes(id: &str) -> Vec<(Method, String, Option<Value>)> {
             let body = match (r.method, r.body) {
                 ("patch", _) if r.path.starts_with("/orchestrator") => Some(json!({"status": "DELETE_FAILED"})),
                 ("patch", _) => Some(json!({"parameters": {"num_cpus": 1}})),
+                ("put", _) if r.path.ends_with("/endpoints/notify") => Some(json!({"notify": false})),
                 (_, Some(_)) => Some(json!({})),
                 _ => None,
             };

@@ -237,3 +237,29 @@ async fn a_deployment_is_updated_in_place() {
     assert!(bad.error_message().contains("count"), "{}", bad.text());
     h.stop().await;
 }
+
+/// A deployment's endpoints: what was checked, and the owner's mails
+/// about them turned off and on again; a body without `notify` is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deployments_endpoints_and_the_owners_mails_about_them() {
+    let h = Harness::start().await;
+    let alice = h.alice();
+    let id = h.create(&alice, &json!({"template": common::catalogue_text("single-vm")})).await;
+    h.settle(&id, "CREATE_COMPLETE").await;
+    // The simulator's outputs are private addresses: nothing to check.
+    let round = h.app.endpoint_round().await.unwrap();
+    assert!(round.checks.iter().all(|c| c.deployment_id != id), "{:?}", round.checks);
+
+    let path = format!("/api/v1/deployments/{id}/endpoints");
+    let status = h.get(&path, &alice).await.expect(200).json();
+    assert_eq!(status, json!({"checks": [], "events": [], "notify": true, "owner_address_known": false, "mails": []}));
+    let off = h.put(&format!("{path}/notify"), &alice, &json!({"notify": false})).await.expect(200).json();
+    assert_eq!(off["notify"], false);
+    assert_eq!(h.get(&path, &alice).await.expect(200).json()["notify"], false);
+    let on = h.put(&format!("{path}/notify"), &alice, &json!({"notify": true})).await.expect(200).json();
+    assert_eq!(on["notify"], true);
+    let bad = h.put(&format!("{path}/notify"), &alice, &json!({"notify": "no"})).await.expect(400);
+    assert!(bad.error_message().contains("notify"), "{}", bad.error_message());
+    h.put(&format!("{path}/notify"), &h.bob(), &json!({"notify": false})).await.expect(404);
+    h.stop().await;
+}

@@ -183,6 +183,7 @@ impl App {
             id,
             owner_subject: caller.subject.clone(),
             owner_issuer: caller.issuer.clone(),
+            owner_email: caller.email.clone(),
             user_group: group,
             catalogue_id: request.catalogue_id,
             description: request.description,

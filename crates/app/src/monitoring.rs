@@ -13,6 +13,7 @@ use nuvola_monitor::alerts::{Alert, Silence};
 use nuvola_placement::Health;
 use nuvola_types::status::Incident;
 use nuvola_types::{ComponentState, Principal, Result};
+use nuvola_watch::endpoints::{EndpointRound, EndpointStatus};
 use nuvola_watch::{
     ComponentHistory, Document, Feed, IncidentDraft, IncidentPage, ProviderTarget, Round, StatusPage, Targets,
     UpdateDraft, Watch, WebhookSubscription,
@@ -274,6 +275,53 @@ impl crate::App {
     pub async fn status_subscriptions(&self, caller: &Principal) -> Result<Vec<crate::Subscription>> {
         self.require_admin(caller)?;
         self.watch().subscriptions().await
+    }
+}
+
+impl crate::App {
+    /// One round over users' endpoints, now.
+    pub async fn endpoint_round(&self) -> Result<EndpointRound> {
+        let round = self.watch().endpoints().round(self.now_ms()).await?;
+        for t in &round.transitions {
+            tracing::info!(
+                deployment = %t.deployment_id, output = %t.output, up = t.up, mailed = ?t.mailed, "endpoint changed"
+            );
+        }
+        Ok(round)
+    }
+
+    /// Runs a round over users' endpoints every
+    /// [`nuvola_watch::WatchSettings::endpoint_interval`] until `shutdown`.
+    pub async fn run_endpoint_watch(&self, mut shutdown: watch::Receiver<bool>) {
+        let interval = self.watch().settings().endpoint_interval;
+        while !*shutdown.borrow() {
+            tokio::select! {
+                outcome = self.endpoint_round() => if let Err(e) = outcome {
+                    tracing::error!(error = %e.logged(), "a round over users' endpoints failed");
+                },
+                _ = shutdown.changed() => break,
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(interval) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    }
+
+    /// Deployment `id`'s endpoints, for whoever may see the deployment.
+    pub async fn endpoint_status(&self, caller: &Principal, id: &str) -> Result<EndpointStatus> {
+        let d = self.deployment(caller, id).await?;
+        self.watch().endpoints().status(&d.id, d.owner_email.is_some()).await
+    }
+
+    /// Whether deployment `id`'s owner is mailed when its endpoints go down
+    /// and come back: for whoever may change the deployment.
+    pub async fn set_endpoint_notify(&self, caller: &Principal, id: &str, on: bool) -> Result<EndpointStatus> {
+        let d = self.deployment(caller, id).await?;
+        self.authorize_deployment(caller, &d, crate::access::Access::Change).await?;
+        self.store().set_endpoint_notify(&d.id, on).await?;
+        self.audit(caller, "deployment.endpoint_notify", &d.id, serde_json::json!({"notify": on})).await;
+        self.watch().endpoints().status(&d.id, d.owner_email.is_some()).await
     }
 }
 

@@ -192,6 +192,7 @@ pub async fn generate_history(
             id: id.clone(),
             owner_subject: format!("user{:03}", dice.below(300)),
             owner_issuer: options.issuer.clone(),
+            owner_email: None,
             user_group: group,
             catalogue_id: (!own_template).then(|| service.id.to_string()),
             description: Some(format!("{} #{n}", service.name)),

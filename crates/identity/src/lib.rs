@@ -515,6 +515,28 @@ mod tests {
         assert!(p.in_group("bio") && p.manages("bio") && p.manages("physics"), "{p:?}");
     }
 
+    /// The address a token vouches for reaches the principal, unless the
+    /// issuer says it is not verified or it is no address.
+    #[test]
+    fn a_tokens_email_is_kept_when_verified() {
+        let b = "https://iam-b.example";
+        let issuers = Issuers::new(None, vec![external(b, None)]);
+        let issuer = &issuers.external()[0];
+        let with = |extra: serde_json::Value| {
+            let mut claims = claims_of(b, &[]);
+            claims.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            issuer.principal(&claims, true).unwrap().email
+        };
+        assert_eq!(with(serde_json::json!({})), None);
+        assert_eq!(with(serde_json::json!({"email": " erin@example.org "})), Some("erin@example.org".into()));
+        let verified = serde_json::json!({"email": "erin@example.org", "email_verified": true});
+        assert_eq!(with(verified), Some("erin@example.org".into()));
+        assert_eq!(with(serde_json::json!({"email": "erin@example.org", "email_verified": false})), None);
+        for bad in ["erin", "erin@localhost", "@example.org", "erin@example.org\r\nBcc: x@y.z", "<a@b.c>"] {
+            assert_eq!(with(serde_json::json!({ "email": bad })), None, "{bad:?}");
+        }
+    }
+
     #[test]
     fn the_key_persists_in_the_data_dir() {
         let dir = tempfile::tempdir().unwrap();

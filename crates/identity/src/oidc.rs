@@ -479,13 +479,15 @@ impl OidcIssuer {
                 "ignoring group claims this issuer may not grant (see its `groups`)"
             );
         }
-        Ok(principal_with_roles(
+        let mut principal = principal_with_roles(
             subject,
             issuer.unwrap_or(&c.issuer),
             groups,
             c.admin_group.as_deref(),
             c.manager_suffix.as_deref(),
-        ))
+        );
+        principal.email = email(claims);
+        Ok(principal)
     }
 
     /// The group names in the configured claim (a list or one string).
@@ -511,6 +513,20 @@ impl OidcIssuer {
     }
 }
 
+/// The address in OIDC's `email` claim, unless the issuer says it is not
+/// verified (`email_verified: false`; an issuer that says nothing is
+/// trusted with it) or it is no address.
+fn email(claims: &Value) -> Option<String> {
+    if claims.get("email_verified").and_then(Value::as_bool) == Some(false) {
+        return None;
+    }
+    let email = claims.get("email")?.as_str()?.trim();
+    let plausible = email.len() <= 254
+        && !email.chars().any(|c| c.is_control() || c.is_whitespace() || matches!(c, '<' | '>' | ',' | ';'))
+        && email.split_once('@').is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.'));
+    plausible.then(|| email.to_string())
+}
+
 /// A caller with its roles derived from group membership: admin when in
 /// `admin_group`, manager of `G` when in `G{manager_suffix}`.
 pub fn principal_with_roles(
@@ -527,7 +543,15 @@ pub fn principal_with_roles(
         }
         _ => Vec::new(),
     };
-    Principal { subject: subject.to_string(), issuer: issuer.to_string(), groups, admin, manages, client_ip: None }
+    Principal {
+        subject: subject.to_string(),
+        issuer: issuer.to_string(),
+        groups,
+        admin,
+        manages,
+        email: None,
+        client_ip: None,
+    }
 }
 
 #[cfg(test)]

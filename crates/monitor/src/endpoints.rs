@@ -47,30 +47,47 @@ pub enum Check {
     Tcp { host: String, port: u16 },
 }
 
+/// Which addresses the prober may be aimed at.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Reach {
+    /// Only addresses routed on the internet (see the module's note): what
+    /// a server must do.
+    #[default]
+    Internet,
+    /// Any address, loopback and private ones included: for tests and labs
+    /// whose services all run on one host or network, never in production.
+    Anywhere,
+}
+
 /// The checkable endpoints among `outputs`, in output order.
 pub fn checkable(outputs: &Map<String, Value>) -> Vec<Endpoint> {
+    checkable_within(outputs, Reach::Internet)
+}
+
+/// The endpoints among `outputs` the prober may check within `reach`.
+pub fn checkable_within(outputs: &Map<String, Value>, reach: Reach) -> Vec<Endpoint> {
     let mut found = Vec::new();
     for (name, value) in outputs {
-        walk(name.clone(), value, &mut found);
+        walk(name.clone(), value, reach, &mut found);
     }
     found
 }
 
-fn walk(path: String, value: &Value, found: &mut Vec<Endpoint>) {
+fn walk(path: String, value: &Value, reach: Reach, found: &mut Vec<Endpoint>) {
     match value {
         Value::String(text) => {
-            if let Some(check) = check_for(text) {
+            if let Some(check) = check_within(text, reach) {
                 found.push(Endpoint { path, check });
             }
         }
         Value::Array(items) => {
             for (i, item) in items.iter().enumerate() {
-                walk(format!("{path}[{i}]"), item, found);
+                walk(format!("{path}[{i}]"), item, reach, found);
             }
         }
         Value::Object(fields) => {
             for (key, item) in fields {
-                walk(format!("{path}.{key}"), item, found);
+                walk(format!("{path}.{key}"), item, reach, found);
             }
         }
         Value::Null | Value::Bool(_) | Value::Number(_) => {}
@@ -79,21 +96,27 @@ fn walk(path: String, value: &Value, found: &mut Vec<Endpoint>) {
 
 /// The check for one output string, if it is a checkable endpoint.
 pub fn check_for(text: &str) -> Option<Check> {
+    check_within(text, Reach::Internet)
+}
+
+/// The check for one output string, if it is an endpoint within `reach`.
+pub fn check_within(text: &str, reach: Reach) -> Option<Check> {
+    let anywhere = reach == Reach::Anywhere;
     let text = text.trim();
     let lower = text.get(..8).unwrap_or(text).to_ascii_lowercase();
     if lower.starts_with("http://") || lower.starts_with("https://") {
         let url = url::Url::parse(text).ok()?;
         let reachable = match url.host()? {
-            url::Host::Domain(name) => is_public_name(name),
-            url::Host::Ipv4(ip) => is_checkable(IpAddr::V4(ip)),
-            url::Host::Ipv6(ip) => is_checkable(IpAddr::V6(ip)),
+            url::Host::Domain(name) => anywhere || is_public_name(name),
+            url::Host::Ipv4(ip) => anywhere || is_checkable(IpAddr::V4(ip)),
+            url::Host::Ipv6(ip) => anywhere || is_checkable(IpAddr::V6(ip)),
         };
         return reachable.then(|| Check::Http { url: text.to_string() });
     }
     let (host, port) = split_host_port(text)?;
     let reachable = match host.parse::<IpAddr>() {
-        Ok(ip) => is_checkable(ip),
-        Err(_) => is_dns_name(host) && is_public_name(host),
+        Ok(ip) => anywhere || is_checkable(ip),
+        Err(_) => is_dns_name(host) && (anywhere || is_public_name(host)),
     };
     reachable.then(|| Check::Tcp { host: host.to_string(), port })
 }
@@ -317,6 +340,18 @@ mod tests {
         assert!(is_checkable("1.2.3.4".parse().unwrap()));
         assert!(is_checkable("2a00:1620:c0:40::12".parse().unwrap()));
         assert!(!is_checkable("::ffff:127.0.0.1".parse().unwrap()));
+    }
+
+    #[test]
+    fn a_lab_reaches_loopback_and_private_addresses_only_when_it_says_so() {
+        let lab = outputs(json!({
+            "web": "https://127.0.0.1:8443/", "db": "10.0.0.5:5432", "local": "localhost:80", "ip": "10.0.0.5",
+        }));
+        assert_eq!(checkable(&lab), []);
+        assert_eq!(
+            checkable_within(&lab, Reach::Anywhere),
+            [http("web", "https://127.0.0.1:8443/"), tcp("db", "10.0.0.5", 5432), tcp("local", "localhost", 80)]
+        );
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //! ([`openmetrics`]), the public status page's JSON in Atlassian
 //! Statuspage's shape ([`statuspage`]) and its Atom and RSS feeds
 //! ([`feed`]), the times those formats write ([`timestamp`]), and which of
-//! a deployment's outputs are endpoints to check ([`endpoints`]); and the
+//! a deployment's outputs are endpoints to check ([`endpoints`]) and when
+//! a certificate they present expires ([`certificate`]); and the
 //! alert engine that decides who is told what and when ([`alerts`]).
 //! Probes, their storage and the pages that show them build on these in
 //! the store, app, API and dashboard crates.
@@ -14,6 +15,7 @@
 pub mod alerts;
 pub mod argo;
 pub mod bulletin;
+pub mod certificate;
 pub mod endpoints;
 pub mod feed;
 pub mod maintenance;

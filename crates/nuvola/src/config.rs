@@ -180,6 +180,9 @@ pub struct StatusConfig {
     pub probe_interval_secs: Option<u64>,
     /// Seconds a check may take before it fails (default 10).
     pub probe_timeout_secs: Option<u64>,
+    /// Seconds between rounds over users' endpoints: every ready
+    /// deployment's outputs that are URLs or host:port (default 60).
+    pub endpoint_interval_secs: Option<u64>,
     /// Providers shown as backbone sites; the others are federated clouds.
     #[serde(default)]
     pub backbone: Vec<String>,
@@ -431,6 +434,11 @@ impl Config {
                     Some("day") => Some(nuvola_monitor::bulletin::Every::Day),
                     _ => None,
                 },
+                endpoint_interval: self
+                    .status
+                    .endpoint_interval_secs
+                    .map(Duration::from_secs)
+                    .unwrap_or(d.watch.endpoint_interval),
                 ..d.watch
             },
             webhook_allowed_prefixes: self.status.webhook_allowed_prefixes.clone(),

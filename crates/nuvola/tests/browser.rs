@@ -85,6 +85,7 @@ async fn sign_in(data: &Path) -> String {
         groups: vec!["physics".into()],
         admin: true,
         manages: vec![],
+        email: None,
         client_ip: None,
     };
     let (id, session) = nuvola_web::session::new_session(&admin, std::time::Duration::from_secs(3600), None).unwrap();

@@ -69,7 +69,7 @@ impl Visible {
     }
 }
 
-const COLUMNS: &str = "id, owner_subject, owner_issuer, user_group, catalogue_id, description, status, status_reason, \
+const COLUMNS: &str = "id, owner_subject, owner_issuer, owner_email, user_group, catalogue_id, description, status, status_reason, \
      task, template, parameters, inputs, secrets, requirements, plan, outputs, held, callback, timeout_mins, \
      provider_timeout_mins, max_providers_retry, keep_last_attempt, provider, endpoint, physical_id, workflow, \
      next_run_at, deadline_at, created_at, updated_at, revision";
@@ -99,9 +99,10 @@ impl Store {
             "INSERT INTO deployments (id, owner_subject, owner_issuer, user_group, catalogue_id, description, status,
                 status_reason, task, template, parameters, inputs, requirements, plan, outputs, held, callback,
                 timeout_mins, provider_timeout_mins, max_providers_retry, keep_last_attempt, provider, endpoint,
-                physical_id, workflow, next_run_at, deadline_at, created_at, updated_at, secrets, revision, lease_until)
+                physical_id, workflow, next_run_at, deadline_at, created_at, updated_at, secrets, owner_email, revision,
+                lease_until)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,
-                $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, 0, 0)",
+                $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, 0, 0)",
         )
         .bind(&d.id)
         .bind(&d.owner_subject)
@@ -133,6 +134,7 @@ impl Store {
         .bind(d.created_at)
         .bind(d.updated_at)
         .bind(columns.secrets)
+        .bind(&d.owner_email)
         .execute(&mut *conn)
         .await?;
         write_progress(conn, &d.id, &progress).await
@@ -551,6 +553,7 @@ fn decode(r: &AnyRow) -> Result<DeploymentRecord> {
         id: r.try_get("id")?,
         owner_subject: r.try_get("owner_subject")?,
         owner_issuer: r.try_get("owner_issuer")?,
+        owner_email: r.try_get("owner_email")?,
         user_group: r.try_get("user_group")?,
         catalogue_id: r.try_get("catalogue_id")?,
         description: r.try_get("description")?,

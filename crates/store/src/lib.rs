@@ -41,7 +41,7 @@ pub use audit::{AuditEntry, AuditFilter};
 pub use bulletins::KeptBulletin;
 pub use components::{ComponentChange, ComponentOverride};
 pub use deployments::{DeploymentFilter, GroupLock, NewDeployment, Sort, Visible};
-pub use endpoints::{EndpointCheck, EndpointEvent};
+pub use endpoints::{EndpointCheck, EndpointEvent, WatchedDeployment};
 pub use groups::GroupSettings;
 pub use incidents::{IncidentFilter, NewIncident};
 /// The records the store keeps, defined with the domain's types; named

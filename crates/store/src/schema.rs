@@ -373,6 +373,16 @@ const MIGRATIONS: &[(i64, &[&str])] = &[
             "CREATE INDEX bulletins_by_period ON bulletins (period_start)",
         ],
     ),
+    (
+        14,
+        &[
+            // Where the owner of a deployment is mailed when its endpoints
+            // go down: the address their identity provider gave at creation.
+            "ALTER TABLE deployments ADD COLUMN owner_email TEXT",
+            // The endpoint prober reads the ready deployments each round.
+            "CREATE INDEX deployments_status ON deployments (status)",
+        ],
+    ),
 ];
 
 pub(crate) async fn migrate(store: &Store) -> Result<()> {

@@ -13,6 +13,7 @@ fn record(id: &str, subject: &str, group: &str, created_at: i64) -> DeploymentRe
         id: id.into(),
         owner_subject: subject.into(),
         owner_issuer: "https://issuer.example".into(),
+        owner_email: Some(format!("{subject}@example.org")),
         user_group: group.into(),
         catalogue_id: Some("single-vm".into()),
         description: None,
@@ -628,6 +629,7 @@ async fn outputs_suite(options: &StoreOptions, sealed: &Store, keyless: &Store, 
     let mut d = record("out-1", "alice", "physics", 3_000);
     sealed.insert_deployment(&d, &Progress::default()).await.unwrap();
     d.outputs = creds.as_object().unwrap().clone();
+    d.status = DeploymentStatus::CreateComplete;
     assert!(sealed.save_deployment(&d, None, &Progress::default()).await.unwrap());
     let column = raw_outputs(options, "out-1").await;
     assert!(!column.contains("PRIVATE KEY") && !column.contains("b3BlbnNzaC1rZXktdjE"), "{column}");
@@ -650,6 +652,10 @@ async fn outputs_suite(options: &StoreOptions, sealed: &Store, keyless: &Store, 
         assert!(store.save_deployment(&read, None, &Progress::default()).await.unwrap());
     }
     assert_eq!(sealed.deployment("out-1").await.unwrap().unwrap().outputs, d.outputs, "nothing lost");
+    // The endpoint prober opens them too, and elsewhere sees none.
+    let watched = |w: Vec<nuvola_store::WatchedDeployment>| w.into_iter().find(|w| w.id == "out-1").unwrap().outputs;
+    assert_eq!(watched(sealed.watched_deployments().await.unwrap()), d.outputs);
+    assert!(watched(keyless.watched_deployments().await.unwrap()).is_empty());
 
     // Written without a key: plain, read with one, sealed on its next save.
     let mut old = record("out-2", "bob", "physics", 4_000);
@@ -1081,6 +1087,50 @@ async fn endpoints_suite(store: &Store, options: &StoreOptions) {
     assert!(store.endpoint_checks("ep-1").await.unwrap().is_empty());
     assert!(store.endpoint_events("ep-1", 50).await.unwrap().is_empty());
     assert!(store.endpoint_notify("ep-1").await.unwrap(), "the opt-out went with it");
+
+    // What the prober reads: ready deployments only, by id, with their
+    // outputs, owner's address and opt-out, and none of their template.
+    let outputs = |url: &str| serde_json::json!({"web": url}).as_object().unwrap().clone();
+    for (id, status, email) in [
+        ("ep-3", DeploymentStatus::UpdateComplete, None),
+        ("ep-2", DeploymentStatus::CreateComplete, Some("erin@example.org")),
+        ("ep-4", DeploymentStatus::CreateInProgress, None),
+        ("ep-5", DeploymentStatus::DeleteComplete, None),
+    ] {
+        let d = DeploymentRecord {
+            status,
+            owner_email: email.map(String::from),
+            outputs: outputs(&format!("https://{id}.example")),
+            description: Some(format!("the {id}")),
+            ..record(id, "erin", "physics", 5_000)
+        };
+        store.insert_deployment(&d, &Progress::default()).await.unwrap();
+    }
+    store.set_endpoint_notify("ep-3", false).await.unwrap();
+    let mut watched = store.watched_deployments().await.unwrap();
+    // Others of the suite's deployments are ready too: these are ours.
+    watched.retain(|w| w.id.starts_with("ep-"));
+    let seen: Vec<_> = watched.iter().map(|w| (w.id.as_str(), w.owner_email.as_deref(), w.notify)).collect();
+    assert_eq!(seen, [("ep-2", Some("erin@example.org"), true), ("ep-3", None, false)]);
+    assert_eq!(watched[0].outputs, outputs("https://ep-2.example"));
+    assert_eq!(watched[0].description.as_deref(), Some("the ep-2"));
+
+    // A round's checks in one transaction, each saying what it was before.
+    let at = |id: &str, up: bool, when: i64| EndpointCheck {
+        deployment_id: id.into(),
+        last_at: when,
+        url: format!("https://{id}.example"),
+        output: "web".into(),
+        ..check(up, when)
+    };
+    let first = store.record_endpoint_checks(&[at("ep-2", true, 10), at("ep-3", false, 10)]).await.unwrap();
+    assert_eq!(first, [None, None]);
+    let second = store.record_endpoint_checks(&[at("ep-2", false, 20), at("ep-3", false, 20)]).await.unwrap();
+    assert_eq!(second, [Some(true), Some(false)]);
+    let all = store.all_endpoint_checks().await.unwrap();
+    let states: Vec<_> = all.iter().map(|c| (c.deployment_id.as_str(), c.up, c.since, c.last_at)).collect();
+    assert_eq!(states, [("ep-2", false, 20, 20), ("ep-3", false, 10, 20)]);
+    assert_eq!(store.endpoint_events("ep-2", 10).await.unwrap().len(), 2);
 }
 
 /// A webhook's signing key is sealed at rest with a secrets key, opened

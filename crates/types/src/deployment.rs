@@ -147,6 +147,11 @@ pub struct Principal {
     /// requests for).
     #[serde(default)]
     pub manages: Vec<String>,
+    /// The e-mail address the identity provider vouches for (an OIDC
+    /// token's `email`, unless `email_verified` is false), if it gave one:
+    /// where nuvola tells the owner of a deployment that it went down.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
     /// The address the request came from (for the audit log).
     #[serde(skip)]
     pub client_ip: Option<String>,

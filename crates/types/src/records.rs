@@ -27,6 +27,10 @@ pub struct DeploymentRecord {
     pub id: String,
     pub owner_subject: String,
     pub owner_issuer: String,
+    /// The owner's e-mail address as their identity provider gave it when
+    /// they created the deployment (nuvola mails them when its endpoints go
+    /// down); `None` when it gave none.
+    pub owner_email: Option<String>,
     pub user_group: String,
     /// The catalogue entry it was deployed from, if any.
     pub catalogue_id: Option<String>,

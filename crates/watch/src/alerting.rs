@@ -203,10 +203,10 @@ impl Watch {
         let (subject, _) = mail.render();
         let mut deliveries = Deliveries::new(self.inner.store.clone());
         for to in &addresses {
-            deliveries.mail_about(self, to, &mail, &keys, now);
+            deliveries.mail_about(&self.inner.notifier, to, &mail, &keys, now);
         }
         for hook in &hooks {
-            deliveries.signed(self, hook, &event, &subject, &keys, now);
+            deliveries.signed(&self.inner.notifier, hook, &event, &subject, &keys, now);
         }
         deliveries.spawn(self);
     }

@@ -147,7 +147,7 @@ impl Watch {
         let mail = Mail::Bulletin(Box::new(bulletin.clone()), page);
         let mut deliveries = Deliveries::new(self.inner.store.clone());
         for to in &recipients {
-            deliveries.mail(self, to, &mail, &format!("bulletin {id}"), now);
+            deliveries.mail(&self.inner.notifier, to, &mail, &format!("bulletin {id}"), now);
         }
         deliveries.spawn(self);
         Ok(Some(bulletin))

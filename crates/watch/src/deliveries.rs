@@ -8,7 +8,7 @@
 //! await it.
 
 use futures::future::BoxFuture;
-use nuvola_notify::Mail;
+use nuvola_notify::{Mail, Notifier};
 use nuvola_store::{SentNotification, Store, Subscription};
 use nuvola_types::status::SubscriptionKind;
 
@@ -65,15 +65,15 @@ impl Deliveries {
     }
 
     /// A mail to `to` about `about`, at `at`.
-    pub(crate) fn mail(&mut self, watch: &Watch, to: &str, mail: &Mail, about: &str, at: i64) {
-        self.mail_about(watch, to, mail, &[about.to_string()], at);
+    pub(crate) fn mail(&mut self, notifier: &Notifier, to: &str, mail: &Mail, about: &str, at: i64) {
+        self.mail_about(notifier, to, mail, &[about.to_string()], at);
     }
 
     /// A mail to `to` about several things: one line of the log for each.
-    pub(crate) fn mail_about(&mut self, watch: &Watch, to: &str, mail: &Mail, abouts: &[String], at: i64) {
+    pub(crate) fn mail_about(&mut self, notifier: &Notifier, to: &str, mail: &Mail, abouts: &[String], at: i64) {
         let subject = mail.render().0;
         let lines = lines(at, "email", to, &subject, abouts);
-        let send = watch.notifier().mail(to, mail);
+        let send = notifier.mail(to, mail);
         self.sends.push(Box::pin(async move {
             let outcome = match send {
                 None => "not sent: no mail relay is configured".to_string(),
@@ -89,7 +89,7 @@ impl Deliveries {
     /// `event` POSTed to `hook`, signed with its secret, about `abouts`.
     pub(crate) fn signed(
         &mut self,
-        watch: &Watch,
+        notifier: &Notifier,
         hook: &crate::Webhook,
         event: &serde_json::Value,
         subject: &str,
@@ -97,7 +97,7 @@ impl Deliveries {
         at: i64,
     ) {
         let lines = lines(at, "webhook", &hook.url, subject, abouts);
-        let send = watch.notifier().webhook(&hook.url, &hook.secret, event);
+        let send = notifier.webhook(&hook.url, &hook.secret, event);
         self.sends.push(Box::pin(async move {
             let outcome = send.await;
             let word = if outcome.delivered { "sent" } else { "not sent" };
@@ -135,7 +135,7 @@ impl Deliveries {
             }
             Some(secret) => {
                 let hook = crate::Webhook { url: s.address.clone(), secret: secret.clone() };
-                self.signed(watch, &hook, event, subject, &[about.to_string()], at)
+                self.signed(watch.notifier(), &hook, event, subject, &[about.to_string()], at)
             }
         }
     }

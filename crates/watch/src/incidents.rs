@@ -174,7 +174,7 @@ impl Watch {
                         page_url: format!("{}/status", self.public_url()),
                         unsubscribe_url: unsubscribe_url(self, s),
                     });
-                    deliveries.mail(self, &s.address, &mail, &about, now);
+                    deliveries.mail(&self.inner.notifier, &s.address, &mail, &about, now);
                 } else {
                     deliveries.webhook(self, s, &event, &subject, &about, now);
                 }
@@ -224,7 +224,7 @@ impl Watch {
                     incident_url: published::incident_url(self, &incident.id),
                     unsubscribe_url: unsubscribe_url(self, s),
                 });
-                deliveries.mail(self, &s.address, &mail, &about, now);
+                deliveries.mail(&self.inner.notifier, &s.address, &mail, &about, now);
             } else {
                 deliveries.webhook(self, s, &event, &subject, &about, now);
             }

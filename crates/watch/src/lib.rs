@@ -15,6 +15,7 @@ pub mod alerting;
 pub mod bulletins;
 pub mod components;
 pub mod deliveries;
+pub mod endpoints;
 pub mod incidents;
 pub mod operations;
 pub mod page;
@@ -71,6 +72,11 @@ pub struct WatchSettings {
     pub alerts: AlertSettings,
     /// How often a bulletin is made; `None`: never.
     pub bulletin: Option<nuvola_monitor::bulletin::Every>,
+    /// Time between rounds over users' endpoints ([`endpoints`]).
+    pub endpoint_interval: Duration,
+    /// Which addresses users' endpoints may be at: the internet only, by
+    /// default; anywhere (loopback, private) only for tests and labs.
+    pub endpoint_reach: nuvola_monitor::endpoints::Reach,
 }
 
 impl Default for WatchSettings {
@@ -88,6 +94,8 @@ impl Default for WatchSettings {
             keep_results: Duration::from_secs(30 * 24 * 3600),
             alerts: AlertSettings::default(),
             bulletin: Some(nuvola_monitor::bulletin::Every::Week),
+            endpoint_interval: Duration::from_secs(60),
+            endpoint_reach: nuvola_monitor::endpoints::Reach::Internet,
         }
     }
 }
@@ -170,6 +178,7 @@ struct Inner {
     /// Deliveries under way (mail, webhooks), which a round does not wait
     /// for.
     sending: Mutex<tokio::task::JoinSet<()>>,
+    endpoints: endpoints::Prober,
 }
 
 /// Per component, its tracker and since when it is in its state.
@@ -188,8 +197,11 @@ impl Watch {
             .redirect(reqwest::redirect::Policy::limited(3))
             .build()
             .expect("HTTP client");
+        let endpoints =
+            endpoints::Prober::new(store.clone(), notifier.clone(), settings.endpoint_reach, settings.bound);
         Watch {
             inner: Arc::new(Inner {
+                endpoints,
                 store,
                 notifier,
                 http,
@@ -257,6 +269,11 @@ impl Watch {
             "When the last round of probes started.",
             &[(&[], snapshot.at as f64 / 1000.0)],
         );
+    }
+
+    /// The prober of users' endpoints; its rounds run on their own interval.
+    pub fn endpoints(&self) -> &endpoints::Prober {
+        &self.inner.endpoints
     }
 
     /// What the last round saw.

@@ -87,7 +87,7 @@ impl Watch {
             })
             .await?;
         let mut deliveries = Deliveries::new(store.clone());
-        deliveries.mail(self, address, &mail, &format!("subscription/{id}"), now);
+        deliveries.mail(&self.inner.notifier, address, &mail, &format!("subscription/{id}"), now);
         Ok(deliveries)
     }
 

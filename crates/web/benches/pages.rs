@@ -182,6 +182,7 @@ async fn app_calls(app: &App, store: &Store, running: &str, over: &mut Vec<Strin
         groups: vec![],
         admin: true,
         manages: vec![],
+        email: None,
         client_ip: None,
     };
     // A member of physics whose group shares its deployments with members.
@@ -254,6 +255,7 @@ async fn sign_in(app: &App) -> String {
         groups: vec!["physics".into(), "bio".into(), "ml".into()],
         admin: true,
         manages: vec![],
+        email: None,
         client_ip: None,
     };
     let id = session::create(app, &principal, std::time::Duration::from_secs(3600), None).await.unwrap();

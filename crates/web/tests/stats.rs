@@ -29,6 +29,7 @@ fn deployment(
         id: id.into(),
         owner_subject: "alice".into(),
         owner_issuer: "nuvola".into(),
+        owner_email: None,
         user_group: group.into(),
         catalogue_id: service.map(str::to_string),
         description: None,

@@ -206,6 +206,7 @@ impl Harness {
             groups: vec![GROUP.into()],
             admin: false,
             manages: vec![],
+            email: None,
             client_ip: None,
         };
         Some(Harness { app, faults, sites, caller, kept: None, last: None, claims: 0, schema, _dir: dir })

@@ -156,6 +156,7 @@ async fn eight_groups_at_the_providers_at_once(db: Db) {
                 groups: vec![group.clone()],
                 admin: false,
                 manages: vec![],
+                email: None,
                 client_ip: None,
             };
             let request = CreateDeployment { template: ONE_VM.into(), user_group: Some(group), ..Default::default() };

@@ -258,6 +258,7 @@ pub fn principal(subject: &str, groups: &[&str], manages: &[&str], admin: bool) 
         groups: groups.iter().map(|g| g.to_string()).collect(),
         admin,
         manages: manages.iter().map(|g| g.to_string()).collect(),
+        email: None,
         client_ip: None,
     }
 }
