@@ -41,6 +41,7 @@ fn admin_nav(current: &str) -> Markup {
         ("/admin/groups", "Groups"),
         ("/requests", "Requests"),
         ("/admin/audit", "Audit log"),
+        ("/admin/status", "Status page"),
         ("/stats", "Statistics"),
     ];
     html! {

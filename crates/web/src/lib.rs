@@ -16,6 +16,7 @@ mod login;
 mod requests;
 pub mod session;
 pub mod stats;
+mod status;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -104,6 +105,7 @@ pub fn router(app: App, public_url: impl Into<String>, config: WebConfig) -> Rou
         .merge(deployments::routes())
         .merge(requests::routes())
         .merge(admin::routes())
+        .merge(status::routes())
         .layer(DefaultBodyLimit::max(FORM_BYTES))
         .layer(axum::middleware::map_response(browser_policy))
         .with_state(state)
