@@ -176,6 +176,8 @@ pub struct Day {
     /// The share of the day it was up, as ARGO's availability (unknown
     /// time left out, scheduled downtime counted as down).
     pub uptime: Option<f64>,
+    /// Whether part of it was a scheduled outage.
+    pub maintenance: bool,
 }
 
 /// A component's record: 90 days and this month.
@@ -274,7 +276,12 @@ impl Watch {
                     let start = first_day + i * DAY_MS;
                     let end = (start + DAY_MS).min(now);
                     let d = Durations::of_timeline(&timeline, start, end);
-                    Day { start, worst: worst_between(states, start, end), uptime: argo::figures(&d).availability }
+                    Day {
+                        start,
+                        worst: worst_between(states, start, end),
+                        uptime: argo::figures(&d).availability,
+                        maintenance: d.downtime > 0,
+                    }
                 })
                 .collect();
             let month = Durations::of_timeline(&timeline, month_start, now);

@@ -277,7 +277,7 @@ async fn a_days_history_and_the_months_figures_follow_argo() {
     assert_eq!(veneto.days.len(), 90);
     let (yesterday, today) = (&veneto.days[88], &veneto.days[89]);
     assert_eq!(yesterday.start, DEC_1);
-    assert_eq!(yesterday.worst, Some(ComponentState::MajorOutage));
+    assert_eq!((yesterday.worst, yesterday.maintenance), (Some(ComponentState::MajorOutage), true));
     assert_eq!(format!("{:.1}", yesterday.uptime.unwrap() * 100.0), "27.8");
     assert_eq!((today.start, today.uptime), (DEC_1 + DAY, None), "nothing of today yet");
     assert!(veneto.days[..88].iter().all(|d| d.worst.is_none() && d.uptime.is_none()), "not watched before");

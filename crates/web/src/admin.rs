@@ -44,6 +44,7 @@ pub(crate) fn admin_nav(current: &str) -> Markup {
         ("/bulletins", "Bulletins"),
         ("/requests", "Requests"),
         ("/admin/audit", "Audit log"),
+        ("/admin/status", "Status page"),
         ("/stats", "Statistics"),
     ];
     html! {

@@ -41,7 +41,7 @@ pub fn page(title: &str, viewer: Option<&Viewer>, section: Section, body: Markup
                     (body)
                 }
                 footer class="bottom" {
-                    "nuvola · " a href="/api/v1/openapi.json" { "REST API" }
+                    "nuvola · " a href="/status" { "Status" } " · " a href="/api/v1/openapi.json" { "REST API" }
                 }
             }
         }

@@ -20,6 +20,7 @@ mod operations;
 mod requests;
 pub mod session;
 pub mod stats;
+mod status;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -112,6 +113,7 @@ pub fn router(app: App, public_url: impl Into<String>, config: WebConfig) -> Rou
         .merge(operations::routes())
         .merge(availability::routes())
         .merge(bulletins::routes())
+        .merge(status::routes())
         .layer(DefaultBodyLimit::max(FORM_BYTES))
         .layer(axum::middleware::map_response(browser_policy))
         .with_state(state)

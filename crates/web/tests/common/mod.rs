@@ -41,12 +41,22 @@ impl Dashboard {
     /// A dashboard with no providers, `settings`, and its sign-in
     /// configuration changed by `web`.
     pub async fn with_web(settings: Settings, web: impl FnOnce(&mut WebConfig)) -> Dashboard {
+        Dashboard::with_providers(Vec::new(), settings, web).await
+    }
+
+    /// A dashboard over a federation of `providers` (simulated sites).
+    pub async fn with_providers(
+        providers: Vec<nuvola_types::ProviderSpec>,
+        settings: Settings,
+        web: impl FnOnce(&mut WebConfig),
+    ) -> Dashboard {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("nuvola.sqlite").display());
-        let store = Store::open(StoreOptions::new(url)).await.unwrap();
+        let store = Store::open(StoreOptions { secrets_key: Some([7; 32]), ..StoreOptions::new(url) }).await.unwrap();
         let resolver = Arc::new(nuvola_tosca::builtin_resolver());
         let catalogue = Catalogue::builtin(&*resolver).unwrap();
-        let federation = Federation::open(Vec::new(), None).unwrap();
+        store.sync_config_providers(&providers).await.unwrap();
+        let federation = Federation::open(providers, Some(dir.path())).unwrap();
         let issuer = Arc::new(EmbeddedIssuer::from_seed([7; 32], "nuvola"));
         let app = App::new(store.clone(), catalogue, federation, issuer, resolver, settings);
         let public_url = "http://127.0.0.1:8080";
@@ -109,6 +119,14 @@ impl Dashboard {
 }
 
 impl Page {
+    /// The CSRF token of the first form on the page.
+    pub fn csrf(&self) -> String {
+        let field = "name=\"csrf\" value=\"";
+        let at = self.body.find(field).unwrap_or_else(|| panic!("no CSRF field in {}", self.body));
+        let rest = &self.body[at + field.len()..];
+        rest[..rest.find('"').unwrap()].to_string()
+    }
+
     /// The `Location` header of a redirect.
     pub fn location(&self) -> &str {
         self.headers
