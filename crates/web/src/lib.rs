@@ -11,6 +11,7 @@ mod assets;
 mod catalogue;
 pub mod charts;
 mod deployments;
+mod endpoints;
 pub mod layout;
 mod login;
 mod requests;
@@ -102,6 +103,7 @@ pub fn router(app: App, public_url: impl Into<String>, config: WebConfig) -> Rou
         .merge(login::routes())
         .merge(catalogue::routes())
         .merge(deployments::routes())
+        .merge(endpoints::routes())
         .merge(requests::routes())
         .merge(admin::routes())
         .layer(DefaultBodyLimit::max(FORM_BYTES))
