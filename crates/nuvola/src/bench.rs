@@ -404,13 +404,7 @@ impl NuvolaServer {
 
     /// The server's user and system CPU time so far, in milliseconds.
     fn cpu_ms(&self) -> Result<f64> {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))?;
-        // Fields after the parenthesised command name: state is field 3,
-        // utime and stime are fields 14 and 15.
-        let rest = stat.rsplit_once(')').map(|(_, r)| r).ok_or_else(|| anyhow!("unreadable /proc stat"))?;
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let ticks: f64 = fields[11].parse::<f64>()? + fields[12].parse::<f64>()?;
-        Ok(ticks * 1000.0 / CLOCK_TICKS_PER_SECOND)
+        cpu_ms(&self.child.id().to_string())
     }
 
     /// The server's peak resident set size, in KiB.
@@ -435,7 +429,19 @@ impl Drop for NuvolaServer {
 
 /// Linux reports process times in clock ticks: 100 per second on every
 /// architecture it runs on today (`sysconf(_SC_CLK_TCK)`).
-pub(crate) const CLOCK_TICKS_PER_SECOND: f64 = 100.0;
+const CLOCK_TICKS_PER_SECOND: f64 = 100.0;
+
+/// The user and system CPU time of process `pid` (`self` for this one)
+/// so far, in milliseconds, from `/proc/<pid>/stat`.
+pub(crate) fn cpu_ms(pid: &str) -> Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the parenthesised command name: state is field 3,
+    // utime and stime are fields 14 and 15.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).ok_or_else(|| anyhow!("unreadable /proc stat"))?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields[11].parse::<f64>()? + fields[12].parse::<f64>()?;
+    Ok(ticks * 1000.0 / CLOCK_TICKS_PER_SECOND)
+}
 
 /// For every deployment of the run, milliseconds from the moment its site
 /// was ready (the simulator's journal: when its last resource became

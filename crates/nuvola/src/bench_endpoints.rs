@@ -80,20 +80,32 @@ pub async fn endpoints(args: EndpointsArgs) -> Result<bool> {
     );
     let mut now = nuvola_types::now_ms();
     let first = prober.round(now).await.map_err(|e| anyhow!("{e}"))?;
-    let down = first.checks.iter().filter(|c| !c.up).count();
-    if first.checks.len() != checks || down > 0 {
-        bail!("the first round checked {} endpoints, {down} down: expected {checks}, all up", first.checks.len());
+    let down: Vec<String> = first.checks.iter().filter(|c| !c.up).map(|c| format!("{}: {}", c.url, c.detail)).collect();
+    if first.checks.len() != checks || !down.is_empty() {
+        bail!("the first round checked {} endpoints, expected {checks}, all up; down: {down:?}", first.checks.len());
     }
     let mut per_round = Vec::new();
     for _ in 0..args.rounds.max(1) {
         now += 60_000;
-        let (cpu_before, started) = (cpu_ms()?, Instant::now());
+        let (cpu_before, started) = (crate::bench::cpu_ms("self")?, Instant::now());
         let round = prober.round(now).await.map_err(|e| anyhow!("{e}"))?;
-        let (cpu, wall) = (cpu_ms()? - cpu_before, started.elapsed());
+        let (cpu, wall) = (crate::bench::cpu_ms("self")? - cpu_before, started.elapsed());
         if round.checks.iter().any(|c| !c.up) {
             bail!("an endpoint went down during the run");
         }
-        println!("  round: {:>7.1} ms CPU, {:>7.1} ms wall", cpu, wall.as_secs_f64() * 1000.0);
+        // A failing check shows in its detail before two rounds mark it down.
+        let failed: Vec<&str> =
+            round.checks.iter().filter(|c| !c.detail.starts_with(['H', 'T'])).map(|c| c.detail.as_str()).collect();
+        println!(
+            "  round: {:>7.1} ms CPU, {:>7.1} ms wall{}",
+            cpu,
+            wall.as_secs_f64() * 1000.0,
+            if failed.is_empty() {
+                String::new()
+            } else {
+                format!(", {} checks failed: {:?}", failed.len(), failed.first())
+            }
+        );
         per_round.push(cpu);
     }
     per_round.sort_by(f64::total_cmp);
@@ -149,15 +161,6 @@ fn deployment(i: usize, outputs: serde_json::Value) -> DeploymentRecord {
         updated_at: 0,
         revision: 0,
     }
-}
-
-/// This process's user and system CPU time so far, in milliseconds.
-fn cpu_ms() -> Result<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat")?;
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).ok_or_else(|| anyhow!("unreadable /proc stat"))?;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = fields[11].parse::<f64>()? + fields[12].parse::<f64>()?;
-    Ok(ticks * 1000.0 / crate::bench::CLOCK_TICKS_PER_SECOND)
 }
 
 /// The child process serving the endpoints, and its ports.
