@@ -13,6 +13,8 @@
 //!   server's CPU time per deployment, its peak resident memory and the
 //!   time from the site being ready to `CREATE_COMPLETE` (p50, p95, from
 //!   the simulator's journal and the deployment log).
+//! - `nuvola bench endpoints`: the CPU that checking 1,000 deployments'
+//!   endpoints once a minute takes (see [`crate::bench_endpoints`]).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -42,6 +44,13 @@ enum BenchCommand {
     /// through the Infrastructure Manager (Dummy connector) and through
     /// nuvola (one simulated site with no latency), and compare.
     Core(CoreArgs),
+    /// Check N ready deployments' endpoints (local listeners) in rounds,
+    /// and print the CPU per round and the share of one core at one round
+    /// a minute (target: under 5 %).
+    Endpoints(crate::bench_endpoints::EndpointsArgs),
+    /// The listeners `bench endpoints` checks, in a process of their own.
+    #[command(hide = true)]
+    EndpointTargets(crate::bench_endpoints::TargetsArgs),
 }
 
 /// `nuvola bench core`
@@ -73,6 +82,8 @@ pub async fn run(args: BenchArgs) -> Result<bool> {
     match args.what {
         BenchCommand::Tosca(args) => tosca_cmd::bench_tosca(args),
         BenchCommand::Core(args) => core(args).await,
+        BenchCommand::Endpoints(args) => crate::bench_endpoints::endpoints(args).await,
+        BenchCommand::EndpointTargets(args) => crate::bench_endpoints::targets(args).await,
     }
 }
 
@@ -393,13 +404,7 @@ impl NuvolaServer {
 
     /// The server's user and system CPU time so far, in milliseconds.
     fn cpu_ms(&self) -> Result<f64> {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))?;
-        // Fields after the parenthesised command name: state is field 3,
-        // utime and stime are fields 14 and 15.
-        let rest = stat.rsplit_once(')').map(|(_, r)| r).ok_or_else(|| anyhow!("unreadable /proc stat"))?;
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let ticks: f64 = fields[11].parse::<f64>()? + fields[12].parse::<f64>()?;
-        Ok(ticks * 1000.0 / CLOCK_TICKS_PER_SECOND)
+        cpu_ms(&self.child.id().to_string())
     }
 
     /// The server's peak resident set size, in KiB.
@@ -425,6 +430,18 @@ impl Drop for NuvolaServer {
 /// Linux reports process times in clock ticks: 100 per second on every
 /// architecture it runs on today (`sysconf(_SC_CLK_TCK)`).
 const CLOCK_TICKS_PER_SECOND: f64 = 100.0;
+
+/// The user and system CPU time of process `pid` (`self` for this one)
+/// so far, in milliseconds, from `/proc/<pid>/stat`.
+pub(crate) fn cpu_ms(pid: &str) -> Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the parenthesised command name: state is field 3,
+    // utime and stime are fields 14 and 15.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).ok_or_else(|| anyhow!("unreadable /proc stat"))?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields[11].parse::<f64>()? + fields[12].parse::<f64>()?;
+    Ok(ticks * 1000.0 / CLOCK_TICKS_PER_SECOND)
+}
 
 /// For every deployment of the run, milliseconds from the moment its site
 /// was ready (the simulator's journal: when its last resource became

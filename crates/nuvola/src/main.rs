@@ -3,6 +3,7 @@
 //! and operator tools.
 
 mod bench;
+mod bench_endpoints;
 mod client;
 mod config;
 mod demo;

@@ -418,7 +418,12 @@ async fn status<S: AsyncRead + AsyncWrite + Unpin>(
     mut stream: S,
     request: &str,
 ) -> std::result::Result<String, Outcome> {
-    stream.write_all(request.as_bytes()).await.map_err(|e| Outcome::Failed(format!("cannot send the request: {e}")))?;
+    // Flushed: over TLS, written records may wait in the session's buffer.
+    let sent = async {
+        stream.write_all(request.as_bytes()).await?;
+        stream.flush().await
+    };
+    sent.await.map_err(|e| Outcome::Failed(format!("cannot send the request: {e}")))?;
     let mut head = Vec::with_capacity(256);
     let mut buffer = [0u8; 256];
     while !head.windows(2).any(|w| w == b"\r\n") {

@@ -187,6 +187,7 @@ async fn details(State(state): State<WebState>, viewer: Viewer, Path(id): Path<S
     let d = &details.deployment;
     let log = state.app.deployment_log(&caller, &id).await?;
     let resources = state.app.deployment_resources(&caller, &id).await.unwrap_or_default();
+    let endpoints = state.app.endpoint_status(&caller, &id).await?;
     let now = now_ms();
     let live = in_progress(d.status);
     let entry = d.catalogue_id.as_deref().and_then(|c| state.app.catalogue().get(c).ok());
@@ -220,6 +221,7 @@ async fn details(State(state): State<WebState>, viewer: Viewer, Path(id): Path<S
                     }
                 }
             }
+            (crate::endpoints::section(&viewer, d, &endpoints, now))
             h2 { "Attempts" }
             @if details.attempts.is_empty() { p { "None yet." } }
             ol class="timeline" {

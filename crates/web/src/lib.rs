@@ -14,6 +14,7 @@ mod bulletins;
 mod catalogue;
 pub mod charts;
 mod deployments;
+mod endpoints;
 pub mod layout;
 mod login;
 mod operations;
@@ -107,6 +108,7 @@ pub fn router(app: App, public_url: impl Into<String>, config: WebConfig) -> Rou
         .merge(login::routes())
         .merge(catalogue::routes())
         .merge(deployments::routes())
+        .merge(endpoints::routes())
         .merge(requests::routes())
         .merge(admin::routes())
         .merge(alerts::routes())
