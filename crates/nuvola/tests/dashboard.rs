@@ -311,7 +311,7 @@ async fn administration_is_for_admins() {
     // Removed by the page's own button, which names the window; once gone,
     // removing it again says so.
     let providers = w.get(&mut root, "/admin/providers").await.expect(200).text();
-    assert!(providers.contains("2030-01-01 08:00 – 2030-01-01 12:00 UTC: kernel upgrade"), "{providers}");
+    assert!(providers.contains("2030-01-01 08:00 – 2030-01-01 12:00 UTC (outage): kernel upgrade"), "{providers}");
     let remove =
         [("csrf", csrf.as_str()), ("start", &hidden(&providers, "start")), ("end", &hidden(&providers, "end"))];
     w.post(&mut root, "/admin/providers/alpha/maintenance/remove", &remove).await.expect(303);
