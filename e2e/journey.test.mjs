@@ -183,7 +183,7 @@ test('an administrator puts a provider in maintenance', async () => {
   await page.locator('#reason-recas-bari').fill('GPU firmware');
   await page.locator('#p-recas-bari ~ details form button[type="submit"]', { hasText: 'Schedule' }).first().click();
   await page.waitForURL(/\/admin\/providers$/);
-  assert.equal(await page.locator('li', { hasText: '2030-01-01 08:00 – 2030-01-01 18:00 UTC: GPU firmware' }).count(), 1);
+  assert.equal(await page.locator('li', { hasText: '2030-01-01 08:00 – 2030-01-01 18:00 UTC (outage): GPU firmware' }).count(), 1);
   await screenshot(page, 'admin-providers');
   for (const [path, name] of [
     ['/admin/deployments', 'admin-deployments'],

@@ -442,7 +442,7 @@ async fn admin(State(state): State<WebState>, viewer: Viewer) -> Result<Markup, 
                     legend { "Affected components and their state" }
                     @for c in components {
                         @let id = format!("aff-{}", c.component.id.replace('/', "-"));
-                        div {
+                        div class="pair" {
                             label for=(id) { (c.component.name) }
                             select id=(id) name={"state:" (c.component.id)} {
                                 option value="" { "not affected" }
