@@ -13,6 +13,8 @@
 //!   server's CPU time per deployment, its peak resident memory and the
 //!   time from the site being ready to `CREATE_COMPLETE` (p50, p95, from
 //!   the simulator's journal and the deployment log).
+//! - `nuvola bench status`: the status page's server time (see
+//!   [`crate::bench_status`]).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -42,6 +44,9 @@ enum BenchCommand {
     /// through the Infrastructure Manager (Dummy connector) and through
     /// nuvola (one simulated site with no latency), and compare.
     Core(CoreArgs),
+    /// Time the public status page and its Statuspage summary with many
+    /// components and incidents in the store.
+    Status(crate::bench_status::StatusArgs),
 }
 
 /// `nuvola bench core`
@@ -73,6 +78,7 @@ pub async fn run(args: BenchArgs) -> Result<bool> {
     match args.what {
         BenchCommand::Tosca(args) => tosca_cmd::bench_tosca(args),
         BenchCommand::Core(args) => core(args).await,
+        BenchCommand::Status(args) => crate::bench_status::run(args).await,
     }
 }
 

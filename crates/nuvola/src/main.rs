@@ -3,6 +3,7 @@
 //! and operator tools.
 
 mod bench;
+mod bench_status;
 mod client;
 mod config;
 mod demo;

@@ -157,6 +157,9 @@ struct Inner {
     settings: WatchSettings,
     state: tokio::sync::Mutex<Trackers>,
     snapshot: Mutex<Arc<Snapshot>>,
+    /// The last reading of the components' history and what it was read
+    /// for (see [`Watch::history`]).
+    history: Mutex<Option<(page::HistoryKey, Arc<Vec<ComponentHistory>>)>>,
 }
 
 /// Per component, its tracker and since when it is in its state.
@@ -183,6 +186,7 @@ impl Watch {
                 settings,
                 state: Default::default(),
                 snapshot: Mutex::new(Arc::new(Snapshot::default())),
+                history: Mutex::new(None),
             }),
         }
     }
