@@ -182,7 +182,7 @@ impl crate::App {
     }
 
     /// Each component's 90 days and this month's availability.
-    pub async fn status_history(&self) -> Result<Vec<ComponentHistory>> {
+    pub async fn status_history(&self) -> Result<std::sync::Arc<Vec<ComponentHistory>>> {
         self.watch().history(&self.federation().providers(), self.now_ms()).await
     }
 

@@ -15,6 +15,8 @@
 //!   the simulator's journal and the deployment log).
 //! - `nuvola bench endpoints`: the CPU that checking 1,000 deployments'
 //!   endpoints once a minute takes (see [`crate::bench_endpoints`]).
+//! - `nuvola bench status`: the status page's server time (see
+//!   [`crate::bench_status`]).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -51,6 +53,9 @@ enum BenchCommand {
     /// The listeners `bench endpoints` checks, in a process of their own.
     #[command(hide = true)]
     EndpointTargets(crate::bench_endpoints::TargetsArgs),
+    /// Time the public status page and its Statuspage summary with many
+    /// components and incidents in the store.
+    Status(crate::bench_status::StatusArgs),
 }
 
 /// `nuvola bench core`
@@ -84,6 +89,7 @@ pub async fn run(args: BenchArgs) -> Result<bool> {
         BenchCommand::Core(args) => core(args).await,
         BenchCommand::Endpoints(args) => crate::bench_endpoints::endpoints(args).await,
         BenchCommand::EndpointTargets(args) => crate::bench_endpoints::targets(args).await,
+        BenchCommand::Status(args) => crate::bench_status::run(args).await,
     }
 }
 

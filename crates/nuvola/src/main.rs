@@ -4,6 +4,7 @@
 
 mod bench;
 mod bench_endpoints;
+mod bench_status;
 mod client;
 mod config;
 mod demo;

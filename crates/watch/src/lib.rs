@@ -179,6 +179,9 @@ struct Inner {
     /// for.
     sending: Mutex<tokio::task::JoinSet<()>>,
     endpoints: endpoints::Prober,
+    /// The last reading of the components' history and what it was read
+    /// for (see [`Watch::history`]).
+    history: Mutex<Option<(page::HistoryKey, Arc<Vec<ComponentHistory>>)>>,
 }
 
 /// Per component, its tracker and since when it is in its state.
@@ -210,6 +213,7 @@ impl Watch {
                 snapshot: Mutex::new(Arc::new(Snapshot::default())),
                 engine: Default::default(),
                 sending: Default::default(),
+                history: Mutex::new(None),
             }),
         }
     }

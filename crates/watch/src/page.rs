@@ -13,6 +13,7 @@
 //! Statuspage-compatible JSON and the feeds ([`crate::published`]).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Datelike, TimeZone, Utc};
 use nuvola_monitor::argo::{self, Durations, Figures};
@@ -254,8 +255,31 @@ impl Watch {
 
     /// Each component's last [`HISTORY_DAYS`] days and this month, at
     /// `now`, from the stored timelines (one query for all) and the outage
-    /// windows of `providers`; in the page's order.
-    pub async fn history(&self, providers: &[ProviderSpec], now: i64) -> Result<Vec<ComponentHistory>> {
+    /// windows of `providers`; in the page's order. States change only in
+    /// rounds, so a reading is kept and given again for the same round, the
+    /// same minute and the same windows: a busy page costs one reading a
+    /// minute.
+    pub async fn history(&self, providers: &[ProviderSpec], now: i64) -> Result<Arc<Vec<ComponentHistory>>> {
+        let key = HistoryKey {
+            round: self.snapshot().at,
+            minute: now.div_euclid(60_000),
+            windows: providers
+                .iter()
+                .flat_map(|p| p.maintenance.iter().filter(|w| w.kind == MaintenanceKind::Outage).map(move |w| (p, w)))
+                .map(|(p, w)| (p.name.clone(), w.start.timestamp_millis(), w.end.timestamp_millis()))
+                .collect(),
+        };
+        if let Some((kept, reading)) = self.inner.history.lock().expect("history lock").as_ref()
+            && *kept == key
+        {
+            return Ok(reading.clone());
+        }
+        let reading = Arc::new(self.read_history(providers, now).await?);
+        *self.inner.history.lock().expect("history lock") = Some((key, reading.clone()));
+        Ok(reading)
+    }
+
+    async fn read_history(&self, providers: &[ProviderSpec], now: i64) -> Result<Vec<ComponentHistory>> {
         let today = now.div_euclid(DAY_MS) * DAY_MS;
         let first_day = today - (HISTORY_DAYS as i64 - 1) * DAY_MS;
         let month_start = month_start(now);
@@ -294,6 +318,14 @@ impl Watch {
         }
         Ok(out)
     }
+}
+
+/// What a reading of the history depends on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct HistoryKey {
+    round: i64,
+    minute: i64,
+    windows: Vec<(String, i64, i64)>,
 }
 
 /// The id of a provider's window starting at `start`.

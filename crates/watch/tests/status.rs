@@ -287,6 +287,20 @@ async fn a_days_history_and_the_months_figures_follow_argo() {
     let bari = history.iter().find(|h| h.component == "backbone/backbone-bari").unwrap();
     assert_eq!(bari.days[88].worst, Some(ComponentState::Operational));
     assert_eq!(bari.month_figures.availability, Some(1.0));
+
+    // A reading is kept for its round and minute; the next round reads again.
+    let now = DEC_1 + DAY + 2 * HOUR;
+    let before = watch.history(&s.providers, now).await.unwrap();
+    s.store
+        .record_component_state("backbone/backbone-bari", now - HOUR, ComponentState::PartialOutage, "x")
+        .await
+        .unwrap();
+    let kept = watch.history(&s.providers, now).await.unwrap();
+    assert!(Arc::ptr_eq(&before, &kept), "the same round and minute: the same reading");
+    watch.round(&s.targets, now).await.unwrap();
+    let fresh = watch.history(&s.providers, now).await.unwrap();
+    let bari = fresh.iter().find(|h| h.component == "backbone/backbone-bari").unwrap();
+    assert_eq!(bari.days[89].worst, Some(ComponentState::PartialOutage));
 }
 
 fn smtp() -> Option<(String, String)> {

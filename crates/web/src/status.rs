@@ -82,7 +82,7 @@ fn day_state(d: &Day) -> Option<ComponentState> {
 /// The 90 days as one SVG: runs of days alike drawn as one bar, each with
 /// its dates and state in a `<title>`, and the whole summed up in words
 /// for screen readers.
-fn history_bar(name: &str, days: &[Day]) -> Markup {
+fn history_bar(name: &str, days: &[Day], labels: &[String]) -> Markup {
     let mut runs: Vec<(usize, usize, Option<ComponentState>)> = Vec::new();
     for (i, d) in days.iter().enumerate() {
         let state = day_state(d);
@@ -99,14 +99,14 @@ fn history_bar(name: &str, days: &[Day]) -> Markup {
         let mean = watched.iter().sum::<f64>() / watched.len() as f64;
         format!("{name}, last {} days: {} with an outage, uptime {:.2} %", days.len(), bad, mean * 100.0)
     };
-    let date = |d: &Day| chrono::DateTime::from_timestamp_millis(d.start).unwrap_or_default().format("%b %-d");
+    let date = |i: usize| labels.get(i).map_or("", String::as_str);
     html! {
         svg class="days" viewBox={"0 0 " (days.len() * 4) " 24"} preserveAspectRatio="none" role="img" aria-label=(summary) {
             @for (from, to, state) in &runs {
                 rect class={"day " (state.map_or("none", state_class))} x=(from * 4) y="0" width=((to - from + 1) * 4 - 1) height="24" {
                     title {
-                        (date(&days[*from]))
-                        @if to != from { " – " (date(&days[*to])) }
+                        (date(*from))
+                        @if to != from { " – " (date(*to)) }
                         ": " (state.map_or("no data", |s| s.label()))
                         @if to == from { @if let Some(u) = days[*from].uptime { (format!(", up {:.2} %", u * 100.0)) } }
                     }
@@ -116,7 +116,15 @@ fn history_bar(name: &str, days: &[Day]) -> Markup {
     }
 }
 
-fn component_row(c: &ShownComponent, h: Option<&ComponentHistory>) -> Markup {
+/// The days' labels ("Dec 7"), the same for every component's bar.
+fn day_labels(history: &[ComponentHistory]) -> Vec<String> {
+    let days = history.first().map_or(&[][..], |h| h.days.as_slice());
+    days.iter()
+        .map(|d| chrono::DateTime::from_timestamp_millis(d.start).unwrap_or_default().format("%b %-d").to_string())
+        .collect()
+}
+
+fn component_row(c: &ShownComponent, h: Option<&ComponentHistory>, labels: &[String]) -> Markup {
     html! {
         li class="component" {
             div class="component-head" {
@@ -129,7 +137,7 @@ fn component_row(c: &ShownComponent, h: Option<&ComponentHistory>) -> Markup {
                 p class="meta" { (c.reason) }
             }
             @if let Some(h) = h {
-                (history_bar(&c.component.name, &h.days))
+                (history_bar(&c.component.name, &h.days, labels))
                 p class="meta" {
                     "This month: availability " (percent(h.month_figures.availability))
                     ", reliability " (percent(h.month_figures.reliability))
@@ -199,6 +207,7 @@ fn subscribe_form(p: &StatusPage) -> Markup {
 async fn status(State(state): State<WebState>, viewer: Option<Viewer>) -> Result<Markup, PageError> {
     let p = state.app.status_page().await?;
     let history = state.app.status_history().await?;
+    let labels = day_labels(&history);
     let body = html! {
         (banner(p.indicator()))
         p class="meta" {
@@ -238,7 +247,7 @@ async fn status(State(state): State<WebState>, viewer: Option<Viewer>) -> Result
                 h2 id={"g-" (group.slug())} { (group.label()) }
                 ul class="components" {
                     @for c in members {
-                        (component_row(c, history.iter().find(|h| h.component == c.component.id)))
+                        (component_row(c, history.iter().find(|h| h.component == c.component.id), &labels))
                     }
                 }
             }
@@ -442,7 +451,7 @@ async fn admin(State(state): State<WebState>, viewer: Viewer) -> Result<Markup, 
                     legend { "Affected components and their state" }
                     @for c in components {
                         @let id = format!("aff-{}", c.component.id.replace('/', "-"));
-                        div {
+                        div class="pair" {
                             label for=(id) { (c.component.name) }
                             select id=(id) name={"state:" (c.component.id)} {
                                 option value="" { "not affected" }
