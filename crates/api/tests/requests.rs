@@ -7,6 +7,7 @@
 
 mod common;
 
+use nuvola_drivers::testing::{mails_mentioning, smtp_sink};
 use std::time::{Duration, Instant};
 
 use common::Harness;
@@ -14,30 +15,12 @@ use nuvola_app::Settings;
 use nuvola_notify::SmtpSettings;
 use serde_json::{Value, json};
 
-fn smtp() -> Option<(String, String)> {
-    match (std::env::var("NUVOLA_TEST_SMTP"), std::env::var("NUVOLA_TEST_SMTP_MAILDIR")) {
-        (Ok(address), Ok(maildir)) if !address.is_empty() => Some((address, maildir)),
-        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("NUVOLA_TEST_SMTP is not set: .ci/services.sh must start the SMTP sink under CI")
-        }
-        _ => {
-            eprintln!("skipped: NUVOLA_TEST_SMTP is not set (source .ci/services.sh to start aiosmtpd)");
-            None
-        }
-    }
-}
-
 /// The first message in the maildir that mentions `needle`.
 fn wait_for_mail(maildir: &str, needle: &str) -> String {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        for sub in ["new", "cur"] {
-            for entry in std::fs::read_dir(format!("{maildir}/{sub}")).into_iter().flatten().flatten() {
-                let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
-                if text.contains(needle) {
-                    return text;
-                }
-            }
+        if let Some(text) = mails_mentioning(maildir, needle).into_iter().next() {
+            return text;
         }
         assert!(Instant::now() < deadline, "no mail mentioning {needle} in {maildir}");
         std::thread::sleep(Duration::from_millis(50));
@@ -50,7 +33,7 @@ fn ids(list: &Value) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_membership_request_is_decided_by_the_group_manager_and_mailed() {
-    let Some((address, maildir)) = smtp() else { return };
+    let Some((address, maildir)) = smtp_sink() else { return };
     let settings = Settings {
         poll_interval: Duration::from_millis(20),
         smtp: Some(SmtpSettings { smtp: address, from: "nuvola@nuvola.test".into() }),

@@ -458,3 +458,22 @@ impl Recorder {
         }
     }
 }
+
+/// The SMTP sink `.ci/services.sh` starts (aiosmtpd writing a maildir):
+/// its `host:port` and its maildir, from `NUVOLA_TEST_SMTP` and
+/// `NUVOLA_TEST_SMTP_MAILDIR`; `None` (or a panic under CI) as [`service`].
+pub fn smtp_sink() -> Option<(String, String)> {
+    let address = service("NUVOLA_TEST_SMTP", "source .ci/services.sh to start the SMTP sink")?;
+    let maildir = std::env::var("NUVOLA_TEST_SMTP_MAILDIR").expect("NUVOLA_TEST_SMTP_MAILDIR beside NUVOLA_TEST_SMTP");
+    Some((address, maildir))
+}
+
+/// The messages in the SMTP sink's `maildir` that mention `needle`.
+pub fn mails_mentioning(maildir: &str, needle: &str) -> Vec<String> {
+    ["new", "cur"]
+        .iter()
+        .flat_map(|sub| std::fs::read_dir(format!("{maildir}/{sub}")).into_iter().flatten().flatten())
+        .map(|entry| std::fs::read_to_string(entry.path()).unwrap_or_default())
+        .filter(|text| text.contains(needle))
+        .collect()
+}

@@ -3,36 +3,13 @@
 //! `NUVOLA_TEST_SMTP` and `NUVOLA_TEST_SMTP_MAILDIR`) and are read back
 //! from the sink's maildir.
 
+use nuvola_drivers::testing::{mails_mentioning, smtp_sink};
 use nuvola_notify::notices::Confirmation;
 use nuvola_notify::{Mail, Notifier, SmtpSettings};
 
-fn smtp() -> Option<(String, String)> {
-    match (std::env::var("NUVOLA_TEST_SMTP"), std::env::var("NUVOLA_TEST_SMTP_MAILDIR")) {
-        (Ok(address), Ok(maildir)) if !address.is_empty() => Some((address, maildir)),
-        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("NUVOLA_TEST_SMTP is not set: .ci/services.sh must start the SMTP sink under CI")
-        }
-        _ => {
-            eprintln!("skipped: NUVOLA_TEST_SMTP is not set (source .ci/services.sh to start aiosmtpd)");
-            None
-        }
-    }
-}
-
-/// The message in the maildir that mentions `needle`. The sink writes a
-/// message before it accepts its data, so once sending succeeded it is
-/// there.
-fn mail_mentioning(maildir: &str, needle: &str) -> Option<String> {
-    ["new", "cur"]
-        .iter()
-        .flat_map(|sub| std::fs::read_dir(format!("{maildir}/{sub}")).into_iter().flatten().flatten())
-        .map(|entry| std::fs::read_to_string(entry.path()).unwrap_or_default())
-        .find(|text| text.contains(needle))
-}
-
 #[tokio::test]
 async fn a_subscription_confirmation_is_mailed_through_the_relay() {
-    let Some((address, maildir)) = smtp() else { return };
+    let Some((address, maildir)) = smtp_sink() else { return };
     let token = uuid::Uuid::new_v4().simple().to_string();
     let smtp = SmtpSettings { smtp: address, from: "status@nuvola.test".into() };
     let notifier = Notifier::new(Some(smtp), vec![], "https://nuvola.test");
@@ -43,7 +20,7 @@ async fn a_subscription_confirmation_is_mailed_through_the_relay() {
     });
     notifier.mail("subscriber@example.org", &mail).expect("mail goes out").await.unwrap();
 
-    let got = mail_mentioning(&maildir, &token).expect("the sink kept the message");
+    let got = mails_mentioning(&maildir, &token).into_iter().next().expect("the sink kept the message");
     assert!(got.contains("From: status@nuvola.test\n") && got.contains("To: subscriber@example.org\n"), "{got}");
     assert!(got.contains("Subject: [nuvola status] Confirm your subscription\n"), "{got}");
     assert!(

@@ -13,7 +13,7 @@ use axum::routing::post;
 use nuvola_drivers::Driver;
 use nuvola_drivers::ProvisionRequest;
 use nuvola_drivers::sim::{SimDriver, SimSettings};
-use nuvola_drivers::testing::{node, service};
+use nuvola_drivers::testing::{mails_mentioning, node, smtp_sink};
 use nuvola_monitor::alerts::{AlertState, Rule};
 use nuvola_notify::{Notifier, SmtpSettings};
 use nuvola_store::{Store, StoreOptions};
@@ -67,19 +67,9 @@ async fn receiver() -> (String, Arc<Mutex<Vec<Value>>>) {
     (base, got)
 }
 
-/// The message in the sink's maildir mentioning `needle`.
-fn mail_mentioning(maildir: &str, needle: &str) -> Option<String> {
-    ["new", "cur"]
-        .iter()
-        .flat_map(|sub| std::fs::read_dir(format!("{maildir}/{sub}")).into_iter().flatten().flatten())
-        .map(|entry| std::fs::read_to_string(entry.path()).unwrap_or_default())
-        .find(|text| text.contains(needle))
-}
-
 #[tokio::test]
 async fn alerts_reach_operators_by_mail_and_signed_webhook() {
-    let Some(relay) = service("NUVOLA_TEST_SMTP", "source .ci/services.sh to start the SMTP sink") else { return };
-    let maildir = std::env::var("NUVOLA_TEST_SMTP_MAILDIR").expect("the sink's maildir beside its address");
+    let Some((relay, maildir)) = smtp_sink() else { return };
     let (hooks, received) = receiver().await;
     let dir = tempfile::tempdir().unwrap();
     let store =
@@ -119,7 +109,7 @@ async fn alerts_reach_operators_by_mail_and_signed_webhook() {
     let firing: Vec<&str> = alerts.iter().filter(|a| a.state == AlertState::Firing).map(|a| a.key.as_str()).collect();
     let key = "malfunction{site=\"recas-bari\",target=\"clouds/recas-bari\"}";
     assert_eq!(firing, [key]);
-    let mail = mail_mentioning(&maildir, &operator).expect("the operators' mail");
+    let mail = mails_mentioning(&maildir, &operator).into_iter().next().expect("the operators' mail");
     assert!(mail.contains("Subject: [nuvola alerts] 1 firing: clouds/recas-bari failed 4 rounds in a row"), "{mail}");
     assert!(mail.contains("https://nuvola.test/admin/alerts"), "{mail}");
     let hooks_got = received.lock().unwrap().clone();
@@ -197,8 +187,7 @@ async fn the_weekly_bulletin_is_made_once_kept_and_mailed() {
     use nuvola_store::NewIncident;
     use nuvola_types::{ComponentState, Impact, IncidentStatus, MaintenanceKind, MaintenanceWindow};
 
-    let Some(relay) = service("NUVOLA_TEST_SMTP", "source .ci/services.sh to start the SMTP sink") else { return };
-    let maildir = std::env::var("NUVOLA_TEST_SMTP_MAILDIR").expect("the sink's maildir beside its address");
+    let Some((relay, maildir)) = smtp_sink() else { return };
     let dir = tempfile::tempdir().unwrap();
     let store =
         Store::open(StoreOptions::new(format!("sqlite://{}", dir.path().join("n.sqlite").display()))).await.unwrap();
@@ -252,7 +241,7 @@ async fn the_weekly_bulletin_is_made_once_kept_and_mailed() {
     assert_eq!(made.maintenances[0].reason, "OpenStack upgrade");
     let bari = made.availability.iter().find(|a| a.component == "clouds/recas-bari").unwrap();
     assert_eq!(bari.availability, Some(1.0));
-    let mail = mail_mentioning(&maildir, &manager).expect("the manager's bulletin");
+    let mail = mails_mentioning(&maildir, &manager).into_iter().next().expect("the manager's bulletin");
     assert!(mail.contains("Subject: [nuvola bulletin] 2026-W49: 1 incidents, 1 maintenances"), "{mail}");
     assert!(mail.contains("  - recas-bari: 0 of 100 cores (100 free)"), "{mail}");
     assert!(mail.contains("https://nuvola.test/bulletins/2026-W49"), "{mail}");

@@ -7,6 +7,7 @@
 //! prober reaches only because these tests say so (`Reach::Anywhere`); by
 //! default it refuses.
 
+use nuvola_drivers::testing::{mails_mentioning, smtp_sink};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::Duration;
@@ -20,29 +21,6 @@ use nuvola_types::DeploymentStatus;
 use nuvola_watch::{Watch, WatchSettings};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-fn smtp() -> Option<(String, String)> {
-    match (std::env::var("NUVOLA_TEST_SMTP"), std::env::var("NUVOLA_TEST_SMTP_MAILDIR")) {
-        (Ok(address), Ok(maildir)) if !address.is_empty() => Some((address, maildir)),
-        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("NUVOLA_TEST_SMTP is not set: .ci/services.sh must start the SMTP sink under CI")
-        }
-        _ => {
-            eprintln!("skipped: NUVOLA_TEST_SMTP is not set (source .ci/services.sh to start aiosmtpd)");
-            None
-        }
-    }
-}
-
-/// The messages in the maildir that mention `needle`.
-fn mails_mentioning(maildir: &str, needle: &str) -> Vec<String> {
-    ["new", "cur"]
-        .iter()
-        .flat_map(|sub| std::fs::read_dir(format!("{maildir}/{sub}")).into_iter().flatten().flatten())
-        .map(|entry| std::fs::read_to_string(entry.path()).unwrap_or_default())
-        .filter(|text| text.contains(needle))
-        .collect()
-}
 
 /// An HTTP server answering every GET with the status held in `status`.
 async fn http_server(status: Arc<AtomicU16>) -> u16 {
@@ -188,7 +166,7 @@ const MINUTE: i64 = 60_000;
 
 #[tokio::test]
 async fn an_endpoint_down_for_two_rounds_is_mailed_to_its_owner_and_so_is_its_return() {
-    let Some((address, maildir)) = smtp() else { return };
+    let Some((address, maildir)) = smtp_sink() else { return };
     let s = scene(address, maildir).await;
     let status = Arc::new(AtomicU16::new(200));
     let web = http_server(status.clone()).await;
@@ -281,7 +259,7 @@ async fn an_endpoint_down_for_two_rounds_is_mailed_to_its_owner_and_so_is_its_re
 
 #[tokio::test]
 async fn an_owner_who_opted_out_is_not_mailed() {
-    let Some((address, maildir)) = smtp() else { return };
+    let Some((address, maildir)) = smtp_sink() else { return };
     let s = scene(address, maildir).await;
     let status = Arc::new(AtomicU16::new(200));
     let web = http_server(status.clone()).await;
@@ -304,7 +282,7 @@ async fn an_owner_who_opted_out_is_not_mailed() {
 /// answers is no news: its owner was never told it was down.
 #[tokio::test]
 async fn a_service_that_was_never_seen_up_is_not_announced_back() {
-    let Some((address, maildir)) = smtp() else { return };
+    let Some((address, maildir)) = smtp_sink() else { return };
     let s = scene(address, maildir).await;
     let status = Arc::new(AtomicU16::new(502));
     let web = http_server(status.clone()).await;

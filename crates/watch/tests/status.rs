@@ -7,6 +7,7 @@
 //! after a double opt-in, and by a signed webhook that a local receiver
 //! verifies. Time is a parameter everywhere: nothing waits.
 
+use nuvola_drivers::testing::{mails_mentioning, smtp_sink};
 use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
@@ -303,29 +304,6 @@ async fn a_days_history_and_the_months_figures_follow_argo() {
     assert_eq!(bari.days[89].worst, Some(ComponentState::PartialOutage));
 }
 
-fn smtp() -> Option<(String, String)> {
-    match (std::env::var("NUVOLA_TEST_SMTP"), std::env::var("NUVOLA_TEST_SMTP_MAILDIR")) {
-        (Ok(address), Ok(maildir)) if !address.is_empty() => Some((address, maildir)),
-        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("NUVOLA_TEST_SMTP is not set: .ci/services.sh must start the SMTP sink under CI")
-        }
-        _ => {
-            eprintln!("skipped: NUVOLA_TEST_SMTP is not set (source .ci/services.sh to start aiosmtpd)");
-            None
-        }
-    }
-}
-
-/// The messages in the sink's maildir that mention `needle`.
-fn mails_mentioning(maildir: &str, needle: &str) -> Vec<String> {
-    ["new", "cur"]
-        .iter()
-        .flat_map(|sub| std::fs::read_dir(format!("{maildir}/{sub}")).into_iter().flatten().flatten())
-        .map(|entry| std::fs::read_to_string(entry.path()).unwrap_or_default())
-        .filter(|text| text.contains(needle))
-        .collect()
-}
-
 /// The token of the first `path?token=` link in `mail`.
 fn token_in(mail: &str, path: &str) -> String {
     let at = mail.find(&format!("{path}?token=")).unwrap_or_else(|| panic!("no {path} link in {mail}"));
@@ -334,7 +312,7 @@ fn token_in(mail: &str, path: &str) -> String {
 
 #[tokio::test]
 async fn a_subscriber_by_mail_confirms_then_hears_of_incidents_and_can_leave() {
-    let Some((relay, maildir)) = smtp() else { return };
+    let Some((relay, maildir)) = smtp_sink() else { return };
     let s = scene().await;
     let smtp = SmtpSettings { smtp: relay, from: "status@nuvola.test".into() };
     let notifier = Notifier::new(Some(smtp), Vec::new(), "https://status.nuvola.test");
