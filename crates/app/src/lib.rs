@@ -12,6 +12,7 @@ pub mod admin;
 mod callbacks;
 pub mod catalogue;
 pub mod deployments;
+mod every;
 pub mod federation;
 mod metrics;
 pub mod monitoring;

@@ -155,20 +155,13 @@ impl crate::App {
     /// Runs a round every [`nuvola_watch::WatchSettings::interval`] until
     /// `shutdown`; a round that outlasts shutdown is cut off (it changes
     /// nothing outside the store's own rows).
-    pub async fn run_watch(&self, mut shutdown: watch::Receiver<bool>) {
-        let interval = self.watch().settings().interval;
-        while !*shutdown.borrow() {
-            tokio::select! {
-                outcome = self.watch_round() => if let Err(e) = outcome {
-                    tracing::error!(error = %e.logged(), "a round of probes failed");
-                },
-                _ = shutdown.changed() => break,
+    pub async fn run_watch(&self, shutdown: watch::Receiver<bool>) {
+        crate::every::every(self.watch().settings().interval, shutdown, || async {
+            if let Err(e) = self.watch_round().await {
+                tracing::error!(error = %e.logged(), "a round of probes failed");
             }
-            tokio::select! {
-                _ = tokio::time::sleep(interval) => {}
-                _ = shutdown.changed() => {}
-            }
-        }
+        })
+        .await;
         // What a last round decided to tell still goes out.
         self.watch().settle().await;
     }
@@ -292,20 +285,13 @@ impl crate::App {
 
     /// Runs a round over users' endpoints every
     /// [`nuvola_watch::WatchSettings::endpoint_interval`] until `shutdown`.
-    pub async fn run_endpoint_watch(&self, mut shutdown: watch::Receiver<bool>) {
-        let interval = self.watch().settings().endpoint_interval;
-        while !*shutdown.borrow() {
-            tokio::select! {
-                outcome = self.endpoint_round() => if let Err(e) = outcome {
-                    tracing::error!(error = %e.logged(), "a round over users' endpoints failed");
-                },
-                _ = shutdown.changed() => break,
+    pub async fn run_endpoint_watch(&self, shutdown: watch::Receiver<bool>) {
+        crate::every::every(self.watch().settings().endpoint_interval, shutdown, || async {
+            if let Err(e) = self.endpoint_round().await {
+                tracing::error!(error = %e.logged(), "a round over users' endpoints failed");
             }
-            tokio::select! {
-                _ = tokio::time::sleep(interval) => {}
-                _ = shutdown.changed() => {}
-            }
-        }
+        })
+        .await;
     }
 
     /// Deployment `id`'s endpoints, for whoever may see the deployment.

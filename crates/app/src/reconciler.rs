@@ -74,24 +74,17 @@ impl App {
     /// statistics (listings and statistics pages depend on them); at start
     /// and then every `orphan_scan_interval`, scans for orphan resources
     /// and logs each new one.
-    pub async fn run_reconciler(&self, interval: Duration, mut shutdown: watch::Receiver<bool>) {
-        let mut analyzed: Option<std::time::Instant> = None;
-        let mut scanned: Option<std::time::Instant> = None;
-        let mut orphans_seen = std::collections::HashSet::new();
-        while !*shutdown.borrow() {
-            // A pass may wait on providers that do not answer (a driver call
-            // timeout per orphan): shutdown does not wait for it. Every call
-            // of a pass is safe to cut off and run again.
-            let pass = self.reconcile_pass(&mut analyzed, &mut scanned, &mut orphans_seen);
-            tokio::select! {
-                () = pass => {}
-                _ = shutdown.changed() => break,
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(interval) => {}
-                _ = shutdown.changed() => {}
-            }
-        }
+    pub async fn run_reconciler(&self, interval: Duration, shutdown: watch::Receiver<bool>) {
+        let state = tokio::sync::Mutex::new(PassState::default());
+        // A pass may wait on providers that do not answer (a driver call
+        // timeout per orphan): shutdown does not wait for it. Every call of
+        // a pass is safe to cut off and run again.
+        crate::every::every(interval, shutdown, || async {
+            let mut state = state.lock().await;
+            let PassState { analyzed, scanned, orphans_seen } = &mut *state;
+            self.reconcile_pass(analyzed, scanned, orphans_seen).await
+        })
+        .await;
     }
 
     /// One pass of the reconciler (see [`App::run_reconciler`]).
@@ -134,4 +127,13 @@ impl App {
             tracing::info!(provider = %p.provider, error = p.error.as_deref().unwrap_or(""), "cannot scan for orphans");
         }
     }
+}
+
+/// What the reconciler's passes remember: when the planner statistics were
+/// last refreshed and orphans last scanned, and the orphans already logged.
+#[derive(Default)]
+struct PassState {
+    analyzed: Option<std::time::Instant>,
+    scanned: Option<std::time::Instant>,
+    orphans_seen: std::collections::HashSet<(String, String)>,
 }
