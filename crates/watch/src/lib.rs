@@ -131,6 +131,8 @@ impl ComponentStatus {
 pub struct Snapshot {
     /// When the round started, in ms; 0 before the first.
     pub at: i64,
+    /// How many rounds this server has finished, this one included.
+    pub rounds: u64,
     /// Every component, in the page's order (group, then name).
     pub components: Vec<ComponentStatus>,
 }
@@ -273,6 +275,12 @@ impl Watch {
             "When the last round of probes started.",
             &[(&[], snapshot.at as f64 / 1000.0)],
         );
+        // With the states in one scrape: how many rounds made them.
+        out.counter(
+            "nuvola_probe_rounds",
+            "Rounds of probes finished since the server started.",
+            &[(&[], snapshot.rounds as f64)],
+        );
     }
 
     /// The prober of users' endpoints; its rounds run on their own interval.
@@ -366,7 +374,8 @@ impl Watch {
         store.prune_probe_results(now.saturating_sub(keep_ms)).await?;
         let specs: Vec<ProviderSpec> = targets.providers.iter().map(|t| t.spec.clone()).collect();
         self.alert(now, &statuses, &site_quotas, &specs).await?;
-        *self.inner.snapshot.lock().expect("snapshot lock") = Arc::new(Snapshot { at: now, components: statuses });
+        let mut snapshot = self.inner.snapshot.lock().expect("snapshot lock");
+        *snapshot = Arc::new(Snapshot { at: now, rounds: snapshot.rounds + 1, components: statuses });
         Ok(round)
     }
 

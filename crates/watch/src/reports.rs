@@ -91,24 +91,25 @@ pub fn this_month(now: i64) -> NaiveDate {
 }
 
 /// The report as CSV: one row per component and day, then one per
-/// component for the whole month (day `month`), with hours in each status
-/// and the two figures in percent (empty where undefined).
+/// component for the whole month (day `month`), with the time in each
+/// status in seconds to the millisecond (as exact as the timeline) and the
+/// two figures in percent (empty where undefined).
 pub fn csv(report: &MonthReport) -> String {
     let mut out = String::from(
-        "component,name,day,ok_hours,warning_hours,critical_hours,unknown_hours,downtime_hours,availability_percent,reliability_percent\n",
+        "component,name,day,ok_seconds,warning_seconds,critical_seconds,unknown_seconds,downtime_seconds,availability_percent,reliability_percent\n",
     );
-    let hours = |ms: i64| format!("{:.3}", ms as f64 / 3_600_000.0);
+    let seconds = |ms: i64| format!("{}.{:03}", ms.div_euclid(1000), ms.rem_euclid(1000));
     let percent = |f: Option<f64>| f.map(|f| format!("{:.2}", f * 100.0)).unwrap_or_default();
     let mut row = |c: &Component, day: &str, d: &Durations, f: &Figures| {
         let fields = [
             c.id.clone(),
             c.name.clone(),
             day.to_string(),
-            hours(d.ok),
-            hours(d.warning),
-            hours(d.critical),
-            hours(d.unknown),
-            hours(d.downtime),
+            seconds(d.ok),
+            seconds(d.warning),
+            seconds(d.critical),
+            seconds(d.unknown),
+            seconds(d.downtime),
             percent(f.availability),
             percent(f.reliability),
         ];

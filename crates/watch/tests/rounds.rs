@@ -261,7 +261,7 @@ async fn the_days_availability_reflects_the_outage_exactly() {
     assert_eq!(percent(veneto.days[9].2.availability), "86.81");
     let csv = nuvola_watch::reports::csv(&report);
     assert!(
-        csv.contains("clouds/cloudveneto,cloudveneto,2027-01-10,20.833,0.000,3.167,0.000,0.000,86.81,86.81\n"),
+        csv.contains("clouds/cloudveneto,cloudveneto,2027-01-10,75000.000,0.000,11400.000,0.000,0.000,86.81,86.81\n"),
         "{csv}"
     );
     assert!(nuvola_watch::reports::parse_month("January").is_err());

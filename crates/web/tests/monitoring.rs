@@ -107,9 +107,9 @@ async fn the_availability_report_is_public_with_its_csv() {
     assert_eq!(page.body.matches("<th scope=\"col\" class=\"num\">").count(), 2 + 30, "November's 30 days");
     let csv = d.get("/status/availability.csv?month=2026-11", None).await;
     assert_eq!(csv.status, StatusCode::OK);
-    assert!(csv.body.starts_with("component,name,day,ok_hours,"), "{}", csv.body);
+    assert!(csv.body.starts_with("component,name,day,ok_seconds,"), "{}", csv.body);
     assert!(
-        csv.body.contains("paas/orchestrator,Orchestrator,2026-11-30,0.000,0.000,0.000,24.000,0.000,,\n"),
+        csv.body.contains("paas/orchestrator,Orchestrator,2026-11-30,0.000,0.000,0.000,86400.000,0.000,,\n"),
         "{}",
         csv.body
     );
