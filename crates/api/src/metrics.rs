@@ -42,13 +42,8 @@ impl Observability {
     fn allows(&self, headers: &HeaderMap) -> bool {
         let given = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
         let given = given.and_then(|v| v.strip_prefix("Bearer ")).unwrap_or("").trim();
-        same(given.as_bytes(), self.token.trim().as_bytes())
+        nuvola_types::secret::same(given.as_bytes(), self.token.trim().as_bytes())
     }
-}
-
-/// Byte strings compared in time independent of where they differ.
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Middleware counting every request by its route (the pattern, not the

@@ -16,6 +16,7 @@ pub mod oauth;
 pub mod plan;
 pub mod records;
 pub mod requirements;
+pub mod secret;
 pub mod spelled;
 pub mod status;
 

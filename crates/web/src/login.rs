@@ -34,7 +34,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::layout::{Section, notice, page};
-use crate::session::{self, ClientIp, NoFields, Post, Viewer, cookie, digest, local_path, same, secret, set_cookie};
+use crate::session::{self, ClientIp, NoFields, Post, Viewer, cookie, digest, local_path, secret, set_cookie};
 use crate::{PageError, WebState};
 
 /// The cookie carrying the password form's anti-CSRF token.
@@ -142,7 +142,7 @@ async fn password_login(
         return Err(Error::not_found("local accounts are not enabled on this platform").into());
     };
     let expected = cookie(&headers, LOGIN_COOKIE).unwrap_or("");
-    if expected.is_empty() || !same(expected, &form.login_token) {
+    if expected.is_empty() || !nuvola_types::secret::same(expected.as_bytes(), form.login_token.as_bytes()) {
         return Err(Error::Forbidden(
             "this sign-in form is stale or was not sent from nuvola's sign-in page: reload it and try again".into(),
         )
