@@ -33,24 +33,7 @@ fn config(database: &str) -> String {
         ("site-b", 1.0, "create_latency_ms = 2500, delete_latency_ms = 300, failure_probability = 0.25, seed = 2"),
         ("site-c", 2.0, "create_latency_ms = 500, delete_latency_ms = 200, fail_creates = true, seed = 3"),
     ] {
-        text.push_str(&format!(
-            r#"
-[[providers]]
-name = "{name}"
-driver = "sim"
-endpoint = "https://{name}.example:5000/v3"
-flavors = [{{ name = "m1.medium", vcpus = 2, ram_mb = 4096, disk_gb = 20 }}]
-images = [{{ name = "ubuntu-22.04", distribution = "ubuntu", version = "22.04" }}]
-volume_types = [{{ name = "standard" }}]
-networks = [{{ name = "public", kind = "public" }}, {{ name = "private", kind = "private", cidr = "10.0.0.0/8" }}]
-settings = {{ {settings}, public_cidr = "198.18.0.0/15" }}
-
-[providers.groups.physics]
-sla_id = "sla-{name}"
-priority = {priority}
-quota = {{ instances = 1000, cores = 4000, ram_mb = 8000000, volumes = 1000, volume_gb = 100000, public_ips = 1000 }}
-"#
-        ));
+        text.push_str(&common::sim_site(name, priority, settings, &["physics".into()]));
     }
     text
 }

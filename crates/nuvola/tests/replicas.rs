@@ -36,33 +36,18 @@ fn config(database_url: &str, schema: &str, home: &Path) -> String {
          [workers]\nconcurrency = 32\npoll_interval_ms = 150\nlease_secs = 5\nreconcile_interval_secs = 2\n\n\
          [deployments]\nprovider_timeout_mins = 5\nmax_per_user = 1000\n"
     );
-    let groups: String = (0..GROUPS)
-        .map(|g| format!("\n[providers.groups.g{g}]\nsla_id = \"sla-g{g}\"\npriority = PRIORITY\nquota = {{ instances = 1000, cores = 4000, ram_mb = 8000000, volumes = 1000, volume_gb = 100000, public_ips = 1000 }}\n"))
-        .collect();
+    let groups: Vec<String> = (0..GROUPS).map(|g| format!("g{g}")).collect();
     for (name, priority, settings) in [
-        (SITES[0], "1.0", "create_latency_ms = 900, delete_latency_ms = 300, seed = 1"),
+        (SITES[0], 1.0, "create_latency_ms = 900, delete_latency_ms = 300, seed = 1"),
         (
             SITES[1],
-            "1.0",
+            1.0,
             "create_latency_ms = 700, delete_latency_ms = 200, failure_probability = 0.25, api_latency_ms = 50, seed = 2",
         ),
-        (SITES[2], "2.0", "create_latency_ms = 300, delete_latency_ms = 100, fail_creates = true, seed = 3"),
+        (SITES[2], 2.0, "create_latency_ms = 300, delete_latency_ms = 100, fail_creates = true, seed = 3"),
     ] {
-        text.push_str(&format!(
-            r#"
-[[providers]]
-name = "{name}"
-driver = "sim"
-endpoint = "https://{name}.example:5000/v3"
-flavors = [{{ name = "m1.medium", vcpus = 2, ram_mb = 4096, disk_gb = 20 }}]
-images = [{{ name = "ubuntu-22.04", distribution = "ubuntu", version = "22.04" }}]
-volume_types = [{{ name = "standard" }}]
-networks = [{{ name = "public", kind = "public" }}, {{ name = "private", kind = "private", cidr = "10.0.0.0/8" }}]
-settings = {{ {settings}, public_cidr = "198.18.0.0/15", home = "{home}", call_log = true }}
-{}"#,
-            groups.replace("PRIORITY", priority),
-            home = home.display(),
-        ));
+        let settings = format!("{settings}, home = \"{}\", call_log = true", home.display());
+        text.push_str(&common::sim_site(name, priority, &settings, &groups));
     }
     text
 }

@@ -136,3 +136,30 @@ pub fn count(statuses: &std::collections::BTreeMap<String, String>) -> std::coll
     }
     n
 }
+
+/// A simulated site's `[[providers]]` block for a test's configuration:
+/// one medium flavor, one image, public and private networks, the
+/// simulator's `settings` (TOML key = value pairs), and an SLA of
+/// `priority` with a roomy quota for each of `groups`.
+pub fn sim_site(name: &str, priority: f64, settings: &str, groups: &[String]) -> String {
+    let mut text = format!(
+        r#"
+[[providers]]
+name = "{name}"
+driver = "sim"
+endpoint = "https://{name}.example:5000/v3"
+flavors = [{{ name = "m1.medium", vcpus = 2, ram_mb = 4096, disk_gb = 20 }}]
+images = [{{ name = "ubuntu-22.04", distribution = "ubuntu", version = "22.04" }}]
+volume_types = [{{ name = "standard" }}]
+networks = [{{ name = "public", kind = "public" }}, {{ name = "private", kind = "private", cidr = "10.0.0.0/8" }}]
+settings = {{ {settings}, public_cidr = "198.18.0.0/15" }}
+"#
+    );
+    for group in groups {
+        text.push_str(&format!(
+            "\n[providers.groups.{group}]\nsla_id = \"sla-{name}-{group}\"\npriority = {priority:?}\n\
+             quota = {{ instances = 1000, cores = 4000, ram_mb = 8000000, volumes = 1000, volume_gb = 100000, public_ips = 1000 }}\n"
+        ));
+    }
+    text
+}
