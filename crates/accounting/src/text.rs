@@ -1,0 +1,206 @@
+//! APEL's text message format, shared by cloud records, cloud summaries and
+//! the text form of accelerator records: a header line `Type: version`, then
+//! records of `Key: Value` lines separated by lines `%%`. Keys are
+//! case-sensitive; keys and values are trimmed; blank lines are skipped; a
+//! record with no line is no record. The scanner walks the message's text
+//! once and lends out slices of it, so reading allocates nothing.
+//!
+//! Two readings differ from APEL's on purpose: APEL splits records at any
+//! `%%`, even inside a value, where this splits only at lines that are `%%`;
+//! and APEL refuses a blank line inside a record, which this skips.
+
+use crate::error::{Location, ParseError, Problem};
+
+/// The text of a message, or the line of its first byte that is not UTF-8.
+pub(crate) fn utf8(bytes: &[u8]) -> Result<&str, ParseError> {
+    std::str::from_utf8(bytes).map_err(|error| {
+        let good = &bytes[..error.valid_up_to()];
+        let line = 1 + memchr::memchr_iter(b'\n', good).count();
+        ParseError::at(Location::Line(line), Problem::Syntax("the message is not UTF-8 text".into()))
+    })
+}
+
+/// A message's header line, split as APEL splits it: the type before the
+/// first colon, the version after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Header<'a> {
+    pub kind: &'a str,
+    pub version: &'a str,
+    pub line: usize,
+}
+
+/// Reads the header (the first line that is not blank) and returns it with
+/// the records after it. `expected` names the header in the refusal of a
+/// message that has none.
+pub(crate) fn split_header<'a>(text: &'a str, expected: &'static str) -> Result<(Header<'a>, Entries<'a>), ParseError> {
+    let mut entries = Entries::new(text);
+    loop {
+        let Some((line, content)) = entries.next_line() else {
+            return Err(ParseError::at(Location::Line(entries.line), Problem::Empty));
+        };
+        let content = content.trim();
+        if content.is_empty() {
+            continue;
+        }
+        let Some(colon) = content.find(':') else {
+            return Err(ParseError::at(
+                Location::Line(line),
+                Problem::WrongHeader { found: content.to_owned(), expected },
+            ));
+        };
+        let kind = content[..colon].trim();
+        let version = content[colon..].trim_matches([':', ' ']);
+        return Ok((Header { kind, version, line }, entries));
+    }
+}
+
+/// One line of a record, or the end of a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Entry<'a> {
+    Field { line: usize, key: &'a str, value: &'a str },
+    End,
+}
+
+/// The lines of a message after its header.
+#[derive(Debug, Clone)]
+pub(crate) struct Entries<'a> {
+    rest: &'a str,
+    /// The number of the next line.
+    line: usize,
+}
+
+impl<'a> Entries<'a> {
+    /// The lines of a text, the first numbered 1.
+    pub(crate) fn new(text: &'a str) -> Self {
+        Self { rest: text, line: 1 }
+    }
+
+    fn next_line(&mut self) -> Option<(usize, &'a str)> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        let (content, rest) = match memchr::memchr(b'\n', self.rest.as_bytes()) {
+            Some(end) => (&self.rest[..end], &self.rest[end + 1..]),
+            None => (self.rest, ""),
+        };
+        self.rest = rest;
+        let line = self.line;
+        self.line += 1;
+        Some((line, content.strip_suffix('\r').unwrap_or(content)))
+    }
+
+    fn next_entry(&mut self) -> Option<Result<Entry<'a>, ParseError>> {
+        loop {
+            let (line, content) = self.next_line()?;
+            if let Some(colon) = memchr::memchr(b':', content.as_bytes()) {
+                let key = content[..colon].trim();
+                let value = content[colon + 1..].trim();
+                return Some(Ok(Entry::Field { line, key, value }));
+            }
+            match content.trim() {
+                "" => continue,
+                "%%" => return Some(Ok(Entry::End)),
+                _ => return Some(Err(ParseError::at(Location::Line(line), Problem::NotKeyValue))),
+            }
+        }
+    }
+
+    /// Reads the next record, handing each `Key: Value` line to `field`.
+    /// Returns the record's first line, or `None` when no record is left.
+    pub(crate) fn read_record(
+        &mut self,
+        mut field: impl FnMut(usize, &'a str, &'a str) -> Result<(), ParseError>,
+    ) -> Option<Result<usize, ParseError>> {
+        let mut first = None;
+        loop {
+            match self.next_entry() {
+                None => return first.map(Ok),
+                Some(Err(error)) => return Some(Err(error)),
+                Some(Ok(Entry::End)) if first.is_some() => return first.map(Ok),
+                Some(Ok(Entry::End)) => continue,
+                Some(Ok(Entry::Field { line, key, value })) => {
+                    first.get_or_insert(line);
+                    if let Err(error) = field(line, key, value) {
+                        return Some(Err(error));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Appends `Key: value` and a newline.
+pub(crate) fn write_line(out: &mut String, key: &str, value: impl std::fmt::Display) {
+    use std::fmt::Write;
+    let _ = writeln!(out, "{key}: {value}");
+}
+
+/// Whether a string can be written as a value on one line. (A value with
+/// surrounding white space or a word meaning no value is written as it is,
+/// as APEL writes it, and read back trimmed or as no value.)
+pub(crate) fn writable(value: &str) -> bool {
+    !value.contains(['\n', '\r'])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type Fields = Vec<(usize, String, String)>;
+
+    fn records(text: &str) -> Vec<Result<Fields, ParseError>> {
+        let mut entries = Entries::new(text);
+        let mut out = Vec::new();
+        loop {
+            let mut fields = Vec::new();
+            match entries.read_record(|line, key, value| {
+                fields.push((line, key.to_owned(), value.to_owned()));
+                Ok(())
+            }) {
+                None => return out,
+                Some(Ok(_)) => out.push(Ok(fields)),
+                Some(Err(error)) => {
+                    out.push(Err(error));
+                    return out;
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn records_are_split_at_percent_lines_and_fields_trimmed() {
+        let text = "A: 1\r\nB:  two words  \n%%\n\n%%\nC:3\nURL: https://x:5000/v3\n%%\n";
+        let found = records(text);
+        let field = |line: usize, key: &str, value: &str| (line, key.to_owned(), value.to_owned());
+        assert_eq!(
+            found,
+            vec![
+                Ok(vec![field(1, "A", "1"), field(2, "B", "two words")]),
+                Ok(vec![field(6, "C", "3"), field(7, "URL", "https://x:5000/v3")]),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_line_without_a_colon_is_refused_with_its_number() {
+        let found = records("A: 1\nB: 2\nthis is not a field\n");
+        assert_eq!(found, vec![Err(ParseError::at(Location::Line(3), Problem::NotKeyValue))]);
+    }
+
+    #[test]
+    fn the_header_is_the_first_line_that_is_not_blank() {
+        let (header, mut rest) = split_header("\n  APEL-cloud-message: v0.4 \nA: 1\n", "x").unwrap();
+        assert_eq!(header, Header { kind: "APEL-cloud-message", version: "v0.4", line: 2 });
+        assert_eq!(rest.read_record(|_, _, _| Ok(())), Some(Ok(3)));
+        let error = split_header("APEL-cloud-message v0.4\n", "APEL-cloud-message: v0.4").unwrap_err();
+        assert_eq!(error.line(), Some(1));
+        assert!(matches!(error.problem, Problem::WrongHeader { .. }), "{error}");
+        assert_eq!(split_header("\n\n", "x").unwrap_err().problem, Problem::Empty);
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_are_refused_with_their_line() {
+        let error = utf8(b"A: 1\nB: \xff\n").unwrap_err();
+        assert_eq!(error.line(), Some(2));
+    }
+}
