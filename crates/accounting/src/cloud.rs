@@ -317,39 +317,42 @@ enum Field {
 }
 
 fn field(key: &str) -> Option<Field> {
-    Some(match key {
-        "RecordCreateTime" => Field::RecordCreateTime,
-        "VMUUID" => Field::VmUuid,
-        "SiteName" => Field::SiteName,
-        "CloudComputeService" => Field::CloudComputeService,
-        "MachineName" => Field::MachineName,
-        "LocalUserId" => Field::LocalUserId,
-        "LocalGroupId" => Field::LocalGroupId,
-        "GlobalUserName" => Field::GlobalUserName,
-        "FQAN" => Field::Fqan,
-        "Status" => Field::Status,
-        "StartTime" => Field::StartTime,
-        "EndTime" => Field::EndTime,
-        "SuspendDuration" => Field::SuspendDuration,
-        "WallDuration" => Field::WallDuration,
-        "CpuDuration" => Field::CpuDuration,
-        "CpuCount" => Field::CpuCount,
-        "NetworkType" => Field::NetworkType,
-        "NetworkInbound" => Field::NetworkInbound,
-        "NetworkOutbound" => Field::NetworkOutbound,
-        "PublicIPCount" => Field::PublicIpCount,
-        "Memory" => Field::Memory,
-        "Disk" => Field::Disk,
-        "BenchmarkType" => Field::BenchmarkType,
-        "Benchmark" => Field::Benchmark,
-        "StorageRecordId" => Field::StorageRecordId,
-        "ImageId" => Field::ImageId,
-        "CloudType" => Field::CloudType,
-        "VO" | "VOGroup" | "VORole" | "UpdateTime" | "MeasurementTime" | "MeasurementMonth" | "MeasurementYear" => {
-            Field::Ignored
-        }
+    // By length first: one comparison or two per key instead of a list.
+    let field = match (key.len(), key) {
+        (4, "Disk") => Field::Disk,
+        (4, "FQAN") => Field::Fqan,
+        (6, "VMUUID") => Field::VmUuid,
+        (6, "Status") => Field::Status,
+        (6, "Memory") => Field::Memory,
+        (7, "EndTime") => Field::EndTime,
+        (7, "ImageId") => Field::ImageId,
+        (8, "SiteName") => Field::SiteName,
+        (8, "CpuCount") => Field::CpuCount,
+        (9, "StartTime") => Field::StartTime,
+        (9, "CloudType") => Field::CloudType,
+        (9, "Benchmark") => Field::Benchmark,
+        (11, "MachineName") => Field::MachineName,
+        (11, "LocalUserId") => Field::LocalUserId,
+        (11, "CpuDuration") => Field::CpuDuration,
+        (11, "NetworkType") => Field::NetworkType,
+        (12, "LocalGroupId") => Field::LocalGroupId,
+        (12, "WallDuration") => Field::WallDuration,
+        (13, "PublicIPCount") => Field::PublicIpCount,
+        (13, "BenchmarkType") => Field::BenchmarkType,
+        (14, "GlobalUserName") => Field::GlobalUserName,
+        (14, "NetworkInbound") => Field::NetworkInbound,
+        (15, "SuspendDuration") => Field::SuspendDuration,
+        (15, "NetworkOutbound") => Field::NetworkOutbound,
+        (15, "StorageRecordId") => Field::StorageRecordId,
+        (16, "RecordCreateTime") => Field::RecordCreateTime,
+        (19, "CloudComputeService") => Field::CloudComputeService,
+        (
+            _,
+            "VO" | "VOGroup" | "VORole" | "UpdateTime" | "MeasurementTime" | "MeasurementMonth" | "MeasurementYear",
+        ) => Field::Ignored,
         _ => return None,
-    })
+    };
+    Some(field)
 }
 
 fn read_record<'a>(entries: &mut Entries<'a>) -> Option<Result<CloudRecord<'a>, ParseError>> {

@@ -21,6 +21,7 @@
 //! ([`ParseError`]). Records keep every field APEL keeps, a value APEL reads
 //! as missing (empty, `NULL`, `None`) being `None`.
 
+pub mod bench;
 pub mod cloud;
 pub mod cloud_summary;
 mod error;

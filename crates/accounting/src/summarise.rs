@@ -175,13 +175,30 @@ impl Hasher for FxHasher {
 type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 
 /// Texts kept once each, by number; number 0 is no text (APEL's `None`).
+/// The last text of each field is remembered, since records of one
+/// message mostly repeat their site, service, cloud type and benchmark.
 #[derive(Debug, Default, Clone)]
 struct Texts {
     numbers: FxMap<Arc<str>, u32>,
     texts: Vec<Arc<str>>,
+    last: [u32; FIELDS],
 }
 
+/// The text fields of a row, for [`Texts::number_of`].
+const FIELDS: usize = 10;
+
 impl Texts {
+    /// The number of a field's text, trying the field's last text first.
+    fn number_of(&mut self, field: usize, text: Option<&str>) -> u32 {
+        let last = self.last[field];
+        if last != 0 && text.is_some() && self.text(last) == text {
+            return last;
+        }
+        let number = self.number(text);
+        self.last[field] = number;
+        number
+    }
+
     fn number(&mut self, text: Option<&str>) -> u32 {
         let Some(text) = text.filter(|t| *t != "None") else { return 0 };
         if let Some(&number) = self.numbers.get(text) {
@@ -279,16 +296,16 @@ impl CloudLedger {
             vm: self.vms.number(Some(&record.vm_uuid)),
             month,
             measured: measured.unwrap_or(ZERO_DATE),
-            site: texts.number(Some(&record.site_name)),
-            service: texts.number(record.cloud_compute_service.as_deref()),
-            user: texts.number(record.global_user_name.as_deref()),
-            vo: texts.number(voms.vo),
-            vo_group: texts.number(voms.group.as_deref()),
-            vo_role: texts.number(voms.role),
-            status: texts.number(record.status.as_deref()),
-            cloud_type: texts.number(record.cloud_type.as_deref()),
-            image: texts.number(record.image_id.as_deref()),
-            benchmark_type: texts.number(record.benchmark_type.as_deref()),
+            site: texts.number_of(0, Some(&record.site_name)),
+            service: texts.number_of(1, record.cloud_compute_service.as_deref()),
+            user: texts.number_of(2, record.global_user_name.as_deref()),
+            vo: texts.number_of(3, voms.vo),
+            vo_group: texts.number_of(4, voms.group.as_deref()),
+            vo_role: texts.number_of(5, voms.role),
+            status: texts.number_of(6, record.status.as_deref()),
+            cloud_type: texts.number_of(7, record.cloud_type.as_deref()),
+            image: texts.number_of(8, record.image_id.as_deref()),
+            benchmark_type: texts.number_of(9, record.benchmark_type.as_deref()),
             start_time: record.start_time,
             counters: [record.wall_duration, record.cpu_duration, record.network_inbound, record.network_outbound],
             memory: record.memory,

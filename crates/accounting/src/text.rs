@@ -91,13 +91,23 @@ impl<'a> Entries<'a> {
 
     fn next_entry(&mut self) -> Option<Result<Entry<'a>, ParseError>> {
         loop {
-            let (line, content) = self.next_line()?;
-            if let Some(colon) = memchr::memchr(b':', content.as_bytes()) {
-                let key = content[..colon].trim();
-                let value = content[colon + 1..].trim();
+            let bytes = self.rest.as_bytes();
+            if bytes.is_empty() {
+                return None;
+            }
+            let line = self.line;
+            self.line += 1;
+            let at = memchr::memchr2(b':', b'\n', bytes).unwrap_or(bytes.len());
+            if at < bytes.len() && bytes[at] == b':' {
+                let end = memchr::memchr(b'\n', &bytes[at + 1..]).map_or(bytes.len(), |end| at + 1 + end);
+                let key = trim(&self.rest[..at]);
+                let value = trim(&self.rest[at + 1..end]);
+                self.rest = self.rest.get(end + 1..).unwrap_or("");
                 return Some(Ok(Entry::Field { line, key, value }));
             }
-            match content.trim() {
+            let content = &self.rest[..at];
+            self.rest = self.rest.get(at + 1..).unwrap_or("");
+            match trim(content) {
                 "" => continue,
                 "%%" => return Some(Ok(Entry::End)),
                 _ => return Some(Err(ParseError::at(Location::Line(line), Problem::NotKeyValue))),
@@ -126,6 +136,25 @@ impl<'a> Entries<'a> {
                 }
             }
         }
+    }
+}
+
+/// Trims white space as Python's `str.strip()` does, quickly when the
+/// ends are ASCII.
+pub(crate) fn trim(text: &str) -> &str {
+    let bytes = text.as_bytes();
+    let (mut start, mut end) = (0, bytes.len());
+    while start < end && bytes[start].is_ascii_whitespace() {
+        start += 1;
+    }
+    while end > start && bytes[end - 1].is_ascii_whitespace() {
+        end -= 1;
+    }
+    let text = &text[start..end];
+    if text.as_bytes().first().is_some_and(|b| !b.is_ascii()) || text.as_bytes().last().is_some_and(|b| !b.is_ascii()) {
+        text.trim()
+    } else {
+        text
     }
 }
 

@@ -14,14 +14,35 @@ pub fn is_null(value: &str) -> bool {
 
 /// A whole number in a BIGINT column: an optional sign and decimal digits.
 pub fn parse_int(value: &str) -> Result<i64, Problem> {
-    let digits = value.strip_prefix(['+', '-']).unwrap_or(value);
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+    let bytes = value.as_bytes();
+    let (negative, digits) = match bytes.first() {
+        Some(b'-') => (true, &bytes[1..]),
+        Some(b'+') => (false, &bytes[1..]),
+        _ => (false, bytes),
+    };
+    if digits.is_empty() {
         return Err(Problem::NotAWholeNumber(value.to_owned()));
     }
-    value.parse::<i64>().map_err(|_| Problem::OutOfRange {
-        value: value.to_owned(),
-        range: "a whole number from -9223372036854775808 to 9223372036854775807",
-    })
+    // Accumulated negative, which reaches i64::MIN.
+    let mut number: i64 = 0;
+    let mut overflow = false;
+    for &b in digits {
+        if !b.is_ascii_digit() {
+            return Err(Problem::NotAWholeNumber(value.to_owned()));
+        }
+        match number.checked_mul(10).and_then(|n| n.checked_sub(i64::from(b - b'0'))) {
+            Some(n) => number = n,
+            None => overflow = true,
+        }
+    }
+    let number = if negative { Some(number) } else { number.checked_neg() };
+    match number {
+        Some(number) if !overflow => Ok(number),
+        _ => Err(Problem::OutOfRange {
+            value: value.to_owned(),
+            range: "a whole number from -9223372036854775808 to 9223372036854775807",
+        }),
+    }
 }
 
 /// A number with three decimals, as APEL's DECIMAL(10,3) columns keep a
@@ -326,6 +347,9 @@ mod tests {
         assert_eq!(parse_int("-7"), Ok(-7));
         assert_eq!(parse_int("+7"), Ok(7));
         assert_eq!(parse_int("9223372036854775807"), Ok(i64::MAX));
+        assert_eq!(parse_int("-9223372036854775808"), Ok(i64::MIN));
+        assert!(matches!(parse_int("-9223372036854775809"), Err(Problem::OutOfRange { .. })));
+        assert!(matches!(parse_int("99999999999999999999999"), Err(Problem::OutOfRange { .. })));
         assert!(matches!(parse_int("9223372036854775808"), Err(Problem::OutOfRange { .. })));
         for bad in ["", "-", "1.5", "12h", "1_000", "0x10", " 1"] {
             assert_eq!(parse_int(bad), Err(Problem::NotAWholeNumber(bad.into())), "{bad}");

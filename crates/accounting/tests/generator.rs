@@ -177,3 +177,12 @@ fn generated_records_at_several_seeds_and_sizes_summarise_as_apel_does() {
         assert_eq!(check(out.path()), *records, "seed {seed}");
     }
 }
+
+/// The million-record run the benchmark uses, checked once made:
+/// `NUVOLA_APEL_1M=/tmp/apel-1m cargo test --release -p nuvola-accounting --test generator -- --ignored`.
+#[test]
+#[ignore = "needs the generator's output for 1,000,000 records in NUVOLA_APEL_1M"]
+fn a_million_generated_records_summarise_as_apel_does() {
+    let dir = std::env::var("NUVOLA_APEL_1M").expect("NUVOLA_APEL_1M names the generator's output folder");
+    assert_eq!(check(Path::new(&dir)), 1_000_000);
+}
