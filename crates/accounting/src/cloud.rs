@@ -241,19 +241,8 @@ impl<'a> CloudMessage<'a> {
 
 /// Reads a cloud message's header; its records follow from the iterator.
 pub fn parse_message(message: &[u8]) -> Result<CloudMessage<'_>, ParseError> {
-    let text = text::utf8(message)?;
-    let (header, entries) = text::split_header(text, HEADER_LINE)?;
-    if header.kind != HEADER {
-        let found = format!("{}: {}", header.kind, header.version);
-        return Err(ParseError::at(Location::Line(header.line), Problem::WrongHeader { found, expected: HEADER_LINE }));
-    }
-    if !VERSIONS.contains(&header.version) {
-        return Err(ParseError::at(
-            Location::Line(header.line),
-            Problem::WrongVersion { found: header.version.to_owned(), accepted: "v0.2, v0.3, v0.4" },
-        ));
-    }
-    Ok(CloudMessage { version: header.version, entries, failed: false })
+    let (version, entries) = text::open(message, HEADER, HEADER_LINE, VERSIONS, "v0.2, v0.3, v0.4")?;
+    Ok(CloudMessage { version, entries, failed: false })
 }
 
 /// Reads a whole cloud message, refusing all of it if one record is wrong.

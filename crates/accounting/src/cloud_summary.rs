@@ -90,19 +90,8 @@ impl<'a> CloudSummaryMessage<'a> {
 /// Reads a cloud summary message's header; its summaries follow from the
 /// iterator.
 pub fn parse_message(message: &[u8]) -> Result<CloudSummaryMessage<'_>, ParseError> {
-    let text = text::utf8(message)?;
-    let (header, entries) = text::split_header(text, HEADER_LINE)?;
-    if header.kind != HEADER {
-        let found = format!("{}: {}", header.kind, header.version);
-        return Err(ParseError::at(Location::Line(header.line), Problem::WrongHeader { found, expected: HEADER_LINE }));
-    }
-    if !VERSIONS.contains(&header.version) {
-        return Err(ParseError::at(
-            Location::Line(header.line),
-            Problem::WrongVersion { found: header.version.to_owned(), accepted: "v0.2, v0.3, v0.4" },
-        ));
-    }
-    Ok(CloudSummaryMessage { version: header.version, entries, failed: false })
+    let (version, entries) = text::open(message, HEADER, HEADER_LINE, VERSIONS, "v0.2, v0.3, v0.4")?;
+    Ok(CloudSummaryMessage { version, entries, failed: false })
 }
 
 /// Reads a whole cloud summary message, refusing all of it if one summary

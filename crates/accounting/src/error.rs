@@ -49,7 +49,7 @@ pub enum Problem {
     /// A date field holds something that is not a date.
     BadDate(String),
     /// A value outside the field's list of allowed values.
-    NotOneOf { value: String, allowed: &'static str },
+    NotOneOf { value: String, allowed: String },
     /// The message's first line is not the header of this kind of message.
     WrongHeader { found: String, expected: &'static str },
     /// The header names a version this parser does not read.

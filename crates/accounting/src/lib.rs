@@ -21,10 +21,14 @@
 //! ([`ParseError`]). Records keep every field APEL keeps, a value APEL reads
 //! as missing (empty, `NULL`, `None`) being `None`.
 
+pub mod accelerator;
 pub mod bench;
 pub mod cloud;
 pub mod cloud_summary;
 mod error;
+mod json;
+pub mod public_ip;
+pub mod storage;
 pub mod summarise;
 mod text;
 mod value;

@@ -29,10 +29,37 @@ pub(crate) struct Header<'a> {
     pub line: usize,
 }
 
+/// Reads a message's header and checks its type and version (`versions`,
+/// listed for the reader in `accepted`); returns the version and the
+/// records after the header.
+pub(crate) fn open<'a>(
+    message: &'a [u8],
+    kind: &str,
+    header_line: &'static str,
+    versions: &[&str],
+    accepted: &'static str,
+) -> Result<(&'a str, Entries<'a>), ParseError> {
+    let (header, entries) = split_header(utf8(message)?)?;
+    if header.kind != kind {
+        let found = if header.version.is_empty() {
+            header.kind.to_owned()
+        } else {
+            format!("{}: {}", header.kind, header.version)
+        };
+        return Err(ParseError::at(Location::Line(header.line), Problem::WrongHeader { found, expected: header_line }));
+    }
+    if !versions.contains(&header.version) {
+        return Err(ParseError::at(
+            Location::Line(header.line),
+            Problem::WrongVersion { found: header.version.to_owned(), accepted },
+        ));
+    }
+    Ok((header.version, entries))
+}
+
 /// Reads the header (the first line that is not blank) and returns it with
-/// the records after it. `expected` names the header in the refusal of a
-/// message that has none.
-pub(crate) fn split_header<'a>(text: &'a str, expected: &'static str) -> Result<(Header<'a>, Entries<'a>), ParseError> {
+/// the records after it.
+pub(crate) fn split_header(text: &str) -> Result<(Header<'_>, Entries<'_>), ParseError> {
     let mut entries = Entries::new(text);
     loop {
         let Some((line, content)) = entries.next_line() else {
@@ -42,14 +69,12 @@ pub(crate) fn split_header<'a>(text: &'a str, expected: &'static str) -> Result<
         if content.is_empty() {
             continue;
         }
-        let Some(colon) = content.find(':') else {
-            return Err(ParseError::at(
-                Location::Line(line),
-                Problem::WrongHeader { found: content.to_owned(), expected },
-            ));
+        // A header with no colon is all type (APEL's unloader writes the
+        // accelerator headers so).
+        let (kind, version) = match content.find(':') {
+            Some(colon) => (content[..colon].trim(), content[colon..].trim_matches([':', ' '])),
+            None => (content, ""),
         };
-        let kind = content[..colon].trim();
-        let version = content[colon..].trim_matches([':', ' ']);
         return Ok((Header { kind, version, line }, entries));
     }
 }
@@ -218,13 +243,12 @@ mod tests {
 
     #[test]
     fn the_header_is_the_first_line_that_is_not_blank() {
-        let (header, mut rest) = split_header("\n  APEL-cloud-message: v0.4 \nA: 1\n", "x").unwrap();
+        let (header, mut rest) = split_header("\n  APEL-cloud-message: v0.4 \nA: 1\n").unwrap();
         assert_eq!(header, Header { kind: "APEL-cloud-message", version: "v0.4", line: 2 });
         assert_eq!(rest.read_record(|_, _, _| Ok(())), Some(Ok(3)));
-        let error = split_header("APEL-cloud-message v0.4\n", "APEL-cloud-message: v0.4").unwrap_err();
-        assert_eq!(error.line(), Some(1));
-        assert!(matches!(error.problem, Problem::WrongHeader { .. }), "{error}");
-        assert_eq!(split_header("\n\n", "x").unwrap_err().problem, Problem::Empty);
+        let (header, _) = split_header("APEL-accelerator-message\n").unwrap();
+        assert_eq!((header.kind, header.version), ("APEL-accelerator-message", ""));
+        assert_eq!(split_header("\n\n").unwrap_err().problem, Problem::Empty);
     }
 
     #[test]
