@@ -18,6 +18,8 @@
 //! which APEL accepts and ignores, are kept; cASO's `benchmark_value` is
 //! read as `Benchmark`.
 
+use std::collections::BTreeMap;
+
 use serde_json::Value;
 
 use crate::error::{Location, ParseError, Problem, WriteError};
@@ -490,4 +492,172 @@ pub fn write_summaries_json<'s>(summaries: impl IntoIterator<Item = &'s Accelera
         })
         .collect();
     json::write_envelope(SUMMARY_TYPE, VERSION, records)
+}
+
+/// Accelerator records as APEL's AcceleratorRecords table keeps them: the
+/// last loaded record per month, year, associated record type, associated
+/// record (the VM), site and model wins.
+#[derive(Debug, Default, Clone)]
+pub struct AcceleratorLedger {
+    records: BTreeMap<RecordKey, AcceleratorRecord>,
+}
+
+type RecordKey = (i64, i64, String, String, String, Option<String>);
+
+impl AcceleratorLedger {
+    /// An empty ledger.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How many records are kept.
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// Whether no record was loaded.
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// Loads a record: it replaces the one kept for its VM, month and model.
+    pub fn load(&mut self, record: AcceleratorRecord) {
+        let key = (
+            record.measurement_year,
+            record.measurement_month,
+            record.associated_record_type.clone(),
+            record.associated_record.clone(),
+            record.site_name.clone(),
+            record.model.clone(),
+        );
+        self.records.insert(key, record);
+    }
+
+    /// The monthly summaries, grouped as APEL's `SummariseAccelerators`
+    /// groups them: by month, year, associated record type, user, site,
+    /// cores, type, model, benchmark and benchmark type; the held and busy
+    /// seconds summed (a sum of only missing values is missing; a sum past
+    /// the largest 64-bit number stays there), the records
+    /// counted, and the count of accelerators taken from the group's first
+    /// record in order of VM (APEL does not group by it, and MariaDB returns
+    /// any row's). APEL's summary table is keyed more coarsely than its
+    /// grouping (month, year, record type, site, type and model only), so
+    /// there a later group replaces an earlier one of the same key; here
+    /// every group is a row.
+    pub fn summarise(&self) -> Vec<AcceleratorSummary> {
+        type GroupKey<'r> = (
+            i64,
+            i64,
+            &'r str,
+            Option<&'r str>,
+            &'r str,
+            Option<i64>,
+            &'r str,
+            Option<&'r str>,
+            Option<Decimal3>,
+            Option<&'r str>,
+        );
+        let mut groups: BTreeMap<GroupKey<'_>, AcceleratorSummary> = BTreeMap::new();
+        for r in self.records.values() {
+            let key = (
+                r.measurement_year,
+                r.measurement_month,
+                r.associated_record_type.as_str(),
+                r.global_user_name.as_deref(),
+                r.site_name.as_str(),
+                r.cores,
+                r.accelerator_type.as_str(),
+                r.model.as_deref(),
+                r.benchmark,
+                r.benchmark_type.as_deref(),
+            );
+            let summary = groups.entry(key).or_insert_with(|| AcceleratorSummary {
+                month: r.measurement_month,
+                year: r.measurement_year,
+                associated_record_type: r.associated_record_type.clone(),
+                global_user_name: r.global_user_name.clone(),
+                site_name: r.site_name.clone(),
+                count: r.count,
+                cores: r.cores,
+                available_duration: 0,
+                active_duration: None,
+                benchmark_type: r.benchmark_type.clone(),
+                benchmark: r.benchmark,
+                accelerator_type: r.accelerator_type.clone(),
+                model: r.model.clone(),
+                number_of_records: 0,
+                publisher_dn: None,
+                fqan: None,
+                cloud_type: None,
+                cloud_compute_service: None,
+            });
+            summary.available_duration = summary.available_duration.saturating_add(r.available_duration);
+            if let Some(active) = r.active_duration {
+                summary.active_duration = Some(summary.active_duration.unwrap_or(0).saturating_add(active));
+            }
+            summary.number_of_records += 1;
+        }
+        groups.into_values().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gpu(vm: &str, user: &str, model: &str, held: i64) -> AcceleratorRecord {
+        AcceleratorRecord {
+            measurement_month: 3,
+            measurement_year: 2024,
+            associated_record_type: "cloud".into(),
+            associated_record: vm.into(),
+            global_user_name: Some(user.into()),
+            fqan: "physics".into(),
+            site_name: "BARI".into(),
+            count: Decimal3::from_int(2).unwrap(),
+            cores: None,
+            active_duration: None,
+            available_duration: held,
+            benchmark_type: None,
+            benchmark: None,
+            accelerator_type: "GPU".into(),
+            model: Some(model.into()),
+            cloud_type: None,
+            cloud_compute_service: None,
+        }
+    }
+
+    #[test]
+    fn the_last_record_per_vm_month_and_model_wins_and_groups_sum() {
+        let mut ledger = AcceleratorLedger::new();
+        ledger.load(gpu("vm-1", "alice", "A100", 3600));
+        ledger.load(gpu("vm-1", "alice", "A100", 7200));
+        ledger.load(gpu("vm-2", "alice", "A100", 100));
+        ledger.load(AcceleratorRecord { active_duration: Some(50), ..gpu("vm-3", "alice", "A100", 200) });
+        ledger.load(gpu("vm-4", "bob", "A100", 10));
+        ledger.load(gpu("vm-1", "alice", "T4", 60));
+        assert_eq!(ledger.len(), 5);
+        let summaries = ledger.summarise();
+        let rows: Vec<_> = summaries
+            .iter()
+            .map(|s| {
+                (
+                    s.global_user_name.as_deref(),
+                    s.model.as_deref(),
+                    s.available_duration,
+                    s.active_duration,
+                    s.number_of_records,
+                )
+            })
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                (Some("alice"), Some("A100"), 7500, Some(50), 3),
+                (Some("alice"), Some("T4"), 60, None, 1),
+                (Some("bob"), Some("A100"), 10, None, 1),
+            ]
+        );
+        assert_eq!(summaries[0].count, Decimal3::from_int(2).unwrap());
+    }
 }

@@ -11,7 +11,8 @@
 //!   SummariseVMs' monthly summaries of per-month deltas;
 //! - [`accelerator`]: accelerator (GPU) records and summaries, in APEL's
 //!   text form and in the JSON messages cASO sends (`APEL-accelerator-message`
-//!   0.1);
+//!   0.1), and their monthly summaries as APEL's `SummariseAccelerators`
+//!   groups them;
 //! - [`public_ip`]: public IP records (`APEL Public IP message` 0.2, JSON);
 //! - [`storage`]: StAR storage records (XML);
 //! - [`bench`]: the speed of reading and summarising cloud messages.
