@@ -185,7 +185,7 @@ struct Texts {
 }
 
 /// The text fields of a row, for [`Texts::number_of`].
-const FIELDS: usize = 10;
+const FIELDS: usize = 11;
 
 impl Texts {
     /// The number of a field's text, trying the field's last text first.
@@ -234,6 +234,7 @@ struct Row {
     site: u32,
     service: u32,
     user: u32,
+    fqan: u32,
     vo: u32,
     vo_group: u32,
     vo_role: u32,
@@ -290,22 +291,39 @@ impl CloudLedger {
             }
             None => i32::MIN,
         };
-        let voms = record.voms();
+        let vm = self.vms.number(Some(&record.vm_uuid));
+        let kept = self.by_vm_month.get(&(vm, month)).copied();
+        // A VM's reports mostly repeat its texts: compare each with the text
+        // kept for the VM-month before looking it up.
         let texts = &mut self.texts;
+        let earlier = kept.map(|at| &self.rows[at as usize]);
+        let mut number = |slot: usize, earlier: Option<u32>, text: Option<&str>| match earlier {
+            Some(number) if texts.text(number) == text.filter(|t| *t != "None") => number,
+            _ => texts.number_of(slot, text),
+        };
+        let fqan = number(10, earlier.map(|r| r.fqan), record.fqan.as_deref());
+        let (vo, vo_group, vo_role) = match earlier {
+            Some(row) if row.fqan == fqan => (row.vo, row.vo_group, row.vo_role),
+            _ => {
+                let voms = record.voms();
+                (number(3, None, voms.vo), number(4, None, voms.group.as_deref()), number(5, None, voms.role))
+            }
+        };
         let row = Row {
-            vm: self.vms.number(Some(&record.vm_uuid)),
+            vm,
             month,
             measured: measured.unwrap_or(ZERO_DATE),
-            site: texts.number_of(0, Some(&record.site_name)),
-            service: texts.number_of(1, record.cloud_compute_service.as_deref()),
-            user: texts.number_of(2, record.global_user_name.as_deref()),
-            vo: texts.number_of(3, voms.vo),
-            vo_group: texts.number_of(4, voms.group.as_deref()),
-            vo_role: texts.number_of(5, voms.role),
-            status: texts.number_of(6, record.status.as_deref()),
-            cloud_type: texts.number_of(7, record.cloud_type.as_deref()),
-            image: texts.number_of(8, record.image_id.as_deref()),
-            benchmark_type: texts.number_of(9, record.benchmark_type.as_deref()),
+            site: number(0, earlier.map(|r| r.site), Some(&record.site_name)),
+            service: number(1, earlier.map(|r| r.service), record.cloud_compute_service.as_deref()),
+            user: number(2, earlier.map(|r| r.user), record.global_user_name.as_deref()),
+            fqan,
+            vo,
+            vo_group,
+            vo_role,
+            status: number(6, earlier.map(|r| r.status), record.status.as_deref()),
+            cloud_type: number(7, earlier.map(|r| r.cloud_type), record.cloud_type.as_deref()),
+            image: number(8, earlier.map(|r| r.image), record.image_id.as_deref()),
+            benchmark_type: number(9, earlier.map(|r| r.benchmark_type), record.benchmark_type.as_deref()),
             start_time: record.start_time,
             counters: [record.wall_duration, record.cpu_duration, record.network_inbound, record.network_outbound],
             memory: record.memory,
@@ -313,10 +331,10 @@ impl CloudLedger {
             cpu_count: record.cpu_count,
             benchmark: record.benchmark,
         };
-        match self.by_vm_month.get(&(row.vm, row.month)) {
-            Some(&at) => self.rows[at as usize] = row,
+        match kept {
+            Some(at) => self.rows[at as usize] = row,
             None => {
-                self.by_vm_month.insert((row.vm, row.month), self.rows.len() as u32);
+                self.by_vm_month.insert((vm, month), self.rows.len() as u32);
                 self.rows.push(row);
             }
         }

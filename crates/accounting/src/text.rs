@@ -89,53 +89,56 @@ pub(crate) enum Entry<'a> {
 /// The lines of a message after its header.
 #[derive(Debug, Clone)]
 pub(crate) struct Entries<'a> {
-    rest: &'a str,
+    text: &'a str,
+    /// Where the next line starts.
+    at: usize,
     /// The number of the next line.
     line: usize,
+    /// The line breaks after `at`, found ahead with SIMD.
+    breaks: memchr::Memchr<'a>,
 }
 
 impl<'a> Entries<'a> {
     /// The lines of a text, the first numbered 1.
     pub(crate) fn new(text: &'a str) -> Self {
-        Self { rest: text, line: 1 }
+        Self { text, at: 0, line: 1, breaks: memchr::memchr_iter(b'\n', text.as_bytes()) }
+    }
+
+    /// The next line's number and its bounds (without the line break).
+    fn next_bounds(&mut self) -> Option<(usize, usize, usize)> {
+        if self.at >= self.text.len() {
+            return None;
+        }
+        let start = self.at;
+        let end = self.breaks.next().unwrap_or(self.text.len());
+        self.at = end + 1;
+        let line = self.line;
+        self.line += 1;
+        Some((line, start, end))
     }
 
     fn next_line(&mut self) -> Option<(usize, &'a str)> {
-        if self.rest.is_empty() {
-            return None;
-        }
-        let (content, rest) = match memchr::memchr(b'\n', self.rest.as_bytes()) {
-            Some(end) => (&self.rest[..end], &self.rest[end + 1..]),
-            None => (self.rest, ""),
-        };
-        self.rest = rest;
-        let line = self.line;
-        self.line += 1;
+        let (line, start, end) = self.next_bounds()?;
+        let content = &self.text[start..end];
         Some((line, content.strip_suffix('\r').unwrap_or(content)))
     }
 
     fn next_entry(&mut self) -> Option<Result<Entry<'a>, ParseError>> {
         loop {
-            let bytes = self.rest.as_bytes();
-            if bytes.is_empty() {
-                return None;
-            }
-            let line = self.line;
-            self.line += 1;
-            let at = memchr::memchr2(b':', b'\n', bytes).unwrap_or(bytes.len());
-            if at < bytes.len() && bytes[at] == b':' {
-                let end = memchr::memchr(b'\n', &bytes[at + 1..]).map_or(bytes.len(), |end| at + 1 + end);
-                let key = trim(&self.rest[..at]);
-                let value = trim(&self.rest[at + 1..end]);
-                self.rest = self.rest.get(end + 1..).unwrap_or("");
-                return Some(Ok(Entry::Field { line, key, value }));
-            }
-            let content = &self.rest[..at];
-            self.rest = self.rest.get(at + 1..).unwrap_or("");
-            match trim(content) {
-                "" => continue,
-                "%%" => return Some(Ok(Entry::End)),
-                _ => return Some(Err(ParseError::at(Location::Line(line), Problem::NotKeyValue))),
+            let (line, start, end) = self.next_bounds()?;
+            // Keys are short: look for the colon byte by byte.
+            let bytes = &self.text.as_bytes()[start..end];
+            match bytes.iter().position(|&b| b == b':') {
+                Some(colon) => {
+                    let key = trim(&self.text[start..start + colon]);
+                    let value = trim(&self.text[start + colon + 1..end]);
+                    return Some(Ok(Entry::Field { line, key, value }));
+                }
+                None => match trim(&self.text[start..end]) {
+                    "" => continue,
+                    "%%" => return Some(Ok(Entry::End)),
+                    _ => return Some(Err(ParseError::at(Location::Line(line), Problem::NotKeyValue))),
+                },
             }
         }
     }
@@ -166,6 +169,7 @@ impl<'a> Entries<'a> {
 
 /// Trims white space as Python's `str.strip()` does, quickly when the
 /// ends are ASCII.
+#[inline]
 pub(crate) fn trim(text: &str) -> &str {
     let bytes = text.as_bytes();
     let (mut start, mut end) = (0, bytes.len());
