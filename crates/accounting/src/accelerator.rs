@@ -24,7 +24,7 @@ use serde_json::Value;
 
 use crate::error::{Location, ParseError, Problem, WriteError};
 use crate::json::{self, JsonRecord};
-use crate::text::{self, Entries};
+use crate::text::{self, Entries, write_number, write_text};
 use crate::value::{self, Decimal3, is_null};
 
 /// The type of a message of accelerator records.
@@ -417,40 +417,25 @@ fn read_summary(entries: &mut Entries<'_>) -> Option<Result<AcceleratorSummary, 
 pub fn write_summaries_text<'s>(
     summaries: impl IntoIterator<Item = &'s AcceleratorSummary>,
 ) -> Result<String, WriteError> {
-    fn text(out: &mut String, key: &'static str, value: Option<&str>) -> Result<(), WriteError> {
-        match value {
-            None => text::write_line(out, key, "None"),
-            Some("") => {}
-            Some(value) if text::writable(value) => text::write_line(out, key, value),
-            Some(_) => return Err(WriteError { field: key, problem: "holds a line break" }),
-        }
-        Ok(())
-    }
-    fn number(out: &mut String, key: &str, value: Option<impl std::fmt::Display>) {
-        match value {
-            Some(value) => text::write_line(out, key, value),
-            None => text::write_line(out, key, "None"),
-        }
-    }
     let mut out = String::with_capacity(1024);
     out.push_str(SUMMARY_TYPE);
     out.push('\n');
     for s in summaries {
-        number(&mut out, "Month", Some(s.month));
-        number(&mut out, "Year", Some(s.year));
-        text(&mut out, "AssociatedRecordType", Some(&s.associated_record_type))?;
-        text(&mut out, "GlobalUserName", s.global_user_name.as_deref())?;
-        text(&mut out, "SiteName", Some(&s.site_name))?;
-        number(&mut out, "Count", Some(s.count));
-        number(&mut out, "Cores", s.cores);
-        number(&mut out, "AvailableDuration", Some(s.available_duration));
-        number(&mut out, "ActiveDuration", s.active_duration);
-        text(&mut out, "BenchmarkType", s.benchmark_type.as_deref())?;
-        number(&mut out, "Benchmark", s.benchmark);
-        text(&mut out, "Type", Some(&s.accelerator_type))?;
-        text(&mut out, "Model", s.model.as_deref())?;
-        number(&mut out, "NumberOfRecords", Some(s.number_of_records));
-        text(&mut out, "PublisherDNID", s.publisher_dn.as_deref())?;
+        write_number(&mut out, "Month", Some(s.month));
+        write_number(&mut out, "Year", Some(s.year));
+        write_text(&mut out, "AssociatedRecordType", Some(&s.associated_record_type))?;
+        write_text(&mut out, "GlobalUserName", s.global_user_name.as_deref())?;
+        write_text(&mut out, "SiteName", Some(&s.site_name))?;
+        write_number(&mut out, "Count", Some(s.count));
+        write_number(&mut out, "Cores", s.cores);
+        write_number(&mut out, "AvailableDuration", Some(s.available_duration));
+        write_number(&mut out, "ActiveDuration", s.active_duration);
+        write_text(&mut out, "BenchmarkType", s.benchmark_type.as_deref())?;
+        write_number(&mut out, "Benchmark", s.benchmark);
+        write_text(&mut out, "Type", Some(&s.accelerator_type))?;
+        write_text(&mut out, "Model", s.model.as_deref())?;
+        write_number(&mut out, "NumberOfRecords", Some(s.number_of_records));
+        write_text(&mut out, "PublisherDNID", s.publisher_dn.as_deref())?;
         out.push_str("%%\n");
     }
     Ok(out)

@@ -17,7 +17,7 @@
 use std::borrow::Cow;
 
 use crate::error::{Location, ParseError, Problem, WriteError};
-use crate::text::{self, Entries};
+use crate::text::{self, Entries, write_number, write_text, write_time};
 use crate::value::{self, Decimal3, is_null};
 
 /// The header's message type.
@@ -433,55 +433,34 @@ pub fn write_message<'r, 'a: 'r>(records: impl IntoIterator<Item = &'r CloudReco
 
 /// Appends one record's lines, in APEL's order.
 pub fn write_record(record: &CloudRecord<'_>, out: &mut String) -> Result<(), WriteError> {
-    fn text(out: &mut String, key: &'static str, value: Option<&str>) -> Result<(), WriteError> {
-        match value {
-            None => text::write_line(out, key, "None"),
-            // APEL writes no line for an empty text.
-            Some("") => {}
-            Some(value) if text::writable(value) => text::write_line(out, key, value),
-            Some(_) => return Err(WriteError { field: key, problem: "holds a line break" }),
-        }
-        Ok(())
-    }
-    fn int(out: &mut String, key: &str, value: Option<i64>) {
-        match value {
-            Some(value) => text::write_line(out, key, value),
-            None => text::write_line(out, key, "None"),
-        }
-    }
-    fn time(out: &mut String, key: &str, value: Option<i64>) {
-        if let Some(value) = value {
-            text::write_line(out, key, value);
-        }
-    }
     let r = record;
-    time(out, "RecordCreateTime", r.record_create_time);
-    text(out, "VMUUID", Some(&r.vm_uuid))?;
-    text(out, "SiteName", Some(&r.site_name))?;
-    text(out, "CloudComputeService", r.cloud_compute_service.as_deref())?;
-    text(out, "MachineName", r.machine_name.as_deref())?;
-    text(out, "LocalUserId", r.local_user_id.as_deref())?;
-    text(out, "LocalGroupId", r.local_group_id.as_deref())?;
-    text(out, "GlobalUserName", r.global_user_name.as_deref())?;
-    text(out, "FQAN", r.fqan.as_deref())?;
-    text(out, "Status", r.status.as_deref())?;
-    time(out, "StartTime", r.start_time);
-    time(out, "EndTime", r.end_time);
-    int(out, "SuspendDuration", r.suspend_duration);
-    int(out, "WallDuration", r.wall_duration);
-    int(out, "CpuDuration", r.cpu_duration);
+    write_time(out, "RecordCreateTime", r.record_create_time);
+    write_text(out, "VMUUID", Some(&r.vm_uuid))?;
+    write_text(out, "SiteName", Some(&r.site_name))?;
+    write_text(out, "CloudComputeService", r.cloud_compute_service.as_deref())?;
+    write_text(out, "MachineName", r.machine_name.as_deref())?;
+    write_text(out, "LocalUserId", r.local_user_id.as_deref())?;
+    write_text(out, "LocalGroupId", r.local_group_id.as_deref())?;
+    write_text(out, "GlobalUserName", r.global_user_name.as_deref())?;
+    write_text(out, "FQAN", r.fqan.as_deref())?;
+    write_text(out, "Status", r.status.as_deref())?;
+    write_time(out, "StartTime", r.start_time);
+    write_time(out, "EndTime", r.end_time);
+    write_number(out, "SuspendDuration", r.suspend_duration);
+    write_number(out, "WallDuration", r.wall_duration);
+    write_number(out, "CpuDuration", r.cpu_duration);
     text::write_line(out, "CpuCount", r.cpu_count);
-    text(out, "NetworkType", r.network_type.as_deref())?;
-    int(out, "NetworkInbound", r.network_inbound);
-    int(out, "NetworkOutbound", r.network_outbound);
-    int(out, "PublicIPCount", r.public_ip_count);
-    int(out, "Memory", r.memory);
-    int(out, "Disk", r.disk);
-    text(out, "BenchmarkType", r.benchmark_type.as_deref())?;
+    write_text(out, "NetworkType", r.network_type.as_deref())?;
+    write_number(out, "NetworkInbound", r.network_inbound);
+    write_number(out, "NetworkOutbound", r.network_outbound);
+    write_number(out, "PublicIPCount", r.public_ip_count);
+    write_number(out, "Memory", r.memory);
+    write_number(out, "Disk", r.disk);
+    write_text(out, "BenchmarkType", r.benchmark_type.as_deref())?;
     text::write_line(out, "Benchmark", r.benchmark);
-    text(out, "StorageRecordId", r.storage_record_id.as_deref())?;
-    text(out, "ImageId", r.image_id.as_deref())?;
-    text(out, "CloudType", r.cloud_type.as_deref())?;
+    write_text(out, "StorageRecordId", r.storage_record_id.as_deref())?;
+    write_text(out, "ImageId", r.image_id.as_deref())?;
+    write_text(out, "CloudType", r.cloud_type.as_deref())?;
     Ok(())
 }
 

@@ -11,7 +11,7 @@
 //! start time left out, decimals as Python writes floats.
 
 use crate::error::{Location, ParseError, Problem, WriteError};
-use crate::text::{self, Entries};
+use crate::text::{self, Entries, write_number, write_text, write_time};
 use crate::value::{self, Decimal3, is_null};
 
 /// The header's message type.
@@ -219,49 +219,28 @@ pub fn write_message<'s>(summaries: impl IntoIterator<Item = &'s CloudSummary>) 
 
 /// Appends one summary's lines, in APEL's order.
 pub fn write_summary(s: &CloudSummary, out: &mut String) -> Result<(), WriteError> {
-    fn text(out: &mut String, key: &'static str, value: Option<&str>) -> Result<(), WriteError> {
-        match value {
-            None => text::write_line(out, key, "None"),
-            // APEL writes no line for an empty text.
-            Some("") => {}
-            Some(value) if text::writable(value) => text::write_line(out, key, value),
-            Some(_) => return Err(WriteError { field: key, problem: "holds a line break" }),
-        }
-        Ok(())
-    }
-    fn number(out: &mut String, key: &str, value: Option<impl std::fmt::Display>) {
-        match value {
-            Some(value) => text::write_line(out, key, value),
-            None => text::write_line(out, key, "None"),
-        }
-    }
-    fn time(out: &mut String, key: &str, value: Option<i64>) {
-        if let Some(value) = value {
-            text::write_line(out, key, value);
-        }
-    }
-    text(out, "SiteName", Some(&s.site_name))?;
-    text(out, "CloudComputeService", s.cloud_compute_service.as_deref())?;
+    write_text(out, "SiteName", Some(&s.site_name))?;
+    write_text(out, "CloudComputeService", s.cloud_compute_service.as_deref())?;
     text::write_line(out, "Month", s.month);
     text::write_line(out, "Year", s.year);
-    text(out, "GlobalUserName", s.global_user_name.as_deref())?;
-    text(out, "VO", s.vo.as_deref())?;
-    text(out, "VOGroup", s.vo_group.as_deref())?;
-    text(out, "VORole", s.vo_role.as_deref())?;
-    text(out, "Status", s.status.as_deref())?;
-    text(out, "CloudType", s.cloud_type.as_deref())?;
-    text(out, "ImageId", s.image_id.as_deref())?;
-    time(out, "EarliestStartTime", s.earliest_start_time);
-    time(out, "LatestStartTime", s.latest_start_time);
-    number(out, "WallDuration", s.wall_duration);
-    number(out, "CpuDuration", s.cpu_duration);
-    number(out, "CpuCount", s.cpu_count);
-    number(out, "NetworkInbound", s.network_inbound);
-    number(out, "NetworkOutbound", s.network_outbound);
-    number(out, "Memory", s.memory);
-    number(out, "Disk", s.disk);
-    text(out, "BenchmarkType", s.benchmark_type.as_deref())?;
-    number(out, "Benchmark", s.benchmark);
+    write_text(out, "GlobalUserName", s.global_user_name.as_deref())?;
+    write_text(out, "VO", s.vo.as_deref())?;
+    write_text(out, "VOGroup", s.vo_group.as_deref())?;
+    write_text(out, "VORole", s.vo_role.as_deref())?;
+    write_text(out, "Status", s.status.as_deref())?;
+    write_text(out, "CloudType", s.cloud_type.as_deref())?;
+    write_text(out, "ImageId", s.image_id.as_deref())?;
+    write_time(out, "EarliestStartTime", s.earliest_start_time);
+    write_time(out, "LatestStartTime", s.latest_start_time);
+    write_number(out, "WallDuration", s.wall_duration);
+    write_number(out, "CpuDuration", s.cpu_duration);
+    write_number(out, "CpuCount", s.cpu_count);
+    write_number(out, "NetworkInbound", s.network_inbound);
+    write_number(out, "NetworkOutbound", s.network_outbound);
+    write_number(out, "Memory", s.memory);
+    write_number(out, "Disk", s.disk);
+    write_text(out, "BenchmarkType", s.benchmark_type.as_deref())?;
+    write_number(out, "Benchmark", s.benchmark);
     text::write_line(out, "NumberOfVMs", s.number_of_vms);
     Ok(())
 }

@@ -15,7 +15,7 @@
 //!   groups them;
 //! - [`public_ip`]: public IP records (`APEL Public IP message` 0.2, JSON);
 //! - [`storage`]: StAR storage records (XML);
-//! - [`bench`]: the speed of reading and summarising cloud messages.
+//! - [`bench`](mod@bench): the speed of reading and summarising cloud messages.
 //!
 //! Parsers read one message at a time from its bytes and refuse it with the
 //! line (or JSON path, or XML element), the field and what is wrong

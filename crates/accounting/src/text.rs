@@ -9,7 +9,7 @@
 //! `%%`, even inside a value, where this splits only at lines that are `%%`;
 //! and APEL refuses a blank line inside a record, which this skips.
 
-use crate::error::{Location, ParseError, Problem};
+use crate::error::{Location, ParseError, Problem, WriteError};
 
 /// The text of a message, or the line of its first byte that is not UTF-8.
 pub(crate) fn utf8(bytes: &[u8]) -> Result<&str, ParseError> {
@@ -191,6 +191,33 @@ pub(crate) fn trim(text: &str) -> &str {
 pub(crate) fn write_line(out: &mut String, key: &str, value: impl std::fmt::Display) {
     use std::fmt::Write;
     let _ = writeln!(out, "{key}: {value}");
+}
+
+/// Appends a text field as APEL's records print it: `None` for a missing
+/// text, no line for an empty one.
+pub(crate) fn write_text(out: &mut String, key: &'static str, value: Option<&str>) -> Result<(), WriteError> {
+    match value {
+        None => write_line(out, key, "None"),
+        Some("") => {}
+        Some(value) if writable(value) => write_line(out, key, value),
+        Some(_) => return Err(WriteError { field: key, problem: "holds a line break" }),
+    }
+    Ok(())
+}
+
+/// Appends a number field, `None` when missing.
+pub(crate) fn write_number(out: &mut String, key: &str, value: Option<impl std::fmt::Display>) {
+    match value {
+        Some(value) => write_line(out, key, value),
+        None => write_line(out, key, "None"),
+    }
+}
+
+/// Appends a time field in seconds since the epoch; no line when missing.
+pub(crate) fn write_time(out: &mut String, key: &str, value: Option<i64>) {
+    if let Some(value) = value {
+        write_line(out, key, value);
+    }
 }
 
 /// Whether a string can be written as a value on one line. (A value with
