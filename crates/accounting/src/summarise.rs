@@ -31,7 +31,9 @@
 //!
 //! Known differences from MariaDB: APEL's tables compare texts without
 //! case (its collation), so `CESNET` and `cesnet` are one site there and two
-//! here; and a sum that overflows a BIGINT fails SummariseVMs there and
+//! here, and a status `Completed` is `completed` there but not here; texts
+//! longer than APEL's 255-character columns are kept whole here; and a sum
+//! that overflows a BIGINT fails SummariseVMs there and
 //! [`CloudLedger::summarise`] here, but a delta that overflows on its own
 //! is only caught when summed.
 
