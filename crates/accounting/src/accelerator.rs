@@ -128,7 +128,11 @@ pub enum AcceleratorMessage {
 
 /// Reads a JSON accelerator message (records or summaries, by its `Type`).
 pub fn parse_json(message: &[u8]) -> Result<AcceleratorMessage, ParseError> {
-    let envelope = json::envelope(message)?;
+    from_envelope(json::envelope(message)?)
+}
+
+/// The records or summaries of a JSON message already opened.
+pub(crate) fn from_envelope(envelope: json::Envelope) -> Result<AcceleratorMessage, ParseError> {
     let root = || Location::Json("$".to_owned());
     if envelope.version != VERSION {
         return Err(ParseError::field(

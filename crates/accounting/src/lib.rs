@@ -15,6 +15,7 @@
 //!   groups them;
 //! - [`public_ip`]: public IP records (`APEL Public IP message` 0.2, JSON);
 //! - [`storage`]: StAR storage records (XML);
+//! - [`message`]: any of these, told apart as APEL's loader tells them;
 //! - [`bench`](mod@bench): the speed of reading and summarising cloud messages.
 //!
 //! Parsers read one message at a time from its bytes and refuse it with the
@@ -28,6 +29,7 @@ pub mod cloud;
 pub mod cloud_summary;
 mod error;
 mod json;
+pub mod message;
 pub mod public_ip;
 pub mod storage;
 pub mod summarise;

@@ -58,7 +58,11 @@ impl PublicIpRecord {
 
 /// Reads a public IP message.
 pub fn parse_json(message: &[u8]) -> Result<Vec<PublicIpRecord>, ParseError> {
-    let envelope = json::envelope(message)?;
+    from_envelope(json::envelope(message)?)
+}
+
+/// The records of a JSON message already opened.
+pub(crate) fn from_envelope(envelope: json::Envelope) -> Result<Vec<PublicIpRecord>, ParseError> {
     let root = || Location::Json("$".to_owned());
     if envelope.kind != MESSAGE_TYPE {
         return Err(ParseError::field(

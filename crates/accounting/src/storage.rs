@@ -134,6 +134,12 @@ pub struct StarRecords<'a> {
     done: bool,
 }
 
+impl std::fmt::Debug for StarRecords<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StarRecords").field("records_read", &self.records).field("line", &self.line).finish()
+    }
+}
+
 /// Starts reading a StAR message.
 pub fn parse_star(message: &[u8]) -> Result<StarRecords<'_>, ParseError> {
     let text = utf8(message)?;

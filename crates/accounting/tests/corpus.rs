@@ -343,3 +343,43 @@ fn broken_star_records_are_refused_with_element_and_field() {
     let error = refuse(good.replace("</sr:Site>", "</sr:Sight>"));
     assert_eq!((error.line(), matches!(error.problem, Problem::Syntax(_))), (Some(6), true), "{error}");
 }
+
+#[test]
+fn every_sample_is_told_apart_and_reads_whole() {
+    use nuvola_accounting::message::{self, Message};
+    let cases = [
+        ("apel_cloud_record_test_msg1.txt", "APEL-cloud-message: v0.4\n", "cloud", 1),
+        ("apel_cloud_record_test_msg3.txt", "APEL-cloud-message: v0.2\n", "cloud", 1),
+        ("caso_expected_message_cloud_v04.txt", "", "cloud", 2),
+        ("apel_cloud_summary_test_msg1.txt", "APEL-cloud-summary-message: v0.4\n", "cloud summaries", 1),
+        ("apel_accelerator_record_test_msg1.txt", "APEL-accelerator-message\n", "accelerators", 1),
+        (
+            "apel_accelerator_summary_test_msg1.txt",
+            "APEL-accelerator-summary-message: v0.1\n",
+            "accelerator summaries",
+            1,
+        ),
+        ("caso_expected_message_accelerator_v01.json", "", "accelerators", 2),
+        ("caso_expected_message_ip_v02.json", "", "public IPs", 2),
+        ("apel_star_test_star1.xml", "", "storage", 1),
+        ("apel_star_test_star3.xml", "", "storage", 1),
+        ("caso_expected_message_storage_star.xml", "", "storage", 2),
+    ];
+    for (file, header, want, count) in cases {
+        let text = format!("{header}{}", corpus(file));
+        let read = message::read(text.as_bytes()).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let (kind, records) = match read {
+            Message::CloudRecords(records) => {
+                ("cloud", records.map(|r| r.map(drop)).collect::<Result<Vec<_>, _>>().unwrap().len())
+            }
+            Message::CloudSummaries(summaries) => {
+                ("cloud summaries", summaries.collect::<Result<Vec<_>, _>>().unwrap().len())
+            }
+            Message::AcceleratorRecords(records) => ("accelerators", records.len()),
+            Message::AcceleratorSummaries(summaries) => ("accelerator summaries", summaries.len()),
+            Message::PublicIps(records) => ("public IPs", records.len()),
+            Message::Storage(records) => ("storage", records.collect::<Result<Vec<_>, _>>().unwrap().len()),
+        };
+        assert_eq!((kind, records), (want, count), "{file}");
+    }
+}
