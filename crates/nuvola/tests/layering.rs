@@ -15,7 +15,15 @@ use serde_json::Value;
 /// independent of each other.
 const LAYERS: &[&[&str]] = &[
     &["nuvola-types"],
-    &["nuvola-tosca", "nuvola-placement", "nuvola-limits", "nuvola-monitor", "nuvola-drivers", "nuvola-store"],
+    &[
+        "nuvola-tosca",
+        "nuvola-placement",
+        "nuvola-limits",
+        "nuvola-monitor",
+        "nuvola-accounting",
+        "nuvola-drivers",
+        "nuvola-store",
+    ],
     &["nuvola-indigo", "nuvola-identity"],
     &["nuvola-notify", "nuvola-demo"],
     &["nuvola-watch"],
