@@ -71,6 +71,8 @@ async fn bad_tokens_are_refused_with_the_reason() {
             exp: now + 3600,
             groups: vec!["physics".into()],
             admin: false,
+            email: None,
+            email_verified: None,
         };
         f(&mut c);
         c

@@ -150,6 +150,10 @@ enum TokenCommand {
         /// Platform administrator.
         #[arg(long)]
         admin: bool,
+        /// The user's mail address, in the token's `email` claim (verified):
+        /// where nuvola mails them about their deployments.
+        #[arg(long)]
+        email: Option<String>,
         #[arg(long)]
         ttl_hours: Option<i64>,
         #[arg(long, env = "NUVOLA_CONFIG")]
@@ -240,13 +244,13 @@ async fn run(cli: Cli) -> Result<bool> {
             print!("{}", config::DEMO);
             Ok(true)
         }
-        Command::Token { what: TokenCommand::Issue { user, group, admin, ttl_hours, config, data_dir } } => {
+        Command::Token { what: TokenCommand::Issue { user, group, admin, email, ttl_hours, config, data_dir } } => {
             let config = Config::load(config.as_deref())?;
             let dir = config.data_dir(data_dir.as_deref());
             let issuer = EmbeddedIssuer::open(&dir, &config.identity.issuer)?;
             let ttl = ttl_hours.unwrap_or(config.identity.token_ttl_hours);
             let groups: Vec<String> = group.into_iter().filter(|g| !g.is_empty()).collect();
-            println!("{}", issuer.issue(&user, &groups, admin, ttl * 3600)?);
+            println!("{}", issuer.issue_with_email(&user, &groups, admin, email.as_deref(), ttl * 3600)?);
             Ok(true)
         }
         Command::Passwd => {
