@@ -81,7 +81,8 @@ async fn the_statuspage_json_is_public_and_follows_the_page() {
     assert_eq!(components["components"], body["components"]);
 
     // Resolved, it leaves the summary and the indicator, not incidents.json.
-    let resolve = nuvola_app::UpdateDraft { status: IncidentStatus::Resolved, body: "Fixed".into(), components: None };
+    let resolve =
+        nuvola_app::UpdateDraft { status: IncidentStatus::Resolved, body: "Fixed".into(), ..Default::default() };
     h.app.update_incident(&admin, &incident.id, &resolve).await.unwrap();
     let body = h.call(Method::GET, "/api/v2/summary.json", None, None).await.expect(200).json();
     assert_eq!(body["incidents"], json!([]));

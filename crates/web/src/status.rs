@@ -595,7 +595,8 @@ async fn update_incident(
     Path(id): Path<String>,
     post: Post<UpdateForm>,
 ) -> Result<Response, PageError> {
-    let update = UpdateDraft { status: parse(&post.form.status)?, body: post.form.body.clone(), components: None };
+    let update =
+        UpdateDraft { status: parse(&post.form.status)?, body: post.form.body.clone(), ..UpdateDraft::default() };
     state.app.update_incident(&post.viewer.caller(), &id, &update).await?;
     Ok(Redirect::to("/admin/status").into_response())
 }
