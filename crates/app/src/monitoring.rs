@@ -264,23 +264,27 @@ impl crate::App {
     }
 
     /// Sets (`Some`) or clears an operator's override of a component
-    /// (administrators).
+    /// (administrators); false when there was no override to clear.
     pub async fn override_component(
         &self,
         caller: &Principal,
         component: &str,
         state: Option<ComponentState>,
         note: &str,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         self.require_admin(caller)?;
-        match state {
+        let changed = match state {
             Some(state) => {
-                self.watch().set_override(component, state, note, &caller.qualified(), self.now_ms()).await?
+                self.watch().set_override(component, state, note, &caller.qualified(), self.now_ms()).await?;
+                true
             }
-            None => drop(self.watch().clear_override(component).await?),
+            None => self.watch().clear_override(component).await?,
+        };
+        if changed {
+            let detail = serde_json::json!({"state": state, "note": note});
+            self.audit(caller, "component.override", component, detail).await;
         }
-        self.audit(caller, "component.override", component, serde_json::json!({"state": state, "note": note})).await;
-        Ok(())
+        Ok(changed)
     }
 
     /// Every subscription, secrets left out (administrators).
