@@ -11,6 +11,7 @@ mod demo;
 mod login;
 mod plan;
 mod serve;
+mod status_cmd;
 mod tosca_cmd;
 
 use std::path::PathBuf;
@@ -122,6 +123,18 @@ enum Command {
     Federation {
         #[command(subcommand)]
         what: client::RegistryCommand,
+    },
+    /// The status page's incidents: open, update (resolve), list, show;
+    /// subscribers are told of each change (admin token to change).
+    Incident {
+        #[command(subcommand)]
+        what: status_cmd::IncidentCommand,
+    },
+    /// The status page's components and the operator's overrides (admin
+    /// token to override).
+    Status {
+        #[command(subcommand)]
+        what: status_cmd::StatusCommand,
     },
     /// Check TOSCA templates and list their inputs, offline.
     Tosca(tosca_cmd::ToscaArgs),
@@ -274,6 +287,8 @@ async fn run(cli: Cli) -> Result<bool> {
             client::registry(&Client::from_env()?, what).await?;
             Ok(true)
         }
+        Command::Incident { what } => status_cmd::incident(&Client::from_env()?, what).await.map(|()| true),
+        Command::Status { what } => status_cmd::status(&Client::from_env()?, what).await.map(|()| true),
         Command::List { size, output } => {
             client::list(&Client::from_env()?, output == Output::Json, size).await?;
             Ok(true)
