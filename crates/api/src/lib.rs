@@ -1,5 +1,6 @@
 //! The HTTP API: the INDIGO-orchestrator-compatible REST API under
-//! `/orchestrator`, nuvola's native API under `/api/v1`, the status page's
+//! `/orchestrator`, nuvola's native API under `/api/v1` (the status page's
+//! incidents and overrides for operators among it), the status page's
 //! Statuspage-compatible JSON under `/api/v2`, and `/healthz`.
 //!
 //! Handlers are thin: extract, call one app-layer method (which
@@ -9,6 +10,7 @@
 mod access;
 mod error;
 mod extract;
+mod incidents;
 mod listing;
 pub mod metrics;
 mod native;

@@ -40,6 +40,7 @@ pub fn routes() -> Router<ApiState> {
         .route("/admin/sim", get(sim_settings))
         .route("/admin/sim/{provider}", put(set_sim))
         .merge(crate::access::routes())
+        .merge(crate::incidents::routes())
 }
 
 /// `POST /api/v1/deployments`.

@@ -2,6 +2,7 @@
 //! from [`ROUTES`], the table the router tests also walk, so a documented
 //! route that does not exist fails a test.
 
+use nuvola_types::{ComponentState, Impact, IncidentStatus, Spelled};
 use serde_json::{Map, Value, json};
 
 /// One documented operation.
@@ -163,6 +164,49 @@ pub const ROUTES: &[Route] = &[
         Some("SimSettings"),
         200,
     ),
+    route(
+        "get",
+        "/api/v1/status/incidents",
+        "Status page incidents, newest first (limit, before: the `next` of the page before)",
+        None,
+        200,
+    ),
+    route(
+        "post",
+        "/api/v1/status/incidents",
+        "Open an incident and tell its subscribers (admin)",
+        Some("IncidentRequest"),
+        201,
+    ),
+    route("get", "/api/v1/status/incidents/{id}", "One incident with its updates and components", None, 200),
+    route(
+        "post",
+        "/api/v1/status/incidents/{id}/updates",
+        "Post an update to an incident and tell its subscribers; resolving one resolved already is 409 (admin)",
+        Some("IncidentUpdateRequest"),
+        201,
+    ),
+    route(
+        "get",
+        "/api/v1/status/components",
+        "Status page components: the state shown, what the probes say, the operator's override",
+        None,
+        200,
+    ),
+    route(
+        "put",
+        "/api/v1/status/overrides/{component}",
+        "Set the operator's override of a component, e.g. clouds/recas-bari (admin)",
+        Some("OverrideRequest"),
+        200,
+    ),
+    route(
+        "delete",
+        "/api/v1/status/overrides/{component}",
+        "Clear the operator's override of a component; 404 when it has none (admin)",
+        None,
+        200,
+    ),
     route("get", "/api/v1/groups/{group}/settings", "A group's settings (its members, managers, admins)", None, 200),
     route(
         "put",
@@ -209,7 +253,7 @@ pub fn document(base: &str) -> Value {
             op["responses"]["401"] = json!({"$ref": "#/components/responses/Error"});
         }
         if let Some(name) =
-            ["id", "provider", "name", "group"].into_iter().find(|n| r.path.contains(&format!("{{{n}}}")))
+            ["id", "provider", "name", "group", "component"].into_iter().find(|n| r.path.contains(&format!("{{{n}}}")))
         {
             op["parameters"] = json!([{"name": name, "in": "path", "required": true, "schema": {"type": "string"}}]);
         }
@@ -236,7 +280,7 @@ pub fn document(base: &str) -> Value {
         fields.as_object_mut().expect("object").extend(extra.as_object().expect("object").clone());
         fields
     };
-    json!({
+    let mut doc = json!({
         "openapi": "3.1.0",
         "info": {
             "title": "nuvola",
@@ -359,6 +403,54 @@ pub fn document(base: &str) -> Value {
                     "unavailable": {"type": "boolean"},
                     "api_latency_ms": {"type": "integer"},
                 }},
+            },
+        },
+    });
+    let schemas = doc["components"]["schemas"].as_object_mut().expect("an object");
+    schemas.extend(status_schemas().as_object().expect("an object").clone());
+    doc
+}
+
+/// The words of one of the status page's vocabularies.
+fn words<T: Spelled>() -> Vec<&'static str> {
+    T::ALL.iter().map(|v| v.as_str()).collect()
+}
+
+/// The status page's request bodies (`/api/v1/status`).
+fn status_schemas() -> Value {
+    let impact = words::<Impact>();
+    json!({
+        "IncidentRequest": {
+            "type": "object", "additionalProperties": false, "required": ["title", "message"],
+            "properties": {
+                "title": {"type": "string", "minLength": 1, "maxLength": 200},
+                "impact": {"enum": impact, "default": "minor"},
+                "status": {"$ref": "#/components/schemas/IncidentStatus", "default": "investigating"},
+                "message": {"type": "string", "minLength": 1, "maxLength": 10000, "description": "the first update"},
+                "components": {"$ref": "#/components/schemas/AffectedComponents"},
+            },
+        },
+        "IncidentUpdateRequest": {
+            "type": "object", "additionalProperties": false, "required": ["status", "message"],
+            "properties": {
+                "status": {"$ref": "#/components/schemas/IncidentStatus"},
+                "message": {"type": "string", "minLength": 1, "maxLength": 10000},
+                "components": {"$ref": "#/components/schemas/AffectedComponents"},
+                "impact": {"enum": impact, "description": "unchanged when left out"},
+            },
+        },
+        "IncidentStatus": {"enum": words::<IncidentStatus>()},
+        "ComponentState": {"enum": words::<ComponentState>()},
+        "AffectedComponents": {
+            "type": "object",
+            "description": "component id → the state the incident puts it in, e.g. {\"clouds/recas-bari\": \"partial_outage\"}; in an update, the affected components from then on (unchanged when left out)",
+            "additionalProperties": {"$ref": "#/components/schemas/ComponentState"},
+        },
+        "OverrideRequest": {
+            "type": "object", "additionalProperties": false, "required": ["state"],
+            "properties": {
+                "state": {"$ref": "#/components/schemas/ComponentState"},
+                "note": {"type": "string", "maxLength": 200},
             },
         },
     })

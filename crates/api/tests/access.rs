@@ -14,6 +14,15 @@ fn method(name: &str) -> Method {
     Method::from_bytes(name.to_ascii_uppercase().as_bytes()).expect("HTTP method")
 }
 
+/// A documented path with its parameters filled in: `id`, a provider, a
+/// group and a status page component of the test federation.
+fn filled(path: &str, id: &str) -> String {
+    path.replace("{id}", id)
+        .replace("{provider}", "alpha")
+        .replace("{group}", "physics")
+        .replace("{component}", "clouds/alpha")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_needs_no_token() {
     let h = Harness::start().await;
@@ -27,7 +36,7 @@ async fn every_other_endpoint_needs_a_bearer_token() {
     let h = Harness::start().await;
     let id = uuid::Uuid::new_v4().to_string();
     for route in nuvola_api::openapi::ROUTES.iter().filter(|r| r.auth) {
-        let path = route.path.replace("{id}", &id).replace("{provider}", "alpha").replace("{group}", "physics");
+        let path = filled(route.path, &id);
         let body = route.body.map(|_| json!({}));
         let reply = h.call(method(route.method), &path, None, body.as_ref()).await;
         assert_eq!(reply.status.as_u16(), 401, "{} {path}: {}", route.method, reply.text());
@@ -71,6 +80,8 @@ async fn bad_tokens_are_refused_with_the_reason() {
             exp: now + 3600,
             groups: vec!["physics".into()],
             admin: false,
+            email: None,
+            email_verified: None,
         };
         f(&mut c);
         c
@@ -135,7 +146,7 @@ async fn openapi_documents_only_routes_that_exist() {
             assert!(doc["components"]["schemas"][schema].is_object(), "schema {schema} missing");
         }
         // And the router has it.
-        let path = route.path.replace("{id}", &id).replace("{provider}", "alpha").replace("{group}", "physics");
+        let path = filled(route.path, &id);
         let body = route.body.map(|_| json!({}));
         let reply = h.call(method(route.method), &path, Some(&admin), body.as_ref()).await;
         assert_ne!(reply.status.as_u16(), 405, "{} {path} is documented but not routed", route.method);
@@ -173,6 +184,8 @@ async fn access_table() {
     let h = Harness::start().await;
     let tokens = [None, Some(h.alice()), Some(h.bob()), Some(h.manager()), Some(h.outsider()), Some(h.admin())];
     let alice = tokens[1].clone().unwrap();
+    // The status page's components, for its operators' endpoints.
+    h.app.watch_round().await.unwrap();
     // A deployment of alice's that is running, so that every read works.
     let running = h.create(&alice, &json!({"template": common::catalogue_text("single-vm")})).await;
     h.settle(&running, "CREATE_COMPLETE").await;
@@ -245,6 +258,22 @@ async fn access_table() {
         row(M::GET, "/api/v1/policy", None, [401, 404, 404, 404, 404, 404]),
         row(M::POST, "/api/v1/policy/accept", Some(json!({"version": 1})), [401, 404, 404, 404, 404, 404]),
         row(M::PUT, "/api/v1/admin/policy", Some(json!({"text": "Be nice."})), [401, 403, 403, 403, 403, 200]),
+        // The status page: anyone signed in reads, admins change.
+        row(M::GET, "/api/v1/status/incidents", None, signed_in(200)),
+        row(M::GET, "/api/v1/status/components", None, signed_in(200)),
+        row(
+            M::POST,
+            "/api/v1/status/incidents",
+            Some(json!({"title": "alpha is slow", "message": "Looking"})),
+            [401, 403, 403, 403, 403, 201],
+        ),
+        row(
+            M::PUT,
+            "/api/v1/status/overrides/clouds/alpha",
+            Some(json!({"state": "degraded_performance"})),
+            [401, 403, 403, 403, 403, 200],
+        ),
+        row(M::DELETE, "/api/v1/status/overrides/clouds/alpha", None, [401, 403, 403, 403, 403, 200]),
     ];
     // The order the columns run in: the owner's delete before the manager's and admin's.
     let order = [0, 2, 4, 1, 3, 5];

@@ -263,3 +263,21 @@ async fn a_deployments_endpoints_and_the_owners_mails_about_them() {
     h.put(&format!("{path}/notify"), &h.bob(), &json!({"notify": false})).await.expect(404);
     h.stop().await;
 }
+
+/// A token of the embedded issuer that carries an address (`nuvola token
+/// issue --email`) gives the deployments made with it their owner's
+/// address, which the endpoint mails go to.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_with_an_address_records_the_owners_address() {
+    let h = Harness::start().await;
+    let groups = ["physics".to_string()];
+    let mailed = h.issuer.issue_with_email("alice", &groups, false, Some("alice@example.org"), 3600).unwrap();
+    let id = h.create(&mailed, &common::no_fit_request()).await;
+    let record = h.store.deployment(&id).await.unwrap().expect("stored");
+    assert_eq!(record.owner_email.as_deref(), Some("alice@example.org"));
+    let status = h.get(&format!("/api/v1/deployments/{id}/endpoints"), &mailed).await.expect(200).json();
+    assert_eq!(status["owner_address_known"], true);
+    let plain = h.create(&h.alice(), &common::no_fit_request()).await;
+    assert_eq!(h.store.deployment(&plain).await.unwrap().expect("stored").owner_email, None);
+    h.stop().await;
+}

@@ -112,6 +112,9 @@ pub struct Settings {
     /// URL prefixes the status page's webhook subscriptions may point to;
     /// none: webhook subscriptions are refused.
     pub webhook_allowed_prefixes: Vec<String>,
+    /// Status page subscriptions per client, and confirmation mails per
+    /// mailbox, within a window.
+    pub subscription_limits: nuvola_limits::SubscriptionLimits,
 }
 
 impl Default for Settings {
@@ -138,6 +141,7 @@ impl Default for Settings {
             sign_in: Default::default(),
             watch: Default::default(),
             webhook_allowed_prefixes: Vec::new(),
+            subscription_limits: Default::default(),
         }
     }
 }
@@ -178,6 +182,8 @@ struct Inner {
     cpu_slots: Arc<tokio::sync::Semaphore>,
     /// Every password check: limited per account and client, bounded at once.
     password_checks: PasswordChecks,
+    /// The status page's subscriptions asked for, per client and mailbox.
+    subscription_gate: nuvola_limits::SubscriptionGate,
     /// The time the workflow reads (see [`workflow::Clock`]).
     clock: workflow::Clock,
     /// The federation watched (see [`monitoring`]).
@@ -196,6 +202,7 @@ impl App {
     ) -> Self {
         let worker_id = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
         let password_checks = PasswordChecks::new(&settings.sign_in);
+        let subscription_gate = nuvola_limits::SubscriptionGate::new(settings.subscription_limits);
         let notifier =
             Notifier::new(settings.smtp.clone(), settings.callback_allowed_prefixes.clone(), &settings.public_url)
                 .with_webhook_prefixes(settings.webhook_allowed_prefixes.clone());
@@ -221,6 +228,7 @@ impl App {
                     std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
                 )),
                 password_checks,
+                subscription_gate,
                 clock: workflow::Clock::default(),
             }),
         }

@@ -199,15 +199,34 @@ impl crate::App {
         self.watch().incident_history(before, limit).await
     }
 
-    /// Subscribes an address by mail; the confirmation goes out in the
-    /// background.
-    pub async fn subscribe_email(&self, address: &str, components: &[String]) -> Result<()> {
-        self.watch().subscribe_email(address, components, self.now_ms()).await?.spawn(self.watch());
-        Ok(())
+    /// Subscribes an address by mail for the client at `client_ip`; the
+    /// confirmation goes out in the background. Refused for a while when
+    /// the client asked for too many subscriptions, or the mailbox was sent
+    /// too many confirmations (`Settings::subscription_limits`).
+    pub async fn subscribe_email(&self, address: &str, components: &[String], client_ip: Option<&str>) -> Result<()> {
+        let gate = &self.inner.subscription_gate;
+        let admitted = gate.admit(client_ip, Some(address), std::time::Instant::now())?;
+        match self.watch().subscribe_email(address, components, self.now_ms()).await {
+            Ok(confirmation) => {
+                confirmation.spawn(self.watch());
+                Ok(())
+            }
+            Err(e) => {
+                gate.unmailed(admitted);
+                Err(e)
+            }
+        }
     }
 
-    /// Subscribes a webhook; its secret is in the answer, once.
-    pub async fn subscribe_webhook(&self, url: &str, components: &[String]) -> Result<WebhookSubscription> {
+    /// Subscribes a webhook for the client at `client_ip`; its secret is in
+    /// the answer, once. Limited per client as by mail.
+    pub async fn subscribe_webhook(
+        &self,
+        url: &str,
+        components: &[String],
+        client_ip: Option<&str>,
+    ) -> Result<WebhookSubscription> {
+        self.inner.subscription_gate.admit(client_ip, None, std::time::Instant::now())?;
         self.watch().subscribe_webhook(url, components, self.now_ms()).await
     }
 
@@ -245,23 +264,27 @@ impl crate::App {
     }
 
     /// Sets (`Some`) or clears an operator's override of a component
-    /// (administrators).
+    /// (administrators); false when there was no override to clear.
     pub async fn override_component(
         &self,
         caller: &Principal,
         component: &str,
         state: Option<ComponentState>,
         note: &str,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         self.require_admin(caller)?;
-        match state {
+        let changed = match state {
             Some(state) => {
-                self.watch().set_override(component, state, note, &caller.qualified(), self.now_ms()).await?
+                self.watch().set_override(component, state, note, &caller.qualified(), self.now_ms()).await?;
+                true
             }
-            None => drop(self.watch().clear_override(component).await?),
+            None => self.watch().clear_override(component).await?,
+        };
+        if changed {
+            let detail = serde_json::json!({"state": state, "note": note});
+            self.audit(caller, "component.override", component, detail).await;
         }
-        self.audit(caller, "component.override", component, serde_json::json!({"state": state, "note": note})).await;
-        Ok(())
+        Ok(changed)
     }
 
     /// Every subscription, secrets left out (administrators).

@@ -517,14 +517,23 @@ impl OidcIssuer {
 /// verified (`email_verified: false`; an issuer that says nothing is
 /// trusted with it) or it is no address.
 fn email(claims: &Value) -> Option<String> {
-    if claims.get("email_verified").and_then(Value::as_bool) == Some(false) {
-        return None;
-    }
-    let email = claims.get("email")?.as_str()?.trim();
-    let plausible = email.len() <= 254
+    vouched_email(claims.get("email").and_then(Value::as_str), claims.get("email_verified").and_then(Value::as_bool))
+}
+
+/// The address of an `email` claim, trimmed, unless `verified` is false or
+/// it is no address ([`is_mail_address`]).
+pub fn vouched_email(email: Option<&str>, verified: Option<bool>) -> Option<String> {
+    let email = email?.trim();
+    (verified != Some(false) && is_mail_address(email)).then(|| email.to_string())
+}
+
+/// Whether `email` reads as one mail address: `local@domain.tld`, at most
+/// 254 characters, nothing that could smuggle another header or address
+/// into a mail (spaces, control characters, `<>,;`).
+pub fn is_mail_address(email: &str) -> bool {
+    email.len() <= 254
         && !email.chars().any(|c| c.is_control() || c.is_whitespace() || matches!(c, '<' | '>' | ',' | ';'))
-        && email.split_once('@').is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.'));
-    plausible.then(|| email.to_string())
+        && email.split_once('@').is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.'))
 }
 
 /// A caller with its roles derived from group membership: admin when in

@@ -29,6 +29,10 @@ pub struct EmbeddedUser {
     /// Platform administrator.
     #[serde(default)]
     pub admin: bool,
+    /// The user's mail address, where nuvola mails them about their
+    /// deployments (as an external issuer's `email` claim would give it).
+    #[serde(default)]
+    pub email: Option<String>,
 }
 
 /// The name of the account a platform without configured accounts gets.
@@ -78,6 +82,12 @@ impl Accounts {
                     u.name
                 ))
             })?;
+            if let Some(email) = u.email.as_deref().filter(|e| !oidc::is_mail_address(e.trim())) {
+                return Err(Error::invalid(format!(
+                    "identity.users[{i}] ({}): `email` {email:?} is not a mail address (name@domain.example)",
+                    u.name
+                )));
+            }
             if users[..i].iter().any(|other| other.name == u.name) {
                 return Err(Error::invalid(format!("identity.users[{i}]: user {} is listed twice", u.name)));
             }
@@ -105,8 +115,13 @@ impl Accounts {
         };
         let mut all: Vec<String> = groups.to_vec();
         all.extend(groups.iter().map(|g| format!("{g}{EMBEDDED_MANAGER_SUFFIX}")));
-        let user =
-            EmbeddedUser { name: DEMO_USER.into(), password_hash: hash_password(&password)?, groups: all, admin: true };
+        let user = EmbeddedUser {
+            name: DEMO_USER.into(),
+            password_hash: hash_password(&password)?,
+            groups: all,
+            admin: true,
+            email: None,
+        };
         Ok((Self { users: vec![user] }, password))
     }
 
@@ -130,6 +145,7 @@ impl Accounts {
                 let mut p =
                     oidc::principal_with_roles(&u.name, issuer, u.groups.clone(), None, Some(EMBEDDED_MANAGER_SUFFIX));
                 p.admin = u.admin;
+                p.email = oidc::vouched_email(u.email.as_deref(), Some(true));
                 Ok(p)
             }
             _ => Err(refused()),
@@ -152,10 +168,12 @@ mod tests {
             password_hash: hash_password("correct horse").unwrap(),
             groups: vec!["physics".into(), "bio/managers".into()],
             admin: false,
+            email: Some("alice@example.org".into()),
         }])
         .unwrap();
         let p = accounts.check_password("nuvola", "alice", "correct horse").unwrap();
         assert_eq!(p.subject, "alice");
+        assert_eq!(p.email.as_deref(), Some("alice@example.org"), "the account's address reaches the caller");
         assert!(p.in_group("physics") && p.manages("bio") && !p.admin);
         assert!(accounts.check_password("nuvola", "alice", "wrong horse").is_err());
         assert!(accounts.check_password("nuvola", "mallory", "correct horse").is_err());
@@ -164,9 +182,22 @@ mod tests {
 
     #[test]
     fn bad_configuration_is_refused_with_its_place() {
-        let bad = EmbeddedUser { name: "bob".into(), password_hash: "plain".into(), groups: vec![], admin: false };
-        let e = Accounts::new(vec![bad]).unwrap_err().to_string();
+        let bad = EmbeddedUser {
+            name: "bob".into(),
+            password_hash: "plain".into(),
+            groups: vec![],
+            admin: false,
+            email: None,
+        };
+        let e = Accounts::new(vec![bad.clone()]).unwrap_err().to_string();
         assert!(e.contains("identity.users[0] (bob)") && e.contains("nuvola passwd"), "{e}");
+        let mailless = EmbeddedUser {
+            password_hash: hash_password("correct horse").unwrap(),
+            email: Some("bob at example.org".into()),
+            ..bad
+        };
+        let e = Accounts::new(vec![mailless]).unwrap_err().to_string();
+        assert!(e.contains("identity.users[0] (bob): `email` \"bob at example.org\" is not a mail address"), "{e}");
     }
 
     #[test]

@@ -442,6 +442,7 @@ impl Config {
                 ..d.watch
             },
             webhook_allowed_prefixes: self.status.webhook_allowed_prefixes.clone(),
+            subscription_limits: d.subscription_limits,
         }
     }
 }

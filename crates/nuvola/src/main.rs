@@ -11,6 +11,7 @@ mod demo;
 mod login;
 mod plan;
 mod serve;
+mod status_cmd;
 mod tosca_cmd;
 
 use std::path::PathBuf;
@@ -123,6 +124,18 @@ enum Command {
         #[command(subcommand)]
         what: client::RegistryCommand,
     },
+    /// The status page's incidents: open, update (resolve), list, show;
+    /// subscribers are told of each change (admin token to change).
+    Incident {
+        #[command(subcommand)]
+        what: status_cmd::IncidentCommand,
+    },
+    /// The status page's components and the operator's overrides (admin
+    /// token to override).
+    Status {
+        #[command(subcommand)]
+        what: status_cmd::StatusCommand,
+    },
     /// Check TOSCA templates and list their inputs, offline.
     Tosca(tosca_cmd::ToscaArgs),
     /// Benchmarks against the peer tools.
@@ -150,6 +163,10 @@ enum TokenCommand {
         /// Platform administrator.
         #[arg(long)]
         admin: bool,
+        /// The user's mail address, in the token's `email` claim (verified):
+        /// where nuvola mails them about their deployments.
+        #[arg(long)]
+        email: Option<String>,
         #[arg(long)]
         ttl_hours: Option<i64>,
         #[arg(long, env = "NUVOLA_CONFIG")]
@@ -240,13 +257,13 @@ async fn run(cli: Cli) -> Result<bool> {
             print!("{}", config::DEMO);
             Ok(true)
         }
-        Command::Token { what: TokenCommand::Issue { user, group, admin, ttl_hours, config, data_dir } } => {
+        Command::Token { what: TokenCommand::Issue { user, group, admin, email, ttl_hours, config, data_dir } } => {
             let config = Config::load(config.as_deref())?;
             let dir = config.data_dir(data_dir.as_deref());
             let issuer = EmbeddedIssuer::open(&dir, &config.identity.issuer)?;
             let ttl = ttl_hours.unwrap_or(config.identity.token_ttl_hours);
             let groups: Vec<String> = group.into_iter().filter(|g| !g.is_empty()).collect();
-            println!("{}", issuer.issue(&user, &groups, admin, ttl * 3600)?);
+            println!("{}", issuer.issue_with_email(&user, &groups, admin, email.as_deref(), ttl * 3600)?);
             Ok(true)
         }
         Command::Passwd => {
@@ -270,6 +287,8 @@ async fn run(cli: Cli) -> Result<bool> {
             client::registry(&Client::from_env()?, what).await?;
             Ok(true)
         }
+        Command::Incident { what } => status_cmd::incident(&Client::from_env()?, what).await.map(|()| true),
+        Command::Status { what } => status_cmd::status(&Client::from_env()?, what).await.map(|()| true),
         Command::List { size, output } => {
             client::list(&Client::from_env()?, output == Output::Json, size).await?;
             Ok(true)

@@ -1,7 +1,8 @@
 //! The dashboard, driven like a browser without JavaScript would: local
 //! accounts sign in (with login-CSRF protection), deploy a catalogue
-//! service from its generated form (server-side validation beside the
-//! fields, placement preview), watch it, delete it, sign out; forms without
+//! service from its generated form (the account's mail address recorded
+//! as the owner's; server-side validation beside the fields, placement
+//! preview), watch it, delete it, sign out; forms without
 //! the session's CSRF token are refused; other groups see nothing; admin
 //! pages are for admins.
 //!
@@ -106,12 +107,13 @@ fn account(name: &str, groups: &[&str], admin: bool) -> EmbeddedUser {
         password_hash: hash_password(&format!("{name}-password")).unwrap(),
         groups: groups.iter().map(|g| g.to_string()).collect(),
         admin,
+        email: None,
     }
 }
 
 fn web(h: &Harness) -> Web {
     let accounts = Accounts::new(vec![
-        account("alice", &["physics"], false),
+        EmbeddedUser { email: Some("alice@example.org".into()), ..account("alice", &["physics"], false) },
         account("erin", &["bio"], false),
         account("root", &[], true),
     ])
@@ -222,6 +224,9 @@ async fn deploy_from_the_form_watch_and_delete() {
         .expect(303);
     let path = location(&reply);
     let id = path.trim_start_matches("/deployments/").to_string();
+    // Her account's address is the owner's, for the mails about it.
+    let record = h.store.deployment(&id).await.unwrap().expect("the deployment is stored");
+    assert_eq!(record.owner_email.as_deref(), Some("alice@example.org"));
     h.settle(&id, "CREATE_COMPLETE").await;
     let details = w.get(&mut alice, &path).await.expect(200).text();
     assert!(

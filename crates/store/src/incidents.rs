@@ -30,6 +30,20 @@ pub struct NewIncident {
     pub components: Vec<(String, ComponentState)>,
 }
 
+/// An update as it is posted to an incident.
+#[derive(Debug, Clone, Copy)]
+pub struct IncidentPost<'a> {
+    pub status: IncidentStatus,
+    pub body: &'a str,
+    /// Who posts it.
+    pub by: &'a str,
+    pub at: i64,
+    /// The affected components from now on, when they change.
+    pub components: Option<&'a [(String, ComponentState)]>,
+    /// The incident's impact from now on, when it changes.
+    pub impact: Option<Impact>,
+}
+
 /// Which incidents to list, newest first.
 #[derive(Debug, Clone, Default)]
 pub struct IncidentFilter {
@@ -73,35 +87,37 @@ impl Store {
     }
 
     /// Posts an update: the incident takes its status and time, is
-    /// resolved (or reopened) with it, and, with `components`, affects
-    /// those instead. An unknown id is [`StoreError::NotFound`].
-    pub async fn update_incident(
-        &self,
-        id: &str,
-        status: IncidentStatus,
-        body: &str,
-        by: &str,
-        at: i64,
-        components: Option<&[(String, ComponentState)]>,
-    ) -> Result<Incident> {
+    /// resolved (or reopened) with it, and, with `components` or `impact`,
+    /// affects those components or has that impact instead. An unknown id
+    /// is [`StoreError::NotFound`]; resolving an incident that is resolved
+    /// already is [`StoreError::Refused`] (its subscribers would be told
+    /// twice), and changes nothing.
+    pub async fn update_incident(&self, id: &str, update: &IncidentPost<'_>) -> Result<Incident> {
         let mut tx = self.writer.begin().await?;
-        let resolved = status == IncidentStatus::Resolved;
+        let resolved = update.status == IncidentStatus::Resolved;
         let done = sqlx::query(
             "UPDATE incidents SET status = $2, updated_at = $3,
-                resolved_at = CASE WHEN $4 = 1 THEN COALESCE(resolved_at, $3) ELSE NULL END
-             WHERE id = $1",
+                resolved_at = CASE WHEN $4 = 1 THEN COALESCE(resolved_at, $3) ELSE NULL END,
+                impact = COALESCE($5, impact)
+             WHERE id = $1 AND NOT ($4 = 1 AND resolved_at IS NOT NULL)",
         )
         .bind(id)
-        .bind(status.as_str())
-        .bind(at)
+        .bind(update.status.as_str())
+        .bind(update.at)
         .bind(i64::from(resolved))
+        .bind(update.impact.map(|i| i.as_str()))
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 0 {
-            return Err(not_found(id));
+            let exists =
+                sqlx::query("SELECT id FROM incidents WHERE id = $1").bind(id).fetch_optional(&mut *tx).await?;
+            return Err(match exists {
+                Some(_) => StoreError::Refused { what: "incident", key: id.into(), why: "is resolved already".into() },
+                None => not_found(id),
+            });
         }
-        add_update(&mut tx, id, at, status, body, by).await?;
-        if let Some(components) = components {
+        add_update(&mut tx, id, update.at, update.status, update.body, update.by).await?;
+        if let Some(components) = update.components {
             sqlx::query("DELETE FROM incident_components WHERE incident_id = $1").bind(id).execute(&mut *tx).await?;
             set_components(&mut tx, id, components).await?;
         }

@@ -43,7 +43,7 @@ pub use components::{ComponentChange, ComponentOverride};
 pub use deployments::{DeploymentFilter, GroupLock, NewDeployment, Sort, Visible};
 pub use endpoints::{EndpointCheck, EndpointEvent, WatchedDeployment};
 pub use groups::GroupSettings;
-pub use incidents::{IncidentFilter, NewIncident};
+pub use incidents::{IncidentFilter, IncidentPost, NewIncident};
 /// The records the store keeps, defined with the domain's types; named
 /// here too, as the store's methods take and return them.
 pub use nuvola_types::{
@@ -70,6 +70,9 @@ pub enum StoreError {
     /// No such thing: `what` (an incident, a subscription) with `key`.
     #[error("no {what} {key}")]
     NotFound { what: &'static str, key: String },
+    /// The thing is in a state that refuses the change, and `why`.
+    #[error("{what} {key} {why}")]
+    Refused { what: &'static str, key: String, why: String },
     /// A `schema` name that is not a plain identifier.
     #[error("invalid schema name {0:?}: use letters, digits and _")]
     BadSchema(String),
@@ -79,6 +82,7 @@ impl From<StoreError> for nuvola_types::Error {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound { .. } => nuvola_types::Error::NotFound(e.to_string()),
+            StoreError::Refused { .. } => nuvola_types::Error::Conflict(e.to_string()),
             e => nuvola_types::Error::internal_because("the database failed; see the server log", e),
         }
     }

@@ -846,11 +846,12 @@ async fn components_suite(store: &Store, options: &StoreOptions) {
 }
 
 /// Incidents: opened with their first update and components, updated
-/// (resolved, reopened, components replaced), listed newest first with a
+/// (resolved, reopened, components and impact replaced; resolving twice
+/// refused, changing nothing), listed newest first with a
 /// cursor over many, counted; an unknown id is not found; a bad stored
 /// word is a corrupt row naming its column.
 async fn incidents_suite(store: &Store, options: &StoreOptions) {
-    use nuvola_store::{IncidentFilter, NewIncident};
+    use nuvola_store::{IncidentFilter, IncidentPost, NewIncident};
     use nuvola_types::ComponentState::{MajorOutage, PartialOutage};
     use nuvola_types::{Impact, IncidentStatus};
     let opened = store
@@ -878,30 +879,51 @@ async fn incidents_suite(store: &Store, options: &StoreOptions) {
     );
     assert_eq!(store.incident("inc-bari").await.unwrap(), Some(opened.clone()));
 
-    let identified =
-        store.update_incident("inc-bari", IncidentStatus::Identified, "A router.", "ops@i", 2_000, None).await.unwrap();
+    fn post<'a>(status: IncidentStatus, body: &'a str, by: &'a str, at: i64) -> IncidentPost<'a> {
+        IncidentPost { status, body, by, at, components: None, impact: None }
+    }
+    let identified = store
+        .update_incident("inc-bari", &post(IncidentStatus::Identified, "A router.", "ops@i", 2_000))
+        .await
+        .unwrap();
     assert_eq!(
         (identified.status, identified.updated_at, identified.components.len()),
         (IncidentStatus::Identified, 2_000, 2)
     );
     let only_bari = [("clouds/bari".to_string(), PartialOutage)];
     let resolved = store
-        .update_incident("inc-bari", IncidentStatus::Resolved, "Fixed.", "root@i", 3_000, Some(&only_bari))
+        .update_incident(
+            "inc-bari",
+            &IncidentPost {
+                components: Some(&only_bari),
+                impact: Some(Impact::Minor),
+                ..post(IncidentStatus::Resolved, "Fixed.", "root@i", 3_000)
+            },
+        )
         .await
         .unwrap();
     assert_eq!((resolved.status, resolved.resolved_at), (IncidentStatus::Resolved, Some(3_000)));
+    assert_eq!(resolved.impact, Impact::Minor, "the update changed the impact");
     assert_eq!(resolved.updates.iter().map(|u| u.at).collect::<Vec<_>>(), [3_000, 2_000, 1_000], "newest first");
     assert_eq!(resolved.components.len(), 1);
     assert_eq!(resolved.components[0].state, PartialOutage);
+    // Resolving it again is refused and changes nothing: its subscribers
+    // would be told twice.
+    let twice = store.update_incident("inc-bari", &post(IncidentStatus::Resolved, "Again.", "ops@i", 3_500)).await;
+    assert!(matches!(twice, Err(StoreError::Refused { what: "incident", .. })), "{twice:?}");
+    assert!(matches!(nuvola_types::Error::from(twice.unwrap_err()), nuvola_types::Error::Conflict(_)));
+    assert_eq!(store.incident("inc-bari").await.unwrap(), Some(resolved.clone()));
     // Reopened, it is no longer resolved.
-    let reopened =
-        store.update_incident("inc-bari", IncidentStatus::Monitoring, "Flapping.", "ops@i", 4_000, None).await.unwrap();
-    assert_eq!(reopened.resolved_at, None);
+    let reopened = store
+        .update_incident("inc-bari", &post(IncidentStatus::Monitoring, "Flapping.", "ops@i", 4_000))
+        .await
+        .unwrap();
+    assert_eq!((reopened.resolved_at, reopened.impact), (None, Impact::Minor));
     let again =
-        store.update_incident("inc-bari", IncidentStatus::Resolved, "Stable.", "ops@i", 5_000, None).await.unwrap();
+        store.update_incident("inc-bari", &post(IncidentStatus::Resolved, "Stable.", "ops@i", 5_000)).await.unwrap();
     assert_eq!(again.resolved_at, Some(5_000));
 
-    let unknown = store.update_incident("inc-none", IncidentStatus::Resolved, "?", "ops@i", 5_000, None).await;
+    let unknown = store.update_incident("inc-none", &post(IncidentStatus::Resolved, "?", "ops@i", 5_000)).await;
     assert!(matches!(unknown, Err(StoreError::NotFound { what: "incident", .. })), "{unknown:?}");
     assert!(matches!(nuvola_types::Error::from(unknown.unwrap_err()), nuvola_types::Error::NotFound(_)));
     assert!(store.incident("inc-none").await.unwrap().is_none());

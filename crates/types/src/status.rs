@@ -101,6 +101,21 @@ impl Spelled for Impact {
     }
 }
 
+impl Impact {
+    /// The state an incident of this impact puts a component it affects in
+    /// when the operator names no other, as Statuspage's levels read: minor
+    /// is degraded performance, major a partial outage, critical a major
+    /// outage, none leaves it operational.
+    pub fn component_state(self) -> ComponentState {
+        match self {
+            Self::None => ComponentState::Operational,
+            Self::Minor => ComponentState::DegradedPerformance,
+            Self::Major => ComponentState::PartialOutage,
+            Self::Critical => ComponentState::MajorOutage,
+        }
+    }
+}
+
 /// What a scheduled maintenance does to a site, as EGI's GOCDB says it:
 /// an outage takes it away (placement avoids it), at risk only warns that
 /// it may falter.
@@ -249,6 +264,16 @@ mod tests {
         );
         assert_eq!(serde_json::from_str::<MaintenanceKind>("\"at_risk\"").unwrap(), MaintenanceKind::AtRisk);
         assert_eq!(serde_json::from_str::<Impact>("\"critical\"").unwrap(), Impact::Critical);
+        let states: Vec<ComponentState> = Impact::ALL.iter().map(|i| i.component_state()).collect();
+        assert_eq!(
+            states,
+            [
+                ComponentState::Operational,
+                ComponentState::DegradedPerformance,
+                ComponentState::PartialOutage,
+                ComponentState::MajorOutage
+            ]
+        );
         assert_eq!(SubscriptionKind::parse("webhook"), Ok(SubscriptionKind::Webhook));
         assert!(SubscriptionKind::parse("sms").unwrap_err().to_string().contains("email, webhook"));
     }

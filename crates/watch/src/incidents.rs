@@ -7,7 +7,7 @@
 
 use nuvola_notify::Mail;
 use nuvola_notify::notices::{IncidentNews, MaintenanceNotice};
-use nuvola_store::{IncidentFilter, NewIncident, SentNotification};
+use nuvola_store::{IncidentFilter, IncidentPost, NewIncident, SentNotification};
 use nuvola_types::status::Incident;
 use nuvola_types::{ComponentState, Error, Impact, IncidentStatus, ProviderSpec, Result, Spelled};
 
@@ -41,6 +41,8 @@ pub struct UpdateDraft {
     pub body: String,
     /// The affected components from now on, when they change.
     pub components: Option<Vec<(String, ComponentState)>>,
+    /// The incident's impact from now on, when it changes.
+    pub impact: Option<Impact>,
 }
 
 /// A page of past incidents.
@@ -85,7 +87,8 @@ impl Watch {
     }
 
     /// Posts an update to incident `id` at `now`, changing the affected
-    /// components when the update names them; returns it and the news.
+    /// components and the impact when the update names them; returns it and
+    /// the news. Resolving an incident resolved already is a conflict.
     pub async fn update_incident(
         &self,
         id: &str,
@@ -98,15 +101,22 @@ impl Watch {
         if let Some(components) = &update.components {
             self.check_affected(components).await?;
         }
-        let incident = self
-            .inner
-            .store
-            .update_incident(id, update.status, update.body.trim(), by, now, update.components.as_deref())
-            .await
-            .map_err(|e| match e {
-                nuvola_store::StoreError::NotFound { .. } => Error::not_found(format!("no incident {id}")),
-                e => e.into(),
-            })?;
+        let post = IncidentPost {
+            status: update.status,
+            body: update.body.trim(),
+            by,
+            at: now,
+            components: update.components.as_deref(),
+            impact: update.impact,
+        };
+        let incident = self.inner.store.update_incident(id, &post).await.map_err(|e| match e {
+            nuvola_store::StoreError::NotFound { .. } => Error::not_found(format!("no incident {id}")),
+            nuvola_store::StoreError::Refused { .. } => Error::conflict(format!(
+                "incident {id} is resolved already: to reopen it, post an update with another status \
+                 (investigating, identified or monitoring)"
+            )),
+            e => e.into(),
+        })?;
         let news = self.incident_news(&incident, false, providers, now).await?;
         Ok((incident, news))
     }
@@ -264,7 +274,7 @@ impl Watch {
 fn check_body(body: &str) -> Result<()> {
     let n = body.trim().chars().count();
     if n == 0 || n > BODY_CHARS {
-        return Err(Error::invalid(format!("an update needs a text of 1 to {BODY_CHARS} characters")));
+        return Err(Error::invalid(format!("an update needs a message of 1 to {BODY_CHARS} characters")));
     }
     Ok(())
 }

@@ -83,7 +83,7 @@ fn silent() -> Notifier {
 }
 
 fn update(status: IncidentStatus, body: &str) -> UpdateDraft {
-    UpdateDraft { status, body: body.into(), components: None }
+    UpdateDraft { status, body: body.into(), ..Default::default() }
 }
 
 fn shown(page: &nuvola_watch::StatusPage, id: &str) -> ComponentState {

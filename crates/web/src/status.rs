@@ -25,7 +25,7 @@ use nuvola_types::{ComponentState, Error, Impact, IncidentStatus, Spelled};
 use serde::Deserialize;
 
 use crate::layout::{Section, notice, page, time};
-use crate::session::{Post, Viewer};
+use crate::session::{ClientIp, Post, Viewer};
 use crate::{PageError, WebState};
 
 pub fn routes() -> Router<WebState> {
@@ -336,10 +336,13 @@ async fn rss(State(state): State<WebState>) -> Result<Response, PageError> {
 
 /// `POST /status/subscribe`: open to anyone. No CSRF token (there is no
 /// session): an e-mail subscription does nothing until confirmed from
-/// the mail, and a webhook needs an allowed URL.
+/// the mail, and a webhook needs an allowed URL. Limited per client
+/// address, and by mail per mailbox: over a limit, a 429 page says when to
+/// try again, and no mail goes out.
 async fn subscribe(
     State(state): State<WebState>,
     viewer: Option<Viewer>,
+    ClientIp(client_ip): ClientIp,
     axum::Form(pairs): axum::Form<Vec<(String, String)>>,
 ) -> Result<Markup, PageError> {
     let field = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.trim().to_string());
@@ -348,7 +351,7 @@ async fn subscribe(
     let address = field("address").unwrap_or_default();
     let body = match field("kind").as_deref() {
         Some("webhook") => {
-            let made = state.app.subscribe_webhook(&address, &components).await?;
+            let made = state.app.subscribe_webhook(&address, &components, client_ip.as_deref()).await?;
             html! {
                 (notice("ok", "Your webhook is subscribed."))
                 p { "Keep these two values now: they are shown only once." }
@@ -361,7 +364,7 @@ async fn subscribe(
             }
         }
         Some("email") | None => {
-            state.app.subscribe_email(&address, &components).await?;
+            state.app.subscribe_email(&address, &components, client_ip.as_deref()).await?;
             html! {
                 (notice("ok", &format!("A mail is on its way to {address}: open its link to confirm.")))
                 p { "Nothing more is sent until you confirm. The link works for 48 hours." }
@@ -592,7 +595,8 @@ async fn update_incident(
     Path(id): Path<String>,
     post: Post<UpdateForm>,
 ) -> Result<Response, PageError> {
-    let update = UpdateDraft { status: parse(&post.form.status)?, body: post.form.body.clone(), components: None };
+    let update =
+        UpdateDraft { status: parse(&post.form.status)?, body: post.form.body.clone(), ..UpdateDraft::default() };
     state.app.update_incident(&post.viewer.caller(), &id, &update).await?;
     Ok(Redirect::to("/admin/status").into_response())
 }

@@ -4,7 +4,9 @@
 //! one begun an hour ago in progress; subscribing by webhook shows the
 //! secret once; the operator opens, updates and resolves an incident and
 //! overrides a component with the session's CSRF token, and a member may
-//! not.
+//! not. Subscribing is limited per client address and, through the real
+//! SMTP sink, per mailbox: over a limit, a 429 page says when to try again
+//! and no mail goes out.
 
 mod common;
 
@@ -182,4 +184,105 @@ async fn an_operator_runs_an_incident_and_an_override_from_the_admin_page() {
     assert!(!d.get("/status", None).await.body.contains("slow disks"));
     let log = d.get("/admin/status", Some(&admin)).await;
     assert!(log.body.contains("Notifications sent"), "{}", log.body);
+}
+
+/// A dashboard whose subscriptions are limited as `limits` say, mailing
+/// through `smtp` when given.
+async fn limited(limits: nuvola_limits::SubscriptionLimits, smtp: Option<String>) -> Dashboard {
+    let settings = Settings {
+        webhook_allowed_prefixes: vec!["https://hooks.example/".into()],
+        subscription_limits: limits,
+        smtp: smtp.map(|relay| nuvola_notify::SmtpSettings { smtp: relay, from: "status@nuvola.test".into() }),
+        ..Settings::default()
+    };
+    let d = Dashboard::with_providers(vec![provider("alpha", vec![])], settings, |_| {}).await;
+    d.app.watch_round().await.unwrap();
+    d
+}
+
+/// `POST /status/subscribe` of `form` from the client at `address`.
+async fn subscribe_from(d: &Dashboard, address: &str, form: &[(&str, &str)]) -> common::Page {
+    let request = axum::http::Request::post("/status/subscribe")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(axum::body::Body::from(serde_urlencoded::to_string(form).unwrap()))
+        .unwrap();
+    d.send_from(address, request).await
+}
+
+#[tokio::test]
+async fn one_client_may_ask_for_a_few_subscriptions_an_hour() {
+    let limits = nuvola_limits::SubscriptionLimits {
+        per_client: 3,
+        per_mailbox: 2,
+        window: std::time::Duration::from_secs(3600),
+    };
+    let d = limited(limits, None).await;
+    let hook = [("kind", "webhook"), ("address", "https://hooks.example/a")];
+    for _ in 0..2 {
+        assert_eq!(subscribe_from(&d, "192.0.2.1:40000", &hook).await.status, StatusCode::OK);
+    }
+    // A refused request counts too: it cost the server as much.
+    let elsewhere = [("kind", "webhook"), ("address", "https://evil.example/a")];
+    assert_eq!(subscribe_from(&d, "192.0.2.1:40001", &elsewhere).await.status, StatusCode::BAD_REQUEST);
+    let refused = subscribe_from(&d, "192.0.2.1:40002", &hook).await;
+    assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS, "{}", refused.body);
+    let said = "too many subscriptions were asked for from your network address in the last hour (at most 3): \
+                try again in ";
+    assert!(refused.body.contains(said), "{}", refused.body);
+    let retry: u64 = refused.headers[header::RETRY_AFTER].to_str().unwrap().parse().unwrap();
+    assert!((1..=3600).contains(&retry), "Retry-After: {retry}");
+    assert_eq!(d.app.status_subscriptions(&principal("root", &[], &[], true)).await.unwrap().len(), 2);
+    // Another client is not held back.
+    assert_eq!(subscribe_from(&d, "192.0.2.2:40000", &hook).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn one_mailbox_is_sent_a_few_confirmations_an_hour_and_no_more() {
+    let Some((relay, maildir)) = nuvola_drivers::testing::smtp_sink() else { return };
+    let limits = nuvola_limits::SubscriptionLimits {
+        per_client: 10,
+        per_mailbox: 2,
+        window: std::time::Duration::from_secs(3600),
+    };
+    let d = limited(limits, Some(relay)).await;
+    // One victim's mailbox, asked for from three clients with three tags.
+    let victim = nuvola_watch::subscriptions::token()[..12].to_lowercase().replace(['-', '_'], "x");
+    let address = |tag: &str| format!("{victim}+{tag}@example.org");
+    for (client, tag) in [("192.0.2.11:1", "a"), ("192.0.2.12:1", "b")] {
+        let form = [("kind", "email"), ("address", &*address(tag))];
+        let made = subscribe_from(&d, client, &form).await;
+        assert_eq!(made.status, StatusCode::OK, "{}", made.body);
+    }
+    let third = address("c");
+    let refused = subscribe_from(&d, "192.0.2.13:1", &[("kind", "email"), ("address", &third)]).await;
+    assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS, "{}", refused.body);
+    let said =
+        format!("{third} was sent 2 confirmation mails in the last hour, the most it may be sent: try again in ");
+    assert!(refused.body.contains(&said), "{}", refused.body);
+    assert!(refused.headers.contains_key(header::RETRY_AFTER));
+    d.app.watch().settle().await;
+    // The two confirmations went out; nothing to the third, nor stored.
+    for tag in ["a", "b"] {
+        assert_eq!(nuvola_drivers::testing::mails_mentioning(&maildir, &format!("To: {}", address(tag))).len(), 1);
+    }
+    assert!(nuvola_drivers::testing::mails_mentioning(&maildir, &third).is_empty());
+    let root = principal("root", &[], &[], true);
+    let sent = d.app.sent_notifications(&root, 100).await.unwrap();
+    assert_eq!(sent.iter().filter(|n| n.recipient.starts_with(&victim)).count(), 2, "{sent:?}");
+    let stored = d.app.status_subscriptions(&root).await.unwrap();
+    assert!(!stored.iter().any(|s| s.address == third), "{stored:?}");
+    // A request that sends no mail does not count against its mailbox:
+    // another's first confirmation waits, so asking again is refused for
+    // that (409), and one more tag still gets its mail.
+    let other = format!("{victim}x");
+    let first = format!("{other}+a@example.org");
+    assert_eq!(
+        subscribe_from(&d, "192.0.2.14:1", &[("kind", "email"), ("address", &first)]).await.status,
+        StatusCode::OK
+    );
+    let again = subscribe_from(&d, "192.0.2.14:1", &[("kind", "email"), ("address", &first)]).await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.body);
+    let second = format!("{other}+b@example.org");
+    let made = subscribe_from(&d, "192.0.2.14:1", &[("kind", "email"), ("address", &second)]).await;
+    assert_eq!(made.status, StatusCode::OK, "{}", made.body);
 }

@@ -156,6 +156,7 @@ pub fn local_accounts(names: &[&str]) -> nuvola_web::LocalAccounts {
             password_hash: nuvola_identity::users::hash_password(&format!("{name}-password")).unwrap(),
             groups: vec!["physics".into()],
             admin: false,
+            email: None,
         })
         .collect();
     nuvola_web::LocalAccounts {
