@@ -4,7 +4,9 @@
 //! group, beside the HTTP requests that made it, the attempt that placed
 //! it and the quota it uses; the site taken down (`nuvola sim set <site>
 //! down=true`) shows as its probes failing and its component in a major
-//! outage. A scrape without the metrics token is refused.
+//! outage; the canary on backbone-bari shows its phases' times, its check
+//! among the probes and no VM left. A scrape without the metrics token is
+//! refused.
 
 mod common;
 
@@ -58,11 +60,14 @@ fn prometheus_scrapes_deployments_and_requests() {
     let Some(prometheus) = prometheus() else { return };
     let dir = tempfile::tempdir().unwrap();
     let cwd = dir.path();
-    // The demo federation, probed every second.
+    // The demo federation, probed every second, with a canary on
+    // backbone-bari.
     let demo = include_str!("../../../config/demo.toml");
     let every_minute = "# probe_interval_secs = 60";
-    assert!(demo.contains(every_minute));
-    std::fs::write(cwd.join("nuvola.toml"), demo.replace(every_minute, "probe_interval_secs = 1")).unwrap();
+    let canary = "# canary_providers = [\"backbone-bari\"]";
+    assert!(demo.contains(every_minute) && demo.contains(canary));
+    let config = demo.replace(every_minute, "probe_interval_secs = 1").replace(canary, &canary[2..]);
+    std::fs::write(cwd.join("nuvola.toml"), config).unwrap();
     let server = Server::start(cwd, &["--config", "nuvola.toml"], "serve.log");
     let token_file = cwd.join("nuvola-data/metrics-token");
     assert!(token_file.exists(), "the metrics token is made on first start");
@@ -137,6 +142,14 @@ fn prometheus_scrapes_deployments_and_requests() {
         &format!("nuvola_quota_used{{provider=\"{provider}\",group=\"physics\",resource=\"instances\"}}"),
     );
     assert_eq!(instances[0]["value"][1], "1", "{instances:?}");
+
+    // The canary's run at start: its phases timed, its verdict among
+    // backbone-bari's checks (a simulated build may fail, 2 % of them),
+    // nothing left on the site.
+    until_prometheus_has(&http, &url, "nuvola_canary_phase_seconds{provider=\"backbone-bari\",phase=\"create\"}");
+    until_prometheus_has(&http, &url, "nuvola_canary_phase_seconds{provider=\"backbone-bari\",phase=\"delete\"}");
+    until_prometheus_has(&http, &url, "nuvola_probe_success{component=\"backbone/backbone-bari\",probe=\"canary\"}");
+    until_prometheus_has(&http, &url, "nuvola_canary_leftovers{provider=\"backbone-bari\"} == 0");
 
     // Its site taken down: Prometheus sees the API check fail, then the
     // component in a major outage (after two rounds).
