@@ -52,7 +52,7 @@ pub use nuvola_store::{
 /// The time records carry: milliseconds since the Unix epoch.
 pub use nuvola_types::now_ms;
 pub use nuvola_types::{
-    AccessRequest, AttemptRecord, AttemptState, DeploymentRecord, LogLine, RequestKind, RequestStatus, Task,
+    AccessRequest, AttemptRecord, AttemptState, CanaryRun, DeploymentRecord, LogLine, RequestKind, RequestStatus, Task,
 };
 /// The status page's views, for the pages and the JSON.
 pub use nuvola_watch::{

@@ -1,7 +1,7 @@
 //! What the app tells Prometheus: deployments by status, provider and
 //! group, attempts' outcomes and durations, quota use per provider and
-//! group, the workflow's queue, and the probes' last round (from the
-//! watcher). The API adds its own (HTTP requests) and answers the scrape.
+//! group, the workflow's queue, and the probes' last round and the
+//! providers' canary runs (from the watcher). The API adds its own (HTTP requests) and answers the scrape.
 
 use std::collections::BTreeMap;
 
@@ -40,6 +40,7 @@ impl App {
         self.attempt_metrics(out).await?;
         self.quota_metrics(out).await?;
         self.watch().metrics(out);
+        self.watch().canary_metrics(out, self.now_ms()).await?;
         Ok(())
     }
 

@@ -5,7 +5,8 @@
 //! ranked down). The status page's use cases are the watcher's; here they
 //! get the registry's providers, the app's clock and their access rule:
 //! reading the page and subscribing are public, incidents, overrides and
-//! the subscribers are for administrators.
+//! the subscribers are for administrators. The providers' canary runs on
+//! its own schedule over the same providers.
 
 use std::collections::BTreeMap;
 
@@ -15,8 +16,8 @@ use nuvola_types::status::Incident;
 use nuvola_types::{ComponentState, Principal, Result};
 use nuvola_watch::endpoints::{EndpointRound, EndpointStatus};
 use nuvola_watch::{
-    ComponentHistory, Document, Feed, IncidentDraft, IncidentPage, ProviderTarget, Round, StatusPage, Targets,
-    UpdateDraft, Watch, WebhookSubscription,
+    CanaryPass, ComponentHistory, Document, Feed, IncidentDraft, IncidentPage, ProviderTarget, Round, StatusPage,
+    Targets, UpdateDraft, Watch, WebhookSubscription,
 };
 use serde_json::json;
 use tokio::sync::watch;
@@ -27,17 +28,24 @@ impl crate::App {
         &self.inner.watch
     }
 
-    /// One round over the enabled providers, now.
-    pub async fn watch_round(&self) -> Result<Round> {
+    /// The enabled providers with their drivers, as rounds and canary
+    /// passes look at them.
+    fn watched_providers(&self) -> Targets {
         let federation = self.federation();
-        let providers = federation.providers();
         let mut targets = Targets::default();
-        for spec in providers.iter().filter(|p| p.enabled) {
+        for spec in federation.providers().iter().filter(|p| p.enabled) {
             match federation.driver(&spec.name) {
                 Ok(driver) => targets.providers.push(ProviderTarget { spec: spec.clone(), driver }),
                 Err(e) => tracing::warn!(provider = %spec.name, error = %e.logged(), "no driver to probe"),
             }
         }
+        targets
+    }
+
+    /// One round over the enabled providers, now.
+    pub async fn watch_round(&self) -> Result<Round> {
+        let providers = self.federation().providers();
+        let targets = self.watched_providers();
         let now = self.now_ms();
         let round = self.watch().round(&targets, now).await?;
         if let Some(every) = self.watch().settings().bulletin
@@ -164,6 +172,35 @@ impl crate::App {
         .await;
         // What a last round decided to tell still goes out.
         self.watch().settle().await;
+    }
+
+    /// One canary pass now (see [`nuvola_watch::canary`]): leftovers of
+    /// any provider the federation has a driver for are deleted, enabled
+    /// providers that opted in get their run of this slot.
+    pub async fn canary_pass(&self) -> Result<CanaryPass> {
+        let federation = self.federation();
+        let drivers = |name: &str| federation.driver(name).ok();
+        self.watch().canary_pass(&self.watched_providers(), &drivers, &nuvola_watch::canary::Wall).await
+    }
+
+    /// Runs a canary pass every [`nuvola_watch::canary::TICK`] until
+    /// `shutdown`, whether or not a provider opted in (leftovers of an
+    /// earlier configuration are still deleted). A run cut off at shutdown
+    /// is finished by a later pass, here or on another replica.
+    pub async fn run_canary(&self, shutdown: watch::Receiver<bool>) {
+        let providers = self.federation().providers();
+        for name in &self.watch().settings().canary.providers {
+            if !providers.iter().any(|p| &p.name == name) {
+                tracing::warn!(provider = %name, "[status] canary_providers names a provider the registry does not hold");
+            }
+        }
+        // Runs and leftovers are logged as the watcher finishes them.
+        crate::every::every(nuvola_watch::canary::TICK, shutdown, || async {
+            if let Err(e) = self.canary_pass().await {
+                tracing::error!(error = %e.logged(), "a canary pass failed");
+            }
+        })
+        .await;
     }
 }
 

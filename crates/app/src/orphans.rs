@@ -14,6 +14,10 @@
 //! never one being created. Resources of an attempt that ended are
 //! reported only once `orphan_grace` has passed since, as its delete may
 //! still be finishing on the provider.
+//!
+//! Canary VMs are never orphans: their runs are recorded before they are
+//! created too, and the canary deletes whatever a run left until the
+//! provider says it is gone (see [`nuvola_watch::canary`]).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -223,9 +227,21 @@ impl App {
             .filter(|a| a.provider == provider)
             .map(|a| (a.attempt_id.clone(), a))
             .collect();
+        let canaries: HashSet<String> = self
+            .store()
+            .canary_runs_by_id(&ids)
+            .await
+            .map_err(|e| format!("cannot read the canary runs: {e}"))?
+            .into_iter()
+            .filter(|run| run.provider == provider)
+            .map(|run| run.id)
+            .collect();
         let settled_before =
             self.now_ms() - i64::try_from(self.settings().orphan_grace.as_millis()).unwrap_or(i64::MAX);
         let orphans = by_attempt.into_iter().filter_map(|(attempt_id, resources)| {
+            if canaries.contains(&attempt_id) {
+                return None;
+            }
             let (why, deployment_id, ended_at) = match known.get(&attempt_id) {
                 None => {
                     let tagged = resources.iter().map(|r| &r.deployment_id).find(|d| !d.is_empty()).cloned();

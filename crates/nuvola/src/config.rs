@@ -195,6 +195,16 @@ pub struct StatusConfig {
     /// How often the bulletin is made and mailed to operators and managers
     /// ([alerts]): `week` (the default), `day` or `off`.
     pub bulletin: Option<String>,
+    /// Providers that opted in to the canary: the smallest VM each offers
+    /// is created and deleted every `canary_interval_secs`, each phase
+    /// timed. None (the default): no canary.
+    #[serde(default)]
+    pub canary_providers: Vec<String>,
+    /// Seconds between two canary runs on a provider (default 3600).
+    pub canary_interval_secs: Option<u64>,
+    /// Seconds a canary VM may take to run, and then to be gone (default
+    /// 600).
+    pub canary_timeout_secs: Option<u64>,
 }
 
 /// `[alerts]`: who is told when probes fail or quotas run out.
@@ -300,6 +310,12 @@ impl Config {
             && !["week", "day", "off"].contains(&every.as_str())
         {
             bail!("[status] bulletin = {every:?}: use week, day or off");
+        }
+        if self.status.canary_interval_secs.is_some_and(|s| s < 60) {
+            bail!("[status] canary_interval_secs must be at least 60");
+        }
+        if self.status.canary_timeout_secs == Some(0) {
+            bail!("[status] canary_timeout_secs must be at least 1");
         }
         let alerts = &self.alerts;
         if alerts.exhaustion_percent.is_some_and(|p| !(p > 0.0 && p <= 100.0)) {
@@ -439,6 +455,24 @@ impl Config {
                     .endpoint_interval_secs
                     .map(Duration::from_secs)
                     .unwrap_or(d.watch.endpoint_interval),
+                canary: nuvola_watch::CanarySettings {
+                    providers: self.status.canary_providers.clone(),
+                    interval: self
+                        .status
+                        .canary_interval_secs
+                        .map(Duration::from_secs)
+                        .unwrap_or(d.watch.canary.interval),
+                    phase_timeout: self
+                        .status
+                        .canary_timeout_secs
+                        .map(Duration::from_secs)
+                        .unwrap_or(d.watch.canary.phase_timeout),
+                    call_timeout: self
+                        .workers
+                        .driver_call_timeout_secs
+                        .map(Duration::from_secs)
+                        .unwrap_or(d.driver_call_timeout),
+                },
                 ..d.watch
             },
             webhook_allowed_prefixes: self.status.webhook_allowed_prefixes.clone(),
@@ -551,6 +585,27 @@ mod tests {
             let err = format!("{:#}", with(alerts).unwrap_err());
             assert!(err.contains(says), "{alerts}: {err}");
         }
+    }
+
+    #[test]
+    fn the_canary_is_off_unless_providers_opt_in() {
+        let off = Config::load(None).unwrap().settings().watch.canary;
+        assert!(off.providers.is_empty());
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        let with = |lines: &str| {
+            std::fs::write(&path, DEMO.replace("[status]\n", &format!("[status]\n{lines}\n"))).unwrap();
+            Config::load(Some(&path))
+        };
+        let config = with("canary_providers = [\"backbone-bari\"]\ncanary_timeout_secs = 300").unwrap();
+        let canary = config.settings().watch.canary;
+        assert_eq!(canary.providers, ["backbone-bari"]);
+        assert_eq!((canary.interval, canary.phase_timeout), (Duration::from_secs(3600), Duration::from_secs(300)));
+        assert_eq!(canary.call_timeout, Duration::from_secs(30), "the workers' driver call timeout");
+        let err = format!("{:#}", with("canary_interval_secs = 5").unwrap_err());
+        assert!(err.contains("[status] canary_interval_secs must be at least 60"), "{err}");
+        let err = format!("{:#}", with("canary_timeout_secs = 0").unwrap_err());
+        assert!(err.contains("[status] canary_timeout_secs must be at least 1"), "{err}");
     }
 
     #[test]

@@ -15,6 +15,7 @@ mod alerts;
 mod attempts;
 mod audit;
 mod bulletins;
+mod canaries;
 mod components;
 mod deployments;
 mod endpoints;
@@ -47,7 +48,8 @@ pub use incidents::{IncidentFilter, IncidentPost, NewIncident};
 /// The records the store keeps, defined with the domain's types; named
 /// here too, as the store's methods take and return them.
 pub use nuvola_types::{
-    AccessRequest, AttemptRecord, AttemptState, DeploymentRecord, LogLine, Progress, RequestKind, RequestStatus, now_ms,
+    AccessRequest, AttemptRecord, AttemptState, CanaryRun, DeploymentRecord, LogLine, Progress, RequestKind,
+    RequestStatus, now_ms,
 };
 pub use policy::Policy;
 pub use probes::ProbeBucket;

@@ -383,6 +383,37 @@ const MIGRATIONS: &[(i64, &[&str])] = &[
             "CREATE INDEX deployments_status ON deployments (status)",
         ],
     ),
+    (
+        15,
+        &[
+            // The provider canary's runs: recorded before anything is
+            // created, kept until the provider confirmed the VM gone. One
+            // run per provider and slot of the schedule, whichever replica
+            // claims it first.
+            "CREATE TABLE canary_runs (
+            id TEXT PRIMARY KEY,
+            provider TEXT NOT NULL,
+            slot BIGINT NOT NULL,
+            flavor TEXT NOT NULL,
+            image TEXT NOT NULL,
+            started_at BIGINT NOT NULL,
+            lease_until BIGINT NOT NULL,
+            create_ms BIGINT,
+            ready_ms BIGINT,
+            delete_ms BIGINT,
+            finished_at BIGINT,
+            ok BIGINT,
+            failed_phase TEXT,
+            error TEXT,
+            cause TEXT,
+            gone BIGINT NOT NULL,
+            cleanup_error TEXT,
+            UNIQUE (provider, slot)
+        )",
+            "CREATE INDEX canary_runs_by_start ON canary_runs (started_at)",
+            "CREATE INDEX canary_runs_not_gone ON canary_runs (gone, lease_until)",
+        ],
+    ),
 ];
 
 pub(crate) async fn migrate(store: &Store) -> Result<()> {

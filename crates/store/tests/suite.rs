@@ -1186,6 +1186,62 @@ async fn webhook_keys_suite(options: &StoreOptions, sealed: &Store, keyless: &St
     }
 }
 
+fn canary(id: &str, provider: &str, slot: i64, started_at: i64) -> nuvola_store::CanaryRun {
+    nuvola_store::CanaryRun::begun(id, provider, slot, "small", "ubuntu", started_at, started_at + 60_000)
+}
+
+/// Canary runs: one per provider and slot, whoever claims it; a run read
+/// back whole; leftovers are the runs not gone that ended or whose lease
+/// ran out, taken over by one caller at a time; each provider's latest
+/// verdict skips runs cut off; runs not gone are never pruned.
+async fn canaries_suite(store: &Store) {
+    let hour = 3_600_000;
+    let t0 = 1_800_000_000_000;
+    let first = canary("c-1", "bari", 500_000, t0);
+    assert!(store.claim_canary_run(&first).await.unwrap());
+    assert!(!store.claim_canary_run(&canary("c-1b", "bari", 500_000, t0 + 5)).await.unwrap(), "the slot is taken");
+    assert!(store.claim_canary_run(&canary("c-2", "cnaf", 500_000, t0)).await.unwrap(), "another provider's slot");
+    assert!(store.canary_leftovers(t0 + 1_000).await.unwrap().is_empty(), "both run, under their leases");
+
+    // c-1 ends well; c-2 could not delete its VM.
+    let mut ok = first.clone();
+    (ok.create_ms, ok.ready_ms, ok.delete_ms) = (Some(400), Some(2_500), Some(1_100));
+    (ok.finished_at, ok.ok, ok.gone, ok.lease_until) = (Some(t0 + 4_000), Some(true), true, t0 + 4_000);
+    store.save_canary_run(&ok).await.unwrap();
+    let mut stuck = canary("c-2", "cnaf", 500_000, t0);
+    stuck.create_ms = Some(300);
+    stuck.ready_ms = Some(1_000);
+    (stuck.finished_at, stuck.ok, stuck.lease_until) = (Some(t0 + 600_000), Some(false), t0 + 600_000);
+    stuck.failed_phase = Some(nuvola_types::CanaryPhase::Delete);
+    (stuck.error, stuck.cause) = (Some("not gone within 600 s".into()), Some("HTTP 500 from 10.0.0.5".into()));
+    store.save_canary_run(&stuck).await.unwrap();
+    assert_eq!(store.canary_runs_by_id(&["c-1".into(), "nope".into()]).await.unwrap(), [ok.clone()]);
+
+    // A run cut off in the next slot: a leftover once its lease ran out.
+    let cut = canary("c-3", "bari", 500_001, t0 + hour);
+    assert!(store.claim_canary_run(&cut).await.unwrap());
+    let ids = |runs: Vec<nuvola_store::CanaryRun>| runs.into_iter().map(|r| r.id).collect::<Vec<_>>();
+    assert_eq!(ids(store.canary_leftovers(t0 + hour + 1_000).await.unwrap()), ["c-2"]);
+    assert_eq!(ids(store.canary_leftovers(t0 + hour + 60_000).await.unwrap()), ["c-2", "c-3"]);
+    let later = t0 + hour + 60_000;
+    assert!(store.take_canary_leftover("c-3", later, later + 90_000).await.unwrap());
+    assert!(!store.take_canary_leftover("c-3", later, later + 90_000).await.unwrap(), "held by the first taker");
+    assert!(!store.take_canary_leftover("c-1", later, later + 90_000).await.unwrap(), "gone: nothing to take");
+
+    // The latest verdicts: c-3 was cut off, so bari's is still c-1's.
+    let verdicts = store.latest_canary_verdicts().await.unwrap();
+    assert_eq!(
+        verdicts.iter().map(|r| (r.provider.as_str(), r.id.as_str())).collect::<Vec<_>>(),
+        [("bari", "c-1"), ("cnaf", "c-2")]
+    );
+    assert_eq!(verdicts[1], stuck, "read back whole, phase, error and cause apart");
+    assert_eq!(ids(store.canary_runs_since(t0).await.unwrap()), ["c-3", "c-1", "c-2"]);
+
+    // Pruning forgets only runs whose VM is gone.
+    assert_eq!(store.prune_canary_runs(t0 + 2 * hour).await.unwrap(), 1);
+    assert_eq!(ids(store.canary_runs_since(0).await.unwrap()), ["c-3", "c-2"]);
+}
+
 async fn futures_join(store: &Store, claimers: usize) -> Vec<Vec<String>> {
     let mut handles = Vec::new();
     for w in 0..claimers {
@@ -1226,6 +1282,7 @@ async fn store_suite_on_sqlite() {
     alerts_suite(&store).await;
     bulletins_suite(&store).await;
     endpoints_suite(&store, &StoreOptions::new(url.clone())).await;
+    canaries_suite(&store).await;
     store.close().await;
     // Reopening migrates nothing twice and keeps the data.
     let store = Store::open(StoreOptions::new(url)).await.unwrap();
@@ -1258,6 +1315,7 @@ async fn store_suite_on_postgres() {
     alerts_suite(&store).await;
     bulletins_suite(&store).await;
     endpoints_suite(&store, &options).await;
+    canaries_suite(&store).await;
     store.close().await;
     let store = Store::open(options).await.unwrap();
     assert!(store.deployment("dep-a").await.unwrap().is_some());

@@ -1,13 +1,14 @@
 //! Shared vocabulary of nuvola: deployment states, what a deployment needs
 //! (requirements), what a federation offers (providers, flavors, images,
 //! quotas), the result of placement (a plan), the records the store keeps
-//! (deployments, attempts, logs, access requests), the one domain error, the
-//! OAuth 2.0 / OpenID Connect messages exchanged with an issuer, and the
-//! CSV fields of what users download.
+//! (deployments, attempts, logs, access requests, canary runs), the one
+//! domain error, the OAuth 2.0 / OpenID Connect messages exchanged with an
+//! issuer, and the CSV fields of what users download.
 //!
 //! Every other crate speaks these types, so this crate depends on nothing
 //! of nuvola's and does no I/O.
 
+pub mod canary;
 pub mod csv;
 pub mod deployment;
 pub mod error;
@@ -20,6 +21,7 @@ pub mod secret;
 pub mod spelled;
 pub mod status;
 
+pub use canary::{CanaryPhase, CanaryRun};
 pub use deployment::{
     DeploymentStatus, MAX_TIMEOUT_MINS, Principal, REDACTED, Task, check_timeouts, deadline, is_secret_input,
     poll_delay_ms, redact_secrets,

@@ -52,7 +52,7 @@ impl Watch {
                 target: s.component.id.clone(),
                 site: s.component.provider.clone(),
                 ok: s.checks.iter().all(|c| c.ok),
-                latency_ms: s.checks.iter().map(|c| c.latency_ms).max().unwrap_or(0),
+                latency_ms: s.checks.iter().map(crate::canary::judged).max().unwrap_or(0),
             })
             .collect();
         for (site, quota) in site_quotas {

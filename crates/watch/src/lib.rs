@@ -5,7 +5,9 @@
 //! status-page component's state from its probes with hysteresis
 //! ([`nuvola_monitor::state`]), storing every change. The changes feed
 //! placement (a provider in outage is skipped, saying why), the status
-//! page, alerts and availability reports.
+//! page, alerts and availability reports. Providers that opted in are also
+//! watched by a canary VM made and deleted on a schedule ([`canary`]),
+//! whose verdict is one of their checks.
 //!
 //! This crate sits between the store and drivers below and the app above:
 //! the app builds the round's [`Targets`] from its federation and runs
@@ -13,6 +15,7 @@
 
 pub mod alerting;
 pub mod bulletins;
+pub mod canary;
 pub mod components;
 pub mod deliveries;
 pub mod endpoints;
@@ -36,6 +39,7 @@ use nuvola_store::Store;
 use nuvola_types::{ComponentState, ProbeResult, ProviderSpec, Result, Spelled};
 
 pub use alerting::{AlertSettings, Webhook};
+pub use canary::{CanaryPass, CanarySettings};
 pub use components::{Component, Group, ProviderTarget, Targets};
 pub use deliveries::Deliveries;
 pub use incidents::{IncidentDraft, IncidentPage, UpdateDraft};
@@ -77,6 +81,8 @@ pub struct WatchSettings {
     /// Which addresses users' endpoints may be at: the internet only, by
     /// default; anywhere (loopback, private) only for tests and labs.
     pub endpoint_reach: nuvola_monitor::endpoints::Reach,
+    /// The provider canary: who opted in, how often, its bounds.
+    pub canary: CanarySettings,
 }
 
 impl Default for WatchSettings {
@@ -96,6 +102,7 @@ impl Default for WatchSettings {
             bulletin: Some(nuvola_monitor::bulletin::Every::Week),
             endpoint_interval: Duration::from_secs(60),
             endpoint_reach: nuvola_monitor::endpoints::Reach::Internet,
+            canary: CanarySettings::default(),
         }
     }
 }
@@ -119,7 +126,7 @@ impl ComponentStatus {
         let failing: Vec<String> =
             self.checks.iter().filter(|c| !c.ok).map(|c| format!("{}: {}", c.probe, c.detail)).collect();
         if failing.is_empty() && self.state == ComponentState::DegradedPerformance {
-            let slowest = self.checks.iter().max_by_key(|c| c.latency_ms);
+            let slowest = self.checks.iter().max_by_key(|c| canary::judged(c));
             return slowest.map(|c| format!("{} took {} ms", c.probe, c.latency_ms)).unwrap_or_default();
         }
         failing.join("; ")
@@ -310,6 +317,7 @@ impl Watch {
         let plan = self.plan(targets, now);
         let (components, checks): (Vec<Component>, Vec<BoxFuture<'_, Vec<Found>>>) = plan.into_iter().unzip();
         let found = futures::future::join_all(checks).await;
+        let mut canaries = self.canary_checks(now).await?;
 
         let mut round = Round::default();
         let mut statuses = Vec::with_capacity(components.len());
@@ -318,7 +326,7 @@ impl Watch {
             if let Some(provider) = &component.provider {
                 site_quotas.extend(found.iter_mut().filter_map(|f| f.quota.take()).map(|q| (provider.clone(), q)));
             }
-            let results: Vec<ProbeResult> = found
+            let mut results: Vec<ProbeResult> = found
                 .into_iter()
                 .map(|f| ProbeResult {
                     target: component.id.clone(),
@@ -329,8 +337,16 @@ impl Watch {
                     detail: f.detail,
                 })
                 .collect();
-            let outcomes: Vec<Outcome> =
-                results.iter().map(|r| Outcome { ok: r.ok, latency_ms: r.latency_ms }).collect();
+            // The provider's last canary run speaks in every round until
+            // the next one.
+            if let Some(canary) = component.provider.as_ref().and_then(|p| canaries.remove(p)) {
+                results.push(ProbeResult { target: component.id.clone(), ..canary });
+            }
+            let outcomes: Vec<Outcome> = results
+                .iter()
+                .filter(|r| canary::counts(r))
+                .map(|r| Outcome { ok: r.ok, latency_ms: canary::judged(r) })
+                .collect();
             let rules = self.inner.settings.hysteresis;
             let (state, since, change) = match trackers.by_component.get_mut(&component.id) {
                 Some((tracker, since)) => {
@@ -366,7 +382,10 @@ impl Watch {
         }
         statuses.sort_by(|a, b| (a.component.group, &a.component.name).cmp(&(b.component.group, &b.component.name)));
         let store = &self.inner.store;
-        store.record_probe_results(&round.results).await?;
+        // A canary's run is kept as such (see [`canary`]), not as a result
+        // of every round it speaks in.
+        let probed: Vec<ProbeResult> = round.results.iter().filter(|r| r.probe != canary::PROBE).cloned().collect();
+        store.record_probe_results(&probed).await?;
         for change in &round.changes {
             store.record_component_state(&change.component, change.at, change.to, &change.reason).await?;
         }

@@ -1,12 +1,13 @@
 //! What the operators' page charts: deployments created and failed per
 //! day, how long attempts take to be ready per provider, the providers'
-//! probe latency hour by hour, each group's quota use per site, and the
-//! open alerts.
+//! probe latency hour by hour, each group's quota use per site, the open
+//! alerts, and the providers' last canary runs with any canary VM left
+//! behind.
 
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use nuvola_monitor::alerts::{Alert, AlertState};
 use nuvola_store::StatsFilter;
-use nuvola_types::{AttemptState, ProviderSpec, RESOURCES, Result};
+use nuvola_types::{AttemptState, CanaryRun, ProviderSpec, RESOURCES, Result};
 
 use crate::Watch;
 
@@ -34,7 +35,15 @@ pub struct Operations {
     pub quota: Vec<QuotaUse>,
     /// Alerts pending or firing.
     pub alerts: Vec<Alert>,
+    /// Each provider's last canary runs of the period, newest first
+    /// ([`CANARY_RUNS_SHOWN`] at most), by provider.
+    pub canary_runs: Vec<CanaryRun>,
+    /// Canary VMs not confirmed gone, oldest first.
+    pub canary_leftovers: Vec<CanaryRun>,
 }
+
+/// How many canary runs of each provider the page shows.
+pub const CANARY_RUNS_SHOWN: usize = 5;
 
 /// How long a provider's attempts took to be ready.
 #[derive(Debug, Clone, PartialEq)]
@@ -136,6 +145,7 @@ impl Watch {
             }
         }
         let alerts = self.alerts().await?.into_iter().filter(|a| a.state != AlertState::Resolved).collect();
+        let (canary_leftovers, canary_runs) = self.canary_runs(now, from, CANARY_RUNS_SHOWN).await?;
         Ok(Operations {
             created: on(&created),
             failed: on(&failed),
@@ -145,6 +155,8 @@ impl Watch {
             latency,
             quota,
             alerts,
+            canary_runs,
+            canary_leftovers,
         })
     }
 }

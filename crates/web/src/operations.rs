@@ -1,20 +1,23 @@
 //! The operators' page: charts of what matters to run the federation
 //! (deployments created and failed per day, time to ready per provider,
 //! the providers' probe latency over the last day, quota use per site and
-//! group) and the open alerts, each chart beside a table of its numbers.
+//! group) and the open alerts, each chart beside a table of its numbers;
+//! and each provider's last canary runs with their phases' times, and any
+//! canary VM left on a site.
 
 use axum::Router;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use chrono::{DateTime, Utc};
-use maud::html;
+use maud::{Markup, html};
 use nuvola_monitor::alerts::AlertState;
+use nuvola_monitor::canary::{phase_words, seconds};
 use serde::Deserialize;
 
 use crate::admin::admin_nav;
 use crate::charts::{self, Bar, Chart, Series};
-use crate::layout::{Section, page};
+use crate::layout::{Section, page, time};
 use crate::session::Viewer;
 use crate::{PageError, WebState};
 
@@ -130,6 +133,50 @@ async fn operations(
                 tr { td { (q.provider) } td { (q.group) } td { (q.resource) } td class="num" { (q.used) } td class="num" { (q.limit) } td class="num" { (format!("{:.0} %", q.share() * 100.0)) } }
             } }
         }
+        (canaries(&ops))
     };
     Ok(page("Operations", Some(&viewer), Section::Admin, body).into_response())
+}
+
+/// Each provider's last canary runs, and the canary VMs left on sites;
+/// operators read a failure's cause too.
+fn canaries(ops: &nuvola_watch::operations::Operations) -> Markup {
+    let outcome = |r: &nuvola_app::CanaryRun| match (r.ok, r.failed_phase) {
+        (Some(true), _) => "passed".to_string(),
+        (Some(false), phase) => {
+            format!("{} failed: {}", phase.map_or("run", phase_words), r.error.as_deref().unwrap_or("no reason given"))
+        }
+        (None, _) if r.finished_at.is_some() => r.error.clone().unwrap_or_else(|| "cut off".into()),
+        (None, _) => "running".to_string(),
+    };
+    html! {
+        h2 { "Canary runs" }
+        @if !ops.canary_leftovers.is_empty() {
+            p { strong { (ops.canary_leftovers.len()) " canary VM(s) not deleted yet" } ", asked again every minute until their site says they are gone:" }
+            ul { @for r in &ops.canary_leftovers {
+                li { (r.provider) ": " code { (r.id) } ", started " (time(r.started_at)) ": "
+                    (r.cleanup_error.as_deref().or(r.error.as_deref()).unwrap_or("not confirmed gone")) }
+            } }
+        }
+        @if ops.canary_runs.is_empty() {
+            p { "No canary run in the period; providers opt in with " code { "[status] canary_providers" } "." }
+        } @else {
+            table {
+                caption { "The last canary runs per provider" }
+                thead { tr {
+                    th scope="col" { "Provider" } th scope="col" { "Started" } th scope="col" { "VM" }
+                    th scope="col" { "Create accepted" } th scope="col" { "Running after" } th scope="col" { "Gone after" }
+                    th scope="col" { "Outcome" } th scope="col" { "On the site" }
+                } }
+                tbody { @for r in &ops.canary_runs {
+                    tr {
+                        td { (r.provider) } td { (time(r.started_at)) } td { (r.flavor) ", " (r.image) }
+                        td class="num" { (seconds(r.create_ms)) } td class="num" { (seconds(r.ready_ms)) } td class="num" { (seconds(r.delete_ms)) }
+                        td { (outcome(r)) @if let Some(cause) = &r.cause { br; small { "cause: " (cause) } } }
+                        td { @if r.gone { "gone" } @else { span class="badge bad" { "left" } } }
+                    }
+                } }
+            }
+        }
+    }
 }

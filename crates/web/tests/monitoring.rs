@@ -94,6 +94,52 @@ async fn the_operations_page_charts_the_days_asked_for() {
     assert!(refused.body.contains("days=400: show 1 to 90 days"), "{}", refused.body);
 }
 
+/// The operations page lists each provider's last canary runs with their
+/// phases' times and outcome, and the canary VMs left on a site.
+#[tokio::test]
+async fn the_operations_page_shows_canary_runs_and_leftovers() {
+    let d = Dashboard::new(Settings::default()).await;
+    let admin = d.sign_in(&principal("ops", &[], &[], true)).await;
+    let page = d.get("/admin/operations", Some(&admin)).await;
+    assert!(page.body.contains("No canary run in the period; providers opt in with"), "{}", page.body);
+
+    let now = nuvola_app::now_ms();
+    let (started, ended) = (now - 7_200_000, now - 7_195_000);
+    let passed = nuvola_app::CanaryRun {
+        create_ms: Some(400),
+        ready_ms: Some(5_100),
+        delete_ms: Some(1_300),
+        finished_at: Some(ended),
+        ok: Some(true),
+        gone: true,
+        ..nuvola_app::CanaryRun::begun("canary-1", "backbone-bari", 1, "m1.tiny", "cirros", started, ended)
+    };
+    let stuck = nuvola_app::CanaryRun {
+        id: "canary-2".into(),
+        slot: 2,
+        started_at: now - 3_600_000,
+        delete_ms: None,
+        ok: Some(false),
+        failed_phase: Some(nuvola_types::CanaryPhase::Delete),
+        error: Some("not gone within 600 s".into()),
+        cause: Some("HTTP 500 from 10.0.0.5".into()),
+        gone: false,
+        cleanup_error: Some("provider unavailable: HTTP 503 after 3 tries".into()),
+        ..passed.clone()
+    };
+    d.store.claim_canary_run(&passed).await.unwrap();
+    d.store.claim_canary_run(&stuck).await.unwrap();
+    let page = d.get("/admin/operations", Some(&admin)).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let body = &page.body;
+    assert!(body.contains("<caption>The last canary runs per provider</caption>"), "{body}");
+    assert!(body.contains("<td class=\"num\">0.4 s</td><td class=\"num\">5.1 s</td><td class=\"num\">1.3 s</td><td>passed</td><td>gone</td>"), "{body}");
+    assert!(body.contains("<td>delete failed: not gone within 600 s<br><small>cause: HTTP 500 from 10.0.0.5</small></td><td><span class=\"badge bad\">left</span>"), "{body}");
+    assert!(body.contains("<strong>1 canary VM(s) not deleted yet</strong>"), "{body}");
+    assert!(body.contains("<code>canary-2</code>"), "{body}");
+    assert!(body.contains("provider unavailable: HTTP 503 after 3 tries"), "{body}");
+}
+
 /// The availability report is public, as the status page: a month's page
 /// and its CSV, and a clear refusal of a month that is not one.
 #[tokio::test]
