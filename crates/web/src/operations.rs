@@ -76,6 +76,9 @@ async fn operations(
         })
         .collect();
     let open: Vec<_> = ops.alerts.iter().filter(|a| a.state == AlertState::Firing).collect();
+    // The rows worth reading first; every row is one click away.
+    let mut in_use: Vec<_> = ops.quota.iter().filter(|q| q.used > 0).collect();
+    in_use.sort_by(|a, b| b.share().total_cmp(&a.share()));
     let body = html! {
         (admin_nav("/admin/operations"))
         form method="get" action="/admin/operations" class="toolbar" {
@@ -126,16 +129,29 @@ async fn operations(
         @else {
             (charts::bars(&Chart { id: "quota", title: "Share of the core quota used", desc: "What each group's deployments hold of its core quota on each provider." }, &quota_bars))
         }
-        table {
-            caption { "Quota use, every limited resource" }
-            thead { tr { th scope="col" { "Provider" } th scope="col" { "Group" } th scope="col" { "Resource" } th scope="col" { "Used" } th scope="col" { "Limit" } th scope="col" { "Share" } } }
-            tbody { @for q in &ops.quota {
-                tr { td { (q.provider) } td { (q.group) } td { (q.resource) } td class="num" { (q.used) } td class="num" { (q.limit) } td class="num" { (format!("{:.0} %", q.share() * 100.0)) } }
-            } }
+        @if in_use.is_empty() { p { "No group holds anything yet." } }
+        @else { (quota_table("Quota in use, fullest first", &in_use)) }
+        details {
+            summary { "Every limited resource (" (ops.quota.len()) ")" }
+            (quota_table("Quota use, every limited resource", &ops.quota.iter().collect::<Vec<_>>()))
         }
         (canaries(&ops))
     };
     Ok(page("Operations", Some(&viewer), Section::Admin, body).into_response())
+}
+
+/// Quota rows: what each group holds of each limited resource on each
+/// provider.
+fn quota_table(caption: &str, rows: &[&nuvola_watch::operations::QuotaUse]) -> Markup {
+    html! {
+        table {
+            caption { (caption) }
+            thead { tr { th scope="col" { "Provider" } th scope="col" { "Group" } th scope="col" { "Resource" } th scope="col" { "Used" } th scope="col" { "Limit" } th scope="col" { "Share" } } }
+            tbody { @for q in rows {
+                tr { td { (q.provider) } td { (q.group) } td { (q.resource) } td class="num" { (q.used) } td class="num" { (q.limit) } td class="num" { (format!("{:.0} %", q.share() * 100.0)) } }
+            } }
+        }
+    }
 }
 
 /// Each provider's last canary runs, and the canary VMs left on sites;

@@ -76,7 +76,8 @@ async fn operators_silence_alerts_and_read_what_was_sent() {
 }
 
 /// The operations page: only administrators see it; its days are checked;
-/// it charts the days asked for and lists every limited quota.
+/// it charts the days asked for, lists the quotas in use fullest first
+/// and folds every limited quota away.
 #[tokio::test]
 async fn the_operations_page_charts_the_days_asked_for() {
     let d = Dashboard::new(Settings::default()).await;
@@ -89,6 +90,9 @@ async fn the_operations_page_charts_the_days_asked_for() {
     assert_eq!(page.body.matches("<tr><td>20").count(), 7, "seven days in the table: {}", page.body);
     assert!(page.body.contains("No attempt became ready in the period."));
     assert!(page.body.contains("None firing."));
+    // Nothing held yet: the full quota table is folded away.
+    assert!(page.body.contains("No group holds anything yet."), "{}", page.body);
+    assert!(page.body.contains("<summary>Every limited resource ("), "{}", page.body);
     let refused = d.get("/admin/operations?days=400", Some(&admin)).await;
     assert_eq!(refused.status, StatusCode::BAD_REQUEST);
     assert!(refused.body.contains("days=400: show 1 to 90 days"), "{}", refused.body);
