@@ -77,6 +77,8 @@ test('an administrator runs the status page, and anyone reads it', async () => {
   const bar = await reader.locator('li.component svg.days').first().boundingBox();
   assert.ok(bar && bar.width > 200, `a 90-day bar is drawn: ${JSON.stringify(bar)}`);
   assert.equal(await reader.locator('li.component', { hasText: 'GPU nodes slow to boot' }).locator('.badge').innerText(), 'Degraded performance');
+  // The open incident's state shows on the component it affects.
+  assert.equal(await reader.locator('li.component', { hasText: 'cloudveneto' }).locator('.badge').innerText(), 'Partial outage');
   await checkAccessibility(reader, 'status');
   await screenshot(reader, 'status');
 

@@ -96,12 +96,19 @@ impl Tracker {
 }
 
 /// What the page shows: an operator's override first, then a maintenance
-/// window in progress, then what the probes say.
-pub fn shown(derived: ComponentState, in_maintenance: bool, overridden: Option<ComponentState>) -> ComponentState {
+/// window in progress, then the worse of what the probes say and what the
+/// open incidents say of the component (`incident`: the worst state they
+/// give it; probes may not see what users do).
+pub fn shown(
+    derived: ComponentState,
+    in_maintenance: bool,
+    overridden: Option<ComponentState>,
+    incident: Option<ComponentState>,
+) -> ComponentState {
     match overridden {
         Some(state) => state,
         None if in_maintenance => ComponentState::UnderMaintenance,
-        None => derived,
+        None => incident.map_or(derived, |said| said.max(derived)),
     }
 }
 
@@ -174,9 +181,14 @@ mod tests {
 
     #[test]
     fn overrides_and_maintenance_come_before_the_probes() {
-        assert_eq!(shown(MajorOutage, true, None), UnderMaintenance);
-        assert_eq!(shown(MajorOutage, true, Some(Operational)), Operational);
-        assert_eq!(shown(DegradedPerformance, false, None), DegradedPerformance);
+        assert_eq!(shown(MajorOutage, true, None, None), UnderMaintenance);
+        assert_eq!(shown(MajorOutage, true, Some(Operational), None), Operational);
+        assert_eq!(shown(DegradedPerformance, false, None, None), DegradedPerformance);
+        // An open incident makes it worse, never better.
+        assert_eq!(shown(Operational, false, None, Some(PartialOutage)), PartialOutage);
+        assert_eq!(shown(MajorOutage, false, None, Some(DegradedPerformance)), MajorOutage);
+        assert_eq!(shown(Operational, true, None, Some(MajorOutage)), UnderMaintenance);
+        assert_eq!(shown(Operational, false, Some(Operational), Some(MajorOutage)), Operational);
         assert_eq!(MajorOutage.as_str(), "major_outage");
     }
 }

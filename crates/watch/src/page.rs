@@ -200,6 +200,14 @@ impl Watch {
         let overrides: HashMap<String, ComponentOverride> =
             store.component_overrides().await?.into_iter().map(|o| (o.component.clone(), o)).collect();
         let maintenances = self.maintenances(providers, now).await?;
+        let filter = IncidentFilter { unresolved_only: true, limit: 100, ..Default::default() };
+        let incidents = store.incidents(&filter).await?;
+        // The worst state the open incidents give each component.
+        let mut said: HashMap<&str, ComponentState> = HashMap::new();
+        for affected in incidents.iter().flat_map(|i| &i.components) {
+            let worst = said.entry(affected.component.as_str()).or_insert(affected.state);
+            *worst = (*worst).max(affected.state);
+        }
         let components = snapshot
             .components
             .iter()
@@ -209,11 +217,10 @@ impl Watch {
                         && m.kind == MaintenanceKind::Outage
                         && matches!(m.phase, Phase::InProgress { .. })
                 });
-                shown_component(status, in_maintenance, overrides.get(&status.component.id).cloned())
+                let incident = said.get(status.component.id.as_str()).copied();
+                shown_component(status, in_maintenance, overrides.get(&status.component.id).cloned(), incident)
             })
             .collect();
-        let filter = IncidentFilter { unresolved_only: true, limit: 100, ..Default::default() };
-        let incidents = store.incidents(&filter).await?;
         Ok(StatusPage { at: now, probed_at: snapshot.at, components, incidents, maintenances })
     }
 
@@ -348,11 +355,12 @@ fn shown_component(
     status: &ComponentStatus,
     in_maintenance: bool,
     overridden: Option<ComponentOverride>,
+    incident: Option<ComponentState>,
 ) -> ShownComponent {
     ShownComponent {
         component: status.component.clone(),
         derived: status.state,
-        shown: shown(status.state, in_maintenance, overridden.as_ref().map(|o| o.state)),
+        shown: shown(status.state, in_maintenance, overridden.as_ref().map(|o| o.state), incident),
         since: status.since,
         reason: status.reason(),
         overridden,

@@ -110,6 +110,11 @@ async fn an_incident_is_opened_updated_and_resolved_with_its_components() {
     let page = watch.status_page(&s.providers, t0 + 2 * MINUTE).await.unwrap();
     assert_eq!(page.incidents.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(), [opened.id.as_str()]);
     assert_eq!(page.indicator().description(), "Partial System Outage", "a major incident");
+    // The component shows the state the incident gives it, though its
+    // probes pass (they may not see what users do); its neighbour does not.
+    assert_eq!(shown(&page, "clouds/cloudveneto"), ComponentState::MajorOutage);
+    assert_eq!(page.component("clouds/cloudveneto").unwrap().derived, ComponentState::Operational);
+    assert_eq!(shown(&page, "backbone/backbone-bari"), ComponentState::Operational);
 
     for (n, (status, body)) in [
         (IncidentStatus::Identified, "a storage switch failed"),
@@ -138,6 +143,7 @@ async fn an_incident_is_opened_updated_and_resolved_with_its_components() {
     );
     let page = watch.status_page(&s.providers, t0 + 6 * MINUTE).await.unwrap();
     assert!(page.incidents.is_empty(), "resolved: off the page's active incidents");
+    assert_eq!(shown(&page, "clouds/cloudveneto"), ComponentState::Operational, "resolved: the probes' state again");
     assert_eq!(page.indicator().description(), "All Systems Operational");
     let history = watch.incident_history(None, 10).await.unwrap();
     assert_eq!((history.total, history.incidents[0].id.as_str(), history.next), (1, opened.id.as_str(), None));
