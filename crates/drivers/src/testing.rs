@@ -477,3 +477,10 @@ pub fn mails_mentioning(maildir: &str, needle: &str) -> Vec<String> {
         .filter(|text| text.contains(needle))
         .collect()
 }
+
+/// The token of the first `path?token=` link in `mail` (a confirmation or
+/// unsubscribe link).
+pub fn token_in(mail: &str, path: &str) -> String {
+    let at = mail.find(&format!("{path}?token=")).unwrap_or_else(|| panic!("no {path} link in {mail}"));
+    mail[at + path.len() + 7..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect()
+}

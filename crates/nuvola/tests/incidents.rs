@@ -11,23 +11,9 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
-
-use common::{Server, cli, cli_ok};
+use common::{Server, cli, cli_ok, eventually};
 use nuvola_drivers::testing::{mails_mentioning, smtp_sink};
 use serde_json::Value;
-
-/// Waits (at most a minute) for `what` to hold, saying `why` if it does not.
-fn eventually<T>(why: &str, mut what: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(found) = what() {
-            return found;
-        }
-        assert!(Instant::now() < deadline, "{why}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 /// The message of a failed command.
 fn refusal(cwd: &std::path::Path, env: &[(&str, &str)], args: &[&str]) -> String {

@@ -14,11 +14,11 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::prometheus::{self, Prometheus};
-use common::{Server, cli_ok};
-use nuvola_drivers::testing::{mails_mentioning, smtp_sink};
+use common::{Server, cli_ok, eventually};
+use nuvola_drivers::testing::{mails_mentioning, smtp_sink, token_in};
 use serde_json::Value;
 
 /// One POST a receiver got.
@@ -61,18 +61,6 @@ fn receiver() -> (String, mpsc::Receiver<Delivery>) {
     (url, rx)
 }
 
-/// Waits up to a minute for `check` to give something.
-fn until<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(found) = check() {
-            return found;
-        }
-        assert!(Instant::now() < deadline, "never: {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 /// The value of the sample `name` (with its labels, as the exposition
 /// writes them) in a scrape of `/metrics`.
 fn sample(metrics: &str, name: &str) -> Option<f64> {
@@ -87,12 +75,6 @@ fn component(http: &reqwest::blocking::Client, url: &str, id: &str) -> Value {
 
 fn ms(rfc3339: &Value) -> i64 {
     chrono::DateTime::parse_from_rfc3339(rfc3339.as_str().unwrap()).unwrap().timestamp_millis()
-}
-
-/// The token of the first `path?token=` link in `mail`.
-fn token_in(mail: &str, path: &str) -> String {
-    let at = mail.find(&format!("{path}?token=")).unwrap_or_else(|| panic!("no {path} link in {mail}"));
-    mail[at + path.len() + 7..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect()
 }
 
 #[test]
@@ -168,7 +150,7 @@ fn a_site_down_is_seen_announced_avoided_and_counted() {
         text
     };
     subscribe(&[("kind", "email"), ("address", &address), ("component", &id)]);
-    let confirmation = until("the confirmation mail", || mails_mentioning(&maildir, &address).pop());
+    let confirmation = eventually("the confirmation mail", || mails_mentioning(&maildir, &address).pop());
     let confirm = token_in(&confirmation, "/status/subscriptions/confirm");
     let confirmed =
         http.post(format!("{url}/status/subscriptions/confirm")).form(&[("token", &confirm)]).send().unwrap();
@@ -182,7 +164,7 @@ fn a_site_down_is_seen_announced_avoided_and_counted() {
     let operational = format!("nuvola_component_state{{component=\"{id}\",state=\"operational\"}}");
     let rounds_before = sample(&scrape(), "nuvola_probe_rounds_total").unwrap();
     cli_ok(cwd, &as_admin, &["sim", "set", &site, "down=true"]);
-    let rounds = until("the component leaves operational", || {
+    let rounds = eventually("the component leaves operational", || {
         let metrics = scrape();
         (sample(&metrics, &operational) == Some(0.0)).then(|| sample(&metrics, "nuvola_probe_rounds_total").unwrap())
     });
@@ -192,7 +174,7 @@ fn a_site_down_is_seen_announced_avoided_and_counted() {
     let down_at = ms(&left["updated_at"]);
 
     // Placement leaves it out and says why; a new VM goes elsewhere.
-    until("a major outage", || (component(&http, url, &id)["status"] == "major_outage").then_some(()));
+    eventually("a major outage", || (component(&http, url, &id)["status"] == "major_outage").then_some(()));
     let plan: Value = http
         .get(format!("{url}/api/v1/plan?catalogueId=single-vm&userGroup=physics"))
         .bearer_auth(&alice)
@@ -241,7 +223,7 @@ fn a_site_down_is_seen_announced_avoided_and_counted() {
         "A switch failed; it is being replaced.",
     ];
     cli_ok(cwd, &as_admin, &update);
-    let mails = until("a mail of each change", || {
+    let mails = eventually("a mail of each change", || {
         let mine: Vec<String> =
             mails_mentioning(&maildir, &title).into_iter().filter(|m| m.contains(&address)).collect();
         (mine.len() == 2).then_some(mine)
@@ -268,7 +250,7 @@ fn a_site_down_is_seen_announced_avoided_and_counted() {
     // Back up: its probes pass again after three good rounds, but the page
     // shows what the open incident says until an operator resolves it.
     cli_ok(cwd, &as_admin, &["sim", "set", &site, "down=false"]);
-    until("the probes say operational", || (sample(&scrape(), &operational) == Some(1.0)).then_some(()));
+    eventually("the probes say operational", || (sample(&scrape(), &operational) == Some(1.0)).then_some(()));
     assert_eq!(component(&http, url, &id)["status"], "major_outage", "the incident's state");
     cli_ok(cwd, &as_admin, &["incident", "update", &incident, "--status", "resolved", "--message", "Replaced."]);
     let back = component(&http, url, &id);

@@ -7,7 +7,7 @@
 //! after a double opt-in, and by a signed webhook that a local receiver
 //! verifies. Time is a parameter everywhere: nothing waits.
 
-use nuvola_drivers::testing::{mails_mentioning, smtp_sink};
+use nuvola_drivers::testing::{mails_mentioning, smtp_sink, token_in};
 use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
@@ -308,12 +308,6 @@ async fn a_days_history_and_the_months_figures_follow_argo() {
     let fresh = watch.history(&s.providers, now).await.unwrap();
     let bari = fresh.iter().find(|h| h.component == "backbone/backbone-bari").unwrap();
     assert_eq!(bari.days[89].worst, Some(ComponentState::PartialOutage));
-}
-
-/// The token of the first `path?token=` link in `mail`.
-fn token_in(mail: &str, path: &str) -> String {
-    let at = mail.find(&format!("{path}?token=")).unwrap_or_else(|| panic!("no {path} link in {mail}"));
-    mail[at + path.len() + 7..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect()
 }
 
 #[tokio::test]

@@ -163,3 +163,16 @@ settings = {{ {settings}, public_cidr = "198.18.0.0/15" }}
     }
     text
 }
+
+/// Waits (at most a minute) for `check` to give something, failing with
+/// `why` when it never does.
+pub fn eventually<T>(why: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        if let Some(found) = check() {
+            return found;
+        }
+        assert!(std::time::Instant::now() < deadline, "never: {why}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
