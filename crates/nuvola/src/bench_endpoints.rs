@@ -21,7 +21,6 @@ use std::time::Instant;
 use anyhow::{Context, Result, anyhow, bail};
 use clap::Args;
 use nuvola_store::{DeploymentRecord, Progress, Store, StoreOptions};
-use nuvola_types::DeploymentStatus;
 use nuvola_watch::{Watch, WatchSettings};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -125,41 +124,14 @@ pub async fn endpoints(args: EndpointsArgs) -> Result<bool> {
 
 fn deployment(i: usize, outputs: serde_json::Value) -> DeploymentRecord {
     DeploymentRecord {
-        id: format!("bench-{i:05}"),
-        owner_subject: format!("user{:03}", i % 100),
-        owner_issuer: "nuvola".into(),
         owner_email: Some(format!("user{:03}@example.org", i % 100)),
-        user_group: "bench".into(),
         catalogue_id: Some("jupyter".into()),
         description: Some(format!("notebook {i}")),
-        status: DeploymentStatus::CreateComplete,
-        status_reason: None,
-        task: Default::default(),
         // A template of a realistic size, which the prober must not load.
         template: "# bench\n".repeat(2_000),
-        parameters: Default::default(),
-        inputs: Default::default(),
-        secret_inputs: Default::default(),
-        secrets_unreadable: None,
-        requirements: Default::default(),
-        plan: Default::default(),
         outputs: outputs.as_object().cloned().unwrap_or_default(),
-        outputs_unreadable: None,
-        held: Default::default(),
-        callback: None,
-        timeout_mins: 60,
-        provider_timeout_mins: 30,
-        max_providers_retry: 1,
-        keep_last_attempt: false,
         provider: Some("bench-site".into()),
-        endpoint: None,
-        physical_id: None,
-        workflow: None,
-        next_run_at: None,
-        deadline_at: 0,
-        created_at: 0,
-        updated_at: 0,
-        revision: 0,
+        ..DeploymentRecord::ready(&format!("bench-{i:05}"), &format!("user{:03}", i % 100), "nuvola", "bench")
     }
 }
 

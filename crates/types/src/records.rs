@@ -87,6 +87,49 @@ pub struct DeploymentRecord {
 }
 
 impl DeploymentRecord {
+    /// A deployment of `group` by `owner_subject` at `owner_issuer` that
+    /// came up (`CREATE_COMPLETE`), every other field empty or at its
+    /// default: what tests and benchmarks that fill a store start from,
+    /// changing the fields they care about.
+    pub fn ready(id: &str, owner_subject: &str, owner_issuer: &str, group: &str) -> Self {
+        DeploymentRecord {
+            id: id.into(),
+            owner_subject: owner_subject.into(),
+            owner_issuer: owner_issuer.into(),
+            owner_email: None,
+            user_group: group.into(),
+            catalogue_id: None,
+            description: None,
+            status: DeploymentStatus::CreateComplete,
+            status_reason: None,
+            task: Task::None,
+            template: "tosca_definitions_version: tosca_simple_yaml_1_0\n".into(),
+            parameters: Default::default(),
+            inputs: Default::default(),
+            secret_inputs: Default::default(),
+            secrets_unreadable: None,
+            requirements: Default::default(),
+            plan: Default::default(),
+            outputs: Default::default(),
+            outputs_unreadable: None,
+            held: Default::default(),
+            callback: None,
+            timeout_mins: 60,
+            provider_timeout_mins: 30,
+            max_providers_retry: 1,
+            keep_last_attempt: false,
+            provider: None,
+            endpoint: None,
+            physical_id: None,
+            workflow: None,
+            next_run_at: None,
+            deadline_at: 0,
+            created_at: 0,
+            updated_at: 0,
+            revision: 0,
+        }
+    }
+
     /// Whether `caller` created it.
     pub fn is_owned_by(&self, caller: &Principal) -> bool {
         self.owner_subject == caller.subject && self.owner_issuer == caller.issuer

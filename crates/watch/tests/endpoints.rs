@@ -17,7 +17,6 @@ use axum::routing::get;
 use nuvola_monitor::endpoints::{Check, Reach};
 use nuvola_notify::{Notifier, SmtpSettings};
 use nuvola_store::{DeploymentRecord, Progress, Store, StoreOptions};
-use nuvola_types::DeploymentStatus;
 use nuvola_watch::{Watch, WatchSettings};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -122,40 +121,12 @@ impl Scene {
     async fn deployment(&self, id: &str, outputs: serde_json::Value) -> String {
         let name = format!("{id}-{}", self.token);
         let d = DeploymentRecord {
-            id: id.into(),
-            owner_subject: "erin".into(),
-            owner_issuer: "https://iam.example".into(),
             owner_email: Some("erin@example.org".into()),
-            user_group: "physics".into(),
-            catalogue_id: None,
             description: Some(name.clone()),
-            status: DeploymentStatus::CreateComplete,
-            status_reason: None,
-            task: Default::default(),
             template: "tosca_definitions_version: tosca_simple_yaml_1_3\n".into(),
-            parameters: Default::default(),
-            inputs: Default::default(),
-            secret_inputs: Default::default(),
-            secrets_unreadable: None,
-            requirements: Default::default(),
-            plan: Default::default(),
             outputs: outputs.as_object().unwrap().clone(),
-            outputs_unreadable: None,
-            held: Default::default(),
-            callback: None,
-            timeout_mins: 60,
-            provider_timeout_mins: 30,
-            max_providers_retry: 1,
-            keep_last_attempt: false,
             provider: Some("backbone-bari".into()),
-            endpoint: None,
-            physical_id: None,
-            workflow: None,
-            next_run_at: None,
-            deadline_at: 0,
-            created_at: 0,
-            updated_at: 0,
-            revision: 0,
+            ..DeploymentRecord::ready(id, "erin", "https://iam.example", "physics")
         };
         self.store.insert_deployment(&d, &Progress::default()).await.unwrap();
         name

@@ -9,46 +9,18 @@ mod common;
 use common::{Dashboard, principal};
 use nuvola_app::Settings;
 use nuvola_store::{DeploymentRecord, EndpointCheck, Progress};
-use nuvola_types::{DeploymentStatus, now_ms};
+use nuvola_types::now_ms;
 
 const DAY: i64 = 86_400_000;
 
 fn deployment(id: &str, owner_email: Option<&str>) -> DeploymentRecord {
     DeploymentRecord {
-        id: id.into(),
-        owner_subject: "erin".into(),
-        owner_issuer: "nuvola".into(),
         owner_email: owner_email.map(String::from),
-        user_group: "physics".into(),
-        catalogue_id: None,
         description: Some("my notebook".into()),
-        status: DeploymentStatus::CreateComplete,
-        status_reason: None,
-        task: nuvola_types::Task::None,
-        template: "tosca_definitions_version: tosca_simple_yaml_1_0\n".into(),
-        parameters: Default::default(),
-        inputs: Default::default(),
-        secret_inputs: Default::default(),
-        secrets_unreadable: None,
-        requirements: Default::default(),
-        plan: Default::default(),
         outputs: serde_json::json!({"jupyter_endpoint": "https://90.147.75.12:8888"}).as_object().unwrap().clone(),
-        outputs_unreadable: None,
-        held: Default::default(),
-        callback: None,
-        timeout_mins: 60,
-        provider_timeout_mins: 30,
         max_providers_retry: 3,
-        keep_last_attempt: false,
         provider: Some("site-a".into()),
-        endpoint: None,
-        physical_id: None,
-        workflow: None,
-        next_run_at: None,
-        deadline_at: 0,
-        created_at: 0,
-        updated_at: 0,
-        revision: 0,
+        ..DeploymentRecord::ready(id, "erin", "nuvola", "physics")
     }
 }
 

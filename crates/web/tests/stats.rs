@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use common::{Dashboard, principal};
 use nuvola_app::Settings;
 use nuvola_store::{AttemptRecord, AttemptState, DeploymentRecord, Progress};
-use nuvola_types::{DeploymentRequirements, DeploymentStatus, Plan, Usage};
+use nuvola_types::DeploymentStatus;
 
 const HOUR: i64 = 3_600_000;
 
@@ -26,40 +26,14 @@ fn deployment(
     status: DeploymentStatus,
 ) -> DeploymentRecord {
     DeploymentRecord {
-        id: id.into(),
-        owner_subject: "alice".into(),
-        owner_issuer: "nuvola".into(),
-        owner_email: None,
-        user_group: group.into(),
         catalogue_id: service.map(str::to_string),
-        description: None,
         status,
-        status_reason: None,
-        task: nuvola_types::Task::None,
-        template: "tosca_definitions_version: tosca_simple_yaml_1_0\n".into(),
-        parameters: Default::default(),
-        inputs: Default::default(),
-        secret_inputs: Default::default(),
-        secrets_unreadable: None,
-        requirements: DeploymentRequirements::default(),
-        plan: Plan::default(),
-        outputs: Default::default(),
-        outputs_unreadable: None,
-        held: Usage::default(),
-        callback: None,
-        timeout_mins: 60,
-        provider_timeout_mins: 30,
         max_providers_retry: 3,
-        keep_last_attempt: false,
         provider: Some("site-a".into()),
-        endpoint: None,
-        physical_id: None,
-        workflow: None,
-        next_run_at: None,
         deadline_at: created_at + HOUR,
         created_at,
         updated_at: created_at,
-        revision: 0,
+        ..DeploymentRecord::ready(id, "alice", "nuvola", group)
     }
 }
 
