@@ -9,6 +9,7 @@
 //!   them upstream;
 //! - [`summarise`]: "the last loaded record wins" per VM and month, then
 //!   SummariseVMs' monthly summaries of per-month deltas;
+//! - [`daily`]: a month's usage spread over its days, for daily charts;
 //! - [`accelerator`]: accelerator (GPU) records and summaries, in APEL's
 //!   text form and in the JSON messages cASO sends (`APEL-accelerator-message`
 //!   0.1), and their monthly summaries as APEL's `SummariseAccelerators`
@@ -27,6 +28,7 @@ pub mod accelerator;
 pub mod bench;
 pub mod cloud;
 pub mod cloud_summary;
+pub mod daily;
 mod error;
 mod json;
 pub mod message;

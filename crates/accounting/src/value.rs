@@ -314,6 +314,17 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     era * 146_097 + day_of_era - 719_468
 }
 
+/// The first second (since the epoch, UTC) of `year`-`month` and of the
+/// month after; `None` for a month outside 1–12.
+pub(crate) fn month_bounds(year: i32, month: u32) -> Option<(i64, i64)> {
+    if !(1..=12).contains(&month) {
+        return None;
+    }
+    let (year, month) = (i64::from(year), i64::from(month));
+    let next = if month == 12 { (year + 1, 1) } else { (year, month + 1) };
+    Some((days_from_civil(year, month, 1) * 86_400, days_from_civil(next.0, next.1, 1) * 86_400))
+}
+
 /// The year and month (1–12) of a time in seconds since the epoch, in UTC.
 pub fn year_month(seconds: i64) -> (i32, u8) {
     let days = seconds.div_euclid(86_400) + 719_468;
