@@ -314,6 +314,12 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     era * 146_097 + day_of_era - 719_468
 }
 
+/// The first second of a month (1–12) of a year, in seconds since the
+/// epoch, UTC.
+pub fn month_start(year: i32, month: u8) -> i64 {
+    days_from_civil(i64::from(year), i64::from(month), 1) * 86_400
+}
+
 /// The year and month (1–12) of a time in seconds since the epoch, in UTC.
 pub fn year_month(seconds: i64) -> (i32, u8) {
     let days = seconds.div_euclid(86_400) + 719_468;
@@ -427,6 +433,8 @@ mod tests {
         assert_eq!(year_month(-1), (1969, 12));
         assert_eq!(year_month(LAST_DATETIME), (9999, 12));
         assert_eq!(year_month(FIRST_DATETIME), (1000, 1));
+        assert_eq!(month_start(2024, 3), 1_709_251_200);
+        assert_eq!(month_start(2024, 1), 1_704_067_200);
         // Every day of four centuries: the month from seconds agrees with the date.
         for year in [1900, 1999, 2000, 2023, 2024, 2100] {
             for month in 1..=12 {
