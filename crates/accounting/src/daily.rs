@@ -44,7 +44,7 @@ pub struct DayUsage {
 /// among `vms` cannot be placed in days and adds nothing either.
 pub fn spread<'r, 'a: 'r>(
     year: i32,
-    month: u32,
+    month: u8,
     vms: impl IntoIterator<Item = &'r CloudRecord<'a>>,
     accelerators: impl IntoIterator<Item = &'r AcceleratorRecord>,
 ) -> Vec<DayUsage> {

@@ -17,6 +17,8 @@
 //! - [`public_ip`]: public IP records (`APEL Public IP message` 0.2, JSON);
 //! - [`storage`]: StAR storage records (XML);
 //! - [`message`]: any of these, told apart as APEL's loader tells them;
+//! - [`usage`]: the records of what nuvola itself runs (VMs, GPUs,
+//!   volumes, public IPs), per VM and month, in these same shapes;
 //! - [`bench`](mod@bench): the speed of reading and summarising cloud messages.
 //!
 //! Parsers read one message at a time from its bytes and refuse it with the
@@ -36,7 +38,8 @@ pub mod public_ip;
 pub mod storage;
 pub mod summarise;
 mod text;
+pub mod usage;
 mod value;
 
 pub use error::{Location, ParseError, Problem, WriteError};
-pub use value::{Decimal3, is_null, parse_int, parse_time, year_month};
+pub use value::{Decimal3, is_null, month_bounds, month_start, parse_int, parse_time, year_month};

@@ -314,15 +314,20 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     era * 146_097 + day_of_era - 719_468
 }
 
-/// The first second (since the epoch, UTC) of `year`-`month` and of the
-/// month after; `None` for a month outside 1–12.
-pub(crate) fn month_bounds(year: i32, month: u32) -> Option<(i64, i64)> {
+/// The first second of a month (1–12) of a year, in seconds since the
+/// epoch, UTC.
+pub fn month_start(year: i32, month: u8) -> i64 {
+    days_from_civil(i64::from(year), i64::from(month), 1) * 86_400
+}
+
+/// The first second of `year`-`month` and of the month after (seconds
+/// since the epoch, UTC); `None` for a month outside 1–12.
+pub fn month_bounds(year: i32, month: u8) -> Option<(i64, i64)> {
     if !(1..=12).contains(&month) {
         return None;
     }
-    let (year, month) = (i64::from(year), i64::from(month));
-    let next = if month == 12 { (year + 1, 1) } else { (year, month + 1) };
-    Some((days_from_civil(year, month, 1) * 86_400, days_from_civil(next.0, next.1, 1) * 86_400))
+    let next = if month == 12 { month_start(year + 1, 1) } else { month_start(year, month + 1) };
+    Some((month_start(year, month), next))
 }
 
 /// The year and month (1–12) of a time in seconds since the epoch, in UTC.
@@ -438,6 +443,8 @@ mod tests {
         assert_eq!(year_month(-1), (1969, 12));
         assert_eq!(year_month(LAST_DATETIME), (9999, 12));
         assert_eq!(year_month(FIRST_DATETIME), (1000, 1));
+        assert_eq!(month_start(2024, 3), 1_709_251_200);
+        assert_eq!(month_start(2024, 1), 1_704_067_200);
         // Every day of four centuries: the month from seconds agrees with the date.
         for year in [1900, 1999, 2000, 2023, 2024, 2100] {
             for month in 1..=12 {

@@ -23,6 +23,7 @@ pub mod reconciler;
 pub mod requests;
 mod sessions;
 pub mod stats;
+mod usage;
 pub mod workers;
 mod workflow;
 #[cfg(test)]
@@ -43,6 +44,8 @@ pub use deployments::{
     Compiled, CreateDeployment, DeploymentDetails, ListQuery, PlanQuery, Undeclared, UpdateDeployment,
 };
 pub use federation::{Federation, ProviderView};
+/// What [`App::usage_records`] returns: APEL records of what nuvola ran.
+pub use nuvola_accounting::usage::UsageRecords;
 /// The records the application hands to the layers above it, read from the
 /// store: they reach them from here, as the store is the app's to use.
 pub use nuvola_store::{

@@ -62,6 +62,24 @@ impl Store {
         Ok(found)
     }
 
+    /// The attempts that may have held resources at some time in `[from,
+    /// to)` (ms): started before `to`, and not ended before `from` (an
+    /// attempt ending at `from` is included, so that its end is seen), in
+    /// order of start. Attempts that ended before nuvola recorded `ended_at`
+    /// are included too; the caller decides when they ended.
+    pub async fn attempts_during(&self, from: i64, to: i64) -> Result<Vec<AttemptRecord>> {
+        let rows = sqlx::query(
+            "SELECT deployment_id, number, attempt_id, provider, state, reason, started_at, finished_at, ended_at
+             FROM attempts WHERE started_at < $1 AND (ended_at IS NULL OR ended_at >= $2)
+             ORDER BY started_at, deployment_id, number",
+        )
+        .bind(to)
+        .bind(from)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(decode).collect()
+    }
+
     /// Up to `limit` attempts left to the reconciler.
     pub async fn orphaned_attempts(&self, limit: i64) -> Result<Vec<AttemptRecord>> {
         let rows = sqlx::query(

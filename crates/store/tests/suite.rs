@@ -137,6 +137,12 @@ async fn suite(store: &Store) {
     assert_eq!(store.attempts_by_id(&tagged).await.unwrap(), vec![cleaned]);
     assert!(store.attempts_by_id(&[]).await.unwrap().is_empty());
 
+    // The attempts that held resources in a period: started before its
+    // end, not ended before its start (ending at its start counts).
+    let during = |from, to| async move { store.attempts_during(from, to).await.unwrap().len() };
+    assert_eq!((during(0, 1_000).await, during(0, 1_001).await), (0, 1));
+    assert_eq!((during(9_000, 10_000).await, during(9_001, 10_000).await), (1, 0));
+
     // Quota accounting sees what the group holds.
     let held = store.held_by_group("physics").await.unwrap();
     assert_eq!(

@@ -173,6 +173,12 @@ impl Harness {
     /// A fresh harness on `db`; `None` (the reason printed) when the
     /// PostgreSQL under test is not configured on a developer's machine.
     pub(super) async fn open(db: Db) -> Option<Harness> {
+        Self::open_on(db, vec![site("alpha", 0, 1.0), site("beta", 1, 0.5)]).await
+    }
+
+    /// A fresh harness on `db` over the simulated `providers`, which must
+    /// grant [`GROUP`].
+    pub(super) async fn open_on(db: Db, providers: Vec<ProviderSpec>) -> Option<Harness> {
         let dir = tempfile::tempdir().expect("temporary folder");
         let (url, schema) = match db {
             Db::Sqlite => (format!("sqlite://{}", dir.path().join("nuvola.sqlite").display()), None),
@@ -185,7 +191,6 @@ impl Harness {
             ..StoreOptions::new(url)
         };
         let store = Store::open(options).await.expect("store opens");
-        let providers = vec![site("alpha", 0, 1.0), site("beta", 1, 0.5)];
         store.sync_config_providers(&providers).await.expect("registry filled");
         let federation = Federation::open(providers, None).expect("federation opens");
         let resolver = Arc::new(nuvola_tosca::builtin_resolver());
@@ -240,6 +245,19 @@ impl Harness {
         self.app.create_deployment(&self.caller, request).await.expect("deployment submitted").id
     }
 
+    /// Submits `template` as it is, with one worker; returns the
+    /// deployment's id.
+    pub(super) async fn submit_template(&self, template: &str) -> String {
+        let request = CreateDeployment {
+            template: template.into(),
+            timeout_mins: Some(TIMEOUT_MINS),
+            provider_timeout_mins: Some(minutes(PROVIDER_TIMEOUT)),
+            user_group: Some(GROUP.into()),
+            ..Default::default()
+        };
+        self.app.create_deployment(&self.caller, request).await.expect("deployment submitted").id
+    }
+
     /// Asks for a second worker.
     pub(super) async fn scale_up(&self, id: &str) {
         let request =
@@ -257,7 +275,7 @@ impl Harness {
     }
 
     /// Moves time on, for nuvola and every site alike.
-    fn advance(&self, by: Duration) {
+    pub(super) fn advance(&self, by: Duration) {
         self.app.inner.clock.advance(by);
         for site in self.sites.values() {
             site.advance_clock(by);
@@ -265,7 +283,7 @@ impl Harness {
         self.faults.set_now(self.now());
     }
 
-    fn now(&self) -> i64 {
+    pub(super) fn now(&self) -> i64 {
         self.app.inner.clock.now_ms()
     }
 

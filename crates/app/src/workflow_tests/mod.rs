@@ -26,6 +26,7 @@
 mod faulty;
 mod harness;
 mod submissions;
+mod usage;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
