@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sourced by .ci/cloud.sh after Keystone is up: Nova with its fake virt
 # driver, Placement and Glance from PyPI, on the CI PostgreSQL and a Debian
-# RabbitMQ, plus Neutron (.ci/neutron.sh: ML2/OVN, on MariaDB) and Cinder
+# RabbitMQ (.ci/rabbitmq.sh), plus Neutron (.ci/neutron.sh: ML2/OVN, on MariaDB) and Cinder
 # (.ci/cinder.sh: fake volume driver, on MariaDB), all registered in the
 # Keystone that cloud.sh started. .ci/openstack-seed.py then makes, once,
 # what the driver tests use: flavors `m1.tiny` (1 vCPU, 512 MiB) and
@@ -48,13 +48,7 @@ nova_run="$nova_cache/nova-run"
 ks="$NUVOLA_TEST_KEYSTONE_URL"
 mkdir -p "$nova_run"
 
-command -v rabbitmq-server >/dev/null || {
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rabbitmq-server >/dev/null
-}
-if ! rabbitmqctl -q status >/dev/null 2>&1; then
-  (su rabbitmq -s /bin/sh -c 'HOME=/var/lib/rabbitmq RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 exec rabbitmq-server' </dev/null >"$nova_run/rabbit.out" 2>&1 &)
-  for _ in $(seq 1 60); do rabbitmqctl -q status >/dev/null 2>&1 && break; sleep 0.5; done
-fi
+source "$(dirname "${BASH_SOURCE[0]}")/rabbitmq.sh"
 
 su postgres -c "psql -qtAc \"SELECT 1 FROM pg_roles WHERE rolname = 'nova'\"" | grep -q 1 ||
   su postgres -c "psql -qc \"CREATE ROLE nova LOGIN PASSWORD 'nova'\""

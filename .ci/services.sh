@@ -48,3 +48,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/oidc/start.sh"
 
 # An SMTP sink (PyPI `aiosmtpd`) for the notification tests.
 source "$(dirname "${BASH_SOURCE[0]}")/smtp/start.sh"
+
+# RabbitMQ with its STOMP plugin, for the STOMP client's tests (Nova uses
+# the same broker; .ci/nova.sh sources this again, at no cost).
+source "$(dirname "${BASH_SOURCE[0]}")/rabbitmq.sh"

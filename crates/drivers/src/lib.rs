@@ -17,6 +17,7 @@ pub mod login_key;
 pub mod openstack;
 pub mod private_files;
 pub mod sim;
+pub mod stomp;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod update;

@@ -232,6 +232,29 @@ pub fn service(var: &str, how: &str) -> Option<String> {
     }
 }
 
+/// The STOMP URL of the RabbitMQ that `.ci/rabbitmq.sh` started
+/// (`NUVOLA_TEST_STOMP_URL`).
+pub fn stomp_url() -> Option<String> {
+    service("NUVOLA_TEST_STOMP_URL", "source .ci/rabbitmq.sh to start RabbitMQ with its STOMP plugin")
+}
+
+/// Runs `rabbitmqctl` on the CI broker, panicking with its output when it
+/// fails; its standard output.
+pub fn rabbitmqctl(args: &[&str]) -> String {
+    let output = std::process::Command::new("rabbitmqctl")
+        .arg("-q")
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("rabbitmqctl {args:?}: {e}"));
+    assert!(
+        output.status.success(),
+        "rabbitmqctl {args:?}: {}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
 /// The URL of the IM that `.ci/cloud.sh` started (`NUVOLA_TEST_IM_URL`).
 pub fn im_url() -> Option<String> {
     service("NUVOLA_TEST_IM_URL", "source .ci/cloud.sh to start IM")
