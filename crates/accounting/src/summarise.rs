@@ -601,7 +601,7 @@ impl Summing {
             };
             summaries.push(MonthlyCloudUsage { summary, ram_mb_hours: sums.ram_mb_seconds as f64 / 3600.0 });
         }
-        summaries.sort_by(|a, b| summary_order(&a.summary).cmp(&summary_order(&b.summary)));
+        sort_usage(&mut summaries);
         Ok(summaries)
     }
 }
@@ -693,6 +693,11 @@ pub fn last_per_vm_month<'a>(records: impl IntoIterator<Item = CloudRecord<'a>>)
         }
     }
     kept
+}
+
+/// Sorts summaries as [`CloudLedger::summarise`] lists them.
+pub fn sort_usage(usage: &mut [MonthlyCloudUsage]) {
+    usage.sort_by(|a, b| summary_order(&a.summary).cmp(&summary_order(&b.summary)));
 }
 
 /// The year and month of a row's month number.
