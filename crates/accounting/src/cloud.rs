@@ -230,6 +230,7 @@ pub struct CloudMessage<'a> {
     version: &'a str,
     entries: Entries<'a>,
     failed: bool,
+    site_name_line: usize,
 }
 
 impl<'a> CloudMessage<'a> {
@@ -237,12 +238,18 @@ impl<'a> CloudMessage<'a> {
     pub fn version(&self) -> &'a str {
         self.version
     }
+
+    /// The line of the `SiteName` of the record read last (0 before the
+    /// first), to name it when the record is refused for its site.
+    pub fn site_name_line(&self) -> usize {
+        self.site_name_line
+    }
 }
 
 /// Reads a cloud message's header; its records follow from the iterator.
 pub fn parse_message(message: &[u8]) -> Result<CloudMessage<'_>, ParseError> {
     let (version, entries) = text::open(message, HEADER, HEADER_LINE, VERSIONS, "v0.2, v0.3, v0.4")?;
-    Ok(CloudMessage { version, entries, failed: false })
+    Ok(CloudMessage { version, entries, failed: false, site_name_line: 0 })
 }
 
 /// Reads a whole cloud message, refusing all of it if one record is wrong.
@@ -254,7 +261,7 @@ pub fn parse_all(message: &[u8]) -> Result<Vec<CloudRecord<'_>>, ParseError> {
 pub fn parse_record(body: &str) -> Result<CloudRecord<'_>, ParseError> {
     let mut entries = Entries::new(body);
     match read_record(&mut entries) {
-        Some(record) => record,
+        Some(record) => record.map(|(record, _)| record),
         None => Err(ParseError::at(Location::Line(1), Problem::Empty)),
     }
 }
@@ -268,7 +275,12 @@ impl<'a> Iterator for CloudMessage<'a> {
         }
         let record = read_record(&mut self.entries);
         self.failed = matches!(record, Some(Err(_)));
-        record
+        record.map(|read| {
+            read.map(|(record, line)| {
+                self.site_name_line = line;
+                record
+            })
+        })
     }
 }
 
@@ -344,7 +356,8 @@ fn field(key: &str) -> Option<Field> {
     Some(field)
 }
 
-fn read_record<'a>(entries: &mut Entries<'a>) -> Option<Result<CloudRecord<'a>, ParseError>> {
+/// Reads one record, with the line of its `SiteName`.
+fn read_record<'a>(entries: &mut Entries<'a>) -> Option<Result<(CloudRecord<'a>, usize), ParseError>> {
     let mut record = CloudRecord::new("", "");
     // The line of each mandatory field, once seen with a value.
     let (mut vm_uuid, mut site_name) = (None, None);
@@ -413,7 +426,7 @@ fn read_record<'a>(entries: &mut Entries<'a>) -> Option<Result<CloudRecord<'a>, 
             return Some(Err(ParseError::field(Location::Line(first), name, Problem::Missing)));
         }
     }
-    Some(Ok(record))
+    Some(Ok((record, site_name.unwrap_or(first))))
 }
 
 /// Writes records as one message, as APEL's unloader writes them: the
@@ -467,6 +480,17 @@ pub fn write_record(record: &CloudRecord<'_>, out: &mut String) -> Result<(), Wr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_site_name_line_of_each_record_is_told() {
+        let text = "APEL-cloud-message: v0.4\nVMUUID: a\nSiteName: S\n%%\nSiteName: T\nVMUUID: b\n";
+        let mut message = parse_message(text.as_bytes()).unwrap();
+        assert_eq!(message.site_name_line(), 0);
+        message.next().unwrap().unwrap();
+        assert_eq!(message.site_name_line(), 3);
+        message.next().unwrap().unwrap();
+        assert_eq!(message.site_name_line(), 5);
+    }
 
     #[test]
     fn the_vo_group_and_role_come_from_the_first_fqan() {

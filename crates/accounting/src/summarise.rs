@@ -253,6 +253,83 @@ struct Row {
     benchmark: Decimal3,
 }
 
+/// The month number of a measurement time: year × 12 + month − 1, or
+/// `i32::MIN` for the zero date.
+fn month_number(measured: Option<i64>) -> i32 {
+    match measured {
+        Some(seconds) => {
+            let (year, month) = year_month(seconds);
+            year * 12 + i32::from(month) - 1
+        }
+        None => i32::MIN,
+    }
+}
+
+/// The key a VM-month is kept under besides its VM: year × 12 + month − 1
+/// of the record's accounting month, or −1 for the zero date (year 0,
+/// month 0), so that keys order as measurement times do.
+pub fn month_key(record: &CloudRecord<'_>) -> i32 {
+    let (year, month) = accounting_month(measurement_time(record));
+    year * 12 + month - 1
+}
+
+impl Row {
+    /// The row a record makes for VM number `vm`, its texts numbered in
+    /// `texts`. A VM's reports mostly repeat their texts: each is compared
+    /// with the `earlier` row's (the one it replaces) before it is looked up.
+    fn of(
+        texts: &mut Texts,
+        vm: u32,
+        month: i32,
+        measured: Option<i64>,
+        record: &CloudRecord<'_>,
+        earlier: Option<&Row>,
+    ) -> Row {
+        let mut number = |slot: usize, earlier: Option<u32>, text: Option<&str>| match earlier {
+            Some(number) if texts.text(number) == text.filter(|t| *t != "None") => number,
+            _ => texts.number_of(slot, text),
+        };
+        let fqan = number(10, earlier.map(|r| r.fqan), record.fqan.as_deref());
+        let (vo, vo_group, vo_role) = match earlier {
+            Some(row) if row.fqan == fqan => (row.vo, row.vo_group, row.vo_role),
+            _ => {
+                let voms = record.voms();
+                (number(3, None, voms.vo), number(4, None, voms.group.as_deref()), number(5, None, voms.role))
+            }
+        };
+        Row {
+            vm,
+            month,
+            measured: measured.unwrap_or(ZERO_DATE),
+            site: number(0, earlier.map(|r| r.site), Some(&record.site_name)),
+            service: number(1, earlier.map(|r| r.service), record.cloud_compute_service.as_deref()),
+            user: number(2, earlier.map(|r| r.user), record.global_user_name.as_deref()),
+            fqan,
+            vo,
+            vo_group,
+            vo_role,
+            status: number(6, earlier.map(|r| r.status), record.status.as_deref()),
+            cloud_type: number(7, earlier.map(|r| r.cloud_type), record.cloud_type.as_deref()),
+            image: number(8, earlier.map(|r| r.image), record.image_id.as_deref()),
+            benchmark_type: number(9, earlier.map(|r| r.benchmark_type), record.benchmark_type.as_deref()),
+            start_time: record.start_time,
+            counters: [record.wall_duration, record.cpu_duration, record.network_inbound, record.network_outbound],
+            memory: record.memory,
+            disk: record.disk,
+            cpu_count: record.cpu_count,
+            benchmark: record.benchmark,
+        }
+    }
+
+    /// This row's deltas against the VM's earlier-measured row.
+    fn deltas(&self, previous: Option<&Row>) -> [Option<i128>; 4] {
+        std::array::from_fn(|i| {
+            let earlier = previous.and_then(|p| p.counters[i]).unwrap_or(0);
+            self.counters[i].map(|value| i128::from(value) - i128::from(earlier))
+        })
+    }
+}
+
 const COUNTERS: [&str; 4] = ["WallDuration", "CpuDuration", "NetworkInbound", "NetworkOutbound"];
 
 /// Cloud records loaded as APEL's server keeps them: the last loaded record
@@ -286,53 +363,11 @@ impl CloudLedger {
     /// Loads a record: it replaces whatever was kept for its VM and month.
     pub fn load(&mut self, record: &CloudRecord<'_>) {
         let measured = measurement_time(record);
-        let month = match measured {
-            Some(seconds) => {
-                let (year, month) = year_month(seconds);
-                year * 12 + i32::from(month) - 1
-            }
-            None => i32::MIN,
-        };
+        let month = month_number(measured);
         let vm = self.vms.number(Some(&record.vm_uuid));
         let kept = self.by_vm_month.get(&(vm, month)).copied();
-        // A VM's reports mostly repeat its texts: compare each with the text
-        // kept for the VM-month before looking it up.
-        let texts = &mut self.texts;
         let earlier = kept.map(|at| &self.rows[at as usize]);
-        let mut number = |slot: usize, earlier: Option<u32>, text: Option<&str>| match earlier {
-            Some(number) if texts.text(number) == text.filter(|t| *t != "None") => number,
-            _ => texts.number_of(slot, text),
-        };
-        let fqan = number(10, earlier.map(|r| r.fqan), record.fqan.as_deref());
-        let (vo, vo_group, vo_role) = match earlier {
-            Some(row) if row.fqan == fqan => (row.vo, row.vo_group, row.vo_role),
-            _ => {
-                let voms = record.voms();
-                (number(3, None, voms.vo), number(4, None, voms.group.as_deref()), number(5, None, voms.role))
-            }
-        };
-        let row = Row {
-            vm,
-            month,
-            measured: measured.unwrap_or(ZERO_DATE),
-            site: number(0, earlier.map(|r| r.site), Some(&record.site_name)),
-            service: number(1, earlier.map(|r| r.service), record.cloud_compute_service.as_deref()),
-            user: number(2, earlier.map(|r| r.user), record.global_user_name.as_deref()),
-            fqan,
-            vo,
-            vo_group,
-            vo_role,
-            status: number(6, earlier.map(|r| r.status), record.status.as_deref()),
-            cloud_type: number(7, earlier.map(|r| r.cloud_type), record.cloud_type.as_deref()),
-            image: number(8, earlier.map(|r| r.image), record.image_id.as_deref()),
-            benchmark_type: number(9, earlier.map(|r| r.benchmark_type), record.benchmark_type.as_deref()),
-            start_time: record.start_time,
-            counters: [record.wall_duration, record.cpu_duration, record.network_inbound, record.network_outbound],
-            memory: record.memory,
-            disk: record.disk,
-            cpu_count: record.cpu_count,
-            benchmark: record.benchmark,
-        };
+        let row = Row::of(&mut self.texts, vm, month, measured, record, earlier);
         match kept {
             Some(at) => self.rows[at as usize] = row,
             None => {
@@ -356,11 +391,7 @@ impl CloudLedger {
             if previous.is_some_and(|p| p.vm != row.vm) {
                 previous = None;
             }
-            let deltas = std::array::from_fn(|i| {
-                let earlier = previous.and_then(|p| p.counters[i]).unwrap_or(0);
-                row.counters[i].map(|value| i128::from(value) - i128::from(earlier))
-            });
-            visit(row, deltas);
+            visit(row, row.deltas(previous));
             if row.measured != ZERO_DATE {
                 previous = Some(row);
             }
@@ -416,97 +447,144 @@ impl CloudLedger {
     /// status, image, CPU count, benchmark type and benchmark (a missing
     /// text sorting as the word `None`).
     pub fn summarise(&self) -> Result<Vec<CloudSummary>, SummaryError> {
-        #[derive(Hash, PartialEq, Eq)]
-        struct Group {
-            site: u32,
-            service: u32,
-            month: i32,
-            user: u32,
-            vo: u32,
-            vo_group: u32,
-            vo_role: u32,
-            status: u32,
-            image: u32,
-            cpu_count: Decimal3,
-            benchmark_type: u32,
-            benchmark: Decimal3,
-        }
-        struct Sums {
-            /// The cloud type, and the VM and time of the VM-month it is from.
-            cloud_type: (u32, u32, i64),
-            earliest: Option<i64>,
-            latest: Option<i64>,
-            counters: [Option<i128>; 4],
-            memory: Option<i128>,
-            disk: Option<i128>,
-            vm_months: i64,
-        }
+        Ok(self.summarise_usage()?.into_iter().map(|usage| usage.summary).collect())
+    }
+
+    /// The monthly summaries with the RAM·hours APEL does not keep, in the
+    /// order of [`CloudLedger::summarise`].
+    pub fn summarise_usage(&self) -> Result<Vec<MonthlyCloudUsage>, SummaryError> {
+        let mut summing = Summing::default();
+        let vms = &self.vms;
+        self.walk(|row, deltas| {
+            summing.add(row, deltas, |(a, at), (b, bt)| (vms.text(a), at) < (vms.text(b), bt));
+        });
+        summing.finish(&self.texts)
+    }
+}
+
+/// A monthly cloud summary, with what nuvola's views need besides APEL's
+/// columns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MonthlyCloudUsage {
+    /// The summary, as APEL computes it.
+    pub summary: CloudSummary,
+    /// Memory held over the month: each VM-month's memory (MB) times its
+    /// wall time in the month (its delta), in MB·hours; a VM-month missing
+    /// either counts 0.
+    pub ram_mb_hours: f64,
+}
+
+/// The summary groups SummariseVMs forms.
+#[derive(Hash, PartialEq, Eq)]
+struct Group {
+    site: u32,
+    service: u32,
+    month: i32,
+    user: u32,
+    vo: u32,
+    vo_group: u32,
+    vo_role: u32,
+    status: u32,
+    image: u32,
+    cpu_count: Decimal3,
+    benchmark_type: u32,
+    benchmark: Decimal3,
+}
+
+/// One group's sums so far.
+struct Sums {
+    /// The cloud type, and the VM and time of the VM-month it is from.
+    cloud_type: (u32, u32, i64),
+    earliest: Option<i64>,
+    latest: Option<i64>,
+    counters: [Option<i128>; 4],
+    memory: Option<i128>,
+    disk: Option<i128>,
+    vm_months: i64,
+    ram_mb_seconds: i128,
+}
+
+/// SummariseVMs' sums over VM-months given with their deltas, in any order.
+#[derive(Default)]
+struct Summing {
+    groups: FxMap<Group, Sums>,
+}
+
+impl Summing {
+    /// Adds a VM-month; `before` tells whether a (VM, measurement time)
+    /// comes before another in order of VMUUID and time.
+    fn add(&mut self, row: &Row, deltas: [Option<i128>; 4], before: impl Fn((u32, i64), (u32, i64)) -> bool) {
         fn add(sum: &mut Option<i128>, value: Option<i128>) {
             if let Some(value) = value {
                 *sum = Some(sum.unwrap_or(0) + value);
             }
         }
-        let mut groups: FxMap<Group, Sums> = FxMap::default();
-        self.walk(|row, deltas| {
-            let group = Group {
-                site: row.site,
-                service: row.service,
-                month: row.month,
-                user: row.user,
-                vo: row.vo,
-                vo_group: row.vo_group,
-                vo_role: row.vo_role,
-                status: row.status,
-                image: row.image,
-                cpu_count: row.cpu_count,
-                benchmark_type: row.benchmark_type,
-                benchmark: row.benchmark,
-            };
-            let sums = groups.entry(group).or_insert_with(|| Sums {
-                cloud_type: (row.cloud_type, row.vm, row.measured),
-                earliest: None,
-                latest: None,
-                counters: [None; 4],
-                memory: None,
-                disk: None,
-                vm_months: 0,
-            });
-            let (cloud_type, vm, measured) = sums.cloud_type;
-            if row.cloud_type != cloud_type && (self.vms.text(row.vm), row.measured) < (self.vms.text(vm), measured) {
-                sums.cloud_type = (row.cloud_type, row.vm, row.measured);
-            }
-            if let Some(start) = row.start_time {
-                sums.earliest = Some(sums.earliest.map_or(start, |e| e.min(start)));
-                sums.latest = Some(sums.latest.map_or(start, |l| l.max(start)));
-            }
-            for (sum, delta) in sums.counters.iter_mut().zip(deltas) {
-                add(sum, delta);
-            }
-            add(&mut sums.memory, row.memory.map(i128::from));
-            add(&mut sums.disk, row.disk.map(i128::from));
-            sums.vm_months += 1;
+        let group = Group {
+            site: row.site,
+            service: row.service,
+            month: row.month,
+            user: row.user,
+            vo: row.vo,
+            vo_group: row.vo_group,
+            vo_role: row.vo_role,
+            status: row.status,
+            image: row.image,
+            cpu_count: row.cpu_count,
+            benchmark_type: row.benchmark_type,
+            benchmark: row.benchmark,
+        };
+        let sums = self.groups.entry(group).or_insert_with(|| Sums {
+            cloud_type: (row.cloud_type, row.vm, row.measured),
+            earliest: None,
+            latest: None,
+            counters: [None; 4],
+            memory: None,
+            disk: None,
+            vm_months: 0,
+            ram_mb_seconds: 0,
         });
-        let mut summaries = Vec::with_capacity(groups.len());
-        for (group, sums) in groups {
+        let (cloud_type, vm, measured) = sums.cloud_type;
+        if row.cloud_type != cloud_type && before((row.vm, row.measured), (vm, measured)) {
+            sums.cloud_type = (row.cloud_type, row.vm, row.measured);
+        }
+        if let Some(start) = row.start_time {
+            sums.earliest = Some(sums.earliest.map_or(start, |e| e.min(start)));
+            sums.latest = Some(sums.latest.map_or(start, |l| l.max(start)));
+        }
+        if let (Some(memory), Some(wall)) = (row.memory, deltas[0]) {
+            sums.ram_mb_seconds = sums.ram_mb_seconds.saturating_add(i128::from(memory).saturating_mul(wall));
+        }
+        for (sum, delta) in sums.counters.iter_mut().zip(deltas) {
+            add(sum, delta);
+        }
+        add(&mut sums.memory, row.memory.map(i128::from));
+        add(&mut sums.disk, row.disk.map(i128::from));
+        sums.vm_months += 1;
+    }
+
+    /// The summaries, sorted as [`CloudLedger::summarise`] sorts them.
+    fn finish(self, texts: &Texts) -> Result<Vec<MonthlyCloudUsage>, SummaryError> {
+        let mut summaries = Vec::with_capacity(self.groups.len());
+        for (group, sums) in self.groups {
             let (year, month) = month_of(group.month);
-            let site_name = self.texts.owned(group.site).unwrap_or_else(|| "None".to_owned());
+            let site_name = texts.owned(group.site).unwrap_or_else(|| "None".to_owned());
             let fit = |value: Option<i128>, field: &'static str| {
                 value.map(i64::try_from).transpose().map_err(|_| SummaryError {
                     what: format!("site {site_name}'s summary for {year}-{month:02}"),
                     field,
                 })
             };
-            summaries.push(CloudSummary {
-                cloud_compute_service: self.texts.owned(group.service),
+            let summary = CloudSummary {
+                cloud_compute_service: texts.owned(group.service),
                 month,
                 year,
-                global_user_name: self.texts.owned(group.user),
-                vo: self.texts.owned(group.vo),
-                vo_group: self.texts.owned(group.vo_group),
-                vo_role: self.texts.owned(group.vo_role),
-                status: self.texts.owned(group.status),
-                cloud_type: self.texts.owned(sums.cloud_type.0),
-                image_id: self.texts.owned(group.image),
+                global_user_name: texts.owned(group.user),
+                vo: texts.owned(group.vo),
+                vo_group: texts.owned(group.vo_group),
+                vo_role: texts.owned(group.vo_role),
+                status: texts.owned(group.status),
+                cloud_type: texts.owned(sums.cloud_type.0),
+                image_id: texts.owned(group.image),
                 earliest_start_time: sums.earliest,
                 latest_start_time: sums.latest,
                 wall_duration: fit(sums.counters[0], COUNTERS[0])?,
@@ -516,15 +594,110 @@ impl CloudLedger {
                 network_outbound: fit(sums.counters[3], COUNTERS[3])?,
                 memory: fit(sums.memory, "Memory")?,
                 disk: fit(sums.disk, "Disk")?,
-                benchmark_type: self.texts.owned(group.benchmark_type),
+                benchmark_type: texts.owned(group.benchmark_type),
                 benchmark: Some(group.benchmark),
                 number_of_vms: sums.vm_months,
                 site_name,
-            });
+            };
+            summaries.push(MonthlyCloudUsage { summary, ram_mb_hours: sums.ram_mb_seconds as f64 / 3600.0 });
         }
-        summaries.sort_by(|a, b| summary_order(a).cmp(&summary_order(b)));
+        sort_usage(&mut summaries);
         Ok(summaries)
     }
+}
+
+/// SummariseVMs over VM-months streamed from storage, with memory bounded
+/// by the number of summaries (and of distinct texts), not of VM-months.
+///
+/// Give it each kept VM-month's record (the last loaded for its VM and
+/// month) VM by VM, in order of VMUUID (bytewise) and, within a VM, of
+/// month (the zero-date month first): [`CloudSummariser::add`] for those to
+/// summarise, [`CloudSummariser::add_earlier`] for a VM-month that only
+/// serves as the earlier month of the next one (to summarise some months
+/// only, give each VM's latest month before them this way). The result is
+/// [`CloudLedger::summarise_usage`]'s for the same VM-months.
+#[derive(Default)]
+pub struct CloudSummariser {
+    texts: Texts,
+    summing: Summing,
+    /// The VM being read, and its number (VMs are numbered in order).
+    vm: Option<(String, u32)>,
+    /// The VM's latest dated VM-month so far.
+    previous: Option<Row>,
+}
+
+impl CloudSummariser {
+    /// A summariser with nothing added.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a VM-month to summarise.
+    pub fn add(&mut self, record: &CloudRecord<'_>) {
+        self.push(record, true);
+    }
+
+    /// Adds a VM-month that only serves as the earlier month of its VM's
+    /// next one.
+    pub fn add_earlier(&mut self, record: &CloudRecord<'_>) {
+        self.push(record, false);
+    }
+
+    fn push(&mut self, record: &CloudRecord<'_>, summarise: bool) {
+        let vm = match &self.vm {
+            Some((uuid, number)) if *uuid == record.vm_uuid => *number,
+            _ => {
+                debug_assert!(
+                    self.vm.as_ref().is_none_or(|(uuid, _)| uuid.as_str() < &*record.vm_uuid),
+                    "VMs must come in order of VMUUID"
+                );
+                let number = self.vm.as_ref().map_or(0, |(_, n)| n + 1);
+                self.vm = Some((record.vm_uuid.to_string(), number));
+                self.previous = None;
+                number
+            }
+        };
+        let measured = measurement_time(record);
+        let row = Row::of(&mut self.texts, vm, month_number(measured), measured, record, None);
+        if summarise {
+            let deltas = row.deltas(self.previous.as_ref());
+            self.summing.add(&row, deltas, |a, b| a < b);
+        }
+        if row.measured != ZERO_DATE {
+            self.previous = Some(row);
+        }
+    }
+
+    /// The monthly summaries of the VM-months added to summarise, sorted as
+    /// [`CloudLedger::summarise`] sorts them.
+    pub fn finish(self) -> Result<Vec<MonthlyCloudUsage>, SummaryError> {
+        self.summing.finish(&self.texts)
+    }
+}
+
+/// The records of one message (or any run of records in load order) that
+/// survive "the last loaded record wins" among themselves, one per VM and
+/// [`month_key`], in the order their VM-month was first seen. Loading
+/// these instead of all the records leaves the same VM-months.
+pub fn last_per_vm_month<'a>(records: impl IntoIterator<Item = CloudRecord<'a>>) -> Vec<(i32, CloudRecord<'a>)> {
+    let mut kept: Vec<(i32, CloudRecord<'a>)> = Vec::new();
+    let mut at: FxMap<(std::borrow::Cow<'a, str>, i32), usize> = FxMap::default();
+    for record in records {
+        let key = month_key(&record);
+        match at.entry((record.vm_uuid.clone(), key)) {
+            std::collections::hash_map::Entry::Occupied(i) => kept[*i.get()] = (key, record),
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(kept.len());
+                kept.push((key, record));
+            }
+        }
+    }
+    kept
+}
+
+/// Sorts summaries as [`CloudLedger::summarise`] lists them.
+pub fn sort_usage(usage: &mut [MonthlyCloudUsage]) {
+    usage.sort_by(|a, b| summary_order(&a.summary).cmp(&summary_order(&b.summary)));
 }
 
 /// The year and month of a row's month number.
@@ -610,6 +783,30 @@ mod tests {
         assert_eq!(summaries[1].cpu_duration, Some(45 * DAY / 2 - 5 * DAY / 2));
         assert_eq!(summaries[1].memory, Some(1024));
         assert_eq!(summaries[1].number_of_vms, 1);
+        // RAM·hours: memory times the month's wall time.
+        let usage = ledger.summarise_usage().unwrap();
+        assert_eq!(usage[1].ram_mb_hours, 1024.0 * 40.0 * 24.0);
+        assert_eq!(usage[0].ram_mb_hours, 1024.0 * 5.0 * 24.0);
+    }
+
+    #[test]
+    fn the_last_record_of_a_vm_month_is_kept_within_a_run() {
+        let mut late = record("vm", "started", JAN_1, 20 * DAY);
+        late.memory = Some(4096);
+        let kept = last_per_vm_month([
+            record("vm", "started", JAN_1, 10 * DAY),
+            record("other", "started", JAN_1, DAY),
+            late,
+            record("vm", "started", JAN_1, 40 * DAY),
+        ]);
+        let seen: Vec<_> = kept.iter().map(|(key, r)| (&*r.vm_uuid, *key, r.memory)).collect();
+        assert_eq!(
+            seen,
+            [("vm", 2024 * 12, Some(4096)), ("other", 2024 * 12, Some(1024)), ("vm", 2024 * 12 + 1, Some(1024))]
+        );
+        let mut undated = record("vm", "completed", JAN_1, DAY);
+        undated.end_time = None;
+        assert_eq!(month_key(&undated), -1);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::process::Command;
 
 use nuvola_accounting::cloud;
 use nuvola_accounting::cloud_summary::CloudSummary;
-use nuvola_accounting::summarise::{CloudLedger, VmMonth};
+use nuvola_accounting::summarise::{CloudLedger, CloudSummariser, VmMonth, last_per_vm_month};
 
 fn generator_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/apel-generator")
@@ -124,11 +124,64 @@ fn want_key(row: &[&str]) -> String {
     row.iter().take(5).copied().collect::<Vec<_>>().join(" ")
 }
 
+/// The messages of a generator output, in load order.
+fn messages(dir: &Path) -> Vec<Vec<u8>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join("messages"))
+        .expect("a messages folder")
+        .map(|entry| entry.expect("a folder entry").path())
+        .filter(|path| path.extension().is_some_and(|e| e == "apel"))
+        .collect();
+    files.sort();
+    files.iter().map(|file| std::fs::read(file).expect("a readable message")).collect()
+}
+
+/// Summarises as a store does: the last record per VM-month kept message by
+/// message, then streamed VM by VM into a [`CloudSummariser`]; months
+/// before `from` (a month key) only serve as earlier months.
+fn stream_summaries(dir: &Path, from: i32) -> Vec<nuvola_accounting::summarise::MonthlyCloudUsage> {
+    let messages = messages(dir);
+    let mut kept = std::collections::BTreeMap::new();
+    for message in &messages {
+        let records = cloud::parse_all(message).expect("a valid message");
+        for (key, record) in last_per_vm_month(records) {
+            kept.insert((record.vm_uuid.to_string(), key), record);
+        }
+    }
+    let mut summariser = CloudSummariser::new();
+    let mut before: Option<&cloud::CloudRecord<'_>> = None;
+    for ((vm, key), record) in &kept {
+        if before.is_some_and(|b| b.vm_uuid != *vm) {
+            before = None;
+        }
+        if *key < from {
+            if *key >= 0 {
+                before = Some(record);
+            }
+            continue;
+        }
+        if let Some(earlier) = before.take() {
+            summariser.add_earlier(earlier);
+        }
+        summariser.add(record);
+    }
+    summariser.finish().expect("summaries fit")
+}
+
 fn check(dir: &Path) -> usize {
     let (ledger, records) = load(dir);
+    let usage = ledger.summarise_usage().expect("summaries fit");
     let summaries = ledger.summarise().expect("summaries fit");
+    assert_eq!(usage.iter().map(|u| &u.summary).collect::<Vec<_>>(), summaries.iter().collect::<Vec<_>>());
     let rows: Vec<Vec<String>> = summaries.iter().map(summary_row).collect();
     compare(&dir.join("expected_summaries.tsv"), &rows);
+    // Streamed from kept VM-months, whole or from a later month on.
+    assert_eq!(stream_summaries(dir, i32::MIN), usage, "{}: streamed summaries", dir.display());
+    let key = |u: &nuvola_accounting::summarise::MonthlyCloudUsage| u.summary.year * 12 + u.summary.month - 1;
+    let months: Vec<i32> = usage.iter().map(key).collect();
+    if let Some(&middle) = months.get(months.len() / 2) {
+        let later: Vec<_> = usage.iter().filter(|u| key(u) >= middle).cloned().collect();
+        assert_eq!(stream_summaries(dir, middle), later, "{}: summaries from {middle}", dir.display());
+    }
     if dir.join("expected_vm_months.tsv").exists() {
         let months: Vec<Vec<String>> = ledger.vm_months().expect("deltas fit").iter().map(vm_month_row).collect();
         compare(&dir.join("expected_vm_months.tsv"), &months);

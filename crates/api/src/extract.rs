@@ -15,15 +15,7 @@ impl FromRequestParts<ApiState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, Self::Rejection> {
-        let header = parts.headers.get(axum::http::header::AUTHORIZATION);
-        let token = match header.map(|h| h.to_str()) {
-            None => None,
-            Some(Ok(value)) => match value.split_once(' ') {
-                Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => Some(token.trim()),
-                _ => return Err(Error::Unauthenticated("Authorization must be `Bearer <token>`".into()).into()),
-            },
-            Some(Err(_)) => return Err(Error::Unauthenticated("Authorization header is not ASCII".into()).into()),
-        };
+        let token = bearer_token(&parts.headers)?;
         let mut caller = state.app.authenticate(token).await?;
         // The peer address, when the server runs with connection info.
         caller.client_ip = parts
@@ -31,6 +23,18 @@ impl FromRequestParts<ApiState> for Caller {
             .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
             .map(|info| info.0.ip().to_string());
         Ok(Caller(caller))
+    }
+}
+
+/// The token of `Authorization: Bearer ...`, if the request has one.
+pub(crate) fn bearer_token(headers: &axum::http::HeaderMap) -> Result<Option<&str>, ApiError> {
+    match headers.get(axum::http::header::AUTHORIZATION).map(|h| h.to_str()) {
+        None => Ok(None),
+        Some(Ok(value)) => match value.split_once(' ') {
+            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => Ok(Some(token.trim())),
+            _ => Err(Error::Unauthenticated("Authorization must be `Bearer <token>`".into()).into()),
+        },
+        Some(Err(_)) => Err(Error::Unauthenticated("Authorization header is not ASCII".into()).into()),
     }
 }
 

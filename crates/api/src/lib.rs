@@ -8,6 +8,7 @@
 //! domain errors become HTTP statuses.
 
 mod access;
+mod accounting;
 mod error;
 mod extract;
 mod incidents;

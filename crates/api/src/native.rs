@@ -41,6 +41,7 @@ pub fn routes() -> Router<ApiState> {
         .route("/admin/sim/{provider}", put(set_sim))
         .merge(crate::access::routes())
         .merge(crate::incidents::routes())
+        .merge(crate::accounting::routes())
 }
 
 /// `POST /api/v1/deployments`.

@@ -207,6 +207,16 @@ pub const ROUTES: &[Route] = &[
         None,
         200,
     ),
+    route(
+        "post",
+        "/api/v1/accounting/messages",
+        "Store a message of accounting records as cASO/SSM send it (APEL cloud v0.2-0.4 text, accelerator or public IP \
+         JSON, StAR XML): a publisher's token for its sites, or an administrator's; answers new/replaced/unchanged \
+         per kind; a malformed message is 400 naming line and field, another site's record 403; nothing is stored \
+         then",
+        Some("AccountingMessage"),
+        200,
+    ),
     route("get", "/api/v1/groups/{group}/settings", "A group's settings (its members, managers, admins)", None, 200),
     route(
         "put",
@@ -257,7 +267,15 @@ pub fn document(base: &str) -> Value {
         {
             op["parameters"] = json!([{"name": name, "in": "path", "required": true, "schema": {"type": "string"}}]);
         }
-        if let Some(schema) = r.body {
+        if r.body == Some("AccountingMessage") {
+            // The message as cASO writes it: APEL text, JSON or StAR XML.
+            let message = json!({"schema": {"$ref": "#/components/schemas/AccountingMessage"}});
+            op["requestBody"] = json!({
+                "required": true,
+                "content": {"text/plain": message, "application/json": message, "application/xml": message},
+            });
+            op["responses"]["403"] = json!({"$ref": "#/components/responses/Error"});
+        } else if let Some(schema) = r.body {
             op["requestBody"] = json!({
                 "required": true,
                 "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}},
@@ -299,6 +317,11 @@ pub fn document(base: &str) -> Value {
                 "Error": {"type": "object", "properties": {
                     "code": {"type": "integer"}, "title": {"type": "string"}, "message": {"type": "string"},
                 }},
+                "AccountingMessage": {
+                    "type": "string",
+                    "description": "An APEL-cloud-message (v0.2-v0.4), an APEL-accelerator-message or APEL Public IP \
+                                    message (JSON), or StAR storage records (XML), byte for byte as cASO writes it",
+                },
                 "DeploymentRequest": {
                     "type": "object", "additionalProperties": false, "required": ["template"],
                     "properties": with(json!({"template": {"type": "string", "description": "TOSCA text"}})),

@@ -8,6 +8,7 @@
 //! ([`workers`]) step through, one recorded step at a time.
 
 pub mod access;
+pub mod accounting;
 pub mod admin;
 mod callbacks;
 pub mod catalogue;
@@ -118,6 +119,8 @@ pub struct Settings {
     /// Status page subscriptions per client, and confirmation mails per
     /// mailbox, within a window.
     pub subscription_limits: nuvola_limits::SubscriptionLimits,
+    /// The sites' publishers of accounting records, known by their tokens.
+    pub accounting_publishers: Vec<accounting::AccountingPublisher>,
 }
 
 impl Default for Settings {
@@ -145,6 +148,7 @@ impl Default for Settings {
             watch: Default::default(),
             webhook_allowed_prefixes: Vec::new(),
             subscription_limits: Default::default(),
+            accounting_publishers: Vec::new(),
         }
     }
 }

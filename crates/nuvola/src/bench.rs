@@ -17,6 +17,8 @@
 //!   endpoints once a minute takes (see [`crate::bench_endpoints`]).
 //! - `nuvola bench status`: the status page's server time (see
 //!   [`crate::bench_status`]).
+//! - `nuvola bench accounting`: APEL records ingested and summarised
+//!   through the store, against APEL (see [`crate::bench_accounting`]).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -53,6 +55,10 @@ enum BenchCommand {
     /// The listeners `bench endpoints` checks, in a process of their own.
     #[command(hide = true)]
     EndpointTargets(crate::bench_endpoints::TargetsArgs),
+    /// Ingest and summarise N generated APEL cloud records through the
+    /// store (SQLite, and PostgreSQL with --postgres), against APEL's
+    /// figures, and time an accounting page over a year of 100 groups.
+    Accounting(crate::bench_accounting::AccountingArgs),
     /// Time the public status page and its Statuspage summary with many
     /// components and incidents in the store.
     Status(crate::bench_status::StatusArgs),
@@ -90,6 +96,7 @@ pub async fn run(args: BenchArgs) -> Result<bool> {
         BenchCommand::Endpoints(args) => crate::bench_endpoints::endpoints(args).await,
         BenchCommand::EndpointTargets(args) => crate::bench_endpoints::targets(args).await,
         BenchCommand::Status(args) => crate::bench_status::run(args).await,
+        BenchCommand::Accounting(args) => crate::bench_accounting::run(args).await,
     }
 }
 

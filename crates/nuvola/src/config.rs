@@ -52,6 +52,8 @@ pub struct Config {
     pub status: StatusConfig,
     #[serde(default)]
     pub alerts: AlertsConfig,
+    #[serde(default)]
+    pub accounting: AccountingConfig,
     /// `[notifications]`: mail to users (SMTP relay and sender).
     pub notifications: Option<nuvola_notify::SmtpSettings>,
     #[serde(default)]
@@ -207,6 +209,50 @@ pub struct StatusConfig {
     pub canary_timeout_secs: Option<u64>,
 }
 
+/// `[accounting]`: who may send usage records to
+/// `POST /api/v1/accounting/messages` besides platform administrators.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountingConfig {
+    /// `[[accounting.publishers]]`: a site's cASO/SSM, by its token.
+    #[serde(default)]
+    pub publishers: Vec<PublisherConfig>,
+}
+
+/// One `[[accounting.publishers]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublisherConfig {
+    /// Stored as the source of its records.
+    pub name: String,
+    /// The SHA-256 of its bearer token, 64 hex digits
+    /// (`printf %s "$TOKEN" | sha256sum`).
+    pub token_sha256: String,
+    /// The APEL `SiteName`s it may send records of.
+    pub sites: Vec<String>,
+}
+
+impl PublisherConfig {
+    /// The publisher as the app knows it, or why the entry is wrong.
+    fn publisher(&self) -> Result<nuvola_app::accounting::AccountingPublisher> {
+        let hex = self.token_sha256.trim();
+        let digits: Option<Vec<u8>> = (hex.len() == 64)
+            .then(|| (0..32).map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()).collect())
+            .flatten();
+        let Some(digits) = digits else {
+            bail!("[[accounting.publishers]] {}: token_sha256 must be 64 hex digits", self.name);
+        };
+        if self.name.trim().is_empty() || self.sites.is_empty() {
+            bail!("[[accounting.publishers]] {:?}: give a name and at least one site", self.name);
+        }
+        Ok(nuvola_app::accounting::AccountingPublisher {
+            name: self.name.clone(),
+            token_sha256: digits.try_into().expect("32 bytes"),
+            sites: self.sites.clone(),
+        })
+    }
+}
+
 /// `[alerts]`: who is told when probes fail or quotas run out.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -305,6 +351,9 @@ impl Config {
     fn check(&self) -> Result<()> {
         if self.providers.is_empty() {
             bail!("no [[providers]]: nuvola needs at least one provider to deploy on");
+        }
+        for publisher in &self.accounting.publishers {
+            publisher.publisher()?;
         }
         if let Some(every) = &self.status.bulletin
             && !["week", "day", "off"].contains(&every.as_str())
@@ -435,6 +484,8 @@ impl Config {
             smtp: self.notifications.clone(),
             restricted_services: self.catalogue.restricted.clone(),
             testing_groups: self.statistics.testing_groups.clone(),
+            // Checked when the file was loaded.
+            accounting_publishers: self.accounting.publishers.iter().filter_map(|p| p.publisher().ok()).collect(),
             sign_in: self.identity.sign_in.clone(),
             watch: nuvola_watch::WatchSettings {
                 interval: self.status.probe_interval_secs.map(Duration::from_secs).unwrap_or(d.watch.interval),
@@ -585,6 +636,30 @@ mod tests {
             let err = format!("{:#}", with(alerts).unwrap_err());
             assert!(err.contains(says), "{alerts}: {err}");
         }
+    }
+
+    #[test]
+    fn accounting_publishers_are_read_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        let with = |publisher: &str| {
+            std::fs::write(&path, format!("[[accounting.publishers]]\n{publisher}\n\n{DEMO}")).unwrap();
+            Config::load(Some(&path))
+        };
+        // printf %s secret | sha256sum
+        let hash = "2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b";
+        let config = with(&format!("name = \"site-a\"\ntoken_sha256 = \"{hash}\"\nsites = [\"SITE-A\"]")).unwrap();
+        let publishers = config.settings().accounting_publishers;
+        assert_eq!(publishers.len(), 1);
+        assert_eq!(
+            (publishers[0].name.as_str(), publishers[0].sites.as_slice()),
+            ("site-a", &["SITE-A".to_owned()][..])
+        );
+        assert_eq!(publishers[0].token_sha256[..2], [0x2b, 0xb8]);
+        let err = format!("{:#}", with("name = \"x\"\ntoken_sha256 = \"abc\"\nsites = [\"S\"]").unwrap_err());
+        assert!(err.contains("token_sha256 must be 64 hex digits"), "{err}");
+        let err = format!("{:#}", with(&format!("name = \"x\"\ntoken_sha256 = \"{hash}\"\nsites = []")).unwrap_err());
+        assert!(err.contains("at least one site"), "{err}");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! and operator tools.
 
 mod bench;
+mod bench_accounting;
 mod bench_endpoints;
 mod bench_status;
 mod client;

@@ -11,6 +11,7 @@
 //! structured fields as JSON text, booleans as `0`/`1`, so that every value
 //! crosses the `Any` driver unchanged.
 
+mod accounting;
 mod alerts;
 mod attempts;
 mod audit;
@@ -37,6 +38,7 @@ use std::time::Duration;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor};
 
+pub use accounting::{AccountingLoad, LoadCounts, LoadReport, StoredVmMonth, UsageBy, UsageFilter, UsageRow};
 pub use alerts::SentNotification;
 pub use audit::{AuditEntry, AuditFilter};
 pub use bulletins::KeptBulletin;

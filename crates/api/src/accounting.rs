@@ -1,0 +1,25 @@
+//! `POST /api/v1/accounting/messages`: a site's usage records, the message
+//! exactly as cASO writes it and SSM sends it (APEL cloud records, JSON
+//! accelerator or public IP records, StAR XML), from a configured
+//! publisher (its token) or a platform administrator. The answer says what
+//! was stored, per kind of record: `new`, `replaced`, `unchanged`.
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::routing::post;
+use nuvola_app::accounting::LoadReport;
+
+use crate::extract::bearer_token;
+use crate::{ApiError, ApiState};
+
+pub fn routes() -> Router<ApiState> {
+    Router::new().route("/accounting/messages", post(ingest))
+}
+
+async fn ingest(State(state): State<ApiState>, headers: HeaderMap, body: Bytes) -> Result<Json<LoadReport>, ApiError> {
+    let sender = state.app.accounting_sender(bearer_token(&headers)?).await?;
+    Ok(Json(state.app.ingest_accounting(&sender, &body).await?))
+}

@@ -1,0 +1,153 @@
+//! Accounting ingest: a message of usage records, as cASO and SSM send
+//! them (APEL cloud records, accelerator and public IP records in JSON,
+//! StAR storage records in XML), read by `nuvola_accounting` and stored in
+//! one transaction, the cloud summaries kept right in the same one (see
+//! `nuvola_store::AccountingLoad`).
+//!
+//! Who may send: a platform administrator anything; a site's publisher,
+//! known by the bearer token configured for it (`[[accounting.publishers]]`,
+//! only the token's SHA-256 is kept, compared in constant time), only
+//! records of its own sites. A message that does not read is refused whole
+//! with the line (or path) and field at fault, and so is one with a record
+//! of another site: nothing of either is stored.
+
+use nuvola_accounting::message::{self, Message};
+use nuvola_accounting::{ParseError, cloud::CloudRecord};
+pub use nuvola_store::{LoadCounts, LoadReport};
+use nuvola_types::{Error, Principal, Result};
+use sha2::{Digest, Sha256};
+
+use crate::App;
+
+/// A site's publisher of accounting records, from the configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountingPublisher {
+    /// Its name, stored as the records' source.
+    pub name: String,
+    /// The SHA-256 of its bearer token.
+    pub token_sha256: [u8; 32],
+    /// The sites (APEL `SiteName`s) it may publish records of.
+    pub sites: Vec<String>,
+}
+
+/// Who sends an accounting message.
+#[derive(Debug, Clone)]
+pub enum AccountingSender {
+    /// A platform administrator: any site.
+    Admin(Principal),
+    /// A configured publisher: its sites only.
+    Publisher(AccountingPublisher),
+}
+
+impl AccountingSender {
+    /// The name the records are stored under.
+    fn source(&self) -> String {
+        match self {
+            AccountingSender::Admin(p) => format!("{}@{}", p.subject, p.issuer),
+            AccountingSender::Publisher(p) => p.name.clone(),
+        }
+    }
+
+    /// Refuses a record of a site the sender may not publish.
+    fn check_site(&self, site: Option<&str>, at: impl FnOnce() -> String) -> Result<()> {
+        let AccountingSender::Publisher(publisher) = self else { return Ok(()) };
+        if site.is_some_and(|site| publisher.sites.iter().any(|s| s == site)) {
+            return Ok(());
+        }
+        let site = site.map_or_else(|| "no site".to_owned(), |s| format!("site {s:?}"));
+        Err(Error::Forbidden(format!(
+            "{}: the record is of {site}, and publisher {} may only send records of {}; nothing was stored",
+            at(),
+            publisher.name,
+            publisher.sites.join(", ")
+        )))
+    }
+}
+
+/// The refusal of a message that does not read.
+fn refused(error: ParseError) -> Error {
+    Error::Invalid(format!("the accounting message was refused, nothing was stored: {error}"))
+}
+
+impl App {
+    /// Who a bearer token sends accounting records as: a configured
+    /// publisher's token, or a platform administrator's sign-in token.
+    pub async fn accounting_sender(&self, bearer: Option<&str>) -> Result<AccountingSender> {
+        if let Some(token) = bearer {
+            let hash: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+            // Every publisher is compared, so the time does not tell which.
+            let mut found = None;
+            for publisher in &self.settings().accounting_publishers {
+                if nuvola_types::secret::same(&hash, &publisher.token_sha256) {
+                    found = Some(publisher);
+                }
+            }
+            if let Some(publisher) = found {
+                return Ok(AccountingSender::Publisher(publisher.clone()));
+            }
+        }
+        let caller = self.authenticate(bearer).await?;
+        if !caller.admin {
+            return Err(Error::Forbidden(
+                "only a platform administrator or a configured accounting publisher may send accounting records".into(),
+            ));
+        }
+        Ok(AccountingSender::Admin(caller))
+    }
+
+    /// Stores an accounting message in one transaction and keeps the
+    /// cloud summaries right, answering what was stored.
+    pub async fn ingest_accounting(&self, sender: &AccountingSender, bytes: &[u8]) -> Result<LoadReport> {
+        let store = self.store();
+        let mut load = store.begin_accounting_load(&sender.source(), self.now_ms()).await?;
+        match message::read(bytes).map_err(refused)? {
+            Message::CloudRecords(mut records) => {
+                let mut read: Vec<CloudRecord<'_>> = Vec::new();
+                while let Some(record) = records.next() {
+                    let record = record.map_err(refused)?;
+                    let line = records.site_name_line();
+                    sender.check_site(Some(&record.site_name), || format!("line {line}, field SiteName"))?;
+                    read.push(record);
+                }
+                load.cloud(read).await?;
+            }
+            Message::AcceleratorRecords(records) => {
+                for (i, r) in records.iter().enumerate() {
+                    sender.check_site(Some(&r.site_name), || record_at(bytes, i))?;
+                }
+                load.accelerators(&records).await?;
+            }
+            Message::PublicIps(records) => {
+                for (i, r) in records.iter().enumerate() {
+                    sender.check_site(Some(&r.site_name), || record_at(bytes, i))?;
+                }
+                load.public_ips(&records).await?;
+            }
+            Message::Storage(records) => {
+                let records = records.collect::<Result<Vec<_>, _>>().map_err(refused)?;
+                for (i, r) in records.iter().enumerate() {
+                    sender.check_site(r.site.as_deref(), || format!("StorageUsageRecord[{}], field Site", i + 1))?;
+                }
+                load.storage(&records).await?;
+            }
+            Message::CloudSummaries(_) | Message::AcceleratorSummaries(_) => {
+                return Err(Error::Invalid(
+                    "the accounting message holds summaries: send usage records, nuvola computes the summaries \
+                     from them; nothing was stored"
+                        .into(),
+                ));
+            }
+        }
+        Ok(load.commit().await?)
+    }
+}
+
+/// Where a record of a message is: the text form's record number, or the
+/// JSON form's path to its `SiteName`.
+fn record_at(bytes: &[u8], index: usize) -> String {
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') {
+        format!("at UsageRecords[{index}].SiteName")
+    } else {
+        format!("record {}, field SiteName", index + 1)
+    }
+}

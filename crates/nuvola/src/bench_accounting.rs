@@ -1,0 +1,354 @@
+//! `nuvola bench accounting`: APEL cloud records ingested and summarised
+//! end to end through the store, against APEL's own figures.
+//!
+//! The records come from the shared generator
+//! (`crates/accounting/tests/apel-generator`, python3), its output kept in
+//! the cache folder by seed and size. One thread reads the messages in
+//! load order, one at a time, parses each and keeps its last record per VM
+//! and month; the other writes those into the store in one load (one
+//! transaction), a bounded channel between them, so memory holds a few
+//! messages, never all. The load's commit recomputes every summary by
+//! streaming the kept VM-months. The summaries are then checked against
+//! the generator's expected ones, row by row.
+//!
+//! It runs on SQLite (a fresh file) and, given `--postgres` (or
+//! `NUVOLA_TEST_POSTGRES_URL`), on PostgreSQL (a fresh schema, dropped
+//! after), then times an accounting page's queries over a year of a
+//! 100-group federation (its own records, loaded first).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+use clap::Args;
+use nuvola_accounting::cloud::{self, CloudRecord};
+use nuvola_accounting::summarise::last_per_vm_month;
+use nuvola_accounting::{Decimal3, cloud_summary::CloudSummary};
+use nuvola_store::{Store, StoreOptions, UsageBy, UsageFilter};
+
+/// APEL's parser on this machine kind (generator README): records/s.
+const APEL_PARSER_PER_SECOND: f64 = 16_000.0;
+/// APEL's loader into MariaDB: records/s.
+const APEL_LOADER_PER_SECOND: f64 = 1_800.0;
+/// SummariseVMs on 1,000,000 rows: seconds.
+const APEL_SUMMARISE_SECONDS_PER_MILLION: f64 = 11.7;
+
+/// `nuvola bench accounting`
+#[derive(Args)]
+pub struct AccountingArgs {
+    /// Cloud records to generate and ingest.
+    #[arg(long, default_value_t = 1_000_000)]
+    records: usize,
+    /// The generator's seed.
+    #[arg(long, default_value = "20240101")]
+    seed: String,
+    /// Where generated records are kept (by seed and size); default
+    /// `cache/apel` in the data directory.
+    #[arg(long)]
+    cache: Option<PathBuf>,
+    /// The data directory (default `nuvola-data`).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// A PostgreSQL URL to run on too.
+    #[arg(long, env = "NUVOLA_TEST_POSTGRES_URL")]
+    postgres: Option<String>,
+    /// Timed page loads for the page's p50/p95.
+    #[arg(long, default_value_t = 50)]
+    pages: usize,
+}
+
+/// What one run on one backend measured.
+struct Run {
+    backend: &'static str,
+    records: usize,
+    messages: usize,
+    vm_months: u64,
+    summaries: u64,
+    ingest: Duration,
+    summarise: Duration,
+}
+
+/// Runs the benchmark; returns whether every run met the 5 s target and
+/// gave APEL's summaries.
+pub async fn run(args: AccountingArgs) -> Result<bool> {
+    let data_dir = args.data_dir.clone().unwrap_or_else(|| PathBuf::from("nuvola-data"));
+    let cache = args.cache.clone().unwrap_or_else(|| data_dir.join("cache").join("apel"));
+    let generated = generate(&cache, args.records, &args.seed)?;
+    let files = message_files(&generated)?;
+    let expected = std::fs::read_to_string(generated.join("expected_summaries.tsv"))?;
+    let expected: Vec<&str> = expected.lines().skip(1).collect();
+    println!("{} records in {} messages ({})", args.records, files.len(), generated.display());
+
+    let scratch = tempfile_dir()?;
+    let mut ok = true;
+    let mut runs = Vec::new();
+    let sqlite = StoreOptions::new(format!("sqlite://{}", scratch.join("accounting.sqlite").display()));
+    let mut backends = vec![("SQLite", sqlite, None)];
+    if let Some(url) = &args.postgres {
+        let schema = format!("bench_accounting_{}", std::process::id());
+        backends.push(("PostgreSQL", StoreOptions { schema: Some(schema.clone()), ..StoreOptions::new(url) }, Some(schema)));
+    }
+    for (backend, options, schema) in backends {
+        let store = Store::open(options.clone()).await.with_context(|| format!("opening {backend}"))?;
+        let run = ingest(&store, backend, &files).await?;
+        let same = check(&store, &expected).await?;
+        ok &= same && (run.ingest + run.summarise) < Duration::from_secs(5);
+        print_run(&run, same);
+        let page = page_times(options, args.pages).await?;
+        println!(
+            "  page (a year of 100 groups: usage by group and by month, two queries): p50 {:.1} ms, p95 {:.1} ms {}",
+            page.0,
+            page.1,
+            if page.1 < 50.0 { "(target < 50 ms: met)" } else { "(target < 50 ms: NOT met)" }
+        );
+        ok &= page.1 < 50.0;
+        if let Some(schema) = schema {
+            store.drop_schema(&schema).await?;
+        }
+        store.close().await;
+        runs.push(run);
+    }
+    println!("peak RSS of this process: {:.1} MiB", peak_rss_kib()? as f64 / 1024.0);
+    let _ = std::fs::remove_dir_all(&scratch);
+    Ok(ok)
+}
+
+fn print_run(run: &Run, same: bool) {
+    let total = run.ingest + run.summarise;
+    let per_second = run.records as f64 / total.as_secs_f64();
+    let apel_total = run.records as f64 / APEL_PARSER_PER_SECOND
+        + run.records as f64 / APEL_LOADER_PER_SECOND
+        + APEL_SUMMARISE_SECONDS_PER_MILLION * run.vm_months as f64 / 1e6;
+    println!("{}:", run.backend);
+    println!(
+        "  ingest (parse, last record per VM-month, store): {:.3} s, {:.0} records/s ({:.0}× APEL's parser alone, \
+         {:.0}× its loader)",
+        run.ingest.as_secs_f64(),
+        run.records as f64 / run.ingest.as_secs_f64(),
+        run.records as f64 / run.ingest.as_secs_f64() / APEL_PARSER_PER_SECOND,
+        run.records as f64 / run.ingest.as_secs_f64() / APEL_LOADER_PER_SECOND,
+    );
+    println!(
+        "  summarise ({} VM-months into {} summaries, stored): {:.3} s (SummariseVMs: {:.1} s per 1M rows)",
+        run.vm_months,
+        run.summaries,
+        run.summarise.as_secs_f64(),
+        APEL_SUMMARISE_SECONDS_PER_MILLION
+    );
+    println!(
+        "  total: {:.3} s for {} records in {} messages, {per_second:.0} records/s; APEL: {apel_total:.0} s ({:.0}×) \
+         {}; summaries {}",
+        total.as_secs_f64(),
+        run.records,
+        run.messages,
+        apel_total / total.as_secs_f64(),
+        if total < Duration::from_secs(5) { "(target < 5 s: met)" } else { "(target < 5 s: NOT met)" },
+        if same { "equal to APEL's" } else { "DIFFERENT from APEL's" }
+    );
+}
+
+/// The generator's output for `records` at `seed`, made once.
+fn generate(cache: &Path, records: usize, seed: &str) -> Result<PathBuf> {
+    let dir = cache.join(format!("{seed}-{records}"));
+    if dir.join("expected_summaries.tsv").exists() {
+        return Ok(dir);
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../accounting/tests/apel-generator/gen_cloud_records.py");
+    let partial = cache.join(format!("{seed}-{records}.partial"));
+    let _ = std::fs::remove_dir_all(&partial);
+    std::fs::create_dir_all(&partial)?;
+    println!("generating {records} records with {} (once; kept in {})", script.display(), dir.display());
+    let status = Command::new("python3")
+        .arg(&script)
+        .args(["-n", &records.to_string(), "--seed", seed, "-o"])
+        .arg(&partial)
+        .status()
+        .context("running python3 (the APEL record generator needs it)")?;
+    if !status.success() {
+        bail!("the generator failed: {status}");
+    }
+    std::fs::rename(&partial, &dir)?;
+    Ok(dir)
+}
+
+fn message_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join("messages"))?
+        .map(|entry| entry.map(|e| e.path()))
+        .collect::<Result<_, _>>()?;
+    files.retain(|path| path.extension().is_some_and(|e| e == "apel"));
+    files.sort();
+    Ok(files)
+}
+
+/// A message's records kept per VM-month, owning their text.
+type Batch = Vec<CloudRecord<'static>>;
+
+/// Reads, parses and keeps the last record per VM-month of each message
+/// on a thread of its own, and stores them in one load here.
+async fn ingest(store: &Store, backend: &'static str, files: &[PathBuf]) -> Result<Run> {
+    let started = Instant::now();
+    let (send, receive) = mpsc::sync_channel::<Result<(Batch, usize)>>(8);
+    let files = files.to_vec();
+    let messages = files.len();
+    let reader = std::thread::spawn(move || {
+        for file in files {
+            let batch = std::fs::read(&file).map_err(anyhow::Error::from).and_then(|bytes| {
+                let records = cloud::parse_all(&bytes).map_err(|e| anyhow!("{}: {e}", file.display()))?;
+                let read = records.len();
+                let kept = last_per_vm_month(records).into_iter().map(|(_, r)| r.into_owned()).collect();
+                Ok((kept, read))
+            });
+            if send.send(batch).is_err() {
+                return;
+            }
+        }
+    });
+    let mut load = store.begin_accounting_load("bench", nuvola_store::now_ms()).await?;
+    let mut records = 0;
+    // The channel is read on the blocking pool, a message at a time.
+    let receive = std::sync::Arc::new(std::sync::Mutex::new(receive));
+    loop {
+        let receive = receive.clone();
+        let next = tokio::task::spawn_blocking(move || receive.lock().expect("one reader").recv().ok()).await?;
+        let Some(batch) = next else { break };
+        let (batch, read) = batch?;
+        records += read;
+        load.cloud(batch).await?;
+    }
+    reader.join().map_err(|_| anyhow!("the reader thread panicked"))?;
+    let ingest = started.elapsed();
+    let report = load.report();
+    let started = Instant::now();
+    let report_after = load.commit_summarising_all().await?;
+    let summarise = started.elapsed();
+    // The rows stored: a VM-month replaced later in the run is one row.
+    Ok(Run { backend, records, messages, vm_months: report.cloud.new, summaries: report_after.summaries, ingest, summarise })
+}
+
+fn text(value: &Option<String>) -> String {
+    value.clone().unwrap_or_else(|| "None".to_owned())
+}
+
+fn number(value: Option<i64>) -> String {
+    value.map_or_else(|| "NULL".to_owned(), |v| v.to_string())
+}
+
+/// A summary as the generator writes it.
+fn summary_row(s: &CloudSummary) -> String {
+    let decimal = |d: Option<Decimal3>| d.map_or_else(|| "NULL".to_owned(), |d| d.fixed().to_string());
+    [
+        s.site_name.clone(),
+        text(&s.cloud_compute_service),
+        s.month.to_string(),
+        s.year.to_string(),
+        text(&s.global_user_name),
+        text(&s.vo),
+        text(&s.vo_group),
+        text(&s.vo_role),
+        text(&s.status),
+        text(&s.cloud_type),
+        text(&s.image_id),
+        number(s.earliest_start_time),
+        number(s.latest_start_time),
+        number(s.wall_duration),
+        number(s.cpu_duration),
+        decimal(s.cpu_count),
+        number(s.network_inbound),
+        number(s.network_outbound),
+        number(s.memory),
+        number(s.disk),
+        text(&s.benchmark_type),
+        decimal(s.benchmark),
+        s.number_of_vms.to_string(),
+    ]
+    .join("\t")
+}
+
+/// Whether the stored summaries are the generator's, row by row.
+async fn check(store: &Store, expected: &[&str]) -> Result<bool> {
+    let stored = store.accounting_cloud_summaries(&UsageFilter::default()).await?;
+    let rows: Vec<String> = stored.iter().map(|u| summary_row(&u.summary)).collect();
+    if rows.len() != expected.len() {
+        println!("  {} summaries stored, {} expected", rows.len(), expected.len());
+        return Ok(false);
+    }
+    if let Some((i, (got, want))) = rows.iter().zip(expected).enumerate().find(|(_, (g, w))| g != *w) {
+        println!("  summary {} differs:\n    nuvola: {got}\n    APEL:   {want}", i + 1);
+        return Ok(false);
+    }
+    Ok(true)
+}
+
+/// A year of a 100-group federation (its own store): 10 sites, 100 groups
+/// of 8 users each running 3 VMs a month. Returns the page's p50 and p95
+/// in ms: the usage of a year by group (the table) and by month (the
+/// chart), for every group as an administrator sees it.
+async fn page_times(options: StoreOptions, pages: usize) -> Result<(f64, f64)> {
+    let options = match &options.schema {
+        Some(schema) => StoreOptions { schema: Some(format!("{schema}_page")), ..options.clone() },
+        None => StoreOptions::new(options.url.replace("accounting.sqlite", "page.sqlite")),
+    };
+    let store = Store::open(options.clone()).await?;
+    let mut load = store.begin_accounting_load("bench", 0).await?;
+    let january_2024 = 1_704_067_200;
+    for month in 0..12i64 {
+        let mut batch = Vec::new();
+        for group in 0..100 {
+            for user in 0..8 {
+                for vm in 0..3 {
+                    let uuid = format!("vm-{group:03}-{user}-{vm}");
+                    let mut r = CloudRecord::new(uuid, format!("SITE-{:02}", (group + vm) % 10));
+                    r.fqan = Some(format!("/group{group:03}/Role=NULL").into());
+                    r.global_user_name = Some(format!("user-{group:03}-{user}").into());
+                    r.status = Some("started".into());
+                    r.start_time = Some(january_2024);
+                    r.record_create_time = Some(january_2024 + (month * 31 + 28) * 86_400);
+                    r.wall_duration = Some((month * 31 + 28) * 86_400);
+                    r.cpu_duration = Some((month * 31 + 28) * 43_200);
+                    r.cpu_count = Decimal3::from_int(2).expect("2 fits");
+                    r.memory = Some(4096);
+                    r.disk = Some(40);
+                    r.image_id = Some(format!("image-{}", vm % 3).into());
+                    batch.push(r);
+                }
+            }
+        }
+        load.cloud(batch).await?;
+    }
+    load.commit().await?;
+    let filter = UsageFilter { from: Some((2024, 1)), to: Some((2024, 12)), ..UsageFilter::default() };
+    let mut times = Vec::with_capacity(pages);
+    for i in 0..pages * 2 {
+        let started = Instant::now();
+        let by_group = store.accounting_usage(&filter, UsageBy::Group).await?;
+        let by_month = store.accounting_usage(&filter, UsageBy::Month).await?;
+        if by_group.len() != 1200 || by_month.len() != 12 {
+            bail!("the page read {} and {} rows, not 1200 and 12", by_group.len(), by_month.len());
+        }
+        if i >= pages {
+            times.push(started.elapsed().as_secs_f64() * 1000.0);
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    if let Some(schema) = &options.schema {
+        store.drop_schema(schema).await?;
+    }
+    store.close().await;
+    let at = |p: f64| times[((times.len() as f64 - 1.0) * p).round() as usize];
+    Ok((at(0.5), at(0.95)))
+}
+
+fn tempfile_dir() -> Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("nuvola-bench-accounting-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+/// This process's peak resident memory, in KiB.
+fn peak_rss_kib() -> Result<u64> {
+    let status = std::fs::read_to_string("/proc/self/status")?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).ok_or_else(|| anyhow!("no VmHWM"))?;
+    Ok(line.split_whitespace().nth(1).unwrap_or("0").parse()?)
+}
