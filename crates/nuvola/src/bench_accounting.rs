@@ -88,7 +88,11 @@ pub async fn run(args: AccountingArgs) -> Result<bool> {
     let mut backends = vec![("SQLite", sqlite, None)];
     if let Some(url) = &args.postgres {
         let schema = format!("bench_accounting_{}", std::process::id());
-        backends.push(("PostgreSQL", StoreOptions { schema: Some(schema.clone()), ..StoreOptions::new(url) }, Some(schema)));
+        backends.push((
+            "PostgreSQL",
+            StoreOptions { schema: Some(schema.clone()), ..StoreOptions::new(url) },
+            Some(schema),
+        ));
     }
     for (backend, options, schema) in backends {
         let store = Store::open(options.clone()).await.with_context(|| format!("opening {backend}"))?;
@@ -174,9 +178,8 @@ fn generate(cache: &Path, records: usize, seed: &str) -> Result<PathBuf> {
 }
 
 fn message_files(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join("messages"))?
-        .map(|entry| entry.map(|e| e.path()))
-        .collect::<Result<_, _>>()?;
+    let mut files: Vec<PathBuf> =
+        std::fs::read_dir(dir.join("messages"))?.map(|entry| entry.map(|e| e.path())).collect::<Result<_, _>>()?;
     files.retain(|path| path.extension().is_some_and(|e| e == "apel"));
     files.sort();
     Ok(files)
@@ -224,7 +227,15 @@ async fn ingest(store: &Store, backend: &'static str, files: &[PathBuf]) -> Resu
     let report_after = load.commit_summarising_all().await?;
     let summarise = started.elapsed();
     // The rows stored: a VM-month replaced later in the run is one row.
-    Ok(Run { backend, records, messages, vm_months: report.cloud.new, summaries: report_after.summaries, ingest, summarise })
+    Ok(Run {
+        backend,
+        records,
+        messages,
+        vm_months: report.cloud.new,
+        summaries: report_after.summaries,
+        ingest,
+        summarise,
+    })
 }
 
 fn text(value: &Option<String>) -> String {
