@@ -3,6 +3,10 @@
 //! accelerator or public IP records, StAR XML), from a configured
 //! publisher (its token) or a platform administrator. The answer says what
 //! was stored, per kind of record: `new`, `replaced`, `unchanged`.
+//!
+//! `POST /api/v1/accounting/export`: sends the summaries of the current and
+//! the previous month to the broker's export destination now
+//! (administrators), as the export job does every interval.
 
 use axum::Json;
 use axum::Router;
@@ -11,15 +15,20 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::routing::post;
 use nuvola_app::accounting::LoadReport;
+use nuvola_app::accounting_jobs::Exported;
 
-use crate::extract::bearer_token;
+use crate::extract::{Caller, bearer_token};
 use crate::{ApiError, ApiState};
 
 pub fn routes() -> Router<ApiState> {
-    Router::new().route("/accounting/messages", post(ingest))
+    Router::new().route("/accounting/messages", post(ingest)).route("/accounting/export", post(export))
 }
 
 async fn ingest(State(state): State<ApiState>, headers: HeaderMap, body: Bytes) -> Result<Json<LoadReport>, ApiError> {
     let sender = state.app.accounting_sender(bearer_token(&headers)?).await?;
     Ok(Json(state.app.ingest_accounting(&sender, &body).await?))
+}
+
+async fn export(State(state): State<ApiState>, Caller(caller): Caller) -> Result<Json<Exported>, ApiError> {
+    Ok(Json(state.app.export_accounting_now(&caller).await?))
 }

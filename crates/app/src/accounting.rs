@@ -37,6 +37,8 @@ pub enum AccountingSender {
     Admin(Principal),
     /// A configured publisher: its sites only.
     Publisher(AccountingPublisher),
+    /// The broker's accounting queue, trusted by its credentials: any site.
+    Queue,
 }
 
 impl AccountingSender {
@@ -45,6 +47,7 @@ impl AccountingSender {
         match self {
             AccountingSender::Admin(p) => format!("{}@{}", p.subject, p.issuer),
             AccountingSender::Publisher(p) => p.name.clone(),
+            AccountingSender::Queue => "queue".to_owned(),
         }
     }
 

@@ -9,6 +9,7 @@
 
 pub mod access;
 pub mod accounting;
+pub mod accounting_jobs;
 pub mod admin;
 mod callbacks;
 pub mod catalogue;
@@ -121,6 +122,8 @@ pub struct Settings {
     pub subscription_limits: nuvola_limits::SubscriptionLimits,
     /// The sites' publishers of accounting records, known by their tokens.
     pub accounting_publishers: Vec<accounting::AccountingPublisher>,
+    /// Accounting's background work: own usage, the broker's queue, export.
+    pub accounting: accounting_jobs::AccountingSettings,
 }
 
 impl Default for Settings {
@@ -149,6 +152,7 @@ impl Default for Settings {
             webhook_allowed_prefixes: Vec::new(),
             subscription_limits: Default::default(),
             accounting_publishers: Vec::new(),
+            accounting: Default::default(),
         }
     }
 }
@@ -191,6 +195,7 @@ struct Inner {
     password_checks: PasswordChecks,
     /// The status page's subscriptions asked for, per client and mailbox.
     subscription_gate: nuvola_limits::SubscriptionGate,
+    accounting_jobs: accounting_jobs::AccountingJobs,
     /// The time the workflow reads (see [`workflow::Clock`]).
     clock: workflow::Clock,
     /// The federation watched (see [`monitoring`]).
@@ -236,6 +241,7 @@ impl App {
                 )),
                 password_checks,
                 subscription_gate,
+                accounting_jobs: Default::default(),
                 clock: workflow::Clock::default(),
             }),
         }

@@ -210,13 +210,81 @@ pub struct StatusConfig {
 }
 
 /// `[accounting]`: who may send usage records to
-/// `POST /api/v1/accounting/messages` besides platform administrators.
+/// `POST /api/v1/accounting/messages` besides platform administrators,
+/// nuvola's own usage, and the message broker records come from and
+/// summaries go to.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AccountingConfig {
     /// `[[accounting.publishers]]`: a site's cASO/SSM, by its token.
     #[serde(default)]
     pub publishers: Vec<PublisherConfig>,
+    /// Whether nuvola records the usage of what it runs (default true).
+    pub own_usage: Option<bool>,
+    /// How often (default 3600).
+    pub own_usage_interval_secs: Option<u64>,
+    /// Providers whose own cASO reports their usage: nuvola records none
+    /// of its own for them, so nothing counts twice.
+    #[serde(default)]
+    pub site_reported: Vec<String>,
+    /// `stomp://LOGIN:PASSCODE@HOST:PORT/VHOST` of the broker.
+    pub broker_url: Option<String>,
+    /// The queue the sites' messages are consumed from.
+    pub queue: Option<String>,
+    /// The publisher whose sites the queue's messages may hold (default:
+    /// any site).
+    pub queue_publisher: Option<String>,
+    /// Where refused messages go (default: the queue's name + `.refused`).
+    pub refused_queue: Option<String>,
+    /// Where the monthly summaries are sent, as a site's APEL client sends
+    /// them upstream.
+    pub export_destination: Option<String>,
+    /// How often (default 86400).
+    pub export_interval_secs: Option<u64>,
+}
+
+impl AccountingConfig {
+    /// The jobs' settings, or why the section is wrong.
+    fn jobs(&self) -> Result<nuvola_app::accounting_jobs::AccountingSettings> {
+        let d = nuvola_app::accounting_jobs::AccountingSettings::default();
+        let broker = match &self.broker_url {
+            None => {
+                if self.queue.is_some() || self.export_destination.is_some() {
+                    bail!("[accounting] queue and export_destination need broker_url");
+                }
+                None
+            }
+            Some(url) => {
+                if !url.starts_with("stomp://") {
+                    bail!("[accounting] broker_url = {url:?}: use stomp://LOGIN:PASSCODE@HOST:PORT/VHOST");
+                }
+                if let Some(name) = &self.queue_publisher
+                    && !self.publishers.iter().any(|p| &p.name == name)
+                {
+                    bail!("[accounting] queue_publisher = {name:?} names no [[accounting.publishers]]");
+                }
+                let queue = self.queue.clone();
+                let refused = self.refused_queue.clone().or_else(|| queue.as_ref().map(|q| format!("{q}.refused")));
+                Some(nuvola_app::accounting_jobs::AccountingBroker {
+                    url: url.clone(),
+                    queue,
+                    queue_publisher: self.queue_publisher.clone(),
+                    refused_queue: refused.unwrap_or_default(),
+                    export_destination: self.export_destination.clone(),
+                    export_interval: Duration::from_secs(self.export_interval_secs.unwrap_or(86_400).max(60)),
+                })
+            }
+        };
+        Ok(nuvola_app::accounting_jobs::AccountingSettings {
+            own_usage: self.own_usage.unwrap_or(d.own_usage),
+            own_usage_interval: self
+                .own_usage_interval_secs
+                .map(|s| Duration::from_secs(s.max(1)))
+                .unwrap_or(d.own_usage_interval),
+            site_reported: self.site_reported.clone(),
+            broker,
+        })
+    }
 }
 
 /// One `[[accounting.publishers]]`.
@@ -355,6 +423,7 @@ impl Config {
         for publisher in &self.accounting.publishers {
             publisher.publisher()?;
         }
+        self.accounting.jobs()?;
         if let Some(every) = &self.status.bulletin
             && !["week", "day", "off"].contains(&every.as_str())
         {
@@ -486,6 +555,7 @@ impl Config {
             testing_groups: self.statistics.testing_groups.clone(),
             // Checked when the file was loaded.
             accounting_publishers: self.accounting.publishers.iter().filter_map(|p| p.publisher().ok()).collect(),
+            accounting: self.accounting.jobs().unwrap_or_default(),
             sign_in: self.identity.sign_in.clone(),
             watch: nuvola_watch::WatchSettings {
                 interval: self.status.probe_interval_secs.map(Duration::from_secs).unwrap_or(d.watch.interval),

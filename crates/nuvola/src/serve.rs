@@ -224,6 +224,11 @@ pub async fn serve(mut config: Config, flags: ServeFlags<'_>) -> Result<()> {
         let stop = stop_rx.clone();
         async move { app.run_canary(stop).await }
     });
+    tokio::spawn({
+        let app = app.clone();
+        let stop = stop_rx.clone();
+        async move { app.run_accounting(stop).await }
+    });
     let web = web_config(&config, &data_dir, &app, &public_url).await?;
     let token_file = config.metrics.token_file.clone().unwrap_or_else(|| data_dir.join(METRICS_TOKEN_FILE));
     let token = nuvola_identity::keys::load_or_create(&token_file)

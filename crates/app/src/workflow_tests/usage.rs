@@ -180,5 +180,18 @@ async fn what_nuvola_ran_is_accounted_per_vm_with_its_gpus_volumes_and_ips(db: D
     // A period before anything ran gives nothing.
     let before = h.app.usage_records(from - 1000, from).await.expect("records gathered");
     assert!(before.cloud.is_empty(), "{:#?}", before.cloud);
+
+    // Recorded as nuvola's own usage: stored and summarised; a second pass
+    // at the same time changes nothing.
+    let first = h.app.record_own_usage().await.expect("own usage recorded");
+    assert_eq!((first.cloud.new, first.accelerators.new, first.storage.new), (2, 1, 1), "{first:?}");
+    let again = h.app.record_own_usage().await.expect("own usage recorded again");
+    assert_eq!((again.cloud.new, again.cloud.replaced, again.cloud.unchanged), (0, 0, 2), "{again:?}");
+    let usage = h.app.store().accounting_usage(&Default::default(), nuvola_store::UsageBy::Group).await.expect("usage");
+    let physics: Vec<_> = usage.iter().filter(|u| u.key.as_deref() == Some("physics")).collect();
+    let t4: f64 = physics.iter().filter_map(|u| u.gpu_hours.get("T4")).sum();
+    assert_eq!(t4, 2.0 * wall as f64 / 3600.0, "two T4s for the trainer's wall time: {physics:?}");
+    let instances: i64 = physics.iter().map(|u| u.instances).sum();
+    assert_eq!(instances, 2, "{physics:?}");
     h.close().await;
 }

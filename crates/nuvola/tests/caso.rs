@@ -1,34 +1,37 @@
 //! The real cASO against the real Nova and Cinder of CI, its messages
-//! carried through the real RabbitMQ over STOMP as SSM carries them, read
-//! by nuvola's accounting parser.
+//! carried through the real RabbitMQ over STOMP as SSM carries them, and
+//! consumed and stored by a real `nuvola serve`.
 //!
 //! The test makes two servers (flavors `m1.tiny` and `m1.small`) and a
 //! volume in the project cASO extracts (`.ci/caso.sh`: `caso-ci`, tagged
 //! `caso`, VO `nuvola.ci`), runs one extraction (`.ci/caso-extract.sh`,
 //! cASO's `ssm` messenger leaving one file per message in a dirq folder),
-//! sends each file as one STOMP message with its body unchanged, consumes
-//! them with nuvola's STOMP client and reads each with
-//! `nuvola_accounting::message::read`. The cloud records of its servers
-//! must say what Nova says of them (VMUUID, SiteName, VO, CPU count,
-//! memory and disk of the flavor, status, start time), and the volume must
-//! have its storage record. It deletes what it made, pass or fail.
+//! and sends each file as one STOMP message with its body unchanged to the
+//! queue nuvola consumes (`[accounting] broker_url`, `queue`), with one
+//! broken message among them. The VM-months nuvola stored for its servers
+//! must say what Nova says of them (VMUUID, SiteName, VO, CPU count, memory
+//! and disk of the flavor, status, start time), the volume must be counted,
+//! and the broken message must be on the refused queue with the line and
+//! field at fault. It deletes what it made, pass or fail.
 //!
 //! Without Nova, cASO or RabbitMQ the test skips, saying why; under
 //! `CI=true` it fails instead.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{Datelike, NaiveDateTime, Utc};
 use futures::FutureExt;
+use nuvola_accounting::Decimal3;
 use nuvola_accounting::cloud::CloudRecord;
-use nuvola_accounting::message::{self, Message};
-use nuvola_accounting::storage::StorageRecord;
-use nuvola_accounting::{Decimal3, public_ip::PublicIpRecord};
+use nuvola_accounting::cloud_summary::{self, CloudSummary};
 use nuvola_drivers::http::Replay;
 use nuvola_drivers::openstack::OpenStackDriver;
 use nuvola_drivers::stomp::Client;
 use nuvola_drivers::testing::{nova_keystone_url, nova_settings, nova_spec, rabbitmqctl, service, stomp_url};
+use nuvola_store::{Store, StoreOptions, UsageBy, UsageFilter};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -91,16 +94,7 @@ fn queued_messages(dir: &Path) -> Vec<PathBuf> {
     found
 }
 
-/// What the messages held, owned.
-#[derive(Default)]
-struct Read {
-    cloud: Vec<CloudRecord<'static>>,
-    storage: Vec<StorageRecord>,
-    public_ips: Vec<PublicIpRecord>,
-    other: usize,
-}
-
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn casos_records_of_our_servers_and_volume_arrive_through_rabbitmq_as_nova_says() {
     let Some(keystone) = nova_keystone_url() else { return };
     let Some(stomp) = stomp_url() else { return };
@@ -200,56 +194,107 @@ async fn run(nova: &OpenStackDriver, stomp: &str, caso_conf: &str, site: &str, t
     eprintln!("cASO extracted {} messages in {} ms", files.len(), started.elapsed().as_millis());
     assert!(!files.is_empty(), "cASO wrote no message: {log}");
 
-    // Through RabbitMQ, one STOMP message per file, as SSM sends them.
+    // A nuvola consuming the queue.
     let queue = format!("nuvola-test-caso-{tag}");
     let destination = format!("/queue/{queue}");
+    let exports = format!("/queue/{queue}.exports");
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    let demo = include_str!("../../../config/demo.toml");
+    let config = format!(
+        "{demo}\n[accounting]\nown_usage = false\nbroker_url = \"{stomp}\"\nqueue = \"{destination}\"\n\
+         export_destination = \"{exports}\"\n"
+    );
+    std::fs::write(cwd.join("nuvola.toml"), config).unwrap();
+    // The helper waits for the server with a blocking client.
+    let server = tokio::task::block_in_place(|| common::Server::start(cwd, &["--config", "nuvola.toml"], "serve.log"));
+
+    // Through RabbitMQ, one STOMP message per file, as SSM sends them, and
+    // a broken one.
     let sender = Client::connect(stomp).await.unwrap();
     for file in &files {
         let body = std::fs::read(file).unwrap();
         let id = file.strip_prefix(outgoing.path()).unwrap().display().to_string();
         sender.send(&destination, &[("empa-id", &id)], &body).await.unwrap();
     }
+    let broken = format!("APEL-cloud-message: v0.4\nVMUUID: broken-{tag}\nStatus: started\n%%\n");
+    sender.send(&destination, &[("empa-id", "broken")], broken.as_bytes()).await.unwrap();
+
+    // The broken one is moved aside, saying why.
+    let mut refused = sender.subscribe(&format!("{destination}.refused")).await.unwrap();
+    let moved = tokio::time::timeout(Duration::from_secs(60), refused.next())
+        .await
+        .unwrap_or_else(|_| panic!("no refused message within a minute; log:\n{}", server.log_text()))
+        .expect("a refused message");
+    assert_eq!(moved.body, broken.as_bytes());
+    let reason = moved.header("nuvola-refused").unwrap_or_default().to_owned();
+    assert!(reason.contains("line 2, field SiteName"), "{reason}");
+    moved.ack().await.unwrap();
+    drop(refused);
     sender.disconnect().await.unwrap();
-    let consumer = Client::connect(stomp).await.unwrap();
-    let mut subscription = consumer.subscribe(&destination).await.unwrap();
-    let mut read = Read::default();
-    for _ in &files {
-        let delivery = tokio::time::timeout(Duration::from_secs(60), subscription.next())
-            .await
-            .expect("a message within a minute")
-            .expect("a message");
-        let id = delivery.header("empa-id").unwrap_or_default().to_owned();
-        let sent = std::fs::read(outgoing.path().join(&id)).unwrap();
-        assert!(delivery.body == sent, "message {id} arrived changed");
-        match message::read(&delivery.body).unwrap_or_else(|e| panic!("message {id}: {e}")) {
-            Message::CloudRecords(records) => {
-                read.cloud.extend(records.map(|r| r.unwrap_or_else(|e| panic!("message {id}: {e}")).into_owned()));
-            }
-            Message::Storage(records) => {
-                read.storage.extend(records.map(|r| r.unwrap_or_else(|e| panic!("message {id}: {e}"))));
-            }
-            Message::PublicIps(records) => read.public_ips.extend(records),
-            _ => read.other += 1,
+
+    // What nuvola stored, read from its database beside it.
+    let database = format!("sqlite://{}", cwd.join("nuvola-data/nuvola.sqlite").display());
+    let store = Store::open(StoreOptions::new(database)).await.unwrap();
+    let today = Utc::now();
+    let (year, month) = (today.year(), today.month() as i32);
+    let ours = UsageFilter { sites: vec![site.to_owned()], ..UsageFilter::default() };
+    let started = Instant::now();
+    let stored = loop {
+        let months = store.accounting_vm_months(&ours, year, month).await.unwrap();
+        let kept: Vec<CloudRecord<'static>> =
+            months.into_iter().filter(|m| servers.iter().any(|s| *s == m.record.vm_uuid)).map(|m| m.record).collect();
+        if kept.len() == servers.len() {
+            break kept;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "not stored in a minute; log:\n{}", server.log_text());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let usage = store.accounting_usage(&ours, UsageBy::Site).await.unwrap();
+
+    // An administrator exports the summaries now: the broker gets this
+    // month's as nuvola keeps them, as a site's APEL client sends them.
+    let admin = tokio::task::block_in_place(|| {
+        common::cli_ok(cwd, &[], &["token", "issue", "--user", "ops", "--admin", "--config", "nuvola.toml"])
+    });
+    let http = reqwest::Client::new();
+    let answer =
+        http.post(format!("{}/api/v1/accounting/export", server.url)).bearer_auth(admin.trim()).send().await.unwrap();
+    assert_eq!(answer.status(), 200, "{}", answer.text().await.unwrap());
+    let exported: Value = answer.json().await.unwrap();
+    assert!(exported["cloud_summaries"].as_u64().unwrap() >= 1, "{exported}");
+    let listener = Client::connect(stomp).await.unwrap();
+    let mut summaries_queue = listener.subscribe(&exports).await.unwrap();
+    let mut sent = Vec::new();
+    while let Ok(Some(delivery)) = tokio::time::timeout(Duration::from_secs(5), summaries_queue.next()).await {
+        if let Ok(summaries) = cloud_summary::parse_all(&delivery.body) {
+            sent = summaries;
         }
         delivery.ack().await.unwrap();
     }
-    drop(subscription);
-    consumer.disconnect().await.unwrap();
-    let _ = rabbitmqctl(&["delete_queue", &queue]);
-    eprintln!(
-        "read {} cloud, {} storage and {} public IP records, {} other messages",
-        read.cloud.len(),
-        read.storage.len(),
-        read.public_ips.len(),
-        read.other
-    );
+    drop(summaries_queue);
+    listener.disconnect().await.unwrap();
+    let kept: Vec<CloudSummary> = store
+        .accounting_cloud_summaries(&UsageFilter { from: Some((year, month)), ..ours.clone() })
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.summary)
+        .collect();
+    let sent: Vec<CloudSummary> =
+        sent.into_iter().filter(|s| s.site_name == site && (s.year, s.month) == (year, month)).collect();
+    assert!(!kept.is_empty() && sent == kept, "exported {sent:#?}\nkept {kept:#?}");
+
+    for q in [queue.clone(), format!("{queue}.refused"), format!("{queue}.exports")] {
+        let _ = rabbitmqctl(&["delete_queue", &q]);
+    }
 
     // Each server's cloud record says what Nova says.
     let flavors = call(nova, "compute", Method::GET, "/flavors/detail", None).await;
     for server in &seen {
         let id = server["id"].as_str().unwrap();
-        let records: Vec<&CloudRecord> = read.cloud.iter().filter(|r| r.vm_uuid == id).collect();
-        assert_eq!(records.len(), 1, "one cloud record for server {id} among {:?}", read.cloud);
+        let records: Vec<&CloudRecord> = stored.iter().filter(|r| r.vm_uuid == id).collect();
+        assert_eq!(records.len(), 1, "one VM-month for server {id} among {stored:?}");
         let record = records[0];
         let flavor_name = server["flavor"]["original_name"].as_str().unwrap();
         let flavor = flavors["flavors"].as_array().unwrap().iter().find(|f| f["name"] == flavor_name).unwrap();
@@ -278,13 +323,8 @@ async fn run(nova: &OpenStackDriver, stomp: &str, caso_conf: &str, site: &str, t
         assert!(wall >= 0 && record.cpu_duration == Some(wall * flavor["vcpus"].as_i64().unwrap()), "{record:?}");
     }
 
-    // The volume's storage record.
-    let records: Vec<&StorageRecord> = read.storage.iter().filter(|r| r.record_id == volume).collect();
-    assert_eq!(records.len(), 1, "one storage record for volume {volume} among {:?}", read.storage);
-    let record = records[0];
-    assert_eq!(record.site.as_deref(), Some(site));
-    assert_eq!(record.resource_capacity_used, 1 << 30, "1 GiB");
-    assert_eq!(record.group.as_deref(), Some("nuvola.ci"));
-    let start: DateTime<Utc> = DateTime::from_timestamp(record.start_time, 0).unwrap();
-    assert!(start <= Utc::now() && record.start_time <= record.end_time, "{record:?}");
+    // The volume, counted in its month.
+    let this_month = usage.iter().find(|u| (u.year, u.month) == (year, month)).expect("usage this month");
+    assert!(this_month.volumes >= 1 && this_month.volume_gb >= 1.07, "the 1 GiB volume: {this_month:?}");
+    assert!(this_month.instances >= 2, "the two servers: {this_month:?}");
 }

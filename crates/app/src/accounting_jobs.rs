@@ -1,0 +1,376 @@
+//! Accounting's background work: nuvola's own usage recorded as it accrues,
+//! the sites' records consumed from a message broker as SSM delivers them,
+//! and the monthly summaries sent upstream as a site's APEL client sends
+//! them.
+//!
+//! - **Own usage**: every pass gathers the records of what nuvola ran
+//!   ([`App::usage_records`]) and loads them as source `nuvola`, so they are
+//!   summarised like any site's. Records are cumulative per VM, as cASO's
+//!   are, and a month's figures are deltas against the VM's month before,
+//!   so the first pass of a process gathers every month there is, later
+//!   ones the previous month on. Providers whose own cASO reports their
+//!   usage (`site_reported`) are left out, so nothing counts twice.
+//! - **Queue**: one STOMP subscription; each message is ingested as one
+//!   [`App::ingest_accounting`] and acknowledged once stored. A message
+//!   that is refused (it does not read, or holds a site its sender may not
+//!   send) is moved to the refused queue with the reason in a header and
+//!   acknowledged: sending it again would change nothing. One that could
+//!   not be stored (the database failed) is given back to the broker, which
+//!   delivers it again after a pause.
+//! - **Export**: the cloud summaries (`APEL-cloud-summary-message: v0.4`)
+//!   and accelerator summaries of the current and the previous month, in
+//!   messages of at most [`SUMMARIES_PER_MESSAGE`], sent with a receipt.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use nuvola_accounting::{accelerator, cloud_summary};
+use nuvola_drivers::stomp::{Client, Delivery};
+use nuvola_store::{LoadReport, UsageFilter};
+use nuvola_types::{Error, Principal, Result};
+use tokio::sync::watch;
+
+use crate::App;
+use crate::accounting::AccountingSender;
+
+/// Summaries per exported message, as APEL's client batches them.
+pub const SUMMARIES_PER_MESSAGE: usize = 1000;
+
+/// The source nuvola's own usage records are stored under.
+pub const OWN_SOURCE: &str = "nuvola";
+
+/// How accounting's background work runs.
+#[derive(Debug, Clone)]
+pub struct AccountingSettings {
+    /// Whether nuvola records its own usage.
+    pub own_usage: bool,
+    /// How often it does.
+    pub own_usage_interval: Duration,
+    /// Providers whose usage their own cASO reports: nuvola does not
+    /// record its own for them.
+    pub site_reported: Vec<String>,
+    /// The broker records come from and summaries go to, if any.
+    pub broker: Option<AccountingBroker>,
+}
+
+impl Default for AccountingSettings {
+    fn default() -> Self {
+        Self { own_usage: true, own_usage_interval: Duration::from_secs(3600), site_reported: Vec::new(), broker: None }
+    }
+}
+
+/// A STOMP broker of accounting messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountingBroker {
+    /// `stomp://LOGIN:PASSCODE@HOST:PORT/VHOST`.
+    pub url: String,
+    /// Where the sites' messages are consumed from; none: no consumer.
+    pub queue: Option<String>,
+    /// The publisher (by name) whose sites the queue's messages may hold;
+    /// none: any site (the broker's credentials are the trust).
+    pub queue_publisher: Option<String>,
+    /// Where refused messages go, with the reason in `nuvola-refused`.
+    pub refused_queue: String,
+    /// Where summaries are sent; none: no export.
+    pub export_destination: Option<String>,
+    /// How often they are.
+    pub export_interval: Duration,
+}
+
+/// What the queue consumer did since the process started.
+#[derive(Debug, Default)]
+pub struct QueueCounts {
+    stored: AtomicU64,
+    refused: AtomicU64,
+    failed: AtomicU64,
+}
+
+impl QueueCounts {
+    /// Messages stored, refused (moved to the refused queue) and given back
+    /// after a failure to store them.
+    pub fn get(&self) -> (u64, u64, u64) {
+        (self.stored.load(Ordering::Relaxed), self.refused.load(Ordering::Relaxed), self.failed.load(Ordering::Relaxed))
+    }
+}
+
+/// What happened to one message of the queue.
+#[derive(Debug)]
+pub enum Consumed {
+    /// Stored (or already stored: nothing changed).
+    Stored(LoadReport),
+    /// Refused, and why; moved to the refused queue.
+    Refused(String),
+    /// Not stored, given back to the broker.
+    Failed(String),
+}
+
+/// What one export sent.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Exported {
+    pub messages: usize,
+    pub cloud_summaries: usize,
+    pub accelerator_summaries: usize,
+}
+
+/// The state accounting's jobs keep in the process.
+#[derive(Debug, Default)]
+pub(crate) struct AccountingJobs {
+    /// Whether a pass gathered every month of nuvola's own usage.
+    own_usage_complete: AtomicBool,
+    pub(crate) queue: QueueCounts,
+}
+
+impl App {
+    /// The accounting jobs' settings.
+    fn accounting_settings(&self) -> &AccountingSettings {
+        &self.settings().accounting
+    }
+
+    /// What the queue consumer did since the process started.
+    pub fn accounting_queue_counts(&self) -> &QueueCounts {
+        &self.inner.accounting_jobs.queue
+    }
+
+    /// Runs every accounting job the settings ask for until `shutdown`.
+    pub async fn run_accounting(&self, shutdown: watch::Receiver<bool>) {
+        tokio::join!(
+            self.run_own_usage(shutdown.clone()),
+            self.run_accounting_queue(shutdown.clone()),
+            self.run_accounting_export(shutdown),
+        );
+    }
+
+    /// One pass of recording nuvola's own usage, now.
+    pub async fn record_own_usage(&self) -> Result<LoadReport> {
+        let jobs = &self.inner.accounting_jobs;
+        let now = self.now_ms();
+        let from =
+            if jobs.own_usage_complete.load(Ordering::Acquire) { previous_month_start_ms(now) } else { i64::MIN / 2 };
+        let mut records = self.usage_records(from, now + 1).await?;
+        let reported = &self.accounting_settings().site_reported;
+        records.cloud.retain(|r| !reported.iter().any(|s| *s == r.site_name));
+        records.accelerators.retain(|r| !reported.contains(&r.site_name));
+        records.public_ips.retain(|r| !reported.contains(&r.site_name));
+        records.storage.retain(|r| r.site.as_ref().is_none_or(|s| !reported.contains(s)));
+        let mut load = self.store().begin_accounting_load(OWN_SOURCE, now).await?;
+        load.cloud(records.cloud).await?;
+        load.accelerators(&records.accelerators).await?;
+        load.public_ips(&records.public_ips).await?;
+        load.storage(&records.storage).await?;
+        let report = load.commit().await?;
+        jobs.own_usage_complete.store(true, Ordering::Release);
+        Ok(report)
+    }
+
+    /// Records nuvola's own usage every interval until `shutdown`.
+    pub async fn run_own_usage(&self, shutdown: watch::Receiver<bool>) {
+        if !self.accounting_settings().own_usage {
+            return;
+        }
+        crate::every::every(self.accounting_settings().own_usage_interval, shutdown, || async {
+            match self.record_own_usage().await {
+                Ok(report) => tracing::debug!(?report, "own usage recorded"),
+                Err(e) => tracing::error!(error = %e.logged(), "recording nuvola's own usage failed"),
+            }
+        })
+        .await;
+    }
+
+    /// Stores one message of the queue and settles it with the broker:
+    /// acknowledged once stored or moved to `refused_queue`, given back when
+    /// it could not be stored.
+    pub async fn consume_accounting(&self, client: &Client, refused_queue: &str, delivery: Delivery) -> Consumed {
+        let counts = &self.inner.accounting_jobs.queue;
+        let sender = match self.queue_sender() {
+            Ok(sender) => sender,
+            Err(e) => return Consumed::Failed(e.to_string()),
+        };
+        let outcome = match self.ingest_accounting(&sender, &delivery.body).await {
+            Ok(report) => Consumed::Stored(report),
+            Err(e @ (Error::Invalid(_) | Error::Forbidden(_))) => {
+                let reason = e.to_string();
+                let mut headers: Vec<(&str, &str)> = vec![("nuvola-refused", reason.as_str())];
+                if let Some(id) = delivery.header("message-id") {
+                    headers.push(("nuvola-original-message-id", id));
+                }
+                if let Err(e) = client.send(refused_queue, &headers, &delivery.body).await {
+                    // Kept on the queue rather than lost.
+                    let _ = delivery.nack().await;
+                    counts.failed.fetch_add(1, Ordering::Relaxed);
+                    return Consumed::Failed(format!("moving a refused message to {refused_queue}: {e}"));
+                }
+                Consumed::Refused(reason)
+            }
+            Err(e) => {
+                let _ = delivery.nack().await;
+                counts.failed.fetch_add(1, Ordering::Relaxed);
+                return Consumed::Failed(e.logged().to_string());
+            }
+        };
+        // Stored or moved already: should the acknowledgement be lost, the
+        // message's redelivery changes nothing.
+        let _ = delivery.ack().await;
+        match &outcome {
+            Consumed::Stored(_) => counts.stored.fetch_add(1, Ordering::Relaxed),
+            _ => counts.refused.fetch_add(1, Ordering::Relaxed),
+        };
+        outcome
+    }
+
+    /// Who the queue's messages are sent as.
+    fn queue_sender(&self) -> Result<AccountingSender> {
+        let broker = self.accounting_settings().broker.as_ref();
+        match broker.and_then(|b| b.queue_publisher.as_deref()) {
+            None => Ok(AccountingSender::Queue),
+            Some(name) => {
+                let publishers = &self.settings().accounting_publishers;
+                let publisher = publishers.iter().find(|p| p.name == name).ok_or_else(|| {
+                    Error::internal(format!("[accounting] queue_publisher {name:?} names no publisher"))
+                })?;
+                Ok(AccountingSender::Publisher(publisher.clone()))
+            }
+        }
+    }
+
+    /// Consumes the broker's accounting queue until `shutdown`,
+    /// reconnecting with a pause when the broker cannot be reached.
+    pub async fn run_accounting_queue(&self, mut shutdown: watch::Receiver<bool>) {
+        let Some(broker) = self.accounting_settings().broker.clone() else { return };
+        let Some(queue) = broker.queue.clone() else { return };
+        let mut pause = Duration::from_secs(1);
+        while !*shutdown.borrow() {
+            let subscribed = async {
+                let client = Client::connect(&broker.url).await?;
+                let subscription = client.subscribe(&queue).await?;
+                Ok::<_, nuvola_drivers::stomp::StompError>((client, subscription))
+            };
+            let (client, mut subscription) = tokio::select! {
+                made = subscribed => match made {
+                    Ok(made) => made,
+                    Err(e) => {
+                        tracing::warn!(error = %e, queue = %queue, "accounting queue: cannot subscribe; retrying");
+                        tokio::select! {
+                            _ = tokio::time::sleep(pause) => {}
+                            _ = shutdown.changed() => {}
+                        }
+                        pause = (pause * 2).min(Duration::from_secs(60));
+                        continue;
+                    }
+                },
+                _ = shutdown.changed() => break,
+            };
+            pause = Duration::from_secs(1);
+            tracing::info!(queue = %queue, "accounting queue: consuming");
+            loop {
+                let delivery = tokio::select! {
+                    next = subscription.next() => next,
+                    _ = shutdown.changed() => None,
+                };
+                let Some(delivery) = delivery else { break };
+                match self.consume_accounting(&client, &broker.refused_queue, delivery).await {
+                    Consumed::Stored(report) => tracing::info!(?report, "accounting queue: message stored"),
+                    Consumed::Refused(reason) => {
+                        tracing::warn!(%reason, to = %broker.refused_queue, "accounting queue: message refused")
+                    }
+                    Consumed::Failed(reason) => {
+                        tracing::error!(%reason, "accounting queue: message not stored; the broker keeps it");
+                        tokio::time::sleep(pause).await;
+                    }
+                }
+            }
+            let _ = client.disconnect().await;
+        }
+    }
+
+    /// Sends the summaries of the current and the previous month to
+    /// `destination` through `client`.
+    pub async fn export_accounting(&self, client: &Client, destination: &str) -> Result<Exported> {
+        let now = self.now_ms();
+        let from = year_month_of_ms(previous_month_start_ms(now));
+        let filter = UsageFilter { from: Some(from), ..UsageFilter::default() };
+        let store = self.store();
+        let cloud = store.accounting_cloud_summaries(&filter).await?;
+        let accelerators = store.accounting_accelerator_summaries(&filter).await?;
+        let mut exported = Exported::default();
+        let unsent = |e| Error::internal_because("the accounting broker did not take the summaries", e);
+        for chunk in cloud.chunks(SUMMARIES_PER_MESSAGE) {
+            let body = cloud_summary::write_message(chunk.iter().map(|c| &c.summary))
+                .map_err(|e| Error::internal_because("a summary could not be written", e))?;
+            client.send(destination, &[("content-type", "text/plain")], body.as_bytes()).await.map_err(unsent)?;
+            exported.messages += 1;
+            exported.cloud_summaries += chunk.len();
+        }
+        for chunk in accelerators.chunks(SUMMARIES_PER_MESSAGE) {
+            let body = accelerator::write_summaries_text(chunk)
+                .map_err(|e| Error::internal_because("a summary could not be written", e))?;
+            client.send(destination, &[("content-type", "text/plain")], body.as_bytes()).await.map_err(unsent)?;
+            exported.messages += 1;
+            exported.accelerator_summaries += chunk.len();
+        }
+        Ok(exported)
+    }
+
+    /// Exports the summaries to the configured destination now
+    /// (administrators).
+    pub async fn export_accounting_now(&self, caller: &Principal) -> Result<Exported> {
+        self.require_admin(caller)?;
+        let broker = self.accounting_settings().broker.as_ref();
+        let Some((url, destination)) = broker.and_then(|b| Some((&b.url, b.export_destination.as_ref()?))) else {
+            return Err(Error::Conflict(
+                "no export is configured: set [accounting] broker_url and export_destination".into(),
+            ));
+        };
+        let exported = self.export_to(url, destination).await?;
+        self.audit(caller, "accounting.export", destination, serde_json::json!(exported)).await;
+        Ok(exported)
+    }
+
+    /// Connects to the broker at `url` and exports to `destination`.
+    async fn export_to(&self, url: &str, destination: &str) -> Result<Exported> {
+        let client = Client::connect(url)
+            .await
+            .map_err(|e| Error::internal_because("the accounting broker cannot be reached", e))?;
+        let exported = self.export_accounting(&client, destination).await;
+        let _ = client.disconnect().await;
+        exported
+    }
+
+    /// Exports the summaries every interval until `shutdown`.
+    pub async fn run_accounting_export(&self, shutdown: watch::Receiver<bool>) {
+        let Some(broker) = self.accounting_settings().broker.clone() else { return };
+        let Some(destination) = broker.export_destination.clone() else { return };
+        crate::every::every(broker.export_interval, shutdown, || async {
+            match self.export_to(&broker.url, &destination).await {
+                Ok(exported) => tracing::info!(?exported, to = %destination, "accounting summaries exported"),
+                Err(e) => tracing::error!(error = %e.logged(), "exporting accounting summaries failed"),
+            }
+        })
+        .await;
+    }
+}
+
+/// The first instant (ms) of the month before the one `now_ms` is in, UTC.
+fn previous_month_start_ms(now_ms: i64) -> i64 {
+    let (year, month) = nuvola_accounting::year_month(now_ms.div_euclid(1000));
+    let (year, month) = if month == 1 { (year - 1, 12) } else { (year, month - 1) };
+    nuvola_accounting::month_start(year, month) * 1000
+}
+
+/// `(year, month)` of a time in ms.
+fn year_month_of_ms(ms: i64) -> (i32, i32) {
+    let (year, month) = nuvola_accounting::year_month(ms.div_euclid(1000));
+    (year, i32::from(month))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_previous_month_starts_where_it_should() {
+        // 2026-01-15 and 2026-03-31 23:59:59.
+        assert_eq!(previous_month_start_ms(1_768_435_200_000), 1_764_547_200_000);
+        assert_eq!(previous_month_start_ms(1_775_001_599_000), 1_769_904_000_000);
+        assert_eq!(year_month_of_ms(1_772_323_200_000), (2026, 3));
+    }
+}
