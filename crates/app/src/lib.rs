@@ -9,6 +9,7 @@
 
 pub mod access;
 pub mod accounting;
+pub mod accounting_views;
 pub mod admin;
 mod callbacks;
 pub mod catalogue;
