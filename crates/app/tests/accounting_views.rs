@@ -129,11 +129,56 @@ async fn views(store: Store) {
     );
 }
 
+/// This month's usage shows in `/metrics` per provider and group, GPU
+/// hours by model too.
+async fn metrics(store: Store) {
+    let app = app(store.clone());
+    let this = app.this_month();
+    let (start, next) = nuvola_accounting::month_bounds(this.0, this.1 as u8).unwrap();
+    let attempts: Vec<_> = common::accounting::attempts()
+        .into_iter()
+        .map(|mut a| {
+            // The same attempts, in this month's first days.
+            let offset = a.start - common::accounting::MARCH;
+            let length = a.end.unwrap() - a.start;
+            a.start = start + offset % (5 * common::accounting::DAY);
+            a.end = Some(a.start + length);
+            a
+        })
+        .collect();
+    let records = nuvola_accounting::usage::usage_records(&attempts, next - 1, start..next);
+    let mut load = store.begin_accounting_load("nuvola", next * 1000).await.unwrap();
+    load.cloud(records.cloud).await.unwrap();
+    load.accelerators(&records.accelerators).await.unwrap();
+    load.public_ips(&records.public_ips).await.unwrap();
+    load.commit().await.unwrap();
+    let mut out = nuvola_monitor::openmetrics::Exposition::new();
+    app.metrics(&mut out).await.unwrap();
+    let text = out.finish();
+    for sample in [
+        r#"nuvola_accounting_cpu_hours{provider="recas-bari",group="physics"} 768"#,
+        r#"nuvola_accounting_cpu_hours{provider="cloudveneto",group="chemistry"} 72"#,
+        r#"nuvola_accounting_instances{provider="cloudveneto",group="chemistry"} 2"#,
+        r#"nuvola_accounting_public_ips{provider="cloudveneto",group="physics"} 1"#,
+        r#"nuvola_accounting_gpu_hours{provider="recas-bari",group="physics",model="A100"} 48"#,
+        "# TYPE nuvola_accounting_wall_hours gauge",
+    ] {
+        assert!(text.contains(sample), "{sample} missing from:\n{text}");
+    }
+}
+
 #[tokio::test]
 async fn accounting_views_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("nuvola.sqlite").display());
     views(Store::open(StoreOptions::new(url)).await.unwrap()).await;
+}
+
+#[tokio::test]
+async fn accounting_metrics_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("nuvola.sqlite").display());
+    metrics(Store::open(StoreOptions::new(url)).await.unwrap()).await;
 }
 
 #[tokio::test]
@@ -149,5 +194,10 @@ async fn accounting_views_on_postgres() {
     let schema = format!("views_{}", uuid::Uuid::new_v4().simple());
     let store = Store::open(StoreOptions { schema: Some(schema.clone()), ..StoreOptions::new(url) }).await.unwrap();
     views(store.clone()).await;
+    store.drop_schema(&schema).await.unwrap();
+    let schema = format!("metrics_{}", uuid::Uuid::new_v4().simple());
+    let url = std::env::var("NUVOLA_TEST_POSTGRES_URL").unwrap();
+    let store = Store::open(StoreOptions { schema: Some(schema.clone()), ..StoreOptions::new(url) }).await.unwrap();
+    metrics(store.clone()).await;
     store.drop_schema(&schema).await.unwrap();
 }
