@@ -7,21 +7,33 @@
 //! `POST /api/v1/accounting/export`: sends the summaries of the current and
 //! the previous month to the broker's export destination now
 //! (administrators), as the export job does every interval.
+//!
+//! `GET /api/v1/accounting/usage` and `GET /api/v1/accounting/daily`: the
+//! usage the caller may see, per month over a range or per day of one
+//! month, by provider, group, user or month (see
+//! `nuvola_app::accounting_views`).
 
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::HeaderMap;
-use axum::routing::post;
+use axum::routing::{get, post};
 use nuvola_app::accounting::LoadReport;
 use nuvola_app::accounting_jobs::Exported;
+use nuvola_app::accounting_views::{UsageReport, UsageRequest};
+use nuvola_types::Error;
 
 use crate::extract::{Caller, bearer_token};
 use crate::{ApiError, ApiState};
 
 pub fn routes() -> Router<ApiState> {
-    Router::new().route("/accounting/messages", post(ingest)).route("/accounting/export", post(export))
+    Router::new()
+        .route("/accounting/messages", post(ingest))
+        .route("/accounting/usage", get(usage))
+        .route("/accounting/daily", get(daily))
+        .route("/accounting/export", post(export))
 }
 
 async fn ingest(State(state): State<ApiState>, headers: HeaderMap, body: Bytes) -> Result<Json<LoadReport>, ApiError> {
@@ -31,4 +43,22 @@ async fn ingest(State(state): State<ApiState>, headers: HeaderMap, body: Bytes) 
 
 async fn export(State(state): State<ApiState>, Caller(caller): Caller) -> Result<Json<Exported>, ApiError> {
     Ok(Json(state.app.export_accounting_now(&caller).await?))
+}
+
+async fn usage(
+    State(state): State<ApiState>,
+    Caller(caller): Caller,
+    query: Result<Query<UsageRequest>, QueryRejection>,
+) -> Result<Json<UsageReport>, ApiError> {
+    let Query(request) = query.map_err(|e| Error::invalid(e.body_text()))?;
+    Ok(Json(state.app.accounting_usage(&caller, &request).await?))
+}
+
+async fn daily(
+    State(state): State<ApiState>,
+    Caller(caller): Caller,
+    query: Result<Query<UsageRequest>, QueryRejection>,
+) -> Result<Json<UsageReport>, ApiError> {
+    let Query(request) = query.map_err(|e| Error::invalid(e.body_text()))?;
+    Ok(Json(state.app.accounting_daily(&caller, &request).await?))
 }

@@ -217,6 +217,23 @@ pub const ROUTES: &[Route] = &[
         Some("AccountingMessage"),
         200,
     ),
+    route(
+        "get",
+        "/api/v1/accounting/usage",
+        "Usage per month (from, to: YYYY-MM, the last 12 months by default; by=provider|group|user|month; provider, \
+         group, user): CPU, wall and RAM hours, disk, instances, volumes and GB, public IPs, GPU hours by model; \
+         narrowed to what the caller may see (own usage, managed groups, everything for admins), 403 when naming \
+         what they may not",
+        None,
+        200,
+    ),
+    route(
+        "get",
+        "/api/v1/accounting/daily",
+        "Usage per day of one month (month: YYYY-MM, this month by default; by, provider, group, user as for usage)",
+        None,
+        200,
+    ),
     route("get", "/api/v1/groups/{group}/settings", "A group's settings (its members, managers, admins)", None, 200),
     route(
         "put",

@@ -10,6 +10,7 @@
 pub mod access;
 pub mod accounting;
 pub mod accounting_jobs;
+pub mod accounting_views;
 pub mod admin;
 mod callbacks;
 pub mod catalogue;

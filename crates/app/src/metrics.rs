@@ -1,7 +1,9 @@
 //! What the app tells Prometheus: deployments by status, provider and
 //! group, attempts' outcomes and durations, quota use per provider and
 //! group, the workflow's queue, and the probes' last round and the
-//! providers' canary runs (from the watcher). The API adds its own (HTTP requests) and answers the scrape.
+//! providers' canary runs (from the watcher), and this month's accounting
+//! per provider and group (`accounting_views`). The API adds its own (HTTP
+//! requests) and answers the scrape.
 
 use std::collections::BTreeMap;
 
@@ -39,6 +41,7 @@ impl App {
         );
         self.attempt_metrics(out).await?;
         self.quota_metrics(out).await?;
+        self.accounting_metrics(out).await?;
         self.watch().metrics(out);
         self.watch().canary_metrics(out, self.now_ms()).await?;
         Ok(())

@@ -2,6 +2,7 @@
 //! starts the platform; the other subcommands are its command-line client
 //! and operator tools.
 
+mod accounting_cmd;
 mod bench;
 mod bench_accounting;
 mod bench_endpoints;
@@ -136,6 +137,12 @@ enum Command {
     Status {
         #[command(subcommand)]
         what: status_cmd::StatusCommand,
+    },
+    /// Accounted usage you may see (your own, your managed groups',
+    /// everything for admins): per month or per day of one month.
+    Accounting {
+        #[command(subcommand)]
+        what: accounting_cmd::AccountingCommand,
     },
     /// Check TOSCA templates and list their inputs, offline.
     Tosca(tosca_cmd::ToscaArgs),
@@ -290,6 +297,7 @@ async fn run(cli: Cli) -> Result<bool> {
         }
         Command::Incident { what } => status_cmd::incident(&Client::from_env()?, what).await.map(|()| true),
         Command::Status { what } => status_cmd::status(&Client::from_env()?, what).await.map(|()| true),
+        Command::Accounting { what } => accounting_cmd::run(&Client::from_env()?, what).await.map(|()| true),
         Command::List { size, output } => {
             client::list(&Client::from_env()?, output == Output::Json, size).await?;
             Ok(true)

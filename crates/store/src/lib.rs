@@ -12,6 +12,7 @@
 //! crosses the `Any` driver unchanged.
 
 mod accounting;
+mod accounting_reads;
 mod alerts;
 mod attempts;
 mod audit;
@@ -39,6 +40,7 @@ use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor};
 
 pub use accounting::{AccountingLoad, LoadCounts, LoadReport, StoredVmMonth, UsageBy, UsageFilter, UsageRow};
+pub use accounting_reads::SiteGroupUsage;
 pub use alerts::SentNotification;
 pub use audit::{AuditEntry, AuditFilter};
 pub use bulletins::KeptBulletin;

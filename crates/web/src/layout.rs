@@ -14,6 +14,7 @@ pub enum Section {
     Requests,
     Admin,
     Statistics,
+    Accounting,
     Other,
 }
 
@@ -56,6 +57,8 @@ fn navigation(viewer: Option<&Viewer>, section: Section) -> Markup {
         if v.principal.admin {
             items.push((Section::Admin, "/admin/providers", "Administration"));
         }
+        // Everyone sees their own usage, managers their groups', administrators all.
+        items.push((Section::Accounting, "/accounting", "Accounting"));
         // Administrators see every group's figures, managers their groups'.
         if v.principal.admin || !v.principal.manages.is_empty() {
             items.push((Section::Statistics, "/stats", "Statistics"));

@@ -6,6 +6,7 @@
 //! caller, so authorization stays in one place. Every state-changing form
 //! posts a per-session CSRF token, checked by [`session::Post`].
 
+mod accounting;
 mod admin;
 mod alerts;
 mod assets;
@@ -105,6 +106,7 @@ pub fn router(app: App, public_url: impl Into<String>, config: WebConfig) -> Rou
         .route("/static/{file}", get(assets::serve))
         .route("/stats", get(stats::index))
         .route("/stats/{name}", get(stats::figure))
+        .merge(accounting::routes())
         .merge(login::routes())
         .merge(catalogue::routes())
         .merge(deployments::routes())

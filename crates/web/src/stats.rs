@@ -334,12 +334,14 @@ fn chart(figure: Figure, data: &Data, range: &DateRange) -> Markup {
     }
 }
 
-fn render_table(figure: Figure, table: &Table) -> Markup {
+/// A table with its caption (read by screen readers), numbers
+/// right-aligned.
+pub(crate) fn render_table(caption: &str, table: &Table) -> Markup {
     let numeric = |cell: &Cell| !matches!(cell, Cell::Text(_));
     let first = table.rows.first();
     html! {
         table {
-            caption class="visually-hidden" { (figure.title()) }
+            caption class="visually-hidden" { (caption) }
             thead {
                 tr {
                     @for (i, h) in table.headers.iter().enumerate() {
@@ -472,7 +474,7 @@ pub async fn figure(
             }
             // Long or wide tables scroll on their own, reachable by keyboard.
             div class="table-scroll" tabindex="0" role="region" aria-label={"Table: " (figure.title())} {
-                (render_table(figure, &table))
+                (render_table(figure.title(), &table))
             }
         }
         p {

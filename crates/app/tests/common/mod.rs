@@ -1,0 +1,3 @@
+//! What the app's integration tests share.
+
+pub mod accounting;
