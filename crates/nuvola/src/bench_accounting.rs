@@ -5,9 +5,11 @@
 //! (`crates/accounting/tests/apel-generator`, python3), its output kept in
 //! the cache folder by seed and size. One thread reads the messages in
 //! load order, one at a time, parses each and keeps its last record per VM
-//! and month; the other writes those into the store in one load (one
-//! transaction), a bounded channel between them, so memory holds a few
-//! messages, never all. The load's commit recomputes every summary by
+//! and month; the other gathers those of consecutive messages (about
+//! 20,000 kept records), keeps the last per VM-month among them again (what
+//! loading them one after the other keeps) and writes them into the store,
+//! all in one load (one transaction); a bounded channel between the two, so
+//! memory holds a few dozen messages' kept records, never all. The load's commit recomputes every summary by
 //! streaming the kept VM-months. The summaries are then checked against
 //! the generator's expected ones, row by row.
 //!
@@ -88,7 +90,11 @@ pub async fn run(args: AccountingArgs) -> Result<bool> {
     let mut backends = vec![("SQLite", sqlite, None)];
     if let Some(url) = &args.postgres {
         let schema = format!("bench_accounting_{}", std::process::id());
-        backends.push(("PostgreSQL", StoreOptions { schema: Some(schema.clone()), ..StoreOptions::new(url) }, Some(schema)));
+        backends.push((
+            "PostgreSQL",
+            StoreOptions { schema: Some(schema.clone()), ..StoreOptions::new(url) },
+            Some(schema),
+        ));
     }
     for (backend, options, schema) in backends {
         let store = Store::open(options.clone()).await.with_context(|| format!("opening {backend}"))?;
@@ -174,13 +180,15 @@ fn generate(cache: &Path, records: usize, seed: &str) -> Result<PathBuf> {
 }
 
 fn message_files(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join("messages"))?
-        .map(|entry| entry.map(|e| e.path()))
-        .collect::<Result<_, _>>()?;
+    let mut files: Vec<PathBuf> =
+        std::fs::read_dir(dir.join("messages"))?.map(|entry| entry.map(|e| e.path())).collect::<Result<_, _>>()?;
     files.retain(|path| path.extension().is_some_and(|e| e == "apel"));
     files.sort();
     Ok(files)
 }
+
+/// Kept records written at once (a few dozen messages' worth).
+const WINDOW: usize = 20_000;
 
 /// A message's records kept per VM-month, owning their text.
 type Batch = Vec<CloudRecord<'static>>;
@@ -207,15 +215,27 @@ async fn ingest(store: &Store, backend: &'static str, files: &[PathBuf]) -> Resu
     });
     let mut load = store.begin_accounting_load("bench", nuvola_store::now_ms()).await?;
     let mut records = 0;
-    // The channel is read on the blocking pool, a message at a time.
+    // Kept records of consecutive messages are written together, the last
+    // per VM-month among them (what loading them one by one would keep),
+    // a window of about WINDOW records at a time.
+    let mut window: Batch = Vec::new();
     let receive = std::sync::Arc::new(std::sync::Mutex::new(receive));
     loop {
         let receive = receive.clone();
         let next = tokio::task::spawn_blocking(move || receive.lock().expect("one reader").recv().ok()).await?;
-        let Some(batch) = next else { break };
-        let (batch, read) = batch?;
-        records += read;
-        load.cloud(batch).await?;
+        let done = next.is_none();
+        if let Some(batch) = next {
+            let (batch, read) = batch?;
+            records += read;
+            window.extend(batch);
+        }
+        if window.len() >= WINDOW || (done && !window.is_empty()) {
+            let kept = last_per_vm_month(std::mem::take(&mut window)).into_iter().map(|(_, r)| r);
+            load.cloud(kept).await?;
+        }
+        if done {
+            break;
+        }
     }
     reader.join().map_err(|_| anyhow!("the reader thread panicked"))?;
     let ingest = started.elapsed();
@@ -224,7 +244,15 @@ async fn ingest(store: &Store, backend: &'static str, files: &[PathBuf]) -> Resu
     let report_after = load.commit_summarising_all().await?;
     let summarise = started.elapsed();
     // The rows stored: a VM-month replaced later in the run is one row.
-    Ok(Run { backend, records, messages, vm_months: report.cloud.new, summaries: report_after.summaries, ingest, summarise })
+    Ok(Run {
+        backend,
+        records,
+        messages,
+        vm_months: report.cloud.new,
+        summaries: report_after.summaries,
+        ingest,
+        summarise,
+    })
 }
 
 fn text(value: &Option<String>) -> String {
@@ -304,9 +332,11 @@ async fn page_times(options: StoreOptions, pages: usize) -> Result<(f64, f64)> {
                     r.global_user_name = Some(format!("user-{group:03}-{user}").into());
                     r.status = Some("started".into());
                     r.start_time = Some(january_2024);
-                    r.record_create_time = Some(january_2024 + (month * 31 + 28) * 86_400);
-                    r.wall_duration = Some((month * 31 + 28) * 86_400);
-                    r.cpu_duration = Some((month * 31 + 28) * 43_200);
+                    // Measured on day 20 of each month, 2024 (30 days a month on).
+                    let days = month * 30 + 20;
+                    r.record_create_time = Some(january_2024 + days * 86_400);
+                    r.wall_duration = Some(days * 86_400);
+                    r.cpu_duration = Some(days * 43_200);
                     r.cpu_count = Decimal3::from_int(2).expect("2 fits");
                     r.memory = Some(4096);
                     r.disk = Some(40);
