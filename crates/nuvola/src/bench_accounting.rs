@@ -5,9 +5,11 @@
 //! (`crates/accounting/tests/apel-generator`, python3), its output kept in
 //! the cache folder by seed and size. One thread reads the messages in
 //! load order, one at a time, parses each and keeps its last record per VM
-//! and month; the other writes those into the store in one load (one
-//! transaction), a bounded channel between them, so memory holds a few
-//! messages, never all. The load's commit recomputes every summary by
+//! and month; the other gathers those of consecutive messages (about
+//! 20,000 kept records), keeps the last per VM-month among them again (what
+//! loading them one after the other keeps) and writes them into the store,
+//! all in one load (one transaction); a bounded channel between the two, so
+//! memory holds a few dozen messages' kept records, never all. The load's commit recomputes every summary by
 //! streaming the kept VM-months. The summaries are then checked against
 //! the generator's expected ones, row by row.
 //!
@@ -185,6 +187,9 @@ fn message_files(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
+/// Kept records written at once (a few dozen messages' worth).
+const WINDOW: usize = 20_000;
+
 /// A message's records kept per VM-month, owning their text.
 type Batch = Vec<CloudRecord<'static>>;
 
@@ -210,15 +215,27 @@ async fn ingest(store: &Store, backend: &'static str, files: &[PathBuf]) -> Resu
     });
     let mut load = store.begin_accounting_load("bench", nuvola_store::now_ms()).await?;
     let mut records = 0;
-    // The channel is read on the blocking pool, a message at a time.
+    // Kept records of consecutive messages are written together, the last
+    // per VM-month among them (what loading them one by one would keep),
+    // a window of about WINDOW records at a time.
+    let mut window: Batch = Vec::new();
     let receive = std::sync::Arc::new(std::sync::Mutex::new(receive));
     loop {
         let receive = receive.clone();
         let next = tokio::task::spawn_blocking(move || receive.lock().expect("one reader").recv().ok()).await?;
-        let Some(batch) = next else { break };
-        let (batch, read) = batch?;
-        records += read;
-        load.cloud(batch).await?;
+        let done = next.is_none();
+        if let Some(batch) = next {
+            let (batch, read) = batch?;
+            records += read;
+            window.extend(batch);
+        }
+        if window.len() >= WINDOW || (done && !window.is_empty()) {
+            let kept = last_per_vm_month(std::mem::take(&mut window)).into_iter().map(|(_, r)| r);
+            load.cloud(kept).await?;
+        }
+        if done {
+            break;
+        }
     }
     reader.join().map_err(|_| anyhow!("the reader thread panicked"))?;
     let ingest = started.elapsed();
@@ -315,9 +332,11 @@ async fn page_times(options: StoreOptions, pages: usize) -> Result<(f64, f64)> {
                     r.global_user_name = Some(format!("user-{group:03}-{user}").into());
                     r.status = Some("started".into());
                     r.start_time = Some(january_2024);
-                    r.record_create_time = Some(january_2024 + (month * 31 + 28) * 86_400);
-                    r.wall_duration = Some((month * 31 + 28) * 86_400);
-                    r.cpu_duration = Some((month * 31 + 28) * 43_200);
+                    // Measured on day 20 of each month, 2024 (30 days a month on).
+                    let days = month * 30 + 20;
+                    r.record_create_time = Some(january_2024 + days * 86_400);
+                    r.wall_duration = Some(days * 86_400);
+                    r.cpu_duration = Some(days * 43_200);
                     r.cpu_count = Decimal3::from_int(2).expect("2 fits");
                     r.memory = Some(4096);
                     r.disk = Some(40);

@@ -40,7 +40,7 @@ use nuvola_accounting::{Decimal3, year_month};
 use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::{Any, Row};
 
-use crate::{Result, Store, StoreError};
+use crate::{Backend, Result, Store, StoreError};
 
 /// What a load did with one kind of record.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
@@ -86,6 +86,7 @@ pub struct LoadReport {
 /// dropped before that, it stores nothing.
 pub struct AccountingLoad {
     tx: sqlx::Transaction<'static, Any>,
+    backend: Backend,
     source: String,
     loaded_at: i64,
     report: LoadReport,
@@ -341,6 +342,16 @@ const STORAGE_COLUMNS: &[&str] = &[
     "used_gb",
 ];
 
+/// The `n`th bound parameter (from 1) in the backend's own form: `?` on
+/// SQLite (which looks each `$n` up by name, in time growing with the
+/// number of parameters), `$n` on PostgreSQL.
+fn parameter(backend: Backend, n: usize) -> String {
+    match backend {
+        Backend::Sqlite => "?".to_owned(),
+        Backend::Postgres => format!("${n}"),
+    }
+}
+
 /// The month key of a year and month: year × 12 + month − 1.
 fn month_key_of(year: i64, month: i64) -> i64 {
     year * 12 + month - 1
@@ -361,7 +372,7 @@ struct UpsertRow<'a> {
 /// digest, source, loaded_at, revision), replacing a row of the same `key`
 /// only when its digest differs, returning the revision and month key of
 /// each row written.
-fn upsert_sql(table: &str, columns: &[&str], key: &[&str], rows: usize) -> String {
+fn upsert_sql(backend: Backend, table: &str, columns: &[&str], key: &[&str], rows: usize) -> String {
     let width = columns.len() + 4;
     let mut sql = format!("INSERT INTO {table} ({}, digest, source, loaded_at, revision) VALUES ", columns.join(", "));
     for row in 0..rows {
@@ -373,7 +384,7 @@ fn upsert_sql(table: &str, columns: &[&str], key: &[&str], rows: usize) -> Strin
             if column > 0 {
                 sql.push_str(", ");
             }
-            sql.push_str(&format!("${}", row * width + column + 1));
+            sql.push_str(&parameter(backend, row * width + column + 1));
         }
         sql.push(')');
     }
@@ -414,6 +425,7 @@ impl Store {
         sqlx::query("UPDATE accounting_loads SET loads = loads + 1 WHERE id = 1").execute(&mut *tx).await?;
         Ok(AccountingLoad {
             tx,
+            backend: self.backend,
             source: source.to_owned(),
             loaded_at,
             report: LoadReport::default(),
@@ -435,7 +447,7 @@ impl AccountingLoad {
         let mut counts = LoadCounts::default();
         let mut earliest: Option<i64> = None;
         for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-            let sql = upsert_sql(table, columns, key, chunk.len());
+            let sql = upsert_sql(self.backend, table, columns, key, chunk.len());
             let mut query = sqlx::query(&sql);
             for row in chunk {
                 for value in &row.values {
@@ -696,7 +708,7 @@ impl AccountingLoad {
     /// changed and of every later month, then commits.
     pub async fn commit(mut self) -> Result<LoadReport> {
         if let Some(from) = self.changed_from {
-            self.report.summaries = summarise_from(&mut self.tx, from).await?;
+            self.report.summaries = summarise_from(&mut self.tx, self.backend, from).await?;
         }
         self.tx.commit().await?;
         Ok(self.report)
@@ -705,7 +717,7 @@ impl AccountingLoad {
     /// Recomputes every cloud summary (after a load made with
     /// `summaries` deferred, or to repair them), then commits.
     pub async fn commit_summarising_all(mut self) -> Result<LoadReport> {
-        self.report.summaries = summarise_from(&mut self.tx, i32::MIN).await?;
+        self.report.summaries = summarise_from(&mut self.tx, self.backend, i32::MIN).await?;
         self.tx.commit().await?;
         Ok(self.report)
     }
@@ -757,7 +769,7 @@ fn vm_month_of(row: &AnyRow) -> Result<(CloudRecord<'static>, i32)> {
 /// Recomputes the summaries of month key `from` and later, streaming the
 /// kept VM-months (and each VM's latest dated one before `from`) VM by VM
 /// into a [`CloudSummariser`]. Returns the summary rows written.
-async fn summarise_from(tx: &mut sqlx::Transaction<'static, Any>, from: i32) -> Result<u64> {
+async fn summarise_from(tx: &mut sqlx::Transaction<'static, Any>, backend: Backend, from: i32) -> Result<u64> {
     let columns = vm_month_select();
     let earlier_columns: Vec<String> = VM_MONTH_COLUMNS.iter().map(|c| format!("p.{c}")).collect();
     let sql = format!(
@@ -793,11 +805,15 @@ async fn summarise_from(tx: &mut sqlx::Transaction<'static, Any>, from: i32) -> 
         .bind(i64::from(from))
         .execute(&mut **tx)
         .await?;
-    write_summaries(tx, &summaries).await?;
+    write_summaries(tx, backend, &summaries).await?;
     Ok(summaries.len() as u64)
 }
 
-async fn write_summaries(tx: &mut sqlx::Transaction<'static, Any>, summaries: &[MonthlyCloudUsage]) -> Result<()> {
+async fn write_summaries(
+    tx: &mut sqlx::Transaction<'static, Any>,
+    backend: Backend,
+    summaries: &[MonthlyCloudUsage],
+) -> Result<()> {
     let width = SUMMARY_COLUMNS.len();
     for chunk in summaries.chunks(ROWS_PER_STATEMENT) {
         let mut sql = format!("INSERT INTO accounting_cloud_summaries ({}) VALUES ", SUMMARY_COLUMNS.join(", "));
@@ -805,7 +821,7 @@ async fn write_summaries(tx: &mut sqlx::Transaction<'static, Any>, summaries: &[
             if row > 0 {
                 sql.push_str(", ");
             }
-            let params: Vec<String> = (0..width).map(|c| format!("${}", row * width + c + 1)).collect();
+            let params: Vec<String> = (0..width).map(|c| parameter(backend, row * width + c + 1)).collect();
             sql.push_str(&format!("({})", params.join(", ")));
         }
         let mut query = sqlx::query(&sql);
