@@ -71,6 +71,45 @@ pub struct CloudSummary {
     pub number_of_vms: i64,
 }
 
+impl CloudSummary {
+    /// The summary as a row of APEL's `CloudSummaries` table printed by
+    /// `mysql --batch`, the form the shared generator writes the summaries
+    /// APEL computed in: its columns in the table's order, tab-separated; a
+    /// text APEL stored as missing is the word `None`, a missing number
+    /// `NULL`, decimals have three places.
+    pub fn table_row(&self) -> String {
+        let text = |v: &Option<String>| v.clone().unwrap_or_else(|| "None".to_owned());
+        let number = |v: Option<i64>| v.map_or_else(|| "NULL".to_owned(), |v| v.to_string());
+        let decimal = |d: Option<Decimal3>| d.map_or_else(|| "NULL".to_owned(), |d| d.fixed().to_string());
+        [
+            self.site_name.clone(),
+            text(&self.cloud_compute_service),
+            self.month.to_string(),
+            self.year.to_string(),
+            text(&self.global_user_name),
+            text(&self.vo),
+            text(&self.vo_group),
+            text(&self.vo_role),
+            text(&self.status),
+            text(&self.cloud_type),
+            text(&self.image_id),
+            number(self.earliest_start_time),
+            number(self.latest_start_time),
+            number(self.wall_duration),
+            number(self.cpu_duration),
+            decimal(self.cpu_count),
+            number(self.network_inbound),
+            number(self.network_outbound),
+            number(self.memory),
+            number(self.disk),
+            text(&self.benchmark_type),
+            decimal(self.benchmark),
+            self.number_of_vms.to_string(),
+        ]
+        .join("\t")
+    }
+}
+
 /// A cloud summary message being read, one summary at a time. Reading
 /// stops at the first refused summary.
 #[derive(Debug, Clone)]

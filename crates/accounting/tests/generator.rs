@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use nuvola_accounting::cloud;
-use nuvola_accounting::cloud_summary::CloudSummary;
 use nuvola_accounting::summarise::{CloudLedger, CloudSummariser, VmMonth, last_per_vm_month};
 
 fn generator_dir() -> PathBuf {
@@ -45,36 +44,6 @@ fn text(value: &Option<String>) -> String {
 
 fn number(value: Option<i64>) -> String {
     value.map_or_else(|| "NULL".to_owned(), |v| v.to_string())
-}
-
-/// A summary as the generator writes it: texts missing as `None`, numbers
-/// missing as `NULL`, decimals with three places.
-fn summary_row(s: &CloudSummary) -> Vec<String> {
-    vec![
-        s.site_name.clone(),
-        text(&s.cloud_compute_service),
-        s.month.to_string(),
-        s.year.to_string(),
-        text(&s.global_user_name),
-        text(&s.vo),
-        text(&s.vo_group),
-        text(&s.vo_role),
-        text(&s.status),
-        text(&s.cloud_type),
-        text(&s.image_id),
-        number(s.earliest_start_time),
-        number(s.latest_start_time),
-        number(s.wall_duration),
-        number(s.cpu_duration),
-        s.cpu_count.map_or_else(|| "NULL".to_owned(), |c| c.fixed().to_string()),
-        number(s.network_inbound),
-        number(s.network_outbound),
-        number(s.memory),
-        number(s.disk),
-        text(&s.benchmark_type),
-        s.benchmark.map_or_else(|| "NULL".to_owned(), |b| b.fixed().to_string()),
-        s.number_of_vms.to_string(),
-    ]
 }
 
 fn vm_month_row(m: &VmMonth) -> Vec<String> {
@@ -172,7 +141,8 @@ fn check(dir: &Path) -> usize {
     let usage = ledger.summarise_usage().expect("summaries fit");
     let summaries = ledger.summarise().expect("summaries fit");
     assert_eq!(usage.iter().map(|u| &u.summary).collect::<Vec<_>>(), summaries.iter().collect::<Vec<_>>());
-    let rows: Vec<Vec<String>> = summaries.iter().map(summary_row).collect();
+    let rows: Vec<Vec<String>> =
+        summaries.iter().map(|s| s.table_row().split('\t').map(str::to_owned).collect()).collect();
     compare(&dir.join("expected_summaries.tsv"), &rows);
     // Streamed from kept VM-months, whole or from a later month on.
     assert_eq!(stream_summaries(dir, i32::MIN), usage, "{}: streamed summaries", dir.display());

@@ -25,9 +25,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 use clap::Args;
+use nuvola_accounting::Decimal3;
 use nuvola_accounting::cloud::{self, CloudRecord};
 use nuvola_accounting::summarise::last_per_vm_month;
-use nuvola_accounting::{Decimal3, cloud_summary::CloudSummary};
 use nuvola_store::{Store, StoreOptions, UsageBy, UsageFilter};
 
 /// APEL's parser on this machine kind (generator README): records/s.
@@ -255,49 +255,10 @@ async fn ingest(store: &Store, backend: &'static str, files: &[PathBuf]) -> Resu
     })
 }
 
-fn text(value: &Option<String>) -> String {
-    value.clone().unwrap_or_else(|| "None".to_owned())
-}
-
-fn number(value: Option<i64>) -> String {
-    value.map_or_else(|| "NULL".to_owned(), |v| v.to_string())
-}
-
-/// A summary as the generator writes it.
-fn summary_row(s: &CloudSummary) -> String {
-    let decimal = |d: Option<Decimal3>| d.map_or_else(|| "NULL".to_owned(), |d| d.fixed().to_string());
-    [
-        s.site_name.clone(),
-        text(&s.cloud_compute_service),
-        s.month.to_string(),
-        s.year.to_string(),
-        text(&s.global_user_name),
-        text(&s.vo),
-        text(&s.vo_group),
-        text(&s.vo_role),
-        text(&s.status),
-        text(&s.cloud_type),
-        text(&s.image_id),
-        number(s.earliest_start_time),
-        number(s.latest_start_time),
-        number(s.wall_duration),
-        number(s.cpu_duration),
-        decimal(s.cpu_count),
-        number(s.network_inbound),
-        number(s.network_outbound),
-        number(s.memory),
-        number(s.disk),
-        text(&s.benchmark_type),
-        decimal(s.benchmark),
-        s.number_of_vms.to_string(),
-    ]
-    .join("\t")
-}
-
 /// Whether the stored summaries are the generator's, row by row.
 async fn check(store: &Store, expected: &[&str]) -> Result<bool> {
     let stored = store.accounting_cloud_summaries(&UsageFilter::default()).await?;
-    let rows: Vec<String> = stored.iter().map(|u| summary_row(&u.summary)).collect();
+    let rows: Vec<String> = stored.iter().map(|u| u.summary.table_row()).collect();
     if rows.len() != expected.len() {
         println!("  {} summaries stored, {} expected", rows.len(), expected.len());
         return Ok(false);

@@ -10,7 +10,6 @@ use std::process::Command;
 
 use nuvola_accounting::accelerator::AcceleratorRecord;
 use nuvola_accounting::cloud::{self, CloudRecord};
-use nuvola_accounting::cloud_summary::CloudSummary;
 use nuvola_accounting::public_ip::PublicIpRecord;
 use nuvola_accounting::storage::StorageRecord;
 use nuvola_accounting::{Decimal3, message};
@@ -50,47 +49,9 @@ fn messages(dir: &Path) -> Vec<Vec<u8>> {
     files.iter().map(|f| std::fs::read(f).unwrap()).collect()
 }
 
-fn text(value: &Option<String>) -> String {
-    value.clone().unwrap_or_else(|| "None".to_owned())
-}
-
-fn number(value: Option<i64>) -> String {
-    value.map_or_else(|| "NULL".to_owned(), |v| v.to_string())
-}
-
-/// A summary as the generator writes it.
-fn summary_row(s: &CloudSummary) -> String {
-    [
-        s.site_name.clone(),
-        text(&s.cloud_compute_service),
-        s.month.to_string(),
-        s.year.to_string(),
-        text(&s.global_user_name),
-        text(&s.vo),
-        text(&s.vo_group),
-        text(&s.vo_role),
-        text(&s.status),
-        text(&s.cloud_type),
-        text(&s.image_id),
-        number(s.earliest_start_time),
-        number(s.latest_start_time),
-        number(s.wall_duration),
-        number(s.cpu_duration),
-        s.cpu_count.map_or_else(|| "NULL".to_owned(), |c| c.fixed().to_string()),
-        number(s.network_inbound),
-        number(s.network_outbound),
-        number(s.memory),
-        number(s.disk),
-        text(&s.benchmark_type),
-        s.benchmark.map_or_else(|| "NULL".to_owned(), |b| b.fixed().to_string()),
-        s.number_of_vms.to_string(),
-    ]
-    .join("\t")
-}
-
 async fn stored_rows(store: &Store) -> Vec<String> {
     let summaries = store.accounting_cloud_summaries(&UsageFilter::default()).await.unwrap();
-    summaries.iter().map(|u| summary_row(&u.summary)).collect()
+    summaries.iter().map(|u| u.summary.table_row()).collect()
 }
 
 fn expected_rows(dir: &Path) -> Vec<String> {
