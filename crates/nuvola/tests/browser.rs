@@ -120,6 +120,12 @@ fn the_dashboard_in_a_real_browser() {
     let config_arg = config.to_str().unwrap();
     cli_ok(dir.path(), &[], &["demo-history", "--deployments", "600", "--config", config_arg, "--data-dir", "data"]);
     let cookie = tokio::runtime::Runtime::new().unwrap().block_on(sign_in(&dir.path().join("data")));
+    // The accounting test sends records as an administrator would.
+    let admin_token = cli_ok(
+        dir.path(),
+        &[],
+        &["token", "issue", "--user", "ops", "--admin", "--config", config_arg, "--data-dir", "data"],
+    );
     let server = Server::start(dir.path(), &["--config", config_arg, "--data-dir", "data"], "server.log");
     let demo_password =
         std::fs::read_to_string(dir.path().join("data/demo-password")).expect("the demo account's password");
@@ -144,6 +150,7 @@ fn the_dashboard_in_a_real_browser() {
         .current_dir(&e2e)
         .env("NUVOLA_E2E_URL", &server.url)
         .env("NUVOLA_E2E_COOKIE", &cookie)
+        .env("NUVOLA_E2E_ADMIN_TOKEN", admin_token.trim())
         .env("NUVOLA_E2E_CHROMIUM", &tools.chromium)
         .env("NUVOLA_E2E_NODE_MODULES", &tools.node_modules)
         .env("NUVOLA_E2E_ARTIFACTS", &artifacts)
