@@ -55,7 +55,7 @@ pub struct AccountingSettings {
 
 impl Default for AccountingSettings {
     fn default() -> Self {
-        Self { own_usage: true, own_usage_interval: Duration::from_secs(3600), site_reported: Vec::new(), broker: None }
+        Self { own_usage: true, own_usage_interval: Duration::from_secs(300), site_reported: Vec::new(), broker: None }
     }
 }
 

@@ -221,7 +221,7 @@ pub struct AccountingConfig {
     pub publishers: Vec<PublisherConfig>,
     /// Whether nuvola records the usage of what it runs (default true).
     pub own_usage: Option<bool>,
-    /// How often (default 3600).
+    /// How often (default 300).
     pub own_usage_interval_secs: Option<u64>,
     /// Providers whose own cASO reports their usage: nuvola records none
     /// of its own for them, so nothing counts twice.

@@ -15,15 +15,10 @@ use serde_json::Value;
 /// independent of each other.
 const LAYERS: &[&[&str]] = &[
     &["nuvola-types"],
-    &[
-        "nuvola-tosca",
-        "nuvola-placement",
-        "nuvola-limits",
-        "nuvola-monitor",
-        "nuvola-accounting",
-        "nuvola-drivers",
-        "nuvola-store",
-    ],
+    // The pure crates: formats, arithmetic, derivations, no I/O.
+    &["nuvola-tosca", "nuvola-placement", "nuvola-limits", "nuvola-monitor", "nuvola-accounting"],
+    // I/O on their types: the clouds, the database.
+    &["nuvola-drivers", "nuvola-store"],
     &["nuvola-indigo", "nuvola-identity"],
     &["nuvola-notify", "nuvola-demo"],
     &["nuvola-watch"],
@@ -171,8 +166,8 @@ fn an_upward_or_sideways_edge_is_named() {
     assert_eq!(
         found,
         [
-            "nuvola-store (1) has a dev dependency on nuvola-app (a higher layer)",
-            "nuvola-api (6) has a dev dependency on nuvola-web (its own layer)",
+            "nuvola-store (2) has a dev dependency on nuvola-app (a higher layer)",
+            "nuvola-api (7) has a dev dependency on nuvola-web (its own layer)",
         ]
     );
 }
