@@ -173,19 +173,8 @@ fn key_header(by: GroupBy) -> Option<&'static str> {
 pub fn table(report: &UsageReport, daily: bool) -> Table {
     let mut headers = vec![if daily { "Day" } else { "Month" }.to_string()];
     headers.extend(key_header(report.by).map(str::to_owned));
-    headers.extend(
-        [
-            Metric::CpuHours,
-            Metric::WallHours,
-            Metric::RamGbHours,
-            Metric::DiskGb,
-            Metric::Instances,
-            Metric::Volumes,
-            Metric::VolumeGb,
-            Metric::PublicIps,
-        ]
-        .map(|m| m.name().to_owned()),
-    );
+    // Every metric but GPU hours, which has a column per model.
+    headers.extend(Metric::ALL.iter().filter(|m| **m != Metric::GpuHours).map(|m| m.name().to_owned()));
     let unnamed = |m: &str| if m.is_empty() { "unnamed".to_owned() } else { m.to_owned() };
     headers.extend(report.gpu_models.iter().map(|m| format!("GPU hours ({})", unnamed(m))));
     let rows = report
