@@ -205,12 +205,24 @@ fn from_key_text(v: String) -> Option<String> {
 
 /// A 64-bit FNV-1a digest of a record's debug form, which shows every
 /// field: equal records, equal digests.
+/// The form is hashed as it is written, never held whole.
 fn digest(record: &impl std::fmt::Debug) -> i64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in format!("{record:?}").bytes() {
-        hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+    use std::fmt::Write;
+    let mut hash = Fnv1a(0xcbf2_9ce4_8422_2325);
+    write!(hash, "{record:?}").expect("hashing never fails");
+    hash.0 as i64
+}
+
+/// FNV-1a over the bytes written to it.
+struct Fnv1a(u64);
+
+impl std::fmt::Write for Fnv1a {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        for byte in s.bytes() {
+            self.0 = (self.0 ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+        Ok(())
     }
-    hash as i64
 }
 
 const VM_MONTH_COLUMNS: &[&str] = &[
