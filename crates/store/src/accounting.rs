@@ -175,8 +175,16 @@ pub struct StoredVmMonth {
     pub loaded_at: i64,
 }
 
-/// Rows per INSERT: below both backends' limits on bound parameters.
-const ROWS_PER_STATEMENT: usize = 200;
+/// Rows per INSERT of `width` columns: as many as the backend's limit on
+/// bound parameters allows (SQLite's 32,766, PostgreSQL's 65,535), at most
+/// 1,000, so that a load makes few round trips.
+fn rows_per_statement(backend: Backend, width: usize) -> usize {
+    let parameters = match backend {
+        Backend::Sqlite => 32_766,
+        Backend::Postgres => 65_535,
+    };
+    (parameters / width.max(1)).clamp(1, 1_000)
+}
 
 /// A value to bind.
 enum Value<'a> {
@@ -458,7 +466,7 @@ impl AccountingLoad {
     ) -> Result<(LoadCounts, Option<i64>)> {
         let mut counts = LoadCounts::default();
         let mut earliest: Option<i64> = None;
-        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        for chunk in rows.chunks(rows_per_statement(self.backend, columns.len() + 4)) {
             let sql = upsert_sql(self.backend, table, columns, key, chunk.len());
             let mut query = sqlx::query(&sql);
             for row in chunk {
@@ -827,7 +835,7 @@ async fn write_summaries(
     summaries: &[MonthlyCloudUsage],
 ) -> Result<()> {
     let width = SUMMARY_COLUMNS.len();
-    for chunk in summaries.chunks(ROWS_PER_STATEMENT) {
+    for chunk in summaries.chunks(rows_per_statement(backend, width)) {
         let mut sql = format!("INSERT INTO accounting_cloud_summaries ({}) VALUES ", SUMMARY_COLUMNS.join(", "));
         for row in 0..chunk.len() {
             if row > 0 {
