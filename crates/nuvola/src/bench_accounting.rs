@@ -4,12 +4,13 @@
 //! The records come from the shared generator
 //! (`crates/accounting/tests/apel-generator`, python3), its output kept in
 //! the cache folder by seed and size. One thread reads the messages in
-//! load order, one at a time, parses each and keeps its last record per VM
-//! and month; the other gathers those of consecutive messages (about
-//! 20,000 kept records), keeps the last per VM-month among them again (what
-//! loading them one after the other keeps) and writes them into the store,
-//! all in one load (one transaction); a bounded channel between the two, so
-//! memory holds a few dozen messages' kept records, never all. The load's commit recomputes every summary by
+//! load order a window at a time (about 20,000 records), parses them
+//! borrowing their text and copies out only the last record per VM and
+//! month among them (what loading them one after the other keeps), the
+//! window's two halves parsed on two threads; the
+//! other writes those into the store, all in one load (one transaction); a
+//! bounded channel between the two, so memory holds a few windows, never
+//! all. The load's commit recomputes every summary by
 //! streaming the kept VM-months. The summaries are then checked against
 //! the generator's expected ones, row by row.
 //!
@@ -193,49 +194,65 @@ const WINDOW: usize = 20_000;
 /// A message's records kept per VM-month, owning their text.
 type Batch = Vec<CloudRecord<'static>>;
 
-/// Reads, parses and keeps the last record per VM-month of each message
-/// on a thread of its own, and stores them in one load here.
+/// Parses messages, borrowing their text.
+fn parse_messages<'a>(messages: &[(&PathBuf, &'a [u8])]) -> Result<Vec<Vec<CloudRecord<'a>>>> {
+    messages
+        .iter()
+        .map(|(file, bytes)| cloud::parse_all(bytes).map_err(|e| anyhow!("{}: {e}", file.display())))
+        .collect()
+}
+
+/// Reads a window of messages (about [`WINDOW`] records), parses them
+/// (borrowing their text) and keeps the last record per VM-month among
+/// them (what loading them one after the other keeps).
+fn read_window(files: &[PathBuf]) -> Result<(Batch, usize)> {
+    let texts: Vec<Vec<u8>> = files.iter().map(std::fs::read).collect::<Result<_, _>>()?;
+    // The two halves are parsed on two threads (two cores), in order.
+    let messages: Vec<(&PathBuf, &[u8])> = files.iter().zip(texts.iter().map(Vec::as_slice)).collect();
+    let (first, second) = messages.split_at(messages.len() / 2);
+    let (first, second) = std::thread::scope(|scope| {
+        let first = scope.spawn(|| parse_messages(first));
+        let second = parse_messages(second);
+        (first.join().map_err(|_| anyhow!("a parser thread panicked")), second)
+    });
+    let mut parsed = first??;
+    parsed.extend(second?);
+    let read = parsed.iter().map(Vec::len).sum();
+    // Only the kept records are copied out of the messages' text.
+    let kept = last_per_vm_month(parsed.into_iter().flatten()).into_iter().map(|(_, r)| r.into_owned()).collect();
+    Ok((kept, read))
+}
+
+/// Reads, parses and keeps the last record per VM-month of each window of
+/// messages on a thread of its own, and stores them in one load here.
 async fn ingest(store: &Store, backend: &'static str, files: &[PathBuf]) -> Result<Run> {
     let started = Instant::now();
-    let (send, receive) = mpsc::sync_channel::<Result<(Batch, usize)>>(8);
+    let (send, receive) = mpsc::sync_channel::<Result<(Batch, usize)>>(1);
     let files = files.to_vec();
     let messages = files.len();
     let reader = std::thread::spawn(move || {
-        for file in files {
-            let batch = std::fs::read(&file).map_err(anyhow::Error::from).and_then(|bytes| {
-                let records = cloud::parse_all(&bytes).map_err(|e| anyhow!("{}: {e}", file.display()))?;
-                let read = records.len();
-                let kept = last_per_vm_month(records).into_iter().map(|(_, r)| r.into_owned()).collect();
-                Ok((kept, read))
-            });
-            if send.send(batch).is_err() {
+        // Messages are of about equal size: as many as make a window.
+        let per_window = files
+            .first()
+            .and_then(|f| std::fs::read(f).ok())
+            .map_or(1, |bytes| WINDOW / cloud::parse_all(&bytes).map_or(1, |r| r.len().max(1)))
+            .max(1);
+        for window in files.chunks(per_window) {
+            if send.send(read_window(window)).is_err() {
                 return;
             }
         }
     });
     let mut load = store.begin_accounting_load("bench", nuvola_store::now_ms()).await?;
     let mut records = 0;
-    // Kept records of consecutive messages are written together, the last
-    // per VM-month among them (what loading them one by one would keep),
-    // a window of about WINDOW records at a time.
-    let mut window: Batch = Vec::new();
     let receive = std::sync::Arc::new(std::sync::Mutex::new(receive));
     loop {
         let receive = receive.clone();
         let next = tokio::task::spawn_blocking(move || receive.lock().expect("one reader").recv().ok()).await?;
-        let done = next.is_none();
-        if let Some(batch) = next {
-            let (batch, read) = batch?;
-            records += read;
-            window.extend(batch);
-        }
-        if window.len() >= WINDOW || (done && !window.is_empty()) {
-            let kept = last_per_vm_month(std::mem::take(&mut window)).into_iter().map(|(_, r)| r);
-            load.cloud(kept).await?;
-        }
-        if done {
-            break;
-        }
+        let Some(window) = next else { break };
+        let (kept, read) = window?;
+        records += read;
+        load.cloud(kept).await?;
     }
     reader.join().map_err(|_| anyhow!("the reader thread panicked"))?;
     let ingest = started.elapsed();

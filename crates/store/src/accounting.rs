@@ -175,8 +175,16 @@ pub struct StoredVmMonth {
     pub loaded_at: i64,
 }
 
-/// Rows per INSERT: below both backends' limits on bound parameters.
-const ROWS_PER_STATEMENT: usize = 200;
+/// Rows per INSERT of `width` columns: as many as the backend's limit on
+/// bound parameters allows (SQLite's 32,766, PostgreSQL's 65,535), at most
+/// 1,000, so that a load makes few round trips.
+fn rows_per_statement(backend: Backend, width: usize) -> usize {
+    let parameters = match backend {
+        Backend::Sqlite => 32_766,
+        Backend::Postgres => 65_535,
+    };
+    (parameters / width.max(1)).clamp(1, 1_000)
+}
 
 /// A value to bind.
 enum Value<'a> {
@@ -205,12 +213,24 @@ fn from_key_text(v: String) -> Option<String> {
 
 /// A 64-bit FNV-1a digest of a record's debug form, which shows every
 /// field: equal records, equal digests.
+/// The form is hashed as it is written, never held whole.
 fn digest(record: &impl std::fmt::Debug) -> i64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in format!("{record:?}").bytes() {
-        hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+    use std::fmt::Write;
+    let mut hash = Fnv1a(0xcbf2_9ce4_8422_2325);
+    write!(hash, "{record:?}").expect("hashing never fails");
+    hash.0 as i64
+}
+
+/// FNV-1a over the bytes written to it.
+struct Fnv1a(u64);
+
+impl std::fmt::Write for Fnv1a {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        for byte in s.bytes() {
+            self.0 = (self.0 ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+        Ok(())
     }
-    hash as i64
 }
 
 const VM_MONTH_COLUMNS: &[&str] = &[
@@ -446,7 +466,7 @@ impl AccountingLoad {
     ) -> Result<(LoadCounts, Option<i64>)> {
         let mut counts = LoadCounts::default();
         let mut earliest: Option<i64> = None;
-        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        for chunk in rows.chunks(rows_per_statement(self.backend, columns.len() + 4)) {
             let sql = upsert_sql(self.backend, table, columns, key, chunk.len());
             let mut query = sqlx::query(&sql);
             for row in chunk {
@@ -815,7 +835,7 @@ async fn write_summaries(
     summaries: &[MonthlyCloudUsage],
 ) -> Result<()> {
     let width = SUMMARY_COLUMNS.len();
-    for chunk in summaries.chunks(ROWS_PER_STATEMENT) {
+    for chunk in summaries.chunks(rows_per_statement(backend, width)) {
         let mut sql = format!("INSERT INTO accounting_cloud_summaries ({}) VALUES ", SUMMARY_COLUMNS.join(", "));
         for row in 0..chunk.len() {
             if row > 0 {
