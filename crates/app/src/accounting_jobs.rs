@@ -32,6 +32,7 @@ use tokio::sync::watch;
 
 use crate::App;
 use crate::accounting::AccountingSender;
+use crate::accounting_views::Month;
 
 /// Summaries per exported message, as APEL's client batches them.
 pub const SUMMARIES_PER_MESSAGE: usize = 1000;
@@ -286,7 +287,8 @@ impl App {
     /// `destination` through `client`.
     pub async fn export_accounting(&self, client: &Client, destination: &str) -> Result<Exported> {
         let now = self.now_ms();
-        let from = year_month_of_ms(previous_month_start_ms(now));
+        let Month(year, month) = previous_month(now);
+        let from = (year, month);
         let filter = UsageFilter { from: Some(from), ..UsageFilter::default() };
         let store = self.store();
         let cloud = store.accounting_cloud_summaries(&filter).await?;
@@ -349,17 +351,15 @@ impl App {
     }
 }
 
-/// The first instant (ms) of the month before the one `now_ms` is in, UTC.
-fn previous_month_start_ms(now_ms: i64) -> i64 {
-    let (year, month) = nuvola_accounting::year_month(now_ms.div_euclid(1000));
-    let (year, month) = if month == 1 { (year - 1, 12) } else { (year, month - 1) };
-    nuvola_accounting::month_start(year, month) * 1000
+/// The month before the one `now_ms` is in, UTC.
+fn previous_month(now_ms: i64) -> Month {
+    Month::of_ms(now_ms).plus(-1)
 }
 
-/// `(year, month)` of a time in ms.
-fn year_month_of_ms(ms: i64) -> (i32, i32) {
-    let (year, month) = nuvola_accounting::year_month(ms.div_euclid(1000));
-    (year, i32::from(month))
+/// The first instant (ms) of the month before the one `now_ms` is in, UTC.
+fn previous_month_start_ms(now_ms: i64) -> i64 {
+    let Month(year, month) = previous_month(now_ms);
+    nuvola_accounting::month_start(year, month as u8) * 1000
 }
 
 #[cfg(test)]
@@ -371,6 +371,6 @@ mod tests {
         // 2026-01-15 and 2026-03-31 23:59:59.
         assert_eq!(previous_month_start_ms(1_768_435_200_000), 1_764_547_200_000);
         assert_eq!(previous_month_start_ms(1_775_001_599_000), 1_769_904_000_000);
-        assert_eq!(year_month_of_ms(1_772_323_200_000), (2026, 3));
+        assert_eq!(Month::of_ms(1_772_323_200_000), Month(2026, 3));
     }
 }
