@@ -11,7 +11,10 @@
 //! with the line (or path) and field at fault, and so is one with a record
 //! of another site: nothing of either is stored.
 
+use nuvola_accounting::accelerator::AcceleratorRecord;
 use nuvola_accounting::message::{self, Message};
+use nuvola_accounting::public_ip::PublicIpRecord;
+use nuvola_accounting::storage::StorageRecord;
 use nuvola_accounting::{ParseError, cloud::CloudRecord};
 pub use nuvola_store::{LoadCounts, LoadReport};
 use nuvola_types::{Error, Principal, Result};
@@ -99,11 +102,11 @@ impl App {
     }
 
     /// Stores an accounting message in one transaction and keeps the
-    /// cloud summaries right, answering what was stored.
+    /// cloud summaries right, answering what was stored. The message is
+    /// read and checked whole before the transaction begins, so a refused
+    /// one never holds the store's writer.
     pub async fn ingest_accounting(&self, sender: &AccountingSender, bytes: &[u8]) -> Result<LoadReport> {
-        let store = self.store();
-        let mut load = store.begin_accounting_load(&sender.source(), self.now_ms()).await?;
-        match message::read(bytes).map_err(refused)? {
+        let read = match message::read(bytes).map_err(refused)? {
             Message::CloudRecords(mut records) => {
                 let mut read: Vec<CloudRecord<'_>> = Vec::new();
                 while let Some(record) = records.next() {
@@ -112,26 +115,26 @@ impl App {
                     sender.check_site(Some(&record.site_name), || format!("line {line}, field SiteName"))?;
                     read.push(record);
                 }
-                load.cloud(read).await?;
+                Read::Cloud(read)
             }
             Message::AcceleratorRecords(records) => {
                 for (i, r) in records.iter().enumerate() {
                     sender.check_site(Some(&r.site_name), || record_at(bytes, i))?;
                 }
-                load.accelerators(&records).await?;
+                Read::Accelerators(records)
             }
             Message::PublicIps(records) => {
                 for (i, r) in records.iter().enumerate() {
                     sender.check_site(Some(&r.site_name), || record_at(bytes, i))?;
                 }
-                load.public_ips(&records).await?;
+                Read::PublicIps(records)
             }
             Message::Storage(records) => {
                 let records = records.collect::<Result<Vec<_>, _>>().map_err(refused)?;
                 for (i, r) in records.iter().enumerate() {
                     sender.check_site(r.site.as_deref(), || format!("StorageUsageRecord[{}], field Site", i + 1))?;
                 }
-                load.storage(&records).await?;
+                Read::Storage(records)
             }
             Message::CloudSummaries(_) | Message::AcceleratorSummaries(_) => {
                 return Err(Error::Invalid(
@@ -140,9 +143,32 @@ impl App {
                         .into(),
                 ));
             }
+        };
+        let mut load = self.store().begin_accounting_load(&sender.source(), self.now_ms()).await?;
+        match read {
+            Read::Cloud(records) => {
+                load.cloud(records).await?;
+            }
+            Read::Accelerators(records) => {
+                load.accelerators(&records).await?;
+            }
+            Read::PublicIps(records) => {
+                load.public_ips(&records).await?;
+            }
+            Read::Storage(records) => {
+                load.storage(&records).await?;
+            }
         }
         Ok(load.commit().await?)
     }
+}
+
+/// A message's records, read and checked, before they are stored.
+enum Read<'a> {
+    Cloud(Vec<CloudRecord<'a>>),
+    Accelerators(Vec<AcceleratorRecord>),
+    PublicIps(Vec<PublicIpRecord>),
+    Storage(Vec<StorageRecord>),
 }
 
 /// Where a record of a message is: the text form's record number, or the
