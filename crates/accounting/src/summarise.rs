@@ -680,19 +680,52 @@ impl CloudSummariser {
 /// [`month_key`], in the order their VM-month was first seen. Loading
 /// these instead of all the records leaves the same VM-months.
 pub fn last_per_vm_month<'a>(records: impl IntoIterator<Item = CloudRecord<'a>>) -> Vec<(i32, CloudRecord<'a>)> {
-    let mut kept: Vec<(i32, CloudRecord<'a>)> = Vec::new();
-    let mut at: FxMap<(std::borrow::Cow<'a, str>, i32), usize> = FxMap::default();
+    let mut kept = LastPerVmMonth::default();
     for record in records {
+        kept.push(record);
+    }
+    kept.take()
+}
+
+/// Records gathered in load order, keeping the last one per VM and
+/// [`month_key`]: what [`last_per_vm_month`] returns, gathered a run at a
+/// time, so that a load can write each VM-month once however many of its
+/// messages report it.
+#[derive(Debug, Default)]
+pub struct LastPerVmMonth<'a> {
+    kept: Vec<(i32, CloudRecord<'a>)>,
+    at: FxMap<(std::borrow::Cow<'a, str>, i32), usize>,
+}
+
+impl<'a> LastPerVmMonth<'a> {
+    /// Keeps `record`, in place of the one of its VM-month kept before.
+    pub fn push(&mut self, record: CloudRecord<'a>) {
         let key = month_key(&record);
-        match at.entry((record.vm_uuid.clone(), key)) {
-            std::collections::hash_map::Entry::Occupied(i) => kept[*i.get()] = (key, record),
+        match self.at.entry((record.vm_uuid.clone(), key)) {
+            std::collections::hash_map::Entry::Occupied(i) => self.kept[*i.get()] = (key, record),
             std::collections::hash_map::Entry::Vacant(slot) => {
-                slot.insert(kept.len());
-                kept.push((key, record));
+                slot.insert(self.kept.len());
+                self.kept.push((key, record));
             }
         }
     }
-    kept
+
+    /// The VM-months kept.
+    pub fn len(&self) -> usize {
+        self.kept.len()
+    }
+
+    /// Whether none is kept.
+    pub fn is_empty(&self) -> bool {
+        self.kept.is_empty()
+    }
+
+    /// The kept records with their month keys, in the order their
+    /// VM-month was first seen; leaves none kept.
+    pub fn take(&mut self) -> Vec<(i32, CloudRecord<'a>)> {
+        self.at.clear();
+        std::mem::take(&mut self.kept)
+    }
 }
 
 /// Sorts summaries as [`CloudLedger::summarise`] lists them.

@@ -3,16 +3,18 @@
 //!
 //! The records come from the shared generator
 //! (`crates/accounting/tests/apel-generator`, python3), its output kept in
-//! the cache folder by seed and size. One thread reads the messages in
-//! load order a window at a time (about 20,000 records), parses them
+//! the cache folder by seed and size. A reader takes the messages in load
+//! order a window at a time (about 20,000 records), each half of a window
+//! on a thread of its own (two cores): it reads the files, parses them
 //! borrowing their text and copies out only the last record per VM and
-//! month among them (what loading them one after the other keeps), the
-//! window's two halves parsed on two threads; the
-//! other writes those into the store, all in one load (one transaction); a
-//! bounded channel between the two, so memory holds a few windows, never
-//! all. The load's commit recomputes every summary by
-//! streaming the kept VM-months. The summaries are then checked against
-//! the generator's expected ones, row by row.
+//! month among them (what loading them one after the other keeps). The
+//! load (one transaction) gathers those, the last per VM-month, in memory
+//! bounded by the VM-months ([`nuvola_store::AccountingLoad`] writes when
+//! it holds 100,000); a bounded channel between reader and load, so the
+//! messages' text is held a few windows at a time, never all. The commit
+//! writes the VM-months, then recomputes every summary by streaming them
+//! back. The summaries are then checked against the generator's expected
+//! ones, row by row.
 //!
 //! It runs on SQLite (a fresh file) and, given `--postgres` (or
 //! `NUVOLA_TEST_POSTGRES_URL`), on PostgreSQL (a fresh schema, dropped
@@ -28,7 +30,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use clap::Args;
 use nuvola_accounting::Decimal3;
 use nuvola_accounting::cloud::{self, CloudRecord};
-use nuvola_accounting::summarise::last_per_vm_month;
+use nuvola_accounting::summarise::LastPerVmMonth;
 use nuvola_store::{Store, StoreOptions, UsageBy, UsageFilter};
 
 /// APEL's parser on this machine kind (generator README): records/s.
@@ -69,8 +71,14 @@ struct Run {
     messages: usize,
     vm_months: u64,
     summaries: u64,
-    ingest: Duration,
+    /// Reading, parsing and keeping the last record per VM-month.
+    read: Duration,
+    /// Writing the kept VM-months.
+    store: Duration,
+    /// Recomputing and writing every summary, and the commit.
     summarise: Duration,
+    /// This process's CPU time over the three (user and system).
+    cpu: Duration,
 }
 
 /// Runs the benchmark; returns whether every run met the 5 s target and
@@ -101,7 +109,7 @@ pub async fn run(args: AccountingArgs) -> Result<bool> {
         let store = Store::open(options.clone()).await.with_context(|| format!("opening {backend}"))?;
         let run = ingest(&store, backend, &files).await?;
         let same = check(&store, &expected).await?;
-        ok &= same && (run.ingest + run.summarise) < Duration::from_secs(5);
+        ok &= same && run.total() < Duration::from_secs(5);
         print_run(&run, same);
         let page = page_times(options, args.pages).await?;
         println!(
@@ -122,23 +130,35 @@ pub async fn run(args: AccountingArgs) -> Result<bool> {
     Ok(ok)
 }
 
+impl Run {
+    fn total(&self) -> Duration {
+        self.read + self.store + self.summarise
+    }
+}
+
 fn print_run(run: &Run, same: bool) {
-    let total = run.ingest + run.summarise;
+    let total = run.total();
     let per_second = run.records as f64 / total.as_secs_f64();
     let apel_total = run.records as f64 / APEL_PARSER_PER_SECOND
         + run.records as f64 / APEL_LOADER_PER_SECOND
         + APEL_SUMMARISE_SECONDS_PER_MILLION * run.vm_months as f64 / 1e6;
     println!("{}:", run.backend);
+    let ingest = run.read + run.store;
     println!(
-        "  ingest (parse, last record per VM-month, store): {:.3} s, {:.0} records/s ({:.0}× APEL's parser alone, \
-         {:.0}× its loader)",
-        run.ingest.as_secs_f64(),
-        run.records as f64 / run.ingest.as_secs_f64(),
-        run.records as f64 / run.ingest.as_secs_f64() / APEL_PARSER_PER_SECOND,
-        run.records as f64 / run.ingest.as_secs_f64() / APEL_LOADER_PER_SECOND,
+        "  read (parse, keep the last record per VM-month): {:.3} s, {:.0} records/s ({:.0}× APEL's parser)",
+        run.read.as_secs_f64(),
+        run.records as f64 / run.read.as_secs_f64(),
+        run.records as f64 / run.read.as_secs_f64() / APEL_PARSER_PER_SECOND,
     );
     println!(
-        "  summarise ({} VM-months into {} summaries, stored): {:.3} s (SummariseVMs: {:.1} s per 1M rows)",
+        "  store ({} VM-months): {:.3} s; read and store {:.0} records/s ({:.0}× APEL's loader)",
+        run.vm_months,
+        run.store.as_secs_f64(),
+        run.records as f64 / ingest.as_secs_f64(),
+        run.records as f64 / ingest.as_secs_f64() / APEL_LOADER_PER_SECOND,
+    );
+    println!(
+        "  summarise ({} VM-months into {} summaries, stored, committed): {:.3} s (SummariseVMs: {:.1} s per 1M rows)",
         run.vm_months,
         run.summaries,
         run.summarise.as_secs_f64(),
@@ -153,6 +173,12 @@ fn print_run(run: &Run, same: bool) {
         apel_total / total.as_secs_f64(),
         if total < Duration::from_secs(5) { "(target < 5 s: met)" } else { "(target < 5 s: NOT met)" },
         if same { "equal to APEL's" } else { "DIFFERENT from APEL's" }
+    );
+    println!(
+        "  CPU time of this process: {:.2} s ({:.2} cores busy on average){}",
+        run.cpu.as_secs_f64(),
+        run.cpu.as_secs_f64() / total.as_secs_f64(),
+        if run.backend == "PostgreSQL" { ", the server's not counted" } else { "" }
     );
 }
 
@@ -194,38 +220,44 @@ const WINDOW: usize = 20_000;
 /// A message's records kept per VM-month, owning their text.
 type Batch = Vec<CloudRecord<'static>>;
 
-/// Parses messages, borrowing their text.
-fn parse_messages<'a>(messages: &[(&PathBuf, &'a [u8])]) -> Result<Vec<Vec<CloudRecord<'a>>>> {
-    messages
-        .iter()
-        .map(|(file, bytes)| cloud::parse_all(bytes).map_err(|e| anyhow!("{}: {e}", file.display())))
-        .collect()
+/// Reads and parses messages (borrowing their text) and keeps the last
+/// record per VM-month among them (what loading them one after the other
+/// keeps), copying only those out of the text. Returns them and the number
+/// of records read.
+fn read_messages(files: &[PathBuf]) -> Result<(Batch, usize)> {
+    let texts: Vec<Vec<u8>> = files.iter().map(std::fs::read).collect::<Result<_, _>>()?;
+    let mut kept = LastPerVmMonth::default();
+    let mut read = 0;
+    for (file, text) in files.iter().zip(&texts) {
+        for record in cloud::parse_all(text).map_err(|e| anyhow!("{}: {e}", file.display()))? {
+            read += 1;
+            kept.push(record);
+        }
+    }
+    Ok((kept.take().into_iter().map(|(_, r)| r.into_owned()).collect(), read))
 }
 
-/// Reads a window of messages (about [`WINDOW`] records), parses them
-/// (borrowing their text) and keeps the last record per VM-month among
-/// them (what loading them one after the other keeps).
+/// Reads a window of messages (about [`WINDOW`] records): its two halves
+/// on two threads (two cores), each kept per VM-month, the first half's
+/// records before the second's (the load keeps the last per VM-month of
+/// the two).
 fn read_window(files: &[PathBuf]) -> Result<(Batch, usize)> {
-    let texts: Vec<Vec<u8>> = files.iter().map(std::fs::read).collect::<Result<_, _>>()?;
-    // The two halves are parsed on two threads (two cores), in order.
-    let messages: Vec<(&PathBuf, &[u8])> = files.iter().zip(texts.iter().map(Vec::as_slice)).collect();
-    let (first, second) = messages.split_at(messages.len() / 2);
+    let (first, second) = files.split_at(files.len() / 2);
     let (first, second) = std::thread::scope(|scope| {
-        let first = scope.spawn(|| parse_messages(first));
-        let second = parse_messages(second);
-        (first.join().map_err(|_| anyhow!("a parser thread panicked")), second)
+        let first = scope.spawn(|| read_messages(first));
+        let second = read_messages(second);
+        (first.join().map_err(|_| anyhow!("a reader thread panicked")), second)
     });
-    let mut parsed = first??;
-    parsed.extend(second?);
-    let read = parsed.iter().map(Vec::len).sum();
-    // Only the kept records are copied out of the messages' text.
-    let kept = last_per_vm_month(parsed.into_iter().flatten()).into_iter().map(|(_, r)| r.into_owned()).collect();
-    Ok((kept, read))
+    let (mut kept, read) = first??;
+    let (second, also_read) = second?;
+    kept.extend(second);
+    Ok((kept, read + also_read))
 }
 
 /// Reads, parses and keeps the last record per VM-month of each window of
 /// messages on a thread of its own, and stores them in one load here.
 async fn ingest(store: &Store, backend: &'static str, files: &[PathBuf]) -> Result<Run> {
+    let cpu = cpu_time()?;
     let started = Instant::now();
     let (send, receive) = mpsc::sync_channel::<Result<(Batch, usize)>>(1);
     let files = files.to_vec();
@@ -255,20 +287,25 @@ async fn ingest(store: &Store, backend: &'static str, files: &[PathBuf]) -> Resu
         load.cloud(kept).await?;
     }
     reader.join().map_err(|_| anyhow!("the reader thread panicked"))?;
-    let ingest = started.elapsed();
-    let report = load.report();
+    let read = started.elapsed();
     let started = Instant::now();
-    let report_after = load.commit_summarising_all().await?;
+    load.write_gathered().await?;
+    let stored = started.elapsed();
+    let started = Instant::now();
+    let report = load.commit_summarising_all().await?;
     let summarise = started.elapsed();
+    let cpu = cpu_time()? - cpu;
     // The rows stored: a VM-month replaced later in the run is one row.
     Ok(Run {
         backend,
         records,
         messages,
         vm_months: report.cloud.new,
-        summaries: report_after.summaries,
-        ingest,
+        summaries: report.summaries,
+        read,
+        store: stored,
         summarise,
+        cpu,
     })
 }
 
@@ -352,6 +389,19 @@ fn tempfile_dir() -> Result<PathBuf> {
     let dir = std::env::temp_dir().join(format!("nuvola-bench-accounting-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
+}
+
+/// This process's CPU time so far, user and system (`/proc/self/stat`,
+/// in clock ticks of 10 ms).
+fn cpu_time() -> Result<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat")?;
+    // The fields after the command name (in parentheses, which may hold
+    // spaces): utime and stime are the 14th and 15th of the line.
+    let after = stat.rsplit_once(')').map(|(_, rest)| rest).ok_or_else(|| anyhow!("no command in /proc/self/stat"))?;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks =
+        |i: usize| -> Result<u64> { Ok(fields.get(i).ok_or_else(|| anyhow!("short /proc/self/stat"))?.parse()?) };
+    Ok(Duration::from_millis((ticks(11)? + ticks(12)?) * 10))
 }
 
 /// This process's peak resident memory, in KiB.

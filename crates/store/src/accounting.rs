@@ -33,9 +33,7 @@ use nuvola_accounting::accelerator::{AcceleratorLedger, AcceleratorRecord, Accel
 use nuvola_accounting::cloud::CloudRecord;
 use nuvola_accounting::public_ip::PublicIpRecord;
 use nuvola_accounting::storage::StorageRecord;
-use nuvola_accounting::summarise::{
-    CloudSummariser, MonthlyCloudUsage, accounting_month, last_per_vm_month, sort_usage,
-};
+use nuvola_accounting::summarise::{CloudSummariser, LastPerVmMonth, MonthlyCloudUsage, accounting_month, sort_usage};
 use nuvola_accounting::{Decimal3, year_month};
 use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::{Any, Row};
@@ -92,7 +90,17 @@ pub struct AccountingLoad {
     report: LoadReport,
     /// The earliest month key whose VM-months changed.
     changed_from: Option<i32>,
+    /// Cloud records not written yet, the last per VM-month.
+    pending: LastPerVmMonth<'static>,
+    /// How many VM-months are gathered before they are written.
+    pending_limit: usize,
 }
+
+/// VM-months a load gathers before it writes them: a VM-month that many
+/// messages of one load report (cASO re-reports running VMs every run) is
+/// written once, and memory stays bounded (tens of MB) however many records
+/// a load reads.
+const PENDING_VM_MONTHS: usize = 100_000;
 
 impl std::fmt::Debug for AccountingLoad {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -450,6 +458,8 @@ impl Store {
             loaded_at,
             report: LoadReport::default(),
             changed_from: None,
+            pending: LastPerVmMonth::default(),
+            pending_limit: PENDING_VM_MONTHS,
         })
     }
 }
@@ -492,10 +502,36 @@ impl AccountingLoad {
     }
 
     /// Loads cloud records in load order: per VM and month the last one
-    /// wins, over what was kept before too.
-    pub async fn cloud<'a>(&mut self, records: impl IntoIterator<Item = CloudRecord<'a>>) -> Result<LoadCounts> {
+    /// wins, over what was kept before too. Returns how many were read.
+    /// They are gathered, the last per VM-month, and written when many
+    /// are, or at the commit; the report counts them as written then.
+    pub async fn cloud<'a>(&mut self, records: impl IntoIterator<Item = CloudRecord<'a>>) -> Result<u64> {
         let mut read = 0u64;
-        let kept = last_per_vm_month(records.into_iter().inspect(|_| read += 1));
+        for record in records {
+            read += 1;
+            self.pending.push(record.into_owned());
+            if self.pending.len() >= self.pending_limit {
+                self.write_gathered().await?;
+            }
+        }
+        self.report.cloud.records += read;
+        Ok(read)
+    }
+
+    /// Writes gathered cloud records whenever `vm_months` are (at least
+    /// one), instead of the default 100,000: less memory, more rows written
+    /// more than once.
+    pub fn writing_every(mut self, vm_months: usize) -> Self {
+        self.pending_limit = vm_months.max(1);
+        self
+    }
+
+    /// Writes the cloud records gathered so far (the commit does too).
+    pub async fn write_gathered(&mut self) -> Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let kept = self.pending.take();
         let voms: Vec<_> = kept.iter().map(|(_, r)| r.voms()).collect();
         let rows: Vec<UpsertRow<'_>> = kept
             .iter()
@@ -544,15 +580,14 @@ impl AccountingLoad {
                 }
             })
             .collect();
-        let (mut counts, earliest) =
+        let (counts, earliest) =
             self.upsert("accounting_vm_months", VM_MONTH_COLUMNS, &["vm_uuid", "month_key"], rows).await?;
-        counts.records = read;
         if let Some(earliest) = earliest {
             let earliest = earliest as i32;
             self.changed_from = Some(self.changed_from.map_or(earliest, |c| c.min(earliest)));
         }
         self.report.cloud.add(counts);
-        Ok(counts)
+        Ok(())
     }
 
     /// Loads accelerator records: per month, VM, site and model the last
@@ -719,7 +754,8 @@ impl AccountingLoad {
         Ok(counts)
     }
 
-    /// What the load stored so far.
+    /// What the load stored so far (cloud records gathered but not
+    /// written yet count as read only).
     pub fn report(&self) -> LoadReport {
         self.report
     }
@@ -727,6 +763,7 @@ impl AccountingLoad {
     /// Recomputes the cloud summaries of the months whose VM-months
     /// changed and of every later month, then commits.
     pub async fn commit(mut self) -> Result<LoadReport> {
+        self.write_gathered().await?;
         if let Some(from) = self.changed_from {
             self.report.summaries = summarise_from(&mut self.tx, self.backend, from).await?;
         }
@@ -737,6 +774,7 @@ impl AccountingLoad {
     /// Recomputes every cloud summary (after a load made with
     /// `summaries` deferred, or to repair them), then commits.
     pub async fn commit_summarising_all(mut self) -> Result<LoadReport> {
+        self.write_gathered().await?;
         self.report.summaries = summarise_from(&mut self.tx, self.backend, i32::MIN).await?;
         self.tx.commit().await?;
         Ok(self.report)

@@ -159,7 +159,13 @@ impl Store {
             Backend::Sqlite if url.contains(":memory:") => pool.clone(),
             Backend::Sqlite => {
                 pool.execute("PRAGMA journal_mode = WAL").await?;
-                connect(&url, backend, None, 1).await?
+                let writer = connect(&url, backend, None, 1).await?;
+                // The one writer keeps up to 64 MiB of pages (SQLite's
+                // default is 2 MiB): a large transaction, such as an
+                // accounting load, then neither spills pages to the file
+                // before its commit nor reads them back.
+                writer.execute("PRAGMA cache_size = -65536").await?;
+                writer
             }
             Backend::Postgres => pool.clone(),
         };
