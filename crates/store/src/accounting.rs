@@ -859,10 +859,12 @@ async fn summarise_from(tx: &mut sqlx::Transaction<'static, Any>, backend: Backe
         key: "cloud summaries".into(),
         why: format!("cannot be computed: {e}"),
     })?;
-    sqlx::query("DELETE FROM accounting_cloud_summaries WHERE month_key >= $1")
-        .bind(i64::from(from))
-        .execute(&mut **tx)
-        .await?;
+    for table in ["accounting_cloud_summaries", "accounting_usage_months"] {
+        sqlx::query(&format!("DELETE FROM {table} WHERE month_key >= $1"))
+            .bind(i64::from(from))
+            .execute(&mut **tx)
+            .await?;
+    }
     write_summaries(tx, backend, &summaries).await?;
     Ok(summaries.len() as u64)
 }
@@ -872,9 +874,104 @@ async fn write_summaries(
     backend: Backend,
     summaries: &[MonthlyCloudUsage],
 ) -> Result<()> {
-    let width = SUMMARY_COLUMNS.len();
-    for chunk in summaries.chunks(rows_per_statement(backend, width)) {
-        let mut sql = format!("INSERT INTO accounting_cloud_summaries ({}) VALUES ", SUMMARY_COLUMNS.join(", "));
+    let rows = summaries.iter().map(|usage| {
+        let s = &usage.summary;
+        vec![
+            int(month_key_of(i64::from(s.year), i64::from(s.month))),
+            int(i64::from(s.year)),
+            int(i64::from(s.month)),
+            text(Some(&s.site_name)),
+            text(s.cloud_compute_service.as_deref()),
+            text(s.global_user_name.as_deref()),
+            text(s.vo.as_deref()),
+            text(s.vo_group.as_deref()),
+            text(s.vo_role.as_deref()),
+            text(s.status.as_deref()),
+            text(s.cloud_type.as_deref()),
+            text(s.image_id.as_deref()),
+            int(s.earliest_start_time),
+            int(s.latest_start_time),
+            int(s.wall_duration),
+            int(s.cpu_duration),
+            int(s.cpu_count.map(Decimal3::thousandths)),
+            int(s.network_inbound),
+            int(s.network_outbound),
+            int(s.memory),
+            int(s.disk),
+            text(s.benchmark_type.as_deref()),
+            int(s.benchmark.map(Decimal3::thousandths)),
+            int(s.number_of_vms),
+            Value::Real(usage.ram_mb_hours),
+        ]
+    });
+    insert_rows(tx, backend, "accounting_cloud_summaries", SUMMARY_COLUMNS, rows).await?;
+
+    // The same added up per month, group, site and user.
+    #[derive(Default)]
+    struct Sums {
+        cpu: i64,
+        wall: i64,
+        ram: f64,
+        disk: i64,
+        vms: i64,
+    }
+    let mut usage: BTreeMap<(i64, &str, &str, &str), Sums> = BTreeMap::new();
+    for u in summaries {
+        let s = &u.summary;
+        let key = (
+            month_key_of(i64::from(s.year), i64::from(s.month)),
+            s.vo.as_deref().unwrap_or(""),
+            s.site_name.as_str(),
+            s.global_user_name.as_deref().unwrap_or(""),
+        );
+        let sums = usage.entry(key).or_default();
+        sums.cpu += s.cpu_duration.unwrap_or(0);
+        sums.wall += s.wall_duration.unwrap_or(0);
+        sums.ram += u.ram_mb_hours;
+        sums.disk += s.disk.unwrap_or(0);
+        sums.vms += s.number_of_vms;
+    }
+    let rows = usage.iter().map(|((month_key, vo, site, user), sums)| {
+        vec![
+            int(*month_key),
+            text(Some(vo)),
+            text(Some(site)),
+            text(Some(user)),
+            int(sums.cpu),
+            int(sums.wall),
+            Value::Real(sums.ram),
+            int(sums.disk),
+            int(sums.vms),
+        ]
+    });
+    insert_rows(tx, backend, "accounting_usage_months", USAGE_MONTH_COLUMNS, rows).await
+}
+
+const USAGE_MONTH_COLUMNS: &[&str] = &[
+    "month_key",
+    "vo",
+    "site_name",
+    "global_user_name",
+    "cpu_duration",
+    "wall_duration",
+    "ram_mb_hours",
+    "disk",
+    "number_of_vms",
+];
+
+/// Inserts rows of `columns`' values, as many per statement as the
+/// backend allows.
+async fn insert_rows<'v>(
+    tx: &mut sqlx::Transaction<'static, Any>,
+    backend: Backend,
+    table: &str,
+    columns: &[&str],
+    rows: impl Iterator<Item = Vec<Value<'v>>>,
+) -> Result<()> {
+    let width = columns.len();
+    let rows: Vec<Vec<Value<'v>>> = rows.collect();
+    for chunk in rows.chunks(rows_per_statement(backend, width)) {
+        let mut sql = format!("INSERT INTO {table} ({}) VALUES ", columns.join(", "));
         for row in 0..chunk.len() {
             if row > 0 {
                 sql.push_str(", ");
@@ -883,38 +980,8 @@ async fn write_summaries(
             sql.push_str(&format!("({})", params.join(", ")));
         }
         let mut query = sqlx::query(&sql);
-        for usage in chunk {
-            let s = &usage.summary;
-            let values = [
-                int(month_key_of(i64::from(s.year), i64::from(s.month))),
-                int(i64::from(s.year)),
-                int(i64::from(s.month)),
-                text(Some(&s.site_name)),
-                text(s.cloud_compute_service.as_deref()),
-                text(s.global_user_name.as_deref()),
-                text(s.vo.as_deref()),
-                text(s.vo_group.as_deref()),
-                text(s.vo_role.as_deref()),
-                text(s.status.as_deref()),
-                text(s.cloud_type.as_deref()),
-                text(s.image_id.as_deref()),
-                int(s.earliest_start_time),
-                int(s.latest_start_time),
-                int(s.wall_duration),
-                int(s.cpu_duration),
-                int(s.cpu_count.map(Decimal3::thousandths)),
-                int(s.network_inbound),
-                int(s.network_outbound),
-                int(s.memory),
-                int(s.disk),
-                text(s.benchmark_type.as_deref()),
-                int(s.benchmark.map(Decimal3::thousandths)),
-                int(s.number_of_vms),
-                Value::Real(usage.ram_mb_hours),
-            ];
-            for value in &values {
-                query = bind(query, value);
-            }
+        for value in chunk.iter().flatten() {
+            query = bind(query, value);
         }
         query.execute(&mut **tx).await?;
     }
@@ -993,7 +1060,8 @@ fn year_month_of_key(key: i64) -> (i32, i32) {
 impl Store {
     /// Usage per month, and per site, group or user as `by` says, of the
     /// records the filter selects: CPU, wall and RAM hours, disk and
-    /// instances from the cloud summaries, public IPs, accelerator hours by
+    /// instances from the cloud summaries (as added up per month, group,
+    /// site and user), public IPs, accelerator hours by
     /// model and volumes from their records. In order of month, then key.
     pub async fn accounting_usage(&self, filter: &UsageFilter, by: UsageBy) -> Result<Vec<UsageRow>> {
         let key = |site: &'static str, group: &'static str, user: &'static str| match by {
@@ -1020,7 +1088,7 @@ impl Store {
             "SELECT month_key, k, CAST(SUM(cpu_duration) AS DOUBLE PRECISION), CAST(SUM(wall_duration) AS DOUBLE PRECISION),
                     CAST(SUM(ram_mb_hours) AS DOUBLE PRECISION), CAST(SUM(disk) AS BIGINT), CAST(SUM(number_of_vms) AS BIGINT)
              FROM (SELECT month_key, {} AS k, cpu_duration, wall_duration, ram_mb_hours, disk, number_of_vms
-                   FROM accounting_cloud_summaries WHERE {}) t
+                   FROM accounting_usage_months WHERE {}) t
              GROUP BY month_key, k",
             key("site_name", "vo", "global_user_name"),
             c.sql

@@ -90,6 +90,7 @@ async fn generated_records_summarise_as_apel_does(db: &Db) {
         }
         assert_eq!(read, *records as u64);
         assert_eq!(stored_rows(store).await, expected_rows(dir.path()), "seed {seed}");
+        usage_adds_up_the_summaries(store).await;
 
         // Recomputing every summary gives the same.
         let load = store.begin_accounting_load("repair", 2_000).await.unwrap();
@@ -107,6 +108,44 @@ async fn generated_records_summarise_as_apel_does(db: &Db) {
         assert_eq!(report.cloud.records, *records as u64);
         assert!(report.cloud.replaced > 0, "seed {seed}: {report:?}");
         assert_eq!(stored_rows(store).await, expected_rows(dir.path()), "seed {seed}, one load");
+    }
+}
+
+/// The usage the views read (kept added up per month, group, site and
+/// user as the summaries are recomputed) is the stored summaries' sums.
+async fn usage_adds_up_the_summaries(store: &Store) {
+    let summaries = store.accounting_cloud_summaries(&UsageFilter::default()).await.unwrap();
+    assert!(!summaries.is_empty());
+    for by in [UsageBy::Month, UsageBy::Site, UsageBy::Group, UsageBy::User] {
+        // (year, month, key) → CPU and wall seconds, disk, instances.
+        type Sums = std::collections::BTreeMap<(i32, i32, Option<String>), (i64, i64, i64, i64)>;
+        let mut sums = Sums::new();
+        for u in &summaries {
+            let s = &u.summary;
+            let key = match by {
+                UsageBy::Month => None,
+                UsageBy::Site => Some(s.site_name.clone()),
+                UsageBy::Group => s.vo.clone(),
+                UsageBy::User => s.global_user_name.clone(),
+            };
+            let e = sums.entry((s.year, s.month, key)).or_default();
+            e.0 += s.cpu_duration.unwrap_or(0);
+            e.1 += s.wall_duration.unwrap_or(0);
+            e.2 += s.disk.unwrap_or(0);
+            e.3 += s.number_of_vms;
+        }
+        let usage = store.accounting_usage(&UsageFilter::default(), by).await.unwrap();
+        let read: Sums = usage
+            .iter()
+            .map(|u| {
+                let seconds = |hours: f64| (hours * 3600.0).round() as i64;
+                (
+                    (u.year, u.month, u.key.clone()),
+                    (seconds(u.cpu_hours), seconds(u.wall_hours), u.disk_gb, u.instances),
+                )
+            })
+            .collect();
+        assert_eq!(read, sums, "{by:?}");
     }
 }
 
