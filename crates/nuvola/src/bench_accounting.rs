@@ -79,6 +79,8 @@ struct Run {
     summarise: Duration,
     /// This process's CPU time over the three (user and system).
     cpu: Duration,
+    /// Its peak resident memory (MiB) by the end of each of the three.
+    peak_rss: [f64; 3],
 }
 
 /// Runs the benchmark; returns whether every run met the 5 s target and
@@ -125,7 +127,6 @@ pub async fn run(args: AccountingArgs) -> Result<bool> {
         store.close().await;
         runs.push(run);
     }
-    println!("peak RSS of this process: {:.1} MiB", peak_rss_kib()? as f64 / 1024.0);
     let _ = std::fs::remove_dir_all(&scratch);
     Ok(ok)
 }
@@ -179,6 +180,10 @@ fn print_run(run: &Run, same: bool) {
         run.cpu.as_secs_f64(),
         run.cpu.as_secs_f64() / total.as_secs_f64(),
         if run.backend == "PostgreSQL" { ", the server's not counted" } else { "" }
+    );
+    println!(
+        "  peak RSS of this process: {:.0} MiB reading, {:.0} MiB storing, {:.0} MiB summarising",
+        run.peak_rss[0], run.peak_rss[1], run.peak_rss[2]
     );
 }
 
@@ -257,6 +262,7 @@ fn read_window(files: &[PathBuf]) -> Result<(Batch, usize)> {
 /// Reads, parses and keeps the last record per VM-month of each window of
 /// messages on a thread of its own, and stores them in one load here.
 async fn ingest(store: &Store, backend: &'static str, files: &[PathBuf]) -> Result<Run> {
+    reset_peak_rss();
     let cpu = cpu_time()?;
     let started = Instant::now();
     let (send, receive) = mpsc::sync_channel::<Result<(Batch, usize)>>(1);
@@ -288,12 +294,15 @@ async fn ingest(store: &Store, backend: &'static str, files: &[PathBuf]) -> Resu
     }
     reader.join().map_err(|_| anyhow!("the reader thread panicked"))?;
     let read = started.elapsed();
+    let rss_read = peak_rss_mib()?;
     let started = Instant::now();
     load.write_gathered().await?;
     let stored = started.elapsed();
+    let rss_stored = peak_rss_mib()?;
     let started = Instant::now();
     let report = load.commit_summarising_all().await?;
     let summarise = started.elapsed();
+    let rss_summarised = peak_rss_mib()?;
     let cpu = cpu_time()? - cpu;
     // The rows stored: a VM-month replaced later in the run is one row.
     Ok(Run {
@@ -306,6 +315,7 @@ async fn ingest(store: &Store, backend: &'static str, files: &[PathBuf]) -> Resu
         store: stored,
         summarise,
         cpu,
+        peak_rss: [rss_read, rss_stored, rss_summarised],
     })
 }
 
@@ -404,9 +414,18 @@ fn cpu_time() -> Result<Duration> {
     Ok(Duration::from_millis((ticks(11)? + ticks(12)?) * 10))
 }
 
-/// This process's peak resident memory, in KiB.
-fn peak_rss_kib() -> Result<u64> {
+/// This process's peak resident memory since it started or was last
+/// reset, in MiB.
+fn peak_rss_mib() -> Result<f64> {
     let status = std::fs::read_to_string("/proc/self/status")?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:")).ok_or_else(|| anyhow!("no VmHWM"))?;
-    Ok(line.split_whitespace().nth(1).unwrap_or("0").parse()?)
+    Ok(line.split_whitespace().nth(1).unwrap_or("0").parse::<f64>()? / 1024.0)
+}
+
+/// Starts this process's peak resident memory afresh from what it holds
+/// now (Linux: `5` into `/proc/self/clear_refs`), so that each backend's
+/// run reports its own peak. Where that cannot be done the peak is the
+/// process's.
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
 }

@@ -532,61 +532,66 @@ impl AccountingLoad {
             return Ok(());
         }
         let kept = self.pending.take();
-        let voms: Vec<_> = kept.iter().map(|(_, r)| r.voms()).collect();
-        let rows: Vec<UpsertRow<'_>> = kept
-            .iter()
-            .zip(&voms)
-            .map(|((key, r), voms)| {
-                let measured = nuvola_accounting::summarise::measurement_time(r);
-                let (year, month) = accounting_month(measured);
-                UpsertRow {
-                    digest: digest(r),
-                    values: vec![
-                        text(Some(&r.vm_uuid)),
-                        int(i64::from(*key)),
-                        int(i64::from(year)),
-                        int(i64::from(month)),
-                        int(measured),
-                        int(r.record_create_time),
-                        text(Some(&r.site_name)),
-                        text(r.cloud_compute_service.as_deref()),
-                        text(r.machine_name.as_deref()),
-                        text(r.local_user_id.as_deref()),
-                        text(r.local_group_id.as_deref()),
-                        text(r.global_user_name.as_deref()),
-                        text(r.fqan.as_deref()),
-                        text(voms.vo),
-                        text(voms.group.as_deref()),
-                        text(voms.role),
-                        text(r.status.as_deref()),
-                        int(r.start_time),
-                        int(r.end_time),
-                        int(r.suspend_duration),
-                        int(r.wall_duration),
-                        int(r.cpu_duration),
-                        int(r.cpu_count.thousandths()),
-                        text(r.network_type.as_deref()),
-                        int(r.network_inbound),
-                        int(r.network_outbound),
-                        int(r.public_ip_count),
-                        int(r.memory),
-                        int(r.disk),
-                        text(r.benchmark_type.as_deref()),
-                        int(r.benchmark.thousandths()),
-                        text(r.storage_record_id.as_deref()),
-                        text(r.image_id.as_deref()),
-                        text(r.cloud_type.as_deref()),
-                    ],
-                }
-            })
-            .collect();
-        let (counts, earliest) =
-            self.upsert("accounting_vm_months", VM_MONTH_COLUMNS, &["vm_uuid", "month_key"], rows).await?;
-        if let Some(earliest) = earliest {
-            let earliest = earliest as i32;
-            self.changed_from = Some(self.changed_from.map_or(earliest, |c| c.min(earliest)));
+        // A statement's worth of rows at a time, so that only one
+        // statement's values are held beside the records.
+        let per_statement = rows_per_statement(self.backend, VM_MONTH_COLUMNS.len() + 4);
+        for chunk in kept.chunks(per_statement) {
+            let voms: Vec<_> = chunk.iter().map(|(_, r)| r.voms()).collect();
+            let rows: Vec<UpsertRow<'_>> = chunk
+                .iter()
+                .zip(&voms)
+                .map(|((key, r), voms)| {
+                    let measured = nuvola_accounting::summarise::measurement_time(r);
+                    let (year, month) = accounting_month(measured);
+                    UpsertRow {
+                        digest: digest(r),
+                        values: vec![
+                            text(Some(&r.vm_uuid)),
+                            int(i64::from(*key)),
+                            int(i64::from(year)),
+                            int(i64::from(month)),
+                            int(measured),
+                            int(r.record_create_time),
+                            text(Some(&r.site_name)),
+                            text(r.cloud_compute_service.as_deref()),
+                            text(r.machine_name.as_deref()),
+                            text(r.local_user_id.as_deref()),
+                            text(r.local_group_id.as_deref()),
+                            text(r.global_user_name.as_deref()),
+                            text(r.fqan.as_deref()),
+                            text(voms.vo),
+                            text(voms.group.as_deref()),
+                            text(voms.role),
+                            text(r.status.as_deref()),
+                            int(r.start_time),
+                            int(r.end_time),
+                            int(r.suspend_duration),
+                            int(r.wall_duration),
+                            int(r.cpu_duration),
+                            int(r.cpu_count.thousandths()),
+                            text(r.network_type.as_deref()),
+                            int(r.network_inbound),
+                            int(r.network_outbound),
+                            int(r.public_ip_count),
+                            int(r.memory),
+                            int(r.disk),
+                            text(r.benchmark_type.as_deref()),
+                            int(r.benchmark.thousandths()),
+                            text(r.storage_record_id.as_deref()),
+                            text(r.image_id.as_deref()),
+                            text(r.cloud_type.as_deref()),
+                        ],
+                    }
+                })
+                .collect();
+            let (counts, earliest) =
+                self.upsert("accounting_vm_months", VM_MONTH_COLUMNS, &["vm_uuid", "month_key"], rows).await?;
+            if let Some(earliest) = earliest {
+                let earliest = earliest as i32;
+                self.changed_from = Some(self.changed_from.map_or(earliest, |c| c.min(earliest)));
+            }
+            self.report.cloud.add(counts);
         }
-        self.report.cloud.add(counts);
         Ok(())
     }
 
@@ -874,48 +879,13 @@ async fn write_summaries(
     backend: Backend,
     summaries: &[MonthlyCloudUsage],
 ) -> Result<()> {
-    let rows = summaries.iter().map(|usage| {
-        let s = &usage.summary;
-        vec![
-            int(month_key_of(i64::from(s.year), i64::from(s.month))),
-            int(i64::from(s.year)),
-            int(i64::from(s.month)),
-            text(Some(&s.site_name)),
-            text(s.cloud_compute_service.as_deref()),
-            text(s.global_user_name.as_deref()),
-            text(s.vo.as_deref()),
-            text(s.vo_group.as_deref()),
-            text(s.vo_role.as_deref()),
-            text(s.status.as_deref()),
-            text(s.cloud_type.as_deref()),
-            text(s.image_id.as_deref()),
-            int(s.earliest_start_time),
-            int(s.latest_start_time),
-            int(s.wall_duration),
-            int(s.cpu_duration),
-            int(s.cpu_count.map(Decimal3::thousandths)),
-            int(s.network_inbound),
-            int(s.network_outbound),
-            int(s.memory),
-            int(s.disk),
-            text(s.benchmark_type.as_deref()),
-            int(s.benchmark.map(Decimal3::thousandths)),
-            int(s.number_of_vms),
-            Value::Real(usage.ram_mb_hours),
-        ]
-    });
-    insert_rows(tx, backend, "accounting_cloud_summaries", SUMMARY_COLUMNS, rows).await?;
+    for chunk in summaries.chunks(rows_per_statement(backend, SUMMARY_COLUMNS.len())) {
+        let rows: Vec<Vec<Value<'_>>> = chunk.iter().map(summary_values).collect();
+        insert_rows(tx, backend, "accounting_cloud_summaries", SUMMARY_COLUMNS, &rows).await?;
+    }
 
     // The same added up per month, group, site and user.
-    #[derive(Default)]
-    struct Sums {
-        cpu: i64,
-        wall: i64,
-        ram: f64,
-        disk: i64,
-        vms: i64,
-    }
-    let mut usage: BTreeMap<(i64, &str, &str, &str), Sums> = BTreeMap::new();
+    let mut usage: BTreeMap<(i64, &str, &str, &str), UsageSums> = BTreeMap::new();
     for u in summaries {
         let s = &u.summary;
         let key = (
@@ -931,20 +901,70 @@ async fn write_summaries(
         sums.disk += s.disk.unwrap_or(0);
         sums.vms += s.number_of_vms;
     }
-    let rows = usage.iter().map(|((month_key, vo, site, user), sums)| {
-        vec![
-            int(*month_key),
-            text(Some(vo)),
-            text(Some(site)),
-            text(Some(user)),
-            int(sums.cpu),
-            int(sums.wall),
-            Value::Real(sums.ram),
-            int(sums.disk),
-            int(sums.vms),
-        ]
-    });
-    insert_rows(tx, backend, "accounting_usage_months", USAGE_MONTH_COLUMNS, rows).await
+    let usage: Vec<_> = usage.into_iter().collect();
+    for chunk in usage.chunks(rows_per_statement(backend, USAGE_MONTH_COLUMNS.len())) {
+        let rows: Vec<Vec<Value<'_>>> = chunk
+            .iter()
+            .map(|((month_key, vo, site, user), sums)| {
+                vec![
+                    int(*month_key),
+                    text(Some(vo)),
+                    text(Some(site)),
+                    text(Some(user)),
+                    int(sums.cpu),
+                    int(sums.wall),
+                    Value::Real(sums.ram),
+                    int(sums.disk),
+                    int(sums.vms),
+                ]
+            })
+            .collect();
+        insert_rows(tx, backend, "accounting_usage_months", USAGE_MONTH_COLUMNS, &rows).await?;
+    }
+    Ok(())
+}
+
+/// A summary's values, in [`SUMMARY_COLUMNS`]' order.
+fn summary_values(usage: &MonthlyCloudUsage) -> Vec<Value<'_>> {
+    let s = &usage.summary;
+    vec![
+        int(month_key_of(i64::from(s.year), i64::from(s.month))),
+        int(i64::from(s.year)),
+        int(i64::from(s.month)),
+        text(Some(&s.site_name)),
+        text(s.cloud_compute_service.as_deref()),
+        text(s.global_user_name.as_deref()),
+        text(s.vo.as_deref()),
+        text(s.vo_group.as_deref()),
+        text(s.vo_role.as_deref()),
+        text(s.status.as_deref()),
+        text(s.cloud_type.as_deref()),
+        text(s.image_id.as_deref()),
+        int(s.earliest_start_time),
+        int(s.latest_start_time),
+        int(s.wall_duration),
+        int(s.cpu_duration),
+        int(s.cpu_count.map(Decimal3::thousandths)),
+        int(s.network_inbound),
+        int(s.network_outbound),
+        int(s.memory),
+        int(s.disk),
+        text(s.benchmark_type.as_deref()),
+        int(s.benchmark.map(Decimal3::thousandths)),
+        int(s.number_of_vms),
+        Value::Real(usage.ram_mb_hours),
+    ]
+}
+
+/// A month's usage of one group, site and user: the sums of their
+/// summaries.
+#[derive(Default)]
+struct UsageSums {
+    cpu: i64,
+    wall: i64,
+    ram: f64,
+    disk: i64,
+    vms: i64,
 }
 
 const USAGE_MONTH_COLUMNS: &[&str] = &[
@@ -959,32 +979,29 @@ const USAGE_MONTH_COLUMNS: &[&str] = &[
     "number_of_vms",
 ];
 
-/// Inserts rows of `columns`' values, as many per statement as the
-/// backend allows.
-async fn insert_rows<'v>(
+/// Inserts rows of `columns`' values in one statement (at most
+/// [`rows_per_statement`] of them).
+async fn insert_rows(
     tx: &mut sqlx::Transaction<'static, Any>,
     backend: Backend,
     table: &str,
     columns: &[&str],
-    rows: impl Iterator<Item = Vec<Value<'v>>>,
+    rows: &[Vec<Value<'_>>],
 ) -> Result<()> {
     let width = columns.len();
-    let rows: Vec<Vec<Value<'v>>> = rows.collect();
-    for chunk in rows.chunks(rows_per_statement(backend, width)) {
-        let mut sql = format!("INSERT INTO {table} ({}) VALUES ", columns.join(", "));
-        for row in 0..chunk.len() {
-            if row > 0 {
-                sql.push_str(", ");
-            }
-            let params: Vec<String> = (0..width).map(|c| parameter(backend, row * width + c + 1)).collect();
-            sql.push_str(&format!("({})", params.join(", ")));
+    let mut sql = format!("INSERT INTO {table} ({}) VALUES ", columns.join(", "));
+    for row in 0..rows.len() {
+        if row > 0 {
+            sql.push_str(", ");
         }
-        let mut query = sqlx::query(&sql);
-        for value in chunk.iter().flatten() {
-            query = bind(query, value);
-        }
-        query.execute(&mut **tx).await?;
+        let params: Vec<String> = (0..width).map(|c| parameter(backend, row * width + c + 1)).collect();
+        sql.push_str(&format!("({})", params.join(", ")));
     }
+    let mut query = sqlx::query(&sql);
+    for value in rows.iter().flatten() {
+        query = bind(query, value);
+    }
+    query.execute(&mut **tx).await?;
     Ok(())
 }
 
