@@ -11,7 +11,7 @@
 //! `GET /api/v1/accounting/usage` and `GET /api/v1/accounting/daily`: the
 //! usage the caller may see, per month over a range or per day of one
 //! month, by provider, group, user or month (see
-//! `nuvola_app::accounting_views`).
+//! `nuvola_usage::views`).
 
 use axum::Json;
 use axum::Router;
@@ -20,10 +20,8 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::routing::{get, post};
-use nuvola_app::accounting::LoadReport;
-use nuvola_app::accounting_jobs::Exported;
-use nuvola_app::accounting_views::{UsageReport, UsageRequest};
 use nuvola_types::Error;
+use nuvola_usage::{Exported, LoadReport, UsageReport, UsageRequest};
 
 use crate::extract::{Caller, bearer_token};
 use crate::{ApiError, ApiState};
@@ -38,7 +36,7 @@ pub fn routes() -> Router<ApiState> {
 
 async fn ingest(State(state): State<ApiState>, headers: HeaderMap, body: Bytes) -> Result<Json<LoadReport>, ApiError> {
     let sender = state.app.accounting_sender(bearer_token(&headers)?).await?;
-    Ok(Json(state.app.ingest_accounting(&sender, &body).await?))
+    Ok(Json(state.app.accounting().ingest(&sender, &body).await?))
 }
 
 async fn export(State(state): State<ApiState>, Caller(caller): Caller) -> Result<Json<Exported>, ApiError> {
@@ -51,7 +49,7 @@ async fn usage(
     query: Result<Query<UsageRequest>, QueryRejection>,
 ) -> Result<Json<UsageReport>, ApiError> {
     let Query(request) = query.map_err(|e| Error::invalid(e.body_text()))?;
-    Ok(Json(state.app.accounting_usage(&caller, &request).await?))
+    Ok(Json(state.app.accounting().usage(&caller, &request).await?))
 }
 
 async fn daily(
@@ -60,5 +58,5 @@ async fn daily(
     query: Result<Query<UsageRequest>, QueryRejection>,
 ) -> Result<Json<UsageReport>, ApiError> {
     let Query(request) = query.map_err(|e| Error::invalid(e.body_text()))?;
-    Ok(Json(state.app.accounting_daily(&caller, &request).await?))
+    Ok(Json(state.app.accounting().daily(&caller, &request).await?))
 }

@@ -7,7 +7,7 @@
 
 mod common;
 
-#[path = "../../app/tests/common/accounting.rs"]
+#[path = "../../usage/tests/common/accounting.rs"]
 mod accounting;
 
 use common::Harness;

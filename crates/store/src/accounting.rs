@@ -31,6 +31,7 @@ use std::collections::BTreeMap;
 use futures::TryStreamExt;
 use nuvola_accounting::accelerator::{AcceleratorLedger, AcceleratorRecord, AcceleratorSummary};
 use nuvola_accounting::cloud::CloudRecord;
+use nuvola_accounting::figures::{Period, UsageRow};
 use nuvola_accounting::public_ip::PublicIpRecord;
 use nuvola_accounting::storage::StorageRecord;
 use nuvola_accounting::summarise::{
@@ -127,37 +128,6 @@ pub enum UsageBy {
     Group,
     /// The user (global user name).
     User,
-}
-
-/// A month's usage, for one site, group or user (or all of them).
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
-pub struct UsageRow {
-    /// The year (0 for cloud records APEL could not date).
-    pub year: i32,
-    /// The month, 1–12 (0 for those records).
-    pub month: i32,
-    /// The site, group or user; `None` with [`UsageBy::Month`], or when
-    /// the records name none.
-    pub key: Option<String>,
-    /// CPU time.
-    pub cpu_hours: f64,
-    /// Wall time.
-    pub wall_hours: f64,
-    /// Memory held × wall time.
-    pub ram_gb_hours: f64,
-    /// The VMs' disks, summed over VM-months (APEL's `Disk` sum).
-    pub disk_gb: i64,
-    /// VM-months (APEL's `NumberOfVMs`).
-    pub instances: i64,
-    /// Public IP addresses: per project and IP version the most held at
-    /// one measurement in the month, summed.
-    pub public_ips: i64,
-    /// Accelerator hours (count × held time) per model (`""` when none).
-    pub gpu_hours: BTreeMap<String, f64>,
-    /// Storage records (volumes) whose period ends in the month.
-    pub volumes: i64,
-    /// Their capacity used, in GB (10^9 bytes).
-    pub volume_gb: f64,
 }
 
 /// A kept VM-month: its record and where it came from.
@@ -973,7 +943,7 @@ impl Store {
             let k = k.filter(|k| !k.is_empty());
             rows.entry((month_key, k.clone())).or_insert_with(|| {
                 let (year, month) = year_month_of_key(month_key);
-                UsageRow { year, month, key: k, ..UsageRow::default() }
+                UsageRow::new(Period::month(year, month), k)
             })
         }
 

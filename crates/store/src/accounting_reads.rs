@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 
 use sqlx::Row;
 
-use crate::{Result, Store, UsageRow};
+use nuvola_accounting::figures::{Period, UsageRow};
+
+use crate::{Result, Store};
 
 /// One site's and group's usage in a month.
 #[derive(Debug, Clone, PartialEq)]
@@ -82,5 +84,5 @@ fn entry(
     year: i32,
     month: i32,
 ) -> &mut UsageRow {
-    rows.entry((site, group.unwrap_or_default())).or_insert_with(|| UsageRow { year, month, ..UsageRow::default() })
+    rows.entry((site, group.unwrap_or_default())).or_insert_with(|| UsageRow::new(Period::month(year, month), None))
 }

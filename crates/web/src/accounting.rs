@@ -6,14 +6,14 @@
 //! day by day, provider, group, user, grouping and the charted metric.
 //!
 //! The handler only parses the query and calls the app's view
-//! (`nuvola_app::accounting_views`), which decides what the viewer sees.
+//! (`nuvola_usage::views`), which decides what the viewer sees.
 
 use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use maud::{Markup, html};
-use nuvola_app::accounting_views::{GroupBy, Usage, UsageReport, UsageRequest};
+use nuvola_usage::{GroupBy, Period, UsageReport, UsageRequest, UsageRow};
 use serde::Deserialize;
 
 use crate::charts::{self, Chart, Series};
@@ -145,7 +145,7 @@ impl Metric {
         }
     }
 
-    fn of(self, u: &Usage) -> f64 {
+    fn of(self, u: &UsageRow) -> f64 {
         match self {
             Metric::CpuHours => u.cpu_hours,
             Metric::WallHours => u.wall_hours,
@@ -181,7 +181,7 @@ pub fn table(report: &UsageReport, daily: bool) -> Table {
         .rows
         .iter()
         .map(|u| {
-            let mut row = vec![Cell::Text(u.period.clone())];
+            let mut row = vec![Cell::Text(u.period.to_string())];
             if report.by != GroupBy::Month {
                 row.push(Cell::Text(u.key.clone().unwrap_or_else(|| "(none)".into())));
             }
@@ -205,11 +205,11 @@ pub fn table(report: &UsageReport, daily: bool) -> Table {
 /// The chart's series: one per key (the largest ones, then "Others"), or
 /// per GPU model when GPU hours are grouped by month alone.
 fn series(report: &UsageReport, metric: Metric) -> Vec<Series> {
-    let index: std::collections::BTreeMap<&str, usize> =
-        report.periods.iter().enumerate().map(|(i, p)| (p.as_str(), i)).collect();
+    let index: std::collections::BTreeMap<Period, usize> =
+        report.periods.iter().enumerate().map(|(i, p)| (*p, i)).collect();
     let mut by_name: std::collections::BTreeMap<String, Vec<f64>> = Default::default();
     for u in &report.rows {
-        let Some(&at) = index.get(u.period.as_str()) else { continue };
+        let Some(&at) = index.get(&u.period) else { continue };
         if metric == Metric::GpuHours && report.by == GroupBy::Month {
             for (model, hours) in &u.gpu_hours {
                 let name = if model.is_empty() { "unnamed".to_owned() } else { model.clone() };
@@ -248,9 +248,9 @@ fn chart(report: &UsageReport, metric: Metric, daily: bool) -> Markup {
         }
     );
     let categories: Vec<String> = if daily {
-        report.periods.iter().map(|p| p.rsplit('-').next().unwrap_or(p).trim_start_matches('0').to_owned()).collect()
+        report.periods.iter().map(|p| p.day.unwrap_or_default().to_string()).collect()
     } else {
-        report.periods.clone()
+        report.periods.iter().map(Period::to_string).collect()
     };
     let series = series(report, metric);
     let series = if series.is_empty() {
@@ -278,7 +278,7 @@ fn form(query: &AccountingQuery, report: &UsageReport, metric: Metric, daily: bo
     let (from, to) = if daily {
         (query.from.clone(), query.to.clone())
     } else {
-        (report.periods.first().cloned(), report.periods.last().cloned())
+        (report.periods.first().map(Period::to_string), report.periods.last().map(Period::to_string))
     };
     html! {
         form class="toolbar" method="get" action="/accounting" {
@@ -311,7 +311,7 @@ fn form(query: &AccountingQuery, report: &UsageReport, metric: Metric, daily: bo
 
 fn csv_response(report: &UsageReport, daily: bool) -> Response {
     let span = match (report.periods.first(), report.periods.last()) {
-        (Some(first), Some(_)) if daily => first[..7].to_owned() + "-daily",
+        (Some(first), Some(_)) if daily => format!("{}-daily", Period::month(first.year, first.month)),
         (Some(first), Some(last)) => format!("{first}-to-{last}"),
         _ => "empty".into(),
     };
@@ -329,9 +329,9 @@ fn csv_response(report: &UsageReport, daily: bool) -> Response {
 async fn load(state: &WebState, viewer: &Viewer, query: &AccountingQuery) -> Result<UsageReport, PageError> {
     let request = query.request();
     Ok(if query.daily() {
-        state.app.accounting_daily(&viewer.principal, &request).await?
+        state.app.accounting().daily(&viewer.principal, &request).await?
     } else {
-        state.app.accounting_usage(&viewer.principal, &request).await?
+        state.app.accounting().usage(&viewer.principal, &request).await?
     })
 }
 
@@ -349,7 +349,7 @@ async fn page(
     }
     let table = table(&report, daily);
     let span = match (report.periods.first(), report.periods.last()) {
-        (Some(first), Some(_)) if daily => format!("each day of {}", &first[..7]),
+        (Some(first), Some(_)) if daily => format!("each day of {}", Period::month(first.year, first.month)),
         (Some(first), Some(last)) => format!("{first} to {last}"),
         _ => String::new(),
     };

@@ -1,4 +1,4 @@
-//! The accounting views through the app, on SQLite and on a real
+//! The accounting views, on SQLite and on a real
 //! PostgreSQL (`NUVOLA_TEST_POSTGRES_URL`): a user sees their own usage
 //! (under `subject@issuer` and their bare subject), a group manager their
 //! groups' and their own (counted once), an administrator everything;
@@ -7,13 +7,10 @@
 
 mod common;
 
-use std::sync::Arc;
-
 use common::accounting::{TOTAL_CPU_HOURS, load_march};
-use nuvola_app::accounting_views::{UsageReport, UsageRequest};
-use nuvola_app::{App, Catalogue, Federation, Settings};
 use nuvola_store::{Store, StoreOptions};
 use nuvola_types::{Error, Principal};
+use nuvola_usage::{Accounting, Period, UsageReport, UsageRequest};
 
 fn person(subject: &str, groups: &[&str], manages: &[&str], admin: bool) -> Principal {
     Principal {
@@ -27,11 +24,8 @@ fn person(subject: &str, groups: &[&str], manages: &[&str], admin: bool) -> Prin
     }
 }
 
-fn app(store: Store) -> App {
-    let resolver = Arc::new(nuvola_tosca::builtin_resolver());
-    let catalogue = Catalogue::builtin(&*resolver).unwrap();
-    let issuer = Arc::new(nuvola_identity::EmbeddedIssuer::from_seed([7; 32], "nuvola"));
-    App::new(store, catalogue, Federation::open(Vec::new(), None).unwrap(), issuer, resolver, Settings::default())
+fn accounting_on(store: Store) -> Accounting {
+    Accounting::new(store, Default::default(), nuvola_usage::wall_clock())
 }
 
 fn march(by: &str) -> UsageRequest {
@@ -45,68 +39,70 @@ fn cpu(report: &UsageReport) -> Vec<(String, i64)> {
 
 async fn views(store: Store) {
     load_march(&store).await;
-    let app = app(store.clone());
+    let accounting = accounting_on(store.clone());
 
     // An administrator: everything, by provider and by month.
     let admin = person("root", &[], &[], true);
-    let by_provider = app.accounting_usage(&admin, &march("provider")).await.unwrap();
-    assert_eq!(by_provider.periods, ["2025-02", "2025-03", "2025-04"]);
+    let by_provider = accounting.usage(&admin, &march("provider")).await.unwrap();
+    let periods: Vec<String> = by_provider.periods.iter().map(|p| p.to_string()).collect();
+    assert_eq!(periods, ["2025-02", "2025-03", "2025-04"]);
     assert_eq!(cpu(&by_provider), [("cloudveneto".into(), 168), ("recas-bari".into(), 792)]);
     assert_eq!(by_provider.gpu_models, ["A100"]);
     let bari = &by_provider.rows[1];
     assert_eq!((bari.gpu_hours["A100"], bari.instances, bari.wall_hours), (48.0, 2, 72.0));
     let veneto = &by_provider.rows[0];
     assert_eq!((veneto.public_ips, veneto.volumes, veneto.volume_gb.round()), (1, 1, 32.0));
-    let by_month = app.accounting_usage(&admin, &march("month")).await.unwrap();
+    let by_month = accounting.usage(&admin, &march("month")).await.unwrap();
     assert_eq!(by_month.rows.len(), 1);
     assert_eq!(by_month.rows[0].cpu_hours, TOTAL_CPU_HOURS);
 
     // A member: her own usage under both of her names, whatever she asks.
     let alice = person("alice", &["physics"], &[], false);
-    let mine = app.accounting_usage(&alice, &march("user")).await.unwrap();
+    let mine = accounting.usage(&alice, &march("user")).await.unwrap();
     assert_eq!(cpu(&mine), [("alice".into(), 48), ("alice@nuvola".into(), 768)]);
     assert_eq!(mine.scope, "your usage");
     let in_physics = UsageRequest { group: Some("physics".into()), ..march("user") };
-    assert_eq!(cpu(&app.accounting_usage(&alice, &in_physics).await.unwrap()), [("alice@nuvola".into(), 768)]);
+    assert_eq!(cpu(&accounting.usage(&alice, &in_physics).await.unwrap()), [("alice@nuvola".into(), 768)]);
     let bobs = UsageRequest { user: Some("bob@nuvola".into()), ..march("user") };
-    let refused = app.accounting_usage(&alice, &bobs).await.unwrap_err();
+    let refused = accounting.usage(&alice, &bobs).await.unwrap_err();
     assert!(matches!(&refused, Error::Forbidden(m) if m.contains("bob@nuvola")), "{refused:?}");
     let chemistry = UsageRequest { group: Some("chemistry".into()), ..march("user") };
-    assert!(matches!(app.accounting_usage(&alice, &chemistry).await, Err(Error::Forbidden(_))));
+    assert!(matches!(accounting.usage(&alice, &chemistry).await, Err(Error::Forbidden(_))));
 
     // A manager of physics: every member's usage in physics, no one's elsewhere.
     let mia = person("mia", &[], &["physics"], false);
-    let physics = app.accounting_usage(&mia, &march("user")).await.unwrap();
+    let physics = accounting.usage(&mia, &march("user")).await.unwrap();
     // Public IPs are accounted per group, to no user.
     assert_eq!(cpu(&physics), [("-".into(), 0), ("alice@nuvola".into(), 768), ("bob@nuvola".into(), 96)]);
     assert_eq!(physics.rows[0].public_ips, 1);
     let carol = UsageRequest { user: Some("carol@nuvola".into()), ..march("user") };
-    assert!(app.accounting_usage(&mia, &carol).await.unwrap().rows.is_empty(), "narrowed to physics");
+    assert!(accounting.usage(&mia, &carol).await.unwrap().rows.is_empty(), "narrowed to physics");
 
     // A member of physics who manages chemistry: his own usage in physics
     // and chemistry's (his own there counted once).
     let bob = person("bob", &["physics"], &["chemistry"], false);
-    let seen = app.accounting_usage(&bob, &march("user")).await.unwrap();
+    let seen = accounting.usage(&bob, &march("user")).await.unwrap();
     assert_eq!(cpu(&seen), [("alice".into(), 48), ("bob@nuvola".into(), 120), ("carol@nuvola".into(), 24)]);
-    let total = app.accounting_usage(&bob, &march("month")).await.unwrap();
+    let total = accounting.usage(&bob, &march("month")).await.unwrap();
     assert_eq!(total.rows[0].cpu_hours, 192.0);
     assert_eq!(total.rows[0].instances, 4);
 
     // Per day: the A100 VM's 48 GPU hours on March 10th and 11th.
     let daily = UsageRequest { month: Some("2025-03".into()), by: Some("provider".into()), ..Default::default() };
-    let days = app.accounting_daily(&admin, &daily).await.unwrap();
+    let days = accounting.daily(&admin, &daily).await.unwrap();
     assert_eq!(days.periods.len(), 31);
-    let gpu: Vec<(&str, &str, f64)> = days
+    let gpu: Vec<(String, &str, f64)> = days
         .rows
         .iter()
-        .filter_map(|r| r.gpu_hours.get("A100").map(|h| (r.period.as_str(), r.key.as_deref().unwrap(), *h)))
+        .filter_map(|r| r.gpu_hours.get("A100").map(|h| (r.period.to_string(), r.key.as_deref().unwrap(), *h)))
         .collect();
-    assert_eq!(gpu, [("2025-03-10", "recas-bari", 24.0), ("2025-03-11", "recas-bari", 24.0)]);
-    let tenth = days.rows.iter().find(|r| r.period == "2025-03-10").unwrap();
+    assert_eq!(gpu, [("2025-03-10".into(), "recas-bari", 24.0), ("2025-03-11".into(), "recas-bari", 24.0)]);
+    let tenth = days.rows.iter().find(|r| r.period == Period::day(2025, 3, 10)).unwrap();
     assert_eq!((tenth.cpu_hours, tenth.ram_gb_hours, tenth.instances), (384.0, 3072.0, 1));
     // Alice's days are hers alone; Bob's his and chemistry's, each VM once.
-    let alice_days = app.accounting_daily(&alice, &UsageRequest { by: Some("user".into()), ..daily.clone() }).await;
-    let keys: Vec<_> = alice_days.unwrap().rows.into_iter().map(|r| (r.period, r.key.unwrap())).collect();
+    let alice_days = accounting.daily(&alice, &UsageRequest { by: Some("user".into()), ..daily.clone() }).await;
+    let keys: Vec<(String, String)> =
+        alice_days.unwrap().rows.into_iter().map(|r| (r.period.to_string(), r.key.unwrap())).collect();
     assert_eq!(
         keys,
         [
@@ -115,25 +111,23 @@ async fn views(store: Store) {
             ("2025-03-20".into(), "alice".into())
         ]
     );
-    let bob_days = app.accounting_daily(&bob, &UsageRequest { by: Some("month".into()), ..daily }).await.unwrap();
+    let bob_days = accounting.daily(&bob, &UsageRequest { by: Some("month".into()), ..daily }).await.unwrap();
     assert_eq!(bob_days.rows.iter().map(|r| r.cpu_hours).sum::<f64>(), 192.0);
 
     // Bad input is named.
     let bad = UsageRequest { from: Some("2025-13".into()), ..march("month") };
-    assert!(
-        matches!(app.accounting_usage(&admin, &bad).await, Err(Error::Invalid(m)) if m.contains("from=\"2025-13\""))
-    );
+    assert!(matches!(accounting.usage(&admin, &bad).await, Err(Error::Invalid(m)) if m.contains("from=\"2025-13\"")));
     let bad = UsageRequest { by: Some("site".into()), ..march("month") };
     assert!(
-        matches!(app.accounting_usage(&admin, &bad).await, Err(Error::Invalid(m)) if m.contains("provider, group, user"))
+        matches!(accounting.usage(&admin, &bad).await, Err(Error::Invalid(m)) if m.contains("provider, group, user"))
     );
 }
 
 /// This month's usage shows in `/metrics` per provider and group, GPU
 /// hours by model too.
 async fn metrics(store: Store) {
-    let app = app(store.clone());
-    let this = app.this_month();
+    let accounting = accounting_on(store.clone());
+    let this = accounting.this_month();
     let (start, next) = nuvola_accounting::month_bounds(this.0, this.1 as u8).unwrap();
     let attempts: Vec<_> = common::accounting::attempts()
         .into_iter()
@@ -153,7 +147,7 @@ async fn metrics(store: Store) {
     load.public_ips(&records.public_ips).await.unwrap();
     load.commit().await.unwrap();
     let mut out = nuvola_monitor::openmetrics::Exposition::new();
-    app.metrics(&mut out).await.unwrap();
+    accounting.metrics(&mut out).await.unwrap();
     let text = out.finish();
     for sample in [
         r#"nuvola_accounting_cpu_hours{provider="recas-bari",group="physics"} 768"#,

@@ -24,11 +24,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use nuvola_accounting::accelerator::AcceleratorRecord;
 use nuvola_accounting::cloud::CloudRecord;
 use nuvola_monitor::openmetrics::Exposition;
-use nuvola_store::{StoredVmMonth, UsageBy, UsageFilter, UsageRow};
+use nuvola_store::{Period, StoredVmMonth, UsageBy, UsageFilter, UsageRow};
 use nuvola_types::{Error, Principal, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::App;
+use crate::Accounting;
 
 /// The longest range of months a view covers.
 pub const MAX_MONTHS: i32 = 120;
@@ -116,6 +116,11 @@ impl Month {
         Month::of_index(self.index() + n)
     }
 
+    /// The month as a period of the views.
+    pub fn period(self) -> Period {
+        Period::month(self.0, self.1)
+    }
+
     /// The month of a time in ms since the epoch, in UTC.
     pub fn of_ms(ms: i64) -> Month {
         let (year, month) = nuvola_accounting::year_month(ms.div_euclid(1000));
@@ -140,66 +145,20 @@ impl std::fmt::Display for Month {
     }
 }
 
-/// One month's (or day's) usage of one provider, group or user.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Usage {
-    /// `YYYY-MM` (monthly) or `YYYY-MM-DD` (daily); `0000-00` for cloud
-    /// records APEL could not date.
-    pub period: String,
-    /// The provider, group or user; `None` grouped by month, or when the
-    /// records name none.
-    pub key: Option<String>,
-    pub cpu_hours: f64,
-    pub wall_hours: f64,
-    /// Memory (GiB) × wall time.
-    pub ram_gb_hours: f64,
-    /// The VMs' disks in GB, summed over VM-months (monthly only).
-    pub disk_gb: i64,
-    /// VM-months (monthly); VMs that ran some of the day (daily).
-    pub instances: i64,
-    /// Volumes (StAR storage records) whose period ends in the month.
-    pub volumes: i64,
-    /// Their capacity used, in GB.
-    pub volume_gb: f64,
-    /// The most public IPs held at once, summed over projects (monthly).
-    pub public_ips: i64,
-    /// GPU (accelerator) hours per model (`""` when unnamed).
-    pub gpu_hours: BTreeMap<String, f64>,
-}
-
-impl Usage {
-    fn of_row(row: UsageRow) -> Usage {
-        Usage {
-            period: Month(row.year, row.month).to_string(),
-            key: row.key,
-            cpu_hours: row.cpu_hours,
-            wall_hours: row.wall_hours,
-            ram_gb_hours: row.ram_gb_hours,
-            disk_gb: row.disk_gb,
-            instances: row.instances,
-            volumes: row.volumes,
-            volume_gb: row.volume_gb,
-            public_ips: row.public_ips,
-            gpu_hours: row.gpu_hours,
-        }
-    }
-}
-
 /// A view's answer: what was asked, what the caller was shown, and the rows.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UsageReport {
     /// The periods covered, in order: every month of the range, or every
-    /// day of the month (`YYYY-MM-DD`), used or not.
-    pub periods: Vec<String>,
+    /// day of the month, used or not.
+    pub periods: Vec<Period>,
     pub by: GroupBy,
     /// What the caller is shown, in words.
     pub scope: String,
     /// Every GPU model that appears in the rows, in order.
     pub gpu_models: Vec<String>,
     /// In order of period, then key; periods without usage have no row.
-    pub rows: Vec<Usage>,
+    pub rows: Vec<UsageRow>,
 }
 
 /// The usage a caller is shown: the union of `parts` (one or two filters).
@@ -268,52 +227,12 @@ fn visible(caller: &Principal, request: &UsageRequest) -> Result<Visible> {
 /// A metric family of the accounting: its name, help and figure.
 type Family = (&'static str, &'static str, fn(&UsageRow) -> f64);
 
-/// Figures this close to zero after a subtraction are zero.
-const ROUNDING: f64 = 1e-9;
-
-/// Adds `sign` × `from` into `into`.
-fn accumulate(into: &mut UsageRow, from: &UsageRow, sign: f64) {
-    let whole = sign as i64;
-    into.cpu_hours += sign * from.cpu_hours;
-    into.wall_hours += sign * from.wall_hours;
-    into.ram_gb_hours += sign * from.ram_gb_hours;
-    into.disk_gb += whole * from.disk_gb;
-    into.instances += whole * from.instances;
-    into.public_ips += whole * from.public_ips;
-    into.volumes += whole * from.volumes;
-    into.volume_gb += sign * from.volume_gb;
-    for (model, hours) in &from.gpu_hours {
-        *into.gpu_hours.entry(model.clone()).or_default() += sign * hours;
-    }
-}
-
-/// `row` with the residues of subtraction set to zero; `None` when
-/// nothing is left.
-fn settled(mut row: UsageRow) -> Option<UsageRow> {
-    let clean = |x: &mut f64| {
-        if x.abs() < ROUNDING {
-            *x = 0.0;
-        }
-    };
-    for x in [&mut row.cpu_hours, &mut row.wall_hours, &mut row.ram_gb_hours, &mut row.volume_gb] {
-        clean(x);
-    }
-    row.gpu_hours.retain(|_, h| h.abs() >= ROUNDING);
-    let empty = row.cpu_hours == 0.0
-        && row.wall_hours == 0.0
-        && row.ram_gb_hours == 0.0
-        && row.volume_gb == 0.0
-        && row.gpu_hours.is_empty()
-        && [row.disk_gb, row.instances, row.public_ips, row.volumes].iter().all(|n| *n == 0);
-    (!empty).then_some(row)
-}
-
-fn gpu_models(rows: &[Usage]) -> Vec<String> {
+fn gpu_models(rows: &[UsageRow]) -> Vec<String> {
     let models: BTreeSet<&String> = rows.iter().flat_map(|r| r.gpu_hours.keys()).collect();
     models.into_iter().cloned().collect()
 }
 
-impl App {
+impl Accounting {
     /// This month, on the app's clock.
     pub fn this_month(&self) -> Month {
         Month::of_ms(self.now_ms())
@@ -321,7 +240,7 @@ impl App {
 
     /// Usage per month from `from` to `to` (the last twelve months by
     /// default), grouped as `by` says, of what the caller may see.
-    pub async fn accounting_usage(&self, caller: &Principal, request: &UsageRequest) -> Result<UsageReport> {
+    pub async fn usage(&self, caller: &Principal, request: &UsageRequest) -> Result<UsageReport> {
         let by = GroupBy::parse(request.by.as_deref())?;
         let to = match named(&request.to) {
             Some(t) => Month::parse("to", &t)?,
@@ -344,27 +263,24 @@ impl App {
             // Their own usage in the groups they manage is in both.
             terms.push((range(&UsageFilter { users: own.users.clone(), ..managed.clone() }), -1.0));
         }
-        let mut sums: BTreeMap<(i32, i32, Option<String>), UsageRow> = BTreeMap::new();
+        let mut sums: BTreeMap<(Period, Option<String>), UsageRow> = BTreeMap::new();
         for (filter, sign) in &terms {
             for row in self.store().accounting_usage(filter, by.store()).await? {
-                let sum = sums.entry((row.year, row.month, row.key.clone())).or_insert_with(|| UsageRow {
-                    year: row.year,
-                    month: row.month,
-                    key: row.key.clone(),
-                    ..UsageRow::default()
-                });
-                accumulate(sum, &row, *sign);
+                let sum = sums
+                    .entry((row.period, row.key.clone()))
+                    .or_insert_with(|| UsageRow::new(row.period, row.key.clone()));
+                sum.add(&row, *sign);
             }
         }
-        let rows: Vec<Usage> = sums.into_values().filter_map(settled).map(Usage::of_row).collect();
-        let periods = (from.index()..=to.index()).map(|i| Month::of_index(i).to_string()).collect();
+        let rows: Vec<UsageRow> = sums.into_values().filter_map(UsageRow::settled).collect();
+        let periods = (from.index()..=to.index()).map(|i| Month::of_index(i).period()).collect();
         Ok(UsageReport { periods, by, scope: visible.scope, gpu_models: gpu_models(&rows), rows })
     }
 
     /// Usage per day of one month (this month by default), grouped as
     /// `by` says, of what the caller may see: the month's VM-months and
     /// their accelerators spread over its days.
-    pub async fn accounting_daily(&self, caller: &Principal, request: &UsageRequest) -> Result<UsageReport> {
+    pub async fn daily(&self, caller: &Principal, request: &UsageRequest) -> Result<UsageReport> {
         let by = GroupBy::parse(request.by.as_deref())?;
         let month = match named(&request.month) {
             Some(m) => Month::parse("month", &m)?,
@@ -423,22 +339,22 @@ impl App {
                 if day.instances == 0 && day.gpu_hours.is_empty() {
                     continue;
                 }
-                rows.push(Usage {
-                    period: format!("{month}-{:02}", day.day),
+                rows.push(UsageRow {
+                    period: Period::day(month.0, month.1, day.day),
                     key: key.clone().filter(|k| !k.is_empty()),
                     cpu_hours: day.cpu_hours,
                     wall_hours: day.wall_hours,
                     ram_gb_hours: day.ram_gb_hours,
                     instances: day.instances as i64,
                     gpu_hours: day.gpu_hours,
-                    ..Usage::default()
+                    ..UsageRow::default()
                 });
             }
         }
         rows.sort_by(|a, b| (&a.period, &a.key).cmp(&(&b.period, &b.key)));
         let days =
             nuvola_accounting::month_bounds(month.0, month.1 as u8).map_or(0, |(first, next)| (next - first) / 86_400);
-        let periods = (1..=days).map(|d| format!("{month}-{d:02}")).collect();
+        let periods = (1..=days).map(|d| Period::day(month.0, month.1, d as u32)).collect();
         Ok(UsageReport { periods, by, scope: visible.scope, gpu_models: gpu_models(&rows), rows })
     }
 
@@ -446,7 +362,7 @@ impl App {
     /// gauges (`nuvola_accounting_cpu_hours{provider,group}`, ...,
     /// `nuvola_accounting_gpu_hours{provider,group,model}`), from one
     /// grouped read.
-    pub(crate) async fn accounting_metrics(&self, out: &mut Exposition) -> Result<()> {
+    pub async fn metrics(&self, out: &mut Exposition) -> Result<()> {
         let month = self.this_month();
         let usage = self.store().accounting_month_by_site_and_group(month.0, month.1).await?;
         let labels: Vec<[(&str, &str); 2]> =
