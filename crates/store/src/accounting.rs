@@ -177,7 +177,7 @@ fn key_text(v: Option<&str>) -> Value<'_> {
     Value::Text(Some(v.unwrap_or("")))
 }
 
-fn from_key_text(v: String) -> Option<String> {
+pub(crate) fn from_key_text(v: String) -> Option<String> {
     (!v.is_empty()).then_some(v)
 }
 
@@ -343,7 +343,7 @@ fn parameter(backend: Backend, n: usize) -> String {
 }
 
 /// The month key of a year and month: year × 12 + month − 1.
-fn month_key_of(year: i64, month: i64) -> i64 {
+pub(crate) fn month_key_of(year: i64, month: i64) -> i64 {
     year * 12 + month - 1
 }
 
@@ -856,8 +856,8 @@ async fn write_summaries(
 /// The WHERE clause of a usage filter over a table whose site, group and
 /// user are the given columns, and the values it binds (after `first`
 /// parameters bound already).
-struct Conditions {
-    sql: String,
+pub(crate) struct Conditions {
+    pub(crate) sql: String,
     texts: Vec<String>,
     months: Vec<i64>,
 }
@@ -869,7 +869,7 @@ impl UsageFilter {
         (self.from.map(key), self.to.map(key))
     }
 
-    fn conditions(&self, site: &str, group: &str, user: &str) -> Conditions {
+    pub(crate) fn conditions(&self, site: &str, group: &str, user: &str) -> Conditions {
         let mut sql = String::from("1 = 1");
         let mut texts: Vec<String> = Vec::new();
         let mut next = 1;
@@ -903,7 +903,12 @@ impl UsageFilter {
 }
 
 impl Conditions {
-    fn bind<'q>(
+    /// How many parameters the clause binds.
+    pub(crate) fn bound(&self) -> usize {
+        self.texts.len() + self.months.len()
+    }
+
+    pub(crate) fn bind<'q>(
         &'q self,
         mut query: sqlx::query::Query<'q, Any, AnyArguments<'q>>,
     ) -> sqlx::query::Query<'q, Any, AnyArguments<'q>> {

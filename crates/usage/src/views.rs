@@ -16,13 +16,16 @@
 //! groups'" is the sum of their groups' usage and their own, less their own
 //! in their groups (counted twice otherwise): every figure is a sum over
 //! records that each fall in one group and user, so this is exact. Daily
-//! figures spread the month's kept VM-months and their accelerators over
-//! its days ([`nuvola_accounting::daily::spread`]).
+//! figures, in the same columns, spread the month's kept VM-months, their
+//! accelerators, the storage records that overlap it and its public IP
+//! measurements over its days ([`nuvola_accounting::daily::spread`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use nuvola_accounting::accelerator::AcceleratorRecord;
-use nuvola_accounting::cloud::CloudRecord;
+use nuvola_accounting::daily::MonthRecords;
+use nuvola_accounting::public_ip::PublicIpRecord;
+use nuvola_accounting::storage::StorageRecord;
 use nuvola_monitor::openmetrics::Exposition;
 use nuvola_store::{Period, StoredVmMonth, UsageBy, UsageFilter, UsageRow};
 use nuvola_types::{Error, Principal, Result};
@@ -278,8 +281,8 @@ impl Accounting {
     }
 
     /// Usage per day of one month (this month by default), grouped as
-    /// `by` says, of what the caller may see: the month's VM-months and
-    /// their accelerators spread over its days.
+    /// `by` says, of what the caller may see: the month's VM-months, their
+    /// accelerators, volumes and public IPs spread over its days.
     pub async fn daily(&self, caller: &Principal, request: &UsageRequest) -> Result<UsageReport> {
         let by = GroupBy::parse(request.by.as_deref())?;
         let month = match named(&request.month) {
@@ -290,12 +293,15 @@ impl Accounting {
         // The union of the parts, each record once.
         let mut vms: BTreeMap<String, StoredVmMonth> = BTreeMap::new();
         let mut accelerators: BTreeMap<(String, String, String, String), AcceleratorRecord> = BTreeMap::new();
+        let mut volumes: BTreeMap<String, StorageRecord> = BTreeMap::new();
+        let mut ips: BTreeSet<PublicIpRecord> = BTreeSet::new();
+        let store = self.store();
         for part in &visible.parts {
-            for vm in self.store().accounting_vm_months(part, month.0, month.1).await? {
+            for vm in store.accounting_vm_months(part, month.0, month.1).await? {
                 vms.insert(vm.record.vm_uuid.to_string(), vm);
             }
             let one = UsageFilter { from: Some((month.0, month.1)), to: Some((month.0, month.1)), ..part.clone() };
-            for a in self.store().accounting_accelerators(&one).await? {
+            for a in store.accounting_accelerators(&one).await? {
                 let key = (
                     a.associated_record_type.clone(),
                     a.associated_record.clone(),
@@ -304,51 +310,48 @@ impl Accounting {
                 );
                 accelerators.insert(key, a);
             }
+            for v in store.accounting_storage_during(part, month.0, month.1).await? {
+                volumes.insert(v.record_id.clone(), v);
+            }
+            ips.extend(store.accounting_public_ips_of(part, month.0, month.1).await?);
         }
-        let key_of = |r: &CloudRecord<'_>| -> Option<String> {
+        let key_of = |site: &str, vo: Option<&str>, user: Option<&str>| -> Option<String> {
             match by {
                 GroupBy::Month => None,
-                GroupBy::Provider => Some(r.site_name.to_string()),
-                GroupBy::Group => r.voms().vo.map(str::to_owned),
-                GroupBy::User => r.global_user_name.as_deref().map(str::to_owned),
+                GroupBy::Provider => Some(site.to_owned()),
+                GroupBy::Group => vo.map(str::to_owned),
+                GroupBy::User => user.map(str::to_owned),
             }
+            .filter(|k| !k.is_empty())
         };
         // Each VM's key; its accelerators go with it.
-        let mut groups: BTreeMap<Option<String>, (Vec<&CloudRecord<'static>>, Vec<&AcceleratorRecord>)> =
-            BTreeMap::new();
+        let mut groups: BTreeMap<Option<String>, MonthRecords<'_, 'static>> = BTreeMap::new();
         let mut vm_key: BTreeMap<&str, Option<String>> = BTreeMap::new();
         for vm in vms.values() {
-            let key = key_of(&vm.record);
-            vm_key.insert(vm.record.vm_uuid.as_ref(), key.clone());
-            groups.entry(key).or_default().0.push(&vm.record);
+            let r = &vm.record;
+            let key = key_of(&r.site_name, r.voms().vo, r.global_user_name.as_deref());
+            vm_key.insert(r.vm_uuid.as_ref(), key.clone());
+            groups.entry(key).or_default().vms.push(r);
         }
         for a in accelerators.values() {
             if let Some(key) = vm_key.get(a.associated_record.as_str()) {
-                groups.entry(key.clone()).or_default().1.push(a);
+                groups.entry(key.clone()).or_default().accelerators.push(a);
             }
         }
+        for v in volumes.values() {
+            let key = key_of(v.site.as_deref().unwrap_or(""), v.group.as_deref(), v.user_identity.as_deref());
+            groups.entry(key).or_default().storage.push(v);
+        }
+        for ip in &ips {
+            let key = key_of(&ip.site_name, ip.voms().vo, ip.global_user_name.as_deref());
+            groups.entry(key).or_default().public_ips.push(ip);
+        }
         let mut rows = Vec::new();
-        for (key, (vms, accelerators)) in &groups {
-            let days = nuvola_accounting::daily::spread(
-                month.0,
-                month.1 as u8,
-                vms.iter().copied(),
-                accelerators.iter().copied(),
-            );
-            for day in days {
-                if day.instances == 0 && day.gpu_hours.is_empty() {
-                    continue;
+        for (key, records) in &groups {
+            for day in nuvola_accounting::daily::spread(month.0, month.1 as u8, records) {
+                if !day.is_empty() {
+                    rows.push(UsageRow { key: key.clone(), ..day });
                 }
-                rows.push(UsageRow {
-                    period: Period::day(month.0, month.1, day.day),
-                    key: key.clone().filter(|k| !k.is_empty()),
-                    cpu_hours: day.cpu_hours,
-                    wall_hours: day.wall_hours,
-                    ram_gb_hours: day.ram_gb_hours,
-                    instances: day.instances as i64,
-                    gpu_hours: day.gpu_hours,
-                    ..UsageRow::default()
-                });
             }
         }
         rows.sort_by(|a, b| (&a.period, &a.key).cmp(&(&b.period, &b.key)));

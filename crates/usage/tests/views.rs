@@ -98,7 +98,16 @@ async fn views(store: Store) {
         .collect();
     assert_eq!(gpu, [("2025-03-10".into(), "recas-bari", 24.0), ("2025-03-11".into(), "recas-bari", 24.0)]);
     let tenth = days.rows.iter().find(|r| r.period == Period::day(2025, 3, 10)).unwrap();
-    assert_eq!((tenth.cpu_hours, tenth.ram_gb_hours, tenth.instances), (384.0, 3072.0, 1));
+    assert_eq!((tenth.cpu_hours, tenth.ram_gb_hours, tenth.instances, tenth.disk_gb), (384.0, 3072.0, 1, 200));
+    // March 1st on cloudveneto: Bob's m1.large (40 GB disk) all day, with
+    // its public IP and its 30 GiB volume (32.21225472 GB) held all day;
+    // nothing left on the 2nd.
+    let first = days.rows.iter().find(|r| r.period == Period::day(2025, 3, 1)).unwrap();
+    assert_eq!(first.key.as_deref(), Some("cloudveneto"));
+    assert_eq!((first.cpu_hours, first.instances, first.disk_gb), (96.0, 1, 40));
+    assert_eq!((first.volumes, first.public_ips), (1, 1));
+    assert!((first.volume_gb - 30.0 * 1.073741824).abs() < 1e-9, "{first:?}");
+    assert!(!days.rows.iter().any(|r| r.period == Period::day(2025, 3, 2)), "{:?}", days.rows);
     // Alice's days are hers alone; Bob's his and chemistry's, each VM once.
     let alice_days = accounting.daily(&alice, &UsageRequest { by: Some("user".into()), ..daily.clone() }).await;
     let keys: Vec<(String, String)> =
