@@ -28,8 +28,9 @@
 //! - **StAR storage records**, one per volume per month: the volume's
 //!   capacity in bytes (GiB × 2³⁰), its volume type as the storage class,
 //!   the period held in that month.
-//! - **Public IP records**, one per provider and group per day: the most
-//!   public IPv4 addresses the group's VMs held at once in that day,
+//! - **Public IP records**, one per provider, group and user per day: the
+//!   most public IPv4 addresses the user's VMs in the group held at once
+//!   in that day (`GlobalUserName` the user, as in cloud records),
 //!   measured at the day's last second (or the measurement time, for the
 //!   day in progress). A month's figure, the most at one measurement in
 //!   it, is then the most at once in the month, and a day's the day's.
@@ -128,7 +129,7 @@ pub struct UsageRecords {
     pub accelerators: Vec<AcceleratorRecord>,
     /// Per volume and month.
     pub storage: Vec<StorageRecord>,
-    /// Per provider, group and day.
+    /// Per provider, group, user and day.
     pub public_ips: Vec<PublicIpRecord>,
 }
 
@@ -295,20 +296,21 @@ fn fqan(group: &str) -> String {
     format!("/{group}/Role=NULL/Capability=NULL")
 }
 
-/// Per provider, group and day: the most public IPs held at once.
+/// Per provider, group, user and day: the most public IPs held at once.
 fn public_ip_records(attempts: &[HeldAttempt], measured_at: i64, window: &Range<i64>) -> Vec<PublicIpRecord> {
     use std::collections::BTreeMap;
-    // (site, group) -> day's first second -> (+/- addresses at a time), and
-    // the first attempt's service and project.
+    // (site, group, user) -> day's first second -> (+/- addresses at a
+    // time), and the first attempt's service and project.
     type Changes = BTreeMap<i64, Vec<(i64, i64)>>;
-    let mut held: BTreeMap<(&str, &str), (&HeldAttempt, Changes)> = BTreeMap::new();
+    let mut held: BTreeMap<(&str, &str, &str), (&HeldAttempt, Changes)> = BTreeMap::new();
     for attempt in attempts {
         let addresses: i64 = attempt.nodes.iter().filter(|n| n.public_ip).map(|n| i64::from(n.count)).sum();
         let Some((start, stop, _)) = lifetime(attempt, measured_at) else { continue };
         if addresses == 0 {
             continue;
         }
-        let (_, changes) = held.entry((&attempt.site, &attempt.group)).or_insert((attempt, BTreeMap::new()));
+        let holder = (attempt.site.as_str(), attempt.group.as_str(), attempt.user.as_str());
+        let (_, changes) = held.entry(holder).or_insert((attempt, BTreeMap::new()));
         let mut day = start.div_euclid(DAY) * DAY;
         while day < stop {
             let (from, to) = (start.max(day), stop.min(day + DAY));
@@ -321,7 +323,7 @@ fn public_ip_records(attempts: &[HeldAttempt], measured_at: i64, window: &Range<
         }
     }
     let mut records = Vec::new();
-    for ((site, group), (first, changes)) in held {
+    for ((site, group, user), (first, changes)) in held {
         for (day, mut day_changes) in changes {
             // Releases before takes at the same second: a VM replacing
             // another does not count twice.
@@ -339,11 +341,15 @@ fn public_ip_records(attempts: &[HeldAttempt], measured_at: i64, window: &Range<
                 cloud_type: CLOUD_TYPE.into(),
                 local_user: None,
                 local_group: first.project.clone().unwrap_or_else(|| group.to_owned()),
-                global_user_name: None,
+                global_user_name: Some(user.to_owned()),
                 fqan: fqan(group),
                 ip_version: 4,
                 ip_count: most,
-                uuid: Some(format!("nuvola:{site}:{group}:{}-{:02}", month.label(), (day - month.start) / DAY + 1)),
+                uuid: Some(format!(
+                    "nuvola:{site}:{group}:{user}:{}-{:02}",
+                    month.label(),
+                    (day - month.start) / DAY + 1
+                )),
             });
         }
     }
@@ -575,6 +581,7 @@ mod tests {
         let first = attempt("d6-1", "2026-05-30T00:00:00Z", Some("2026-06-02T00:00:00Z"), vec![vm.clone()]);
         let mut second = attempt("d7-1", "2026-06-01T12:00:00Z", None, vec![vm.clone()]);
         second.nodes[0].count = 1;
+        second.user = "bob@https://iam.example".into();
         let mut private = attempt("d8-1", "2026-06-01T00:00:00Z", None, vec![node("vm", 4)]);
         private.group = "bio".into();
         let now = at("2026-06-03T00:00:00Z");
@@ -600,28 +607,34 @@ mod tests {
         let s = &records.storage[4];
         assert_eq!(
             (s.site.as_deref(), s.group.as_deref(), s.user_identity.as_deref()),
-            (Some("backbone-bari"), Some("physics"), Some("alice@https://iam.example"))
+            (Some("backbone-bari"), Some("physics"), Some("bob@https://iam.example"))
         );
-        let ips: Vec<_> = records.public_ips.iter().map(|p| (p.ip_count, p.measurement_time)).collect();
-        // Two on May 30th and 31st; three at once on June 1st while both
-        // ran; one on June 2nd. Measured at each day's last second.
+        let ips: Vec<_> = records
+            .public_ips
+            .iter()
+            .map(|p| (p.global_user_name.as_deref().unwrap(), p.ip_count, p.measurement_time))
+            .collect();
+        // Alice's two on May 30th, 31st and June 1st; Bob's one on June 1st
+        // and 2nd. Measured at each day's last second, per user.
+        let (alice, bob) = ("alice@https://iam.example", "bob@https://iam.example");
         assert_eq!(
             ips,
             [
-                (2, at("2026-05-30T23:59:59Z")),
-                (2, at("2026-05-31T23:59:59Z")),
-                (3, at("2026-06-01T23:59:59Z")),
-                (1, at("2026-06-02T23:59:59Z")),
+                (alice, 2, at("2026-05-30T23:59:59Z")),
+                (alice, 2, at("2026-05-31T23:59:59Z")),
+                (alice, 2, at("2026-06-01T23:59:59Z")),
+                (bob, 1, at("2026-06-01T23:59:59Z")),
+                (bob, 1, at("2026-06-02T23:59:59Z")),
             ]
         );
-        let p = &records.public_ips[2];
+        let p = &records.public_ips[3];
         assert_eq!(
             (p.site_name.as_str(), p.fqan.as_str(), p.year_month(), p.uuid.as_deref()),
             (
                 "backbone-bari",
                 "/physics/Role=NULL/Capability=NULL",
                 (2026, 6),
-                Some("nuvola:backbone-bari:physics:2026-06-01")
+                Some("nuvola:backbone-bari:physics:bob@https://iam.example:2026-06-01")
             )
         );
         // The day in progress is measured now.

@@ -3,7 +3,8 @@
 //! (under `subject@issuer` and their bare subject), a group manager their
 //! groups' and their own (counted once), an administrator everything;
 //! asking for more is narrowed or refused; per day, a GPU VM's hours show
-//! by model.
+//! by model, and disks, volumes and public IPs as per month; public IPs
+//! count in their users' views.
 
 mod common;
 
@@ -72,9 +73,9 @@ async fn views(store: Store) {
     // A manager of physics: every member's usage in physics, no one's elsewhere.
     let mia = person("mia", &[], &["physics"], false);
     let physics = accounting.usage(&mia, &march("user")).await.unwrap();
-    // Public IPs are accounted per group, to no user.
-    assert_eq!(cpu(&physics), [("-".into(), 0), ("alice@nuvola".into(), 768), ("bob@nuvola".into(), 96)]);
-    assert_eq!(physics.rows[0].public_ips, 1);
+    // Public IPs are accounted to their user: Bob's VM had one.
+    assert_eq!(cpu(&physics), [("alice@nuvola".into(), 768), ("bob@nuvola".into(), 96)]);
+    assert_eq!((physics.rows[0].public_ips, physics.rows[1].public_ips), (0, 1));
     let carol = UsageRequest { user: Some("carol@nuvola".into()), ..march("user") };
     assert!(accounting.usage(&mia, &carol).await.unwrap().rows.is_empty(), "narrowed to physics");
 
@@ -132,6 +133,53 @@ async fn views(store: Store) {
     );
 }
 
+/// Public IPs count in their users' own views: nuvola's own records name
+/// the user whose VMs held them, a site's records the user they give
+/// (here a bare OIDC subject), per month and per day.
+async fn own_public_ips(store: Store) {
+    load_march(&store).await;
+    let mut site = nuvola_accounting::public_ip::PublicIpRecord {
+        measurement_time: common::accounting::MARCH + 19 * common::accounting::DAY + 3600,
+        site_name: "cloudveneto".into(),
+        cloud_compute_service: Some("https://cloudveneto.cloud.example:5000/v3".into()),
+        cloud_type: "caso/5.2.2 (OpenStack)".into(),
+        local_user: Some("a4519d7d".into()),
+        local_group: "chemistry-project".into(),
+        global_user_name: Some("alice".into()),
+        fqan: "/chemistry/Role=NULL/Capability=NULL".into(),
+        ip_version: 4,
+        ip_count: 3,
+        uuid: Some("e3c5aeef".into()),
+    };
+    let mut load = store.begin_accounting_load("cloudveneto-caso", 1).await.unwrap();
+    load.public_ips(std::slice::from_ref(&site)).await.unwrap();
+    // Two an hour later: the day's (and the month's) most is three.
+    site.measurement_time += 3600;
+    site.ip_count = 2;
+    load.public_ips(&[site]).await.unwrap();
+    load.commit().await.unwrap();
+    let accounting = accounting_on(store);
+
+    // A member who manages nothing: his own IP, per month and on March 1st.
+    let bob = person("bob", &["physics"], &[], false);
+    let month = accounting.usage(&bob, &march("month")).await.unwrap();
+    assert_eq!((month.rows.len(), month.rows[0].public_ips), (1, 1), "{:?}", month.rows);
+    let daily = UsageRequest { month: Some("2025-03".into()), ..Default::default() };
+    let days = accounting.daily(&bob, &daily).await.unwrap();
+    let ips: Vec<(String, i64)> =
+        days.rows.iter().filter(|r| r.public_ips > 0).map(|r| (r.period.to_string(), r.public_ips)).collect();
+    assert_eq!(ips, [("2025-03-01".to_owned(), 1)]);
+
+    // Alice, under her bare subject at the site: its three.
+    let alice = person("alice", &["chemistry"], &[], false);
+    let mine = accounting.usage(&alice, &march("user")).await.unwrap();
+    let ips: Vec<(Option<&str>, i64)> = mine.rows.iter().map(|r| (r.key.as_deref(), r.public_ips)).collect();
+    assert_eq!(ips, [(Some("alice"), 3), (Some("alice@nuvola"), 0)]);
+    let days = accounting.daily(&alice, &daily).await.unwrap();
+    let twentieth = days.rows.iter().find(|r| r.period == Period::day(2025, 3, 20)).unwrap();
+    assert_eq!((twentieth.public_ips, twentieth.instances), (3, 1));
+}
+
 /// This month's usage shows in `/metrics` per provider and group, GPU
 /// hours by model too.
 async fn metrics(store: Store) {
@@ -178,6 +226,13 @@ async fn accounting_views_on_sqlite() {
 }
 
 #[tokio::test]
+async fn own_public_ips_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("nuvola.sqlite").display());
+    own_public_ips(Store::open(StoreOptions::new(url)).await.unwrap()).await;
+}
+
+#[tokio::test]
 async fn accounting_metrics_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("nuvola.sqlite").display());
@@ -202,5 +257,10 @@ async fn accounting_views_on_postgres() {
     let url = std::env::var("NUVOLA_TEST_POSTGRES_URL").unwrap();
     let store = Store::open(StoreOptions { schema: Some(schema.clone()), ..StoreOptions::new(url) }).await.unwrap();
     metrics(store.clone()).await;
+    store.drop_schema(&schema).await.unwrap();
+    let schema = format!("ips_{}", uuid::Uuid::new_v4().simple());
+    let url = std::env::var("NUVOLA_TEST_POSTGRES_URL").unwrap();
+    let store = Store::open(StoreOptions { schema: Some(schema.clone()), ..StoreOptions::new(url) }).await.unwrap();
+    own_public_ips(store.clone()).await;
     store.drop_schema(&schema).await.unwrap();
 }

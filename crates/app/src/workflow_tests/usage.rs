@@ -173,8 +173,8 @@ async fn what_nuvola_ran_is_accounted_per_vm_with_its_gpus_volumes_and_ips(db: D
     assert_eq!(trainer.public_ip_count, Some(0));
     let [ips] = records.public_ips.as_slice() else { panic!("one public IP record: {:#?}", records.public_ips) };
     assert_eq!(
-        (ips.site_name.as_str(), ips.fqan.as_str()),
-        (vm_attempt.provider.as_str(), "/physics/Role=NULL/Capability=NULL")
+        (ips.site_name.as_str(), ips.fqan.as_str(), ips.global_user_name.as_deref()),
+        (vm_attempt.provider.as_str(), "/physics/Role=NULL/Capability=NULL", Some("alice@nuvola"))
     );
     assert_eq!((ips.ip_count, ips.measurement_time), (1, seconds(now)));
 
