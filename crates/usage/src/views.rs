@@ -29,7 +29,7 @@ use nuvola_accounting::storage::StorageRecord;
 use nuvola_monitor::openmetrics::Exposition;
 use nuvola_store::{Period, StoredVmMonth, UsageBy, UsageFilter, UsageRow};
 use nuvola_types::{Error, Principal, Result};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::Accounting;
 
@@ -38,7 +38,7 @@ pub const MAX_MONTHS: i32 = 120;
 
 /// What a view asks for, as the query strings of the API and the pages
 /// carry it (every field may be absent or empty).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UsageRequest {
     /// First month, `YYYY-MM` (default: eleven months before `to`).
     pub from: Option<String>,
@@ -48,12 +48,72 @@ pub struct UsageRequest {
     pub month: Option<String>,
     /// `provider`, `group`, `user` or `month` (the default).
     pub by: Option<String>,
-    /// Only this provider (APEL site).
-    pub provider: Option<String>,
-    /// Only this group (APEL VO).
-    pub group: Option<String>,
-    /// Only this user (global user name, e.g. `subject@issuer`).
-    pub user: Option<String>,
+    /// Only these providers (APEL sites); none: every one.
+    pub providers: Vec<String>,
+    /// Only these groups (APEL VOs); none: every one the caller may see.
+    pub groups: Vec<String>,
+    /// Only these users (global user names, e.g. `subject@issuer`); none:
+    /// every one the caller may see.
+    pub users: Vec<String>,
+}
+
+impl UsageRequest {
+    /// The request a query string's (decoded) pairs make: `from`, `to`,
+    /// `month` and `by` once (the last one counts); `provider`, `group`
+    /// and `user` as often as wanted, each value also a comma-separated
+    /// list. Values are trimmed, empty ones and repeats dropped; other
+    /// names are the caller's own business and left alone.
+    pub fn from_pairs<K: AsRef<str>, V: AsRef<str>>(pairs: impl IntoIterator<Item = (K, V)>) -> UsageRequest {
+        let mut request = UsageRequest::default();
+        for (name, value) in pairs {
+            let value = value.as_ref();
+            let list = match name.as_ref() {
+                "from" => &mut request.from,
+                "to" => &mut request.to,
+                "month" => &mut request.month,
+                "by" => &mut request.by,
+                "provider" => {
+                    add(&mut request.providers, value);
+                    continue;
+                }
+                "group" => {
+                    add(&mut request.groups, value);
+                    continue;
+                }
+                "user" => {
+                    add(&mut request.users, value);
+                    continue;
+                }
+                _ => continue,
+            };
+            *list = Some(value.to_owned());
+        }
+        request
+    }
+
+    /// The request's pairs, as [`UsageRequest::from_pairs`] reads them
+    /// back: a list's values one pair each.
+    pub fn pairs(&self) -> Vec<(&'static str, &str)> {
+        let once = [("from", &self.from), ("to", &self.to), ("month", &self.month), ("by", &self.by)];
+        let mut pairs: Vec<(&'static str, &str)> = once
+            .into_iter()
+            .filter_map(|(name, value)| Some((name, value.as_deref()?.trim())))
+            .filter(|(_, value)| !value.is_empty())
+            .collect();
+        for (name, values) in [("provider", &self.providers), ("group", &self.groups), ("user", &self.users)] {
+            pairs.extend(values.iter().map(|v| (name, v.as_str())));
+        }
+        pairs
+    }
+}
+
+/// Adds the comma-separated values of `text` to `list`, each once.
+fn add(list: &mut Vec<String>, text: &str) {
+    for value in text.split(',').map(str::trim).filter(|v| !v.is_empty()) {
+        if !list.iter().any(|v| v == value) {
+            list.push(value.to_owned());
+        }
+    }
 }
 
 /// What rows are keyed by besides their month or day.
@@ -164,9 +224,12 @@ pub struct UsageReport {
     pub rows: Vec<UsageRow>,
 }
 
-/// The usage a caller is shown: the union of `parts` (one or two filters).
+/// The usage a caller is shown: the union of `parts`, which overlap only
+/// in `overlap` (counted once).
+#[derive(Debug)]
 struct Visible {
     parts: Vec<UsageFilter>,
+    overlap: Option<UsageFilter>,
     scope: String,
 }
 
@@ -179,50 +242,94 @@ fn named(text: &Option<String>) -> Option<String> {
     text.as_deref().map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned)
 }
 
+/// `group a` or `groups a, b`, and so on.
+fn listed(word: &str, names: &[String]) -> String {
+    match names {
+        [one] => format!("{word} {one}"),
+        _ => format!("{word}s {}", names.join(", ")),
+    }
+}
+
 /// What `caller` may see of what `request` names, narrowed, or a refusal.
 fn visible(caller: &Principal, request: &UsageRequest) -> Result<Visible> {
-    let base = UsageFilter { sites: named(&request.provider).into_iter().collect(), ..UsageFilter::default() };
-    let (group, user) = (named(&request.group), named(&request.user));
-    let only = |groups: Vec<String>, users: Vec<String>, scope: String| Visible {
-        parts: vec![UsageFilter { groups, users, ..base.clone() }],
+    let base = UsageFilter { sites: request.providers.clone(), ..UsageFilter::default() };
+    let (groups, users) = (&request.groups, &request.users);
+    let part = |groups: &[String], users: &[String]| UsageFilter {
+        groups: groups.to_vec(),
+        users: users.to_vec(),
+        ..base.clone()
+    };
+    let only = |groups: &[String], users: &[String], scope: String| Visible {
+        parts: vec![part(groups, users)],
+        overlap: None,
         scope,
     };
     if caller.admin {
-        return Ok(only(group.into_iter().collect(), user.into_iter().collect(), "every group and user".into()));
+        return Ok(only(groups, users, "every group and user".into()));
     }
     let own = own_names(caller);
-    let is_own = |u: &str| own.iter().any(|o| o == u);
+    let is_own = |u: &String| own.contains(u);
     let managed = caller.manages.clone();
-    Ok(match (group, user) {
-        (Some(g), Some(u)) if is_own(&u) => only(vec![g.clone()], vec![u], format!("your usage in group {g}")),
-        (Some(g), Some(u)) if caller.manages(&g) => only(vec![g.clone()], vec![u.clone()], format!("{u} in group {g}")),
-        (Some(g), Some(u)) => {
-            return Err(Error::Forbidden(format!(
-                "you may see {u}'s usage only in groups you manage, and you do not manage {g}"
-            )));
+    let (own_named, others): (Vec<String>, Vec<String>) = users.iter().cloned().partition(is_own);
+    Ok(match (groups.is_empty(), users.is_empty()) {
+        // Their own usage anywhere; anyone's in the groups they manage.
+        (false, false) if others.is_empty() => {
+            only(groups, users, format!("your usage in {}", listed("group", groups)))
         }
-        (Some(g), None) if caller.manages(&g) => only(vec![g.clone()], Vec::new(), format!("group {g}")),
-        (Some(g), None) if caller.in_group(&g) => only(vec![g.clone()], own, format!("your usage in group {g}")),
-        (Some(g), None) => {
-            return Err(Error::Forbidden(format!(
-                "you neither manage nor belong to group {g}: you may see your own usage and that of the groups you \
-                 manage"
-            )));
+        (false, false) => {
+            if let Some(g) = groups.iter().find(|g| !caller.manages(g)) {
+                return Err(Error::Forbidden(format!(
+                    "you may see {}'s usage only in groups you manage, and you do not manage {g}",
+                    others[0]
+                )));
+            }
+            only(groups, users, format!("{} in {}", users.join(", "), listed("group", groups)))
         }
-        (None, Some(u)) if is_own(&u) => only(Vec::new(), vec![u], "your usage".into()),
-        (None, Some(u)) if !managed.is_empty() => {
-            let scope = format!("{u} in the groups you manage ({})", managed.join(", "));
-            only(managed, vec![u], scope)
+        (false, true) => {
+            if let Some(g) = groups.iter().find(|g| !caller.manages(g) && !caller.in_group(g)) {
+                return Err(Error::Forbidden(format!(
+                    "you neither manage nor belong to group {g}: you may see your own usage and that of the groups \
+                     you manage"
+                )));
+            }
+            let (theirs, member): (Vec<String>, Vec<String>) = groups.iter().cloned().partition(|g| caller.manages(g));
+            let mut parts = Vec::new();
+            let mut scope = Vec::new();
+            if !theirs.is_empty() {
+                parts.push(part(&theirs, &[]));
+                scope.push(listed("group", &theirs));
+            }
+            if !member.is_empty() {
+                parts.push(part(&member, &own));
+                scope.push(format!("your usage in {}", listed("group", &member)));
+            }
+            Visible { parts, overlap: None, scope: scope.join(" and ") }
         }
-        (None, Some(u)) => {
-            return Err(Error::Forbidden(format!(
-                "you may see only your own usage, not {u}'s: only group managers see their members' usage"
-            )));
+        (true, false) => {
+            if !others.is_empty() && managed.is_empty() {
+                return Err(Error::Forbidden(format!(
+                    "you may see only your own usage, not {}'s: only group managers see their members' usage",
+                    others[0]
+                )));
+            }
+            let mut parts = Vec::new();
+            let mut scope = Vec::new();
+            if !own_named.is_empty() {
+                parts.push(part(&[], &own_named));
+                scope.push("your usage".to_owned());
+            }
+            if !others.is_empty() {
+                parts.push(part(&managed, &others));
+                scope.push(format!("{} in the groups you manage ({})", others.join(", "), managed.join(", ")));
+            }
+            Visible { parts, overlap: None, scope: scope.join(" and ") }
         }
-        (None, None) if managed.is_empty() => only(Vec::new(), own, "your usage".into()),
-        (None, None) => Visible {
+        (true, true) if managed.is_empty() => only(&[], &own, "your usage".into()),
+        // Their own usage in the groups they manage is in both parts.
+        (true, true) => Visible {
             scope: format!("your usage and that of the groups you manage ({})", managed.join(", ")),
-            parts: vec![UsageFilter { groups: managed, ..base.clone() }, UsageFilter { users: own, ..base.clone() }],
+            parts: vec![part(&managed, &[]), part(&[], &own)],
+            overlap: Some(part(&managed, &own)),
         },
     })
 }
@@ -262,10 +369,7 @@ impl Accounting {
         let visible = visible(caller, request)?;
         let range = |f: &UsageFilter| UsageFilter { from: Some((from.0, from.1)), to: Some((to.0, to.1)), ..f.clone() };
         let mut terms: Vec<(UsageFilter, f64)> = visible.parts.iter().map(|p| (range(p), 1.0)).collect();
-        if let [managed, own] = &visible.parts[..] {
-            // Their own usage in the groups they manage is in both.
-            terms.push((range(&UsageFilter { users: own.users.clone(), ..managed.clone() }), -1.0));
-        }
+        terms.extend(visible.overlap.iter().map(|o| (range(o), -1.0)));
         let mut sums: BTreeMap<(Period, Option<String>), UsageRow> = BTreeMap::new();
         for (filter, sign) in &terms {
             for row in self.store().accounting_usage(filter, by.store()).await? {
@@ -410,5 +514,82 @@ impl Accounting {
         let samples: Vec<_> = gpu_labels.iter().zip(gpu_hours).map(|(l, h)| (&l[..], h)).collect();
         out.gauge("nuvola_accounting_gpu_hours", "GPU hours this month, per provider, group and model.", &samples);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn person(subject: &str, groups: &[&str], manages: &[&str]) -> Principal {
+        Principal {
+            subject: subject.into(),
+            issuer: "nuvola".into(),
+            groups: groups.iter().map(|g| g.to_string()).collect(),
+            admin: false,
+            manages: manages.iter().map(|g| g.to_string()).collect(),
+            email: None,
+            client_ip: None,
+        }
+    }
+
+    fn strings(values: &[&str]) -> Vec<String> {
+        values.iter().map(|v| v.to_string()).collect()
+    }
+
+    #[test]
+    fn lists_come_repeated_or_separated_by_commas() {
+        let request = UsageRequest::from_pairs([
+            ("group", "physics"),
+            ("group", " chemistry , physics,"),
+            ("user", "alice@nuvola"),
+            ("provider", "recas-bari,cloudveneto"),
+            ("by", "month"),
+            ("by", "group"),
+            ("metric", "cpu_hours"),
+        ]);
+        assert_eq!(request.groups, strings(&["physics", "chemistry"]));
+        assert_eq!(request.providers, strings(&["recas-bari", "cloudveneto"]));
+        assert_eq!((request.users, request.by), (strings(&["alice@nuvola"]), Some("group".to_owned())));
+        let again = UsageRequest::from_pairs(UsageRequest::from_pairs([("group", "a,b"), ("to", "2026-03")]).pairs());
+        assert_eq!((again.groups, again.to), (strings(&["a", "b"]), Some("2026-03".to_owned())));
+    }
+
+    #[test]
+    fn several_groups_are_each_seen_as_the_caller_may() {
+        // Mia manages physics and belongs to chemistry: physics whole, her
+        // own usage in chemistry, in two parts that do not overlap.
+        let mia = person("mia", &["chemistry"], &["physics"]);
+        let request = UsageRequest { groups: strings(&["physics", "chemistry"]), ..UsageRequest::default() };
+        let seen = visible(&mia, &request).unwrap();
+        let parts: Vec<(Vec<String>, Vec<String>)> = seen.parts.into_iter().map(|p| (p.groups, p.users)).collect();
+        assert_eq!(
+            parts,
+            [(strings(&["physics"]), vec![]), (strings(&["chemistry"]), strings(&["mia@nuvola", "mia"]))]
+        );
+        assert!(seen.overlap.is_none());
+        assert_eq!(seen.scope, "group physics and your usage in group chemistry");
+        // A group she is not in is refused, naming it.
+        let more = UsageRequest { groups: strings(&["physics", "biology"]), ..UsageRequest::default() };
+        assert!(matches!(visible(&mia, &more), Err(Error::Forbidden(m)) if m.contains("group biology")));
+    }
+
+    #[test]
+    fn several_users_are_each_seen_as_the_caller_may() {
+        let mia = person("mia", &[], &["physics"]);
+        let request = UsageRequest { users: strings(&["mia", "bob@nuvola"]), ..UsageRequest::default() };
+        let seen = visible(&mia, &request).unwrap();
+        let parts: Vec<(Vec<String>, Vec<String>)> = seen.parts.into_iter().map(|p| (p.groups, p.users)).collect();
+        assert_eq!(parts, [(vec![], strings(&["mia"])), (strings(&["physics"]), strings(&["bob@nuvola"]))]);
+        assert_eq!(seen.scope, "your usage and bob@nuvola in the groups you manage (physics)");
+        // Not a manager: another's name is refused.
+        let alice = person("alice", &["physics"], &[]);
+        let hers = UsageRequest { users: strings(&["alice", "bob@nuvola"]), ..UsageRequest::default() };
+        let refused = visible(&alice, &hers).unwrap_err();
+        assert!(matches!(&refused, Error::Forbidden(m) if m.contains("not bob@nuvola's")), "{refused:?}");
+        // Users in groups: anyone's only where all the groups are managed.
+        let both = UsageRequest { groups: strings(&["physics", "chemistry"]), ..request };
+        let refused = visible(&mia, &both).unwrap_err();
+        assert!(matches!(&refused, Error::Forbidden(m) if m.contains("do not manage chemistry")), "{refused:?}");
     }
 }

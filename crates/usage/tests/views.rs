@@ -62,12 +62,12 @@ async fn views(store: Store) {
     let mine = accounting.usage(&alice, &march("user")).await.unwrap();
     assert_eq!(cpu(&mine), [("alice".into(), 48), ("alice@nuvola".into(), 768)]);
     assert_eq!(mine.scope, "your usage");
-    let in_physics = UsageRequest { group: Some("physics".into()), ..march("user") };
+    let in_physics = UsageRequest { groups: vec!["physics".into()], ..march("user") };
     assert_eq!(cpu(&accounting.usage(&alice, &in_physics).await.unwrap()), [("alice@nuvola".into(), 768)]);
-    let bobs = UsageRequest { user: Some("bob@nuvola".into()), ..march("user") };
+    let bobs = UsageRequest { users: vec!["bob@nuvola".into()], ..march("user") };
     let refused = accounting.usage(&alice, &bobs).await.unwrap_err();
     assert!(matches!(&refused, Error::Forbidden(m) if m.contains("bob@nuvola")), "{refused:?}");
-    let chemistry = UsageRequest { group: Some("chemistry".into()), ..march("user") };
+    let chemistry = UsageRequest { groups: vec!["chemistry".into()], ..march("user") };
     assert!(matches!(accounting.usage(&alice, &chemistry).await, Err(Error::Forbidden(_))));
 
     // A manager of physics: every member's usage in physics, no one's elsewhere.
@@ -76,7 +76,7 @@ async fn views(store: Store) {
     // Public IPs are accounted to their user: Bob's VM had one.
     assert_eq!(cpu(&physics), [("alice@nuvola".into(), 768), ("bob@nuvola".into(), 96)]);
     assert_eq!((physics.rows[0].public_ips, physics.rows[1].public_ips), (0, 1));
-    let carol = UsageRequest { user: Some("carol@nuvola".into()), ..march("user") };
+    let carol = UsageRequest { users: vec!["carol@nuvola".into()], ..march("user") };
     assert!(accounting.usage(&mia, &carol).await.unwrap().rows.is_empty(), "narrowed to physics");
 
     // A member of physics who manages chemistry: his own usage in physics
@@ -87,6 +87,24 @@ async fn views(store: Store) {
     let total = accounting.usage(&bob, &march("month")).await.unwrap();
     assert_eq!(total.rows[0].cpu_hours, 192.0);
     assert_eq!(total.rows[0].instances, 4);
+
+    // Several groups, users or providers at once, each seen as alone.
+    let both = UsageRequest { groups: vec!["physics".into(), "chemistry".into()], ..march("user") };
+    assert_eq!(cpu(&accounting.usage(&bob, &both).await.unwrap()), cpu(&seen));
+    let two = UsageRequest { users: vec!["alice@nuvola".into(), "bob@nuvola".into()], ..march("user") };
+    assert_eq!(
+        cpu(&accounting.usage(&mia, &two).await.unwrap()),
+        [("alice@nuvola".into(), 768), ("bob@nuvola".into(), 96)]
+    );
+    let sites = UsageRequest {
+        providers: vec!["recas-bari".into(), "cloudveneto".into()],
+        groups: vec!["chemistry".into()],
+        ..march("provider")
+    };
+    assert_eq!(
+        cpu(&accounting.usage(&admin, &sites).await.unwrap()),
+        [("cloudveneto".into(), 72), ("recas-bari".into(), 24)]
+    );
 
     // Per day: the A100 VM's 48 GPU hours on March 10th and 11th.
     let daily = UsageRequest { month: Some("2025-03".into()), by: Some("provider".into()), ..Default::default() };

@@ -3,18 +3,18 @@
 //! stacked columns of one metric per month over a range, or per day of one
 //! month, with a table of every metric beside it; `/accounting.csv` (or
 //! `?format=csv`) downloads that table. Filters: from/to month, one month
-//! day by day, provider, group, user, grouping and the charted metric.
+//! day by day, providers, groups and users (several each, repeated or
+//! separated by commas), grouping and the charted metric.
 //!
 //! The handler only parses the query and calls the app's view
 //! (`nuvola_usage::views`), which decides what the viewer sees.
 
-use axum::extract::{Query, State};
+use axum::extract::{RawQuery, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use maud::{Markup, html};
 use nuvola_usage::{GroupBy, Period, UsageReport, UsageRequest, UsageRow};
-use serde::Deserialize;
 
 use crate::charts::{self, Chart, Series};
 use crate::layout::{self, Section};
@@ -30,52 +30,34 @@ pub fn routes() -> axum::Router<WebState> {
 }
 
 /// The page's query: the view's filters, the charted metric, the format.
-#[derive(Debug, Default, Deserialize)]
+/// Providers, groups and users may repeat or list several values
+/// separated by commas, as the API's do.
+#[derive(Debug, Default)]
 pub struct AccountingQuery {
-    from: Option<String>,
-    to: Option<String>,
-    /// A month to show day by day.
-    month: Option<String>,
-    by: Option<String>,
-    provider: Option<String>,
-    group: Option<String>,
-    user: Option<String>,
+    request: UsageRequest,
     metric: Option<String>,
     format: Option<String>,
 }
 
 impl AccountingQuery {
-    fn request(&self) -> UsageRequest {
-        UsageRequest {
-            from: self.from.clone(),
-            to: self.to.clone(),
-            month: self.month.clone(),
-            by: self.by.clone(),
-            provider: self.provider.clone(),
-            group: self.group.clone(),
-            user: self.user.clone(),
+    /// Reads a query string.
+    fn parse(query: Option<&str>) -> AccountingQuery {
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query.unwrap_or_default()).unwrap_or_default();
+        let last = |name: &str| pairs.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+        AccountingQuery {
+            metric: last("metric"),
+            format: last("format"),
+            request: UsageRequest::from_pairs(pairs.iter().map(|(k, v)| (k, v))),
         }
     }
 
     fn daily(&self) -> bool {
-        self.month.as_deref().is_some_and(|m| !m.trim().is_empty())
+        self.request.month.as_deref().is_some_and(|m| !m.trim().is_empty())
     }
 
     /// The query string of the same view (for the CSV link).
     fn encoded(&self) -> String {
-        let pairs: Vec<(&str, &str)> = [
-            ("from", &self.from),
-            ("to", &self.to),
-            ("month", &self.month),
-            ("by", &self.by),
-            ("provider", &self.provider),
-            ("group", &self.group),
-            ("user", &self.user),
-        ]
-        .into_iter()
-        .filter_map(|(k, v)| v.as_deref().filter(|v| !v.is_empty()).map(|v| (k, v)))
-        .collect();
-        serde_urlencoded::to_string(pairs).unwrap_or_default()
+        serde_urlencoded::to_string(self.request.pairs()).unwrap_or_default()
     }
 }
 
@@ -274,9 +256,17 @@ fn text_field(id: &str, label: &str, value: &Option<String>, kind: &str, help: O
     }
 }
 
+/// The help under a field that takes several values.
+const SEVERAL: &str = "Several: separate them with commas";
+
+/// A list as a field shows it.
+fn listed(values: &[String]) -> Option<String> {
+    (!values.is_empty()).then(|| values.join(", "))
+}
+
 fn form(query: &AccountingQuery, report: &UsageReport, metric: Metric, daily: bool) -> Markup {
     let (from, to) = if daily {
-        (query.from.clone(), query.to.clone())
+        (query.request.from.clone(), query.request.to.clone())
     } else {
         (report.periods.first().map(Period::to_string), report.periods.last().map(Period::to_string))
     };
@@ -284,10 +274,10 @@ fn form(query: &AccountingQuery, report: &UsageReport, metric: Metric, daily: bo
         form class="toolbar" method="get" action="/accounting" {
             (text_field("from", "From month", &from, "month", None))
             (text_field("to", "To month", &to, "month", None))
-            (text_field("month", "One month, day by day", &query.month, "month", Some("Leave empty for months")))
-            (text_field("provider", "Provider", &query.provider, "text", None))
-            (text_field("group", "Group", &query.group, "text", None))
-            (text_field("user", "User", &query.user, "text", None))
+            (text_field("month", "One month, day by day", &query.request.month, "month", Some("Leave empty for months")))
+            (text_field("provider", "Providers", &listed(&query.request.providers), "text", Some(SEVERAL)))
+            (text_field("group", "Groups", &listed(&query.request.groups), "text", Some(SEVERAL)))
+            (text_field("user", "Users", &listed(&query.request.users), "text", Some(SEVERAL)))
             div class="field" {
                 label for="by" { "Group by" }
                 select id="by" name="by" {
@@ -327,20 +317,16 @@ fn csv_response(report: &UsageReport, daily: bool) -> Response {
 }
 
 async fn load(state: &WebState, viewer: &Viewer, query: &AccountingQuery) -> Result<UsageReport, PageError> {
-    let request = query.request();
     Ok(if query.daily() {
-        state.app.accounting().daily(&viewer.principal, &request).await?
+        state.app.accounting().daily(&viewer.principal, &query.request).await?
     } else {
-        state.app.accounting().usage(&viewer.principal, &request).await?
+        state.app.accounting().usage(&viewer.principal, &query.request).await?
     })
 }
 
 /// `GET /accounting` (`?format=csv`: the table as CSV).
-async fn page(
-    State(state): State<WebState>,
-    viewer: Viewer,
-    Query(query): Query<AccountingQuery>,
-) -> Result<Response, PageError> {
+async fn page(State(state): State<WebState>, viewer: Viewer, RawQuery(query): RawQuery) -> Result<Response, PageError> {
+    let query = AccountingQuery::parse(query.as_deref());
     let metric = Metric::parse(query.metric.as_deref())?;
     let report = load(&state, &viewer, &query).await?;
     let daily = query.daily();
@@ -374,8 +360,9 @@ async fn page(
 async fn download(
     State(state): State<WebState>,
     viewer: Viewer,
-    Query(query): Query<AccountingQuery>,
+    RawQuery(query): RawQuery,
 ) -> Result<Response, PageError> {
+    let query = AccountingQuery::parse(query.as_deref());
     let report = load(&state, &viewer, &query).await?;
     Ok(csv_response(&report, query.daily()))
 }
