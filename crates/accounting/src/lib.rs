@@ -10,6 +10,7 @@
 //! - [`summarise`]: "the last loaded record wins" per VM and month, then
 //!   SummariseVMs' monthly summaries of per-month deltas;
 //! - [`daily`]: a month's usage spread over its days, for daily charts;
+//! - [`figures`]: the figures of usage a view shows, per month or day;
 //! - [`accelerator`]: accelerator (GPU) records and summaries, in APEL's
 //!   text form and in the JSON messages cASO sends (`APEL-accelerator-message`
 //!   0.1), and their monthly summaries as APEL's `SummariseAccelerators`
@@ -32,6 +33,7 @@ pub mod cloud;
 pub mod cloud_summary;
 pub mod daily;
 mod error;
+pub mod figures;
 mod json;
 pub mod message;
 pub mod public_ip;

@@ -18,7 +18,7 @@ pub const MESSAGE_TYPE: &str = "APEL Public IP message";
 pub const VERSION: &str = "0.2";
 
 /// How many public IP addresses one project held at one moment.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct PublicIpRecord {
     /// When the addresses were counted, in seconds since the epoch.
     pub measurement_time: i64,

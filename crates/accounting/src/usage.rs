@@ -28,10 +28,12 @@
 //! - **StAR storage records**, one per volume per month: the volume's
 //!   capacity in bytes (GiB × 2³⁰), its volume type as the storage class,
 //!   the period held in that month.
-//! - **Public IP records**, one per provider and group per month: the most
-//!   public IPv4 addresses the group's VMs held at once in that month,
-//!   measured at the month's last second (or the measurement time, for the
-//!   month in progress).
+//! - **Public IP records**, one per provider, group and user per day: the
+//!   most public IPv4 addresses the user's VMs in the group held at once
+//!   in that day (`GlobalUserName` the user, as in cloud records),
+//!   measured at the day's last second (or the measurement time, for the
+//!   day in progress). A month's figure, the most at one measurement in
+//!   it, is then the most at once in the month, and a day's the day's.
 //!
 //! Because cloud records are cumulative, the summaries of a month are right
 //! once the VM's earlier months are loaded too: gather from the start of
@@ -54,6 +56,9 @@ pub const CLOUD_TYPE: &str = "nuvola";
 
 /// Bytes in a GiB, as volumes are sized.
 const GIB: u128 = 1 << 30;
+
+/// Seconds in a day.
+const DAY: i64 = 86_400;
 
 /// What one deployment attempt held on a provider, and for how long.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,7 +129,7 @@ pub struct UsageRecords {
     pub accelerators: Vec<AcceleratorRecord>,
     /// Per volume and month.
     pub storage: Vec<StorageRecord>,
-    /// Per provider, group and month.
+    /// Per provider, group, user and day.
     pub public_ips: Vec<PublicIpRecord>,
 }
 
@@ -291,49 +296,62 @@ fn fqan(group: &str) -> String {
     format!("/{group}/Role=NULL/Capability=NULL")
 }
 
-/// Per provider, group and month: the most public IPs held at once.
+/// Per provider, group, user and day: the most public IPs held at once.
 fn public_ip_records(attempts: &[HeldAttempt], measured_at: i64, window: &Range<i64>) -> Vec<PublicIpRecord> {
     use std::collections::BTreeMap;
-    // (site, group) -> month -> (+/- addresses at a time), and the first
-    // attempt's service and project.
-    type Changes = BTreeMap<(i32, u8), (Month, Vec<(i64, i64)>)>;
-    let mut held: BTreeMap<(&str, &str), (&HeldAttempt, Changes)> = BTreeMap::new();
+    // (site, group, user) -> day's first second -> (+/- addresses at a
+    // time), and the first attempt's service and project.
+    type Changes = BTreeMap<i64, Vec<(i64, i64)>>;
+    let mut held: BTreeMap<(&str, &str, &str), (&HeldAttempt, Changes)> = BTreeMap::new();
     for attempt in attempts {
         let addresses: i64 = attempt.nodes.iter().filter(|n| n.public_ip).map(|n| i64::from(n.count)).sum();
         let Some((start, stop, _)) = lifetime(attempt, measured_at) else { continue };
         if addresses == 0 {
             continue;
         }
-        let (_, changes) = held.entry((&attempt.site, &attempt.group)).or_insert((attempt, BTreeMap::new()));
-        for (month, from, to) in months(start, stop).filter(|(m, from, to)| m.touches(window) && from < to) {
-            let (_, month_changes) = changes.entry((month.year, month.month)).or_insert((month, Vec::new()));
-            month_changes.push((from, addresses));
-            month_changes.push((to, -addresses));
+        let holder = (attempt.site.as_str(), attempt.group.as_str(), attempt.user.as_str());
+        let (_, changes) = held.entry(holder).or_insert((attempt, BTreeMap::new()));
+        let mut day = start.div_euclid(DAY) * DAY;
+        while day < stop {
+            let (from, to) = (start.max(day), stop.min(day + DAY));
+            if day < window.end && window.start < day + DAY {
+                let day_changes = changes.entry(day).or_default();
+                day_changes.push((from, addresses));
+                day_changes.push((to, -addresses));
+            }
+            day += DAY;
         }
     }
     let mut records = Vec::new();
-    for ((site, group), (first, changes)) in held {
-        for (_, (month, mut month_changes)) in changes {
+    for ((site, group, user), (first, changes)) in held {
+        for (day, mut day_changes) in changes {
             // Releases before takes at the same second: a VM replacing
             // another does not count twice.
-            month_changes.sort_unstable();
+            day_changes.sort_unstable();
             let (mut now, mut most) = (0, 0);
-            for (_, change) in month_changes {
+            for (_, change) in day_changes {
                 now += change;
                 most = most.max(now);
             }
+            let month = Month::of(day);
             records.push(PublicIpRecord {
-                measurement_time: (month.end - 1).min(measured_at),
+                // The day's last second, also for the day in progress: each
+                // pass replaces the day's record.
+                measurement_time: day + DAY - 1,
                 site_name: site.to_owned(),
                 cloud_compute_service: first.compute_service.clone(),
                 cloud_type: CLOUD_TYPE.into(),
                 local_user: None,
                 local_group: first.project.clone().unwrap_or_else(|| group.to_owned()),
-                global_user_name: None,
+                global_user_name: Some(user.to_owned()),
                 fqan: fqan(group),
                 ip_version: 4,
                 ip_count: most,
-                uuid: Some(format!("nuvola:{site}:{group}:{}", month.label())),
+                uuid: Some(format!(
+                    "nuvola:{site}:{group}:{user}:{}-{:02}",
+                    month.label(),
+                    (day - month.start) / DAY + 1
+                )),
             });
         }
     }
@@ -550,14 +568,22 @@ mod tests {
         assert_eq!(records, UsageRecords::default());
     }
 
+    /// One VM with a public IP, from June 1st at noon, still running.
+    fn records_of_second() -> Vec<HeldAttempt> {
+        let mut vm = node("vm", 1);
+        vm.public_ip = true;
+        vec![attempt("d7-1", "2026-06-01T12:00:00Z", None, vec![vm])]
+    }
+
     #[test]
-    fn volumes_and_public_ips_are_counted_per_month() {
+    fn volumes_per_month_and_public_ips_per_day_are_counted() {
         let mut vm = node("vm", 2);
         vm.public_ip = true;
         vm.volumes = vec![HeldVolume { name: "data".into(), size_gb: 50, volume_type: Some("ssd".into()) }];
         let first = attempt("d6-1", "2026-05-30T00:00:00Z", Some("2026-06-02T00:00:00Z"), vec![vm.clone()]);
         let mut second = attempt("d7-1", "2026-06-01T12:00:00Z", None, vec![vm.clone()]);
         second.nodes[0].count = 1;
+        second.user = "bob@https://iam.example".into();
         let mut private = attempt("d8-1", "2026-06-01T00:00:00Z", None, vec![node("vm", 4)]);
         private.group = "bio".into();
         let now = at("2026-06-03T00:00:00Z");
@@ -583,21 +609,46 @@ mod tests {
         let s = &records.storage[4];
         assert_eq!(
             (s.site.as_deref(), s.group.as_deref(), s.user_identity.as_deref()),
-            (Some("backbone-bari"), Some("physics"), Some("alice@https://iam.example"))
+            (Some("backbone-bari"), Some("physics"), Some("bob@https://iam.example"))
         );
         let ips: Vec<_> = records
             .public_ips
             .iter()
-            .map(|p| (p.site_name.as_str(), p.fqan.as_str(), p.year_month(), p.ip_count, p.measurement_time))
+            .map(|p| (p.global_user_name.as_deref().unwrap(), p.ip_count, p.measurement_time))
             .collect();
-        // May: two; June: two, then three at once while both ran.
+        // Alice's two on May 30th, 31st and June 1st; Bob's one on June 1st
+        // and 2nd. Measured at each day's last second, per user.
+        let (alice, bob) = ("alice@https://iam.example", "bob@https://iam.example");
         assert_eq!(
             ips,
             [
-                ("backbone-bari", "/physics/Role=NULL/Capability=NULL", (2026, 5), 2, at("2026-05-31T23:59:59Z")),
-                ("backbone-bari", "/physics/Role=NULL/Capability=NULL", (2026, 6), 3, now),
+                (alice, 2, at("2026-05-30T23:59:59Z")),
+                (alice, 2, at("2026-05-31T23:59:59Z")),
+                (alice, 2, at("2026-06-01T23:59:59Z")),
+                (bob, 1, at("2026-06-01T23:59:59Z")),
+                (bob, 1, at("2026-06-02T23:59:59Z")),
             ]
         );
+        let p = &records.public_ips[3];
+        assert_eq!(
+            (p.site_name.as_str(), p.fqan.as_str(), p.year_month(), p.uuid.as_deref()),
+            (
+                "backbone-bari",
+                "/physics/Role=NULL/Capability=NULL",
+                (2026, 6),
+                Some("nuvola:backbone-bari:physics:bob@https://iam.example:2026-06-01")
+            )
+        );
+        // The day in progress is measured at its last second too, so that
+        // every pass of the day replaces one record rather than adding one.
+        for now in ["2026-06-02T06:00:00Z", "2026-06-02T06:05:00Z"] {
+            let today = usage_records(&records_of_second(), at(now), always());
+            assert_eq!(
+                today.public_ips.last().map(|p| (p.ip_count, p.measurement_time)),
+                Some((1, at("2026-06-02T23:59:59Z"))),
+                "{now}"
+            );
+        }
         let per_vm: Vec<_> = records.cloud.iter().map(|r| r.public_ip_count).collect();
         assert_eq!(per_vm, [[Some(1); 5].as_slice(), &[Some(0); 4]].concat());
         assert_eq!(records.storage[0].local_group.as_deref(), Some("physics-project"));

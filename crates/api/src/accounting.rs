@@ -10,20 +10,17 @@
 //!
 //! `GET /api/v1/accounting/usage` and `GET /api/v1/accounting/daily`: the
 //! usage the caller may see, per month over a range or per day of one
-//! month, by provider, group, user or month (see
-//! `nuvola_app::accounting_views`).
+//! month, by provider, group, user or month, of some providers, groups or
+//! users (`group=a&group=b` or `group=a,b`) (see
+//! `nuvola_usage::views`).
 
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use axum::routing::{get, post};
-use nuvola_app::accounting::LoadReport;
-use nuvola_app::accounting_jobs::Exported;
-use nuvola_app::accounting_views::{UsageReport, UsageRequest};
-use nuvola_types::Error;
+use nuvola_usage::{Exported, LoadReport, UsageReport, UsageRequest};
 
 use crate::extract::{Caller, bearer_token};
 use crate::{ApiError, ApiState};
@@ -38,7 +35,7 @@ pub fn routes() -> Router<ApiState> {
 
 async fn ingest(State(state): State<ApiState>, headers: HeaderMap, body: Bytes) -> Result<Json<LoadReport>, ApiError> {
     let sender = state.app.accounting_sender(bearer_token(&headers)?).await?;
-    Ok(Json(state.app.ingest_accounting(&sender, &body).await?))
+    Ok(Json(state.app.accounting().ingest(&sender, &body).await?))
 }
 
 async fn export(State(state): State<ApiState>, Caller(caller): Caller) -> Result<Json<Exported>, ApiError> {
@@ -48,17 +45,21 @@ async fn export(State(state): State<ApiState>, Caller(caller): Caller) -> Result
 async fn usage(
     State(state): State<ApiState>,
     Caller(caller): Caller,
-    query: Result<Query<UsageRequest>, QueryRejection>,
+    RawQuery(query): RawQuery,
 ) -> Result<Json<UsageReport>, ApiError> {
-    let Query(request) = query.map_err(|e| Error::invalid(e.body_text()))?;
-    Ok(Json(state.app.accounting_usage(&caller, &request).await?))
+    Ok(Json(state.app.accounting().usage(&caller, &request(query)).await?))
 }
 
 async fn daily(
     State(state): State<ApiState>,
     Caller(caller): Caller,
-    query: Result<Query<UsageRequest>, QueryRejection>,
+    RawQuery(query): RawQuery,
 ) -> Result<Json<UsageReport>, ApiError> {
-    let Query(request) = query.map_err(|e| Error::invalid(e.body_text()))?;
-    Ok(Json(state.app.accounting_daily(&caller, &request).await?))
+    Ok(Json(state.app.accounting().daily(&caller, &request(query)).await?))
+}
+
+/// The view a query string asks for: `provider`, `group` and `user` may
+/// repeat, or list several values separated by commas.
+fn request(query: Option<String>) -> UsageRequest {
+    UsageRequest::from_pairs(url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()))
 }

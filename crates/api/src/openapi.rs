@@ -221,9 +221,9 @@ pub const ROUTES: &[Route] = &[
         "get",
         "/api/v1/accounting/usage",
         "Usage per month (from, to: YYYY-MM, the last 12 months by default; by=provider|group|user|month; provider, \
-         group, user): CPU, wall and RAM hours, disk, instances, volumes and GB, public IPs, GPU hours by model; \
-         narrowed to what the caller may see (own usage, managed groups, everything for admins), 403 when naming \
-         what they may not",
+         group, user, each repeated or comma-separated for several): CPU, wall and RAM hours, disk, instances, \
+         volumes and GB, public IPs, GPU hours by model; narrowed to what the caller may see (own usage, managed \
+         groups, everything for admins), 403 when naming what they may not",
         None,
         200,
     ),

@@ -13,8 +13,8 @@ use axum::body::Body;
 use axum::http::{Method, Request, header};
 use common::{Harness, Reply};
 use nuvola_app::Settings;
-use nuvola_app::accounting::AccountingPublisher;
 use nuvola_store::{UsageBy, UsageFilter};
+use nuvola_usage::{AccountingPublisher, AccountingSettings};
 use sha2::{Digest, Sha256};
 
 const PATH: &str = "/api/v1/accounting/messages";
@@ -48,7 +48,7 @@ async fn harness() -> Harness {
     };
     let settings = Settings {
         poll_interval: Duration::from_millis(20),
-        accounting_publishers: vec![publisher],
+        accounting: AccountingSettings { publishers: vec![publisher], ..AccountingSettings::default() },
         ..Settings::default()
     };
     Harness::with(common::federation(), settings).await

@@ -2,12 +2,13 @@
 //! federation's accounting loaded into the store: an administrator sees
 //! every provider's figures, GPU hours by model included; a member only
 //! hers, and is refused another user's; a manager their group's; the
-//! daily view places a GPU VM's hours on its days; bad input is a 400
-//! naming the parameter; no token is a 401.
+//! daily view places a GPU VM's hours on its days; several groups, users
+//! or providers are asked for repeated or separated by commas; bad input
+//! is a 400 naming the parameter; no token is a 401.
 
 mod common;
 
-#[path = "../../app/tests/common/accounting.rs"]
+#[path = "../../usage/tests/common/accounting.rs"]
 mod accounting;
 
 use common::Harness;
@@ -43,9 +44,33 @@ async fn usage_and_daily_views_answer_what_the_caller_may_see() {
     let refused = h.get(&format!("/api/v1/accounting/usage?{range}&user=bob@nuvola"), &h.alice()).await.expect(403);
     assert!(refused.error_message().contains("bob@nuvola"), "{}", refused.error_message());
 
-    // Dave manages physics: its members' usage and its public IP.
+    // Dave manages physics: its members' usage, Bob's with his public IP.
     let physics = h.get(&format!("/api/v1/accounting/usage?{range}&by=user"), &h.manager()).await.expect(200).json();
-    assert_eq!(cpu_by_key(&physics), [(Value::Null, 0), (json!("alice@nuvola"), 768), (json!("bob@nuvola"), 96)]);
+    assert_eq!(cpu_by_key(&physics), [(json!("alice@nuvola"), 768), (json!("bob@nuvola"), 96)]);
+    assert_eq!(physics["rows"][1]["publicIps"], json!(1));
+
+    // Several groups, users or providers: repeated, or separated by
+    // commas, alike.
+    for groups in ["group=physics&group=chemistry", "group=physics,chemistry", "group=physics%2C%20chemistry"] {
+        let both =
+            h.get(&format!("/api/v1/accounting/usage?{range}&by=group&{groups}"), &h.admin()).await.expect(200).json();
+        assert_eq!(cpu_by_key(&both), [(json!("chemistry"), 96), (json!("physics"), 864)], "{groups}");
+    }
+    let two = "user=alice@nuvola&user=carol@nuvola&provider=recas-bari,cloudveneto";
+    let users = h.get(&format!("/api/v1/accounting/usage?{range}&by=user&{two}"), &h.admin()).await.expect(200).json();
+    assert_eq!(cpu_by_key(&users), [(json!("alice@nuvola"), 768), (json!("carol@nuvola"), 24)]);
+    let one = h.get(&format!("/api/v1/accounting/usage?{range}&by=user&{two}&provider=x"), &h.admin()).await;
+    assert_eq!(cpu_by_key(&one.expect(200).json()), [(json!("alice@nuvola"), 768), (json!("carol@nuvola"), 24)]);
+    let only_x = h.get(&format!("/api/v1/accounting/usage?{range}&by=user&provider=x"), &h.admin()).await;
+    assert!(cpu_by_key(&only_x.expect(200).json()).is_empty());
+    // A manager asking for his group and another is refused, naming it.
+    let more = h.get(&format!("/api/v1/accounting/usage?{range}&group=physics,bio"), &h.manager()).await.expect(403);
+    assert!(more.error_message().contains("group bio"), "{}", more.error_message());
+    let days = "/api/v1/accounting/daily?month=2025-03&by=group&group=physics&group=chemistry";
+    let days = h.get(days, &h.admin()).await.expect(200).json();
+    let keys: std::collections::BTreeSet<String> =
+        days["rows"].as_array().unwrap().iter().map(|r| r["key"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(keys, ["chemistry".to_owned(), "physics".to_owned()].into());
 
     // Per day of March, by provider: the A100 VM's hours on its two days.
     let days = h.get("/api/v1/accounting/daily?month=2025-03&by=provider", &h.admin()).await.expect(200).json();

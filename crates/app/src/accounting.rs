@@ -1,182 +1,81 @@
-//! Accounting ingest: a message of usage records, as cASO and SSM send
-//! them (APEL cloud records, accelerator and public IP records in JSON,
-//! StAR storage records in XML), read by `nuvola_accounting` and stored in
-//! one transaction, the cloud summaries kept right in the same one (see
-//! `nuvola_store::AccountingLoad`).
-//!
-//! Who may send: a platform administrator anything; a site's publisher,
-//! known by the bearer token configured for it (`[[accounting.publishers]]`,
-//! only the token's SHA-256 is kept, compared in constant time), only
-//! records of its own sites. A message that does not read is refused whole
-//! with the line (or path) and field at fault, and so is one with a record
-//! of another site: nothing of either is stored.
+//! Accounting, as the app runs it: the use cases are [`nuvola_usage`]'s;
+//! here they get who a token stands for, the registry's providers of the
+//! moment, the audit log, and the schedule of the own-usage pass and the
+//! export (the broker's queue is consumed by the accounting itself).
 
-use nuvola_accounting::accelerator::AcceleratorRecord;
-use nuvola_accounting::message::{self, Message};
-use nuvola_accounting::public_ip::PublicIpRecord;
-use nuvola_accounting::storage::StorageRecord;
-use nuvola_accounting::{ParseError, cloud::CloudRecord};
-pub use nuvola_store::{LoadCounts, LoadReport};
-use nuvola_types::{Error, Principal, Result};
-use sha2::{Digest, Sha256};
+use nuvola_types::{Principal, Result};
+use nuvola_usage::{Accounting, AccountingSender, Exported, LoadReport};
+use tokio::sync::watch;
 
-use crate::App;
-
-/// A site's publisher of accounting records, from the configuration.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AccountingPublisher {
-    /// Its name, stored as the records' source.
-    pub name: String,
-    /// The SHA-256 of its bearer token.
-    pub token_sha256: [u8; 32],
-    /// The sites (APEL `SiteName`s) it may publish records of.
-    pub sites: Vec<String>,
-}
-
-/// Who sends an accounting message.
-#[derive(Debug, Clone)]
-pub enum AccountingSender {
-    /// A platform administrator: any site.
-    Admin(Principal),
-    /// A configured publisher: its sites only.
-    Publisher(AccountingPublisher),
-    /// The broker's accounting queue, trusted by its credentials: any site.
-    Queue,
-}
-
-impl AccountingSender {
-    /// The name the records are stored under.
-    fn source(&self) -> String {
-        match self {
-            AccountingSender::Admin(p) => format!("{}@{}", p.subject, p.issuer),
-            AccountingSender::Publisher(p) => p.name.clone(),
-            AccountingSender::Queue => "queue".to_owned(),
-        }
+impl crate::App {
+    /// Accounting: ingest, views, jobs.
+    pub fn accounting(&self) -> &Accounting {
+        &self.inner.accounting
     }
 
-    /// Refuses a record of a site the sender may not publish.
-    fn check_site(&self, site: Option<&str>, at: impl FnOnce() -> String) -> Result<()> {
-        let AccountingSender::Publisher(publisher) = self else { return Ok(()) };
-        if site.is_some_and(|site| publisher.sites.iter().any(|s| s == site)) {
-            return Ok(());
-        }
-        let site = site.map_or_else(|| "no site".to_owned(), |s| format!("site {s:?}"));
-        Err(Error::Forbidden(format!(
-            "{}: the record is of {site}, and publisher {} may only send records of {}; nothing was stored",
-            at(),
-            publisher.name,
-            publisher.sites.join(", ")
-        )))
-    }
-}
-
-/// The refusal of a message that does not read.
-fn refused(error: ParseError) -> Error {
-    Error::Invalid(format!("the accounting message was refused, nothing was stored: {error}"))
-}
-
-impl App {
     /// Who a bearer token sends accounting records as: a configured
     /// publisher's token, or a platform administrator's sign-in token.
     pub async fn accounting_sender(&self, bearer: Option<&str>) -> Result<AccountingSender> {
-        if let Some(token) = bearer {
-            let hash: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-            // Every publisher is compared, so the time does not tell which.
-            let mut found = None;
-            for publisher in &self.settings().accounting_publishers {
-                if nuvola_types::secret::same(&hash, &publisher.token_sha256) {
-                    found = Some(publisher);
-                }
-            }
-            if let Some(publisher) = found {
-                return Ok(AccountingSender::Publisher(publisher.clone()));
-            }
+        if let Some(publisher) = self.accounting().publisher(bearer) {
+            return Ok(AccountingSender::Publisher(publisher));
         }
-        let caller = self.authenticate(bearer).await?;
-        if !caller.admin {
-            return Err(Error::Forbidden(
-                "only a platform administrator or a configured accounting publisher may send accounting records".into(),
-            ));
-        }
-        Ok(AccountingSender::Admin(caller))
+        AccountingSender::admin(self.authenticate(bearer).await?)
     }
 
-    /// Stores an accounting message in one transaction and keeps the
-    /// cloud summaries right, answering what was stored. The message is
-    /// read and checked whole before the transaction begins, so a refused
-    /// one never holds the store's writer.
-    pub async fn ingest_accounting(&self, sender: &AccountingSender, bytes: &[u8]) -> Result<LoadReport> {
-        let read = match message::read(bytes).map_err(refused)? {
-            Message::CloudRecords(mut records) => {
-                let mut read: Vec<CloudRecord<'_>> = Vec::new();
-                while let Some(record) = records.next() {
-                    let record = record.map_err(refused)?;
-                    let line = records.site_name_line();
-                    sender.check_site(Some(&record.site_name), || format!("line {line}, field SiteName"))?;
-                    read.push(record);
-                }
-                Read::Cloud(read)
-            }
-            Message::AcceleratorRecords(records) => {
-                for (i, r) in records.iter().enumerate() {
-                    sender.check_site(Some(&r.site_name), || record_at(bytes, i))?;
-                }
-                Read::Accelerators(records)
-            }
-            Message::PublicIps(records) => {
-                for (i, r) in records.iter().enumerate() {
-                    sender.check_site(Some(&r.site_name), || record_at(bytes, i))?;
-                }
-                Read::PublicIps(records)
-            }
-            Message::Storage(records) => {
-                let records = records.collect::<Result<Vec<_>, _>>().map_err(refused)?;
-                for (i, r) in records.iter().enumerate() {
-                    sender.check_site(r.site.as_deref(), || format!("StorageUsageRecord[{}], field Site", i + 1))?;
-                }
-                Read::Storage(records)
-            }
-            Message::CloudSummaries(_) | Message::AcceleratorSummaries(_) => {
-                return Err(Error::Invalid(
-                    "the accounting message holds summaries: send usage records, nuvola computes the summaries \
-                     from them; nothing was stored"
-                        .into(),
-                ));
-            }
-        };
-        let mut load = self.store().begin_accounting_load(&sender.source(), self.now_ms()).await?;
-        match read {
-            Read::Cloud(records) => {
-                load.cloud(records).await?;
-            }
-            Read::Accelerators(records) => {
-                load.accelerators(&records).await?;
-            }
-            Read::PublicIps(records) => {
-                load.public_ips(&records).await?;
-            }
-            Read::Storage(records) => {
-                load.storage(&records).await?;
-            }
-        }
-        Ok(load.commit().await?)
+    /// One pass of recording nuvola's own usage, now, with the registry's
+    /// providers.
+    pub async fn record_own_usage(&self) -> Result<LoadReport> {
+        self.accounting().record_own_usage(&self.federation().providers()).await
     }
-}
 
-/// A message's records, read and checked, before they are stored.
-enum Read<'a> {
-    Cloud(Vec<CloudRecord<'a>>),
-    Accelerators(Vec<AcceleratorRecord>),
-    PublicIps(Vec<PublicIpRecord>),
-    Storage(Vec<StorageRecord>),
-}
+    /// Exports the summaries to the configured destination now
+    /// (administrators), and audits it.
+    pub async fn export_accounting_now(&self, caller: &Principal) -> Result<Exported> {
+        self.require_admin(caller)?;
+        let (destination, exported) = self.accounting().export_now().await?;
+        self.audit(caller, "accounting.export", &destination, serde_json::json!(exported)).await;
+        Ok(exported)
+    }
 
-/// Where a record of a message is: the text form's record number, or the
-/// JSON form's path to its `SiteName`.
-fn record_at(bytes: &[u8], index: usize) -> String {
-    if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') {
-        format!("at UsageRecords[{index}].SiteName")
-    } else {
-        format!("record {}, field SiteName", index + 1)
+    /// Runs every accounting job the settings ask for until `shutdown`:
+    /// the own-usage pass and the export every interval, the queue
+    /// consumed as messages come.
+    pub async fn run_accounting(&self, shutdown: watch::Receiver<bool>) {
+        tokio::join!(
+            self.run_own_usage(shutdown.clone()),
+            self.accounting().run_queue(shutdown.clone()),
+            self.run_accounting_export(shutdown),
+        );
+    }
+
+    /// Records nuvola's own usage every interval until `shutdown`.
+    async fn run_own_usage(&self, shutdown: watch::Receiver<bool>) {
+        let settings = self.accounting().settings();
+        if !settings.own_usage {
+            return;
+        }
+        crate::every::every(settings.own_usage_interval, shutdown, || async {
+            match self.record_own_usage().await {
+                Ok(report) => tracing::debug!(?report, "own usage recorded"),
+                Err(e) => tracing::error!(error = %e.logged(), "recording nuvola's own usage failed"),
+            }
+        })
+        .await;
+    }
+
+    /// Exports the summaries every interval until `shutdown`, when an
+    /// export is configured.
+    async fn run_accounting_export(&self, shutdown: watch::Receiver<bool>) {
+        let Some(broker) = &self.accounting().settings().broker else { return };
+        if broker.export_destination.is_none() {
+            return;
+        }
+        crate::every::every(broker.export_interval, shutdown, || async {
+            match self.accounting().export_now().await {
+                Ok((to, exported)) => tracing::info!(?exported, %to, "accounting summaries exported"),
+                Err(e) => tracing::error!(error = %e.logged(), "exporting accounting summaries failed"),
+            }
+        })
+        .await;
     }
 }

@@ -8,9 +8,7 @@
 //! ([`workers`]) step through, one recorded step at a time.
 
 pub mod access;
-pub mod accounting;
-pub mod accounting_jobs;
-pub mod accounting_views;
+mod accounting;
 pub mod admin;
 mod callbacks;
 pub mod catalogue;
@@ -26,7 +24,6 @@ pub mod reconciler;
 pub mod requests;
 mod sessions;
 pub mod stats;
-mod usage;
 pub mod workers;
 mod workflow;
 #[cfg(test)]
@@ -47,8 +44,6 @@ pub use deployments::{
     Compiled, CreateDeployment, DeploymentDetails, ListQuery, PlanQuery, Undeclared, UpdateDeployment,
 };
 pub use federation::{Federation, ProviderView};
-/// What [`App::usage_records`] returns: APEL records of what nuvola ran.
-pub use nuvola_accounting::usage::UsageRecords;
 /// The records the application hands to the layers above it, read from the
 /// store: they reach them from here, as the store is the app's to use.
 pub use nuvola_store::{
@@ -121,10 +116,9 @@ pub struct Settings {
     /// Status page subscriptions per client, and confirmation mails per
     /// mailbox, within a window.
     pub subscription_limits: nuvola_limits::SubscriptionLimits,
-    /// The sites' publishers of accounting records, known by their tokens.
-    pub accounting_publishers: Vec<accounting::AccountingPublisher>,
-    /// Accounting's background work: own usage, the broker's queue, export.
-    pub accounting: accounting_jobs::AccountingSettings,
+    /// Accounting: the sites' publishers, own usage, the broker's queue,
+    /// export.
+    pub accounting: nuvola_usage::AccountingSettings,
 }
 
 impl Default for Settings {
@@ -152,7 +146,6 @@ impl Default for Settings {
             watch: Default::default(),
             webhook_allowed_prefixes: Vec::new(),
             subscription_limits: Default::default(),
-            accounting_publishers: Vec::new(),
             accounting: Default::default(),
         }
     }
@@ -196,9 +189,10 @@ struct Inner {
     password_checks: PasswordChecks,
     /// The status page's subscriptions asked for, per client and mailbox.
     subscription_gate: nuvola_limits::SubscriptionGate,
-    accounting_jobs: accounting_jobs::AccountingJobs,
-    /// The time the workflow reads (see [`workflow::Clock`]).
-    clock: workflow::Clock,
+    /// Accounting's use cases (see [`accounting`]).
+    accounting: nuvola_usage::Accounting,
+    /// The time the workflow and accounting read (see [`workflow::Clock`]).
+    clock: Arc<workflow::Clock>,
     /// The federation watched (see [`monitoring`]).
     watch: nuvola_watch::Watch,
 }
@@ -220,6 +214,11 @@ impl App {
             Notifier::new(settings.smtp.clone(), settings.callback_allowed_prefixes.clone(), &settings.public_url)
                 .with_webhook_prefixes(settings.webhook_allowed_prefixes.clone());
         let watch = nuvola_watch::Watch::new(store.clone(), notifier.clone(), settings.watch.clone());
+        let clock = Arc::new(workflow::Clock::default());
+        let accounting = nuvola_usage::Accounting::new(store.clone(), settings.accounting.clone(), {
+            let clock = clock.clone();
+            Arc::new(move || clock.now_ms())
+        });
         App {
             inner: Arc::new(Inner {
                 watch,
@@ -242,8 +241,8 @@ impl App {
                 )),
                 password_checks,
                 subscription_gate,
-                accounting_jobs: Default::default(),
-                clock: workflow::Clock::default(),
+                accounting,
+                clock,
             }),
         }
     }

@@ -2,7 +2,7 @@
 //! group, attempts' outcomes and durations, quota use per provider and
 //! group, the workflow's queue, and the probes' last round and the
 //! providers' canary runs (from the watcher), and this month's accounting
-//! per provider and group (`accounting_views`). The API adds its own (HTTP
+//! per provider and group (`nuvola_usage::views`). The API adds its own (HTTP
 //! requests) and answers the scrape.
 
 use std::collections::BTreeMap;
@@ -41,7 +41,7 @@ impl App {
         );
         self.attempt_metrics(out).await?;
         self.quota_metrics(out).await?;
-        self.accounting_metrics(out).await?;
+        self.accounting().metrics(out).await?;
         self.watch().metrics(out);
         self.watch().canary_metrics(out, self.now_ms()).await?;
         Ok(())

@@ -1,6 +1,7 @@
 //! `nuvola accounting usage` and `nuvola accounting daily`: the usage the
 //! caller may see, per month or per day of one month, by provider, group,
-//! user or month, through the API (`/api/v1/accounting/usage` and
+//! user or month, of some providers, groups or users (`--group a --group
+//! b`, or `--group a,b`), through the API (`/api/v1/accounting/usage` and
 //! `/daily`): an aligned table by default, the API's JSON with `--json`.
 
 use anyhow::Result;
@@ -14,15 +15,18 @@ pub struct Filters {
     /// provider, group, user or month (the default).
     #[arg(long)]
     by: Option<String>,
-    /// Only this provider.
+    /// Only this provider (repeat it, or separate them with commas, for
+    /// several).
     #[arg(long)]
-    provider: Option<String>,
-    /// Only this group.
+    provider: Vec<String>,
+    /// Only this group (repeat it, or separate them with commas, for
+    /// several).
     #[arg(long)]
-    group: Option<String>,
-    /// Only this user (e.g. subject@issuer).
+    group: Vec<String>,
+    /// Only this user, e.g. subject@issuer (repeat it, or separate them
+    /// with commas, for several).
     #[arg(long)]
-    user: Option<String>,
+    user: Vec<String>,
     /// Print the API's JSON.
     #[arg(long)]
     json: bool,
@@ -60,12 +64,10 @@ pub async fn run(client: &Client, command: AccountingCommand) -> Result<()> {
         }
         AccountingCommand::Daily { month, filters } => ("/api/v1/accounting/daily", vec![("month", month)], filters),
     };
-    pairs.extend([
-        ("by", filters.by.clone()),
-        ("provider", filters.provider.clone()),
-        ("group", filters.group.clone()),
-        ("user", filters.user.clone()),
-    ]);
+    pairs.push(("by", filters.by.clone()));
+    for (name, values) in [("provider", &filters.provider), ("group", &filters.group), ("user", &filters.user)] {
+        pairs.extend(values.iter().map(|v| (name, Some(v.clone()))));
+    }
     let mut query = url::form_urlencoded::Serializer::new(String::new());
     for (k, v) in pairs {
         if let Some(v) = v {

@@ -244,9 +244,10 @@ pub struct AccountingConfig {
 }
 
 impl AccountingConfig {
-    /// The jobs' settings, or why the section is wrong.
-    fn jobs(&self) -> Result<nuvola_app::accounting_jobs::AccountingSettings> {
-        let d = nuvola_app::accounting_jobs::AccountingSettings::default();
+    /// Accounting's settings (its publishers and jobs), or why the section
+    /// is wrong.
+    fn settings(&self) -> Result<nuvola_usage::AccountingSettings> {
+        let d = nuvola_usage::AccountingSettings::default();
         let broker = match &self.broker_url {
             None => {
                 if self.queue.is_some() || self.export_destination.is_some() {
@@ -265,7 +266,7 @@ impl AccountingConfig {
                 }
                 let queue = self.queue.clone();
                 let refused = self.refused_queue.clone().or_else(|| queue.as_ref().map(|q| format!("{q}.refused")));
-                Some(nuvola_app::accounting_jobs::AccountingBroker {
+                Some(nuvola_usage::AccountingBroker {
                     url: url.clone(),
                     queue,
                     queue_publisher: self.queue_publisher.clone(),
@@ -275,7 +276,8 @@ impl AccountingConfig {
                 })
             }
         };
-        Ok(nuvola_app::accounting_jobs::AccountingSettings {
+        let publishers = self.publishers.iter().map(PublisherConfig::publisher).collect::<Result<_>>()?;
+        Ok(nuvola_usage::AccountingSettings {
             own_usage: self.own_usage.unwrap_or(d.own_usage),
             own_usage_interval: self
                 .own_usage_interval_secs
@@ -283,6 +285,7 @@ impl AccountingConfig {
                 .unwrap_or(d.own_usage_interval),
             site_reported: self.site_reported.clone(),
             broker,
+            publishers,
         })
     }
 }
@@ -302,7 +305,7 @@ pub struct PublisherConfig {
 
 impl PublisherConfig {
     /// The publisher as the app knows it, or why the entry is wrong.
-    fn publisher(&self) -> Result<nuvola_app::accounting::AccountingPublisher> {
+    fn publisher(&self) -> Result<nuvola_usage::AccountingPublisher> {
         let hex = self.token_sha256.trim();
         let digits: Option<Vec<u8>> = (hex.len() == 64)
             .then(|| (0..32).map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()).collect())
@@ -313,7 +316,7 @@ impl PublisherConfig {
         if self.name.trim().is_empty() || self.sites.is_empty() {
             bail!("[[accounting.publishers]] {:?}: give a name and at least one site", self.name);
         }
-        Ok(nuvola_app::accounting::AccountingPublisher {
+        Ok(nuvola_usage::AccountingPublisher {
             name: self.name.clone(),
             token_sha256: digits.try_into().expect("32 bytes"),
             sites: self.sites.clone(),
@@ -420,10 +423,7 @@ impl Config {
         if self.providers.is_empty() {
             bail!("no [[providers]]: nuvola needs at least one provider to deploy on");
         }
-        for publisher in &self.accounting.publishers {
-            publisher.publisher()?;
-        }
-        self.accounting.jobs()?;
+        self.accounting.settings()?;
         if let Some(every) = &self.status.bulletin
             && !["week", "day", "off"].contains(&every.as_str())
         {
@@ -554,8 +554,7 @@ impl Config {
             restricted_services: self.catalogue.restricted.clone(),
             testing_groups: self.statistics.testing_groups.clone(),
             // Checked when the file was loaded.
-            accounting_publishers: self.accounting.publishers.iter().filter_map(|p| p.publisher().ok()).collect(),
-            accounting: self.accounting.jobs().unwrap_or_default(),
+            accounting: self.accounting.settings().unwrap_or_default(),
             sign_in: self.identity.sign_in.clone(),
             watch: nuvola_watch::WatchSettings {
                 interval: self.status.probe_interval_secs.map(Duration::from_secs).unwrap_or(d.watch.interval),
@@ -719,7 +718,7 @@ mod tests {
         // printf %s secret | sha256sum
         let hash = "2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b";
         let config = with(&format!("name = \"site-a\"\ntoken_sha256 = \"{hash}\"\nsites = [\"SITE-A\"]")).unwrap();
-        let publishers = config.settings().accounting_publishers;
+        let publishers = config.settings().accounting.publishers;
         assert_eq!(publishers.len(), 1);
         assert_eq!(
             (publishers[0].name.as_str(), publishers[0].sites.as_slice()),

@@ -4,7 +4,8 @@
 //! through the ingest endpoint, as a site would; Alice's `nuvola
 //! accounting usage --json` answers exactly her figures, `daily` her GPU
 //! hours on their days, the default output is an aligned table, and her
-//! asking for Bob's usage fails naming him.
+//! asking for Bob's usage fails naming him; an administrator asks for two
+//! groups (`--group a --group b`, or `--group a,b`) or two users.
 
 mod common;
 
@@ -59,8 +60,13 @@ fn a_user_reads_her_accounting_with_the_cli() {
     let alice_name = format!("{}@{}", me["subject"].as_str().unwrap(), me["issuer"].as_str().unwrap());
 
     let april = MARCH + 31 * DAY;
-    let attempts =
-        [attempt("a1", "recas-bari", &alice_name, 10, 16, 1), attempt("b1", "cloudveneto", "bob@nuvola", 3, 1, 0)];
+    let mut carols = attempt("c1", "cloudveneto", "carol@nuvola", 5, 2, 0);
+    carols.group = "chemistry".into();
+    let attempts = [
+        attempt("a1", "recas-bari", &alice_name, 10, 16, 1),
+        attempt("b1", "cloudveneto", "bob@nuvola", 3, 1, 0),
+        carols,
+    ];
     let records = usage_records(&attempts, april, MARCH..april);
     let http = reqwest::blocking::Client::new();
     send(&http, &server.url, &admin, nuvola_accounting::cloud::write_message(&records.cloud).unwrap());
@@ -112,6 +118,25 @@ fn a_user_reads_her_accounting_with_the_cli() {
     assert!(lines[1].starts_with("2025-03  recas-bari") && lines[1].ends_with("48.0"), "{table}");
     assert_eq!(lines[0].len(), lines[1].len(), "aligned:\n{table}");
     assert_eq!(lines[2], "showing your usage");
+
+    // Several groups: repeated, or separated by commas; an administrator
+    // sees physics (Alice's 768 CPU hours and Bob's 48) and chemistry
+    // (Carol's 96), and one group alone without the other.
+    let as_admin = [("NUVOLA_URL", server.url.as_str()), ("NUVOLA_TOKEN", admin.as_str())];
+    let march = ["accounting", "usage", "--from", "2025-03", "--to", "2025-03", "--by", "group", "--json"];
+    let cpu = |args: &[&str]| -> Vec<(String, f64)> {
+        let reply: Value = serde_json::from_str(&cli_ok(cwd, &as_admin, &[&march[..], args].concat())).unwrap();
+        let rows = reply["rows"].as_array().unwrap().iter();
+        rows.map(|r| (r["key"].as_str().unwrap().to_owned(), r["cpuHours"].as_f64().unwrap())).collect()
+    };
+    let both = [("chemistry".to_owned(), 96.0), ("physics".to_owned(), 816.0)];
+    assert_eq!(cpu(&["--group", "physics", "--group", "chemistry"]), both);
+    assert_eq!(cpu(&["--group", "physics,chemistry"]), both);
+    assert_eq!(cpu(&["--group", "chemistry"]), [("chemistry".to_owned(), 96.0)]);
+    assert_eq!(
+        cpu(&["--provider", "cloudveneto", "--user", "bob@nuvola", "--user", "carol@nuvola"]),
+        [("chemistry".to_owned(), 96.0), ("physics".to_owned(), 48.0)]
+    );
 
     let refused = cli(cwd, &as_alice, &["accounting", "usage", "--user", "bob@nuvola"]);
     assert!(!refused.status.success());

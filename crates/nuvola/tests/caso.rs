@@ -31,7 +31,7 @@ use nuvola_drivers::http::Replay;
 use nuvola_drivers::openstack::OpenStackDriver;
 use nuvola_drivers::stomp::Client;
 use nuvola_drivers::testing::{nova_keystone_url, nova_settings, nova_spec, rabbitmqctl, service, stomp_url};
-use nuvola_store::{Store, StoreOptions, UsageBy, UsageFilter};
+use nuvola_store::{Period, Store, StoreOptions, UsageBy, UsageFilter};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -324,7 +324,7 @@ async fn run(nova: &OpenStackDriver, stomp: &str, caso_conf: &str, site: &str, t
     }
 
     // The volume, counted in its month.
-    let this_month = usage.iter().find(|u| (u.year, u.month) == (year, month)).expect("usage this month");
+    let this_month = usage.iter().find(|u| u.period == Period::month(year, month)).expect("usage this month");
     assert!(this_month.volumes >= 1 && this_month.volume_gb >= 1.07, "the 1 GiB volume: {this_month:?}");
     assert!(this_month.instances >= 2, "the two servers: {this_month:?}");
 }

@@ -21,7 +21,7 @@ const LAYERS: &[&[&str]] = &[
     &["nuvola-drivers", "nuvola-store"],
     &["nuvola-indigo", "nuvola-identity"],
     &["nuvola-notify", "nuvola-demo"],
-    &["nuvola-watch"],
+    &["nuvola-watch", "nuvola-usage"],
     &["nuvola-app"],
     &["nuvola-api", "nuvola-web"],
     &["nuvola"],

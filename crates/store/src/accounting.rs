@@ -31,6 +31,7 @@ use std::collections::BTreeMap;
 use futures::TryStreamExt;
 use nuvola_accounting::accelerator::{AcceleratorLedger, AcceleratorRecord, AcceleratorSummary};
 use nuvola_accounting::cloud::CloudRecord;
+use nuvola_accounting::figures::{Period, UsageRow};
 use nuvola_accounting::public_ip::PublicIpRecord;
 use nuvola_accounting::storage::StorageRecord;
 use nuvola_accounting::summarise::{CloudSummariser, LastPerVmMonth, MonthlyCloudUsage, accounting_month, sort_usage};
@@ -137,37 +138,6 @@ pub enum UsageBy {
     User,
 }
 
-/// A month's usage, for one site, group or user (or all of them).
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
-pub struct UsageRow {
-    /// The year (0 for cloud records APEL could not date).
-    pub year: i32,
-    /// The month, 1–12 (0 for those records).
-    pub month: i32,
-    /// The site, group or user; `None` with [`UsageBy::Month`], or when
-    /// the records name none.
-    pub key: Option<String>,
-    /// CPU time.
-    pub cpu_hours: f64,
-    /// Wall time.
-    pub wall_hours: f64,
-    /// Memory held × wall time.
-    pub ram_gb_hours: f64,
-    /// The VMs' disks, summed over VM-months (APEL's `Disk` sum).
-    pub disk_gb: i64,
-    /// VM-months (APEL's `NumberOfVMs`).
-    pub instances: i64,
-    /// Public IP addresses: per project and IP version the most held at
-    /// one measurement in the month, summed.
-    pub public_ips: i64,
-    /// Accelerator hours (count × held time) per model (`""` when none).
-    pub gpu_hours: BTreeMap<String, f64>,
-    /// Storage records (volumes) whose period ends in the month.
-    pub volumes: i64,
-    /// Their capacity used, in GB (10^9 bytes).
-    pub volume_gb: f64,
-}
-
 /// A kept VM-month: its record and where it came from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredVmMonth {
@@ -215,7 +185,7 @@ fn key_text(v: Option<&str>) -> Value<'_> {
     Value::Text(Some(v.unwrap_or("")))
 }
 
-fn from_key_text(v: String) -> Option<String> {
+pub(crate) fn from_key_text(v: String) -> Option<String> {
     (!v.is_empty()).then_some(v)
 }
 
@@ -381,7 +351,7 @@ fn parameter(backend: Backend, n: usize) -> String {
 }
 
 /// The month key of a year and month: year × 12 + month − 1.
-fn month_key_of(year: i64, month: i64) -> i64 {
+pub(crate) fn month_key_of(year: i64, month: i64) -> i64 {
     year * 12 + month - 1
 }
 
@@ -1008,8 +978,8 @@ async fn insert_rows(
 /// The WHERE clause of a usage filter over a table whose site, group and
 /// user are the given columns, and the values it binds (after `first`
 /// parameters bound already).
-struct Conditions {
-    sql: String,
+pub(crate) struct Conditions {
+    pub(crate) sql: String,
     texts: Vec<String>,
     months: Vec<i64>,
 }
@@ -1021,7 +991,7 @@ impl UsageFilter {
         (self.from.map(key), self.to.map(key))
     }
 
-    fn conditions(&self, site: &str, group: &str, user: &str) -> Conditions {
+    pub(crate) fn conditions(&self, site: &str, group: &str, user: &str) -> Conditions {
         let mut sql = String::from("1 = 1");
         let mut texts: Vec<String> = Vec::new();
         let mut next = 1;
@@ -1055,7 +1025,12 @@ impl UsageFilter {
 }
 
 impl Conditions {
-    fn bind<'q>(
+    /// How many parameters the clause binds.
+    pub(crate) fn bound(&self) -> usize {
+        self.texts.len() + self.months.len()
+    }
+
+    pub(crate) fn bind<'q>(
         &'q self,
         mut query: sqlx::query::Query<'q, Any, AnyArguments<'q>>,
     ) -> sqlx::query::Query<'q, Any, AnyArguments<'q>> {
@@ -1096,7 +1071,7 @@ impl Store {
             let k = k.filter(|k| !k.is_empty());
             rows.entry((month_key, k.clone())).or_insert_with(|| {
                 let (year, month) = year_month_of_key(month_key);
-                UsageRow { year, month, key: k, ..UsageRow::default() }
+                UsageRow::new(Period::month(year, month), k)
             })
         }
 

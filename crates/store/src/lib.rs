@@ -39,7 +39,7 @@ use std::time::Duration;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor};
 
-pub use accounting::{AccountingLoad, LoadCounts, LoadReport, StoredVmMonth, UsageBy, UsageFilter, UsageRow};
+pub use accounting::{AccountingLoad, LoadCounts, LoadReport, StoredVmMonth, UsageBy, UsageFilter};
 pub use accounting_reads::SiteGroupUsage;
 pub use alerts::SentNotification;
 pub use audit::{AuditEntry, AuditFilter};
@@ -49,6 +49,9 @@ pub use deployments::{DeploymentFilter, GroupLock, NewDeployment, Sort, Visible}
 pub use endpoints::{EndpointCheck, EndpointEvent, WatchedDeployment};
 pub use groups::GroupSettings;
 pub use incidents::{IncidentFilter, IncidentPost, NewIncident};
+/// The usage rows the accounting reads answer, one type from the database
+/// to the views.
+pub use nuvola_accounting::figures::{Period, UsageRow};
 /// The records the store keeps, defined with the domain's types; named
 /// here too, as the store's methods take and return them.
 pub use nuvola_types::{

@@ -590,6 +590,17 @@ const MIGRATIONS: &[(i64, &[&str])] = &[
     (
         17,
         &[
+            // nuvola's own public IP records now name their user, one per
+            // provider, group, user and day: those it made per group, with
+            // no user, would count twice beside them. Its next pass of own
+            // usage (the first of a process gathers every month) makes them
+            // again, per user.
+            "DELETE FROM accounting_public_ips WHERE source = 'nuvola' AND global_user_name = ''",
+        ],
+    ),
+    (
+        18,
+        &[
             // The cloud summaries added up per month, group, site and user
             // (over what the views do not tell apart: image, status, role,
             // benchmark...), kept with them, so that a page reads a few
@@ -659,4 +670,50 @@ pub(crate) async fn migrate(store: &Store) -> Result<()> {
         tx.commit().await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use nuvola_accounting::public_ip::PublicIpRecord;
+
+    use crate::{Store, StoreOptions, UsageFilter};
+
+    fn ips(user: Option<&str>, count: i64) -> PublicIpRecord {
+        PublicIpRecord {
+            measurement_time: 1_772_323_200,
+            site_name: "recas-bari".into(),
+            cloud_compute_service: None,
+            cloud_type: "nuvola".into(),
+            local_user: None,
+            local_group: "physics".into(),
+            global_user_name: user.map(str::to_owned),
+            fqan: "/physics/Role=NULL/Capability=NULL".into(),
+            ip_version: 4,
+            ip_count: count,
+            uuid: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn nuvola_s_own_public_ips_of_no_user_are_forgotten_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("nuvola.sqlite").display());
+        let store = Store::open(StoreOptions::new(url)).await.unwrap();
+        // As a store before migration 17 held them: nuvola's per group, and
+        // a site's record of no user, which stays.
+        for (source, record) in
+            [("nuvola", ips(None, 3)), ("nuvola", ips(Some("alice@nuvola"), 2)), ("site", ips(None, 1))]
+        {
+            let mut load = store.begin_accounting_load(source, 1).await.unwrap();
+            let mut record = record;
+            record.cloud_compute_service = Some(source.into());
+            load.public_ips(&[record]).await.unwrap();
+            load.commit().await.unwrap();
+        }
+        sqlx::query("DELETE FROM nuvola_migrations WHERE version = 17").execute(&store.pool).await.unwrap();
+        super::migrate(&store).await.unwrap();
+        let left = store.accounting_public_ips_of(&UsageFilter::default(), 2026, 3).await.unwrap();
+        let left: Vec<_> = left.iter().map(|r| (r.global_user_name.as_deref(), r.ip_count)).collect();
+        assert_eq!(left, [(None, 1), (Some("alice@nuvola"), 2)]);
+    }
 }

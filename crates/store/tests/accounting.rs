@@ -140,7 +140,7 @@ async fn usage_adds_up_the_summaries(store: &Store) {
             .map(|u| {
                 let seconds = |hours: f64| (hours * 3600.0).round() as i64;
                 (
-                    (u.year, u.month, u.key.clone()),
+                    (u.period.year, u.period.month, u.key.clone()),
                     (seconds(u.cpu_hours), seconds(u.wall_hours), u.disk_gb, u.instances),
                 )
             })
@@ -261,7 +261,7 @@ async fn every_kind_is_kept_and_read_as_the_views_ask(store: &Store) {
     let all = store.accounting_usage(&UsageFilter::default(), UsageBy::Month).await.unwrap();
     assert_eq!(all.len(), 1);
     let jan = &all[0];
-    assert_eq!((jan.year, jan.month, jan.key.as_deref()), (2024, 1, None));
+    assert_eq!((jan.period, jan.key.as_deref()), (nuvola_store::Period::month(2024, 1), None));
     assert_eq!((jan.cpu_hours, jan.wall_hours), (1.5, 3.0));
     assert_eq!(jan.ram_gb_hours, (2048.0 * 2.0 + 1024.0) / 1024.0);
     assert_eq!((jan.disk_gb, jan.instances), (30, 2));

@@ -3,18 +3,18 @@
 //! stacked columns of one metric per month over a range, or per day of one
 //! month, with a table of every metric beside it; `/accounting.csv` (or
 //! `?format=csv`) downloads that table. Filters: from/to month, one month
-//! day by day, provider, group, user, grouping and the charted metric.
+//! day by day, providers, groups and users (several each, repeated or
+//! separated by commas), grouping and the charted metric.
 //!
 //! The handler only parses the query and calls the app's view
-//! (`nuvola_app::accounting_views`), which decides what the viewer sees.
+//! (`nuvola_usage::views`), which decides what the viewer sees.
 
-use axum::extract::{Query, State};
+use axum::extract::{RawQuery, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use maud::{Markup, html};
-use nuvola_app::accounting_views::{GroupBy, Usage, UsageReport, UsageRequest};
-use serde::Deserialize;
+use nuvola_usage::{GroupBy, Period, UsageReport, UsageRequest, UsageRow};
 
 use crate::charts::{self, Chart, Series};
 use crate::layout::{self, Section};
@@ -30,52 +30,34 @@ pub fn routes() -> axum::Router<WebState> {
 }
 
 /// The page's query: the view's filters, the charted metric, the format.
-#[derive(Debug, Default, Deserialize)]
+/// Providers, groups and users may repeat or list several values
+/// separated by commas, as the API's do.
+#[derive(Debug, Default)]
 pub struct AccountingQuery {
-    from: Option<String>,
-    to: Option<String>,
-    /// A month to show day by day.
-    month: Option<String>,
-    by: Option<String>,
-    provider: Option<String>,
-    group: Option<String>,
-    user: Option<String>,
+    request: UsageRequest,
     metric: Option<String>,
     format: Option<String>,
 }
 
 impl AccountingQuery {
-    fn request(&self) -> UsageRequest {
-        UsageRequest {
-            from: self.from.clone(),
-            to: self.to.clone(),
-            month: self.month.clone(),
-            by: self.by.clone(),
-            provider: self.provider.clone(),
-            group: self.group.clone(),
-            user: self.user.clone(),
+    /// Reads a query string.
+    fn parse(query: Option<&str>) -> AccountingQuery {
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query.unwrap_or_default()).unwrap_or_default();
+        let last = |name: &str| pairs.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+        AccountingQuery {
+            metric: last("metric"),
+            format: last("format"),
+            request: UsageRequest::from_pairs(pairs.iter().map(|(k, v)| (k, v))),
         }
     }
 
     fn daily(&self) -> bool {
-        self.month.as_deref().is_some_and(|m| !m.trim().is_empty())
+        self.request.month.as_deref().is_some_and(|m| !m.trim().is_empty())
     }
 
     /// The query string of the same view (for the CSV link).
     fn encoded(&self) -> String {
-        let pairs: Vec<(&str, &str)> = [
-            ("from", &self.from),
-            ("to", &self.to),
-            ("month", &self.month),
-            ("by", &self.by),
-            ("provider", &self.provider),
-            ("group", &self.group),
-            ("user", &self.user),
-        ]
-        .into_iter()
-        .filter_map(|(k, v)| v.as_deref().filter(|v| !v.is_empty()).map(|v| (k, v)))
-        .collect();
-        serde_urlencoded::to_string(pairs).unwrap_or_default()
+        serde_urlencoded::to_string(self.request.pairs()).unwrap_or_default()
     }
 }
 
@@ -145,7 +127,7 @@ impl Metric {
         }
     }
 
-    fn of(self, u: &Usage) -> f64 {
+    fn of(self, u: &UsageRow) -> f64 {
         match self {
             Metric::CpuHours => u.cpu_hours,
             Metric::WallHours => u.wall_hours,
@@ -181,7 +163,7 @@ pub fn table(report: &UsageReport, daily: bool) -> Table {
         .rows
         .iter()
         .map(|u| {
-            let mut row = vec![Cell::Text(u.period.clone())];
+            let mut row = vec![Cell::Text(u.period.to_string())];
             if report.by != GroupBy::Month {
                 row.push(Cell::Text(u.key.clone().unwrap_or_else(|| "(none)".into())));
             }
@@ -205,11 +187,11 @@ pub fn table(report: &UsageReport, daily: bool) -> Table {
 /// The chart's series: one per key (the largest ones, then "Others"), or
 /// per GPU model when GPU hours are grouped by month alone.
 fn series(report: &UsageReport, metric: Metric) -> Vec<Series> {
-    let index: std::collections::BTreeMap<&str, usize> =
-        report.periods.iter().enumerate().map(|(i, p)| (p.as_str(), i)).collect();
+    let index: std::collections::BTreeMap<Period, usize> =
+        report.periods.iter().enumerate().map(|(i, p)| (*p, i)).collect();
     let mut by_name: std::collections::BTreeMap<String, Vec<f64>> = Default::default();
     for u in &report.rows {
-        let Some(&at) = index.get(u.period.as_str()) else { continue };
+        let Some(&at) = index.get(&u.period) else { continue };
         if metric == Metric::GpuHours && report.by == GroupBy::Month {
             for (model, hours) in &u.gpu_hours {
                 let name = if model.is_empty() { "unnamed".to_owned() } else { model.clone() };
@@ -248,9 +230,9 @@ fn chart(report: &UsageReport, metric: Metric, daily: bool) -> Markup {
         }
     );
     let categories: Vec<String> = if daily {
-        report.periods.iter().map(|p| p.rsplit('-').next().unwrap_or(p).trim_start_matches('0').to_owned()).collect()
+        report.periods.iter().map(|p| p.day.unwrap_or_default().to_string()).collect()
     } else {
-        report.periods.clone()
+        report.periods.iter().map(Period::to_string).collect()
     };
     let series = series(report, metric);
     let series = if series.is_empty() {
@@ -274,20 +256,28 @@ fn text_field(id: &str, label: &str, value: &Option<String>, kind: &str, help: O
     }
 }
 
+/// The help under a field that takes several values.
+const SEVERAL: &str = "Several: separate them with commas";
+
+/// A list as a field shows it.
+fn listed(values: &[String]) -> Option<String> {
+    (!values.is_empty()).then(|| values.join(", "))
+}
+
 fn form(query: &AccountingQuery, report: &UsageReport, metric: Metric, daily: bool) -> Markup {
     let (from, to) = if daily {
-        (query.from.clone(), query.to.clone())
+        (query.request.from.clone(), query.request.to.clone())
     } else {
-        (report.periods.first().cloned(), report.periods.last().cloned())
+        (report.periods.first().map(Period::to_string), report.periods.last().map(Period::to_string))
     };
     html! {
         form class="toolbar" method="get" action="/accounting" {
             (text_field("from", "From month", &from, "month", None))
             (text_field("to", "To month", &to, "month", None))
-            (text_field("month", "One month, day by day", &query.month, "month", Some("Leave empty for months")))
-            (text_field("provider", "Provider", &query.provider, "text", None))
-            (text_field("group", "Group", &query.group, "text", None))
-            (text_field("user", "User", &query.user, "text", None))
+            (text_field("month", "One month, day by day", &query.request.month, "month", Some("Leave empty for months")))
+            (text_field("provider", "Providers", &listed(&query.request.providers), "text", Some(SEVERAL)))
+            (text_field("group", "Groups", &listed(&query.request.groups), "text", Some(SEVERAL)))
+            (text_field("user", "Users", &listed(&query.request.users), "text", Some(SEVERAL)))
             div class="field" {
                 label for="by" { "Group by" }
                 select id="by" name="by" {
@@ -311,7 +301,7 @@ fn form(query: &AccountingQuery, report: &UsageReport, metric: Metric, daily: bo
 
 fn csv_response(report: &UsageReport, daily: bool) -> Response {
     let span = match (report.periods.first(), report.periods.last()) {
-        (Some(first), Some(_)) if daily => first[..7].to_owned() + "-daily",
+        (Some(first), Some(_)) if daily => format!("{}-daily", Period::month(first.year, first.month)),
         (Some(first), Some(last)) => format!("{first}-to-{last}"),
         _ => "empty".into(),
     };
@@ -327,20 +317,16 @@ fn csv_response(report: &UsageReport, daily: bool) -> Response {
 }
 
 async fn load(state: &WebState, viewer: &Viewer, query: &AccountingQuery) -> Result<UsageReport, PageError> {
-    let request = query.request();
     Ok(if query.daily() {
-        state.app.accounting_daily(&viewer.principal, &request).await?
+        state.app.accounting().daily(&viewer.principal, &query.request).await?
     } else {
-        state.app.accounting_usage(&viewer.principal, &request).await?
+        state.app.accounting().usage(&viewer.principal, &query.request).await?
     })
 }
 
 /// `GET /accounting` (`?format=csv`: the table as CSV).
-async fn page(
-    State(state): State<WebState>,
-    viewer: Viewer,
-    Query(query): Query<AccountingQuery>,
-) -> Result<Response, PageError> {
+async fn page(State(state): State<WebState>, viewer: Viewer, RawQuery(query): RawQuery) -> Result<Response, PageError> {
+    let query = AccountingQuery::parse(query.as_deref());
     let metric = Metric::parse(query.metric.as_deref())?;
     let report = load(&state, &viewer, &query).await?;
     let daily = query.daily();
@@ -349,7 +335,7 @@ async fn page(
     }
     let table = table(&report, daily);
     let span = match (report.periods.first(), report.periods.last()) {
-        (Some(first), Some(_)) if daily => format!("each day of {}", &first[..7]),
+        (Some(first), Some(_)) if daily => format!("each day of {}", Period::month(first.year, first.month)),
         (Some(first), Some(last)) => format!("{first} to {last}"),
         _ => String::new(),
     };
@@ -374,8 +360,9 @@ async fn page(
 async fn download(
     State(state): State<WebState>,
     viewer: Viewer,
-    Query(query): Query<AccountingQuery>,
+    RawQuery(query): RawQuery,
 ) -> Result<Response, PageError> {
+    let query = AccountingQuery::parse(query.as_deref());
     let report = load(&state, &viewer, &query).await?;
     Ok(csv_response(&report, query.daily()))
 }

@@ -7,7 +7,7 @@
 
 mod common;
 
-#[path = "../../app/tests/common/accounting.rs"]
+#[path = "../../usage/tests/common/accounting.rs"]
 mod accounting;
 
 use axum::http::StatusCode;
@@ -133,4 +133,21 @@ async fn a_month_day_by_day_shows_the_gpu_vm_s_hours_by_model() {
     );
     // The chart has a column per day of March.
     assert_eq!(page.body.matches("<g class=\"category\">").count(), 31);
+}
+
+#[tokio::test]
+async fn several_groups_come_from_the_form_or_repeated_and_stay_in_the_csv_link() {
+    let d = march().await;
+    let admin = d.sign_in(&principal("root", &[], &[], true)).await;
+    // The form's field, "physics, chemistry"; and the same repeated.
+    for groups in ["group=physics%2C+chemistry", "group=physics&group=chemistry"] {
+        let page = d.get(&format!("/accounting?from=2025-03&to=2025-03&by=group&{groups}"), Some(&admin)).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        let keys: Vec<String> = table_rows(&page.body).into_iter().map(|r| r[1].clone()).collect();
+        assert_eq!(keys, ["chemistry", "physics"], "{groups}");
+        assert!(page.body.contains(r#"value="physics, chemistry""#), "the field lists both");
+        assert!(page.body.contains("group=physics&amp;group=chemistry"), "the CSV link keeps both");
+    }
+    let csv = d.get("/accounting.csv?from=2025-03&to=2025-03&by=group&group=physics&group=chemistry", Some(&admin));
+    assert_eq!(csv.await.body.lines().count(), 3, "a header and two groups");
 }

@@ -126,7 +126,8 @@ async fn what_nuvola_ran_is_accounted_per_vm_with_its_gpus_volumes_and_ips(db: D
     let [gpu_attempt] = store.attempts(&gpu).await.expect("attempts").try_into().expect("one attempt");
     let [vm_attempt] = store.attempts(&vm).await.expect("attempts").try_into().expect("one attempt");
     let (now, from) = (h.now(), next * 1000);
-    let records = h.app.usage_records(from, now + 1).await.expect("records gathered");
+    let providers = h.app.federation().providers();
+    let records = h.app.accounting().usage_records(&providers, from, now + 1).await.expect("records gathered");
     let seconds = |ms: i64| ms.div_euclid(1000);
 
     // The GPU node, still running: measured now, from its attempt's start.
@@ -172,13 +173,15 @@ async fn what_nuvola_ran_is_accounted_per_vm_with_its_gpus_volumes_and_ips(db: D
     assert_eq!(trainer.public_ip_count, Some(0));
     let [ips] = records.public_ips.as_slice() else { panic!("one public IP record: {:#?}", records.public_ips) };
     assert_eq!(
-        (ips.site_name.as_str(), ips.fqan.as_str()),
-        (vm_attempt.provider.as_str(), "/physics/Role=NULL/Capability=NULL")
+        (ips.site_name.as_str(), ips.fqan.as_str(), ips.global_user_name.as_deref()),
+        (vm_attempt.provider.as_str(), "/physics/Role=NULL/Capability=NULL", Some("alice@nuvola"))
     );
-    assert_eq!((ips.ip_count, ips.measurement_time), (1, seconds(now)));
+    // Measured at the last second of the day (of the run, today).
+    let day_end = seconds(now).div_euclid(86_400) * 86_400 + 86_399;
+    assert_eq!((ips.ip_count, ips.measurement_time), (1, day_end));
 
     // A period before anything ran gives nothing.
-    let before = h.app.usage_records(from - 1000, from).await.expect("records gathered");
+    let before = h.app.accounting().usage_records(&providers, from - 1000, from).await.expect("records gathered");
     assert!(before.cloud.is_empty(), "{:#?}", before.cloud);
 
     // Recorded as nuvola's own usage: stored and summarised; a second pass

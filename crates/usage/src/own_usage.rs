@@ -1,23 +1,24 @@
 //! Usage from what nuvola runs: the facts of every deployment attempt that
 //! held resources in a period (when it started and ended, where, for whom,
-//! and what its plan placed there), read from the store and the registry,
-//! turned into APEL records by [`nuvola_accounting::usage`], which holds
-//! the rules. Measured on the app's clock, so that it runs on the
-//! simulator's clock in tests.
+//! and what its plan placed there), read from the store and the registry's
+//! providers (the app's, handed in), turned into APEL records by
+//! [`nuvola_accounting::usage`], which holds the rules. Measured on the
+//! app's clock, so that it runs on the simulator's clock in tests.
 
 use std::collections::BTreeMap;
 
 use nuvola_accounting::usage::{HeldAttempt, HeldNode, HeldVolume, UsageRecords, usage_records};
 use nuvola_types::{AttemptRecord, DeploymentRecord, ProviderSpec, Result};
 
-use crate::App;
+use crate::Accounting;
 
-impl App {
+impl Accounting {
     /// The usage records of every attempt that held resources at some time
     /// in `[from_ms, to_ms)` (ms since the epoch), for the months that
-    /// period touches, measured now. For the accounting job, not for a
-    /// caller: it sees every group's usage.
-    pub async fn usage_records(&self, from_ms: i64, to_ms: i64) -> Result<UsageRecords> {
+    /// period touches, measured now, with the flavors of the federation's
+    /// `providers`. For the accounting job, not for a caller: it sees every
+    /// group's usage.
+    pub async fn usage_records(&self, providers: &[ProviderSpec], from_ms: i64, to_ms: i64) -> Result<UsageRecords> {
         let store = self.store();
         let attempts = store.attempts_during(from_ms, to_ms).await?;
         let mut deployments: BTreeMap<String, Option<DeploymentRecord>> = BTreeMap::new();
@@ -30,8 +31,8 @@ impl App {
             // A deployment removed from the store leaves nothing to say
             // what its attempts held.
             let Some(d) = &deployments[&attempt.deployment_id] else { continue };
-            let provider = self.federation().provider(&attempt.provider);
-            held.push(held_attempt(d, attempt, provider.as_ref()));
+            let provider = providers.iter().find(|p| p.name == attempt.provider);
+            held.push(held_attempt(d, attempt, provider));
         }
         let seconds = |ms: i64| ms.div_euclid(1000);
         Ok(usage_records(&held, seconds(self.now_ms()), seconds(from_ms)..seconds(to_ms)))

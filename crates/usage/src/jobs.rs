@@ -4,14 +4,14 @@
 //! them.
 //!
 //! - **Own usage**: every pass gathers the records of what nuvola ran
-//!   ([`App::usage_records`]) and loads them as source `nuvola`, so they are
+//!   ([`Accounting::usage_records`]) and loads them as source `nuvola`, so they are
 //!   summarised like any site's. Records are cumulative per VM, as cASO's
 //!   are, and a month's figures are deltas against the VM's month before,
 //!   so the first pass of a process gathers every month there is, later
 //!   ones the previous month on. Providers whose own cASO reports their
 //!   usage (`site_reported`) are left out, so nothing counts twice.
 //! - **Queue**: one STOMP subscription; each message is ingested as one
-//!   [`App::ingest_accounting`] and acknowledged once stored. A message
+//!   [`Accounting::ingest`] and acknowledged once stored. A message
 //!   that is refused (it does not read, or holds a site its sender may not
 //!   send) is moved to the refused queue with the reason in a header and
 //!   acknowledged: sending it again would change nothing. One that could
@@ -20,19 +20,22 @@
 //! - **Export**: the cloud summaries (`APEL-cloud-summary-message: v0.4`)
 //!   and accelerator summaries of the current and the previous month, in
 //!   messages of at most [`SUMMARIES_PER_MESSAGE`], sent with a receipt.
+//!
+//! The app runs the own-usage pass and the export on its schedule (the
+//! former with the federation's providers of the moment); the queue is
+//! consumed here, for as long as the process runs.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use nuvola_accounting::{accelerator, cloud_summary};
 use nuvola_drivers::stomp::{Client, Delivery};
 use nuvola_store::{LoadReport, UsageFilter};
-use nuvola_types::{Error, Principal, Result};
+use nuvola_types::{Error, ProviderSpec, Result};
 use tokio::sync::watch;
 
-use crate::App;
-use crate::accounting::AccountingSender;
-use crate::accounting_views::Month;
+use crate::views::Month;
+use crate::{Accounting, AccountingPublisher, AccountingSender};
 
 /// Summaries per exported message, as APEL's client batches them.
 pub const SUMMARIES_PER_MESSAGE: usize = 1000;
@@ -52,11 +55,19 @@ pub struct AccountingSettings {
     pub site_reported: Vec<String>,
     /// The broker records come from and summaries go to, if any.
     pub broker: Option<AccountingBroker>,
+    /// The sites' publishers of accounting records, known by their tokens.
+    pub publishers: Vec<AccountingPublisher>,
 }
 
 impl Default for AccountingSettings {
     fn default() -> Self {
-        Self { own_usage: true, own_usage_interval: Duration::from_secs(300), site_reported: Vec::new(), broker: None }
+        Self {
+            own_usage: true,
+            own_usage_interval: Duration::from_secs(300),
+            site_reported: Vec::new(),
+            broker: None,
+            publishers: Vec::new(),
+        }
     }
 }
 
@@ -113,42 +124,20 @@ pub struct Exported {
     pub accelerator_summaries: usize,
 }
 
-/// The state accounting's jobs keep in the process.
-#[derive(Debug, Default)]
-pub(crate) struct AccountingJobs {
-    /// Whether a pass gathered every month of nuvola's own usage.
-    own_usage_complete: AtomicBool,
-    pub(crate) queue: QueueCounts,
-}
-
-impl App {
-    /// The accounting jobs' settings.
-    fn accounting_settings(&self) -> &AccountingSettings {
-        &self.settings().accounting
-    }
-
+impl Accounting {
     /// What the queue consumer did since the process started.
-    pub fn accounting_queue_counts(&self) -> &QueueCounts {
-        &self.inner.accounting_jobs.queue
+    pub fn queue_counts(&self) -> &QueueCounts {
+        &self.inner.queue
     }
 
-    /// Runs every accounting job the settings ask for until `shutdown`.
-    pub async fn run_accounting(&self, shutdown: watch::Receiver<bool>) {
-        tokio::join!(
-            self.run_own_usage(shutdown.clone()),
-            self.run_accounting_queue(shutdown.clone()),
-            self.run_accounting_export(shutdown),
-        );
-    }
-
-    /// One pass of recording nuvola's own usage, now.
-    pub async fn record_own_usage(&self) -> Result<LoadReport> {
-        let jobs = &self.inner.accounting_jobs;
+    /// One pass of recording nuvola's own usage, now, on the federation's
+    /// `providers`.
+    pub async fn record_own_usage(&self, providers: &[ProviderSpec]) -> Result<LoadReport> {
+        let complete = &self.inner.own_usage_complete;
         let now = self.now_ms();
-        let from =
-            if jobs.own_usage_complete.load(Ordering::Acquire) { previous_month_start_ms(now) } else { i64::MIN / 2 };
-        let mut records = self.usage_records(from, now + 1).await?;
-        let reported = &self.accounting_settings().site_reported;
+        let from = if complete.load(Ordering::Acquire) { previous_month_start_ms(now) } else { i64::MIN / 2 };
+        let mut records = self.usage_records(providers, from, now + 1).await?;
+        let reported = &self.settings().site_reported;
         records.cloud.retain(|r| !reported.iter().any(|s| *s == r.site_name));
         records.accelerators.retain(|r| !reported.contains(&r.site_name));
         records.public_ips.retain(|r| !reported.contains(&r.site_name));
@@ -159,34 +148,20 @@ impl App {
         load.public_ips(&records.public_ips).await?;
         load.storage(&records.storage).await?;
         let report = load.commit().await?;
-        jobs.own_usage_complete.store(true, Ordering::Release);
+        complete.store(true, Ordering::Release);
         Ok(report)
-    }
-
-    /// Records nuvola's own usage every interval until `shutdown`.
-    pub async fn run_own_usage(&self, shutdown: watch::Receiver<bool>) {
-        if !self.accounting_settings().own_usage {
-            return;
-        }
-        crate::every::every(self.accounting_settings().own_usage_interval, shutdown, || async {
-            match self.record_own_usage().await {
-                Ok(report) => tracing::debug!(?report, "own usage recorded"),
-                Err(e) => tracing::error!(error = %e.logged(), "recording nuvola's own usage failed"),
-            }
-        })
-        .await;
     }
 
     /// Stores one message of the queue and settles it with the broker:
     /// acknowledged once stored or moved to `refused_queue`, given back when
     /// it could not be stored.
-    pub async fn consume_accounting(&self, client: &Client, refused_queue: &str, delivery: Delivery) -> Consumed {
-        let counts = &self.inner.accounting_jobs.queue;
+    pub async fn consume(&self, client: &Client, refused_queue: &str, delivery: Delivery) -> Consumed {
+        let counts = &self.inner.queue;
         let sender = match self.queue_sender() {
             Ok(sender) => sender,
             Err(e) => return Consumed::Failed(e.to_string()),
         };
-        let outcome = match self.ingest_accounting(&sender, &delivery.body).await {
+        let outcome = match self.ingest(&sender, &delivery.body).await {
             Ok(report) => Consumed::Stored(report),
             Err(e @ (Error::Invalid(_) | Error::Forbidden(_))) => {
                 let reason = e.to_string();
@@ -220,11 +195,11 @@ impl App {
 
     /// Who the queue's messages are sent as.
     fn queue_sender(&self) -> Result<AccountingSender> {
-        let broker = self.accounting_settings().broker.as_ref();
+        let broker = self.settings().broker.as_ref();
         match broker.and_then(|b| b.queue_publisher.as_deref()) {
             None => Ok(AccountingSender::Queue),
             Some(name) => {
-                let publishers = &self.settings().accounting_publishers;
+                let publishers = &self.settings().publishers;
                 let publisher = publishers.iter().find(|p| p.name == name).ok_or_else(|| {
                     Error::internal(format!("[accounting] queue_publisher {name:?} names no publisher"))
                 })?;
@@ -235,8 +210,8 @@ impl App {
 
     /// Consumes the broker's accounting queue until `shutdown`,
     /// reconnecting with a pause when the broker cannot be reached.
-    pub async fn run_accounting_queue(&self, mut shutdown: watch::Receiver<bool>) {
-        let Some(broker) = self.accounting_settings().broker.clone() else { return };
+    pub async fn run_queue(&self, mut shutdown: watch::Receiver<bool>) {
+        let Some(broker) = self.settings().broker.clone() else { return };
         let Some(queue) = broker.queue.clone() else { return };
         let mut pause = Duration::from_secs(1);
         while !*shutdown.borrow() {
@@ -268,7 +243,7 @@ impl App {
                     _ = shutdown.changed() => None,
                 };
                 let Some(delivery) = delivery else { break };
-                match self.consume_accounting(&client, &broker.refused_queue, delivery).await {
+                match self.consume(&client, &broker.refused_queue, delivery).await {
                     Consumed::Stored(report) => tracing::info!(?report, "accounting queue: message stored"),
                     Consumed::Refused(reason) => {
                         tracing::warn!(%reason, to = %broker.refused_queue, "accounting queue: message refused")
@@ -285,7 +260,7 @@ impl App {
 
     /// Sends the summaries of the current and the previous month to
     /// `destination` through `client`.
-    pub async fn export_accounting(&self, client: &Client, destination: &str) -> Result<Exported> {
+    pub async fn export(&self, client: &Client, destination: &str) -> Result<Exported> {
         let now = self.now_ms();
         let Month(year, month) = previous_month(now);
         let from = (year, month);
@@ -312,19 +287,16 @@ impl App {
         Ok(exported)
     }
 
-    /// Exports the summaries to the configured destination now
-    /// (administrators).
-    pub async fn export_accounting_now(&self, caller: &Principal) -> Result<Exported> {
-        self.require_admin(caller)?;
-        let broker = self.accounting_settings().broker.as_ref();
+    /// Exports the summaries to the configured destination now; the
+    /// destination's name and what was sent. The caller decides who may.
+    pub async fn export_now(&self) -> Result<(String, Exported)> {
+        let broker = self.settings().broker.as_ref();
         let Some((url, destination)) = broker.and_then(|b| Some((&b.url, b.export_destination.as_ref()?))) else {
             return Err(Error::Conflict(
                 "no export is configured: set [accounting] broker_url and export_destination".into(),
             ));
         };
-        let exported = self.export_to(url, destination).await?;
-        self.audit(caller, "accounting.export", destination, serde_json::json!(exported)).await;
-        Ok(exported)
+        Ok((destination.clone(), self.export_to(url, destination).await?))
     }
 
     /// Connects to the broker at `url` and exports to `destination`.
@@ -332,22 +304,9 @@ impl App {
         let client = Client::connect(url)
             .await
             .map_err(|e| Error::internal_because("the accounting broker cannot be reached", e))?;
-        let exported = self.export_accounting(&client, destination).await;
+        let exported = self.export(&client, destination).await;
         let _ = client.disconnect().await;
         exported
-    }
-
-    /// Exports the summaries every interval until `shutdown`.
-    pub async fn run_accounting_export(&self, shutdown: watch::Receiver<bool>) {
-        let Some(broker) = self.accounting_settings().broker.clone() else { return };
-        let Some(destination) = broker.export_destination.clone() else { return };
-        crate::every::every(broker.export_interval, shutdown, || async {
-            match self.export_to(&broker.url, &destination).await {
-                Ok(exported) => tracing::info!(?exported, to = %destination, "accounting summaries exported"),
-                Err(e) => tracing::error!(error = %e.logged(), "exporting accounting summaries failed"),
-            }
-        })
-        .await;
     }
 }
 

@@ -1,5 +1,5 @@
-//! A month of a federation's accounting for the views' tests (app, API
-//! and dashboard; the latter two include this file by path): the records
+//! A month of a federation's accounting for the views' tests (accounting,
+//! API and dashboard; the latter two include this file by path): the records
 //! nuvola's own accounting makes of what five deployment attempts held in
 //! March 2025, GPUs of the demo federation's `recas.a100.large` flavor
 //! included, loaded into a store as any accounting load is.

@@ -1,3 +1,0 @@
-//! What the app's integration tests share.
-
-pub mod accounting;

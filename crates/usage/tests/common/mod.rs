@@ -1,0 +1,3 @@
+//! What the accounting's integration tests share.
+
+pub mod accounting;
