@@ -106,6 +106,13 @@ impl Accounting {
     /// read and checked whole before the transaction begins, so a refused
     /// one never holds the store's writer.
     pub async fn ingest(&self, sender: &AccountingSender, bytes: &[u8]) -> Result<LoadReport> {
+        let checked = self.check(sender, bytes)?;
+        self.store_checked(sender, vec![checked]).await
+    }
+
+    /// Reads a message and checks that `sender` may send each of its
+    /// records: refused (`Invalid`, `Forbidden`) naming where and what.
+    pub fn check<'m>(&self, sender: &AccountingSender, bytes: &'m [u8]) -> Result<Checked<'m>> {
         let read = match message::read(bytes).map_err(refused)? {
             Message::CloudRecords(mut records) => {
                 let mut read: Vec<CloudRecord<'_>> = Vec::new();
@@ -144,26 +151,41 @@ impl Accounting {
                 ));
             }
         };
+        Ok(Checked(read))
+    }
+
+    /// Stores checked messages of one sender, in their order, in one
+    /// transaction (one recompute of the summaries for them all): all of
+    /// them or, should the store fail, none.
+    pub async fn store_checked(&self, sender: &AccountingSender, messages: Vec<Checked<'_>>) -> Result<LoadReport> {
         let mut load = self.store().begin_accounting_load(&sender.source(), self.now_ms()).await?;
-        match read {
-            Read::Cloud(records) => {
-                load.cloud(records).await?;
-            }
-            Read::Accelerators(records) => {
-                load.accelerators(&records).await?;
-            }
-            Read::PublicIps(records) => {
-                load.public_ips(&records).await?;
-            }
-            Read::Storage(records) => {
-                load.storage(&records).await?;
+        for Checked(read) in messages {
+            match read {
+                Read::Cloud(records) => {
+                    load.cloud(records).await?;
+                }
+                Read::Accelerators(records) => {
+                    load.accelerators(&records).await?;
+                }
+                Read::PublicIps(records) => {
+                    load.public_ips(&records).await?;
+                }
+                Read::Storage(records) => {
+                    load.storage(&records).await?;
+                }
             }
         }
         Ok(load.commit().await?)
     }
 }
 
+/// A message read and checked for its sender ([`Accounting::check`]), to
+/// store with [`Accounting::store_checked`].
+#[derive(Debug)]
+pub struct Checked<'m>(Read<'m>);
+
 /// A message's records, read and checked, before they are stored.
+#[derive(Debug)]
 enum Read<'a> {
     Cloud(Vec<CloudRecord<'a>>),
     Accelerators(Vec<AcceleratorRecord>),

@@ -10,9 +10,10 @@
 //!   so the first pass of a process gathers every month there is, later
 //!   ones the previous month on. Providers whose own cASO reports their
 //!   usage (`site_reported`) are left out, so nothing counts twice.
-//! - **Queue**: one STOMP subscription; each message is ingested as one
-//!   [`Accounting::ingest`] and acknowledged once stored. A message
-//!   that is refused (it does not read, or holds a site its sender may not
+//! - **Queue**: one STOMP subscription; each message is read and checked
+//!   as [`Accounting::ingest`] does, and those the broker has delivered
+//!   together (up to [`QUEUE_BATCH`]) are stored in one load, then
+//!   acknowledged. A message that is refused (it does not read, or holds a site its sender may not
 //!   send) is moved to the refused queue with the reason in a header and
 //!   acknowledged: sending it again would change nothing. One that could
 //!   not be stored (the database failed) is given back to the broker, which
@@ -39,6 +40,12 @@ use crate::{Accounting, AccountingPublisher, AccountingSender};
 
 /// Summaries per exported message, as APEL's client batches them.
 pub const SUMMARIES_PER_MESSAGE: usize = 1000;
+
+/// Queue messages stored in one load at most: the first that arrives and
+/// what the broker has delivered ahead of it (at most its prefetch, 100),
+/// so that a backlog costs one summary recompute per batch, not per
+/// message.
+pub const QUEUE_BATCH: usize = 100;
 
 /// The source nuvola's own usage records are stored under.
 pub const OWN_SOURCE: &str = "nuvola";
@@ -105,15 +112,18 @@ impl QueueCounts {
     }
 }
 
-/// What happened to one message of the queue.
-#[derive(Debug)]
-pub enum Consumed {
-    /// Stored (or already stored: nothing changed).
-    Stored(LoadReport),
-    /// Refused, and why; moved to the refused queue.
-    Refused(String),
-    /// Not stored, given back to the broker.
-    Failed(String),
+/// What one batch of the queue's messages came to.
+#[derive(Debug, Default)]
+pub struct Consumed {
+    /// Messages stored (or already stored: nothing changed), in one load.
+    pub stored: usize,
+    /// What their load stored.
+    pub report: LoadReport,
+    /// Why each refused message was refused (each moved to the refused
+    /// queue).
+    pub refused: Vec<String>,
+    /// Why messages were not stored, given back to the broker.
+    pub failed: Vec<String>,
 }
 
 /// What one export sent.
@@ -152,45 +162,87 @@ impl Accounting {
         Ok(report)
     }
 
-    /// Stores one message of the queue and settles it with the broker:
-    /// acknowledged once stored or moved to `refused_queue`, given back when
-    /// it could not be stored.
-    pub async fn consume(&self, client: &Client, refused_queue: &str, delivery: Delivery) -> Consumed {
+    /// Stores a batch of the queue's messages in one load and settles each
+    /// with the broker: acknowledged once stored or moved to
+    /// `refused_queue`, given back when it could not be stored. Each is
+    /// read and checked first, so a refused one never keeps the others
+    /// out; the rest are stored together, all or none.
+    pub async fn consume(&self, client: &Client, refused_queue: &str, deliveries: Vec<Delivery>) -> Consumed {
         let counts = &self.inner.queue;
+        let mut consumed = Consumed::default();
         let sender = match self.queue_sender() {
             Ok(sender) => sender,
-            Err(e) => return Consumed::Failed(e.to_string()),
-        };
-        let outcome = match self.ingest(&sender, &delivery.body).await {
-            Ok(report) => Consumed::Stored(report),
-            Err(e @ (Error::Invalid(_) | Error::Forbidden(_))) => {
-                let reason = e.to_string();
-                let mut headers: Vec<(&str, &str)> = vec![("nuvola-refused", reason.as_str())];
-                if let Some(id) = delivery.header("message-id") {
-                    headers.push(("nuvola-original-message-id", id));
-                }
-                if let Err(e) = client.send(refused_queue, &headers, &delivery.body).await {
-                    // Kept on the queue rather than lost.
+            Err(e) => {
+                for delivery in deliveries {
                     let _ = delivery.nack().await;
                     counts.failed.fetch_add(1, Ordering::Relaxed);
-                    return Consumed::Failed(format!("moving a refused message to {refused_queue}: {e}"));
                 }
-                Consumed::Refused(reason)
+                consumed.failed.push(e.to_string());
+                return consumed;
+            }
+        };
+        // Each message checked; those that pass are stored together.
+        let mut refusals: Vec<Option<Error>> = Vec::with_capacity(deliveries.len());
+        let mut checked = Vec::new();
+        for delivery in &deliveries {
+            match self.check(&sender, &delivery.body) {
+                Ok(message) => {
+                    checked.push(message);
+                    refusals.push(None);
+                }
+                Err(e) => refusals.push(Some(e)),
+            }
+        }
+        let stored =
+            if checked.is_empty() { Ok(LoadReport::default()) } else { self.store_checked(&sender, checked).await };
+        let stored = match stored {
+            Ok(report) => {
+                consumed.report = report;
+                true
             }
             Err(e) => {
-                let _ = delivery.nack().await;
-                counts.failed.fetch_add(1, Ordering::Relaxed);
-                return Consumed::Failed(e.logged().to_string());
+                consumed.failed.push(e.logged().to_string());
+                false
             }
         };
-        // Stored or moved already: should the acknowledgement be lost, the
-        // message's redelivery changes nothing.
-        let _ = delivery.ack().await;
-        match &outcome {
-            Consumed::Stored(_) => counts.stored.fetch_add(1, Ordering::Relaxed),
-            _ => counts.refused.fetch_add(1, Ordering::Relaxed),
-        };
-        outcome
+        for (delivery, refusal) in deliveries.into_iter().zip(refusals) {
+            match refusal {
+                None if stored => {
+                    // Stored already: should the acknowledgement be lost,
+                    // the message's redelivery changes nothing.
+                    let _ = delivery.ack().await;
+                    consumed.stored += 1;
+                    counts.stored.fetch_add(1, Ordering::Relaxed);
+                }
+                None => {
+                    let _ = delivery.nack().await;
+                    counts.failed.fetch_add(1, Ordering::Relaxed);
+                }
+                Some(e @ (Error::Invalid(_) | Error::Forbidden(_))) => {
+                    let reason = e.to_string();
+                    let mut headers: Vec<(&str, &str)> = vec![("nuvola-refused", reason.as_str())];
+                    if let Some(id) = delivery.header("message-id") {
+                        headers.push(("nuvola-original-message-id", id));
+                    }
+                    if let Err(e) = client.send(refused_queue, &headers, &delivery.body).await {
+                        // Kept on the queue rather than lost.
+                        let _ = delivery.nack().await;
+                        counts.failed.fetch_add(1, Ordering::Relaxed);
+                        consumed.failed.push(format!("moving a refused message to {refused_queue}: {e}"));
+                        continue;
+                    }
+                    let _ = delivery.ack().await;
+                    counts.refused.fetch_add(1, Ordering::Relaxed);
+                    consumed.refused.push(reason);
+                }
+                Some(e) => {
+                    let _ = delivery.nack().await;
+                    counts.failed.fetch_add(1, Ordering::Relaxed);
+                    consumed.failed.push(e.logged().to_string());
+                }
+            }
+        }
+        consumed
     }
 
     /// Who the queue's messages are sent as.
@@ -243,15 +295,26 @@ impl Accounting {
                     _ = shutdown.changed() => None,
                 };
                 let Some(delivery) = delivery else { break };
-                match self.consume(&client, &broker.refused_queue, delivery).await {
-                    Consumed::Stored(report) => tracing::info!(?report, "accounting queue: message stored"),
-                    Consumed::Refused(reason) => {
-                        tracing::warn!(%reason, to = %broker.refused_queue, "accounting queue: message refused")
+                // With it, what the broker has delivered ahead already.
+                let mut batch = vec![delivery];
+                while batch.len() < QUEUE_BATCH {
+                    match subscription.try_next() {
+                        Some(delivery) => batch.push(delivery),
+                        None => break,
                     }
-                    Consumed::Failed(reason) => {
-                        tracing::error!(%reason, "accounting queue: message not stored; the broker keeps it");
-                        tokio::time::sleep(pause).await;
-                    }
+                }
+                let consumed = self.consume(&client, &broker.refused_queue, batch).await;
+                if consumed.stored > 0 {
+                    tracing::info!(messages = consumed.stored, report = ?consumed.report, "accounting queue: stored");
+                }
+                for reason in &consumed.refused {
+                    tracing::warn!(%reason, to = %broker.refused_queue, "accounting queue: message refused");
+                }
+                for reason in &consumed.failed {
+                    tracing::error!(%reason, "accounting queue: message not stored; the broker keeps it");
+                }
+                if !consumed.failed.is_empty() {
+                    tokio::time::sleep(pause).await;
                 }
             }
             let _ = client.disconnect().await;

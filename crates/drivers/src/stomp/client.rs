@@ -274,6 +274,11 @@ impl Subscription {
         self.deliveries.recv().await
     }
 
+    /// A message delivered already, if any, without waiting.
+    pub fn try_next(&mut self) -> Option<Delivery> {
+        self.deliveries.try_recv().ok()
+    }
+
     /// The destination subscribed to.
     pub fn destination(&self) -> &str {
         &self.destination
