@@ -12,10 +12,9 @@
 //!   proportion. Suspended time is not located in a record, so the days of
 //!   a VM that was suspended add up to more than its month's wall time in
 //!   the monthly summary, which stays the reference.
-//! - each storage record (a volume) counts on each day its period covers,
-//!   and its GB·hours that day (capacity used × hours), divided by the
-//!   day's 24, give the GB the day held on average: a volume held all day
-//!   counts its whole size, one held half of it half.
+//! - each storage record (a volume) counts, with its capacity used, on
+//!   each day its period covers, as a VM's disk does on each day it ran
+//!   (and as a month counts the capacity of its records).
 //! - public IPs are measurements: per project, user, FQAN and IP version,
 //!   the most held at one measurement of the day, summed, as a month's are
 //!   over the month.
@@ -89,9 +88,9 @@ pub fn spread(year: i32, month: u8, records: &MonthRecords<'_, '_>) -> Vec<Usage
     for volume in &records.storage {
         let (from, to) = (volume.start_time.max(first), volume.end_time.min(next));
         let gb = volume.resource_capacity_used as f64 / 1e9;
-        for (index, seconds) in days_of(from, to, first) {
+        for (index, _) in days_of(from, to, first) {
             out[index].volumes += 1;
-            out[index].volume_gb += gb * seconds as f64 / DAY as f64;
+            out[index].volume_gb += gb;
         }
     }
     // Per day and address holder, the most at one measurement.
@@ -312,16 +311,17 @@ mod tests {
     }
 
     #[test]
-    fn a_volume_counts_on_each_day_it_was_held_and_its_gb_in_proportion() {
-        // 50 GB from March 1st 18:00 to March 3rd 06:00: 6 h, 24 h, 6 h,
-        // i.e. 12.5, 50 and 12.5 GB on average; 100 GB held from February
-        // to March 2nd 00:00: the whole of day 1; one of April: nothing.
+    fn a_volume_counts_with_its_capacity_on_each_day_it_was_held() {
+        // 50 GB from March 1st 18:00 to March 3rd 06:00: days 1, 2 and 3,
+        // its 50 GB on each (as a VM's disk on each day it ran); 100 GB
+        // held from February to March 2nd 00:00: day 1; one of April:
+        // nothing.
         let v = volume("v", MARCH + 18 * 3600, MARCH + 2 * DAY + 6 * 3600, 50);
         let w = volume("w", MARCH - 5 * DAY, MARCH + DAY, 100);
         let later = volume("x", MARCH + 31 * DAY, MARCH + 32 * DAY, 10);
         let days = spread(2026, 3, &MonthRecords { storage: vec![&v, &w, &later], ..MonthRecords::default() });
         let figures: Vec<(i64, f64)> = days.iter().take(4).map(|d| (d.volumes, d.volume_gb)).collect();
-        assert_eq!(figures, [(2, 112.5), (1, 50.0), (1, 12.5), (0, 0.0)]);
+        assert_eq!(figures, [(2, 150.0), (1, 50.0), (1, 50.0), (0, 0.0)]);
         assert_eq!(days.iter().map(|d| d.volumes).sum::<i64>(), 4);
     }
 

@@ -73,7 +73,8 @@ pub struct UsageRow {
     /// Volumes (StAR storage records): in a month, those whose period ends
     /// in it; in a day, those held some of it.
     pub volumes: i64,
-    /// Their capacity used, in GB (10^9 bytes).
+    /// Their capacity used, in GB (10^9 bytes), summed as `volumes`
+    /// counts them (like `disk_gb`).
     pub volume_gb: f64,
     /// Public IP addresses: per project and IP version the most held at
     /// one measurement in the period, summed.
