@@ -350,6 +350,26 @@ fn parameter(backend: Backend, n: usize) -> String {
     }
 }
 
+/// The VALUES list of `rows` rows of `width` bound parameters each:
+/// `(?, ?), (?, ?)` on SQLite, `($1, $2), ($3, $4)` on PostgreSQL.
+fn values_sql(backend: Backend, rows: usize, width: usize) -> String {
+    let mut sql = String::with_capacity(rows * width * 6);
+    for row in 0..rows {
+        if row > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for column in 0..width {
+            if column > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&parameter(backend, row * width + column + 1));
+        }
+        sql.push(')');
+    }
+    sql
+}
+
 /// The month key of a year and month: year × 12 + month − 1.
 pub(crate) fn month_key_of(year: i64, month: i64) -> i64 {
     year * 12 + month - 1
@@ -371,21 +391,11 @@ struct UpsertRow<'a> {
 /// only when its digest differs, returning the revision and month key of
 /// each row written.
 fn upsert_sql(backend: Backend, table: &str, columns: &[&str], key: &[&str], rows: usize) -> String {
-    let width = columns.len() + 4;
-    let mut sql = format!("INSERT INTO {table} ({}, digest, source, loaded_at, revision) VALUES ", columns.join(", "));
-    for row in 0..rows {
-        if row > 0 {
-            sql.push_str(", ");
-        }
-        sql.push('(');
-        for column in 0..width {
-            if column > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str(&parameter(backend, row * width + column + 1));
-        }
-        sql.push(')');
-    }
+    let mut sql = format!(
+        "INSERT INTO {table} ({}, digest, source, loaded_at, revision) VALUES {}",
+        columns.join(", "),
+        values_sql(backend, rows, columns.len() + 4)
+    );
     let updates: Vec<String> = columns
         .iter()
         .filter(|c| !key.contains(c))
@@ -958,15 +968,11 @@ async fn insert_rows(
     columns: &[&str],
     rows: &[Vec<Value<'_>>],
 ) -> Result<()> {
-    let width = columns.len();
-    let mut sql = format!("INSERT INTO {table} ({}) VALUES ", columns.join(", "));
-    for row in 0..rows.len() {
-        if row > 0 {
-            sql.push_str(", ");
-        }
-        let params: Vec<String> = (0..width).map(|c| parameter(backend, row * width + c + 1)).collect();
-        sql.push_str(&format!("({})", params.join(", ")));
-    }
+    let sql = format!(
+        "INSERT INTO {table} ({}) VALUES {}",
+        columns.join(", "),
+        values_sql(backend, rows.len(), columns.len())
+    );
     let mut query = sqlx::query(&sql);
     for value in rows.iter().flatten() {
         query = bind(query, value);

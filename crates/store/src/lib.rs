@@ -33,6 +33,8 @@ mod sealed;
 mod sessions;
 mod stats;
 mod subscriptions;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 use std::time::Duration;
 

@@ -339,12 +339,6 @@ async fn accounting_on_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn accounting_on_postgres() {
-    let Ok(url) = std::env::var("NUVOLA_TEST_POSTGRES_URL") else {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("NUVOLA_TEST_POSTGRES_URL is not set under CI: .ci/services.sh should have started PostgreSQL");
-        }
-        eprintln!("skipping: NUVOLA_TEST_POSTGRES_URL not set (run ./test.sh to start PostgreSQL)");
-        return;
-    };
+    let Some(url) = nuvola_store::testing::postgres_url() else { return };
     suite(Db { sqlite: None, postgres: Some(url), schemas: Default::default() }).await;
 }

@@ -93,16 +93,8 @@ async fn daily_records_read_back_on_sqlite() {
 
 #[tokio::test]
 async fn daily_records_read_back_on_postgres() {
-    let Ok(url) = std::env::var("NUVOLA_TEST_POSTGRES_URL") else {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "NUVOLA_TEST_POSTGRES_URL is not set under CI: .ci/services.sh should have started PostgreSQL"
-        );
-        eprintln!("skipping: NUVOLA_TEST_POSTGRES_URL not set (run ./test.sh to start PostgreSQL)");
-        return;
-    };
-    let schema = format!("reads_{}", uuid::Uuid::new_v4().simple());
-    let store = Store::open(StoreOptions { schema: Some(schema.clone()), ..StoreOptions::new(url) }).await.unwrap();
+    let Some(url) = nuvola_store::testing::postgres_url() else { return };
+    let (store, schema) = nuvola_store::testing::fresh_postgres(&url, "reads").await;
     reads(store.clone()).await;
     store.drop_schema(&schema).await.unwrap();
 }

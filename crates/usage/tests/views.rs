@@ -259,26 +259,14 @@ async fn accounting_metrics_on_sqlite() {
 
 #[tokio::test]
 async fn accounting_views_on_postgres() {
-    let Ok(url) = std::env::var("NUVOLA_TEST_POSTGRES_URL") else {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "NUVOLA_TEST_POSTGRES_URL is not set under CI: .ci/services.sh should have started PostgreSQL"
-        );
-        eprintln!("skipping: NUVOLA_TEST_POSTGRES_URL not set (run ./test.sh to start PostgreSQL)");
-        return;
-    };
-    let schema = format!("views_{}", uuid::Uuid::new_v4().simple());
-    let store = Store::open(StoreOptions { schema: Some(schema.clone()), ..StoreOptions::new(url) }).await.unwrap();
+    let Some(url) = nuvola_store::testing::postgres_url() else { return };
+    let (store, schema) = nuvola_store::testing::fresh_postgres(&url, "views").await;
     views(store.clone()).await;
     store.drop_schema(&schema).await.unwrap();
-    let schema = format!("metrics_{}", uuid::Uuid::new_v4().simple());
-    let url = std::env::var("NUVOLA_TEST_POSTGRES_URL").unwrap();
-    let store = Store::open(StoreOptions { schema: Some(schema.clone()), ..StoreOptions::new(url) }).await.unwrap();
+    let (store, schema) = nuvola_store::testing::fresh_postgres(&url, "metrics").await;
     metrics(store.clone()).await;
     store.drop_schema(&schema).await.unwrap();
-    let schema = format!("ips_{}", uuid::Uuid::new_v4().simple());
-    let url = std::env::var("NUVOLA_TEST_POSTGRES_URL").unwrap();
-    let store = Store::open(StoreOptions { schema: Some(schema.clone()), ..StoreOptions::new(url) }).await.unwrap();
+    let (store, schema) = nuvola_store::testing::fresh_postgres(&url, "ips").await;
     own_public_ips(store.clone()).await;
     store.drop_schema(&schema).await.unwrap();
 }
